@@ -1,0 +1,158 @@
+/*
+ * handler_builtin.c: the handlers compiled into jobpoold: echo, sha256, spin, sleep.
+ * They run in workers like any other handler.
+ */
+
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frame.h"
+#include "handler.h"
+#include "sha256.h"
+
+/* Parse an unsigned decimal from [*p, end), skipping leading blanks. */
+static int
+parse_ull(const char **p, const char *end, unsigned long long *out)
+{
+	const char		*s = *p;
+	unsigned long long	 v = 0;
+	int			 digits = 0;
+
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	while (s < end && *s >= '0' && *s <= '9') {
+		if (v > (~0ULL - (unsigned)(*s - '0')) / 10)
+			return (-1);
+		v = v * 10 + (unsigned)(*s - '0');
+		s++;
+		digits++;
+	}
+	if (digits == 0)
+		return (-1);
+	*p = s;
+	*out = v;
+	return (0);
+}
+
+/* Only blanks may follow. */
+static int
+only_space(const char *p, const char *end)
+{
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	return (p == end);
+}
+
+/* Quote a payload into an error message, short and printable. */
+static void
+bad_payload(struct obuf *out, const char *what, const char *in, size_t len)
+{
+	size_t	i;
+
+	obuf_printf(out, "%s, got '", what);
+	for (i = 0; i < len && i < 40; i++)
+		obuf_printf(out, "%c", isprint((unsigned char)in[i]) ? in[i] : '?');
+	obuf_printf(out, "%s'", len > 40 ? "..." : "");
+}
+
+static int
+echo_run(void *state, const char *in, size_t len, struct obuf *out)
+{
+	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
+}
+
+static int
+sha256_run(void *state, const char *in, size_t len, struct obuf *out)
+{
+	static const char	hex[] = "0123456789abcdef";
+	struct sha256		s;
+	unsigned char		d[SHA256_DIGEST_LEN];
+	char			text[2 * SHA256_DIGEST_LEN];
+	int			i;
+
+	sha256_init(&s);
+	sha256_update(&s, in, len);
+	sha256_final(&s, d);
+	for (i = 0; i < SHA256_DIGEST_LEN; i++) {
+		text[2 * i] = hex[d[i] >> 4];
+		text[2 * i + 1] = hex[d[i] & 15];
+	}
+	return (obuf_add(out, text, sizeof text) == 0 ? FRAME_OK : FRAME_FAILED);
+}
+
+/*
+ * The sum of i*x for i below n, wrapping. The empty asm makes sum opaque to the
+ * optimiser at every step, so the compiler cannot replace the loop by its closed form.
+ */
+unsigned long long
+handler_spin(unsigned long long n, unsigned long long x)
+{
+	unsigned long long	sum = 0, i;
+
+	for (i = 0; i < n; i++) {
+		sum += i * x;
+		__asm__ volatile("" : "+r"(sum));
+	}
+	return (sum);
+}
+
+static int
+spin_run(void *state, const char *in, size_t len, struct obuf *out)
+{
+	const char		*p = in, *end = in + len;
+	unsigned long long	 n, x;
+
+	if (parse_ull(&p, end, &n) != 0 || parse_ull(&p, end, &x) != 0 ||
+	    !only_space(p, end)) {
+		bad_payload(out, "spin: the payload must be 'N X', two decimal integers",
+		    in, len);
+		return (FRAME_PERMANENT);
+	}
+	return (obuf_printf(out, "%llu", handler_spin(n, x)) == 0 ?
+	    FRAME_OK : FRAME_FAILED);
+}
+
+static int
+sleep_run(void *state, const char *in, size_t len, struct obuf *out)
+{
+	const char		*p = in, *end = in + len;
+	unsigned long long	 ms;
+	struct timespec		 ts;
+
+	if (parse_ull(&p, end, &ms) != 0 || !only_space(p, end) ||
+	    ms > 24ULL * 86400 * 1000) {
+		bad_payload(out, "sleep: the payload must be milliseconds, "
+		    "0 to 2073600000", in, len);
+		return (FRAME_PERMANENT);
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
+}
+
+static const struct handler builtins[] = {
+	{ "echo", NULL, echo_run, NULL },
+	{ "sha256", NULL, sha256_run, NULL },
+	{ "spin", NULL, spin_run, NULL },
+	{ "sleep", NULL, sleep_run, NULL },
+};
+
+/* Find a built-in handler by name. */
+const struct handler *
+handler_builtin_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+		if (strcmp(builtins[i].name, name) == 0)
+			return (&builtins[i]);
+	}
+	return (NULL);
+}

@@ -1,0 +1,242 @@
+/*
+ * jobpoold.h: the daemon's objects and the functions of each module.
+ *
+ * Ownership, in one place:
+ *   - the master (master.c) owns the event base, the config in force, and the queues;
+ *   - a queue (queue.c) owns its waiting jobs (ready lists and the delay heap), its
+ *     workers, and the list of connections blocked on it;
+ *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list) until
+ *     their results come back;
+ *   - the job table (queue.c) indexes every job the daemon knows by id, and owns the
+ *     finished ones kept for WAIT and STATUS;
+ *   - a connection (server.c) is reference-counted: every job it waits for holds a
+ *     reference, so a job never points at freed memory after a client goes away.
+ * Only the master process touches any of this; a forked worker runs worker_main() and
+ * never returns into the master's code.
+ */
+
+#ifndef JOBPOOLD_H
+#define JOBPOOLD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct event_base;
+struct event;
+struct evbuffer;
+struct bufferevent;
+struct evconnlistener;
+
+enum job_state {
+	JOB_DELAYED,
+	JOB_QUEUED,
+	JOB_RUNNING,		/* dispatched to a worker */
+	JOB_DONE,
+	JOB_FAILED,
+	JOB_TIMEOUT,
+	JOB_CANCELLED
+};
+
+/* Someone waiting for a job's result. */
+struct waiter {
+	struct conn	*conn;
+	struct waiter	*next;
+};
+
+struct job {
+	uint64_t		 id;
+	TAILQ_ENTRY(job)	 entry;		/* ready list, worker in-flight, or kept list */
+	struct job		*hnext;		/* job table chain */
+	struct queue		*queue;
+	struct waiter		*waiters;
+	uint64_t		 run_at;	/* delayed: monotonic ms */
+	char			*result;	/* finished: output or error text */
+	uint32_t		 rlen;
+	uint32_t		 len;		/* payload bytes */
+	uint32_t		 timeout_ms;
+	uint32_t		 heap_idx;	/* delayed: index in the queue's heap */
+	int16_t			 prio;
+	uint8_t			 state;		/* enum job_state */
+	uint8_t			 attempts;
+	char			 data[];	/* payload */
+};
+TAILQ_HEAD(joblist, job);
+
+enum worker_state {
+	WORKER_STARTING,	/* forked, no READY yet */
+	WORKER_READY,
+	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
+	WORKER_DEAD		/* reaped and at EOF: to be freed or respawned */
+};
+
+struct worker {
+	struct queue		*queue;
+	int			 slot;		/* index in the queue's worker array */
+	pid_t			 pid;
+	int			 to_fd;		/* jobs down (master writes) */
+	int			 from_fd;	/* results up (master reads) */
+	struct event		*rev;
+	struct event		*wev;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
+	struct joblist		 inflight;	/* dispatched, in order; the head is running */
+	uint32_t		 ninflight;
+	uint64_t		 head_since;	/* monotonic us: when the head started */
+	uint64_t		 jobs_done;
+	uint64_t		 started_ms;	/* when it was forked */
+	enum worker_state	 state;
+	int			 reaped;	/* waitpid() has collected it */
+	int			 eof;		/* its result pipe is at EOF */
+	int			 status;	/* wait status, once reaped */
+	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
+};
+
+struct queue {
+	char			*name;
+	struct queue_config	 cf;		/* a copy; strings owned by master's config */
+	struct joblist		*ready;		/* one FIFO per priority level */
+	int			 nlevels;
+	int			 top;		/* highest level that may be non-empty */
+	struct job		**heap;		/* delayed jobs, min-heap on run_at */
+	uint32_t		 nheap;
+	uint32_t		 heap_cap;
+	struct event		*delay_ev;
+
+	uint32_t		 nready;	/* jobs in the ready lists */
+	uint64_t		 bytes;		/* payload bytes of ready + delayed jobs */
+	uint32_t		 low_jobs;	/* backpressure releases below these */
+	uint64_t		 low_bytes;
+	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room */
+	uint32_t		 nblocked;
+
+	struct worker		**workers;
+	int			 nworkers;
+	uint32_t		 running;	/* jobs dispatched to workers */
+	uint32_t		 svc_us;	/* moving average of service time per job */
+	int			 respawn_fails;	/* consecutive short-lived workers */
+	struct event		*respawn_ev;
+
+	uint64_t		 submitted;
+	uint64_t		 done;
+	uint64_t		 failed;
+	uint64_t		 cancelled;
+	uint64_t		 retried;
+	uint64_t		 worker_deaths;
+};
+
+struct conn {
+	uint64_t		 id;
+	TAILQ_ENTRY(conn)	 entry;		/* all connections */
+	TAILQ_ENTRY(conn)	 bentry;	/* a queue's blocked list */
+	struct bufferevent	*bev;
+	struct queue		*blocked_on;
+	uint64_t		 skip;		/* body bytes still to discard */
+	int			 refs;		/* jobs waiting to answer it, plus one while open */
+	int			 dead;		/* closed: answers go nowhere */
+	int			 closing;	/* close once the output is flushed */
+	int			 rdeof;		/* the client shut down its sending side */
+	int			 out_full;	/* stopped reading: too much output pending */
+	pid_t			 pid;
+	uid_t			 uid;
+};
+
+/* master.c */
+extern struct event_base	*master_base;
+extern struct config		*master_config;
+extern int			 master_stopping;
+int		 master_main(struct config *cf);
+/* Called when something changed that may let shutdown finish. */
+void		 master_check_done(void);
+uint64_t	 now_ms(void);
+uint64_t	 now_us(void);
+
+/* queue.c: queues and the job table */
+extern struct queue	**queues;
+extern int		  nqueues;
+struct queue	*queue_create(const struct queue_config *qc);
+void		 queue_free(struct queue *q);
+struct queue	*queue_find(const char *name);
+/* Is there room for a job of len bytes? */
+int		 queue_has_room(struct queue *q, uint32_t len);
+/* New job (not yet in any list); NULL on allocation failure. */
+struct job	*job_new(struct queue *q, const void *data, uint32_t len);
+/* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
+void		 queue_push(struct queue *q, struct job *j);
+/* Put a job back at the front of its priority level (requeued after a worker died). */
+void		 queue_push_front(struct queue *q, struct job *j);
+/* Take the next ready job, or NULL. The caller owns it. */
+struct job	*queue_pop(struct queue *q);
+/* Remove a waiting (ready or delayed) job; the caller owns it. */
+void		 queue_remove(struct queue *q, struct job *j);
+/* Move due delayed jobs to the ready lists and re-arm the timer. */
+void		 queue_promote(struct queue *q);
+uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
+struct job	*job_find(uint64_t id);
+void		 job_table_add(struct job *j);
+void		 job_table_remove(struct job *j);
+uint64_t	 job_next_id(void);
+uint64_t	 job_count(void);
+/* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
+void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
+void		 job_free(struct job *j);
+const char	*job_state_name(enum job_state st);
+void		 job_keep_trim(uint32_t keep, uint64_t keep_bytes);
+void		 job_table_free(void);
+
+/* dispatch.c: jobs to workers, results back, retries, cancellation */
+/* Hand ready jobs of q to its idle workers. */
+void		 dispatch_queue(struct queue *q);
+/* A worker sent a result frame for its head job. */
+void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
+/* A worker is gone: requeue what it held. */
+void		 dispatch_worker_lost(struct worker *w, const char *why);
+/* Submit a new job (already checked for room); returns its id. */
+uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
+/* Cancel a waiting job: 0 done, -1 with *why when the state does not allow it. */
+int		 dispatch_cancel(struct job *j, const char **why);
+/* Shutdown: answer every job that will not run. */
+void		 dispatch_cancel_waiting(const char *reason);
+
+/* supervisor.c: forked workers */
+int		 supervisor_start(struct queue *q);
+void		 supervisor_reap(void);
+/* Write a job to a worker's pipe buffer. */
+void		 supervisor_send(struct worker *w, struct job *j);
+/* Start writing what supervisor_send() buffered. */
+void		 supervisor_flush(struct worker *w);
+/* Shutdown: close job pipes of idle workers; 1 once every worker is gone. */
+int		 supervisor_drain(void);
+void		 supervisor_signal_all(int sig);
+int		 supervisor_alive(void);
+
+/* worker.c: the worker process; never returns */
+void		 worker_main(const struct config *cf, const struct queue_config *qc,
+		    int from_master, int to_master)
+		    __attribute__((noreturn));
+
+/* server.c: the listening socket and client connections */
+int		 server_listen(const struct config *cf, char **cause);
+void		 server_close_listener(void);
+/* Room appeared in q: let its blocked connections go on. */
+void		 server_unblock(struct queue *q);
+/* Send a RESULT for j to c (a waiter). */
+void		 server_send_result(struct conn *c, struct job *j);
+void		 conn_unref(struct conn *c);
+int		 server_idle(void);	/* every connection's output is flushed */
+void		 server_close_all(void);
+uint32_t	 server_nconns(void);
+
+/* stats.c */
+void		 stats_init(void);
+void		 stats_write(struct evbuffer *out);
+
+/* notify.c: sd_notify */
+void		 notify_ready(void);
+void		 notify_stopping(void);
+void		 notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* JOBPOOLD_H */

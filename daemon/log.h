@@ -1,0 +1,34 @@
+/*
+ * log.h: jobpoold's logging. Levels are syslog priorities. Under systemd
+ * ($JOURNAL_STREAM names our stderr) each message is one line with a "<N>" priority
+ * prefix, which journald turns into the entry's priority; on a terminal each line
+ * carries a timestamp and the level instead.
+ */
+
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+
+void	log_init(int level, const char *ident);
+void	log_set_level(int level);
+int	log_get_level(void);
+/* Parse "error", "warning", "notice", "info" or "debug"; -1 if none. */
+int	log_level_parse(const char *name);
+void	log_vlog(int pri, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
+void	log_msg(int pri, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like log_warnx, with ": strerror(errno)" appended. */
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Start-up failures and broken invariants only: log at LOG_CRIT and exit(1). */
+void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* LOG_H */

@@ -1,0 +1,532 @@
+/*
+ * queue.c: bounded priority queues with delays, and the job table.
+ *
+ * A queue owns its waiting jobs: one FIFO per priority level (higher level first, FIFO
+ * within a level) and a min-heap of delayed jobs with one timer for the earliest. The
+ * job table indexes every job the daemon knows by id; finished jobs stay in it, on the
+ * kept list, until keep_results or keep_results_bytes pushes them out, oldest first.
+ */
+
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "jobpoold.h"
+#include "log.h"
+
+struct queue	**queues;
+int		  nqueues;
+
+/* The job table: chained hash on id, power-of-two buckets, grown at load 1. */
+static struct job	**jt_buckets;
+static uint64_t		  jt_mask;
+static uint64_t		  jt_count;
+static uint64_t		  jt_next_id = 1;
+
+/* Finished jobs kept for WAIT and STATUS, oldest first. */
+static struct joblist	  kept = TAILQ_HEAD_INITIALIZER(kept);
+static uint32_t		  nkept;
+static uint64_t		  kept_bytes;
+
+static void	queue_delay_cb(evutil_socket_t, short, void *);
+
+/* Create a queue from its config; it has no workers yet. */
+struct queue *
+queue_create(const struct queue_config *qc)
+{
+	struct queue	*q;
+	int		 i;
+
+	if ((q = calloc(1, sizeof *q)) == NULL)
+		return (NULL);
+	q->cf = *qc;
+	q->name = qc->name;
+	q->nlevels = qc->prio_max - qc->prio_min + 1;
+	if ((q->ready = calloc(q->nlevels, sizeof *q->ready)) == NULL)
+		goto fail;
+	for (i = 0; i < q->nlevels; i++)
+		TAILQ_INIT(&q->ready[i]);
+	q->top = -1;
+	q->svc_us = 1000;	/* until measured: assume 1 ms a job */
+	/* Backpressure releases at three quarters, so producers resume in bursts. */
+	q->low_jobs = qc->max_jobs - qc->max_jobs / 4;
+	q->low_bytes = qc->max_bytes - qc->max_bytes / 4;
+	TAILQ_INIT(&q->blocked);
+	if (master_base != NULL &&
+	    (q->delay_ev = evtimer_new(master_base, queue_delay_cb, q)) == NULL)
+		goto fail;
+	return (q);
+fail:
+	queue_free(q);
+	return (NULL);
+}
+
+/* Free a queue and every job still waiting in it (the caller answered them). */
+void
+queue_free(struct queue *q)
+{
+	struct job	*j;
+	int		 i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; q->ready != NULL && i < q->nlevels; i++) {
+		while ((j = TAILQ_FIRST(&q->ready[i])) != NULL) {
+			TAILQ_REMOVE(&q->ready[i], j, entry);
+			job_free(j);
+		}
+	}
+	for (i = 0; i < (int)q->nheap; i++)
+		job_free(q->heap[i]);
+	free(q->heap);
+	free(q->ready);
+	if (q->delay_ev != NULL)
+		event_free(q->delay_ev);
+	if (q->respawn_ev != NULL)
+		event_free(q->respawn_ev);
+	free(q->workers);
+	free(q);
+}
+
+/* Find a queue by name. */
+struct queue *
+queue_find(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < nqueues; i++) {
+		if (strcmp(queues[i]->name, name) == 0)
+			return (queues[i]);
+	}
+	return (NULL);
+}
+
+uint32_t
+queue_depth(const struct queue *q)
+{
+	return (q->nready + q->nheap);
+}
+
+/* Is there room for one more job of len bytes? An empty queue takes any job. */
+int
+queue_has_room(struct queue *q, uint32_t len)
+{
+	uint32_t	depth = queue_depth(q);
+
+	if (depth >= q->cf.max_jobs)
+		return (0);
+	if (depth > 0 && q->bytes + len > q->cf.max_bytes)
+		return (0);
+	return (1);
+}
+
+/* Allocate a job holding a copy of the payload. */
+struct job *
+job_new(struct queue *q, const void *data, uint32_t len)
+{
+	struct job	*j;
+
+	if ((j = malloc(sizeof *j + len + 1)) == NULL)
+		return (NULL);
+	memset(j, 0, sizeof *j);
+	j->queue = q;
+	j->len = len;
+	if (len > 0)
+		memcpy(j->data, data, len);
+	j->data[len] = '\0';
+	return (j);
+}
+
+/* Free a job that is in no list and no table. */
+void
+job_free(struct job *j)
+{
+	struct waiter	*w, *next;
+
+	if (j == NULL)
+		return;
+	for (w = j->waiters; w != NULL; w = next) {
+		next = w->next;
+		conn_unref(w->conn);
+		free(w);
+	}
+	free(j->result);
+	free(j);
+}
+
+/* Priority level index of a job. */
+static int
+queue_level(struct queue *q, struct job *j)
+{
+	return (j->prio - q->cf.prio_min);
+}
+
+/* Heap helpers: the delayed jobs ordered by run_at, then id. */
+static int
+heap_less(struct job *a, struct job *b)
+{
+	if (a->run_at != b->run_at)
+		return (a->run_at < b->run_at);
+	return (a->id < b->id);
+}
+
+static void
+heap_set(struct queue *q, uint32_t i, struct job *j)
+{
+	q->heap[i] = j;
+	j->heap_idx = i;
+}
+
+static void
+heap_up(struct queue *q, uint32_t i)
+{
+	struct job	*j = q->heap[i];
+	uint32_t	 parent;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (!heap_less(j, q->heap[parent]))
+			break;
+		heap_set(q, i, q->heap[parent]);
+		i = parent;
+	}
+	heap_set(q, i, j);
+}
+
+static void
+heap_down(struct queue *q, uint32_t i)
+{
+	struct job	*j = q->heap[i];
+	uint32_t	 child;
+
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= q->nheap)
+			break;
+		if (child + 1 < q->nheap && heap_less(q->heap[child + 1], q->heap[child]))
+			child++;
+		if (!heap_less(q->heap[child], j))
+			break;
+		heap_set(q, i, q->heap[child]);
+		i = child;
+	}
+	heap_set(q, i, j);
+}
+
+/* Remove heap entry i. */
+static void
+heap_remove(struct queue *q, uint32_t i)
+{
+	struct job	*last;
+
+	q->nheap--;
+	if (i == q->nheap)
+		return;
+	last = q->heap[q->nheap];
+	heap_set(q, i, last);
+	if (i > 0 && heap_less(last, q->heap[(i - 1) / 2]))
+		heap_up(q, i);
+	else
+		heap_down(q, i);
+}
+
+/* Arm the delay timer for the earliest delayed job. */
+static void
+queue_arm_delay(struct queue *q)
+{
+	struct timeval	tv;
+	uint64_t	now, due;
+
+	if (q->delay_ev == NULL)
+		return;
+	if (q->nheap == 0) {
+		evtimer_del(q->delay_ev);
+		return;
+	}
+	now = now_ms();
+	due = q->heap[0]->run_at;
+	due = due > now ? due - now : 0;
+	tv.tv_sec = due / 1000;
+	tv.tv_usec = (due % 1000) * 1000;
+	evtimer_add(q->delay_ev, &tv);
+}
+
+/* Put a job in the ready list of its level. */
+static void
+queue_ready(struct queue *q, struct job *j, int front)
+{
+	int	level = queue_level(q, j);
+
+	j->state = JOB_QUEUED;
+	if (front)
+		TAILQ_INSERT_HEAD(&q->ready[level], j, entry);
+	else
+		TAILQ_INSERT_TAIL(&q->ready[level], j, entry);
+	q->nready++;
+	if (level > q->top)
+		q->top = level;
+}
+
+/* Put a job in its queue, ready or delayed. */
+void
+queue_push(struct queue *q, struct job *j)
+{
+	struct job	**nheap;
+	uint32_t	  cap;
+
+	q->bytes += j->len;
+	if (j->run_at == 0 || j->run_at <= now_ms()) {
+		queue_ready(q, j, 0);
+		return;
+	}
+	if (q->nheap == q->heap_cap) {
+		cap = q->heap_cap ? q->heap_cap * 2 : 16;
+		if ((nheap = reallocarray(q->heap, cap, sizeof *nheap)) == NULL) {
+			/* Out of memory for the heap: run it now rather than lose it. */
+			log_warnx("queue %s: job %llu: no memory to delay it; "
+			    "running it now", q->name, (unsigned long long)j->id);
+			queue_ready(q, j, 0);
+			return;
+		}
+		q->heap = nheap;
+		q->heap_cap = cap;
+	}
+	j->state = JOB_DELAYED;
+	q->heap[q->nheap++] = j;
+	heap_up(q, q->nheap - 1);
+	if (q->heap[0] == j)
+		queue_arm_delay(q);
+}
+
+/* Put a job back first in line at its level: it was taken from a worker that died. */
+void
+queue_push_front(struct queue *q, struct job *j)
+{
+	q->bytes += j->len;
+	queue_ready(q, j, 1);
+}
+
+/* Take the next ready job: the highest level, oldest first. */
+struct job *
+queue_pop(struct queue *q)
+{
+	struct job	*j;
+
+	while (q->top >= 0) {
+		if ((j = TAILQ_FIRST(&q->ready[q->top])) != NULL) {
+			TAILQ_REMOVE(&q->ready[q->top], j, entry);
+			q->nready--;
+			q->bytes -= j->len;
+			return (j);
+		}
+		q->top--;
+	}
+	return (NULL);
+}
+
+/* Remove a waiting job from wherever it waits. */
+void
+queue_remove(struct queue *q, struct job *j)
+{
+	if (j->state == JOB_DELAYED) {
+		int	first = (j->heap_idx == 0);
+
+		heap_remove(q, j->heap_idx);
+		if (first)
+			queue_arm_delay(q);
+	} else {
+		TAILQ_REMOVE(&q->ready[queue_level(q, j)], j, entry);
+		q->nready--;
+	}
+	q->bytes -= j->len;
+}
+
+/* Move every delayed job that is due to the ready lists. */
+void
+queue_promote(struct queue *q)
+{
+	uint64_t	 now = now_ms();
+	struct job	*j;
+	int		 moved = 0;
+
+	while (q->nheap > 0 && q->heap[0]->run_at <= now) {
+		j = q->heap[0];
+		heap_remove(q, 0);
+		queue_ready(q, j, 0);
+		moved = 1;
+	}
+	queue_arm_delay(q);
+	if (moved)
+		dispatch_queue(q);
+}
+
+static void
+queue_delay_cb(evutil_socket_t fd, short events, void *arg)
+{
+	queue_promote(arg);
+}
+
+/* ----- the job table ----- */
+
+uint64_t
+job_next_id(void)
+{
+	return (jt_next_id++);
+}
+
+uint64_t
+job_count(void)
+{
+	return (jt_count);
+}
+
+static uint64_t
+jt_hash(uint64_t id)
+{
+	/* Ids are sequential: a multiplicative mix spreads them over the buckets. */
+	return ((id * 0x9E3779B97F4A7C15ULL) >> 17);
+}
+
+/* Double the bucket array. */
+static int
+jt_grow(void)
+{
+	uint64_t	  nsize = jt_mask ? (jt_mask + 1) * 2 : 1024, i;
+	struct job	**nb, *j, *next;
+
+	if ((nb = calloc(nsize, sizeof *nb)) == NULL)
+		return (-1);
+	for (i = 0; jt_buckets != NULL && i <= jt_mask; i++) {
+		for (j = jt_buckets[i]; j != NULL; j = next) {
+			next = j->hnext;
+			j->hnext = nb[jt_hash(j->id) & (nsize - 1)];
+			nb[jt_hash(j->id) & (nsize - 1)] = j;
+		}
+	}
+	free(jt_buckets);
+	jt_buckets = nb;
+	jt_mask = nsize - 1;
+	return (0);
+}
+
+/* Index a job by its id. */
+void
+job_table_add(struct job *j)
+{
+	uint64_t	b;
+
+	if (jt_buckets == NULL || jt_count > jt_mask) {
+		if (jt_grow() != 0 && jt_buckets == NULL)
+			fatalx("job table: out of memory");
+	}
+	b = jt_hash(j->id) & jt_mask;
+	j->hnext = jt_buckets[b];
+	jt_buckets[b] = j;
+	jt_count++;
+}
+
+void
+job_table_remove(struct job *j)
+{
+	struct job	**p;
+
+	if (jt_buckets == NULL)
+		return;
+	for (p = &jt_buckets[jt_hash(j->id) & jt_mask]; *p != NULL; p = &(*p)->hnext) {
+		if (*p == j) {
+			*p = j->hnext;
+			jt_count--;
+			return;
+		}
+	}
+}
+
+struct job *
+job_find(uint64_t id)
+{
+	struct job	*j;
+
+	if (jt_buckets == NULL)
+		return (NULL);
+	for (j = jt_buckets[jt_hash(id) & jt_mask]; j != NULL; j = j->hnext) {
+		if (j->id == id)
+			return (j);
+	}
+	return (NULL);
+}
+
+const char *
+job_state_name(enum job_state st)
+{
+	static const char *const names[] = {
+		"delayed", "queued", "running", "done", "failed", "timeout",
+		"cancelled"
+	};
+
+	if ((unsigned)st >= sizeof names / sizeof names[0])
+		return ("unknown");
+	return (names[st]);
+}
+
+/* Drop the oldest kept jobs until within both bounds. */
+void
+job_keep_trim(uint32_t keep, uint64_t keep_bytes)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&kept)) != NULL &&
+	    (nkept > keep || kept_bytes > keep_bytes)) {
+		TAILQ_REMOVE(&kept, j, entry);
+		nkept--;
+		kept_bytes -= (uint64_t)j->len + j->rlen;
+		job_table_remove(j);
+		job_free(j);
+	}
+}
+
+/*
+ * A job reached its final state: answer everyone waiting for it, then keep it for
+ * later WAIT and STATUS requests. res is copied.
+ */
+void
+job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
+{
+	struct waiter		*w, *next;
+	const struct config	*cf = master_config;
+
+	j->state = st;
+	free(j->result);
+	j->result = NULL;
+	j->rlen = 0;
+	if (rlen > 0 && (j->result = malloc(rlen)) != NULL) {
+		memcpy(j->result, res, rlen);
+		j->rlen = rlen;
+	}
+	for (w = j->waiters; w != NULL; w = next) {
+		next = w->next;
+		server_send_result(w->conn, j);
+		conn_unref(w->conn);
+		free(w);
+	}
+	j->waiters = NULL;
+
+	TAILQ_INSERT_TAIL(&kept, j, entry);
+	nkept++;
+	kept_bytes += (uint64_t)j->len + j->rlen;
+	job_keep_trim(cf->keep_results, cf->keep_results_bytes);
+}
+
+/* Free every kept job and the table (at exit, after the queues are freed). */
+void
+job_table_free(void)
+{
+	job_keep_trim(0, 0);
+	free(jt_buckets);
+	jt_buckets = NULL;
+	jt_mask = 0;
+	jt_count = 0;
+}

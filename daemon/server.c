@@ -1,0 +1,700 @@
+/*
+ * server.c: the listening socket and the client connections.
+ *
+ * Each connection is a bufferevent. Requests are decoded straight out of its input
+ * buffer (proto.c) and answered in order into its output buffer. Two things stop a
+ * connection from reading, and so push back on its producer through the kernel:
+ *   - a SUBMIT to a full queue: the request stays unconsumed in the input buffer and the
+ *     connection waits on the queue's blocked list until the queue drains below its low
+ *     watermark (server_unblock);
+ *   - more than max_output bytes of replies that the client has not read.
+ * A connection is reference-counted: each job it waits for holds a reference, so its
+ * memory outlives the socket until those jobs are answered (into nowhere).
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "jobpoold.h"
+#include "log.h"
+#include "proto.h"
+
+#define SERVER_READ_MAX		(256 * 1024)
+#define SERVER_BACKLOG		1024
+
+static struct evconnlistener	*listener;
+static char			*listen_path;	/* unlinked at exit if we made it */
+static TAILQ_HEAD(, conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
+static uint32_t			 nconns;
+static uint64_t			 next_conn_id = 1;
+static int			 unblocking;
+
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+static void	conn_process(struct conn *);
+static void	conn_close(struct conn *);
+
+/* mkdir -p for the socket's directory; private (0700) unless we are root. */
+static int
+server_mkdirs(const char *path, char **cause)
+{
+	char		*copy, *dir, *p;
+	struct stat	 sb;
+	mode_t		 mode = geteuid() == 0 ? 0755 : 0700;
+
+	if ((copy = strdup(path)) == NULL)
+		return (-1);
+	dir = dirname(copy);
+	for (p = dir + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+			if (asprintf(cause, "mkdir %s: %s", dir, strerror(errno)) == -1)
+				*cause = NULL;
+			free(copy);
+			return (-1);
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	/* The directory that holds the socket must be ours, or root's. */
+	if (lstat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode) ||
+	    (sb.st_uid != geteuid() && sb.st_uid != 0)) {
+		if (asprintf(cause, "%s is not a directory owned by uid %ld",
+		    dir, (long)geteuid()) == -1)
+			*cause = NULL;
+		free(copy);
+		return (-1);
+	}
+	free(copy);
+	return (0);
+}
+
+/* Bind the configured Unix socket, replacing a stale one but never a live one. */
+static int
+server_bind(const struct config *cf, char **cause)
+{
+	struct sockaddr_un	 sun;
+	int			 fd = -1, probe;
+	mode_t			 old;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path, "%s",
+	    cf->socket_path) >= sizeof sun.sun_path) {
+		if (asprintf(cause, "socket path %s is too long", cf->socket_path) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	if (server_mkdirs(cf->socket_path, cause) != 0)
+		return (-1);
+	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1) {
+		if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) {
+			close(probe);
+			if (asprintf(cause, "socket %s is in use: another jobpoold is "
+			    "running", cf->socket_path) == -1)
+				*cause = NULL;
+			return (-1);
+		}
+		close(probe);
+	}
+	(void)unlink(cf->socket_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1)
+		goto fail;
+	/* Bind with a tight umask; the configured mode is applied right after. */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		umask(old);
+		goto fail;
+	}
+	umask(old);
+	if (chmod(cf->socket_path, cf->socket_mode) == -1)
+		goto fail;
+	if (listen(fd, SERVER_BACKLOG) == -1)
+		goto fail;
+	listen_path = strdup(cf->socket_path);
+	return (fd);
+fail:
+	if (asprintf(cause, "socket %s: %s", cf->socket_path, strerror(errno)) == -1)
+		*cause = NULL;
+	if (fd != -1)
+		close(fd);
+	return (-1);
+}
+
+/* A new client. */
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct conn	*c;
+	struct ucred	 cred;
+	socklen_t	 clen = sizeof cred;
+
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		log_warnx("accept: out of memory; refusing a connection");
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(master_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("accept: cannot set up a connection");
+		close(fd);
+		free(c);
+		return;
+	}
+	c->id = next_conn_id++;
+	c->refs = 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+	}
+	bufferevent_set_max_single_read(c->bev, SERVER_READ_MAX);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, master_config->max_output / 2, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	nconns++;
+	log_debug("connection %llu: pid %ld uid %ld", (unsigned long long)c->id,
+	    (long)c->pid, (long)c->uid);
+}
+
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	log_warn("accept");
+}
+
+/* Listen on the socket systemd passed us, or on the configured path. */
+int
+server_listen(const struct config *cf, char **cause)
+{
+	int	fd, n;
+
+	*cause = NULL;
+	n = sd_listen_fds(1);
+	if (n > 1) {
+		if (asprintf(cause, "systemd passed %d sockets; jobpoold takes one", n) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	if (n == 1) {
+		fd = SD_LISTEN_FDS_START;
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			if (asprintf(cause, "the socket systemd passed is not a "
+			    "listening Unix stream socket") == -1)
+				*cause = NULL;
+			return (-1);
+		}
+		evutil_make_socket_nonblocking(fd);
+		evutil_make_socket_closeonexec(fd);
+		log_info("listening on the socket passed by systemd");
+	} else {
+		if ((fd = server_bind(cf, cause)) == -1)
+			return (-1);
+		log_info("listening on %s", cf->socket_path);
+	}
+	listener = evconnlistener_new(master_base, server_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (listener == NULL) {
+		close(fd);
+		if (asprintf(cause, "cannot listen: %s", strerror(errno)) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	evconnlistener_set_error_cb(listener, server_accept_error_cb);
+	return (0);
+}
+
+/* Stop accepting; remove the socket file if we made it. */
+void
+server_close_listener(void)
+{
+	if (listener != NULL) {
+		evconnlistener_free(listener);
+		listener = NULL;
+	}
+	if (listen_path != NULL) {
+		(void)unlink(listen_path);
+		free(listen_path);
+		listen_path = NULL;
+	}
+}
+
+/* ----- replies ----- */
+
+static void
+reply(struct conn *c, const char *s, size_t len)
+{
+	evbuffer_add(bufferevent_get_output(c->bev), s, len);
+}
+
+static void
+reply_err(struct conn *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ERR <code> <message>: the message on one line. */
+static void
+reply_err(struct conn *c, const char *code, const char *fmt, ...)
+{
+	char	msg[512];
+	va_list	ap;
+	char   *p;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	for (p = msg; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	}
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "ERR %s %s\n", code, msg);
+}
+
+static void
+reply_ok_id(struct conn *c, uint64_t id)
+{
+	char	buf[32] = "OK ";
+	size_t	n = 3;
+
+	n += proto_fmt_u64(buf + n, id);
+	buf[n++] = '\n';
+	reply(c, buf, n);
+}
+
+static const char *
+result_word(enum job_state st)
+{
+	switch (st) {
+	case JOB_DONE:
+		return ("ok");
+	case JOB_TIMEOUT:
+		return ("timeout");
+	case JOB_CANCELLED:
+		return ("cancelled");
+	default:
+		return ("failed");
+	}
+}
+
+/* RESULT <id> <status> <size>, the body and a newline. */
+void
+server_send_result(struct conn *c, struct job *j)
+{
+	struct evbuffer	*out;
+	char		 buf[96] = "RESULT ";
+	const char	*w = result_word(j->state);
+	size_t		 n = 7, wl = strlen(w);
+
+	if (c->dead)
+		return;
+	out = bufferevent_get_output(c->bev);
+	n += proto_fmt_u64(buf + n, j->id);
+	buf[n++] = ' ';
+	memcpy(buf + n, w, wl);
+	n += wl;
+	buf[n++] = ' ';
+	n += proto_fmt_u64(buf + n, j->rlen);
+	buf[n++] = '\n';
+	evbuffer_add(out, buf, n);
+	if (j->rlen > 0)
+		evbuffer_add(out, j->result, j->rlen);
+	evbuffer_add(out, "\n", 1);
+	if (!c->out_full && evbuffer_get_length(out) > master_config->max_output) {
+		c->out_full = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+/* ----- requests ----- */
+
+enum { REQ_DONE, REQ_BLOCKED };
+
+/* Handle a SUBMIT; REQ_BLOCKED leaves it unconsumed until the queue has room. */
+static int
+conn_submit(struct conn *c, struct proto_request *req)
+{
+	struct queue	*q;
+	struct job	*j;
+
+	if (master_stopping) {
+		reply_err(c, "shutdown", "the daemon is shutting down");
+		return (REQ_DONE);
+	}
+	if ((q = queue_find(req->queue)) == NULL) {
+		reply_err(c, "noqueue", "SUBMIT: no queue '%s'", req->queue);
+		return (REQ_DONE);
+	}
+	if ((req->flags & PROTO_F_PRIO) &&
+	    (req->prio < q->cf.prio_min || req->prio > q->cf.prio_max)) {
+		reply_err(c, "proto", "SUBMIT: prio=%lld is outside queue '%s' range "
+		    "%d..%d", (long long)req->prio, q->name, q->cf.prio_min,
+		    q->cf.prio_max);
+		return (REQ_DONE);
+	}
+	if (!queue_has_room(q, req->size)) {
+		if (req->flags & PROTO_F_NONBLOCK) {
+			reply_err(c, "busy", "queue '%s' is full (%u jobs, %llu bytes)",
+			    q->name, queue_depth(q), (unsigned long long)q->bytes);
+			return (REQ_DONE);
+		}
+		if (q->nblocked == 0)
+			log_debug("queue %s: full; pushing back on producers", q->name);
+		c->blocked_on = q;
+		TAILQ_INSERT_TAIL(&q->blocked, c, bentry);
+		q->nblocked++;
+		bufferevent_disable(c->bev, EV_READ);
+		return (REQ_BLOCKED);
+	}
+	if ((j = job_new(q, req->body, req->size)) == NULL) {
+		reply_err(c, "busy", "out of memory for the job");
+		return (REQ_DONE);
+	}
+	j->prio = (req->flags & PROTO_F_PRIO) ? (int16_t)req->prio : 0;
+	if (j->prio < q->cf.prio_min)
+		j->prio = (int16_t)q->cf.prio_min;
+	if (j->prio > q->cf.prio_max)
+		j->prio = (int16_t)q->cf.prio_max;
+	j->timeout_ms = (req->flags & PROTO_F_TIMEOUT) ? req->timeout_ms :
+	    q->cf.timeout_ms;
+	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)
+		j->run_at = now_ms() + req->delay_ms;
+	/* Answer before dispatching, so OK <id> always precedes its RESULT. */
+	j->id = 0;
+	reply_ok_id(c, dispatch_submit(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL));
+	return (REQ_DONE);
+}
+
+static void
+conn_status(struct conn *c, uint64_t id)
+{
+	struct job	*j;
+
+	if ((j = job_find(id)) == NULL) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+		return;
+	}
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u\n",
+	    (unsigned long long)j->id, j->queue->name, job_state_name(j->state),
+	    j->prio, j->attempts);
+}
+
+static void
+conn_wait(struct conn *c, uint64_t id)
+{
+	struct job	*j;
+	struct waiter	*w;
+
+	if ((j = job_find(id)) == NULL) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+		return;
+	}
+	if (j->state >= JOB_DONE) {
+		reply(c, "OK\n", 3);
+		server_send_result(c, j);
+		return;
+	}
+	if ((w = malloc(sizeof *w)) == NULL) {
+		reply_err(c, "busy", "out of memory");
+		return;
+	}
+	reply(c, "OK\n", 3);
+	w->conn = c;
+	w->next = j->waiters;
+	j->waiters = w;
+	c->refs++;
+}
+
+static void
+conn_cancel(struct conn *c, uint64_t id)
+{
+	struct job	*j;
+	const char	*why;
+
+	if ((j = job_find(id)) == NULL) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+		return;
+	}
+	if (dispatch_cancel(j, &why) != 0) {
+		reply_err(c, "state", "job %llu %s", (unsigned long long)id, why);
+		return;
+	}
+	reply(c, "OK cancelled\n", 13);
+}
+
+static void
+conn_stats(struct conn *c)
+{
+	struct evbuffer	*body, *out = bufferevent_get_output(c->bev);
+
+	if ((body = evbuffer_new()) == NULL) {
+		reply_err(c, "busy", "out of memory");
+		return;
+	}
+	stats_write(body);
+	evbuffer_add_printf(out, "DATA %zu\n", evbuffer_get_length(body));
+	evbuffer_add_buffer(out, body);
+	evbuffer_add(out, "\n", 1);
+	evbuffer_free(body);
+}
+
+/* Handle one decoded request. */
+static int
+conn_request(struct conn *c, struct proto_request *req)
+{
+	switch (req->cmd) {
+	case PROTO_PING:
+		reply(c, "OK pong\n", 8);
+		break;
+	case PROTO_SUBMIT:
+		return (conn_submit(c, req));
+	case PROTO_WAIT:
+		conn_wait(c, req->id);
+		break;
+	case PROTO_STATUS:
+		conn_status(c, req->id);
+		break;
+	case PROTO_CANCEL:
+		conn_cancel(c, req->id);
+		break;
+	case PROTO_STATS:
+		conn_stats(c);
+		break;
+	case PROTO_QUIT:
+		reply(c, "OK bye\n", 7);
+		c->closing = 1;
+		break;
+	case PROTO_INVALID:
+		reply_err(c, req->err_code, "%s", req->err);
+		c->skip = req->skip;
+		break;
+	}
+	return (REQ_DONE);
+}
+
+/*
+ * Close c if it is done: after QUIT or lost framing once its replies are written; after
+ * the client shut down its side once, in addition, every job it waits for is answered.
+ */
+static int
+conn_maybe_close(struct conn *c)
+{
+	if (!c->closing && !c->rdeof)
+		return (0);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if (!c->closing && (c->blocked_on != NULL || c->refs > 1))
+		return (0);
+	conn_close(c);
+	return (1);
+}
+
+/* Decode and handle every whole request in the input buffer, unless held back. */
+static void
+conn_process(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct proto_request	 req;
+	const char		*buf;
+	size_t			 avail, off, n;
+	ssize_t			 r;
+
+	while (!c->blocked_on && !c->out_full && !c->closing) {
+		avail = evbuffer_get_length(in);
+		if (c->skip > 0) {
+			/* The rest of an oversized body: read and thrown away. */
+			n = avail < c->skip ? avail : (size_t)c->skip;
+			evbuffer_drain(in, n);
+			c->skip -= n;
+			if (c->skip > 0)
+				break;
+			continue;
+		}
+		if (avail == 0)
+			break;
+		buf = (const char *)evbuffer_pullup(in, -1);
+		off = 0;
+		while (off < avail && !c->blocked_on && !c->closing && !c->skip) {
+			r = proto_request_decode(buf + off, avail - off,
+			    master_config->max_payload, &req);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				reply_err(c, "proto", "%s; closing the connection",
+				    req.err);
+				log_info("connection %llu (pid %ld): %s; closed",
+				    (unsigned long long)c->id, (long)c->pid, req.err);
+				c->closing = 1;
+				break;
+			}
+			if (conn_request(c, &req) == REQ_BLOCKED)
+				break;
+			off += (size_t)r;
+		}
+		evbuffer_drain(in, off);
+		if (c->skip == 0)
+			break;
+	}
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
+	if (conn_maybe_close(c))
+		return;
+	if (!c->out_full && evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    master_config->max_output) {
+		c->out_full = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+/* Output drained to the low watermark: resume reading, or finish closing. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	int		 stopping = master_stopping;
+
+	if (conn_maybe_close(c))
+		goto out;
+	if (c->out_full) {
+		c->out_full = 0;
+		if (!c->blocked_on && !c->rdeof)
+			bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
+out:
+	if (stopping)
+		master_check_done();
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/* The client shut down its side: answer what it asked, then close. */
+		c->rdeof = 1;
+		bufferevent_disable(bev, EV_READ);
+		conn_process(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("connection %llu: %s", (unsigned long long)c->id,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_close(c);
+}
+
+/* Drop a connection; its memory goes when the last job waiting for it is answered. */
+static void
+conn_close(struct conn *c)
+{
+	if (c->dead)
+		return;
+	if (c->blocked_on != NULL) {
+		TAILQ_REMOVE(&c->blocked_on->blocked, c, bentry);
+		c->blocked_on->nblocked--;
+		c->blocked_on = NULL;
+	}
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	TAILQ_REMOVE(&conns, c, entry);
+	nconns--;
+	c->dead = 1;
+	conn_unref(c);
+	if (master_stopping)
+		master_check_done();
+}
+
+void
+conn_unref(struct conn *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+/* Room in q: let the connections blocked on it go on, each once, oldest first. */
+void
+server_unblock(struct queue *q)
+{
+	struct conn	*c;
+	uint32_t	 n;
+
+	if (unblocking)
+		return;
+	unblocking = 1;
+	for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL; n--) {
+		if (!master_stopping && !queue_has_room(q, 0))
+			break;
+		TAILQ_REMOVE(&q->blocked, c, bentry);
+		q->nblocked--;
+		c->blocked_on = NULL;
+		if (!c->out_full && !c->rdeof)
+			bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
+	if (q->nblocked == 0)
+		log_debug("queue %s: producers resumed", q->name);
+	unblocking = 0;
+}
+
+/* Has every connection written all it has to say? */
+int
+server_idle(void)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			return (0);
+	}
+	return (1);
+}
+
+/* At exit: close every connection. */
+void
+server_close_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conns)) != NULL)
+		conn_close(c);
+}
+
+uint32_t
+server_nconns(void)
+{
+	return (nconns);
+}

@@ -1,0 +1,502 @@
+/*
+ * supervisor.c: forks each queue's workers, talks to them over two pipes each (jobs
+ * down, results up), reaps them, and replaces the ones that die.
+ *
+ * A worker is finished only when it is both reaped and its result pipe is at EOF, in
+ * either order (as in tmux): only then are its in-flight jobs requeued and its slot
+ * refilled. A slot whose workers keep dying young is refilled with exponential backoff,
+ * so a broken handler cannot make the master fork in a tight loop.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "frame.h"
+#include "jobpoold.h"
+#include "log.h"
+
+#define SUPERVISOR_READ_MAX	(256 * 1024)
+#define SUPERVISOR_YOUNG_MS	1000		/* a worker dying younger is a crash loop */
+#define SUPERVISOR_BACKOFF_MS	100
+#define SUPERVISOR_BACKOFF_MAX	30000
+#define SUPERVISOR_PIPE_SIZE	(1024 * 1024)
+
+static int	supervisor_ready_notified;
+
+static void	worker_read_cb(evutil_socket_t, short, void *);
+static void	worker_write_cb(evutil_socket_t, short, void *);
+static void	supervisor_respawn_cb(evutil_socket_t, short, void *);
+static void	worker_gone(struct worker *);
+
+/* Move fd to target, leaving it close-on-exec. */
+static int
+move_fd(int fd, int target)
+{
+	if (fd != target) {
+		if (dup2(fd, target) == -1)
+			return (-1);
+		close(fd);
+	}
+	return (fcntl(target, F_SETFD, FD_CLOEXEC));
+}
+
+/* In the child: keep only stdio and the two pipe ends, as fds 3 and 4. */
+static void
+child_setup_fds(int in, int out)
+{
+	if (out == 3) {
+		if ((out = dup(out)) == -1)
+			_exit(71);
+	}
+	if (move_fd(in, 3) == -1 || move_fd(out, 4) == -1)
+		_exit(71);
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range(5, ~0U, 0) == 0)
+		return;
+#endif
+	for (int fd = 5; fd < 65536; fd++)
+		close(fd);
+}
+
+/* Fork a worker for slot of q. */
+static int
+worker_spawn(struct queue *q, int slot)
+{
+	struct worker	*w;
+	int		 down[2] = { -1, -1 }, up[2] = { -1, -1 };
+	sigset_t	 all, old;
+	pid_t		 pid;
+	int		 sig;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return (-1);
+	w->queue = q;
+	w->slot = slot;
+	w->to_fd = w->from_fd = -1;
+	TAILQ_INIT(&w->inflight);
+	if (pipe2(down, O_CLOEXEC) == -1 || pipe2(up, O_CLOEXEC) == -1) {
+		log_warn("queue %s: pipe", q->name);
+		goto fail;
+	}
+	/* Bigger pipes: fewer wake-ups when jobs are small and many. */
+	(void)fcntl(down[1], F_SETPIPE_SZ, SUPERVISOR_PIPE_SIZE);
+	(void)fcntl(up[1], F_SETPIPE_SZ, SUPERVISOR_PIPE_SIZE);
+
+	/* Block everything across fork, so no handler of ours runs in the child. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == -1) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		log_warn("queue %s: fork", q->name);
+		goto fail;
+	}
+	if (pid == 0) {
+		/* The child: default signal handling, none of the master's events. */
+		for (sig = 1; sig < NSIG; sig++)
+			(void)signal(sig, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+#ifdef HAVE_SYS_PRCTL_H
+		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		close(down[1]);
+		close(up[0]);
+		child_setup_fds(down[0], up[1]);
+		worker_main(master_config, &q->cf, 3, 4);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(down[0]);
+	close(up[1]);
+	w->pid = pid;
+	w->to_fd = down[1];
+	w->from_fd = up[0];
+	evutil_make_socket_nonblocking(w->to_fd);
+	evutil_make_socket_nonblocking(w->from_fd);
+	w->in = evbuffer_new();
+	w->out = evbuffer_new();
+	w->rev = event_new(master_base, w->from_fd, EV_READ | EV_PERSIST,
+	    worker_read_cb, w);
+	w->wev = event_new(master_base, w->to_fd, EV_WRITE, worker_write_cb, w);
+	if (w->in == NULL || w->out == NULL || w->rev == NULL || w->wev == NULL)
+		fatalx("queue %s: out of memory for worker %ld", q->name, (long)pid);
+	event_add(w->rev, NULL);
+	w->state = WORKER_STARTING;
+	w->started_ms = now_ms();
+	q->workers[slot] = w;
+	log_debug("queue %s: worker %ld started in slot %d", q->name, (long)pid, slot);
+	return (0);
+fail:
+	if (down[0] != -1) {
+		close(down[0]);
+		close(down[1]);
+	}
+	if (up[0] != -1) {
+		close(up[0]);
+		close(up[1]);
+	}
+	free(w);
+	return (-1);
+}
+
+/* Fork every worker of q. */
+int
+supervisor_start(struct queue *q)
+{
+	int	i;
+
+	if ((q->workers = calloc(q->cf.workers, sizeof *q->workers)) == NULL)
+		return (-1);
+	q->nworkers = q->cf.workers;
+	if ((q->respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
+		return (-1);
+	for (i = 0; i < q->nworkers; i++) {
+		if (worker_spawn(q, i) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Refill the empty slots of a queue. */
+static void
+supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct queue	*q = arg;
+	int		 i;
+
+	if (master_stopping)
+		return;
+	for (i = 0; i < q->nworkers; i++) {
+		if (q->workers[i] == NULL && worker_spawn(q, i) != 0) {
+			struct timeval tv = { 1, 0 };
+
+			evtimer_add(q->respawn_ev, &tv);
+			return;
+		}
+	}
+}
+
+/* Every worker of every queue has said READY: tell systemd, once. */
+static void
+supervisor_check_ready(void)
+{
+	int	i, k;
+
+	if (supervisor_ready_notified)
+		return;
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < queues[i]->nworkers; k++) {
+			if (queues[i]->workers[k] == NULL ||
+			    queues[i]->workers[k]->state != WORKER_READY)
+				return;
+		}
+	}
+	supervisor_ready_notified = 1;
+	log_info("all workers ready");
+	notify_ready();
+}
+
+/* Buffer a job for w; supervisor_flush() writes it. */
+void
+supervisor_send(struct worker *w, struct job *j)
+{
+	char	hdr[FRAME_HDR_LEN];
+
+	frame_put(hdr, FRAME_JOB, 0, j->id, j->len);
+	evbuffer_add(w->out, hdr, sizeof hdr);
+	evbuffer_add(w->out, j->data, j->len);
+	j->state = JOB_RUNNING;
+	j->attempts++;
+	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
+	if (w->ninflight++ == 0)
+		w->head_since = now_us();
+	w->queue->running++;
+}
+
+/* Write as much as the pipe takes; the rest when it is writable. */
+void
+supervisor_flush(struct worker *w)
+{
+	if (w->to_fd == -1)
+		return;
+	while (evbuffer_get_length(w->out) > 0) {
+		if (evbuffer_write(w->out, w->to_fd) == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			/* EPIPE: it died; its EOF and SIGCHLD will tell. */
+			evbuffer_drain(w->out, evbuffer_get_length(w->out));
+			return;
+		}
+	}
+	if (evbuffer_get_length(w->out) > 0)
+		event_add(w->wev, NULL);
+}
+
+static void
+worker_write_cb(evutil_socket_t fd, short events, void *arg)
+{
+	supervisor_flush(arg);
+}
+
+/* Handle one frame from a worker. */
+static void
+worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
+{
+	struct queue	*q = w->queue;
+
+	switch (h->type) {
+	case FRAME_READY:
+		if (h->status != 0) {
+			log_errx("queue %s: worker %ld: handler '%s' failed to start: %.*s",
+			    q->name, (long)w->pid, q->cf.handler, (int)h->len, payload);
+			return;
+		}
+		if (w->state == WORKER_STARTING)
+			w->state = WORKER_READY;
+		supervisor_check_ready();
+		dispatch_queue(q);
+		break;
+	case FRAME_RESULT:
+		dispatch_result(w, h->status, payload, h->len);
+		/* While stopping, a worker with nothing left is told to exit. */
+		if (master_stopping && w->ninflight == 0 && w->to_fd != -1) {
+			close(w->to_fd);
+			w->to_fd = -1;
+			event_del(w->wev);
+			w->state = WORKER_STOPPING;
+		}
+		break;
+	default:
+		log_warnx("worker %ld: unexpected frame type %d", (long)w->pid, h->type);
+		break;
+	}
+}
+
+/* Results from a worker: read all there is, handle every whole frame. */
+static void
+worker_read_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker		*w = arg;
+	struct frame_hdr	 h;
+	unsigned char		*p;
+	size_t			 avail, off;
+	int			 n, r;
+	uint32_t		 max = master_config->max_payload + 4096;
+
+	for (;;) {
+		n = evbuffer_read(w->in, fd, SUPERVISOR_READ_MAX);
+		if (n == 0) {
+			w->eof = 1;
+			break;
+		}
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			log_warn("worker %ld: read", (long)w->pid);
+			w->eof = 1;
+			break;
+		}
+		if (n < SUPERVISOR_READ_MAX)
+			break;
+	}
+
+	avail = evbuffer_get_length(w->in);
+	p = evbuffer_pullup(w->in, -1);
+	off = 0;
+	while (w->state != WORKER_DEAD &&
+	    (r = frame_get(p + off, avail - off, max, &h)) == 1) {
+		if (avail - off < FRAME_HDR_LEN + (size_t)h.len)
+			break;
+		worker_frame(w, &h, (const char *)p + off + FRAME_HDR_LEN);
+		off += FRAME_HDR_LEN + h.len;
+	}
+	if (off > 0)
+		evbuffer_drain(w->in, off);
+	if (off < avail && frame_get(p + off, avail - off, max, &h) == -1) {
+		log_errx("worker %ld: sent a malformed frame; stopping it", (long)w->pid);
+		kill(w->pid, SIGKILL);
+		w->eof = 1;
+	}
+	if (w->eof) {
+		event_del(w->rev);
+		worker_gone(w);
+	}
+}
+
+/* Describe a wait status. */
+static void
+status_string(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)),
+		    WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "wait status %#x", status);
+}
+
+/* Called when a worker is reaped or at EOF: finish it once both are true. */
+static void
+worker_gone(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	char		 why[128];
+	uint64_t	 lived;
+	int		 expected, delay;
+
+	if (!w->reaped || !w->eof || w->state == WORKER_DEAD)
+		return;
+	w->state = WORKER_DEAD;
+	status_string(w->status, why, sizeof why);
+	expected = master_stopping &&
+	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled);
+	if (expected)
+		log_debug("queue %s: worker %ld exited: %s", q->name, (long)w->pid, why);
+	else
+		log_warnx("queue %s: worker %ld exited unexpectedly: %s", q->name,
+		    (long)w->pid, why);
+	if (!expected)
+		q->worker_deaths++;
+	dispatch_worker_lost(w, why);
+
+	if (w->to_fd != -1)
+		close(w->to_fd);
+	close(w->from_fd);
+	event_free(w->rev);
+	event_free(w->wev);
+	evbuffer_free(w->in);
+	evbuffer_free(w->out);
+	q->workers[w->slot] = NULL;
+	lived = now_ms() - w->started_ms;
+	free(w);
+
+	if (master_stopping) {
+		master_check_done();
+		return;
+	}
+	/* Replace it: at once after a healthy run, with growing delays in a crash loop. */
+	if (lived >= SUPERVISOR_YOUNG_MS)
+		q->respawn_fails = 0;
+	else
+		q->respawn_fails++;
+	if (q->respawn_fails == 0) {
+		supervisor_respawn_cb(-1, 0, q);
+		return;
+	}
+	delay = SUPERVISOR_BACKOFF_MS << (q->respawn_fails < 9 ? q->respawn_fails - 1 : 9);
+	if (delay > SUPERVISOR_BACKOFF_MAX)
+		delay = SUPERVISOR_BACKOFF_MAX;
+	log_warnx("queue %s: workers keep dying; next start in %d ms", q->name, delay);
+	if (!evtimer_pending(q->respawn_ev, NULL)) {
+		struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+
+		evtimer_add(q->respawn_ev, &tv);
+	}
+}
+
+/* Find the worker with this pid. */
+static struct worker *
+supervisor_find(pid_t pid)
+{
+	int	i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < queues[i]->nworkers; k++) {
+			if (queues[i]->workers[k] != NULL &&
+			    queues[i]->workers[k]->pid == pid)
+				return (queues[i]->workers[k]);
+		}
+	}
+	return (NULL);
+}
+
+/* SIGCHLD: collect every child that has exited. */
+void
+supervisor_reap(void)
+{
+	struct worker	*w;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((w = supervisor_find(pid)) == NULL) {
+			log_debug("reaped unknown child %ld", (long)pid);
+			continue;
+		}
+		w->reaped = 1;
+		w->status = status;
+		worker_gone(w);
+	}
+}
+
+/* Shutdown: tell idle workers to exit by closing their job pipe. 1 when none is left. */
+int
+supervisor_drain(void)
+{
+	struct worker	*w;
+	int		 i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < queues[i]->nworkers; k++) {
+			w = queues[i]->workers[k];
+			if (w == NULL || w->ninflight > 0 || w->to_fd == -1)
+				continue;
+			close(w->to_fd);
+			w->to_fd = -1;
+			event_del(w->wev);
+			w->state = WORKER_STOPPING;
+		}
+	}
+	return (!supervisor_alive());
+}
+
+/* Send sig to every live worker. */
+void
+supervisor_signal_all(int sig)
+{
+	struct worker	*w;
+	int		 i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < queues[i]->nworkers; k++) {
+			w = queues[i]->workers[k];
+			if (w == NULL || w->reaped)
+				continue;
+			kill(w->pid, sig);
+			w->signalled = sig == SIGKILL ? 2 : 1;
+		}
+	}
+}
+
+/* Is any worker still there? */
+int
+supervisor_alive(void)
+{
+	int	i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < queues[i]->nworkers; k++) {
+			if (queues[i]->workers[k] != NULL)
+				return (1);
+		}
+	}
+	return (0);
+}

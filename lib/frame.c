@@ -1,0 +1,33 @@
+/*
+ * frame.c: encode and decode the master-worker frame header (frame.h).
+ */
+
+#include <string.h>
+
+#include "frame.h"
+
+/* Write a frame header into dst. */
+void
+frame_put(void *dst, uint8_t type, uint8_t status, uint64_t id, uint32_t len)
+{
+	struct frame_hdr	h;
+
+	h.len = len;
+	h.type = type;
+	h.status = status;
+	h.flags = 0;
+	h.id = id;
+	memcpy(dst, &h, FRAME_HDR_LEN);
+}
+
+/* Decode a frame header if one is there. */
+int
+frame_get(const void *src, size_t avail, uint32_t max, struct frame_hdr *h)
+{
+	if (avail < FRAME_HDR_LEN)
+		return (0);
+	memcpy(h, src, FRAME_HDR_LEN);
+	if (h->type < FRAME_JOB || h->type > FRAME_RESULT || h->len > max)
+		return (-1);
+	return (1);
+}

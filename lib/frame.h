@@ -1,0 +1,53 @@
+/*
+ * frame.h: the frames between the master and its workers, over pipes.
+ *
+ * Every frame is a 16-byte header in host byte order (both ends are on one host,
+ * built from one source) followed by len bytes of payload:
+ *
+ *   uint32 len | uint8 type | uint8 status | uint16 flags | uint64 id
+ *
+ * Master to worker: FRAME_JOB (payload: the job's data), FRAME_CANCEL (cancel job id).
+ * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
+ * reason as payload), FRAME_RESULT (status: enum frame_status, payload: the output or
+ * the error text).
+ */
+
+#ifndef FRAME_H
+#define FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_HDR_LEN	16
+
+enum frame_type {
+	FRAME_JOB = 1,
+	FRAME_CANCEL,
+	FRAME_READY,
+	FRAME_RESULT
+};
+
+enum frame_status {
+	FRAME_OK = 0,		/* the handler succeeded */
+	FRAME_FAILED,		/* the handler failed; may be retried */
+	FRAME_PERMANENT,	/* the handler failed and says retrying is pointless */
+	FRAME_CANCELLED		/* the job was cancelled in the worker */
+};
+
+struct frame_hdr {
+	uint32_t	len;
+	uint8_t		type;
+	uint8_t		status;
+	uint16_t	flags;
+	uint64_t	id;
+};
+
+/* Write a header into dst, which has room for FRAME_HDR_LEN bytes. */
+void	frame_put(void *dst, uint8_t type, uint8_t status, uint64_t id, uint32_t len);
+/*
+ * Read the header at src if avail bytes hold one. 1: *h filled; 0: need more;
+ * -1: not a valid frame (unknown type or len above max).
+ */
+int	frame_get(const void *src, size_t avail, uint32_t max, struct frame_hdr *h);
+
+#endif /* FRAME_H */

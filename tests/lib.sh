@@ -1,0 +1,108 @@
+# tests/lib.sh: sourced by the integration tests. Starts the real jobpoold in the
+# foreground on a private socket under `timeout`, and offers small assertions.
+#
+# Each test: . "$top_srcdir/tests/lib.sh"; jp_start [CONFIG_TEXT]; ...; jp_stop; jp_done
+# Exit codes follow automake: 0 pass, 77 skip, 99 hard error, anything else fail.
+
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+JOBPOOLD="$top_builddir/daemon/jobpoold"
+JOBPOOLCTL="$top_builddir/cli/jobpoolctl"
+JP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/jptest.XXXXXX")
+JP_SOCK="$JP_TMP/jobpool.sock"
+JP_LOG="$JP_TMP/jobpoold.log"
+JP_PID=
+JP_FAILS=0
+export JOBPOOL_SOCKET="$JP_SOCK"
+# A daemon that outlives its test is killed by timeout; a test never hangs CI.
+: "${JP_DAEMON_TIMEOUT:=300}"
+
+jp_cleanup() {
+	if [ -n "$JP_PID" ] && kill -0 "$JP_PID" 2>/dev/null; then
+		kill -KILL "$JP_PID" 2>/dev/null
+	fi
+	if [ "${JP_KEEP:-0}" = 1 ]; then echo "kept $JP_TMP"; else rm -rf "$JP_TMP"; fi
+}
+trap jp_cleanup EXIT
+
+# Write a config file with the test socket. $1: the queues and other settings.
+jp_config() {
+	cat >"$JP_TMP/jobpool.conf" <<CONF
+socket = "$JP_SOCK";
+$1
+CONF
+	echo "$JP_TMP/jobpool.conf"
+}
+
+# Start jobpoold. $1: config body (optional; default: one echo queue). Extra args follow.
+jp_start() {
+	local body=${1:-'queues = ( { name = "default"; handler = "echo"; workers = 2; } );'}
+	shift || true
+	jp_config "$body" >/dev/null
+	timeout -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" \
+		>>"$JP_LOG" 2>&1 &
+	JP_PID=$!
+	local i
+	for i in $(seq 1 200); do
+		if "$JOBPOOLCTL" ping >/dev/null 2>&1; then return 0; fi
+		if ! kill -0 "$JP_PID" 2>/dev/null; then break; fi
+		sleep 0.05
+	done
+	echo "jobpoold did not come up; log:" >&2
+	cat "$JP_LOG" >&2
+	exit 99
+}
+
+# Stop jobpoold with SIGTERM and check it exits 0 within $1 seconds (default 30).
+jp_stop() {
+	local limit=${1:-30} rc i
+	[ -n "$JP_PID" ] || return 0
+	kill -TERM "$JP_PID" 2>/dev/null
+	for i in $(seq 1 $((limit * 10))); do
+		kill -0 "$JP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$JP_PID"
+	rc=$?
+	JP_PID=
+	if [ "$rc" -ne 0 ]; then
+		jp_fail "jobpoold exited $rc on SIGTERM (want 0)"
+		tail -20 "$JP_LOG" >&2
+	fi
+	jp_check_sanitizers
+}
+
+# Fail if a sanitizer reported anything in the daemon's log.
+jp_check_sanitizers() {
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$JP_LOG"; then
+		jp_fail "sanitizer report in jobpoold's log"
+		grep -A20 -E 'Sanitizer|runtime error' "$JP_LOG" | head -60 >&2
+	fi
+}
+
+jp_ctl() { "$JOBPOOLCTL" "$@"; }
+
+jp_fail() { echo "FAIL: $*" >&2; JP_FAILS=$((JP_FAILS + 1)); }
+jp_pass() { echo "ok: $*"; }
+
+# jp_eq WHAT EXPECTED ACTUAL
+jp_eq() {
+	if [ "$2" = "$3" ]; then jp_pass "$1"; else jp_fail "$1: expected '$2', got '$3'"; fi
+}
+# jp_match WHAT REGEX TEXT
+jp_match() {
+	if printf '%s' "$3" | grep -qE -- "$2"; then jp_pass "$1"; else jp_fail "$1: '$3' does not match /$2/"; fi
+}
+
+# The daemon's resident set size in KiB.
+jp_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+jp_done() {
+	if [ "$JP_FAILS" -ne 0 ]; then
+		echo "$JP_FAILS check(s) failed; daemon log tail:" >&2
+		tail -30 "$JP_LOG" >&2 2>/dev/null
+		exit 1
+	fi
+	exit 0
+}
