@@ -1,0 +1,745 @@
+/*
+ * config.c: jobpoold's configuration (config.h). Owns reading a libconfig file (or the
+ * embedded defaults) into a struct config, in sshd's phases: every field unset, parse,
+ * fill defaults, validate. Every error found is collected, not just the first, each as
+ * "file:line: message", and handed back in *cause; nothing here logs or exits.
+ *
+ * A parsed value can never equal its field's "unset" marker: the ranges below keep
+ * 32-bit counts at most INT32_MAX, 64-bit sizes at most INT64_MAX and durations at
+ * most CONFIG_MAX_DURATION_MS, and ints and modes away from INT_MIN and all ones.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+#include "proto.h"
+
+#define CONFIG_UNSET_INT	INT_MIN
+#define CONFIG_UNSET_U32	UINT32_MAX
+#define CONFIG_UNSET_U64	UINT64_MAX
+#define CONFIG_UNSET_MODE	((mode_t)-1)
+
+/* Durations are capped at 24 days, which keeps milliseconds within an int. */
+#define CONFIG_MAX_DURATION_MS	(24U * 86400U * 1000U)
+
+#define CONFIG_MAX_WORKERS	1024
+#define CONFIG_MAX_PRIORITY	1000
+
+/* Defaults; the man page, conf/jobpool.conf and the tests repeat them. */
+#define CONFIG_DEF_MAX_PAYLOAD		1048576U
+#define CONFIG_MAX_MAX_PAYLOAD		268435456
+#define CONFIG_DEF_MAX_OUTPUT		4194304U
+#define CONFIG_MIN_MAX_OUTPUT		65536
+#define CONFIG_DEF_KEEP_RESULTS		10000U
+#define CONFIG_DEF_KEEP_RESULTS_BYTES	67108864U
+#define CONFIG_DEF_SHUTDOWN_MS		30000U
+#define CONFIG_DEF_KILL_MS		5000U
+#define CONFIG_DEF_WORKERS		2
+#define CONFIG_DEF_MAX_JOBS		100000U
+#define CONFIG_DEF_MAX_BYTES		67108864U
+#define CONFIG_DEF_PRIO_MIN		-10
+#define CONFIG_DEF_PRIO_MAX		10
+#define CONFIG_DEF_BATCH		64U
+#define CONFIG_MAX_BATCH		1024
+#define CONFIG_DEF_RETRIES		3U
+#define CONFIG_MAX_RETRIES		100
+
+/* While loading: where messages point, and the messages so far. */
+struct config_parse {
+	const char	*path;		/* for messages when libconfig knows no file */
+	char		*cause;		/* "file:line: message" lines joined by '\n' */
+	size_t		 len;
+	int		 nerrors;
+	int		 oom;
+};
+
+static const char config_embedded_text[] =
+	"# jobpoold's embedded defaults: used without root and without -c.\n"
+	"# No socket setting: the socket goes to $XDG_RUNTIME_DIR/jobpool/jobpool.sock,\n"
+	"# or /tmp/jobpool-$UID/jobpool.sock.\n"
+	"log_level = \"info\";\n"
+	"queues = (\n"
+	"\t{ name = \"default\"; handler = \"echo\";   workers = 2; },\n"
+	"\t{ name = \"cpu\";     handler = \"spin\";   workers = 0; },\n"
+	"\t{ name = \"hash\";    handler = \"sha256\"; workers = 1; },\n"
+	"\t{ name = \"sleep\";   handler = \"sleep\";  workers = 4; timeout = 60; }\n"
+	");\n";
+
+static const char *const config_builtin_handlers[] = {
+	"echo", "sha256", "spin", "sleep"
+};
+
+static const struct {
+	const char	*name;
+	int		 level;
+} config_log_levels[] = {
+	{ "error", LOG_ERR },
+	{ "warning", LOG_WARNING },
+	{ "notice", LOG_NOTICE },
+	{ "info", LOG_INFO },
+	{ "debug", LOG_DEBUG },
+};
+
+#define CONFIG_NITEMS(a)	(sizeof (a) / sizeof (a)[0])
+
+/* Append one "file:line: message" line to the collected errors. */
+static void
+config_cause_append(struct config_parse *cp, const char *file, int line, const char *msg)
+{
+	char	 where[32];
+	char	*p;
+	int	 n;
+
+	cp->nerrors++;
+	if (line > 0)
+		snprintf(where, sizeof where, ":%d", line);
+	else
+		where[0] = '\0';
+	n = snprintf(NULL, 0, "%s%s: %s", file, where, msg);
+	if (n < 0) {
+		cp->oom = 1;
+		return;
+	}
+	/* Room for a separating newline and the terminating NUL. */
+	p = realloc(cp->cause, cp->len + (size_t)n + 2);
+	if (p == NULL) {
+		cp->oom = 1;
+		return;
+	}
+	cp->cause = p;
+	if (cp->len != 0)
+		cp->cause[cp->len++] = '\n';
+	snprintf(cp->cause + cp->len, (size_t)n + 1, "%s%s: %s", file, where, msg);
+	cp->len += (size_t)n;
+}
+
+/* Record an error at setting s (NULL: the file as a whole). */
+static void __attribute__((format(printf, 3, 4)))
+config_cause_add(struct config_parse *cp, const config_setting_t *s, const char *fmt, ...)
+{
+	char		 msg[512];
+	const char	*file = cp->path;
+	int		 line = 0;
+	va_list		 ap;
+
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	config_cause_append(cp, file, line, msg);
+}
+
+/* Copy a string for the config, noting a failure to allocate. */
+static char *
+config_strdup(struct config_parse *cp, const char *s)
+{
+	char	*copy;
+
+	if ((copy = strdup(s)) == NULL)
+		cp->oom = 1;
+	return (copy);
+}
+
+/* Read an integer setting within [min, max]. 0 ok, -1 after recording an error. */
+static int
+config_want_int(struct config_parse *cp, const config_setting_t *s, const char *where,
+    long long min, long long max, long long *out)
+{
+	const char	*key = config_setting_name(s);
+	long long	 v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		config_cause_add(cp, s, "'%s'%s must be an integer", key, where);
+		return (-1);
+	}
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		if (max == INT64_MAX) {
+			config_cause_add(cp, s, "'%s'%s must be at least %lld, not %lld",
+			    key, where, min, v);
+		} else {
+			config_cause_add(cp, s, "'%s'%s must be between %lld and %lld, "
+			    "not %lld", key, where, min, max, v);
+		}
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+/* Read a duration in seconds (int or float, >= 0) as milliseconds, capped at 24 days. */
+static int
+config_want_duration(struct config_parse *cp, const config_setting_t *s, const char *where,
+    uint32_t *out_ms)
+{
+	const char	*key = config_setting_name(s);
+	double		 v;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		v = (double)config_setting_get_int64(s);
+		break;
+	case CONFIG_TYPE_FLOAT:
+		v = config_setting_get_float(s);
+		break;
+	default:
+		config_cause_add(cp, s, "'%s'%s must be a number of seconds", key, where);
+		return (-1);
+	}
+	if (!(v >= 0)) {
+		config_cause_add(cp, s, "'%s'%s must be 0 or more seconds, not %g",
+		    key, where, v);
+		return (-1);
+	}
+	/* Compare before converting: a huge double does not fit any integer. */
+	if (v * 1000.0 >= (double)CONFIG_MAX_DURATION_MS)
+		*out_ms = CONFIG_MAX_DURATION_MS;
+	else
+		*out_ms = (uint32_t)(v * 1000.0 + 0.5);
+	return (0);
+}
+
+/* Read a string setting; the result points into libconfig's tree. */
+static int
+config_want_string(struct config_parse *cp, const config_setting_t *s, const char *where,
+    const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		config_cause_add(cp, s, "'%s'%s must be a string", config_setting_name(s),
+		    where);
+		return (-1);
+	}
+	*out = config_setting_get_string(s);
+	return (0);
+}
+
+/* Parse a mode written as a string of octal digits, at most 0777. */
+static int
+config_parse_mode(const char *str, mode_t *out)
+{
+	unsigned int	 v = 0;
+	const char	*p;
+
+	if (*str == '\0')
+		return (-1);
+	for (p = str; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			return (-1);
+		v = v * 8 + (unsigned int)(*p - '0');
+		if (v > 0777)
+			return (-1);
+	}
+	*out = (mode_t)v;
+	return (0);
+}
+
+/* Map a log level name to its syslog priority, or -1. */
+static int
+config_parse_level(const char *str)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NITEMS(config_log_levels); i++) {
+		if (strcmp(str, config_log_levels[i].name) == 0)
+			return (config_log_levels[i].level);
+	}
+	return (-1);
+}
+
+/*
+ * Check a queue's handler. 0 if valid; else -1 with a message in why. The one place
+ * that knows what a handler may be, so new kinds ("plugin:", "exec:") go here.
+ */
+static int
+config_check_handler(const char *handler, const char *where, char *why, size_t len)
+{
+	char	list[128];
+	size_t	i, off = 0;
+
+	for (i = 0; i < CONFIG_NITEMS(config_builtin_handlers); i++) {
+		if (strcmp(handler, config_builtin_handlers[i]) == 0)
+			return (0);
+	}
+	list[0] = '\0';
+	for (i = 0; i < CONFIG_NITEMS(config_builtin_handlers); i++) {
+		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
+		    i != 0 ? ", " : "", config_builtin_handlers[i]);
+		if (off >= sizeof list)
+			break;
+	}
+	snprintf(why, len, "unknown handler '%s'%s: valid handlers are %s", handler, where,
+	    list);
+	return (-1);
+}
+
+/* Online CPUs, for workers = 0; at least 1 and at most the workers limit. */
+static int
+config_nproc(void)
+{
+	long	n;
+
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > CONFIG_MAX_WORKERS)
+		n = CONFIG_MAX_WORKERS;
+	return ((int)n);
+}
+
+/* Mark every field of a queue unset. */
+static void
+config_queue_unset(struct queue_config *qc, int line)
+{
+	memset(qc, 0, sizeof *qc);
+	qc->line = line;
+	qc->workers = CONFIG_UNSET_INT;
+	qc->max_jobs = CONFIG_UNSET_U32;
+	qc->max_bytes = CONFIG_UNSET_U64;
+	qc->prio_min = CONFIG_UNSET_INT;
+	qc->prio_max = CONFIG_UNSET_INT;
+	qc->timeout_ms = CONFIG_UNSET_U32;
+	qc->batch = CONFIG_UNSET_U32;
+	qc->retries = CONFIG_UNSET_U32;
+}
+
+/* Fill a queue's unset fields with defaults; resolve workers = 0 to the CPU count. */
+static void
+config_queue_defaults(struct queue_config *qc)
+{
+	if (qc->workers == CONFIG_UNSET_INT)
+		qc->workers = CONFIG_DEF_WORKERS;
+	if (qc->workers == 0)
+		qc->workers = config_nproc();
+	if (qc->max_jobs == CONFIG_UNSET_U32)
+		qc->max_jobs = CONFIG_DEF_MAX_JOBS;
+	if (qc->max_bytes == CONFIG_UNSET_U64)
+		qc->max_bytes = CONFIG_DEF_MAX_BYTES;
+	if (qc->prio_min == CONFIG_UNSET_INT)
+		qc->prio_min = CONFIG_DEF_PRIO_MIN;
+	if (qc->prio_max == CONFIG_UNSET_INT)
+		qc->prio_max = CONFIG_DEF_PRIO_MAX;
+	if (qc->timeout_ms == CONFIG_UNSET_U32)
+		qc->timeout_ms = 0;
+	if (qc->batch == CONFIG_UNSET_U32)
+		qc->batch = CONFIG_DEF_BATCH;
+	if (qc->retries == CONFIG_UNSET_U32)
+		qc->retries = CONFIG_DEF_RETRIES;
+}
+
+/* Parse queue number idx (from 1) into the next free slot of cf->queues. */
+static void
+config_parse_queue(struct config_parse *cp, struct config *cf, const config_setting_t *g,
+    int idx)
+{
+	struct queue_config	*qc = &cf->queues[cf->nqueues];
+	const config_setting_t	*s, *sname, *shandler, *smin, *smax;
+	const char		*key, *str;
+	char			 where[96], why[256];
+	long long		 v;
+	int			 i, n;
+
+	config_queue_unset(qc, config_setting_source_line(g));
+	cf->nqueues++;
+
+	/* The name first, so every other message can say which queue it is about. */
+	sname = config_setting_get_member(g, "name");
+	if (sname != NULL && config_setting_type(sname) == CONFIG_TYPE_STRING)
+		snprintf(where, sizeof where, " in queue '%.63s'",
+		    config_setting_get_string(sname));
+	else
+		snprintf(where, sizeof where, " in queue #%d", idx);
+
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(g, i);
+		key = config_setting_name(s);
+		if (strcmp(key, "name") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (!proto_valid_name(str, strlen(str))) {
+				config_cause_add(cp, s, "invalid queue name '%.63s%s': use 1 to "
+				    "%d of A-Z a-z 0-9 _ . -", str,
+				    strlen(str) > 63 ? "..." : "", PROTO_MAX_NAME);
+				continue;
+			}
+			qc->name = config_strdup(cp, str);
+		} else if (strcmp(key, "handler") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (config_check_handler(str, where, why, sizeof why) != 0) {
+				config_cause_add(cp, s, "%s", why);
+				continue;
+			}
+			qc->handler = config_strdup(cp, str);
+		} else if (strcmp(key, "workers") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_WORKERS, &v) == 0)
+				qc->workers = (int)v;
+		} else if (strcmp(key, "max_jobs") == 0) {
+			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
+				qc->max_jobs = (uint32_t)v;
+		} else if (strcmp(key, "max_bytes") == 0) {
+			if (config_want_int(cp, s, where, 1, INT64_MAX, &v) == 0)
+				qc->max_bytes = (uint64_t)v;
+		} else if (strcmp(key, "priority_min") == 0) {
+			if (config_want_int(cp, s, where, -CONFIG_MAX_PRIORITY,
+			    CONFIG_MAX_PRIORITY, &v) == 0)
+				qc->prio_min = (int)v;
+		} else if (strcmp(key, "priority_max") == 0) {
+			if (config_want_int(cp, s, where, -CONFIG_MAX_PRIORITY,
+			    CONFIG_MAX_PRIORITY, &v) == 0)
+				qc->prio_max = (int)v;
+		} else if (strcmp(key, "timeout") == 0) {
+			config_want_duration(cp, s, where, &qc->timeout_ms);
+		} else if (strcmp(key, "batch") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH, &v) == 0)
+				qc->batch = (uint32_t)v;
+		} else if (strcmp(key, "retries") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
+				qc->retries = (uint32_t)v;
+		} else
+			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
+	}
+
+	/* Required settings; a present but bad one has had its message already. */
+	if (sname == NULL)
+		config_cause_add(cp, g, "queue #%d has no 'name'", idx);
+	shandler = config_setting_get_member(g, "handler");
+	if (shandler == NULL)
+		config_cause_add(cp, g, "'handler' is missing%s", where);
+
+	config_queue_defaults(qc);
+
+	if (qc->prio_min > qc->prio_max) {
+		smin = config_setting_get_member(g, "priority_min");
+		smax = config_setting_get_member(g, "priority_max");
+		config_cause_add(cp, smin != NULL ? smin : (smax != NULL ? smax : g),
+		    "'priority_min' (%d) is greater than 'priority_max' (%d)%s",
+		    qc->prio_min, qc->prio_max, where);
+	}
+
+	/* Names are unique: compare with the queues before this one. */
+	if (qc->name != NULL) {
+		for (i = 0; i < cf->nqueues - 1; i++) {
+			if (cf->queues[i].name != NULL &&
+			    strcmp(cf->queues[i].name, qc->name) == 0) {
+				config_cause_add(cp, sname, "duplicate queue name '%s' "
+				    "(first defined at line %d)", qc->name,
+				    cf->queues[i].line);
+				break;
+			}
+		}
+	}
+}
+
+/* Parse the queues list: a list of groups, at least one. */
+static void
+config_parse_queues(struct config_parse *cp, struct config *cf, const config_setting_t *s)
+{
+	const config_setting_t	*g;
+	int			 i, n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+		config_cause_add(cp, s, "'queues' must be a list of groups: "
+		    "queues = ( { name = ...; handler = ...; }, ... );");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0) {
+		config_cause_add(cp, s, "'queues' is empty: at least one queue is needed");
+		return;
+	}
+	if ((cf->queues = calloc((size_t)n, sizeof *cf->queues)) == NULL) {
+		cp->oom = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(s, i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			config_cause_add(cp, g, "queue #%d must be a group: "
+			    "{ name = ...; handler = ...; }", i + 1);
+			continue;
+		}
+		config_parse_queue(cp, cf, g, i + 1);
+	}
+}
+
+/* Parse the top level settings. */
+static void
+config_parse_root(struct config_parse *cp, struct config *cf, const config_setting_t *root)
+{
+	const config_setting_t	*s;
+	const char		*key, *str;
+	long long		 v;
+	int			 i, n, level;
+
+	n = config_setting_length(root);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(root, i);
+		key = config_setting_name(s);
+		if (strcmp(key, "socket") == 0) {
+			if (config_want_string(cp, s, "", &str) == 0)
+				cf->socket_path = config_strdup(cp, str);
+		} else if (strcmp(key, "socket_mode") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+			    config_parse_mode(config_setting_get_string(s),
+			    &cf->socket_mode) != 0) {
+				config_cause_add(cp, s, "'socket_mode' must be a string of "
+				    "octal digits no greater than \"0777\", such as \"0660\"");
+			}
+		} else if (strcmp(key, "max_payload") == 0) {
+			if (config_want_int(cp, s, "", 1, CONFIG_MAX_MAX_PAYLOAD, &v) == 0)
+				cf->max_payload = (uint32_t)v;
+		} else if (strcmp(key, "max_output") == 0) {
+			if (config_want_int(cp, s, "", CONFIG_MIN_MAX_OUTPUT, INT64_MAX,
+			    &v) == 0)
+				cf->max_output = (uint64_t)v;
+		} else if (strcmp(key, "keep_results") == 0) {
+			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
+				cf->keep_results = (uint32_t)v;
+		} else if (strcmp(key, "keep_results_bytes") == 0) {
+			if (config_want_int(cp, s, "", 0, INT64_MAX, &v) == 0)
+				cf->keep_results_bytes = (uint64_t)v;
+		} else if (strcmp(key, "shutdown_timeout") == 0) {
+			config_want_duration(cp, s, "", &cf->shutdown_timeout_ms);
+		} else if (strcmp(key, "kill_timeout") == 0) {
+			config_want_duration(cp, s, "", &cf->kill_timeout_ms);
+		} else if (strcmp(key, "log_level") == 0) {
+			if (config_want_string(cp, s, "", &str) != 0)
+				continue;
+			if ((level = config_parse_level(str)) == -1) {
+				config_cause_add(cp, s, "'log_level' must be one of error, "
+				    "warning, notice, info, debug; not '%.64s'", str);
+				continue;
+			}
+			cf->log_level = level;
+		} else if (strcmp(key, "queues") == 0) {
+			config_parse_queues(cp, cf, s);
+		} else
+			config_cause_add(cp, s, "unknown setting '%s'", key);
+	}
+}
+
+/* Fill the unset top level fields with their defaults. */
+static void
+config_defaults(struct config_parse *cp, struct config *cf)
+{
+	if (cf->socket_path == NULL) {
+		if ((cf->socket_path = config_default_socket()) == NULL)
+			cp->oom = 1;
+	}
+	if (cf->socket_mode == CONFIG_UNSET_MODE)
+		cf->socket_mode = geteuid() == 0 ? 0660 : 0600;
+	if (cf->max_payload == CONFIG_UNSET_U32)
+		cf->max_payload = CONFIG_DEF_MAX_PAYLOAD;
+	if (cf->max_output == CONFIG_UNSET_U64)
+		cf->max_output = CONFIG_DEF_MAX_OUTPUT;
+	if (cf->keep_results == CONFIG_UNSET_U32)
+		cf->keep_results = CONFIG_DEF_KEEP_RESULTS;
+	if (cf->keep_results_bytes == CONFIG_UNSET_U64)
+		cf->keep_results_bytes = CONFIG_DEF_KEEP_RESULTS_BYTES;
+	if (cf->shutdown_timeout_ms == CONFIG_UNSET_U32)
+		cf->shutdown_timeout_ms = CONFIG_DEF_SHUTDOWN_MS;
+	if (cf->kill_timeout_ms == CONFIG_UNSET_U32)
+		cf->kill_timeout_ms = CONFIG_DEF_KILL_MS;
+	if (cf->log_level == CONFIG_UNSET_INT)
+		cf->log_level = LOG_INFO;
+}
+
+/* Check what only the whole config can tell: the socket path and that queues exist. */
+static void
+config_validate(struct config_parse *cp, struct config *cf, const config_setting_t *root)
+{
+	const config_setting_t	*s;
+	struct sockaddr_un	 sun;
+	const char		*what;
+
+	/* A socket setting of the wrong type has had its message; the default is used. */
+	s = config_setting_get_member(root, "socket");
+	if (s != NULL && config_setting_type(s) != CONFIG_TYPE_STRING)
+		s = NULL;
+	what = s != NULL ? "'socket'" : "the default socket path";
+	if (cf->socket_path != NULL) {
+		if (cf->socket_path[0] != '/') {
+			config_cause_add(cp, s, "%s must be an absolute path, not '%.200s'",
+			    what, cf->socket_path);
+		} else if (strlen(cf->socket_path) >= sizeof sun.sun_path) {
+			config_cause_add(cp, s, "%s is too long: %zu bytes, at most %zu",
+			    what, strlen(cf->socket_path), sizeof sun.sun_path - 1);
+		}
+	}
+	if (config_setting_get_member(root, "queues") == NULL)
+		config_cause_add(cp, NULL, "no 'queues': at least one queue is needed");
+}
+
+/* A config with every field unset. */
+static struct config *
+config_new(const char *path)
+{
+	struct config	*cf;
+
+	if ((cf = calloc(1, sizeof *cf)) == NULL)
+		return (NULL);
+	if ((cf->path = strdup(path)) == NULL) {
+		free(cf);
+		return (NULL);
+	}
+	cf->socket_mode = CONFIG_UNSET_MODE;
+	cf->max_payload = CONFIG_UNSET_U32;
+	cf->max_output = CONFIG_UNSET_U64;
+	cf->keep_results = CONFIG_UNSET_U32;
+	cf->keep_results_bytes = CONFIG_UNSET_U64;
+	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;
+	cf->kill_timeout_ms = CONFIG_UNSET_U32;
+	cf->log_level = CONFIG_UNSET_INT;
+	return (cf);
+}
+
+/* Load and check a config file, or the embedded defaults if path is NULL. */
+struct config *
+config_load(const char *path, char **cause)
+{
+	struct config_parse	 cp;
+	struct config		*cf = NULL;
+	config_t		 lc;
+	struct stat		 sb;
+	FILE			*fp;
+	const char		*file;
+	int			 ok;
+
+	*cause = NULL;
+	memset(&cp, 0, sizeof cp);
+	cp.path = path != NULL ? path : CONFIG_EMBEDDED_NAME;
+	config_init(&lc);
+	config_set_options(&lc, config_get_options(&lc) | CONFIG_OPTION_AUTOCONVERT);
+
+	if (path != NULL) {
+		/* libconfig says only "file I/O error"; find out what went wrong. */
+		if ((fp = fopen(path, "r")) == NULL) {
+			config_cause_append(&cp, path, 0, strerror(errno));
+			goto out;
+		}
+		if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			fclose(fp);
+			config_cause_append(&cp, path, 0, strerror(EISDIR));
+			goto out;
+		}
+		fclose(fp);
+		ok = config_read_file(&lc, path);
+	} else
+		ok = config_read_string(&lc, config_embedded());
+	if (!ok) {
+		file = config_error_file(&lc) != NULL ? config_error_file(&lc) : cp.path;
+		config_cause_append(&cp, file, config_error_line(&lc),
+		    config_error_text(&lc) != NULL ? config_error_text(&lc) : "read error");
+		goto out;
+	}
+
+	if ((cf = config_new(cp.path)) == NULL) {
+		cp.oom = 1;
+		goto out;
+	}
+	config_parse_root(&cp, cf, config_root_setting(&lc));
+	config_defaults(&cp, cf);
+	config_validate(&cp, cf, config_root_setting(&lc));
+
+out:
+	config_destroy(&lc);
+	if (cp.oom) {
+		free(cp.cause);
+		cp.cause = NULL;
+		cp.len = 0;
+		config_cause_append(&cp, cp.path, 0, "out of memory");
+	}
+	if (cp.nerrors != 0 || cp.oom) {
+		config_free(cf);
+		*cause = cp.cause;
+		return (NULL);
+	}
+	return (cf);
+}
+
+/* The embedded default config text. */
+const char *
+config_embedded(void)
+{
+	return (config_embedded_text);
+}
+
+/* The socket path when the config names none; NULL if out of memory. */
+char *
+config_default_socket(void)
+{
+	const char	*dir;
+	char		*path;
+	int		 n;
+
+	if (geteuid() == 0)
+		return (strdup("/run/jobpool/jobpool.sock"));
+	dir = getenv("XDG_RUNTIME_DIR");
+	if (dir != NULL && *dir != '\0')
+		n = snprintf(NULL, 0, "%s/jobpool/jobpool.sock", dir);
+	else
+		n = snprintf(NULL, 0, "/tmp/jobpool-%lu/jobpool.sock",
+		    (unsigned long)geteuid());
+	if (n < 0 || (path = malloc((size_t)n + 1)) == NULL)
+		return (NULL);
+	if (dir != NULL && *dir != '\0')
+		snprintf(path, (size_t)n + 1, "%s/jobpool/jobpool.sock", dir);
+	else
+		snprintf(path, (size_t)n + 1, "/tmp/jobpool-%lu/jobpool.sock",
+		    (unsigned long)geteuid());
+	return (path);
+}
+
+/* Find a queue by name. */
+const struct queue_config *
+config_find_queue(const struct config *cf, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < cf->nqueues; i++) {
+		if (strcmp(cf->queues[i].name, name) == 0)
+			return (&cf->queues[i]);
+	}
+	return (NULL);
+}
+
+/* Free a config and everything it owns. */
+void
+config_free(struct config *cf)
+{
+	int	i;
+
+	if (cf == NULL)
+		return;
+	for (i = 0; i < cf->nqueues; i++) {
+		free(cf->queues[i].name);
+		free(cf->queues[i].handler);
+	}
+	free(cf->queues);
+	free(cf->socket_path);
+	free(cf->path);
+	free(cf);
+}

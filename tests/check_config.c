@@ -1,0 +1,789 @@
+/*
+ * check_config.c: unit tests for daemon/config.c: the embedded defaults and the shipped
+ * conf/jobpool.conf load, every default, and every error with its exact file:line.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* The uid a test drops to when run as root, to exercise the non-root rules. */
+#define CHECK_NOBODY	65534
+
+/* One queue that is enough for a config to load. */
+#define Q_OK	"queues = ( { name = \"q\"; handler = \"echo\"; } );\n"
+
+/* Write text to a new temporary file; the caller unlinks and frees the path. */
+static char *
+write_tmp(const char *text)
+{
+	const char	*dir = getenv("TMPDIR");
+	char		*path;
+	FILE		*fp;
+	int		 fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	path = malloc(strlen(dir) + sizeof "/check_config.XXXXXX");
+	ck_assert_ptr_nonnull(path);
+	strcpy(path, dir);
+	strcat(path, "/check_config.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	fp = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fputs(text, fp) >= 0, 1);
+	ck_assert_int_eq(fclose(fp), 0);
+	return (path);
+}
+
+/* Replace each '@' in pattern with path. */
+static char *
+subst(const char *pattern, const char *path)
+{
+	size_t	 n = 0, plen = strlen(path);
+	char	*out, *o;
+	const char *p;
+
+	for (p = pattern; *p != '\0'; p++)
+		n += *p == '@' ? plen : 1;
+	out = malloc(n + 1);
+	ck_assert_ptr_nonnull(out);
+	for (p = pattern, o = out; *p != '\0'; p++) {
+		if (*p == '@') {
+			memcpy(o, path, plen);
+			o += plen;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return (out);
+}
+
+/* Load text from a file; it must load. */
+static struct config *
+load_ok(const char *text)
+{
+	struct config	*cf;
+	char		*path, *cause = NULL;
+
+	path = write_tmp(text);
+	cf = config_load(path, &cause);
+	if (cf == NULL)
+		ck_abort_msg("config did not load: %s", cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_str_eq(cf->path, path);
+	unlink(path);
+	free(path);
+	return (cf);
+}
+
+/* Load text from a file; it must fail with exactly want ('@' stands for the file). */
+static void
+load_fails(const char *text, const char *want)
+{
+	struct config	*cf;
+	char		*path, *cause = NULL, *expect;
+
+	path = write_tmp(text);
+	cf = config_load(path, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_ptr_nonnull(cause);
+	expect = subst(want, path);
+	ck_assert_str_eq(cause, expect);
+	free(expect);
+	free(cause);
+	unlink(path);
+	free(path);
+}
+
+/* Online CPUs as config.c resolves workers = 0. */
+static int
+nproc(void)
+{
+	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > 1024)
+		n = 1024;
+	return ((int)n);
+}
+
+/* Check a queue has all the per-queue defaults but name, handler and workers. */
+static void
+check_queue_defaults(const struct queue_config *qc)
+{
+	ck_assert_uint_eq(qc->max_jobs, 100000);
+	ck_assert_uint_eq(qc->max_bytes, 67108864);
+	ck_assert_int_eq(qc->prio_min, -10);
+	ck_assert_int_eq(qc->prio_max, 10);
+	ck_assert_uint_eq(qc->batch, 64);
+	ck_assert_uint_eq(qc->retries, 3);
+}
+
+START_TEST(test_embedded)
+{
+	struct config			*cf;
+	const struct queue_config	*qc;
+	char				*cause = NULL;
+	int				 i;
+
+	ck_assert_ptr_null(strstr(config_embedded(), "socket ="));
+	ck_assert_ptr_null(strstr(config_embedded(), "socket="));
+	cf = config_load(NULL, &cause);
+	if (cf == NULL)
+		ck_abort_msg("embedded config did not load: %s", cause);
+	ck_assert_str_eq(cf->path, CONFIG_EMBEDDED_NAME);
+	ck_assert_int_eq(cf->nqueues, 4);
+
+	qc = config_find_queue(cf, "default");
+	ck_assert_ptr_nonnull(qc);
+	ck_assert_str_eq(qc->handler, "echo");
+	ck_assert_int_eq(qc->workers, 2);
+	ck_assert_uint_eq(qc->timeout_ms, 0);
+
+	qc = config_find_queue(cf, "cpu");
+	ck_assert_ptr_nonnull(qc);
+	ck_assert_str_eq(qc->handler, "spin");
+	ck_assert_int_eq(qc->workers, nproc());
+
+	qc = config_find_queue(cf, "hash");
+	ck_assert_ptr_nonnull(qc);
+	ck_assert_str_eq(qc->handler, "sha256");
+	ck_assert_int_eq(qc->workers, 1);
+
+	qc = config_find_queue(cf, "sleep");
+	ck_assert_ptr_nonnull(qc);
+	ck_assert_str_eq(qc->handler, "sleep");
+	ck_assert_int_eq(qc->workers, 4);
+	ck_assert_uint_eq(qc->timeout_ms, 60000);
+
+	for (i = 0; i < cf->nqueues; i++)
+		check_queue_defaults(&cf->queues[i]);
+	ck_assert_ptr_null(config_find_queue(cf, "nosuch"));
+	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_conf_file)
+{
+	const char			*top = getenv("top_srcdir");
+	const struct queue_config	*qc;
+	struct config			*cf;
+	char				 path[4096], *cause = NULL;
+	int				 i;
+
+	if (top == NULL || *top == '\0')
+		top = ".";
+	snprintf(path, sizeof path, "%s/conf/jobpool.conf", top);
+	cf = config_load(path, &cause);
+	if (cf == NULL)
+		ck_abort_msg("%s did not load: %s", path, cause);
+	ck_assert_str_eq(cf->socket_path, "/run/jobpool/jobpool.sock");
+	ck_assert_uint_eq(cf->socket_mode, 0660);
+	ck_assert_uint_eq(cf->max_payload, 1048576);
+	ck_assert_uint_eq(cf->max_output, 4194304);
+	ck_assert_uint_eq(cf->keep_results, 10000);
+	ck_assert_uint_eq(cf->keep_results_bytes, 67108864);
+	ck_assert_uint_eq(cf->shutdown_timeout_ms, 30000);
+	ck_assert_uint_eq(cf->kill_timeout_ms, 5000);
+	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	ck_assert_int_eq(cf->nqueues, 4);
+	for (i = 0; i < cf->nqueues; i++)
+		check_queue_defaults(&cf->queues[i]);
+	qc = config_find_queue(cf, "default");
+	ck_assert_ptr_nonnull(qc);
+	ck_assert_str_eq(qc->handler, "echo");
+	ck_assert_int_eq(qc->workers, 2);
+	ck_assert_ptr_nonnull(config_find_queue(cf, "cpu"));
+	ck_assert_int_eq(config_find_queue(cf, "cpu")->workers, nproc());
+	ck_assert_ptr_nonnull(config_find_queue(cf, "hash"));
+	ck_assert_uint_eq(config_find_queue(cf, "sleep")->timeout_ms, 60000);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config	*cf;
+	char		*sock;
+
+	cf = load_ok("# only what is required\n" Q_OK);
+	sock = config_default_socket();
+	ck_assert_str_eq(cf->socket_path, sock);
+	free(sock);
+	ck_assert_uint_eq(cf->socket_mode, geteuid() == 0 ? 0660 : 0600);
+	ck_assert_uint_eq(cf->max_payload, 1048576);
+	ck_assert_uint_eq(cf->max_output, 4194304);
+	ck_assert_uint_eq(cf->keep_results, 10000);
+	ck_assert_uint_eq(cf->keep_results_bytes, 67108864);
+	ck_assert_uint_eq(cf->shutdown_timeout_ms, 30000);
+	ck_assert_uint_eq(cf->kill_timeout_ms, 5000);
+	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	ck_assert_int_eq(cf->nqueues, 1);
+	ck_assert_str_eq(cf->queues[0].name, "q");
+	ck_assert_str_eq(cf->queues[0].handler, "echo");
+	ck_assert_int_eq(cf->queues[0].line, 2);
+	ck_assert_int_eq(cf->queues[0].workers, 2);
+	ck_assert_uint_eq(cf->queues[0].timeout_ms, 0);
+	check_queue_defaults(&cf->queues[0]);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_values)
+{
+	struct config			*cf;
+	const struct queue_config	*qc;
+
+	cf = load_ok(
+	    "socket = \"/tmp/x/jp.sock\";\n"
+	    "socket_mode = \"0640\";\n"
+	    "max_payload = 268435456;\n"
+	    "max_output = 8589934592L;\n"
+	    "keep_results = 0;\n"
+	    "keep_results_bytes = 0;\n"
+	    "shutdown_timeout = 1.5;\n"
+	    "kill_timeout = 0;\n"
+	    "log_level = \"debug\";\n"
+	    "queues = (\n"
+	    "  { name = \"a.b-c_D9\"; handler = \"sha256\"; workers = 1024;\n"
+	    "    max_jobs = 1; max_bytes = 1; priority_min = -1000; priority_max = -1000;\n"
+	    "    timeout = 0.0005; batch = 1024; retries = 0; },\n"
+	    "  { name = \"b\"; handler = \"spin\"; workers = 0; retries = 100;\n"
+	    "    timeout = 3000000; priority_min = 1000; priority_max = 1000; batch = 1; },\n"
+	    "  { name = \"c\"; handler = \"sleep\"; timeout = 0.0004; }\n"
+	    ");\n");
+	ck_assert_str_eq(cf->socket_path, "/tmp/x/jp.sock");
+	ck_assert_uint_eq(cf->socket_mode, 0640);
+	ck_assert_uint_eq(cf->max_payload, 268435456);
+	ck_assert_uint_eq(cf->max_output, 8589934592ULL);
+	ck_assert_uint_eq(cf->keep_results, 0);
+	ck_assert_uint_eq(cf->keep_results_bytes, 0);
+	ck_assert_uint_eq(cf->shutdown_timeout_ms, 1500);
+	ck_assert_uint_eq(cf->kill_timeout_ms, 0);
+	ck_assert_int_eq(cf->log_level, LOG_DEBUG);
+	ck_assert_int_eq(cf->nqueues, 3);
+
+	qc = &cf->queues[0];
+	ck_assert_str_eq(qc->name, "a.b-c_D9");
+	ck_assert_int_eq(qc->line, 11);
+	ck_assert_int_eq(qc->workers, 1024);
+	ck_assert_uint_eq(qc->max_jobs, 1);
+	ck_assert_uint_eq(qc->max_bytes, 1);
+	ck_assert_int_eq(qc->prio_min, -1000);
+	ck_assert_int_eq(qc->prio_max, -1000);
+	ck_assert_uint_eq(qc->timeout_ms, 1);		/* 0.5 ms rounds up */
+	ck_assert_uint_eq(qc->batch, 1024);
+	ck_assert_uint_eq(qc->retries, 0);
+
+	qc = config_find_queue(cf, "b");
+	ck_assert_ptr_eq(qc, &cf->queues[1]);
+	ck_assert_int_eq(qc->line, 14);
+	ck_assert_int_eq(qc->workers, nproc());
+	ck_assert_uint_eq(qc->retries, 100);
+	ck_assert_uint_eq(qc->timeout_ms, 24U * 86400 * 1000);	/* capped */
+	ck_assert_int_eq(qc->prio_min, 1000);
+	ck_assert_uint_eq(qc->batch, 1);
+
+	qc = config_find_queue(cf, "c");
+	ck_assert_uint_eq(qc->timeout_ms, 0);		/* 0.4 ms rounds down */
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_log_levels)
+{
+	static const struct {
+		const char	*name;
+		int		 level;
+	} levels[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG }
+	};
+	struct config	*cf;
+	char		 text[256];
+	size_t		 i;
+
+	for (i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		snprintf(text, sizeof text, "log_level = \"%s\";\n" Q_OK, levels[i].name);
+		cf = load_ok(text);
+		ck_assert_int_eq(cf->log_level, levels[i].level);
+		config_free(cf);
+	}
+	load_fails("log_level = \"verbose\";\n" Q_OK,
+	    "@:1: 'log_level' must be one of error, warning, notice, info, debug; "
+	    "not 'verbose'");
+	load_fails("log_level = 7;\n" Q_OK, "@:1: 'log_level' must be a string");
+}
+END_TEST
+
+START_TEST(test_durations)
+{
+	struct config	*cf;
+
+	cf = load_ok("shutdown_timeout = 2;\nkill_timeout = 0.25;\n" Q_OK);
+	ck_assert_uint_eq(cf->shutdown_timeout_ms, 2000);
+	ck_assert_uint_eq(cf->kill_timeout_ms, 250);
+	config_free(cf);
+	cf = load_ok("shutdown_timeout = 1e30;\nkill_timeout = 2073600;\n" Q_OK);
+	ck_assert_uint_eq(cf->shutdown_timeout_ms, 2073600000U);
+	ck_assert_uint_eq(cf->kill_timeout_ms, 2073600000U);
+	config_free(cf);
+
+	load_fails("\nshutdown_timeout = -1;\n" Q_OK,
+	    "@:2: 'shutdown_timeout' must be 0 or more seconds, not -1");
+	load_fails("kill_timeout = -0.5;\n" Q_OK,
+	    "@:1: 'kill_timeout' must be 0 or more seconds, not -0.5");
+	load_fails("kill_timeout = \"5s\";\n" Q_OK,
+	    "@:1: 'kill_timeout' must be a number of seconds");
+	load_fails("queues = ( { name = \"q\"; handler = \"echo\";\n timeout = true; } );\n",
+	    "@:2: 'timeout' in queue 'q' must be a number of seconds");
+}
+END_TEST
+
+START_TEST(test_parse_error)
+{
+	load_fails("max_payload = 5;\nmax_output = ;\n" Q_OK, "@:2: syntax error");
+	load_fails(Q_OK "max_payload = 1;\nmax_payload = 2;\n",
+	    "@:3: duplicate setting name");
+	load_fails("queues = (\n  { name = \"q\"; handler = \"echo\"; }\n;\n",
+	    "@:3: syntax error");
+}
+END_TEST
+
+START_TEST(test_file_errors)
+{
+	struct config	*cf;
+	char		*cause = NULL;
+
+	cf = config_load("/nonexistent/jobpool.conf", &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_str_eq(cause, "/nonexistent/jobpool.conf: No such file or directory");
+	free(cause);
+
+	cause = NULL;
+	cf = config_load("/", &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_str_eq(cause, "/: Is a directory");
+	free(cause);
+}
+END_TEST
+
+START_TEST(test_unknown_key)
+{
+	load_fails("sockett = \"/tmp/x.sock\";\n" Q_OK, "@:1: unknown setting 'sockett'");
+	load_fails(
+	    "queues = (\n"
+	    "  {\n"
+	    "    name = \"default\";\n"
+	    "    handler = \"echo\";\n"
+	    "    wokers = 4;\n"
+	    "  }\n"
+	    ");\n",
+	    "@:5: unknown setting 'wokers' in queue 'default'");
+	/* Without a name the queue is named by its place in the list. */
+	load_fails("queues = ( { handler = \"echo\"; wokers = 1; } );\n",
+	    "@:1: unknown setting 'wokers' in queue #1\n"
+	    "@:1: queue #1 has no 'name'");
+}
+END_TEST
+
+START_TEST(test_duplicate_queue)
+{
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\"; },\n"
+	    "  { name = \"b\"; handler = \"echo\"; },\n"
+	    "  {\n"
+	    "    handler = \"sha256\";\n"
+	    "    name = \"a\";\n"
+	    "  }\n"
+	    ");\n",
+	    "@:6: duplicate queue name 'a' (first defined at line 2)");
+}
+END_TEST
+
+START_TEST(test_bad_handler)
+{
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"q\";\n"
+	    "    handler = \"python\"; }\n"
+	    ");\n",
+	    "@:3: unknown handler 'python' in queue 'q': valid handlers are "
+	    "echo, sha256, spin, sleep");
+	load_fails("queues = ( { name = \"q\"; handler = \"\"; } );\n",
+	    "@:1: unknown handler '' in queue 'q': valid handlers are "
+	    "echo, sha256, spin, sleep");
+	load_fails("queues = ( { name = \"q\"; handler = [ \"echo\" ]; } );\n",
+	    "@:1: 'handler' in queue 'q' must be a string");
+}
+END_TEST
+
+START_TEST(test_bad_types)
+{
+	load_fails(
+	    "socket = 5;\n"
+	    "socket_mode = 660;\n"
+	    "max_payload = \"1M\";\n"
+	    "max_output = 1.5;\n"
+	    "keep_results = true;\n"
+	    "keep_results_bytes = \"lots\";\n"
+	    "queues = (\n"
+	    "  { name = 7;\n"
+	    "    handler = \"echo\";\n"
+	    "    workers = 2.5;\n"
+	    "    max_jobs = \"many\";\n"
+	    "    max_bytes = { };\n"
+	    "    priority_min = 0.5;\n"
+	    "    priority_max = ( );\n"
+	    "    batch = \"8\";\n"
+	    "    retries = false;\n"
+	    "  }\n"
+	    ");\n",
+	    "@:1: 'socket' must be a string\n"
+	    "@:2: 'socket_mode' must be a string of octal digits no greater than "
+	    "\"0777\", such as \"0660\"\n"
+	    "@:3: 'max_payload' must be an integer\n"
+	    "@:4: 'max_output' must be an integer\n"
+	    "@:5: 'keep_results' must be an integer\n"
+	    "@:6: 'keep_results_bytes' must be an integer\n"
+	    "@:8: 'name' in queue #1 must be a string\n"
+	    "@:10: 'workers' in queue #1 must be an integer\n"
+	    "@:11: 'max_jobs' in queue #1 must be an integer\n"
+	    "@:12: 'max_bytes' in queue #1 must be an integer\n"
+	    "@:13: 'priority_min' in queue #1 must be an integer\n"
+	    "@:14: 'priority_max' in queue #1 must be an integer\n"
+	    "@:15: 'batch' in queue #1 must be an integer\n"
+	    "@:16: 'retries' in queue #1 must be an integer");
+	load_fails("queues = { name = \"q\"; handler = \"echo\"; };\n",
+	    "@:1: 'queues' must be a list of groups: "
+	    "queues = ( { name = ...; handler = ...; }, ... );");
+	load_fails("queues = ( { name = \"q\"; handler = \"echo\"; },\n  \"r\" );\n",
+	    "@:2: queue #2 must be a group: { name = ...; handler = ...; }");
+}
+END_TEST
+
+START_TEST(test_ranges)
+{
+	load_fails(
+	    "max_payload = 0;\n"
+	    "max_output = 65535;\n"
+	    "keep_results = -1;\n"
+	    "keep_results_bytes = -1;\n"
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "  workers = 1025;\n"
+	    "  max_jobs = 0;\n"
+	    "  max_bytes = 0;\n"
+	    "  priority_min = -1001;\n"
+	    "  priority_max = 1001;\n"
+	    "  batch = 0;\n"
+	    "  retries = 101;\n"
+	    "} );\n",
+	    "@:1: 'max_payload' must be between 1 and 268435456, not 0\n"
+	    "@:2: 'max_output' must be at least 65536, not 65535\n"
+	    "@:3: 'keep_results' must be between 0 and 2147483647, not -1\n"
+	    "@:4: 'keep_results_bytes' must be at least 0, not -1\n"
+	    "@:7: 'workers' in queue 'q' must be between 0 and 1024, not 1025\n"
+	    "@:8: 'max_jobs' in queue 'q' must be between 1 and 2147483647, not 0\n"
+	    "@:9: 'max_bytes' in queue 'q' must be at least 1, not 0\n"
+	    "@:10: 'priority_min' in queue 'q' must be between -1000 and 1000, not -1001\n"
+	    "@:11: 'priority_max' in queue 'q' must be between -1000 and 1000, not 1001\n"
+	    "@:12: 'batch' in queue 'q' must be between 1 and 1024, not 0\n"
+	    "@:13: 'retries' in queue 'q' must be between 0 and 100, not 101");
+	load_fails("max_payload = 268435457;\n" Q_OK,
+	    "@:1: 'max_payload' must be between 1 and 268435456, not 268435457");
+	load_fails("queues = ( { name = \"q\"; handler = \"echo\"; workers = -1; } );\n",
+	    "@:1: 'workers' in queue 'q' must be between 0 and 1024, not -1");
+}
+END_TEST
+
+START_TEST(test_priorities)
+{
+	load_fails(
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "  priority_min = 5;\n"
+	    "  priority_max = 4;\n"
+	    "} );\n",
+	    "@:3: 'priority_min' (5) is greater than 'priority_max' (4) in queue 'q'");
+	/* Against the default maximum of 10: the setting given is the one named. */
+	load_fails(
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "  priority_min = 11;\n"
+	    "} );\n",
+	    "@:3: 'priority_min' (11) is greater than 'priority_max' (10) in queue 'q'");
+	load_fails(
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "\n"
+	    "  priority_max = -11;\n"
+	    "} );\n",
+	    "@:4: 'priority_min' (-10) is greater than 'priority_max' (-11) in queue 'q'");
+}
+END_TEST
+
+START_TEST(test_required)
+{
+	load_fails("max_payload = 5;\n", "@: no 'queues': at least one queue is needed");
+	load_fails("queues = ( );\n",
+	    "@:1: 'queues' is empty: at least one queue is needed");
+	load_fails(
+	    "queues = (\n"
+	    "  { handler = \"echo\"; },\n"
+	    "  { name = \"q\"; }\n"
+	    ");\n",
+	    "@:2: queue #1 has no 'name'\n"
+	    "@:3: 'handler' is missing in queue 'q'");
+	load_fails("queues = ( { workers = 1; } );\n",
+	    "@:1: queue #1 has no 'name'\n"
+	    "@:1: 'handler' is missing in queue #1");
+}
+END_TEST
+
+START_TEST(test_queue_names)
+{
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"has space\"; handler = \"echo\"; },\n"
+	    "  { name = \"\"; handler = \"echo\"; },\n"
+	    "  { name = \"a234567890123456789012345678901234567890123456789012345678901234\";"
+	    " handler = \"echo\"; }\n"
+	    ");\n",
+	    "@:2: invalid queue name 'has space': use 1 to 63 of A-Z a-z 0-9 _ . -\n"
+	    "@:3: invalid queue name '': use 1 to 63 of A-Z a-z 0-9 _ . -\n"
+	    "@:4: invalid queue name "
+	    "'a23456789012345678901234567890123456789012345678901234567890123...': "
+	    "use 1 to 63 of A-Z a-z 0-9 _ . -");
+}
+END_TEST
+
+START_TEST(test_many_errors)
+{
+	load_fails(
+	    "socket = \"relative.sock\";\n"		/* 1 */
+	    "wokers = 3;\n"				/* 2 */
+	    "max_payload = 0;\n"			/* 3 */
+	    "queues = (\n"				/* 4 */
+	    "  { name = \"a\"; handler = \"echo\"; },\n"	/* 5 */
+	    "  { name = \"a\"; handler = \"perl\";\n"	/* 6 */
+	    "    timeout = -3; batch = 2000; }\n"		/* 7 */
+	    ");\n"
+	    "log_level = \"loud\";\n",			/* 9 */
+	    "@:2: unknown setting 'wokers'\n"
+	    "@:3: 'max_payload' must be between 1 and 268435456, not 0\n"
+	    "@:6: unknown handler 'perl' in queue 'a': valid handlers are "
+	    "echo, sha256, spin, sleep\n"
+	    "@:7: 'timeout' in queue 'a' must be 0 or more seconds, not -3\n"
+	    "@:7: 'batch' in queue 'a' must be between 1 and 1024, not 2000\n"
+	    "@:6: duplicate queue name 'a' (first defined at line 5)\n"
+	    "@:9: 'log_level' must be one of error, warning, notice, info, debug; "
+	    "not 'loud'\n"
+	    "@:1: 'socket' must be an absolute path, not 'relative.sock'");
+}
+END_TEST
+
+START_TEST(test_socket)
+{
+	char	text[512], want[512], longpath[120];
+
+	load_fails("socket = \"\";\n" Q_OK, "@:1: 'socket' must be an absolute path, not ''");
+	memset(longpath, 'x', sizeof longpath);
+	longpath[0] = '/';
+	longpath[108] = '\0';	/* 108 bytes: one too many for sun_path */
+	snprintf(text, sizeof text, "\nsocket = \"%s\";\n" Q_OK, longpath);
+	snprintf(want, sizeof want, "@:2: 'socket' is too long: 108 bytes, at most 107");
+	load_fails(text, want);
+
+	/* 107 bytes is the longest that fits. */
+	longpath[107] = '\0';
+	snprintf(text, sizeof text, "socket = \"%s\";\n" Q_OK, longpath);
+	config_free(load_ok(text));
+}
+END_TEST
+
+START_TEST(test_socket_mode)
+{
+	struct config	*cf;
+
+	cf = load_ok("socket_mode = \"777\";\n" Q_OK);
+	ck_assert_uint_eq(cf->socket_mode, 0777);
+	config_free(cf);
+	cf = load_ok("socket_mode = \"0\";\n" Q_OK);
+	ck_assert_uint_eq(cf->socket_mode, 0);
+	config_free(cf);
+	cf = load_ok("socket_mode = \"0000600\";\n" Q_OK);
+	ck_assert_uint_eq(cf->socket_mode, 0600);
+	config_free(cf);
+
+	load_fails(
+	    "socket_mode = \"0680\";\n"
+	    Q_OK
+	    "# and again\n",
+	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
+	    "\"0777\", such as \"0660\"");
+	load_fails("socket_mode = \"01000\";\n" Q_OK,
+	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
+	    "\"0777\", such as \"0660\"");
+	load_fails("socket_mode = \"\";\n" Q_OK,
+	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
+	    "\"0777\", such as \"0660\"");
+}
+END_TEST
+
+/* Drop root for good, so the non-root rules apply: each test runs in its own fork. */
+static void
+become_user(void)
+{
+	if (geteuid() != 0)
+		return;
+	/*
+	 * All of real, effective and saved uid, and dumpable again: LeakSanitizer ptraces
+	 * the process at exit, which mixed uids or an undumpable process refuse.
+	 */
+	ck_assert_int_eq(setreuid(CHECK_NOBODY, CHECK_NOBODY), 0);
+	ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
+}
+
+START_TEST(test_default_socket_root)
+{
+	char	*sock;
+
+	if (geteuid() != 0)
+		return;		/* only root can test the root rule */
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	sock = config_default_socket();
+	ck_assert_str_eq(sock, "/run/jobpool/jobpool.sock");
+	free(sock);
+}
+END_TEST
+
+START_TEST(test_default_socket_xdg)
+{
+	struct config	*cf;
+	char		*sock, *cause = NULL;
+
+	become_user();
+	setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
+	sock = config_default_socket();
+	ck_assert_str_eq(sock, "/run/user/4242/jobpool/jobpool.sock");
+	free(sock);
+
+	cf = config_load(NULL, &cause);
+	ck_assert_ptr_nonnull(cf);
+	ck_assert_str_eq(cf->socket_path, "/run/user/4242/jobpool/jobpool.sock");
+	ck_assert_uint_eq(cf->socket_mode, 0600);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_default_socket_tmp)
+{
+	char	*sock, want[64];
+
+	become_user();
+	snprintf(want, sizeof want, "/tmp/jobpool-%lu/jobpool.sock",
+	    (unsigned long)geteuid());
+
+	unsetenv("XDG_RUNTIME_DIR");
+	sock = config_default_socket();
+	ck_assert_str_eq(sock, want);
+	free(sock);
+
+	setenv("XDG_RUNTIME_DIR", "", 1);
+	sock = config_default_socket();
+	ck_assert_str_eq(sock, want);
+	free(sock);
+}
+END_TEST
+
+START_TEST(test_default_socket_bad_xdg)
+{
+	struct config	*cf;
+	char		*cause = NULL;
+
+	become_user();
+	setenv("XDG_RUNTIME_DIR", "relative", 1);
+	cf = config_load(NULL, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_str_eq(cause, CONFIG_EMBEDDED_NAME ": the default socket path "
+	    "must be an absolute path, not 'relative/jobpool/jobpool.sock'");
+	free(cause);
+}
+END_TEST
+
+START_TEST(test_free_null)
+{
+	config_free(NULL);
+}
+END_TEST
+
+/* The suite: loading, defaults and every error path. */
+static Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc;
+
+	tc = tcase_create("load");
+	tcase_add_test(tc, test_embedded);
+	tcase_add_test(tc, test_conf_file);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_log_levels);
+	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_free_null);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_parse_error);
+	tcase_add_test(tc, test_file_errors);
+	tcase_add_test(tc, test_unknown_key);
+	tcase_add_test(tc, test_duplicate_queue);
+	tcase_add_test(tc, test_bad_handler);
+	tcase_add_test(tc, test_bad_types);
+	tcase_add_test(tc, test_ranges);
+	tcase_add_test(tc, test_priorities);
+	tcase_add_test(tc, test_required);
+	tcase_add_test(tc, test_queue_names);
+	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_socket);
+	tcase_add_test(tc, test_socket_mode);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("socket");
+	tcase_add_test(tc, test_default_socket_root);
+	tcase_add_test(tc, test_default_socket_xdg);
+	tcase_add_test(tc, test_default_socket_tmp);
+	tcase_add_test(tc, test_default_socket_bad_xdg);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

@@ -1,0 +1,145 @@
+#!/bin/bash
+# it_configtest.sh: `jobpoold -t -c FILE` accepts the shipped config and, for broken
+# ones, exits 78 (EX_CONFIG) having printed every error with its file:line.
+
+. "$top_srcdir/tests/lib.sh"
+
+if [ ! -x "$JOBPOOLD" ]; then
+	echo "jobpoold is not built: $JOBPOOLD" >&2
+	exit 99
+fi
+
+OUT="$JP_TMP/out"
+ERR="$JP_TMP/err"
+
+# Run jobpoold -t on $1; leave the exit status in RC, its output in $OUT and $ERR.
+configtest() {
+	RC=0
+	"$JOBPOOLD" -t -c "$1" >"$OUT" 2>"$ERR" || RC=$?
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$ERR"; then
+		jp_fail "sanitizer report from jobpoold -t -c $1"
+		head -40 "$ERR" >&2
+	fi
+}
+
+# Count the lines on stdin that hold "$1:<line>: ".
+count_lined() {
+	awk -v f="$1:" 'index($0, f) {
+		rest = substr($0, index($0, f) + length(f))
+		if (rest ~ /^[0-9]+: /) n++
+	} END { print n + 0 }'
+}
+
+# Check that file $1 is valid.
+expect_valid() {
+	configtest "$1"
+	jp_eq "$1: exit status" 0 "$RC"
+	jp_match "$1: says it is valid" "configuration .*$(basename "$1") is valid" \
+	    "$(cat "$OUT")"
+}
+
+# Check that file $1 is refused with exit 78 and that each of $2... is on stderr,
+# as a whole line or after a prefix such as "jobpoold: ".
+expect_errors() {
+	local file=$1 want n
+	shift
+	configtest "$file"
+	jp_eq "$file: exit status" 78 "$RC"
+	for want in "$@"; do
+		if grep -qF -- "$want" "$ERR"; then
+			jp_pass "reports '$want'"
+		else
+			jp_fail "missing '$want'; stderr was:"
+			cat "$ERR" >&2
+		fi
+	done
+	# As many "file:line: " errors as expected: none left out, none made up.
+	jp_eq "$file: number of errors with a line" \
+	    "$(printf '%s\n' "$@" | count_lined "$file")" "$(count_lined "$file" <"$ERR")"
+}
+
+# The annotated default config, and a small one, are valid.
+expect_valid "$top_srcdir/conf/jobpool.conf"
+cat >"$JP_TMP/small.conf" <<CONF
+socket = "$JP_SOCK";
+queues = ( { name = "q"; handler = "echo"; } );
+CONF
+expect_valid "$JP_TMP/small.conf"
+
+# Several errors at once, at top level and in queues, all reported.
+F="$JP_TMP/many.conf"
+cat >"$F" <<'CONF'
+socket = "relative.sock";
+wokers = 3;
+max_payload = 0;
+socket_mode = "0999";
+queues = (
+  { name = "a"; handler = "echo"; },
+  {
+    name = "a";
+    handler = "perl";
+    workers = 2.5;
+    timeout = -3;
+    batch = 2000;
+  },
+  { handler = "echo"; }
+);
+log_level = "loud";
+CONF
+expect_errors "$F" \
+	"$F:2: unknown setting 'wokers'" \
+	"$F:3: 'max_payload' must be between 1 and 268435456, not 0" \
+	"$F:4: 'socket_mode' must be a string of octal digits" \
+	"$F:9: unknown handler 'perl' in queue 'a': valid handlers are echo, sha256, spin, sleep" \
+	"$F:10: 'workers' in queue 'a' must be an integer" \
+	"$F:11: 'timeout' in queue 'a' must be 0 or more seconds, not -3" \
+	"$F:12: 'batch' in queue 'a' must be between 1 and 1024, not 2000" \
+	"$F:8: duplicate queue name 'a' (first defined at line 6)" \
+	"$F:14: queue #3 has no 'name'" \
+	"$F:16: 'log_level' must be one of error, warning, notice, info, debug; not 'loud'" \
+	"$F:1: 'socket' must be an absolute path, not 'relative.sock'"
+
+# An unknown key inside a queue.
+F="$JP_TMP/unknown.conf"
+cat >"$F" <<'CONF'
+queues = (
+  {
+    name = "default";
+    handler = "echo";
+    wokers = 4;
+  }
+);
+CONF
+expect_errors "$F" "$F:5: unknown setting 'wokers' in queue 'default'"
+
+# Wrong types name the setting and the type wanted.
+F="$JP_TMP/types.conf"
+cat >"$F" <<'CONF'
+socket = 5;
+max_output = "4M";
+shutdown_timeout = "30s";
+queues = ( { name = "q"; handler = "echo";
+  max_jobs = 1.5; priority_max = 99999; } );
+CONF
+expect_errors "$F" \
+	"$F:1: 'socket' must be a string" \
+	"$F:2: 'max_output' must be an integer" \
+	"$F:3: 'shutdown_timeout' must be a number of seconds" \
+	"$F:5: 'max_jobs' in queue 'q' must be an integer" \
+	"$F:5: 'priority_max' in queue 'q' must be between -1000 and 1000, not 99999"
+
+# A syntax error stops the parse at its line.
+F="$JP_TMP/syntax.conf"
+printf 'max_payload = 5;\n\nmax_output = ;\nqueues = ( );\n' >"$F"
+expect_errors "$F" "$F:3: syntax error"
+
+# No queues at all: an error with no line.
+F="$JP_TMP/noqueues.conf"
+printf 'log_level = "debug";\n' >"$F"
+expect_errors "$F" "$F: no 'queues': at least one queue is needed"
+
+# A file that does not exist.
+F="$JP_TMP/nosuch.conf"
+expect_errors "$F" "$F: No such file or directory"
+
+jp_done
