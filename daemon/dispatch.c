@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "frame.h"
 #include "jobpoold.h"
 #include "log.h"
@@ -38,6 +40,25 @@ dispatch_capacity(struct queue *q, int nready_workers)
 	if (share < cap)
 		cap = share;
 	return (cap > 0 ? cap : 1);
+}
+
+/* Arm w's timer for its head job: the time left of its timeout since it started. */
+void
+dispatch_arm_timeout(struct worker *w)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+	struct timeval	 tv;
+	uint64_t	 ran, left;
+
+	if (j == NULL || j->timeout_ms == 0) {
+		evtimer_del(w->tev);
+		return;
+	}
+	ran = (now_us() - w->head_since) / 1000;
+	left = ran < j->timeout_ms ? j->timeout_ms - ran : 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(w->tev, &tv);
 }
 
 /* Hand ready jobs to workers that have room. */
@@ -141,6 +162,9 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	if (dt > 10000000)
 		dt = 10000000;
 	q->svc_us = (uint32_t)((q->svc_us * 7 + dt) / 8);
+	/* The next job in line starts now; so does its timeout. */
+	if (w->ninflight > 0 || evtimer_pending(w->tev, NULL))
+		dispatch_arm_timeout(w);
 
 	switch (status) {
 	case FRAME_OK:
@@ -188,6 +212,13 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	TAILQ_REMOVE(&w->inflight, head, entry);
 	w->ninflight--;
 	q->running--;
+	if (w->timed_out) {
+		n = snprintf(msg, sizeof msg, "timed out after %u ms", head->timeout_ms);
+		if (n >= (int)sizeof msg)
+			n = sizeof msg - 1;
+		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n);
+		return;
+	}
 	n = snprintf(msg, sizeof msg, "worker %ld died while running it: %s",
 	    (long)w->pid, why);
 	if (n >= (int)sizeof msg)

@@ -81,6 +81,7 @@ struct worker {
 	int			 from_fd;	/* results up (master reads) */
 	struct event		*rev;
 	struct event		*wev;
+	struct event		*tev;		/* the head job's timeout */
 	struct evbuffer		*in;
 	struct evbuffer		*out;
 	struct joblist		 inflight;	/* dispatched, in order; the head is running */
@@ -93,6 +94,7 @@ struct worker {
 	int			 eof;		/* its result pipe is at EOF */
 	int			 status;	/* wait status, once reaped */
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
+	int			 timed_out;	/* killed because its head job timed out */
 };
 
 struct queue {
@@ -198,6 +200,8 @@ void		 dispatch_worker_lost(struct worker *w, const char *why);
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
 /* Cancel a waiting job: 0 done, -1 with *why when the state does not allow it. */
 int		 dispatch_cancel(struct job *j, const char **why);
+/* (Re)arm w's timer for the timeout of its head job. */
+void		 dispatch_arm_timeout(struct worker *w);
 /* Shutdown: answer every job that will not run. */
 void		 dispatch_cancel_waiting(const char *reason);
 

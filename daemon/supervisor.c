@@ -42,6 +42,7 @@ static int	supervisor_ready_notified;
 static void	worker_read_cb(evutil_socket_t, short, void *);
 static void	worker_write_cb(evutil_socket_t, short, void *);
 static void	supervisor_respawn_cb(evutil_socket_t, short, void *);
+static void	worker_timeout_cb(evutil_socket_t, short, void *);
 static void	worker_gone(struct worker *);
 
 /* Move fd to target, leaving it close-on-exec. */
@@ -134,7 +135,9 @@ worker_spawn(struct queue *q, int slot)
 	w->rev = event_new(master_base, w->from_fd, EV_READ | EV_PERSIST,
 	    worker_read_cb, w);
 	w->wev = event_new(master_base, w->to_fd, EV_WRITE, worker_write_cb, w);
-	if (w->in == NULL || w->out == NULL || w->rev == NULL || w->wev == NULL)
+	w->tev = evtimer_new(master_base, worker_timeout_cb, w);
+	if (w->in == NULL || w->out == NULL || w->rev == NULL || w->wev == NULL ||
+	    w->tev == NULL)
 		fatalx("queue %s: out of memory for worker %ld", q->name, (long)pid);
 	event_add(w->rev, NULL);
 	w->state = WORKER_STARTING;
@@ -224,9 +227,27 @@ supervisor_send(struct worker *w, struct job *j)
 	j->state = JOB_RUNNING;
 	j->attempts++;
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
-	if (w->ninflight++ == 0)
-		w->head_since = now_us();
 	w->queue->running++;
+	if (w->ninflight++ == 0) {
+		w->head_since = now_us();
+		dispatch_arm_timeout(w);
+	}
+}
+
+/* The head job ran past its timeout: the worker is killed, the attempt failed. */
+static void
+worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+
+	if (j == NULL || w->reaped)
+		return;
+	log_warnx("queue %s: job %llu: timed out after %u ms; killing worker %ld",
+	    w->queue->name, (unsigned long long)j->id, j->timeout_ms, (long)w->pid);
+	w->timed_out = 1;
+	w->signalled = 2;
+	kill(w->pid, SIGKILL);
 }
 
 /* Write as much as the pipe takes; the rest when it is writable. */
@@ -366,8 +387,8 @@ worker_gone(struct worker *w)
 		return;
 	w->state = WORKER_DEAD;
 	status_string(w->status, why, sizeof why);
-	expected = master_stopping &&
-	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled);
+	expected = w->timed_out || (master_stopping &&
+	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
 	if (expected)
 		log_debug("queue %s: worker %ld exited: %s", q->name, (long)w->pid, why);
 	else
@@ -382,10 +403,14 @@ worker_gone(struct worker *w)
 	close(w->from_fd);
 	event_free(w->rev);
 	event_free(w->wev);
+	event_free(w->tev);
 	evbuffer_free(w->in);
 	evbuffer_free(w->out);
 	q->workers[w->slot] = NULL;
 	lived = now_ms() - w->started_ms;
+	/* A worker killed for a job's timeout did not crash: no backoff for that. */
+	if (w->timed_out)
+		lived = SUPERVISOR_YOUNG_MS;
 	free(w);
 
 	if (master_stopping) {

@@ -21,8 +21,8 @@ make_queue(int pmin, int pmax, uint32_t max_jobs, uint64_t max_bytes)
 	struct queue			*q;
 
 	memset(&qc, 0, sizeof qc);
-	qc.name = "q";
-	qc.handler = "echo";
+	qc.name = (char *)"q";
+	qc.handler = (char *)"echo";
 	qc.workers = 0;
 	qc.max_jobs = max_jobs;
 	qc.max_bytes = max_bytes;

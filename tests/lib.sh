@@ -12,14 +12,20 @@ JOBPOOLCTL="$top_builddir/cli/jobpoolctl"
 JP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/jptest.XXXXXX")
 JP_SOCK="$JP_TMP/jobpool.sock"
 JP_LOG="$JP_TMP/jobpoold.log"
-JP_PID=
+JP_PID=		# the `timeout` wrapper; it forwards TERM to the daemon
+JP_DPID=	# the daemon itself
 JP_FAILS=0
 export JOBPOOL_SOCKET="$JP_SOCK"
 # A daemon that outlives its test is killed by timeout; a test never hangs CI.
 : "${JP_DAEMON_TIMEOUT:=300}"
 
 jp_cleanup() {
+	local i
 	if [ -n "$JP_PID" ] && kill -0 "$JP_PID" 2>/dev/null; then
+		# TERM reaches the daemon through timeout; KILL would orphan it.
+		kill -TERM "$JP_PID" 2>/dev/null
+		for i in $(seq 30); do kill -0 "$JP_PID" 2>/dev/null || break; sleep 0.1; done
+		[ -n "$JP_DPID" ] && kill -KILL "$JP_DPID" 2>/dev/null
 		kill -KILL "$JP_PID" 2>/dev/null
 	fi
 	if [ "${JP_KEEP:-0}" = 1 ]; then echo "kept $JP_TMP"; else rm -rf "$JP_TMP"; fi
@@ -45,7 +51,10 @@ jp_start() {
 	JP_PID=$!
 	local i
 	for i in $(seq 1 200); do
-		if "$JOBPOOLCTL" ping >/dev/null 2>&1; then return 0; fi
+		if "$JOBPOOLCTL" ping >/dev/null 2>&1; then
+			JP_DPID=$(pgrep -o -P "$JP_PID")
+			return 0
+		fi
 		if ! kill -0 "$JP_PID" 2>/dev/null; then break; fi
 		sleep 0.05
 	done
@@ -56,16 +65,19 @@ jp_start() {
 
 # Stop jobpoold with SIGTERM and check it exits 0 within $1 seconds (default 30).
 jp_stop() {
-	local limit=${1:-30} rc i
+	local limit=${1:-30} rc wd
 	[ -n "$JP_PID" ] || return 0
 	kill -TERM "$JP_PID" 2>/dev/null
-	for i in $(seq 1 $((limit * 10))); do
-		kill -0 "$JP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	# A watchdog: a daemon that does not stop in time is killed, and the test fails.
+	( sleep "$limit"; echo "jobpoold did not stop within ${limit}s" >>"$JP_LOG";
+	  kill -KILL "$JP_DPID" 2>/dev/null ) &
+	wd=$!
 	wait "$JP_PID"
 	rc=$?
+	kill "$wd" 2>/dev/null
+	wait "$wd" 2>/dev/null
 	JP_PID=
+	JP_DPID=
 	if [ "$rc" -ne 0 ]; then
 		jp_fail "jobpoold exited $rc on SIGTERM (want 0)"
 		tail -20 "$JP_LOG" >&2
@@ -95,8 +107,8 @@ jp_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then jp_pass "$1"; else jp_fail "$1: '$3' does not match /$2/"; fi
 }
 
-# The daemon's resident set size in KiB.
-jp_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# A process's resident set size in KiB (default: the daemon's).
+jp_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/${1:-$JP_DPID}/status" 2>/dev/null; }
 
 jp_done() {
 	if [ "$JP_FAILS" -ne 0 ]; then

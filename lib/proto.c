@@ -1,0 +1,618 @@
+/*
+ * proto.c: the client wire protocol (PROTOCOL.md), both directions: requests as the
+ * daemon decodes them, replies as libjobpool decodes them, and the rules for numbers
+ * and queue names that both sides share.
+ *
+ * Everything works on the caller's buffer in one pass and allocates nothing. Text the
+ * peer sent is only ever copied into an error message through proto_quote(), which
+ * keeps it short and printable, so an error can always go out on one reply line.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define PROTO_QUOTE_MAX		40	/* bytes of peer text quoted in an error */
+#define PROTO_MAX_TOKENS	16	/* words of a request line that are looked at */
+#define PROTO_MAX_DIGITS	19
+
+/* Byte classes inside a line. */
+#define PROTO_C_WORD		0
+#define PROTO_C_SPACE		1
+#define PROTO_C_BAD		2
+
+struct proto_token {
+	const char	*s;
+	size_t		 n;
+};
+
+static void	proto_err(struct proto_request *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	proto_reply_err(struct proto_reply *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* Classify one byte of a line: part of a word, a separator, or not allowed at all. */
+static inline int
+proto_class(unsigned char c)
+{
+	if (c > ' ' && c != 0x7f)
+		return (PROTO_C_WORD);
+	if (c == ' ' || c == '\t')
+		return (PROTO_C_SPACE);
+	/* A '\r' inside a line is kept in its word, which then fails validation. */
+	if (c == '\r')
+		return (PROTO_C_WORD);
+	return (PROTO_C_BAD);
+}
+
+/* Copy peer text into dst for an error message: printable, truncated, NUL-terminated. */
+static const char *
+proto_quote(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t	i, max;
+
+	max = dstlen - 4;	/* room for "..." and the NUL */
+	for (i = 0; i < n && i < max; i++) {
+		if (s[i] < ' ' || s[i] > '~')
+			dst[i] = '?';
+		else
+			dst[i] = s[i];
+	}
+	if (i < n) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+	return (dst);
+}
+
+/* Mark a request invalid with an error code and message. */
+static void
+proto_err(struct proto_request *req, const char *code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	req->cmd = PROTO_INVALID;
+	req->err_code = code;
+	va_start(ap, fmt);
+	vsnprintf(req->err, sizeof req->err, fmt, ap);
+	va_end(ap);
+}
+
+/* Record "<what> '<quoted token>'" as the request's error. */
+static void
+proto_err_tok(struct proto_request *req, const char *cmd, const char *what,
+    const struct proto_token *t)
+{
+	char	q[PROTO_QUOTE_MAX + 4];
+
+	proto_quote(q, sizeof q, t->s, t->n);
+	if (cmd != NULL)
+		proto_err(req, "proto", "%s: %s '%s'", cmd, what, q);
+	else
+		proto_err(req, "proto", "%s '%s'", what, q);
+}
+
+/* Parse an unsigned decimal of at most 19 digits. */
+int
+proto_parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+	unsigned	d;
+
+	/* 19 digits cannot overflow 64 bits, so the length check is the range check. */
+	if (n == 0 || n > PROTO_MAX_DIGITS)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		d = (unsigned char)s[i] - '0';
+		if (d > 9)
+			return (-1);
+		v = v * 10 + d;
+	}
+	*out = v;
+	return (0);
+}
+
+/* Parse a signed decimal of at most 19 digits. */
+int
+proto_parse_i64(const char *s, size_t n, int64_t *out)
+{
+	uint64_t	u;
+	int		neg = 0;
+
+	if (n > 0 && s[0] == '-') {
+		neg = 1;
+		s++;
+		n--;
+	}
+	if (proto_parse_u64(s, n, &u) != 0)
+		return (-1);
+	if (neg) {
+		if (u > (uint64_t)INT64_MAX + 1)
+			return (-1);
+		if (u == (uint64_t)INT64_MAX + 1)
+			*out = INT64_MIN;
+		else
+			*out = -(int64_t)u;
+	} else {
+		if (u > (uint64_t)INT64_MAX)
+			return (-1);
+		*out = (int64_t)u;
+	}
+	return (0);
+}
+
+/* Is this a valid queue name? */
+int
+proto_valid_name(const char *name, size_t n)
+{
+	size_t	i;
+	char	c;
+
+	if (n == 0 || n > PROTO_MAX_NAME)
+		return (0);
+	for (i = 0; i < n; i++) {
+		c = name[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')
+			continue;
+		return (0);
+	}
+	return (1);
+}
+
+/* Format an unsigned number in decimal; returns its length. */
+size_t
+proto_fmt_u64(char *buf, uint64_t v)
+{
+	char	tmp[20];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return (n);
+}
+
+/* Find the end of the line at buf: its length without "\r\n", and the span with it. */
+static int
+proto_line(const char *buf, size_t len, size_t maxline, size_t *linelen, size_t *span)
+{
+	const char	*nl;
+	size_t		 i, n;
+
+	if (len == 0)
+		return (0);
+	n = len < maxline + 1 ? len : maxline + 1;
+	nl = memchr(buf, '\n', n);
+	if (nl == NULL) {
+		if (len > maxline)
+			return (-1);
+		/*
+		 * Binary garbage is refused as soon as it is seen rather than after a
+		 * whole line's worth of it; this rescans at most one partial line.
+		 */
+		for (i = 0; i < len; i++) {
+			if (proto_class((unsigned char)buf[i]) == PROTO_C_BAD)
+				return (-2);
+		}
+		return (0);
+	}
+	*span = (size_t)(nl - buf) + 1;
+	*linelen = (size_t)(nl - buf);
+	if (*linelen > 0 && buf[*linelen - 1] == '\r')
+		(*linelen)--;
+	return (1);
+}
+
+/*
+ * Split a line into words, checking every byte. Returns the number of words (only the
+ * first PROTO_MAX_TOKENS are stored) or -1 at a byte that cannot be on a line; *bad
+ * is then that byte.
+ */
+static int
+proto_split(const char *s, size_t n, struct proto_token *tok, unsigned char *bad)
+{
+	const char	*p = s, *end = s + n, *start;
+	int		 ntok = 0, cls;
+
+	while (p < end) {
+		cls = proto_class((unsigned char)*p);
+		if (cls == PROTO_C_SPACE) {
+			p++;
+			continue;
+		}
+		if (cls == PROTO_C_BAD) {
+			*bad = (unsigned char)*p;
+			return (-1);
+		}
+		start = p;
+		while (p < end && proto_class((unsigned char)*p) == PROTO_C_WORD)
+			p++;
+		if (ntok < PROTO_MAX_TOKENS) {
+			tok[ntok].s = start;
+			tok[ntok].n = (size_t)(p - start);
+		}
+		ntok++;
+	}
+	return (ntok);
+}
+
+/* Does token t equal the string s? */
+static inline int
+proto_is(const struct proto_token *t, const char *s, size_t n)
+{
+	return (t->n == n && memcmp(t->s, s, n) == 0);
+}
+
+/* Decode a command that takes no arguments. */
+static void
+proto_decode_noargs(struct proto_request *req, enum proto_cmd cmd, const char *name,
+    const struct proto_token *tok, int ntok)
+{
+	if (ntok > 1) {
+		proto_err_tok(req, name, "unexpected argument", &tok[1]);
+		return;
+	}
+	req->cmd = cmd;
+}
+
+/* Decode a command that takes one job id. */
+static void
+proto_decode_id(struct proto_request *req, enum proto_cmd cmd, const char *name,
+    const struct proto_token *tok, int ntok)
+{
+	uint64_t	id;
+
+	if (ntok < 2) {
+		proto_err(req, "proto", "%s: missing job id", name);
+		return;
+	}
+	if (proto_parse_u64(tok[1].s, tok[1].n, &id) != 0 || id == 0) {
+		proto_err_tok(req, name, "bad job id", &tok[1]);
+		return;
+	}
+	if (ntok > 2) {
+		proto_err_tok(req, name, "unexpected argument", &tok[2]);
+		return;
+	}
+	req->cmd = cmd;
+	req->id = id;
+}
+
+/* Parse option t of SUBMIT ("wait", "prio=-3", ...) into req; 0 ok, -1 with req->err set. */
+static int
+proto_submit_option(struct proto_request *req, const struct proto_token *t)
+{
+	const char		*eq;
+	struct proto_token	 key, val;
+	uint64_t		 u;
+	int64_t			 i;
+	int			 flag = 0;
+
+	if (proto_is(t, "wait", 4))
+		flag = PROTO_F_WAIT;
+	else if (proto_is(t, "nonblock", 8))
+		flag = PROTO_F_NONBLOCK;
+	else if ((eq = memchr(t->s, '=', t->n)) != NULL) {
+		key.s = t->s;
+		key.n = (size_t)(eq - t->s);
+		val.s = eq + 1;
+		val.n = t->n - key.n - 1;
+		if (proto_is(&key, "prio", 4)) {
+			flag = PROTO_F_PRIO;
+			if (proto_parse_i64(val.s, val.n, &i) != 0) {
+				proto_err_tok(req, "SUBMIT", "prio: bad number", &val);
+				return (-1);
+			}
+			req->prio = i;
+		} else if (proto_is(&key, "delay", 5) || proto_is(&key, "timeout", 7)) {
+			flag = key.n == 5 ? PROTO_F_DELAY : PROTO_F_TIMEOUT;
+			if (proto_parse_u64(val.s, val.n, &u) != 0) {
+				proto_err_tok(req, "SUBMIT", flag == PROTO_F_DELAY ?
+				    "delay: bad number" : "timeout: bad number", &val);
+				return (-1);
+			}
+			if (u > UINT32_MAX) {
+				proto_err_tok(req, "SUBMIT", flag == PROTO_F_DELAY ?
+				    "delay: out of range" : "timeout: out of range", &val);
+				return (-1);
+			}
+			if (flag == PROTO_F_DELAY)
+				req->delay_ms = (uint32_t)u;
+			else
+				req->timeout_ms = (uint32_t)u;
+		}
+	}
+	if (flag == 0) {
+		proto_err_tok(req, "SUBMIT", "unknown option", t);
+		return (-1);
+	}
+	if (req->flags & flag) {
+		proto_err_tok(req, "SUBMIT", "duplicate option", t);
+		return (-1);
+	}
+	req->flags |= flag;
+	return (0);
+}
+
+/* Decode SUBMIT, whose body follows the line: returns as proto_request_decode. */
+static ssize_t
+proto_decode_submit(const char *buf, size_t len, size_t span, uint32_t max_body,
+    struct proto_request *req, const struct proto_token *tok, int ntok)
+{
+	uint64_t	size;
+	size_t		need;
+	int		i, failed = 0;
+
+	if (ntok < 3) {
+		/* No size, so no body: the line alone is the request. */
+		if (ntok < 2)
+			proto_err(req, "proto", "SUBMIT: missing queue name");
+		else if (!proto_valid_name(tok[1].s, tok[1].n))
+			proto_err_tok(req, "SUBMIT", "bad queue name", &tok[1]);
+		else
+			proto_err(req, "proto", "SUBMIT: missing size");
+		return ((ssize_t)span);
+	}
+	/* Without a size the body cannot be found, so framing is lost. */
+	if (proto_parse_u64(tok[2].s, tok[2].n, &size) != 0) {
+		proto_err_tok(req, "SUBMIT", "bad size", &tok[2]);
+		return (-1);
+	}
+
+	if (!proto_valid_name(tok[1].s, tok[1].n)) {
+		proto_err_tok(req, "SUBMIT", "bad queue name", &tok[1]);
+		failed = 1;
+	} else {
+		memcpy(req->queue, tok[1].s, tok[1].n);
+		req->queue[tok[1].n] = '\0';
+	}
+	if (ntok > PROTO_MAX_TOKENS) {
+		if (!failed)
+			proto_err(req, "proto", "SUBMIT: too many options");
+		failed = 1;
+	}
+	for (i = 3; !failed && i < ntok; i++) {
+		if (proto_submit_option(req, &tok[i]) != 0)
+			failed = 1;
+	}
+
+	if (size > max_body) {
+		proto_err(req, "toolarge", "SUBMIT: size %llu exceeds the limit of %lu "
+		    "bytes", (unsigned long long)size, (unsigned long)max_body);
+		req->skip = size + 1;
+		return ((ssize_t)span);
+	}
+	need = span + (size_t)size + 1;
+	if (len < need)
+		return (0);
+	if (buf[need - 1] != '\n') {
+		proto_err(req, "proto", "SUBMIT: body of %llu bytes not followed by "
+		    "newline", (unsigned long long)size);
+		return (-1);
+	}
+	if (failed)
+		return ((ssize_t)need);
+	req->cmd = PROTO_SUBMIT;
+	req->body = buf + span;
+	req->size = (uint32_t)size;
+	return ((ssize_t)need);
+}
+
+/* Decode the request at the start of buf. */
+ssize_t
+proto_request_decode(const char *buf, size_t len, uint32_t max_body,
+    struct proto_request *req)
+{
+	struct proto_token	 tok[PROTO_MAX_TOKENS];
+	size_t			 linelen = 0, span = 0;
+	int			 ntok, rc;
+	unsigned char		 bad;
+
+	req->cmd = PROTO_INVALID;
+	req->queue[0] = '\0';
+	req->id = 0;
+	req->prio = 0;
+	req->delay_ms = 0;
+	req->timeout_ms = 0;
+	req->flags = 0;
+	req->body = NULL;
+	req->size = 0;
+	req->err_code = NULL;
+	req->err[0] = '\0';
+	req->skip = 0;
+
+	rc = proto_line(buf, len, PROTO_MAX_LINE, &linelen, &span);
+	if (rc == 0)
+		return (0);
+	if (rc == -1) {
+		proto_err(req, "proto", "line longer than %d bytes", PROTO_MAX_LINE);
+		return (-1);
+	}
+	if (rc == -2) {
+		proto_err(req, "proto", "binary data where a request line should be");
+		return (-1);
+	}
+
+	ntok = proto_split(buf, linelen, tok, &bad);
+	if (ntok < 0) {
+		proto_err(req, "proto", "control byte 0x%02x in request line", bad);
+		return (-1);
+	}
+	if (ntok == 0) {
+		proto_err(req, "proto", "empty request line");
+		return ((ssize_t)span);
+	}
+
+	switch (tok[0].n) {
+	case 4:
+		if (memcmp(tok[0].s, "PING", 4) == 0)
+			proto_decode_noargs(req, PROTO_PING, "PING", tok, ntok);
+		else if (memcmp(tok[0].s, "WAIT", 4) == 0)
+			proto_decode_id(req, PROTO_WAIT, "WAIT", tok, ntok);
+		else if (memcmp(tok[0].s, "QUIT", 4) == 0)
+			proto_decode_noargs(req, PROTO_QUIT, "QUIT", tok, ntok);
+		else
+			goto unknown;
+		break;
+	case 5:
+		if (memcmp(tok[0].s, "STATS", 5) != 0)
+			goto unknown;
+		proto_decode_noargs(req, PROTO_STATS, "STATS", tok, ntok);
+		break;
+	case 6:
+		if (memcmp(tok[0].s, "SUBMIT", 6) == 0)
+			return (proto_decode_submit(buf, len, span, max_body, req, tok,
+			    ntok));
+		if (memcmp(tok[0].s, "STATUS", 6) == 0)
+			proto_decode_id(req, PROTO_STATUS, "STATUS", tok, ntok);
+		else if (memcmp(tok[0].s, "CANCEL", 6) == 0)
+			proto_decode_id(req, PROTO_CANCEL, "CANCEL", tok, ntok);
+		else
+			goto unknown;
+		break;
+	default:
+		goto unknown;
+	}
+	return ((ssize_t)span);
+
+unknown:
+	proto_err_tok(req, NULL, "unknown command", &tok[0]);
+	return ((ssize_t)span);
+}
+
+/* Say why a reply cannot be parsed. */
+static void
+proto_reply_err(struct proto_reply *rep, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rep->err, sizeof rep->err, fmt, ap);
+	va_end(ap);
+}
+
+/* Decode the body that follows a DATA or RESULT line of span bytes. */
+static ssize_t
+proto_reply_body(const char *buf, size_t len, size_t span, uint64_t max_body,
+    const struct proto_token *t, struct proto_reply *rep)
+{
+	char		q[PROTO_QUOTE_MAX + 4];
+	uint64_t	size;
+	size_t		need;
+
+	if (proto_parse_u64(t->s, t->n, &size) != 0) {
+		proto_reply_err(rep, "bad size '%s'", proto_quote(q, sizeof q, t->s,
+		    t->n));
+		return (-1);
+	}
+	if (size > max_body || size > SIZE_MAX - span - 1) {
+		proto_reply_err(rep, "body of %llu bytes is too large",
+		    (unsigned long long)size);
+		return (-1);
+	}
+	need = span + (size_t)size + 1;
+	if (len < need)
+		return (0);
+	if (buf[need - 1] != '\n') {
+		proto_reply_err(rep, "body of %llu bytes not followed by newline",
+		    (unsigned long long)size);
+		return (-1);
+	}
+	rep->body = buf + span;
+	rep->size = (size_t)size;
+	return ((ssize_t)need);
+}
+
+/* Decode the reply or RESULT at the start of buf. */
+ssize_t
+proto_reply_decode(const char *buf, size_t len, uint64_t max_body,
+    struct proto_reply *rep)
+{
+	struct proto_token	 tok[PROTO_MAX_TOKENS];
+	char			 q[PROTO_QUOTE_MAX + 4];
+	size_t			 linelen = 0, span = 0;
+	const char		*p, *end;
+	int			 ntok, rc;
+	unsigned char		 bad;
+
+	memset(rep, 0, offsetof(struct proto_reply, err));
+	rep->err[0] = '\0';
+
+	rc = proto_line(buf, len, PROTO_MAX_REPLY_LINE, &linelen, &span);
+	if (rc == 0)
+		return (0);
+	if (rc == -1) {
+		proto_reply_err(rep, "reply line longer than %d bytes",
+		    PROTO_MAX_REPLY_LINE);
+		return (-1);
+	}
+	if (rc == -2) {
+		proto_reply_err(rep, "binary data where a reply line should be");
+		return (-1);
+	}
+	ntok = proto_split(buf, linelen, tok, &bad);
+	if (ntok < 0) {
+		proto_reply_err(rep, "control byte 0x%02x in reply line", bad);
+		return (-1);
+	}
+	if (ntok == 0) {
+		proto_reply_err(rep, "empty reply line");
+		return (-1);
+	}
+
+	if (proto_is(&tok[0], "OK", 2) || proto_is(&tok[0], "ERR", 3)) {
+		rep->type = tok[0].n == 2 ? PROTO_REPLY_OK : PROTO_REPLY_ERR;
+		end = buf + linelen;
+		p = tok[0].s + tok[0].n;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		rep->text = p;
+		rep->textlen = (size_t)(end - p);
+		if (rep->type == PROTO_REPLY_ERR && ntok < 2) {
+			proto_reply_err(rep, "ERR without a code");
+			return (-1);
+		}
+		if (rep->type == PROTO_REPLY_OK && ntok >= 2 &&
+		    proto_parse_u64(tok[1].s, tok[1].n, &rep->id) != 0)
+			rep->id = 0;
+		return ((ssize_t)span);
+	}
+	if (proto_is(&tok[0], "DATA", 4)) {
+		rep->type = PROTO_REPLY_DATA;
+		if (ntok != 2) {
+			proto_reply_err(rep, "DATA needs one size");
+			return (-1);
+		}
+		return (proto_reply_body(buf, len, span, max_body, &tok[1], rep));
+	}
+	if (proto_is(&tok[0], "RESULT", 6)) {
+		rep->type = PROTO_REPLY_RESULT;
+		/* Words after the size are allowed, for later versions. */
+		if (ntok < 4) {
+			proto_reply_err(rep, "RESULT needs an id, a status and a size");
+			return (-1);
+		}
+		if (proto_parse_u64(tok[1].s, tok[1].n, &rep->id) != 0 ||
+		    rep->id == 0) {
+			proto_reply_err(rep, "RESULT: bad job id '%s'",
+			    proto_quote(q, sizeof q, tok[1].s, tok[1].n));
+			return (-1);
+		}
+		rep->status = tok[2].s;
+		rep->statuslen = tok[2].n;
+		return (proto_reply_body(buf, len, span, max_body, &tok[3], rep));
+	}
+	proto_reply_err(rep, "unknown reply '%s'", proto_quote(q, sizeof q, tok[0].s,
+	    tok[0].n));
+	return (-1);
+}

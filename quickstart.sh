@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# quickstart.sh: set up a fresh Debian 12 machine, build jobpool, and either run the
+# daemon in the foreground on its embedded defaults or run the whole test suite.
+#
+#   ./quickstart.sh          install what is missing, build, start jobpoold
+#   ./quickstart.sh test     install what is missing, build with sanitizers, make check;
+#                            the last line is "N passed, N failed"
+#
+# Only packages that are not installed yet are installed (apt-get, as root or via sudo).
+set -euo pipefail
+
+cd "$(dirname "$0")"
+top=$(pwd)
+mode=${1:-run}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Build tools and libraries, and what the tests use (socat, python3, systemd tools).
+packages=(
+	gcc make autoconf automake libtool pkg-config
+	libevent-dev libconfig-dev libsystemd-dev check
+	socat python3 systemd procps
+)
+
+say() { printf '%s\n' "quickstart: $*" >&2; }
+
+install_missing() {
+	local missing=() p
+	for p in "${packages[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]}"
+	local sudo=
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || { say "need root (or sudo) to install: ${missing[*]}"; exit 1; }
+		sudo=sudo
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure into build dir $1 with the remaining arguments, unless it already is.
+configure_into() {
+	local dir=$1; shift
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
+		say "autoreconf"
+		autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/config.status" ] ||
+	    [ "$(cat "$dir/.quickstart-args" 2>/dev/null)" != "$*" ]; then
+		say "configure $* (in $dir)"
+		(cd "$dir" && "$top/configure" "$@" >configure.out 2>&1) || {
+			tail -30 "$dir/configure.out"; exit 1; }
+		echo "$*" >"$dir/.quickstart-args"
+	fi
+}
+
+install_missing
+
+case "$mode" in
+run)
+	configure_into build
+	say "make"
+	make -C build -j"$jobs" -s >/dev/null
+	sock_hint="build/cli/jobpoolctl"
+	cat >&2 <<MSG
+
+jobpoold is starting in the foreground on its embedded defaults (Ctrl-C stops it).
+In another terminal, try:
+
+    printf '%s\n' a b c | $top/$sock_hint map -k
+    $top/$sock_hint submit -w -q hash 'hello'
+    $top/$sock_hint status
+
+MSG
+	exec build/daemon/jobpoold
+	;;
+test)
+	configure_into build-check --enable-werror --enable-sanitizers
+	say "make"
+	make -C build-check -j"$jobs" -s >/dev/null
+	say "make check"
+	rc=0
+	make -C build-check -j"$jobs" check >build-check/check.out 2>&1 || rc=$?
+	log=build-check/test-suite.log
+	if [ ! -f "$log" ]; then
+		tail -40 build-check/check.out
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' build-check/check.out || true
+	if [ "$rc" -ne 0 ]; then
+		# Show what failed, from each failing test's own log.
+		sed -n '/^FAIL: \|^ERROR: /,/^$/p' "$log" | head -200
+	fi
+	count() { awk -v k="# $1:" '$1" "$2 == k { print $3; found=1 } END { if (!found) print 0 }' "$log"; }
+	pass=$(( $(count PASS) + $(count XFAIL) ))
+	fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) ))
+	skip=$(count SKIP)
+	[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
+	if [ "$skip" -gt 0 ]; then
+		echo "$pass passed, $fail failed, $skip skipped"
+	else
+		echo "$pass passed, $fail failed"
+	fi
+	[ "$fail" -eq 0 ]
+	;;
+*)
+	echo "usage: $0 [test]" >&2
+	exit 64
+	;;
+esac

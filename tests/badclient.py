@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""badclient.py: a raw-protocol client for jobpoold's integration tests.
+
+It speaks lib/PROTOCOL.md byte by byte, with no help from libjobpool, so the tests can
+send what a well-behaved client never would and see exactly what the daemon answers.
+
+    badclient.py raw SOCK [-t SECS] [--keep-open]
+        Send stdin as is, shut down the sending side (unless --keep-open), copy every
+        byte the daemon sends to stdout until it closes the connection. Exit 0 when the
+        daemon closed it, 3 when SECS passed first, 2 when the connect failed.
+    badclient.py stats SOCK
+        Print the STATS body.
+    badclient.py submit SOCK QUEUE [OPTION ...]
+        Submit stdin as one job with `wait` and the options; print the RESULT body to
+        stdout byte-exact and "RESULT <id> <status> <size>" to stderr.
+    badclient.py delay SOCK QUEUE MS
+        Submit a job with delay=MS; print STATUS right after the OK, then the RESULT and
+        how long it took.
+    badclient.py prio SOCK QUEUE
+        Occupy the queue's only worker, then submit a low and a high priority job in one
+        write; print the order in which the three finish.
+    badclient.py cancel SOCK QUEUE
+        A delayed job waited for on one connection and cancelled from another.
+    badclient.py flood SOCK QUEUE N
+        Pipeline N `SUBMIT ... wait` requests without ever reading a reply, as far as the
+        daemon takes them; print how many went out, then hold the connection open until
+        SIGTERM (or a minute).
+    badclient.py abrupt SOCK QUEUE N
+        Open N connections, leave each mid-request or mid-wait, and drop it (some with a
+        reset). Print "abrupt: N".
+    badclient.py produce SOCK QUEUE N SIZE [--sleep-ms MS]
+        Submit N jobs of SIZE bytes with `wait` as fast as the daemon takes them (the
+        payload is MS followed by blanks, for the sleep handler, with --sleep-ms), while
+        a second thread reads the replies; print the counts.
+    badclient.py shutdown SOCK PID SIGNAL QUEUE RUNNING QUEUED
+        Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more, all with wait;
+        send SIGNAL to PID; then check the socket goes, new connections are refused, an
+        open connection gets ERR shutdown for SUBMIT; print every RESULT.
+
+Exit status: 0 when the scenario ran (its output says what happened), 1 when the daemon
+answered something unparsable or closed too early, 2 when the connect failed.
+"""
+
+import errno
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class Closed(Exception):
+    pass
+
+
+class Conn:
+    """One connection, with a buffer for what has been read but not consumed."""
+
+    def __init__(self, path, timeout=DEFAULT_TIMEOUT):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+        self.results = []       # RESULTs read while looking for a reply
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def _fill(self):
+        d = self.s.recv(1 << 16)
+        if not d:
+            raise Closed("the daemon closed the connection")
+        self.buf += d
+
+    def line(self):
+        while b"\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode("latin-1")
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+
+    def message(self):
+        """The next message: (line, body or None)."""
+        line = self.line()
+        w = line.split()
+        if w and w[0] in ("DATA", "RESULT"):
+            size = int(w[-1])
+            body = self.exact(size + 1)
+            if body[-1:] != b"\n":
+                raise Closed("body of %d bytes not followed by newline" % size)
+            return line, body[:-1]
+        return line, None
+
+    def reply(self):
+        """The next reply (OK, ERR, DATA), keeping RESULTs that come first."""
+        while True:
+            line, body = self.message()
+            if line.startswith("RESULT "):
+                self.results.append((line, body))
+                continue
+            return line, body
+
+    def result(self):
+        """The next RESULT: (id, status, body)."""
+        if self.results:
+            line, body = self.results.pop(0)
+        else:
+            line, body = self.message()
+        w = line.split()
+        if w[0] != "RESULT":
+            raise Closed("expected a RESULT, got %r" % line)
+        return int(w[1]), w[2], body
+
+    def request(self, text):
+        self.send(text)
+        return self.reply()
+
+    def submit(self, queue, payload, opts=""):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        line, _ = self.request(b"SUBMIT %s %d %s\n" % (queue.encode(), len(payload),
+                                                      opts.encode()) + payload + b"\n")
+        w = line.split()
+        if w[0] != "OK":
+            raise Closed("SUBMIT refused: %s" % line)
+        return int(w[1])
+
+    def close(self):
+        self.s.close()
+
+
+def out(*words):
+    print(*words, flush=True)
+
+
+def stats_body(path):
+    c = Conn(path)
+    line, body = c.request("STATS\n")
+    c.close()
+    if not line.startswith("DATA "):
+        raise Closed("STATS: %s" % line)
+    return body.decode()
+
+
+def stats_queue(path, queue):
+    """The key=value words of one queue's STATS line."""
+    for line in stats_body(path).splitlines():
+        w = line.split()
+        if len(w) >= 2 and w[0] == "queue" and w[1] == queue:
+            return dict(x.split("=", 1) for x in w[2:] if "=" in x)
+    raise Closed("no queue %s in STATS" % queue)
+
+
+def poll(cond, secs=10.0):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def cmd_raw(a):
+    timeout, keep_open, path = 10.0, False, None
+    i = 0
+    while i < len(a):
+        if a[i] == "-t":
+            timeout = float(a[i + 1])
+            i += 1
+        elif a[i] == "--keep-open":
+            keep_open = True
+        else:
+            path = a[i]
+        i += 1
+    data = sys.stdin.buffer.read()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        print("connect: %s" % e.strerror, file=sys.stderr)
+        return 2
+    s.setblocking(False)
+    end = time.monotonic() + timeout
+    off, got, closed = 0, [], False
+    if not data and not keep_open:
+        s.shutdown(socket.SHUT_WR)
+    while time.monotonic() < end:
+        want_w = [s] if off < len(data) else []
+        r, w, _ = select.select([s], want_w, [], max(0.0, end - time.monotonic()))
+        if w:
+            try:
+                off += s.send(data[off:off + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                off = len(data)
+            if off >= len(data) and not keep_open:
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+        if r:
+            try:
+                d = s.recv(1 << 16)
+            except ConnectionResetError:
+                d = b""
+            if not d:
+                closed = True
+                break
+            got.append(d)
+    sys.stdout.buffer.write(b"".join(got))
+    sys.stdout.flush()
+    return 0 if closed else 3
+
+
+def cmd_stats(a):
+    sys.stdout.write(stats_body(a[0]))
+    return 0
+
+
+def cmd_submit(a):
+    path, queue, opts = a[0], a[1], a[2:]
+    payload = sys.stdin.buffer.read()
+    c = Conn(path, timeout=30)
+    c.submit(queue, payload, " ".join(["wait"] + opts))
+    jid, status, body = c.result()
+    sys.stdout.buffer.write(body)
+    sys.stdout.flush()
+    print("RESULT %d %s %d" % (jid, status, len(body)), file=sys.stderr)
+    return 0
+
+
+def cmd_delay(a):
+    path, queue, ms = a[0], a[1], int(a[2])
+    c = Conn(path)
+    t0 = time.monotonic()
+    jid = c.submit(queue, "x", "delay=%d wait" % ms)
+    line, _ = c.request("STATUS %d\n" % jid)
+    out("status:", line)
+    rid, status, body = c.result()
+    elapsed = (time.monotonic() - t0) * 1000
+    out("result:", rid == jid, status, body.decode())
+    out("elapsed_ms: %d" % elapsed)
+    line, _ = c.request("STATUS %d\n" % jid)
+    out("status_after:", line)
+    line, _ = c.request("WAIT %d\n" % jid)
+    rid, status, body = c.result()
+    out("wait_after:", line, rid == jid, status, body.decode())
+    return 0
+
+
+def cmd_prio(a):
+    path, queue = a[0], a[1]
+    c = Conn(path)
+    names = {}
+    names[c.submit(queue, "400", "wait")] = "occupy"
+    # The occupying job must be running before the others arrive.
+    st = {}
+
+    def running():
+        line, _ = c.request("STATUS %d\n" % min(names))
+        st["line"] = line
+        return "state=running" in line
+    if not poll(running, 5):
+        out("occupy never ran:", st.get("line"))
+        return 1
+    c.send("SUBMIT %s 2 prio=-5 wait\n50\nSUBMIT %s 2 prio=5 wait\n50\n" % (queue, queue))
+    for name in ("low", "high"):
+        line, _ = c.reply()
+        names[int(line.split()[1])] = name
+    order = []
+    for _ in range(3):
+        jid, status, _ = c.result()
+        order.append("%s:%s" % (names.get(jid, jid), status))
+    out("order:", " ".join(order))
+    return 0
+
+
+def cmd_cancel(a):
+    path, queue = a[0], a[1]
+    waiter, other = Conn(path), Conn(path)
+    jid = waiter.submit(queue, "late", "delay=20000 wait")
+    out("status_before:", other.request("STATUS %d\n" % jid)[0])
+    out("cancel:", other.request("CANCEL %d\n" % jid)[0])
+    rid, status, body = waiter.result()
+    out("waiter_result:", rid == jid, status, body.decode())
+    out("status_after:", other.request("STATUS %d\n" % jid)[0])
+    out("cancel_again:", other.request("CANCEL %d\n" % jid)[0])
+    # A second waiter on the finished job gets its RESULT at once.
+    line, _ = other.request("WAIT %d\n" % jid)
+    rid, status, body = other.result()
+    out("wait_after:", line, rid == jid, status, body.decode())
+    return 0
+
+
+def cmd_flood(a):
+    path, queue, n = a[0], a[1], int(a[2])
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    # A small receive buffer makes the daemon's output back up sooner.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    req = ("SUBMIT %s 1 wait\nx\n" % queue).encode()
+    data = req * n
+    off, stalled_since = 0, None
+    while off < len(data):
+        try:
+            off += s.send(data[off:off + 65536])
+            stalled_since = None
+        except BlockingIOError:
+            now = time.monotonic()
+            if stalled_since is None:
+                stalled_since = now
+            elif now - stalled_since > 1.0:
+                break
+            time.sleep(0.01)
+    out("flood: sent %d of %d requests" % (off // len(req), n))
+    # Hold on, reading nothing, until told to go (at most a minute).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    time.sleep(60)
+    return 0
+
+
+def cmd_abrupt(a):
+    path, queue, n = a[0], a[1], int(a[2])
+    partial = [
+        b"SUBMIT %s 100 wait\nonly part of the body" % queue.encode(),
+        b"SUBMIT %s 5 wait\nhello\n" % queue.encode(),      # wait, then go away
+        b"PING",                                              # half a line
+        b"STATS\nPING\nSUBMIT %s" % queue.encode(),
+        b"SUBMIT %s 1048576\n" % queue.encode() + b"z" * 5000,  # mid-discard
+        b"",
+    ]
+    linger_rst = struct.pack("ii", 1, 0)
+    opened = []
+    for i in range(n):
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            s.sendall(partial[i % len(partial)])
+        except OSError as e:
+            out("abrupt: connection %d: %s" % (i, e.strerror))
+            return 1
+        if i % 3 == 0:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_rst)
+        # Close some at once, let others pile up and go together.
+        if i % 2 == 0:
+            s.close()
+        else:
+            opened.append(s)
+        if len(opened) >= 100:
+            for x in opened:
+                x.close()
+            opened = []
+    for x in opened:
+        x.close()
+    out("abrupt: %d" % n)
+    return 0
+
+
+def cmd_produce(a):
+    path, queue, n, size = a[0], a[1], int(a[2]), int(a[3])
+    sleep_ms = None
+    if len(a) > 5 and a[4] == "--sleep-ms":
+        sleep_ms = a[5]
+    if sleep_ms is not None:
+        payload = sleep_ms.encode().ljust(size, b" ")
+    else:
+        payload = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+    req = b"SUBMIT %s %d wait\n" % (queue.encode(), size) + payload + b"\n"
+    c = Conn(path, timeout=60)
+    counts = {"ok": 0, "err": 0, "result_ok": 0, "result_other": 0, "bad_body": 0}
+    errors = []
+
+    def reader():
+        try:
+            while counts["ok"] + counts["err"] < n or \
+                    counts["result_ok"] + counts["result_other"] < counts["ok"]:
+                line, body = c.message()
+                w = line.split()
+                if w[0] == "OK":
+                    counts["ok"] += 1
+                elif w[0] == "ERR":
+                    counts["err"] += 1
+                    if len(errors) < 5:
+                        errors.append(line)
+                elif w[0] == "RESULT" and w[2] == "ok":
+                    counts["result_ok"] += 1
+                    if body != payload:
+                        counts["bad_body"] += 1
+                else:
+                    counts["result_other"] += 1
+                    if len(errors) < 5:
+                        errors.append(line)
+        except (Closed, OSError) as e:
+            errors.append("reader: %s" % e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t0 = time.monotonic()
+    try:
+        for _ in range(n):
+            c.send(req)
+    except OSError as e:
+        errors.append("writer: %s" % e)
+    out("produce: written %d in %.2f s" % (n, time.monotonic() - t0))
+    t.join()
+    for k in ("ok", "err", "result_ok", "result_other", "bad_body"):
+        out("%s: %d" % (k, counts[k]))
+    for e in errors:
+        out("error:", e)
+    out("elapsed_ms: %d" % ((time.monotonic() - t0) * 1000))
+    return 0
+
+
+def cmd_shutdown(a):
+    path, pid, signame, queue = a[0], int(a[1]), a[2], a[3]
+    nrun, nqueued = int(a[4]), int(a[5])
+    sig = getattr(signal, signame)
+    jobs, probe = Conn(path, timeout=30), Conn(path)
+    names = {}
+    for i in range(nrun):
+        names[jobs.submit(queue, "1000", "wait")] = "running%d" % i
+    if not poll(lambda: int(stats_queue(path, queue)["running"]) == nrun, 5):
+        out("the first jobs never ran:", stats_queue(path, queue))
+        return 1
+    for i in range(nqueued):
+        names[jobs.submit(queue, "1000", "wait")] = "queued%d" % i
+    out("probe_before:", probe.request("PING\n")[0])
+    os.kill(pid, sig)
+    t0 = time.monotonic()
+    gone = poll(lambda: not os.path.exists(path), 2)
+    out("socket_removed:", "yes" if gone else "no")
+    try:
+        Conn(path, timeout=1).close()
+        out("new_connection: accepted")
+    except OSError as e:
+        out("new_connection: refused", errno.errorcode.get(e.errno, e.errno))
+    out("probe_submit:", probe.request("SUBMIT %s 1\n5\n" % queue)[0])
+    out("probe_ping:", probe.request("PING\n")[0])
+    try:
+        for _ in range(nrun + nqueued):
+            jid, status, body = jobs.result()
+            out("result:", names.get(jid, jid), status, body.decode("latin-1"))
+    except (Closed, OSError) as e:
+        out("error:", e)
+    out("results_after_ms: %d" % ((time.monotonic() - t0) * 1000))
+    # The daemon then closes every connection as it exits.
+    try:
+        jobs.s.settimeout(10)
+        while True:
+            line, _ = jobs.message()
+            out("extra:", line)
+    except Closed:
+        out("jobs_connection: closed")
+    except OSError as e:
+        out("jobs_connection:", e)
+    return 0
+
+
+COMMANDS = {
+    "raw": cmd_raw, "stats": cmd_stats, "submit": cmd_submit, "delay": cmd_delay,
+    "prio": cmd_prio, "cancel": cmd_cancel, "flood": cmd_flood,
+    "abrupt": cmd_abrupt, "produce": cmd_produce, "shutdown": cmd_shutdown,
+}
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in COMMANDS:
+        sys.stderr.write(__doc__)
+        return 64
+    try:
+        return COMMANDS[sys.argv[1]](sys.argv[2:])
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        print("badclient: connect: %s" % e.strerror, file=sys.stderr)
+        return 2
+    except (Closed, OSError, ValueError, IndexError) as e:
+        print("badclient: %s: %s" % (sys.argv[1], e), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
