@@ -17,7 +17,7 @@
 
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
-	char		*handler;	/* "echo", "sha256", "spin", "sleep" */
+	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
 	int		 line;		/* where the queue is defined, for messages */
 	int		 workers;	/* processes; the file may say 0 for one per CPU */
 	uint32_t	 max_jobs;	/* queued + delayed jobs before backpressure */
@@ -27,6 +27,25 @@ struct queue_config {
 	uint32_t	 timeout_ms;	/* default per-attempt timeout, 0: none */
 	uint32_t	 batch;		/* jobs in flight to one worker at most */
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
+
+	/* Issue 3: lifecycle. */
+	uint32_t	 backoff_base_ms;	/* retry delay base; default 1000 */
+	uint32_t	 backoff_max_ms;	/* retry delay cap; default 60000 */
+	double		 backoff_jitter;	/* 0..1: delay spread +-jitter*delay; default 0.2 */
+	uint32_t	 grace_ms;		/* cancel/timeout: cooperative, then kill; default 5000 */
+	uint32_t	 max_running;		/* jobs running at once across workers; 0: workers */
+	double		 rate;			/* jobs started per second; 0: unlimited */
+	uint32_t	 burst;			/* token bucket size; default max(1, ceil(rate)) */
+	uint32_t	 max_jobs_per_worker;	/* recycle a worker after this many jobs; 0: never */
+	uint64_t	 max_worker_rss;	/* recycle a worker above this RSS (bytes); 0: never */
+	uint32_t	 poison_after;		/* a job that kills this many workers in a row is dead; 0: off; default 3 */
+
+	/* Issue 4: privileges and limits of this queue's workers. */
+	char		*user;			/* run workers as this user (root only); NULL: the daemon's */
+	char		*group;			/* and group; NULL: the user's primary group */
+	uint64_t	 rlimit_as;		/* RLIMIT_AS bytes; 0: unchanged */
+	uint64_t	 rlimit_cpu;		/* RLIMIT_CPU seconds; 0: unchanged */
+	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
 };
 
 struct config {
@@ -40,6 +59,17 @@ struct config {
 	uint32_t		 shutdown_timeout_ms; /* running jobs may finish within this */
 	uint32_t		 kill_timeout_ms;     /* after TERM to workers, then KILL */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
+	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
+
+	/* Issue 4: access and privileges. */
+	char			*socket_owner;	/* user owning the socket (root only); NULL: unchanged */
+	char			*socket_group;	/* group of the socket; default "jobpool" if it exists */
+	char			**allow_users;	/* peers allowed by user name or uid; NULL: anyone who can connect */
+	int			 nallow_users;
+	char			**allow_groups;	/* peers allowed by (primary or supplementary) group */
+	int			 nallow_groups;
+	char			*user;		/* drop to this user after binding (root only); NULL: stay */
+	char			*group;		/* and this group; NULL: the user's primary group */
 
 	struct queue_config	*queues;
 	int			 nqueues;

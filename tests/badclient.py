@@ -33,8 +33,8 @@ send what a well-behaved client never would and see exactly what the daemon answ
         payload is MS followed by blanks, for the sleep handler, with --sleep-ms), while
         a second thread reads the replies; print the counts.
     badclient.py shutdown SOCK PID SIGNAL QUEUE RUNNING QUEUED
-        Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more, all with wait;
-        send SIGNAL to PID; then check the socket goes, new connections are refused, an
+        Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more and a delayed
+        one, all with wait; send SIGNAL to PID; then check the socket goes, new connections are refused, an
         open connection gets ERR shutdown for SUBMIT; print every RESULT.
 
 Exit status: 0 when the scenario ran (its output says what happened), 1 when the daemon
@@ -436,6 +436,7 @@ def cmd_shutdown(a):
         return 1
     for i in range(nqueued):
         names[jobs.submit(queue, "1000", "wait")] = "queued%d" % i
+    names[jobs.submit(queue, "1000", "delay=60000 wait")] = "delayed"
     out("probe_before:", probe.request("PING\n")[0])
     os.kill(pid, sig)
     t0 = time.monotonic()
@@ -449,7 +450,7 @@ def cmd_shutdown(a):
     out("probe_submit:", probe.request("SUBMIT %s 1\n5\n" % queue)[0])
     out("probe_ping:", probe.request("PING\n")[0])
     try:
-        for _ in range(nrun + nqueued):
+        for _ in range(nrun + nqueued + 1):
             jid, status, body = jobs.result()
             out("result:", names.get(jid, jid), status, body.decode("latin-1"))
     except (Closed, OSError) as e:

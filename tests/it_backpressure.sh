@@ -1,0 +1,152 @@
+#!/bin/bash
+# it_backpressure.sh: a producer much faster than its handler is held back, not
+# buffered: the daemon stops reading it (STATS blocked=1), its memory stays flat, other
+# clients are served, `nonblock` gets ERR busy on a full queue, a held SUBMIT goes on
+# when room appears, and in the end every job submitted has its RESULT.
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
+BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BG=
+trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
+
+# AddressSanitizer keeps up to 256 MiB of freed memory in quarantine, which would make
+# the RSS of a sanitized daemon grow with every job it frees. Keep it small here, so
+# what is measured is what the daemon holds. (Ignored by a build without ASan.)
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
+
+raw() { $BADCLIENT raw -t 10 "$JP_SOCK" "$@"; }
+# stat_get TYPE NAME KEY: a value from STATS.
+stat_get() {
+	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
+		$1 == t && ($2 == n || n == "") {
+			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+				print substr($i, length(k) + 2); exit } }'
+}
+# wait_for WHAT COMMAND...: poll COMMAND (up to 10 s) until it succeeds.
+wait_for() {
+	local what=$1 i
+	shift
+	for i in $(seq 1 500); do
+		if "$@"; then jp_pass "$what"; return 0; fi
+		sleep 0.02
+	done
+	jp_fail "$what: still not so after 10 s"
+	return 1
+}
+job_state_is() { printf 'STATUS %s\n' "$1" | raw | grep -q "state=$2 "; }
+stat_is() { [ "$(stat_get queue "$1" "$2")" = "$3" ]; }
+
+jp_start 'queues = (
+	{ name = "slow"; handler = "sleep"; workers = 2; batch = 1; max_jobs = 50; },
+	{ name = "held"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 3; },
+	{ name = "bytes"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 100;
+	  max_bytes = 1000; }
+);
+max_payload = 65536;
+max_output = 65536;
+keep_results = 20;'
+
+DPID=$(stat_get daemon "" pid)
+jp_match "the daemon's pid from STATS" '^[0-9]+$' "$DPID"
+
+# ----- a full queue, step by step -----
+# The only worker busy for 2.5 s, then three jobs fill the queue.
+occupy=$(jp_ctl submit -q held 2500)
+wait_for "held: the first job runs" job_state_is "$occupy" running
+printf 'SUBMIT held 2 nonblock\n10\nSUBMIT held 2 nonblock\n10\nSUBMIT held 2 nonblock\n10\nSUBMIT held 2 nonblock\n10\nSUBMIT held 2 nonblock wait\n10\n' |
+	raw >"$JP_TMP/out"
+jp_eq "held: nonblock on a full queue gets ERR busy" "OK *
+OK *
+OK *
+ERR busy queue 'held' is full (3 jobs, 6 bytes)
+ERR busy queue 'held' is full (3 jobs, 6 bytes)" "$(sed 's/^OK [0-9][0-9]*$/OK */' "$JP_TMP/out")"
+victim=$(sed -n 's/^OK \([0-9][0-9]*\)$/\1/p' "$JP_TMP/out" | head -1)
+jp_eq "held: depth 3 of max_jobs 3" 3 "$(stat_get queue held depth)"
+jp_eq "held: no producer blocked yet" 0 "$(stat_get queue held blocked)"
+
+# A SUBMIT without nonblock is held: no reply, and STATS says blocked=1.
+printf '10' | $BADCLIENT submit "$JP_SOCK" held prio=5 >"$JP_TMP/held.out" 2>"$JP_TMP/held.hdr" &
+held=$!
+BG="$BG $held"
+wait_for "held: STATS shows blocked=1" stat_is held blocked 1
+jp_eq "held: the held SUBMIT has no reply yet" "" "$(cat "$JP_TMP/held.hdr")"
+jp_eq "held: other clients are served" "OK pong" "$(printf 'PING\n' | raw)"
+jp_eq "held: the held job is not in the queue" 3 "$(stat_get queue held depth)"
+
+# Room appears (a CANCEL brings the depth under the low watermark): the SUBMIT goes on.
+jp_match "held: a queued job to cancel" '^[0-9]+$' "$victim"
+jp_eq "held: CANCEL a queued job" "OK cancelled" "$(printf 'CANCEL %s\n' "$victim" | raw)"
+wait_for "held: blocked=0 once there is room" stat_is held blocked 0
+jp_eq "held: ... which the CANCEL made: the first job still runs" 0 \
+	"$(job_state_is "$occupy" running; echo $?)"
+wait "$held"; rc=$?
+BG=
+jp_eq "held: the held SUBMIT completes: exit status" 0 "$rc"
+jp_match "held: the held SUBMIT gets its RESULT" '^RESULT [0-9]+ ok 2$' \
+	"$(cat "$JP_TMP/held.hdr")"
+jp_eq "held: ... with its output" 10 "$(cat "$JP_TMP/held.out")"
+wait_for "held: the queue drains" stat_is held depth 0
+
+# ----- bytes: max_bytes also holds producers back; an empty queue takes any job -----
+pad() { printf '%-*s' "$2" "$1"; }	# MS padded with blanks to N bytes
+occupy=$(pad 1000 2000 | jp_ctl submit -q bytes -)
+jp_match "bytes: a job larger than max_bytes is taken by an empty queue" '^[0-9]+$' "$occupy"
+wait_for "bytes: it runs" job_state_is "$occupy" running
+{ printf 'SUBMIT bytes 400 nonblock\n'; pad 10 400; printf '\n'
+  printf 'SUBMIT bytes 400 nonblock\n'; pad 10 400; printf '\n'
+  printf 'SUBMIT bytes 400 nonblock\n'; pad 10 400; printf '\n'; } >"$JP_TMP/in"
+out=$(raw <"$JP_TMP/in" | sed 's/^OK [0-9][0-9]*$/OK */')
+jp_eq "bytes: the third 400-byte job is over max_bytes 1000" "OK *
+OK *
+ERR busy queue 'bytes' is full (2 jobs, 800 bytes)" "$out"
+wait_for "bytes: the queue drains" stat_is bytes depth 0
+
+# ----- a fast producer against a slow queue: bounded memory, and every job done -----
+# 2000 jobs of 32 KiB each (64 MiB of payload) into a queue of 50, two workers that
+# take 2 ms a job. Taking them all in would cost at least 64 MiB more memory.
+N=2000
+SIZE=32768
+sleep 0.2
+rss0=$(jp_rss "$DPID")
+sub0=$(stat_get queue slow submitted)
+$BADCLIENT produce "$JP_SOCK" slow $N $SIZE --sleep-ms 2 >"$JP_TMP/produce.out" 2>&1 &
+prod=$!
+BG="$BG $prod"
+rssmax=0 nblocked=0 nsamples=0
+while kill -0 "$prod" 2>/dev/null; do
+	b=$(stat_get queue slow blocked)
+	r=$(jp_rss "$DPID")
+	if [ "$b" = 1 ]; then
+		nblocked=$((nblocked + 1))
+		[ "${r:-0}" -gt "$rssmax" ] && rssmax=$r
+	fi
+	nsamples=$((nsamples + 1))
+	sleep 0.05
+done
+wait "$prod"; rc=$?
+BG=
+jp_eq "produce: exit status" 0 "$rc"
+echo "produce: $(tr '\n' ';' <"$JP_TMP/produce.out")"
+echo "produce: RSS ${rss0} KiB before, at most ${rssmax} KiB while held" \
+	"($nblocked of $nsamples samples blocked)"
+if [ "$nblocked" -gt 0 ]; then jp_pass "produce: STATS showed blocked=1 while held"
+else jp_fail "produce: STATS never showed blocked=1 ($nsamples samples)"; fi
+if [ "$rssmax" -lt $((rss0 + 16384)) ]; then
+	jp_pass "produce: RSS stays under ${rss0} KiB + 16 MiB while held"
+else
+	jp_fail "produce: RSS reached ${rssmax} KiB (from ${rss0}) while the producer was held"
+fi
+out=$(cat "$JP_TMP/produce.out")
+jp_match "produce: every SUBMIT got OK" "^ok: $N\$" "$out"
+jp_match "produce: no ERR" '^err: 0$' "$out"
+jp_match "produce: every job got RESULT ok" "^result_ok: $N\$" "$out"
+jp_match "produce: no other RESULT" '^result_other: 0$' "$out"
+jp_match "produce: every RESULT carries the payload back" '^bad_body: 0$' "$out"
+jp_eq "produce: STATS counts every job submitted" $((sub0 + N)) "$(stat_get queue slow submitted)"
+jp_eq "produce: nothing left blocked" 0 "$(stat_get queue slow blocked)"
+jp_eq "produce: nothing left queued" 0 "$(stat_get queue slow depth)"
+
+jp_stop
+jp_done

@@ -1,0 +1,201 @@
+#!/bin/bash
+# it_shutdown.sh: jobpoold's graceful shutdown, on SIGTERM and on SIGINT. Running jobs
+# finish (RESULT ok), queued and delayed ones are answered cancelled; the listening
+# socket goes at once and new connections are refused, while open ones get ERR
+# shutdown for SUBMIT; a job longer than shutdown_timeout has its worker stopped (TERM,
+# then KILL after kill_timeout) and its waiter gets RESULT failed, never silence; a
+# second signal stops the workers at once. Every time: exit 0 and a clean log.
+#
+# The signal goes to jobpoold itself, not to the `timeout` that lib.sh runs it under:
+# that one would also pass it to the whole process group, workers included.
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
+BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BG=
+STOPPED=
+trap 'for p in $BG; do kill "$p" 2>/dev/null; done
+	[ -n "$STOPPED" ] && kill -KILL "$STOPPED" 2>/dev/null; jp_cleanup' EXIT
+
+raw() { $BADCLIENT raw -t 10 "$JP_SOCK" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+stat_get() {
+	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
+		$1 == t && ($2 == n || n == "") {
+			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+				print substr($i, length(k) + 2); exit } }'
+}
+# busy_worker QUEUE: wait (up to 10 s) for a busy worker of QUEUE; print its pid.
+busy_worker() {
+	local i p
+	for i in $(seq 1 500); do
+		p=$($BADCLIENT stats "$JP_SOCK" | awk -v q="$1" '$1 == "worker" && $2 == q &&
+			$4 == "state=busy" { sub(/^pid=/, "", $3); print $3; exit }')
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.02
+	done
+	return 1
+}
+# start WHAT CONFIG: start a daemon; DPID is jobpoold's own pid, LOG0 where its log starts.
+start() {
+	LOG0=$(cat "$JP_LOG" 2>/dev/null | wc -l)
+	jp_start "$2"
+	DPID=$(stat_get daemon "" pid)
+	jp_match "$1: jobpoold's pid from STATS" '^[0-9]+$' "$DPID"
+}
+newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
+# stopped WHAT SECS: wait for the signalled daemon to exit within SECS; check exit 0, the
+# log and the socket file.
+stopped() {
+	local i rc
+	for i in $(seq 1 $(($2 * 20))); do
+		kill -0 "$JP_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$JP_PID" 2>/dev/null; then
+		jp_fail "$1: jobpoold still runs $2 s after the signal"
+		kill -KILL "$DPID"
+	fi
+	wait "$JP_PID"; rc=$?
+	JP_PID=
+	jp_eq "$1: jobpoold exits 0" 0 "$rc"
+	jp_check_sanitizers
+	if [ -e "$JP_SOCK" ]; then jp_fail "$1: the socket file is left behind"
+	else jp_pass "$1: the socket file is removed"; fi
+}
+
+CONF='queues = (
+	{ name = "sleep"; handler = "sleep"; workers = 2; batch = 1; retries = 3; }
+);
+shutdown_timeout = 5;
+kill_timeout = 2;'
+
+# ----- running jobs finish, queued and delayed ones are cancelled -----
+for sig in SIGTERM SIGINT; do
+	start "$sig" "$CONF"
+	t0=$(now_ms)
+	out=$($BADCLIENT shutdown "$JP_SOCK" "$DPID" "$sig" sleep 2 3); rc=$?
+	jp_eq "$sig: the client scenario ran" 0 "$rc"
+	stopped "$sig" 10
+	dt=$(( $(now_ms) - t0 ))
+	jp_eq "$sig: an open connection still gets PING" "probe_before: OK pong" \
+		"$(printf '%s\n' "$out" | grep '^probe_before:')"
+	jp_eq "$sig: the socket file goes at once" "socket_removed: yes" \
+		"$(printf '%s\n' "$out" | grep '^socket_removed:')"
+	jp_match "$sig: new connections are refused" '^new_connection: refused' \
+		"$(printf '%s\n' "$out" | grep '^new_connection:')"
+	jp_eq "$sig: SUBMIT on an open connection gets ERR shutdown" \
+		"probe_submit: ERR shutdown the daemon is shutting down" \
+		"$(printf '%s\n' "$out" | grep '^probe_submit:')"
+	jp_eq "$sig: other requests on an open connection are answered" \
+		"probe_ping: OK pong" "$(printf '%s\n' "$out" | grep '^probe_ping:')"
+	jp_eq "$sig: every job gets its RESULT" \
+"result: delayed cancelled daemon is shutting down
+result: queued0 cancelled daemon is shutting down
+result: queued1 cancelled daemon is shutting down
+result: queued2 cancelled daemon is shutting down
+result: running0 ok 1000
+result: running1 ok 1000" "$(printf '%s\n' "$out" | grep '^result:' | sort)"
+	jp_eq "$sig: nothing more, then the daemon closes the connection" \
+		"jobs_connection: closed" \
+		"$(printf '%s\n' "$out" | grep -E '^(extra|error|jobs_connection):')"
+	if [ "$dt" -lt 5000 ]; then jp_pass "$sig: stopped in $dt ms, before shutdown_timeout"
+	else jp_fail "$sig: took $dt ms to stop"; fi
+	log=$(newlog)
+	jp_match "$sig: the log says why it stops" "notice: $sig: shutting down" "$log"
+	jp_eq "$sig: no worker died unexpectedly" "" \
+		"$(printf '%s\n' "$log" | grep -E 'unexpectedly|died while|\(TERM\)|KILL')"
+done
+
+# ----- a job longer than shutdown_timeout: its worker gets TERM; the waiter, failed ----
+CONF='queues = ( { name = "sleep"; handler = "sleep"; workers = 1; batch = 1; } );
+shutdown_timeout = 1;
+kill_timeout = 1;'
+start "long job" "$CONF"
+printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/long.out" 2>"$JP_TMP/long.hdr" &
+sub=$!
+BG="$BG $sub"
+w=$(busy_worker sleep)
+jp_match "long job: it runs" '^[0-9]+$' "$w"
+t0=$(now_ms)
+kill -TERM "$DPID"
+wait "$sub"; rc=$?
+BG=
+dt=$(( $(now_ms) - t0 ))
+stopped "long job" 10
+jp_eq "long job: the waiting client's exit status" 0 "$rc"
+jp_match "long job: the waiter gets RESULT failed" '^RESULT [0-9]+ failed [1-9][0-9]*$' \
+	"$(cat "$JP_TMP/long.hdr")"
+jp_eq "long job: the message names the worker and the signal" \
+	"worker $w died while running it: killed by signal 15 (Terminated)" \
+	"$(cat "$JP_TMP/long.out")"
+if [ "$dt" -ge 900 ] && [ "$dt" -lt 3000 ]; then
+	jp_pass "long job: answered $dt ms after SIGTERM (shutdown_timeout 1 s)"
+else
+	jp_fail "long job: answered $dt ms after SIGTERM (want about 1000)"
+fi
+log=$(newlog)
+jp_match "long job: the log says the job outlived shutdown_timeout" \
+	'shutdown: jobs still running after 1000 ms' "$log"
+jp_match "long job: the log says the workers got TERM" \
+	'shutdown: stopping the workers still running jobs \(TERM\)' "$log"
+
+# ----- a worker that ignores TERM (stopped) gets KILL after kill_timeout -----
+start "stuck worker" "$CONF"
+printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/stuck.out" 2>"$JP_TMP/stuck.hdr" &
+sub=$!
+BG="$BG $sub"
+w=$(busy_worker sleep)
+jp_match "stuck worker: the job runs" '^[0-9]+$' "$w"
+# A stopped process leaves TERM pending; only KILL ends it.
+kill -STOP "$w"
+STOPPED=$w
+t0=$(now_ms)
+kill -TERM "$DPID"
+wait "$sub"; rc=$?
+BG=
+dt=$(( $(now_ms) - t0 ))
+stopped "stuck worker" 10
+STOPPED=
+jp_eq "stuck worker: the waiting client's exit status" 0 "$rc"
+jp_match "stuck worker: the waiter gets RESULT failed" '^RESULT [0-9]+ failed [1-9][0-9]*$' \
+	"$(cat "$JP_TMP/stuck.hdr")"
+jp_eq "stuck worker: the message names the worker and KILL" \
+	"worker $w died while running it: killed by signal 9 (Killed)" \
+	"$(cat "$JP_TMP/stuck.out")"
+if [ "$dt" -ge 1800 ] && [ "$dt" -lt 4000 ]; then
+	jp_pass "stuck worker: answered $dt ms after SIGTERM (1 s + kill_timeout 1 s)"
+else
+	jp_fail "stuck worker: answered $dt ms after SIGTERM (want about 2000)"
+fi
+jp_match "stuck worker: the log says KILL" 'shutdown: workers still alive after TERM; KILL' \
+	"$(newlog)"
+if kill -0 "$w" 2>/dev/null; then jp_fail "stuck worker: $w is still there"
+else jp_pass "stuck worker: the worker is gone"; fi
+
+# ----- a second signal stops the workers at once -----
+CONF='queues = ( { name = "sleep"; handler = "sleep"; workers = 1; batch = 1; } );
+shutdown_timeout = 30;
+kill_timeout = 2;'
+start "second signal" "$CONF"
+printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/two.out" 2>"$JP_TMP/two.hdr" &
+sub=$!
+BG="$BG $sub"
+w=$(busy_worker sleep)
+jp_match "second signal: the job runs" '^[0-9]+$' "$w"
+t0=$(now_ms)
+kill -TERM "$DPID"
+sleep 0.2
+kill -INT "$DPID"
+wait "$sub"; rc=$?
+BG=
+dt=$(( $(now_ms) - t0 ))
+stopped "second signal" 10
+jp_match "second signal: the waiter gets RESULT failed" '^RESULT [0-9]+ failed ' \
+	"$(cat "$JP_TMP/two.hdr")"
+if [ "$dt" -lt 2000 ]; then jp_pass "second signal: answered $dt ms after the first"
+else jp_fail "second signal: answered only $dt ms after the first"; fi
+jp_match "second signal: the log says so" 'SIGINT again: stopping workers now' "$(newlog)"
+
+jp_done

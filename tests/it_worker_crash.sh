@@ -1,0 +1,171 @@
+#!/bin/bash
+# it_worker_crash.sh: workers killed under the daemon's feet. A job whose worker is
+# killed mid-run is retried and completes (or, with retries = 0, fails with a message
+# naming the worker); the worker is replaced; the log names the dead worker's pid and
+# signal; workers killed again and again (also during a stream of jobs) leave the
+# daemon serving, with every job answered.
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
+BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BG=
+trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
+
+raw() { $BADCLIENT raw -t 10 "$JP_SOCK" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# stat_get TYPE NAME KEY: a value from STATS (the first line of that type and name).
+stat_get() {
+	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
+		$1 == t && ($2 == n || n == "") {
+			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+				print substr($i, length(k) + 2); exit } }'
+}
+# worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
+worker_pid() {
+	$BADCLIENT stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
+		$1 == "worker" && $2 == q && (s == "" || $4 == "state=" s) {
+			sub(/^pid=/, "", $3); print $3; exit }'
+}
+# poll_pid VAR QUEUE STATE [NOT]: wait (up to 10 s) for a worker of QUEUE in STATE whose
+# pid is not NOT; set VAR to its pid.
+poll_pid() {
+	local _i _pid
+	for _i in $(seq 1 500); do
+		_pid=$(worker_pid "$2" "$3")
+		if [ -n "$_pid" ] && [ "$_pid" != "${4:-}" ]; then
+			eval "$1=\$_pid"
+			return 0
+		fi
+		sleep 0.02
+	done
+	eval "$1="
+	return 1
+}
+
+jp_start 'queues = (
+	{ name = "slow"; handler = "sleep"; workers = 1; batch = 1; retries = 3; },
+	{ name = "fragile"; handler = "sleep"; workers = 1; batch = 1; retries = 0; },
+	{ name = "stream"; handler = "sleep"; workers = 2; retries = 10; }
+);'
+
+# ----- retries = 3: the job killed mid-run is run again and completes -----
+t0=$(now_ms)
+printf '2000' | $BADCLIENT submit "$JP_SOCK" slow >"$JP_TMP/slow.out" 2>"$JP_TMP/slow.hdr" &
+sub=$!
+BG="$BG $sub"
+poll_pid w1 slow busy
+jp_match "slow: the busy worker's pid from STATS" '^[0-9]+$' "$w1"
+sleep 0.3
+kill -KILL "$w1"
+killed_at=$(now_ms)
+wait "$sub"; rc=$?
+BG=
+dt=$(( $(now_ms) - t0 ))
+jp_eq "slow: the waiting client's exit status" 0 "$rc"
+jp_match "slow: the job still completes ok" '^RESULT [0-9]+ ok 4$' "$(cat "$JP_TMP/slow.hdr")"
+jp_eq "slow: with its output" 2000 "$(cat "$JP_TMP/slow.out")"
+id=$(cut -d' ' -f2 "$JP_TMP/slow.hdr")
+if [ "$(( $(now_ms) - killed_at ))" -ge 2000 ]; then
+	jp_pass "slow: it ran again in full after the kill ($dt ms in all)"
+else
+	jp_fail "slow: done only $(( $(now_ms) - killed_at )) ms after its worker was killed"
+fi
+jp_match "slow: STATUS says done after 2 attempts" \
+	"^OK id=$id queue=slow state=done prio=0 attempts=2" \
+	"$(printf 'STATUS %s\n' "$id" | raw)"
+poll_pid w2 slow idle "$w1"
+jp_match "slow: a new worker replaces the dead one" '^[0-9]+$' "$w2"
+jp_eq "slow: the dead worker is gone from STATS" "" \
+	"$($BADCLIENT stats "$JP_SOCK" | grep "^worker slow pid=$w1 ")"
+jp_eq "slow: STATS counts the death" 1 "$(stat_get queue slow worker_deaths)"
+jp_eq "slow: STATS counts the retry" 1 "$(stat_get queue slow retried)"
+jp_match "slow: the log names the dead worker's pid and signal" \
+	"queue slow: worker $w1 exited unexpectedly: killed by signal 9 \\(Killed\\)" \
+	"$(cat "$JP_LOG")"
+jp_match "slow: the log names the job it was running" \
+	"queue slow: job $id: worker $w1 died while running it \\(killed by signal 9 \\(Killed\\)\\); attempt 1 of 4" \
+	"$(cat "$JP_LOG")"
+out=$(jp_ctl submit -w -q slow 10); rc=$?
+jp_eq "slow: the new worker runs jobs" "0 10" "$rc $out"
+
+# ----- retries = 0: the killed job fails, and the message names the worker -----
+printf '2000' | $BADCLIENT submit "$JP_SOCK" fragile >"$JP_TMP/frag.out" 2>"$JP_TMP/frag.hdr" &
+sub=$!
+BG="$BG $sub"
+poll_pid f1 fragile busy
+jp_match "fragile: the busy worker's pid" '^[0-9]+$' "$f1"
+kill -KILL "$f1"
+wait "$sub"; rc=$?
+BG=
+jp_eq "fragile: the waiting client's exit status" 0 "$rc"
+jp_match "fragile: RESULT failed" '^RESULT [0-9]+ failed [1-9][0-9]*$' \
+	"$(cat "$JP_TMP/frag.hdr")"
+jp_eq "fragile: the message names the worker and the signal" \
+	"worker $f1 died while running it: killed by signal 9 (Killed)" "$(cat "$JP_TMP/frag.out")"
+id=$(cut -d' ' -f2 "$JP_TMP/frag.hdr")
+jp_match "fragile: STATUS says failed after 1 attempt" \
+	"^OK id=$id queue=fragile state=failed prio=0 attempts=1" \
+	"$(printf 'STATUS %s\n' "$id" | raw)"
+poll_pid f2 fragile idle "$f1"
+jp_match "fragile: a new worker replaces the dead one" '^[0-9]+$' "$f2"
+
+# ----- killed again and again: replaced each time (with a backoff), still serving -----
+prev=$w2
+for sig in KILL TERM KILL INT KILL; do
+	poll_pid p slow idle
+	kill -"$sig" "$p"
+	poll_pid n slow idle "$p"
+	if [ -n "$n" ]; then
+		jp_pass "slow: worker $p killed with SIG$sig, replaced by $n"
+	else
+		jp_fail "slow: worker $p killed with SIG$sig was not replaced"
+	fi
+	jp_eq "slow: the daemon answers after SIG$sig" "OK pong" "$(printf 'PING\n' | raw)"
+done
+jp_match "slow: the log names a worker killed by SIGTERM" \
+	'queue slow: worker [0-9]+ exited unexpectedly: killed by signal 15' "$(cat "$JP_LOG")"
+jp_match "slow: the log says workers keep dying" \
+	'queue slow: workers keep dying; next start in [0-9]+ ms' "$(cat "$JP_LOG")"
+out=$(jp_ctl submit -w -q slow 20); rc=$?
+jp_eq "slow: a job after the kills" "0 20" "$rc $out"
+
+# ----- workers killed while a stream of jobs goes through: every job comes back -----
+# 3000 jobs of 0 to 2 ms on two workers, batched; five kills while they run.
+seq 1 3000 | awk '{ print $1 % 3 }' >"$JP_TMP/in"
+jp_ctl map -k -q stream <"$JP_TMP/in" >"$JP_TMP/map.out" 2>"$JP_TMP/map.err" &
+map=$!
+BG="$BG $map"
+kills=0
+for i in $(seq 1 5); do
+	sleep 0.1
+	kill -0 "$map" 2>/dev/null || break
+	p=$(worker_pid stream busy)
+	[ -n "$p" ] || p=$(worker_pid stream)
+	[ -n "$p" ] && kill -KILL "$p" && kills=$((kills + 1))
+done
+wait "$map"; rc=$?
+BG=
+echo "map: $kills workers killed mid-stream"
+[ "$kills" -gt 0 ] || jp_fail "map: the stream ended before a worker could be killed"
+jp_eq "map with workers killed under it: exit status" 0 "$rc"
+if cmp -s "$JP_TMP/in" "$JP_TMP/map.out"; then
+	jp_pass "map with workers killed under it: every line back, in order"
+else
+	jp_fail "map with workers killed under it: output differs: $(cmp "$JP_TMP/in" "$JP_TMP/map.out" 2>&1); $(head -3 "$JP_TMP/map.err")"
+fi
+for i in $(seq 1 300); do
+	[ "$($BADCLIENT stats "$JP_SOCK" | grep -c '^worker stream .*state=idle')" = 2 ] && break
+	sleep 0.02
+done
+jp_eq "stream: both workers back" 2 \
+	"$($BADCLIENT stats "$JP_SOCK" | grep -c '^worker stream .*state=idle')"
+jp_eq "stream: nothing left queued or running" "0 0" \
+	"$(stat_get queue stream depth) $(stat_get queue stream running)"
+jp_match "stream: the killed jobs were retried" '^[1-9]' "$(stat_get queue stream retried)"
+jp_eq "stream: no job failed" 0 "$(stat_get queue stream failed)"
+out=$(jp_ctl status); rc=$?
+jp_eq "jobpoolctl status after all the kills: exit status" 0 "$rc"
+
+jp_stop
+jp_done
