@@ -6,7 +6,12 @@
  *
  * A parsed value can never equal its field's "unset" marker: the ranges below keep
  * 32-bit counts at most INT32_MAX, 64-bit sizes at most INT64_MAX and durations at
- * most CONFIG_MAX_DURATION_MS, and ints and modes away from INT_MIN and all ones.
+ * most CONFIG_MAX_DURATION_MS, ints and modes away from INT_MIN and all ones, and
+ * fractions and rates at 0 or more.
+ *
+ * Names of users and groups are looked up when the file is loaded, so that a typo is
+ * an error with its line rather than a failure when the daemon or a worker starts; the
+ * names are kept, not the ids, and whoever switches to them looks them up again.
  */
 
 #include "autoconf.h"
@@ -16,7 +21,10 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +42,7 @@
 #define CONFIG_UNSET_U32	UINT32_MAX
 #define CONFIG_UNSET_U64	UINT64_MAX
 #define CONFIG_UNSET_MODE	((mode_t)-1)
+#define CONFIG_UNSET_DBL	(-1.0)
 
 /* Durations are capped at 24 days, which keeps milliseconds within an int. */
 #define CONFIG_MAX_DURATION_MS	(24U * 86400U * 1000U)
@@ -59,6 +68,19 @@
 #define CONFIG_MAX_BATCH		1024
 #define CONFIG_DEF_RETRIES		3U
 #define CONFIG_MAX_RETRIES		100
+#define CONFIG_DEF_BACKOFF_BASE_MS	1000U
+#define CONFIG_DEF_BACKOFF_MAX_MS	60000U
+#define CONFIG_DEF_BACKOFF_JITTER	0.2
+#define CONFIG_DEF_GRACE_MS		5000U
+#define CONFIG_MAX_RATE			1000000.0	/* jobs per second */
+#define CONFIG_DEF_POISON_AFTER		3U
+#define CONFIG_MAX_POISON_AFTER		100
+#define CONFIG_MIN_WORKER_RSS		1048576LL	/* 1 MiB */
+#define CONFIG_MIN_RLIMIT_AS		16777216LL	/* 16 MiB */
+#define CONFIG_MIN_RLIMIT_NOFILE	16LL
+#define CONFIG_DEF_DEAD_MAX		10000U
+#define CONFIG_DEF_SOCKET_GROUP		"jobpool"	/* as root, if the group exists */
+#define CONFIG_MAX_ID			4294967294ULL	/* (uid_t)-1 is "no id" */
 
 /* While loading: where messages point, and the messages so far. */
 struct config_parse {
@@ -84,6 +106,8 @@ static const char config_embedded_text[] =
 static const char *const config_builtin_handlers[] = {
 	"echo", "sha256", "spin", "sleep"
 };
+#define CONFIG_HANDLER_PLUGIN	"plugin:"
+#define CONFIG_HANDLER_EXEC	"exec:"
 
 static const struct {
 	const char	*name;
@@ -235,6 +259,177 @@ config_want_string(struct config_parse *cp, const config_setting_t *s, const cha
 	return (0);
 }
 
+/* Read a number (int or float) within [min, max]. 0 ok, -1 after recording an error. */
+static int
+config_want_float(struct config_parse *cp, const config_setting_t *s, const char *where,
+    double min, double max, double *out)
+{
+	const char	*key = config_setting_name(s);
+	double		 v;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		v = (double)config_setting_get_int64(s);
+		break;
+	case CONFIG_TYPE_FLOAT:
+		v = config_setting_get_float(s);
+		break;
+	default:
+		config_cause_add(cp, s, "'%s'%s must be a number", key, where);
+		return (-1);
+	}
+	if (!(v >= min && v <= max)) {
+		config_cause_add(cp, s, "'%s'%s must be between %.15g and %.15g, not %.15g",
+		    key, where, min, max, v);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+/* Read an integer that is 0 (off) or within [min, max]. 0 ok, -1 after an error. */
+static int
+config_want_off_or_min(struct config_parse *cp, const config_setting_t *s,
+    const char *where, long long min, long long max, long long *out)
+{
+	long long	v;
+
+	if (config_want_int(cp, s, where, 0, max, &v) != 0)
+		return (-1);
+	if (v != 0 && v < min) {
+		config_cause_add(cp, s, "'%s'%s must be 0 or at least %lld, not %lld",
+		    config_setting_name(s), where, min, v);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+/*
+ * Parse a decimal uid or gid, as allow_users and allow_groups may hold. 1 if str is
+ * all digits (with the id in *id, or -1 if it is out of range), else 0.
+ */
+static int
+config_parse_id(const char *str, long long *id)
+{
+	unsigned long long	 v = 0;
+	const char		*p;
+
+	if (*str == '\0')
+		return (0);
+	for (p = str; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return (0);
+	}
+	for (p = str; *p != '\0'; p++) {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		if (v > CONFIG_MAX_ID) {
+			*id = -1;
+			return (1);
+		}
+	}
+	*id = (long long)v;
+	return (1);
+}
+
+/*
+ * Check that a user (or, if group, a group) of this name exists. 0 if so, else -1
+ * after recording an error at s that says which setting named it.
+ */
+static int
+config_check_account(struct config_parse *cp, const config_setting_t *s, const char *key,
+    const char *where, int group, const char *name)
+{
+	const char	*error = NULL;
+	int		 found;
+
+	errno = 0;
+	if (group)
+		found = getgrnam(name) != NULL;
+	else
+		found = getpwnam(name) != NULL;
+	if (found)
+		return (0);
+	/* Not found is NULL with errno 0 or one of these; anything else is a real failure. */
+	if (errno != 0 && errno != ENOENT && errno != ESRCH && errno != EBADF &&
+	    errno != EPERM)
+		error = strerror(errno);
+	config_cause_add(cp, s, "'%s'%s: no such %s '%.64s'%s%s", key, where,
+	    group ? "group" : "user", name, error != NULL ? ": " : "",
+	    error != NULL ? error : "");
+	return (-1);
+}
+
+/* Read a string that names an existing user (or group) into a copy in *out. */
+static void
+config_want_account(struct config_parse *cp, const config_setting_t *s, const char *where,
+    int group, char **out)
+{
+	const char	*str;
+
+	if (config_want_string(cp, s, where, &str) != 0)
+		return;
+	if (config_check_account(cp, s, config_setting_name(s), where, group, str) != 0)
+		return;
+	*out = config_strdup(cp, str);
+}
+
+/*
+ * Parse allow_users (or, if group, allow_groups): an array or list of strings, each a
+ * name that exists or a decimal id (which need not). An empty list is an error: it
+ * would let nobody in, which is never what was meant.
+ */
+static void
+config_parse_allow(struct config_parse *cp, const config_setting_t *s, int group,
+    char ***out, int *nout)
+{
+	const char		*key = config_setting_name(s);
+	const char		*what = group ? "group" : "user";
+	const char		*idname = group ? "gid" : "uid";
+	const config_setting_t	*e;
+	const char		*str;
+	char			**list;
+	long long		 id;
+	int			 i, n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		config_cause_add(cp, s, "'%s' must be a list of %s names or %ss, such as "
+		    "[ \"%s\", \"1000\" ]", key, what, idname, group ? "staff" : "alice");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0) {
+		config_cause_add(cp, s, "'%s' is empty; remove it to allow anyone", key);
+		return;
+	}
+	if ((list = calloc((size_t)n, sizeof *list)) == NULL) {
+		cp->oom = 1;
+		return;
+	}
+	*out = list;
+	*nout = n;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			config_cause_add(cp, e, "'%s': element %d must be a string: a %s "
+			    "name or a decimal %s", key, i + 1, what, idname);
+			continue;
+		}
+		str = config_setting_get_string(e);
+		if (config_parse_id(str, &id)) {
+			if (id == -1) {
+				config_cause_add(cp, e, "'%s': %s %.32s is out of range, "
+				    "at most %llu", key, idname, str, CONFIG_MAX_ID);
+				continue;
+			}
+		} else if (config_check_account(cp, e, key, "", group, str) != 0)
+			continue;
+		list[i] = config_strdup(cp, str);
+	}
+}
+
 /* Parse a mode written as a string of octal digits, at most 0777. */
 static int
 config_parse_mode(const char *str, mode_t *out)
@@ -269,28 +464,83 @@ config_parse_level(const char *str)
 }
 
 /*
+ * Check the path of a "plugin:" or "exec:" handler: absolute, an existing regular file,
+ * readable (a plugin) or executable (a program) by us. 0, or -1 with a message in why.
+ * The path ends at the first white space; what follows is the argument string.
+ */
+static int
+config_check_handler_path(const char *handler, size_t prefixlen, int exec,
+    const char *where, char *why, size_t len)
+{
+	const char	*kind = exec ? "exec program" : "plugin";
+	const char	*p = handler + prefixlen;
+	char		 path[PATH_MAX];
+	struct stat	 sb;
+	size_t		 n;
+
+	n = strcspn(p, " \t\n\v\f\r");
+	if (n == 0 || *p != '/') {
+		snprintf(why, len, "handler '%.200s'%s needs an absolute path: %s", handler,
+		    where, exec ? "exec:/path/to/program [ARGS]" :
+		    "plugin:/path/to/handler.so [ARG]");
+		return (-1);
+	}
+	if (n >= sizeof path) {
+		snprintf(why, len, "%s path%s is too long: %zu bytes, at most %zu", kind,
+		    where, n, sizeof path - 1);
+		return (-1);
+	}
+	memcpy(path, p, n);
+	path[n] = '\0';
+	if (stat(path, &sb) == -1) {
+		snprintf(why, len, "%s '%.200s'%s: %s", kind, path, where, strerror(errno));
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(why, len, "%s '%.200s'%s is not a regular file", kind, path, where);
+		return (-1);
+	}
+	/* As the daemon is now; a queue's workers may run as another user. */
+	if (faccessat(AT_FDCWD, path, exec ? X_OK : R_OK, AT_EACCESS) == -1) {
+		snprintf(why, len, "%s '%.200s'%s: %s", kind, path, where, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Check a queue's handler. 0 if valid; else -1 with a message in why. The one place
- * that knows what a handler may be, so new kinds ("plugin:", "exec:") go here.
+ * that knows what a handler may be; the string is kept as it is, for the worker.
  */
 static int
 config_check_handler(const char *handler, const char *where, char *why, size_t len)
 {
-	char	list[128];
+	char	list[192];
 	size_t	i, off = 0;
 
 	for (i = 0; i < CONFIG_NITEMS(config_builtin_handlers); i++) {
 		if (strcmp(handler, config_builtin_handlers[i]) == 0)
 			return (0);
 	}
+	if (strncmp(handler, CONFIG_HANDLER_PLUGIN, strlen(CONFIG_HANDLER_PLUGIN)) == 0)
+		return (config_check_handler_path(handler, strlen(CONFIG_HANDLER_PLUGIN), 0,
+		    where, why, len));
+	if (strncmp(handler, CONFIG_HANDLER_EXEC, strlen(CONFIG_HANDLER_EXEC)) == 0)
+		return (config_check_handler_path(handler, strlen(CONFIG_HANDLER_EXEC), 1,
+		    where, why, len));
+
 	list[0] = '\0';
 	for (i = 0; i < CONFIG_NITEMS(config_builtin_handlers); i++) {
-		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
-		    i != 0 ? ", " : "", config_builtin_handlers[i]);
+		off += (size_t)snprintf(list + off, sizeof list - off, "%s, ",
+		    config_builtin_handlers[i]);
 		if (off >= sizeof list)
 			break;
 	}
-	snprintf(why, len, "unknown handler '%s'%s: valid handlers are %s", handler, where,
-	    list);
+	if (off < sizeof list)
+		snprintf(list + off, sizeof list - off, "%s/path/to/handler.so [ARG], "
+		    "%s/path/to/program [ARGS]", CONFIG_HANDLER_PLUGIN, CONFIG_HANDLER_EXEC);
+	snprintf(why, len, "unknown handler '%.200s'%s: valid handlers are %s", handler,
+	    where, list);
 	return (-1);
 }
 
@@ -322,6 +572,19 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->timeout_ms = CONFIG_UNSET_U32;
 	qc->batch = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
+	qc->backoff_base_ms = CONFIG_UNSET_U32;
+	qc->backoff_max_ms = CONFIG_UNSET_U32;
+	qc->backoff_jitter = CONFIG_UNSET_DBL;
+	qc->grace_ms = CONFIG_UNSET_U32;
+	qc->max_running = CONFIG_UNSET_U32;
+	qc->rate = CONFIG_UNSET_DBL;
+	qc->burst = CONFIG_UNSET_U32;
+	qc->max_jobs_per_worker = CONFIG_UNSET_U32;
+	qc->max_worker_rss = CONFIG_UNSET_U64;
+	qc->poison_after = CONFIG_UNSET_U32;
+	qc->rlimit_as = CONFIG_UNSET_U64;
+	qc->rlimit_cpu = CONFIG_UNSET_U64;
+	qc->rlimit_nofile = CONFIG_UNSET_U64;
 }
 
 /* Fill a queue's unset fields with defaults; resolve workers = 0 to the CPU count. */
@@ -346,6 +609,81 @@ config_queue_defaults(struct queue_config *qc)
 		qc->batch = CONFIG_DEF_BATCH;
 	if (qc->retries == CONFIG_UNSET_U32)
 		qc->retries = CONFIG_DEF_RETRIES;
+	if (qc->backoff_base_ms == CONFIG_UNSET_U32)
+		qc->backoff_base_ms = CONFIG_DEF_BACKOFF_BASE_MS;
+	if (qc->backoff_max_ms == CONFIG_UNSET_U32)
+		qc->backoff_max_ms = CONFIG_DEF_BACKOFF_MAX_MS;
+	if (qc->backoff_jitter == CONFIG_UNSET_DBL)
+		qc->backoff_jitter = CONFIG_DEF_BACKOFF_JITTER;
+	if (qc->grace_ms == CONFIG_UNSET_U32)
+		qc->grace_ms = CONFIG_DEF_GRACE_MS;
+	if (qc->max_running == CONFIG_UNSET_U32)
+		qc->max_running = 0;
+	if (qc->rate == CONFIG_UNSET_DBL)
+		qc->rate = 0;
+	if (qc->burst == CONFIG_UNSET_U32) {
+		/* max(1, ceil(rate)) without libm; rate is at most CONFIG_MAX_RATE. */
+		qc->burst = (uint32_t)qc->rate;
+		if ((double)qc->burst < qc->rate)
+			qc->burst++;
+		if (qc->burst < 1)
+			qc->burst = 1;
+	}
+	if (qc->max_jobs_per_worker == CONFIG_UNSET_U32)
+		qc->max_jobs_per_worker = 0;
+	if (qc->max_worker_rss == CONFIG_UNSET_U64)
+		qc->max_worker_rss = 0;
+	if (qc->poison_after == CONFIG_UNSET_U32)
+		qc->poison_after = CONFIG_DEF_POISON_AFTER;
+	if (qc->rlimit_as == CONFIG_UNSET_U64)
+		qc->rlimit_as = 0;
+	if (qc->rlimit_cpu == CONFIG_UNSET_U64)
+		qc->rlimit_cpu = 0;
+	if (qc->rlimit_nofile == CONFIG_UNSET_U64)
+		qc->rlimit_nofile = 0;
+}
+
+/*
+ * Whether setting key of group g was given but refused: its field kept the unset
+ * marker and a message has been recorded, so checks across settings skip it.
+ */
+static int
+config_refused(const config_setting_t *g, const char *key, int unset)
+{
+	return (config_setting_get_member(g, key) != NULL && unset);
+}
+
+/* Checks across a queue's settings, before the defaults fill what was not given. */
+static void
+config_queue_validate(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *where)
+{
+	const config_setting_t	*sbase, *smax, *sburst;
+	uint32_t		 base, max;
+
+	/* backoff_max >= backoff_base, either of them given or by default. */
+	sbase = config_setting_get_member(g, "backoff_base");
+	smax = config_setting_get_member(g, "backoff_max");
+	if (!config_refused(g, "backoff_base", qc->backoff_base_ms == CONFIG_UNSET_U32) &&
+	    !config_refused(g, "backoff_max", qc->backoff_max_ms == CONFIG_UNSET_U32)) {
+		base = qc->backoff_base_ms != CONFIG_UNSET_U32 ? qc->backoff_base_ms :
+		    CONFIG_DEF_BACKOFF_BASE_MS;
+		max = qc->backoff_max_ms != CONFIG_UNSET_U32 ? qc->backoff_max_ms :
+		    CONFIG_DEF_BACKOFF_MAX_MS;
+		if (max < base) {
+			config_cause_add(cp, smax != NULL ? smax : sbase,
+			    "'backoff_max' (%g s) is less than 'backoff_base' (%g s)%s",
+			    max / 1000.0, base / 1000.0, where);
+		}
+	}
+
+	/* An explicit burst means nothing without a rate to refill it. */
+	sburst = config_setting_get_member(g, "burst");
+	if (qc->burst != CONFIG_UNSET_U32 &&
+	    (config_setting_get_member(g, "rate") == NULL || qc->rate == 0)) {
+		config_cause_add(cp, sburst, "'burst'%s needs 'rate': a burst limits "
+		    "nothing without a rate above 0", where);
+	}
 }
 
 /* Parse queue number idx (from 1) into the next free slot of cf->queues. */
@@ -356,7 +694,7 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 	struct queue_config	*qc = &cf->queues[cf->nqueues];
 	const config_setting_t	*s, *sname, *shandler, *smin, *smax;
 	const char		*key, *str;
-	char			 where[96], why[256];
+	char			 where[96], why[512];
 	long long		 v;
 	int			 i, n;
 
@@ -418,6 +756,48 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;
+		} else if (strcmp(key, "backoff_base") == 0) {
+			config_want_duration(cp, s, where, &qc->backoff_base_ms);
+		} else if (strcmp(key, "backoff_max") == 0) {
+			config_want_duration(cp, s, where, &qc->backoff_max_ms);
+		} else if (strcmp(key, "backoff_jitter") == 0) {
+			config_want_float(cp, s, where, 0, 1, &qc->backoff_jitter);
+		} else if (strcmp(key, "grace") == 0) {
+			config_want_duration(cp, s, where, &qc->grace_ms);
+		} else if (strcmp(key, "max_running") == 0) {
+			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
+				qc->max_running = (uint32_t)v;
+		} else if (strcmp(key, "rate") == 0) {
+			config_want_float(cp, s, where, 0, CONFIG_MAX_RATE, &qc->rate);
+		} else if (strcmp(key, "burst") == 0) {
+			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
+				qc->burst = (uint32_t)v;
+		} else if (strcmp(key, "max_jobs_per_worker") == 0) {
+			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
+				qc->max_jobs_per_worker = (uint32_t)v;
+		} else if (strcmp(key, "max_worker_rss") == 0) {
+			if (config_want_off_or_min(cp, s, where, CONFIG_MIN_WORKER_RSS,
+			    INT64_MAX, &v) == 0)
+				qc->max_worker_rss = (uint64_t)v;
+		} else if (strcmp(key, "poison_after") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_POISON_AFTER,
+			    &v) == 0)
+				qc->poison_after = (uint32_t)v;
+		} else if (strcmp(key, "user") == 0) {
+			config_want_account(cp, s, where, 0, &qc->user);
+		} else if (strcmp(key, "group") == 0) {
+			config_want_account(cp, s, where, 1, &qc->group);
+		} else if (strcmp(key, "rlimit_as") == 0) {
+			if (config_want_off_or_min(cp, s, where, CONFIG_MIN_RLIMIT_AS,
+			    INT64_MAX, &v) == 0)
+				qc->rlimit_as = (uint64_t)v;
+		} else if (strcmp(key, "rlimit_cpu") == 0) {
+			if (config_want_int(cp, s, where, 0, INT64_MAX, &v) == 0)
+				qc->rlimit_cpu = (uint64_t)v;
+		} else if (strcmp(key, "rlimit_nofile") == 0) {
+			if (config_want_off_or_min(cp, s, where, CONFIG_MIN_RLIMIT_NOFILE,
+			    INT32_MAX, &v) == 0)
+				qc->rlimit_nofile = (uint64_t)v;
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
@@ -429,6 +809,7 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 	if (shandler == NULL)
 		config_cause_add(cp, g, "'handler' is missing%s", where);
 
+	config_queue_validate(cp, qc, g, where);
 	config_queue_defaults(qc);
 
 	if (qc->prio_min > qc->prio_max) {
@@ -534,6 +915,21 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 				continue;
 			}
 			cf->log_level = level;
+		} else if (strcmp(key, "dead_max") == 0) {
+			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
+				cf->dead_max = (uint32_t)v;
+		} else if (strcmp(key, "socket_owner") == 0) {
+			config_want_account(cp, s, "", 0, &cf->socket_owner);
+		} else if (strcmp(key, "socket_group") == 0) {
+			config_want_account(cp, s, "", 1, &cf->socket_group);
+		} else if (strcmp(key, "allow_users") == 0) {
+			config_parse_allow(cp, s, 0, &cf->allow_users, &cf->nallow_users);
+		} else if (strcmp(key, "allow_groups") == 0) {
+			config_parse_allow(cp, s, 1, &cf->allow_groups, &cf->nallow_groups);
+		} else if (strcmp(key, "user") == 0) {
+			config_want_account(cp, s, "", 0, &cf->user);
+		} else if (strcmp(key, "group") == 0) {
+			config_want_account(cp, s, "", 1, &cf->group);
 		} else if (strcmp(key, "queues") == 0) {
 			config_parse_queues(cp, cf, s);
 		} else
@@ -543,7 +939,8 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 
 /* Fill the unset top level fields with their defaults. */
 static void
-config_defaults(struct config_parse *cp, struct config *cf)
+config_defaults(struct config_parse *cp, struct config *cf,
+    const config_setting_t *root)
 {
 	if (cf->socket_path == NULL) {
 		if ((cf->socket_path = config_default_socket()) == NULL)
@@ -565,6 +962,13 @@ config_defaults(struct config_parse *cp, struct config *cf)
 		cf->kill_timeout_ms = CONFIG_DEF_KILL_MS;
 	if (cf->log_level == CONFIG_UNSET_INT)
 		cf->log_level = LOG_INFO;
+	if (cf->dead_max == CONFIG_UNSET_U32)
+		cf->dead_max = CONFIG_DEF_DEAD_MAX;
+	/* Root hands the socket to the jobpool group where there is one. */
+	if (cf->socket_group == NULL &&
+	    config_setting_get_member(root, "socket_group") == NULL &&
+	    geteuid() == 0 && getgrnam(CONFIG_DEF_SOCKET_GROUP) != NULL)
+		cf->socket_group = config_strdup(cp, CONFIG_DEF_SOCKET_GROUP);
 }
 
 /* Check what only the whole config can tell: the socket path and that queues exist. */
@@ -613,6 +1017,7 @@ config_new(const char *path)
 	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;
 	cf->kill_timeout_ms = CONFIG_UNSET_U32;
 	cf->log_level = CONFIG_UNSET_INT;
+	cf->dead_max = CONFIG_UNSET_U32;
 	return (cf);
 }
 
@@ -661,7 +1066,7 @@ config_load(const char *path, char **cause)
 		goto out;
 	}
 	config_parse_root(&cp, cf, config_root_setting(&lc));
-	config_defaults(&cp, cf);
+	config_defaults(&cp, cf, config_root_setting(&lc));
 	config_validate(&cp, cf, config_root_setting(&lc));
 
 out:
@@ -737,8 +1142,20 @@ config_free(struct config *cf)
 	for (i = 0; i < cf->nqueues; i++) {
 		free(cf->queues[i].name);
 		free(cf->queues[i].handler);
+		free(cf->queues[i].user);
+		free(cf->queues[i].group);
 	}
 	free(cf->queues);
+	for (i = 0; i < cf->nallow_users; i++)
+		free(cf->allow_users[i]);
+	free(cf->allow_users);
+	for (i = 0; i < cf->nallow_groups; i++)
+		free(cf->allow_groups[i]);
+	free(cf->allow_groups);
+	free(cf->socket_owner);
+	free(cf->socket_group);
+	free(cf->user);
+	free(cf->group);
 	free(cf->socket_path);
 	free(cf->path);
 	free(cf);

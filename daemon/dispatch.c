@@ -1,5 +1,7 @@
 /*
- * dispatch.c: moves jobs from queues to workers and results back to their jobs.
+ * dispatch.c: moves jobs from queues to workers and results back to their jobs, and
+ * carries the job lifecycle: timeouts, retries with backoff, dead and poison jobs,
+ * cancellation, and the per-queue limits (max_running, rate).
  *
  * A worker holds an ordered in-flight list; it runs the jobs one at a time in that
  * order, so the head is the job running now. When a queue is deep and its jobs are
@@ -7,10 +9,15 @@
  * DISPATCH_BATCH_US of work: tiny jobs then cost one pipe round trip per batch instead
  * of one per job, and long jobs are still handed out one at a time so an idle worker
  * never waits behind a busy one.
+ *
+ * Each worker has one timer, for its head job: the job's timeout while it runs, then,
+ * once the job has been asked to stop (cancelled or timed out), the grace period after
+ * which the worker is killed.
  */
 
 #include "autoconf.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,78 +25,159 @@
 #include <event2/event.h>
 
 #include "frame.h"
+#include "jobpool.h"
 #include "jobpoold.h"
 #include "log.h"
 
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
+#define DISPATCH_REPORT_MS	1000	/* after grace: time for the worker to report */
+
+static void	dispatch_rate_cb(evutil_socket_t, short, void *);
+
+/* A uniform random number in [0, 1) for backoff jitter. */
+static double
+dispatch_random(void)
+{
+	static int	seeded;
+
+	if (!seeded) {
+		srand48((long)now_us() ^ (long)getpid());
+		seeded = 1;
+	}
+	return (drand48());
+}
+
+/* Refill q's token bucket; returns the whole tokens available. */
+static uint32_t
+dispatch_tokens(struct queue *q)
+{
+	uint64_t	now = now_us();
+
+	if (q->tokens_at == 0) {
+		q->tokens = q->cf.burst;
+		q->tokens_at = now;
+	}
+	q->tokens += q->cf.rate * (double)(now - q->tokens_at) / 1e6;
+	if (q->tokens > q->cf.burst)
+		q->tokens = q->cf.burst;
+	q->tokens_at = now;
+	return ((uint32_t)q->tokens);
+}
+
+/* Out of tokens: come back when the next one has accrued. */
+static void
+dispatch_arm_rate(struct queue *q)
+{
+	struct timeval	tv;
+	double		wait_us;
+
+	if (q->rate_ev == NULL &&
+	    (q->rate_ev = evtimer_new(master_base, dispatch_rate_cb, q)) == NULL)
+		return;
+	if (evtimer_pending(q->rate_ev, NULL))
+		return;
+	wait_us = (1.0 - (q->tokens - (uint32_t)q->tokens)) / q->cf.rate * 1e6 + 1;
+	tv.tv_sec = (long)(wait_us / 1e6);
+	tv.tv_usec = (long)wait_us % 1000000;
+	evtimer_add(q->rate_ev, &tv);
+}
+
+static void
+dispatch_rate_cb(evutil_socket_t fd, short events, void *arg)
+{
+	dispatch_queue(arg);
+}
 
 /* How many jobs worker w of q may hold now. */
 static uint32_t
-dispatch_capacity(struct queue *q, int nready_workers)
+dispatch_capacity(struct queue *q, struct worker *w, int nready_workers)
 {
 	uint32_t	cap = q->cf.batch, share, by_time;
 
-	if (cap <= 1)
-		return (1);
-	/* Short jobs only: cap the batch at DISPATCH_BATCH_US of expected work. */
-	by_time = q->svc_us > 0 ? DISPATCH_BATCH_US / q->svc_us : cap;
-	if (by_time < cap)
-		cap = by_time;
-	/* Deep queues only: never give one worker more than its share. */
-	share = q->nready / (nready_workers > 0 ? nready_workers : 1) + 1;
-	if (share < cap)
-		cap = share;
-	return (cap > 0 ? cap : 1);
-}
-
-/* Arm w's timer for its head job: the time left of its timeout since it started. */
-void
-dispatch_arm_timeout(struct worker *w)
-{
-	struct job	*j = TAILQ_FIRST(&w->inflight);
-	struct timeval	 tv;
-	uint64_t	 ran, left;
-
-	if (j == NULL || j->timeout_ms == 0) {
-		evtimer_del(w->tev);
-		return;
+	if (q->cf.rate > 0)
+		cap = 1;	/* rate-limited: a job is sent when it may start */
+	if (cap > 1) {
+		/* Short jobs only: cap the batch at DISPATCH_BATCH_US of expected work. */
+		by_time = q->svc_us > 0 ? DISPATCH_BATCH_US / q->svc_us : cap;
+		if (by_time < cap)
+			cap = by_time;
+		/* Deep queues only: never give one worker more than its share. */
+		share = q->nready / (nready_workers > 0 ? nready_workers : 1) + 1;
+		if (share < cap)
+			cap = share;
 	}
-	ran = (now_us() - w->head_since) / 1000;
-	left = ran < j->timeout_ms ? j->timeout_ms - ran : 0;
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
-	evtimer_add(w->tev, &tv);
+	if (cap == 0)
+		cap = 1;
+	/* Recycling by count: never send a worker more than it may run. */
+	if (q->cf.max_jobs_per_worker > 0) {
+		uint64_t left = w->dispatched < q->cf.max_jobs_per_worker ?
+		    q->cf.max_jobs_per_worker - w->dispatched : 0;
+
+		if (left < cap)
+			cap = (uint32_t)left;
+	}
+	return (cap);
 }
 
-/* Hand ready jobs to workers that have room. */
+/* A worker that has run its max_jobs_per_worker leaves, once idle. */
+static void
+dispatch_maybe_recycle(struct worker *w)
+{
+	struct queue	*q = w->queue;
+
+	if (q->cf.max_jobs_per_worker == 0 || w->ninflight > 0 ||
+	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
+		return;
+	log_info("queue %s: worker %ld recycled after %llu jobs (max_jobs_per_worker)",
+	    q->name, (long)w->pid, (unsigned long long)w->jobs_done);
+	w->retiring = 1;
+	supervisor_close_jobs(w);
+}
+
+/* Hand ready jobs to workers that have room, within max_running and rate. */
 void
 dispatch_queue(struct queue *q)
 {
 	struct worker	*w;
 	struct job	*j;
-	uint32_t	 cap;
+	uint32_t	 cap, tokens = UINT32_MAX, sent_total = 0;
 	int		 i, nready_workers = 0, sent;
 
-	for (i = 0; i < q->nworkers; i++) {
-		w = q->workers[i];
-		if (w != NULL && w->state == WORKER_READY)
-			nready_workers++;
+	if (q->failed_reason == NULL && q->nready > 0) {
+		for (i = 0; i < q->nworkers; i++) {
+			w = q->workers[i];
+			if (w != NULL && w->state == WORKER_READY)
+				nready_workers++;
+		}
+		if (q->cf.rate > 0)
+			tokens = dispatch_tokens(q);
 	}
-	for (i = 0; i < q->nworkers && q->nready > 0; i++) {
+	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL; i++) {
 		w = q->workers[i];
 		if (w == NULL || w->state != WORKER_READY)
 			continue;
-		if (w->ninflight > 0 && q->cf.batch <= 1)
+		/* max_running: a semaphore over the queue's busy workers. */
+		if (w->ninflight == 0 && q->cf.max_running > 0 &&
+		    q->busy >= q->cf.max_running)
 			continue;
-		cap = dispatch_capacity(q, nready_workers);
+		cap = dispatch_capacity(q, w, nready_workers);
 		sent = 0;
-		while (w->ninflight < cap && (j = queue_pop(q)) != NULL) {
+		while (w->ninflight < cap && tokens > 0 && (j = queue_pop(q)) != NULL) {
 			supervisor_send(w, j);
 			sent = 1;
+			sent_total++;
+			if (q->cf.rate > 0) {
+				tokens--;
+				q->tokens -= 1;
+			}
 		}
 		if (sent)
 			supervisor_flush(w);
+		if (tokens == 0)
+			break;
 	}
+	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
+		dispatch_arm_rate(q);
 	if (q->nblocked > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
@@ -121,20 +209,39 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 	return (j->id);
 }
 
-/* A failed attempt: retry while attempts are left, else the job fails for good. */
+/*
+ * An attempt failed: retry after a backoff while attempts are left, else the job is
+ * dead: kept with its last error until retried or pushed out by dead_max.
+ */
 static void
 dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent,
-    const char *why, uint32_t whylen)
+    const char *why, uint32_t whylen, const char *dead_reason)
 {
-	if (!permanent && !master_stopping && j->attempts <= q->cf.retries) {
+	uint64_t	delay;
+
+	if (!permanent && dead_reason == NULL && !master_stopping &&
+	    j->attempts <= q->cf.retries) {
 		q->retried++;
-		log_debug("queue %s: job %llu: attempt %u failed (%.*s); retrying",
-		    q->name, (unsigned long long)j->id, j->attempts, (int)whylen, why);
+		delay = jobpool_backoff_ms(q->cf.backoff_base_ms, q->cf.backoff_max_ms,
+		    q->cf.backoff_jitter, j->attempts, dispatch_random());
+		log_debug("queue %s: job %llu: attempt %u %s (%.*s); retrying in %llu ms",
+		    q->name, (unsigned long long)j->id, j->attempts,
+		    st == JOB_TIMEOUT ? "timed out" : "failed", (int)whylen, why,
+		    (unsigned long long)delay);
+		j->state = JOB_RETRY_WAIT;
+		j->run_at = now_ms() + delay;
 		queue_push(q, j);
 		return;
 	}
 	q->failed++;
-	job_finish(j, st, why, whylen);
+	q->dead++;
+	if (job_extra(j) != NULL)
+		j->x->last_status = (uint8_t)st;
+	log_notice("queue %s: job %llu is dead after %u attempt%s: %s%s%.*s", q->name,
+	    (unsigned long long)j->id, j->attempts, j->attempts == 1 ? "" : "s",
+	    dead_reason != NULL ? dead_reason : "", dead_reason != NULL ? ": " : "",
+	    (int)(whylen > 200 ? 200 : whylen), why);
+	job_finish(j, JOB_DEAD, why, whylen);
 }
 
 /* The head job of w finished with a frame status and output. */
@@ -144,6 +251,9 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	struct queue	*q = w->queue;
 	struct job	*j;
 	uint64_t	 now, dt;
+	uint32_t	 ran_ms;
+	char		 msg[512];
+	int		 n, reason;
 
 	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
 		log_warnx("worker %ld (queue %s): result with no job in flight",
@@ -153,72 +263,130 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	TAILQ_REMOVE(&w->inflight, j, entry);
 	w->ninflight--;
 	q->running--;
+	if (w->ninflight == 0)
+		q->busy--;
 	w->jobs_done++;
 
 	/* Service time: a moving average of the time each job held the head. */
 	now = now_us();
 	dt = now - w->head_since;
+	ran_ms = (uint32_t)(dt / 1000);
 	w->head_since = now;
 	if (dt > 10000000)
 		dt = 10000000;
 	q->svc_us = (uint32_t)((q->svc_us * 7 + dt) / 8);
-	/* The next job in line starts now; so does its timeout. */
+	/* The next job in line starts now; so do its timer and the grace of this one. */
 	if (w->ninflight > 0 || evtimer_pending(w->tev, NULL))
 		dispatch_arm_timeout(w);
 
+	reason = j->cancel ? j->cancel - 1 : -1;
+	j->cancel = 0;
 	switch (status) {
 	case FRAME_OK:
+		j->crashes = 0;
 		q->done++;
+		if (j->x != NULL)
+			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
 		job_finish(j, JOB_DONE, data, len);
 		break;
 	case FRAME_CANCELLED:
+		j->crashes = 0;
+		if (reason == FRAME_CANCEL_TIMEOUT) {
+			n = snprintf(msg, sizeof msg, "timed out after %u ms; %.*s",
+			    j->timeout_ms, (int)(len > 400 ? 400 : len), data);
+			job_history_add(j, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
+			dispatch_failed(q, j, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
+			break;
+		}
+		n = snprintf(msg, sizeof msg, "%s: %.*s",
+		    reason == -1 ? "cancelled" : "cancelled while running",
+		    (int)(len > 400 ? 400 : len), data);
 		q->cancelled++;
-		job_finish(j, JOB_CANCELLED, data, len);
+		if (j->x != NULL)
+			job_history_add(j, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
+		job_finish(j, JOB_CANCELLED, msg, (uint32_t)n);
 		break;
 	case FRAME_PERMANENT:
-		dispatch_failed(q, j, JOB_FAILED, 1, data, len);
+		j->crashes = 0;
+		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
+		dispatch_failed(q, j, JOB_FAILED, 1, data, len, NULL);
 		break;
 	default:
-		dispatch_failed(q, j, JOB_FAILED, 0, data, len);
+		j->crashes = 0;
+		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
+		dispatch_failed(q, j, JOB_FAILED, 0, data, len, NULL);
 		break;
 	}
+	dispatch_maybe_recycle(w);
 	dispatch_queue(q);
 }
 
-/* Worker w is gone: its running job failed an attempt, the rest never started. */
+/*
+ * Worker w is gone. What it held: its head job was running (unless the worker retired
+ * cleanly, in which case nothing was), and the jobs behind it never started.
+ */
 void
 dispatch_worker_lost(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
 	struct job	*j, *head = TAILQ_FIRST(&w->inflight);
 	char		 msg[256];
-	int		 n;
+	uint32_t	 ran_ms;
+	int		 n, had = w->ninflight > 0;
 
+	if (w->retiring)
+		head = NULL;	/* it said it would run nothing more */
 	/* Requeue the ones that never started, last first, so they keep their order. */
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
 		TAILQ_REMOVE(&w->inflight, j, entry);
 		w->ninflight--;
 		q->running--;
 		j->attempts--;
-		if (master_stopping) {
+		if (j->cancel) {
+			/* It was cancelled before it could start. */
+			j->cancel = 0;
+			q->cancelled++;
+			job_finish(j, JOB_CANCELLED, "cancelled before it started", 27);
+		} else if (master_stopping) {
 			q->cancelled++;
 			job_finish(j, JOB_CANCELLED, "daemon stopped before the job ran",
 			    33);
 		} else
 			queue_push_front(q, j);
 	}
-	if (head == NULL)
+	if (head == NULL) {
+		if (had)
+			q->busy--;
 		return;
+	}
 	TAILQ_REMOVE(&w->inflight, head, entry);
 	w->ninflight--;
 	q->running--;
-	if (w->timed_out) {
-		n = snprintf(msg, sizeof msg, "timed out after %u ms", head->timeout_ms);
-		if (n >= (int)sizeof msg)
-			n = sizeof msg - 1;
-		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n);
+	q->busy--;
+	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
+
+	if (head->cancel == 1 + FRAME_CANCEL_USER) {
+		head->cancel = 0;
+		n = snprintf(msg, sizeof msg, "cancelled while running: the handler did "
+		    "not stop within the grace period (%u ms); worker %ld was killed, "
+		    "cleanup did not finish", q->cf.grace_ms, (long)w->pid);
+		q->cancelled++;
+		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
+		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
 		return;
 	}
+	if (head->cancel == 1 + FRAME_CANCEL_TIMEOUT || w->timed_out) {
+		head->cancel = 0;
+		n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler did not "
+		    "stop within the grace period (%u ms): worker %ld was killed",
+		    head->timeout_ms, q->cf.grace_ms, (long)w->pid);
+		job_history_add(head, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
+		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
+		return;
+	}
+
+	/* The worker died under the job: a failed attempt, or a poison job. */
+	head->crashes++;
 	n = snprintf(msg, sizeof msg, "worker %ld died while running it: %s",
 	    (long)w->pid, why);
 	if (n >= (int)sizeof msg)
@@ -226,31 +394,162 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	log_warnx("queue %s: job %llu: worker %ld died while running it (%s); "
 	    "attempt %u of %u", q->name, (unsigned long long)head->id,
 	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
-	dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n);
+	job_history_add(head, JOB_FAILED, w->pid, ran_ms, msg, (uint32_t)n);
+	if (q->cf.poison_after > 0 && head->crashes >= q->cf.poison_after) {
+		char poison[96];
+
+		snprintf(poison, sizeof poison, "poison job: it killed %u workers in a row",
+		    head->crashes);
+		q->poisoned++;
+		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
+		return;
+	}
+	dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, NULL);
 }
 
-/* Cancel a job that has not started. */
+/* Which worker holds j (running or batched), or NULL. */
+static struct worker *
+dispatch_holder(struct job *j)
+{
+	struct queue	*q = j->queue;
+	struct worker	*w;
+	struct job	*k;
+	int		 i;
+
+	for (i = 0; i < q->nworkers; i++) {
+		if ((w = q->workers[i]) == NULL)
+			continue;
+		TAILQ_FOREACH(k, &w->inflight, entry) {
+			if (k == j)
+				return (w);
+		}
+	}
+	return (NULL);
+}
+
+/*
+ * Cancel a job. Waiting: removed and answered now (returns 0). Running: the worker is
+ * asked to stop it cooperatively, and killed after the grace period (returns 1; the
+ * answer comes with the result). -1 with *why when the state does not allow it.
+ */
 int
 dispatch_cancel(struct job *j, const char **why)
 {
 	struct queue	*q = j->queue;
+	struct worker	*w;
 
 	*why = NULL;
 	switch (j->state) {
 	case JOB_QUEUED:
 	case JOB_DELAYED:
+	case JOB_RETRY_WAIT:
 		queue_remove(q, j);
 		q->cancelled++;
 		job_finish(j, JOB_CANCELLED, "cancelled", 9);
 		dispatch_queue(q);
 		return (0);
 	case JOB_RUNNING:
-		*why = "is running";
+		if (j->cancel)
+			return (1);	/* already being cancelled */
+		if ((w = dispatch_holder(j)) == NULL) {
+			*why = "is running on no known worker";
+			return (-1);
+		}
+		j->cancel = 1 + FRAME_CANCEL_USER;
+		supervisor_cancel(w, j, FRAME_CANCEL_USER);
+		if (TAILQ_FIRST(&w->inflight) == j)
+			dispatch_arm_timeout(w);
+		return (1);
+	case JOB_DEAD:
+		*why = "is dead (out of attempts); RETRY it, or leave it";
 		return (-1);
 	default:
 		*why = "has finished";
 		return (-1);
 	}
+}
+
+/* Put a dead job back in its queue with fresh attempts. 0, or -1 with *why. */
+int
+dispatch_retry(struct job *j, const char **why)
+{
+	struct queue	*q = j->queue;
+
+	*why = NULL;
+	if (j->state != JOB_DEAD) {
+		*why = "is not dead";
+		return (-1);
+	}
+	if (master_stopping) {
+		*why = "cannot be retried: the daemon is shutting down";
+		return (-1);
+	}
+	job_dead_remove(j);
+	q->dead--;
+	j->attempts = 0;
+	j->crashes = 0;
+	j->run_at = 0;
+	log_info("queue %s: dead job %llu queued again", q->name,
+	    (unsigned long long)j->id);
+	queue_push(q, j);
+	dispatch_queue(q);
+	return (0);
+}
+
+/*
+ * Arm w's timer for its head job: the time left of its timeout since it started or,
+ * once it has been asked to stop, the grace period (plus time to report) from now.
+ */
+void
+dispatch_arm_timeout(struct worker *w)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+	struct timeval	 tv;
+	uint64_t	 ran, left;
+
+	if (j == NULL) {
+		evtimer_del(w->tev);
+		return;
+	}
+	if (j->cancel) {
+		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
+			return;
+		w->grace_for = j->id;
+		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
+	} else if (j->timeout_ms == 0) {
+		evtimer_del(w->tev);
+		return;
+	} else {
+		w->grace_for = 0;
+		ran = (now_us() - w->head_since) / 1000;
+		left = ran < j->timeout_ms ? j->timeout_ms - ran : 0;
+	}
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(w->tev, &tv);
+}
+
+/* w's timer fired: its head job timed out, or its grace period is over. */
+void
+dispatch_timer(struct worker *w)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+
+	if (j == NULL || w->reaped)
+		return;
+	if (j->cancel && w->grace_for == j->id) {
+		log_warnx("queue %s: job %llu: still running %u ms after it was asked to "
+		    "stop; killing worker %ld", w->queue->name,
+		    (unsigned long long)j->id, w->queue->cf.grace_ms, (long)w->pid);
+		w->signalled = 2;
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	log_warnx("queue %s: job %llu: timed out after %u ms; cancelling it",
+	    w->queue->name, (unsigned long long)j->id, j->timeout_ms);
+	j->cancel = 1 + FRAME_CANCEL_TIMEOUT;
+	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
+	dispatch_arm_timeout(w);
 }
 
 /* Shutdown: every job still waiting in a queue is answered as cancelled. */

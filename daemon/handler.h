@@ -1,7 +1,8 @@
 /*
- * handler.h: what a worker runs for each job. A handler is looked up by the queue's
- * `handler` setting; init runs once in the worker, run once per job, fini at exit.
- * Handlers run only in workers, never in the master.
+ * handler.h: what a worker runs for each job. A queue's `handler` setting names one:
+ * a built-in ("echo", "sha256", "spin", "sleep"), a plugin ("plugin:/path.so [ARG]",
+ * handler_plugin.c) or a program ("exec:/path [ARGS]", handler_exec.c). handler_open()
+ * runs in the worker, after the fork: handlers never run in the master.
  */
 
 #ifndef HANDLER_H
@@ -9,31 +10,59 @@
 
 #include <stddef.h>
 
-/* A growable output buffer: run() appends its result or error text here. */
-struct obuf {
+#include "jobpool-handler.h"
+
+struct config;
+struct queue_config;
+
+/* The output buffer behind jobpool-handler.h's struct jobpool_output. */
+struct jobpool_output {
 	char	*buf;
 	size_t	 len;
 	size_t	 cap;
 };
 
-int	obuf_reserve(struct obuf *b, size_t n);
-int	obuf_add(struct obuf *b, const void *data, size_t len);
-int	obuf_printf(struct obuf *b, const char *fmt, ...)
+int	obuf_reserve(struct jobpool_output *b, size_t n);
+int	obuf_add(struct jobpool_output *b, const void *data, size_t len);
+int	obuf_printf(struct jobpool_output *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
 struct handler {
 	const char	*name;
-	/* 0, or -1 with *cause (malloc'd) saying why the worker cannot run it. */
-	int		(*init)(const char *arg, void **state, char **cause);
-	/* Returns an enum frame_status; out holds the result, or the error text. */
-	int		(*run)(void *state, const char *in, size_t len, struct obuf *out);
+	/* 0, or -1 with *cause (malloc'd) saying why this worker cannot run it. */
+	int		(*init)(const struct config *cf, const struct queue_config *qc,
+			    const char *arg, void **state, char **cause);
+	/*
+	 * Run one job: returns an enum frame_status (FRAME_OK, FRAME_FAILED,
+	 * FRAME_PERMANENT, or FRAME_CANCELLED when it stopped because
+	 * jobpool_cancelled() said so); out holds the result or the error text.
+	 */
+	int		(*run)(void *state, const char *in, size_t len,
+			    struct jobpool_output *out);
 	void		(*fini)(void *state);
+	void		*priv;		/* the loader's own data (plugin: dlopen handle) */
 };
+
+/*
+ * Resolve a queue's handler spec in the worker: fill *h and run its init. 0, or -1
+ * with *cause (malloc'd) for the log and the queue's failed state.
+ */
+int	handler_open(const struct config *cf, const struct queue_config *qc,
+	    struct handler *h, void **state, char **cause);
 
 /* The built-in handler called name, or NULL. */
 const struct handler	*handler_builtin_find(const char *name);
+/* "plugin:PATH [ARG]": dlopen PATH and adopt its jobpool_handler. */
+int	handler_plugin_open(const char *spec, struct handler *h, const char **arg,
+	    char **cause);
+/* "exec:PATH [ARGS]": run PATH per job. */
+int	handler_exec_open(const char *spec, struct handler *h, const char **arg,
+	    char **cause);
 
 /* spin's arithmetic: the sum of i*x for i below n, wrapping in 64 bits. */
 unsigned long long	 handler_spin(unsigned long long n, unsigned long long x);
+
+/* worker.c: the grace period of the running job's queue, for handlers that escalate. */
+unsigned	worker_grace_ms(void);
 
 #endif /* HANDLER_H */

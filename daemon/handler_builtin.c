@@ -50,7 +50,7 @@ only_space(const char *p, const char *end)
 
 /* Quote a payload into an error message, short and printable. */
 static void
-bad_payload(struct obuf *out, const char *what, const char *in, size_t len)
+bad_payload(struct jobpool_output *out, const char *what, const char *in, size_t len)
 {
 	size_t	i;
 
@@ -61,13 +61,13 @@ bad_payload(struct obuf *out, const char *what, const char *in, size_t len)
 }
 
 static int
-echo_run(void *state, const char *in, size_t len, struct obuf *out)
+echo_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 
 static int
-sha256_run(void *state, const char *in, size_t len, struct obuf *out)
+sha256_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	static const char	hex[] = "0123456789abcdef";
 	struct sha256		s;
@@ -101,11 +101,29 @@ handler_spin(unsigned long long n, unsigned long long x)
 	return (sum);
 }
 
+/* spin in slices, asking between slices whether the job was cancelled. */
 static int
-spin_run(void *state, const char *in, size_t len, struct obuf *out)
+spin_cancellable(unsigned long long n, unsigned long long x, unsigned long long *sum)
+{
+	const unsigned long long	slice = 1ULL << 22;
+	unsigned long long		i, k, s = 0;
+
+	for (i = 0; i < n; i += slice) {
+		k = n - i < slice ? n - i : slice;
+		/* The sum over [i, i+k) is the sum over [0, k) shifted by i*k*x. */
+		s += handler_spin(k, x) + i * k * x;
+		if (jobpool_cancelled())
+			return (-1);
+	}
+	*sum = s;
+	return (0);
+}
+
+static int
+spin_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	const char		*p = in, *end = in + len;
-	unsigned long long	 n, x;
+	unsigned long long	 n, x, sum;
 
 	if (parse_ull(&p, end, &n) != 0 || parse_ull(&p, end, &x) != 0 ||
 	    !only_space(p, end)) {
@@ -113,12 +131,15 @@ spin_run(void *state, const char *in, size_t len, struct obuf *out)
 		    in, len);
 		return (FRAME_PERMANENT);
 	}
-	return (obuf_printf(out, "%llu", handler_spin(n, x)) == 0 ?
-	    FRAME_OK : FRAME_FAILED);
+	if (spin_cancellable(n, x, &sum) != 0) {
+		obuf_printf(out, "spin stopped");
+		return (FRAME_CANCELLED);
+	}
+	return (obuf_printf(out, "%llu", sum) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 
 static int
-sleep_run(void *state, const char *in, size_t len, struct obuf *out)
+sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	const char		*p = in, *end = in + len;
 	unsigned long long	 ms;
@@ -132,8 +153,13 @@ sleep_run(void *state, const char *in, size_t len, struct obuf *out)
 	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	/* A cancel arrives as SIGUSR1, which interrupts the sleep. */
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+		if (jobpool_cancelled()) {
+			obuf_printf(out, "sleep interrupted");
+			return (FRAME_CANCELLED);
+		}
+	}
 	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 

@@ -38,7 +38,31 @@ enum job_state {
 	JOB_DONE,
 	JOB_FAILED,
 	JOB_TIMEOUT,
-	JOB_CANCELLED
+	JOB_CANCELLED,
+	JOB_RETRY_WAIT,		/* waiting for its backoff delay (in the delay heap) */
+	JOB_DEAD		/* out of attempts or poison: kept, can be retried */
+};
+#define JOB_FINAL(st)	((st) >= JOB_DONE && (st) != JOB_RETRY_WAIT)
+
+/* One attempt in a job's history (kept only for jobs that failed an attempt). */
+#define JOB_HIST_MAX	8
+struct attempt {
+	uint32_t	ms;		/* how long it ran */
+	int32_t		pid;		/* the worker */
+	uint8_t		outcome;	/* enum job_state: DONE, FAILED, TIMEOUT, CANCELLED */
+	uint8_t		n;		/* attempt number */
+	char		err[90];	/* the start of the error text */
+};
+
+/* What a job needs only once an attempt has ended: allocated lazily. */
+struct job_extra {
+	char		*result;	/* finished: output or error text */
+	uint32_t	 rlen;
+	uint8_t		 last_status;	/* dead: JOB_FAILED or JOB_TIMEOUT */
+	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX (a ring) */
+	uint16_t	 hist_next;
+	uint64_t	 died_ms;	/* dead: when */
+	struct attempt	 hist[JOB_HIST_MAX];
 };
 
 /* Someone waiting for a job's result. */
@@ -54,14 +78,15 @@ struct job {
 	struct queue		*queue;
 	struct waiter		*waiters;
 	uint64_t		 run_at;	/* delayed: monotonic ms */
-	char			*result;	/* finished: output or error text */
-	uint32_t		 rlen;
+	struct job_extra	*x;		/* result and history, once there are any */
 	uint32_t		 len;		/* payload bytes */
 	uint32_t		 timeout_ms;
 	uint32_t		 heap_idx;	/* delayed: index in the queue's heap */
 	int16_t			 prio;
 	uint8_t			 state;		/* enum job_state */
 	uint8_t			 attempts;
+	uint8_t			 cancel;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
+	uint8_t			 crashes;	/* workers it killed in a row */
 	char			 data[];	/* payload */
 };
 TAILQ_HEAD(joblist, job);
@@ -95,6 +120,10 @@ struct worker {
 	int			 status;	/* wait status, once reaped */
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
 	int			 timed_out;	/* killed because its head job timed out */
+	int			 retiring;	/* leaving cleanly: runs nothing more */
+	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
+	uint64_t		 grace_for;	/* the timer is the grace period of this job */
+	uint64_t		 dispatched;	/* jobs sent to it */
 };
 
 struct queue {
@@ -118,6 +147,14 @@ struct queue {
 	struct worker		**workers;
 	int			 nworkers;
 	uint32_t		 running;	/* jobs dispatched to workers */
+	uint32_t		 busy;		/* workers with jobs in flight */
+	double			 tokens;	/* rate: the token bucket */
+	uint64_t		 tokens_at;	/* us */
+	struct event		*rate_ev;
+	char			*failed_reason;	/* the handler cannot start: no workers run */
+	char			 last_death[192];
+	uint64_t		 dead;		/* jobs on the dead list now */
+	uint64_t		 poisoned;
 	uint32_t		 svc_us;	/* moving average of service time per job */
 	int			 respawn_fails;	/* consecutive short-lived workers */
 	struct event		*respawn_ev;
@@ -151,6 +188,9 @@ extern struct event_base	*master_base;
 extern struct config		*master_config;
 extern int			 master_stopping;
 int		 master_main(struct config *cf);
+/* Reload the configuration file: 0, or -1 (the old one stays; see master_reload_error). */
+int		 master_reload(const char *why);
+const char	*master_reload_error(void);
 /* Called when something changed that may let shutdown finish. */
 void		 master_check_done(void);
 uint64_t	 now_ms(void);
@@ -185,6 +225,15 @@ uint64_t	 job_count(void);
 /* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_free(struct job *j);
+struct job_extra *job_extra(struct job *j);
+void		 job_history_add(struct job *j, enum job_state outcome, pid_t pid,
+		    uint32_t ms, const char *err, uint32_t errlen);
+static inline uint32_t job_rlen(const struct job *j) { return (j->x ? j->x->rlen : 0); }
+static inline const char *job_result(const struct job *j) { return (j->x ? j->x->result : NULL); }
+void		 job_dead_remove(struct job *j);
+struct job	*job_dead_first(void);
+struct job	*job_dead_next(struct job *j);
+uint32_t	 job_dead_count(void);
 const char	*job_state_name(enum job_state st);
 void		 job_keep_trim(uint32_t keep, uint64_t keep_bytes);
 void		 job_table_free(void);
@@ -198,8 +247,12 @@ void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t 
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
-/* Cancel a waiting job: 0 done, -1 with *why when the state does not allow it. */
+/* Cancel a job: 0 answered, 1 being cancelled (running), -1 with *why. */
 int		 dispatch_cancel(struct job *j, const char **why);
+/* Queue a dead job again: 0, or -1 with *why. */
+int		 dispatch_retry(struct job *j, const char **why);
+/* A worker's timer: its head job's timeout or grace period. */
+void		 dispatch_timer(struct worker *w);
 /* (Re)arm w's timer for the timeout of its head job. */
 void		 dispatch_arm_timeout(struct worker *w);
 /* Shutdown: answer every job that will not run. */
@@ -212,6 +265,10 @@ void		 supervisor_reap(void);
 void		 supervisor_send(struct worker *w, struct job *j);
 /* Start writing what supervisor_send() buffered. */
 void		 supervisor_flush(struct worker *w);
+/* Ask w to stop job j (FRAME_CANCEL_USER or FRAME_CANCEL_TIMEOUT). */
+void		 supervisor_cancel(struct worker *w, struct job *j, int reason);
+/* Close w's job pipe: it exits once it has answered what it holds. */
+void		 supervisor_close_jobs(struct worker *w);
 /* Shutdown: close job pipes of idle workers; 1 once every worker is gone. */
 int		 supervisor_drain(void);
 void		 supervisor_signal_all(int sig);

@@ -151,6 +151,25 @@ master_check_done(void)
 	event_base_loopexit(master_base, NULL);
 }
 
+static char	*reload_error;
+
+/* Reload the configuration (issue 4 completes this). */
+int
+master_reload(const char *why)
+{
+	free(reload_error);
+	reload_error = strdup("configuration reload is not supported yet; restart "
+	    "jobpoold to apply a new configuration");
+	log_notice("%s: %s", why, reload_error);
+	return (-1);
+}
+
+const char *
+master_reload_error(void)
+{
+	return (reload_error != NULL ? reload_error : "");
+}
+
 /* Every signal the master handles comes here, as a libevent event. */
 static void
 master_signal_cb(evutil_socket_t sig, short events, void *arg)
@@ -166,8 +185,7 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 		supervisor_reap();
 		break;
 	case SIGHUP:
-		log_notice("SIGHUP: configuration reload is not supported yet; "
-		    "restart jobpoold to apply a new configuration");
+		(void)master_reload("SIGHUP");
 		break;
 	case SIGUSR1:
 		log_info("SIGUSR1: %u connections, %llu jobs known",

@@ -33,6 +33,7 @@ static uint32_t		  nkept;
 static uint64_t		  kept_bytes;
 
 static void	queue_delay_cb(evutil_socket_t, short, void *);
+static void	job_dead_add(struct job *);
 
 /* Create a queue from its config; it has no workers yet. */
 struct queue *
@@ -88,6 +89,9 @@ queue_free(struct queue *q)
 		event_free(q->delay_ev);
 	if (q->respawn_ev != NULL)
 		event_free(q->respawn_ev);
+	if (q->rate_ev != NULL)
+		event_free(q->rate_ev);
+	free(q->failed_reason);
 	free(q->workers);
 	free(q);
 }
@@ -154,8 +158,64 @@ job_free(struct job *j)
 		conn_unref(w->conn);
 		free(w);
 	}
-	free(j->result);
+	if (j->x != NULL) {
+		free(j->x->result);
+		free(j->x);
+	}
 	free(j);
+}
+
+/* The job's extra part, allocated on first use; NULL only when out of memory. */
+struct job_extra *
+job_extra(struct job *j)
+{
+	if (j->x == NULL)
+		j->x = calloc(1, sizeof *j->x);
+	return (j->x);
+}
+
+/* Set the job's result (or error) text, replacing any. */
+static void
+job_set_result(struct job *j, const void *res, uint32_t rlen)
+{
+	struct job_extra	*x;
+
+	if (j->x == NULL && rlen == 0)
+		return;
+	if ((x = job_extra(j)) == NULL)
+		return;
+	free(x->result);
+	x->result = NULL;
+	x->rlen = 0;
+	if (rlen > 0 && (x->result = malloc(rlen)) != NULL) {
+		memcpy(x->result, res, rlen);
+		x->rlen = rlen;
+	}
+}
+
+/* Record an attempt that ended: outcome, worker, how long, the start of its error. */
+void
+job_history_add(struct job *j, enum job_state outcome, pid_t pid, uint32_t ms,
+    const char *err, uint32_t errlen)
+{
+	struct job_extra	*x;
+	struct attempt		*a;
+	uint32_t		 i, n;
+
+	if ((x = job_extra(j)) == NULL)
+		return;
+	a = &x->hist[x->hist_next];
+	x->hist_next = (x->hist_next + 1) % JOB_HIST_MAX;
+	if (x->nhist < JOB_HIST_MAX)
+		x->nhist++;
+	a->ms = ms;
+	a->pid = pid;
+	a->outcome = (uint8_t)outcome;
+	a->n = j->attempts;
+	n = errlen < sizeof a->err - 1 ? errlen : (uint32_t)sizeof a->err - 1;
+	for (i = 0; i < n; i++)
+		a->err[i] = (err[i] == '\n' || err[i] == '\r') ? ' ' : err[i];
+	a->err[n] = '\0';
 }
 
 /* Priority level index of a job. */
@@ -295,7 +355,8 @@ queue_push(struct queue *q, struct job *j)
 		q->heap = nheap;
 		q->heap_cap = cap;
 	}
-	j->state = JOB_DELAYED;
+	if (j->state != JOB_RETRY_WAIT)
+		j->state = JOB_DELAYED;
 	q->heap[q->nheap++] = j;
 	heap_up(q, q->nheap - 1);
 	if (q->heap[0] == j)
@@ -332,7 +393,7 @@ queue_pop(struct queue *q)
 void
 queue_remove(struct queue *q, struct job *j)
 {
-	if (j->state == JOB_DELAYED) {
+	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		int	first = (j->heap_idx == 0);
 
 		heap_remove(q, j->heap_idx);
@@ -464,7 +525,7 @@ job_state_name(enum job_state st)
 {
 	static const char *const names[] = {
 		"delayed", "queued", "running", "done", "failed", "timeout",
-		"cancelled"
+		"cancelled", "retry_wait", "dead"
 	};
 
 	if ((unsigned)st >= sizeof names / sizeof names[0])
@@ -482,7 +543,7 @@ job_keep_trim(uint32_t keep, uint64_t keep_bytes)
 	    (nkept > keep || kept_bytes > keep_bytes)) {
 		TAILQ_REMOVE(&kept, j, entry);
 		nkept--;
-		kept_bytes -= (uint64_t)j->len + j->rlen;
+		kept_bytes -= (uint64_t)j->len + job_rlen(j);
 		job_table_remove(j);
 		job_free(j);
 	}
@@ -499,13 +560,7 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 	const struct config	*cf = master_config;
 
 	j->state = st;
-	free(j->result);
-	j->result = NULL;
-	j->rlen = 0;
-	if (rlen > 0 && (j->result = malloc(rlen)) != NULL) {
-		memcpy(j->result, res, rlen);
-		j->rlen = rlen;
-	}
+	job_set_result(j, res, rlen);
 	for (w = j->waiters; w != NULL; w = next) {
 		next = w->next;
 		server_send_result(w->conn, j);
@@ -514,17 +569,85 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 	}
 	j->waiters = NULL;
 
+	if (st == JOB_DEAD) {
+		job_dead_add(j);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&kept, j, entry);
 	nkept++;
-	kept_bytes += (uint64_t)j->len + j->rlen;
+	kept_bytes += (uint64_t)j->len + job_rlen(j);
 	job_keep_trim(cf->keep_results, cf->keep_results_bytes);
 }
 
-/* Free every kept job and the table (at exit, after the queues are freed). */
+/* ----- dead jobs: out of attempts, kept until retried or pushed out ----- */
+
+static struct joblist	dead = TAILQ_HEAD_INITIALIZER(dead);
+static uint32_t		ndead;
+
+/* Keep a dead job, dropping the oldest beyond dead_max. */
+static void
+job_dead_add(struct job *j)
+{
+	struct job	*old;
+
+	if (j->x == NULL && job_extra(j) == NULL) {
+		job_table_remove(j);
+		job_free(j);
+		return;
+	}
+	j->x->died_ms = now_ms();
+	TAILQ_INSERT_TAIL(&dead, j, entry);
+	ndead++;
+	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
+		TAILQ_REMOVE(&dead, old, entry);
+		ndead--;
+		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
+		    "jobs", old->queue->name, (unsigned long long)old->id,
+		    master_config->dead_max);
+		job_table_remove(old);
+		job_free(old);
+	}
+}
+
+/* Take a dead job off the dead list (to retry it). */
+void
+job_dead_remove(struct job *j)
+{
+	TAILQ_REMOVE(&dead, j, entry);
+	ndead--;
+}
+
+/* The dead jobs, oldest first. */
+struct job *
+job_dead_first(void)
+{
+	return (TAILQ_FIRST(&dead));
+}
+
+struct job *
+job_dead_next(struct job *j)
+{
+	return (TAILQ_NEXT(j, entry));
+}
+
+uint32_t
+job_dead_count(void)
+{
+	return (ndead);
+}
+
+/* Free every kept and dead job and the table (at exit, after the queues are freed). */
 void
 job_table_free(void)
 {
+	struct job	*j;
+
 	job_keep_trim(0, 0);
+	while ((j = TAILQ_FIRST(&dead)) != NULL) {
+		job_dead_remove(j);
+		job_table_remove(j);
+		job_free(j);
+	}
 	free(jt_buckets);
 	jt_buckets = NULL;
 	jt_mask = 0;

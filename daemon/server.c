@@ -268,9 +268,12 @@ reply_err(struct conn *c, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* A reply line is printable ASCII: clients treat anything else as garbage. */
 	for (p = msg; *p != '\0'; p++) {
-		if (*p == '\n' || *p == '\r')
+		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+		else if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f)
+			*p = '?';
 	}
 	evbuffer_add_printf(bufferevent_get_output(c->bev), "ERR %s %s\n", code, msg);
 }
@@ -287,8 +290,13 @@ reply_ok_id(struct conn *c, uint64_t id)
 }
 
 static const char *
-result_word(enum job_state st)
+result_word(const struct job *j)
 {
+	enum job_state	st = j->state;
+
+	if (st == JOB_DEAD)
+		st = j->x != NULL && j->x->last_status == JOB_TIMEOUT ? JOB_TIMEOUT :
+		    JOB_FAILED;
 	switch (st) {
 	case JOB_DONE:
 		return ("ok");
@@ -307,7 +315,7 @@ server_send_result(struct conn *c, struct job *j)
 {
 	struct evbuffer	*out;
 	char		 buf[96] = "RESULT ";
-	const char	*w = result_word(j->state);
+	const char	*w = result_word(j);
 	size_t		 n = 7, wl = strlen(w);
 
 	if (c->dead)
@@ -318,11 +326,11 @@ server_send_result(struct conn *c, struct job *j)
 	memcpy(buf + n, w, wl);
 	n += wl;
 	buf[n++] = ' ';
-	n += proto_fmt_u64(buf + n, j->rlen);
+	n += proto_fmt_u64(buf + n, job_rlen(j));
 	buf[n++] = '\n';
 	evbuffer_add(out, buf, n);
-	if (j->rlen > 0)
-		evbuffer_add(out, j->result, j->rlen);
+	if (job_rlen(j) > 0)
+		evbuffer_add(out, job_result(j), job_rlen(j));
 	evbuffer_add(out, "\n", 1);
 	if (!c->out_full && evbuffer_get_length(out) > master_config->max_output) {
 		c->out_full = 1;
@@ -347,6 +355,11 @@ conn_submit(struct conn *c, struct proto_request *req)
 	}
 	if ((q = queue_find(req->queue)) == NULL) {
 		reply_err(c, "noqueue", "SUBMIT: no queue '%s'", req->queue);
+		return (REQ_DONE);
+	}
+	if (q->failed_reason != NULL) {
+		reply_err(c, "unavailable", "queue '%s' cannot run jobs: %s", q->name,
+		    q->failed_reason);
 		return (REQ_DONE);
 	}
 	if ((req->flags & PROTO_F_PRIO) &&
@@ -399,9 +412,140 @@ conn_status(struct conn *c, uint64_t id)
 		return;
 	}
 	evbuffer_add_printf(bufferevent_get_output(c->bev),
-	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u\n",
-	    (unsigned long long)j->id, j->queue->name, job_state_name(j->state),
-	    j->prio, j->attempts);
+	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
+	    "timeout_ms=%u%s\n", (unsigned long long)j->id, j->queue->name,
+	    job_state_name(j->state), j->prio, j->attempts, j->queue->cf.retries + 1,
+	    j->timeout_ms, j->cancel ? " cancelling=1" : "");
+}
+
+/* One line of text with newlines folded, for a key=value line's last field. */
+static void
+add_folded(struct evbuffer *b, const char *s, size_t n)
+{
+	size_t	i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n' || s[i] == '\r') {
+			evbuffer_add(b, s + start, i - start);
+			evbuffer_add(b, " ", 1);
+			start = i + 1;
+		}
+	}
+	evbuffer_add(b, s + start, n - start);
+}
+
+/* Answer DATA with the body in b, and free b. */
+static void
+reply_data(struct conn *c, struct evbuffer *b)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out, "DATA %zu\n", evbuffer_get_length(b));
+	evbuffer_add_buffer(out, b);
+	evbuffer_add(out, "\n", 1);
+	evbuffer_free(b);
+}
+
+/* HISTORY: one line per recorded attempt, oldest first. */
+static void
+conn_history(struct conn *c, uint64_t id)
+{
+	struct job		*j;
+	struct evbuffer		*b;
+	struct attempt		*a;
+	static const char	*const outcome[] = {
+		"delayed", "queued", "running", "ok", "failed", "timeout", "cancelled",
+		"retry_wait", "dead"
+	};
+	unsigned		 i, k;
+
+	if ((j = job_find(id)) == NULL) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		reply_err(c, "busy", "out of memory");
+		return;
+	}
+	if (j->x != NULL) {
+		for (i = 0; i < j->x->nhist; i++) {
+			k = (j->x->hist_next + JOB_HIST_MAX - j->x->nhist + i) % JOB_HIST_MAX;
+			a = &j->x->hist[k];
+			evbuffer_add_printf(b, "attempt %u worker=%ld outcome=%s ms=%u "
+			    "error=%s\n", a->n, (long)a->pid,
+			    a->outcome < 9 ? outcome[a->outcome] : "?", a->ms, a->err);
+		}
+	}
+	evbuffer_add_printf(b, "job %llu state=%s attempts=%u\n",
+	    (unsigned long long)j->id, job_state_name(j->state), j->attempts);
+	reply_data(c, b);
+}
+
+/* DEAD [queue]: the dead jobs, oldest first, with their last error. */
+static void
+conn_dead(struct conn *c, const char *queue)
+{
+	struct job	*j;
+	struct evbuffer	*b;
+	uint64_t	 now = now_ms();
+
+	if (queue[0] != '\0' && queue_find(queue) == NULL) {
+		reply_err(c, "noqueue", "DEAD: no queue '%s'", queue);
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		reply_err(c, "busy", "out of memory");
+		return;
+	}
+	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
+		if (queue[0] != '\0' && strcmp(j->queue->name, queue) != 0)
+			continue;
+		evbuffer_add_printf(b, "dead %llu queue=%s attempts=%u status=%s "
+		    "age=%llu error=", (unsigned long long)j->id, j->queue->name,
+		    j->attempts, result_word(j),
+		    (unsigned long long)(now - j->x->died_ms) / 1000);
+		add_folded(b, job_result(j), job_rlen(j) > 300 ? 300 : job_rlen(j));
+		evbuffer_add(b, "\n", 1);
+	}
+	reply_data(c, b);
+}
+
+/* RETRY <id> | RETRY all [queue] */
+static void
+conn_retry(struct conn *c, struct proto_request *req)
+{
+	struct job	*j, *next;
+	const char	*why;
+	unsigned	 n = 0;
+
+	if (req->flags & PROTO_F_ALL) {
+		if (req->queue[0] != '\0' && queue_find(req->queue) == NULL) {
+			reply_err(c, "noqueue", "RETRY: no queue '%s'", req->queue);
+			return;
+		}
+		if (master_stopping) {
+			reply_err(c, "shutdown", "the daemon is shutting down");
+			return;
+		}
+		for (j = job_dead_first(); j != NULL; j = next) {
+			next = job_dead_next(j);
+			if (req->queue[0] != '\0' && strcmp(j->queue->name, req->queue) != 0)
+				continue;
+			if (dispatch_retry(j, &why) == 0)
+				n++;
+		}
+		evbuffer_add_printf(bufferevent_get_output(c->bev), "OK %u\n", n);
+		return;
+	}
+	if ((j = job_find(req->id)) == NULL) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)req->id);
+		return;
+	}
+	if (dispatch_retry(j, &why) != 0) {
+		reply_err(c, "state", "job %llu %s", (unsigned long long)req->id, why);
+		return;
+	}
+	reply(c, "OK queued\n", 10);
 }
 
 static void
@@ -414,7 +558,7 @@ conn_wait(struct conn *c, uint64_t id)
 		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
 		return;
 	}
-	if (j->state >= JOB_DONE) {
+	if (JOB_FINAL(j->state)) {
 		reply(c, "OK\n", 3);
 		server_send_result(c, j);
 		return;
@@ -440,27 +584,30 @@ conn_cancel(struct conn *c, uint64_t id)
 		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
 		return;
 	}
-	if (dispatch_cancel(j, &why) != 0) {
+	switch (dispatch_cancel(j, &why)) {
+	case 0:
+		reply(c, "OK cancelled\n", 13);
+		break;
+	case 1:
+		reply(c, "OK cancelling\n", 14);
+		break;
+	default:
 		reply_err(c, "state", "job %llu %s", (unsigned long long)id, why);
-		return;
+		break;
 	}
-	reply(c, "OK cancelled\n", 13);
 }
 
 static void
 conn_stats(struct conn *c)
 {
-	struct evbuffer	*body, *out = bufferevent_get_output(c->bev);
+	struct evbuffer	*body;
 
 	if ((body = evbuffer_new()) == NULL) {
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
 	stats_write(body);
-	evbuffer_add_printf(out, "DATA %zu\n", evbuffer_get_length(body));
-	evbuffer_add_buffer(out, body);
-	evbuffer_add(out, "\n", 1);
-	evbuffer_free(body);
+	reply_data(c, body);
 }
 
 /* Handle one decoded request. */
@@ -488,6 +635,22 @@ conn_request(struct conn *c, struct proto_request *req)
 	case PROTO_QUIT:
 		reply(c, "OK bye\n", 7);
 		c->closing = 1;
+		break;
+	case PROTO_DEAD:
+		conn_dead(c, req->queue);
+		break;
+	case PROTO_RETRY:
+		conn_retry(c, req);
+		break;
+	case PROTO_HISTORY:
+		conn_history(c, req->id);
+		break;
+	case PROTO_RELOAD:
+		if (master_reload("RELOAD request") == 0)
+			reply(c, "OK reloaded\n", 12);
+		else
+			reply_err(c, "config", "reload failed; still running on the old "
+			    "configuration: %s", master_reload_error());
 		break;
 	case PROTO_INVALID:
 		reply_err(c, req->err_code, "%s", req->err);

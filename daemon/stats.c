@@ -5,18 +5,51 @@
 
 #include "autoconf.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "jobpoold.h"
 
 static uint64_t	stats_start_ms;
 
+/* A worker's resident set size in KiB, from /proc; 0 if unknown. */
+static unsigned long
+worker_rss_kib(pid_t pid)
+{
+	char		path[64];
+	unsigned long	size, resident = 0;
+	FILE		*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024));
+}
+
+/* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
+static const char *
+queue_state_name(const struct queue *q)
+{
+	if (q->failed_reason != NULL)
+		return ("failed");
+	if (q->respawn_ev != NULL && evtimer_pending(q->respawn_ev, NULL))
+		return ("backoff");
+	return ("running");
+}
+
 static const char *
 worker_state_name(const struct worker *w)
 {
+	if (w->retiring && w->state != WORKER_DEAD)
+		return ("retiring");
 	switch (w->state) {
 	case WORKER_STARTING:
 		return ("starting");
@@ -27,6 +60,26 @@ worker_state_name(const struct worker *w)
 	default:
 		return ("dead");
 	}
+}
+
+/* A value that may hold spaces, percent-encoded so it stays one word. */
+static void
+stats_add_encoded(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s <= ' ' || *s == '%' || (unsigned char)*s >= 0x7f)
+			evbuffer_add_printf(out, "%%%02X", (unsigned char)*s);
+		else
+			evbuffer_add(out, s, 1);
+	}
+}
+
+/* Free text for the end of a line: newlines folded. */
+static void
+stats_add_line(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++)
+		evbuffer_add(out, (*s == '\n' || *s == '\r') ? " " : s, 1);
 }
 
 /* Append the daemon, queue and worker lines to out. */
@@ -45,16 +98,29 @@ stats_write(struct evbuffer *out)
 	    (unsigned long long)job_count(), master_stopping);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
-		evbuffer_add_printf(out, "queue %s handler=%s workers=%d depth=%u "
-		    "delayed=%u running=%u bytes=%llu submitted=%llu done=%llu "
-		    "failed=%llu cancelled=%llu retried=%llu blocked=%u "
-		    "worker_deaths=%llu max_jobs=%u max_bytes=%llu\n", q->name,
-		    q->cf.handler, q->nworkers, q->nready, q->nheap, q->running,
+		evbuffer_add_printf(out, "queue %s state=%s workers=%d depth=%u "
+		    "delayed=%u running=%u busy=%u bytes=%llu submitted=%llu done=%llu "
+		    "failed=%llu cancelled=%llu retried=%llu dead=%llu poisoned=%llu "
+		    "blocked=%u worker_deaths=%llu max_jobs=%u max_bytes=%llu "
+		    "max_running=%u rate=%g handler=", q->name, queue_state_name(q),
+		    q->nworkers, q->nready, q->nheap, q->running, q->busy,
 		    (unsigned long long)q->bytes, (unsigned long long)q->submitted,
 		    (unsigned long long)q->done, (unsigned long long)q->failed,
 		    (unsigned long long)q->cancelled, (unsigned long long)q->retried,
+		    (unsigned long long)q->dead, (unsigned long long)q->poisoned,
 		    q->nblocked, (unsigned long long)q->worker_deaths,
-		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes);
+		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
+		    q->cf.max_running, q->cf.rate);
+		stats_add_encoded(out, q->cf.handler);
+		/* reason= runs to the end of the line: it is always last. */
+		if (q->failed_reason != NULL) {
+			evbuffer_add_printf(out, " reason=");
+			stats_add_line(out, q->failed_reason);
+		} else if (strcmp(queue_state_name(q), "backoff") == 0) {
+			evbuffer_add_printf(out, " reason=workers keep dying; last: ");
+			stats_add_line(out, q->last_death);
+		}
+		evbuffer_add(out, "\n", 1);
 	}
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
@@ -62,9 +128,9 @@ stats_write(struct evbuffer *out)
 			if ((w = q->workers[k]) == NULL)
 				continue;
 			evbuffer_add_printf(out, "worker %s pid=%ld state=%s jobs=%llu "
-			    "inflight=%u\n", q->name, (long)w->pid,
+			    "inflight=%u rss_kib=%lu\n", q->name, (long)w->pid,
 			    worker_state_name(w), (unsigned long long)w->jobs_done,
-			    w->ninflight);
+			    w->ninflight, worker_rss_kib(w->pid));
 		}
 	}
 }

@@ -204,6 +204,8 @@ supervisor_check_ready(void)
 	if (supervisor_ready_notified)
 		return;
 	for (i = 0; i < nqueues; i++) {
+		if (queues[i]->failed_reason != NULL)
+			continue;	/* settled: it will not get better by waiting */
 		for (k = 0; k < queues[i]->nworkers; k++) {
 			if (queues[i]->workers[k] == NULL ||
 			    queues[i]->workers[k]->state != WORKER_READY)
@@ -228,26 +230,50 @@ supervisor_send(struct worker *w, struct job *j)
 	j->attempts++;
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->queue->running++;
+	w->dispatched++;
 	if (w->ninflight++ == 0) {
+		w->queue->busy++;
 		w->head_since = now_us();
 		dispatch_arm_timeout(w);
 	}
 }
 
-/* The head job ran past its timeout: the worker is killed, the attempt failed. */
+/* Ask w to stop job j: a CANCEL frame, then SIGUSR1 once the frame is in the pipe. */
+void
+supervisor_cancel(struct worker *w, struct job *j, int reason)
+{
+	char	hdr[FRAME_HDR_LEN];
+
+	if (w->to_fd == -1) {
+		/* Its job pipe is closed (stopping): the signal alone must do. */
+		if (!w->reaped)
+			kill(w->pid, SIGUSR1);
+		return;
+	}
+	frame_put(hdr, FRAME_CANCEL, (uint8_t)reason, j->id, 0);
+	evbuffer_add(w->out, hdr, sizeof hdr);
+	w->signal_after_flush = 1;
+	supervisor_flush(w);
+}
+
+/* Close w's job pipe: it exits after answering what it holds. */
+void
+supervisor_close_jobs(struct worker *w)
+{
+	if (w->to_fd == -1)
+		return;
+	close(w->to_fd);
+	w->to_fd = -1;
+	event_del(w->wev);
+	evbuffer_drain(w->out, evbuffer_get_length(w->out));
+	w->state = WORKER_STOPPING;
+}
+
+/* The head job's timer: its timeout, or its grace period. */
 static void
 worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
-	struct job	*j = TAILQ_FIRST(&w->inflight);
-
-	if (j == NULL || w->reaped)
-		return;
-	log_warnx("queue %s: job %llu: timed out after %u ms; killing worker %ld",
-	    w->queue->name, (unsigned long long)j->id, j->timeout_ms, (long)w->pid);
-	w->timed_out = 1;
-	w->signalled = 2;
-	kill(w->pid, SIGKILL);
+	dispatch_timer(arg);
 }
 
 /* Write as much as the pipe takes; the rest when it is writable. */
@@ -265,8 +291,16 @@ supervisor_flush(struct worker *w)
 			return;
 		}
 	}
-	if (evbuffer_get_length(w->out) > 0)
+	if (evbuffer_get_length(w->out) > 0) {
 		event_add(w->wev, NULL);
+		return;
+	}
+	/* Every CANCEL frame is in the pipe now: make the worker look. */
+	if (w->signal_after_flush) {
+		w->signal_after_flush = 0;
+		if (!w->reaped)
+			kill(w->pid, SIGUSR1);
+	}
 }
 
 static void
@@ -284,8 +318,17 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 	switch (h->type) {
 	case FRAME_READY:
 		if (h->status != 0) {
-			log_errx("queue %s: worker %ld: handler '%s' failed to start: %.*s",
-			    q->name, (long)w->pid, q->cf.handler, (int)h->len, payload);
+			/* Said once: the queue stays failed until a reload fixes it. */
+			if (q->failed_reason == NULL) {
+				if (asprintf(&q->failed_reason, "%.*s", (int)h->len,
+				    payload) == -1)
+					q->failed_reason = strdup("the handler failed to start");
+				log_errx("queue %s: handler '%s' failed to start: %s; its "
+				    "workers will not be restarted until the configuration "
+				    "is fixed", q->name, q->cf.handler, q->failed_reason);
+			}
+			w->retiring = 1;
+			supervisor_check_ready();
 			return;
 		}
 		if (w->state == WORKER_STARTING)
@@ -296,12 +339,14 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 	case FRAME_RESULT:
 		dispatch_result(w, h->status, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
-		if (master_stopping && w->ninflight == 0 && w->to_fd != -1) {
-			close(w->to_fd);
-			w->to_fd = -1;
-			event_del(w->wev);
-			w->state = WORKER_STOPPING;
-		}
+		if (master_stopping && w->ninflight == 0)
+			supervisor_close_jobs(w);
+		break;
+	case FRAME_RETIRE:
+		log_info("queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
+		    (int)h->len, payload);
+		w->retiring = 1;
+		w->state = WORKER_STOPPING;
 		break;
 	default:
 		log_warnx("worker %ld: unexpected frame type %d", (long)w->pid, h->type);
@@ -381,22 +426,28 @@ worker_gone(struct worker *w)
 	struct queue	*q = w->queue;
 	char		 why[128];
 	uint64_t	 lived;
-	int		 expected, delay;
+	int		 expected, ours, failed, delay;
 
 	if (!w->reaped || !w->eof || w->state == WORKER_DEAD)
 		return;
 	w->state = WORKER_DEAD;
 	status_string(w->status, why, sizeof why);
-	expected = w->timed_out || (master_stopping &&
+	/* We killed it for a job that would not stop, or it left cleanly: no crash. */
+	ours = w->retiring || w->timed_out || (w->signalled == 2 && !master_stopping);
+	expected = ours || (master_stopping &&
 	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
 	if (expected)
 		log_debug("queue %s: worker %ld exited: %s", q->name, (long)w->pid, why);
-	else
+	else {
 		log_warnx("queue %s: worker %ld exited unexpectedly: %s", q->name,
 		    (long)w->pid, why);
-	if (!expected)
 		q->worker_deaths++;
+		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
+		    (long)w->pid, why);
+	}
 	dispatch_worker_lost(w, why);
+	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
+	    WEXITSTATUS(w->status) == 78;
 
 	if (w->to_fd != -1)
 		close(w->to_fd);
@@ -408,17 +459,16 @@ worker_gone(struct worker *w)
 	evbuffer_free(w->out);
 	q->workers[w->slot] = NULL;
 	lived = now_ms() - w->started_ms;
-	/* A worker killed for a job's timeout did not crash: no backoff for that. */
-	if (w->timed_out)
-		lived = SUPERVISOR_YOUNG_MS;
 	free(w);
 
 	if (master_stopping) {
 		master_check_done();
 		return;
 	}
+	if (failed)
+		return;		/* the handler cannot start: do not respawn in a loop */
 	/* Replace it: at once after a healthy run, with growing delays in a crash loop. */
-	if (lived >= SUPERVISOR_YOUNG_MS)
+	if (lived >= SUPERVISOR_YOUNG_MS || ours)
 		q->respawn_fails = 0;
 	else
 		q->respawn_fails++;
@@ -484,10 +534,7 @@ supervisor_drain(void)
 			w = queues[i]->workers[k];
 			if (w == NULL || w->ninflight > 0 || w->to_fd == -1)
 				continue;
-			close(w->to_fd);
-			w->to_fd = -1;
-			event_del(w->wev);
-			w->state = WORKER_STOPPING;
+			supervisor_close_jobs(w);
 		}
 	}
 	return (!supervisor_alive());

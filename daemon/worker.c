@@ -17,6 +17,8 @@
 #endif
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,7 @@
 
 /* Make room for n more bytes. */
 int
-obuf_reserve(struct obuf *b, size_t n)
+obuf_reserve(struct jobpool_output *b, size_t n)
 {
 	size_t	 cap;
 	char	*nbuf;
@@ -52,7 +54,7 @@ obuf_reserve(struct obuf *b, size_t n)
 }
 
 int
-obuf_add(struct obuf *b, const void *data, size_t len)
+obuf_add(struct jobpool_output *b, const void *data, size_t len)
 {
 	if (obuf_reserve(b, len) != 0)
 		return (-1);
@@ -62,7 +64,7 @@ obuf_add(struct obuf *b, const void *data, size_t len)
 }
 
 int
-obuf_printf(struct obuf *b, const char *fmt, ...)
+obuf_printf(struct jobpool_output *b, const char *fmt, ...)
 {
 	va_list	ap;
 	int	n;
@@ -79,6 +81,192 @@ obuf_printf(struct obuf *b, const char *fmt, ...)
 	return (0);
 }
 
+/*
+ * The worker's state. One job runs at a time; the input buffer holds the frames the
+ * master has sent and not yet been handled. While a job runs, the buffer is never
+ * reallocated (the handler holds a pointer into it): reads during a job only fill the
+ * room reserved before it started.
+ */
+#define WORKER_RESERVE		(2 * 1024 * 1024)
+#define WORKER_RSS_EVERY	16
+
+struct cancel {
+	uint64_t	id;
+	int		reason;		/* FRAME_CANCEL_USER or FRAME_CANCEL_TIMEOUT */
+};
+
+struct cleanup {
+	void	(*fn)(void *);
+	void	 *arg;
+};
+
+static volatile sig_atomic_t	 worker_signalled;	/* SIGUSR1: look at the pipe */
+static int			 worker_in = -1;
+static char			*ibuf;
+static size_t			 icap, ilen;
+static size_t			 ioff;		/* next frame to handle */
+static size_t			 iscan;		/* frames before this were scanned for CANCEL */
+static uint32_t			 imax;
+static uint64_t			 current;	/* the job running now, 0 if none */
+static int			 current_cancel = -1;	/* its cancel reason, -1 if none */
+static struct cancel		*ahead;		/* cancels of jobs not yet started */
+static size_t			 nahead, cahead;
+static struct cleanup		*hooks;
+static size_t			 nhooks, chooks;
+static const struct queue_config *worker_qc;
+
+static void
+worker_sigusr1(int sig)
+{
+	worker_signalled = 1;
+}
+
+unsigned
+worker_grace_ms(void)
+{
+	return (worker_qc != NULL ? worker_qc->grace_ms : 5000);
+}
+
+/* Is there a JOB frame for id among the frames not yet handled, before end? */
+static int
+worker_pending(uint64_t id, size_t end)
+{
+	struct frame_hdr	h;
+	size_t			off = ioff;
+
+	while (off < end && frame_get(ibuf + off, end - off, imax, &h) == 1) {
+		if (h.type == FRAME_JOB && h.id == id)
+			return (1);
+		off += FRAME_HDR_LEN + h.len;
+	}
+	return (0);
+}
+
+/* A CANCEL frame at pos: for the running job, or for one waiting in the buffer. */
+static void
+worker_record_cancel(uint64_t id, int reason, size_t pos)
+{
+	struct cancel	*n;
+
+	if (id == current && current != 0) {
+		current_cancel = reason;
+		return;
+	}
+	/* A cancel for a job already finished crossed its result: nothing to do. */
+	if (!worker_pending(id, pos))
+		return;
+	if (nahead == cahead) {
+		cahead = cahead ? cahead * 2 : 8;
+		if ((n = reallocarray(ahead, cahead, sizeof *n)) == NULL)
+			_exit(71);
+		ahead = n;
+	}
+	ahead[nahead].id = id;
+	ahead[nahead].reason = reason;
+	nahead++;
+}
+
+/* Look at every whole frame not scanned yet for CANCELs. */
+static void
+worker_scan(void)
+{
+	struct frame_hdr	h;
+
+	while (iscan < ilen && frame_get(ibuf + iscan, ilen - iscan, imax, &h) == 1 &&
+	    ilen - iscan >= FRAME_HDR_LEN + (size_t)h.len) {
+		if (h.type == FRAME_CANCEL)
+			worker_record_cancel(h.id, h.status, iscan);
+		iscan += FRAME_HDR_LEN + h.len;
+	}
+}
+
+/* Was the job about to start cancelled already? Returns its reason or -1. */
+static int
+worker_take_ahead(uint64_t id)
+{
+	size_t	i;
+	int	reason;
+
+	for (i = 0; i < nahead; i++) {
+		if (ahead[i].id == id) {
+			reason = ahead[i].reason;
+			ahead[i] = ahead[--nahead];
+			return (reason);
+		}
+	}
+	return (-1);
+}
+
+/* While a job runs: read what the master sent since, into the reserved room only. */
+static void
+worker_poll_input(void)
+{
+	struct pollfd	pfd = { worker_in, POLLIN, 0 };
+	ssize_t		n;
+
+	while (ilen < icap && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+		n = read(worker_in, ibuf + ilen, icap - ilen);
+		if (n <= 0)
+			break;
+		ilen += (size_t)n;
+	}
+	worker_scan();
+}
+
+int
+jobpool_cancelled(void)
+{
+	if (worker_signalled) {
+		worker_signalled = 0;
+		worker_poll_input();
+	}
+	return (current_cancel != -1);
+}
+
+int
+jobpool_cleanup_push(void (*fn)(void *), void *arg)
+{
+	struct cleanup	*n;
+
+	if (nhooks == chooks) {
+		size_t c = chooks ? chooks * 2 : 8;
+
+		if ((n = reallocarray(hooks, c, sizeof *n)) == NULL)
+			return (-1);
+		hooks = n;
+		chooks = c;
+	}
+	hooks[nhooks].fn = fn;
+	hooks[nhooks].arg = arg;
+	nhooks++;
+	return (0);
+}
+
+void
+jobpool_cleanup_pop(int run)
+{
+	struct cleanup	c;
+
+	if (nhooks == 0)
+		return;
+	c = hooks[--nhooks];
+	if (run)
+		c.fn(c.arg);
+}
+
+/* Run every hook still pushed, last first; returns how many ran. */
+static size_t
+worker_run_hooks(void)
+{
+	size_t	n = 0;
+
+	while (nhooks > 0) {
+		jobpool_cleanup_pop(1);
+		n++;
+	}
+	return (n);
+}
+
 static uint64_t
 worker_clock_us(void)
 {
@@ -90,7 +278,7 @@ worker_clock_us(void)
 
 /* Write all of b to fd, blocking; exit if the master is gone. */
 static void
-worker_flush(int fd, struct obuf *b)
+worker_flush(int fd, struct jobpool_output *b)
 {
 	size_t	off = 0;
 	ssize_t	n;
@@ -109,7 +297,7 @@ worker_flush(int fd, struct obuf *b)
 
 /* Append one frame with a payload to b. */
 static void
-worker_frame(struct obuf *b, uint8_t type, uint8_t status, uint64_t id,
+worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id,
     const void *data, size_t len)
 {
 	if (obuf_reserve(b, FRAME_HDR_LEN + len) != 0)
@@ -120,19 +308,46 @@ worker_frame(struct obuf *b, uint8_t type, uint8_t status, uint64_t id,
 	b->len += FRAME_HDR_LEN + len;
 }
 
-/* Run the handler on one job and append its result frame. */
+/*
+ * Run the handler on one job and append its result frame. A job cancelled before it
+ * started is answered without running. Cleanup hooks run when the job is cancelled,
+ * times out or fails, and are dropped when it succeeds.
+ */
 static void
 worker_run(const struct handler *h, void *state, const struct config *cf,
-    uint64_t id, const char *data, size_t len, struct obuf *out)
+    uint64_t id, const char *data, size_t len, struct jobpool_output *out)
 {
-	size_t		start = out->len, rlen;
-	int		status;
-	char		msg[128];
+	size_t		start = out->len, rlen, ran;
+	int		status, reason;
+	char		msg[160];
 
 	if (obuf_reserve(out, FRAME_HDR_LEN) != 0)
 		_exit(71);
 	out->len += FRAME_HDR_LEN;
+	if ((reason = worker_take_ahead(id)) != -1) {
+		obuf_printf(out, "cancelled before it started");
+		status = FRAME_CANCELLED;
+		goto done;
+	}
+	current = id;
+	current_cancel = -1;
 	status = h->run(state, data, len, out);
+	(void)jobpool_cancelled();	/* a cancel that arrived at the very end counts */
+	if (current_cancel != -1) {
+		/* Whatever the handler said, the job was cancelled (or timed out). */
+		if (status != FRAME_CANCELLED)
+			out->len = start + FRAME_HDR_LEN;
+		else
+			obuf_add(out, "; ", 2);
+		ran = worker_run_hooks();
+		obuf_printf(out, "cleanup ran (%zu hook%s)", ran, ran == 1 ? "" : "s");
+		status = FRAME_CANCELLED;
+	} else if (status != FRAME_OK) {
+		(void)worker_run_hooks();
+	} else
+		nhooks = 0;
+	current = 0;
+	current_cancel = -1;
 	rlen = out->len - start - FRAME_HDR_LEN;
 	if (rlen > cf->max_payload) {
 		out->len = start + FRAME_HDR_LEN;
@@ -142,21 +357,69 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 		obuf_add(out, msg, rlen);
 		status = FRAME_PERMANENT;
 	}
+done:
+	rlen = out->len - start - FRAME_HDR_LEN;
 	frame_put(out->buf + start, FRAME_RESULT, (uint8_t)status, id, (uint32_t)rlen);
+}
+
+/* The worker's resident set size in bytes, or 0 if unknown. */
+static uint64_t
+worker_rss(void)
+{
+	unsigned long	size, resident;
+	FILE		*f;
+	int		 ok;
+
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return (0);
+	ok = fscanf(f, "%lu %lu", &size, &resident) == 2;
+	fclose(f);
+	return (ok ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0);
+}
+
+/* Resolve the queue's handler spec and initialise it. */
+int
+handler_open(const struct config *cf, const struct queue_config *qc,
+    struct handler *h, void **state, char **cause)
+{
+	const struct handler	*b;
+	const char		*arg = "";
+
+	*cause = NULL;
+	*state = NULL;
+	memset(h, 0, sizeof *h);
+	if (strncmp(qc->handler, "plugin:", 7) == 0) {
+		if (handler_plugin_open(qc->handler, h, &arg, cause) != 0)
+			return (-1);
+	} else if (strncmp(qc->handler, "exec:", 5) == 0) {
+		if (handler_exec_open(qc->handler, h, &arg, cause) != 0)
+			return (-1);
+	} else if ((b = handler_builtin_find(qc->handler)) != NULL)
+		*h = *b;
+	else {
+		if (asprintf(cause, "no handler '%s'", qc->handler) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	if (h->init != NULL && h->init(cf, qc, arg, state, cause) != 0) {
+		if (*cause == NULL)
+			*cause = strdup("the handler's init failed");
+		return (-1);
+	}
+	return (0);
 }
 
 void
 worker_main(const struct config *cf, const struct queue_config *qc, int in, int out)
 {
-	const struct handler	*h;
+	struct handler		 h;
 	struct frame_hdr	 hdr;
-	struct obuf		 ob = { NULL, 0, 0 };
-	char			*ibuf, *cause = NULL, name[16];
-	size_t			 icap, ilen = 0, off;
+	struct jobpool_output	 ob = { NULL, 0, 0 };
+	struct sigaction	 sa;
+	char			*cause = NULL, name[16];
 	ssize_t			 n;
 	void			*state = NULL;
-	uint64_t		 last;
-	uint32_t		 max = cf->max_payload + 4096;
+	uint64_t		 last, jobs = 0, rss;
 
 	log_init(cf->log_level, "jobpoold-worker");
 #ifdef HAVE_SYS_PRCTL_H
@@ -165,18 +428,22 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 #else
 	(void)name;
 #endif
-	icap = WORKER_READ_MIN;
+	worker_qc = qc;
+	worker_in = in;
+	imax = cf->max_payload + 4096;
+	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = worker_sigusr1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	icap = WORKER_READ_MIN + WORKER_RESERVE;
 	if ((ibuf = malloc(icap)) == NULL)
 		_exit(71);
 
-	h = handler_builtin_find(qc->handler);
-	if (h == NULL) {
-		cause = strdup("no such handler");
-	} else if (h->init != NULL && h->init(NULL, &state, &cause) != 0) {
+	if (handler_open(cf, qc, &h, &state, &cause) != 0) {
 		if (cause == NULL)
-			cause = strdup("init failed");
-	}
-	if (cause != NULL) {
+			cause = strdup("cannot start the handler");
 		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
 		worker_flush(out, &ob);
 		_exit(78);	/* EX_CONFIG: respawning will not help */
@@ -185,7 +452,8 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	worker_flush(out, &ob);
 
 	for (;;) {
-		if (icap - ilen < FRAME_HDR_LEN + 1024) {
+		/* Keep room for a whole frame to arrive, and the reserve for reads mid-job. */
+		if (icap - ilen < WORKER_READ_MIN / 2 + WORKER_RESERVE) {
 			char *nb = realloc(ibuf, icap * 2);
 
 			if (nb == NULL)
@@ -193,58 +461,79 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 			ibuf = nb;
 			icap *= 2;
 		}
-		n = read(in, ibuf + ilen, icap - ilen);
+		n = read(in, ibuf + ilen, icap - ilen - WORKER_RESERVE);
 		if (n == 0)
 			break;
 		if (n == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				worker_signalled = 0;
 				continue;
+			}
 			_exit(71);
 		}
 		ilen += (size_t)n;
+		worker_scan();
 
-		off = 0;
 		last = worker_clock_us();
 		for (;;) {
-			int r = frame_get(ibuf + off, ilen - off, max, &hdr);
+			int r = frame_get(ibuf + ioff, ilen - ioff, imax, &hdr);
 
 			if (r == -1)
 				_exit(70);	/* the master sent garbage: a bug */
 			if (r == 0)
 				break;
-			if (ilen - off < FRAME_HDR_LEN + (size_t)hdr.len) {
+			if (ilen - ioff < FRAME_HDR_LEN + (size_t)hdr.len) {
 				/* A partial job: make sure it will fit. */
-				size_t need = FRAME_HDR_LEN + (size_t)hdr.len;
+				size_t need = FRAME_HDR_LEN + (size_t)hdr.len +
+				    WORKER_RESERVE + WORKER_READ_MIN;
 
-				if (need > icap) {
-					char *nb = realloc(ibuf, need + 1024);
+				if (need > icap - ioff) {
+					char *nb = realloc(ibuf, ioff + need);
 
 					if (nb == NULL)
 						_exit(71);
 					ibuf = nb;
-					icap = need + 1024;
+					icap = ioff + need;
 				}
 				break;
 			}
 			if (hdr.type == FRAME_JOB) {
 				uint64_t now;
 
-				worker_run(h, state, cf, hdr.id,
-				    ibuf + off + FRAME_HDR_LEN, hdr.len, &ob);
+				worker_run(&h, state, cf, hdr.id,
+				    ibuf + ioff + FRAME_HDR_LEN, hdr.len, &ob);
+				jobs++;
 				now = worker_clock_us();
 				if (now - last >= WORKER_FLUSH_US)
 					worker_flush(out, &ob);
+				/* Recycling by memory: checked between jobs, never during one. */
+				if (qc->max_worker_rss > 0 &&
+				    (jobs % WORKER_RSS_EVERY == 0 || now - last >= WORKER_FLUSH_US) &&
+				    (rss = worker_rss()) > qc->max_worker_rss) {
+					char why[128];
+					int wl = snprintf(why, sizeof why, "RSS %llu bytes is "
+					    "above max_worker_rss %llu", (unsigned long long)rss,
+					    (unsigned long long)qc->max_worker_rss);
+
+					worker_frame(&ob, FRAME_RETIRE, 0, 0, why, (size_t)wl);
+					worker_flush(out, &ob);
+					if (h.fini != NULL)
+						h.fini(state);
+					_exit(0);
+				}
 				last = now;
 			}
-			off += FRAME_HDR_LEN + hdr.len;
+			ioff += FRAME_HDR_LEN + hdr.len;
 		}
-		if (off > 0) {
-			memmove(ibuf, ibuf + off, ilen - off);
-			ilen -= off;
+		if (ioff > 0) {
+			memmove(ibuf, ibuf + ioff, ilen - ioff);
+			ilen -= ioff;
+			iscan -= ioff;
+			ioff = 0;
 		}
 		worker_flush(out, &ob);
 	}
-	if (h->fini != NULL)
-		h->fini(state);
+	if (h.fini != NULL)
+		h.fini(state);
 	_exit(0);
 }

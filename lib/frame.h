@@ -6,10 +6,13 @@
  *
  *   uint32 len | uint8 type | uint8 status | uint16 flags | uint64 id
  *
- * Master to worker: FRAME_JOB (payload: the job's data), FRAME_CANCEL (cancel job id).
+ * Master to worker: FRAME_JOB (payload: the job's data), FRAME_CANCEL (cancel job id;
+ * status FRAME_CANCEL_TIMEOUT when it ran past its timeout). Each CANCEL is followed,
+ * once written, by SIGUSR1 so a busy worker looks at its pipe.
  * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
  * reason as payload), FRAME_RESULT (status: enum frame_status, payload: the output or
- * the error text).
+ * the error text), FRAME_RETIRE (the worker exits after this frame without running
+ * anything more: every job still in flight to it never started; payload: why).
  */
 
 #ifndef FRAME_H
@@ -24,8 +27,12 @@ enum frame_type {
 	FRAME_JOB = 1,
 	FRAME_CANCEL,
 	FRAME_READY,
-	FRAME_RESULT
+	FRAME_RESULT,
+	FRAME_RETIRE
 };
+
+#define FRAME_CANCEL_USER	0
+#define FRAME_CANCEL_TIMEOUT	1
 
 enum frame_status {
 	FRAME_OK = 0,		/* the handler succeeded */

@@ -38,7 +38,7 @@ static void	proto_reply_err(struct proto_reply *, const char *, ...)
 static inline int
 proto_class(unsigned char c)
 {
-	if (c > ' ' && c != 0x7f)
+	if (c > ' ' && c < 0x7f)
 		return (PROTO_C_WORD);
 	if (c == ' ' || c == '\t')
 		return (PROTO_C_SPACE);
@@ -344,6 +344,51 @@ proto_submit_option(struct proto_request *req, const struct proto_token *t)
 	return (0);
 }
 
+/* Copy an optional queue name argument into req->queue; -1 (req->err set) if bad. */
+static int
+proto_decode_queue_arg(struct proto_request *req, const char *name,
+    const struct proto_token *t)
+{
+	if (!proto_valid_name(t->s, t->n)) {
+		proto_err_tok(req, name, "bad queue name", t);
+		return (-1);
+	}
+	memcpy(req->queue, t->s, t->n);
+	req->queue[t->n] = '\0';
+	return (0);
+}
+
+/* DEAD [queue] */
+static void
+proto_decode_dead(struct proto_request *req, const struct proto_token *tok, int ntok)
+{
+	if (ntok > 2) {
+		proto_err_tok(req, "DEAD", "unexpected argument", &tok[2]);
+		return;
+	}
+	if (ntok == 2 && proto_decode_queue_arg(req, "DEAD", &tok[1]) != 0)
+		return;
+	req->cmd = PROTO_DEAD;
+}
+
+/* RETRY <id> | RETRY all [queue] */
+static void
+proto_decode_retry(struct proto_request *req, const struct proto_token *tok, int ntok)
+{
+	if (ntok >= 2 && proto_is(&tok[1], "all", 3)) {
+		if (ntok > 3) {
+			proto_err_tok(req, "RETRY", "unexpected argument", &tok[3]);
+			return;
+		}
+		if (ntok == 3 && proto_decode_queue_arg(req, "RETRY", &tok[2]) != 0)
+			return;
+		req->flags |= PROTO_F_ALL;
+		req->cmd = PROTO_RETRY;
+		return;
+	}
+	proto_decode_id(req, PROTO_RETRY, "RETRY", tok, ntok);
+}
+
 /* Decode SUBMIT, whose body follows the line: returns as proto_request_decode. */
 static ssize_t
 proto_decode_submit(const char *buf, size_t len, size_t span, uint32_t max_body,
@@ -461,13 +506,18 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_id(req, PROTO_WAIT, "WAIT", tok, ntok);
 		else if (memcmp(tok[0].s, "QUIT", 4) == 0)
 			proto_decode_noargs(req, PROTO_QUIT, "QUIT", tok, ntok);
+		else if (memcmp(tok[0].s, "DEAD", 4) == 0)
+			proto_decode_dead(req, tok, ntok);
 		else
 			goto unknown;
 		break;
 	case 5:
-		if (memcmp(tok[0].s, "STATS", 5) != 0)
+		if (memcmp(tok[0].s, "STATS", 5) == 0)
+			proto_decode_noargs(req, PROTO_STATS, "STATS", tok, ntok);
+		else if (memcmp(tok[0].s, "RETRY", 5) == 0)
+			proto_decode_retry(req, tok, ntok);
+		else
 			goto unknown;
-		proto_decode_noargs(req, PROTO_STATS, "STATS", tok, ntok);
 		break;
 	case 6:
 		if (memcmp(tok[0].s, "SUBMIT", 6) == 0)
@@ -477,8 +527,15 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_id(req, PROTO_STATUS, "STATUS", tok, ntok);
 		else if (memcmp(tok[0].s, "CANCEL", 6) == 0)
 			proto_decode_id(req, PROTO_CANCEL, "CANCEL", tok, ntok);
+		else if (memcmp(tok[0].s, "RELOAD", 6) == 0)
+			proto_decode_noargs(req, PROTO_RELOAD, "RELOAD", tok, ntok);
 		else
 			goto unknown;
+		break;
+	case 7:
+		if (memcmp(tok[0].s, "HISTORY", 7) != 0)
+			goto unknown;
+		proto_decode_id(req, PROTO_HISTORY, "HISTORY", tok, ntok);
 		break;
 	default:
 		goto unknown;

@@ -23,7 +23,11 @@ enum proto_cmd {
 	PROTO_STATUS,
 	PROTO_CANCEL,
 	PROTO_STATS,
-	PROTO_QUIT
+	PROTO_QUIT,
+	PROTO_DEAD,		/* DEAD [queue] */
+	PROTO_RETRY,		/* RETRY <id> | RETRY all [queue] */
+	PROTO_HISTORY,		/* HISTORY <id> */
+	PROTO_RELOAD		/* RELOAD */
 };
 
 #define PROTO_F_WAIT		0x01
@@ -31,11 +35,12 @@ enum proto_cmd {
 #define PROTO_F_PRIO		0x04	/* prio= was given */
 #define PROTO_F_DELAY		0x08	/* delay= was given */
 #define PROTO_F_TIMEOUT		0x10	/* timeout= was given */
+#define PROTO_F_ALL		0x20	/* RETRY all */
 
 struct proto_request {
 	enum proto_cmd	 cmd;
-	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT */
-	uint64_t	 id;				/* WAIT, STATUS, CANCEL */
+	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT; DEAD, RETRY all: "" for every queue */
+	uint64_t	 id;				/* WAIT, STATUS, CANCEL, RETRY, HISTORY */
 	int64_t		 prio;
 	uint32_t	 delay_ms;
 	uint32_t	 timeout_ms;

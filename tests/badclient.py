@@ -28,10 +28,11 @@ send what a well-behaved client never would and see exactly what the daemon answ
     badclient.py abrupt SOCK QUEUE N
         Open N connections, leave each mid-request or mid-wait, and drop it (some with a
         reset). Print "abrupt: N".
-    badclient.py produce SOCK QUEUE N SIZE [--sleep-ms MS]
+    badclient.py produce SOCK QUEUE N SIZE [--sleep-ms MS] [--watch PID]
         Submit N jobs of SIZE bytes with `wait` as fast as the daemon takes them (the
         payload is MS followed by blanks, for the sleep handler, with --sleep-ms), while
-        a second thread reads the replies; print the counts.
+        a second thread reads the replies; print the counts. With --watch, a third
+        samples the queue's STATS and PID's RSS every 20 ms and prints what it saw.
     badclient.py shutdown SOCK PID SIGNAL QUEUE RUNNING QUEUED
         Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more and a delayed
         one, all with wait; send SIGNAL to PID; then check the socket goes, new connections are refused, an
@@ -368,11 +369,27 @@ def cmd_abrupt(a):
     return 0
 
 
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cmd_produce(a):
     path, queue, n, size = a[0], a[1], int(a[2]), int(a[3])
-    sleep_ms = None
-    if len(a) > 5 and a[4] == "--sleep-ms":
-        sleep_ms = a[5]
+    sleep_ms, watch = None, None
+    i = 4
+    while i + 1 < len(a):
+        if a[i] == "--sleep-ms":
+            sleep_ms = a[i + 1]
+        elif a[i] == "--watch":
+            watch = int(a[i + 1])
+        i += 2
     if sleep_ms is not None:
         payload = sleep_ms.encode().ljust(size, b" ")
     else:
@@ -405,8 +422,36 @@ def cmd_produce(a):
         except (Closed, OSError) as e:
             errors.append("reader: %s" % e)
 
+    # The watcher samples the queue's STATS and the daemon's RSS while the producer runs.
+    watched = {"samples": 0, "blocked": 0, "rss_max_blocked": 0, "rss_max": 0}
+    done = threading.Event()
+
+    def watcher():
+        try:
+            w = Conn(path)
+            while not done.is_set():
+                line, body = w.request("STATS\n")
+                q = {}
+                for sl in body.decode().splitlines():
+                    f = sl.split()
+                    if len(f) >= 2 and f[0] == "queue" and f[1] == queue:
+                        q = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+                rss = rss_kib(watch)
+                watched["samples"] += 1
+                watched["rss_max"] = max(watched["rss_max"], rss)
+                if q.get("blocked", "0") != "0":
+                    watched["blocked"] += 1
+                    watched["rss_max_blocked"] = max(watched["rss_max_blocked"], rss)
+                time.sleep(0.02)
+            w.close()
+        except (Closed, OSError) as e:
+            errors.append("watcher: %s" % e)
+
     t = threading.Thread(target=reader)
     t.start()
+    wt = threading.Thread(target=watcher) if watch else None
+    if wt:
+        wt.start()
     t0 = time.monotonic()
     try:
         for _ in range(n):
@@ -415,6 +460,12 @@ def cmd_produce(a):
         errors.append("writer: %s" % e)
     out("produce: written %d in %.2f s" % (n, time.monotonic() - t0))
     t.join()
+    done.set()
+    if wt:
+        wt.join()
+        out("watch: %d samples, %d blocked, RSS at most %d KiB while blocked, %d KiB in all"
+            % (watched["samples"], watched["blocked"], watched["rss_max_blocked"],
+               watched["rss_max"]))
     for k in ("ok", "err", "result_ok", "result_other", "bad_body"):
         out("%s: %d" % (k, counts[k]))
     for e in errors:

@@ -7,8 +7,11 @@
 
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <check.h>
+#include <grp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,10 @@
 
 /* The uid a test drops to when run as root, to exercise the non-root rules. */
 #define CHECK_NOBODY	65534
+
+/* The end of the message for an unknown handler, after the built-ins. */
+#define HANDLERS_TAIL \
+	", plugin:/path/to/handler.so [ARG], exec:/path/to/program [ARGS]"
 
 /* One queue that is enough for a config to load. */
 #define Q_OK	"queues = ( { name = \"q\"; handler = \"echo\"; } );\n"
@@ -130,6 +137,40 @@ check_queue_defaults(const struct queue_config *qc)
 	ck_assert_int_eq(qc->prio_max, 10);
 	ck_assert_uint_eq(qc->batch, 64);
 	ck_assert_uint_eq(qc->retries, 3);
+	ck_assert_uint_eq(qc->backoff_base_ms, 1000);
+	ck_assert_uint_eq(qc->backoff_max_ms, 60000);
+	ck_assert_double_eq(qc->backoff_jitter, 0.2);
+	ck_assert_uint_eq(qc->grace_ms, 5000);
+	ck_assert_uint_eq(qc->max_running, 0);
+	ck_assert_double_eq(qc->rate, 0);
+	ck_assert_uint_eq(qc->burst, 1);
+	ck_assert_uint_eq(qc->max_jobs_per_worker, 0);
+	ck_assert_uint_eq(qc->max_worker_rss, 0);
+	ck_assert_uint_eq(qc->poison_after, 3);
+	ck_assert_ptr_null(qc->user);
+	ck_assert_ptr_null(qc->group);
+	ck_assert_uint_eq(qc->rlimit_as, 0);
+	ck_assert_uint_eq(qc->rlimit_cpu, 0);
+	ck_assert_uint_eq(qc->rlimit_nofile, 0);
+}
+
+/* Check the top level defaults of issue 3 and 4, which no shipped config sets. */
+static void
+check_access_defaults(const struct config *cf)
+{
+	ck_assert_uint_eq(cf->dead_max, 10000);
+	ck_assert_ptr_null(cf->socket_owner);
+	/* As root the socket goes to group jobpool, if this machine has one. */
+	if (geteuid() == 0 && getgrnam("jobpool") != NULL)
+		ck_assert_str_eq(cf->socket_group, "jobpool");
+	else
+		ck_assert_ptr_null(cf->socket_group);
+	ck_assert_ptr_null(cf->allow_users);
+	ck_assert_int_eq(cf->nallow_users, 0);
+	ck_assert_ptr_null(cf->allow_groups);
+	ck_assert_int_eq(cf->nallow_groups, 0);
+	ck_assert_ptr_null(cf->user);
+	ck_assert_ptr_null(cf->group);
 }
 
 START_TEST(test_embedded)
@@ -173,6 +214,7 @@ START_TEST(test_embedded)
 		check_queue_defaults(&cf->queues[i]);
 	ck_assert_ptr_null(config_find_queue(cf, "nosuch"));
 	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	check_access_defaults(cf);
 	config_free(cf);
 }
 END_TEST
@@ -200,6 +242,7 @@ START_TEST(test_conf_file)
 	ck_assert_uint_eq(cf->shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(cf->kill_timeout_ms, 5000);
 	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	check_access_defaults(cf);
 	ck_assert_int_eq(cf->nqueues, 4);
 	for (i = 0; i < cf->nqueues; i++)
 		check_queue_defaults(&cf->queues[i]);
@@ -232,6 +275,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cf->shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(cf->kill_timeout_ms, 5000);
 	ck_assert_int_eq(cf->log_level, LOG_INFO);
+	check_access_defaults(cf);
 	ck_assert_int_eq(cf->nqueues, 1);
 	ck_assert_str_eq(cf->queues[0].name, "q");
 	ck_assert_str_eq(cf->queues[0].handler, "echo");
@@ -424,10 +468,10 @@ START_TEST(test_bad_handler)
 	    "    handler = \"python\"; }\n"
 	    ");\n",
 	    "@:3: unknown handler 'python' in queue 'q': valid handlers are "
-	    "echo, sha256, spin, sleep");
+	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
 	load_fails("queues = ( { name = \"q\"; handler = \"\"; } );\n",
 	    "@:1: unknown handler '' in queue 'q': valid handlers are "
-	    "echo, sha256, spin, sleep");
+	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
 	load_fails("queues = ( { name = \"q\"; handler = [ \"echo\" ]; } );\n",
 	    "@:1: 'handler' in queue 'q' must be a string");
 }
@@ -588,7 +632,7 @@ START_TEST(test_many_errors)
 	    "@:2: unknown setting 'wokers'\n"
 	    "@:3: 'max_payload' must be between 1 and 268435456, not 0\n"
 	    "@:6: unknown handler 'perl' in queue 'a': valid handlers are "
-	    "echo, sha256, spin, sleep\n"
+	    "echo, sha256, spin, sleep" HANDLERS_TAIL "\n"
 	    "@:7: 'timeout' in queue 'a' must be 0 or more seconds, not -3\n"
 	    "@:7: 'batch' in queue 'a' must be between 1 and 1024, not 2000\n"
 	    "@:6: duplicate queue name 'a' (first defined at line 5)\n"
@@ -727,6 +771,511 @@ START_TEST(test_default_socket_bad_xdg)
 }
 END_TEST
 
+/* A formatted string; the caller frees it. */
+static char * __attribute__((format(printf, 1, 2)))
+fmt(const char *f, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, f);
+	n = vasprintf(&s, f, ap);
+	va_end(ap);
+	ck_assert_int_ge(n, 0);
+	return (s);
+}
+
+/* One queue with extra settings (a string of "key = value;") on a line of its own. */
+#define Q_WITH(settings) \
+	"queues = ( { name = \"q\"; handler = \"echo\";\n" settings "\n} );\n"
+
+START_TEST(test_lifecycle_values)
+{
+	struct config			*cf;
+	const struct queue_config	*qc;
+
+	cf = load_ok(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\";\n"
+	    "    backoff_base = 0.5; backoff_max = 0.5; backoff_jitter = 0;\n"
+	    "    grace = 0; max_running = 3; rate = 2.5;\n"
+	    "    max_jobs_per_worker = 1000; max_worker_rss = 1048576;\n"
+	    "    poison_after = 0; rlimit_as = 16777216; rlimit_cpu = 60;\n"
+	    "    rlimit_nofile = 16; },\n"
+	    "  { name = \"b\"; handler = \"echo\";\n"
+	    "    backoff_base = 0; backoff_max = 2073600; backoff_jitter = 1;\n"
+	    "    grace = 1.25; rate = 0.1; max_worker_rss = 8589934592L;\n"
+	    "    poison_after = 100; rlimit_as = 17179869184L; rlimit_cpu = 8589934592L;\n"
+	    "    rlimit_nofile = 1048576; max_running = 0; max_jobs_per_worker = 0; },\n"
+	    "  { name = \"c\"; handler = \"echo\"; rate = 4; },\n"
+	    "  { name = \"d\"; handler = \"echo\"; rate = 1000000; burst = 1; },\n"
+	    "  { name = \"e\"; handler = \"echo\"; rate = 0.5; burst = 2147483647;\n"
+	    "    backoff_max = 0.25; backoff_base = 0.25; backoff_jitter = 0.75; }\n"
+	    ");\n");
+	ck_assert_int_eq(cf->nqueues, 5);
+
+	qc = config_find_queue(cf, "a");
+	ck_assert_uint_eq(qc->backoff_base_ms, 500);
+	ck_assert_uint_eq(qc->backoff_max_ms, 500);	/* equal to the base is fine */
+	ck_assert_double_eq(qc->backoff_jitter, 0);
+	ck_assert_uint_eq(qc->grace_ms, 0);
+	ck_assert_uint_eq(qc->max_running, 3);
+	ck_assert_double_eq(qc->rate, 2.5);
+	ck_assert_uint_eq(qc->burst, 3);		/* ceil(2.5) */
+	ck_assert_uint_eq(qc->max_jobs_per_worker, 1000);
+	ck_assert_uint_eq(qc->max_worker_rss, 1048576);
+	ck_assert_uint_eq(qc->poison_after, 0);
+	ck_assert_uint_eq(qc->rlimit_as, 16777216);
+	ck_assert_uint_eq(qc->rlimit_cpu, 60);
+	ck_assert_uint_eq(qc->rlimit_nofile, 16);
+
+	qc = config_find_queue(cf, "b");
+	ck_assert_uint_eq(qc->backoff_base_ms, 0);
+	ck_assert_uint_eq(qc->backoff_max_ms, 2073600000U);
+	ck_assert_double_eq(qc->backoff_jitter, 1);
+	ck_assert_uint_eq(qc->grace_ms, 1250);
+	ck_assert_double_eq(qc->rate, 0.1);
+	ck_assert_uint_eq(qc->burst, 1);		/* max(1, ceil(0.1)) */
+	ck_assert_uint_eq(qc->max_worker_rss, 8589934592ULL);
+	ck_assert_uint_eq(qc->poison_after, 100);
+	ck_assert_uint_eq(qc->rlimit_as, 17179869184ULL);
+	ck_assert_uint_eq(qc->rlimit_cpu, 8589934592ULL);
+	ck_assert_uint_eq(qc->rlimit_nofile, 1048576);
+	ck_assert_uint_eq(qc->max_running, 0);
+	ck_assert_uint_eq(qc->max_jobs_per_worker, 0);
+
+	qc = config_find_queue(cf, "c");
+	ck_assert_double_eq(qc->rate, 4);
+	ck_assert_uint_eq(qc->burst, 4);
+
+	qc = config_find_queue(cf, "d");
+	ck_assert_double_eq(qc->rate, 1000000);
+	ck_assert_uint_eq(qc->burst, 1);
+
+	qc = config_find_queue(cf, "e");
+	ck_assert_uint_eq(qc->burst, 2147483647U);
+	ck_assert_uint_eq(qc->backoff_base_ms, 250);
+	ck_assert_uint_eq(qc->backoff_max_ms, 250);
+	ck_assert_double_eq(qc->backoff_jitter, 0.75);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_lifecycle_ranges)
+{
+	load_fails(
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "  backoff_base = -1;\n"
+	    "  backoff_max = -0.5;\n"
+	    "  backoff_jitter = 1.5;\n"
+	    "  grace = -2;\n"
+	    "  max_running = -1;\n"
+	    "  rate = -0.5;\n"
+	    "  burst = 0;\n"
+	    "  max_jobs_per_worker = -1;\n"
+	    "  max_worker_rss = 1048575;\n"
+	    "  poison_after = 101;\n"
+	    "  rlimit_as = 16777215;\n"
+	    "  rlimit_cpu = -1;\n"
+	    "  rlimit_nofile = 15;\n"
+	    "} );\n",
+	    "@:3: 'backoff_base' in queue 'q' must be 0 or more seconds, not -1\n"
+	    "@:4: 'backoff_max' in queue 'q' must be 0 or more seconds, not -0.5\n"
+	    "@:5: 'backoff_jitter' in queue 'q' must be between 0 and 1, not 1.5\n"
+	    "@:6: 'grace' in queue 'q' must be 0 or more seconds, not -2\n"
+	    "@:7: 'max_running' in queue 'q' must be between 0 and 2147483647, not -1\n"
+	    "@:8: 'rate' in queue 'q' must be between 0 and 1000000, not -0.5\n"
+	    "@:9: 'burst' in queue 'q' must be between 1 and 2147483647, not 0\n"
+	    "@:10: 'max_jobs_per_worker' in queue 'q' must be between 0 and 2147483647, "
+	    "not -1\n"
+	    "@:11: 'max_worker_rss' in queue 'q' must be 0 or at least 1048576, "
+	    "not 1048575\n"
+	    "@:12: 'poison_after' in queue 'q' must be between 0 and 100, not 101\n"
+	    "@:13: 'rlimit_as' in queue 'q' must be 0 or at least 16777216, not 16777215\n"
+	    "@:14: 'rlimit_cpu' in queue 'q' must be at least 0, not -1\n"
+	    "@:15: 'rlimit_nofile' in queue 'q' must be 0 or at least 16, not 15");
+	load_fails(Q_WITH("backoff_jitter = -0.01;"),
+	    "@:2: 'backoff_jitter' in queue 'q' must be between 0 and 1, not -0.01");
+	load_fails(Q_WITH("rate = 1000000.5;"),
+	    "@:2: 'rate' in queue 'q' must be between 0 and 1000000, not 1000000.5");
+	load_fails(Q_WITH("max_worker_rss = -1;"),
+	    "@:2: 'max_worker_rss' in queue 'q' must be at least 0, not -1");
+	load_fails(Q_WITH("rlimit_nofile = 2147483648L;"),
+	    "@:2: 'rlimit_nofile' in queue 'q' must be between 0 and 2147483647, "
+	    "not 2147483648");
+	load_fails(Q_WITH("burst = 2147483648L; rate = 1;"),
+	    "@:2: 'burst' in queue 'q' must be between 1 and 2147483647, not 2147483648");
+}
+END_TEST
+
+START_TEST(test_lifecycle_types)
+{
+	load_fails(
+	    "queues = ( {\n"
+	    "  name = \"q\"; handler = \"echo\";\n"
+	    "  backoff_base = \"1s\";\n"
+	    "  backoff_max = [ 1 ];\n"
+	    "  backoff_jitter = \"0.2\";\n"
+	    "  grace = true;\n"
+	    "  max_running = 1.5;\n"
+	    "  rate = \"fast\";\n"
+	    "  burst = 2.5;\n"
+	    "  max_jobs_per_worker = \"10\";\n"
+	    "  max_worker_rss = \"1G\";\n"
+	    "  poison_after = false;\n"
+	    "  user = 0;\n"
+	    "  group = ( \"root\" );\n"
+	    "  rlimit_as = 1e9;\n"
+	    "  rlimit_cpu = \"60\";\n"
+	    "  rlimit_nofile = { };\n"
+	    "} );\n",
+	    "@:3: 'backoff_base' in queue 'q' must be a number of seconds\n"
+	    "@:4: 'backoff_max' in queue 'q' must be a number of seconds\n"
+	    "@:5: 'backoff_jitter' in queue 'q' must be a number\n"
+	    "@:6: 'grace' in queue 'q' must be a number of seconds\n"
+	    "@:7: 'max_running' in queue 'q' must be an integer\n"
+	    "@:8: 'rate' in queue 'q' must be a number\n"
+	    "@:9: 'burst' in queue 'q' must be an integer\n"
+	    "@:10: 'max_jobs_per_worker' in queue 'q' must be an integer\n"
+	    "@:11: 'max_worker_rss' in queue 'q' must be an integer\n"
+	    "@:12: 'poison_after' in queue 'q' must be an integer\n"
+	    "@:13: 'user' in queue 'q' must be a string\n"
+	    "@:14: 'group' in queue 'q' must be a string\n"
+	    "@:15: 'rlimit_as' in queue 'q' must be an integer\n"
+	    "@:16: 'rlimit_cpu' in queue 'q' must be an integer\n"
+	    "@:17: 'rlimit_nofile' in queue 'q' must be an integer");
+	load_fails(
+	    "dead_max = \"many\";\n"
+	    "socket_owner = 0;\n"
+	    "socket_group = 0;\n"
+	    "user = 0;\n"
+	    "group = [ \"root\" ];\n"
+	    "allow_users = \"root\";\n"
+	    "allow_groups = 0;\n"
+	    Q_OK,
+	    "@:1: 'dead_max' must be an integer\n"
+	    "@:2: 'socket_owner' must be a string\n"
+	    "@:3: 'socket_group' must be a string\n"
+	    "@:4: 'user' must be a string\n"
+	    "@:5: 'group' must be a string\n"
+	    "@:6: 'allow_users' must be a list of user names or uids, such as "
+	    "[ \"alice\", \"1000\" ]\n"
+	    "@:7: 'allow_groups' must be a list of group names or gids, such as "
+	    "[ \"staff\", \"1000\" ]");
+}
+END_TEST
+
+START_TEST(test_burst_needs_rate)
+{
+	load_fails(Q_WITH("burst = 5;"),
+	    "@:2: 'burst' in queue 'q' needs 'rate': a burst limits nothing without "
+	    "a rate above 0");
+	load_fails(Q_WITH("rate = 0;\nburst = 1;"),
+	    "@:3: 'burst' in queue 'q' needs 'rate': a burst limits nothing without "
+	    "a rate above 0");
+	/* A rate that was refused has its own message; burst adds none. */
+	load_fails(Q_WITH("rate = -1; burst = 5;"),
+	    "@:2: 'rate' in queue 'q' must be between 0 and 1000000, not -1");
+}
+END_TEST
+
+START_TEST(test_backoff_order)
+{
+	load_fails(Q_WITH("backoff_base = 10;\nbackoff_max = 5;"),
+	    "@:3: 'backoff_max' (5 s) is less than 'backoff_base' (10 s) in queue 'q'");
+	/* Against the defaults: the setting given is the one named. */
+	load_fails(Q_WITH("backoff_base = 61;"),
+	    "@:2: 'backoff_max' (60 s) is less than 'backoff_base' (61 s) in queue 'q'");
+	load_fails(Q_WITH("\nbackoff_max = 0.5;"),
+	    "@:3: 'backoff_max' (0.5 s) is less than 'backoff_base' (1 s) in queue 'q'");
+	/* A refused setting is not compared. */
+	load_fails(Q_WITH("backoff_base = 100; backoff_max = -1;"),
+	    "@:2: 'backoff_max' in queue 'q' must be 0 or more seconds, not -1");
+	load_fails(Q_WITH("backoff_base = \"x\"; backoff_max = 0.5;"),
+	    "@:2: 'backoff_base' in queue 'q' must be a number of seconds");
+}
+END_TEST
+
+/* A temporary file with mode; the caller unlinks and frees the path. */
+static char *
+tmp_file(const char *text, mode_t mode)
+{
+	char	*path = write_tmp(text);
+
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return (path);
+}
+
+/* A config with one queue whose handler is handler. */
+static char *
+handler_conf(const char *handler)
+{
+	return (fmt("queues = (\n  { name = \"q\";\n    handler = \"%s\"; }\n);\n",
+	    handler));
+}
+
+/* The handler must load, and be kept exactly as written. */
+static void
+handler_ok(const char *handler)
+{
+	struct config	*cf;
+	char		*text = handler_conf(handler);
+
+	cf = load_ok(text);
+	ck_assert_str_eq(cf->queues[0].handler, handler);
+	config_free(cf);
+	free(text);
+}
+
+/* The handler must fail with the message want (at line 3, where the handler is). */
+static void
+handler_fails(const char *handler, const char *want)
+{
+	char	*text = handler_conf(handler), *expect = fmt("@:3: %s", want);
+
+	load_fails(text, expect);
+	free(expect);
+	free(text);
+}
+
+START_TEST(test_handler_plugin)
+{
+	struct config	*cf;
+	char		*so, *h, *want, *text;
+
+	so = tmp_file("not really ELF\n", 0644);
+	handler_ok(h = fmt("plugin:%s", so));
+	free(h);
+	handler_ok(h = fmt("plugin:%s some argument  string", so));
+	free(h);
+	/* libconfig reads the escape \t as a tab, which also ends the path. */
+	text = fmt("queues = ( { name = \"q\"; handler = \"plugin:%s\\targ\"; } );\n",
+	    so);
+	cf = load_ok(text);
+	free(text);
+	h = fmt("plugin:%s\targ", so);
+	ck_assert_str_eq(cf->queues[0].handler, h);
+	free(h);
+	config_free(cf);
+
+	handler_fails("plugin:myhandler.so",
+	    "handler 'plugin:myhandler.so' in queue 'q' needs an absolute path: "
+	    "plugin:/path/to/handler.so [ARG]");
+	handler_fails("plugin:",
+	    "handler 'plugin:' in queue 'q' needs an absolute path: "
+	    "plugin:/path/to/handler.so [ARG]");
+	handler_fails("plugin: /x.so",
+	    "handler 'plugin: /x.so' in queue 'q' needs an absolute path: "
+	    "plugin:/path/to/handler.so [ARG]");
+	handler_fails("plugin:/nonexistent/handler.so arg",
+	    "plugin '/nonexistent/handler.so' in queue 'q': No such file or directory");
+	handler_fails("plugin:/", "plugin '/' in queue 'q' is not a regular file");
+	h = fmt("plugin:%s/x.so", so);
+	want = fmt("plugin '%s/x.so' in queue 'q': Not a directory", so);
+	handler_fails(h, want);
+	free(want);
+	free(h);
+	/* The prefix is case-sensitive, like every handler name. */
+	handler_fails("Plugin:/x.so", "unknown handler 'Plugin:/x.so' in queue 'q': "
+	    "valid handlers are echo, sha256, spin, sleep" HANDLERS_TAIL);
+	unlink(so);
+	free(so);
+}
+END_TEST
+
+START_TEST(test_handler_exec)
+{
+	char	*prog, *plain, *h, *want;
+
+	prog = tmp_file("#!/bin/sh\ncat\n", 0755);
+	plain = tmp_file("#!/bin/sh\ncat\n", 0644);
+	handler_ok(h = fmt("exec:%s", prog));
+	free(h);
+	handler_ok(h = fmt("exec:%s --flag value", prog));
+	free(h);
+
+	handler_fails("exec:bin/prog",
+	    "handler 'exec:bin/prog' in queue 'q' needs an absolute path: "
+	    "exec:/path/to/program [ARGS]");
+	handler_fails("exec:", "handler 'exec:' in queue 'q' needs an absolute path: "
+	    "exec:/path/to/program [ARGS]");
+	handler_fails("exec:/nonexistent/prog -v",
+	    "exec program '/nonexistent/prog' in queue 'q': No such file or directory");
+	/* A directory is searchable, not executable. */
+	handler_fails("exec:/tmp", "exec program '/tmp' in queue 'q' is not a regular file");
+	/* Not executable by anyone, root included. */
+	h = fmt("exec:%s arg", plain);
+	want = fmt("exec program '%s' in queue 'q': Permission denied", plain);
+	handler_fails(h, want);
+	free(want);
+	free(h);
+	unlink(prog);
+	free(prog);
+	unlink(plain);
+	free(plain);
+}
+END_TEST
+
+START_TEST(test_handler_unreadable)
+{
+	char	*so, *h, *want;
+
+	/* Root reads anything: drop to a user for whom mode 0 means no access. */
+	become_user();
+	so = tmp_file("x\n", 0);
+	h = fmt("plugin:%s", so);
+	want = fmt("plugin '%s' in queue 'q': Permission denied", so);
+	handler_fails(h, want);
+	free(want);
+	free(h);
+	unlink(so);
+	free(so);
+}
+END_TEST
+
+START_TEST(test_accounts)
+{
+	struct config	*cf;
+
+	/* root (uid and gid 0) exists everywhere. */
+	cf = load_ok(
+	    "socket_owner = \"root\";\n"
+	    "socket_group = \"root\";\n"
+	    "user = \"root\";\n"
+	    "group = \"root\";\n"
+	    "dead_max = 0;\n"
+	    "queues = ( { name = \"q\"; handler = \"echo\"; user = \"root\";\n"
+	    "    group = \"root\"; },\n"
+	    "  { name = \"r\"; handler = \"echo\"; user = \"root\"; } );\n");
+	ck_assert_str_eq(cf->socket_owner, "root");
+	ck_assert_str_eq(cf->socket_group, "root");
+	ck_assert_str_eq(cf->user, "root");
+	ck_assert_str_eq(cf->group, "root");
+	ck_assert_uint_eq(cf->dead_max, 0);
+	ck_assert_str_eq(cf->queues[0].user, "root");
+	ck_assert_str_eq(cf->queues[0].group, "root");
+	ck_assert_str_eq(cf->queues[1].user, "root");
+	ck_assert_ptr_null(cf->queues[1].group);
+	config_free(cf);
+
+	cf = load_ok("dead_max = 2147483647;\n" Q_OK);
+	ck_assert_uint_eq(cf->dead_max, 2147483647U);
+	config_free(cf);
+
+	load_fails(
+	    "socket_owner = \"nosuchuser-jp\";\n"
+	    "socket_group = \"nosuchgroup-jp\";\n"
+	    "user = \"\";\n"
+	    "group = \"nosuchgroup-jp\";\n"
+	    "dead_max = -1;\n"
+	    "queues = ( { name = \"q\"; handler = \"echo\";\n"
+	    "  user = \"nosuchuser-jp\";\n"
+	    "  group = \"nosuchgroup-jp\";\n"
+	    "} );\n",
+	    "@:1: 'socket_owner': no such user 'nosuchuser-jp'\n"
+	    "@:2: 'socket_group': no such group 'nosuchgroup-jp'\n"
+	    "@:3: 'user': no such user ''\n"
+	    "@:4: 'group': no such group 'nosuchgroup-jp'\n"
+	    "@:5: 'dead_max' must be between 0 and 2147483647, not -1\n"
+	    "@:7: 'user' in queue 'q': no such user 'nosuchuser-jp'\n"
+	    "@:8: 'group' in queue 'q': no such group 'nosuchgroup-jp'");
+}
+END_TEST
+
+START_TEST(test_socket_group_default)
+{
+	struct config	*cf;
+
+	/* Without root there is no default group. */
+	become_user();
+	cf = load_ok(Q_OK);
+	ck_assert_ptr_null(cf->socket_group);
+	config_free(cf);
+}
+END_TEST
+
+START_TEST(test_allow_lists)
+{
+	struct config	*cf;
+
+	cf = load_ok(
+	    "allow_users = [ \"root\", \"0\", \"1000\", \"4294967294\" ];\n"
+	    "allow_groups = ( \"root\", \"65534\" );\n"
+	    Q_OK);
+	ck_assert_int_eq(cf->nallow_users, 4);
+	ck_assert_str_eq(cf->allow_users[0], "root");
+	ck_assert_str_eq(cf->allow_users[1], "0");
+	ck_assert_str_eq(cf->allow_users[2], "1000");
+	ck_assert_str_eq(cf->allow_users[3], "4294967294");
+	ck_assert_int_eq(cf->nallow_groups, 2);
+	ck_assert_str_eq(cf->allow_groups[0], "root");
+	ck_assert_str_eq(cf->allow_groups[1], "65534");
+	config_free(cf);
+
+	load_fails("allow_users = [ ];\n" Q_OK,
+	    "@:1: 'allow_users' is empty; remove it to allow anyone");
+	load_fails("\nallow_groups = ( );\n" Q_OK,
+	    "@:2: 'allow_groups' is empty; remove it to allow anyone");
+	/* Every bad element is reported, the good ones around them kept till the end. */
+	load_fails(
+	    "allow_users = [\n"
+	    "  \"root\",\n"
+	    "  \"nosuchuser-jp\",\n"
+	    "  \"4294967295\",\n"
+	    "  \"\", \"1000\" ];\n"
+	    "allow_groups = ( \"root\", 1000, \"nosuchgroup-jp\" );\n"
+	    Q_OK,
+	    "@:3: 'allow_users': no such user 'nosuchuser-jp'\n"
+	    "@:4: 'allow_users': uid 4294967295 is out of range, at most 4294967294\n"
+	    "@:5: 'allow_users': no such user ''\n"
+	    "@:6: 'allow_groups': element 2 must be a string: a group name or a "
+	    "decimal gid\n"
+	    "@:6: 'allow_groups': no such group 'nosuchgroup-jp'");
+	load_fails("allow_users = [ 1000 ];\n" Q_OK,
+	    "@:1: 'allow_users': element 1 must be a string: a user name or a decimal uid");
+	load_fails("allow_groups = [ \"99999999999999999999\" ];\n" Q_OK,
+	    "@:1: 'allow_groups': gid 99999999999999999999 is out of range, "
+	    "at most 4294967294");
+}
+END_TEST
+
+START_TEST(test_new_many_errors)
+{
+	char	*prog, *text, *want;
+
+	/* Errors of every new kind at once, all reported in order. */
+	prog = tmp_file("x\n", 0600);
+	text = fmt(
+	    "dead_max = -5;\n"					/* 1 */
+	    "allow_users = [ ];\n"				/* 2 */
+	    "queues = (\n"					/* 3 */
+	    "  { name = \"a\"; handler = \"exec:%s\";\n"	/* 4 */
+	    "    rate = 0; burst = 3;\n"			/* 5 */
+	    "    backoff_base = 9; backoff_max = 3; },\n"	/* 6 */
+	    "  { name = \"b\"; handler = \"plugin:rel.so\";\n"	/* 7 */
+	    "    user = \"nosuchuser-jp\"; grase = 1; }\n"	/* 8 */
+	    ");\n", prog);
+	want = fmt(
+	    "@:1: 'dead_max' must be between 0 and 2147483647, not -5\n"
+	    "@:2: 'allow_users' is empty; remove it to allow anyone\n"
+	    "@:4: exec program '%s' in queue 'a': Permission denied\n"
+	    "@:6: 'backoff_max' (3 s) is less than 'backoff_base' (9 s) in queue 'a'\n"
+	    "@:5: 'burst' in queue 'a' needs 'rate': a burst limits nothing without "
+	    "a rate above 0\n"
+	    "@:7: handler 'plugin:rel.so' in queue 'b' needs an absolute path: "
+	    "plugin:/path/to/handler.so [ARG]\n"
+	    "@:8: 'user' in queue 'b': no such user 'nosuchuser-jp'\n"
+	    "@:8: unknown setting 'grase' in queue 'b'", prog);
+	load_fails(text, want);
+	free(want);
+	free(text);
+	unlink(prog);
+	free(prog);
+}
+END_TEST
+
 START_TEST(test_free_null)
 {
 	config_free(NULL);
@@ -764,6 +1313,27 @@ config_suite(void)
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_socket_mode);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifecycle");
+	tcase_add_test(tc, test_lifecycle_values);
+	tcase_add_test(tc, test_lifecycle_ranges);
+	tcase_add_test(tc, test_lifecycle_types);
+	tcase_add_test(tc, test_burst_needs_rate);
+	tcase_add_test(tc, test_backoff_order);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("handlers");
+	tcase_add_test(tc, test_handler_plugin);
+	tcase_add_test(tc, test_handler_exec);
+	tcase_add_test(tc, test_handler_unreadable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("access");
+	tcase_add_test(tc, test_accounts);
+	tcase_add_test(tc, test_socket_group_default);
+	tcase_add_test(tc, test_allow_lists);
+	tcase_add_test(tc, test_new_many_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("socket");

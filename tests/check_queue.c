@@ -256,8 +256,8 @@ START_TEST(test_keep_trim)
 	j = job_find(ids[4]);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(j->state, JOB_DONE);
-	ck_assert_uint_eq(j->rlen, 3);
-	ck_assert_int_eq(memcmp(j->result, "out", 3), 0);
+	ck_assert_uint_eq(job_rlen(j), 3);
+	ck_assert_int_eq(memcmp(job_result(j), "out", 3), 0);
 	/* The byte bound drops more. */
 	job_keep_trim(3, 6);
 	ck_assert_ptr_null(job_find(ids[3]));

@@ -90,7 +90,7 @@ expect_errors "$F" \
 	"$F:2: unknown setting 'wokers'" \
 	"$F:3: 'max_payload' must be between 1 and 268435456, not 0" \
 	"$F:4: 'socket_mode' must be a string of octal digits" \
-	"$F:9: unknown handler 'perl' in queue 'a': valid handlers are echo, sha256, spin, sleep" \
+	"$F:9: unknown handler 'perl' in queue 'a': valid handlers are echo, sha256, spin, sleep, plugin:/path/to/handler.so [ARG], exec:/path/to/program [ARGS]" \
 	"$F:10: 'workers' in queue 'a' must be an integer" \
 	"$F:11: 'timeout' in queue 'a' must be 0 or more seconds, not -3" \
 	"$F:12: 'batch' in queue 'a' must be between 1 and 1024, not 2000" \
@@ -127,6 +127,65 @@ expect_errors "$F" \
 	"$F:3: 'shutdown_timeout' must be a number of seconds" \
 	"$F:5: 'max_jobs' in queue 'q' must be an integer" \
 	"$F:5: 'priority_max' in queue 'q' must be between -1000 and 1000, not 99999"
+
+# Lifecycle, access and privilege settings: a valid set, with plugin and exec handlers
+# that exist (the files are checked, not run, by -t).
+printf 'not a real plugin\n' >"$JP_TMP/h.so"
+printf '#!/bin/sh\ncat\n' >"$JP_TMP/h.sh"
+chmod 755 "$JP_TMP/h.sh"
+F="$JP_TMP/lifecycle.conf"
+cat >"$F" <<CONF
+socket = "$JP_SOCK";
+dead_max = 50;
+allow_users = [ "root", "$(id -u)" ];
+allow_groups = ( "$(id -gn)" );
+queues = (
+  { name = "p"; handler = "plugin:$JP_TMP/h.so an argument";
+    retries = 5; backoff_base = 0.1; backoff_max = 2; backoff_jitter = 0.5;
+    grace = 1; max_running = 1; rate = 2.5; burst = 4; poison_after = 2;
+    max_jobs_per_worker = 100; max_worker_rss = 67108864;
+    rlimit_as = 1073741824; rlimit_cpu = 600; rlimit_nofile = 256; },
+  { name = "x"; handler = "exec:$JP_TMP/h.sh -n 1"; rate = 0.5; }
+);
+CONF
+expect_valid "$F"
+
+# ... and each kind of mistake in them, all reported with its line.
+printf 'not executable\n' >"$JP_TMP/noexec.sh"
+chmod 644 "$JP_TMP/noexec.sh"
+F="$JP_TMP/lifecycle-bad.conf"
+cat >"$F" <<CONF
+dead_max = -1;
+allow_users = [ ];
+allow_groups = [ "nosuchgroup-jp" ];
+socket_owner = "nosuchuser-jp";
+queues = (
+  { name = "a"; handler = "plugin:relative.so"; },
+  { name = "b"; handler = "plugin:$JP_TMP/missing.so"; },
+  { name = "c"; handler = "exec:$JP_TMP/noexec.sh arg"; },
+  { name = "d"; handler = "echo"; burst = 3; },
+  { name = "e"; handler = "echo";
+    backoff_base = 10;
+    backoff_max = 5;
+    backoff_jitter = 2;
+    max_worker_rss = 1000;
+    user = "nosuchuser-jp";
+  }
+);
+CONF
+expect_errors "$F" \
+	"$F:1: 'dead_max' must be between 0 and 2147483647, not -1" \
+	"$F:2: 'allow_users' is empty; remove it to allow anyone" \
+	"$F:3: 'allow_groups': no such group 'nosuchgroup-jp'" \
+	"$F:4: 'socket_owner': no such user 'nosuchuser-jp'" \
+	"$F:6: handler 'plugin:relative.so' in queue 'a' needs an absolute path: plugin:/path/to/handler.so [ARG]" \
+	"$F:7: plugin '$JP_TMP/missing.so' in queue 'b': No such file or directory" \
+	"$F:8: exec program '$JP_TMP/noexec.sh' in queue 'c': Permission denied" \
+	"$F:9: 'burst' in queue 'd' needs 'rate'" \
+	"$F:13: 'backoff_jitter' in queue 'e' must be between 0 and 1, not 2" \
+	"$F:14: 'max_worker_rss' in queue 'e' must be 0 or at least 1048576, not 1000" \
+	"$F:15: 'user' in queue 'e': no such user 'nosuchuser-jp'" \
+	"$F:12: 'backoff_max' (5 s) is less than 'backoff_base' (10 s) in queue 'e'"
 
 # A syntax error stops the parse at its line.
 F="$JP_TMP/syntax.conf"

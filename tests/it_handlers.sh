@@ -1,8 +1,9 @@
 #!/bin/bash
 # it_handlers.sh: every built-in handler end to end through the real jobpoold (echo
 # byte-exact also for binary payloads, sha256 against sha256sum, spin with and without
-# wrapping against python3, spin's bad payload, sleep's duration), priorities, delays,
-# STATUS and WAIT of finished jobs, and CANCEL of a delayed job seen by its waiter.
+# wrapping against python3, spin's bad payload, sleep's duration), per-job and queue
+# timeouts, priorities, delays, STATUS and WAIT of finished jobs, and CANCEL of a
+# delayed job seen by its waiter.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -19,8 +20,11 @@ jp_start 'queues = (
 	{ name = "echo"; handler = "echo"; workers = 2; },
 	{ name = "sha"; handler = "sha256"; workers = 1; },
 	{ name = "spin"; handler = "spin"; workers = 1; retries = 3; },
-	{ name = "sleep"; handler = "sleep"; workers = 1; batch = 1; }
-);'
+	{ name = "sleep"; handler = "sleep"; workers = 1; batch = 1; },
+	{ name = "tmo"; handler = "sleep"; workers = 1; batch = 1; retries = 1; timeout = 1; }
+);
+shutdown_timeout = 1;
+kill_timeout = 1;'
 
 # ----- echo -----
 out=$(jp_ctl submit -w -q echo "hello world"); rc=$?
@@ -112,7 +116,33 @@ out=$(printf 'soon' | bc_submit sleep)
 jp_match "sleep 'soon': RESULT failed" '^RESULT [0-9]+ failed ' "$(hdr)"
 jp_match "sleep 'soon': the message says why" "sleep: .*milliseconds" "$out"
 
+# ----- timeouts: per job, or the queue's default; each attempt is timed -----
+t0=$(now_ms)
+out=$(printf '5000' | bc_submit tmo timeout=200)
+dt=$(( $(now_ms) - t0 ))
+jp_match "timeout=200 on a 5 s job: RESULT timeout" '^RESULT [0-9]+ timeout [1-9][0-9]*$' "$(hdr)"
+jp_eq "timeout=200: the message says so" "timed out after 200 ms" "$out"
+if [ "$dt" -ge 400 ] && [ "$dt" -lt 4000 ]; then
+	jp_pass "timeout=200 with retries = 1: two attempts took $dt ms"
+else
+	jp_fail "timeout=200 with retries = 1: took $dt ms (want two attempts of 200 ms)"
+fi
+st=$(printf 'STATUS %s\n' "$(hdr | cut -d' ' -f2)" | $BADCLIENT raw "$JP_SOCK")
+jp_match "timeout: STATUS says timeout after 2 attempts" \
+	'^OK id=[0-9]+ queue=tmo state=timeout prio=0 attempts=2' "$st"
+out=$(printf '100' | bc_submit tmo timeout=3000)
+jp_eq "a job within its timeout completes" "100" "$out"
+out=$(printf '1300' | bc_submit tmo timeout=0)
+jp_eq "timeout=0 lifts the queue's timeout of 1 s" "1300" "$out"
+t0=$(now_ms)
+out=$(printf '5000' | bc_submit tmo)
+dt=$(( $(now_ms) - t0 ))
+jp_eq "the queue's timeout = 1 applies by default" "timed out after 1000 ms" "$out"
+if [ "$dt" -ge 2000 ]; then jp_pass "the queue's timeout: two attempts took $dt ms"
+else jp_fail "the queue's timeout: two attempts took only $dt ms"; fi
+
 # ----- priorities: the worker busy, low then high queued; high runs first -----
+# batch = 1: with batching a busy worker may already hold the next job in its pipe.
 out=$($BADCLIENT prio "$JP_SOCK" sleep)
 jp_eq "priorities: the higher runs first" "order: occupy:ok high:ok low:ok" "$out"
 out=$(printf 'SUBMIT sleep 1 prio=11\n1\nSUBMIT sleep 1 prio=-11\n1\nPING\n' |
@@ -163,7 +193,7 @@ jp_match "cancel twice: ERR state" '^cancel_again: ERR state job [0-9]+ has fini
 jp_match "cancel: WAIT afterwards answers cancelled" '^wait_after: OK True cancelled' "$out"
 
 # CANCEL of a running job is refused.
-id=$(jp_ctl submit -q sleep 400)
+id=$(jp_ctl submit -q sleep 5000)
 for i in $(seq 1 100); do
 	st=$(printf 'STATUS %s\n' "$id" | $BADCLIENT raw "$JP_SOCK")
 	case $st in *state=running*) break ;; esac

@@ -4,7 +4,8 @@
 # socket goes at once and new connections are refused, while open ones get ERR
 # shutdown for SUBMIT; a job longer than shutdown_timeout has its worker stopped (TERM,
 # then KILL after kill_timeout) and its waiter gets RESULT failed, never silence; a
-# second signal stops the workers at once. Every time: exit 0 and a clean log.
+# second signal stops the workers at once; a producer held on a full queue is answered;
+# a client that never reads does not keep the daemon. Every time: exit 0, a clean log.
 #
 # The signal goes to jobpoold itself, not to the `timeout` that lib.sh runs it under:
 # that one would also pass it to the whole process group, workers included.
@@ -197,5 +198,64 @@ jp_match "second signal: the waiter gets RESULT failed" '^RESULT [0-9]+ failed '
 if [ "$dt" -lt 2000 ]; then jp_pass "second signal: answered $dt ms after the first"
 else jp_fail "second signal: answered only $dt ms after the first"; fi
 jp_match "second signal: the log says so" 'SIGINT again: stopping workers now' "$(newlog)"
+
+# ----- a producer held on a full queue gets ERR shutdown for what was held back -----
+CONF='queues = ( { name = "held"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 2; } );
+shutdown_timeout = 1;
+kill_timeout = 1;'
+start "held producer" "$CONF"
+first=$(jp_ctl submit -q held 5000)
+for i in $(seq 1 250); do
+	printf 'STATUS %s\n' "$first" | raw | grep -q 'state=running' && break
+	sleep 0.02
+done
+printf 'SUBMIT held 2 wait\n10\nSUBMIT held 2 wait\n10\nSUBMIT held 2 wait\n10\nPING\n' |
+	raw >"$JP_TMP/held.out" &
+sub=$!
+BG="$BG $sub"
+for i in $(seq 1 250); do
+	[ "$(stat_get queue held blocked)" = 1 ] && break
+	sleep 0.02
+done
+jp_eq "held producer: blocked before the signal" 1 "$(stat_get queue held blocked)"
+kill -TERM "$DPID"
+wait "$sub"; rc=$?
+BG=
+stopped "held producer" 10
+jp_eq "held producer: the client is answered and closed" 0 "$rc"
+jp_eq "held producer: queued jobs cancelled, the held SUBMIT refused" \
+"ERR shutdown the daemon is shutting down
+OK *
+OK *
+OK pong
+RESULT * cancelled 23
+RESULT * cancelled 23
+daemon is shutting down
+daemon is shutting down" "$(sed 's/[0-9][0-9]*/*/' "$JP_TMP/held.out" | sort)"
+
+# ----- a client that never reads its answers does not hold the exit up for long -----
+CONF='queues = ( { name = "echo"; handler = "echo"; workers = 1; } );
+max_output = 65536;'
+start "deaf client" "$CONF"
+$BADCLIENT flood "$JP_SOCK" echo 200000 >"$JP_TMP/flood.out" 2>&1 &
+flood=$!
+BG="$BG $flood"
+for i in $(seq 1 250); do
+	grep -q '^flood:' "$JP_TMP/flood.out" && break
+	sleep 0.02
+done
+jp_match "deaf client: stuck with unread answers" '^flood: sent [0-9]+ of 200000' \
+	"$(cat "$JP_TMP/flood.out")"
+t0=$(now_ms)
+kill -TERM "$DPID"
+stopped "deaf client" 10
+dt=$(( $(now_ms) - t0 ))
+kill "$flood" 2>/dev/null
+wait "$flood" 2>/dev/null
+BG=
+if [ "$dt" -lt 5000 ]; then jp_pass "deaf client: the daemon stopped in $dt ms anyway"
+else jp_fail "deaf client: the daemon took $dt ms to stop"; fi
+jp_match "deaf client: the log says so" 'shutdown: some clients did not read their answers' \
+	"$(newlog)"
 
 jp_done

@@ -17,6 +17,7 @@ JP_DPID=	# the daemon itself
 JP_FAILS=0
 export JOBPOOL_SOCKET="$JP_SOCK"
 # A daemon that outlives its test is killed by timeout; a test never hangs CI.
+# --foreground: signals we send reach the daemon alone, never its workers directly.
 : "${JP_DAEMON_TIMEOUT:=300}"
 
 jp_cleanup() {
@@ -46,7 +47,7 @@ jp_start() {
 	local body=${1:-'queues = ( { name = "default"; handler = "echo"; workers = 2; } );'}
 	shift || true
 	jp_config "$body" >/dev/null
-	timeout -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" \
+	timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" \
 		>>"$JP_LOG" 2>&1 &
 	JP_PID=$!
 	local i
