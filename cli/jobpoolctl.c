@@ -74,7 +74,12 @@ static const char ctl_usage_text[] =
     "                          run a job for each line of stdin, print the results\n"
     "  status [id]             show the daemon's queues and workers, or one job\n"
     "  wait id ...             wait for jobs and print their results\n"
-    "  cancel id ...           cancel queued or delayed jobs\n"
+    "  cancel id ...           cancel jobs: queued ones at once, running ones\n"
+    "                          cooperatively (cleanup hooks run), then by force\n"
+    "  dead [-q queue]         list the dead jobs (out of attempts) and their errors\n"
+    "  retry id ... | --all [-q queue]\n"
+    "                          queue dead jobs again with fresh attempts\n"
+    "  reload                  reload the daemon's configuration file\n"
     "  ping                    check that the daemon answers\n"
     "\n"
     "options:\n"
@@ -90,6 +95,9 @@ static int	cmd_status(int, char **);
 static int	cmd_wait(int, char **);
 static int	cmd_cancel(int, char **);
 static int	cmd_ping(int, char **);
+static int	cmd_dead(int, char **);
+static int	cmd_retry(int, char **);
+static int	cmd_reload(int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "submit", cmd_submit, "submit [-w] [-n] [-q queue] [-p prio] [--delay s] "
@@ -98,6 +106,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "status", cmd_status, "status [id]" },
 	{ "wait", cmd_wait, "wait id ..." },
 	{ "cancel", cmd_cancel, "cancel id ..." },
+	{ "dead", cmd_dead, "dead [-q queue]" },
+	{ "retry", cmd_retry, "retry id ... | retry --all [-q queue]" },
+	{ "reload", cmd_reload, "reload" },
 	{ "ping", cmd_ping, "ping" },
 };
 
@@ -1281,6 +1292,42 @@ stats_free(struct stats_rec *recs, size_t n)
 	free(recs);
 }
 
+static int
+ctl_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+/* Decode %XX escapes in place (the daemon encodes spaces in values that have them). */
+static void
+ctl_pct_decode(char *s)
+{
+	char	*d = s;
+	int	 hi, lo;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '%' && (hi = ctl_hex(s[1])) >= 0 && (lo = ctl_hex(s[2])) >= 0) {
+			*d++ = (char)(hi * 16 + lo);
+			s += 2;
+		} else
+			*d++ = *s;
+	}
+	*d = '\0';
+}
+
+/* Is key one whose value runs to the end of its line (free text)? */
+static int
+ctl_rest_key(const char *key)
+{
+	return (strcmp(key, "reason") == 0 || strcmp(key, "error") == 0);
+}
+
 /* Split a STATS body into records, in place. 0, or -1 if out of memory. */
 static int
 stats_parse(char *text, struct stats_rec **out, size_t *nout)
@@ -1313,6 +1360,12 @@ stats_parse(char *text, struct stats_rec **out, size_t *nout)
 				continue;
 			}
 			*eq = '\0';
+			if (ctl_rest_key(tok) && *line != '\0') {
+				/* Free text: the rest of the line belongs to it. */
+				line[-1] = ' ';
+				line += strlen(line);
+			} else
+				ctl_pct_decode(eq + 1);
 			nk = realloc(r->keys, (r->n + 1) * sizeof *r->keys);
 			if (nk == NULL)
 				goto fail;
@@ -1416,7 +1469,11 @@ stats_json_rec(const struct stats_rec *r, const char *namekey)
 	putchar('{');
 	json_cstring(stdout, namekey);
 	putchar(':');
-	json_cstring(stdout, r->name);
+	/* A queue's name is a string even when it looks like a number; an id is not. */
+	if (strcmp(namekey, "id") == 0)
+		json_value(stdout, r->name);
+	else
+		json_cstring(stdout, r->name);
 	for (i = 0; i < r->n; i++) {
 		putchar(',');
 		json_cstring(stdout, r->keys[i]);
@@ -1470,6 +1527,7 @@ status_daemon(struct jobpool *jp)
 {
 	static const struct table_col queue_cols[] = {
 		{ "QUEUE", NULL, 0 },
+		{ "STATE", "state", 0 },
 		{ "HANDLER", "handler", 0 },
 		{ "WORKERS", "workers", 1 },
 		{ "DEPTH", "depth", 1 },
@@ -1477,6 +1535,7 @@ status_daemon(struct jobpool *jp)
 		{ "RUNNING", "running", 1 },
 		{ "DONE", "done", 1 },
 		{ "FAILED", "failed", 1 },
+		{ "DEAD", "dead", 1 },
 		{ "CANCELLED", "cancelled", 1 },
 	};
 	static const struct table_col worker_cols[] = {
@@ -1484,6 +1543,7 @@ status_daemon(struct jobpool *jp)
 		{ "PID", "pid", 1 },
 		{ "STATE", "state", 0 },
 		{ "JOBS", "jobs", 1 },
+		{ "RSS_KIB", "rss_kib", 1 },
 	};
 	struct stats_rec	*recs;
 	size_t			 len, n, i;
@@ -1509,10 +1569,102 @@ status_daemon(struct jobpool *jp)
 		putchar('\n');
 		table_print(queue_cols, sizeof queue_cols / sizeof queue_cols[0],
 		    recs, n, "queue");
+		/* Why a queue is not running, under the table. */
+		for (i = 0; i < n; i++) {
+			const char *why = stats_get(&recs[i], "reason");
+
+			if (strcmp(recs[i].type, "queue") == 0 && why != NULL)
+				printf("queue %s: %s: %s\n", recs[i].name,
+				    stats_get(&recs[i], "state"), why);
+		}
 		putchar('\n');
 		table_print(worker_cols, sizeof worker_cols / sizeof worker_cols[0],
 		    recs, n, "worker");
 	}
+	stats_free(recs, n);
+	free(text);
+	return (0);
+}
+
+/*
+ * Send a raw request line and read its reply (skipping RESULTs for other jobs).
+ * 0 with *msg filled, or an exit status after saying what went wrong.
+ */
+static int
+ctl_request(struct jobpool *jp, const char *line, const char *what,
+    struct jobpool_msg *msg)
+{
+	int	rc;
+
+	msg->type = JOBPOOL_MSG_OK;	/* not ERR: a transport failure says so */
+	if ((rc = jobpool_send_line(jp, line)) != JOBPOOL_OK ||
+	    (rc = jobpool_flush(jp, -1)) != JOBPOOL_OK) {
+		ctl_jperr(jp, what, rc);
+		return (EXIT_DAEMON);
+	}
+	do {
+		if ((rc = jobpool_next(jp, msg, -1)) != JOBPOOL_OK) {
+			ctl_jperr(jp, what, rc);
+			return (EXIT_DAEMON);
+		}
+	} while (msg->type == JOBPOOL_MSG_RESULT);
+	if (msg->type == JOBPOOL_MSG_ERR) {
+		ctl_err_reply(what, msg->text);
+		return (EXIT_DAEMON);
+	}
+	return (0);
+}
+
+/* The attempts of a job, after its status: text lines, or a "history" JSON array. */
+static int
+status_history(struct jobpool *jp, uint64_t id, int first)
+{
+	struct jobpool_msg	 msg;
+	struct stats_rec	*recs;
+	char			 line[64], what[64], *text;
+	size_t			 n, i, k;
+	int			 rc, shown = 0;
+
+	snprintf(what, sizeof what, "history %" PRIu64, id);
+	snprintf(line, sizeof line, "HISTORY %" PRIu64, id);
+	if ((rc = ctl_request(jp, line, what, &msg)) != 0)
+		return (rc);
+	if (msg.type != JOBPOOL_MSG_DATA) {
+		ctl_warnx("%s: unexpected reply from jobpoold", what);
+		return (EXIT_DAEMON);
+	}
+	if ((text = strndup(msg.data, msg.len)) == NULL ||
+	    stats_parse(text, &recs, &n) != 0) {
+		ctl_warnx("%s: %s", what, strerror(errno));
+		free(text);
+		return (EXIT_DAEMON);
+	}
+	if (ctl_json)
+		printf("%s\"history\":[", first ? "" : ",");
+	for (i = 0; i < n; i++) {
+		if (strcmp(recs[i].type, "attempt") != 0)
+			continue;
+		if (ctl_json) {
+			printf("%s{\"attempt\":%s", shown ? "," : "", recs[i].name);
+			for (k = 0; k < recs[i].n; k++) {
+				putchar(',');
+				json_cstring(stdout, recs[i].keys[k]);
+				putchar(':');
+				json_value(stdout, recs[i].vals[k]);
+			}
+			putchar('}');
+		} else {
+			const char *err = stats_get(&recs[i], "error");
+
+			printf("attempt %s: worker %s, %s after %s ms%s%s\n", recs[i].name,
+			    stats_get(&recs[i], "worker"), stats_get(&recs[i], "outcome"),
+			    stats_get(&recs[i], "ms"), err != NULL && *err ? ": " : "",
+			    err != NULL ? err : "");
+		}
+		shown++;
+	}
+	if (ctl_json)
+		putchar(']');
 	stats_free(recs, n);
 	free(text);
 	return (0);
@@ -1568,10 +1720,11 @@ status_job(struct jobpool *jp, uint64_t id)
 			printf("%s: %s\n", tok, eq);
 		first = 0;
 	}
+	free(copy);
+	rc = status_history(jp, id, first);
 	if (ctl_json)
 		fputs("}\n", stdout);
-	free(copy);
-	return (0);
+	return (rc);
 }
 
 /* status [ID]: the daemon's queues and workers, or one job. */
@@ -1710,28 +1863,226 @@ cmd_cancel(int argc, char **argv)
 	}
 	ret = 0;
 	for (i = 0; i < argc; i++) {
-		rc = jobpool_cancel(jp, ids[i]);
-		if (rc == JOBPOOL_OK) {
-			if (ctl_json) {
-				printf("{\"id\":%" PRIu64 ",\"status\":\"cancelled\"}\n",
-				    ids[i]);
-			} else
-				printf("cancelled %" PRIu64 "\n", ids[i]);
+		struct jobpool_msg	msg;
+		char			line[64];
+		const char		*word;
+
+		snprintf(what, sizeof what, "cancel %" PRIu64, ids[i]);
+		snprintf(line, sizeof line, "CANCEL %" PRIu64, ids[i]);
+		fflush(stdout);
+		if ((rc = ctl_request(jp, line, what, &msg)) != 0) {
+			/* An ERR (state, notfound) is this job's failure; go on. */
+			if (jobpool_error_code(jp)[0] == '\0' &&
+			    msg.type != JOBPOOL_MSG_ERR) {
+				ret = EXIT_DAEMON;
+				break;
+			}
+			ret = EXIT_JOBFAIL;
 			continue;
 		}
-		fflush(stdout);
-		snprintf(what, sizeof what, "cancel %" PRIu64, ids[i]);
-		ctl_jperr(jp, what, rc);
-		if (rc != JOBPOOL_ESERVER) {
-			ret = EXIT_DAEMON;
-			break;
-		}
-		ret = EXIT_JOBFAIL;
+		/* "cancelled": it was waiting; "cancelling": it runs and is being stopped. */
+		word = msg.text != NULL && strcmp(msg.text, "cancelling") == 0 ?
+		    "cancelling" : "cancelled";
+		if (ctl_json)
+			printf("{\"id\":%" PRIu64 ",\"status\":\"%s\"}\n", ids[i], word);
+		else
+			printf("%s %" PRIu64 "\n", word, ids[i]);
 	}
 	if (ctl_flush_stdout() != 0)
 		ret = EXIT_DAEMON;
 	jobpool_close(jp);
 	free(ids);
+	return (ret);
+}
+
+/* dead [-q queue]: the dead jobs, oldest first, with their last error. */
+static int
+cmd_dead(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "queue", required_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const struct table_col cols[] = {
+		{ "ID", NULL, 1 },
+		{ "QUEUE", "queue", 0 },
+		{ "ATTEMPTS", "attempts", 1 },
+		{ "STATUS", "status", 0 },
+		{ "AGE_S", "age", 1 },
+		{ "ERROR", "error", 0 },
+	};
+	struct jobpool_msg	 msg;
+	struct jobpool		*jp;
+	struct stats_rec	*recs;
+	const char		*queue = NULL;
+	char			 line[128], *text;
+	size_t			 n, i;
+	int			 ch, ret, first = 1;
+
+	while ((ch = getopt_long(argc, argv, "q:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'q':
+			queue = optarg;
+			break;
+		case OPT_JSON:
+			ctl_json = 1;
+			break;
+		case 'h':
+			ctl_cmd_usage(stdout, "dead");
+			return (0);
+		default:
+			return (ctl_usage_error("dead"));
+		}
+	}
+	if (optind != argc) {
+		ctl_warnx("dead: too many arguments");
+		return (ctl_usage_error("dead"));
+	}
+	snprintf(line, sizeof line, "DEAD%s%s", queue != NULL ? " " : "",
+	    queue != NULL ? queue : "");
+	if ((jp = ctl_connect()) == NULL)
+		return (EXIT_DAEMON);
+	if ((ret = ctl_request(jp, line, "dead", &msg)) != 0) {
+		jobpool_close(jp);
+		return (ret);
+	}
+	if ((text = strndup(msg.data, msg.len)) == NULL ||
+	    stats_parse(text, &recs, &n) != 0) {
+		ctl_warnx("dead: %s", strerror(errno));
+		free(text);
+		jobpool_close(jp);
+		return (EXIT_DAEMON);
+	}
+	if (ctl_json) {
+		putchar('[');
+		for (i = 0; i < n; i++) {
+			if (strcmp(recs[i].type, "dead") != 0)
+				continue;
+			if (!first)
+				putchar(',');
+			stats_json_rec(&recs[i], "id");
+			first = 0;
+		}
+		fputs("]\n", stdout);
+	} else if (n > 0)
+		table_print(cols, sizeof cols / sizeof cols[0], recs, n, "dead");
+	stats_free(recs, n);
+	free(text);
+	ret = ctl_flush_stdout() != 0 ? EXIT_DAEMON : 0;
+	jobpool_close(jp);
+	return (ret);
+}
+
+/* retry ID... | retry --all [-q queue]: queue dead jobs again. */
+static int
+cmd_retry(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct jobpool_msg	 msg;
+	struct jobpool		*jp;
+	const char		*queue = NULL;
+	uint64_t		*ids = NULL;
+	char			 line[128], what[64];
+	int			 ch, all = 0, i, ret = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, "aq:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			all = 1;
+			break;
+		case 'q':
+			queue = optarg;
+			break;
+		case OPT_JSON:
+			ctl_json = 1;
+			break;
+		case 'h':
+			ctl_cmd_usage(stdout, "retry");
+			return (0);
+		default:
+			return (ctl_usage_error("retry"));
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (all && argc > 0) {
+		ctl_warnx("retry: give job ids or --all, not both");
+		return (ctl_usage_error("retry"));
+	}
+	if (!all && queue != NULL) {
+		ctl_warnx("retry: -q goes with --all");
+		return (ctl_usage_error("retry"));
+	}
+	if (!all && (ids = ctl_parse_ids(argc, argv, "retry")) == NULL)
+		return (ctl_usage_error("retry"));
+	if ((jp = ctl_connect()) == NULL) {
+		free(ids);
+		return (EXIT_DAEMON);
+	}
+	if (all) {
+		snprintf(line, sizeof line, "RETRY all%s%s", queue != NULL ? " " : "",
+		    queue != NULL ? queue : "");
+		if ((ret = ctl_request(jp, line, "retry", &msg)) == 0) {
+			if (ctl_json)
+				printf("{\"retried\":%s}\n", msg.text);
+			else
+				printf("%s dead job%s queued again\n", msg.text,
+				    strcmp(msg.text, "1") == 0 ? "" : "s");
+		}
+	}
+	for (i = 0; !all && i < argc; i++) {
+		snprintf(what, sizeof what, "retry %" PRIu64, ids[i]);
+		snprintf(line, sizeof line, "RETRY %" PRIu64, ids[i]);
+		fflush(stdout);
+		if ((rc = ctl_request(jp, line, what, &msg)) != 0) {
+			if (msg.type != JOBPOOL_MSG_ERR) {
+				ret = EXIT_DAEMON;
+				break;
+			}
+			ret = EXIT_JOBFAIL;
+			continue;
+		}
+		if (ctl_json)
+			printf("{\"id\":%" PRIu64 ",\"status\":\"queued\"}\n", ids[i]);
+		else
+			printf("queued %" PRIu64 "\n", ids[i]);
+	}
+	if (ctl_flush_stdout() != 0)
+		ret = EXIT_DAEMON;
+	jobpool_close(jp);
+	free(ids);
+	return (ret);
+}
+
+/* reload: the daemon rereads its configuration file. */
+static int
+cmd_reload(int argc, char **argv)
+{
+	struct jobpool_msg	 msg;
+	struct jobpool		*jp;
+	int			 ret;
+
+	if ((ret = ctl_plain_options(argc, argv, "reload")) != -1)
+		return (ret);
+	if (optind != argc) {
+		ctl_warnx("reload: too many arguments");
+		return (ctl_usage_error("reload"));
+	}
+	if ((jp = ctl_connect()) == NULL)
+		return (EXIT_DAEMON);
+	if ((ret = ctl_request(jp, "RELOAD", "reload", &msg)) == 0)
+		puts(ctl_json ? "{\"reload\":\"ok\"}" : "reloaded");
+	if (ctl_flush_stdout() != 0)
+		ret = EXIT_DAEMON;
+	jobpool_close(jp);
 	return (ret);
 }
 
