@@ -295,9 +295,7 @@ uint32_t	 server_nconns(void);
 void		 stats_init(void);
 void		 stats_write(struct evbuffer *out);
 
-/* notify.c: sd_notify */
-void		 notify_ready(void);
-void		 notify_stopping(void);
-void		 notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* notify.c: sd_notify, see notify.h */
+#include "notify.h"
 
 #endif /* JOBPOOLD_H */

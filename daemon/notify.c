@@ -12,6 +12,7 @@
 
 #include "jobpoold.h"
 #include "log.h"
+#include "notify.h"
 
 /* The socket listens and every worker is up. */
 void
@@ -37,4 +38,24 @@ notify_status(const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	sd_notifyf(0, "STATUS=%s", buf);
+}
+
+void
+notify_init(struct event_base *base)
+{
+}
+
+void
+notify_reloading(void)
+{
+}
+
+void
+notify_progress(void)
+{
+}
+
+void
+notify_free(void)
+{
 }
