@@ -119,19 +119,24 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers)
 	return (cap);
 }
 
-/* A worker that has run its max_jobs_per_worker leaves, once idle. */
+/* A retiring worker goes once idle; so does one that ran max_jobs_per_worker. */
 static void
 dispatch_maybe_recycle(struct worker *w)
 {
 	struct queue	*q = w->queue;
 
-	if (q->cf.max_jobs_per_worker == 0 || w->ninflight > 0 ||
+	if (w->ninflight > 0)
+		return;
+	if (w->retiring) {
+		supervisor_close_jobs(w);
+		return;
+	}
+	if (q->cf.max_jobs_per_worker == 0 ||
 	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
 		return;
 	log_info("queue %s: worker %ld recycled after %llu jobs (max_jobs_per_worker)",
 	    q->name, (long)w->pid, (unsigned long long)w->jobs_done);
-	w->retiring = 1;
-	supervisor_close_jobs(w);
+	supervisor_retire(w);
 }
 
 /* Hand ready jobs to workers that have room, within max_running and rate. */
@@ -178,6 +183,13 @@ dispatch_queue(struct queue *q)
 	}
 	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
 		dispatch_arm_rate(q);
+	/* A queue a reload removed goes once its last job is done. */
+	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
+		for (i = 0; i < q->nworkers; i++) {
+			if (q->workers[i] != NULL && !q->workers[i]->retiring)
+				supervisor_retire(q->workers[i]);
+		}
+	}
 	if (q->nblocked > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
@@ -334,7 +346,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	uint32_t	 ran_ms;
 	int		 n, had = w->ninflight > 0;
 
-	if (w->retiring)
+	if (w->said_retire)
 		head = NULL;	/* it said it would run nothing more */
 	/* Requeue the ones that never started, last first, so they keep their order. */
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
@@ -482,6 +494,10 @@ dispatch_retry(struct job *j, const char **why)
 	}
 	if (master_stopping) {
 		*why = "cannot be retried: the daemon is shutting down";
+		return (-1);
+	}
+	if (q->removed) {
+		*why = "cannot be retried: a reload removed its queue";
 		return (-1);
 	}
 	job_dead_remove(j);

@@ -120,7 +120,10 @@ struct worker {
 	int			 status;	/* wait status, once reaped */
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
 	int			 timed_out;	/* killed because its head job timed out */
-	int			 retiring;	/* leaving cleanly: runs nothing more */
+	int			 retiring;	/* leaving cleanly once it holds no jobs */
+	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
+	int			 rolling;	/* retired to restart with a new handler */
+	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
 	uint64_t		 grace_for;	/* the timer is the grace period of this job */
 	uint64_t		 dispatched;	/* jobs sent to it */
@@ -145,7 +148,9 @@ struct queue {
 	uint32_t		 nblocked;
 
 	struct worker		**workers;
-	int			 nworkers;
+	int			 nworkers;	/* slots; above cf.workers while shrinking */
+	uint32_t		 gen;		/* bumped when the handler changes */
+	int			 removed;	/* a reload removed it: drains, takes no jobs */
 	uint32_t		 running;	/* jobs dispatched to workers */
 	uint32_t		 busy;		/* workers with jobs in flight */
 	double			 tokens;	/* rate: the token bucket */
@@ -187,6 +192,7 @@ struct conn {
 extern struct event_base	*master_base;
 extern struct config		*master_config;
 extern int			 master_stopping;
+extern int			 master_debug;
 int		 master_main(struct config *cf);
 /* Reload the configuration file: 0, or -1 (the old one stays; see master_reload_error). */
 int		 master_reload(const char *why);
@@ -202,6 +208,8 @@ extern int		  nqueues;
 struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
+/* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
+int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Is there room for a job of len bytes? */
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
@@ -269,10 +277,17 @@ void		 supervisor_flush(struct worker *w);
 void		 supervisor_cancel(struct worker *w, struct job *j, int reason);
 /* Close w's job pipe: it exits once it has answered what it holds. */
 void		 supervisor_close_jobs(struct worker *w);
+/* Let w go once it holds no jobs. */
+void		 supervisor_retire(struct worker *w);
+/* Restart q's workers of an older generation, one at a time. */
+void		 supervisor_roll(struct queue *q);
+/* Grow or shrink q's pool to q->cf.workers. */
+int		 supervisor_resize(struct queue *q);
 /* Shutdown: close job pipes of idle workers; 1 once every worker is gone. */
 int		 supervisor_drain(void);
 void		 supervisor_signal_all(int sig);
 int		 supervisor_alive(void);
+int		 supervisor_alive_queue(const struct queue *q);
 
 /* worker.c: the worker process; never returns */
 void		 worker_main(const struct config *cf, const struct queue_config *qc,

@@ -49,7 +49,7 @@ main(int argc, char **argv)
 	struct config	*cf;
 	const char	*path = NULL;
 	char		*cause = NULL, *line, *save = NULL;
-	int		 ch, test = 0, debug = 0, rc;
+	int		 ch, test = 0, debug = 0;
 
 	while ((ch = getopt(argc, argv, "c:dthV")) != -1) {
 		switch (ch) {
@@ -102,8 +102,8 @@ main(int argc, char **argv)
 	}
 	if (!debug)
 		log_set_level(cf->log_level);
+	master_debug = debug;
 
-	rc = master_main(cf);
-	config_free(cf);
-	return (rc);
+	/* The master owns the config from here: a reload replaces it. */
+	return (master_main(cf));
 }

@@ -31,6 +31,7 @@
 #define MASTER_FLUSH_MS		2000	/* at exit: how long clients get to read */
 
 struct event_base	*master_base;
+int			 master_debug;		/* -d: keep debug level across reloads */
 struct config		*master_config;
 int			 master_stopping;
 
@@ -153,15 +154,168 @@ master_check_done(void)
 
 static char	*reload_error;
 
-/* Reload the configuration (issue 4 completes this). */
+/* Do two optional strings differ? */
+static int
+str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a != b);
+	return (strcmp(a, b) != 0);
+}
+
+/* Does the change from old to new need the queue's workers restarted? */
+static int
+queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
+{
+	return (strcmp(o->handler, n->handler) != 0 || str_differ(o->user, n->user) ||
+	    str_differ(o->group, n->group) || o->rlimit_as != n->rlimit_as ||
+	    o->rlimit_cpu != n->rlimit_cpu || o->rlimit_nofile != n->rlimit_nofile ||
+	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms);
+}
+
+/* Settings a reload cannot change in a running daemon: say so, keep the old value. */
+static void
+master_reload_warn(const struct config *o, const struct config *n)
+{
+	if (strcmp(o->socket_path, n->socket_path) != 0 ||
+	    o->socket_mode != n->socket_mode ||
+	    str_differ(o->socket_owner, n->socket_owner) ||
+	    str_differ(o->socket_group, n->socket_group))
+		log_warnx("reload: socket settings changed; they take effect at the "
+		    "next restart (still listening on %s)", o->socket_path);
+	if (str_differ(o->user, n->user) || str_differ(o->group, n->group))
+		log_warnx("reload: the daemon's user and group take effect at the "
+		    "next restart");
+}
+
+/* Append a queue a reload added. */
+static int
+master_add_queue(const struct queue_config *qc)
+{
+	struct queue	**nq, *q;
+
+	if ((q = queue_create(qc)) == NULL)
+		return (-1);
+	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
+		queue_free(q);
+		return (-1);
+	}
+	queues = nq;
+	queues[nqueues++] = q;
+	if (supervisor_resize(q) != 0)
+		log_warnx("queue %s: cannot start all its workers", q->name);
+	log_info("reload: queue %s added: handler %s, %d workers", q->name,
+	    q->cf.handler, q->cf.workers);
+	return (0);
+}
+
+/*
+ * Reload the configuration file. The whole new file is parsed and validated first; on
+ * any error the daemon keeps running on the old configuration and logs every error.
+ * On success it is applied without losing or repeating a job: limits change in place,
+ * pools grow or shrink (a worker leaves only once idle), a changed handler restarts the
+ * queue's workers one at a time, new queues start, and removed queues take no new jobs
+ * but finish the ones they hold.
+ */
 int
 master_reload(const char *why)
 {
+	struct config		*ncf, *old = master_config;
+	const struct queue_config *nqc;
+	struct queue		*q;
+	char			*cause = NULL, *line, *save = NULL;
+	const char		*path;
+	int			 i, k, changed = 0, added = 0, removed = 0, restarted = 0;
+
+	if (master_stopping) {
+		free(reload_error);
+		reload_error = strdup("the daemon is shutting down");
+		return (-1);
+	}
+	notify_reloading();
+	path = strcmp(old->path, CONFIG_EMBEDDED_NAME) == 0 ? NULL : old->path;
+	log_notice("%s: reloading %s", why, old->path);
+	if ((ncf = config_load(path, &cause)) == NULL) {
+		free(reload_error);
+		reload_error = NULL;
+		for (line = strtok_r(cause, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			log_errx("%s", line);
+			if (reload_error == NULL)
+				reload_error = strdup(line);
+		}
+		log_errx("reload failed: still running on the previous configuration");
+		free(cause);
+		notify_ready();
+		return (-1);
+	}
+	master_reload_warn(old, ncf);
+	/* The running socket stays: keep its settings in the config in force. */
+	free(ncf->socket_path);
+	ncf->socket_path = strdup(old->socket_path);
+	ncf->socket_mode = old->socket_mode;
+
+	for (k = 0; k < ncf->nqueues; k++) {
+		nqc = &ncf->queues[k];
+		if ((q = queue_find(nqc->name)) == NULL) {
+			if (master_add_queue(nqc) == 0)
+				added++;
+			continue;
+		}
+		int restart = queue_needs_restart(&q->cf, nqc);
+		int resized = nqc->workers != q->cf.workers;
+
+		if (memcmp(nqc, &q->cf, sizeof *nqc) != 0 || restart)
+			changed++;
+		if (queue_reconfigure(q, nqc) != 0) {
+			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
+			continue;
+		}
+		if (restart) {
+			restarted++;
+			q->gen++;
+			if (q->failed_reason != NULL) {
+				/* A new handler gets a new chance. */
+				free(q->failed_reason);
+				q->failed_reason = NULL;
+			}
+			log_info("reload: queue %s: handler %s; restarting its workers one "
+			    "at a time", q->name, q->cf.handler);
+		}
+		if (resized || restart)
+			(void)supervisor_resize(q);
+		if (restart)
+			supervisor_roll(q);
+		dispatch_queue(q);
+		if (q->nblocked > 0 && queue_has_room(q, 0))
+			server_unblock(q);
+	}
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->removed || config_find_queue(ncf, q->name) != NULL)
+			continue;
+		q->removed = 1;
+		removed++;
+		log_info("reload: queue %s removed: it takes no new jobs and stops once "
+		    "its %u waiting and %u running jobs are done", q->name,
+		    queue_depth(q), q->running);
+		if (q->nblocked > 0)
+			server_unblock(q);	/* their SUBMITs now get "no queue" */
+		dispatch_queue(q);
+	}
+
+	master_config = ncf;
+	config_free(old);
+	if (!master_debug)
+		log_set_level(ncf->log_level);
+	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
 	free(reload_error);
-	reload_error = strdup("configuration reload is not supported yet; restart "
-	    "jobpoold to apply a new configuration");
-	log_notice("%s: %s", why, reload_error);
-	return (-1);
+	reload_error = NULL;
+	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
+	    "removed", ncf->path, changed, changed == 1 ? "" : "s", restarted, added,
+	    removed);
+	notify_ready();
+	return (0);
 }
 
 const char *
@@ -194,7 +348,7 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 	}
 }
 
-/* Run the daemon on cf until it is told to stop. Returns the exit status. */
+/* Run the daemon on cf (which it then owns) until told to stop. Returns the exit status. */
 int
 master_main(struct config *cf)
 {
@@ -202,7 +356,7 @@ master_main(struct config *cf)
 	struct queue		*q;
 	char			*cause = NULL;
 	size_t			 i;
-	int			 k;
+	int			 k, rc = 0;
 
 	master_config = cf;
 	start_ms = now_ms();
@@ -235,7 +389,8 @@ master_main(struct config *cf)
 	if (server_listen(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot listen");
 		free(cause);
-		return (71);	/* EX_OSERR */
+		rc = 71;	/* EX_OSERR */
+		goto out;
 	}
 	for (k = 0; k < nqueues; k++) {
 		q = queues[k];
@@ -248,7 +403,9 @@ master_main(struct config *cf)
 	}
 
 	event_base_dispatch(master_base);
+	log_notice("stopped after %llu s", (unsigned long long)(now_ms() - start_ms) / 1000);
 
+out:
 	/* Every worker is gone and every job answered: free what is left. */
 	server_close_listener();
 	server_close_all();
@@ -264,6 +421,9 @@ master_main(struct config *cf)
 	event_free(flush_ev);
 	event_base_free(master_base);
 	master_base = NULL;
-	log_notice("stopped after %llu s", (unsigned long long)(now_ms() - start_ms) / 1000);
-	return (0);
+	config_free(master_config);
+	master_config = NULL;
+	free(reload_error);
+	reload_error = NULL;
+	return (rc);
 }

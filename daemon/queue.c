@@ -35,6 +35,43 @@ static uint64_t		  kept_bytes;
 static void	queue_delay_cb(evutil_socket_t, short, void *);
 static void	job_dead_add(struct job *);
 
+/* Backpressure releases at three quarters, so producers resume in bursts. */
+static void
+queue_set_watermarks(struct queue *q)
+{
+	q->low_jobs = q->cf.max_jobs - q->cf.max_jobs / 4;
+	q->low_bytes = q->cf.max_bytes - q->cf.max_bytes / 4;
+}
+
+/* Free the strings of a queue's own copy of its config. */
+static void
+queue_config_clear(struct queue_config *qc)
+{
+	free(qc->name);
+	free(qc->handler);
+	free(qc->user);
+	free(qc->group);
+	memset(qc, 0, sizeof *qc);
+}
+
+/* A deep copy of qc, so the queue outlives the config it came from. */
+static int
+queue_config_copy(struct queue_config *dst, const struct queue_config *src)
+{
+	*dst = *src;
+	dst->name = strdup(src->name);
+	dst->handler = strdup(src->handler);
+	dst->user = src->user != NULL ? strdup(src->user) : NULL;
+	dst->group = src->group != NULL ? strdup(src->group) : NULL;
+	if (dst->name == NULL || dst->handler == NULL ||
+	    (src->user != NULL && dst->user == NULL) ||
+	    (src->group != NULL && dst->group == NULL)) {
+		queue_config_clear(dst);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Create a queue from its config; it has no workers yet. */
 struct queue *
 queue_create(const struct queue_config *qc)
@@ -44,8 +81,11 @@ queue_create(const struct queue_config *qc)
 
 	if ((q = calloc(1, sizeof *q)) == NULL)
 		return (NULL);
-	q->cf = *qc;
-	q->name = qc->name;
+	if (queue_config_copy(&q->cf, qc) != 0) {
+		free(q);
+		return (NULL);
+	}
+	q->name = q->cf.name;
 	q->nlevels = qc->prio_max - qc->prio_min + 1;
 	if ((q->ready = calloc(q->nlevels, sizeof *q->ready)) == NULL)
 		goto fail;
@@ -53,9 +93,7 @@ queue_create(const struct queue_config *qc)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
 	q->svc_us = 1000;	/* until measured: assume 1 ms a job */
-	/* Backpressure releases at three quarters, so producers resume in bursts. */
-	q->low_jobs = qc->max_jobs - qc->max_jobs / 4;
-	q->low_bytes = qc->max_bytes - qc->max_bytes / 4;
+	queue_set_watermarks(q);
 	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
 	    (q->delay_ev = evtimer_new(master_base, queue_delay_cb, q)) == NULL)
@@ -93,17 +131,77 @@ queue_free(struct queue *q)
 		event_free(q->rate_ev);
 	free(q->failed_reason);
 	free(q->workers);
+	queue_config_clear(&q->cf);
 	free(q);
 }
 
-/* Find a queue by name. */
+/*
+ * Take a new config for a running queue (reload). Jobs stay where they are; if the
+ * priority range changed, waiting jobs move to the new levels (clamped into the range),
+ * keeping their order. 0, or -1 if out of memory (the queue is unchanged).
+ */
+int
+queue_reconfigure(struct queue *q, const struct queue_config *nqc)
+{
+	struct queue_config	 cf;
+	struct joblist		*levels, *old = q->ready;
+	struct job		*j;
+	int			 i, n, oldn = q->nlevels, oldmin = q->cf.prio_min, lvl;
+
+	if (queue_config_copy(&cf, nqc) != 0)
+		return (-1);
+	if (nqc->prio_min != q->cf.prio_min || nqc->prio_max != q->cf.prio_max) {
+		n = nqc->prio_max - nqc->prio_min + 1;
+		if ((levels = calloc(n, sizeof *levels)) == NULL) {
+			queue_config_clear(&cf);
+			return (-1);
+		}
+		for (i = 0; i < n; i++)
+			TAILQ_INIT(&levels[i]);
+		q->top = -1;
+		/* Highest old level first, so each new level keeps FIFO order. */
+		for (i = oldn - 1; i >= 0; i--) {
+			while ((j = TAILQ_FIRST(&old[i])) != NULL) {
+				TAILQ_REMOVE(&old[i], j, entry);
+				if (j->prio < nqc->prio_min)
+					j->prio = (int16_t)nqc->prio_min;
+				if (j->prio > nqc->prio_max)
+					j->prio = (int16_t)nqc->prio_max;
+				lvl = j->prio - nqc->prio_min;
+				TAILQ_INSERT_TAIL(&levels[lvl], j, entry);
+				if (lvl > q->top)
+					q->top = lvl;
+			}
+		}
+		/* Delayed jobs get their level when they become ready: clamp them now. */
+		for (i = 0; i < (int)q->nheap; i++) {
+			if (q->heap[i]->prio < nqc->prio_min)
+				q->heap[i]->prio = (int16_t)nqc->prio_min;
+			if (q->heap[i]->prio > nqc->prio_max)
+				q->heap[i]->prio = (int16_t)nqc->prio_max;
+		}
+		(void)oldmin;
+		free(old);
+		q->ready = levels;
+		q->nlevels = n;
+	}
+	if (nqc->rate != q->cf.rate || nqc->burst != q->cf.burst)
+		q->tokens_at = 0;	/* refill from the new burst */
+	queue_config_clear(&q->cf);
+	q->cf = cf;
+	q->name = q->cf.name;
+	queue_set_watermarks(q);
+	return (0);
+}
+
+/* Find a live queue by name (not one a reload removed). */
 struct queue *
 queue_find(const char *name)
 {
 	int	i;
 
 	for (i = 0; i < nqueues; i++) {
-		if (strcmp(queues[i]->name, name) == 0)
+		if (!queues[i]->removed && strcmp(queues[i]->name, name) == 0)
 			return (queues[i]);
 	}
 	return (NULL);

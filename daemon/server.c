@@ -819,7 +819,7 @@ server_unblock(struct queue *q)
 		return;
 	unblocking = 1;
 	for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL; n--) {
-		if (!master_stopping && !queue_has_room(q, 0))
+		if (!master_stopping && !q->removed && !queue_has_room(q, 0))
 			break;
 		TAILQ_REMOVE(&q->blocked, c, bentry);
 		q->nblocked--;

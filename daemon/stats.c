@@ -38,6 +38,8 @@ worker_rss_kib(pid_t pid)
 static const char *
 queue_state_name(const struct queue *q)
 {
+	if (q->removed)
+		return ("removing");
 	if (q->failed_reason != NULL)
 		return ("failed");
 	if (q->respawn_ev != NULL && evtimer_pending(q->respawn_ev, NULL))
@@ -98,6 +100,10 @@ stats_write(struct evbuffer *out)
 	    (unsigned long long)job_count(), master_stopping);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
+		/* A removed queue shows while it drains, and disappears once it is empty. */
+		if (q->removed && queue_depth(q) == 0 && q->running == 0 &&
+		    !supervisor_alive_queue(q))
+			continue;
 		evbuffer_add_printf(out, "queue %s state=%s workers=%d depth=%u "
 		    "delayed=%u running=%u busy=%u bytes=%llu submitted=%llu done=%llu "
 		    "failed=%llu cancelled=%llu retried=%llu dead=%llu poisoned=%llu "

@@ -89,6 +89,7 @@ worker_spawn(struct queue *q, int slot)
 		return (-1);
 	w->queue = q;
 	w->slot = slot;
+	w->gen = q->gen;
 	w->to_fd = w->from_fd = -1;
 	TAILQ_INIT(&w->inflight);
 	if (pipe2(down, O_CLOEXEC) == -1 || pipe2(up, O_CLOEXEC) == -1) {
@@ -164,13 +165,10 @@ supervisor_start(struct queue *q)
 {
 	int	i;
 
-	if ((q->workers = calloc(q->cf.workers, sizeof *q->workers)) == NULL)
-		return (-1);
-	q->nworkers = q->cf.workers;
-	if ((q->respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
+	if (supervisor_resize(q) != 0)
 		return (-1);
 	for (i = 0; i < q->nworkers; i++) {
-		if (worker_spawn(q, i) != 0)
+		if (q->workers[i] == NULL)
 			return (-1);
 	}
 	return (0);
@@ -183,9 +181,9 @@ supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
 	struct queue	*q = arg;
 	int		 i;
 
-	if (master_stopping)
+	if (master_stopping || q->removed || q->failed_reason != NULL)
 		return;
-	for (i = 0; i < q->nworkers; i++) {
+	for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
 		if (q->workers[i] == NULL && worker_spawn(q, i) != 0) {
 			struct timeval tv = { 1, 0 };
 
@@ -334,6 +332,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		if (w->state == WORKER_STARTING)
 			w->state = WORKER_READY;
 		supervisor_check_ready();
+		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
 		dispatch_queue(q);
 		break;
 	case FRAME_RESULT:
@@ -346,6 +345,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		log_info("queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
 		    (int)h->len, payload);
 		w->retiring = 1;
+		w->said_retire = 1;
 		w->state = WORKER_STOPPING;
 		break;
 	default:
@@ -458,6 +458,9 @@ worker_gone(struct worker *w)
 	evbuffer_free(w->in);
 	evbuffer_free(w->out);
 	q->workers[w->slot] = NULL;
+	/* Slots above the configured count were being removed: shrink the array. */
+	while (q->nworkers > q->cf.workers && q->workers[q->nworkers - 1] == NULL)
+		q->nworkers--;
 	lived = now_ms() - w->started_ms;
 	free(w);
 
@@ -465,8 +468,8 @@ worker_gone(struct worker *w)
 		master_check_done();
 		return;
 	}
-	if (failed)
-		return;		/* the handler cannot start: do not respawn in a loop */
+	if (failed || q->removed)
+		return;		/* the handler cannot start, or the queue is going away */
 	/* Replace it: at once after a healthy run, with growing delays in a crash loop. */
 	if (lived >= SUPERVISOR_YOUNG_MS || ours)
 		q->respawn_fails = 0;
@@ -485,6 +488,82 @@ worker_gone(struct worker *w)
 
 		evtimer_add(q->respawn_ev, &tv);
 	}
+}
+
+/* Let w go once it holds no jobs: no new jobs are sent to it meanwhile. */
+void
+supervisor_retire(struct worker *w)
+{
+	w->retiring = 1;
+	if (w->state == WORKER_STARTING || w->state == WORKER_READY)
+		w->state = WORKER_STOPPING;
+	if (w->ninflight == 0)
+		supervisor_close_jobs(w);
+}
+
+/*
+ * A handler change restarts the queue's workers one at a time: a worker of an older
+ * generation is retired (it finishes what it holds, never killed for this), its slot
+ * is refilled with the new handler, and the next goes once that one is up.
+ */
+void
+supervisor_roll(struct queue *q)
+{
+	struct worker	*w;
+	int		 i;
+
+	if (master_stopping)
+		return;
+	for (i = 0; i < q->nworkers; i++) {
+		w = q->workers[i];
+		if (w != NULL && (w->rolling || (w->gen == q->gen &&
+		    w->state == WORKER_STARTING)))
+			return;		/* one at a time */
+	}
+	for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
+		w = q->workers[i];
+		if (w != NULL && w->gen != q->gen && !w->retiring) {
+			log_info("queue %s: restarting worker %ld for the new handler",
+			    q->name, (long)w->pid);
+			w->rolling = 1;
+			supervisor_retire(w);
+			return;
+		}
+	}
+}
+
+/* Reload: grow or shrink q's pool to its configured size. */
+int
+supervisor_resize(struct queue *q)
+{
+	struct worker	**nw;
+	int		  i, n = q->cf.workers;
+
+	if (q->workers == NULL) {
+		if ((q->workers = calloc(n, sizeof *q->workers)) == NULL)
+			return (-1);
+		q->nworkers = n;
+		if (q->respawn_ev == NULL &&
+		    (q->respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
+			return (-1);
+	} else if (n > q->nworkers) {
+		if ((nw = reallocarray(q->workers, n, sizeof *nw)) == NULL)
+			return (-1);
+		for (i = q->nworkers; i < n; i++)
+			nw[i] = NULL;
+		q->workers = nw;
+		q->nworkers = n;
+	}
+	/* Extra slots: their workers finish what they hold and are not replaced. */
+	for (i = n; i < q->nworkers; i++) {
+		if (q->workers[i] != NULL && !q->workers[i]->retiring) {
+			log_info("queue %s: stopping worker %ld (workers = %d)", q->name,
+			    (long)q->workers[i]->pid, n);
+			supervisor_retire(q->workers[i]);
+		}
+	}
+	supervisor_respawn_cb(-1, 0, q);
+	return (0);
 }
 
 /* Find the worker with this pid. */
@@ -556,6 +635,19 @@ supervisor_signal_all(int sig)
 			w->signalled = sig == SIGKILL ? 2 : 1;
 		}
 	}
+}
+
+/* Has q any worker left? */
+int
+supervisor_alive_queue(const struct queue *q)
+{
+	int	k;
+
+	for (k = 0; k < q->nworkers; k++) {
+		if (q->workers[k] != NULL)
+			return (1);
+	}
+	return (0);
 }
 
 /* Is any worker still there? */
