@@ -193,6 +193,7 @@ extern struct event_base	*master_base;
 extern struct config		*master_config;
 extern int			 master_stopping;
 extern int			 master_debug;
+extern pid_t			 master_pid;
 int		 master_main(struct config *cf);
 /* Reload the configuration file: 0, or -1 (the old one stays; see master_reload_error). */
 int		 master_reload(const char *why);
@@ -297,6 +298,7 @@ void		 worker_main(const struct config *cf, const struct queue_config *qc,
 /* server.c: the listening socket and client connections */
 int		 server_listen(const struct config *cf, char **cause);
 void		 server_close_listener(void);
+const char	*server_made_dir(void);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
 /* Send a RESULT for j to c (a waiter). */

@@ -27,11 +27,13 @@
 
 #include "jobpoold.h"
 #include "log.h"
+#include "priv.h"
 
 #define MASTER_FLUSH_MS		2000	/* at exit: how long clients get to read */
 
 struct event_base	*master_base;
 int			 master_debug;		/* -d: keep debug level across reloads */
+pid_t			 master_pid;
 struct config		*master_config;
 int			 master_stopping;
 
@@ -306,6 +308,7 @@ master_reload(const char *why)
 
 	master_config = ncf;
 	config_free(old);
+	priv_acl_set(ncf);
 	if (!master_debug)
 		log_set_level(ncf->log_level);
 	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
@@ -359,6 +362,7 @@ master_main(struct config *cf)
 	int			 k, rc = 0;
 
 	master_config = cf;
+	master_pid = getpid();
 	start_ms = now_ms();
 	stats_init();
 	signal(SIGPIPE, SIG_IGN);
@@ -392,6 +396,13 @@ master_main(struct config *cf)
 		rc = 71;	/* EX_OSERR */
 		goto out;
 	}
+	priv_acl_set(cf);
+	if (priv_drop_master(cf, server_made_dir(), &cause) != 0) {
+		log_errx("%s", cause != NULL ? cause : "cannot drop privileges");
+		free(cause);
+		rc = 71;
+		goto out;
+	}
 	for (k = 0; k < nqueues; k++) {
 		q = queues[k];
 		if (supervisor_start(q) != 0)
@@ -421,6 +432,7 @@ out:
 	event_free(flush_ev);
 	event_base_free(master_base);
 	master_base = NULL;
+	priv_acl_free();
 	config_free(master_config);
 	master_config = NULL;
 	free(reload_error);

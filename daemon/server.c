@@ -36,6 +36,7 @@
 
 #include "jobpoold.h"
 #include "log.h"
+#include "priv.h"
 #include "proto.h"
 
 #define SERVER_READ_MAX		(256 * 1024)
@@ -43,6 +44,7 @@
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
+static char			*made_dir;	/* the socket's directory, if we created it */
 static TAILQ_HEAD(, conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static uint32_t			 nconns;
 static uint64_t			 next_conn_id = 1;
@@ -71,11 +73,17 @@ server_mkdirs(const char *path, char **cause)
 		char c = *p;
 
 		*p = '\0';
-		if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-			if (asprintf(cause, "mkdir %s: %s", dir, strerror(errno)) == -1)
-				*cause = NULL;
-			free(copy);
-			return (-1);
+		if (mkdir(dir, mode) == -1) {
+			if (errno != EEXIST) {
+				if (asprintf(cause, "mkdir %s: %s", dir,
+				    strerror(errno)) == -1)
+					*cause = NULL;
+				free(copy);
+				return (-1);
+			}
+		} else if (c == '\0') {
+			free(made_dir);
+			made_dir = strdup(dir);
 		}
 		*p = c;
 		if (c == '\0')
@@ -134,6 +142,11 @@ server_bind(const struct config *cf, char **cause)
 	umask(old);
 	if (chmod(cf->socket_path, cf->socket_mode) == -1)
 		goto fail;
+	if (priv_socket_owner(cf, cf->socket_path, cause) != 0) {
+		close(fd);
+		(void)unlink(cf->socket_path);
+		return (-1);
+	}
 	if (listen(fd, SERVER_BACKLOG) == -1)
 		goto fail;
 	listen_path = strdup(cf->socket_path);
@@ -172,6 +185,18 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 		c->pid = cred.pid;
 		c->uid = cred.uid;
+		if (!priv_acl_allows(cred.uid, cred.gid)) {
+			static const char denied[] = "ERR denied uid is not in allow_users "
+			    "or allow_groups\n";
+
+			log_warnx("refused a connection from uid %ld gid %ld (pid %ld): "
+			    "not in allow_users or allow_groups", (long)cred.uid,
+			    (long)cred.gid, (long)cred.pid);
+			(void)send(fd, denied, sizeof denied - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			bufferevent_free(c->bev);
+			free(c);
+			return;
+		}
 	}
 	bufferevent_set_max_single_read(c->bev, SERVER_READ_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -230,6 +255,13 @@ server_listen(const struct config *cf, char **cause)
 	return (0);
 }
 
+/* The directory of the socket, if jobpoold created it (NULL otherwise). */
+const char *
+server_made_dir(void)
+{
+	return (made_dir);
+}
+
 /* Stop accepting; remove the socket file if we made it. */
 void
 server_close_listener(void)
@@ -243,6 +275,8 @@ server_close_listener(void)
 		free(listen_path);
 		listen_path = NULL;
 	}
+	free(made_dir);
+	made_dir = NULL;
 }
 
 /* ----- replies ----- */

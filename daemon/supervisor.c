@@ -115,9 +115,6 @@ worker_spawn(struct queue *q, int slot)
 			(void)signal(sig, SIG_DFL);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-#ifdef HAVE_SYS_PRCTL_H
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
 		close(down[1]);
 		close(up[0]);
 		child_setup_fds(down[0], up[1]);

@@ -30,6 +30,7 @@
 #include "handler.h"
 #include "jobpoold.h"
 #include "log.h"
+#include "priv.h"
 
 #define WORKER_READ_MIN		(256 * 1024)
 #define WORKER_FLUSH_US		1000
@@ -422,7 +423,19 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	uint64_t		 last, jobs = 0, rss;
 
 	log_init(cf->log_level, "jobpoold-worker");
+	/* Limits, user and group first: the handler starts as what it will run as. */
+	if (priv_worker(qc, &cause) != 0) {
+		if (cause == NULL)
+			cause = strdup("cannot set the worker's user or limits");
+		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
+		worker_flush(out, &ob);
+		_exit(78);
+	}
 #ifdef HAVE_SYS_PRCTL_H
+	/* After the uid change, which clears it: die with the master. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		_exit(0);	/* the master died before we got here */
 	snprintf(name, sizeof name, "jp:%s", qc->name);
 	(void)prctl(PR_SET_NAME, name);
 #else
