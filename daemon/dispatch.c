@@ -134,7 +134,8 @@ dispatch_maybe_recycle(struct worker *w)
 	if (q->cf.max_jobs_per_worker == 0 ||
 	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
 		return;
-	log_info("queue %s: worker %ld recycled after %llu jobs (max_jobs_per_worker)",
+	log_job(LOG_INFO, 0, q->name, (long)w->pid,
+	    "queue %s: worker %ld recycled after %llu jobs (max_jobs_per_worker)",
 	    q->name, (long)w->pid, (unsigned long long)w->jobs_done);
 	supervisor_retire(w);
 }
@@ -236,7 +237,8 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 		q->retried++;
 		delay = jobpool_backoff_ms(q->cf.backoff_base_ms, q->cf.backoff_max_ms,
 		    q->cf.backoff_jitter, j->attempts, dispatch_random());
-		log_debug("queue %s: job %llu: attempt %u %s (%.*s); retrying in %llu ms",
+		log_job(LOG_INFO, j->id, q->name, 0,
+		    "queue %s: job %llu: attempt %u %s (%.*s); retrying in %llu ms",
 		    q->name, (unsigned long long)j->id, j->attempts,
 		    st == JOB_TIMEOUT ? "timed out" : "failed", (int)whylen, why,
 		    (unsigned long long)delay);
@@ -249,7 +251,8 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 	q->dead++;
 	if (job_extra(j) != NULL)
 		j->x->last_status = (uint8_t)st;
-	log_notice("queue %s: job %llu is dead after %u attempt%s: %s%s%.*s", q->name,
+	log_job(LOG_NOTICE, j->id, q->name, 0,
+	    "queue %s: job %llu is dead after %u attempt%s: %s%s%.*s", q->name,
 	    (unsigned long long)j->id, j->attempts, j->attempts == 1 ? "" : "s",
 	    dead_reason != NULL ? dead_reason : "", dead_reason != NULL ? ": " : "",
 	    (int)(whylen > 200 ? 200 : whylen), why);
@@ -403,7 +406,8 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	    (long)w->pid, why);
 	if (n >= (int)sizeof msg)
 		n = sizeof msg - 1;
-	log_warnx("queue %s: job %llu: worker %ld died while running it (%s); "
+	log_job(LOG_WARNING, head->id, q->name, (long)w->pid,
+	    "queue %s: job %llu: worker %ld died while running it (%s); "
 	    "attempt %u of %u", q->name, (unsigned long long)head->id,
 	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
 	job_history_add(head, JOB_FAILED, w->pid, ran_ms, msg, (uint32_t)n);
@@ -505,7 +509,7 @@ dispatch_retry(struct job *j, const char **why)
 	j->attempts = 0;
 	j->crashes = 0;
 	j->run_at = 0;
-	log_info("queue %s: dead job %llu queued again", q->name,
+	log_job(LOG_INFO, j->id, q->name, 0, "queue %s: dead job %llu queued again", q->name,
 	    (unsigned long long)j->id);
 	queue_push(q, j);
 	dispatch_queue(q);
@@ -554,14 +558,16 @@ dispatch_timer(struct worker *w)
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {
-		log_warnx("queue %s: job %llu: still running %u ms after it was asked to "
+		log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
+		    "queue %s: job %llu: still running %u ms after it was asked to "
 		    "stop; killing worker %ld", w->queue->name,
 		    (unsigned long long)j->id, w->queue->cf.grace_ms, (long)w->pid);
 		w->signalled = 2;
 		kill(w->pid, SIGKILL);
 		return;
 	}
-	log_warnx("queue %s: job %llu: timed out after %u ms; cancelling it",
+	log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
+	    "queue %s: job %llu: timed out after %u ms; cancelling it",
 	    w->queue->name, (unsigned long long)j->id, j->timeout_ms);
 	j->cancel = 1 + FRAME_CANCEL_TIMEOUT;
 	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-journal.h>
+
 #include "log.h"
 
 static int	 log_level = LOG_INFO;
@@ -125,6 +127,37 @@ log_msg(int pri, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vlog(pri, fmt, ap);
 	va_end(ap);
+}
+
+/* A job's or worker's message, with structured fields when the journal is there. */
+void
+log_job(int pri, unsigned long long job_id, const char *queue, long pid,
+    const char *fmt, ...)
+{
+	char	msg[1024], jid[32], wpid[32];
+	va_list	ap;
+	int	saved = errno;
+
+	if (pri > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (log_journal) {
+		snprintf(jid, sizeof jid, "JOB_ID=%llu", job_id);
+		snprintf(wpid, sizeof wpid, "WORKER_PID=%ld", pid);
+		/* Empty fields are left out: a field needs a name and a value. */
+		if (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", pri,
+		    "SYSLOG_IDENTIFIER=%s", log_ident,
+		    "QUEUE=%s", queue != NULL ? queue : "",
+		    job_id != 0 ? jid : "JOB_ID=", pid != 0 ? wpid : "WORKER_PID=",
+		    NULL) >= 0) {
+			errno = saved;
+			return;
+		}
+	}
+	log_msg(pri, "%s", msg);
+	errno = saved;
 }
 
 #define LOG_FN(fn, pri)						\

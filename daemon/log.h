@@ -27,6 +27,13 @@ void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like log_warnx, with ": strerror(errno)" appended. */
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A message about a job and/or a worker: under systemd it goes to the journal with the
+ * fields JOB_ID=, QUEUE= and WORKER_PID= (so `journalctl JOB_ID=42` finds a job's
+ * lines); elsewhere it is an ordinary line. job_id 0 and pid 0 mean "none".
+ */
+void	log_job(int pri, unsigned long long job_id, const char *queue, long pid,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Start-up failures and broken invariants only: log at LOG_CRIT and exit(1). */
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -141,7 +141,8 @@ worker_spawn(struct queue *q, int slot)
 	w->state = WORKER_STARTING;
 	w->started_ms = now_ms();
 	q->workers[slot] = w;
-	log_debug("queue %s: worker %ld started in slot %d", q->name, (long)pid, slot);
+	log_job(LOG_DEBUG, 0, q->name, (long)pid, "queue %s: worker %ld started in slot %d",
+	    q->name, (long)pid, slot);
 	return (0);
 fail:
 	if (down[0] != -1) {
@@ -339,7 +340,8 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			supervisor_close_jobs(w);
 		break;
 	case FRAME_RETIRE:
-		log_info("queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
+		log_job(LOG_INFO, 0, q->name, (long)w->pid,
+		    "queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
 		    (int)h->len, payload);
 		w->retiring = 1;
 		w->said_retire = 1;
@@ -434,9 +436,11 @@ worker_gone(struct worker *w)
 	expected = ours || (master_stopping &&
 	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
 	if (expected)
-		log_debug("queue %s: worker %ld exited: %s", q->name, (long)w->pid, why);
+		log_job(LOG_DEBUG, 0, q->name, (long)w->pid, "queue %s: worker %ld exited: %s",
+		    q->name, (long)w->pid, why);
 	else {
-		log_warnx("queue %s: worker %ld exited unexpectedly: %s", q->name,
+		log_job(LOG_WARNING, 0, q->name, (long)w->pid,
+		    "queue %s: worker %ld exited unexpectedly: %s", q->name,
 		    (long)w->pid, why);
 		q->worker_deaths++;
 		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
