@@ -256,6 +256,16 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 	    (unsigned long long)j->id, j->attempts, j->attempts == 1 ? "" : "s",
 	    dead_reason != NULL ? dead_reason : "", dead_reason != NULL ? ": " : "",
 	    (int)(whylen > 200 ? 200 : whylen), why);
+	if (dead_reason != NULL) {
+		/* Its waiters and the dead list say why it was quarantined. */
+		char	msg[512];
+		int	n = snprintf(msg, sizeof msg, "%s; last: %.*s", dead_reason,
+		    (int)(whylen > 400 ? 400 : whylen), why);
+
+		job_finish(j, JOB_DEAD, msg, (uint32_t)(n < (int)sizeof msg ? n :
+		    (int)sizeof msg - 1));
+		return;
+	}
 	job_finish(j, JOB_DEAD, why, whylen);
 }
 
