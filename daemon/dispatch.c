@@ -96,9 +96,19 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers)
 
 	if (q->cf.rate > 0)
 		cap = 1;	/* rate-limited: a job is sent when it may start */
+	/*
+	 * Until the queue's jobs are known to be short, one at a time. And never add to a
+	 * worker whose running job has already taken much longer than the average: what
+	 * is sent to it waits behind that job, whatever its priority.
+	 */
+	if (q->svc_us == 0)
+		cap = 1;
+	else if (w->ninflight > 0 && now_us() - w->head_since >
+	    4 * (uint64_t)q->svc_us + DISPATCH_BATCH_US)
+		return (w->ninflight);
 	if (cap > 1) {
 		/* Short jobs only: cap the batch at DISPATCH_BATCH_US of expected work. */
-		by_time = q->svc_us > 0 ? DISPATCH_BATCH_US / q->svc_us : cap;
+		by_time = DISPATCH_BATCH_US / q->svc_us;
 		if (by_time < cap)
 			cap = by_time;
 		/* Deep queues only: never give one worker more than its share. */
@@ -299,7 +309,10 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	w->head_since = now;
 	if (dt > 10000000)
 		dt = 10000000;
-	q->svc_us = (uint32_t)((q->svc_us * 7 + dt) / 8);
+	if (dt == 0)
+		dt = 1;
+	/* The first measurement sets the average; later ones move it by an eighth. */
+	q->svc_us = q->svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->svc_us * 7 + dt) / 8);
 	/* The next job in line starts now; so do its timer and the grace of this one. */
 	if (w->ninflight > 0 || evtimer_pending(w->tev, NULL))
 		dispatch_arm_timeout(w);

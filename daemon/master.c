@@ -414,6 +414,10 @@ master_main(struct config *cf)
 	}
 
 	event_base_dispatch(master_base);
+	/* Freeing the signal events restores default actions: a late TERM must not kill. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	log_notice("stopped after %llu s", (unsigned long long)(now_ms() - start_ms) / 1000);
 
 out:

@@ -92,7 +92,7 @@ queue_create(const struct queue_config *qc)
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
-	q->svc_us = 1000;	/* until measured: assume 1 ms a job */
+	q->svc_us = 0;		/* unknown until measured: no batching until then */
 	queue_set_watermarks(q);
 	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&

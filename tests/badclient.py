@@ -21,6 +21,8 @@ send what a well-behaved client never would and see exactly what the daemon answ
         write; print the order in which the three finish.
     badclient.py cancel SOCK QUEUE
         A delayed job waited for on one connection and cancelled from another.
+    badclient.py cancelrun SOCK QUEUE PAYLOAD
+        The same with a job that is running when it is cancelled.
     badclient.py flood SOCK QUEUE N
         Pipeline N `SUBMIT ... wait` requests without ever reading a reply, as far as the
         daemon takes them; print how many went out, then hold the connection open until
@@ -304,6 +306,26 @@ def cmd_cancel(a):
     return 0
 
 
+def cmd_cancelrun(a):
+    path, queue, payload = a[0], a[1], a[2]
+    waiter, other = Conn(path, timeout=30), Conn(path)
+    t0 = time.monotonic()
+    jid = waiter.submit(queue, payload, "wait")
+    st = {}
+
+    def running():
+        st["line"] = other.request("STATUS %d\n" % jid)[0]
+        return "state=running" in st["line"]
+    poll(running, 10)
+    out("status_before:", st.get("line"))
+    out("cancel:", other.request("CANCEL %d\n" % jid)[0])
+    rid, status, body = waiter.result()
+    out("waiter_result:", rid == jid, status, body.decode("latin-1"))
+    out("elapsed_ms: %d" % ((time.monotonic() - t0) * 1000))
+    out("status_after:", other.request("STATUS %d\n" % jid)[0])
+    return 0
+
+
 def cmd_flood(a):
     path, queue, n = a[0], a[1], int(a[2])
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -522,7 +544,8 @@ def cmd_shutdown(a):
 
 COMMANDS = {
     "raw": cmd_raw, "stats": cmd_stats, "submit": cmd_submit, "delay": cmd_delay,
-    "prio": cmd_prio, "cancel": cmd_cancel, "flood": cmd_flood,
+    "prio": cmd_prio, "cancel": cmd_cancel, "cancelrun": cmd_cancelrun,
+    "flood": cmd_flood,
     "abrupt": cmd_abrupt, "produce": cmd_produce, "shutdown": cmd_shutdown,
 }
 

@@ -7,7 +7,8 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BADCLIENT_PY="$top_srcdir/tests/badclient.py"
+badclient() { python3 "$BADCLIENT_PY" "$@"; }
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
@@ -16,10 +17,10 @@ trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 # what is measured is what the daemon holds. (Ignored by a build without ASan.)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
 
-raw() { $BADCLIENT raw -t 10 "$JP_SOCK" "$@"; }
+raw() { badclient raw -t 10 "$JP_SOCK"; }
 # stat_get TYPE NAME KEY: a value from STATS.
 stat_get() {
-	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
+	badclient stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
 		$1 == t && ($2 == n || n == "") {
 			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 				print substr($i, length(k) + 2); exit } }'
@@ -112,7 +113,7 @@ SIZE=32768
 sleep 0.2
 rss0=$(jp_rss "$DPID")
 sub0=$(stat_get queue slow submitted)
-$BADCLIENT produce "$JP_SOCK" slow $N $SIZE --sleep-ms 2 --watch "$DPID" \
+badclient produce "$JP_SOCK" slow $N $SIZE --sleep-ms 2 --watch "$DPID" \
 	>"$JP_TMP/produce.out" 2>&1; rc=$?
 jp_eq "produce: exit status" 0 "$rc"
 sed 's/^/produce: /' "$JP_TMP/produce.out" | grep -E 'written|watch|error'

@@ -9,16 +9,22 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BADCLIENT_PY="$top_srcdir/tests/badclient.py"
+badclient() { python3 "$BADCLIENT_PY" "$@"; }
 FLOOD=
 trap '[ -n "$FLOOD" ] && kill "$FLOOD" 2>/dev/null; jp_cleanup' EXIT
 
 # raw [OPTION ...]: stdin to a new connection; the daemon's bytes on stdout. The exit
 # status is 0 when the daemon closed the connection, 3 when it kept it open.
-raw() { $BADCLIENT raw -t 5 "$JP_SOCK" "$@"; }
+# AddressSanitizer keeps up to 256 MiB of freed memory in quarantine, which would make a
+# sanitized daemon's RSS grow with every buffer it frees. Keep it small, so what the RSS
+# checks below measure is what the daemon holds. (Ignored by a build without ASan.)
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
+
+raw() { badclient raw -t 5 "$JP_SOCK" "$@"; }
 # stat_get TYPE KEY: a value from STATS (the first line of that type).
 stat_get() {
-	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '$1 == t {
+	badclient stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '$1 == t {
 		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 			print substr($i, length(k) + 2); exit } }'
 }
@@ -114,7 +120,7 @@ OK pong
 ERR toolarge SUBMIT: size 4097 exceeds the limit of 4096 bytes
 OK pong" "$out"
 head -c 4096 "$JP_TMP/big" >"$JP_TMP/max"
-$BADCLIENT submit "$JP_SOCK" echo <"$JP_TMP/max" >"$JP_TMP/max.out" 2>"$JP_TMP/hdr"
+badclient submit "$JP_SOCK" echo <"$JP_TMP/max" >"$JP_TMP/max.out" 2>"$JP_TMP/hdr"
 jp_match "a body of exactly max_payload is accepted" '^RESULT [0-9]+ ok 4096$' \
 	"$(cat "$JP_TMP/hdr")"
 if cmp -s "$JP_TMP/max" "$JP_TMP/max.out"; then jp_pass "and comes back whole"
@@ -154,7 +160,9 @@ printf '\x00\x01\x02\xff\xfe\x7f' >"$JP_TMP/in"
 lostframing "binary garbage, no newline" \
 	'^ERR proto binary data where a request line should be; closing the connection$'
 { printf '\x01'; head -c 3000 /dev/urandom; } >"$JP_TMP/in"
-lostframing "random bytes" '^ERR proto (binary data|control byte 0x01).*; closing the connection$'
+# (Any reason will do: 3000 random bytes may hold no newline in their first 1025.)
+lostframing "random bytes" '^ERR proto [^
+]*; closing the connection$'
 printf 'PI\x01NG\nPING\n' >"$JP_TMP/in"
 lostframing "a control byte in a line" \
 	'^ERR proto control byte 0x01 in request line; closing the connection$'
@@ -197,7 +205,7 @@ jp_match "the log names a connection closed for lost framing" \
 # 500,000 requests are 10 MB; taking them all would cost the daemon far more than that
 # in jobs, kept results and replies (about 40 MB of replies alone). max_output is 64 KiB.
 rss0=$(jp_rss "$DPID")
-$BADCLIENT flood "$JP_SOCK" echo 500000 >"$JP_TMP/flood.out" 2>&1 &
+python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 500000 >"$JP_TMP/flood.out" 2>&1 &
 FLOOD=$!
 for i in $(seq 1 200); do
 	grep -q '^flood:' "$JP_TMP/flood.out" && break
@@ -246,7 +254,7 @@ jp_eq "flood: the stuck connection is gone once the client goes" 1 "$conns"
 daemon_alive "after the flood"
 
 # ----- hundreds of connections dropped mid-request, some with a reset -----
-out=$($BADCLIENT abrupt "$JP_SOCK" echo 600); rc=$?
+out=$(badclient abrupt "$JP_SOCK" echo 600); rc=$?
 jp_eq "abrupt: 600 connections opened and dropped" "0 abrupt: 600" "$rc $out"
 for i in $(seq 1 100); do
 	conns=$(stat_get daemon connections)
@@ -260,7 +268,7 @@ daemon_alive "after abrupt connections"
 out=$(jp_ctl status); rc=$?
 jp_eq "jobpoolctl status: exit status" 0 "$rc"
 jp_match "jobpoolctl status names the queue" 'echo' "$out"
-out=$($BADCLIENT stats "$JP_SOCK")
+out=$(badclient stats "$JP_SOCK")
 jp_match "STATS: the daemon line" "^daemon jobpoold .*pid=$DPID " "$out"
 text_match "STATS: two idle workers" \
 	'worker echo pid=[0-9]+ state=idle.*

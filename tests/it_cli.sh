@@ -91,7 +91,7 @@ jp_eq "submit -w --json of a failing job" "failed" "$out"
 id=$(jp_ctl submit -q sleep oops)
 jp_ctl wait "$id" >/dev/null 2>&1; expect_rc "wait for a failed job" 1 $?
 out=$(jp_ctl status "$id")
-jp_match "status of a failed job" '^state: failed$' "$out"
+jp_match "status of a failed job (out of attempts: dead)" '^state: dead$' "$out"
 
 # wait on a job submitted without -w
 id=$(jp_ctl submit "later")
@@ -123,15 +123,15 @@ for i in 1 2 3 4 5; do jp_ctl submit -q counted -w "job $i" >/dev/null; done
 row=
 for i in $(seq 1 50); do
 	out=$(jp_ctl status)
-	row=$(printf '%s\n' "$out" | awk '$1 == "counted" && NF == 9 { print $2, $3, $4, $5, $6, $7, $8, $9 }')
-	[ "$row" = "echo 1 0 0 0 5 0 0" ] && break
+	row=$(printf '%s\n' "$out" | awk '$1 == "counted" && NF == 11 { print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }')
+	[ "$row" = "running echo 1 0 0 0 5 0 0 0" ] && break
 	sleep 0.1
 done
-jp_match "status has a queue table" '^QUEUE +HANDLER +WORKERS +DEPTH +DELAYED +RUNNING +DONE +FAILED +CANCELLED$' "$out"
-jp_match "status has a worker table" '^QUEUE +PID +STATE +JOBS$' "$out"
-jp_eq "status counts the jobs of 'counted'" "echo 1 0 0 0 5 0 0" "$row"
-jp_match "status shows the default queue" '^default +echo +2 ' "$out"
-jp_match "status counts the failed jobs of 'sleep'" '^sleep +sleep +1 +0 +0 +0 +0 +3 +0$' "$out"
+jp_match "status has a queue table" '^QUEUE +STATE +HANDLER +WORKERS +DEPTH +DELAYED +RUNNING +DONE +FAILED +DEAD +CANCELLED$' "$out"
+jp_match "status has a worker table" '^QUEUE +PID +STATE +JOBS +RSS_KIB$' "$out"
+jp_eq "status counts the jobs of 'counted'" "running echo 1 0 0 0 5 0 0 0" "$row"
+jp_match "status shows the default queue" '^default +running +echo +2 ' "$out"
+jp_match "status counts the failed (and dead) jobs of 'sleep'" '^sleep +running +sleep +1 +0 +0 +0 +0 +3 +3 +0$' "$out"
 jp_ctl status --json > "$JP_TMP/status.json"; rc=$?
 expect_rc "status --json" 0 $rc
 if python3 -m json.tool "$JP_TMP/status.json" >/dev/null; then

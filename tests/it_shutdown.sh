@@ -13,16 +13,17 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT="python3 $top_srcdir/tests/badclient.py"
+BADCLIENT_PY="$top_srcdir/tests/badclient.py"
+badclient() { python3 "$BADCLIENT_PY" "$@"; }
 BG=
 STOPPED=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done
 	[ -n "$STOPPED" ] && kill -KILL "$STOPPED" 2>/dev/null; jp_cleanup' EXIT
 
-raw() { $BADCLIENT raw -t 10 "$JP_SOCK" "$@"; }
+raw() { badclient raw -t 10 "$JP_SOCK"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 stat_get() {
-	$BADCLIENT stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
+	badclient stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
 		$1 == t && ($2 == n || n == "") {
 			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 				print substr($i, length(k) + 2); exit } }'
@@ -31,7 +32,7 @@ stat_get() {
 busy_worker() {
 	local i p
 	for i in $(seq 1 500); do
-		p=$($BADCLIENT stats "$JP_SOCK" | awk -v q="$1" '$1 == "worker" && $2 == q &&
+		p=$(badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "worker" && $2 == q &&
 			$4 == "state=busy" { sub(/^pid=/, "", $3); print $3; exit }')
 		[ -n "$p" ] && { echo "$p"; return 0; }
 		sleep 0.02
@@ -40,7 +41,8 @@ busy_worker() {
 }
 # start WHAT CONFIG: start a daemon; DPID is jobpoold's own pid, LOG0 where its log starts.
 start() {
-	LOG0=$(cat "$JP_LOG" 2>/dev/null | wc -l)
+	LOG0=0
+	[ -e "$JP_LOG" ] && LOG0=$(wc -l <"$JP_LOG")
 	jp_start "$2"
 	DPID=$(stat_get daemon "" pid)
 	jp_match "$1: jobpoold's pid from STATS" '^[0-9]+$' "$DPID"
@@ -76,7 +78,7 @@ kill_timeout = 2;'
 for sig in SIGTERM SIGINT; do
 	start "$sig" "$CONF"
 	t0=$(now_ms)
-	out=$($BADCLIENT shutdown "$JP_SOCK" "$DPID" "$sig" sleep 2 3); rc=$?
+	out=$(badclient shutdown "$JP_SOCK" "$DPID" "$sig" sleep 2 3); rc=$?
 	jp_eq "$sig: the client scenario ran" 0 "$rc"
 	stopped "$sig" 10
 	dt=$(( $(now_ms) - t0 ))
@@ -114,7 +116,7 @@ CONF='queues = ( { name = "sleep"; handler = "sleep"; workers = 1; batch = 1; } 
 shutdown_timeout = 1;
 kill_timeout = 1;'
 start "long job" "$CONF"
-printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/long.out" 2>"$JP_TMP/long.hdr" &
+printf '10000' | badclient submit "$JP_SOCK" sleep >"$JP_TMP/long.out" 2>"$JP_TMP/long.hdr" &
 sub=$!
 BG="$BG $sub"
 w=$(busy_worker sleep)
@@ -144,7 +146,7 @@ jp_match "long job: the log says the workers got TERM" \
 
 # ----- a worker that ignores TERM (stopped) gets KILL after kill_timeout -----
 start "stuck worker" "$CONF"
-printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/stuck.out" 2>"$JP_TMP/stuck.hdr" &
+printf '10000' | badclient submit "$JP_SOCK" sleep >"$JP_TMP/stuck.out" 2>"$JP_TMP/stuck.hdr" &
 sub=$!
 BG="$BG $sub"
 w=$(busy_worker sleep)
@@ -180,7 +182,7 @@ CONF='queues = ( { name = "sleep"; handler = "sleep"; workers = 1; batch = 1; } 
 shutdown_timeout = 30;
 kill_timeout = 2;'
 start "second signal" "$CONF"
-printf '10000' | $BADCLIENT submit "$JP_SOCK" sleep >"$JP_TMP/two.out" 2>"$JP_TMP/two.hdr" &
+printf '10000' | badclient submit "$JP_SOCK" sleep >"$JP_TMP/two.out" 2>"$JP_TMP/two.hdr" &
 sub=$!
 BG="$BG $sub"
 w=$(busy_worker sleep)
@@ -237,7 +239,7 @@ daemon is shutting down" "$(sed 's/[0-9][0-9]*/*/' "$JP_TMP/held.out" | sort)"
 CONF='queues = ( { name = "echo"; handler = "echo"; workers = 1; } );
 max_output = 65536;'
 start "deaf client" "$CONF"
-$BADCLIENT flood "$JP_SOCK" echo 200000 >"$JP_TMP/flood.out" 2>&1 &
+python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 200000 >"$JP_TMP/flood.out" 2>&1 &
 flood=$!
 BG="$BG $flood"
 for i in $(seq 1 250); do
