@@ -271,7 +271,10 @@ server_close_listener(void)
 		listener = NULL;
 	}
 	if (listen_path != NULL) {
-		(void)unlink(listen_path);
+		/* After a privilege drop this may fail; the next start replaces it. */
+		if (unlink(listen_path) == -1 && errno != ENOENT)
+			log_notice("cannot remove socket %s: %s; the next start replaces "
+			    "it", listen_path, strerror(errno));
 		free(listen_path);
 		listen_path = NULL;
 	}

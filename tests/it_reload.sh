@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Reload under load: a producer keeps submitting while the configuration is reloaded
+# 100 times, alternating valid changes (more workers, fewer, a new handler) and broken
+# files; every job submitted completes exactly once. Also: a removed queue finishes its
+# jobs and then goes, a handler change never kills a running job, and a broken file
+# leaves the daemon on the old configuration with every error logged with file:line.
+. "$top_srcdir/tests/lib.sh"
+
+conf() {	# $1: workers, $2: handler of "work", $3: extra queues
+	jp_config "shutdown_timeout = 10;
+queues = (
+  { name = \"work\"; handler = \"$2\"; workers = $1; max_jobs = 500; },
+  { name = \"slow\"; handler = \"sleep\"; workers = 1; }${3:-}
+);" >/dev/null
+}
+
+conf 2 echo ", { name = \"gone\"; handler = \"sleep\"; workers = 1; }"
+timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" \
+	>>"$JP_LOG" 2>&1 &
+JP_PID=$!
+for _ in $(seq 200); do jp_ctl ping >/dev/null 2>&1 && break; sleep 0.05; done
+JP_DPID=$(pgrep -o -P "$JP_PID")
+
+# A removed queue keeps its jobs until they are done; a handler change spares running jobs.
+# Waited for live (-w): their results would be long pushed out of keep_results later.
+jp_ctl submit -w -q gone 800 >"$JP_TMP/gone1" 2>&1 &
+waiters=$!
+jp_ctl submit -w -q gone 300 >"$JP_TMP/gone2" 2>&1 &
+waiters="$waiters $!"
+jp_ctl submit -w -q slow 1500 >"$JP_TMP/slow" 2>&1 &
+waiters="$waiters $!"
+sleep 0.3
+
+# The producer: maps of 2,000 lines, one after another, each checked whole and in order.
+seq 1 2000 >"$JP_TMP/in"
+(
+	n=0
+	while [ ! -e "$JP_TMP/stop" ]; do
+		n=$((n + 1))
+		if ! jp_ctl map -k -q work <"$JP_TMP/in" >"$JP_TMP/out.$n" 2>"$JP_TMP/err.$n"; then
+			echo "map $n failed: $(cat "$JP_TMP/err.$n")" >>"$JP_TMP/producer.errors"
+		elif ! cmp -s "$JP_TMP/in" "$JP_TMP/out.$n"; then
+			echo "map $n: output differs from input" >>"$JP_TMP/producer.errors"
+		fi
+		echo "$n" >"$JP_TMP/maps"
+	done
+) &
+producer=$!
+
+good=0 bad=0 i=0
+handlers=("echo" "exec:/bin/cat")
+while [ $i -lt 100 ]; do
+	i=$((i + 1))
+	if [ $((i % 4)) -eq 0 ]; then
+		# Broken: a syntax error one time, an unknown key the next.
+		if [ $((i % 8)) -eq 0 ]; then
+			printf 'queues = ( { name = "work"; handler = "echo"; workers = 2 } \n' \
+				>"$JP_TMP/jobpool.conf"
+		else
+			jp_config 'queues = ( { name = "work"; handler = "echo"; wokers = 2; } );' >/dev/null
+		fi
+		if jp_ctl reload >/dev/null 2>"$JP_TMP/reload.err"; then
+			jp_fail "reload $i of a broken file succeeded"
+		else
+			bad=$((bad + 1))
+		fi
+	else
+		conf $(( (i % 3) + 1 )) "${handlers[$((i / 4 % 2))]}"
+		if jp_ctl reload >/dev/null 2>"$JP_TMP/reload.err"; then
+			good=$((good + 1))
+		else
+			jp_fail "reload $i failed: $(cat "$JP_TMP/reload.err")"
+		fi
+	fi
+	sleep 0.02
+done
+jp_eq "75 good reloads applied, 25 broken ones refused" "75 25" "$good $bad"
+conf 2 echo
+jp_ctl reload >/dev/null
+# Let the producer run one more map on the settled configuration, then stop it.
+m=$(cat "$JP_TMP/maps" 2>/dev/null || echo 0)
+for _ in $(seq 300); do [ "$(cat "$JP_TMP/maps" 2>/dev/null || echo 0)" -gt $((m + 1)) ] && break; sleep 0.1; done
+touch "$JP_TMP/stop"
+wait $producer
+maps=$(cat "$JP_TMP/maps")
+echo "producer: $maps maps of 2000 jobs during 100 reloads"
+if [ -s "$JP_TMP/producer.errors" ]; then
+	jp_fail "producer: $(head -3 "$JP_TMP/producer.errors")"
+else
+	jp_pass "every one of $((maps * 2000)) jobs completed exactly once, in order"
+fi
+stats=$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^queue work ')
+sub=$(printf '%s' "$stats" | sed 's/.* submitted=\([0-9]*\).*/\1/')
+done_=$(printf '%s' "$stats" | sed 's/.* done=\([0-9]*\) .*/\1/')
+jp_eq "the queue counted as many done as submitted" "$sub" "$done_"
+jp_eq "... and that is every job the producer sent" "$((maps * 2000))" "$sub"
+
+jp_match "broken files are logged with file:line" \
+	"$JP_TMP/jobpool.conf:[0-9]+: unknown setting 'wokers'" "$(cat "$JP_LOG")"
+jp_match "and the daemon says it keeps the old configuration" \
+	'reload failed: still running on the previous configuration' "$(cat "$JP_LOG")"
+
+wait $waiters
+jp_eq "the removed queue's jobs finished (1)" 800 "$(cat "$JP_TMP/gone1")"
+jp_eq "the removed queue's jobs finished (2)" 300 "$(cat "$JP_TMP/gone2")"
+jp_eq "the slow job was not killed by the reloads" 1500 "$(cat "$JP_TMP/slow")"
+out=$(jp_ctl submit -q gone 1 2>&1)
+jp_match "the removed queue takes no new jobs" "no queue 'gone'" "$out"
+for _ in $(seq 50); do jp_ctl status | grep -q '^gone ' || break; sleep 0.1; done
+jp_eq "once drained, the removed queue is gone from status" "" "$(jp_ctl status | grep '^gone ')"
+jp_eq "its worker exited" "" "$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^worker gone ')"
+jp_match "rolling restarts were logged" 'restarting worker [0-9]+ for the new handler' "$(cat "$JP_LOG")"
+
+jp_stop
+jp_done
