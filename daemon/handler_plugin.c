@@ -203,6 +203,8 @@ fail:
 int
 jobpool_output_write(struct jobpool_output *out, const void *data, size_t len)
 {
+	if (len == 0)
+		return (0);	/* data may be NULL then, which memcpy() must not see */
 	return (obuf_add(out, data, len));
 }
 

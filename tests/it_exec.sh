@@ -110,9 +110,10 @@ jp_start "queues = (
 	{ name = \"flood\"; handler = \"exec:/bin/sh -c 'head -c 2000000 /dev/zero'\"; workers = 1; },
 	{ name = \"trap\"; handler = \"exec:$T/trap.sh $T\"; workers = 1; grace = 5; },
 	{ name = \"ttrap\"; handler = \"exec:$T/trap.sh $T\"; workers = 1; grace = 5;
-	  timeout = 0.3; },
+	  timeout = 0.3; retries = 0; },
 	{ name = \"ignore\"; handler = \"exec:$T/ignore.sh $T\"; workers = 1; grace = 0.6; },
-	{ name = \"orphan\"; handler = \"exec:$T/orphan.sh $T\"; workers = 1; }
+	{ name = \"orphan\"; handler = \"exec:$T/orphan.sh $T\"; workers = 1; },
+	{ name = \"fds\"; handler = \"exec:/bin/ls /proc/self/fd\"; workers = 1; }
 );" -d
 
 # ----- the example handler -----
@@ -196,7 +197,8 @@ start_wait "$id"
 if wait_file "$T/pgid.c1"; then jp_pass "cancel: the program started"
 else jp_fail "cancel: the program did not start"; fi
 pg=$(cat "$T/pgid.c1" 2>/dev/null)
-jp_match "cancel: it leads its own process group" "^$pg " "$(alive_in_group "$pg" | head -1)"
+jp_match "cancel: it leads its own process group" "^ *$pg +[A-Za-z+]+ +$pg " \
+	"$(alive_in_group "$pg" | head -1)"
 jp_eq "cancel: three processes in the group (sh and two sleeps)" 3 \
 	"$(alive_in_group "$pg" | wc -l)"
 out=$(printf 'CANCEL %s\n' "$id" | raw)
@@ -240,7 +242,9 @@ res=$(cat "$JP_TMP/wait.$id")
 jp_match "ignore: RESULT cancelled" "RESULT $id cancelled " "$res"
 jp_match "ignore: the result says it was killed after the grace period" \
 	'did not exit within the grace period \(600 ms\) after SIGTERM and was killed' "$res"
-if [ "$dt" -ge 550 ] && [ "$dt" -lt 1500 ]; then jp_pass "ignore: killed after $dt ms (grace 600)"
+# The handler kills the group itself at the grace period (the worker survives, below);
+# the bound leaves room for a loaded machine.
+if [ "$dt" -ge 550 ] && [ "$dt" -lt 3000 ]; then jp_pass "ignore: killed after $dt ms (grace 600)"
 else jp_fail "ignore: result after $dt ms (grace 600)"; fi
 if [ -n "$pg" ] && wait_gone "$pg"; then jp_pass "ignore: nothing of its group remains"
 else jp_fail "ignore: left in group '$pg': $(alive_in_group "${pg:-none}")"; fi
@@ -257,9 +261,9 @@ else jp_fail "orphan: the background child '$bg' is still running"; fi
 jp_eq "orphan: nothing of its group remains" "" "$(alive_in_group "$(cat "$T/pgid.o1")")"
 
 # ----- the worker's own descriptors never reach a program -----
-out=$(printf '' | bc_submit args)
-out=$(ls -l /proc/"$(worker_pid cat)"/fd 2>/dev/null | wc -l)
-jp_match "the worker has its pipes open (sanity)" '^[0-9]+$' "$out"
+# ls opens the directory it lists as its fd 3: with nothing inherited, that is all.
+out=$(printf '' | bc_submit fds | tr '\n' ' ')
+jp_eq "a program has only stdin, stdout and stderr of ours" "0 1 2 3 " "$out"
 out=$(printf 'x' | jp_ctl submit -w -q sort -)
 jp_eq "the daemon still serves after all of it" "x" "$out"
 
