@@ -33,6 +33,60 @@
 #define DISPATCH_REPORT_MS	1000	/* after grace: time for the worker to report */
 
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
+static void	dispatch_kick_cb(evutil_socket_t, short, void *);
+
+/*
+ * Queues with something to dispatch, run once per pass of the event loop: a burst of
+ * submits or results then costs one write per worker, not one per job.
+ */
+static struct event	*kick_ev;
+static struct queue	*kicked[64];
+static int		 nkicked;
+
+/* Dispatch q later in this pass of the event loop. */
+void
+dispatch_kick(struct queue *q)
+{
+	if (q->kicked)
+		return;
+	if (kick_ev == NULL &&
+	    (kick_ev = event_new(master_base, -1, 0, dispatch_kick_cb, NULL)) == NULL) {
+		dispatch_queue(q);
+		return;
+	}
+	if (nkicked == (int)(sizeof kicked / sizeof kicked[0])) {
+		dispatch_queue(q);
+		return;
+	}
+	q->kicked = 1;
+	kicked[nkicked++] = q;
+	if (nkicked == 1)
+		event_active(kick_ev, EV_TIMEOUT, 0);
+}
+
+static void
+dispatch_kick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct queue	*q;
+	int		 i, n = nkicked;
+
+	nkicked = 0;
+	for (i = 0; i < n; i++) {
+		q = kicked[i];
+		q->kicked = 0;
+		dispatch_queue(q);
+	}
+}
+
+/* At exit. */
+void
+dispatch_free(void)
+{
+	if (kick_ev != NULL)
+		event_free(kick_ev);
+	kick_ev = NULL;
+	nkicked = 0;
+}
 
 /* A uniform random number in [0, 1) for backoff jitter. */
 static double
@@ -228,7 +282,7 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 	q->submitted++;
 	queue_push(q, j);
 	if (j->state == JOB_QUEUED)
-		dispatch_queue(q);
+		dispatch_kick(q);
 	return (j->id);
 }
 
@@ -314,8 +368,14 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	/* The first measurement sets the average; later ones move it by an eighth. */
 	q->svc_us = q->svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->svc_us * 7 + dt) / 8);
 	/* The next job in line starts now; so do its timer and the grace of this one. */
-	if (w->ninflight > 0 || evtimer_pending(w->tev, NULL))
+	if (w->tev_armed)
 		dispatch_arm_timeout(w);
+	else if (w->ninflight > 0) {
+		struct job *next = TAILQ_FIRST(&w->inflight);
+
+		if (next->timeout_ms != 0 || next->cancel)
+			dispatch_arm_timeout(w);
+	}
 
 	reason = j->cancel ? j->cancel - 1 : -1;
 	j->cancel = 0;
@@ -356,7 +416,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		break;
 	}
 	dispatch_maybe_recycle(w);
-	dispatch_queue(q);
+	dispatch_kick(q);
 }
 
 /*
@@ -551,16 +611,20 @@ dispatch_arm_timeout(struct worker *w)
 	uint64_t	 ran, left;
 
 	if (j == NULL) {
-		evtimer_del(w->tev);
+		if (w->tev_armed)
+			evtimer_del(w->tev);
+		w->tev_armed = 0;
 		return;
 	}
 	if (j->cancel) {
-		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
+		if (w->grace_for == j->id && w->tev_armed)
 			return;
 		w->grace_for = j->id;
 		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
 	} else if (j->timeout_ms == 0) {
-		evtimer_del(w->tev);
+		if (w->tev_armed)
+			evtimer_del(w->tev);
+		w->tev_armed = 0;
 		return;
 	} else {
 		w->grace_for = 0;
@@ -570,6 +634,7 @@ dispatch_arm_timeout(struct worker *w)
 	tv.tv_sec = left / 1000;
 	tv.tv_usec = (left % 1000) * 1000;
 	evtimer_add(w->tev, &tv);
+	w->tev_armed = 1;
 }
 
 /* w's timer fired: its head job timed out, or its grace period is over. */
@@ -578,6 +643,7 @@ dispatch_timer(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
+	w->tev_armed = 0;
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {

@@ -120,6 +120,7 @@ struct worker {
 	int			 status;	/* wait status, once reaped */
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
 	int			 timed_out;	/* killed because its head job timed out */
+	int			 tev_armed;	/* tev is pending */
 	int			 retiring;	/* leaving cleanly once it holds no jobs */
 	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
 	int			 rolling;	/* retired to restart with a new handler */
@@ -151,6 +152,7 @@ struct queue {
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
 	uint32_t		 gen;		/* bumped when the handler changes */
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
+	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
 	uint32_t		 running;	/* jobs dispatched to workers */
 	uint32_t		 busy;		/* workers with jobs in flight */
 	double			 tokens;	/* rate: the token bucket */
@@ -250,6 +252,9 @@ void		 job_table_free(void);
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */
 void		 dispatch_queue(struct queue *q);
+/* The same, once, later in this pass of the event loop. */
+void		 dispatch_kick(struct queue *q);
+void		 dispatch_free(void);
 /* A worker sent a result frame for its head job. */
 void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */

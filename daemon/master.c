@@ -430,6 +430,7 @@ out:
 	queues = NULL;
 	nqueues = 0;
 	job_table_free();
+	dispatch_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);
 	event_free(stop_ev);

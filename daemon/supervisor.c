@@ -331,7 +331,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			w->state = WORKER_READY;
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
-		dispatch_queue(q);
+		dispatch_kick(q);
 		break;
 	case FRAME_RESULT:
 		dispatch_result(w, h->status, payload, h->len);
