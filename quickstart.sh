@@ -19,6 +19,7 @@ packages=(
 	gcc make autoconf automake libtool pkg-config
 	libevent-dev libconfig-dev libsystemd-dev check
 	socat python3 systemd procps
+	systemd-container debootstrap
 )
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
@@ -58,6 +59,25 @@ configure_into() {
 	fi
 }
 
+# The Debian tree that tests/it_nspawn.sh boots with systemd-nspawn, built once (about a
+# minute) and reused. Never fails the run: without root, debootstrap or the mirror the
+# test skips and says why.
+prepare_nspawn_tree() {
+	local out rc=0
+	if [ "$(id -u)" -ne 0 ]; then
+		say "nspawn tree: not prepared (needs root); tests/it_nspawn.sh will skip"
+		return 0
+	fi
+	out=$(bash tests/nspawn_prepare.sh 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		say "$(printf '%s\n' "$out" | tail -1)"
+	else
+		printf '%s\n' "$out" | sed 's/^/quickstart: /' >&2
+		say "nspawn tree: not prepared; tests/it_nspawn.sh will skip"
+	fi
+	return 0
+}
+
 install_missing
 
 case "$mode" in
@@ -82,6 +102,7 @@ test)
 	configure_into build-check --enable-werror --enable-sanitizers
 	say "make"
 	make -C build-check -j"$jobs" -s >/dev/null
+	prepare_nspawn_tree
 	say "make check"
 	rc=0
 	make -C build-check -j"$jobs" check >build-check/check.out 2>&1 || rc=$?

@@ -1,61 +1,269 @@
 /*
- * notify.c: the systemd notify protocol (sd_notify). Without $NOTIFY_SOCKET every
- * call here does nothing, so jobpoold runs the same on a terminal.
+ * notify.c: the systemd notify protocol (sd_notify) and the watchdog. Without
+ * $NOTIFY_SOCKET every call here does nothing, so jobpoold runs the same on a terminal.
+ *
+ * notify owns two timers on the master's event base: the status timer (every second:
+ * STATUS= when its text changed; during shutdown a change counts as drain progress)
+ * and, when $WATCHDOG_USEC asks for one, the watchdog timer (WATCHDOG=1 at half the
+ * interval). Both run from the event loop: a master stuck anywhere stops pinging, and
+ * systemd restarts it.
+ *
+ * Every message is one datagram on $NOTIFY_SOCKET; sd_notify() never waits for an
+ * answer, and systemd reads its notify socket at once.
  */
 
 #include "autoconf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
 #include "jobpoold.h"
 #include "log.h"
 #include "notify.h"
 
-/* The socket listens and every worker is up. */
-void
-notify_ready(void)
+#define NOTIFY_STATUS_MS	1000		/* how often STATUS= is brought up to date */
+#define NOTIFY_EXTEND_MS	1000		/* at most one EXTEND_TIMEOUT_USEC per this */
+#define NOTIFY_EXTEND_USEC	5000000ULL	/* how much each one asks for */
+
+static int		 notify_on = -1;	/* -1: $NOTIFY_SOCKET not looked at yet */
+static int		 notify_inited;
+static int		 notify_was_ready;	/* READY=1 sent: STATUS= follows the counts */
+static int		 notify_is_stopping;
+static int		 notify_early_reload;	/* a reload before the first READY=1 */
+static struct event	*status_ev;
+static struct event	*watchdog_ev;
+static char		 status_last[256];	/* the counts last sent */
+static uint64_t		 extend_last_ms;
+
+/* Is there a notify socket to talk to? Decided once: the environment does not change. */
+static int
+notify_enabled(void)
 {
-	sd_notify(0, "READY=1\nSTATUS=running");
+	if (notify_on == -1) {
+		const char	*s = getenv("NOTIFY_SOCKET");
+
+		notify_on = (s != NULL && *s != '\0');
+	}
+	return (notify_on);
 }
 
-void
-notify_stopping(void)
+/* Send one datagram; a failure is logged at debug level and otherwise ignored. */
+static void
+notify_send(const char *msg)
 {
-	sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
+	int	r;
+
+	if ((r = sd_notify(0, msg)) < 0)
+		log_debug("sd_notify: %s", strerror(-r));
 }
 
-/* A one-line STATUS= for systemctl status. */
-void
-notify_status(const char *fmt, ...)
+/* The counts for STATUS=, summed over the queues: "queued 12, running 4/4, ...". */
+static void
+notify_status_text(char *buf, size_t len)
 {
-	char	buf[256];
-	va_list	ap;
+	const struct queue	*q;
+	unsigned long long	 queued = 0, done = 0, failed = 0;
+	unsigned int		 running = 0, workers = 0;
+	int			 i, k;
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	sd_notifyf(0, "STATUS=%s", buf);
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		queued += queue_depth(q);
+		done += q->done;
+		/* Jobs that ended failed; each is also on the dead list (q->dead) until
+		 * retried or dropped, so adding that would count it twice. */
+		failed += q->failed;
+		/* A busy worker runs exactly one job; the others of its batch wait. */
+		running += q->busy;
+		for (k = 0; k < q->nworkers; k++) {
+			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_DEAD)
+				workers++;
+		}
+	}
+	snprintf(buf, len, "%squeued %llu, running %u/%u, done %llu, failed %llu",
+	    notify_is_stopping ? "stopping: " : "", queued, running, workers, done,
+	    failed);
 }
 
+/* Every second: STATUS= if the text changed; while stopping, a change is progress. */
+static void
+notify_status_cb(evutil_socket_t fd, short events, void *arg)
+{
+	char	text[sizeof status_last], msg[sizeof status_last + 16];
+
+	if (!notify_was_ready)
+		return;
+	notify_status_text(text, sizeof text);
+	if (strcmp(text, status_last) == 0)
+		return;
+	snprintf(status_last, sizeof status_last, "%s", text);
+	snprintf(msg, sizeof msg, "STATUS=%s", text);
+	notify_send(msg);
+	if (notify_is_stopping)
+		notify_progress();
+}
+
+/* The watchdog timer: the event loop is alive. */
+static void
+notify_watchdog_cb(evutil_socket_t fd, short events, void *arg)
+{
+	notify_send("WATCHDOG=1");
+}
+
+/* Start the status timer, and the watchdog timer if systemd asked for pings. */
 void
 notify_init(struct event_base *base)
 {
+	struct timeval	 tv;
+	uint64_t	 usec = 0;
+	int		 r;
+
+	if (notify_inited || base == NULL || !notify_enabled())
+		return;
+	notify_inited = 1;
+
+	status_ev = event_new(base, -1, EV_PERSIST, notify_status_cb, NULL);
+	tv.tv_sec = NOTIFY_STATUS_MS / 1000;
+	tv.tv_usec = (NOTIFY_STATUS_MS % 1000) * 1000;
+	if (status_ev == NULL || event_add(status_ev, &tv) != 0)
+		log_warnx("notify: cannot start the status timer");
+
+	/* > 0 only if $WATCHDOG_USEC is set and $WATCHDOG_PID, if set, is us. */
+	if ((r = sd_watchdog_enabled(0, &usec)) < 0)
+		log_warnx("notify: bad watchdog settings: %s", strerror(-r));
+	if (r <= 0 || usec == 0)
+		return;
+	usec /= 2;
+	watchdog_ev = event_new(base, -1, EV_PERSIST, notify_watchdog_cb, NULL);
+	tv.tv_sec = usec / 1000000;
+	tv.tv_usec = usec % 1000000;
+	if (watchdog_ev == NULL || event_add(watchdog_ev, &tv) != 0) {
+		log_warnx("notify: cannot start the watchdog timer");
+		return;
+	}
+	log_info("watchdog: pinging systemd every %llu ms", (unsigned long long)usec / 1000);
+	notify_send("WATCHDOG=1");
 }
 
+/* The socket listens and every worker is up, at start-up or after a reload. */
+void
+notify_ready(void)
+{
+	char	text[sizeof status_last], msg[sizeof status_last + 32];
+
+	if (!notify_enabled())
+		return;
+	/*
+	 * The end of a reload that came before start-up finished (jobpoolctl reload while
+	 * workers start): not ready yet; the first READY=1 still waits for the workers.
+	 */
+	if (notify_early_reload) {
+		notify_early_reload = 0;
+		return;
+	}
+	/* The timers need the event base; a master that did not call notify_init yet. */
+	if (!notify_inited)
+		notify_init(master_base);
+	notify_status_text(text, sizeof text);
+	snprintf(status_last, sizeof status_last, "%s", text);
+	snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", text);
+	notify_send(msg);
+	notify_was_ready = 1;
+}
+
+/*
+ * A reload starts. systemd 253+ (Type=notify-reload) wants MONOTONIC_USEC= with it, to
+ * tell this reload from an earlier one; READY=1 (notify_ready) ends it.
+ */
 void
 notify_reloading(void)
 {
+	char	msg[128];
+
+	if (!notify_enabled())
+		return;
+	if (!notify_was_ready) {
+		/* systemd still waits for the first READY=1: nothing to bracket. */
+		notify_early_reload = 1;
+		return;
+	}
+	snprintf(msg, sizeof msg, "RELOADING=1\nSTATUS=reloading the configuration\n"
+	    "MONOTONIC_USEC=%llu", (unsigned long long)now_us());
+	notify_send(msg);
 }
 
+/* The shutdown starts: systemd's stop timeout runs from here. */
+void
+notify_stopping(void)
+{
+	char	text[sizeof status_last], msg[sizeof status_last + 32];
+
+	if (!notify_enabled())
+		return;
+	notify_is_stopping = 1;
+	notify_status_text(text, sizeof text);
+	snprintf(status_last, sizeof status_last, "%s", text);
+	snprintf(msg, sizeof msg, "STOPPING=1\nSTATUS=%s", text);
+	notify_send(msg);
+}
+
+/*
+ * The drain made progress (a job finished, a worker exited): ask systemd for a few more
+ * seconds, at most once a second. A drain that stops making progress stops asking, and
+ * TimeoutStopSec= applies again.
+ */
 void
 notify_progress(void)
 {
+	char		msg[64];
+	uint64_t	now;
+
+	if (!notify_enabled() || !notify_is_stopping)
+		return;
+	now = now_ms();
+	if (extend_last_ms != 0 && now - extend_last_ms < NOTIFY_EXTEND_MS)
+		return;
+	extend_last_ms = now;
+	snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu", NOTIFY_EXTEND_USEC);
+	notify_send(msg);
 }
 
+/* A one-line STATUS= for systemctl status; the counts replace it once they change. */
+void
+notify_status(const char *fmt, ...)
+{
+	char	buf[sizeof status_last], msg[sizeof status_last + 16];
+	va_list	ap;
+
+	if (!notify_enabled())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof msg, "STATUS=%s", buf);
+	notify_send(msg);
+}
+
+/* Free notify's timers (at exit, before the event base goes). */
 void
 notify_free(void)
 {
+	if (status_ev != NULL)
+		event_free(status_ev);
+	if (watchdog_ev != NULL)
+		event_free(watchdog_ev);
+	status_ev = NULL;
+	watchdog_ev = NULL;
+	notify_inited = 0;
+	notify_was_ready = 0;
+	notify_is_stopping = 0;
+	notify_early_reload = 0;
+	extend_last_ms = 0;
+	status_last[0] = '\0';
 }
