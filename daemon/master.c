@@ -175,6 +175,23 @@ queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
 	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms);
 }
 
+/* Does any setting of a queue differ? (Strings by value; they live in other configs.) */
+static int
+queue_config_differs(const struct queue_config *o, const struct queue_config *n)
+{
+	struct queue_config	a = *o, b = *n;
+
+	if (strcmp(o->name, n->name) != 0 || strcmp(o->handler, n->handler) != 0 ||
+	    str_differ(o->user, n->user) || str_differ(o->group, n->group))
+		return (1);
+	a.name = b.name = NULL;
+	a.handler = b.handler = NULL;
+	a.user = b.user = NULL;
+	a.group = b.group = NULL;
+	a.line = b.line = 0;
+	return (memcmp(&a, &b, sizeof a) != 0);
+}
+
 /* Settings a reload cannot change in a running daemon: say so, keep the old value. */
 static void
 master_reload_warn(const struct config *o, const struct config *n)
@@ -267,7 +284,7 @@ master_reload(const char *why)
 		int restart = queue_needs_restart(&q->cf, nqc);
 		int resized = nqc->workers != q->cf.workers;
 
-		if (memcmp(nqc, &q->cf, sizeof *nqc) != 0 || restart)
+		if (queue_config_differs(&q->cf, nqc))
 			changed++;
 		if (queue_reconfigure(q, nqc) != 0) {
 			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
@@ -368,6 +385,7 @@ master_main(struct config *cf)
 	signal(SIGPIPE, SIG_IGN);
 	if ((master_base = event_base_new()) == NULL)
 		fatalx("cannot create the event base");
+	notify_init(master_base);
 	log_info("jobpoold %s starting: config %s, libevent %s (%s backend)",
 	    PACKAGE_VERSION, cf->path, event_get_version(),
 	    event_base_get_method(master_base));
@@ -431,6 +449,7 @@ out:
 	nqueues = 0;
 	job_table_free();
 	dispatch_free();
+	notify_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);
 	event_free(stop_ev);

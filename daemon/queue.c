@@ -659,6 +659,8 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 
 	j->state = st;
 	job_set_result(j, res, rlen);
+	if (master_stopping)
+		notify_progress();
 	for (w = j->waiters; w != NULL; w = next) {
 		next = w->next;
 		server_send_result(w->conn, j);

@@ -466,6 +466,7 @@ worker_gone(struct worker *w)
 	free(w);
 
 	if (master_stopping) {
+		notify_progress();
 		master_check_done();
 		return;
 	}

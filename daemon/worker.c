@@ -423,6 +423,13 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	uint64_t		 last, jobs = 0, rss;
 
 	log_init(cf->log_level, "jobpoold-worker");
+	/* systemd's variables speak to the master; handlers and their programs must not use them. */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
 	/* Limits, user and group first: the handler starts as what it will run as. */
 	if (priv_worker(qc, &cause) != 0) {
 		if (cause == NULL)
