@@ -510,7 +510,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 static struct worker *
 dispatch_holder(struct job *j)
 {
-	struct queue	*q = j->queue;
+	struct queue	*q = job_queue(j);
 	struct worker	*w;
 	struct job	*k;
 	int		 i;
@@ -534,7 +534,7 @@ dispatch_holder(struct job *j)
 int
 dispatch_cancel(struct job *j, const char **why)
 {
-	struct queue	*q = j->queue;
+	struct queue	*q = job_queue(j);
 	struct worker	*w;
 
 	*why = NULL;
@@ -572,7 +572,7 @@ dispatch_cancel(struct job *j, const char **why)
 int
 dispatch_retry(struct job *j, const char **why)
 {
-	struct queue	*q = j->queue;
+	struct queue	*q = job_queue(j);
 
 	*why = NULL;
 	if (j->state != JOB_DEAD) {

@@ -71,23 +71,30 @@ struct waiter {
 	struct waiter	*next;
 };
 
+/*
+ * A job is 72 bytes before its payload, so that a 64-byte job is one 144-byte malloc
+ * chunk (bench W4): the queue is an index, and the list links and the heap index share
+ * their space, since a job waiting in the delay heap is on no list.
+ */
 struct job {
 	uint64_t		 id;
-	TAILQ_ENTRY(job)	 entry;		/* ready list, worker in-flight, or kept list */
+	union {
+		TAILQ_ENTRY(job) entry;		/* ready list, worker in-flight, kept or dead list */
+		uint32_t	 heap_idx;	/* delayed or retry_wait: index in the heap */
+	};
 	struct job		*hnext;		/* job table chain */
-	struct queue		*queue;
 	struct waiter		*waiters;
 	uint64_t		 run_at;	/* delayed: monotonic ms */
 	struct job_extra	*x;		/* result and history, once there are any */
 	uint32_t		 len;		/* payload bytes */
 	uint32_t		 timeout_ms;
-	uint32_t		 heap_idx;	/* delayed: index in the queue's heap */
+	uint16_t		 qidx;		/* its queue: queues[qidx] */
 	int16_t			 prio;
 	uint8_t			 state;		/* enum job_state */
 	uint8_t			 attempts;
 	uint8_t			 cancel;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
 	uint8_t			 crashes;	/* workers it killed in a row */
-	char			 data[];	/* payload */
+	char			 data[];	/* payload (not NUL-terminated) */
 };
 TAILQ_HEAD(joblist, job);
 
@@ -132,6 +139,7 @@ struct worker {
 
 struct queue {
 	char			*name;
+	uint16_t		 idx;		/* its place in queues[]: stable, never reused */
 	struct queue_config	 cf;		/* a copy; strings owned by master's config */
 	struct joblist		*ready;		/* one FIFO per priority level */
 	int			 nlevels;
@@ -229,6 +237,7 @@ void		 queue_remove(struct queue *q, struct job *j);
 void		 queue_promote(struct queue *q);
 uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
 struct job	*job_find(uint64_t id);
+static inline struct queue *job_queue(const struct job *j) { return (queues[j->qidx]); }
 void		 job_table_add(struct job *j);
 void		 job_table_remove(struct job *j);
 uint64_t	 job_next_id(void);

@@ -213,6 +213,11 @@ master_add_queue(const struct queue_config *qc)
 {
 	struct queue	**nq, *q;
 
+	if (nqueues >= UINT16_MAX) {
+		log_warnx("reload: queue %s not added: %d queues have existed since the "
+		    "start; restart jobpoold", qc->name, nqueues);
+		return (-1);
+	}
 	if ((q = queue_create(qc)) == NULL)
 		return (-1);
 	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
@@ -220,6 +225,7 @@ master_add_queue(const struct queue_config *qc)
 		return (-1);
 	}
 	queues = nq;
+	q->idx = (uint16_t)nqueues;
 	queues[nqueues++] = q;
 	if (supervisor_resize(q) != 0)
 		log_warnx("queue %s: cannot start all its workers", q->name);
@@ -405,6 +411,7 @@ master_main(struct config *cf)
 	for (k = 0; k < cf->nqueues; k++) {
 		if ((q = queue_create(&cf->queues[k])) == NULL)
 			fatalx("queue %s: out of memory", cf->queues[k].name);
+		q->idx = (uint16_t)nqueues;
 		queues[nqueues++] = q;
 	}
 

@@ -232,14 +232,13 @@ job_new(struct queue *q, const void *data, uint32_t len)
 {
 	struct job	*j;
 
-	if ((j = malloc(sizeof *j + len + 1)) == NULL)
+	if ((j = malloc(sizeof *j + len)) == NULL)
 		return (NULL);
 	memset(j, 0, sizeof *j);
-	j->queue = q;
+	j->qidx = q->idx;
 	j->len = len;
 	if (len > 0)
 		memcpy(j->data, data, len);
-	j->data[len] = '\0';
 	return (j);
 }
 
@@ -578,7 +577,8 @@ job_table_add(struct job *j)
 {
 	uint64_t	b;
 
-	if (jt_buckets == NULL || jt_count > jt_mask) {
+	/* Chains of two on average: 4 to 8 bytes of buckets per job. */
+	if (jt_buckets == NULL || jt_count > 2 * jt_mask) {
 		if (jt_grow() != 0 && jt_buckets == NULL)
 			fatalx("job table: out of memory");
 	}
@@ -702,7 +702,7 @@ job_dead_add(struct job *j)
 		TAILQ_REMOVE(&dead, old, entry);
 		ndead--;
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
-		    "jobs", old->queue->name, (unsigned long long)old->id,
+		    "jobs", job_queue(old)->name, (unsigned long long)old->id,
 		    master_config->dead_max);
 		job_table_remove(old);
 		job_free(old);

@@ -450,8 +450,8 @@ conn_status(struct conn *c, uint64_t id)
 	}
 	evbuffer_add_printf(bufferevent_get_output(c->bev),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s\n", (unsigned long long)j->id, j->queue->name,
-	    job_state_name(j->state), j->prio, j->attempts, j->queue->cf.retries + 1,
+	    "timeout_ms=%u%s\n", (unsigned long long)j->id, job_queue(j)->name,
+	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, j->cancel ? " cancelling=1" : "");
 }
 
@@ -535,10 +535,10 @@ conn_dead(struct conn *c, const char *queue)
 		return;
 	}
 	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
-		if (queue[0] != '\0' && strcmp(j->queue->name, queue) != 0)
+		if (queue[0] != '\0' && strcmp(job_queue(j)->name, queue) != 0)
 			continue;
 		evbuffer_add_printf(b, "dead %llu queue=%s attempts=%u status=%s "
-		    "age=%llu error=", (unsigned long long)j->id, j->queue->name,
+		    "age=%llu error=", (unsigned long long)j->id, job_queue(j)->name,
 		    j->attempts, result_word(j),
 		    (unsigned long long)(now - j->x->died_ms) / 1000);
 		add_folded(b, job_result(j), job_rlen(j) > 300 ? 300 : job_rlen(j));
@@ -566,7 +566,7 @@ conn_retry(struct conn *c, struct proto_request *req)
 		}
 		for (j = job_dead_first(); j != NULL; j = next) {
 			next = job_dead_next(j);
-			if (req->queue[0] != '\0' && strcmp(j->queue->name, req->queue) != 0)
+			if (req->queue[0] != '\0' && strcmp(job_queue(j)->name, req->queue) != 0)
 				continue;
 			if (dispatch_retry(j, &why) == 0)
 				n++;
