@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""py_peer.py: the Python asyncio + ProcessPoolExecutor peer, in the two patterns that
+jobpool replaces.
+
+  gather: await asyncio.gather(*(loop.run_in_executor(pool, job, p) for p in payloads))
+  queue:  an asyncio.Queue(maxsize=QMAX) filled by one producer and drained by WORKERS
+          asyncio tasks, each awaiting loop.run_in_executor(pool, job, p) per item
+
+Both use ProcessPoolExecutor(max_workers=WORKERS). The job function returns its payload
+(W1) or runs a pure-Python spin loop (W2; calibrated here to a target time).
+
+  py_peer.py w1 gather|queue N [WORKERS]          -> jobs=N seconds=S jobs_per_s=R failed=F
+  py_peer.py w2 gather|queue ITERS K WORKERS      -> jobs=K seconds=S
+  py_peer.py cal MS                               -> ITERS so that one job takes ~MS ms
+  py_peer.py serial ITERS K                       -> jobs=K seconds=S (in-process)
+"""
+import asyncio
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+QMAX = 1000
+FILL = ("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def payload(i):
+    s = "%d " % i
+    return (s + FILL[len(s):64]).encode()
+
+
+def echo(p):
+    return p
+
+
+def spin(n, x):
+    s = 0
+    for i in range(n):
+        s += i * x
+    return s & 0xFFFFFFFFFFFFFFFF
+
+
+async def run_gather(pool, fn, args):
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(*(loop.run_in_executor(pool, fn, *a) for a in args))
+
+
+async def run_queue(pool, fn, args, workers):
+    loop = asyncio.get_running_loop()
+    q = asyncio.Queue(maxsize=QMAX)
+    out = []
+
+    async def worker():
+        while True:
+            a = await q.get()
+            if a is None:
+                q.task_done()
+                return
+            out.append(await loop.run_in_executor(pool, fn, *a))
+            q.task_done()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    for a in args:
+        await q.put(a)
+    for _ in range(workers):
+        await q.put(None)
+    await asyncio.gather(*tasks)
+    return out
+
+
+def run(pattern, fn, args, workers):
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Start the worker processes before the clock starts.
+        list(pool.map(echo, [b""] * workers))
+        t0 = time.monotonic()
+        if pattern == "gather":
+            res = asyncio.run(run_gather(pool, fn, args))
+        else:
+            res = asyncio.run(run_queue(pool, fn, args, workers))
+        return res, time.monotonic() - t0
+
+
+def main():
+    a = sys.argv[1:]
+    if a[0] == "w1":
+        n = int(a[2])
+        workers = int(a[3]) if len(a) > 3 else 2
+        args = [(payload(i),) for i in range(n)]
+        res, t = run(a[1], echo, args, workers)
+        failed = sum(1 for x, y in zip(sorted(res), sorted(p for (p,) in args)) if x != y)
+        print("jobs=%d seconds=%.3f jobs_per_s=%.0f failed=%d" % (n, t, n / t, failed))
+    elif a[0] == "w2":
+        iters, k, workers = int(a[2]), int(a[3]), int(a[4])
+        res, t = run(a[1], spin, [(iters, j + 1) for j in range(k)], workers)
+        print("jobs=%d seconds=%.4f" % (k, t))
+    elif a[0] == "cal":
+        ms = float(a[1])
+        probe = 200000
+        best = min(_time(spin, probe) for _ in range(5))
+        print(int(probe * ms / 1e3 / best))
+    elif a[0] == "serial":
+        iters, k = int(a[1]), int(a[2])
+        t0 = time.monotonic()
+        for j in range(k):
+            spin(iters, j + 1)
+        print("jobs=%d seconds=%.4f" % (k, time.monotonic() - t0))
+
+
+def _time(fn, n):
+    t = time.monotonic()
+    fn(n, 3)
+    return time.monotonic() - t
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# W3, latency: echo jobs of 64 bytes offered open-loop at a fixed rate (5,000/s and
+# 100,000/s, 10 s each after a 0.5 s warm-up that is not counted), 2 workers.
+# bench/jplat.c (libjobpool, pipelined) schedules job i at t0 + i/rate and measures
+# each job from its *scheduled* send time to its RESULT (coordinated-omission-aware):
+# p50, p90, p99, p99.9, max and the achieved rate. The floor (bench/floor.c) runs the same
+# client; beanstalkd at 5,000/s with bench/bs_bench.c's lat mode (same schedule, same
+# measure, result matched by the index at the start of the payload).
+#
+#   bench/w3_latency.sh [BUILD_DIR]     (BENCH_QUICK=1: 2 s per rate, 1 run)
+set -euo pipefail
+[ $# -ge 1 ] && export BUILD=$1
+. "$(dirname "$0")/lib.sh"
+build_helpers
+
+W="W3 latency"
+if [ "$QUICK" = 1 ]; then DUR=${W3_SECONDS:-2}; else DUR=${W3_SECONDS:-10}; fi
+RATES=${W3_RATES:-"5000 100000"}
+echo "== $W: rates $RATES, $DUR s each, $REPS runs" >&2
+
+# lat_emit SYSTEM RATE LINE
+lat_emit() {
+	local sys="$1 @ $2/s" k
+	for k in p50 p90 p99 p999 max; do
+		emit "$W" "$sys" "$k" us "$(kv "${k}_us" "$3")"
+	done
+	emit "$W" "$sys" "achieved" jobs/s "$(kv achieved "$3")"
+	[ "$(kv lost "$3")" = 0 ] || note "$W" "$sys lost $(kv lost "$3") jobs in a run"
+}
+lat_runs() {		# lat_runs SYSTEM RATE CMD...
+	local sys=$1 rate=$2 r out
+	shift 2
+	for r in $(seq "$REPS"); do
+		if out=$("$@" 2>"$TMP/err"); then
+			lat_emit "$sys" "$rate" "$out"
+		else
+			note "$W" "$sys @ $rate/s failed in a run: $(tail -1 "$TMP/err")"
+		fi
+	done
+}
+
+jp_start w3 '{ name = "default"; handler = "echo"; workers = 2; max_jobs = 100000; batch = 64; }'
+for rate in $RATES; do
+	lat_runs "jobpool" "$rate" "$OBJ/jplat" -s "$JP_SOCK" -r "$rate" -d "$DUR" -w 0.5
+done
+stop_bg "$JP_PID"
+
+start_bg FPID "$OBJ/floor" "$TMP/floor.sock" 2 echo
+wait_sock "$TMP/floor.sock"
+for rate in $RATES; do
+	lat_runs "floor (C relay)" "$rate" "$OBJ/jplat" -s "$TMP/floor.sock" -r "$rate" -d "$DUR" -w 0.5
+done
+stop_bg "$FPID"
+
+if command -v beanstalkd >/dev/null; then
+	bs_start "" echo 2
+	lat_runs "beanstalkd" 5000 "$OBJ/bs_bench" lat "$BS_ADDR" 5000 "$DUR" 0.5
+	bs_stop
+	note "$W" "beanstalkd: no binlog, Unix socket, 2 workers as in W1; the client puts on one connection and keeps 4 reserves outstanding on the results tube (64 or more made beanstalkd's p90 hundreds of ms: deletes queue behind pending reserves)."
+fi
+note "$W" "latency = time the RESULT was read - the job's scheduled send time (not its actual send time), so client or server stalls are charged in full; the 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
+note "$W" "not measured: Python (no open-loop client written; its W1 throughput, ~10,000 jobs/s, cannot carry 100,000/s), Gearman (libgearman's foreground tasks complete only through gearman_client_run_tasks() over a fixed batch, which does not fit an open-loop schedule)."
+finish_alone
