@@ -397,7 +397,8 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 			break;
 		}
 		n = snprintf(msg, sizeof msg, "%s: %.*s",
-		    reason == -1 ? "cancelled" : "cancelled while running",
+		    reason == -1 ? "cancelled" : master_stopping ?
+		    "cancelled while running, at shutdown" : "cancelled while running",
 		    (int)(len > 400 ? 400 : len), data);
 		q->cancelled++;
 		if (j->x != NULL)
@@ -465,9 +466,10 @@ dispatch_worker_lost(struct worker *w, const char *why)
 
 	if (head->cancel == 1 + FRAME_CANCEL_USER) {
 		head->cancel = 0;
-		n = snprintf(msg, sizeof msg, "cancelled while running: the handler did "
+		n = snprintf(msg, sizeof msg, "cancelled while running%s: the handler did "
 		    "not stop within the grace period (%u ms); worker %ld was killed, "
-		    "cleanup did not finish", q->cf.grace_ms, (long)w->pid);
+		    "cleanup did not finish", master_stopping ? ", at shutdown" : "",
+		    q->cf.grace_ms, (long)w->pid);
 		q->cancelled++;
 		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
 		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
@@ -661,6 +663,36 @@ dispatch_timer(struct worker *w)
 	j->cancel = 1 + FRAME_CANCEL_TIMEOUT;
 	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
 	dispatch_arm_timeout(w);
+}
+
+/*
+ * Shutdown past its deadline: cancel every job held by a worker, cooperatively.
+ * Returns the longest grace period involved, in ms.
+ */
+uint32_t
+dispatch_cancel_running(void)
+{
+	struct queue	*q;
+	struct worker	*w;
+	struct job	*j, *next;
+	const char	*why;
+	uint32_t	 grace = 0;
+	int		 i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		for (k = 0; k < q->nworkers; k++) {
+			if ((w = q->workers[k]) == NULL)
+				continue;
+			for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
+				next = TAILQ_NEXT(j, entry);
+				(void)dispatch_cancel(j, &why);
+			}
+			if (w->ninflight > 0 && q->cf.grace_ms > grace)
+				grace = q->cf.grace_ms;
+		}
+	}
+	return (grace + DISPATCH_REPORT_MS);
 }
 
 /* Shutdown: every job still waiting in a queue is answered as cancelled. */

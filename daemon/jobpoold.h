@@ -54,15 +54,19 @@ struct attempt {
 	char		err[90];	/* the start of the error text */
 };
 
-/* What a job needs only once an attempt has ended: allocated lazily. */
+/*
+ * What a job needs only once an attempt has ended, allocated lazily: its result (or
+ * error text) inline, and the history of its attempts, allocated only when one failed.
+ * A finished job costs its header, its payload and this with its result.
+ */
 struct job_extra {
-	char		*result;	/* finished: output or error text */
+	struct attempt	*hist;		/* JOB_HIST_MAX entries, a ring; NULL: none failed */
+	uint64_t	 died_ms;	/* dead: when */
 	uint32_t	 rlen;
 	uint8_t		 last_status;	/* dead: JOB_FAILED or JOB_TIMEOUT */
-	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX (a ring) */
+	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
 	uint16_t	 hist_next;
-	uint64_t	 died_ms;	/* dead: when */
-	struct attempt	 hist[JOB_HIST_MAX];
+	char		 result[];	/* finished: output or error text */
 };
 
 /* Someone waiting for a job's result. */
@@ -278,6 +282,8 @@ int		 dispatch_retry(struct job *j, const char **why);
 void		 dispatch_timer(struct worker *w);
 /* (Re)arm w's timer for the timeout of its head job. */
 void		 dispatch_arm_timeout(struct worker *w);
+/* Shutdown past its deadline: cancel running jobs cooperatively; the longest grace (ms). */
+uint32_t	 dispatch_cancel_running(void);
 /* Shutdown: answer every job that will not run. */
 void		 dispatch_cancel_waiting(const char *reason);
 

@@ -40,7 +40,7 @@ int			 master_stopping;
 static struct event	*sig_ev[5];
 static struct event	*stop_ev;	/* shutdown deadline, then kill deadline */
 static struct event	*flush_ev;	/* the last wait for clients */
-static int		 stop_phase;	/* 0 running, 1 draining, 2 TERM sent, 3 KILL sent */
+static int		 stop_phase;	/* 0 running, 1 draining, 2 cancelling, 3 TERM, 4 KILL */
 static int		 exiting;
 static uint64_t		 start_ms;
 
@@ -76,9 +76,9 @@ master_arm(struct event *ev, uint32_t ms)
 static void
 master_terminate_workers(void)
 {
-	if (stop_phase >= 2)
+	if (stop_phase >= 3)
 		return;
-	stop_phase = 2;
+	stop_phase = 3;
 	if (supervisor_alive()) {
 		log_warnx("shutdown: stopping the workers still running jobs (TERM)");
 		supervisor_signal_all(SIGTERM);
@@ -90,11 +90,19 @@ static void
 master_stop_cb(evutil_socket_t fd, short events, void *arg)
 {
 	if (stop_phase == 1) {
-		log_warnx("shutdown: jobs still running after %u ms",
+		/*
+		 * Past the deadline, running jobs are cancelled as a client would: the
+		 * handlers are told, cleanup hooks run, and a handler that does not stop
+		 * within its queue's grace period has its worker killed.
+		 */
+		log_warnx("shutdown: jobs still running after %u ms; cancelling them",
 		    master_config->shutdown_timeout_ms);
-		master_terminate_workers();
+		stop_phase = 2;
+		master_arm(stop_ev, dispatch_cancel_running() + 1500);
 	} else if (stop_phase == 2) {
-		stop_phase = 3;
+		master_terminate_workers();
+	} else if (stop_phase == 3) {
+		stop_phase = 4;
 		if (supervisor_alive()) {
 			log_warnx("shutdown: workers still alive after TERM; KILL");
 			supervisor_signal_all(SIGKILL);

@@ -256,7 +256,7 @@ job_free(struct job *j)
 		free(w);
 	}
 	if (j->x != NULL) {
-		free(j->x->result);
+		free(j->x->hist);
 		free(j->x);
 	}
 	free(j);
@@ -279,15 +279,17 @@ job_set_result(struct job *j, const void *res, uint32_t rlen)
 
 	if (j->x == NULL && rlen == 0)
 		return;
-	if ((x = job_extra(j)) == NULL)
+	if (j->x == NULL) {
+		if ((x = calloc(1, sizeof *x + rlen)) == NULL)
+			return;
+	} else if ((x = realloc(j->x, sizeof *x + rlen)) == NULL) {
+		j->x->rlen = 0;
 		return;
-	free(x->result);
-	x->result = NULL;
-	x->rlen = 0;
-	if (rlen > 0 && (x->result = malloc(rlen)) != NULL) {
-		memcpy(x->result, res, rlen);
-		x->rlen = rlen;
 	}
+	j->x = x;
+	if (rlen > 0)
+		memcpy(x->result, res, rlen);
+	x->rlen = rlen;
 }
 
 /* Record an attempt that ended: outcome, worker, how long, the start of its error. */
@@ -300,6 +302,8 @@ job_history_add(struct job *j, enum job_state outcome, pid_t pid, uint32_t ms,
 	uint32_t		 i, n;
 
 	if ((x = job_extra(j)) == NULL)
+		return;
+	if (x->hist == NULL && (x->hist = calloc(JOB_HIST_MAX, sizeof *x->hist)) == NULL)
 		return;
 	a = &x->hist[x->hist_next];
 	x->hist_next = (x->hist_next + 1) % JOB_HIST_MAX;

@@ -504,7 +504,7 @@ conn_history(struct conn *c, uint64_t id)
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
-	if (j->x != NULL) {
+	if (j->x != NULL && j->x->hist != NULL) {
 		for (i = 0; i < j->x->nhist; i++) {
 			k = (j->x->hist_next + JOB_HIST_MAX - j->x->nhist + i) % JOB_HIST_MAX;
 			a = &j->x->hist[k];
