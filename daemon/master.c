@@ -6,11 +6,12 @@
  *   1. stop accepting; refuse new jobs; answer every job still waiting in a queue as
  *      cancelled; idle workers are told to exit by closing their job pipe;
  *   2. workers with jobs finish them, up to shutdown_timeout; each exits as it empties;
- *   3. then TERM to the workers left, and KILL after kill_timeout; the jobs they held
- *      are answered as failed;
- *   4. once every worker is gone, wait (briefly) for clients to read their answers,
+ *   3. then the running jobs are cancelled cooperatively (cleanup hooks run; a worker
+ *      whose job does not stop within its queue's grace period is killed);
+ *   4. then TERM to any worker left, and KILL after kill_timeout;
+ *   5. once every worker is gone, wait (briefly) for clients to read their answers,
  *      then exit 0.
- * A second SIGTERM or SIGINT skips to step 3.
+ * A second SIGTERM or SIGINT skips to step 4.
  */
 
 #include "autoconf.h"
