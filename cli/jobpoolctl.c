@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -1784,6 +1785,21 @@ ctl_parse_ids(int argc, char **argv, const char *cmd)
 	return (ids);
 }
 
+/* Parse the ids of a per-job command and connect. 0, or an exit status. */
+static int
+ctl_ids_connect(int argc, char **argv, const char *name, uint64_t **ids,
+    struct jobpool **jp)
+{
+	if ((*ids = ctl_parse_ids(argc, argv, name)) == NULL)
+		return (ctl_usage_error(name));
+	if ((*jp = ctl_connect()) == NULL) {
+		free(*ids);
+		*ids = NULL;
+		return (EXIT_DAEMON);
+	}
+	return (0);
+}
+
 /* wait ID...: wait for each job and print its result. */
 static int
 cmd_wait(int argc, char **argv)
@@ -1798,13 +1814,8 @@ cmd_wait(int argc, char **argv)
 		return (ret);
 	argc -= optind;
 	argv += optind;
-	if ((ids = ctl_parse_ids(argc, argv, "wait")) == NULL)
-		return (ctl_usage_error("wait"));
-	if ((jp = ctl_connect()) == NULL) {
-		free(ids);
-		return (EXIT_DAEMON);
-	}
-	ret = 0;
+	if ((ret = ctl_ids_connect(argc, argv, "wait", &ids, &jp)) != 0)
+		return (ret);
 	for (i = 0; i < argc; i++) {
 		snprintf(what, sizeof what, "wait %" PRIu64, ids[i]);
 		memset(&res, 0, sizeof res);
@@ -1842,52 +1853,55 @@ cmd_wait(int argc, char **argv)
 	return (ret);
 }
 
-/* cancel ID...: cancel queued or delayed jobs. */
+/*
+ * Send "VERB id" for each job and print the daemon's word for it ("cancelled",
+ * "cancelling", "queued") with the id. An ERR for one job is reported and the others
+ * are still tried; a lost connection ends it. Returns the exit status.
+ */
+static int
+ctl_per_id(struct jobpool *jp, const char *verb, const uint64_t *ids, int n)
+{
+	struct jobpool_msg	 msg;
+	char			 line[64], what[64];
+	int			 i, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(what, sizeof what, "%s %" PRIu64, verb, ids[i]);
+		snprintf(line, sizeof line, "%s %" PRIu64, verb, ids[i]);
+		for (char *p = line; *p != ' '; p++)
+			*p = (char)toupper((unsigned char)*p);
+		fflush(stdout);
+		if (ctl_request(jp, line, what, &msg) != 0) {
+			if (msg.type != JOBPOOL_MSG_ERR)
+				return (EXIT_DAEMON);
+			ret = EXIT_JOBFAIL;
+			continue;
+		}
+		if (ctl_json) {
+			printf("{\"id\":%" PRIu64 ",\"status\":", ids[i]);
+			json_cstring(stdout, msg.text != NULL ? msg.text : "");
+			fputs("}\n", stdout);
+		} else
+			printf("%s %" PRIu64 "\n", msg.text != NULL ? msg.text : "ok", ids[i]);
+	}
+	return (ret);
+}
+
+/* cancel ID...: cancel jobs, waiting ones at once, running ones cooperatively. */
 static int
 cmd_cancel(int argc, char **argv)
 {
 	struct jobpool	*jp;
 	uint64_t	*ids;
-	char		 what[64];
-	int		 i, rc, ret;
+	int		 ret;
 
 	if ((ret = ctl_plain_options(argc, argv, "cancel")) != -1)
 		return (ret);
 	argc -= optind;
 	argv += optind;
-	if ((ids = ctl_parse_ids(argc, argv, "cancel")) == NULL)
-		return (ctl_usage_error("cancel"));
-	if ((jp = ctl_connect()) == NULL) {
-		free(ids);
-		return (EXIT_DAEMON);
-	}
-	ret = 0;
-	for (i = 0; i < argc; i++) {
-		struct jobpool_msg	msg;
-		char			line[64];
-		const char		*word;
-
-		snprintf(what, sizeof what, "cancel %" PRIu64, ids[i]);
-		snprintf(line, sizeof line, "CANCEL %" PRIu64, ids[i]);
-		fflush(stdout);
-		if ((rc = ctl_request(jp, line, what, &msg)) != 0) {
-			/* An ERR (state, notfound) is this job's failure; go on. */
-			if (jobpool_error_code(jp)[0] == '\0' &&
-			    msg.type != JOBPOOL_MSG_ERR) {
-				ret = EXIT_DAEMON;
-				break;
-			}
-			ret = EXIT_JOBFAIL;
-			continue;
-		}
-		/* "cancelled": it was waiting; "cancelling": it runs and is being stopped. */
-		word = msg.text != NULL && strcmp(msg.text, "cancelling") == 0 ?
-		    "cancelling" : "cancelled";
-		if (ctl_json)
-			printf("{\"id\":%" PRIu64 ",\"status\":\"%s\"}\n", ids[i], word);
-		else
-			printf("%s %" PRIu64 "\n", word, ids[i]);
-	}
+	if ((ret = ctl_ids_connect(argc, argv, "cancel", &ids, &jp)) != 0)
+		return (ret);
+	ret = ctl_per_id(jp, "cancel", ids, argc);
 	if (ctl_flush_stdout() != 0)
 		ret = EXIT_DAEMON;
 	jobpool_close(jp);
@@ -1990,8 +2004,8 @@ cmd_retry(int argc, char **argv)
 	struct jobpool		*jp;
 	const char		*queue = NULL;
 	uint64_t		*ids = NULL;
-	char			 line[128], what[64];
-	int			 ch, all = 0, i, ret = 0, rc;
+	char			 line[128];
+	int			 ch, all = 0, ret = 0;
 
 	while ((ch = getopt_long(argc, argv, "aq:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -2021,13 +2035,13 @@ cmd_retry(int argc, char **argv)
 		ctl_warnx("retry: -q goes with --all");
 		return (ctl_usage_error("retry"));
 	}
-	if (!all && (ids = ctl_parse_ids(argc, argv, "retry")) == NULL)
-		return (ctl_usage_error("retry"));
-	if ((jp = ctl_connect()) == NULL) {
-		free(ids);
-		return (EXIT_DAEMON);
-	}
-	if (all) {
+	if (!all) {
+		if ((ret = ctl_ids_connect(argc, argv, "retry", &ids, &jp)) != 0)
+			return (ret);
+		ret = ctl_per_id(jp, "retry", ids, argc);
+	} else {
+		if ((jp = ctl_connect()) == NULL)
+			return (EXIT_DAEMON);
 		snprintf(line, sizeof line, "RETRY all%s%s", queue != NULL ? " " : "",
 		    queue != NULL ? queue : "");
 		if ((ret = ctl_request(jp, line, "retry", &msg)) == 0) {
@@ -2037,23 +2051,6 @@ cmd_retry(int argc, char **argv)
 				printf("%s dead job%s queued again\n", msg.text,
 				    strcmp(msg.text, "1") == 0 ? "" : "s");
 		}
-	}
-	for (i = 0; !all && i < argc; i++) {
-		snprintf(what, sizeof what, "retry %" PRIu64, ids[i]);
-		snprintf(line, sizeof line, "RETRY %" PRIu64, ids[i]);
-		fflush(stdout);
-		if ((rc = ctl_request(jp, line, what, &msg)) != 0) {
-			if (msg.type != JOBPOOL_MSG_ERR) {
-				ret = EXIT_DAEMON;
-				break;
-			}
-			ret = EXIT_JOBFAIL;
-			continue;
-		}
-		if (ctl_json)
-			printf("{\"id\":%" PRIu64 ",\"status\":\"queued\"}\n", ids[i]);
-		else
-			printf("queued %" PRIu64 "\n", ids[i]);
 	}
 	if (ctl_flush_stdout() != 0)
 		ret = EXIT_DAEMON;
