@@ -212,6 +212,26 @@ config_want_int(struct config_parse *cp, const config_setting_t *s, const char *
 	return (0);
 }
 
+/* Read an int or a float as a double; else record "must be <what>". */
+static int
+config_want_number(struct config_parse *cp, const config_setting_t *s, const char *where,
+    const char *what, double *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		*out = (double)config_setting_get_int64(s);
+		return (0);
+	case CONFIG_TYPE_FLOAT:
+		*out = config_setting_get_float(s);
+		return (0);
+	default:
+		config_cause_add(cp, s, "'%s'%s must be %s", config_setting_name(s), where,
+		    what);
+		return (-1);
+	}
+}
+
 /* Read a duration in seconds (int or float, >= 0) as milliseconds, capped at 24 days. */
 static int
 config_want_duration(struct config_parse *cp, const config_setting_t *s, const char *where,
@@ -220,18 +240,8 @@ config_want_duration(struct config_parse *cp, const config_setting_t *s, const c
 	const char	*key = config_setting_name(s);
 	double		 v;
 
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		v = (double)config_setting_get_int64(s);
-		break;
-	case CONFIG_TYPE_FLOAT:
-		v = config_setting_get_float(s);
-		break;
-	default:
-		config_cause_add(cp, s, "'%s'%s must be a number of seconds", key, where);
+	if (config_want_number(cp, s, where, "a number of seconds", &v) != 0)
 		return (-1);
-	}
 	if (!(v >= 0)) {
 		config_cause_add(cp, s, "'%s'%s must be 0 or more seconds, not %g",
 		    key, where, v);
@@ -267,18 +277,8 @@ config_want_float(struct config_parse *cp, const config_setting_t *s, const char
 	const char	*key = config_setting_name(s);
 	double		 v;
 
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		v = (double)config_setting_get_int64(s);
-		break;
-	case CONFIG_TYPE_FLOAT:
-		v = config_setting_get_float(s);
-		break;
-	default:
-		config_cause_add(cp, s, "'%s'%s must be a number", key, where);
+	if (config_want_number(cp, s, where, "a number", &v) != 0)
 		return (-1);
-	}
 	if (!(v >= min && v <= max)) {
 		config_cause_add(cp, s, "'%s'%s must be between %.15g and %.15g, not %.15g",
 		    key, where, min, max, v);
