@@ -146,7 +146,7 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	struct queue_config	 cf;
 	struct joblist		*levels, *old = q->ready;
 	struct job		*j;
-	int			 i, n, oldn = q->nlevels, oldmin = q->cf.prio_min, lvl;
+	int			 i, n, oldn = q->nlevels, lvl;
 
 	if (queue_config_copy(&cf, nqc) != 0)
 		return (-1);
@@ -180,7 +180,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 			if (q->heap[i]->prio > nqc->prio_max)
 				q->heap[i]->prio = (int16_t)nqc->prio_max;
 		}
-		(void)oldmin;
 		free(old);
 		q->ready = levels;
 		q->nlevels = n;
