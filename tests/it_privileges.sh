@@ -24,7 +24,9 @@ jp_start "
 socket_mode = \"0666\";
 socket_group = \"nogroup\";
 user = \"daemon\";
+group = \"nogroup\";
 allow_users = [ \"nobody\" ];
+allow_groups = [ \"nogroup\" ];
 queues = (
   { name = \"default\"; handler = \"echo\"; workers = 1; user = \"nobody\";
     rlimit_nofile = 64; rlimit_cpu = 3600; $rlimit_as },
@@ -39,7 +41,7 @@ jp_eq "the socket's mode" 666 "$(stat -c %a "$JP_SOCK")"
 
 # The master.
 jp_eq "the master runs as daemon" "$(id -u daemon)" "$(field "$JP_DPID" Uid)"
-jp_eq "the master's group is daemon's" "$(id -g daemon)" "$(field "$JP_DPID" Gid)"
+jp_eq "the master's group is the configured one (nogroup)" "$(getent group nogroup | cut -d: -f3)" "$(field "$JP_DPID" Gid)"
 # CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7): 0xe0, and nothing else.
 jp_eq "the master keeps only CAP_KILL, CAP_SETGID and CAP_SETUID" \
 	00000000000000e0 "$(field "$JP_DPID" CapEff)"
@@ -66,6 +68,8 @@ jp_eq "jobs run on the nobody worker" hello "$(jp_ctl submit -w hello)"
 # Peer credentials.
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$JOBPOOLCTL" ping 2>&1)
 jp_eq "an allowed user (nobody) gets in" pong "$out"
+out=$(setpriv --reuid=$OTHER_UID --regid=nogroup --clear-groups "$JOBPOOLCTL" ping 2>&1)
+jp_eq "a user whose group is on allow_groups gets in" pong "$out"
 out=$(setpriv --reuid=$OTHER_UID --regid=$OTHER_UID --clear-groups "$JOBPOOLCTL" ping 2>&1); rc=$?
 jp_eq "a user not on the lists is refused (exit 3)" 3 "$rc"
 jp_match "... and told why" 'denied: uid is not in allow_users or allow_groups' "$out"
