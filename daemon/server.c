@@ -208,10 +208,42 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    (long)c->pid, (long)c->uid);
 }
 
+static struct event	*accept_pause_ev;	/* re-enables accepting after EMFILE */
+static uint64_t		 accept_warned_ms;
+
+static void
+server_accept_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	if (listener != NULL)
+		evconnlistener_enable(listener);
+}
+
+/*
+ * accept() failed. Out of descriptors or memory, the listening socket stays readable:
+ * stop accepting for a moment instead of spinning, and say so (at most every 10 s).
+ */
 static void
 server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	log_warn("accept");
+	struct timeval	tv = { 0, 100 * 1000 };
+	int		err = EVUTIL_SOCKET_ERROR();
+	uint64_t	now = now_ms();
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warnx("accept: %s", strerror(err));
+		return;
+	}
+	if (accept_warned_ms == 0 || now - accept_warned_ms >= 10000) {
+		accept_warned_ms = now;
+		log_warnx("accept: %s (%u connections open); not accepting for 100 ms",
+		    strerror(err), nconns);
+	}
+	if (accept_pause_ev == NULL &&
+	    (accept_pause_ev = evtimer_new(master_base, server_accept_resume_cb,
+	    NULL)) == NULL)
+		return;
+	evconnlistener_disable(l);
+	evtimer_add(accept_pause_ev, &tv);
 }
 
 /* Listen on the socket systemd passed us, or on the configured path. */
@@ -269,6 +301,10 @@ server_close_listener(void)
 	if (listener != NULL) {
 		evconnlistener_free(listener);
 		listener = NULL;
+	}
+	if (accept_pause_ev != NULL) {
+		event_free(accept_pause_ev);
+		accept_pause_ev = NULL;
 	}
 	if (listen_path != NULL) {
 		/* After a privilege drop this may fail; the next start replaces it. */

@@ -60,5 +60,38 @@ jp_eq "waiting jobs survive the new range (3)" 1 "$(jp_ctl wait "$a")"
 order=$(jp_ctl status | awk '$1 == "ranked" { print $8 }')
 jp_eq "all four ran" 4 "$order"
 jp_match "the clamped job kept its priority within the new range" 'prio: 1' "$(jp_ctl status "$b")"
+# --- out of descriptors: the daemon pauses accepting instead of spinning, and recovers --
+if command -v prlimit >/dev/null && command -v python3 >/dev/null; then
+	prlimit --pid "$JP_DPID" --nofile=40:40
+	python3 - "$JP_SOCK" "$JP_TMP/holding" <<'PY' &
+import os, socket, sys, time
+conns = []
+for _ in range(100):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        break
+    conns.append(s)
+open(sys.argv[2], "w").write(str(len(conns)))
+time.sleep(3)
+PY
+	holder=$!
+	for _ in $(seq 50); do [ -s "$JP_TMP/holding" ] && break; sleep 0.1; done
+	cpu() { awk '{ print $14 + $15 }' "/proc/$JP_DPID/stat"; }
+	c0=$(cpu); sleep 1; c1=$(cpu)
+	ticks=$((c1 - c0))
+	echo "out of descriptors: $(cat "$JP_TMP/holding") connections held, master used $ticks ticks in 1 s"
+	if [ "$ticks" -lt 30 ]; then jp_pass "no busy loop while out of descriptors ($ticks/100 ticks)"
+	else jp_fail "the master spins while out of descriptors: $ticks/100 ticks in 1 s"; fi
+	jp_match "it says why it stops accepting" 'accept: Too many open files .* not accepting for 100 ms' "$(cat "$JP_LOG")"
+	wait $holder
+	prlimit --pid "$JP_DPID" --nofile=1024:1024
+	for _ in $(seq 30); do jp_ctl ping >/dev/null 2>&1 && break; sleep 0.1; done
+	jp_eq "it serves again once descriptors are free" pong "$(jp_ctl ping 2>&1)"
+else
+	echo "note: prlimit or python3 missing: the descriptor-exhaustion check is skipped"
+fi
+
 jp_stop
 jp_done
