@@ -201,4 +201,18 @@ expect_errors "$F" "$F: no 'queues': at least one queue is needed"
 F="$JP_TMP/nosuch.conf"
 expect_errors "$F" "$F: No such file or directory"
 
+# jobpoold's own command line: version, help, and usage errors (exit 64).
+out=$("$JOBPOOLD" -V); rc=$?
+jp_eq "jobpoold -V exits 0" 0 "$rc"
+jp_match "jobpoold -V prints the version" '^jobpoold [0-9]+\.[0-9]+\.[0-9]+$' "$out"
+out=$("$JOBPOOLD" -h); rc=$?
+jp_eq "jobpoold -h exits 0" 0 "$rc"
+jp_match "jobpoold -h shows the usage" '^usage: jobpoold \[-c FILE\] \[-t\] \[-d\] \[-V\] \[-h\]' "$out"
+out=$("$JOBPOOLD" -x 2>&1); rc=$?
+jp_eq "an unknown option exits 64" 64 "$rc"
+jp_match "... with the usage" 'usage: jobpoold' "$out"
+out=$("$JOBPOOLD" extra 2>&1); rc=$?
+jp_eq "an extra argument exits 64" 64 "$rc"
+jp_match "... naming it" "unexpected argument 'extra'" "$out"
+
 jp_done

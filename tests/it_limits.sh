@@ -60,6 +60,12 @@ jp_eq "waiting jobs survive the new range (3)" 1 "$(jp_ctl wait "$a")"
 order=$(jp_ctl status | awk '$1 == "ranked" { print $8 }')
 jp_eq "all four ran" 4 "$order"
 jp_match "the clamped job kept its priority within the new range" 'prio: 1' "$(jp_ctl status "$b")"
+# --- SIGUSR1 logs the daemon's counts and changes nothing ------------------------------
+kill -USR1 "$JP_DPID"
+for _ in $(seq 20); do grep -q 'SIGUSR1: [0-9]* connections, [0-9]* jobs known' "$JP_LOG" && break; sleep 0.1; done
+jp_match "SIGUSR1 logs the counts" 'SIGUSR1: [0-9]+ connections, [0-9]+ jobs known' "$(cat "$JP_LOG")"
+jp_eq "and the daemon goes on" pong "$(jp_ctl ping)"
+
 # --- out of descriptors: the daemon pauses accepting instead of spinning, and recovers --
 if command -v prlimit >/dev/null && command -v python3 >/dev/null; then
 	prlimit --pid "$JP_DPID" --nofile=40:40
