@@ -112,13 +112,17 @@ struct jobpool_job_info {
  */
 char		*jobpool_default_socket(char *buf, size_t len);
 
-/* Connect to the daemon at path (NULL: jobpool_default_socket()). NULL on failure with errno set. */
+/*
+ * Connect to the daemon at path (NULL: jobpool_default_socket()). NULL on failure with
+ * errno set; jobpool_error(NULL) then says what failed ("connect /path: ...") for the
+ * calling thread.
+ */
 struct jobpool	*jobpool_connect(const char *path);
 /* Close the connection and free everything. NULL is fine. */
 void		 jobpool_close(struct jobpool *jp);
 /* The connection's descriptor, for poll(); do not read or write it. */
 int		 jobpool_fd(struct jobpool *jp);
-/* A sentence describing the last failure on this connection. */
+/* A sentence describing the last failure on this connection (NULL: the last failed connect). */
 const char	*jobpool_error(struct jobpool *jp);
 /* The daemon's error code word ("busy", "noqueue", ...) after JOBPOOL_ESERVER, else "". */
 const char	*jobpool_error_code(struct jobpool *jp);
