@@ -469,8 +469,10 @@ conn_submit(struct conn *c, struct proto_request *req)
 	    q->cf.timeout_ms;
 	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)
 		j->run_at = now_ms() + req->delay_ms;
-	/* Answer before dispatching, so OK <id> always precedes its RESULT. */
-	j->id = 0;
+	/*
+	 * OK <id> always precedes the job's RESULT: a result can only come from a worker,
+	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
+	 */
 	reply_ok_id(c, dispatch_submit(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL));
 	return (REQ_DONE);
 }
