@@ -7,8 +7,6 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT_PY="$top_srcdir/tests/badclient.py"
-badclient() { python3 "$BADCLIENT_PY" "$@"; }
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 

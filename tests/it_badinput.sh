@@ -9,8 +9,6 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT_PY="$top_srcdir/tests/badclient.py"
-badclient() { python3 "$BADCLIENT_PY" "$@"; }
 FLOOD=
 trap '[ -n "$FLOOD" ] && kill "$FLOOD" 2>/dev/null; jp_cleanup' EXIT
 

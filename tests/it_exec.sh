@@ -10,16 +10,10 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT="python3 $top_srcdir/tests/badclient.py"
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
-raw() { $BADCLIENT raw -t 20 "$JP_SOCK" "$@"; }
-# bc_submit QUEUE [OPTION ...] < payload: the RESULT body on stdout, its header in
-# $JP_TMP/hdr.
-bc_submit() { $BADCLIENT submit "$JP_SOCK" "$@" 2>"$JP_TMP/hdr"; }
-hdr() { cat "$JP_TMP/hdr"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+raw() { badclient raw -t 20 "$JP_SOCK" "$@"; }
 # The live (not zombie) processes of a process group: pgrep -g counts zombies, which
 # an init that does not reap (some containers) leaves behind.
 alive_in_group() { ps -e -o pgid=,stat=,pid=,args= | awk -v g="$1" '$1 == g && $2 !~ /^Z/'; }
@@ -38,7 +32,7 @@ wait_gone() {
 }
 # worker_pid QUEUE: the pid of the queue's first worker.
 worker_pid() {
-	$BADCLIENT stats "$JP_SOCK" | awk -v q="$1" '
+	badclient stats "$JP_SOCK" | awk -v q="$1" '
 		$1 == "worker" && $2 == q { sub(/^pid=/, "", $3); print $3; exit }'
 }
 # start_wait ID: a background WAIT for job ID; its conversation goes to $JP_TMP/wait.ID.

@@ -8,14 +8,9 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT_PY="$top_srcdir/tests/badclient.py"
-badclient() { python3 "$BADCLIENT_PY" "$@"; }
 
 # bc_submit QUEUE [OPTION ...] < payload: the RESULT body on stdout, its header in
 # $JP_TMP/hdr.
-bc_submit() { badclient submit "$JP_SOCK" "$@" 2>"$JP_TMP/hdr"; }
-hdr() { cat "$JP_TMP/hdr"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 jp_start 'queues = (
 	{ name = "echo"; handler = "echo"; workers = 2; },

@@ -26,7 +26,6 @@ queues = (
   { name = \"sleep\"; handler = \"sleep\"; workers = 1; }
 );"
 
-now_ms() { date +%s%3N; }
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
 
 # --- retries with backoff: attempts at 0, +200, +400 (200*2), +500 (capped) ms -------

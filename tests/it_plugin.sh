@@ -12,14 +12,10 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT="python3 $top_srcdir/tests/badclient.py"
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
-raw() { $BADCLIENT raw -t 20 "$JP_SOCK" "$@"; }
-bc_submit() { $BADCLIENT submit "$JP_SOCK" "$@" 2>"$JP_TMP/hdr"; }
-hdr() { cat "$JP_TMP/hdr"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+raw() { badclient raw -t 20 "$JP_SOCK" "$@"; }
 # The example plugins, as libtool builds them for `make check`.
 plugin() {
 	local f
@@ -30,9 +26,9 @@ plugin() {
 	exit 99
 }
 # stats_line QUEUE: the queue's line in STATS.
-stats_line() { $BADCLIENT stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q'; }
+stats_line() { badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q'; }
 worker_pid() {
-	$BADCLIENT stats "$JP_SOCK" | awk -v q="$1" '
+	badclient stats "$JP_SOCK" | awk -v q="$1" '
 		$1 == "worker" && $2 == q { sub(/^pid=/, "", $3); print $3; exit }'
 }
 # wait_state ID STATE: up to 10 s for STATUS to say it.

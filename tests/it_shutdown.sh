@@ -14,15 +14,12 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
-BADCLIENT_PY="$top_srcdir/tests/badclient.py"
-badclient() { python3 "$BADCLIENT_PY" "$@"; }
 BG=
 STOPPED=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done
 	[ -n "$STOPPED" ] && kill -KILL "$STOPPED" 2>/dev/null; jp_cleanup' EXIT
 
 raw() { badclient raw -t 10 "$JP_SOCK"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 stat_get() {
 	badclient stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
 		$1 == t && ($2 == n || n == "") {

@@ -96,6 +96,16 @@ jp_check_sanitizers() {
 
 jp_ctl() { "$JOBPOOLCTL" "$@"; }
 
+# Milliseconds of wall-clock time, for measuring what a user waits.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# tests/badclient.py speaks the raw protocol (see its header). bc_submit QUEUE [OPTION ...]
+# < payload: the RESULT body on stdout, its header line in $JP_TMP/hdr (hdr prints it).
+BADCLIENT_PY="$top_srcdir/tests/badclient.py"
+badclient() { python3 "$BADCLIENT_PY" "$@"; }
+bc_submit() { badclient submit "$JP_SOCK" "$@" 2>"$JP_TMP/hdr"; }
+hdr() { cat "$JP_TMP/hdr"; }
+
 jp_fail() { echo "FAIL: $*" >&2; JP_FAILS=$((JP_FAILS + 1)); }
 jp_pass() { echo "ok: $*"; }
 
