@@ -1616,6 +1616,9 @@ ctl_request(struct jobpool *jp, const char *line, const char *what,
 	return (0);
 }
 
+/* How many attempts jobpoold keeps per job (JOB_HIST_MAX, lib/PROTOCOL.md). */
+#define CTL_HIST_KEPT	8
+
 /* The attempts of a job, after its status: text lines, or a "history" JSON array. */
 static int
 status_history(struct jobpool *jp, uint64_t id, int first)
@@ -1645,6 +1648,10 @@ status_history(struct jobpool *jp, uint64_t id, int first)
 	for (i = 0; i < n; i++) {
 		if (strcmp(recs[i].type, "attempt") != 0)
 			continue;
+		/* The daemon keeps a job's last attempts only: say what is missing. */
+		if (shown == 0 && !ctl_json && strtoul(recs[i].name, NULL, 10) > 1)
+			printf("attempts 1-%lu: not kept (the daemon keeps the last %d)\n",
+			    strtoul(recs[i].name, NULL, 10) - 1, CTL_HIST_KEPT);
 		if (ctl_json) {
 			printf("%s{\"attempt\":%s", shown ? "," : "", recs[i].name);
 			for (k = 0; k < recs[i].n; k++) {

@@ -204,6 +204,35 @@ dispatch_maybe_recycle(struct worker *w)
 	supervisor_retire(w);
 }
 
+/*
+ * q's handler cannot start: its ready jobs would wait forever. They become dead, with
+ * the reason, so their producers hear it and an operator can RETRY them once a reload
+ * has fixed the handler. Delayed jobs wait for their time as usual.
+ */
+static void
+dispatch_fail_ready(struct queue *q)
+{
+	struct job	*j;
+	char		 msg[512];
+	int		 n;
+	uint32_t	 count = 0;
+
+	n = snprintf(msg, sizeof msg, "queue %s cannot run its handler: %s", q->name,
+	    q->failed_reason);
+	if (n >= (int)sizeof msg)
+		n = sizeof msg - 1;
+	while ((j = queue_pop(q)) != NULL) {
+		q->failed++;
+		if (job_extra(j) != NULL)
+			j->x->last_status = JOB_FAILED;
+		job_finish(j, JOB_DEAD, msg, (uint32_t)n);
+		count++;
+	}
+	log_job(LOG_NOTICE, 0, q->name, 0, "queue %s: %u waiting job%s made dead: the "
+	    "handler cannot start (RETRY them once a reload has fixed it)", q->name,
+	    count, count == 1 ? "" : "s");
+}
+
 /* Hand ready jobs to workers that have room, within max_running and rate. */
 void
 dispatch_queue(struct queue *q)
@@ -213,6 +242,8 @@ dispatch_queue(struct queue *q)
 	uint32_t	 cap, tokens = UINT32_MAX, sent_total = 0;
 	int		 i, nready_workers = 0, sent;
 
+	if (q->failed_reason != NULL && q->nready > 0)
+		dispatch_fail_ready(q);
 	if (q->failed_reason == NULL && q->nready > 0) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
@@ -312,7 +343,6 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 		return;
 	}
 	q->failed++;
-	q->dead++;
 	if (job_extra(j) != NULL)
 		j->x->last_status = (uint8_t)st;
 	log_job(LOG_NOTICE, j->id, q->name, 0,
@@ -331,6 +361,19 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 		return;
 	}
 	job_finish(j, JOB_DEAD, why, whylen);
+}
+
+/* w's head job starts now (an event, logged at debug level). */
+void
+dispatch_head_started(struct worker *w)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+
+	if (j != NULL && log_get_level() >= LOG_DEBUG)
+		log_job(LOG_DEBUG, j->id, w->queue->name, (long)w->pid,
+		    "queue %s: job %llu: attempt %u started on worker %ld",
+		    w->queue->name, (unsigned long long)j->id, j->attempts,
+		    (long)w->pid);
 }
 
 /* The head job of w finished with a frame status and output. */
@@ -355,6 +398,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	if (w->ninflight == 0)
 		q->busy--;
 	w->jobs_done++;
+	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
 
 	/* Service time: a moving average of the time each job held the head. */
 	now = now_us();
@@ -379,14 +423,28 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 
 	reason = j->cancel ? j->cancel - 1 : -1;
 	j->cancel = 0;
+	if (status == FRAME_SKIPPED && reason != FRAME_CANCEL_TIMEOUT) {
+		/* Cancelled before it started: it never ran, so it was no attempt. */
+		j->attempts--;
+		q->cancelled++;
+		job_finish(j, JOB_CANCELLED, data, len);
+		dispatch_head_started(w);
+		dispatch_maybe_recycle(w);
+		dispatch_kick(q);
+		return;
+	}
 	switch (status) {
 	case FRAME_OK:
 		j->crashes = 0;
 		q->done++;
+		log_job(LOG_DEBUG, j->id, q->name, (long)w->pid, "queue %s: job %llu: "
+		    "attempt %u succeeded in %u ms", q->name, (unsigned long long)j->id,
+		    j->attempts, ran_ms);
 		if (j->x != NULL)
 			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
 		job_finish(j, JOB_DONE, data, len);
 		break;
+	case FRAME_SKIPPED:	/* timed out before it started: as a timeout */
 	case FRAME_CANCELLED:
 		j->crashes = 0;
 		if (reason == FRAME_CANCEL_TIMEOUT) {
@@ -416,6 +474,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		dispatch_failed(q, j, JOB_FAILED, 0, data, len, NULL);
 		break;
 	}
+	dispatch_head_started(w);
 	dispatch_maybe_recycle(w);
 	dispatch_kick(q);
 }
@@ -435,6 +494,12 @@ dispatch_worker_lost(struct worker *w, const char *why)
 
 	if (w->said_retire)
 		head = NULL;	/* it said it would run nothing more */
+	else if (head != NULL && w->killed_for != 0 && head->id != w->killed_for)
+		/*
+		 * It was killed for a job that would not stop, whose result then crossed
+		 * the kill: this one had only just begun, through no fault of its own.
+		 */
+		head = NULL;
 	/* Requeue the ones that never started, last first, so they keep their order. */
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
 		TAILQ_REMOVE(&w->inflight, j, entry);
@@ -453,6 +518,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 		} else
 			queue_push_front(q, j);
 	}
+	dispatch_kick(q);
 	if (head == NULL) {
 		if (had)
 			q->busy--;
@@ -466,20 +532,34 @@ dispatch_worker_lost(struct worker *w, const char *why)
 
 	if (head->cancel == 1 + FRAME_CANCEL_USER) {
 		head->cancel = 0;
-		n = snprintf(msg, sizeof msg, "cancelled while running%s: the handler did "
-		    "not stop within the grace period (%u ms); worker %ld was killed, "
-		    "cleanup did not finish", master_stopping ? ", at shutdown" : "",
-		    q->cf.grace_ms, (long)w->pid);
+		if (w->killed_for == head->id)
+			n = snprintf(msg, sizeof msg, "cancelled while running%s: the "
+			    "handler did not stop within the grace period (%u ms); worker "
+			    "%ld was killed, cleanup did not finish", master_stopping ?
+			    ", at shutdown" : "", q->cf.grace_ms, (long)w->pid);
+		else
+			n = snprintf(msg, sizeof msg, "cancelled while running%s: worker "
+			    "%ld died before cleanup finished: %s", master_stopping ?
+			    ", at shutdown" : "", (long)w->pid, why);
+		if (n >= (int)sizeof msg)
+			n = sizeof msg - 1;
 		q->cancelled++;
 		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
 		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
 		return;
 	}
-	if (head->cancel == 1 + FRAME_CANCEL_TIMEOUT || w->timed_out) {
+	if (head->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
 		head->cancel = 0;
-		n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler did not "
-		    "stop within the grace period (%u ms): worker %ld was killed",
-		    head->timeout_ms, q->cf.grace_ms, (long)w->pid);
+		if (w->killed_for == head->id)
+			n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler "
+			    "did not stop within the grace period (%u ms): worker %ld was "
+			    "killed", head->timeout_ms, q->cf.grace_ms, (long)w->pid);
+		else
+			n = snprintf(msg, sizeof msg, "timed out after %u ms; worker %ld "
+			    "died before cleanup finished: %s", head->timeout_ms,
+			    (long)w->pid, why);
+		if (n >= (int)sizeof msg)
+			n = sizeof msg - 1;
 		job_history_add(head, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
 		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
 		return;
@@ -550,6 +630,14 @@ dispatch_cancel(struct job *j, const char **why)
 		dispatch_queue(q);
 		return (0);
 	case JOB_RUNNING:
+		if (j->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
+			/*
+			 * It timed out and is being stopped already (its grace timer runs):
+			 * the user's cancel makes that final, so it is not retried.
+			 */
+			j->cancel = 1 + FRAME_CANCEL_USER;
+			return (1);
+		}
 		if (j->cancel)
 			return (1);	/* already being cancelled */
 		if ((w = dispatch_holder(j)) == NULL) {
@@ -589,8 +677,12 @@ dispatch_retry(struct job *j, const char **why)
 		*why = "cannot be retried: a reload removed its queue";
 		return (-1);
 	}
+	if (q->failed_reason != NULL) {
+		*why = "cannot be retried: its queue's handler cannot start (fix the "
+		    "configuration and reload)";
+		return (-1);
+	}
 	job_dead_remove(j);
-	q->dead--;
 	j->attempts = 0;
 	j->crashes = 0;
 	j->run_at = 0;
@@ -654,6 +746,9 @@ dispatch_timer(struct worker *w)
 		    "stop; killing worker %ld", w->queue->name,
 		    (unsigned long long)j->id, w->queue->cf.grace_ms, (long)w->pid);
 		w->signalled = 2;
+		w->killed_for = j->id;
+		if (w->state == WORKER_READY || w->state == WORKER_STARTING)
+			w->state = WORKER_STOPPING;	/* nothing more is sent to it */
 		kill(w->pid, SIGKILL);
 		return;
 	}

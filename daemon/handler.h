@@ -8,7 +8,10 @@
 #ifndef HANDLER_H
 #define HANDLER_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
+#include <stdint.h>
 
 #include "jobpool-handler.h"
 
@@ -64,5 +67,12 @@ unsigned long long	 handler_spin(unsigned long long n, unsigned long long x);
 
 /* worker.c: the grace period of the running job's queue, for handlers that escalate. */
 unsigned	worker_grace_ms(void);
+/* worker.c: the job running now, or 0. */
+uint64_t	worker_current(void);
+/*
+ * worker.c: job id's program leads process group pgid (0: reaped). The worker kills
+ * that group if it is terminated, and the master if the worker dies.
+ */
+void		worker_child(uint64_t id, pid_t pgid);
 
 #endif /* HANDLER_H */

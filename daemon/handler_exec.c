@@ -431,6 +431,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 		return (FRAME_FAILED);
 	}
 	pidfd = exec_pidfd(x, pid);
+	worker_child(worker_current(), pid);
 
 	/* Only our end of stdin is non-blocking: the program's ends are left alone. */
 	if (len == 0 || fcntl(pin[1], F_SETFL, O_NONBLOCK) == -1)
@@ -564,6 +565,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	}
 	exec_close(&pout[0]);
 	exec_close(&perr[0]);
+	worker_child(worker_current(), 0);	/* killed: nothing of it is left */
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	exec_close(&pidfd);
@@ -573,11 +575,10 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 		out->len = base;
 		if (killed && !(WIFEXITED(status) ||
 		    (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)))
-			obuf_printf(out, "cancelled: %s did not exit within the grace "
-			    "period (%u ms) after SIGTERM and was killed", prog,
-			    worker_grace_ms());
+			obuf_printf(out, "%s did not exit within the grace period (%u "
+			    "ms) after SIGTERM and was killed", prog, worker_grace_ms());
 		else {
-			obuf_printf(out, "cancelled: %s exited on SIGTERM (", prog);
+			obuf_printf(out, "%s exited on SIGTERM (", prog);
 			exec_status_put(out, status);
 			obuf_add(out, ")", 1);
 		}

@@ -130,7 +130,8 @@ struct worker {
 	int			 eof;		/* its result pipe is at EOF */
 	int			 status;	/* wait status, once reaped */
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
-	int			 timed_out;	/* killed because its head job timed out */
+	uint64_t		 killed_for;	/* killed because this job would not stop */
+	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
 	int			 tev_armed;	/* tev is pending */
 	int			 retiring;	/* leaving cleanly once it holds no jobs */
 	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
@@ -268,6 +269,8 @@ void		 dispatch_queue(struct queue *q);
 /* The same, once, later in this pass of the event loop. */
 void		 dispatch_kick(struct queue *q);
 void		 dispatch_free(void);
+/* w's head job starts now: log the event (debug level). */
+void		 dispatch_head_started(struct worker *w);
 /* A worker sent a result frame for its head job. */
 void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */

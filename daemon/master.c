@@ -296,7 +296,9 @@ master_reload(const char *why)
 				added++;
 			continue;
 		}
-		int restart = queue_needs_restart(&q->cf, nqc);
+		/* A queue whose handler could not start gets a new chance at every reload. */
+		int was_failed = q->failed_reason != NULL;
+		int restart = queue_needs_restart(&q->cf, nqc) || was_failed;
 		int resized = nqc->workers != q->cf.workers;
 
 		if (queue_config_differs(&q->cf, nqc))
@@ -309,12 +311,16 @@ master_reload(const char *why)
 			restarted++;
 			q->gen++;
 			if (q->failed_reason != NULL) {
-				/* A new handler gets a new chance. */
+				/* Its workers get a new chance. */
 				free(q->failed_reason);
 				q->failed_reason = NULL;
 			}
-			log_info("reload: queue %s: handler %s; restarting its workers one "
-			    "at a time", q->name, q->cf.handler);
+			if (was_failed)
+				log_info("reload: queue %s: starting its workers again "
+				    "(handler %s)", q->name, q->cf.handler);
+			else
+				log_info("reload: queue %s: handler %s; restarting its "
+				    "workers one at a time", q->name, q->cf.handler);
 		}
 		if (resized || restart)
 			(void)supervisor_resize(q);

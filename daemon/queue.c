@@ -701,9 +701,9 @@ job_dead_add(struct job *j)
 	j->x->died_ms = now_ms();
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
+	job_queue(j)->dead++;
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
-		TAILQ_REMOVE(&dead, old, entry);
-		ndead--;
+		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
 		    "jobs", job_queue(old)->name, (unsigned long long)old->id,
 		    master_config->dead_max);
@@ -712,12 +712,13 @@ job_dead_add(struct job *j)
 	}
 }
 
-/* Take a dead job off the dead list (to retry it). */
+/* Take a dead job off the dead list (to retry or drop it). */
 void
 job_dead_remove(struct job *j)
 {
 	TAILQ_REMOVE(&dead, j, entry);
 	ndead--;
+	job_queue(j)->dead--;
 }
 
 /* The dead jobs, oldest first. */
@@ -746,8 +747,10 @@ job_table_free(void)
 	struct job	*j;
 
 	job_keep_trim(0, 0);
+	/* The queues are gone already: unlink without their counts. */
 	while ((j = TAILQ_FIRST(&dead)) != NULL) {
-		job_dead_remove(j);
+		TAILQ_REMOVE(&dead, j, entry);
+		ndead--;
 		job_table_remove(j);
 		job_free(j);
 	}

@@ -481,16 +481,24 @@ static void
 conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
+	char		 due[48] = "";
+	uint64_t	 now;
 
 	if ((j = job_find(id)) == NULL) {
 		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
 		return;
 	}
+	/* Delayed, or waiting out its backoff: when it is queued again. */
+	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
+		now = now_ms();
+		snprintf(due, sizeof due, " due_in_ms=%llu", (unsigned long long)
+		    (j->run_at > now ? j->run_at - now : 0));
+	}
 	evbuffer_add_printf(bufferevent_get_output(c->bev),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s\n", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, j->cancel ? " cancelling=1" : "");
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
 }
 
 /* One line of text with newlines folded, for a key=value line's last field. */

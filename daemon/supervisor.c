@@ -179,7 +179,10 @@ supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
 	struct queue	*q = arg;
 	int		 i;
 
-	if (master_stopping || q->removed || q->failed_reason != NULL)
+	if (master_stopping || q->failed_reason != NULL)
+		return;
+	/* A removed queue keeps workers only while it holds jobs (a worker died). */
+	if (q->removed && queue_depth(q) == 0 && q->running == 0)
 		return;
 	for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
 		if (q->workers[i] == NULL && worker_spawn(q, i) != 0) {
@@ -230,6 +233,7 @@ supervisor_send(struct worker *w, struct job *j)
 	if (w->ninflight++ == 0) {
 		w->queue->busy++;
 		w->head_since = now_us();
+		dispatch_head_started(w);
 		dispatch_arm_timeout(w);
 	}
 }
@@ -320,11 +324,12 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 				    payload) == -1)
 					q->failed_reason = strdup("the handler failed to start");
 				log_errx("queue %s: handler '%s' failed to start: %s; its "
-				    "workers will not be restarted until the configuration "
-				    "is fixed", q->name, q->cf.handler, q->failed_reason);
+				    "workers will not be restarted before the next reload",
+				    q->name, q->cf.handler, q->failed_reason);
 			}
 			w->retiring = 1;
 			supervisor_check_ready();
+			dispatch_kick(q);	/* its waiting jobs cannot run now */
 			return;
 		}
 		if (w->state == WORKER_STARTING)
@@ -338,6 +343,15 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
+		break;
+	case FRAME_CHILD:
+		/* The head job's program leads this process group until its RESULT. */
+		if (h->len == sizeof(int32_t)) {
+			int32_t pg;
+
+			memcpy(&pg, payload, sizeof pg);
+			w->child_pgid = pg > 1 ? (pid_t)pg : 0;
+		}
 		break;
 	case FRAME_RETIRE:
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,
@@ -431,8 +445,21 @@ worker_gone(struct worker *w)
 		return;
 	w->state = WORKER_DEAD;
 	status_string(w->status, why, sizeof why);
+	if (w->child_pgid != 0) {
+		/*
+		 * It died while an exec handler's program ran: that process group would
+		 * outlive it. A group id is not reused while any member lives, so while
+		 * something is left to kill, -pgid is that group; once nothing is, the
+		 * id could be reused only after the pid space has wrapped around.
+		 */
+		if (kill(-w->child_pgid, SIGKILL) == 0)
+			log_job(LOG_INFO, 0, q->name, (long)w->pid, "queue %s: killed "
+			    "process group %ld, left behind by worker %ld", q->name,
+			    (long)w->child_pgid, (long)w->pid);
+		w->child_pgid = 0;
+	}
 	/* We killed it for a job that would not stop, or it left cleanly: no crash. */
-	ours = w->retiring || w->timed_out || (w->signalled == 2 && !master_stopping);
+	ours = w->retiring || (w->signalled == 2 && !master_stopping);
 	expected = ours || (master_stopping &&
 	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
 	if (expected)
@@ -470,8 +497,10 @@ worker_gone(struct worker *w)
 		master_check_done();
 		return;
 	}
-	if (failed || q->removed)
-		return;		/* the handler cannot start, or the queue is going away */
+	if (failed)
+		return;		/* the handler cannot start */
+	if (q->removed && queue_depth(q) == 0 && q->running == 0)
+		return;		/* the queue is going away and holds nothing */
 	/* Replace it: at once after a healthy run, with growing delays in a crash loop. */
 	if (lived >= SUPERVISOR_YOUNG_MS || ours)
 		q->respawn_fails = 0;

@@ -6,7 +6,11 @@
  *
  * Results are written in batches: after the last whole job in what one read brought,
  * or as soon as a job has taken a millisecond or more, so a slow job's result is never
- * held back behind the jobs queued after it.
+ * held back behind the jobs queued after it. Nor is a fast job's result held behind a
+ * slow job that follows it: before each job starts, the results waiting to be written
+ * are handed to a flusher thread, which writes them if they are still there
+ * WORKER_FLUSH_US later (worker_hold). The thread blocks every signal and touches
+ * nothing but those results and the result pipe, under out_lock.
  */
 
 #include "autoconf.h"
@@ -18,6 +22,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,11 +120,35 @@ static size_t			 nahead, cahead;
 static struct cleanup		*hooks;
 static size_t			 nhooks, chooks;
 static const struct queue_config *worker_qc;
+static volatile sig_atomic_t	 child_pgid;	/* an exec handler's running program */
+
+/* The result pipe: what the main loop and the flusher thread write, in order. */
+static pthread_mutex_t		 out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 out_cond;
+static int			 out_fd = -1;
+static int			 flusher;	/* the thread runs */
+static struct jobpool_output	 held;		/* results older than ob's, to write */
+static uint64_t			 held_since;	/* monotonic us */
 
 static void
 worker_sigusr1(int sig)
 {
 	worker_signalled = 1;
+}
+
+/*
+ * SIGTERM (shutdown's last resort, or the master died): an exec handler's program
+ * leads a process group of its own, which would outlive us; take it along.
+ */
+static void
+worker_sigterm(int sig)
+{
+	pid_t	pg = (pid_t)child_pgid;
+
+	if (pg > 1)
+		(void)kill(-pg, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 unsigned
@@ -277,15 +306,15 @@ worker_clock_us(void)
 	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
-/* Write all of b to fd, blocking; exit if the master is gone. */
+/* Write all of b to the result pipe, blocking; exit if the master is gone. */
 static void
-worker_flush(int fd, struct jobpool_output *b)
+worker_write(struct jobpool_output *b)
 {
 	size_t	off = 0;
 	ssize_t	n;
 
 	while (off < b->len) {
-		n = write(fd, b->buf + off, b->len - off);
+		n = write(out_fd, b->buf + off, b->len - off);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -294,6 +323,125 @@ worker_flush(int fd, struct jobpool_output *b)
 		off += (size_t)n;
 	}
 	b->len = 0;
+}
+
+/* Write the held results, then b. */
+static void
+worker_flush(struct jobpool_output *b)
+{
+	pthread_mutex_lock(&out_lock);
+	worker_write(&held);
+	worker_write(b);
+	pthread_mutex_unlock(&out_lock);
+}
+
+/* The flusher thread: write held results once they have waited WORKER_FLUSH_US. */
+static void *
+worker_flusher(void *arg)
+{
+	struct timespec	ts;
+	uint64_t	due;
+
+	pthread_mutex_lock(&out_lock);
+	for (;;) {
+		while (held.len == 0)
+			pthread_cond_wait(&out_cond, &out_lock);
+		/* held_since moves only when held was emptied and filled again. */
+		while (held.len > 0 && worker_clock_us() < (due = held_since +
+		    WORKER_FLUSH_US)) {
+			ts.tv_sec = (time_t)(due / 1000000);
+			ts.tv_nsec = (long)(due % 1000000) * 1000;
+			pthread_cond_timedwait(&out_cond, &out_lock, &ts);
+		}
+		worker_write(&held);
+	}
+	return (NULL);
+}
+
+/* Start the flusher thread; without it, results are written before each job. */
+static void
+worker_flusher_start(void)
+{
+	pthread_condattr_t	ca;
+	pthread_attr_t		ta;
+	pthread_t		t;
+	sigset_t		all, old;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&out_cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		return;
+	}
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&ta);
+	pthread_attr_setstacksize(&ta, 256 * 1024);	/* it only calls write() */
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	/* Signals are the main thread's business (SIGUSR1 interrupts the handler). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	flusher = pthread_create(&t, &ta, worker_flusher, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&ta);
+	if (!flusher)
+		log_warnx("worker %ld: no flusher thread; results are written one by one",
+		    (long)getpid());
+}
+
+/* A job is about to start: the results in ob must not wait for it to finish. */
+static void
+worker_hold(struct jobpool_output *ob)
+{
+	struct jobpool_output	t;
+
+	if (ob->len == 0)
+		return;
+	if (!flusher) {
+		worker_flush(ob);
+		return;
+	}
+	pthread_mutex_lock(&out_lock);
+	if (held.len == 0) {
+		/* Swap the buffers: ob keeps the room held had. */
+		t = held;
+		held = *ob;
+		*ob = t;
+		held_since = worker_clock_us();
+		pthread_cond_signal(&out_cond);
+	} else {
+		if (obuf_add(&held, ob->buf, ob->len) != 0)
+			_exit(71);
+		ob->len = 0;
+	}
+	pthread_mutex_unlock(&out_lock);
+}
+
+/*
+ * handler.h: an exec handler started the job's program as the leader of process
+ * group pgid (0: it is gone and reaped). The master hears of it, so it can kill the
+ * group if this worker dies first.
+ */
+void
+worker_child(uint64_t id, pid_t pgid)
+{
+	char	frame[FRAME_HDR_LEN + sizeof(int32_t)];
+	int32_t	pg = (int32_t)pgid;
+	struct jobpool_output b = { frame, sizeof frame, sizeof frame };
+
+	child_pgid = (sig_atomic_t)pgid;
+	if (pgid == 0)
+		return;		/* the job's RESULT tells the master */
+	frame_put(frame, FRAME_CHILD, 0, id, sizeof pg);
+	memcpy(frame + FRAME_HDR_LEN, &pg, sizeof pg);
+	worker_flush(&b);
+}
+
+/* The job running now (for worker_child), or 0. */
+uint64_t
+worker_current(void)
+{
+	return (current);
 }
 
 /* Append one frame with a payload to b. */
@@ -327,7 +475,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 	out->len += FRAME_HDR_LEN;
 	if ((reason = worker_take_ahead(id)) != -1) {
 		obuf_printf(out, "cancelled before it started");
-		status = FRAME_CANCELLED;
+		status = FRAME_SKIPPED;
 		goto done;
 	}
 	current = id;
@@ -338,10 +486,14 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 		/* Whatever the handler said, the job was cancelled (or timed out). */
 		if (status != FRAME_CANCELLED)
 			out->len = start + FRAME_HDR_LEN;
-		else
-			obuf_add(out, "; ", 2);
 		ran = worker_run_hooks();
-		obuf_printf(out, "cleanup ran (%zu hook%s)", ran, ran == 1 ? "" : "s");
+		/* An exec handler's program does its own cleanup (on SIGTERM). */
+		if (strcmp(h->name, "exec") != 0) {
+			if (out->len > start + FRAME_HDR_LEN)
+				obuf_add(out, "; ", 2);
+			obuf_printf(out, "cleanup ran (%zu hook%s)", ran,
+			    ran == 1 ? "" : "s");
+		}
 		status = FRAME_CANCELLED;
 	} else if (status != FRAME_OK) {
 		(void)worker_run_hooks();
@@ -435,7 +587,7 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 		if (cause == NULL)
 			cause = strdup("cannot set the worker's user or limits");
 		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(out, &ob);
+		worker_flush(&ob);
 		_exit(78);
 	}
 #ifdef HAVE_SYS_PRCTL_H
@@ -450,12 +602,15 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 #endif
 	worker_qc = qc;
 	worker_in = in;
+	out_fd = out;
 	imax = cf->max_payload + 4096;
 	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = worker_sigusr1;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = worker_sigterm;
+	sigaction(SIGTERM, &sa, NULL);
 
 	icap = WORKER_READ_MIN + WORKER_RESERVE;
 	if ((ibuf = malloc(icap)) == NULL)
@@ -465,11 +620,12 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 		if (cause == NULL)
 			cause = strdup("cannot start the handler");
 		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(out, &ob);
+		worker_flush(&ob);
 		_exit(78);	/* EX_CONFIG: respawning will not help */
 	}
+	worker_flusher_start();
 	worker_frame(&ob, FRAME_READY, 0, 0, NULL, 0);
-	worker_flush(out, &ob);
+	worker_flush(&ob);
 
 	for (;;) {
 		/* Keep room for a whole frame to arrive, and the reserve for reads mid-job. */
@@ -520,12 +676,13 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 			if (hdr.type == FRAME_JOB) {
 				uint64_t now;
 
+				worker_hold(&ob);
 				worker_run(&h, state, cf, hdr.id,
 				    ibuf + ioff + FRAME_HDR_LEN, hdr.len, &ob);
 				jobs++;
 				now = worker_clock_us();
 				if (now - last >= WORKER_FLUSH_US)
-					worker_flush(out, &ob);
+					worker_flush(&ob);
 				/* Recycling by memory: checked between jobs, never during one. */
 				if (qc->max_worker_rss > 0 &&
 				    (jobs % WORKER_RSS_EVERY == 0 || now - last >= WORKER_FLUSH_US) &&
@@ -536,7 +693,7 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 					    (unsigned long long)qc->max_worker_rss);
 
 					worker_frame(&ob, FRAME_RETIRE, 0, 0, why, (size_t)wl);
-					worker_flush(out, &ob);
+					worker_flush(&ob);
 					if (h.fini != NULL)
 						h.fini(state);
 					_exit(0);
@@ -551,7 +708,7 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 			iscan -= ioff;
 			ioff = 0;
 		}
-		worker_flush(out, &ob);
+		worker_flush(&ob);
 	}
 	if (h.fini != NULL)
 		h.fini(state);

@@ -27,7 +27,7 @@ frame_get(const void *src, size_t avail, uint32_t max, struct frame_hdr *h)
 	if (avail < FRAME_HDR_LEN)
 		return (0);
 	memcpy(h, src, FRAME_HDR_LEN);
-	if (h->type < FRAME_JOB || h->type > FRAME_RETIRE || h->len > max)
+	if (h->type < FRAME_JOB || h->type > FRAME_TYPE_MAX || h->len > max)
 		return (-1);
 	return (1);
 }

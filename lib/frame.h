@@ -12,7 +12,10 @@
  * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
  * reason as payload), FRAME_RESULT (status: enum frame_status, payload: the output or
  * the error text), FRAME_RETIRE (the worker exits after this frame without running
- * anything more: every job still in flight to it never started; payload: why).
+ * anything more: every job still in flight to it never started; payload: why),
+ * FRAME_CHILD (job id runs in a process group of its own, an exec handler's program:
+ * payload the group id as an int32; the job's RESULT ends it), so the master can kill
+ * that group if the worker dies before it could.
  */
 
 #ifndef FRAME_H
@@ -28,8 +31,10 @@ enum frame_type {
 	FRAME_CANCEL,
 	FRAME_READY,
 	FRAME_RESULT,
-	FRAME_RETIRE
+	FRAME_RETIRE,
+	FRAME_CHILD
 };
+#define FRAME_TYPE_MAX	FRAME_CHILD
 
 #define FRAME_CANCEL_USER	0
 #define FRAME_CANCEL_TIMEOUT	1
@@ -38,7 +43,8 @@ enum frame_status {
 	FRAME_OK = 0,		/* the handler succeeded */
 	FRAME_FAILED,		/* the handler failed; may be retried */
 	FRAME_PERMANENT,	/* the handler failed and says retrying is pointless */
-	FRAME_CANCELLED		/* the job was cancelled in the worker */
+	FRAME_CANCELLED,	/* the job was cancelled while it ran */
+	FRAME_SKIPPED		/* cancelled before it started: it never ran */
 };
 
 struct frame_hdr {

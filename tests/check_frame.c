@@ -77,7 +77,7 @@ START_TEST(test_bad_type)
 
 	frame_put(buf, 0, 0, 1, 1);
 	ck_assert_int_eq(frame_get(buf, sizeof buf, 100, &h), -1);
-	frame_put(buf, FRAME_RETIRE + 1, 0, 1, 1);
+	frame_put(buf, FRAME_TYPE_MAX + 1, 0, 1, 1);
 	ck_assert_int_eq(frame_get(buf, sizeof buf, 100, &h), -1);
 	frame_put(buf, 0xff, 0, 1, 1);
 	ck_assert_int_eq(frame_get(buf, sizeof buf, 100, &h), -1);
