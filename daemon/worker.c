@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,12 @@ obuf_reserve(struct jobpool_output *b, size_t n)
 	if (b->cap - b->len >= n)
 		return (0);
 	cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < n)
+	while (cap - b->len < n) {
+		/* An impossible n (a negative length cast, say) must not wrap cap to 0. */
+		if (cap > SIZE_MAX / 2)
+			return (-1);
 		cap *= 2;
+	}
 	if ((nbuf = realloc(b->buf, cap)) == NULL)
 		return (-1);
 	b->buf = nbuf;
@@ -62,6 +67,8 @@ obuf_reserve(struct jobpool_output *b, size_t n)
 int
 obuf_add(struct jobpool_output *b, const void *data, size_t len)
 {
+	if (len == 0)
+		return (0);	/* b->buf may still be NULL, which memcpy() must not see */
 	if (obuf_reserve(b, len) != 0)
 		return (-1);
 	memcpy(b->buf + b->len, data, len);

@@ -1,0 +1,818 @@
+/*
+ * check_priv.c: unit tests for daemon/priv.c: the peer allow lists (empty, users,
+ * groups and their members, names that do not resolve, reloads), a worker's rlimits,
+ * user, group and capabilities (priv_worker), the master's drop (priv_drop_master) and
+ * the socket's owner (priv_socket_owner). Anything that changes the process runs in a
+ * forked child that reports what it became through a pipe. The user and group
+ * switches need root and are skipped, saying so, without it.
+ */
+
+#include "autoconf.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "priv.h"
+
+/* Ids no account on a test machine has. */
+#define UID_A	4242
+#define UID_B	4243
+#define GID_A	4343
+#define GID_B	4344
+
+static int
+skip_unless_root(const char *what)
+{
+	if (geteuid() == 0)
+		return (0);
+	fprintf(stderr, "check_priv: skipping %s: needs root\n", what);
+	return (1);
+}
+
+/* ------------------------------------------------------------------------------- */
+/* Allow lists. */
+
+static struct config *
+acl_config(char **users, int nusers, char **groups, int ngroups)
+{
+	static struct config	cf;
+
+	memset(&cf, 0, sizeof cf);
+	cf.allow_users = users;
+	cf.nallow_users = nusers;
+	cf.allow_groups = groups;
+	cf.nallow_groups = ngroups;
+	return (&cf);
+}
+
+START_TEST(test_acl_empty)
+{
+	/* Before any set, and with both lists empty: anyone who can connect. */
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	priv_acl_set(acl_config(NULL, 0, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 1);
+	ck_assert_int_eq(priv_acl_allows(0, 0), 1);
+	ck_assert_int_eq(priv_acl_allows((uid_t)-2, (gid_t)-2), 1);
+	priv_acl_free();
+}
+END_TEST
+
+START_TEST(test_acl_users)
+{
+	char		*users[] = { (char *)"4242", NULL };
+	struct passwd	*pw = getpwnam("nobody");
+	uid_t		 me = geteuid(), nobody = 0;
+
+	if (pw != NULL && pw->pw_uid != me) {
+		users[1] = (char *)"nobody";
+		nobody = pw->pw_uid;
+	}
+	priv_acl_set(acl_config(users, users[1] != NULL ? 2 : 1, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B), 1);	/* any group */
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 0);
+	if (users[1] != NULL)
+		ck_assert_int_eq(priv_acl_allows(nobody, GID_B), 1);
+	/* Root and the daemon's own user always may. */
+	ck_assert_int_eq(priv_acl_allows(0, GID_B), 1);
+	ck_assert_int_eq(priv_acl_allows(me, GID_B), 1);
+	priv_acl_free();
+}
+END_TEST
+
+/* Names that resolve to nothing are ignored with a warning; the list still applies. */
+START_TEST(test_acl_unresolved)
+{
+	char	*users[] = { (char *)"no-such-user-chk", (char *)"" };
+	char	*groups[] = { (char *)"no-such-group-chk", (char *)"12x" };
+
+	priv_acl_set(acl_config(users, 2, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(0, GID_A), 1);
+	priv_acl_set(acl_config(NULL, 0, groups, 2));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	/* Out of range ids do not wrap to something else. */
+	users[0] = (char *)"4294967295";
+	users[1] = (char *)"99999999999999999999";
+	priv_acl_set(acl_config(users, 2, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows((uid_t)-1, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	priv_acl_free();
+}
+END_TEST
+
+/* A group list matches the peer's primary gid, by name or by number. */
+START_TEST(test_acl_groups)
+{
+	char		*groups[] = { (char *)"4343", NULL }, gname[64];
+	struct group	*gr = getgrnam("nogroup");
+	gid_t		 gid = 0;
+
+	if (gr == NULL)
+		gr = getgrnam("nobody");
+	if (gr != NULL) {
+		/* A copy: getgrnam() reuses the buffer gr points into. */
+		snprintf(gname, sizeof gname, "%s", gr->gr_name);
+		gid = gr->gr_gid;
+		groups[1] = gname;
+	}
+	priv_acl_set(acl_config(NULL, 0, groups, gr != NULL ? 2 : 1));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);	/* any user */
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, 0), 0);
+	if (gr != NULL)
+		ck_assert_int_eq(priv_acl_allows(UID_A, gid), 1);
+	priv_acl_free();
+}
+END_TEST
+
+/* Either list lets a peer in. */
+START_TEST(test_acl_both)
+{
+	char	*users[] = { (char *)"4242" };
+	char	*groups[] = { (char *)"4344" };
+
+	priv_acl_set(acl_config(users, 1, groups, 1));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
+	priv_acl_free();
+}
+END_TEST
+
+/*
+ * A group's supplementary members (from the group database) are let in whatever
+ * their primary group: resolved when the list is set.
+ */
+START_TEST(test_acl_group_members)
+{
+	struct group	*gr;
+	struct passwd	*pw;
+	char		*groups[1], gname[256];
+	uid_t		 uid = 0;
+	gid_t		 gid = 0;
+	char		**m;
+	int		 found = 0;
+
+	setgrent();
+	while (!found && (gr = getgrent()) != NULL) {
+		for (m = gr->gr_mem; *m != NULL; m++) {
+			if ((pw = getpwnam(*m)) == NULL || pw->pw_uid == 0 ||
+			    pw->pw_uid == geteuid() || pw->pw_gid == gr->gr_gid)
+				continue;
+			snprintf(gname, sizeof gname, "%s", gr->gr_name);
+			uid = pw->pw_uid;
+			gid = gr->gr_gid;
+			found = 1;
+			break;
+		}
+	}
+	endgrent();
+	if (!found) {
+		fprintf(stderr, "check_priv: skipping test_acl_group_members: no group "
+		    "with a member whose primary group is another\n");
+		return;
+	}
+	groups[0] = gname;
+	priv_acl_set(acl_config(NULL, 0, groups, 1));
+	/* The member, with a primary gid that is not the group's. */
+	ck_assert_int_eq(priv_acl_allows(uid, gid + 1000), 1);
+	ck_assert_int_eq(priv_acl_allows(uid, gid), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, gid + 1000), 0);
+	priv_acl_free();
+}
+END_TEST
+
+/* A reload replaces the lists; priv_acl_free() lets anyone in again. */
+START_TEST(test_acl_reload)
+{
+	char	*a[] = { (char *)"4242" }, *b[] = { (char *)"4243" };
+
+	priv_acl_set(acl_config(a, 1, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
+	priv_acl_set(acl_config(b, 1, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);
+	priv_acl_set(acl_config(NULL, 0, NULL, 0));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	priv_acl_set(acl_config(a, 1, NULL, 0));
+	priv_acl_free();
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);
+	priv_acl_free();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------- */
+/* What a process became: filled in a child and sent up a pipe. */
+
+struct report {
+	int		rc;
+	char		cause[256];
+	uid_t		ruid, euid, suid;
+	gid_t		rgid, egid, sgid;
+	int		ngroups;
+	gid_t		groups[16];
+	struct rlimit	as, cpu, nofile;
+	unsigned long long capeff, capprm;
+};
+
+/* The capability sets of this process, from /proc. */
+static void
+read_caps(struct report *r)
+{
+	char	line[256];
+	FILE	*f;
+
+	r->capeff = r->capprm = ~0ULL;
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "CapEff:", 7) == 0)
+			r->capeff = strtoull(line + 7, NULL, 16);
+		else if (strncmp(line, "CapPrm:", 7) == 0)
+			r->capprm = strtoull(line + 7, NULL, 16);
+	}
+	fclose(f);
+}
+
+static void
+fill_report(struct report *r, int rc, const char *cause)
+{
+	r->rc = rc;
+	snprintf(r->cause, sizeof r->cause, "%s", cause != NULL ? cause : "");
+	getresuid(&r->ruid, &r->euid, &r->suid);
+	getresgid(&r->rgid, &r->egid, &r->sgid);
+	r->ngroups = getgroups(16, r->groups);
+	getrlimit(RLIMIT_AS, &r->as);
+	getrlimit(RLIMIT_CPU, &r->cpu);
+	getrlimit(RLIMIT_NOFILE, &r->nofile);
+	read_caps(r);
+}
+
+typedef void	(*child_fn)(void *, struct report *);
+
+/* Run fn in a child; it fills *r, which comes back up a pipe. */
+static void
+in_child(child_fn fn, void *arg, struct report *r)
+{
+	int	p[2], status;
+	pid_t	pid;
+	ssize_t	n;
+
+	memset(r, 0, sizeof *r);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct report	cr;
+
+		close(p[0]);
+		memset(&cr, 0, sizeof cr);
+		fn(arg, &cr);
+		/* _exit: no LeakSanitizer pass in a process that may have changed user. */
+		_exit(write(p[1], &cr, sizeof cr) == (ssize_t)sizeof cr ? 0 : 1);
+	}
+	close(p[1]);
+	n = read(p[0], r, sizeof *r);
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status 0x%x", status);
+	ck_assert_int_eq(n, (ssize_t)sizeof *r);
+}
+
+static void
+worker_child(void *arg, struct report *r)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	rc = priv_worker(arg, &cause);
+	fill_report(r, rc, cause);
+	free(cause);
+}
+
+/* Nothing configured: the worker stays what it was, limits included. */
+START_TEST(test_worker_nothing)
+{
+	struct queue_config	qc;
+	struct report		before, after;
+
+	memset(&qc, 0, sizeof qc);
+	fill_report(&before, 0, NULL);
+	in_child(worker_child, &qc, &after);
+	ck_assert_int_eq(after.rc, 0);
+	ck_assert_str_eq(after.cause, "");
+	ck_assert_uint_eq(after.euid, before.euid);
+	ck_assert_uint_eq(after.egid, before.egid);
+	ck_assert_uint_eq(after.nofile.rlim_cur, before.nofile.rlim_cur);
+	ck_assert_uint_eq(after.nofile.rlim_max, before.nofile.rlim_max);
+	ck_assert_uint_eq(after.cpu.rlim_max, before.cpu.rlim_max);
+	ck_assert_uint_eq(after.as.rlim_max, before.as.rlim_max);
+	/* Root keeps its capabilities: only a worker that is not root drops them. */
+	if (geteuid() == 0)
+		ck_assert_uint_eq(after.capeff, before.capeff);
+	else
+		ck_assert_uint_eq(after.capeff, 0);
+}
+END_TEST
+
+/*
+ * Each limit, soft and hard. RLIMIT_AS at 2^47 (all of x86-64's user address space)
+ * is a real limit that ASan's reservations still fit in.
+ */
+START_TEST(test_worker_rlimits)
+{
+	struct queue_config	qc;
+	struct report		r;
+
+	memset(&qc, 0, sizeof qc);
+	qc.rlimit_as = 1ULL << 47;
+	qc.rlimit_cpu = 3600;
+	qc.rlimit_nofile = 64;
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.as.rlim_cur, 1ULL << 47);
+	ck_assert_uint_eq(r.as.rlim_max, 1ULL << 47);
+	ck_assert_uint_eq(r.cpu.rlim_cur, 3600);
+	ck_assert_uint_eq(r.cpu.rlim_max, 3600);
+	ck_assert_uint_eq(r.nofile.rlim_cur, 64);
+	ck_assert_uint_eq(r.nofile.rlim_max, 64);
+
+	/* 0 leaves that one alone. */
+	memset(&qc, 0, sizeof qc);
+	qc.rlimit_nofile = 32;
+	in_child(worker_child, &qc, &r);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_uint_eq(r.nofile.rlim_cur, 32);
+	{
+		struct rlimit	cpu;
+
+		ck_assert_int_eq(getrlimit(RLIMIT_CPU, &cpu), 0);
+		ck_assert_uint_eq(r.cpu.rlim_cur, cpu.rlim_cur);
+		ck_assert_uint_eq(r.cpu.rlim_max, cpu.rlim_max);
+	}
+}
+END_TEST
+
+/* A limit the kernel refuses (above fs.nr_open, even for root): -1 and why. */
+START_TEST(test_worker_rlimit_refused)
+{
+	struct queue_config	qc;
+	struct report		r;
+
+	memset(&qc, 0, sizeof qc);
+	qc.rlimit_nofile = 1ULL << 40;
+	in_child(worker_child, &qc, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "rlimit_nofile 1099511627776: Operation not permitted");
+}
+END_TEST
+
+/* A user or group that does not resolve: -1 and why, and nothing changed. */
+START_TEST(test_worker_unknown)
+{
+	struct queue_config	qc;
+	struct report		before, r;
+
+	fill_report(&before, 0, NULL);
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"no-such-user-chk";
+	in_child(worker_child, &qc, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "user: no user 'no-such-user-chk'");
+	ck_assert_uint_eq(r.euid, before.euid);
+
+	memset(&qc, 0, sizeof qc);
+	qc.group = (char *)"no-such-group-chk";
+	in_child(worker_child, &qc, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "group: no group 'no-such-group-chk'");
+	ck_assert_uint_eq(r.egid, before.egid);
+}
+END_TEST
+
+/* As root: the queue's user, with its primary group and no other, and no capabilities. */
+START_TEST(test_worker_user)
+{
+	struct queue_config	qc;
+	struct passwd		*pw;
+	struct report		r;
+
+	if (skip_unless_root("test_worker_user"))
+		return;
+	if ((pw = getpwnam("nobody")) == NULL) {
+		fprintf(stderr, "check_priv: skipping test_worker_user: no user nobody\n");
+		return;
+	}
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"nobody";
+	qc.rlimit_nofile = 100;
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.ruid, pw->pw_uid);
+	ck_assert_uint_eq(r.euid, pw->pw_uid);
+	ck_assert_uint_eq(r.suid, pw->pw_uid);
+	ck_assert_uint_eq(r.rgid, pw->pw_gid);
+	ck_assert_uint_eq(r.egid, pw->pw_gid);
+	ck_assert_uint_eq(r.sgid, pw->pw_gid);
+	ck_assert_int_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.groups[0], pw->pw_gid);
+	ck_assert_uint_eq(r.capeff, 0);
+	ck_assert_uint_eq(r.capprm, 0);
+	/* The limits were set first, as root, and stay. */
+	ck_assert_uint_eq(r.nofile.rlim_cur, 100);
+}
+END_TEST
+
+/* As root: user and group; and a group alone, which keeps the uid. */
+START_TEST(test_worker_user_group)
+{
+	struct queue_config	qc;
+	struct passwd		*pw;
+	struct group		*gr;
+	struct report		r;
+	char			 gname[64];
+	uid_t			 uid;
+	gid_t			 gid;
+
+	if (skip_unless_root("test_worker_user_group"))
+		return;
+	pw = getpwnam("nobody");
+	if ((gr = getgrnam("nogroup")) == NULL)
+		gr = getgrnam("nobody");
+	if (pw == NULL || gr == NULL) {
+		fprintf(stderr, "check_priv: skipping test_worker_user_group: no "
+		    "nobody/nogroup\n");
+		return;
+	}
+	/* Copies: getgrnam() in the child reuses the buffer gr points into. */
+	uid = pw->pw_uid;
+	gid = gr->gr_gid;
+	snprintf(gname, sizeof gname, "%s", gr->gr_name);
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"nobody";
+	qc.group = gname;
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.euid, uid);
+	ck_assert_uint_eq(r.egid, gid);
+	ck_assert_uint_eq(r.sgid, gid);
+	ck_assert_int_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.groups[0], gid);
+
+	/* The group overrides the user's primary group. */
+	qc.group = (char *)"4343";
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.euid, uid);
+	ck_assert_uint_eq(r.rgid, GID_A);
+	ck_assert_uint_eq(r.egid, GID_A);
+	ck_assert_int_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.groups[0], GID_A);
+	ck_assert_uint_eq(r.capeff, 0);
+
+	/* A group alone: still root, in that group only. */
+	memset(&qc, 0, sizeof qc);
+	qc.group = gname;
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.euid, 0);
+	ck_assert_uint_eq(r.egid, gid);
+	ck_assert_int_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.groups[0], gid);
+}
+END_TEST
+
+/* Not root (root dropped to UID_A first): switching user fails and says so. */
+static void
+unprivileged_worker_child(void *arg, struct report *r)
+{
+	gid_t	g = GID_A;
+
+	if (geteuid() == 0 && (setgroups(1, &g) != 0 || setresgid(GID_A, GID_A, GID_A) != 0 ||
+	    setresuid(UID_A, UID_A, UID_A) != 0)) {
+		fill_report(r, -2, "cannot drop root for the test");
+		return;
+	}
+	worker_child(arg, r);
+}
+
+START_TEST(test_worker_not_permitted)
+{
+	struct queue_config	qc;
+	struct report		r;
+
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"nobody";
+	qc.group = (char *)"4343";
+	if (getpwnam("nobody") == NULL || getuid() == getpwnam("nobody")->pw_uid) {
+		fprintf(stderr, "check_priv: skipping test_worker_not_permitted: "
+		    "no user nobody, or running as it\n");
+		return;
+	}
+	in_child(unprivileged_worker_child, &qc, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "cannot run as nobody:4343: Operation not permitted");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------- */
+/* The master's drop and the socket's owner. */
+
+struct drop_arg {
+	struct config	*cf;
+	const char	*sockdir;
+	int		 then_worker;	/* then run priv_worker as a queue user */
+};
+
+static void
+drop_child(void *arg, struct report *r)
+{
+	struct drop_arg		*d = arg;
+	struct queue_config	 qc;
+	char			*cause = NULL;
+	int			 rc;
+
+	rc = priv_drop_master(d->cf, d->sockdir, &cause);
+	if (rc == 0 && d->then_worker) {
+		memset(&qc, 0, sizeof qc);
+		qc.user = (char *)"nobody";
+		qc.group = (char *)"4343";
+		rc = priv_worker(&qc, &cause);
+	}
+	fill_report(r, rc, cause);
+	free(cause);
+}
+
+/* As root (without it the master never switches): names that do not resolve. */
+START_TEST(test_drop_errors)
+{
+	struct config		cf;
+	struct drop_arg		d = { &cf, NULL, 0 };
+	struct report		r;
+
+	if (skip_unless_root("test_drop_errors"))
+		return;
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"no-such-user-chk";
+	in_child(drop_child, &d, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "user: no user 'no-such-user-chk'");
+	ck_assert_uint_eq(r.euid, 0);
+
+	cf.user = (char *)"nobody";
+	cf.group = (char *)"no-such-group-chk";
+	in_child(drop_child, &d, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "group: no group 'no-such-group-chk'");
+	ck_assert_uint_eq(r.euid, 0);
+
+	/* A bare uid has no primary group to take. */
+	cf.user = (char *)"4242";
+	cf.group = NULL;
+	in_child(drop_child, &d, &r);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_str_eq(r.cause, "user: '4242' has no primary group; set group");
+	ck_assert_uint_eq(r.euid, 0);
+}
+END_TEST
+
+/* Without a user, or without root, the master stays as it is. */
+START_TEST(test_drop_stays)
+{
+	struct config	cf;
+	struct drop_arg	d = { &cf, NULL, 0 };
+	struct report	before, r;
+
+	fill_report(&before, 0, NULL);
+	memset(&cf, 0, sizeof cf);
+	in_child(drop_child, &d, &r);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_uint_eq(r.euid, before.euid);
+	cf.group = (char *)"nogroup";	/* a group without a user: stays */
+	in_child(drop_child, &d, &r);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_uint_eq(r.euid, before.euid);
+	ck_assert_uint_eq(r.egid, before.egid);
+	if (geteuid() != 0) {
+		/* Not root: user is ignored (with a warning), not an error. */
+		cf.user = (char *)"nobody";
+		in_child(drop_child, &d, &r);
+		ck_assert_int_eq(r.rc, 0);
+		ck_assert_uint_eq(r.euid, before.euid);
+	}
+}
+END_TEST
+
+/* As root: become the user, hand it the socket's directory, and keep no capability. */
+START_TEST(test_drop_user)
+{
+	struct config	cf;
+	struct drop_arg	d = { &cf, NULL, 0 };
+	struct passwd	*pw;
+	struct report	r;
+	struct stat	sb;
+	char		dir[64];
+
+	if (skip_unless_root("test_drop_user"))
+		return;
+	if ((pw = getpwnam("nobody")) == NULL) {
+		fprintf(stderr, "check_priv: skipping test_drop_user: no user nobody\n");
+		return;
+	}
+	snprintf(dir, sizeof dir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"nobody";
+	d.sockdir = dir;
+	in_child(drop_child, &d, &r);
+	ck_assert_msg(r.rc == 0, "priv_drop_master: %s", r.cause);
+	ck_assert_uint_eq(r.ruid, pw->pw_uid);
+	ck_assert_uint_eq(r.euid, pw->pw_uid);
+	ck_assert_uint_eq(r.suid, pw->pw_uid);
+	ck_assert_uint_eq(r.egid, pw->pw_gid);
+	ck_assert_int_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.groups[0], pw->pw_gid);
+	ck_assert_uint_eq(r.capeff, 0);
+	ck_assert_uint_eq(r.capprm, 0);
+	ck_assert_int_eq(stat(dir, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, pw->pw_uid);
+	ck_assert_uint_eq(sb.st_gid, pw->pw_gid);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/*
+ * As root, with a queue that has a user of its own: the master keeps exactly
+ * CAP_SETUID, CAP_SETGID and CAP_KILL; the worker it starts then has none.
+ */
+START_TEST(test_drop_keeps_caps)
+{
+	struct queue_config	qc;
+	struct config		cf;
+	struct drop_arg		d = { &cf, NULL, 0 };
+	struct passwd		*pw;
+	struct report		r;
+	const unsigned long long want = (1ULL << 5) | (1ULL << 6) | (1ULL << 7);
+
+	if (skip_unless_root("test_drop_keeps_caps"))
+		return;
+	if ((pw = getpwnam("nobody")) == NULL) {
+		fprintf(stderr, "check_priv: skipping test_drop_keeps_caps: no nobody\n");
+		return;
+	}
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"nobody";
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"nobody";
+	cf.group = (char *)"4343";
+	cf.queues = &qc;
+	cf.nqueues = 1;
+	in_child(drop_child, &d, &r);
+	ck_assert_msg(r.rc == 0, "priv_drop_master: %s", r.cause);
+	ck_assert_uint_eq(r.euid, pw->pw_uid);
+	ck_assert_uint_eq(r.egid, GID_A);
+	/* CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), and nothing else. */
+	ck_assert_uint_eq(r.capeff, want);
+	ck_assert_uint_eq(r.capprm, want);
+
+	/* A worker forked from that master switches, then drops them all. */
+	d.then_worker = 1;
+	in_child(drop_child, &d, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.euid, pw->pw_uid);
+	ck_assert_uint_eq(r.egid, GID_A);
+	ck_assert_uint_eq(r.capeff, 0);
+	ck_assert_uint_eq(r.capprm, 0);
+}
+END_TEST
+
+START_TEST(test_socket_owner)
+{
+	struct config	cf;
+	struct passwd	*pw;
+	struct group	*gr;
+	struct stat	sb;
+	char		dir[64], path[96], *cause;
+	int		fd;
+
+	snprintf(dir, sizeof dir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/sock", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	memset(&cf, 0, sizeof cf);
+
+	/* Nothing set: nothing done. */
+	cause = (char *)"unset";
+	ck_assert_int_eq(priv_socket_owner(&cf, "/nonexistent/x", &cause), 0);
+	ck_assert_ptr_null(cause);
+
+	cf.socket_owner = (char *)"no-such-user-chk";
+	ck_assert_int_eq(priv_socket_owner(&cf, path, &cause), -1);
+	ck_assert_str_eq(cause, "socket_owner: no user 'no-such-user-chk'");
+	free(cause);
+	cf.socket_owner = NULL;
+	cf.socket_group = (char *)"no-such-group-chk";
+	ck_assert_int_eq(priv_socket_owner(&cf, path, &cause), -1);
+	ck_assert_str_eq(cause, "socket_group: no group 'no-such-group-chk'");
+	free(cause);
+
+	/* chown fails: the message names the path and the error. */
+	cf.socket_group = (char *)"4343";
+	ck_assert_int_eq(priv_socket_owner(&cf, "/nonexistent/x", &cause), -1);
+	ck_assert_str_eq(cause, "chown /nonexistent/x: No such file or directory");
+	free(cause);
+
+	if (geteuid() == 0 && (pw = getpwnam("nobody")) != NULL &&
+	    ((gr = getgrnam("nogroup")) != NULL || (gr = getgrnam("nobody")) != NULL)) {
+		char	gname[64];
+		uid_t	uid = pw->pw_uid;
+		gid_t	gid = gr->gr_gid;
+
+		/* A copy: getgrnam() reuses the buffer gr points into. */
+		snprintf(gname, sizeof gname, "%s", gr->gr_name);
+		cf.socket_owner = (char *)"nobody";
+		cf.socket_group = gname;
+		ck_assert_int_eq(priv_socket_owner(&cf, path, &cause), 0);
+		ck_assert_ptr_null(cause);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_uint_eq(sb.st_uid, uid);
+		ck_assert_uint_eq(sb.st_gid, gid);
+		/* The group alone leaves the owner. */
+		cf.socket_owner = NULL;
+		cf.socket_group = (char *)"4343";
+		ck_assert_int_eq(priv_socket_owner(&cf, path, &cause), 0);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_uint_eq(sb.st_uid, uid);
+		ck_assert_uint_eq(sb.st_gid, GID_A);
+	} else
+		fprintf(stderr, "check_priv: skipping the chown part of "
+		    "test_socket_owner: needs root and nobody/nogroup\n");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+static Suite *
+priv_suite(void)
+{
+	Suite	*s = suite_create("priv");
+	TCase	*ta = tcase_create("acl");
+	TCase	*tw = tcase_create("worker");
+	TCase	*tm = tcase_create("master");
+
+	tcase_add_test(ta, test_acl_empty);
+	tcase_add_test(ta, test_acl_users);
+	tcase_add_test(ta, test_acl_unresolved);
+	tcase_add_test(ta, test_acl_groups);
+	tcase_add_test(ta, test_acl_both);
+	tcase_add_test(ta, test_acl_group_members);
+	tcase_add_test(ta, test_acl_reload);
+	suite_add_tcase(s, ta);
+	tcase_add_test(tw, test_worker_nothing);
+	tcase_add_test(tw, test_worker_rlimits);
+	tcase_add_test(tw, test_worker_rlimit_refused);
+	tcase_add_test(tw, test_worker_unknown);
+	tcase_add_test(tw, test_worker_user);
+	tcase_add_test(tw, test_worker_user_group);
+	tcase_add_test(tw, test_worker_not_permitted);
+	suite_add_tcase(s, tw);
+	tcase_add_test(tm, test_drop_errors);
+	tcase_add_test(tm, test_drop_stays);
+	tcase_add_test(tm, test_drop_user);
+	tcase_add_test(tm, test_drop_keeps_caps);
+	tcase_add_test(tm, test_socket_owner);
+	suite_add_tcase(s, tm);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(priv_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}

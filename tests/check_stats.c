@@ -1,0 +1,597 @@
+/*
+ * check_stats.c: unit tests for daemon/stats.c: the STATS body of lib/PROTOCOL.md.
+ * Queues and workers are built by hand as tests/check_queue.c does; stats_write() goes
+ * into an evbuffer and every line is compared with what the protocol says it holds:
+ * the daemon line, a queue line with each key in order, each queue and worker state,
+ * percent-encoding of the handler, reason= at the end of the line, removed queues.
+ */
+
+#include "autoconf.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "jobpoold.h"
+
+#define MAX_QUEUES	4
+
+static struct config	 test_cf;
+static struct queue	*qarr[MAX_QUEUES];
+
+/* Add a queue named name with handler; it gets the next index. */
+static struct queue *
+add_queue(const char *name, const char *handler)
+{
+	struct queue_config	qc;
+	struct queue		*q;
+
+	ck_assert_int_lt(nqueues, MAX_QUEUES);
+	memset(&qc, 0, sizeof qc);
+	qc.name = (char *)name;
+	qc.handler = (char *)handler;
+	qc.workers = 0;
+	qc.max_jobs = 100;
+	qc.max_bytes = 1 << 20;
+	qc.prio_min = 0;
+	qc.prio_max = 0;
+	qc.batch = 1;
+	q = queue_create(&qc);
+	ck_assert_ptr_nonnull(q);
+	q->idx = (uint16_t)nqueues;
+	qarr[nqueues++] = q;
+	queues = qarr;
+	test_cf.keep_results = 100;
+	test_cf.keep_results_bytes = 1 << 20;
+	master_config = &test_cf;
+	return (q);
+}
+
+/* Give q n worker slots, all empty. */
+static void
+add_slots(struct queue *q, int n)
+{
+	q->workers = calloc((size_t)n, sizeof *q->workers);
+	ck_assert_ptr_nonnull(q->workers);
+	q->nworkers = n;
+}
+
+/* Put a worker in slot k of q. */
+static struct worker *
+add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
+{
+	struct worker	*w = calloc(1, sizeof *w);
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_lt(k, q->nworkers);
+	w->queue = q;
+	w->slot = k;
+	w->pid = pid;
+	w->state = st;
+	TAILQ_INIT(&w->inflight);
+	q->workers[k] = w;
+	return (w);
+}
+
+/* Free every queue and its hand-made workers, and the job table. */
+static void
+free_all(void)
+{
+	int	i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		for (k = 0; k < qarr[i]->nworkers; k++)
+			free(qarr[i]->workers[k]);
+		queue_free(qarr[i]);
+		qarr[i] = NULL;
+	}
+	nqueues = 0;
+	job_table_free();
+}
+
+/* stats_write() as a NUL-terminated string. */
+static char *
+stats_text(void)
+{
+	struct evbuffer	*b = evbuffer_new();
+	size_t		 n;
+	char		*s;
+
+	ck_assert_ptr_nonnull(b);
+	stats_write(b);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(evbuffer_remove(b, s, n), (int)n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	/* The body is lines: it ends with a newline and holds no empty line. */
+	ck_assert_int_eq(s[n - 1], '\n');
+	ck_assert_ptr_null(strstr(s, "\n\n"));
+	return (s);
+}
+
+/* The line number nth (from 0) of text, malloc'd without its newline; NULL past the end. */
+static char *
+line_n(const char *text, int nth)
+{
+	const char	*p = text, *e;
+	char		*l;
+
+	while (nth-- > 0) {
+		if ((p = strchr(p, '\n')) == NULL || *++p == '\0')
+			return (NULL);
+	}
+	if (*p == '\0')
+		return (NULL);
+	e = strchr(p, '\n');
+	l = strndup(p, (size_t)(e - p));
+	ck_assert_ptr_nonnull(l);
+	return (l);
+}
+
+static int
+count_lines(const char *s)
+{
+	int	n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return (n);
+}
+
+/* The line of text that starts with prefix (e.g. "queue q "), malloc'd; NULL if none. */
+static char *
+find_line(const char *text, const char *prefix)
+{
+	char	*l;
+	int	 i;
+
+	for (i = 0; (l = line_n(text, i)) != NULL; i++) {
+		if (strncmp(l, prefix, strlen(prefix)) == 0)
+			return (l);
+		free(l);
+	}
+	return (NULL);
+}
+
+/* The value of key in a line of key=value words, into val; 0, or -1 if absent. */
+static int
+get_value(const char *line, const char *key, char *val, size_t len)
+{
+	char		 pat[64];
+	const char	*p;
+	size_t		 n;
+
+	snprintf(pat, sizeof pat, " %s=", key);
+	if ((p = strstr(line, pat)) == NULL)
+		return (-1);
+	p += strlen(pat);
+	n = strcspn(p, " ");
+	ck_assert_uint_lt(n, len);
+	memcpy(val, p, n);
+	val[n] = '\0';
+	return (0);
+}
+
+static unsigned long long
+get_ull(const char *line, const char *key)
+{
+	char	val[64], *end;
+	unsigned long long v;
+
+	ck_assert_msg(get_value(line, key, val, sizeof val) == 0, "no %s= in %s", key, line);
+	v = strtoull(val, &end, 10);
+	ck_assert_msg(*val != '\0' && *end == '\0', "%s=%s is not a number", key, val);
+	return (v);
+}
+
+/* The daemon line alone, with nothing configured. */
+START_TEST(test_daemon_line)
+{
+	uint64_t	 t0, t1;
+	char		*s, *l, want[256];
+
+	t0 = now_ms();
+	stats_init();
+	s = stats_text();
+	t1 = now_ms();
+	ck_assert_int_eq(count_lines(s), 1);
+	l = line_n(s, 0);
+	/* uptime is whole seconds since stats_init, at most what passed here. */
+	ck_assert_uint_le(get_ull(l, "uptime"), (t1 - t0) / 1000);
+	snprintf(want, sizeof want, "daemon jobpoold version=%s pid=%ld uptime=%llu "
+	    "connections=0 jobs=0 stopping=0", PACKAGE_VERSION, (long)getpid(),
+	    get_ull(l, "uptime"));
+	ck_assert_str_eq(l, want);
+	free(l);
+	free(s);
+}
+END_TEST
+
+/* uptime counts from stats_init() in whole seconds. */
+START_TEST(test_uptime)
+{
+	char	*s, *l;
+
+	stats_init();
+	usleep(1100 * 1000);
+	s = stats_text();
+	l = line_n(s, 0);
+	ck_assert_uint_ge(get_ull(l, "uptime"), 1);
+	free(l);
+	free(s);
+}
+END_TEST
+
+/* jobs= is every job the daemon knows; stopping= follows master_stopping. */
+START_TEST(test_daemon_counts)
+{
+	struct queue	*q = add_queue("q", "echo");
+	struct job	*j;
+	char		*s, *l;
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		j = job_new(q, "x", 1);
+		ck_assert_ptr_nonnull(j);
+		j->id = job_next_id();
+		job_table_add(j);
+		queue_push(q, j);
+	}
+	master_stopping = 1;
+	s = stats_text();
+	l = line_n(s, 0);
+	ck_assert_uint_eq(get_ull(l, "jobs"), 3);
+	ck_assert_uint_eq(get_ull(l, "stopping"), 1);
+	ck_assert_uint_eq(get_ull(l, "connections"), 0);
+	ck_assert_uint_eq(get_ull(l, "pid"), (unsigned long long)getpid());
+	free(l);
+	/* The queue line counts the same three as ready, with their bytes. */
+	l = find_line(s, "queue q ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(get_ull(l, "depth"), 3);
+	ck_assert_uint_eq(get_ull(l, "bytes"), 3);
+	free(l);
+	free(s);
+	master_stopping = 0;
+	for (i = 0; i < 3; i++) {
+		j = queue_pop(q);
+		job_table_remove(j);
+		job_free(j);
+	}
+	free_all();
+}
+END_TEST
+
+/* Every key of the queue line, in the protocol's order, each from its own field. */
+START_TEST(test_queue_line)
+{
+	struct queue	*q = add_queue("default", "echo");
+	char		*s, *l;
+
+	add_slots(q, 2);
+	q->nready = 3;
+	q->nheap = 4;
+	q->running = 5;
+	q->busy = 6;
+	q->bytes = 7;
+	q->submitted = 8;
+	q->done = 9;
+	q->failed = 10;
+	q->cancelled = 11;
+	q->retried = 12;
+	q->dead = 13;
+	q->poisoned = 14;
+	q->nblocked = 15;
+	q->worker_deaths = 16;
+	q->cf.max_jobs = 17;
+	q->cf.max_bytes = 18;
+	q->cf.max_running = 19;
+	q->cf.rate = 2.5;
+	s = stats_text();
+	ck_assert_int_eq(count_lines(s), 2);
+	l = line_n(s, 1);
+	ck_assert_str_eq(l, "queue default state=running workers=2 depth=3 delayed=4 "
+	    "running=5 busy=6 bytes=7 submitted=8 done=9 failed=10 cancelled=11 "
+	    "retried=12 dead=13 poisoned=14 blocked=15 worker_deaths=16 max_jobs=17 "
+	    "max_bytes=18 max_running=19 rate=2.5 handler=echo");
+	free(l);
+	free(s);
+	/* Big counters print in full; the ready/heap counters stay zero for free_all. */
+	q->nready = q->nheap = 0;
+	q->done = 18446744073709551615ULL;
+	q->cf.max_bytes = 1ULL << 40;
+	q->cf.rate = 0;
+	s = stats_text();
+	l = find_line(s, "queue default ");
+	ck_assert_uint_eq(get_ull(l, "done"), 18446744073709551615ULL);
+	ck_assert_uint_eq(get_ull(l, "max_bytes"), 1ULL << 40);
+	{
+		char	val[32];
+
+		ck_assert_int_eq(get_value(l, "rate", val, sizeof val), 0);
+		ck_assert_str_eq(val, "0");
+	}
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* The handler is one word: spaces, '%', control and non-ASCII bytes are %XX. */
+START_TEST(test_handler_encoded)
+{
+	char	*s, *l, val[128];
+
+	add_queue("ex", "exec:/usr/bin/x a%b\tc\xc3\xa9\x7f~");
+	add_queue("pl", "plugin:/usr/lib/x.so");
+	s = stats_text();
+	l = find_line(s, "queue ex ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(get_value(l, "handler", val, sizeof val), 0);
+	ck_assert_str_eq(val, "exec:/usr/bin/x%20a%25b%09c%C3%A9%7F~");
+	/* handler= is the last word when there is no reason=. */
+	ck_assert_int_eq(strcmp(l + strlen(l) - strlen(val), val), 0);
+	free(l);
+	l = find_line(s, "queue pl ");
+	ck_assert_int_eq(get_value(l, "handler", val, sizeof val), 0);
+	ck_assert_str_eq(val, "plugin:/usr/lib/x.so");
+	free(l);
+	/* Queues come in their order, after the daemon line. */
+	l = line_n(s, 1);
+	ck_assert_int_eq(strncmp(l, "queue ex ", 9), 0);
+	free(l);
+	l = line_n(s, 2);
+	ck_assert_int_eq(strncmp(l, "queue pl ", 9), 0);
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* A handler that cannot start: state=failed, reason= last, to the end of the line. */
+START_TEST(test_queue_failed)
+{
+	struct queue	*q = add_queue("fragile", "plugin:/x.so");
+	char		*s, *l, val[32];
+	const char	*r;
+
+	q->failed_reason = strdup("plugin /x.so: init failed:\nno such\rfile");
+	ck_assert_ptr_nonnull(q->failed_reason);
+	s = stats_text();
+	ck_assert_int_eq(count_lines(s), 2);
+	l = find_line(s, "queue fragile ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "failed");
+	r = strstr(l, " reason=");
+	ck_assert_ptr_nonnull(r);
+	/* Newlines folded, spaces kept as they are: it runs to the end of the line. */
+	ck_assert_str_eq(r, " reason=plugin /x.so: init failed: no such file");
+	ck_assert_ptr_nonnull(strstr(l, " handler=plugin:/x.so reason="));
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* The respawn timer is only ever looked at here, never run. */
+static void
+never_cb(evutil_socket_t fd, short events, void *arg)
+{
+	abort();
+}
+
+/* Workers restarted with growing delays: state=backoff with the last death as reason. */
+START_TEST(test_queue_backoff)
+{
+	struct event_base	*base = event_base_new();
+	struct queue		*q = add_queue("crashy", "echo");
+	struct timeval		 tv = { 60, 0 };
+	char			*s, *l, val[32];
+
+	ck_assert_ptr_nonnull(base);
+	q->respawn_ev = evtimer_new(base, never_cb, NULL);
+	ck_assert_ptr_nonnull(q->respawn_ev);
+	snprintf(q->last_death, sizeof q->last_death, "worker 4242: killed by signal 9\n");
+
+	/* Not pending: still running. */
+	s = stats_text();
+	l = find_line(s, "queue crashy ");
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "running");
+	ck_assert_ptr_null(strstr(l, "reason="));
+	free(l);
+	free(s);
+
+	ck_assert_int_eq(evtimer_add(q->respawn_ev, &tv), 0);
+	s = stats_text();
+	l = find_line(s, "queue crashy ");
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "backoff");
+	ck_assert_str_eq(strstr(l, " reason="),
+	    " reason=workers keep dying; last: worker 4242: killed by signal 9 ");
+	free(l);
+	free(s);
+
+	/* failed wins over backoff, with its own reason. */
+	q->failed_reason = strdup("cannot start");
+	s = stats_text();
+	l = find_line(s, "queue crashy ");
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "failed");
+	ck_assert_str_eq(strstr(l, " reason="), " reason=cannot start");
+	free(l);
+	free(s);
+
+	free_all();	/* frees respawn_ev, before its base */
+	event_base_free(base);
+}
+END_TEST
+
+/* A removed queue shows as removing while it holds anything, then disappears. */
+START_TEST(test_queue_removed)
+{
+	struct queue	*q = add_queue("old", "echo");
+	struct queue	*keep = add_queue("new", "echo");
+	struct job	*j;
+	struct worker	*w;
+	char		*s, *l, val[32];
+
+	(void)keep;
+	q->removed = 1;
+	add_slots(q, 2);
+	/* Empty, nothing running, no worker: gone from STATS. */
+	s = stats_text();
+	ck_assert_int_eq(count_lines(s), 2);
+	ck_assert_ptr_null(find_line(s, "queue old "));
+	ck_assert_ptr_nonnull((l = find_line(s, "queue new ")));
+	free(l);
+	free(s);
+
+	/* A waiting job keeps it. */
+	j = job_new(q, "abc", 3);
+	ck_assert_ptr_nonnull(j);
+	j->id = job_next_id();
+	job_table_add(j);
+	queue_push(q, j);
+	s = stats_text();
+	l = find_line(s, "queue old ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "removing");
+	free(l);
+	free(s);
+	j = queue_pop(q);
+	job_table_remove(j);
+	job_free(j);
+
+	/* So does a job running. */
+	q->running = 1;
+	s = stats_text();
+	ck_assert_ptr_nonnull((l = find_line(s, "queue old ")));
+	free(l);
+	free(s);
+	q->running = 0;
+
+	/* And a worker still there, which is listed too. */
+	w = add_worker(q, 1, getpid(), WORKER_STOPPING);
+	s = stats_text();
+	ck_assert_ptr_nonnull((l = find_line(s, "queue old ")));
+	free(l);
+	ck_assert_ptr_nonnull((l = find_line(s, "worker old ")));
+	free(l);
+	free(s);
+	q->workers[1] = NULL;
+	free(w);
+	s = stats_text();
+	ck_assert_ptr_null(find_line(s, "queue old "));
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* One line per worker, after all queue lines, with each worker state named. */
+START_TEST(test_workers)
+{
+	struct queue	*a = add_queue("a", "echo");
+	struct queue	*b = add_queue("b", "sleep");
+	struct worker	*w;
+	char		*s, *l, want[256];
+	const pid_t	 nopid = 2147483600;	/* above any pid_max: no /proc entry */
+	int		 i;
+
+	add_slots(a, 4);
+	add_slots(b, 3);
+	w = add_worker(a, 0, getpid(), WORKER_READY);
+	w->jobs_done = 12;
+	w = add_worker(a, 2, nopid, WORKER_READY);
+	w->ninflight = 2;
+	w->jobs_done = 3;
+	add_worker(a, 3, nopid, WORKER_STARTING);
+	add_worker(b, 0, nopid, WORKER_STOPPING);
+	w = add_worker(b, 1, nopid, WORKER_READY);
+	w->retiring = 1;
+	w = add_worker(b, 2, nopid, WORKER_DEAD);
+	w->retiring = 1;
+	s = stats_text();
+	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */
+	ck_assert_int_eq(count_lines(s), 1 + 2 + 6);
+	l = line_n(s, 3);
+	ck_assert_int_eq(strncmp(l, "worker a pid=", 13), 0);
+	ck_assert_uint_eq(get_ull(l, "pid"), (unsigned long long)getpid());
+	ck_assert_int_eq(strstr(l, " state=idle jobs=12 inflight=0 rss_kib=") != NULL, 1);
+	/* Our own resident set is not empty. */
+	ck_assert_uint_gt(get_ull(l, "rss_kib"), 0);
+	free(l);
+	{
+		/* The others have no /proc entry: rss_kib=0. */
+		static const char	*rest[] = {
+			"a state=busy jobs=3 inflight=2",
+			"a state=starting jobs=0 inflight=0",
+			"b state=stopping jobs=0 inflight=0",
+			"b state=retiring jobs=0 inflight=0",
+			"b state=dead jobs=0 inflight=0",
+		};
+		char			 q[2];
+
+		for (i = 0; i < 5; i++) {
+			l = line_n(s, 4 + i);
+			q[0] = rest[i][0];
+			q[1] = '\0';
+			snprintf(want, sizeof want, "worker %s pid=%ld %s rss_kib=0", q,
+			    (long)nopid, rest[i] + 2);
+			ck_assert_str_eq(l, want);
+			free(l);
+		}
+	}
+	free(s);
+	/* A queue's workers= is its number of slots. */
+	s = stats_text();
+	l = find_line(s, "queue a ");
+	ck_assert_uint_eq(get_ull(l, "workers"), 4);
+	free(l);
+	l = find_line(s, "queue b ");
+	ck_assert_uint_eq(get_ull(l, "workers"), 3);
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+static Suite *
+stats_suite(void)
+{
+	Suite	*s = suite_create("stats");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_test(tc, test_daemon_line);
+	tcase_add_test(tc, test_uptime);
+	tcase_add_test(tc, test_daemon_counts);
+	tcase_add_test(tc, test_queue_line);
+	tcase_add_test(tc, test_handler_encoded);
+	tcase_add_test(tc, test_queue_failed);
+	tcase_add_test(tc, test_queue_backoff);
+	tcase_add_test(tc, test_queue_removed);
+	tcase_add_test(tc, test_workers);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(stats_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}
