@@ -125,6 +125,7 @@ struct worker {
 	uint64_t		 head_since;	/* monotonic us: when the head started */
 	uint64_t		 jobs_done;
 	uint64_t		 started_ms;	/* when it was forked */
+	uint64_t		 ready_ms;	/* when it said READY, or 0 */
 	enum worker_state	 state;
 	int			 reaped;	/* waitpid() has collected it */
 	int			 eof;		/* its result pipe is at EOF */
@@ -176,8 +177,9 @@ struct queue {
 	uint64_t		 dead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
 	uint32_t		 svc_us;	/* moving average of service time per job */
-	int			 respawn_fails;	/* consecutive short-lived workers */
+	int			 respawn_fails;	/* workers in a row that died young */
 	struct event		*respawn_ev;
+	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 
 	uint64_t		 submitted;
 	uint64_t		 done;

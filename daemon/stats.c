@@ -123,7 +123,12 @@ stats_write(struct evbuffer *out)
 			evbuffer_add_printf(out, " reason=");
 			stats_add_line(out, q->failed_reason);
 		} else if (strcmp(queue_state_name(q), "backoff") == 0) {
-			evbuffer_add_printf(out, " reason=workers keep dying; last: ");
+			uint64_t now = now_ms();
+
+			evbuffer_add_printf(out, " reason=workers keep dying young (%d in "
+			    "a row; next start in %llu ms); last: ", q->respawn_fails,
+			    (unsigned long long)(q->respawn_at > now ? q->respawn_at - now :
+			    0));
 			stats_add_line(out, q->last_death);
 		}
 		evbuffer_add(out, "\n", 1);

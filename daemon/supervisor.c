@@ -188,6 +188,7 @@ supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
 		if (q->workers[i] == NULL && worker_spawn(q, i) != 0) {
 			struct timeval tv = { 1, 0 };
 
+			q->respawn_at = now_ms() + 1000;
 			evtimer_add(q->respawn_ev, &tv);
 			return;
 		}
@@ -334,6 +335,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		}
 		if (w->state == WORKER_STARTING)
 			w->state = WORKER_READY;
+		w->ready_ms = now_ms();
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
 		dispatch_kick(q);
@@ -489,7 +491,8 @@ worker_gone(struct worker *w)
 	/* Slots above the configured count were being removed: shrink the array. */
 	while (q->nworkers > q->cf.workers && q->workers[q->nworkers - 1] == NULL)
 		q->nworkers--;
-	lived = now_ms() - w->started_ms;
+	/* How long it was of use: a worker that never got ready did not live. */
+	lived = w->ready_ms != 0 ? now_ms() - w->ready_ms : 0;
 	free(w);
 
 	if (master_stopping) {
@@ -501,20 +504,29 @@ worker_gone(struct worker *w)
 		return;		/* the handler cannot start */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0)
 		return;		/* the queue is going away and holds nothing */
-	/* Replace it: at once after a healthy run, with growing delays in a crash loop. */
-	if (lived >= SUPERVISOR_YOUNG_MS || ours)
+	/*
+	 * Replace it: at once after a healthy run (READY for SUPERVISOR_YOUNG_MS), with
+	 * growing delays while the queue's workers keep dying young. A worker we let go
+	 * (retired, recycled, killed for a job) neither counts nor resets the count.
+	 */
+	if (lived >= SUPERVISOR_YOUNG_MS)
 		q->respawn_fails = 0;
-	else
+	else if (!ours)
 		q->respawn_fails++;
-	if (q->respawn_fails == 0) {
-		supervisor_respawn_cb(-1, 0, q);
+	if (q->respawn_fails == 0 || ours) {
+		if (!evtimer_pending(q->respawn_ev, NULL))
+			supervisor_respawn_cb(-1, 0, q);
 		return;
 	}
+	if (evtimer_pending(q->respawn_ev, NULL))
+		return;		/* a delayed start is due already; it refills every slot */
 	delay = SUPERVISOR_BACKOFF_MS << (q->respawn_fails < 9 ? q->respawn_fails - 1 : 9);
 	if (delay > SUPERVISOR_BACKOFF_MAX)
 		delay = SUPERVISOR_BACKOFF_MAX;
-	log_warnx("queue %s: workers keep dying; next start in %d ms", q->name, delay);
-	if (!evtimer_pending(q->respawn_ev, NULL)) {
+	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
+	    "row); next start in %d ms", q->name, q->respawn_fails, delay);
+	q->respawn_at = now_ms() + (uint64_t)delay;
+	{
 		struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
 
 		evtimer_add(q->respawn_ev, &tv);

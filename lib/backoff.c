@@ -9,7 +9,10 @@
 /*
  * The delay before the next attempt after `failed` failed attempts (failed >= 1):
  * min(max_ms, base_ms * 2^(failed - 1)), then spread uniformly over +-jitter of itself
- * by r, a uniform random number in [0, 1). Never more than max_ms.
+ * by r, a uniform random number in [0, 1). Never more than max_ms: what the spread
+ * would put above the cap is mirrored below it, so that delays at the cap still spread
+ * (over [max_ms * (1 - jitter), max_ms]) instead of piling up on max_ms, which would
+ * make the retries of many jobs that failed together fall due together again.
  */
 uint64_t
 jobpool_backoff_ms(uint32_t base_ms, uint32_t max_ms, double jitter, unsigned failed,
@@ -34,7 +37,7 @@ jobpool_backoff_ms(uint32_t base_ms, uint32_t max_ms, double jitter, unsigned fa
 		r = 0.999999;
 	d += d * jitter * (2 * r - 1);
 	if (d > max_ms)
-		d = max_ms;
+		d = 2.0 * max_ms - d;
 	if (d < 0)
 		d = 0;
 	return ((uint64_t)(d + 0.5));

@@ -173,7 +173,8 @@ int		 jobpool_next(struct jobpool *jp, struct jobpool_msg *msg, int timeout_ms);
 /*
  * Retry delay, as jobpoold computes it for a queue's backoff settings: after `failed`
  * failed attempts (>= 1), min(max_ms, base_ms * 2^(failed - 1)) spread uniformly over
- * +-jitter (0..1) of itself by r, a uniform random number in [0, 1).
+ * +-jitter (0..1) of itself by r, a uniform random number in [0, 1). Never above
+ * max_ms: what the spread puts above it is mirrored below it.
  */
 uint64_t	 jobpool_backoff_ms(uint32_t base_ms, uint32_t max_ms, double jitter,
 		     unsigned failed, double r);

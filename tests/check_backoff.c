@@ -53,6 +53,31 @@ START_TEST(test_jitter_bounds)
 }
 END_TEST
 
+/* At the cap, jitter still spreads the delays: they do not pile up on max. */
+START_TEST(test_jitter_at_cap)
+{
+	unsigned	i, at_max = 0;
+	uint64_t	d, lo = UINT64_MAX, hi = 0;
+
+	for (i = 0; i < 1000; i++) {
+		d = jobpool_backoff_ms(1000, 60000, 0.2, 10, i / 1000.0);
+		ck_assert_uint_le(d, 60000);
+		ck_assert_uint_ge(d, 48000);
+		if (d == 60000)
+			at_max++;
+		if (d < lo)
+			lo = d;
+		if (d > hi)
+			hi = d;
+	}
+	ck_assert_uint_le(at_max, 5);
+	ck_assert_uint_le(lo, 48100);
+	ck_assert_uint_ge(hi, 59900);
+	/* Just under the cap: what would go above is mirrored below it. */
+	ck_assert_uint_eq(jobpool_backoff_ms(100, 1000, 0.5, 4, 0.9), 880);
+}
+END_TEST
+
 START_TEST(test_out_of_range_inputs)
 {
 	/* Jitter and r are clamped. */
@@ -74,6 +99,7 @@ main(void)
 	tcase_add_test(tc, test_doubling);
 	tcase_add_test(tc, test_cap);
 	tcase_add_test(tc, test_jitter_bounds);
+	tcase_add_test(tc, test_jitter_at_cap);
 	tcase_add_test(tc, test_out_of_range_inputs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -132,7 +132,7 @@ jp_match "slow: the log names a worker killed by SIGTERM" \
 # Only if some worker surely died young (a slow machine may not get there in time).
 if [ "$young" -gt 0 ]; then
 	jp_match "slow: the log says workers keep dying" \
-		'queue slow: workers keep dying; next start in [0-9]+ ms' "$(cat "$JP_LOG")"
+		'queue slow: workers keep dying young \([0-9]+ in a row\); next start in [0-9]+ ms' "$(cat "$JP_LOG")"
 else
 	echo "slow: no worker was killed within 0.9 s of the previous kill; backoff not checked"
 fi
