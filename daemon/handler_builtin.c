@@ -7,6 +7,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,8 +144,9 @@ static int
 sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	const char		*p = in, *end = in + len;
-	unsigned long long	 ms;
-	struct timespec		 ts;
+	unsigned long long	 ms, until, left;
+	struct timespec		 ts, now;
+	sigset_t		 usr1, orig;
 
 	if (parse_ull(&p, end, &ms) != 0 || !only_space(p, end) ||
 	    ms > 24ULL * 86400 * 1000) {
@@ -151,15 +154,34 @@ sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 		    "0 to 2073600000", in, len);
 		return (FRAME_PERMANENT);
 	}
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	/* A cancel arrives as SIGUSR1, which interrupts the sleep. */
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+	/*
+	 * A cancel arrives as SIGUSR1. It is blocked except inside ppoll(), which
+	 * unblocks it atomically: a cancel that came before the sleep began is seen by
+	 * jobpool_cancelled(), and one that comes during it ends it.
+	 */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &orig);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	until = (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)
+	    now.tv_nsec + ms * 1000000ULL;
+	for (;;) {
 		if (jobpool_cancelled()) {
+			sigprocmask(SIG_SETMASK, &orig, NULL);
 			obuf_printf(out, "sleep interrupted");
 			return (FRAME_CANCELLED);
 		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (unsigned long long)now.tv_sec * 1000000000ULL +
+		    (unsigned long long)now.tv_nsec;
+		if (left >= until)
+			break;
+		left = until - left;
+		ts.tv_sec = (time_t)(left / 1000000000ULL);
+		ts.tv_nsec = (long)(left % 1000000000ULL);
+		(void)ppoll(NULL, 0, &ts, &orig);
 	}
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 

@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -134,9 +135,11 @@ void
 log_job(int pri, unsigned long long job_id, const char *queue, long pid,
     const char *fmt, ...)
 {
-	char	msg[1024], jid[32], wpid[32];
-	va_list	ap;
-	int	saved = errno;
+	char		msg[1024], fmsg[1040], fpri[16], fident[80], fq[96], jid[32];
+	char		wpid[32];
+	struct iovec	iov[6];
+	va_list		ap;
+	int		saved = errno, n = 0;
 
 	if (pri > log_level)
 		return;
@@ -144,14 +147,23 @@ log_job(int pri, unsigned long long job_id, const char *queue, long pid,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (log_journal) {
-		snprintf(jid, sizeof jid, "JOB_ID=%llu", job_id);
-		snprintf(wpid, sizeof wpid, "WORKER_PID=%ld", pid);
-		/* Empty fields are left out: a field needs a name and a value. */
-		if (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", pri,
-		    "SYSLOG_IDENTIFIER=%s", log_ident,
-		    "QUEUE=%s", queue != NULL ? queue : "",
-		    job_id != 0 ? jid : "JOB_ID=", pid != 0 ? wpid : "WORKER_PID=",
-		    NULL) >= 0) {
+#define LOG_FIELD(buf, ...) do {					\
+	int l_ = snprintf(buf, sizeof buf, __VA_ARGS__);		\
+	iov[n].iov_base = buf;						\
+	iov[n++].iov_len = l_ < (int)sizeof buf ? (size_t)l_ : sizeof buf - 1; \
+} while (0)
+		LOG_FIELD(fmsg, "MESSAGE=%s", msg);
+		LOG_FIELD(fpri, "PRIORITY=%d", pri);
+		LOG_FIELD(fident, "SYSLOG_IDENTIFIER=%s", log_ident);
+		/* Fields without a value are left out rather than sent empty. */
+		if (queue != NULL && *queue != '\0')
+			LOG_FIELD(fq, "QUEUE=%s", queue);
+		if (job_id != 0)
+			LOG_FIELD(jid, "JOB_ID=%llu", job_id);
+		if (pid != 0)
+			LOG_FIELD(wpid, "WORKER_PID=%ld", pid);
+#undef LOG_FIELD
+		if (sd_journal_sendv(iov, n) >= 0) {
 			errno = saved;
 			return;
 		}

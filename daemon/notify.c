@@ -140,6 +140,8 @@ notify_init(struct event_base *base)
 	if (r <= 0 || usec == 0)
 		return;
 	usec /= 2;
+	if (usec < 1000)
+		usec = 1000;	/* a WatchdogSec below 2 ms: ping every ms, never spin */
 	watchdog_ev = event_new(base, -1, EV_PERSIST, notify_watchdog_cb, NULL);
 	tv.tv_sec = usec / 1000000;
 	tv.tv_usec = usec % 1000000;
