@@ -67,12 +67,19 @@ dispatch_kick(struct queue *q)
 static void
 dispatch_kick_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct queue	*q;
+	struct queue	*q, *batch[sizeof kicked / sizeof kicked[0]];
 	int		 i, n = nkicked;
 
+	/*
+	 * Work on a copy: dispatching one queue can kick others (a producer it unblocks
+	 * submits to them), and those start a new list for the next pass. Reusing kicked[]
+	 * in place would overwrite queues not yet dispatched, leaving them marked kicked
+	 * and so never dispatched by a kick again.
+	 */
+	memcpy(batch, kicked, (size_t)n * sizeof *batch);
 	nkicked = 0;
 	for (i = 0; i < n; i++) {
-		q = kicked[i];
+		q = batch[i];
 		q->kicked = 0;
 		dispatch_queue(q);
 	}

@@ -48,7 +48,18 @@ static char			*made_dir;	/* the socket's directory, if we created it */
 static TAILQ_HEAD(, conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static uint32_t			 nconns;
 static uint64_t			 next_conn_id = 1;
-static int			 unblocking;
+
+/*
+ * The queues whose blocked connections are being let go now, innermost first (on the
+ * stack of server_unblock). Letting one queue's producers go can make room in another
+ * queue (a CANCEL they had pipelined): that queue's producers go at once too, but a
+ * queue already being unblocked is not entered again.
+ */
+struct unblocking {
+	struct queue		*q;
+	struct unblocking	*up;
+};
+static struct unblocking	*unblocking;
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -895,12 +906,17 @@ conn_unref(struct conn *c)
 void
 server_unblock(struct queue *q)
 {
-	struct conn	*c;
-	uint32_t	 n;
+	struct conn		*c;
+	struct unblocking	 self, *u;
+	uint32_t		 n;
 
-	if (unblocking)
-		return;
-	unblocking = 1;
+	for (u = unblocking; u != NULL; u = u->up) {
+		if (u->q == q)
+			return;
+	}
+	self.q = q;
+	self.up = unblocking;
+	unblocking = &self;
 	for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL; n--) {
 		if (!master_stopping && !q->removed && !queue_has_room(q, 0))
 			break;
@@ -913,7 +929,7 @@ server_unblock(struct queue *q)
 	}
 	if (q->nblocked == 0)
 		log_debug("queue %s: producers resumed", q->name);
-	unblocking = 0;
+	unblocking = self.up;
 }
 
 /* Has every connection written all it has to say? */

@@ -1,0 +1,1531 @@
+/*
+ * check_dispatch.c: unit tests for daemon/dispatch.c: ids and pushing on submit,
+ * handing jobs to idle workers within max_running, batch and rate, results, retries
+ * with backoff, dead and poison jobs, RETRY, cancellation, timeouts and grace, a lost
+ * worker's jobs, and the shutdown helpers.
+ *
+ * The workers are structs built here, as supervisor.c would build them, but without a
+ * process behind their pipes: the test reads the frames the worker would see from the
+ * other end of its job pipe, and plays the worker by calling dispatch_result(). Signals
+ * the master sends to a worker go to a dummy child that reports each SIGUSR1 on a pipe.
+ * Waiters are connections whose bufferevent never writes: their replies stay in the
+ * output buffer, where the test reads them.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "frame.h"
+#include "jobpoold.h"
+
+#define NW		3	/* worker slots of the test queue */
+#define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
+
+/* A worker slot: the worker and the far end of its job pipe. */
+struct tworker {
+	struct worker	*w;
+	int		 rd;
+	char		 buf[65536];
+	size_t		 len;
+};
+
+static struct config		 tcf;
+static struct queue_config	 tqc;
+static struct queue		*tq;
+static struct queue		*qarr[1];
+static struct tworker		 tw[NW];
+static struct conn		*tc;
+static pid_t			 dummy = -1;	/* stands in for the worker processes */
+static int			 sigpipe_rd = -1;	/* a byte per SIGUSR1 it got */
+static struct event		*tick;
+
+/* ----- the dummy worker process ----- */
+
+static int	dummy_wr = -1;
+
+static void
+dummy_usr1(int sig)
+{
+	if (write(dummy_wr, "u", 1) == -1)
+		_exit(1);
+}
+
+static void
+dummy_start(void)
+{
+	int	p[2];
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	dummy = fork();
+	ck_assert_int_ne(dummy, -1);
+	if (dummy == 0) {
+		struct sigaction sa;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(p[0]);
+		dummy_wr = p[1];
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = dummy_usr1;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
+		/* Ready: a SIGUSR1 from now on is reported, not fatal. */
+		if (write(dummy_wr, "r", 1) == -1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	sigpipe_rd = p[0];
+	{
+		char	c;
+
+		ck_assert_int_eq(read(sigpipe_rd, &c, 1), 1);
+		ck_assert_int_eq(c, 'r');
+	}
+}
+
+/* Did the dummy get a SIGUSR1 (waiting up to WAIT_MS)? */
+static int
+dummy_got_usr1(void)
+{
+	struct pollfd	pfd = { sigpipe_rd, POLLIN, 0 };
+	char		c;
+
+	if (poll(&pfd, 1, WAIT_MS) != 1)
+		return (0);
+	return (read(sigpipe_rd, &c, 1) == 1);
+}
+
+/* ----- fixture ----- */
+
+static void
+flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	supervisor_flush(arg);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	dispatch_timer(arg);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+}
+
+/* A ready worker in slot i of tq, as worker_spawn() leaves it once READY. */
+static struct worker *
+worker_make(int i)
+{
+	struct worker	*w;
+	int		 p[2];
+
+	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
+	w->queue = tq;
+	w->slot = i;
+	w->pid = dummy;
+	w->gen = tq->gen;
+	TAILQ_INIT(&w->inflight);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	w->to_fd = p[1];
+	w->from_fd = -1;
+	tw[i].rd = p[0];
+	tw[i].len = 0;
+	tw[i].w = w;
+	w->in = evbuffer_new();
+	w->out = evbuffer_new();
+	w->wev = event_new(master_base, w->to_fd, EV_WRITE, flush_cb, w);
+	w->tev = evtimer_new(master_base, timer_cb, w);
+	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
+	w->state = WORKER_READY;
+	w->started_ms = now_ms();
+	tq->workers[i] = w;
+	return (w);
+}
+
+static void
+worker_destroy(struct tworker *t)
+{
+	struct worker	*w = t->w;
+	struct job	*j;
+
+	if (w == NULL)
+		return;
+	/* Jobs still in flight are in the job table only: free them here. */
+	while ((j = TAILQ_FIRST(&w->inflight)) != NULL) {
+		TAILQ_REMOVE(&w->inflight, j, entry);
+		job_table_remove(j);
+		job_free(j);
+	}
+	if (w->to_fd != -1)
+		close(w->to_fd);
+	event_free(w->wev);
+	event_free(w->tev);
+	evbuffer_free(w->in);
+	evbuffer_free(w->out);
+	free(w);
+	close(t->rd);
+	t->w = NULL;
+}
+
+/* A client connection whose replies stay in its output buffer. */
+static struct conn *
+conn_make(void)
+{
+	struct conn	*c;
+	int		 sv[2];
+
+	ck_assert_ptr_nonnull(c = calloc(1, sizeof *c));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]);
+	c->bev = bufferevent_socket_new(master_base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(c->bev);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	c->refs = 1;
+	c->id = 1;
+	return (c);
+}
+
+/*
+ * What the connection has been sent since the last call (the caller frees it). The
+ * front of a bufferevent's output buffer is frozen (only the bufferevent may drain it,
+ * and evbuffer_copyout refuses it): the text is peeked at, and the part already seen
+ * is remembered.
+ */
+static size_t	tc_seen;
+
+static char *
+conn_text(struct conn *c)
+{
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec	 v[64];
+	size_t			 n = evbuffer_get_length(out), off = 0;
+	char			*s = malloc(n + 1);
+	int			 i, nv;
+
+	ck_assert_ptr_nonnull(s);
+	nv = evbuffer_peek(out, -1, NULL, v, 64);
+	ck_assert_int_le(nv, 64);
+	for (i = 0; i < nv; i++) {
+		memcpy(s + off, v[i].iov_base, v[i].iov_len);
+		off += v[i].iov_len;
+	}
+	ck_assert_uint_eq(off, n);
+	s[n] = '\0';
+	ck_assert_uint_ge(n, tc_seen);
+	memmove(s, s + tc_seen, n - tc_seen + 1);
+	tc_seen = n;
+	return (s);
+}
+
+#define ck_conn_text(c, want) do {					\
+	char *got_ = conn_text(c);					\
+	ck_assert_str_eq(got_, (want));					\
+	free(got_);							\
+} while (0)
+
+static void
+setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	unsetenv("NOTIFY_SOCKET");
+	dummy_start();
+	ck_assert_ptr_nonnull(master_base = event_base_new());
+	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	memset(&tcf, 0, sizeof tcf);
+	tcf.path = (char *)"check_dispatch";
+	tcf.max_payload = 1 << 20;
+	tcf.max_output = 1 << 24;
+	tcf.keep_results = 1000;
+	tcf.keep_results_bytes = 1 << 24;
+	tcf.dead_max = 1000;
+	tcf.log_level = LOG_ERR;
+	master_config = &tcf;
+	master_stopping = 0;
+	master_pid = getpid();
+
+	memset(&tqc, 0, sizeof tqc);
+	tqc.name = (char *)"q";
+	tqc.handler = (char *)"echo";
+	tqc.workers = NW;
+	tqc.max_jobs = 1000;
+	tqc.max_bytes = 1 << 20;
+	tqc.prio_min = -2;
+	tqc.prio_max = 2;
+	tqc.batch = 64;
+	tqc.retries = 2;
+	tqc.backoff_base_ms = 1000;
+	tqc.backoff_max_ms = 60000;
+	tqc.backoff_jitter = 0;
+	tqc.grace_ms = 60000;
+	tqc.poison_after = 3;
+	tqc.burst = 1;
+	memset(tw, 0, sizeof tw);
+	tc = conn_make();
+}
+
+/* Create the queue from tqc (tests adjust tqc first), with no worker yet. */
+static void
+queue_make(void)
+{
+	ck_assert_ptr_nonnull(tq = queue_create(&tqc));
+	tq->idx = 0;
+	qarr[0] = tq;
+	queues = qarr;
+	nqueues = 1;
+	ck_assert_ptr_nonnull(tq->workers = calloc(NW, sizeof *tq->workers));
+	tq->nworkers = NW;
+}
+
+static void
+teardown(void)
+{
+	int	i, st;
+
+	for (i = 0; i < NW; i++)
+		worker_destroy(&tw[i]);
+	if (tq != NULL)
+		queue_free(tq);
+	tq = NULL;
+	queues = NULL;
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+	bufferevent_free(tc->bev);
+	tc->dead = 1;
+	conn_unref(tc);
+	event_free(tick);
+	event_base_free(master_base);
+	master_base = NULL;
+	master_config = NULL;
+	if (dummy > 0) {
+		kill(dummy, SIGKILL);
+		(void)waitpid(dummy, &st, 0);
+	}
+	close(sigpipe_rd);
+}
+
+/* ----- helpers ----- */
+
+/* Run what is ready in the event loop (the dispatch kick), without waiting. */
+static void
+run_pending(void)
+{
+	event_base_loop(master_base, EVLOOP_NONBLOCK);
+}
+
+/* The next whole frame the worker in slot i has been sent: 1, or 0 if none is there. */
+static int
+frame_next(int i, struct frame_hdr *h, char *payload, size_t cap)
+{
+	struct tworker	*t = &tw[i];
+	ssize_t		 n;
+	size_t		 whole;
+
+	for (;;) {
+		n = read(t->rd, t->buf + t->len, sizeof t->buf - t->len);
+		if (n <= 0)
+			break;
+		t->len += (size_t)n;
+	}
+	if (frame_get(t->buf, t->len, 1 << 20, h) != 1)
+		return (0);
+	whole = FRAME_HDR_LEN + h->len;
+	if (t->len < whole)
+		return (0);
+	ck_assert_uint_lt(h->len, cap);
+	memcpy(payload, t->buf + FRAME_HDR_LEN, h->len);
+	payload[h->len] = '\0';
+	memmove(t->buf, t->buf + whole, t->len - whole);
+	t->len -= whole;
+	return (1);
+}
+
+/* The worker in slot i must have been sent exactly this JOB frame next. */
+static void
+expect_job(int i, const struct job *j)
+{
+	struct frame_hdr	h;
+	char			payload[1024];
+
+	ck_assert_msg(frame_next(i, &h, payload, sizeof payload) == 1,
+	    "worker %d: no frame, expected job %llu", i, (unsigned long long)j->id);
+	ck_assert_int_eq(h.type, FRAME_JOB);
+	ck_assert_uint_eq(h.id, j->id);
+	ck_assert_uint_eq(h.len, j->len);
+	ck_assert_int_eq(memcmp(payload, j->data, j->len), 0);
+}
+
+/* The worker in slot i must have been sent a CANCEL frame for j. */
+static void
+expect_cancel(int i, const struct job *j, int reason)
+{
+	struct frame_hdr	h;
+	char			payload[64];
+
+	ck_assert_msg(frame_next(i, &h, payload, sizeof payload) == 1,
+	    "worker %d: no frame, expected a cancel", i);
+	ck_assert_int_eq(h.type, FRAME_CANCEL);
+	ck_assert_int_eq(h.status, reason);
+	ck_assert_uint_eq(h.id, j->id);
+	ck_assert_uint_eq(h.len, 0);
+}
+
+static void
+expect_no_frame(int i)
+{
+	struct frame_hdr	h;
+	char			payload[1024];
+
+	ck_assert_msg(frame_next(i, &h, payload, sizeof payload) == 0,
+	    "worker %d: unexpected frame type %d id %llu", i, h.type,
+	    (unsigned long long)h.id);
+}
+
+/* A new job submitted to tq (waited for by tc if wait), not yet dispatched. */
+static struct job *
+submit(const char *data, int wait)
+{
+	struct job	*j = job_new(tq, data, strlen(data));
+	uint64_t	 id;
+
+	ck_assert_ptr_nonnull(j);
+	id = dispatch_submit(tq, j, wait ? tc : NULL);
+	ck_assert_uint_eq(id, j->id);
+	return (j);
+}
+
+/* The expected RESULT text for job j. */
+static char *
+result_text(const struct job *j, const char *word, const char *body)
+{
+	char	*s;
+
+	ck_assert_int_ne(asprintf(&s, "RESULT %llu %s %zu\n%s\n",
+	    (unsigned long long)j->id, word, strlen(body), body), -1);
+	return (s);
+}
+
+#define ck_result(j, word, body) do {					\
+	char *want_ = result_text((j), (word), (body));			\
+	ck_conn_text(tc, want_);					\
+	free(want_);							\
+} while (0)
+
+/* j's stored result (or error text), NUL-terminated in a static buffer. */
+static const char *
+result_of(const struct job *j)
+{
+	static char	buf[1024];
+	uint32_t	n = job_rlen(j);
+
+	ck_assert_uint_lt(n, sizeof buf);
+	if (n > 0)
+		memcpy(buf, job_result(j), n);
+	buf[n] = '\0';
+	return (buf);
+}
+
+/* The most recent attempt in j's history. */
+static const struct attempt *
+last_attempt(const struct job *j)
+{
+	ck_assert_ptr_nonnull(j->x);
+	ck_assert_ptr_nonnull(j->x->hist);
+	ck_assert_uint_gt(j->x->nhist, 0);
+	return (&j->x->hist[(j->x->hist_next + JOB_HIST_MAX - 1) % JOB_HIST_MAX]);
+}
+
+/* A job waiting out its backoff: make it due now and let the queue promote it. */
+static void
+make_due(struct job *j)
+{
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(tq->nheap, 1);
+	j->run_at = now_ms() - 1;
+	queue_promote(tq);
+}
+
+/* Run the event loop until cond holds, at most WAIT_MS. */
+#define run_until(cond) do {						\
+	uint64_t deadline_ = now_ms() + WAIT_MS;			\
+	struct timeval tv_ = { 0, 20000 };				\
+									\
+	while (!(cond) && now_ms() < deadline_) {			\
+		evtimer_add(tick, &tv_);				\
+		event_base_loop(master_base, EVLOOP_ONCE);		\
+	}								\
+	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
+} while (0)
+
+/* ----- submit ----- */
+
+START_TEST(test_submit_ids)
+{
+	struct job	*a, *b, *d;
+
+	tqc.workers = 0;
+	queue_make();
+	a = submit("a", 1);
+	b = submit("b", 0);
+	d = job_new(tq, "d", 1);
+	ck_assert_ptr_nonnull(d);
+	d->run_at = now_ms() + 600000;
+	ck_assert_uint_eq(dispatch_submit(tq, d, tc), b->id + 1);
+
+	ck_assert_uint_gt(a->id, 0);
+	ck_assert_uint_eq(b->id, a->id + 1);
+	ck_assert_ptr_eq(job_find(a->id), a);
+	ck_assert_ptr_eq(job_find(b->id), b);
+	ck_assert_ptr_eq(job_find(d->id), d);
+	ck_assert_int_eq(a->state, JOB_QUEUED);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_int_eq(d->state, JOB_DELAYED);
+	ck_assert_uint_eq(tq->nready, 2);
+	ck_assert_uint_eq(tq->nheap, 1);
+	ck_assert_ptr_eq(tq->heap[0], d);
+	ck_assert_uint_eq(tq->submitted, 3);
+	/* The waiter is registered and holds a reference to its connection. */
+	ck_assert_ptr_nonnull(a->waiters);
+	ck_assert_ptr_eq(a->waiters->conn, tc);
+	ck_assert_ptr_null(b->waiters);
+	ck_assert_int_eq(tc->refs, 3);
+	/* No worker: the kick runs and nothing moves. */
+	run_pending();
+	ck_assert_int_eq(a->state, JOB_QUEUED);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_conn_text(tc, "");
+}
+END_TEST
+
+/* ----- dispatch_queue ----- */
+
+START_TEST(test_dispatch_idle_workers)
+{
+	struct job	*j[4];
+	int		 i;
+
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	worker_make(2)->state = WORKER_STARTING;	/* no READY yet: gets nothing */
+	for (i = 0; i < 4; i++)
+		j[i] = submit(i == 0 ? "j0" : i == 1 ? "j1" : i == 2 ? "j2" : "j3", 0);
+	/* Nothing is sent before the kick runs. */
+	expect_no_frame(0);
+	run_pending();
+	/* Job times unknown yet: one job per worker, in order. */
+	expect_job(0, j[0]);
+	expect_no_frame(0);
+	expect_job(1, j[1]);
+	expect_no_frame(1);
+	expect_no_frame(2);
+	ck_assert_int_eq(j[0]->state, JOB_RUNNING);
+	ck_assert_int_eq(j[1]->state, JOB_RUNNING);
+	ck_assert_uint_eq(j[0]->attempts, 1);
+	ck_assert_int_eq(j[2]->state, JOB_QUEUED);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+	ck_assert_uint_eq(tq->running, 2);
+	ck_assert_uint_eq(tq->busy, 2);
+	ck_assert_uint_eq(tq->nready, 2);
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+	ck_assert_ptr_eq(TAILQ_FIRST(&tw[0].w->inflight), j[0]);
+	ck_assert_uint_eq(tw[0].w->dispatched, 1);
+	/* The worker that comes up gets the next one. */
+	tw[2].w->state = WORKER_READY;
+	dispatch_queue(tq);
+	expect_job(2, j[2]);
+	ck_assert_uint_eq(tq->busy, 3);
+}
+END_TEST
+
+START_TEST(test_max_running)
+{
+	struct job	*a, *b, *c;
+
+	tqc.max_running = 1;
+	tqc.batch = 1;		/* one job per worker whatever the measured job time */
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	c = submit("c", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_no_frame(1);
+	ck_assert_uint_eq(tq->busy, 1);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	dispatch_queue(tq);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	/* Its result frees the one running slot: the next job goes. */
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	ck_assert_uint_eq(tq->busy, 0);
+	run_pending();
+	expect_job(0, b);
+	expect_no_frame(1);
+	ck_assert_uint_eq(tq->busy, 1);
+	ck_assert_int_eq(c->state, JOB_QUEUED);
+}
+END_TEST
+
+START_TEST(test_batch)
+{
+	struct job	*j[10];
+	int		 i;
+
+	tqc.batch = 4;
+	queue_make();
+	worker_make(0);
+	/* Short jobs, measured: a deep queue is handed out in batches of `batch`. */
+	tq->svc_us = 10;
+	for (i = 0; i < 10; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	for (i = 0; i < 4; i++)
+		expect_job(0, j[i]);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 4);
+	ck_assert_uint_eq(tq->running, 4);
+	ck_assert_uint_eq(tq->busy, 1);	/* one worker runs one job at a time */
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	/*
+	 * A head that has run far longer than the average gets nothing behind it: what
+	 * is sent would wait behind it. (Whether a worker with a short head gets topped
+	 * up depends on how long the head has run, so it is not asserted here.)
+	 */
+	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
+	tq->svc_us = 10;
+	tw[0].w->head_since = now_us() - 10000000;
+	dispatch_queue(tq);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 3);
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+}
+END_TEST
+
+START_TEST(test_batch_one)
+{
+	struct job	*a;
+	int		 i;
+
+	tqc.batch = 1;
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("a", 0);
+	for (i = 0; i < 5; i++)
+		submit("x", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+}
+END_TEST
+
+START_TEST(test_batch_share)
+{
+	struct job	*j[3];
+	int		 i;
+
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	tq->svc_us = 10;
+	for (i = 0; i < 3; i++)
+		j[i] = submit("x", 0);
+	/* Never more than a worker's share of the queue: 3 / 2 + 1. */
+	run_pending();
+	expect_job(0, j[0]);
+	expect_job(0, j[1]);
+	expect_no_frame(0);
+	expect_job(1, j[2]);
+	expect_no_frame(1);
+}
+END_TEST
+
+START_TEST(test_rate)
+{
+	struct job	*a, *b;
+
+	tqc.rate = 1;
+	tqc.burst = 1;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	tq->svc_us = 10;
+	a = submit("a", 0);
+	b = submit("b", 0);
+	submit("c", 0);
+	/* One token: one job now, and a timer for the next token. */
+	run_pending();
+	expect_job(0, a);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_ptr_nonnull(tq->rate_ev);
+	ck_assert(evtimer_pending(tq->rate_ev, NULL));
+	/* It comes: the next job goes, one only. */
+	run_until(b->state == JOB_RUNNING);
+	expect_job(1, b);
+	expect_no_frame(0);
+	expect_no_frame(1);
+}
+END_TEST
+
+START_TEST(test_recycle_by_count)
+{
+	struct job	*a, *b;
+
+	tqc.max_jobs_per_worker = 1;
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_no_frame(0);	/* never more than it may run */
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	/* It ran its share: retired, its job pipe closed, b waits for a new worker. */
+	ck_assert_int_eq(tw[0].w->state, WORKER_STOPPING);
+	ck_assert_int_eq(tw[0].w->to_fd, -1);
+	ck_assert(tw[0].w->retiring);
+	run_pending();
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+}
+END_TEST
+
+/* ----- results ----- */
+
+START_TEST(test_result_done)
+{
+	struct job	*a, *b;
+
+	queue_make();
+	worker_make(0);
+	a = submit("hello", 1);
+	b = submit("world", 1);
+	run_pending();
+	expect_job(0, a);
+	ck_conn_text(tc, "");
+	dispatch_result(tw[0].w, FRAME_OK, "HELLO", 5);
+	ck_assert_int_eq(a->state, JOB_DONE);
+	ck_assert_str_eq(result_of(a), "HELLO");
+	ck_result(a, "ok", "HELLO");
+	ck_assert_ptr_null(a->waiters);
+	ck_assert_int_eq(tc->refs, 2);		/* b still holds one */
+	ck_assert_uint_eq(tq->done, 1);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_uint_eq(tq->busy, 0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	ck_assert_uint_eq(tw[0].w->jobs_done, 1);
+	ck_assert_uint_gt(tq->svc_us, 0);	/* measured now */
+	/* A finished job is kept: still found. */
+	ck_assert_ptr_eq(job_find(a->id), a);
+	/* The worker is idle again: the next job goes to it. */
+	run_pending();
+	expect_job(0, b);
+	dispatch_result(tw[0].w, FRAME_OK, "", 0);
+	ck_result(b, "ok", "");
+	/* A result with nothing in flight is ignored. */
+	dispatch_result(tw[0].w, FRAME_OK, "stray", 5);
+	ck_assert_uint_eq(tq->done, 2);
+	ck_assert_uint_eq(tw[0].w->jobs_done, 2);
+	ck_conn_text(tc, "");
+}
+END_TEST
+
+START_TEST(test_retry_backoff)
+{
+	struct job	*j;
+	uint64_t	 t0, t1;
+
+	tqc.retries = 2;
+	queue_make();
+	worker_make(0);
+	j = submit("p", 1);
+	run_pending();
+	expect_job(0, j);
+
+	/* Attempt 1 fails: back off base (1000 ms, no jitter), nobody is told. */
+	t0 = now_ms();
+	dispatch_result(tw[0].w, FRAME_FAILED, "boom1", 5);
+	t1 = now_ms();
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(tq->nheap, 1);
+	ck_assert_ptr_eq(tq->heap[0], j);
+	ck_assert_uint_ge(j->run_at, t0 + 1000);
+	ck_assert_uint_le(j->run_at, t1 + 1000);
+	ck_assert_uint_eq(tq->retried, 1);
+	ck_assert_uint_eq(tq->failed, 0);
+	ck_assert_uint_eq(j->attempts, 1);
+	ck_assert_int_eq(last_attempt(j)->outcome, JOB_FAILED);
+	ck_assert_str_eq(last_attempt(j)->err, "boom1");
+	ck_assert_uint_eq(last_attempt(j)->n, 1);
+	ck_conn_text(tc, "");
+	run_pending();
+	expect_no_frame(0);		/* not before its time */
+
+	/* Attempt 2 fails: the delay doubles. */
+	make_due(j);
+	expect_job(0, j);
+	ck_assert_uint_eq(j->attempts, 2);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, FRAME_FAILED, "boom2", 5);
+	t1 = now_ms();
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	ck_assert_uint_ge(j->run_at, t0 + 2000);
+	ck_assert_uint_le(j->run_at, t1 + 2000);
+	ck_assert_uint_eq(tq->retried, 2);
+	ck_conn_text(tc, "");
+
+	/* Attempt 3 of 3 fails: dead, on the dead list with its last error. */
+	make_due(j);
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_FAILED, "boom3", 5);
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_uint_eq(j->attempts, 3);
+	ck_assert_uint_eq(tq->nheap, 0);
+	ck_assert_uint_eq(tq->retried, 2);
+	ck_assert_uint_eq(tq->failed, 1);
+	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(job_dead_count(), 1);
+	ck_assert_ptr_eq(job_dead_first(), j);
+	ck_assert_int_eq(j->x->last_status, JOB_FAILED);
+	ck_assert_str_eq(result_of(j), "boom3");
+	ck_assert_uint_eq(j->x->nhist, 3);
+	ck_result(j, "failed", "boom3");
+	ck_assert_ptr_eq(job_find(j->id), j);
+}
+END_TEST
+
+START_TEST(test_backoff_cap_and_jitter)
+{
+	struct job	*j;
+	uint64_t	 t0, t1;
+
+	tqc.retries = 5;
+	tqc.backoff_base_ms = 1000;
+	tqc.backoff_max_ms = 1500;
+	tqc.backoff_jitter = 0.5;
+	queue_make();
+	worker_make(0);
+	j = submit("p", 0);
+	run_pending();
+	expect_job(0, j);
+	/* Attempt 1: 1000 ms spread by +-50 %. */
+	t0 = now_ms();
+	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	t1 = now_ms();
+	ck_assert_uint_ge(j->run_at, t0 + 500);
+	ck_assert_uint_le(j->run_at, t1 + 1500);
+	/* Attempt 2: 2000 ms, capped at 1500 ms, and the jitter never passes the cap. */
+	make_due(j);
+	expect_job(0, j);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	t1 = now_ms();
+	ck_assert_uint_ge(j->run_at, t0 + 750);
+	ck_assert_uint_le(j->run_at, t1 + 1500);
+}
+END_TEST
+
+START_TEST(test_permanent_failure)
+{
+	struct job	*j;
+
+	tqc.retries = 3;
+	queue_make();
+	worker_make(0);
+	j = submit("p", 1);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_PERMANENT, "bad input", 9);
+	/* Not retried, whatever retries says. */
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_uint_eq(j->attempts, 1);
+	ck_assert_uint_eq(tq->retried, 0);
+	ck_assert_uint_eq(tq->nheap, 0);
+	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_ptr_eq(job_dead_first(), j);
+	ck_assert_str_eq(result_of(j), "bad input");
+	ck_result(j, "failed", "bad input");
+}
+END_TEST
+
+START_TEST(test_no_retry_while_stopping)
+{
+	struct job	*j;
+
+	queue_make();
+	worker_make(0);
+	j = submit("p", 1);
+	run_pending();
+	expect_job(0, j);
+	/* At shutdown a failed attempt is final: nothing would run the retry. */
+	master_stopping = 1;
+	dispatch_result(tw[0].w, FRAME_FAILED, "late", 4);
+	master_stopping = 0;
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_result(j, "failed", "late");
+}
+END_TEST
+
+/* ----- RETRY ----- */
+
+START_TEST(test_retry_dead)
+{
+	struct job	*j, *k;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	j = submit("p", 0);
+	k = submit("k", 0);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	run_pending();
+	expect_job(0, k);		/* k runs now: not dead */
+
+	ck_assert_int_eq(dispatch_retry(k, &why), -1);
+	ck_assert_str_eq(why, "is not dead");
+
+	/* Not while stopping, not on a removed queue. */
+	master_stopping = 1;
+	ck_assert_int_eq(dispatch_retry(j, &why), -1);
+	ck_assert_str_eq(why, "cannot be retried: the daemon is shutting down");
+	master_stopping = 0;
+	tq->removed = 1;
+	ck_assert_int_eq(dispatch_retry(j, &why), -1);
+	ck_assert_str_eq(why, "cannot be retried: a reload removed its queue");
+	tq->removed = 0;
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_uint_eq(job_dead_count(), 1);
+
+	/* Back in the queue with fresh attempts. */
+	dispatch_result(tw[0].w, FRAME_OK, "k", 1);	/* the worker is idle again */
+	ck_assert_int_eq(dispatch_retry(j, &why), 0);
+	ck_assert_ptr_null(why);
+	ck_assert_uint_eq(job_dead_count(), 0);
+	ck_assert_ptr_null(job_dead_first());
+	ck_assert_uint_eq(tq->dead, 0);
+	ck_assert_uint_eq(j->crashes, 0);
+	/* An idle worker takes it at once, as attempt 1. */
+	expect_job(0, j);
+	ck_assert_int_eq(j->state, JOB_RUNNING);
+	ck_assert_uint_eq(j->attempts, 1);
+	dispatch_result(tw[0].w, FRAME_OK, "yes", 3);
+	ck_assert_int_eq(j->state, JOB_DONE);
+	ck_assert_str_eq(result_of(j), "yes");
+}
+END_TEST
+
+START_TEST(test_retry_dead_queued)
+{
+	struct job	*j;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	j = submit("p", 0);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	/* No worker ready: it waits in the queue. */
+	tw[0].w->state = WORKER_STARTING;
+	ck_assert_int_eq(dispatch_retry(j, &why), 0);
+	ck_assert_int_eq(j->state, JOB_QUEUED);
+	ck_assert_uint_eq(j->attempts, 0);
+	ck_assert_uint_eq(tq->nready, 1);
+}
+END_TEST
+
+/* ----- cancellation ----- */
+
+START_TEST(test_cancel_waiting_job)
+{
+	struct job	*q, *d, *r, *done;
+	const char	*why;
+
+	queue_make();
+	q = submit("queued", 1);
+	d = job_new(tq, "delayed", 7);
+	d->run_at = now_ms() + 600000;
+	dispatch_submit(tq, d, tc);
+	ck_assert_int_eq(d->state, JOB_DELAYED);
+
+	/* Queued: removed and answered at once. */
+	ck_assert_int_eq(dispatch_cancel(q, &why), 0);
+	ck_assert_ptr_null(why);
+	ck_assert_int_eq(q->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(q), "cancelled");
+	ck_result(q, "cancelled", "cancelled");
+	ck_assert_uint_eq(tq->nready, 0);
+	ck_assert_uint_eq(tq->bytes, 7);
+	/* Delayed: out of the heap. */
+	ck_assert_int_eq(dispatch_cancel(d, &why), 0);
+	ck_assert_int_eq(d->state, JOB_CANCELLED);
+	ck_result(d, "cancelled", "cancelled");
+	ck_assert_uint_eq(tq->nheap, 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+	ck_assert_uint_eq(tq->cancelled, 2);
+
+	/* Waiting to be retried: the same. */
+	worker_make(0);
+	r = submit("retry", 1);
+	run_pending();
+	expect_job(0, r);
+	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	ck_assert_int_eq(r->state, JOB_RETRY_WAIT);
+	ck_assert_int_eq(dispatch_cancel(r, &why), 0);
+	ck_assert_int_eq(r->state, JOB_CANCELLED);
+	ck_assert_uint_eq(tq->nheap, 0);
+	ck_result(r, "cancelled", "cancelled");
+
+	/* Finished jobs cannot be cancelled. */
+	ck_assert_int_eq(dispatch_cancel(q, &why), -1);
+	ck_assert_str_eq(why, "has finished");
+	done = submit("done", 0);
+	run_pending();
+	expect_job(0, done);
+	dispatch_result(tw[0].w, FRAME_OK, "ok", 2);
+	ck_assert_int_eq(dispatch_cancel(done, &why), -1);
+	ck_assert_str_eq(why, "has finished");
+	ck_assert_int_eq(done->state, JOB_DONE);
+}
+END_TEST
+
+START_TEST(test_cancel_dead)
+{
+	struct job	*j;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	j = submit("p", 0);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	ck_assert_int_eq(dispatch_cancel(j, &why), -1);
+	ck_assert_str_eq(why, "is dead (out of attempts); RETRY it, or leave it");
+	ck_assert_int_eq(j->state, JOB_DEAD);
+}
+END_TEST
+
+START_TEST(test_cancel_running)
+{
+	struct job	*a, *b;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("a", 1);
+	b = submit("b", 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);		/* batched behind a */
+
+	/* Running: the worker is told with a CANCEL frame, then SIGUSR1. */
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	ck_assert_ptr_null(why);
+	expect_cancel(0, a, FRAME_CANCEL_USER);
+	ck_assert(dummy_got_usr1());
+	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->state, JOB_RUNNING);
+	/* The grace timer for the head runs. */
+	ck_assert(tw[0].w->tev_armed);
+	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	ck_conn_text(tc, "");
+	/* Once is enough. */
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	expect_no_frame(0);
+	/* A job batched behind the head is cancelled the same way. */
+	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
+	expect_cancel(0, b, FRAME_CANCEL_USER);
+	ck_assert(dummy_got_usr1());
+	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
+
+	/* The worker answers with what its handler said. */
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped; cleanup ran (1 hook)", 29);
+	ck_assert_int_eq(a->state, JOB_CANCELLED);
+	ck_assert_int_eq(a->cancel, 0);
+	ck_assert_str_eq(result_of(a), "cancelled while running: stopped; cleanup ran "
+	    "(1 hook)");
+	ck_result(a, "cancelled", "cancelled while running: stopped; cleanup ran (1 hook)");
+	ck_assert_uint_eq(tq->cancelled, 1);
+	/* b is the head now, being cancelled: its grace period runs. */
+	ck_assert(tw[0].w->tev_armed);
+	ck_assert_uint_eq(tw[0].w->grace_for, b->id);
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "not started", 11);
+	ck_assert_int_eq(b->state, JOB_CANCELLED);
+	ck_assert_uint_eq(tq->cancelled, 2);
+	ck_result(b, "cancelled", "cancelled while running: not started");
+	ck_assert(!tw[0].w->tev_armed);
+}
+END_TEST
+
+START_TEST(test_cancel_running_unknown_worker)
+{
+	struct job	*j;
+	const char	*why;
+
+	queue_make();
+	j = submit("p", 0);
+	/* A running job that no worker holds: a broken invariant, refused. */
+	ck_assert_ptr_eq(queue_pop(tq), j);
+	j->state = JOB_RUNNING;
+	ck_assert_int_eq(dispatch_cancel(j, &why), -1);
+	ck_assert_str_eq(why, "is running on no known worker");
+	job_table_remove(j);
+	job_free(j);
+}
+END_TEST
+
+START_TEST(test_timeout)
+{
+	struct job	*j;
+
+	tqc.retries = 0;
+	queue_make();
+	worker_make(0);
+	j = job_new(tq, "slow", 4);
+	j->timeout_ms = 20;
+	dispatch_submit(tq, j, tc);
+	run_pending();
+	expect_job(0, j);
+	ck_assert(tw[0].w->tev_armed);
+	/* Past its timeout the worker is asked to stop it, with reason TIMEOUT. */
+	run_until(j->cancel != 0);
+	expect_cancel(0, j, FRAME_CANCEL_TIMEOUT);
+	ck_assert(dummy_got_usr1());
+	ck_assert_int_eq(j->cancel, 1 + FRAME_CANCEL_TIMEOUT);
+	/* Then its grace period. */
+	ck_assert(tw[0].w->tev_armed);
+	ck_assert_uint_eq(tw[0].w->grace_for, j->id);
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
+	/* No retries: dead, and its waiter hears "timeout". */
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_int_eq(j->x->last_status, JOB_TIMEOUT);
+	ck_assert_str_eq(result_of(j), "timed out after 20 ms; stopped");
+	ck_assert_int_eq(last_attempt(j)->outcome, JOB_TIMEOUT);
+	ck_result(j, "timeout", "timed out after 20 ms; stopped");
+}
+END_TEST
+
+START_TEST(test_grace_kill)
+{
+	struct job	*j;
+	const char	*why;
+	char		 want[256];
+	int		 st;
+
+	tqc.grace_ms = 0;
+	queue_make();
+	worker_make(0);
+	j = submit("stuck", 0);
+	run_pending();
+	expect_job(0, j);
+	ck_assert_int_eq(dispatch_cancel(j, &why), 1);
+	expect_cancel(0, j, FRAME_CANCEL_USER);
+	/* The handler does not stop: after grace (0) plus a second to report, KILL. */
+	run_until(tw[0].w->signalled == 2);
+	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+	dummy = -1;
+	/* The worker's death then finishes it (supervisor.c calls this). */
+	tw[0].w->reaped = 1;
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	ck_assert_int_eq(j->state, JOB_CANCELLED);
+	snprintf(want, sizeof want, "cancelled while running: the handler did not stop "
+	    "within the grace period (0 ms); worker %ld was killed, cleanup did not "
+	    "finish", (long)tw[0].w->pid);
+	ck_assert_str_eq(result_of(j), want);
+}
+END_TEST
+
+/* ----- a worker lost ----- */
+
+START_TEST(test_worker_lost_requeue)
+{
+	struct job	*j[4], *p;
+	char		 want[128];
+	int		 i;
+
+	tqc.batch = 3;
+	tqc.retries = 1;
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	for (i = 0; i < 4; i++)
+		j[i] = submit(i == 0 ? "A" : i == 1 ? "B" : i == 2 ? "C" : "D", 0);
+	run_pending();
+	for (i = 0; i < 3; i++)
+		expect_job(0, j[i]);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	ck_assert(TAILQ_EMPTY(&tw[0].w->inflight));
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_uint_eq(tq->busy, 0);
+	/* The head was running: a failed attempt, retried after its backoff. */
+	ck_assert_int_eq(j[0]->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(j[0]->crashes, 1);
+	ck_assert_uint_eq(j[0]->attempts, 1);
+	snprintf(want, sizeof want, "worker %ld died while running it: killed by signal 9 "
+	    "(Killed)", (long)dummy);
+	ck_assert_str_eq(last_attempt(j[0])->err, want);
+	ck_assert_uint_eq(tq->retried, 1);
+	/* The ones behind it never started: back first in line, in order, unspent. */
+	ck_assert_uint_eq(tq->nready, 3);
+	for (i = 1; i < 4; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_QUEUED);
+		ck_assert_uint_eq(j[i]->attempts, 0);
+		ck_assert_ptr_null(j[i]->x);
+		p = queue_pop(tq);
+		ck_assert_ptr_eq(p, j[i]);
+		job_table_remove(p);
+		job_free(p);
+	}
+}
+END_TEST
+
+START_TEST(test_worker_lost_out_of_attempts)
+{
+	struct job	*j;
+	char		 want[128];
+
+	tqc.retries = 0;
+	queue_make();
+	worker_make(0);
+	j = submit("A", 1);
+	run_pending();
+	expect_job(0, j);
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "exit status 3");
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	snprintf(want, sizeof want, "worker %ld died while running it: exit status 3",
+	    (long)dummy);
+	ck_assert_str_eq(result_of(j), want);
+	ck_result(j, "failed", want);
+	ck_assert_uint_eq(tq->poisoned, 0);
+	ck_assert_ptr_eq(job_dead_first(), j);
+}
+END_TEST
+
+START_TEST(test_poison)
+{
+	struct job	*j;
+	char		 want[256];
+
+	tqc.retries = 5;
+	tqc.poison_after = 2;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	j = submit("P", 1);
+	run_pending();
+	expect_job(0, j);
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(j->crashes, 1);
+	/* It kills a second worker in a row: poison, dead with retries left. */
+	make_due(j);
+	expect_job(1, j);
+	tw[1].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[1].w, "killed by signal 11 (Segmentation fault)");
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_uint_eq(j->attempts, 2);
+	ck_assert_uint_eq(tq->poisoned, 1);
+	ck_assert_uint_eq(tq->dead, 1);
+	snprintf(want, sizeof want, "poison job: it killed 2 workers in a row; last: "
+	    "worker %ld died while running it: killed by signal 11 (Segmentation fault)",
+	    (long)dummy);
+	ck_assert_str_eq(result_of(j), want);
+	ck_result(j, "failed", want);
+}
+END_TEST
+
+START_TEST(test_poison_in_a_row)
+{
+	struct job	*j;
+
+	tqc.retries = 5;
+	tqc.poison_after = 2;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	j = submit("P", 0);
+	run_pending();
+	expect_job(0, j);
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "crash");
+	ck_assert_uint_eq(j->crashes, 1);
+	/* An attempt that fails without killing its worker breaks the row. */
+	make_due(j);
+	expect_job(1, j);
+	dispatch_result(tw[1].w, FRAME_FAILED, "plain failure", 13);
+	ck_assert_uint_eq(j->crashes, 0);
+	make_due(j);
+	expect_job(1, j);
+	tw[1].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[1].w, "crash");
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(j->crashes, 1);
+	ck_assert_uint_eq(tq->poisoned, 0);
+}
+END_TEST
+
+START_TEST(test_worker_lost_after_retire)
+{
+	struct job	*a, *b;
+
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("A", 0);
+	b = submit("B", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	/* It said it would run nothing more (RSS recycling): nothing it held started. */
+	tw[0].w->said_retire = 1;
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "exit status 0");
+	ck_assert_int_eq(a->state, JOB_QUEUED);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_uint_eq(a->attempts, 0);
+	ck_assert_uint_eq(a->crashes, 0);
+	ck_assert_ptr_null(a->x);
+	ck_assert_uint_eq(tq->retried, 0);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_uint_eq(tq->busy, 0);
+	ck_assert_ptr_eq(queue_pop(tq), a);
+	ck_assert_ptr_eq(queue_pop(tq), b);
+	job_table_remove(a);
+	job_free(a);
+	job_table_remove(b);
+	job_free(b);
+}
+END_TEST
+
+START_TEST(test_worker_lost_cancelled)
+{
+	struct job	*a, *b;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("A", 1);
+	b = submit("B", 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	/* Both are answered as cancelled, saying whether they had started. */
+	ck_assert_int_eq(a->state, JOB_CANCELLED);
+	ck_assert_int_eq(b->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(b), "cancelled before it started");
+	ck_assert_ptr_nonnull(strstr(result_of(a), "did not stop within the grace "
+	    "period (60000 ms)"));
+	ck_assert_uint_eq(tq->cancelled, 2);
+	ck_assert_uint_eq(tq->retried, 0);
+	ck_assert_uint_eq(job_dead_count(), 0);
+}
+END_TEST
+
+START_TEST(test_worker_lost_while_stopping)
+{
+	struct job	*a, *b;
+
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 10;
+	a = submit("A", 0);
+	b = submit("B", 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	master_stopping = 1;
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 15 (Terminated)");
+	master_stopping = 0;
+	/* Nothing will run them now: the unstarted one is answered, the head is final. */
+	ck_assert_int_eq(b->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(b), "daemon stopped before the job ran");
+	ck_result(b, "cancelled", "daemon stopped before the job ran");
+	ck_assert_int_eq(a->state, JOB_DEAD);
+}
+END_TEST
+
+/* ----- shutdown ----- */
+
+START_TEST(test_cancel_waiting)
+{
+	static const char reason[] = "daemon is shutting down";
+	struct job	*run, *q1, *q2, *d, *r;
+	char		*got, *p;
+	int		 n;
+
+	queue_make();
+	worker_make(0);
+	r = submit("r", 1);
+	run_pending();
+	expect_job(0, r);
+	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	ck_assert_int_eq(r->state, JOB_RETRY_WAIT);
+	run = submit("run", 1);
+	run_pending();
+	expect_job(0, run);
+	q1 = submit("q1", 1);
+	q2 = submit("q2", 0);
+	d = job_new(tq, "d", 1);
+	d->run_at = now_ms() + 600000;
+	dispatch_submit(tq, d, tc);
+
+	dispatch_cancel_waiting(reason);
+	ck_assert_uint_eq(queue_depth(tq), 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+	ck_assert_int_eq(q1->state, JOB_CANCELLED);
+	ck_assert_int_eq(q2->state, JOB_CANCELLED);
+	ck_assert_int_eq(d->state, JOB_CANCELLED);
+	ck_assert_int_eq(r->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(q1), reason);
+	ck_assert_str_eq(result_of(d), reason);
+	ck_assert_uint_eq(tq->cancelled, 4);
+	/* The running job is left to finish. */
+	ck_assert_int_eq(run->state, JOB_RUNNING);
+	/* Every waiter got its answer: q1, d and r (q2 had none). */
+	got = conn_text(tc);
+	for (n = 0, p = got; (p = strstr(p, " cancelled 23\ndaemon is shutting down\n")) !=
+	    NULL; p++)
+		n++;
+	ck_assert_int_eq(n, 3);
+	free(got);
+	ck_assert_int_eq(tc->refs, 2);		/* run's waiter */
+}
+END_TEST
+
+START_TEST(test_cancel_running_all)
+{
+	struct job	*a, *b;
+
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_job(1, b);
+	/* The longest grace involved, plus a second to report. */
+	ck_assert_uint_eq(dispatch_cancel_running(), 60000 + 1000);
+	expect_cancel(0, a, FRAME_CANCEL_USER);
+	expect_cancel(1, b, FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(b->cancel, 1 + FRAME_CANCEL_USER);
+}
+END_TEST
+
+static Suite *
+dispatch_suite(void)
+{
+	Suite	*s = suite_create("dispatch");
+	TCase	*tc_sub = tcase_create("submit");
+	TCase	*tc_disp = tcase_create("dispatch");
+	TCase	*tc_res = tcase_create("results");
+	TCase	*tc_can = tcase_create("cancel");
+	TCase	*tc_lost = tcase_create("lost");
+
+	tcase_add_checked_fixture(tc_sub, setup, teardown);
+	tcase_add_test(tc_sub, test_submit_ids);
+	suite_add_tcase(s, tc_sub);
+
+	tcase_add_checked_fixture(tc_disp, setup, teardown);
+	tcase_add_test(tc_disp, test_dispatch_idle_workers);
+	tcase_add_test(tc_disp, test_max_running);
+	tcase_add_test(tc_disp, test_batch);
+	tcase_add_test(tc_disp, test_batch_one);
+	tcase_add_test(tc_disp, test_batch_share);
+	tcase_add_test(tc_disp, test_rate);
+	tcase_add_test(tc_disp, test_recycle_by_count);
+	suite_add_tcase(s, tc_disp);
+
+	tcase_add_checked_fixture(tc_res, setup, teardown);
+	tcase_add_test(tc_res, test_result_done);
+	tcase_add_test(tc_res, test_retry_backoff);
+	tcase_add_test(tc_res, test_backoff_cap_and_jitter);
+	tcase_add_test(tc_res, test_permanent_failure);
+	tcase_add_test(tc_res, test_no_retry_while_stopping);
+	tcase_add_test(tc_res, test_retry_dead);
+	tcase_add_test(tc_res, test_retry_dead_queued);
+	suite_add_tcase(s, tc_res);
+
+	tcase_add_checked_fixture(tc_can, setup, teardown);
+	tcase_add_test(tc_can, test_cancel_waiting_job);
+	tcase_add_test(tc_can, test_cancel_dead);
+	tcase_add_test(tc_can, test_cancel_running);
+	tcase_add_test(tc_can, test_cancel_running_unknown_worker);
+	tcase_add_test(tc_can, test_timeout);
+	tcase_add_test(tc_can, test_grace_kill);
+	tcase_add_test(tc_can, test_cancel_waiting);
+	tcase_add_test(tc_can, test_cancel_running_all);
+	suite_add_tcase(s, tc_can);
+
+	tcase_add_checked_fixture(tc_lost, setup, teardown);
+	tcase_add_test(tc_lost, test_worker_lost_requeue);
+	tcase_add_test(tc_lost, test_worker_lost_out_of_attempts);
+	tcase_add_test(tc_lost, test_poison);
+	tcase_add_test(tc_lost, test_poison_in_a_row);
+	tcase_add_test(tc_lost, test_worker_lost_after_retire);
+	tcase_add_test(tc_lost, test_worker_lost_cancelled);
+	tcase_add_test(tc_lost, test_worker_lost_while_stopping);
+	suite_add_tcase(s, tc_lost);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(dispatch_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}

@@ -1,0 +1,903 @@
+/*
+ * check_server.c: unit tests for daemon/server.c: the listening socket and the request
+ * handling of lib/PROTOCOL.md, over real Unix sockets in a private directory, with the
+ * master's event loop run until each reply is there.
+ *
+ * The config comes from config_load() on a file written here, so every default is
+ * config.c's own. No worker is started: jobs wait in their queue, which is what the
+ * tests of SUBMIT, STATUS, CANCEL and backpressure need.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "jobpoold.h"
+
+#define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
+#define QUIET_MS	300	/* how long "no reply" is watched for */
+
+/* A client: its socket and what it has received and not yet consumed. */
+struct client {
+	int	fd;
+	char	buf[65536];
+	size_t	len;
+	int	eof;
+};
+
+static char		 tdir[64];
+static char		 tconf[96];
+static char		 tsock[96];
+static struct event	*tick;
+static struct client	 cl[3];
+
+static void
+tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+}
+
+/* Run the event loop until cond holds, at most WAIT_MS. */
+#define run_until(cond) do {						\
+	uint64_t deadline_ = now_ms() + WAIT_MS;			\
+	struct timeval tv_ = { 0, 20000 };				\
+									\
+	while (!(cond) && now_ms() < deadline_) {			\
+		evtimer_add(tick, &tv_);				\
+		event_base_loop(master_base, EVLOOP_ONCE);		\
+	}								\
+	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
+} while (0)
+
+static void
+run_for(unsigned ms)
+{
+	uint64_t	end = now_ms() + ms;
+	struct timeval	tv = { 0, 20000 };
+
+	while (now_ms() < end) {
+		evtimer_add(tick, &tv);
+		event_base_loop(master_base, EVLOOP_ONCE);
+	}
+}
+
+static const char conf_text[] =
+	"socket = \"%s\";\n"
+	"max_payload = 1024;\n"
+	"queues = (\n"
+	"\t{ name = \"q\"; handler = \"echo\"; workers = 1; max_jobs = 2; },\n"
+	"\t{ name = \"other\"; handler = \"echo\"; workers = 1; },\n"
+	"\t{ name = \"a\"; handler = \"echo\"; workers = 1; max_jobs = 1; },\n"
+	"\t{ name = \"b\"; handler = \"echo\"; workers = 1; max_jobs = 1; },\n"
+	"\t{ name = \"c\"; handler = \"echo\"; workers = 1; },\n"
+	"\t{ name = \"d\"; handler = \"echo\"; workers = 1; }\n"
+	");\n";
+
+/* The master's start-up, without workers: config, base, queues, listener. */
+static void
+setup(void)
+{
+	struct config	*cf;
+	FILE		*fp;
+	char		*cause = NULL;
+	int		 k;
+
+	signal(SIGPIPE, SIG_IGN);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	snprintf(tdir, sizeof tdir, "/tmp/check_server.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	snprintf(tconf, sizeof tconf, "%s/jobpool.conf", tdir);
+	snprintf(tsock, sizeof tsock, "%s/jobpool.sock", tdir);
+	ck_assert_ptr_nonnull(fp = fopen(tconf, "w"));
+	fprintf(fp, conf_text, tsock);
+	ck_assert_int_eq(fclose(fp), 0);
+	cf = config_load(tconf, &cause);
+	ck_assert_msg(cf != NULL, "config: %s", cause);
+
+	master_config = cf;
+	master_pid = getpid();
+	master_stopping = 0;
+	stats_init();
+	ck_assert_ptr_nonnull(master_base = event_base_new());
+	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	ck_assert_ptr_nonnull(queues = calloc(cf->nqueues, sizeof *queues));
+	for (k = 0; k < cf->nqueues; k++) {
+		ck_assert_ptr_nonnull(queues[k] = queue_create(&cf->queues[k]));
+		queues[k]->idx = (uint16_t)k;
+		nqueues++;
+	}
+	ck_assert_msg(server_listen(cf, &cause) == 0, "server_listen: %s", cause);
+	memset(cl, 0, sizeof cl);
+	for (k = 0; k < 3; k++)
+		cl[k].fd = -1;
+}
+
+static void
+teardown(void)
+{
+	int	k;
+
+	for (k = 0; k < 3; k++) {
+		if (cl[k].fd != -1)
+			close(cl[k].fd);
+	}
+	server_close_all();
+	server_close_listener();
+	for (k = 0; k < nqueues; k++)
+		queue_free(queues[k]);
+	free(queues);
+	queues = NULL;
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+	event_free(tick);
+	event_base_free(master_base);
+	master_base = NULL;
+	config_free(master_config);
+	master_config = NULL;
+	master_stopping = 0;
+	unlink(tconf);
+	ck_assert_msg(access(tsock, F_OK) == -1, "the socket was not removed");
+	ck_assert_int_eq(rmdir(tdir), 0);
+}
+
+/* ----- the client side ----- */
+
+/* Connect client k; the server accepts it in the event loop. */
+static struct client *
+cl_connect(int k)
+{
+	struct sockaddr_un	sun;
+	struct client		*c = &cl[k];
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", tsock);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(c->fd, -1);
+	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	c->len = 0;
+	c->eof = 0;
+	return (c);
+}
+
+static void
+cl_send(struct client *c, const char *data, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = send(c->fd, data, len, MSG_NOSIGNAL);
+		ck_assert_msg(n > 0, "send: %s", strerror(errno));
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+#define cl_sends(c, s)	cl_send((c), (s), strlen(s))
+
+/* Read what has arrived, without waiting. */
+static void
+cl_pump(struct client *c)
+{
+	ssize_t	n;
+
+	while (!c->eof && c->len < sizeof c->buf) {
+		n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+		if (n == 0)
+			c->eof = 1;
+		if (n <= 0)
+			break;
+		c->len += (size_t)n;
+	}
+}
+
+/* Has c received n bytes (or the end)? */
+static int
+cl_has(struct client *c, size_t n)
+{
+	cl_pump(c);
+	return (c->len >= n || c->eof);
+}
+
+/* Has c received a whole line? */
+static int
+cl_has_line(struct client *c)
+{
+	cl_pump(c);
+	return (memchr(c->buf, '\n', c->len) != NULL || c->eof);
+}
+
+/* The next line c received, without its newline (in a static buffer). */
+static const char *
+cl_line(struct client *c)
+{
+	static char	 line[4096];
+	char		*nl;
+	size_t		 n;
+
+	run_until(cl_has_line(c));
+	nl = memchr(c->buf, '\n', c->len);
+	ck_assert_msg(nl != NULL, "connection closed before a whole line: '%.*s'",
+	    (int)c->len, c->buf);
+	n = (size_t)(nl - c->buf);
+	ck_assert_uint_lt(n, sizeof line);
+	memcpy(line, c->buf, n);
+	line[n] = '\0';
+	memmove(c->buf, nl + 1, c->len - n - 1);
+	c->len -= n + 1;
+	return (line);
+}
+
+#define cl_expect(c, want)	ck_assert_str_eq(cl_line(c), (want))
+
+/* The next line must start with prefix. */
+static void
+cl_expect_prefix(struct client *c, const char *prefix)
+{
+	const char	*l = cl_line(c);
+
+	ck_assert_msg(strncmp(l, prefix, strlen(prefix)) == 0, "got '%s', wanted '%s...'",
+	    l, prefix);
+}
+
+/* Nothing more arrives for a while (and the connection stays open). */
+static void
+cl_expect_quiet(struct client *c)
+{
+	run_for(QUIET_MS);
+	cl_pump(c);
+	ck_assert_msg(c->len == 0 && !c->eof, "unexpected: '%.*s'%s", (int)c->len,
+	    c->buf, c->eof ? " and EOF" : "");
+}
+
+/* The server closes the connection (after what was already read). */
+static void
+cl_expect_eof(struct client *c)
+{
+	run_until(cl_has(c, sizeof c->buf));
+	ck_assert_msg(c->eof && c->len == 0, "no EOF; got '%.*s'", (int)c->len, c->buf);
+}
+
+/* SUBMIT and read its OK <id>. */
+static uint64_t
+cl_submit(struct client *c, const char *queue, const char *body, const char *opts)
+{
+	char			 req[256];
+	const char		*l;
+	unsigned long long	 id;
+
+	snprintf(req, sizeof req, "SUBMIT %s %zu%s%s\n%s\n", queue, strlen(body),
+	    opts[0] != '\0' ? " " : "", opts, body);
+	cl_sends(c, req);
+	l = cl_line(c);
+	ck_assert_msg(sscanf(l, "OK %llu", &id) == 1, "SUBMIT: got '%s'", l);
+	ck_assert_uint_gt(id, 0);
+	return (id);
+}
+
+/* ----- tests ----- */
+
+START_TEST(test_ping)
+{
+	struct client	*c = cl_connect(0);
+
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+	/* A \r before the newline is ignored; requests may be pipelined. */
+	cl_sends(c, "PING\r\nPING\n");
+	cl_expect(c, "OK pong");
+	cl_expect(c, "OK pong");
+	ck_assert_uint_eq(server_nconns(), 1);
+	ck_assert(server_idle());
+}
+END_TEST
+
+START_TEST(test_submit_status_cancel)
+{
+	struct client	*c = cl_connect(0);
+	struct queue	*q = queue_find("q");
+	char		 want[256];
+	uint64_t	 id, id2;
+
+	id = cl_submit(c, "q", "hello", "");
+	ck_assert_ptr_nonnull(job_find(id));
+	ck_assert_uint_eq(queue_depth(q), 1);
+	ck_assert_uint_eq(q->bytes, 5);
+	ck_assert_int_eq(memcmp(job_find(id)->data, "hello", 5), 0);
+	/* A queue with no worker: it waits, with config.c's defaults. */
+	snprintf(want, sizeof want, "STATUS %llu\n", (unsigned long long)id);
+	cl_sends(c, want);
+	snprintf(want, sizeof want, "OK id=%llu queue=q state=queued prio=0 attempts=0 "
+	    "max_attempts=4 timeout_ms=0", (unsigned long long)id);
+	cl_expect(c, want);
+
+	/* Options: a priority, a timeout and a delay. */
+	id2 = cl_submit(c, "q", "abc", "prio=2 timeout=500 delay=600000");
+	ck_assert_uint_eq(id2, id + 1);
+	snprintf(want, sizeof want, "STATUS %llu\n", (unsigned long long)id2);
+	cl_sends(c, want);
+	snprintf(want, sizeof want, "OK id=%llu queue=q state=delayed prio=2 attempts=0 "
+	    "max_attempts=4 timeout_ms=500", (unsigned long long)id2);
+	cl_expect(c, want);
+
+	/* CANCEL a waiting job: answered at once; then it has finished. */
+	snprintf(want, sizeof want, "CANCEL %llu\n", (unsigned long long)id);
+	cl_sends(c, want);
+	cl_expect(c, "OK cancelled");
+	ck_assert_int_eq(job_find(id)->state, JOB_CANCELLED);
+	ck_assert_uint_eq(queue_depth(q), 1);
+	snprintf(want, sizeof want, "STATUS %llu\n", (unsigned long long)id);
+	cl_sends(c, want);
+	cl_expect_prefix(c, "OK id=");
+	snprintf(want, sizeof want, "CANCEL %llu\n", (unsigned long long)id);
+	cl_sends(c, want);
+	snprintf(want, sizeof want, "ERR state job %llu has finished",
+	    (unsigned long long)id);
+	cl_expect(c, want);
+	snprintf(want, sizeof want, "CANCEL %llu\n", (unsigned long long)id2);
+	cl_sends(c, want);
+	cl_expect(c, "OK cancelled");
+	ck_assert_uint_eq(queue_depth(q), 0);
+
+	/* Unknown ids. */
+	cl_sends(c, "STATUS 999999\nCANCEL 999999\nWAIT 999999\n");
+	cl_expect(c, "ERR notfound no job 999999");
+	cl_expect(c, "ERR notfound no job 999999");
+	cl_expect(c, "ERR notfound no job 999999");
+}
+END_TEST
+
+START_TEST(test_submit_wait)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1);
+	char		 req[64], want[64];
+	uint64_t	 id;
+
+	id = cl_submit(a, "q", "hello", "wait");
+	cl_expect_quiet(a);
+	/* Cancelled from another connection: the waiter gets its RESULT. */
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)id);
+	cl_sends(b, req);
+	cl_expect(b, "OK cancelled");
+	snprintf(want, sizeof want, "RESULT %llu cancelled 9", (unsigned long long)id);
+	cl_expect(a, want);
+	cl_expect(a, "cancelled");
+	/* WAIT for a finished job: OK, then its RESULT at once. */
+	snprintf(req, sizeof req, "WAIT %llu\n", (unsigned long long)id);
+	cl_sends(b, req);
+	cl_expect(b, "OK");
+	cl_expect(b, want);
+	cl_expect(b, "cancelled");
+	/* WAIT for a waiting job: OK now, RESULT when it ends. */
+	id = cl_submit(a, "q", "x", "");
+	snprintf(req, sizeof req, "WAIT %llu\n", (unsigned long long)id);
+	cl_sends(b, req);
+	cl_expect(b, "OK");
+	cl_expect_quiet(b);
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)id);
+	cl_sends(a, req);
+	cl_expect(a, "OK cancelled");
+	snprintf(want, sizeof want, "RESULT %llu cancelled 9", (unsigned long long)id);
+	cl_expect(b, want);
+	cl_expect(b, "cancelled");
+}
+END_TEST
+
+START_TEST(test_request_errors)
+{
+	struct client	*c = cl_connect(0);
+	struct queue	*q = queue_find("q");
+
+	/* Well framed but wrong: ERR, and the connection carries on. */
+	cl_sends(c, "FROB 1\n");
+	cl_expect_prefix(c, "ERR proto ");
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+	/* An unknown queue: its body is still read, not taken for a request. */
+	cl_sends(c, "SUBMIT nope 4\nPING\nPING\n");
+	cl_expect(c, "ERR noqueue SUBMIT: no queue 'nope'");
+	cl_expect(c, "OK pong");
+	/* A priority outside the queue's range. */
+	cl_sends(c, "SUBMIT q 1 prio=11\nx\n");
+	cl_expect(c, "ERR proto SUBMIT: prio=11 is outside queue 'q' range -10..10");
+	cl_sends(c, "STATUS x\n");
+	cl_expect_prefix(c, "ERR proto ");
+	/* A queue whose handler cannot start. */
+	q->failed_reason = strdup("the handler is broken");
+	cl_sends(c, "SUBMIT q 1\nx\n");
+	cl_expect(c, "ERR unavailable queue 'q' cannot run jobs: the handler is broken");
+	free(q->failed_reason);
+	q->failed_reason = NULL;
+	/* A queue a reload removed is no queue. */
+	q->removed = 1;
+	cl_sends(c, "SUBMIT q 1\nx\n");
+	cl_expect(c, "ERR noqueue SUBMIT: no queue 'q'");
+	q->removed = 0;
+	/* Shutting down: no new jobs. */
+	master_stopping = 1;
+	cl_sends(c, "SUBMIT q 1\nx\n");
+	cl_expect(c, "ERR shutdown the daemon is shutting down");
+	master_stopping = 0;
+	ck_assert_uint_eq(queue_depth(q), 0);
+	ck_assert_uint_eq(job_count(), 0);
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+}
+END_TEST
+
+START_TEST(test_toolarge)
+{
+	struct client	*c = cl_connect(0);
+	char		 body[2000];
+
+	/* Larger than max_payload (1024): refused, read and thrown away. */
+	memset(body, 'P', sizeof body);
+	memcpy(body, "PING\n", 5);
+	cl_sends(c, "SUBMIT q 2000\n");
+	cl_send(c, body, sizeof body);
+	cl_sends(c, "\nPING\n");
+	cl_expect_prefix(c, "ERR toolarge ");
+	cl_expect(c, "OK pong");
+	cl_expect_quiet(c);
+	ck_assert_uint_eq(job_count(), 0);
+}
+END_TEST
+
+START_TEST(test_overlong_line)
+{
+	struct client	*c = cl_connect(0);
+	char		 line[2001];
+
+	/* A line longer than 1024 bytes loses the framing: ERR proto, then closed. */
+	memset(line, 'A', sizeof line - 1);
+	line[sizeof line - 1] = '\n';
+	cl_send(c, line, sizeof line);
+	cl_expect_prefix(c, "ERR proto ");
+	cl_expect_eof(c);
+	run_until(server_nconns() == 0);
+}
+END_TEST
+
+START_TEST(test_body_without_newline)
+{
+	struct client	*c = cl_connect(0);
+
+	/* A body not followed by its newline loses the framing too. */
+	cl_sends(c, "SUBMIT q 3\nabcPING\n");
+	cl_expect_prefix(c, "ERR proto ");
+	cl_expect_eof(c);
+	ck_assert_uint_eq(job_count(), 0);
+}
+END_TEST
+
+START_TEST(test_backpressure)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1);
+	struct queue	*q = queue_find("q");
+	char		 req[64];
+	uint64_t	 id1, id2;
+	const char	*l;
+	unsigned long long id3;
+
+	id1 = cl_submit(a, "q", "1", "");
+	id2 = cl_submit(a, "q", "2", "");
+	ck_assert_uint_eq(id2, id1 + 1);
+	/* Full (max_jobs = 2): the request is left unread, and so is what follows. */
+	cl_sends(a, "SUBMIT q 1\n3\nPING\n");
+	cl_expect_quiet(a);
+	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(queue_depth(q), 2);
+	/* nonblock: busy at once. */
+	cl_sends(b, "SUBMIT q 1 nonblock\nx\n");
+	cl_expect(b, "ERR busy queue 'q' is full (2 jobs, 2 bytes)");
+	/* Other queues and other requests are not held up. */
+	cl_submit(b, "other", "y", "");
+	cl_sends(b, "PING\n");
+	cl_expect(b, "OK pong");
+	cl_expect_quiet(a);
+	/* Room again: the blocked request is accepted, then the rest. */
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)id1);
+	cl_sends(b, req);
+	cl_expect(b, "OK cancelled");
+	l = cl_line(a);
+	ck_assert_msg(sscanf(l, "OK %llu", &id3) == 1, "got '%s'", l);
+	ck_assert_uint_gt(id3, id2);
+	cl_expect(a, "OK pong");
+	ck_assert_uint_eq(q->nblocked, 0);
+	ck_assert_uint_eq(queue_depth(q), 2);
+}
+END_TEST
+
+START_TEST(test_blocked_client_goes)
+{
+	struct client	*a = cl_connect(0);
+	struct queue	*q = queue_find("q");
+	const char	*why;
+	uint64_t	 id1;
+
+	id1 = cl_submit(a, "q", "1", "");
+	cl_submit(a, "q", "2", "");
+	cl_sends(a, "SUBMIT q 1\n3\n");
+	cl_expect_quiet(a);
+	ck_assert_uint_eq(q->nblocked, 1);
+	/*
+	 * A blocked client that goes away: not reading, the server cannot see it go;
+	 * once there is room its request is handled, the reply fails, and it is closed
+	 * and off the blocked list.
+	 */
+	close(a->fd);
+	a->fd = -1;
+	run_for(QUIET_MS);
+	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_int_eq(dispatch_cancel(job_find(id1), &why), 0);
+	run_until(server_nconns() == 0);
+	ck_assert_uint_eq(q->nblocked, 0);
+	ck_assert(TAILQ_EMPTY(&q->blocked));
+}
+END_TEST
+
+START_TEST(test_quit)
+{
+	struct client	*c = cl_connect(0);
+
+	cl_sends(c, "QUIT\nPING\n");
+	cl_expect(c, "OK bye");
+	cl_expect_eof(c);
+	run_until(server_nconns() == 0);
+}
+END_TEST
+
+START_TEST(test_half_close)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1);
+	char		 req[64], want[64];
+	uint64_t	 id;
+
+	/* A client that shuts down its side still gets every answer it asked for. */
+	id = cl_submit(a, "q", "x", "wait");
+	ck_assert_int_eq(shutdown(a->fd, SHUT_WR), 0);
+	cl_expect_quiet(a);
+	ck_assert_uint_eq(server_nconns(), 2);
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)id);
+	cl_sends(b, req);
+	cl_expect(b, "OK cancelled");
+	snprintf(want, sizeof want, "RESULT %llu cancelled 9", (unsigned long long)id);
+	cl_expect(a, want);
+	cl_expect(a, "cancelled");
+	/* Then it is closed. */
+	cl_expect_eof(a);
+	run_until(server_nconns() == 1);
+}
+END_TEST
+
+START_TEST(test_stats)
+{
+	struct client	*c = cl_connect(0);
+	const char	*l;
+	size_t		 size;
+	char		 body[8192];
+
+	cl_sends(c, "STATS\n");
+	l = cl_line(c);
+	ck_assert_msg(sscanf(l, "DATA %zu", &size) == 1, "got '%s'", l);
+	ck_assert_uint_lt(size, sizeof body);
+	run_until(cl_has(c, size + 1));
+	memcpy(body, c->buf, size);
+	body[size] = '\0';
+	ck_assert_int_eq(c->buf[size], '\n');
+	ck_assert_ptr_nonnull(strstr(body, "daemon jobpoold "));
+	ck_assert_ptr_nonnull(strstr(body, "\nqueue q "));
+	ck_assert_ptr_nonnull(strstr(body, "\nqueue other "));
+}
+END_TEST
+
+START_TEST(test_dead_retry_history)
+{
+	struct client	*c = cl_connect(0);
+	char		 req[64], want[128];
+	uint64_t	 id;
+
+	id = cl_submit(c, "q", "x", "");
+	/* HISTORY of a job that has not run: just its summary line. */
+	snprintf(req, sizeof req, "HISTORY %llu\n", (unsigned long long)id);
+	cl_sends(c, req);
+	snprintf(want, sizeof want, "job %llu state=queued attempts=0",
+	    (unsigned long long)id);
+	snprintf(req, sizeof req, "DATA %zu", strlen(want) + 1);
+	cl_expect(c, req);
+	cl_expect(c, want);
+	cl_expect(c, "");
+	/* Only dead jobs can be retried. */
+	snprintf(req, sizeof req, "RETRY %llu\n", (unsigned long long)id);
+	cl_sends(c, req);
+	snprintf(want, sizeof want, "ERR state job %llu is not dead", (unsigned long long)id);
+	cl_expect(c, want);
+	cl_sends(c, "RETRY all\nRETRY all q\nRETRY all nope\nRETRY 999999\n");
+	cl_expect(c, "OK 0");
+	cl_expect(c, "OK 0");
+	cl_expect(c, "ERR noqueue RETRY: no queue 'nope'");
+	cl_expect(c, "ERR notfound no job 999999");
+	/* No dead jobs. */
+	cl_sends(c, "DEAD\nDEAD q\nDEAD nope\n");
+	cl_expect(c, "DATA 0");
+	cl_expect(c, "");
+	cl_expect(c, "DATA 0");
+	cl_expect(c, "");
+	cl_expect(c, "ERR noqueue DEAD: no queue 'nope'");
+}
+END_TEST
+
+/*
+ * A worker for queue q in slot 0, as supervisor.c builds one but with no process: its
+ * job pipe's far end is returned in *rd. Marked reaped, so nothing is ever signalled.
+ */
+static struct worker *
+fake_worker(struct queue *q, int *rd)
+{
+	struct worker	*w;
+	int		 p[2];
+
+	ck_assert_ptr_nonnull(q->workers = calloc(1, sizeof *q->workers));
+	q->nworkers = 1;
+	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
+	w->queue = q;
+	w->pid = getpid();
+	w->reaped = 1;
+	TAILQ_INIT(&w->inflight);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	w->to_fd = p[1];
+	w->from_fd = -1;
+	*rd = p[0];
+	w->in = evbuffer_new();
+	w->out = evbuffer_new();
+	w->wev = event_new(master_base, w->to_fd, EV_WRITE, tick_cb, NULL);
+	w->tev = evtimer_new(master_base, tick_cb, NULL);
+	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
+	w->state = WORKER_READY;
+	q->workers[0] = w;
+	return (w);
+}
+
+static void
+fake_worker_free(struct queue *q, int rd)
+{
+	struct worker	*w = q->workers[0];
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&w->inflight)) != NULL) {
+		TAILQ_REMOVE(&w->inflight, j, entry);
+		job_table_remove(j);
+		job_free(j);
+	}
+	close(w->to_fd);
+	close(rd);
+	event_free(w->wev);
+	event_free(w->tev);
+	evbuffer_free(w->in);
+	evbuffer_free(w->out);
+	free(w);
+	q->workers[0] = NULL;
+}
+
+/*
+ * Queues marked for dispatch in one pass of the event loop are all dispatched, also
+ * when dispatching one of them lets a blocked producer go on and its pipelined SUBMITs
+ * mark more queues: none may be lost (and then never dispatched again).
+ */
+START_TEST(test_kick_during_kick)
+{
+	struct client	*x = cl_connect(0), *y = cl_connect(1);
+	struct queue	*a = queue_find("a"), *b = queue_find("b");
+	struct worker	*wa, *wb;
+	struct job	*j;
+	uint64_t	 id;
+	int		 rda, rdb;
+
+	wa = fake_worker(a, &rda);
+	wb = fake_worker(b, &rdb);
+	wa->state = WORKER_STARTING;
+	/* a is full; x blocks on it with SUBMITs to a, c and d pipelined behind. */
+	cl_submit(x, "a", "1", "");
+	cl_sends(x, "SUBMIT a 1\n2\nSUBMIT c 1\n3\nSUBMIT d 1\n4\n");
+	cl_expect_quiet(x);
+	ck_assert_uint_eq(a->nblocked, 1);
+	/* In one pass: a's worker comes up, and b has something to do. */
+	wa->state = WORKER_READY;
+	dispatch_kick(a);
+	dispatch_kick(b);
+	cl_expect_prefix(x, "OK ");
+	cl_expect_prefix(x, "OK ");
+	cl_expect_prefix(x, "OK ");
+	run_for(100);
+	ck_assert_uint_eq(a->nblocked, 0);
+	ck_assert_msg(!b->kicked, "queue b is still marked for a dispatch that never runs");
+	/* b must still be dispatched when a job comes. */
+	id = cl_submit(y, "b", "5", "");
+	ck_assert_ptr_nonnull(j = job_find(id));
+	run_until(j->state == JOB_RUNNING);
+	ck_assert_ptr_eq(TAILQ_FIRST(&wb->inflight), j);
+	fake_worker_free(a, rda);
+	fake_worker_free(b, rdb);
+}
+END_TEST
+
+/*
+ * Letting the producers blocked on one queue go can make room in another (a CANCEL
+ * they pipelined): the producers blocked on that one must go on too, not wait for
+ * something else to happen to their queue.
+ */
+START_TEST(test_unblock_unblocks_another)
+{
+	struct client	*p = cl_connect(0), *c = cl_connect(1), *z = cl_connect(2);
+	struct queue	*a = queue_find("a"), *b = queue_find("b");
+	char		 req[128];
+	uint64_t	 ja, jb;
+
+	/* p is blocked on b, full of a job delayed for an hour. */
+	jb = cl_submit(p, "b", "1", "delay=3600000");
+	cl_sends(p, "SUBMIT b 1\n2\n");
+	cl_expect_quiet(p);
+	ck_assert_uint_eq(b->nblocked, 1);
+	/* c is blocked on a, with a CANCEL of b's job behind its SUBMIT. */
+	ja = cl_submit(c, "a", "1", "");
+	snprintf(req, sizeof req, "SUBMIT a 1\n2\nCANCEL %llu\n", (unsigned long long)jb);
+	cl_sends(c, req);
+	cl_expect_quiet(c);
+	ck_assert_uint_eq(a->nblocked, 1);
+	/* Room in a: c goes on, its CANCEL makes room in b, and p goes on. */
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)ja);
+	cl_sends(z, req);
+	cl_expect(z, "OK cancelled");
+	cl_expect_prefix(c, "OK ");
+	cl_expect(c, "OK cancelled");
+	cl_expect_prefix(p, "OK ");
+	ck_assert_uint_eq(a->nblocked, 0);
+	ck_assert_uint_eq(b->nblocked, 0);
+	ck_assert_uint_eq(queue_depth(b), 1);
+}
+END_TEST
+
+START_TEST(test_close_all)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1);
+	struct job	*j;
+	const char	*why;
+	uint64_t	 id;
+
+	id = cl_submit(a, "q", "x", "wait");
+	cl_sends(b, "PING\n");
+	cl_expect(b, "OK pong");
+	ck_assert_uint_eq(server_nconns(), 2);
+	server_close_all();
+	ck_assert_uint_eq(server_nconns(), 0);
+	ck_assert(server_idle());
+	cl_expect_eof(a);
+	cl_expect_eof(b);
+	/* The job a waited for still holds its connection: answering it goes nowhere. */
+	ck_assert_ptr_nonnull(j = job_find(id));
+	ck_assert_ptr_nonnull(j->waiters);
+	ck_assert(j->waiters->conn->dead);
+	ck_assert_int_eq(dispatch_cancel(j, &why), 0);
+	ck_assert_ptr_null(j->waiters);
+}
+END_TEST
+
+START_TEST(test_listen_errors)
+{
+	struct config	*cf = master_config;
+	char		*cause = NULL, *saved = cf->socket_path;
+	char		 longpath[200];
+
+	/* A live socket is never taken over. */
+	ck_assert_int_eq(server_listen(cf, &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "is in use: another jobpoold is running") != NULL,
+	    "cause: %s", cause);
+	free(cause);
+	/* A path that does not fit a sockaddr_un. */
+	memset(longpath, 'x', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+	cf->socket_path = longpath;
+	cause = NULL;
+	ck_assert_int_eq(server_listen(cf, &cause), -1);
+	cf->socket_path = saved;
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "is too long") != NULL, "cause: %s", cause);
+	free(cause);
+	/* The first listener still works. */
+	cl_sends(cl_connect(0), "PING\n");
+	cl_expect(&cl[0], "OK pong");
+}
+END_TEST
+
+START_TEST(test_stale_socket)
+{
+	struct config	*cf = master_config;
+	char		*cause = NULL;
+	struct client	*c;
+
+	/* A socket file nobody listens on is replaced. */
+	server_close_listener();
+	ck_assert_int_eq(access(tsock, F_OK), -1);
+	{
+		struct sockaddr_un	sun;
+		int			fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof sun.sun_path, "%s", tsock);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+		close(fd);
+	}
+	ck_assert_int_eq(access(tsock, F_OK), 0);
+	ck_assert_msg(server_listen(cf, &cause) == 0, "server_listen: %s", cause);
+	c = cl_connect(0);
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+	{
+		struct stat	sb;
+
+		ck_assert_int_eq(stat(tsock, &sb), 0);
+		ck_assert_int_eq(sb.st_mode & 0777, cf->socket_mode);
+	}
+}
+END_TEST
+
+static Suite *
+server_suite(void)
+{
+	Suite	*s = suite_create("server");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ping);
+	tcase_add_test(tc, test_submit_status_cancel);
+	tcase_add_test(tc, test_submit_wait);
+	tcase_add_test(tc, test_request_errors);
+	tcase_add_test(tc, test_toolarge);
+	tcase_add_test(tc, test_overlong_line);
+	tcase_add_test(tc, test_body_without_newline);
+	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_blocked_client_goes);
+	tcase_add_test(tc, test_quit);
+	tcase_add_test(tc, test_half_close);
+	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_dead_retry_history);
+	tcase_add_test(tc, test_kick_during_kick);
+	tcase_add_test(tc, test_unblock_unblocks_another);
+	tcase_add_test(tc, test_close_all);
+	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_stale_socket);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(server_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}
