@@ -581,6 +581,7 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	void			*state = NULL;
 	uint64_t		 last, jobs = 0, rss;
 
+	out_fd = out;
 	log_init(cf->log_level, "jobpoold-worker");
 	/* systemd's variables speak to the master; handlers and their programs must not use them. */
 	unsetenv("NOTIFY_SOCKET");
@@ -609,7 +610,6 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 #endif
 	worker_qc = qc;
 	worker_in = in;
-	out_fd = out;
 	imax = cf->max_payload + 4096;
 	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
 	memset(&sa, 0, sizeof sa);

@@ -1355,6 +1355,7 @@ START_TEST(test_worker_lost_cancelled)
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
 	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
 	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->killed_for = a->id;	/* as dispatch_timer does after the grace */
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	/* Both are answered as cancelled, saying whether they had started. */
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
@@ -1365,6 +1366,47 @@ START_TEST(test_worker_lost_cancelled)
 	ck_assert_uint_eq(tq->cancelled, 2);
 	ck_assert_uint_eq(tq->retried, 0);
 	ck_assert_uint_eq(job_dead_count(), 0);
+}
+END_TEST
+
+/* A worker that dies by itself while its job is being cancelled is not "killed". */
+START_TEST(test_worker_died_during_cancel)
+{
+	struct job	*a;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	a = submit("A", 1);
+	run_pending();
+	expect_job(0, a);
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	tw[0].w->state = WORKER_DEAD;
+	dispatch_worker_lost(tw[0].w, "killed by signal 6 (Aborted)");
+	ck_assert_int_eq(a->state, JOB_CANCELLED);
+	ck_assert_ptr_nonnull(strstr(result_of(a), "died before cleanup finished: "
+	    "killed by signal 6 (Aborted)"));
+	ck_assert_ptr_null(strstr(result_of(a), "grace"));
+}
+END_TEST
+
+/* A user cancel while a timed-out job is being stopped makes the end final. */
+START_TEST(test_cancel_during_timeout_grace)
+{
+	struct job	*a;
+	const char	*why;
+
+	queue_make();
+	worker_make(0);
+	a = submit("A", 1);
+	run_pending();
+	expect_job(0, a);
+	a->cancel = 1 + FRAME_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
+	ck_assert_int_eq(a->state, JOB_CANCELLED);
+	ck_assert_uint_eq(tq->retried, 0);
 }
 END_TEST
 
@@ -1513,6 +1555,8 @@ dispatch_suite(void)
 	tcase_add_test(tc_lost, test_poison_in_a_row);
 	tcase_add_test(tc_lost, test_worker_lost_after_retire);
 	tcase_add_test(tc_lost, test_worker_lost_cancelled);
+	tcase_add_test(tc_lost, test_worker_died_during_cancel);
+	tcase_add_test(tc_lost, test_cancel_during_timeout_grace);
 	tcase_add_test(tc_lost, test_worker_lost_while_stopping);
 	suite_add_tcase(s, tc_lost);
 	return (s);

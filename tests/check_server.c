@@ -334,8 +334,15 @@ START_TEST(test_submit_status_cancel)
 	snprintf(want, sizeof want, "STATUS %llu\n", (unsigned long long)id2);
 	cl_sends(c, want);
 	snprintf(want, sizeof want, "OK id=%llu queue=q state=delayed prio=2 attempts=0 "
-	    "max_attempts=4 timeout_ms=500", (unsigned long long)id2);
-	cl_expect(c, want);
+	    "max_attempts=4 timeout_ms=500 due_in_ms=", (unsigned long long)id2);
+	{
+		const char		*l = cl_line(c);
+		unsigned long long	 due;
+
+		ck_assert_msg(strncmp(l, want, strlen(want)) == 0, "got '%s'", l);
+		due = strtoull(l + strlen(want), NULL, 10);
+		ck_assert_msg(due > 590000 && due <= 600000, "due_in_ms=%llu", due);
+	}
 
 	/* CANCEL a waiting job: answered at once; then it has finished. */
 	snprintf(want, sizeof want, "CANCEL %llu\n", (unsigned long long)id);

@@ -391,10 +391,11 @@ START_TEST(test_handler_fails)
 	run_for(300);
 	ck_assert(!supervisor_alive_queue(tq));
 	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
-	/* A failed queue dispatches nothing. */
+	/* A failed queue runs nothing: its waiting jobs become dead, with the reason. */
 	j = submit("x");
 	run_for(50);
-	ck_assert_int_eq(j->state, JOB_QUEUED);
+	ck_assert_int_eq(j->state, JOB_DEAD);
+	ck_assert_ptr_nonnull(strstr(job_result(j), "cannot run its handler"));
 }
 END_TEST
 
@@ -414,7 +415,7 @@ START_TEST(test_crash_loop_backoff)
 		 * time from this kill to its reaping counts, far below the one second
 		 * that makes a worker healthy.)
 		 */
-		tq->workers[0]->started_ms = now_ms();
+		tq->workers[0]->ready_ms = now_ms();
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		run_until(tq->workers[0] == NULL || tq->workers[0]->pid != pid);
 		/* Not refilled at once: a timer, 100 ms doubling each time. */
@@ -428,7 +429,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
 	/* One healthy run resets the backoff: the next death is refilled at once. */
 	pid = tq->workers[0]->pid;
-	tq->workers[0]->started_ms = now_ms() - 5000;
+	tq->workers[0]->ready_ms = now_ms() - 5000;
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	run_until(tq->workers[0] == NULL || tq->workers[0]->pid != pid);
 	ck_assert_ptr_nonnull(tq->workers[0]);
