@@ -52,9 +52,10 @@
 
 /* Defaults; the man page, conf/jobpool.conf and the tests repeat them. */
 #define CONFIG_DEF_MAX_PAYLOAD		1048576U
-#define CONFIG_MAX_MAX_PAYLOAD		268435456
 #define CONFIG_DEF_MAX_OUTPUT		4194304U
 #define CONFIG_MIN_MAX_OUTPUT		65536
+#define CONFIG_DEF_MAX_CONNECTIONS	1024U
+#define CONFIG_MAX_MAX_CONNECTIONS	1000000
 #define CONFIG_DEF_KEEP_RESULTS		10000U
 #define CONFIG_DEF_KEEP_RESULTS_BYTES	67108864U
 #define CONFIG_DEF_SHUTDOWN_MS		30000U
@@ -896,6 +897,10 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			if (config_want_int(cp, s, "", CONFIG_MIN_MAX_OUTPUT, INT64_MAX,
 			    &v) == 0)
 				cf->max_output = (uint64_t)v;
+		} else if (strcmp(key, "max_connections") == 0) {
+			if (config_want_int(cp, s, "", 1, CONFIG_MAX_MAX_CONNECTIONS,
+			    &v) == 0)
+				cf->max_connections = (uint32_t)v;
 		} else if (strcmp(key, "keep_results") == 0) {
 			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
 				cf->keep_results = (uint32_t)v;
@@ -952,6 +957,8 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->max_payload = CONFIG_DEF_MAX_PAYLOAD;
 	if (cf->max_output == CONFIG_UNSET_U64)
 		cf->max_output = CONFIG_DEF_MAX_OUTPUT;
+	if (cf->max_connections == CONFIG_UNSET_U32)
+		cf->max_connections = CONFIG_DEF_MAX_CONNECTIONS;
 	if (cf->keep_results == CONFIG_UNSET_U32)
 		cf->keep_results = CONFIG_DEF_KEEP_RESULTS;
 	if (cf->keep_results_bytes == CONFIG_UNSET_U64)
@@ -1012,6 +1019,7 @@ config_new(const char *path)
 	cf->socket_mode = CONFIG_UNSET_MODE;
 	cf->max_payload = CONFIG_UNSET_U32;
 	cf->max_output = CONFIG_UNSET_U64;
+	cf->max_connections = CONFIG_UNSET_U32;
 	cf->keep_results = CONFIG_UNSET_U32;
 	cf->keep_results_bytes = CONFIG_UNSET_U64;
 	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;

@@ -15,6 +15,11 @@
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/jobpool/jobpool.conf"
 #define CONFIG_EMBEDDED_NAME	"<embedded defaults>"
 
+/* The largest max_payload a config may set; frames between master and workers are
+ * sanity-checked against this, not the setting, which a reload may change. */
+#define CONFIG_MAX_MAX_PAYLOAD	268435456
+#define CONFIG_FRAME_MAX	(CONFIG_MAX_MAX_PAYLOAD + 4096)
+
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
@@ -54,6 +59,7 @@ struct config {
 	mode_t			 socket_mode;
 	uint32_t		 max_payload;	/* largest job payload (and result) in bytes */
 	uint64_t		 max_output;	/* reply bytes buffered per connection */
+	uint32_t		 max_connections; /* clients connected at once */
 	uint32_t		 keep_results;	/* finished jobs kept for WAIT and STATUS */
 	uint64_t		 keep_results_bytes; /* their payload + result bytes */
 	uint32_t		 shutdown_timeout_ms; /* running jobs may finish within this */

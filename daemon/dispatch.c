@@ -430,6 +430,14 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 
 	reason = j->cancel ? j->cancel - 1 : -1;
 	j->cancel = 0;
+	if (len > master_config->max_payload) {
+		/* A worker forked before a reload lowered max_payload. */
+		n = snprintf(msg, sizeof msg, "result of %u bytes is larger than "
+		    "max_payload (%u)", len, master_config->max_payload);
+		status = FRAME_PERMANENT;
+		data = msg;
+		len = (uint32_t)n;
+	}
 	if (status == FRAME_SKIPPED && reason != FRAME_CANCEL_TIMEOUT) {
 		/* Cancelled before it started: it never ran, so it was no attempt. */
 		j->attempts--;

@@ -164,7 +164,9 @@ struct queue {
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
-	uint32_t		 gen;		/* bumped when the handler changes */
+	uint32_t		 gen;		/* new, never reused, when the handler changes */
+	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
+	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
 	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
 	uint32_t		 running;	/* jobs dispatched to workers */
@@ -201,6 +203,8 @@ struct conn {
 	int			 closing;	/* close once the output is flushed */
 	int			 rdeof;		/* the client shut down its sending side */
 	int			 out_full;	/* stopped reading: too much output pending */
+	int			 overflow;	/* far too much: closed once not in use */
+	int			 in_process;	/* its requests are being handled now */
 	pid_t			 pid;
 	uid_t			 uid;
 };
@@ -228,6 +232,10 @@ void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
+/* Around a reload that changes how workers are made (see queue.c). */
+int		 queue_keep_previous(struct queue *q);
+void		 queue_forget_previous(struct queue *q);
+void		 queue_revert_workers(struct queue *q);
 /* Is there room for a job of len bytes? */
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
@@ -294,6 +302,8 @@ void		 dispatch_cancel_waiting(const char *reason);
 
 /* supervisor.c: forked workers */
 int		 supervisor_start(struct queue *q);
+/* Tell systemd READY=1 once every worker that should run is up (once). */
+void		 supervisor_check_ready(void);
 void		 supervisor_reap(void);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);

@@ -164,6 +164,7 @@ master_check_done(void)
 }
 
 static char	*reload_error;
+static uint32_t	 master_gen;	/* worker generations, never reused */
 
 /* Do two optional strings differ? */
 static int
@@ -260,6 +261,7 @@ master_reload(const char *why)
 	char			*cause = NULL, *line, *save = NULL;
 	const char		*path;
 	int			 i, k, changed = 0, added = 0, removed = 0, restarted = 0;
+	int			 payload_changed;
 
 	if (master_stopping) {
 		free(reload_error);
@@ -284,6 +286,11 @@ master_reload(const char *why)
 		return (-1);
 	}
 	master_reload_warn(old, ncf);
+	/* Workers check frames and results against the max_payload they started with. */
+	payload_changed = old->max_payload != ncf->max_payload;
+	if (payload_changed)
+		log_info("reload: max_payload %u -> %u: restarting every queue's workers one "
+		    "at a time", old->max_payload, ncf->max_payload);
 	/* The running socket stays: keep its settings in the config in force. */
 	free(ncf->socket_path);
 	ncf->socket_path = strdup(old->socket_path);
@@ -298,18 +305,24 @@ master_reload(const char *why)
 		}
 		/* A queue whose handler could not start gets a new chance at every reload. */
 		int was_failed = q->failed_reason != NULL;
-		int restart = queue_needs_restart(&q->cf, nqc) || was_failed;
+		int restart = queue_needs_restart(&q->cf, nqc) || was_failed ||
+		    payload_changed;
 		int resized = nqc->workers != q->cf.workers;
 
 		if (queue_config_differs(&q->cf, nqc))
 			changed++;
+		/* What worked is kept until a worker of the new kind is up. */
+		if (restart && !was_failed && queue_keep_previous(q) != 0) {
+			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
+			continue;
+		}
 		if (queue_reconfigure(q, nqc) != 0) {
 			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
 			continue;
 		}
 		if (restart) {
 			restarted++;
-			q->gen++;
+			q->gen = ++master_gen;
 			if (q->failed_reason != NULL) {
 				/* Its workers get a new chance. */
 				free(q->failed_reason);
@@ -318,9 +331,10 @@ master_reload(const char *why)
 			if (was_failed)
 				log_info("reload: queue %s: starting its workers again "
 				    "(handler %s)", q->name, q->cf.handler);
-			else
-				log_info("reload: queue %s: handler %s; restarting its "
-				    "workers one at a time", q->name, q->cf.handler);
+			else if (!payload_changed)
+				log_info("reload: queue %s: restarting its workers one at "
+				    "a time for their new settings (handler %s)", q->name,
+				    q->cf.handler);
 		}
 		if (resized || restart)
 			(void)supervisor_resize(q);
@@ -355,6 +369,7 @@ master_reload(const char *why)
 	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
 	    "removed", ncf->path, changed, changed == 1 ? "" : "s", restarted, added,
 	    removed);
+	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();
 	return (0);
 }

@@ -131,8 +131,69 @@ queue_free(struct queue *q)
 		event_free(q->rate_ev);
 	free(q->failed_reason);
 	free(q->workers);
+	queue_forget_previous(q);
 	queue_config_clear(&q->cf);
 	free(q);
+}
+
+/*
+ * A reload is about to give q workers of a new kind (handler, user, limits): remember
+ * how its workers were made until one of the new kind is up, so that if none can start
+ * the queue goes back to what worked. Kept from the first of several such reloads.
+ */
+int
+queue_keep_previous(struct queue *q)
+{
+	if (q->prev_cf != NULL)
+		return (0);
+	if ((q->prev_cf = malloc(sizeof *q->prev_cf)) == NULL)
+		return (-1);
+	if (queue_config_copy(q->prev_cf, &q->cf) != 0) {
+		free(q->prev_cf);
+		q->prev_cf = NULL;
+		return (-1);
+	}
+	q->prev_gen = q->gen;
+	return (0);
+}
+
+/* A worker of the new kind is up: the previous kind is not needed any more. */
+void
+queue_forget_previous(struct queue *q)
+{
+	if (q->prev_cf == NULL)
+		return;
+	queue_config_clear(q->prev_cf);
+	free(q->prev_cf);
+	q->prev_cf = NULL;
+}
+
+/*
+ * No worker of the new kind can start: make workers the previous way again (limits and
+ * the other settings stay as reloaded), and the workers still running that way are
+ * current again.
+ */
+void
+queue_revert_workers(struct queue *q)
+{
+	struct queue_config	*p = q->prev_cf;
+
+	if (p == NULL)
+		return;
+	free(q->cf.handler);
+	free(q->cf.user);
+	free(q->cf.group);
+	q->cf.handler = p->handler;
+	q->cf.user = p->user;
+	q->cf.group = p->group;
+	p->handler = p->user = p->group = NULL;
+	q->cf.rlimit_as = p->rlimit_as;
+	q->cf.rlimit_cpu = p->rlimit_cpu;
+	q->cf.rlimit_nofile = p->rlimit_nofile;
+	q->cf.max_worker_rss = p->max_worker_rss;
+	q->cf.grace_ms = p->grace_ms;
+	q->gen = q->prev_gen;
+	queue_forget_previous(q);
 }
 
 /*

@@ -41,6 +41,7 @@
 
 #define SERVER_READ_MAX		(256 * 1024)
 #define SERVER_BACKLOG		1024
+#define SERVER_OUTPUT_HARD	4	/* unread replies beyond 4 x max_output: close */
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
@@ -179,6 +180,20 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct ucred	 cred;
 	socklen_t	 clen = sizeof cred;
 
+	if (nconns >= master_config->max_connections) {
+		static const char full[] = "ERR busy too many connections (max_connections)\n";
+		static uint64_t   warned_ms;
+		uint64_t	  now = now_ms();
+
+		if (warned_ms == 0 || now - warned_ms >= 10000) {
+			warned_ms = now;
+			log_warnx("refusing connections: %u open, max_connections is %u",
+			    nconns, master_config->max_connections);
+		}
+		(void)send(fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_warnx("accept: out of memory; refusing a connection");
 		close(fd);
@@ -331,6 +346,41 @@ server_close_listener(void)
 
 /* ----- replies ----- */
 
+/*
+ * After adding to c's output: past max_output, stop reading its requests until the
+ * client catches up; past SERVER_OUTPUT_HARD times that (replies to jobs submitted
+ * earlier keep coming while it does not read), close it, so that a client that never
+ * reads cannot make the daemon hold its replies without bound. 1 if c stopped reading
+ * or was closed, 0 if it may go on.
+ */
+static int
+conn_check_output(struct conn *c)
+{
+	size_t	len;
+
+	if (c->dead)
+		return (1);
+	len = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (len <= master_config->max_output)
+		return (c->out_full);
+	if (len > SERVER_OUTPUT_HARD * master_config->max_output && !c->overflow) {
+		log_warnx("connection %llu (pid %ld, uid %ld): %zu bytes of replies "
+		    "unread, more than %d x max_output; closing it",
+		    (unsigned long long)c->id, (long)c->pid, (long)c->uid, len,
+		    SERVER_OUTPUT_HARD);
+		c->overflow = 1;
+		/* A request being handled may still reply: close once it is done. */
+		if (c->in_process == 0)
+			conn_close(c);
+		return (1);
+	}
+	if (!c->out_full) {
+		c->out_full = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	return (1);
+}
+
 static void
 reply(struct conn *c, const char *s, size_t len)
 {
@@ -416,10 +466,7 @@ server_send_result(struct conn *c, struct job *j)
 	if (job_rlen(j) > 0)
 		evbuffer_add(out, job_result(j), job_rlen(j));
 	evbuffer_add(out, "\n", 1);
-	if (!c->out_full && evbuffer_get_length(out) > master_config->max_output) {
-		c->out_full = 1;
-		bufferevent_disable(c->bev, EV_READ);
-	}
+	(void)conn_check_output(c);
 }
 
 /* ----- requests ----- */
@@ -657,6 +704,13 @@ conn_wait(struct conn *c, uint64_t id)
 		server_send_result(c, j);
 		return;
 	}
+	/* One waiter per connection and job: a repeated WAIT gets one RESULT. */
+	for (w = j->waiters; w != NULL; w = w->next) {
+		if (w->conn == c) {
+			reply(c, "OK\n", 3);
+			return;
+		}
+	}
 	if ((w = malloc(sizeof *w)) == NULL) {
 		reply_err(c, "busy", "out of memory");
 		return;
@@ -771,9 +825,24 @@ conn_maybe_close(struct conn *c)
 	return (1);
 }
 
-/* Decode and handle every whole request in the input buffer, unless held back. */
+static void	conn_process_input(struct conn *);
+
+/* Handle what c has sent; close it afterwards if its replies overflowed meanwhile. */
 static void
 conn_process(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->in_process++;
+	conn_process_input(c);
+	c->in_process--;
+	if (c->overflow && !c->dead)
+		conn_close(c);
+}
+
+/* Decode and handle every whole request in the input buffer, unless held back. */
+static void
+conn_process_input(struct conn *c)
 {
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct proto_request	 req;
@@ -781,7 +850,7 @@ conn_process(struct conn *c)
 	size_t			 avail, off, n;
 	ssize_t			 r;
 
-	while (!c->blocked_on && !c->out_full && !c->closing) {
+	while (!c->blocked_on && !c->out_full && !c->closing && !c->overflow) {
 		avail = evbuffer_get_length(in);
 		if (c->skip > 0) {
 			/* The rest of an oversized body: read and thrown away. */
@@ -812,10 +881,24 @@ conn_process(struct conn *c)
 			if (conn_request(c, &req) == REQ_BLOCKED)
 				break;
 			off += (size_t)r;
+			/* Each reply counts: a burst of requests must not outrun the limit. */
+			if (conn_check_output(c))
+				break;
 		}
 		evbuffer_drain(in, off);
 		if (c->skip == 0)
 			break;
+	}
+	/* The client shut down its side in the middle of a request: say so. */
+	if (c->rdeof && !c->blocked_on && !c->closing && !c->out_full && c->skip == 0 &&
+	    (avail = evbuffer_get_length(in)) > 0) {
+		reply_err(c, "proto", "the connection ended %zu bytes into an incomplete "
+		    "request (a line without its newline, or a body shorter than its size)",
+		    avail);
+		log_debug("connection %llu (pid %ld): ended inside a request; closed",
+		    (unsigned long long)c->id, (long)c->pid);
+		evbuffer_drain(in, avail);
+		c->closing = 1;
 	}
 	if (c->closing) {
 		bufferevent_disable(c->bev, EV_READ);
@@ -823,11 +906,7 @@ conn_process(struct conn *c)
 	}
 	if (conn_maybe_close(c))
 		return;
-	if (!c->out_full && evbuffer_get_length(bufferevent_get_output(c->bev)) >
-	    master_config->max_output) {
-		c->out_full = 1;
-		bufferevent_disable(c->bev, EV_READ);
-	}
+	(void)conn_check_output(c);
 }
 
 static void

@@ -195,20 +195,25 @@ supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-/* Every worker of every queue has said READY: tell systemd, once. */
-static void
+/*
+ * Every worker of every queue has said READY: tell systemd, once. Queues that failed
+ * or were removed, and slots a reload took away, are not waited for.
+ */
+void
 supervisor_check_ready(void)
 {
-	int	i, k;
+	struct queue	*q;
+	int		 i, k;
 
-	if (supervisor_ready_notified)
+	if (supervisor_ready_notified || master_stopping)
 		return;
 	for (i = 0; i < nqueues; i++) {
-		if (queues[i]->failed_reason != NULL)
+		q = queues[i];
+		if (q->failed_reason != NULL || q->removed)
 			continue;	/* settled: it will not get better by waiting */
-		for (k = 0; k < queues[i]->nworkers; k++) {
-			if (queues[i]->workers[k] == NULL ||
-			    queues[i]->workers[k]->state != WORKER_READY)
+		for (k = 0; k < q->nworkers && k < q->cf.workers; k++) {
+			if (q->workers[k] == NULL ||
+			    q->workers[k]->state != WORKER_READY)
 				return;
 		}
 	}
@@ -319,6 +324,20 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 	switch (h->type) {
 	case FRAME_READY:
 		if (h->status != 0) {
+			if (w->gen == q->gen && q->prev_cf != NULL) {
+				/*
+				 * A reload's new handler (or user, limits) cannot start: go
+				 * back to what worked rather than take the queue down.
+				 */
+				log_job(LOG_ERR, 0, q->name, (long)w->pid, "queue %s: the "
+				    "reloaded handler '%s' cannot start: %.*s; keeping the "
+				    "previous one ('%s')", q->name, q->cf.handler,
+				    (int)h->len, payload, q->prev_cf->handler);
+				queue_revert_workers(q);
+				w->retiring = 1;	/* replaced at once, the old way */
+				supervisor_check_ready();
+				return;
+			}
 			/* Said once: the queue stays failed until a reload fixes it. */
 			if (q->failed_reason == NULL) {
 				if (asprintf(&q->failed_reason, "%.*s", (int)h->len,
@@ -336,6 +355,8 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		if (w->state == WORKER_STARTING)
 			w->state = WORKER_READY;
 		w->ready_ms = now_ms();
+		if (w->gen == q->gen)
+			queue_forget_previous(q);	/* the new kind works */
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
 		dispatch_kick(q);
@@ -364,7 +385,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		w->state = WORKER_STOPPING;
 		break;
 	default:
-		log_warnx("worker %ld: unexpected frame type %d", (long)w->pid, h->type);
+		log_job(LOG_WARNING, 0, q->name, (long)w->pid, "queue %s: worker %ld sent "
+		    "a frame of unexpected type %d; ignored", q->name, (long)w->pid,
+		    h->type);
 		break;
 	}
 }
@@ -378,7 +401,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	unsigned char		*p;
 	size_t			 avail, off;
 	int			 n, r;
-	uint32_t		 max = master_config->max_payload + 4096;
+	uint32_t		 max = CONFIG_FRAME_MAX;
 
 	for (;;) {
 		n = evbuffer_read(w->in, fd, SUPERVISOR_READ_MAX);
@@ -410,7 +433,9 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	if (off > 0)
 		evbuffer_drain(w->in, off);
 	if (off < avail && frame_get(p + off, avail - off, max, &h) == -1) {
-		log_errx("worker %ld: sent a malformed frame; stopping it", (long)w->pid);
+		log_job(LOG_ERR, 0, w->queue->name, (long)w->pid, "queue %s: worker %ld "
+		    "sent a malformed frame (type %u, %u bytes); killing it",
+		    w->queue->name, (long)w->pid, h.type, h.len);
 		kill(w->pid, SIGKILL);
 		w->eof = 1;
 	}
@@ -500,6 +525,7 @@ worker_gone(struct worker *w)
 		master_check_done();
 		return;
 	}
+	supervisor_check_ready();	/* it may have been the one start-up waited for */
 	if (failed)
 		return;		/* the handler cannot start */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0)
@@ -553,7 +579,7 @@ void
 supervisor_roll(struct queue *q)
 {
 	struct worker	*w;
-	int		 i;
+	int		 i, pass;
 
 	if (master_stopping)
 		return;
@@ -563,10 +589,14 @@ supervisor_roll(struct queue *q)
 		    w->state == WORKER_STARTING)))
 			return;		/* one at a time */
 	}
-	for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
-		w = q->workers[i];
-		if (w != NULL && w->gen != q->gen && !w->retiring) {
-			log_info("queue %s: restarting worker %ld for the new handler",
+	/* An idle one first: a busy one would hold the roll up until its job is done. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
+			w = q->workers[i];
+			if (w == NULL || w->gen == q->gen || w->retiring ||
+			    (pass == 0 && w->ninflight > 0))
+				continue;
+			log_info("queue %s: restarting worker %ld for the new settings",
 			    q->name, (long)w->pid);
 			w->rolling = 1;
 			supervisor_retire(w);

@@ -610,7 +610,7 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 #endif
 	worker_qc = qc;
 	worker_in = in;
-	imax = cf->max_payload + 4096;
+	imax = CONFIG_FRAME_MAX;
 	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = worker_sigusr1;
@@ -661,8 +661,13 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 		for (;;) {
 			int r = frame_get(ibuf + ioff, ilen - ioff, imax, &hdr);
 
-			if (r == -1)
-				_exit(70);	/* the master sent garbage: a bug */
+			if (r == -1) {
+				/* The master sent garbage: a bug. Say so, then leave. */
+				log_errx("worker %ld (queue %s): malformed frame from the "
+				    "master (type %u, %u bytes); exiting", (long)getpid(),
+				    qc->name, hdr.type, hdr.len);
+				_exit(70);
+			}
 			if (r == 0)
 				break;
 			if (ilen - ioff < FRAME_HDR_LEN + (size_t)hdr.len) {

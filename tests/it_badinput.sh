@@ -135,7 +135,12 @@ daemon_alive "after oversized bodies"
 before=$(stat_get queue submitted)
 out=$(printf 'SUBMIT echo 100 wait\nonly a part' | raw); rc=$?
 jp_eq "truncated body then EOF: the daemon closes the connection" 0 "$rc"
-jp_eq "truncated body then EOF: no reply" "" "$out"
+jp_eq "truncated body then EOF: ERR proto says where it ended" \
+	"ERR proto the connection ended 32 bytes into an incomplete request (a line without its newline, or a body shorter than its size)" "$out"
+out=$(printf 'PING\nSTATS' | raw); rc=$?
+jp_eq "a line without its newline, then EOF: the request before it is answered" \
+	"OK pong|ERR proto the connection ended 5 bytes into an incomplete request (a line without its newline, or a body shorter than its size)" \
+	"$(printf '%s' "$out" | tr '\n' '|')"
 out=$(printf 'SUBMIT echo 100 wait\nonly a part' | raw --keep-open -t 0.5); rc=$?
 jp_eq "truncated body, client still there: the daemon waits for the rest" 3 "$rc"
 jp_eq "no job was made of a truncated body" "$before" "$(stat_get queue submitted)"

@@ -69,6 +69,7 @@ second" "$out"
 
 # Interactive: each result comes back before the next line is written.
 coproc MAP { "$JOBPOOLCTL" map -k; }
+map_pid=$MAP_PID	# bash unsets MAP_PID as soon as it reaps the coprocess
 got=
 for word in one two three; do
 	echo "$word" >&"${MAP[1]}"
@@ -77,7 +78,7 @@ for word in one two three; do
 done
 map_in=${MAP[1]}
 exec {map_in}>&-
-wait "$MAP_PID"; rc=$?
+wait "$map_pid"; rc=$?
 jp_eq "map answers each line before the next" "one two three " "$got"
 jp_eq "map as a coprocess: exit status" 0 "$rc"
 

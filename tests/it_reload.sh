@@ -109,7 +109,7 @@ jp_match "the removed queue takes no new jobs" "no queue 'gone'" "$out"
 for _ in $(seq 50); do jp_ctl status | grep -q '^gone ' || break; sleep 0.1; done
 jp_eq "once drained, the removed queue is gone from status" "" "$(jp_ctl status | grep '^gone ')"
 jp_eq "its worker exited" "" "$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^worker gone ')"
-jp_match "rolling restarts were logged" 'restarting worker [0-9]+ for the new handler' "$(cat "$JP_LOG")"
+jp_match "rolling restarts were logged" 'restarting worker [0-9]+ for the new settings' "$(cat "$JP_LOG")"
 
 jp_stop
 jp_done
