@@ -63,18 +63,20 @@ struct ctl_cmd {
 
 static const char	*ctl_socket;		/* -s, or NULL for the default */
 static int		 ctl_json;		/* --json */
+static int		 ctl_raw;		/* submit -w, wait: --raw */
 static int		 ctl_progress_shown;	/* a progress line is on stderr */
 
 static const char ctl_usage_text[] =
     "usage: jobpoolctl [-s socket] [--json] command [args]\n"
     "\n"
     "commands:\n"
-    "  submit [-w] [-n] [-q queue] [-p prio] [--delay s] [--timeout s] [data | -]\n"
-    "                          submit one job; print its id, or with -w its result\n"
+    "  submit [-w [-r]] [-n] [-q queue] [-p prio] [--delay s] [--timeout s]\n"
+    "         [data | -]       submit one job; print its id, or with -w its result\n"
+    "                          (-r, --raw: the bytes only, no newline added)\n"
     "  map [-k] [-q queue] [-j window] [-p prio] [--timeout s]\n"
     "                          run a job for each line of stdin, print the results\n"
     "  status [id]             show the daemon's queues and workers, or one job\n"
-    "  wait id ...             wait for jobs and print their results\n"
+    "  wait [-r] id ...        wait for jobs and print their results\n"
     "  cancel id ...           cancel jobs: queued ones at once, running ones\n"
     "                          cooperatively (cleanup hooks run), then by force\n"
     "  dead [-q queue]         list the dead jobs (out of attempts) and their errors\n"
@@ -101,11 +103,11 @@ static int	cmd_retry(int, char **);
 static int	cmd_reload(int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "submit", cmd_submit, "submit [-w] [-n] [-q queue] [-p prio] [--delay s] "
-	    "[--timeout s] [data | -]" },
+	{ "submit", cmd_submit, "submit [-w [-r]] [-n] [-q queue] [-p prio] "
+	    "[--delay s] [--timeout s] [data | -]" },
 	{ "map", cmd_map, "map [-k] [-q queue] [-j window] [-p prio] [--timeout s]" },
 	{ "status", cmd_status, "status [id]" },
-	{ "wait", cmd_wait, "wait id ..." },
+	{ "wait", cmd_wait, "wait [-r] id ..." },
 	{ "cancel", cmd_cancel, "cancel id ..." },
 	{ "dead", cmd_dead, "dead [-q queue]" },
 	{ "retry", cmd_retry, "retry id ... | retry --all [-q queue]" },
@@ -223,7 +225,9 @@ ctl_job_failed(uint64_t line, uint64_t id, const char *status, const void *data,
 	where[0] = '\0';
 	if (line != 0)
 		snprintf(where, sizeof where, "line %" PRIu64 ": ", line);
-	if (len == 0)
+	if (id == 0)	/* the daemon refused it: no job was made */
+		ctl_warnx("%snot submitted: %.*s", where, (int)len, body);
+	else if (len == 0)
 		ctl_warnx("%sjob %" PRIu64 " %s", where, id, what);
 	else
 		ctl_warnx("%sjob %" PRIu64 " %s: %.*s", where, id, what, (int)len, body);
@@ -477,15 +481,21 @@ ctl_plain_options(int argc, char **argv, const char *name)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int	 ch;
+	int	 ch, raw_ok = strcmp(name, "wait") == 0;
 
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, raw_ok ? "hr" : "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_JSON:
 			ctl_json = 1;
+			break;
+		case 'r':
+			if (!raw_ok)
+				return (ctl_usage_error(name));
+			ctl_raw = 1;
 			break;
 		case 'h':
 			ctl_cmd_usage(stdout, name);
@@ -495,6 +505,19 @@ ctl_plain_options(int argc, char **argv, const char *name)
 		}
 	}
 	return (-1);
+}
+
+/* A finished job's result on stdout: JSON, its bytes and a newline, or (--raw) its bytes. */
+static void
+ctl_print_result(uint64_t id, const struct jobpool_result *res)
+{
+	if (ctl_json)
+		json_result(stdout, 0, id, res->status_name, res->data, res->len);
+	else if (res->status == JOBPOOL_JOB_OK) {
+		fwrite(res->data, 1, res->len, stdout);
+		if (!ctl_raw)
+			putchar('\n');
+	}
 }
 
 /* submit: submit one job, print its id, or with -w wait and print its result. */
@@ -508,6 +531,7 @@ cmd_submit(int argc, char **argv)
 		{ "delay", required_argument, NULL, OPT_DELAY },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "raw", no_argument, NULL, 'r' },
 		{ "nonblock", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
@@ -525,7 +549,7 @@ cmd_submit(int argc, char **argv)
 
 	memset(&opts, 0, sizeof opts);
 	memset(&res, 0, sizeof res);
-	while ((ch = getopt_long(argc, argv, "hnp:q:w", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hnp:q:rw", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
 			opts.queue = optarg;
@@ -551,6 +575,9 @@ cmd_submit(int argc, char **argv)
 			break;
 		case 'w':
 			wait = 1;
+			break;
+		case 'r':
+			ctl_raw = 1;
 			break;
 		case 'n':
 			opts.flags |= JOBPOOL_NONBLOCK;
@@ -603,12 +630,7 @@ cmd_submit(int argc, char **argv)
 		ctl_jperr(jp, "submit: wait", rc);
 		goto out;
 	}
-	if (ctl_json)
-		json_result(stdout, 0, id, res.status_name, res.data, res.len);
-	else if (res.status == JOBPOOL_JOB_OK) {
-		fwrite(res.data, 1, res.len, stdout);
-		putchar('\n');
-	}
+	ctl_print_result(id, &res);
 	if (res.status == JOBPOOL_JOB_OK)
 		ret = 0;
 	else {
@@ -890,7 +912,16 @@ map_handle(struct map *m, const struct jobpool_msg *msg)
 		free(e);
 		return (rc);
 	case JOBPOOL_MSG_ERR:
-		/* Replies come in request order: the n-th reply is about line n. */
+		/*
+		 * Replies come in request order: the n-th reply is about line n. A line
+		 * the daemon refuses for what it holds (too large) is a failed line; any
+		 * other refusal (no such queue, shutting down, ...) holds for every line.
+		 */
+		if (strncmp(msg->text, "toolarge ", 9) == 0) {
+			seq = m->acked++;
+			return (map_result(m, seq, 0, "refused", 0, msg->text,
+			    strlen(msg->text)));
+		}
 		snprintf(what, sizeof what, "map: line %" PRIu64, m->acked + 1);
 		ctl_err_reply(what, msg->text);
 		return (-1);
@@ -1838,12 +1869,7 @@ cmd_wait(int argc, char **argv)
 			ret = EXIT_DAEMON;
 			break;
 		}
-		if (ctl_json)
-			json_result(stdout, 0, ids[i], res.status_name, res.data, res.len);
-		else if (res.status == JOBPOOL_JOB_OK) {
-			fwrite(res.data, 1, res.len, stdout);
-			putchar('\n');
-		}
+		ctl_print_result(ids[i], &res);
 		if (res.status != JOBPOOL_JOB_OK) {
 			/* The results before this one should appear before its complaint. */
 			fflush(stdout);

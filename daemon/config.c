@@ -884,11 +884,14 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			if (config_want_string(cp, s, "", &str) == 0)
 				cf->socket_path = config_strdup(cp, str);
 		} else if (strcmp(key, "socket_mode") == 0) {
-			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
-			    config_parse_mode(config_setting_get_string(s),
-			    &cf->socket_mode) != 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 				config_cause_add(cp, s, "'socket_mode' must be a string of "
 				    "octal digits no greater than \"0777\", such as \"0660\"");
+			} else if (config_parse_mode(config_setting_get_string(s),
+			    &cf->socket_mode) != 0) {
+				config_cause_add(cp, s, "'socket_mode' must be octal digits no "
+				    "greater than \"0777\", such as \"0660\", not \"%.40s\"",
+				    config_setting_get_string(s));
 			}
 		} else if (strcmp(key, "max_payload") == 0) {
 			if (config_want_int(cp, s, "", 1, CONFIG_MAX_MAX_PAYLOAD, &v) == 0)

@@ -679,14 +679,14 @@ START_TEST(test_socket_mode)
 	    "socket_mode = \"0680\";\n"
 	    Q_OK
 	    "# and again\n",
-	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
-	    "\"0777\", such as \"0660\"");
+	    "@:1: 'socket_mode' must be octal digits no greater than "
+	    "\"0777\", such as \"0660\", not \"0680\"");
 	load_fails("socket_mode = \"01000\";\n" Q_OK,
-	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
-	    "\"0777\", such as \"0660\"");
+	    "@:1: 'socket_mode' must be octal digits no greater than "
+	    "\"0777\", such as \"0660\", not \"01000\"");
 	load_fails("socket_mode = \"\";\n" Q_OK,
-	    "@:1: 'socket_mode' must be a string of octal digits no greater than "
-	    "\"0777\", such as \"0660\"");
+	    "@:1: 'socket_mode' must be octal digits no greater than "
+	    "\"0777\", such as \"0660\", not \"\"");
 }
 END_TEST
 
