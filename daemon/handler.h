@@ -67,8 +67,9 @@ unsigned long long	 handler_spin(unsigned long long n, unsigned long long x);
 
 /* worker.c: the grace period of the running job's queue, for handlers that escalate. */
 unsigned	worker_grace_ms(void);
-/* worker.c: the job running now, or 0. */
+/* worker.c: the job running now, or 0, and the worker's queue (for log lines). */
 uint64_t	worker_current(void);
+const char	*worker_queue_name(void);
 /*
  * worker.c: job id's program leads process group pgid (0: reaped). The worker kills
  * that group if it is terminated, and the master if the worker dies.

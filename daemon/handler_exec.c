@@ -582,7 +582,9 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 			exec_status_put(out, status);
 			obuf_add(out, ")", 1);
 		}
-		log_info("exec %s: %.*s", prog, (int)(out->len - base), out->buf + base);
+		log_job(LOG_INFO, worker_current(), worker_queue_name(), (long)getpid(),
+		    "exec %s: job %llu: %.*s", prog, (unsigned long long)worker_current(),
+		    (int)(out->len - base), out->buf + base);
 		return (FRAME_CANCELLED);
 	}
 	if (overflow || nomem) {
@@ -592,7 +594,9 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 			    "(%u bytes); the program was killed", prog, x->max_payload);
 		else
 			obuf_printf(out, "exec %s: out of memory for its output", prog);
-		log_warnx("%.*s", (int)(out->len - base), out->buf + base);
+		log_job(LOG_WARNING, worker_current(), worker_queue_name(), (long)getpid(),
+		    "job %llu: %.*s", (unsigned long long)worker_current(),
+		    (int)(out->len - base), out->buf + base);
 		return (overflow ? FRAME_PERMANENT : FRAME_FAILED);
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -604,7 +608,9 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	result = WIFEXITED(status) && WEXITSTATUS(status) == EXEC_EX_DATAERR ?
 	    FRAME_PERMANENT : FRAME_FAILED;
 	/* One line per failed job: how it ended and the first line of its stderr. */
-	log_warnx("exec %s: job failed%s: %.*s%s%s", prog,
+	log_job(LOG_WARNING, worker_current(), worker_queue_name(), (long)getpid(),
+	    "exec %s: job %llu failed%s: %.*s%s%s", prog,
+	    (unsigned long long)worker_current(),
 	    result == FRAME_PERMANENT ? " permanently" : "", i, out->buf + base,
 	    x->ehlen > 0 ? ": " : "", exec_stderr_line(x, line, sizeof line));
 	return (result);

@@ -121,6 +121,7 @@ server_bind(const struct config *cf, char **cause)
 	struct sockaddr_un	 sun;
 	int			 fd = -1, probe;
 	mode_t			 old;
+	const char		*call = "socket";
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -145,6 +146,7 @@ server_bind(const struct config *cf, char **cause)
 	(void)unlink(cf->socket_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1)
 		goto fail;
+	call = "bind";
 	/* Bind with a tight umask; the configured mode is applied right after. */
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
@@ -152,6 +154,7 @@ server_bind(const struct config *cf, char **cause)
 		goto fail;
 	}
 	umask(old);
+	call = "chmod";
 	if (chmod(cf->socket_path, cf->socket_mode) == -1)
 		goto fail;
 	if (priv_socket_owner(cf, cf->socket_path, cause) != 0) {
@@ -159,12 +162,14 @@ server_bind(const struct config *cf, char **cause)
 		(void)unlink(cf->socket_path);
 		return (-1);
 	}
+	call = "listen";
 	if (listen(fd, SERVER_BACKLOG) == -1)
 		goto fail;
 	listen_path = strdup(cf->socket_path);
 	return (fd);
 fail:
-	if (asprintf(cause, "socket %s: %s", cf->socket_path, strerror(errno)) == -1)
+	if (asprintf(cause, "socket %s: %s: %s", cf->socket_path, call,
+	    strerror(errno)) == -1)
 		*cause = NULL;
 	if (fd != -1)
 		close(fd);
@@ -201,7 +206,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->bev = bufferevent_socket_new(master_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
-		log_warnx("accept: cannot set up a connection");
+		log_warnx("accept: bufferevent_socket_new failed for fd %d; refusing a "
+		    "connection", (int)fd);
 		close(fd);
 		free(c);
 		return;
@@ -794,6 +800,8 @@ conn_request(struct conn *c, struct proto_request *req)
 		conn_history(c, req->id);
 		break;
 	case PROTO_RELOAD:
+		log_notice("RELOAD requested by connection %llu (pid %ld, uid %ld)",
+		    (unsigned long long)c->id, (long)c->pid, (long)c->uid);
 		if (master_reload("RELOAD request") == 0)
 			reply(c, "OK reloaded\n", 12);
 		else

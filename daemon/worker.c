@@ -444,6 +444,13 @@ worker_child(uint64_t id, pid_t pgid)
 	worker_flush(&b);
 }
 
+/* The worker's queue, for log lines. */
+const char *
+worker_queue_name(void)
+{
+	return (worker_qc != NULL ? worker_qc->name : NULL);
+}
+
 /* The job running now (for worker_child), or 0. */
 uint64_t
 worker_current(void)
