@@ -487,6 +487,12 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 	if (obuf_reserve(out, FRAME_HDR_LEN) != 0)
 		_exit(71);
 	out->len += FRAME_HDR_LEN;
+	/*
+	 * A cancel signalled while the worker was busy between jobs (blocked writing the
+	 * last results, say) is still in the pipe: read it before this job starts, or a
+	 * job cancelled before it started would run.
+	 */
+	(void)jobpool_cancelled();
 	if ((reason = worker_take_ahead(id)) != -1) {
 		obuf_printf(out, "cancelled before it started");
 		status = FRAME_SKIPPED;
