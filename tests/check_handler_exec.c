@@ -524,8 +524,8 @@ START_TEST(test_cancel_term)
 	free(s);
 	ck_assert_int_gt(pgid, 1);
 	fm_cancel(&fm, 1, FRAME_CANCEL_USER);
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "cancelled: /bin/sh exited on "
-	    "SIGTERM (killed by signal 15 (Terminated)); cleanup ran (0 hooks)");
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "/bin/sh exited on "
+	    "SIGTERM (killed by signal 15 (Terminated))");
 	ck_assert_msg(fm_group_gone((pid_t)pgid, FM_TIMEOUT_MS),
 	    "process group %ld outlived its cancelled job", pgid);
 	/* The worker goes on. */
@@ -559,9 +559,8 @@ START_TEST(test_cancel_kill_after_grace)
 	ck_assert_int_gt(pgid, 1);
 	/* A timeout takes the same path as a cancel. */
 	fm_cancel(&fm, 1, FRAME_CANCEL_TIMEOUT);
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "cancelled: /bin/sh did not "
-	    "exit within the grace period (300 ms) after SIGTERM and was killed; "
-	    "cleanup ran (0 hooks)");
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "/bin/sh did not "
+	    "exit within the grace period (300 ms) after SIGTERM and was killed");
 	ck_assert_msg(fm_group_gone((pid_t)pgid, FM_TIMEOUT_MS),
 	    "process group %ld outlived its cancelled job", pgid);
 	/* The handler killed the group itself: the worker lives and goes on. */
@@ -600,8 +599,8 @@ START_TEST(test_cancel_term_reaches_group)
 	free(s);
 	ck_assert_int_gt(pgid, 1);
 	fm_cancel(&fm, 1, FRAME_CANCEL_USER);
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "cancelled: /bin/sh exited on "
-	    "SIGTERM (exit status 0); cleanup ran (0 hooks)");
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1, "/bin/sh exited on "
+	    "SIGTERM (exit status 0)");
 	ck_assert_str_eq((s = fm_read_file(termed)), "termed\n");
 	free(s);
 	ck_assert_msg(fm_group_gone((pid_t)pgid, FM_TIMEOUT_MS),

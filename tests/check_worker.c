@@ -236,14 +236,17 @@ START_TEST(test_garbage_frames)
 	fm_expect_exit(&fm, 70);
 	fm_free(&fm);
 
-	/* Longer than any payload can be: refused from its header alone. */
+	/*
+	 * Longer than any payload can be (whatever max_payload a reload may set since):
+	 * refused from its header alone.
+	 */
 	fm_init(&fm, "echo");
 	fm.cf.max_payload = 1000;
 	fm_start_ready(&fm);
 	fm_job(&fm, 1, "before");
 	fm_flush(&fm);
 	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "before");
-	frame_put(hdr, FRAME_JOB, 0, 2, 1000 + 4096 + 1);
+	frame_put(hdr, FRAME_JOB, 0, 2, CONFIG_FRAME_MAX + 1);
 	fm_write(&fm, hdr, sizeof hdr);
 	fm_expect_eof(&fm);
 	fm_expect_exit(&fm, 70);
@@ -268,9 +271,9 @@ START_TEST(test_cancel_not_started)
 	fm_flush(&fm);
 	ck_assert_int_eq(kill(fm.pid, SIGUSR1), 0);
 	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "0");
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 2, "cancelled before it started");
 	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "0");
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 4, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 4, "cancelled before it started");
 
 	/* A cancel for a job it does not hold (its result crossed it) is forgotten. */
 	fm_cancel(&fm, 5, FRAME_CANCEL_USER);
@@ -358,7 +361,7 @@ START_TEST(test_cancel_queued_behind_running)
 	fm_cancel(&fm, 1, FRAME_CANCEL_USER);
 	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1,
 	    "sleep interrupted; cleanup ran (0 hooks)");
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 2, "cancelled before it started");
 	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "3");
 	fm_close_jobs(&fm);
 	fm_expect_eof(&fm);
@@ -601,7 +604,7 @@ START_TEST(test_cancel_between_jobs)
 	memset(want + 6, 'z', big);
 	fm_expect_data(&fm, 1, FRAME_OK, want, 6 + big);
 	free(want);
-	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 2, "cancelled before it started");
 	/* It never ran: the job would have created g. */
 	ck_assert_ptr_null(fm_read_file(g));
 out:

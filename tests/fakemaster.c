@@ -449,8 +449,7 @@ fm_whole(struct fm *fm, struct frame_hdr *h)
 {
 	int	r;
 
-	r = frame_get(fm->in + fm->ioff, fm->ilen - fm->ioff, fm->cf.max_payload + 4096,
-	    h);
+	r = frame_get(fm->in + fm->ioff, fm->ilen - fm->ioff, CONFIG_FRAME_MAX, h);
 	ck_assert_msg(r != -1, "worker %ld sent a malformed frame", (long)fm->pid);
 	return (r == 1 && fm->ilen - fm->ioff >= FRAME_HDR_LEN + (size_t)h->len);
 }
@@ -464,6 +463,16 @@ fm_next(struct fm *fm, struct frame_hdr *h, const char **payload, int timeout_ms
 		if (fm_whole(fm, h)) {
 			*payload = fm->in + fm->ioff + FRAME_HDR_LEN;
 			fm->ioff += FRAME_HDR_LEN + h->len;
+			if (h->type == FRAME_CHILD) {
+				/* An exec program's process group: noted, as the master does. */
+				int32_t pg = 0;
+
+				if (h->len == sizeof pg)
+					memcpy(&pg, *payload, sizeof pg);
+				fm->child_pgid = pg;
+				fm->nchild++;
+				continue;
+			}
 			return (1);
 		}
 		if (fm->eof) {
@@ -673,6 +682,9 @@ fm_wait_sleeping(pid_t pid)
 #endif
 #ifdef SYS_clock_nanosleep
 		SYS_clock_nanosleep,
+#endif
+#ifdef SYS_ppoll
+		SYS_ppoll,	/* the sleep built-in waits in ppoll() */
 #endif
 		-2
 	};

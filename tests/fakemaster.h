@@ -36,6 +36,8 @@ struct fm {
 	int			 eof;		/* the result pipe is at EOF */
 	pid_t			 master;	/* master_pid for the worker; 0: us */
 	int			 inheritable;	/* leave fds 3 and 4 without FD_CLOEXEC */
+	pid_t			 child_pgid;	/* the last FRAME_CHILD (fm_next skips them) */
+	int			 nchild;		/* FRAME_CHILD frames seen */
 
 	char			*out;		/* frames queued, not yet written */
 	size_t			 olen, ocap;

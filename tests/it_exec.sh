@@ -139,7 +139,7 @@ jp_eq "exit 3: the status and stderr in the error" "exit status 3: something bro
 st=$(printf 'STATUS %s\n' "$(hdr | cut -d' ' -f2)" | raw)
 jp_match "exit 3: retried (retries = 2: attempts=3)" 'attempts=3( |$)' "$st"
 jp_match "exit 3: the log names the program and the first line of stderr" \
-	"exec $T/codes.sh: job failed: exit status 3: something broke" "$(cat "$JP_LOG")"
+	"exec $T/codes.sh: job [0-9]+ failed: exit status 3: something broke" "$(cat "$JP_LOG")"
 out=$(printf '75 try later' | bc_submit codes)
 jp_eq "exit 75: failed with its message" "exit status 75: try later" "$out"
 st=$(printf 'STATUS %s\n' "$(hdr | cut -d' ' -f2)" | raw)
@@ -150,7 +150,7 @@ jp_eq "exit 65: its message" "exit status 65: bad input" "$out"
 st=$(printf 'STATUS %s\n' "$(hdr | cut -d' ' -f2)" | raw)
 jp_match "exit 65 (EX_DATAERR): permanent, attempts=1" 'attempts=1( |$)' "$st"
 jp_match "exit 65: logged as permanent" \
-	"exec $T/codes.sh: job failed permanently: exit status 65: bad input" "$(cat "$JP_LOG")"
+	"exec $T/codes.sh: job [0-9]+ failed permanently: exit status 65: bad input" "$(cat "$JP_LOG")"
 out=$(printf 'kill' | bc_submit codes)
 jp_eq "killed by a signal: the error says which" "killed by signal 9 (Killed)" "$out"
 
@@ -165,7 +165,7 @@ fi
 jp_match "big stderr: truncation is noted" \
 	'^exit status 1: \[stderr truncated: [0-9]+ bytes dropped' "$out"
 jp_eq "big stderr: the last line is kept" "the last line" "$(printf '%s' "$out" | tail -1)"
-line=$(grep "exec $T/errbig.sh: job failed" "$JP_LOG" | head -1)
+line=$(grep -E "exec $T/errbig.sh: job [0-9]+ failed" "$JP_LOG" | head -1)
 if [ -n "$line" ] && [ "${#line}" -le 400 ]; then
 	jp_pass "big stderr: one bounded log line (${#line} bytes)"
 else
