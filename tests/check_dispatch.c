@@ -40,6 +40,8 @@
 #define NW		3	/* worker slots of the test queue */
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
+#include "checkloop.h"
+
 /* A worker slot: the worker and the far end of its job pipe. */
 struct tworker {
 	struct worker	*w;
@@ -56,7 +58,6 @@ static struct tworker		 tw[NW];
 static struct conn		*tc;
 static pid_t			 dummy = -1;	/* stands in for the worker processes */
 static int			 sigpipe_rd = -1;	/* a byte per SIGUSR1 it got */
-static struct event		*tick;
 
 /* ----- the dummy worker process ----- */
 
@@ -127,11 +128,6 @@ static void
 timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	dispatch_timer(arg);
-}
-
-static void
-tick_cb(evutil_socket_t fd, short events, void *arg)
-{
 }
 
 /* A ready worker in slot i of tq, as worker_spawn() leaves it once READY. */
@@ -252,7 +248,7 @@ setup(void)
 	unsetenv("NOTIFY_SOCKET");
 	dummy_start();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
-	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	checkloop_init();
 	memset(&tcf, 0, sizeof tcf);
 	tcf.path = (char *)"check_dispatch";
 	tcf.max_payload = 1 << 20;
@@ -466,18 +462,6 @@ make_due(struct job *j)
 	j->run_at = now_ms() - 1;
 	queue_promote(tq);
 }
-
-/* Run the event loop until cond holds, at most WAIT_MS. */
-#define run_until(cond) do {						\
-	uint64_t deadline_ = now_ms() + WAIT_MS;			\
-	struct timeval tv_ = { 0, 20000 };				\
-									\
-	while (!(cond) && now_ms() < deadline_) {			\
-		evtimer_add(tick, &tv_);				\
-		event_base_loop(master_base, EVLOOP_ONCE);		\
-	}								\
-	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
-} while (0)
 
 /* ----- submit ----- */
 

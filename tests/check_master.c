@@ -37,33 +37,18 @@
 
 #define WAIT_MS		20000	/* the longest any wait may take; never reached normally */
 
+#include "checkloop.h"
+
 static char		 tdir[64];
 static char		 tconf[96];
 static char		 tsock[96];
 static struct event	*sigchld_ev;
-static struct event	*tick;
 
 static void
 sigchld_cb(evutil_socket_t sig, short events, void *arg)
 {
 	supervisor_reap();
 }
-
-static void
-tick_cb(evutil_socket_t fd, short events, void *arg)
-{
-}
-
-#define run_until(cond) do {						\
-	uint64_t deadline_ = now_ms() + WAIT_MS;			\
-	struct timeval tv_ = { 0, 20000 };				\
-									\
-	while (!(cond) && now_ms() < deadline_) {			\
-		evtimer_add(tick, &tv_);				\
-		event_base_loop(master_base, EVLOOP_ONCE);		\
-	}								\
-	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
-} while (0)
 
 /* Write the config file; '@' in text stands for the socket path. */
 static void
@@ -159,7 +144,7 @@ reload_setup(void)
 {
 	make_dir();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
-	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	checkloop_init();
 	sigchld_ev = evsignal_new(master_base, SIGCHLD, sigchld_cb, NULL);
 	ck_assert_ptr_nonnull(sigchld_ev);
 	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);

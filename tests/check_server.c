@@ -30,6 +30,8 @@
 #include "jobpoold.h"
 
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
+
+#include "checkloop.h"
 #define QUIET_MS	300	/* how long "no reply" is watched for */
 
 /* A client: its socket and what it has received and not yet consumed. */
@@ -43,37 +45,7 @@ struct client {
 static char		 tdir[64];
 static char		 tconf[96];
 static char		 tsock[96];
-static struct event	*tick;
 static struct client	 cl[3];
-
-static void
-tick_cb(evutil_socket_t fd, short events, void *arg)
-{
-}
-
-/* Run the event loop until cond holds, at most WAIT_MS. */
-#define run_until(cond) do {						\
-	uint64_t deadline_ = now_ms() + WAIT_MS;			\
-	struct timeval tv_ = { 0, 20000 };				\
-									\
-	while (!(cond) && now_ms() < deadline_) {			\
-		evtimer_add(tick, &tv_);				\
-		event_base_loop(master_base, EVLOOP_ONCE);		\
-	}								\
-	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
-} while (0)
-
-static void
-run_for(unsigned ms)
-{
-	uint64_t	end = now_ms() + ms;
-	struct timeval	tv = { 0, 20000 };
-
-	while (now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(master_base, EVLOOP_ONCE);
-	}
-}
 
 static const char conf_text[] =
 	"socket = \"%s\";\n"
@@ -115,7 +87,7 @@ setup(void)
 	master_stopping = 0;
 	stats_init();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
-	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	checkloop_init();
 	ck_assert_ptr_nonnull(queues = calloc(cf->nqueues, sizeof *queues));
 	for (k = 0; k < cf->nqueues; k++) {
 		ck_assert_ptr_nonnull(queues[k] = queue_create(&cf->queues[k]));

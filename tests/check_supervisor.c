@@ -29,12 +29,13 @@
 
 #define WAIT_MS		20000	/* the longest any wait may take; never reached normally */
 
+#include "checkloop.h"
+
 static struct config		 tcf;
 static struct queue_config	 tqc;
 static struct queue		*tq;
 static struct queue		*qarr[1];
 static struct event		*sigchld_ev;
-static struct event		*tick;
 
 static void
 sigchld_cb(evutil_socket_t sig, short events, void *arg)
@@ -43,42 +44,12 @@ sigchld_cb(evutil_socket_t sig, short events, void *arg)
 }
 
 static void
-tick_cb(evutil_socket_t fd, short events, void *arg)
-{
-}
-
-/* Run the event loop until cond holds, at most WAIT_MS. */
-#define run_until(cond) do {						\
-	uint64_t deadline_ = now_ms() + WAIT_MS;			\
-	struct timeval tv_ = { 0, 20000 };				\
-									\
-	while (!(cond) && now_ms() < deadline_) {			\
-		evtimer_add(tick, &tv_);				\
-		event_base_loop(master_base, EVLOOP_ONCE);		\
-	}								\
-	ck_assert_msg((cond), "timed out waiting for: %s", #cond);	\
-} while (0)
-
-/* Run the event loop for ms (to see that nothing happens meanwhile). */
-static void
-run_for(unsigned ms)
-{
-	uint64_t	end = now_ms() + ms;
-	struct timeval	tv = { 0, 20000 };
-
-	while (now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(master_base, EVLOOP_ONCE);
-	}
-}
-
-static void
 setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	unsetenv("NOTIFY_SOCKET");
 	ck_assert_ptr_nonnull(master_base = event_base_new());
-	ck_assert_ptr_nonnull(tick = evtimer_new(master_base, tick_cb, NULL));
+	checkloop_init();
 	sigchld_ev = evsignal_new(master_base, SIGCHLD, sigchld_cb, NULL);
 	ck_assert_ptr_nonnull(sigchld_ev);
 	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);
