@@ -11,7 +11,7 @@
 #     that is retried if the queue allows it. What goes to stderr (its last 4 KiB) is
 #     the job's error text, and its first line is logged;
 #   - a cancelled or timed-out job gets SIGTERM, sent to its whole process group (this
-#     script and whatever it started), then SIGKILL after the queue's grace_ms. A trap
+#     script and whatever it started), then SIGKILL after the queue's grace. A trap
 #     on TERM is the place to clean up;
 #   - when the script exits, anything left in its process group is killed: do not
 #     leave work running in the background.

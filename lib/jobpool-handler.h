@@ -13,12 +13,20 @@
  *
  *     cc -shared -fPIC -o myhandler.so myhandler.c
  *
- * process() runs one job at a time in a single-threaded process. It may block; for long
- * work it should poll jobpool_cancelled() and return soon after it turns true, because
- * a cancelled or timed-out job that has not returned within the queue's grace period is
- * killed with its worker. Cleanup hooks pushed with jobpool_cleanup_push() run, last
- * pushed first, when the job is cancelled, times out, or fails; they are dropped without
- * running when it succeeds.
+ * process() runs one job at a time, on the worker's main thread (the worker has one
+ * other thread of its own, which only writes results to the master and blocks every
+ * signal). It may block; for long work it should poll jobpool_cancelled() and return
+ * soon after it turns true, because a cancelled or timed-out job that has not returned
+ * within the queue's grace period is killed with its worker. A cancel arrives as
+ * SIGUSR1, whose handler is installed without SA_RESTART: a blocking call (read, poll,
+ * nanosleep...) returns EINTR, after which the plugin should check jobpool_cancelled()
+ * and, if it is still 0, carry on. Once the job was cancelled or timed out, whatever
+ * process() returns is discarded: the job ends cancelled (or as a timed-out attempt).
+ *
+ * Cleanup hooks pushed with jobpool_cleanup_push() run, last pushed first, after
+ * process() returns, when the job was cancelled, timed out, or failed; they are dropped
+ * without running when it succeeds. They never run asynchronously, so a handler that
+ * never returns never runs its hooks.
  *
  * ABI versions: a plugin sets abi_version to JOBPOOL_HANDLER_ABI_VERSION as it was when
  * the plugin was built. jobpoold refuses a plugin whose version it does not support,
