@@ -90,6 +90,7 @@ struct config_parse {
 	size_t		 len;
 	int		 nerrors;
 	int		 oom;
+	int		 flags;		/* CONFIG_LOAD_* */
 };
 
 static const char config_embedded_text[] =
@@ -821,6 +822,18 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		    qc->prio_min, qc->prio_max, where);
 	}
 
+	/*
+	 * A daemon that gave up switching users at start cannot run this queue's workers
+	 * as another user or group: say so at the setting, not when the queue fails.
+	 */
+	if ((cp->flags & CONFIG_LOAD_NO_SWITCH) != 0 &&
+	    (qc->user != NULL || qc->group != NULL)) {
+		key = qc->user != NULL ? "user" : "group";
+		config_cause_add(cp, config_setting_get_member(g, key), "'%s'%s needs a "
+		    "restart of jobpoold: it gave up switching users when it started, "
+		    "since no queue had a user or group of its own then", key, where);
+	}
+
 	/* Names are unique: compare with the queues before this one. */
 	if (qc->name != NULL) {
 		for (i = 0; i < cf->nqueues - 1; i++) {
@@ -1036,6 +1049,13 @@ config_new(const char *path)
 struct config *
 config_load(const char *path, char **cause)
 {
+	return (config_load_flags(path, 0, cause));
+}
+
+/* config_load, with CONFIG_LOAD_* flags for what the running daemon can apply. */
+struct config *
+config_load_flags(const char *path, int flags, char **cause)
+{
 	struct config_parse	 cp;
 	struct config		*cf = NULL;
 	config_t		 lc;
@@ -1046,6 +1066,7 @@ config_load(const char *path, char **cause)
 
 	*cause = NULL;
 	memset(&cp, 0, sizeof cp);
+	cp.flags = flags;
 	cp.path = path != NULL ? path : CONFIG_EMBEDDED_NAME;
 	config_init(&lc);
 	config_set_options(&lc, config_get_options(&lc) | CONFIG_OPTION_AUTOCONVERT);

@@ -87,6 +87,13 @@ struct config {
  * "file:line: message" (or "file: message" where no line applies); the caller frees it.
  */
 struct config	*config_load(const char *path, char **cause);
+/*
+ * The same, for what the running daemon can apply. CONFIG_LOAD_NO_SWITCH: the daemon
+ * can no longer start workers as other users (priv_can_switch), so a queue's user or
+ * group is an error that asks for a restart.
+ */
+#define CONFIG_LOAD_NO_SWITCH	0x1
+struct config	*config_load_flags(const char *path, int flags, char **cause);
 /* The embedded default config text, libconfig syntax. */
 const char	*config_embedded(void);
 /* The socket path used when the config names none: see DESIGN.md, names that are fixed. */

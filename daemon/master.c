@@ -271,7 +271,9 @@ master_reload(const char *why)
 	notify_reloading();
 	path = strcmp(old->path, CONFIG_EMBEDDED_NAME) == 0 ? NULL : old->path;
 	log_notice("%s: reloading %s", why, old->path);
-	if ((ncf = config_load(path, &cause)) == NULL) {
+	/* Queue users the master can no longer switch to are errors, with their line. */
+	if ((ncf = config_load_flags(path, priv_can_switch() ? 0 :
+	    CONFIG_LOAD_NO_SWITCH, &cause)) == NULL) {
 		free(reload_error);
 		reload_error = NULL;
 		for (line = strtok_r(cause, "\n", &save); line != NULL;

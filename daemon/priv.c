@@ -1,9 +1,19 @@
 /*
- * priv.c: privileges. Who may connect (the allow lists, checked against SO_PEERCRED),
- * who the master runs as once its socket is bound (the configured user; when a queue's
- * workers run as yet another user, the master keeps exactly CAP_SETUID, CAP_SETGID and
- * CAP_KILL for that and nothing else), and what a worker becomes before it runs a job:
- * its queue's user and group, its resource limits, and no capabilities at all.
+ * priv.c: privileges. Who may connect (the allow lists, checked against the peer's
+ * credentials and groups as the kernel recorded them at connect: SO_PEERCRED and
+ * SO_PEERGROUPS), who the master runs as once its socket is bound (the configured
+ * user; when a queue's workers run as yet another user, the master keeps exactly
+ * CAP_SETUID, CAP_SETGID and CAP_KILL for that and nothing else), and what a worker
+ * becomes before it runs a job: its queue's user and group, its resource limits, and no
+ * capabilities at all.
+ *
+ * Whatever started as root and gives root up also gives up the way back through exec:
+ * the bounding set is cut down to what is kept, the securebits are set and locked so
+ * that uid 0 means nothing to execve (SECBIT_NOROOT), uid changes neither grant nor
+ * take capabilities behind our back (SECBIT_NO_SETUID_FIXUP: we set them ourselves),
+ * SECBIT_KEEP_CAPS stays off and ambient capabilities cannot be raised, and
+ * no_new_privs is set, so setuid and file-capability programs grant nothing either.
+ * What that still leaves a master with CAP_SETUID is in jobpoold(8), PRIVILEGES.
  *
  * Names are resolved when a configuration is loaded or applied, never per connection:
  * a name-service lookup may block, and the master must not.
@@ -14,9 +24,11 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <linux/capability.h>
+#include <linux/securebits.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -26,16 +38,44 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "jobpoold.h"
 #include "log.h"
 #include "priv.h"
 
-/* The peers allowed in, resolved: uids, gids (primary), and members of those groups. */
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS	59	/* Linux 4.13; asm-generic's number */
+#endif
+
+/* What the master keeps when a queue's workers run as a user of their own. */
+#define PRIV_MASTER_CAPS \
+	((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) | (1ULL << CAP_KILL))
+
+/* The securebits of anything that gave up root; every one of them locked. */
+#define PRIV_SECUREBITS \
+	(SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | \
+	 SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED | \
+	 SECBIT_KEEP_CAPS_LOCKED | \
+	 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
+
+/* The peers allowed in, resolved: uids and gids. */
 static uid_t	*acl_uids;
 static size_t	 acl_nuids;
 static gid_t	*acl_gids;
 static size_t	 acl_ngids;
 static int	 acl_on;
+
+/* Set once the master dropped root without keeping what switching users takes. */
+static int	 priv_gave_up_switch;
+
+/* Refusals: at most one line a second; the others are counted and summed up. */
+#define PRIV_REFUSED_EVERY_MS	1000
+static uint64_t		 refused_ms;	/* when the last line was logged */
+static int		 refused_logged; /* a line has been logged */
+static unsigned long	 refused_quiet;	/* refused since, not logged */
+static struct priv_peer	 refused_last;	/* the last of those */
+static int		 refused_armed;	/* a timer will sum them up */
 
 /* Resolve a user name or decimal uid. 0, or -1. */
 static int
@@ -81,28 +121,20 @@ priv_gid(const char *name, gid_t *gid)
 	return (0);
 }
 
-static int
-acl_add_uid(uid_t uid)
-{
-	uid_t	*n;
-
-	if ((n = reallocarray(acl_uids, acl_nuids + 1, sizeof *n)) == NULL)
-		return (-1);
-	acl_uids = n;
-	acl_uids[acl_nuids++] = uid;
-	return (0);
-}
-
-/* Build the allow lists of cf (at start and on reload). */
+/*
+ * Build the allow lists of cf (at start and on reload). Groups are kept as gids and
+ * matched at connect against the peer's own groups (priv_peer_check), not against the
+ * group database's member lists: those miss groups given by other means (PAM, setpriv,
+ * a service manager) and would cost a blocking lookup per member.
+ */
 void
 priv_acl_set(const struct config *cf)
 {
-	struct group	*gr;
-	gid_t		*ng;
-	uid_t		 uid;
-	gid_t		 gid;
-	char		**m;
-	int		 i;
+	uid_t	*nu;
+	gid_t	*ng;
+	uid_t	 uid;
+	gid_t	 gid;
+	int	 i;
 
 	free(acl_uids);
 	free(acl_gids);
@@ -115,7 +147,13 @@ priv_acl_set(const struct config *cf)
 			log_warnx("allow_users: no user '%s'; ignored", cf->allow_users[i]);
 			continue;
 		}
-		(void)acl_add_uid(uid);
+		if ((nu = reallocarray(acl_uids, acl_nuids + 1, sizeof *nu)) == NULL) {
+			log_warnx("allow_users: out of memory; '%s' ignored",
+			    cf->allow_users[i]);
+			continue;
+		}
+		acl_uids = nu;
+		acl_uids[acl_nuids++] = uid;
 	}
 	for (i = 0; i < cf->nallow_groups; i++) {
 		if (priv_gid(cf->allow_groups[i], &gid) != 0) {
@@ -123,26 +161,36 @@ priv_acl_set(const struct config *cf)
 			    cf->allow_groups[i]);
 			continue;
 		}
-		if ((ng = reallocarray(acl_gids, acl_ngids + 1, sizeof *ng)) != NULL) {
-			acl_gids = ng;
-			acl_gids[acl_ngids++] = gid;
-		}
-		/* Supplementary members, resolved now rather than per connection. */
-		if ((gr = getgrgid(gid)) == NULL)
+		if ((ng = reallocarray(acl_gids, acl_ngids + 1, sizeof *ng)) == NULL) {
+			log_warnx("allow_groups: out of memory; '%s' ignored",
+			    cf->allow_groups[i]);
 			continue;
-		for (m = gr->gr_mem; *m != NULL; m++) {
-			if (priv_uid(*m, &uid, NULL) == 0)
-				(void)acl_add_uid(uid);
 		}
+		acl_gids = ng;
+		acl_gids[acl_ngids++] = gid;
 	}
+}
+
+/* Is gid on allow_groups? */
+static int
+priv_acl_gid(gid_t gid)
+{
+	size_t	i;
+
+	for (i = 0; i < acl_ngids; i++) {
+		if (acl_gids[i] == gid)
+			return (1);
+	}
+	return (0);
 }
 
 /*
  * May a peer with these credentials connect? Root and the daemon's own user always
- * may; otherwise, with allow lists set, its uid or primary gid must be on them.
+ * may; otherwise, with allow lists set, its uid, its primary gid or one of its
+ * supplementary groups must be on them.
  */
 int
-priv_acl_allows(uid_t uid, gid_t gid)
+priv_acl_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
 {
 	size_t	i;
 
@@ -152,16 +200,169 @@ priv_acl_allows(uid_t uid, gid_t gid)
 		if (acl_uids[i] == uid)
 			return (1);
 	}
-	for (i = 0; i < acl_ngids; i++) {
-		if (acl_gids[i] == gid)
+	if (priv_acl_gid(gid))
+		return (1);
+	for (i = 0; i < ngroups; i++) {
+		if (priv_acl_gid(groups[i]))
 			return (1);
 	}
 	return (0);
 }
 
+/*
+ * The peer's supplementary groups (SO_PEERGROUPS, Linux 4.13): into buf if they fit,
+ * else into *big (malloc'd, the caller frees it). 0 with *groups and *ngroups, or -1.
+ */
+static int
+priv_peer_groups(int fd, gid_t *buf, size_t nbuf, gid_t **big, gid_t **groups,
+    size_t *ngroups)
+{
+	gid_t		*p = buf, *np;
+	socklen_t	 len = (socklen_t)(nbuf * sizeof *buf);
+	int		 tries;
+
+	*big = NULL;
+	/* The groups were fixed at connect: a second try with their size is enough. */
+	for (tries = 0; tries < 3; tries++) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p, &len) == 0) {
+			*groups = p;
+			*ngroups = len / sizeof *p;
+			return (0);
+		}
+		if (errno != ERANGE)
+			return (-1);
+		/* len is now the size needed. */
+		if ((np = realloc(*big, len > 0 ? len : sizeof *np)) == NULL)
+			return (-1);
+		*big = p = np;
+	}
+	errno = ERANGE;
+	return (-1);
+}
+
+/*
+ * May the peer on fd connect? With an allow list set, a peer whose credentials cannot
+ * be read is refused: the list would otherwise not apply to it.
+ */
+int
+priv_peer_check(int fd, struct priv_peer *peer, char **cause)
+{
+	struct ucred	 cred;
+	socklen_t	 clen = sizeof cred;
+	gid_t		 buf[64], *big = NULL, *groups = NULL;
+	size_t		 ngroups = 0;
+	int		 rc = -1;
+
+	*cause = NULL;
+	peer->pid = 0;
+	peer->uid = (uid_t)-1;
+	peer->gid = (gid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1) {
+		if (!acl_on)
+			return (0);
+		if (asprintf(cause, "getsockopt SO_PEERCRED: %s; refused, since "
+		    "allow_users or allow_groups is set", strerror(errno)) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	peer->pid = cred.pid;
+	peer->uid = cred.uid;
+	peer->gid = cred.gid;
+	if (priv_acl_allows(cred.uid, cred.gid, NULL, 0))
+		return (0);
+	if (acl_ngids == 0)
+		goto refuse;
+	if (priv_peer_groups(fd, buf, sizeof buf / sizeof buf[0], &big, &groups,
+	    &ngroups) == -1) {
+		if (asprintf(cause, "not in allow_users or allow_groups by uid or "
+		    "primary group, and its supplementary groups are unknown "
+		    "(getsockopt SO_PEERGROUPS: %s)", strerror(errno)) == -1)
+			*cause = NULL;
+		goto out;
+	}
+	if (priv_acl_allows(cred.uid, cred.gid, groups, ngroups)) {
+		rc = 0;
+		goto out;
+	}
+refuse:
+	*cause = strdup("not in allow_users or allow_groups");
+out:
+	free(big);
+	return (rc);
+}
+
+/* Log how many refusals went unlogged since the last line, if any. */
+static void
+priv_refused_flush(void)
+{
+	uint64_t	now = now_ms();
+
+	if (refused_quiet == 0)
+		return;
+	log_warnx("refused %lu more connection%s in %.1f s, not logged one by one (at "
+	    "most one a second is); the last from uid %ld gid %ld (pid %ld)",
+	    refused_quiet, refused_quiet == 1 ? "" : "s",
+	    (double)(now - refused_ms) / 1000.0, (long)refused_last.uid,
+	    (long)refused_last.gid, (long)refused_last.pid);
+	refused_quiet = 0;
+	refused_ms = now;
+}
+
+static void
+priv_refused_cb(evutil_socket_t fd, short events, void *arg)
+{
+	refused_armed = 0;
+	priv_refused_flush();
+}
+
+/*
+ * Log a refused peer. A local client that connects in a loop must not flood the
+ * journal: one line a second at most; the others are counted, and a timer says how
+ * many once the second is over.
+ */
+void
+priv_peer_refused(const struct priv_peer *peer, const char *cause)
+{
+	struct timeval	tv;
+	uint64_t	now = now_ms(), left;
+
+	if (cause == NULL)
+		cause = "refused (out of memory saying why)";
+	if (refused_logged && now - refused_ms < PRIV_REFUSED_EVERY_MS) {
+		refused_quiet++;
+		refused_last = *peer;
+		if (!refused_armed && master_base != NULL) {
+			left = PRIV_REFUSED_EVERY_MS - (now - refused_ms);
+			tv.tv_sec = (time_t)(left / 1000);
+			tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+			if (event_base_once(master_base, -1, EV_TIMEOUT, priv_refused_cb,
+			    NULL, &tv) == 0)
+				refused_armed = 1;
+		}
+		return;
+	}
+	if (refused_quiet > 0) {
+		/* The timer has not run yet: the sum takes this second's line. */
+		refused_quiet++;
+		refused_last = *peer;
+		priv_refused_flush();
+		return;
+	}
+	if (peer->uid == (uid_t)-1)
+		log_warnx("refused a connection: %s", cause);
+	else
+		log_warnx("refused a connection from uid %ld gid %ld (pid %ld): %s",
+		    (long)peer->uid, (long)peer->gid, (long)peer->pid, cause);
+	refused_logged = 1;
+	refused_ms = now;
+}
+
 void
 priv_acl_free(void)
 {
+	priv_refused_flush();
+	refused_logged = 0;
+	refused_armed = 0;	/* a pending timer went with its event base */
 	free(acl_uids);
 	free(acl_gids);
 	acl_uids = NULL;
@@ -196,7 +397,10 @@ priv_socket_owner(const struct config *cf, const char *path, char **cause)
 	return (0);
 }
 
-/* Set the process's capabilities to exactly mask (effective and permitted). */
+/*
+ * Set the process's capabilities to exactly mask (effective and permitted; none
+ * inheritable, which also empties the ambient set).
+ */
 static int
 priv_capset(uint64_t mask)
 {
@@ -210,6 +414,61 @@ priv_capset(uint64_t mask)
 	data[0].effective = data[0].permitted = (uint32_t)mask;
 	data[1].effective = data[1].permitted = (uint32_t)(mask >> 32);
 	return ((int)syscall(SYS_capset, &hdr, data));
+}
+
+/* This process's effective capabilities, and whether it has any at all. 0, or -1. */
+static int
+priv_capget(uint64_t *eff, int *any)
+{
+	struct __user_cap_header_struct	hdr;
+	struct __user_cap_data_struct	data[2];
+
+	memset(&hdr, 0, sizeof hdr);
+	memset(data, 0, sizeof data);
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	hdr.pid = 0;
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		return (-1);
+	*eff = (uint64_t)data[0].effective | (uint64_t)data[1].effective << 32;
+	/* The ambient set is within permitted and inheritable. */
+	*any = (data[0].effective | data[1].effective | data[0].permitted |
+	    data[1].permitted | data[0].inheritable | data[1].inheritable) != 0;
+	return (0);
+}
+
+/*
+ * With CAP_SETPCAP (so while root): cut the bounding set down to keep, and lock the
+ * securebits, so that no exec, as uid 0 or any other, gives back what goes. Then set
+ * no_new_privs. 0, or -1 with *call naming what failed.
+ */
+static int
+priv_restrict(uint64_t keep, const char **call)
+{
+	int	cap, have, bits;
+
+	for (cap = 0; (have = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++) {
+		if (have == 0 || (cap < 64 && (keep & (1ULL << cap)) != 0))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1) {
+			*call = "prctl PR_CAPBSET_DROP";
+			return (-1);
+		}
+	}
+	if ((bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)) == -1) {
+		*call = "prctl PR_GET_SECUREBITS";
+		return (-1);
+	}
+	/* Other bits (newer kernels have more) are left as they are. */
+	bits = (bits & ~SECBIT_KEEP_CAPS) | PRIV_SECUREBITS;
+	if (prctl(PR_SET_SECUREBITS, (unsigned long)bits, 0, 0, 0) == -1) {
+		*call = "prctl PR_SET_SECUREBITS";
+		return (-1);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		*call = "prctl PR_SET_NO_NEW_PRIVS";
+		return (-1);
+	}
+	return (0);
 }
 
 /* Does any queue run its workers as a user or group of its own? */
@@ -227,14 +486,16 @@ priv_queues_switch(const struct config *cf)
 
 /*
  * After binding: if root and a user is configured, become that user. Keep only what
- * the workers' own users need. 0, or -1 with *cause.
+ * the workers' own users need, and no way back to more through exec. 0, or -1 with
+ * *cause.
  */
 int
 priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
 {
-	uid_t	uid;
-	gid_t	gid, ugid;
-	int	keep;
+	const char	*call = NULL;
+	uint64_t	 keep;
+	uid_t		 uid;
+	gid_t		 gid, ugid;
 
 	*cause = NULL;
 	if (geteuid() != 0) {
@@ -243,8 +504,11 @@ priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
 		return (0);
 	}
 	if (cf->user == NULL) {
-		if (cf->group != NULL)
-			log_warnx("group is set without user: staying root");
+		log_warnx("running as root with every capability: set 'user' in %s so "
+		    "that jobpoold drops root once its socket is bound%s; its workers "
+		    "run as root without capabilities", cf->path != NULL ? cf->path :
+		    "the configuration", cf->group != NULL ?
+		    " ('group' without 'user' is ignored)" : "");
 		return (0);
 	}
 	if (priv_uid(cf->user, &uid, &ugid) != 0) {
@@ -264,30 +528,44 @@ priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
 		return (-1);
 	}
 	/* The daemon must be able to remove its socket at exit. */
-	if (sockdir != NULL)
-		(void)chown(sockdir, uid, gid);
-	keep = priv_queues_switch(cf);
-	if (keep && prctl(PR_SET_KEEPCAPS, 1) == -1)
+	if (sockdir != NULL && chown(sockdir, uid, gid) == -1)
+		log_warnx("cannot hand the socket's directory to user %s: chown %s: %s; "
+		    "the socket will be left behind at exit", cf->user, sockdir,
+		    strerror(errno));
+	keep = priv_queues_switch(cf) ? PRIV_MASTER_CAPS : 0;
+	/* All of it while still root: it takes CAP_SETPCAP. */
+	if (priv_restrict(keep, &call) != 0)
 		goto fail;
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1)
+	call = "setgroups";
+	if (setgroups(1, &gid) == -1)
 		goto fail;
-	if (keep) {
-		/* Only what it takes to start workers as other users and signal them. */
-		if (priv_capset((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) |
-		    (1ULL << CAP_KILL)) == -1)
-			goto fail;
-		(void)prctl(PR_SET_KEEPCAPS, 0);
-	}
+	call = "setresgid";
+	if (setresgid(gid, gid, gid) == -1)
+		goto fail;
+	/* SECBIT_NO_SETUID_FIXUP: the capabilities stay until capset says otherwise. */
+	call = "setresuid";
+	if (setresuid(uid, uid, uid) == -1)
+		goto fail;
+	call = "capset";
+	if (priv_capset(keep) == -1)
+		goto fail;
+	priv_gave_up_switch = keep == 0;
 	log_info("running as user %s (uid %ld, gid %ld)%s", cf->user, (long)uid,
 	    (long)gid, keep ? ", keeping CAP_SETUID, CAP_SETGID and CAP_KILL for "
-	    "the queues' worker users" : "");
+	    "the queues' worker users" : ", without capabilities");
 	return (0);
 fail:
-	if (asprintf(cause, "cannot switch to user %s: %s", cf->user,
+	if (asprintf(cause, "cannot switch to user %s: %s: %s", cf->user, call,
 	    strerror(errno)) == -1)
 		*cause = NULL;
 	return (-1);
+}
+
+/* Can the master still start workers as other users? */
+int
+priv_can_switch(void)
+{
+	return (!priv_gave_up_switch);
 }
 
 /* Apply one resource limit; 0 means unchanged. */
@@ -310,13 +588,20 @@ priv_rlimit(int resource, uint64_t value, const char *name, char **cause)
 
 /*
  * In a new worker, before its handler starts: the queue's limits, then its user and
- * group, and no capabilities. 0, or -1 with *cause.
+ * group, and no capabilities, even when it stays root. A worker of a master that
+ * stayed root also gives up the way back through exec, as the master does when it
+ * drops root: bounding set, securebits and no_new_privs. (A worker of a master that
+ * kept CAP_SETUID has no CAP_SETPCAP to do that with; it has the master's.) 0, or -1
+ * with *cause.
  */
 int
 priv_worker(const struct queue_config *qc, char **cause)
 {
-	uid_t	uid = getuid();
-	gid_t	gid = getgid(), ugid = (gid_t)-1;
+	const char	*call = NULL;
+	uint64_t	 eff = 0;
+	int		 any = 0;
+	uid_t		 uid = getuid();
+	gid_t		 gid = getgid(), ugid = (gid_t)-1;
 
 	*cause = NULL;
 	if (priv_rlimit(RLIMIT_AS, qc->rlimit_as, "rlimit_as", cause) != 0 ||
@@ -335,20 +620,43 @@ priv_worker(const struct queue_config *qc, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	if (qc->user != NULL || qc->group != NULL) {
-		/* Capabilities go with the uid change: no KEEPCAPS here. */
-		(void)prctl(PR_SET_KEEPCAPS, 0);
-		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-		    setresuid(uid, uid, uid) == -1) {
-			if (asprintf(cause, "cannot run as %s%s%s: %s",
-			    qc->user != NULL ? qc->user : "", qc->group != NULL ? ":" : "",
-			    qc->group != NULL ? qc->group : "", strerror(errno)) == -1)
-				*cause = NULL;
-			return (-1);
-		}
+	if (priv_capget(&eff, &any) == -1) {
+		call = "capget";
+		goto fail_caps;
 	}
-	/* Whatever the master kept is not the worker's to have. */
-	if (geteuid() != 0)
-		(void)priv_capset(0);
+	/* Root's worker; one of a master that kept CAP_SETUID inherited its own. */
+	if ((eff & (1ULL << CAP_SETPCAP)) != 0 && priv_restrict(0, &call) != 0)
+		goto fail_caps;
+	if (qc->user != NULL || qc->group != NULL) {
+		call = "setgroups";
+		if (setgroups(1, &gid) == -1)
+			goto fail_switch;
+		call = "setresgid";
+		if (setresgid(gid, gid, gid) == -1)
+			goto fail_switch;
+		call = "setresuid";
+		if (setresuid(uid, uid, uid) == -1)
+			goto fail_switch;
+	}
+	/*
+	 * Whatever the master kept, or root had, is not the worker's to have.
+	 * Explicitly: with SECBIT_NO_SETUID_FIXUP, a uid change no longer drops them.
+	 * Not without any: a seccomp filter may refuse capset (systemd's ~@privileged
+	 * does).
+	 */
+	call = "capset";
+	if (any && priv_capset(0) == -1)
+		goto fail_caps;
 	return (0);
+fail_switch:
+	if (asprintf(cause, "cannot run as %s%s%s: %s: %s",
+	    qc->user != NULL ? qc->user : "", qc->group != NULL ? ":" : "",
+	    qc->group != NULL ? qc->group : "", call, strerror(errno)) == -1)
+		*cause = NULL;
+	return (-1);
+fail_caps:
+	if (asprintf(cause, "cannot drop the worker's privileges: %s: %s", call,
+	    strerror(errno)) == -1)
+		*cause = NULL;
+	return (-1);
 }

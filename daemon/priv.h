@@ -8,18 +8,45 @@
 
 #include <sys/types.h>
 
+#include <stddef.h>
+
 struct config;
 struct queue_config;
 
+/* A connected peer as the kernel recorded it at connect time. */
+struct priv_peer {
+	pid_t	pid;		/* 0 when unknown */
+	uid_t	uid;		/* (uid_t)-1 when unknown */
+	gid_t	gid;		/* (gid_t)-1 when unknown */
+};
+
 /* Build the allow lists from cf (start-up and reload). */
 void	priv_acl_set(const struct config *cf);
-/* May a peer with these credentials connect? */
-int	priv_acl_allows(uid_t uid, gid_t gid);
+/*
+ * May a peer with this uid, primary gid and supplementary groups connect? 1 or 0.
+ * groups may be NULL when ngroups is 0.
+ */
+int	priv_acl_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
+/*
+ * May the peer on the connected socket fd connect? 0, or -1 with *cause (for the log;
+ * NULL if out of memory). Fills *peer with what the kernel says, even on -1. Refuses a
+ * peer whose credentials cannot be read whenever an allow list is set.
+ */
+int	priv_peer_check(int fd, struct priv_peer *peer, char **cause);
+/* Log a refused peer: at most one line a second, then how many more were refused. */
+void	priv_peer_refused(const struct priv_peer *peer, const char *cause);
+/* Free the allow lists, and log refusals not yet counted in the log. */
 void	priv_acl_free(void);
 /* chown the socket to socket_owner/socket_group. 0, or -1 with *cause. */
 int	priv_socket_owner(const struct config *cf, const char *path, char **cause);
 /* Root with a user set: become it (sockdir: a directory we made, chowned first). */
 int	priv_drop_master(const struct config *cf, const char *sockdir, char **cause);
+/*
+ * Can the master still start workers as other users and groups? 0 once it dropped root
+ * without keeping what that takes (no queue had a user or group of its own at start):
+ * only a restart gets it back. 1 otherwise.
+ */
+int	priv_can_switch(void);
 /* In a worker: rlimits, user and group, no capabilities. 0, or -1 with *cause. */
 int	priv_worker(const struct queue_config *qc, char **cause);
 

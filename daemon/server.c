@@ -181,9 +181,9 @@ static void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct conn	*c;
-	struct ucred	 cred;
-	socklen_t	 clen = sizeof cred;
+	struct conn		*c;
+	struct priv_peer	 peer;
+	char			*why = NULL;
 
 	if (nconns >= master_config->max_connections) {
 		static const char full[] = "ERR busy too many connections (max_connections)\n";
@@ -214,22 +214,23 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->id = next_conn_id++;
 	c->refs = 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		if (!priv_acl_allows(cred.uid, cred.gid)) {
-			static const char denied[] = "ERR denied uid is not in allow_users "
-			    "or allow_groups\n";
+	/* The allow lists; priv_peer_check fails closed. The log is rate-limited. */
+	if (priv_peer_check(fd, &peer, &why) != 0) {
+		static const char denied[] = "ERR denied uid is not in allow_users "
+		    "or allow_groups\n";
+		static const char nocred[] = "ERR denied the daemon cannot read the "
+		    "credentials of this connection\n";
+		const char *reply = peer.uid == (uid_t)-1 ? nocred : denied;
 
-			log_warnx("refused a connection from uid %ld gid %ld (pid %ld): "
-			    "not in allow_users or allow_groups", (long)cred.uid,
-			    (long)cred.gid, (long)cred.pid);
-			(void)send(fd, denied, sizeof denied - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			bufferevent_free(c->bev);
-			free(c);
-			return;
-		}
+		priv_peer_refused(&peer, why);
+		free(why);
+		(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+		bufferevent_free(c->bev);
+		free(c);
+		return;
 	}
+	c->pid = peer.pid;
+	c->uid = peer.uid;
 	bufferevent_set_max_single_read(c->bev, SERVER_READ_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, master_config->max_output / 2, 0);

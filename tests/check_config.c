@@ -1184,6 +1184,51 @@ START_TEST(test_accounts)
 }
 END_TEST
 
+/*
+ * CONFIG_LOAD_NO_SWITCH (a reload in a master that gave up switching users): a queue's
+ * user, or group without one, is an error at that setting that asks for a restart;
+ * without the flag the same file loads.
+ */
+START_TEST(test_no_switch)
+{
+	static const char text[] =
+	    "user = \"root\";\n"
+	    "queues = ( { name = \"a\"; handler = \"echo\"; },\n"
+	    "  { name = \"b\"; handler = \"echo\";\n"
+	    "    user = \"root\"; group = \"root\"; },\n"
+	    "  { name = \"c\"; handler = \"echo\";\n"
+	    "    group = \"root\"; } );\n";
+	struct config	*cf;
+	char		*path, *cause = NULL, *want;
+
+	path = write_tmp(text);
+	cf = config_load_flags(path, CONFIG_LOAD_NO_SWITCH, &cause);
+	ck_assert_ptr_null(cf);
+	want = subst("@:4: 'user' in queue 'b' needs a restart of jobpoold: it gave up "
+	    "switching users when it started, since no queue had a user or group of "
+	    "its own then\n"
+	    "@:6: 'group' in queue 'c' needs a restart of jobpoold: it gave up "
+	    "switching users when it started, since no queue had a user or group of "
+	    "its own then", path);
+	ck_assert_str_eq(cause, want);
+	free(want);
+	free(cause);
+	cause = NULL;
+	cf = config_load_flags(path, 0, &cause);
+	ck_assert_ptr_nonnull(cf);
+	config_free(cf);
+	/* The daemon's own user is not a queue's: that file loads with the flag. */
+	unlink(path);
+	free(path);
+	path = write_tmp("user = \"root\";\n" Q_OK);
+	cf = config_load_flags(path, CONFIG_LOAD_NO_SWITCH, &cause);
+	ck_assert_ptr_nonnull(cf);
+	config_free(cf);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_socket_group_default)
 {
 	struct config	*cf;
@@ -1331,6 +1376,7 @@ config_suite(void)
 
 	tc = tcase_create("access");
 	tcase_add_test(tc, test_accounts);
+	tcase_add_test(tc, test_no_switch);
 	tcase_add_test(tc, test_socket_group_default);
 	tcase_add_test(tc, test_allow_lists);
 	tcase_add_test(tc, test_new_many_errors);

@@ -9,21 +9,33 @@
 
 #include "autoconf.h"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+
+#include <linux/capability.h>
+#include <linux/securebits.h>
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "config.h"
+#include "jobpoold.h"
+#include "log.h"
 #include "priv.h"
 
 /* Ids no account on a test machine has. */
@@ -60,12 +72,12 @@ acl_config(char **users, int nusers, char **groups, int ngroups)
 START_TEST(test_acl_empty)
 {
 	/* Before any set, and with both lists empty: anyone who can connect. */
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
 	priv_acl_set(acl_config(NULL, 0, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 1);
-	ck_assert_int_eq(priv_acl_allows(0, 0), 1);
-	ck_assert_int_eq(priv_acl_allows((uid_t)-2, (gid_t)-2), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(0, 0, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows((uid_t)-2, (gid_t)-2, NULL, 0), 1);
 	priv_acl_free();
 }
 END_TEST
@@ -81,15 +93,15 @@ START_TEST(test_acl_users)
 		nobody = pw->pw_uid;
 	}
 	priv_acl_set(acl_config(users, users[1] != NULL ? 2 : 1, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B), 1);	/* any group */
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, NULL, 0), 1);	/* any group */
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B, NULL, 0), 0);
 	if (users[1] != NULL)
-		ck_assert_int_eq(priv_acl_allows(nobody, GID_B), 1);
+		ck_assert_int_eq(priv_acl_allows(nobody, GID_B, NULL, 0), 1);
 	/* Root and the daemon's own user always may. */
-	ck_assert_int_eq(priv_acl_allows(0, GID_B), 1);
-	ck_assert_int_eq(priv_acl_allows(me, GID_B), 1);
+	ck_assert_int_eq(priv_acl_allows(0, GID_B, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(me, GID_B, NULL, 0), 1);
 	priv_acl_free();
 }
 END_TEST
@@ -101,16 +113,16 @@ START_TEST(test_acl_unresolved)
 	char	*groups[] = { (char *)"no-such-group-chk", (char *)"12x" };
 
 	priv_acl_set(acl_config(users, 2, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
-	ck_assert_int_eq(priv_acl_allows(0, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(0, GID_A, NULL, 0), 1);
 	priv_acl_set(acl_config(NULL, 0, groups, 2));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 0);
 	/* Out of range ids do not wrap to something else. */
 	users[0] = (char *)"4294967295";
 	users[1] = (char *)"99999999999999999999";
 	priv_acl_set(acl_config(users, 2, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows((uid_t)-1, GID_A), 0);
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows((uid_t)-1, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 0);
 	priv_acl_free();
 }
 END_TEST
@@ -131,12 +143,12 @@ START_TEST(test_acl_groups)
 		groups[1] = gname;
 	}
 	priv_acl_set(acl_config(NULL, 0, groups, gr != NULL ? 2 : 1));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);	/* any user */
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B), 0);
-	ck_assert_int_eq(priv_acl_allows(UID_A, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 1);	/* any user */
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, 0, NULL, 0), 0);
 	if (gr != NULL)
-		ck_assert_int_eq(priv_acl_allows(UID_A, gid), 1);
+		ck_assert_int_eq(priv_acl_allows(UID_A, gid, NULL, 0), 1);
 	priv_acl_free();
 }
 END_TEST
@@ -148,18 +160,34 @@ START_TEST(test_acl_both)
 	char	*groups[] = { (char *)"4344" };
 
 	priv_acl_set(acl_config(users, 1, groups, 1));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_B, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 0);
+	priv_acl_free();
+}
+END_TEST
+
+/* A peer's supplementary groups count like its primary group. */
+START_TEST(test_acl_supplementary)
+{
+	char	*groups[] = { (char *)"4343" };
+	gid_t	 with[] = { GID_B, 7, GID_A }, without[] = { GID_B, 7 };
+
+	priv_acl_set(acl_config(NULL, 0, groups, 1));
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, with, 3), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, with + 2, 1), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, without, 2), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_B, NULL, 0), 0);
 	priv_acl_free();
 }
 END_TEST
 
 /*
- * A group's supplementary members (from the group database) are let in whatever
- * their primary group: resolved when the list is set.
+ * The group database's member lists are not consulted: a user listed as a member of
+ * an allowed group, connecting without that group, is refused (what counts is the
+ * peer's own groups, as the kernel has them).
  */
-START_TEST(test_acl_group_members)
+START_TEST(test_acl_no_member_lists)
 {
 	struct group	*gr;
 	struct passwd	*pw;
@@ -184,16 +212,15 @@ START_TEST(test_acl_group_members)
 	}
 	endgrent();
 	if (!found) {
-		fprintf(stderr, "check_priv: skipping test_acl_group_members: no group "
+		fprintf(stderr, "check_priv: skipping test_acl_no_member_lists: no group "
 		    "with a member whose primary group is another\n");
 		return;
 	}
 	groups[0] = gname;
 	priv_acl_set(acl_config(NULL, 0, groups, 1));
-	/* The member, with a primary gid that is not the group's. */
-	ck_assert_int_eq(priv_acl_allows(uid, gid + 1000), 1);
-	ck_assert_int_eq(priv_acl_allows(uid, gid), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_A, gid + 1000), 0);
+	ck_assert_int_eq(priv_acl_allows(uid, gid + 1000, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(uid, gid + 1000, &gid, 1), 1);
+	ck_assert_int_eq(priv_acl_allows(uid, gid, NULL, 0), 1);
 	priv_acl_free();
 }
 END_TEST
@@ -204,17 +231,252 @@ START_TEST(test_acl_reload)
 	char	*a[] = { (char *)"4242" }, *b[] = { (char *)"4243" };
 
 	priv_acl_set(acl_config(a, 1, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 0);
 	priv_acl_set(acl_config(b, 1, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 0);
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 1);
 	priv_acl_set(acl_config(NULL, 0, NULL, 0));
-	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_A, GID_A, NULL, 0), 1);
 	priv_acl_set(acl_config(a, 1, NULL, 0));
 	priv_acl_free();
-	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A), 1);
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 1);
 	priv_acl_free();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------- */
+/* Peers on real sockets: priv_peer_check, and the refusal log. */
+
+/* Without an allow list, anyone; with one, a peer with unknown credentials is refused. */
+START_TEST(test_peer_check)
+{
+	char			*users[] = { (char *)"4242" };
+	struct priv_peer	 peer;
+	char			*cause;
+	int			 sp[2], p[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	priv_acl_set(acl_config(NULL, 0, NULL, 0));
+	ck_assert_int_eq(priv_peer_check(sp[0], &peer, &cause), 0);
+	ck_assert_ptr_null(cause);
+	ck_assert_int_eq(peer.pid, getpid());
+	ck_assert_uint_eq(peer.uid, geteuid());
+	ck_assert_uint_eq(peer.gid, getegid());
+	/* No credentials (not a socket) and no list: let in, uid unknown. */
+	ck_assert_int_eq(priv_peer_check(p[0], &peer, &cause), 0);
+	ck_assert_ptr_null(cause);
+	ck_assert_uint_eq(peer.uid, (uid_t)-1);
+
+	/* With a list: the daemon's own user gets in, an unknown peer does not. */
+	priv_acl_set(acl_config(users, 1, NULL, 0));
+	ck_assert_int_eq(priv_peer_check(sp[0], &peer, &cause), 0);
+	ck_assert_int_eq(priv_peer_check(p[0], &peer, &cause), -1);
+	ck_assert_str_eq(cause, "getsockopt SO_PEERCRED: Socket operation on non-socket; "
+	    "refused, since allow_users or allow_groups is set");
+	ck_assert_uint_eq(peer.uid, (uid_t)-1);
+	ck_assert_int_eq(peer.pid, 0);
+	free(cause);
+	priv_acl_free();
+	close(sp[0]);
+	close(sp[1]);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * Connect to path as uid UID_B with primary gid gid and the supplementary groups
+ * groups[0..n), from a child; accept and check the peer in the parent (as root, so the
+ * peer is neither root nor the daemon's user). Returns what priv_peer_check did.
+ */
+static int
+peer_as(const char *path, gid_t gid, const gid_t *groups, int n, struct priv_peer *peer,
+    char **cause)
+{
+	struct sockaddr_un	 sun;
+	int			 lfd, afd, fd, rc, status;
+	pid_t			 pid;
+	char			 c;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	(void)unlink(path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(chmod(path, 0777), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups((size_t)n, groups) != 0 || setresgid(gid, gid, gid) != 0 ||
+		    setresuid(UID_B, UID_B, UID_B) != 0)
+			_exit(2);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0)
+			_exit(3);
+		/* Stay connected until the parent has looked. */
+		(void)read(fd, &c, 1);
+		_exit(0);
+	}
+	afd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(afd, 0);
+	rc = priv_peer_check(afd, peer, cause);
+	ck_assert_int_eq(peer->pid, pid);
+	close(afd);
+	close(lfd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x",
+	    status);
+	(void)unlink(path);
+	return (rc);
+}
+
+/*
+ * As root: allow_groups matches the groups the connecting process has (SO_PEERGROUPS),
+ * more than fit the first buffer included, and its primary group.
+ */
+START_TEST(test_peer_groups)
+{
+	char			*groups[] = { (char *)"4343" };
+	struct priv_peer	 peer;
+	gid_t			 many[100];
+	char			 dir[64], path[96], *cause;
+	int			 i;
+
+	if (skip_unless_root("test_peer_groups"))
+		return;
+	snprintf(dir, sizeof dir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(path, sizeof path, "%s/sock", dir);
+	for (i = 0; i < 100; i++)
+		many[i] = (gid_t)(20000 + i);
+	priv_acl_set(acl_config(NULL, 0, groups, 1));
+
+	/* The 100th supplementary group is the allowed one. */
+	many[99] = GID_A;
+	ck_assert_int_eq(peer_as(path, GID_B, many, 100, &peer, &cause), 0);
+	ck_assert_ptr_null(cause);
+	ck_assert_uint_eq(peer.uid, UID_B);
+	ck_assert_uint_eq(peer.gid, GID_B);
+	/* One supplementary group, the allowed one. */
+	ck_assert_int_eq(peer_as(path, GID_B, many + 99, 1, &peer, &cause), 0);
+	/* The primary group, no supplementary ones. */
+	ck_assert_int_eq(peer_as(path, GID_A, NULL, 0, &peer, &cause), 0);
+	/* None of them. */
+	many[99] = 20099;
+	ck_assert_int_eq(peer_as(path, GID_B, many, 100, &peer, &cause), -1);
+	ck_assert_str_eq(cause, "not in allow_users or allow_groups");
+	ck_assert_uint_eq(peer.uid, UID_B);
+	free(cause);
+	ck_assert_int_eq(peer_as(path, GID_B, NULL, 0, &peer, &cause), -1);
+	free(cause);
+	priv_acl_free();
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+static char	logdir[64], logpath[96];
+
+/* Everything the log wrote so far. */
+static char *
+log_text(void)
+{
+	static char	buf[8192];
+	ssize_t		n;
+	int		fd;
+
+	fd = open(logpath, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof buf - 1);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	close(fd);
+	return (buf);
+}
+
+static int
+count_lines(const char *s)
+{
+	int	n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return (n);
+}
+
+static void
+assert_matches(const char *text, const char *re)
+{
+	regex_t	r;
+
+	ck_assert_int_eq(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+	ck_assert_msg(regexec(&r, text, 0, NULL, 0) == 0, "/%s/ not in:\n%s", re, text);
+	regfree(&r);
+}
+
+/*
+ * Refusals are logged at most once a second: the first in full, the rest counted and
+ * summed up by a timer (or, with no event loop, by the next line or priv_acl_free).
+ */
+START_TEST(test_peer_refused_log)
+{
+	struct priv_peer	 a = { 11, UID_A, GID_A }, b = { 12, UID_B, GID_B };
+	struct priv_peer	 u = { 0, (uid_t)-1, (gid_t)-1 };
+	struct timeval		 tv = { 1, 500 * 1000 };
+	char			*text;
+	int			 fd, i;
+
+	snprintf(logdir, sizeof logdir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(logdir));
+	snprintf(logpath, sizeof logpath, "%s/log", logdir);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	unsetenv("JOURNAL_STREAM");
+	log_init(LOG_INFO, "check_priv");
+	master_base = event_base_new();
+	ck_assert_ptr_nonnull(master_base);
+
+	priv_peer_refused(&a, "not in allow_users or allow_groups");
+	for (i = 0; i < 4; i++)
+		priv_peer_refused(&b, "not in allow_users or allow_groups");
+	text = log_text();
+	ck_assert_int_eq(count_lines(text), 1);
+	assert_matches(text, "refused a connection from uid 4242 gid 4343 \\(pid 11\\): "
+	    "not in allow_users or allow_groups");
+
+	/* The second is over: the timer sums up the four. */
+	event_base_loopexit(master_base, &tv);
+	event_base_dispatch(master_base);
+	text = log_text();
+	ck_assert_int_eq(count_lines(text), 2);
+	assert_matches(text, "refused 4 more connections in [0-9.]+ s, not logged one by "
+	    "one \\(at most one a second is\\); the last from uid 4243 gid 4344 "
+	    "\\(pid 12\\)");
+
+	/* Within a second of that line: counted; priv_acl_free says so at exit. */
+	priv_peer_refused(&u, "getsockopt SO_PEERCRED: oops");
+	ck_assert_int_eq(count_lines(log_text()), 2);
+	priv_acl_free();
+	text = log_text();
+	ck_assert_int_eq(count_lines(text), 3);
+	assert_matches(text, "refused 1 more connection in [0-9.]+ s");
+	/* Afterwards the next refusal is logged at once; a peer without credentials too. */
+	priv_peer_refused(&u, "getsockopt SO_PEERCRED: oops");
+	text = log_text();
+	ck_assert_int_eq(count_lines(text), 4);
+	assert_matches(text, "refused a connection: getsockopt SO_PEERCRED: oops");
+	priv_acl_free();
+	event_base_free(master_base);
+	master_base = NULL;
+	unlink(logpath);
+	rmdir(logdir);
 }
 END_TEST
 
@@ -229,26 +491,55 @@ struct report {
 	int		ngroups;
 	gid_t		groups[16];
 	struct rlimit	as, cpu, nofile;
-	unsigned long long capeff, capprm;
+	unsigned long long capeff, capprm, capbnd;
+	int		nnp;		/* NoNewPrivs */
+	int		securebits;
+	int		can_switch;	/* priv_can_switch() */
 };
 
-/* The capability sets of this process, from /proc. */
-static void
-read_caps(struct report *r)
-{
-	char	line[256];
-	FILE	*f;
+/* What anything that gave up root has: every bit locked (see priv.c). */
+#define LOCKED_BITS	(SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | \
+			 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED | \
+			 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
+/* CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7). */
+#define MASTER_CAPS	((1ULL << 5) | (1ULL << 6) | (1ULL << 7))
 
-	r->capeff = r->capprm = ~0ULL;
-	if ((f = fopen("/proc/self/status", "r")) == NULL)
-		return;
-	while (fgets(line, sizeof line, f) != NULL) {
+/* The capability sets and no_new_privs of a process, from its status text. */
+static void
+parse_status(const char *text, struct report *r)
+{
+	const char	*line;
+
+	r->capeff = r->capprm = r->capbnd = ~0ULL;
+	r->nnp = -1;
+	for (line = text; line != NULL && *line != '\0';
+	    line = strchr(line, '\n') != NULL ? strchr(line, '\n') + 1 : NULL) {
 		if (strncmp(line, "CapEff:", 7) == 0)
 			r->capeff = strtoull(line + 7, NULL, 16);
 		else if (strncmp(line, "CapPrm:", 7) == 0)
 			r->capprm = strtoull(line + 7, NULL, 16);
+		else if (strncmp(line, "CapBnd:", 7) == 0)
+			r->capbnd = strtoull(line + 7, NULL, 16);
+		else if (strncmp(line, "NoNewPrivs:", 11) == 0)
+			r->nnp = atoi(line + 11);
 	}
-	fclose(f);
+}
+
+/* This process's, from /proc. */
+static void
+read_caps(struct report *r)
+{
+	char	buf[4096];
+	size_t	n;
+	FILE	*f;
+
+	buf[0] = '\0';
+	if ((f = fopen("/proc/self/status", "r")) != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	parse_status(buf, r);
 }
 
 static void
@@ -263,6 +554,8 @@ fill_report(struct report *r, int rc, const char *cause)
 	getrlimit(RLIMIT_CPU, &r->cpu);
 	getrlimit(RLIMIT_NOFILE, &r->nofile);
 	read_caps(r);
+	r->securebits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+	r->can_switch = priv_can_switch();
 }
 
 typedef void	(*child_fn)(void *, struct report *);
@@ -325,11 +618,20 @@ START_TEST(test_worker_nothing)
 	ck_assert_uint_eq(after.nofile.rlim_max, before.nofile.rlim_max);
 	ck_assert_uint_eq(after.cpu.rlim_max, before.cpu.rlim_max);
 	ck_assert_uint_eq(after.as.rlim_max, before.as.rlim_max);
-	/* Root keeps its capabilities: only a worker that is not root drops them. */
-	if (geteuid() == 0)
-		ck_assert_uint_eq(after.capeff, before.capeff);
-	else
-		ck_assert_uint_eq(after.capeff, 0);
+	/* No capabilities, even for a worker that stays root. */
+	ck_assert_uint_eq(after.capeff, 0);
+	ck_assert_uint_eq(after.capprm, 0);
+	if (geteuid() == 0) {
+		/* And no way back to them through exec. */
+		ck_assert_uint_eq(after.capbnd, 0);
+		ck_assert_int_eq(after.nnp, 1);
+		ck_assert_int_eq(after.securebits & 0xff, LOCKED_BITS);
+	} else {
+		/* Nothing to give up: as it was. */
+		ck_assert_uint_eq(after.capbnd, before.capbnd);
+		ck_assert_int_eq(after.nnp, before.nnp);
+		ck_assert_int_eq(after.securebits, before.securebits);
+	}
 }
 END_TEST
 
@@ -436,6 +738,9 @@ START_TEST(test_worker_user)
 	ck_assert_uint_eq(r.groups[0], pw->pw_gid);
 	ck_assert_uint_eq(r.capeff, 0);
 	ck_assert_uint_eq(r.capprm, 0);
+	ck_assert_uint_eq(r.capbnd, 0);
+	ck_assert_int_eq(r.nnp, 1);
+	ck_assert_int_eq(r.securebits & 0xff, LOCKED_BITS);
 	/* The limits were set first, as root, and stay. */
 	ck_assert_uint_eq(r.nofile.rlim_cur, 100);
 }
@@ -497,6 +802,8 @@ START_TEST(test_worker_user_group)
 	ck_assert_uint_eq(r.egid, gid);
 	ck_assert_int_eq(r.ngroups, 1);
 	ck_assert_uint_eq(r.groups[0], gid);
+	ck_assert_uint_eq(r.capeff, 0);
+	ck_assert_uint_eq(r.capbnd, 0);
 }
 END_TEST
 
@@ -529,7 +836,9 @@ START_TEST(test_worker_not_permitted)
 	}
 	in_child(unprivileged_worker_child, &qc, &r);
 	ck_assert_int_eq(r.rc, -1);
-	ck_assert_str_eq(r.cause, "cannot run as nobody:4343: Operation not permitted");
+	/* The message names the call that failed. */
+	ck_assert_str_eq(r.cause, "cannot run as nobody:4343: setgroups: Operation not "
+	    "permitted");
 }
 END_TEST
 
@@ -652,6 +961,11 @@ START_TEST(test_drop_user)
 	ck_assert_uint_eq(r.groups[0], pw->pw_gid);
 	ck_assert_uint_eq(r.capeff, 0);
 	ck_assert_uint_eq(r.capprm, 0);
+	ck_assert_uint_eq(r.capbnd, 0);
+	ck_assert_int_eq(r.nnp, 1);
+	ck_assert_int_eq(r.securebits & 0xff, LOCKED_BITS);
+	/* No queue needed more: a reload cannot add a queue user. */
+	ck_assert_int_eq(r.can_switch, 0);
 	ck_assert_int_eq(stat(dir, &sb), 0);
 	ck_assert_uint_eq(sb.st_uid, pw->pw_uid);
 	ck_assert_uint_eq(sb.st_gid, pw->pw_gid);
@@ -692,6 +1006,11 @@ START_TEST(test_drop_keeps_caps)
 	/* CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), and nothing else. */
 	ck_assert_uint_eq(r.capeff, want);
 	ck_assert_uint_eq(r.capprm, want);
+	/* Nothing more to get back through exec. */
+	ck_assert_uint_eq(r.capbnd, want);
+	ck_assert_int_eq(r.nnp, 1);
+	ck_assert_int_eq(r.securebits & 0xff, LOCKED_BITS);
+	ck_assert_int_eq(r.can_switch, 1);
 
 	/* A worker forked from that master switches, then drops them all. */
 	d.then_worker = 1;
@@ -701,6 +1020,201 @@ START_TEST(test_drop_keeps_caps)
 	ck_assert_uint_eq(r.egid, GID_A);
 	ck_assert_uint_eq(r.capeff, 0);
 	ck_assert_uint_eq(r.capprm, 0);
+	/* Without CAP_SETPCAP it cannot cut the bounding set further: the master's. */
+	ck_assert_uint_eq(r.capbnd, want);
+	ck_assert_int_eq(r.nnp, 1);
+	ck_assert_int_eq(r.securebits & 0xff, LOCKED_BITS);
+}
+END_TEST
+
+/*
+ * As root, with a queue user: the master that kept CAP_SETUID can become uid 0 again,
+ * but then has no capabilities, and an exec as uid 0 gives it none (bounding set,
+ * SECBIT_NOROOT, no_new_privs). Before the fix it got back every capability.
+ */
+static void
+regain_child(void *arg, struct report *r)
+{
+	struct drop_arg	*d = arg;
+	char		 buf[4096], *cause = NULL;
+	int		 p[2], status;
+	ssize_t		 n, got = 0;
+	pid_t		 pid;
+
+	if (priv_drop_master(d->cf, NULL, &cause) != 0) {
+		fill_report(r, -1, cause);
+		return;
+	}
+	if (setresuid(0, 0, 0) != 0) {
+		fill_report(r, -2, "setresuid(0, 0, 0) failed");
+		return;
+	}
+	if (pipe(p) != 0 || (pid = fork()) == -1) {
+		fill_report(r, -3, "pipe or fork failed");
+		return;
+	}
+	if (pid == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execl("/bin/cat", "cat", "/proc/self/status", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(p[0]);
+	(void)waitpid(pid, &status, 0);
+	/* What the exec'd program had; uids are this process's, which it shared. */
+	fill_report(r, WIFEXITED(status) ? WEXITSTATUS(status) : -4, NULL);
+	parse_status(buf, r);
+}
+
+START_TEST(test_drop_no_way_back)
+{
+	struct queue_config	qc;
+	struct config		cf;
+	struct drop_arg		d = { &cf, NULL, 0 };
+	struct report		r;
+
+	if (skip_unless_root("test_drop_no_way_back"))
+		return;
+	if (getpwnam("nobody") == NULL || access("/bin/cat", X_OK) != 0) {
+		fprintf(stderr, "check_priv: skipping test_drop_no_way_back: no nobody "
+		    "or /bin/cat\n");
+		return;
+	}
+	memset(&qc, 0, sizeof qc);
+	qc.user = (char *)"nobody";
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"nobody";
+	cf.queues = &qc;
+	cf.nqueues = 1;
+	in_child(regain_child, &d, &r);
+	ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.cause);
+	/* CAP_SETUID does make it uid 0 ... */
+	ck_assert_uint_eq(r.euid, 0);
+	ck_assert_uint_eq(r.ruid, 0);
+	/* ... but exec gives it nothing. */
+	ck_assert_uint_eq(r.capeff, 0);
+	ck_assert_uint_eq(r.capprm, 0);
+	ck_assert_uint_eq(r.capbnd, MASTER_CAPS);
+	ck_assert_int_eq(r.nnp, 1);
+}
+END_TEST
+
+/* Take cap out of this process's effective set. 0, or -1. */
+static int
+drop_effective(int cap)
+{
+	struct __user_cap_header_struct	hdr;
+	struct __user_cap_data_struct	data[2];
+
+	memset(&hdr, 0, sizeof hdr);
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return (-1);
+	data[cap / 32].effective &= ~(1U << (cap % 32));
+	return ((int)syscall(SYS_capset, &hdr, data));
+}
+
+struct without_arg {
+	struct config	*cf;
+	int		 cap;		/* taken away before the drop */
+	const char	*log;		/* stderr goes here, if set */
+	const char	*sockdir;
+};
+
+static void
+drop_without_child(void *arg, struct report *r)
+{
+	struct without_arg	*w = arg;
+	char			*cause = NULL;
+	int			 fd, rc;
+
+	if (w->log != NULL) {
+		fd = open(w->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd == -1 || dup2(fd, STDERR_FILENO) == -1) {
+			fill_report(r, -2, "cannot send stderr to the log file");
+			return;
+		}
+		close(fd);
+		unsetenv("JOURNAL_STREAM");
+		log_init(LOG_INFO, "check_priv");
+	}
+	if (w->cap >= 0 && drop_effective(w->cap) != 0) {
+		fill_report(r, -2, "cannot drop the capability for the test");
+		return;
+	}
+	rc = priv_drop_master(w->cf, w->sockdir, &cause);
+	fill_report(r, rc, cause);
+	free(cause);
+}
+
+/* As root: a failed drop names the call that failed. */
+START_TEST(test_drop_names_call)
+{
+	static const struct {
+		int		 cap;
+		const char	*want;
+	} cases[] = {
+		{ CAP_SETPCAP, "cannot switch to user nobody: prctl PR_CAPBSET_DROP: "
+		    "Operation not permitted" },
+		{ CAP_SETGID, "cannot switch to user nobody: setgroups: Operation not "
+		    "permitted" },
+		{ CAP_SETUID, "cannot switch to user nobody: setresuid: Operation not "
+		    "permitted" },
+	};
+	struct config		cf;
+	struct without_arg	w = { &cf, -1, NULL, NULL };
+	struct report		r;
+	size_t			i;
+
+	if (skip_unless_root("test_drop_names_call"))
+		return;
+	if (getpwnam("nobody") == NULL) {
+		fprintf(stderr, "check_priv: skipping test_drop_names_call: no nobody\n");
+		return;
+	}
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"nobody";
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		w.cap = cases[i].cap;
+		in_child(drop_without_child, &w, &r);
+		ck_assert_int_eq(r.rc, -1);
+		ck_assert_str_eq(r.cause, cases[i].want);
+	}
+}
+END_TEST
+
+/* As root: a socket directory that cannot be handed over is said, and the drop goes on. */
+START_TEST(test_drop_chown_fails)
+{
+	struct config		cf;
+	struct without_arg	w = { &cf, -1, NULL, "/nonexistent/check_priv" };
+	struct report		r;
+	char			*text;
+
+	if (skip_unless_root("test_drop_chown_fails"))
+		return;
+	if (getpwnam("nobody") == NULL) {
+		fprintf(stderr, "check_priv: skipping test_drop_chown_fails: no nobody\n");
+		return;
+	}
+	snprintf(logdir, sizeof logdir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(logdir));
+	snprintf(logpath, sizeof logpath, "%s/log", logdir);
+	w.log = logpath;
+	memset(&cf, 0, sizeof cf);
+	cf.user = (char *)"nobody";
+	in_child(drop_without_child, &w, &r);
+	ck_assert_msg(r.rc == 0, "priv_drop_master: %s", r.cause);
+	ck_assert_uint_eq(r.euid, getpwnam("nobody")->pw_uid);
+	text = log_text();
+	assert_matches(text, "warning: cannot hand the socket's directory to user nobody: "
+	    "chown /nonexistent/check_priv: No such file or directory; the socket will "
+	    "be left behind at exit");
+	unlink(logpath);
+	rmdir(logdir);
 }
 END_TEST
 
@@ -777,6 +1291,7 @@ priv_suite(void)
 {
 	Suite	*s = suite_create("priv");
 	TCase	*ta = tcase_create("acl");
+	TCase	*tp = tcase_create("peer");
 	TCase	*tw = tcase_create("worker");
 	TCase	*tm = tcase_create("master");
 
@@ -785,9 +1300,14 @@ priv_suite(void)
 	tcase_add_test(ta, test_acl_unresolved);
 	tcase_add_test(ta, test_acl_groups);
 	tcase_add_test(ta, test_acl_both);
-	tcase_add_test(ta, test_acl_group_members);
+	tcase_add_test(ta, test_acl_supplementary);
+	tcase_add_test(ta, test_acl_no_member_lists);
 	tcase_add_test(ta, test_acl_reload);
 	suite_add_tcase(s, ta);
+	tcase_add_test(tp, test_peer_check);
+	tcase_add_test(tp, test_peer_groups);
+	tcase_add_test(tp, test_peer_refused_log);
+	suite_add_tcase(s, tp);
 	tcase_add_test(tw, test_worker_nothing);
 	tcase_add_test(tw, test_worker_rlimits);
 	tcase_add_test(tw, test_worker_rlimit_refused);
@@ -800,6 +1320,9 @@ priv_suite(void)
 	tcase_add_test(tm, test_drop_stays);
 	tcase_add_test(tm, test_drop_user);
 	tcase_add_test(tm, test_drop_keeps_caps);
+	tcase_add_test(tm, test_drop_no_way_back);
+	tcase_add_test(tm, test_drop_names_call);
+	tcase_add_test(tm, test_drop_chown_fails);
 	tcase_add_test(tm, test_socket_owner);
 	suite_add_tcase(s, tm);
 	return (s);
