@@ -101,6 +101,15 @@ priv_uid(const char *name, uid_t *uid, gid_t *gid)
 	return (0);
 }
 
+/* Is uid the user called name (or with that decimal uid)? */
+int
+priv_is_user(const char *name, uid_t uid)
+{
+	uid_t	u;
+
+	return (priv_uid(name, &u, NULL) == 0 && u == uid);
+}
+
 /* Resolve a group name or decimal gid. 0, or -1. */
 static int
 priv_gid(const char *name, gid_t *gid)

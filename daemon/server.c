@@ -68,9 +68,13 @@ static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct conn *);
 static void	conn_close(struct conn *);
 
-/* mkdir -p for the socket's directory; private (0700) unless we are root. */
+/*
+ * mkdir -p for the socket's directory; private (0700) unless we are root. The directory
+ * must be ours, root's, or (started as root) that of the user we drop to, which owns
+ * the directory we made on an earlier start.
+ */
 static int
-server_mkdirs(const char *path, char **cause)
+server_mkdirs(const char *path, const char *user, char **cause)
 {
 	char		*copy, *dir, *p;
 	struct stat	 sb;
@@ -103,7 +107,8 @@ server_mkdirs(const char *path, char **cause)
 	}
 	/* The directory that holds the socket must be ours, or root's. */
 	if (lstat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode) ||
-	    (sb.st_uid != geteuid() && sb.st_uid != 0)) {
+	    (sb.st_uid != geteuid() && sb.st_uid != 0 &&
+	    !(geteuid() == 0 && user != NULL && priv_is_user(user, sb.st_uid)))) {
 		if (asprintf(cause, "%s is not a directory owned by uid %ld",
 		    dir, (long)geteuid()) == -1)
 			*cause = NULL;
@@ -131,7 +136,7 @@ server_bind(const struct config *cf, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	if (server_mkdirs(cf->socket_path, cause) != 0)
+	if (server_mkdirs(cf->socket_path, cf->user, cause) != 0)
 		return (-1);
 	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1) {
 		if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) {

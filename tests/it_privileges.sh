@@ -177,9 +177,9 @@ jp_eq "the socket is removed at exit by the unprivileged master" "" "$(ls "$JP_S
 # other users: a reload that adds one is refused, at the setting's line, asking for a
 # restart; the daemon stays on the old configuration.
 : >"$JP_LOG"
-# A directory of its own: the first daemon handed its socket's directory to daemon.
-JP_SOCK="$JP_TMP/run2/jobpool.sock"
-export JOBPOOL_SOCKET="$JP_SOCK"
+# The same socket directory: the first daemon made it and handed it to daemon; a
+# daemon started again as root with the same user takes it as its own.
+jp_eq "the socket's directory belongs to the daemon's user" daemon "$(stat -c %U "$JP_TMP/run")"
 jp_start "
 user = \"daemon\";
 queues = ( { name = \"default\"; handler = \"echo\"; workers = 1; } );"
