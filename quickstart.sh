@@ -59,22 +59,26 @@ configure_into() {
 	fi
 }
 
-# The Debian tree that tests/it_nspawn.sh boots with systemd-nspawn, built once (about a
-# minute) and reused. Never fails the run: without root, debootstrap or the mirror the
-# test skips and says why.
+# The Debian trees that tests/it_nspawn.sh boots with systemd-nspawn, built once (about
+# a minute each) and reused: bookworm (systemd 252), and trixie (systemd 257, for
+# Type=notify-reload). Never fails the run: without root, debootstrap or the mirror the
+# test (or its trixie part) skips and says why.
 prepare_nspawn_tree() {
-	local out rc=0
+	local out rc suite
 	if [ "$(id -u)" -ne 0 ]; then
-		say "nspawn tree: not prepared (needs root); tests/it_nspawn.sh will skip"
+		say "nspawn trees: not prepared (needs root); tests/it_nspawn.sh will skip"
 		return 0
 	fi
-	out=$(bash tests/nspawn_prepare.sh 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		say "$(printf '%s\n' "$out" | tail -1)"
-	else
-		printf '%s\n' "$out" | sed 's/^/quickstart: /' >&2
-		say "nspawn tree: not prepared; tests/it_nspawn.sh will skip"
-	fi
+	for suite in bookworm trixie; do
+		rc=0
+		out=$(bash tests/nspawn_prepare.sh --suite "$suite" 2>&1) || rc=$?
+		if [ "$rc" -eq 0 ]; then
+			say "$(printf '%s\n' "$out" | tail -1)"
+		else
+			printf '%s\n' "$out" | sed 's/^/quickstart: /' >&2
+			say "nspawn tree $suite: not prepared; tests/it_nspawn.sh will skip $([ "$suite" = bookworm ] && echo it || echo its trixie part)"
+		fi
+	done
 	return 0
 }
 

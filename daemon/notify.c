@@ -1,6 +1,7 @@
 /*
  * notify.c: the systemd notify protocol (sd_notify) and the watchdog. Without
- * $NOTIFY_SOCKET every call here does nothing, so jobpoold runs the same on a terminal.
+ * $NOTIFY_SOCKET nothing is sent and no timer runs (only the start-up line about failed
+ * queues is logged), so jobpoold runs the same on a terminal.
  *
  * notify owns two timers on the master's event base: the status timer (every second:
  * STATUS= when its text changed; during shutdown a change counts as drain progress)
@@ -9,7 +10,15 @@
  * systemd restarts it.
  *
  * Every message is one datagram on $NOTIFY_SOCKET; sd_notify() never waits for an
- * answer, and systemd reads its notify socket at once.
+ * answer, and systemd reads its notify socket at once. A datagram that cannot be sent
+ * is logged as a warning, with its text, once per distinct error (a later success
+ * clears that): a vanished or full notify socket does not fill the log with one line
+ * per watchdog ping.
+ *
+ * The first notify_ready() is the end of start-up, with or without systemd: it also
+ * logs a warning naming the queues whose handler could not start, which STATUS= names
+ * too, so neither `systemctl status` nor the log looks healthy while a queue runs
+ * nothing.
  */
 
 #include "autoconf.h"
@@ -33,13 +42,14 @@
 
 static int		 notify_on = -1;	/* -1: $NOTIFY_SOCKET not looked at yet */
 static int		 notify_inited;
-static int		 notify_was_ready;	/* READY=1 sent: STATUS= follows the counts */
+static int		 notify_was_ready;	/* start-up is over: STATUS= follows the counts */
 static int		 notify_is_stopping;
 static int		 notify_early_reload;	/* a reload before the first READY=1 */
 static struct event	*status_ev;
 static struct event	*watchdog_ev;
 static char		 status_last[256];	/* the counts last sent */
 static uint64_t		 extend_last_ms;
+static int		 send_errno;		/* the error last logged; 0 after a success */
 
 /* Is there a notify socket to talk to? Decided once: the environment does not change. */
 static int
@@ -53,24 +63,82 @@ notify_enabled(void)
 	return (notify_on);
 }
 
-/* Send one datagram; a failure is logged at debug level and otherwise ignored. */
+/*
+ * Send one datagram. A failure is logged as a warning with the message (its lines
+ * joined by spaces), unless the last failure had the same error: a socket that went
+ * away fails every ping the same way, and one line says it. A success starts afresh.
+ */
 static void
 notify_send(const char *msg)
 {
-	int	r;
+	const char	*sock;
+	int		 r;
 
-	if ((r = sd_notify(0, msg)) < 0)
-		log_debug("sd_notify: %s", strerror(-r));
+	if ((r = sd_notify(0, msg)) >= 0) {
+		send_errno = 0;
+		return;
+	}
+	if (-r == send_errno)
+		return;
+	send_errno = -r;
+	sock = getenv("NOTIFY_SOCKET");
+	log_warnx("notify: cannot send \"%s\" to %s: %s (not logged again until a "
+	    "message gets through or the error changes)", msg,
+	    sock != NULL ? sock : "$NOTIFY_SOCKET", strerror(-r));
 }
 
-/* The counts for STATUS=, summed over the queues: "queued 12, running 4/4, ...". */
+/*
+ * The queues whose handler cannot start ("bad", or "bad, worse"), cut to fit len with
+ * " and N more"; removed queues are left out. Returns how many there are.
+ */
+static int
+notify_failed_queues(char *buf, size_t len)
+{
+	const struct queue	*q;
+	char			 more[32];
+	size_t			 used = 0, need;
+	int			 i, n = 0, shown = 0;
+
+	if (len == 0)
+		return (0);
+	buf[0] = '\0';
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->failed_reason == NULL || q->removed)
+			continue;
+		n++;
+		if (shown < n - 1)
+			continue;	/* already cut: only counted */
+		/* Room for this name and, should the next not fit, " and N more". */
+		need = strlen(q->name) + (shown > 0 ? 2 : 0) + sizeof " and 99999 more";
+		if (used + need >= len)
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s", shown > 0 ? ", " : "",
+		    q->name);
+		shown++;
+	}
+	if (shown < n) {
+		snprintf(more, sizeof more, "%s%d more", shown > 0 ? " and " : "",
+		    n - shown);
+		snprintf(buf + used, len - used, "%s", more);
+	}
+	return (n);
+}
+
+/*
+ * The text of STATUS=, summed over the queues: "queued 12, running 4/4, done 80,
+ * failed 1", then "; queue bad failed" (or "; queues bad, worse failed") while queues
+ * have a handler that cannot start.
+ */
 static void
 notify_status_text(char *buf, size_t len)
 {
 	const struct queue	*q;
 	unsigned long long	 queued = 0, done = 0, failed = 0;
 	unsigned int		 running = 0, workers = 0;
-	int			 i, k;
+	char			 names[sizeof status_last];
+	size_t			 used;
+	int			 i, k, n;
 
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
@@ -81,6 +149,9 @@ notify_status_text(char *buf, size_t len)
 		failed += q->failed;
 		/* A busy worker runs exactly one job; the others of its batch wait. */
 		running += q->busy;
+		/* A failed queue's workers are on their way out: none takes a job. */
+		if (q->failed_reason != NULL)
+			continue;
 		for (k = 0; k < q->nworkers; k++) {
 			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_DEAD)
 				workers++;
@@ -89,6 +160,14 @@ notify_status_text(char *buf, size_t len)
 	snprintf(buf, len, "%squeued %llu, running %u/%u, done %llu, failed %llu",
 	    notify_is_stopping ? "stopping: " : "", queued, running, workers, done,
 	    failed);
+	used = strlen(buf);
+	if (used + sizeof "; queues  failed" >= len)
+		return;
+	/* names is cut to the room left, so this fits; snprintf truncates if not. */
+	n = notify_failed_queues(names, len - used - (sizeof "; queues  failed" - 1));
+	if (n > 0 && snprintf(buf + used, len - used, "; queue%s %s failed",
+	    n == 1 ? "" : "s", names) >= (int)(len - used))
+		log_debug("notify: status text cut");
 }
 
 /* Every second: STATUS= if the text changed; while stopping, a change is progress. */
@@ -153,14 +232,17 @@ notify_init(struct event_base *base)
 	notify_send("WATCHDOG=1");
 }
 
-/* The socket listens and every worker is up, at start-up or after a reload. */
+/*
+ * The socket listens and every worker is up (or its queue failed), at start-up or
+ * after a reload. The first one ends start-up: queues that failed are logged.
+ */
 void
 notify_ready(void)
 {
 	char	text[sizeof status_last], msg[sizeof status_last + 32];
+	char	names[512];
+	int	n;
 
-	if (!notify_enabled())
-		return;
 	/*
 	 * The end of a reload that came before start-up finished (jobpoolctl reload while
 	 * workers start): not ready yet; the first READY=1 still waits for the workers.
@@ -169,6 +251,14 @@ notify_ready(void)
 		notify_early_reload = 0;
 		return;
 	}
+	if (!notify_was_ready) {
+		notify_was_ready = 1;
+		if ((n = notify_failed_queues(names, sizeof names)) > 0)
+			log_warnx("ready; %d queue%s failed: %s", n, n == 1 ? "" : "s",
+			    names);
+	}
+	if (!notify_enabled())
+		return;
 	/* The timers need the event base; a master that did not call notify_init yet. */
 	if (!notify_inited)
 		notify_init(master_base);
@@ -176,7 +266,6 @@ notify_ready(void)
 	snprintf(status_last, sizeof status_last, "%s", text);
 	snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", text);
 	notify_send(msg);
-	notify_was_ready = 1;
 }
 
 /*
@@ -188,13 +277,13 @@ notify_reloading(void)
 {
 	char	msg[128];
 
-	if (!notify_enabled())
-		return;
 	if (!notify_was_ready) {
 		/* systemd still waits for the first READY=1: nothing to bracket. */
 		notify_early_reload = 1;
 		return;
 	}
+	if (!notify_enabled())
+		return;
 	snprintf(msg, sizeof msg, "RELOADING=1\nSTATUS=reloading the configuration\n"
 	    "MONOTONIC_USEC=%llu", (unsigned long long)now_us());
 	notify_send(msg);
@@ -267,5 +356,6 @@ notify_free(void)
 	notify_is_stopping = 0;
 	notify_early_reload = 0;
 	extend_last_ms = 0;
+	send_errno = 0;
 	status_last[0] = '\0';
 }

@@ -5,16 +5,22 @@
  * MONOTONIC_USEC=, STOPPING=1, EXTEND_TIMEOUT_USEC= while stopping (at most one a
  * second), STATUS= from the status timer only when the counts change, WATCHDOG=1 pings
  * when $WATCHDOG_USEC asks (and $WATCHDOG_PID is us), and nothing at all without
- * $NOTIFY_SOCKET. The timers run on a libevent base driven by the test.
+ * $NOTIFY_SOCKET. Queues whose handler cannot start are named in STATUS= (cut to fit)
+ * and by the start-up warning, which is logged with or without $NOTIFY_SOCKET; a
+ * datagram that cannot be sent is a warning with its text, once per distinct error.
+ * The timers run on a libevent base driven by the test; stderr (the log) goes to a
+ * file when a test reads it.
  */
 
 #include "autoconf.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,39 +175,139 @@ events_added(void)
 	return (event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED));
 }
 
-/* One queue with counts the status text sums; its workers are freed by free_queue. */
-static struct queue	*qarr[1];
+/* Queues with counts the status text sums; their workers are freed by free_queues. */
+static struct queue	*qarr[16];
 
+/* Another queue called name, with nworkers workers in state st. */
 static struct queue *
-make_queue(void)
+add_queue(const char *name, int nworkers, enum worker_state st)
 {
 	struct queue_config	qc;
 	struct queue		*q;
+	int			 k;
 
+	ck_assert_int_lt(nqueues, (int)(sizeof qarr / sizeof qarr[0]));
 	memset(&qc, 0, sizeof qc);
-	qc.name = (char *)"q";
+	qc.name = (char *)name;
 	qc.handler = (char *)"echo";
 	qc.max_jobs = 100;
 	qc.max_bytes = 1 << 20;
 	qc.batch = 1;
 	q = queue_create(&qc);
 	ck_assert_ptr_nonnull(q);
-	qarr[0] = q;
+	if (nworkers > 0) {
+		q->workers = calloc(nworkers, sizeof *q->workers);
+		ck_assert_ptr_nonnull(q->workers);
+		q->nworkers = nworkers;
+		for (k = 0; k < nworkers; k++) {
+			q->workers[k] = calloc(1, sizeof *q->workers[k]);
+			ck_assert_ptr_nonnull(q->workers[k]);
+			q->workers[k]->state = st;
+		}
+	}
+	q->idx = (uint16_t)nqueues;
+	qarr[nqueues++] = q;
 	queues = qarr;
-	nqueues = 1;
 	return (q);
+}
+
+/* Mark q failed, as the supervisor does when its handler cannot start. */
+static void
+fail_queue(struct queue *q)
+{
+	q->failed_reason = strdup("init failed");
+	ck_assert_ptr_nonnull(q->failed_reason);
+}
+
+static struct queue *
+make_queue(void)
+{
+	return (add_queue("q", 0, WORKER_READY));
+}
+
+static void
+free_queues(void)
+{
+	struct queue	*q;
+	int		 i, k;
+
+	for (i = 0; i < nqueues; i++) {
+		q = qarr[i];
+		for (k = 0; k < q->nworkers; k++)
+			free(q->workers[k]);
+		q->nready = q->nheap = 0;
+		queue_free(q);
+	}
+	nqueues = 0;
 }
 
 static void
 free_queue(struct queue *q)
 {
-	int	k;
+	ck_assert_ptr_eq(q, qarr[0]);
+	free_queues();
+}
 
-	for (k = 0; k < q->nworkers; k++)
-		free(q->workers[k]);
-	q->nready = q->nheap = 0;
-	queue_free(q);
-	nqueues = 0;
+/* stderr to a file while a test reads the log; capture_read() gives what it holds. */
+static char	logpath[96];
+static int	saved_stderr = -1;
+
+static void
+capture_start(void)
+{
+	int	fd;
+
+	snprintf(logpath, sizeof logpath, "%s/stderr", sockdir);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved_stderr, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+static char *
+capture_read(void)
+{
+	struct stat	 sb;
+	char		*buf;
+	int		 fd;
+
+	fd = open(logpath, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)sb.st_size), (ssize_t)sb.st_size);
+	buf[sb.st_size] = '\0';
+	close(fd);
+	return (buf);
+}
+
+/* Put stderr back; before fake_systemd_end(), which removes the directory. */
+static void
+capture_end(void)
+{
+	if (saved_stderr != -1) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	unlink(logpath);
+}
+
+/* How many times needle occurs in s. */
+static int
+count_of(const char *s, const char *needle)
+{
+	int	n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return (n);
 }
 
 /* Without $NOTIFY_SOCKET nothing is sent and no timer is started. */
@@ -300,10 +406,219 @@ START_TEST(test_status_counts)
 		ck_assert_ptr_nonnull(q->workers[k]);
 		q->workers[k]->state = k == 0 ? WORKER_READY : WORKER_DEAD;
 	}
+	/* A healthy queue adds no "failed" part. */
 	notify_init(base);
 	notify_ready();
 	expect_msg("READY=1\nSTATUS=queued 5, running 1/1, done 40, failed 2");
 	free_queue(q);
+	fake_systemd_end();
+}
+END_TEST
+
+/*
+ * A queue whose handler cannot start: STATUS= names it and leaves its (exiting)
+ * workers out of the count; the first READY=1 logs a warning naming it, later ones do
+ * not; a removed queue is not named; once a reload fixes it, STATUS= says so.
+ */
+START_TEST(test_status_failed)
+{
+	struct queue	*bad, *worse, *gone;
+	char		*log;
+
+	fake_systemd(1);
+	capture_start();
+	(void)add_queue("default", 2, WORKER_READY);
+	bad = add_queue("bad", 1, WORKER_STARTING);
+	fail_queue(bad);
+	gone = add_queue("gone", 0, WORKER_READY);
+	fail_queue(gone);
+	gone->removed = 1;
+	notify_init(base);
+	notify_ready();
+	expect_msg("READY=1\nSTATUS=queued 0, running 0/2, done 0, failed 0; "
+	    "queue bad failed");
+	log = capture_read();
+	ck_assert_msg(strstr(log, " warning: ready; 1 queue failed: bad\n") != NULL,
+	    "log: %s", log);
+	free(log);
+
+	/* A second failure shows up at the next tick; a reload's READY=1 logs nothing. */
+	worse = add_queue("worse", 1, WORKER_READY);
+	fail_queue(worse);
+	expect_msg("STATUS=queued 0, running 0/2, done 0, failed 0; "
+	    "queues bad, worse failed");
+	notify_reloading();
+	free(wait_msg(10000));
+	notify_ready();
+	expect_msg("READY=1\nSTATUS=queued 0, running 0/2, done 0, failed 0; "
+	    "queues bad, worse failed");
+	log = capture_read();
+	ck_assert_int_eq(count_of(log, "ready;"), 1);
+	free(log);
+
+	/* A reload gave them a new chance, and their workers came up. */
+	free(bad->failed_reason);
+	bad->failed_reason = NULL;
+	bad->workers[0]->state = WORKER_READY;
+	free(worse->failed_reason);
+	worse->failed_reason = NULL;
+	expect_msg("STATUS=queued 0, running 0/4, done 0, failed 0");
+	notify_stopping();
+	expect_msg("STOPPING=1\nSTATUS=stopping: queued 0, running 0/4, done 0, failed 0");
+	capture_end();
+	free_queues();
+	fake_systemd_end();
+}
+END_TEST
+
+/* Many failed queues: as many names as fit, then "and N more"; never over 255 bytes. */
+START_TEST(test_status_failed_many)
+{
+	static char	 names[12][64];
+	struct queue	*q;
+	char		*m, *log;
+	int		 i;
+
+	fake_systemd(1);
+	capture_start();
+	for (i = 0; i < 12; i++) {
+		snprintf(names[i], sizeof names[i], "queue-with-a-long-name-%02d-%s", i,
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		q = add_queue(names[i], 0, WORKER_READY);
+		q->done = 99999999999ULL;
+		fail_queue(q);
+	}
+	notify_init(base);
+	notify_ready();
+	m = wait_msg(10000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_le(strlen(m), strlen("READY=1\nSTATUS=") + 255);
+#define MANY_START "READY=1\nSTATUS=queued 0, running 0/0, done 1199999999988, " \
+	"failed 0; queues queue-with-a-long-name-00-"
+	ck_assert_msg(strncmp(m, MANY_START, strlen(MANY_START)) == 0, "got: %s", m);
+#undef MANY_START
+	ck_assert_msg(strstr(m, " and 10 more failed") != NULL &&
+	    strcmp(strstr(m, " and 10 more failed"), " and 10 more failed") == 0,
+	    "got: %s", m);
+	free(m);
+	/* The log has more room: it names more of them. */
+	log = capture_read();
+	ck_assert_msg(strstr(log, "ready; 12 queues failed: queue-with-a-long-name-00-") !=
+	    NULL, "log: %s", log);
+	ck_assert_msg(strstr(log, "queue-with-a-long-name-05-") != NULL, "log: %s", log);
+	ck_assert_msg(strstr(log, " more\n") != NULL, "log: %s", log);
+	free(log);
+	capture_end();
+	free_queues();
+	fake_systemd_end();
+}
+END_TEST
+
+/*
+ * Without $NOTIFY_SOCKET the start-up line is still logged, once; the READY at the end
+ * of a reload that came before start-up finished is not the end of start-up.
+ */
+START_TEST(test_ready_log_disabled)
+{
+	struct queue	*bad;
+	char		*log;
+
+	fake_systemd(0);
+	capture_start();
+	(void)add_queue("default", 1, WORKER_READY);
+	bad = add_queue("bad", 0, WORKER_READY);
+	fail_queue(bad);
+	notify_init(base);
+	notify_reloading();
+	notify_ready();
+	log = capture_read();
+	ck_assert_int_eq(count_of(log, "ready;"), 0);
+	free(log);
+	notify_ready();
+	notify_ready();
+	log = capture_read();
+	ck_assert_int_eq(count_of(log, " warning: ready; 1 queue failed: bad\n"), 1);
+	free(log);
+	ck_assert_int_eq(events_added(), 0);
+	expect_none();
+	capture_end();
+	free_queues();
+	fake_systemd_end();
+}
+END_TEST
+
+/* Bind a socket of type at sockpath in place of the fake systemd's. */
+static int
+rebind(int type)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	unlink(sockpath);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sockpath);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	if (type == SOCK_STREAM)
+		ck_assert_int_eq(listen(fd, 1), 0);
+	return (fd);
+}
+
+/*
+ * A datagram that cannot be sent: a warning with the message and the error, not
+ * repeated while the same error goes on; a different error is logged again, and so is
+ * the same error after a message got through.
+ */
+START_TEST(test_send_errors)
+{
+	char	*log, want[256];
+	int	 fd;
+
+	fake_systemd(1);
+	capture_start();
+	notify_init(base);
+	/* The socket is gone. */
+	close(sockfd);
+	unlink(sockpath);
+	notify_ready();
+	notify_status("one");
+	notify_status("two");
+	notify_stopping();
+	log = capture_read();
+	snprintf(want, sizeof want, " warning: notify: cannot send \"READY=1 STATUS="
+	    IDLE_STATUS "\" to %s: %s (not logged again", sockpath, strerror(ENOENT));
+	ck_assert_msg(strstr(log, want) != NULL, "log: %s", log);
+	ck_assert_int_eq(count_of(log, "notify: cannot send"), 1);
+	free(log);
+
+	/* Something else is there: another error, logged once. */
+	fd = rebind(SOCK_STREAM);
+	notify_status("three");
+	notify_status("four");
+	log = capture_read();
+	snprintf(want, sizeof want, "cannot send \"STATUS=three\" to %s: %s", sockpath,
+	    strerror(EPROTOTYPE));
+	ck_assert_msg(strstr(log, want) != NULL, "log: %s", log);
+	ck_assert_int_eq(count_of(log, "notify: cannot send"), 2);
+	free(log);
+	close(fd);
+
+	/* systemd is back: messages get through, and the next failure is news again. */
+	sockfd = rebind(SOCK_DGRAM);
+	notify_status("five");
+	expect_msg("STATUS=five");
+	close(sockfd);
+	unlink(sockpath);
+	notify_status("six");
+	notify_status("seven");
+	log = capture_read();
+	ck_assert_int_eq(count_of(log, "notify: cannot send"), 3);
+	ck_assert_int_eq(count_of(log, "cannot send \"STATUS=six\""), 1);
+	free(log);
+	sockfd = rebind(SOCK_DGRAM);
+	capture_end();
 	fake_systemd_end();
 }
 END_TEST
@@ -577,6 +892,10 @@ notify_suite(void)
 	tcase_add_test(tc, test_ready);
 	tcase_add_test(tc, test_ready_inits);
 	tcase_add_test(tc, test_status_counts);
+	tcase_add_test(tc, test_status_failed);
+	tcase_add_test(tc, test_status_failed_many);
+	tcase_add_test(tc, test_ready_log_disabled);
+	tcase_add_test(tc, test_send_errors);
 	tcase_add_test(tc, test_status_timer);
 	tcase_add_test(tc, test_status_text);
 	tcase_add_test(tc, test_reloading);

@@ -6,10 +6,18 @@
 # READY=1 around a good reload and around a broken one (which leaves the daemon running
 # and logs why with file:line), STOPPING=1 then EXTEND_TIMEOUT_USEC= while a long job
 # drains, and exit 0. Every datagram comes from the master. Then: $WATCHDOG_PID naming
-# another process turns the pings off, and an abstract "@name" socket works.
+# another process turns the pings off, and an abstract "@name" socket works; a queue
+# whose handler cannot start is named by READY=1's STATUS= and by the start-up log
+# line, and a notify socket that goes away is logged once, as a warning with the
+# message; a handler that takes 1.5 s to start holds READY=1 back until it is up, and
+# without $WATCHDOG_USEC there is no WATCHDOG=1 at all.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is missing"; exit 77; }
+# tests/testplugin.c: "initfail" makes its init fail, "initsleep MS FILE" makes it slow.
+PLUGIN="$JP_TMP/testplugin.so"
+${CC:-cc} -shared -fPIC -I"$top_srcdir/lib" -o "$PLUGIN" "$top_srcdir/tests/testplugin.c" ||
+	{ echo "cannot build the test plugin" >&2; exit 99; }
 LISTENER_PY="$top_srcdir/tests/notify_listener.py"
 NSOCK="$JP_TMP/notify.sock"
 NOUT="$JP_TMP/notify.out"
@@ -38,6 +46,10 @@ wait_for() {
 	return 1
 }
 count() { msgs | grep -cE -- "$1"; }
+# CLOCK_MONOTONIC in ms, the listener's clock.
+mono_ms() { python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1000))'; }
+# The daemon's log since line $1.
+log_since() { tail -n +$(($1 + 1)) "$JP_LOG"; }
 stat_workers() {
 	printf 'STATS\n' | python3 "$top_srcdir/tests/badclient.py" raw -t 5 "$JP_SOCK" |
 		awk -v q="$1" -v s="$2" '$1 == "worker" && $2 == q && $4 == "state=" s' | wc -l
@@ -177,6 +189,80 @@ wait_for '^READY=1' 10 || true
 sleep 0.7
 jp_eq "abstract socket: READY=1 arrives" 1 "$(count '^READY=1')"
 jp_eq "WATCHDOG_PID of another process: no WATCHDOG=1" 0 "$(grep -c ' WATCHDOG=1$' "$NOUT")"
+jp_stop 20
+unlisten
+
+# ----- a queue whose handler cannot start: READY=1, STATUS= and the log say so -----
+BADCONF="shutdown_timeout = 10;
+queues = (
+	{ name = \"default\"; handler = \"echo\"; workers = 2; },
+	{ name = \"bad\"; handler = \"plugin:$PLUGIN initfail\"; workers = 1; }
+);"
+listen "$NSOCK"
+log0=$(wc -l <"$JP_LOG")
+NOTIFY_SOCKET="$NSOCK" WATCHDOG_USEC=200000 jp_start "$BADCONF"
+wait_for '^READY=1' 10 || true
+jp_eq "a failed queue: READY=1's STATUS= names it and counts only the live workers" \
+	"READY=1|STATUS=queued 0, running 0/2, done 0, failed 0; queue bad failed" "$(msgs | head -1)"
+jp_match "a failed queue: the start-up line names it, as a warning" \
+	' warning: ready; 1 queue failed: bad$' "$(log_since "$log0")"
+jp_ctl submit -w -q default one >/dev/null
+if wait_for '^STATUS=queued 0, running 0/2, done 1, failed 0; queue bad failed$' 5; then
+	jp_pass "a failed queue: STATUS= keeps naming it as the counts change"
+else
+	jp_fail "no STATUS= with done 1 and the failed queue: $(msgs | tail -3 | tr '\n' ' ')"
+fi
+
+# ----- the notify socket goes away: one warning with the message, not one per ping -----
+unlisten
+sleep 1		# about 10 pings (every 100 ms) fail
+jp_ctl submit -w -q default two >/dev/null
+sleep 1.2	# and a STATUS= with done 2
+jp_stop 20	# and STOPPING=1
+warns=$(log_since "$log0" | grep 'notify: cannot send')
+jp_eq "a vanished notify socket: logged once" 1 "$(printf '%s\n' "$warns" | grep -c .)"
+jp_match "... as a warning, with the message and the error" \
+	" warning: notify: cannot send \"(WATCHDOG=1|STATUS=queued [^\"]*)\" to $NSOCK: No such file or directory" \
+	"$warns"
+
+# ----- a handler that takes 1.5 s to start: READY=1 only once it is up -----
+# And no $WATCHDOG_USEC at all: no WATCHDOG=1, ever.
+unset WATCHDOG_USEC WATCHDOG_PID
+SLOWCONF="queues = (
+	{ name = \"default\"; handler = \"echo\"; workers = 2; },
+	{ name = \"slow\"; handler = \"plugin:$PLUGIN initsleep 1500 $JP_TMP/init.done\"; workers = 1; }
+);"
+listen "$NSOCK"
+log0=$(wc -l <"$JP_LOG")
+t0=$(mono_ms)
+NOTIFY_SOCKET="$NSOCK" jp_start "$SLOWCONF"
+# (Unless this machine stalled past the slow init, nothing can have been sent yet.)
+if [ $(($(mono_ms) - t0)) -lt 1200 ]; then
+	jp_eq "slow init: the socket answers before READY=1, and nothing was sent yet" 0 \
+		"$(msgs | grep -c .)"
+fi
+wait_for '^READY=1' 10 || true
+ready=$(grep -v '^CHECK' "$NOUT" | grep ' READY=1' | head -1 | cut -d' ' -f1)
+inited=$(cat "$JP_TMP/init.done" 2>/dev/null)
+echo "slow init: its init ended $((inited - t0)) ms after the start, READY=1 came at $((ready - t0)) ms"
+jp_eq "slow init: the first datagram is READY=1 with the counts" \
+	"READY=1|STATUS=queued 0, running 0/3, done 0, failed 0" "$(msgs | head -1)"
+if [ -n "$ready" ] && [ -n "$inited" ] && [ "$ready" -ge "$inited" ] &&
+    [ $((ready - t0)) -ge 1500 ]; then
+	jp_pass "slow init: READY=1 comes after the slow handler's init, 1.5 s or more in"
+else
+	jp_fail "slow init: READY=1 at '$ready', init done at '$inited', start at $t0"
+fi
+jp_eq "slow init: at READY=1 all 3 workers are idle, the slow one too" \
+	"CHECK ping=ok workers=3 idle=3 states=idle,idle,idle" "$(grep '^CHECK' "$NOUT")"
+jp_ctl submit -w -q slow ok >/dev/null
+if wait_for '^STATUS=queued 0, running 0/3, done 1, failed 0$' 5; then
+	jp_pass "slow init: then STATUS= follows the counts"
+else
+	jp_fail "slow init: no STATUS= with done 1: $(msgs | tail -3 | tr '\n' ' ')"
+fi
+jp_eq "no \$WATCHDOG_USEC: not one WATCHDOG=1" 0 "$(grep -c ' WATCHDOG=1$' "$NOUT")"
+jp_eq "no \$WATCHDOG_USEC: no watchdog timer" "" "$(log_since "$log0" | grep 'watchdog:')"
 jp_stop 20
 unlisten
 

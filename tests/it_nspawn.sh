@@ -5,15 +5,23 @@
 # into it as `make install` lays it out, and as an operator would:
 #   systemctl start jobpool      active only once READY=1 came: every worker is idle
 #   jobs flow through the socket jobpool.socket holds; systemctl status shows STATUS=
-#   edit jobpool.conf + systemctl reload: applied, and a map running across it loses
-#   nothing; a broken edit: still running on the old config, the error with file:line
+#   edit jobpool.conf + systemctl reload: applied by the time it returns (ExecReload=
+#   runs jobpoolctl reload), and a map running across it loses nothing; a broken edit:
+#   systemctl reload fails, the daemon runs on the old config, the error with file:line
 #   in journalctl -u jobpool (at priority err)
-#   journalctl JOB_ID=<id> finds a job's lines, with QUEUE= and WORKER_PID=
+#   journalctl JOB_ID=<id> finds a job's lines (a timeout, a retry), with QUEUE= and
+#   WORKER_PID=
 #   a stuck master (SIGSTOP) is killed by the watchdog and restarted
 #   systemctl stop jobpool: a running job finishes, Result=success; the socket stays
 #   and the next connection starts the daemon again
-# Needs root, systemd-nspawn (systemd-container), nsenter and the tree: skipped with
-# the reason otherwise. See ../shared/SYSTEMD-TESTING.md for the recipe's facts.
+# Then, in a Debian trixie tree (systemd 257), the unit as rendered for systemd 253+:
+#   Type=notify-reload: systemctl start waits for READY=1; systemctl reload sends SIGHUP
+#   and returns once READY=1 ends the reload, applied; a reload signal jobpoold does not
+#   answer keeps systemctl reload waiting until it times out; a broken edit leaves the
+#   daemon on the old config with the error in the journal
+# Needs root, systemd-nspawn (systemd-container), nsenter and the bookworm tree: skipped
+# with the reason otherwise; without the trixie tree that part alone is skipped, with
+# the reason. See ../shared/SYSTEMD-TESTING.md for the recipe's facts.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -22,7 +30,10 @@ command -v systemd-nspawn >/dev/null 2>&1 ||
 	skip "systemd-nspawn is missing (apt-get install systemd-container)"
 command -v nsenter >/dev/null 2>&1 || skip "nsenter is missing (util-linux)"
 TREE=${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}
+TREE_TRIXIE=${JOBPOOL_NSPAWN_TREE_TRIXIE:-/var/cache/jobpool-nspawn/trixie}
 msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check "$TREE") || skip "$msg"
+trixie_msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check --suite trixie "$TREE_TRIXIE")
+have_trixie=$?
 
 T0=$(date +%s)
 NSPID=
@@ -41,22 +52,48 @@ if ! (cd "$B" && timeout 300 "$top_srcdir/configure" --prefix=/usr --sysconfdir=
 		systemd/jobpool.service systemd/sysusers.d/jobpool.conf >make.out 2>&1 &&
 	timeout 120 make -s DESTDIR="$INST" install-sbinPROGRAMS install-binPROGRAMS \
 		install-systemdsystemunitDATA install-dist_systemdsystemunitDATA \
-		install-sysusersDATA install-dist_jobpoolconfDATA install-man >install.out 2>&1); then
+		install-sysusersDATA install-jobpoolconf install-man >install.out 2>&1); then
 	tail -20 "$B"/configure.out "$B"/make.out "$B"/install.out 2>/dev/null
 	echo "the build for the container failed" >&2
 	exit 99
 fi
 echo "built in $(( $(date +%s) - T0 )) s"
 
-# ----- boot -----
-MACHINE="jobpool-test-$$"
-systemd-nspawn -q -D "$TREE" -b -M "$MACHINE" --register=no --keep-unit \
-	--volatile=overlay --console=read-only --bind-ro="$INST:/opt/jobpool-inst" \
-	>"$JP_TMP/nspawn.log" 2>&1 &
-NSPID=$!
-# Whatever happens, the container does not outlive 4 minutes.
-( sleep 240; kill -KILL "$NSPID" 2>/dev/null ) >/dev/null 2>&1 &
-WDPID=$!
+# ----- boot a tree, install into it -----
+# nspawn_up TREE INSTDIR: boot TREE with INSTDIR at /opt/jobpool-inst; sets NSPID and P1.
+nspawn_up() {
+	local c
+	MACHINE="jobpool-test-$$-$(basename "$1")"
+	P1=
+	systemd-nspawn -q -D "$1" -b -M "$MACHINE" --register=no --keep-unit \
+		--volatile=overlay --console=read-only --bind-ro="$2:/opt/jobpool-inst" \
+		>"$JP_TMP/nspawn.log" 2>&1 &
+	NSPID=$!
+	# Whatever happens, the container does not outlive 4 minutes.
+	( sleep 240; kill -KILL "$NSPID" 2>/dev/null ) >/dev/null 2>&1 &
+	WDPID=$!
+	# PID 1 of the container: the child of systemd-nspawn whose comm is systemd once
+	# its private bus socket exists (the first child is a short-lived intermediate).
+	for _ in $(seq 300); do
+		for c in $(pgrep -P "$NSPID" 2>/dev/null); do
+			if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = systemd ] &&
+			    [ -e /proc/"$c"/root/run/systemd/private ]; then
+				P1=$c
+			fi
+		done
+		[ -n "$P1" ] && break
+		kill -0 "$NSPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$P1" ]; then
+		echo "the container did not boot; nspawn said:" >&2
+		tail -20 "$JP_TMP/nspawn.log" >&2
+		exit 99
+	fi
+	state=$(ct systemctl is-system-running --wait 2>&1)
+	echo "container $(basename "$1") booted: $state ($(( $(date +%s) - T0 )) s so far)"
+	case "$state" in running|degraded) ;; *) echo "container state: $state" >&2; exit 99;; esac
+}
 
 nspawn_down() {
 	local i
@@ -73,47 +110,47 @@ nspawn_down() {
 	wait "$NSPID" 2>/dev/null
 	[ -n "$WDPID" ] && kill "$WDPID" 2>/dev/null
 	NSPID=
+	P1=
 }
 
-# PID 1 of the container: the child of systemd-nspawn whose comm is systemd once its
-# private bus socket exists (the first child is a short-lived intermediate).
-for _ in $(seq 300); do
-	for c in $(pgrep -P "$NSPID" 2>/dev/null); do
-		if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = systemd ] &&
-		    [ -e /proc/"$c"/root/run/systemd/private ]; then
-			P1=$c
-		fi
-	done
-	[ -n "$P1" ] && break
-	kill -0 "$NSPID" 2>/dev/null || break
-	sleep 0.05
-done
-if [ -z "$P1" ]; then
-	echo "the container did not boot; nspawn said:" >&2
-	tail -20 "$JP_TMP/nspawn.log" >&2
-	exit 99
-fi
 # A command in the container, with a clean environment (lib.sh's JOBPOOL_SOCKET and the
 # like belong to the host).
 ct() {
 	timeout 60 nsenter -t "$P1" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
 }
-state=$(ct systemctl is-system-running --wait 2>&1)
-echo "container booted: $state ($(( $(date +%s) - T0 )) s so far)"
-case "$state" in running|degraded) ;; *) echo "container state: $state" >&2; exit 99;; esac
 
 # make install's files into the (overlay) root; the user from sysusers.d, as a package
-# would create it.
-if ! ct sh -c 'tar -C /opt/jobpool-inst -cf - . | tar -C / -xf - --keep-directory-symlink &&
-	systemd-sysusers && systemctl daemon-reload' >"$JP_TMP/install-in.out" 2>&1; then
-	cat "$JP_TMP/install-in.out" >&2
-	exit 99
-fi
-jp_match "systemd-sysusers made the user jobpool" '^uid=[0-9]+\(jobpool\) gid=[0-9]+\(jobpool\)' \
-	"$(ct id jobpool 2>&1)"
-jp_eq "the units are known" "jobpool.service jobpool.socket" \
-	"$(ct systemctl list-unit-files --no-legend 'jobpool.*' | awk '{ print $1 }' | sort | tr '\n' ' ' | sed 's/ $//')"
+# would create it. A library jobpoold needs that the tree lacks (trixie has
+# libconfig.so.11, not bookworm's .9) is copied from this machine into /usr/local/lib.
+install_in() {
+	local lib path
+	if ! ct sh -c 'tar -C /opt/jobpool-inst -cf - . | tar -C / -xf - --keep-directory-symlink &&
+		systemd-sysusers && systemctl daemon-reload' >"$JP_TMP/install-in.out" 2>&1; then
+		cat "$JP_TMP/install-in.out" >&2
+		exit 99
+	fi
+	for lib in $(ct ldd /usr/sbin/jobpoold | awk '$2 == "=>" && $3 == "not" { print $1 }'); do
+		path=$(ldconfig -p | awk -v l="$lib" '$1 == l && $NF ~ /^\// { print $NF; exit }')
+		[ -n "$path" ] || { echo "jobpoold needs $lib, which neither tree nor host has" >&2; exit 99; }
+		echo "the tree lacks $lib: copying this machine's $path"
+		ct sh -c "mkdir -p /usr/local/lib && cat >/usr/local/lib/$lib" <"$path" || exit 99
+	done
+	ct ldconfig
+	if ct ldd /usr/sbin/jobpoold | grep -q 'not found'; then
+		echo "jobpoold cannot run in the container:" >&2
+		ct ldd /usr/sbin/jobpoold >&2
+		exit 99
+	fi
+	jp_match "systemd-sysusers made the user jobpool" '^uid=[0-9]+\(jobpool\) gid=[0-9]+\(jobpool\)' \
+		"$(ct id jobpool 2>&1)"
+	jp_eq "the units are known" "jobpool.service jobpool.socket" \
+		"$(ct systemctl list-unit-files --no-legend 'jobpool.*' | awk '{ print $1 }' | sort | tr '\n' ' ' | sed 's/ $//')"
+}
+
+# ----- bookworm: systemd 252, Type=notify with ExecReload=jobpoolctl reload -----
+nspawn_up "$TREE" "$INST"
+install_in
 
 show() { ct systemctl show -p "$1" --value jobpool; }
 journal() { ct journalctl -b --no-pager "$@"; }
@@ -176,6 +213,9 @@ for _ in $(seq 100); do [ "$(maps)" -ge 2 ] && break; sleep 0.05; done
 main=$(show MainPID)
 out=$(ct systemctl reload jobpool 2>&1); rc=$?
 jp_eq "systemctl reload jobpool succeeds" "0" "$rc${out:+: $out}"
+# ExecReload= waited for the daemon's answer: the new pool is there already.
+jp_eq "when systemctl reload returns, the reload is applied (3 workers in default)" 3 \
+	"$(worker_states | grep -c '^default ')"
 m=$(maps)
 for _ in $(seq 100); do [ "$(maps)" -ge $((m + 2)) ] && break; sleep 0.05; done
 touch "$JP_TMP/stop"
@@ -196,8 +236,15 @@ jp_match "the journal says it reloaded" 'reloaded /etc/jobpool/jobpool.conf' "$(
 
 # ----- a broken edit: keeps running on the old config, the journal says why -----
 ct sh -c 'printf "bogus = ;\n" >>/etc/jobpool/jobpool.conf'
-ct systemctl reload jobpool >/dev/null 2>&1
-sleep 0.5
+out=$(ct systemctl reload jobpool 2>&1); rc=$?
+if [ "$rc" -ne 0 ]; then
+	jp_pass "broken config: systemctl reload fails (exit $rc)"
+else
+	jp_fail "broken config: systemctl reload exited 0${out:+: $out}"
+fi
+jp_eq "broken config: ReloadResult=exit-code" "exit-code" "$(show ReloadResult)"
+jp_match "broken config: the journal has jobpoolctl's error, with file:line" \
+	'jobpoolctl: reload: .*/etc/jobpool/jobpool.conf:[0-9]+: ' "$(journal -u jobpool -o cat)"
 jp_eq "broken config: still active (running), same main process" "active running $main" \
 	"$(show ActiveState) $(show SubState) $(show MainPID)"
 jp_eq "broken config: the old configuration stays (3 workers)" 3 "$(worker_states | grep -c '^default ')"
@@ -210,19 +257,22 @@ jp_match "broken config: ... and says the old configuration stays" \
 ct sed -i '/^bogus = ;$/d' /etc/jobpool/jobpool.conf
 
 # ----- journalctl JOB_ID= -----
+# A job that times out and is retried: log_job() sends those lines to the journal
+# (sd_journal_sendv) with JOB_ID=, QUEUE= and WORKER_PID=. A hard check: a daemon that
+# lost its structured fields fails here.
 id=$(ct jobpoolctl submit -q sleep --timeout 0.2 2000 2>&1)
-sleep 0.6
+lines=
+for _ in $(seq 50); do
+	lines=$(journal JOB_ID="$id" -o cat 2>&1)
+	printf '%s\n' "$lines" | grep -q 'retrying in' && break
+	sleep 0.1
+done
 ct jobpoolctl cancel "$id" >/dev/null 2>&1
-sleep 0.2
-lines=$(journal JOB_ID="$id" -o cat 2>&1)
-if [ -z "$lines" ] && ! grep -q 'JOB_ID=' "$INST/usr/sbin/jobpoold"; then
-	echo "SKIP (part): jobpoold sends no structured JOB_ID= fields yet"
-else
-	jp_match "journalctl JOB_ID=$id finds the job's lines" "job $id: timed out after 200 ms" "$lines"
-	json=$(journal JOB_ID="$id" -o json | head -1)
-	jp_match "... with QUEUE= and WORKER_PID=" '"QUEUE":"sleep".*"WORKER_PID":"[0-9]+"|"WORKER_PID":"[0-9]+".*"QUEUE":"sleep"' "$json"
-	jp_match "... and a priority: the timeout is a warning" '"PRIORITY":"4"' "$json"
-fi
+jp_match "journalctl JOB_ID=$id finds the job's timeout" "job $id: timed out after 200 ms" "$lines"
+jp_match "... and its retry" "job $id: attempt 1 timed out .*; retrying in [0-9]+ ms" "$lines"
+json=$(journal JOB_ID="$id" -o json | grep 'timed out after' | head -1)
+jp_match "... with QUEUE= and WORKER_PID=" '"QUEUE":"sleep".*"WORKER_PID":"[0-9]+"|"WORKER_PID":"[0-9]+".*"QUEUE":"sleep"' "$json"
+jp_match "... and a priority: the timeout is a warning" '"PRIORITY":"4"' "$json"
 
 # ----- the watchdog: a stuck master is killed and restarted -----
 ct sh -c 'mkdir -p /run/systemd/system/jobpool.service.d &&
@@ -266,6 +316,98 @@ jp_eq "stopped again: Result=success" "inactive success" "$(show ActiveState) $(
 
 if [ "$JP_FAILS" -ne 0 ]; then
 	echo "---- journalctl -u jobpool (tail) ----" >&2
+	journal -u jobpool -o short-monotonic | tail -40 >&2
+fi
+nspawn_down
+echo "bookworm done: $(( $(date +%s) - T0 )) s so far"
+
+# ----- trixie: systemd 257, Type=notify-reload -----
+if [ "$have_trixie" -ne 0 ]; then
+	echo "SKIP (part): Type=notify-reload under systemd 257: $trixie_msg"
+	echo "it_nspawn: $(( $(date +%s) - T0 )) s in all"
+	jp_done
+fi
+fails0=$JP_FAILS
+# The same install, with the unit rendered as for systemd 253 and later.
+INST_T="$JP_TMP/inst-trixie"
+cp -a "$INST" "$INST_T"
+rm -f "$B/systemd/jobpool.service"
+if ! make -C "$B" -s SYSTEMD_VERSION=257 DESTDIR="$INST_T" install-systemdsystemunitDATA \
+	>"$B/install-trixie.out" 2>&1; then
+	cat "$B/install-trixie.out" >&2
+	exit 99
+fi
+nspawn_up "$TREE_TRIXIE" "$INST_T"
+install_in
+jp_match "trixie: systemd 253 or later" '^systemd (25[3-9]|2[6-9][0-9]|[3-9][0-9][0-9]) ' \
+	"$(ct systemctl --version | head -1)"
+jp_eq "trixie: the unit is Type=notify-reload, without ExecReload=" "notify-reload " \
+	"$(show Type) $(ct systemctl cat jobpool | grep '^ExecReload=')"
+
+out=$(ct systemctl start jobpool 2>&1); rc=$?
+jp_eq "trixie: systemctl start jobpool succeeds" "0" "$rc${out:+: $out}"
+jp_eq "trixie: active (running) when systemctl start returns" "active running" \
+	"$(show ActiveState) $(show SubState)"
+states=$(worker_states)
+jp_eq "trixie: at that moment every worker is up and idle" \
+	"$(printf '%s\n' "$states" | grep -c .)" "$(printf '%s\n' "$states" | grep -c ' idle$')"
+jp_eq "trixie: a job through the system socket" "up" "$(ct jobpoolctl submit -w -q default up 2>&1)"
+
+# A good reload: SIGHUP, RELOADING=1 with MONOTONIC_USEC=, READY=1; applied on return.
+main=$(show MainPID)
+ct sed -i '0,/workers = 2;/s//workers = 3;/' /etc/jobpool/jobpool.conf
+t=$(date +%s%N)
+out=$(ct systemctl reload jobpool 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t) / 1000000 ))
+echo "trixie: systemctl reload took $ms ms"
+jp_eq "trixie: systemctl reload jobpool succeeds" "0" "$rc${out:+: $out}"
+jp_eq "trixie: when it returns, the reload is applied (3 workers in default)" 3 \
+	"$(worker_states | grep -c '^default ')"
+jp_eq "trixie: same main process, active (running)" "$main active running" \
+	"$(show MainPID) $(show ActiveState) $(show SubState)"
+jp_match "trixie: the journal says it reloaded" 'reloaded /etc/jobpool/jobpool.conf' \
+	"$(journal -u jobpool -o cat)"
+
+# systemctl reload waits for the daemon's READY=1: with a reload signal jobpoold does
+# not answer with RELOADING=1 and READY=1 (SIGUSR1 only logs counts), it waits until
+# the reload times out, and fails.
+ct sh -c 'mkdir -p /run/systemd/system/jobpool.service.d &&
+	printf "[Service]\nReloadSignal=SIGUSR1\nTimeoutStartSec=2s\n" >/run/systemd/system/jobpool.service.d/test-reload.conf &&
+	systemctl daemon-reload'
+t=$(date +%s%N)
+out=$(ct systemctl reload jobpool 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t) / 1000000 ))
+if [ "$rc" -ne 0 ] && [ "$ms" -ge 1900 ]; then
+	jp_pass "trixie: without READY=1, systemctl reload waits for it and times out ($ms ms, exit $rc)"
+else
+	jp_fail "trixie: unanswered reload: exit $rc after $ms ms (want non-zero after 2 s)${out:+: $out}"
+fi
+jp_match "trixie: ... the journal says the reload timed out" 'Reload operation timed out' \
+	"$(journal -u jobpool -o cat)"
+jp_eq "trixie: ... and the daemon runs on" "$main active running" \
+	"$(show MainPID) $(show ActiveState) $(show SubState)"
+ct sh -c 'rm -r /run/systemd/system/jobpool.service.d && systemctl daemon-reload'
+
+# A broken edit: the daemon stays on the old config and says why. systemd 257 has no
+# way for a notify-reload service to report a failed reload (READY=1 ends it either
+# way), so systemctl reload exits 0 here; jobpoolctl reload is the one that fails.
+ct sh -c 'printf "bogus = ;\n" >>/etc/jobpool/jobpool.conf'
+out=$(ct systemctl reload jobpool 2>&1); rc=$?
+echo "trixie: systemctl reload with a broken config: exit $rc (notify-reload cannot report failure)"
+jp_eq "trixie: broken config: same main process, active (running)" "$main active running" \
+	"$(show MainPID) $(show ActiveState) $(show SubState)"
+jp_eq "trixie: broken config: the old configuration stays (3 workers)" 3 \
+	"$(worker_states | grep -c '^default ')"
+jp_match "trixie: broken config: journalctl -u jobpool -p err has file:line" \
+	'^/etc/jobpool/jobpool.conf:[0-9]+: ' "$(journal -u jobpool -p err -o cat)"
+ct jobpoolctl -s /run/jobpool/jobpool.sock reload >/dev/null 2>&1; rc=$?
+jp_eq "trixie: broken config: jobpoolctl reload fails (exit 3)" 3 "$rc"
+ct sed -i '/^bogus = ;$/d' /etc/jobpool/jobpool.conf
+
+ct systemctl stop jobpool jobpool.socket >/dev/null 2>&1
+jp_eq "trixie: systemctl stop: Result=success" "inactive success" "$(show ActiveState) $(show Result)"
+if [ "$JP_FAILS" -ne "$fails0" ]; then
+	echo "---- trixie: journalctl -u jobpool (tail) ----" >&2
 	journal -u jobpool -o short-monotonic | tail -40 >&2
 fi
 nspawn_down

@@ -1,22 +1,45 @@
 #!/usr/bin/env bash
-# nspawn_prepare.sh: build, once, the Debian bookworm tree that tests/it_nspawn.sh boots
-# with systemd-nspawn (see it_nspawn.sh). `./quickstart.sh test` runs it.
+# nspawn_prepare.sh: build, once, a Debian tree that tests/it_nspawn.sh boots with
+# systemd-nspawn (see it_nspawn.sh). `./quickstart.sh test` runs it for both suites.
 #
-#   tests/nspawn_prepare.sh [DIR]
-#   tests/nspawn_prepare.sh --check [DIR]    only say whether it is ready (0, else 77)
+#   tests/nspawn_prepare.sh [--suite SUITE] [DIR]
+#   tests/nspawn_prepare.sh --check [--suite SUITE] [DIR]   only say whether it is ready
+#                                                          (0, else 77)
 #
-# DIR defaults to $JOBPOOL_NSPAWN_TREE, else /var/cache/jobpool-nspawn/bookworm. A tree
-# that is already complete is left alone. Needs root, debootstrap and the Debian mirror
-# this machine's apt uses (35-60 s, ~245 MB). Exit 0: the tree is ready; 77: it cannot be
+# SUITE is bookworm (the default: systemd 252, Type=notify with ExecReload=) or trixie
+# (systemd 257, Type=notify-reload). DIR defaults to $JOBPOOL_NSPAWN_TREE (bookworm) or
+# $JOBPOOL_NSPAWN_TREE_TRIXIE (trixie), else /var/cache/jobpool-nspawn/SUITE. A tree that
+# is already complete is left alone. Needs root, debootstrap and the Debian mirror this
+# machine's apt uses (35-90 s, ~250 MB each). Exit 0: the tree is ready; 77: it cannot be
 # built here (not root, no debootstrap), with the reason on stdout; 1: building failed.
 set -u
 
 check=0
-[ "${1:-}" = --check ] && { check=1; shift; }
-dir=${1:-${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}}
 suite=bookworm
-# systemd as PID 1, procps for /bin/kill (ExecReload=), and jobpoold's run-time libraries.
-include=systemd,systemd-sysv,dbus,procps,libevent-core-2.1-7,libevent-extra-2.1-7,libconfig9
+while [ $# -gt 0 ]; do
+	case $1 in
+	--check) check=1; shift ;;
+	--suite) suite=${2:-}; shift 2 || shift ;;
+	*) break ;;
+	esac
+done
+# systemd as PID 1, procps for /bin/kill, and jobpoold's run-time libraries (those of
+# the build host: it_nspawn.sh copies in any the tree lacks, such as bookworm's
+# libconfig.so.9 into trixie, which has libconfig.so.11).
+case $suite in
+bookworm)
+	dir=${1:-${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}}
+	include=systemd,systemd-sysv,dbus,procps,libevent-core-2.1-7,libevent-extra-2.1-7,libconfig9
+	;;
+trixie)
+	dir=${1:-${JOBPOOL_NSPAWN_TREE_TRIXIE:-/var/cache/jobpool-nspawn/trixie}}
+	include=systemd,systemd-sysv,dbus,procps,libevent-core-2.1-7t64,libevent-extra-2.1-7t64
+	;;
+*)
+	echo "nspawn tree: unknown suite '$suite' (bookworm or trixie)"
+	exit 1
+	;;
+esac
 mark="$dir/.jobpool-nspawn-tree"
 
 # Complete, and built with this package list.
@@ -30,7 +53,7 @@ if ready; then
 	exit 0
 fi
 if [ $check = 1 ]; then
-	echo "no nspawn tree at $dir (./quickstart.sh test or tests/nspawn_prepare.sh builds it, as root)"
+	echo "no $suite nspawn tree at $dir (./quickstart.sh test or tests/nspawn_prepare.sh --suite $suite builds it, as root)"
 	exit 77
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -42,23 +65,32 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 	exit 77
 fi
 
-# The mirror apt already uses here: a one-line "deb URI bookworm main" or a deb822
-# .sources stanza listing bookworm.
-mirror() {
+# The mirror apt already uses here: a one-line "deb URI SUITE main" or a deb822 .sources
+# stanza listing SUITE; for a suite this machine does not run (trixie on a bookworm
+# host), the mirror of the one it does run: a Debian mirror carries every release.
+mirror_of() {
 	local f uri
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 		[ -f "$f" ] || continue
-		uri=$(awk -v s="$suite" '$1 == "deb" && $0 !~ /security/ {
+		uri=$(awk -v s="$1" '$1 == "deb" && $0 !~ /security/ {
 			for (i = 2; i < NF; i++) if ($(i + 1) == s && $i ~ /^(https?|file):/) { print $i; exit } }' "$f")
 		[ -n "$uri" ] && { echo "$uri"; return; }
 	done
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -f "$f" ] || continue
-		uri=$(awk -v s="$suite" '
+		uri=$(awk -v s="$1" '
 			/^[ \t]*$/ { if (u != "" && ok) { print u; exit } u = ""; ok = 0; next }
 			tolower($1) == "uris:" && $2 !~ /security/ { u = $2 }
 			tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
 			END { if (u != "" && ok) print u }' "$f" | head -1)
+		[ -n "$uri" ] && { echo "$uri"; return; }
+	done
+}
+mirror() {
+	local s uri host
+	host=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	for s in "$suite" $host; do
+		uri=$(mirror_of "$s")
 		[ -n "$uri" ] && { echo "$uri"; return; }
 	done
 	echo "http://deb.debian.org/debian"

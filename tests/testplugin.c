@@ -1,5 +1,10 @@
 /*
- * testplugin.c: a handler plugin for the lifecycle tests (tests/it_lifecycle.sh).
+ * testplugin.c: a handler plugin for the lifecycle and notify tests
+ * (tests/it_lifecycle.sh, tests/it_notify.sh). Its argument (after the path in the
+ * handler string):
+ *   (none)              init does nothing
+ *   initsleep MS FILE   init takes MS ms, then writes the CLOCK_MONOTONIC ms to FILE
+ *   initfail            init fails: the queue is marked failed
  * Payload: a command word and arguments.
  *   ok                  succeed, output "ok <pid>"
  *   fail FILE           append the time (ms) and pid to FILE, fail (retryable)
@@ -28,6 +33,15 @@ now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void
 sleep_ms(long ms, int cancellable)
 {
@@ -38,6 +52,29 @@ sleep_ms(long ms, int cancellable)
 			return;
 		nanosleep(&ts, NULL);
 	}
+}
+
+static int
+tp_init(const char *arg, void **state, char *err, size_t errlen)
+{
+	char	word[32] = "", file[400] = "";
+	long	ms = 0;
+	FILE	*f;
+
+	*state = NULL;
+	sscanf(arg, "%31s %ld %399s", word, &ms, file);
+	if (strcmp(word, "initfail") == 0) {
+		snprintf(err, errlen, "testplugin: init told to fail");
+		return (-1);
+	}
+	if (strcmp(word, "initsleep") == 0) {
+		sleep_ms(ms, 0);
+		if (file[0] != '\0' && (f = fopen(file, "a")) != NULL) {
+			fprintf(f, "%lld\n", mono_ms());
+			fclose(f);
+		}
+	}
+	return (0);
 }
 
 static int
@@ -105,5 +142,5 @@ tp_process(void *state, const void *payload, size_t len, struct jobpool_output *
 }
 
 const struct jobpool_handler jobpool_handler = {
-	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", NULL, tp_process, NULL
+	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", tp_init, tp_process, NULL
 };
