@@ -203,12 +203,14 @@ void
 supervisor_check_ready(void)
 {
 	struct queue	*q;
-	int		 i, k;
+	int		 i, k, failed = 0;
 
 	if (supervisor_ready_notified || master_stopping)
 		return;
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
+		if (q->failed_reason != NULL)
+			failed++;
 		if (q->failed_reason != NULL || q->removed)
 			continue;	/* settled: it will not get better by waiting */
 		for (k = 0; k < q->nworkers && k < q->cf.workers; k++) {
@@ -218,7 +220,8 @@ supervisor_check_ready(void)
 		}
 	}
 	supervisor_ready_notified = 1;
-	log_info("all workers ready");
+	if (failed == 0)
+		log_info("all workers ready");	/* else notify.c names the failed ones */
 	notify_ready();
 }
 
