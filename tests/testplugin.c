@@ -1,19 +1,30 @@
 /*
  * testplugin.c: a handler plugin for the lifecycle and notify tests
- * (tests/it_lifecycle.sh, tests/it_notify.sh). Its argument (after the path in the
- * handler string):
- *   (none)              init does nothing
- *   initsleep MS FILE   init takes MS ms, then writes the CLOCK_MONOTONIC ms to FILE
- *   initfail            init fails: the queue is marked failed
+ * (tests/it_lifecycle.sh, tests/it_lifecycle_edges.sh, tests/it_notify.sh).
  * Payload: a command word and arguments.
  *   ok                  succeed, output "ok <pid>"
  *   fail FILE           append the time (ms) and pid to FILE, fail (retryable)
  *   permanent           fail permanently
  *   crash               abort(): the worker dies
  *   run MS FILE         append "start end pid" times (ms) to FILE around a MS sleep
- *   ignore MS           sleep MS ms ignoring cancellation
+ *   ignore MS [FILE]    sleep MS ms ignoring cancellation (appending "start pid" to
+ *                       FILE first, if given)
  *   leak MB             allocate and touch MB megabytes, never freed; output the pid
+ *   hooks N FILE MODE   push N cleanup hooks (at most 16), hook i appending "hook i" to
+ *                       FILE when it runs; then MODE: ok (succeed), fail (retryable),
+ *                       permanent, or wait (sleep until cancelled)
+ *   failunless FLAG     fail (retryable) while the file FLAG does not exist, else succeed
+ *                       with "ok <pid>"
+ *
+ * The init argument: words, each one of
+ *   fini=FILE           fini() appends "fini <pid>" to FILE when the worker exits
+ *   flag=FILE           init fails unless FILE exists
+ *   abort               init calls abort(): the worker dies before it is ready
+ *   initfail            init fails: the queue is marked failed
+ *   initsleep MS FILE   init takes MS ms, then appends the CLOCK_MONOTONIC ms to FILE
  */
+
+#include <sys/resource.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +53,85 @@ mono_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static char	fini_file[400];
+static char	hook_file[400];
+static int	hook_ids[16];
+
+/* A cleanup hook: append "hook i" to hook_file. */
+static void
+tp_hook(void *arg)
+{
+	FILE	*f;
+
+	if ((f = fopen(hook_file, "a")) != NULL) {
+		fprintf(f, "hook %d\n", *(int *)arg);
+		fclose(f);
+	}
+}
+
+static int
+tp_init(const char *arg, void **state, char *err, size_t errlen)
+{
+	char		 word[420];
+	const char	*p = arg;
+	int		 n;
+	struct rlimit	 no_core = { 0, 0 };
+
+	(void)state;
+	while (sscanf(p, "%419s%n", word, &n) == 1) {
+		p += n;
+		if (strncmp(word, "fini=", 5) == 0)
+			snprintf(fini_file, sizeof fini_file, "%s", word + 5);
+		else if (strncmp(word, "flag=", 5) == 0) {
+			if (access(word + 5, F_OK) != 0) {
+				snprintf(err, errlen, "testplugin: flag file %s is missing",
+				    word + 5);
+				return (-1);
+			}
+		} else if (strcmp(word, "initfail") == 0) {
+			snprintf(err, errlen, "testplugin: init told to fail");
+			return (-1);
+		} else if (strcmp(word, "initsleep") == 0) {
+			long	 ms = 0;
+			char	 file[400] = "";
+			FILE	*f;
+			struct timespec ts = { 0, 10 * 1000000 };
+
+			if (sscanf(p, "%ld %399s%n", &ms, file, &n) != 2) {
+				snprintf(err, errlen, "testplugin: initsleep MS FILE");
+				return (-1);
+			}
+			p += n;
+			for (; ms > 0; ms -= 10)
+				nanosleep(&ts, NULL);
+			if ((f = fopen(file, "a")) != NULL) {
+				fprintf(f, "%lld\n", mono_ms());
+				fclose(f);
+			}
+		} else if (strcmp(word, "abort") == 0) {
+			setrlimit(RLIMIT_CORE, &no_core);
+			signal(SIGABRT, SIG_DFL);
+			abort();
+		} else {
+			snprintf(err, errlen, "testplugin: unknown init word '%s'", word);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+tp_fini(void *state)
+{
+	FILE	*f;
+
+	(void)state;
+	if (fini_file[0] != '\0' && (f = fopen(fini_file, "a")) != NULL) {
+		fprintf(f, "fini %ld\n", (long)getpid());
+		fclose(f);
+	}
+}
+
 static void
 sleep_ms(long ms, int cancellable)
 {
@@ -52,29 +142,6 @@ sleep_ms(long ms, int cancellable)
 			return;
 		nanosleep(&ts, NULL);
 	}
-}
-
-static int
-tp_init(const char *arg, void **state, char *err, size_t errlen)
-{
-	char	word[32] = "", file[400] = "";
-	long	ms = 0;
-	FILE	*f;
-
-	*state = NULL;
-	sscanf(arg, "%31s %ld %399s", word, &ms, file);
-	if (strcmp(word, "initfail") == 0) {
-		snprintf(err, errlen, "testplugin: init told to fail");
-		return (-1);
-	}
-	if (strcmp(word, "initsleep") == 0) {
-		sleep_ms(ms, 0);
-		if (file[0] != '\0' && (f = fopen(file, "a")) != NULL) {
-			fprintf(f, "%lld\n", mono_ms());
-			fclose(f);
-		}
-	}
-	return (0);
 }
 
 static int
@@ -124,6 +191,10 @@ tp_process(void *state, const void *payload, size_t len, struct jobpool_output *
 	}
 	if (strcmp(word, "ignore") == 0) {
 		ms = atol(arg);
+		if (arg2[0] != '\0' && (f = fopen(arg2, "a")) != NULL) {
+			fprintf(f, "%lld %ld\n", now_ms(), (long)getpid());
+			fclose(f);
+		}
 		sleep_ms(ms, 0);
 		jobpool_output_printf(out, "ignored");
 		return (JOBPOOL_HANDLER_OK);
@@ -137,10 +208,50 @@ tp_process(void *state, const void *payload, size_t len, struct jobpool_output *
 		jobpool_output_printf(out, "%ld", (long)getpid());
 		return (JOBPOOL_HANDLER_OK);
 	}
+	if (strcmp(word, "hooks") == 0) {
+		char	mode[32] = "";
+		int	nh = 0, k;
+
+		sscanf(cmd, "%*s %d %*s %31s", &nh, mode);
+		if (nh > (int)(sizeof hook_ids / sizeof hook_ids[0]))
+			nh = (int)(sizeof hook_ids / sizeof hook_ids[0]);
+		snprintf(hook_file, sizeof hook_file, "%s", arg2);
+		for (k = 0; k < nh; k++) {
+			hook_ids[k] = k + 1;
+			if (jobpool_cleanup_push(tp_hook, &hook_ids[k]) != 0) {
+				jobpool_output_printf(out, "cleanup_push failed");
+				return (JOBPOOL_HANDLER_ERROR);
+			}
+		}
+		if (strcmp(mode, "ok") == 0) {
+			jobpool_output_printf(out, "ok %ld", (long)getpid());
+			return (JOBPOOL_HANDLER_OK);
+		}
+		if (strcmp(mode, "permanent") == 0) {
+			jobpool_output_printf(out, "hooks: failing permanently");
+			return (JOBPOOL_HANDLER_PERMANENT);
+		}
+		if (strcmp(mode, "wait") == 0) {
+			while (!jobpool_cancelled())
+				sleep_ms(10, 0);
+			jobpool_output_printf(out, "hooks: cancelled");
+			return (JOBPOOL_HANDLER_ERROR);
+		}
+		jobpool_output_printf(out, "hooks: failing on purpose");
+		return (JOBPOOL_HANDLER_ERROR);
+	}
+	if (strcmp(word, "failunless") == 0) {
+		if (access(arg, F_OK) != 0) {
+			jobpool_output_printf(out, "the flag file is missing");
+			return (JOBPOOL_HANDLER_ERROR);
+		}
+		jobpool_output_printf(out, "ok %ld", (long)getpid());
+		return (JOBPOOL_HANDLER_OK);
+	}
 	jobpool_output_printf(out, "unknown command '%s'", word);
 	return (JOBPOOL_HANDLER_PERMANENT);
 }
 
 const struct jobpool_handler jobpool_handler = {
-	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", tp_init, tp_process, NULL
+	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", tp_init, tp_process, tp_fini
 };
