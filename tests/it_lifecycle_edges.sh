@@ -509,10 +509,10 @@ else
 	jp_fail "crash loop: the queue's state: $(q_col crashy STATE)"
 fi
 jp_match "crash loop: status gives the reason" \
-	'^queue crashy: backoff: workers keep dying; last: worker [0-9]+ killed by signal 6' \
+	'^queue crashy: backoff: workers keep dying young \([0-9]+ in a row; next start in [0-9]+ ms\); last: worker [0-9]+ killed by signal 6' \
 	"$(printf '%s\n' "$st" | grep '^queue crashy:')"
-until_true 20 eval '[ "$(newlog | grep -c "queue crashy: workers keep dying; next start in")" -ge 4 ]'
-delays=$(newlog | sed -n 's/.*queue crashy: workers keep dying; next start in \([0-9]*\) ms.*/\1/p' |
+until_true 20 eval '[ "$(newlog | grep -c "queue crashy: workers keep dying young")" -ge 4 ]'
+delays=$(newlog | sed -n 's/.*queue crashy: workers keep dying young ([0-9]* in a row); next start in \([0-9]*\) ms.*/\1/p' |
 	head -4 | tr '\n' ' ')
 echo "crash loop: delays $delays"
 jp_match "crash loop: four restarts delayed" '^[0-9]+ [0-9]+ [0-9]+ [0-9]+ $' "$delays"
