@@ -833,7 +833,8 @@ conn_maybe_close(struct conn *c)
 		return (0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return (0);
-	if (!c->closing && (c->blocked_on != NULL || c->refs > 1))
+	/* Each conn_process() under way holds a reference of its own. */
+	if (!c->closing && (c->blocked_on != NULL || c->refs > 1 + c->in_process))
 		return (0);
 	conn_close(c);
 	return (1);
@@ -841,17 +842,23 @@ conn_maybe_close(struct conn *c)
 
 static void	conn_process_input(struct conn *);
 
-/* Handle what c has sent; close it afterwards if its replies overflowed meanwhile. */
+/*
+ * Handle what c has sent; close it afterwards if its replies overflowed meanwhile. A
+ * reference is held meanwhile: handling may close c (conn_maybe_close), which frees it
+ * when nothing else refers to it.
+ */
 static void
 conn_process(struct conn *c)
 {
 	if (c->dead)
 		return;
+	c->refs++;
 	c->in_process++;
 	conn_process_input(c);
 	c->in_process--;
 	if (c->overflow && !c->dead)
 		conn_close(c);
+	conn_unref(c);
 }
 
 /* Decode and handle every whole request in the input buffer, unless held back. */

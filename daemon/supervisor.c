@@ -16,6 +16,10 @@
 #include <sys/prctl.h>
 #endif
 
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -75,6 +79,28 @@ child_setup_fds(int in, int out)
 		close(fd);
 }
 
+/*
+ * Give sig its default action in a new worker, also when the C library refuses: glibc
+ * keeps SIGCANCEL and SIGSETXID (32, 33) to itself, so an ignored one inherited from
+ * whoever started jobpoold (some `make`s ignore both) would stay ignored. The kernel's
+ * struct sigaction for SIG_DFL, no flags and an empty mask is all zeroes on every
+ * architecture; glibc installs its own handlers when it needs them.
+ */
+static void
+child_sig_default(int sig)
+{
+	if (signal(sig, SIG_DFL) != SIG_ERR || sig == SIGKILL || sig == SIGSTOP)
+		return;
+#if defined(__linux__) && defined(SYS_rt_sigaction)
+	{
+		unsigned long	ksa[8];
+
+		memset(ksa, 0, sizeof ksa);
+		(void)syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)(_NSIG / 8));
+	}
+#endif
+}
+
 /* Fork a worker for slot of q. */
 static int
 worker_spawn(struct queue *q, int slot)
@@ -112,7 +138,7 @@ worker_spawn(struct queue *q, int slot)
 	if (pid == 0) {
 		/* The child: default signal handling, none of the master's events. */
 		for (sig = 1; sig < NSIG; sig++)
-			(void)signal(sig, SIG_DFL);
+			child_sig_default(sig);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		close(down[1]);

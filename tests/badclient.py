@@ -23,10 +23,11 @@ send what a well-behaved client never would and see exactly what the daemon answ
         A delayed job waited for on one connection and cancelled from another.
     badclient.py cancelrun SOCK QUEUE PAYLOAD
         The same with a job that is running when it is cancelled.
-    badclient.py flood SOCK QUEUE N
-        Pipeline N `SUBMIT ... wait` requests without ever reading a reply, as far as the
-        daemon takes them; print how many went out, then hold the connection open until
-        SIGTERM (or a minute).
+    badclient.py flood SOCK QUEUE N [OPTIONS]
+        Pipeline N `SUBMIT QUEUE 1 OPTIONS` requests (OPTIONS default "wait", "" for
+        none) without ever reading a reply, as far as the daemon takes them; print how
+        many went out, then hold the connection open until SIGTERM (or a minute). If
+        the daemon closes it meanwhile, print "flood: closed by the daemon".
     badclient.py abrupt SOCK QUEUE N
         Open N connections, leave each mid-request or mid-wait, and drop it (some with a
         reset). Print "abrupt: N".
@@ -35,6 +36,31 @@ send what a well-behaved client never would and see exactly what the daemon answ
         payload is MS followed by blanks, for the sleep handler, with --sleep-ms), while
         a second thread reads the replies; print the counts. With --watch, a third
         samples the queue's STATS and PID's RSS every 20 ms and prints what it saw.
+    badclient.py deaf SOCK [--read-oks N] [--hold SECS]
+        Send stdin on one connection, as far as the daemon takes it, and never read
+        (with --read-oks, read the first N replies, printing their ids, then stop
+        reading). Print "deaf: sent X of Y bytes"; then hold the connection until the
+        daemon closes it ("deaf: closed by the daemon after MS ms", then what was still
+        to read: "deaf: then read N bytes: K replies, R results"), SIGTERM or SECS
+        (default 60) pass ("deaf: still open").
+    badclient.py waitonce SOCK QUEUE N
+        A delayed job, and N `WAIT`s for it in one write, on one connection; then the
+        same for a job submitted with `wait`. Print the replies and how many RESULTs
+        came for each job.
+    badclient.py maxconn SOCK N
+        Open N connections (each answers PING), then one more (print what it gets and
+        whether it is closed), close two of the N, wait for a new connection to be
+        served, open one more (N again) and then another (refused again).
+    badclient.py watch SOCK QUEUE [PID]
+        Sample STATS every 10 ms until SIGTERM (or two minutes); print "watch: started"
+        after the first sample, then at the end the largest depth + delayed + running
+        of QUEUE, the largest in-flight count of one of its workers, the largest sum
+        over its workers, and with PID the largest RSS of that process.
+    badclient.py mixshutdown SOCK PID QUEUE SHORT LONG
+        Warm QUEUE up with short jobs, submit LONG jobs of 1.5 s with wait and, once they
+        run, SHORT short ones in one write; as soon as a worker holds a batch (inflight
+        > 1) send SIGTERM to PID; print how every job ended and whether the daemon then
+        closed the connection.
     badclient.py shutdown SOCK PID SIGNAL QUEUE RUNNING QUEUED
         Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more and a delayed
         one, all with wait; send SIGNAL to PID; then check the socket goes, new connections are refused, an
@@ -328,18 +354,22 @@ def cmd_cancelrun(a):
 
 def cmd_flood(a):
     path, queue, n = a[0], a[1], int(a[2])
+    opts = a[3] if len(a) > 3 else "wait"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     # A small receive buffer makes the daemon's output back up sooner.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.setblocking(False)
-    req = ("SUBMIT %s 1 wait\nx\n" % queue).encode()
+    req = ("SUBMIT %s 1%s\nx\n" % (queue, " " + opts if opts else "")).encode()
     data = req * n
-    off, stalled_since = 0, None
+    off, stalled_since, closed = 0, None, False
     while off < len(data):
         try:
             off += s.send(data[off:off + 65536])
             stalled_since = None
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
         except BlockingIOError:
             now = time.monotonic()
             if stalled_since is None:
@@ -348,6 +378,8 @@ def cmd_flood(a):
                 break
             time.sleep(0.01)
     out("flood: sent %d of %d requests" % (off // len(req), n))
+    if closed:
+        out("flood: closed by the daemon")
     # Hold on, reading nothing, until told to go (at most a minute).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     time.sleep(60)
@@ -542,11 +574,283 @@ def cmd_shutdown(a):
     return 0
 
 
+def cmd_deaf(a):
+    path, read_oks, hold = a[0], 0, 60.0
+    i = 1
+    while i + 1 < len(a):
+        if a[i] == "--read-oks":
+            read_oks = int(a[i + 1])
+        elif a[i] == "--hold":
+            hold = float(a[i + 1])
+        i += 2
+    data = sys.stdin.buffer.read()
+    c = Conn(path, timeout=30)
+    s = c.s
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    off, stalled_since = 0, None
+    while off < len(data):
+        try:
+            off += s.send(data[off:off + 65536])
+            stalled_since = None
+        except BlockingIOError:
+            now = time.monotonic()
+            if stalled_since is None:
+                stalled_since = now
+            elif now - stalled_since > 1.0:
+                break
+            time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    out("deaf: sent %d of %d bytes" % (off, len(data)))
+    if read_oks:
+        s.settimeout(30)
+        ids = []
+        for _ in range(read_oks):
+            line, _ = c.reply()
+            w = line.split()
+            ids.append(w[1] if w[0] == "OK" and len(w) > 1 else line)
+        out("deaf: ids", " ".join(ids))
+        out("deaf: results read with them: %d" % len(c.results))
+        s.setblocking(False)
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    p = select.poll()
+    p.register(s, select.POLLRDHUP | select.POLLHUP)
+    t0, end = time.monotonic(), time.monotonic() + hold
+    while not stop["now"] and time.monotonic() < end:
+        ev = p.poll(50)
+        if ev and ev[0][1] & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+            out("deaf: closed by the daemon after %d ms" % ((time.monotonic() - t0) * 1000))
+            rest = c.buf
+            s.setblocking(True)
+            s.settimeout(10)
+            try:
+                while True:
+                    d = s.recv(1 << 16)
+                    if not d:
+                        break
+                    rest += d
+            except OSError:
+                pass
+            words = [ln.split(b" ", 1)[0] for ln in rest.split(b"\n")]
+            out("deaf: then read %d bytes: %d replies, %d results" % (
+                len(rest), sum(1 for w in words if w in (b"OK", b"ERR", b"DATA")),
+                rest.count(b"RESULT ")))
+            return 0
+    out("deaf: still open")
+    return 0
+
+
+def cmd_waitonce(a):
+    path, queue, n = a[0], a[1], int(a[2])
+    c = Conn(path, timeout=30)
+    for name, opts in (("plain", "delay=500"), ("submitted_with_wait", "delay=500 wait")):
+        jid = c.submit(queue, name, opts)
+        c.send(("WAIT %d\n" % jid) * n)
+        replies = {}
+        for _ in range(n):
+            line, _ = c.reply()
+            replies[line] = replies.get(line, 0) + 1
+        out("%s: replies:" % name, ", ".join("%d x %s" % (k, r) for r, k in
+                                            sorted(replies.items())))
+        rid, status, body = c.result()
+        results = [(rid, status)]
+        # Every RESULT for the job is written when it finishes, before this reply.
+        line, _ = c.request("STATUS %d\n" % jid)
+        out("%s: status:" % name, line)
+        line, _ = c.request("PING\n")
+        results += [tuple(r[0].split()[1:3]) for r in c.results]
+        c.results = []
+        out("%s: results: %d, first: %s %s" % (name, len(results), status,
+                                                body.decode("latin-1")))
+        out("%s: ping after them:" % name, line)
+    return 0
+
+
+def cmd_maxconn(a):
+    path, n = a[0], int(a[1])
+    held = []
+    for i in range(n):
+        c = Conn(path, timeout=5)
+        held.append(c)
+        out("conn %d:" % (i + 1), c.request("PING\n")[0])
+
+    def extra(what):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(path)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+            closed = "closed"
+        except socket.timeout:
+            closed = "still open"
+        except ConnectionResetError:
+            closed = "reset"
+        s.close()
+        out("%s:" % what, got.decode("latin-1").rstrip("\n"), "|", closed)
+
+    extra("extra")
+    held.pop(0).close()
+    held.pop(0).close()
+
+    def served():
+        try:
+            c = Conn(path, timeout=5)
+            c.send("PING\n")
+            line = c.line()
+        except OSError:
+            return False
+        if line == "OK pong":
+            held.append(c)
+            return True
+        c.close()
+        return False
+    # The daemon notices the two closes soon, not at once: poll.
+    out("after closing two:", "served" if poll(served, 10) else "still refused")
+    out("another one:", "served" if poll(served, 10) else "still refused")
+    out("open now: %d" % len(held))
+    extra("extra again")
+    for c in held:
+        c.close()
+    return 0
+
+
+def cmd_watch(a):
+    path, queue = a[0], a[1]
+    pid = int(a[2]) if len(a) > 2 else None
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    c = Conn(path)
+    seen = {"samples": 0, "held": 0, "inflight": 0, "inflight_sum": 0, "rss": 0}
+    end = time.monotonic() + 120
+    while not stop["now"] and time.monotonic() < end:
+        line, body = c.request("STATS\n")
+        held = inflight_sum = 0
+        for sl in body.decode().splitlines():
+            f = sl.split()
+            if len(f) < 2 or f[1] != queue:
+                continue
+            kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+            if f[0] == "queue":
+                held = int(kv["depth"]) + int(kv["delayed"]) + int(kv["running"])
+            elif f[0] == "worker":
+                k = int(kv["inflight"])
+                inflight_sum += k
+                seen["inflight"] = max(seen["inflight"], k)
+        seen["held"] = max(seen["held"], held)
+        seen["inflight_sum"] = max(seen["inflight_sum"], inflight_sum)
+        if pid:
+            seen["rss"] = max(seen["rss"], rss_kib(pid))
+        seen["samples"] += 1
+        if seen["samples"] == 1:
+            out("watch: started")
+        time.sleep(0.01)
+    out("watch: %d samples" % seen["samples"])
+    out("watch: most held (depth + delayed + running): %d" % seen["held"])
+    out("watch: most in flight to one worker: %d" % seen["inflight"])
+    out("watch: most in flight to all workers: %d" % seen["inflight_sum"])
+    if pid:
+        out("watch: largest RSS: %d KiB" % seen["rss"])
+    return 0
+
+
+def cmd_mixshutdown(a):
+    path, pid, queue, nshort, nlong = a[0], int(a[1]), a[2], int(a[3]), int(a[4])
+    jobs, probe = Conn(path, timeout=60), Conn(path)
+    # Warm-up: the queue measures its jobs' service time before it batches them.
+    jobs.send(("SUBMIT %s 1 wait\n0\n" % queue) * 500)
+    for _ in range(500):
+        jobs.reply()
+    for _ in range(500):
+        jobs.result()
+    names = {}
+    for _ in range(nlong):
+        names[jobs.submit(queue, "1500", "wait")] = "long"
+    longs = list(names)
+    if not poll(lambda: all("state=running" in probe.request("STATUS %d\n" % j)[0]
+                            for j in longs), 10):
+        out("error: the long jobs never ran")
+        return 1
+    # Let them run a while: batching then gives their workers nothing more (a batch sent
+    # to a worker whose job has only just begun would wait behind it).
+    time.sleep(0.3)
+    # The short ones in one write; their OKs are read after the signal.
+    jobs.send((b"SUBMIT %s 1 wait\n0\n" % queue.encode()) * nshort)
+    seen = {}
+
+    def batched():
+        q, inflight = {}, []
+        for sl in stats_body(path).splitlines():
+            f = sl.split()
+            if len(f) < 2 or f[1] != queue:
+                continue
+            kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+            if f[0] == "queue":
+                q = kv
+            elif f[0] == "worker":
+                inflight.append(int(kv["inflight"]))
+        seen["inflight"], seen["queue"] = inflight, q
+        return max(inflight or [0]) > 1
+    ok = poll(batched, 10)
+    os.kill(pid, signal.SIGTERM)
+    out("at_signal: batch in flight:", "yes" if ok else "no", "inflight=%s depth=%s" % (
+        ",".join(map(str, seen.get("inflight", []))), seen.get("queue", {}).get("depth")))
+    refused = {}
+    for _ in range(nshort):
+        line, _ = jobs.reply()
+        w = line.split()
+        if w[0] == "OK":
+            names[int(w[1])] = "short"
+        else:
+            refused[line] = refused.get(line, 0) + 1
+    out("short jobs accepted: %d" % (nshort - sum(refused.values())))
+    for line, k in sorted(refused.items()):
+        out("short jobs refused: %d x %s" % (k, line))
+    got, dup, bad = {}, 0, []
+    try:
+        while len(got) < len(names):
+            jid, status, body = jobs.result()
+            if jid in got:
+                dup += 1
+            elif jid not in names:
+                bad.append("unknown job %d" % jid)
+            got[jid] = status
+    except (Closed, OSError) as e:
+        bad.append(str(e))
+    counts = {}
+    for jid, status in got.items():
+        k = "%s:%s" % (names.get(jid, "?"), status)
+        counts[k] = counts.get(k, 0) + 1
+    out("jobs: %d, results: %d, duplicates: %d, missing: %d" % (
+        len(names), len(got), dup, len(set(names) - set(got))))
+    out("outcomes:", " ".join("%s=%d" % kv for kv in sorted(counts.items())))
+    for e in bad[:5]:
+        out("error:", e)
+    try:
+        jobs.s.settimeout(20)
+        while True:
+            line, _ = jobs.message()
+            out("extra:", line)
+    except Closed:
+        out("jobs_connection: closed")
+    except OSError as e:
+        out("jobs_connection:", e)
+    return 0
+
+
 COMMANDS = {
     "raw": cmd_raw, "stats": cmd_stats, "submit": cmd_submit, "delay": cmd_delay,
     "prio": cmd_prio, "cancel": cmd_cancel, "cancelrun": cmd_cancelrun,
     "flood": cmd_flood,
     "abrupt": cmd_abrupt, "produce": cmd_produce, "shutdown": cmd_shutdown,
+    "deaf": cmd_deaf, "waitonce": cmd_waitonce, "maxconn": cmd_maxconn,
+    "watch": cmd_watch, "mixshutdown": cmd_mixshutdown,
 }
 
 

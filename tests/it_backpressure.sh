@@ -2,7 +2,8 @@
 # it_backpressure.sh: a producer much faster than its handler is held back, not
 # buffered: the daemon stops reading it (STATS blocked=1), its memory stays flat, other
 # clients are served, `nonblock` gets ERR busy on a full queue, a held SUBMIT goes on
-# when room appears, and in the end every job submitted has its RESULT.
+# when room appears (also one followed by an incomplete request: then ERR proto), and
+# in the end every job submitted has its RESULT.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -89,6 +90,27 @@ jp_match "held: the held SUBMIT is answered OK <id>" '^OK [0-9]+$' "$(cat "$JP_T
 id=$(sed -n 's/^OK //p' "$JP_TMP/held.out")
 jp_match "held: the held job is queued, with its priority" \
 	"^OK id=$id queue=held state=queued prio=5 " "$(printf 'STATUS %s\n' "$id" | raw)"
+
+# A held producer that then shuts down its side in the middle of a request: while held
+# it gets nothing; once there is room its held SUBMIT is answered, then ERR proto for the
+# incomplete request after it, and the daemon closes the connection.
+jp_eq "held again: the queue is full" 3 "$(stat_get queue held depth)"
+printf 'SUBMIT held 2 wait\n10\nSUBMIT held 100\npartial' | raw >"$JP_TMP/held2.out" &
+held=$!
+BG="$BG $held"
+wait_for "held, then EOF inside a request: STATS shows blocked=1" stat_is held blocked 1
+jp_eq "held, then EOF inside a request: no reply while held" "" "$(cat "$JP_TMP/held2.out")"
+jp_eq "held, then EOF inside a request: CANCEL a queued job" "OK cancelled" \
+	"$(printf 'CANCEL %s\n' "$id" | raw)"
+wait "$held"; rc=$?
+BG=
+jp_eq "held, then EOF inside a request: the daemon closes the connection" 0 "$rc"
+jp_eq "held, then EOF inside a request: OK for the held SUBMIT, then ERR proto" \
+"OK *
+ERR proto the connection ended 23 bytes into an incomplete request (a line without its newline, or a body shorter than its size)" \
+	"$(sed 's/^OK [0-9][0-9]*$/OK */' "$JP_TMP/held2.out")"
+jp_eq "held, then EOF inside a request: the held job is queued" 3 "$(stat_get queue held depth)"
+jp_eq "held, then EOF inside a request: nothing left blocked" 0 "$(stat_get queue held blocked)"
 
 # ----- bytes: max_bytes also holds producers back; an empty queue takes any job -----
 pad() { printf '%-*s' "$2" "$1"; }	# MS padded with blanks to N bytes

@@ -4,7 +4,11 @@
 # framing (ERR proto, then the daemon closes), oversized and truncated bodies, binary
 # garbage, over-long lines, a client that pipelines thousands of waits and never reads
 # (memory stays bounded, others are still served), and hundreds of connections dropped
-# mid-request. Afterwards the daemon still answers and stops cleanly.
+# mid-request, or ended inside a request (ERR proto saying how far in). Afterwards the
+# daemon still answers and stops cleanly. Then the output limits: 400 WAITs of a 1 MiB
+# result and 3000 DEADs of 5000 dead jobs in one write, never read (RSS bounded, others
+# served promptly), replies unread past 4 x max_output (the connection is closed and
+# logged, its jobs still run), and max_connections (ERR busy, then served again).
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -144,6 +148,27 @@ jp_eq "a line without its newline, then EOF: the request before it is answered" 
 out=$(printf 'SUBMIT echo 100 wait\nonly a part' | raw --keep-open -t 0.5); rc=$?
 jp_eq "truncated body, client still there: the daemon waits for the rest" 3 "$rc"
 jp_eq "no job was made of a truncated body" "$before" "$(stat_get queue submitted)"
+# More places a request can end: right after its line, a whole body but not the newline
+# after it, a body cut short after several of the daemon's reads. What came before is
+# answered first; the count is of the bytes of the incomplete request alone.
+incomplete='the connection ended %s bytes into an incomplete request (a line without its newline, or a body shorter than its size)'
+out=$(printf 'SUBMIT echo 10\n' | raw); rc=$?
+jp_eq "a SUBMIT line and no body, then EOF: the daemon closes" 0 "$rc"
+jp_eq "a SUBMIT line and no body, then EOF: ERR proto" \
+	"ERR proto $(printf "$incomplete" 15)" "$out"
+out=$(printf 'SUBMIT echo 3\nabc' | raw); rc=$?
+jp_eq "a whole body without its newline, then EOF: the daemon closes" 0 "$rc"
+jp_eq "a whole body without its newline, then EOF: ERR proto" \
+	"ERR proto $(printf "$incomplete" 17)" "$out"
+out=$( { printf 'PING\nSUBMIT echo 3 wait\nabc\nSUBMIT echo 4000 wait\n'
+	head -c 3000 /dev/zero | tr '\0' 'b'; } | raw | sed 's/[0-9][0-9]* ok/N ok/; s/^OK [0-9][0-9]*$/OK N/'); rc=$?
+jp_eq "3000 of 4000 body bytes, then EOF: the daemon closes" 0 "$rc"
+# The RESULT of the job before it may come before or after the ERR (it is not a reply).
+jp_eq "3000 of 4000 body bytes, then EOF: the replies before it, then ERR proto" \
+"OK pong
+OK N
+ERR proto $(printf "$incomplete" 3022)" "$(printf '%s\n' "$out" | grep -v -e '^RESULT ' -e '^abc$')"
+jp_eq "no job was made of the incomplete requests" "$((before + 1))" "$(stat_get queue submitted)"
 daemon_alive "after truncated bodies"
 
 # ----- lost framing: ERR proto with the reason, then the daemon closes -----
@@ -205,10 +230,13 @@ jp_match "the log names a connection closed for lost framing" \
 	"$(cat "$JP_LOG")"
 
 # ----- a client that pipelines thousands of waits and never reads its replies -----
-# 500,000 requests are 10 MB; taking them all would cost the daemon far more than that
-# in jobs, kept results and replies (about 40 MB of replies alone). max_output is 64 KiB.
+# 500,000 requests are 13 MB; taking them all would cost the daemon far more than that
+# in jobs and replies. max_output is 64 KiB. The jobs are delayed (past the end of the
+# test), so only their OKs wait for the client: the results of jobs it took could go
+# past 4 x max_output, when the daemon closes the connection (checked further down).
 rss0=$(jp_rss "$DPID")
-python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 500000 >"$JP_TMP/flood.out" 2>&1 &
+python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 500000 "delay=600000 wait" \
+	>"$JP_TMP/flood.out" 2>&1 &
 FLOOD=$!
 for i in $(seq 1 200); do
 	grep -q '^flood:' "$JP_TMP/flood.out" && break
@@ -280,5 +308,148 @@ jp_eq "no worker died" 0 "$(stat_get queue worker_deaths)"
 out=$(seq 1 1000 | jp_ctl map -k -q echo | md5sum)
 jp_eq "a map of 1000 lines after all of it" "$(seq 1 1000 | md5sum)" "$out"
 
+jp_stop
+
+# ===== output limits: many requests with big replies in one write, never read =====
+# max_output at its default (4 MiB), so the limit to closing (16 MiB) is not reached:
+# the daemon stops reading such a client, holding about max_output of its replies, and
+# serves everybody else. Without the limit per request, one read of these requests
+# would make all their replies at once (400 MiB of WAITs, about 2 GB of DEADs).
+jp_start 'queues = (
+	{ name = "echo"; handler = "echo"; workers = 2; },
+	{ name = "doomed"; handler = "sleep"; workers = 2; retries = 0; }
+);
+max_payload = 2097152;
+max_output = 4194304;
+dead_max = 5000;'
+DEAF=
+trap '[ -n "$DEAF" ] && kill "$DEAF" 2>/dev/null; jp_cleanup' EXIT
+
+# deaf WHAT FILE: send the requests in FILE on a connection that never reads, in the
+# background (DEAF); wait until they are sent and note the daemon's RSS before (RSS0).
+deaf() {
+	local i
+	RSS0=$(jp_rss)
+	python3 "$BADCLIENT_PY" deaf "$JP_SOCK" --hold 120 <"$2" >"$JP_TMP/deaf.out" 2>&1 &
+	DEAF=$!
+	for i in $(seq 1 500); do
+		grep -q '^deaf: sent' "$JP_TMP/deaf.out" && break
+		sleep 0.02
+	done
+	jp_match "$1: every request is sent (the kernel buffers them)" \
+		'^deaf: sent ([1-9][0-9]*) of \1 bytes$' "$(head -1 "$JP_TMP/deaf.out")"
+}
+# bounded WHAT: the daemon's RSS, sampled for a second, stays under RSS0 + 64 MiB;
+# jobpoolctl ping from another client is answered (within a generous 2 s); then the
+# deaf client goes, its connection still open (under 4 x max_output of unread replies).
+bounded() {
+	local i r max=0 t0 dt out rc
+	for i in $(seq 1 20); do
+		r=$(jp_rss)
+		[ "${r:-0}" -gt "$max" ] && max=$r
+		sleep 0.05
+	done
+	echo "$1: daemon RSS ${RSS0} KiB before, at most ${max} KiB with the client stuck"
+	if [ "$max" -lt $((RSS0 + 65536)) ]; then
+		jp_pass "$1: the daemon's RSS stays under ${RSS0} KiB + 64 MiB"
+	else
+		jp_fail "$1: the daemon's RSS went from ${RSS0} to ${max} KiB"
+	fi
+	t0=$(now_ms)
+	out=$(timeout 10 "$JOBPOOLCTL" ping 2>&1); rc=$?
+	dt=$(( $(now_ms) - t0 ))
+	jp_eq "$1: jobpoolctl ping from another client" "0 pong" "$rc $out"
+	if [ "$dt" -lt 2000 ]; then jp_pass "$1: ... answered in $dt ms"
+	else jp_fail "$1: ping took $dt ms while the client was stuck"; fi
+	kill "$DEAF"
+	wait "$DEAF"
+	DEAF=
+	jp_eq "$1: the stuck connection was not closed" "deaf: still open" \
+		"$(tail -1 "$JP_TMP/deaf.out")"
+}
+
+# (a) 400 WAITs for a job with a 1 MiB result.
+head -c 1048576 /dev/urandom >"$JP_TMP/mib"
+id=$(jp_ctl submit -q echo - <"$JP_TMP/mib")
+jp_ctl wait --raw "$id" >"$JP_TMP/mib.out"
+if cmp -s "$JP_TMP/mib" "$JP_TMP/mib.out"; then jp_pass "a 1 MiB echo job is done"
+else jp_fail "the 1 MiB echo job's result differs: $(cmp "$JP_TMP/mib" "$JP_TMP/mib.out" 2>&1)"; fi
+for i in $(seq 1 400); do printf 'WAIT %s\n' "$id"; done >"$JP_TMP/in"
+deaf "400 WAITs of 1 MiB" "$JP_TMP/in"
+bounded "400 WAITs of 1 MiB"
+
+# (b) 3000 DEADs while 5000 jobs are dead (each DEAD reply is about 600 KB).
+seq 1 5000 | sed 's/^/not a number /' | jp_ctl map -q doomed >/dev/null 2>&1; rc=$?
+jp_eq "5000 jobs that fail permanently: map's exit status" 1 "$rc"
+jp_eq "5000 dead jobs" 5000 "$(jp_ctl dead | grep -c " doomed ")"
+for i in $(seq 1 3000); do printf 'DEAD\n'; done >"$JP_TMP/in"
+deaf "3000 DEADs of 5000 dead jobs" "$JP_TMP/in"
+bounded "3000 DEADs of 5000 dead jobs"
+out=$(printf 'DEAD\n' | raw | head -1)
+jp_match "afterwards a DEAD is answered in full" '^DATA [0-9]{6,}$' "$out"
+jp_stop
+
+# ----- (c) unread replies past 4 x max_output: the daemon closes the connection -----
+# 40 jobs of 30,000 bytes with wait, delayed by 2 s (time for the client to send them
+# and read its 40 OKs), on a queue that takes 50 ms a job; then the client reads
+# nothing. The results keep coming: past 4 x 64 KiB the daemon closes the connection.
+# The jobs are not lost with it.
+jp_start 'queues = ( { name = "slow"; handler = "sleep"; workers = 1; batch = 1; } );
+max_payload = 65536;
+max_output = 65536;'
+pad=$(printf '%-30000s' 50)
+for i in $(seq 1 40); do printf 'SUBMIT slow 30000 delay=2000 wait\n%s\n' "$pad"; done >"$JP_TMP/in"
+python3 "$BADCLIENT_PY" deaf "$JP_SOCK" --read-oks 40 --hold 60 <"$JP_TMP/in" \
+	>"$JP_TMP/deaf.out" 2>&1; rc=$?
+jp_eq "unread results: the client ran" 0 "$rc"
+out=$(cut -c 1-200 "$JP_TMP/deaf.out")
+ids=$(sed -n 's/^deaf: ids //p' "$JP_TMP/deaf.out")
+jp_eq "unread results: 40 jobs submitted" 40 "$(printf '%s\n' $ids | grep -c '^[0-9][0-9]*$')"
+jp_match "unread results: the daemon closes the connection" \
+	'^deaf: closed by the daemon after [0-9]+ ms$' "$out"
+jp_match "unread results: the log says why" \
+	'warning: connection [0-9]+ \(pid [0-9]+, uid [0-9]+\): [0-9]+ bytes of replies unread, more than 4 x max_output; closing it' \
+	"$(cat "$JP_LOG")"
+st=$(for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw)
+left=$(printf '%s\n' "$st" | grep -vc 'state=done ')
+echo "unread results: $left of 40 jobs not done yet when the connection was closed"
+for i in $(seq 1 300); do
+	st=$(for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw)
+	[ "$(printf '%s\n' "$st" | grep -c 'state=done ')" = 40 ] && break
+	sleep 0.1
+done
+jp_eq "unread results: every job of the closed connection still runs to done" 40 \
+	"$(printf '%s\n' "$st" | grep -c 'state=done ')"
+daemon_alive "after closing a connection for unread replies"
+jp_stop
+
+# ----- max_connections: the one too many gets ERR busy and is closed -----
+jp_start 'queues = ( { name = "echo"; handler = "echo"; workers = 1; } );
+max_connections = 5;'
+# jp_start's ping has gone; wait until the daemon has seen it go.
+for i in $(seq 1 100); do
+	[ "$(stat_get daemon connections)" = 1 ] && break
+	sleep 0.05
+done
+out=$(badclient maxconn "$JP_SOCK" 5); rc=$?
+jp_eq "max_connections = 5: the client ran" 0 "$rc"
+jp_eq "max_connections = 5: five are served, the sixth refused; two go, new ones are served" \
+"conn 1: OK pong
+conn 2: OK pong
+conn 3: OK pong
+conn 4: OK pong
+conn 5: OK pong
+extra: ERR busy too many connections (max_connections) | closed
+after closing two: served
+another one: served
+open now: 5
+extra again: ERR busy too many connections (max_connections) | closed" "$out"
+jp_match "max_connections: the log says it refuses connections" \
+	'warning: refusing connections: 5 open, max_connections is 5' "$(cat "$JP_LOG")"
+for i in $(seq 1 100); do
+	out=$(jp_ctl ping 2>&1) && break
+	sleep 0.05
+done
+jp_eq "max_connections: once they are closed, jobpoolctl ping works" pong "$out"
 jp_stop
 jp_done

@@ -1,7 +1,8 @@
 #!/bin/bash
 # it_cli.sh: jobpoolctl's commands against the real jobpoold, as a user sees them:
 # ping, submit (plain, -w, stdin, --json, unknown queue), status (tables, --json, one
-# job), wait, cancel, usage errors and exit statuses, and unreachable sockets.
+# job), wait, cancel, --raw result bytes (submit -w, wait), usage errors and exit
+# statuses, and unreachable sockets.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -37,6 +38,10 @@ jp_ctl wait >/dev/null 2>&1; expect_rc "wait without ids" 2 $?
 jp_ctl wait 12x >/dev/null 2>&1; expect_rc "wait with a bad id" 2 $?
 jp_ctl cancel 0 >/dev/null 2>&1; expect_rc "cancel 0" 2 $?
 jp_ctl status 1 2 >/dev/null 2>&1; expect_rc "status with two ids" 2 $?
+err=$(jp_ctl cancel -r 1 2>&1); rc=$?
+expect_rc "cancel -r (--raw is for submit -w and wait)" 2 $rc
+jp_match "cancel -r prints cancel's usage" 'usage: jobpoolctl .*cancel' "$err"
+jp_ctl status --raw >/dev/null 2>&1; expect_rc "status --raw" 2 $?
 jp_ctl ping extra >/dev/null 2>&1; expect_rc "ping with an argument" 2 $?
 
 # An unreachable socket says which, and exits 3.
@@ -80,6 +85,32 @@ jp_eq "submit --json prints the id" "int" "$out"
 err=$(jp_ctl submit -q nosuchqueue x 2>&1); rc=$?
 expect_rc "submit to an unknown queue" 3 $rc
 jp_match "the unknown queue is named" "noqueue.*nosuchqueue" "$err"
+
+# --raw: a result's bytes exactly, with no newline added (a binary payload that ends
+# without one, NULs and all).
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 4 + b"\n\0end")' \
+	>"$JP_TMP/bin"
+jp_ctl submit -w --raw - <"$JP_TMP/bin" >"$JP_TMP/bin.out"; rc=$?
+expect_rc "submit -w --raw" 0 $rc
+if cmp -s "$JP_TMP/bin" "$JP_TMP/bin.out"; then jp_pass "submit -w --raw prints the result's bytes exactly"
+else jp_fail "submit -w --raw: $(cmp "$JP_TMP/bin" "$JP_TMP/bin.out" 2>&1)"; fi
+jp_ctl submit -w -r - <"$JP_TMP/bin" >"$JP_TMP/bin.out"; rc=$?
+expect_rc "submit -w -r" 0 $rc
+if cmp -s "$JP_TMP/bin" "$JP_TMP/bin.out"; then jp_pass "submit -w -r is the same"
+else jp_fail "submit -w -r: $(cmp "$JP_TMP/bin" "$JP_TMP/bin.out" 2>&1)"; fi
+jp_ctl submit -w - <"$JP_TMP/bin" >"$JP_TMP/bin.out"
+jp_eq "submit -w without --raw adds a newline" "$(( $(wc -c <"$JP_TMP/bin") + 1 ))" \
+	"$(wc -c <"$JP_TMP/bin.out")"
+id=$(jp_ctl submit - <"$JP_TMP/bin")
+jp_ctl wait --raw "$id" >"$JP_TMP/bin.out"; rc=$?
+expect_rc "wait --raw" 0 $rc
+if cmp -s "$JP_TMP/bin" "$JP_TMP/bin.out"; then jp_pass "wait --raw prints the result's bytes exactly"
+else jp_fail "wait --raw: $(cmp "$JP_TMP/bin" "$JP_TMP/bin.out" 2>&1)"; fi
+id2=$(printf 'second' | jp_ctl submit -)
+out=$(jp_ctl wait -r "$id2" "$id2" | od -An -c | tr -s ' ')
+jp_eq "wait -r of two results: the bytes one after the other" " s e c o n d s e c o n d" "$out"
+out=$(printf '' | jp_ctl submit -w --raw - | wc -c)
+jp_eq "submit -w --raw of an empty result prints nothing" 0 "$out"
 
 # A job that fails: exit 1, nothing on stdout, status and error on stderr.
 out=$(jp_ctl submit -w -q sleep oops 2> "$JP_TMP/err"); rc=$?

@@ -1,9 +1,10 @@
 #!/bin/bash
 # it_handlers.sh: every built-in handler end to end through the real jobpoold (echo
 # byte-exact also for binary payloads, sha256 against sha256sum, spin with and without
-# wrapping against python3, spin's bad payload, sleep's duration), per-job and queue
-# timeouts, priorities, delays, STATUS and WAIT of finished jobs, and CANCEL (of a
-# delayed job, of a running one, of a dead one) as its waiter sees it.
+# wrapping against python3, spin's bad payload, a long spin takes time, sleep's
+# duration), per-job and queue timeouts, priorities, delays, STATUS and WAIT of
+# finished jobs, 300 WAITs on one connection (one RESULT), and CANCEL (of a delayed
+# job, of a running one, of a dead one) as its waiter sees it.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -90,6 +91,14 @@ print(sum(i * x for i in range(n)) % 2**64)" $args)
 	out=$(printf '%s' "$args" | bc_submit spin)
 	jp_eq "spin $args (wrapping u64, against python3)" "$want" "$out"
 done
+# The loop cannot be optimised away: a large N takes measurably long (300 million
+# steps take about 0.3 s; 20 ms is a floor that only a loop folded away would miss).
+t0=$(now_ms)
+out=$(printf '300000000 7' | bc_submit spin)
+dt=$(( $(now_ms) - t0 ))
+jp_eq "spin 300000000 7" "$(python3 -c 'n, x = 300000000, 7; print(x * n * (n - 1) // 2 % 2**64)')" "$out"
+if [ "$dt" -gt 20 ]; then jp_pass "spin 300000000 took $dt ms (more than 20)"
+else jp_fail "spin 300000000 took only $dt ms: the loop was optimised away"; fi
 out=$(printf ' 10\t4 \n' | bc_submit spin)
 jp_eq "spin with blanks around the numbers" 180 "$out"
 for bad in "hello" "1000" "1 2 3" "-1 2" "18446744073709551616 1" ""; do
@@ -180,6 +189,18 @@ out=$(printf 'WAIT %s\n' "$id" | badclient raw "$JP_SOCK")
 jp_eq "WAIT of a finished job from another connection" "OK
 RESULT $id ok 4
 kept" "$out"
+# A connection waits for a job once (PROTOCOL.md): 300 WAITs for a delayed job in one
+# write get 300 OKs and one RESULT; so do 300 WAITs for a job submitted with wait.
+out=$(badclient waitonce "$JP_SOCK" echo 300); rc=$?
+jp_eq "300 WAITs on one connection: the client ran" 0 "$rc"
+for how in plain submitted_with_wait; do
+	jp_match "300 WAITs ($how): 300 OKs" "^$how: replies: 300 x OK\$" "$out"
+	jp_match "300 WAITs ($how): exactly one RESULT" \
+		"^$how: results: 1, first: ok $how\$" "$out"
+	jp_match "300 WAITs ($how): the job is done" "^$how: status: OK id=[0-9]+ queue=echo state=done " "$out"
+	jp_eq "300 WAITs ($how): the connection carries on" "$how: ping after them: OK pong" \
+		"$(printf '%s\n' "$out" | grep "^$how: ping")"
+done
 out=$(printf 'WAIT 999999\nSTATUS 999999\nCANCEL 999999\n' | badclient raw "$JP_SOCK")
 jp_eq "WAIT, STATUS and CANCEL of an unknown job" "ERR notfound no job 999999
 ERR notfound no job 999999

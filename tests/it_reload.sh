@@ -4,6 +4,9 @@
 # files; every job submitted completes exactly once. Also: a removed queue finishes its
 # jobs and then goes, a handler change never kills a running job, and a broken file
 # leaves the daemon on the old configuration with every error logged with file:line.
+# Then: a reload to a handler that cannot start keeps the previous one (jobs go on), a
+# later good one switches; a reload that raises max_payload lets larger jobs through
+# with no worker dying.
 . "$top_srcdir/tests/lib.sh"
 
 conf() {	# $1: workers, $2: handler of "work", $3: extra queues
@@ -110,6 +113,114 @@ for _ in $(seq 50); do jp_ctl status | grep -q '^gone ' || break; sleep 0.1; don
 jp_eq "once drained, the removed queue is gone from status" "" "$(jp_ctl status | grep '^gone ')"
 jp_eq "its worker exited" "" "$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^worker gone ')"
 jp_match "rolling restarts were logged" 'restarting worker [0-9]+ for the new settings' "$(cat "$JP_LOG")"
+
+jp_stop
+
+# ===== a reload whose new handler cannot start keeps the previous one =====
+# The example plugin, as libtool builds it for `make check` (as it_plugin.sh finds it).
+SLOW=
+for f in "$top_builddir/examples/.libs/slow_plugin.so" "$top_builddir/examples/slow_plugin.so"; do
+	[ -f "$f" ] && { SLOW=$f; break; }
+done
+[ -n "$SLOW" ] || { echo "slow_plugin.so is not built (make check builds it)" >&2; exit 99; }
+# queue_line QUEUE: the queue's row of `jobpoolctl status`, blanks squeezed.
+queue_line() { jp_ctl status | awk -v q="$1" '$1 == q' | tr -s ' '; }
+# poll_log WHAT REGEX: up to 10 s for the log to have a line matching REGEX.
+poll_log() {
+	local i
+	for i in $(seq 1 200); do
+		grep -qE -- "$2" "$JP_LOG" && { jp_pass "$1"; return 0; }
+		sleep 0.05
+	done
+	jp_fail "$1: no line matching /$2/ in the log"
+}
+log0=$(wc -l <"$JP_LOG")
+newlog() { tail -n +$((log0 + 1)) "$JP_LOG"; }
+jp_start 'queues = ( { name = "work"; handler = "echo"; workers = 2; } );
+max_payload = 4096;'
+jp_eq "before the reloads: a job runs on echo" hello "$(jp_ctl submit -w -q work hello)"
+
+jp_config "queues = ( { name = \"work\"; handler = \"plugin:$SLOW initfail\"; workers = 2; } );
+max_payload = 4096;" >/dev/null
+out=$(jp_ctl reload 2>&1); rc=$?
+jp_eq "reload to a handler whose init fails: the file itself is fine" "0" "$rc"
+poll_log "reload to a broken handler: the log says it cannot start" \
+	"queue work: the reloaded handler 'plugin:$SLOW initfail' cannot start: .*told to fail"
+poll_log "reload to a broken handler: the log says it keeps the previous one" \
+	"cannot start: .*; keeping the previous one \\('echo'\\)"
+for i in $(seq 1 100); do
+	line=$(queue_line work)
+	case $line in "work running echo 2 "*) break ;; esac
+	sleep 0.1
+done
+jp_match "reload to a broken handler: status shows the old handler, running" \
+	'^work running echo 2 ' "$line"
+out=$(for i in $(seq 1 20); do jp_ctl submit -w -q work "job $i" || echo "job $i failed"; done 2>&1)
+jp_eq "reload to a broken handler: jobs still succeed on the old handler" \
+	"$(for i in $(seq 1 20); do echo "job $i"; done)" "$out"
+jp_eq "reload to a broken handler: no job failed" 0 \
+	"$(badclient stats "$JP_SOCK" | awk '$1 == "queue" && $2 == "work"' | sed 's/.* failed=\([0-9]*\) .*/\1/')"
+for i in $(seq 1 100); do
+	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] && break
+	sleep 0.05
+done
+jp_eq "reload to a broken handler: two idle workers" 2 \
+	"$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')"
+jp_eq "reload to a broken handler: the queue is not failed" "" \
+	"$(badclient stats "$JP_SOCK" | grep '^queue work .*state=failed')"
+
+# A later reload with a handler that works switches to it.
+jp_config "queues = ( { name = \"work\"; handler = \"plugin:$SLOW\"; workers = 2; } );
+max_payload = 4096;" >/dev/null
+out=$(jp_ctl reload 2>&1); rc=$?
+jp_eq "reload to a working plugin: exit status" 0 "$rc"
+for i in $(seq 1 100); do
+	line=$(queue_line work)
+	case $line in "work running plugin:"*) break ;; esac
+	sleep 0.1
+done
+jp_match "reload to a working plugin: status shows it, running" \
+	"^work running plugin:$SLOW 2 " "$line"
+for i in $(seq 1 100); do
+	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] && break
+	sleep 0.05
+done
+out=$(for i in $(seq 1 10); do jp_ctl submit -w -q work 5 || echo "job $i failed"; done 2>&1 | sort | uniq -c | tr -s ' ')
+jp_eq "reload to a working plugin: jobs run on the plugin" " 10 slept 5" "$out"
+
+# ===== a reload that raises max_payload: larger jobs then go through =====
+jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; } );
+max_payload = 4096;' >/dev/null
+jp_ctl reload >/dev/null
+head -c 10000 /dev/urandom >"$JP_TMP/p10k"
+jp_ctl submit -w -q work - <"$JP_TMP/p10k" >/dev/null 2>"$JP_TMP/err"; rc=$?
+jp_match "max_payload = 4096: a 10,000-byte job is refused" 'toolarge' "$(cat "$JP_TMP/err")"
+jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; } );
+max_payload = 65536;' >/dev/null
+out=$(jp_ctl reload 2>&1); rc=$?
+jp_eq "reload to max_payload = 65536: exit status" 0 "$rc"
+jp_match "reload to max_payload = 65536: the log says the workers restart" \
+	'reload: max_payload 4096 -> 65536: restarting' "$(newlog)"
+# At once (old workers may still be there) and again once the restart is over.
+for when in "right after the reload" "after the restart"; do
+	if [ "$when" = "after the restart" ]; then
+		for i in $(seq 1 200); do
+			[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] &&
+				! grep -q 'state=retiring\|state=starting' <(badclient stats "$JP_SOCK") && break
+			sleep 0.05
+		done
+	fi
+	jp_ctl submit -w --raw -q work - <"$JP_TMP/p10k" >"$JP_TMP/p10k.out"; rc=$?
+	jp_eq "max_payload raised, $when: a 10,000-byte echo job succeeds" 0 "$rc"
+	if cmp -s "$JP_TMP/p10k" "$JP_TMP/p10k.out"; then jp_pass "max_payload raised, $when: its result is whole"
+	else jp_fail "max_payload raised, $when: $(cmp "$JP_TMP/p10k" "$JP_TMP/p10k.out" 2>&1)"; fi
+done
+out=$(seq 1 200 | while read -r i; do head -c 10000 /dev/zero | tr '\0' "$((i % 10))"; echo; done |
+	jp_ctl map -k -q work | awk '{ print length($0) }' | sort | uniq -c | tr -s ' ')
+jp_eq "max_payload raised: a map of 200 lines of 10,000 bytes" " 200 10000" "$out"
+jp_eq "max_payload raised: no worker died" "" "$(newlog | grep 'exited unexpectedly')"
+jp_eq "max_payload raised: STATS counts no worker death" 0 \
+	"$(badclient stats "$JP_SOCK" | awk '$1 == "queue" && $2 == "work"' | sed 's/.* worker_deaths=\([0-9]*\) .*/\1/')"
 
 jp_stop
 jp_done

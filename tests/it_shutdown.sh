@@ -109,6 +109,33 @@ result: running1 ok 1000" "$(printf '%s\n' "$out" | grep '^result:' | sort)"
 		"$(printf '%s\n' "$log" | grep -E 'unexpectedly|died while|\(TERM\)|KILL')"
 done
 
+# ----- the default batching (batch = 64): batches in flight, long jobs, SIGTERM -----
+# Two 1.5 s jobs run on two of four workers; 50,000 short jobs go through the other two
+# in batches. SIGTERM once a worker holds a batch: every job accepted gets one RESULT
+# (the long ones ok, the short ones ok or cancelled), what came after the signal gets ERR
+# shutdown, and the daemon exits 0.
+start "batched" 'queues = ( { name = "mixed"; handler = "sleep"; workers = 4; } );
+shutdown_timeout = 10;
+kill_timeout = 2;'
+out=$(badclient mixshutdown "$JP_SOCK" "$DPID" mixed 50000 2); rc=$?
+jp_eq "batched: the client scenario ran" 0 "$rc"
+stopped "batched" 20
+printf '%s\n' "$out" | sed 's/^/batched: /'
+jp_match "batched: a worker held a batch at the signal" '^at_signal: batch in flight: yes ' "$out"
+jp_match "batched: every job accepted gets exactly one RESULT" \
+	'^jobs: ([0-9]+), results: \1, duplicates: 0, missing: 0$' "$out"
+outcomes=$(printf '%s\n' "$out" | sed -n 's/^outcomes: //p')
+jp_match "batched: the long jobs finish ok" '(^| )long:ok=2( |$)' "$outcomes"
+jp_eq "batched: the short jobs end ok or cancelled, nothing else" "" \
+	"$(printf '%s\n' $outcomes | grep -v -E '^(long:ok|short:ok|short:cancelled)=')"
+jp_eq "batched: SUBMITs after the signal get ERR shutdown" "" \
+	"$(printf '%s\n' "$out" | grep '^short jobs refused: ' | grep -v ' x ERR shutdown the daemon is shutting down$')"
+jp_eq "batched: then the daemon closes the connection" "jobs_connection: closed" \
+	"$(printf '%s\n' "$out" | grep -E '^(extra|error|jobs_connection):')"
+log=$(newlog)
+jp_eq "batched: no worker died unexpectedly" "" \
+	"$(printf '%s\n' "$log" | grep -E 'unexpectedly|died while|KILL')"
+
 # ----- a job longer than shutdown_timeout is cancelled; the waiter hears so -----
 CONF='queues = ( { name = "sleep"; handler = "sleep"; workers = 1; batch = 1; grace = 0.5; } );
 shutdown_timeout = 1;
@@ -235,14 +262,17 @@ daemon is shutting down" "$(sed 's/[0-9][0-9]*/*/' "$JP_TMP/held.out" | sort)"
 CONF='queues = ( { name = "echo"; handler = "echo"; workers = 1; } );
 max_output = 65536;'
 start "deaf client" "$CONF"
-python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 200000 >"$JP_TMP/flood.out" 2>&1 &
+# Without wait: only OKs pile up, so the daemon holds them (stops reading) and never
+# reaches 4 x max_output, past which it would close the connection. With wait, the
+# results of the jobs it took could go past that (on a loaded machine they did).
+python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 200000 "" >"$JP_TMP/flood.out" 2>&1 &
 flood=$!
 BG="$BG $flood"
 for i in $(seq 1 250); do
 	grep -q '^flood:' "$JP_TMP/flood.out" && break
 	sleep 0.02
 done
-jp_match "deaf client: stuck with unread answers" '^flood: sent [0-9]+ of 200000' \
+jp_match "deaf client: stuck with unread answers" '^flood: sent [0-9]+ of 200000 requests$' \
 	"$(cat "$JP_TMP/flood.out")"
 t0=$(now_ms)
 kill -TERM "$DPID"

@@ -3,7 +3,8 @@
 # killed mid-run is retried and completes (or, with retries = 0, fails with a message
 # naming the worker); the worker is replaced; the log names the dead worker's pid and
 # signal; workers killed again and again (also during a stream of jobs) leave the
-# daemon serving, with every job answered.
+# daemon serving, with every job answered; every worker, first or replacement, holds
+# only fds 0-4 and no blocked or ignored signal.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -175,6 +176,23 @@ jp_match "stream: the killed jobs were retried" '^[1-9]' "$(stat_get queue strea
 jp_eq "stream: no job failed" 0 "$(stat_get queue stream failed)"
 out=$(jp_ctl status); rc=$?
 jp_eq "jobpoolctl status after all the kills: exit status" 0 "$rc"
+
+# ----- what a worker holds: fds 0-4 only, no signal blocked or ignored -----
+# Every worker, those started with the daemon and those that replaced killed ones; idle,
+# since a handler may block signals while it runs (sleep blocks SIGUSR1 outside ppoll).
+# The flusher thread blocks every signal for itself; the mask that counts is the main
+# thread's, which /proc/PID/status shows.
+pids=$(badclient stats "$JP_SOCK" | awk '$1 == "worker" { sub(/^pid=/, "", $3); print $3 }')
+jp_match "workers from STATS" '^[0-9]+' "$pids"
+jp_eq "the workers are children of the daemon" "$(printf '%s\n' $pids | sort -n)" \
+	"$(pgrep -P "$JP_DPID" | sort -n)"
+for p in $pids; do
+	jp_eq "worker $p: its descriptors are 0-4" "0 1 2 3 4" \
+		"$(ls /proc/"$p"/fd | sort -n | tr '\n' ' ' | sed 's/ $//')"
+	jp_eq "worker $p: no signal blocked or ignored" "SigBlk: 0000000000000000 SigIgn: 0000000000000000" \
+		"$(awk '$1 == "SigBlk:" || $1 == "SigIgn:" { printf "%s%s %s", sep, $1, $2; sep = " " }' /proc/"$p"/status)"
+	echo "worker $p: $(ls /proc/"$p"/task | wc -l) threads"
+done
 
 jp_stop
 jp_done
