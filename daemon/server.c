@@ -843,6 +843,51 @@ conn_maybe_close(struct conn *c)
 static void	conn_process_input(struct conn *);
 
 /*
+ * A client lost framing: say so, but at most SERVER_FRAMING_LOGS times in each 10 s, so
+ * that a local client reconnecting in a loop cannot flood the journal; the next line
+ * after a quiet spell says how many went unlogged.
+ */
+#define SERVER_FRAMING_LOGS	10
+static uint64_t	 framing_window_ms;
+static unsigned	 framing_logged, framing_quiet;
+
+/* The end of a window in which lines were held back: say how many. */
+static void
+server_framing_sum_cb(evutil_socket_t fd, short events, void *arg)
+{
+	if (framing_quiet > 0)
+		log_info("%u more connections lost framing and were closed in the last "
+		    "10 s (not logged one by one: at most %d lines in 10 s)",
+		    framing_quiet, SERVER_FRAMING_LOGS);
+	framing_quiet = 0;
+}
+
+static void
+server_log_framing(struct conn *c, const char *err)
+{
+	struct timeval	tv;
+	uint64_t	now = now_ms();
+
+	if (framing_window_ms == 0 || now - framing_window_ms >= 10000) {
+		framing_window_ms = now;
+		framing_logged = 0;
+	}
+	if (framing_logged >= SERVER_FRAMING_LOGS) {
+		if (framing_quiet++ == 0) {
+			tv.tv_sec = (long)((framing_window_ms + 10000 - now) / 1000);
+			tv.tv_usec = (long)((framing_window_ms + 10000 - now) % 1000) * 1000;
+			if (event_base_once(master_base, -1, EV_TIMEOUT,
+			    server_framing_sum_cb, NULL, &tv) != 0)
+				framing_quiet = 0;
+		}
+		return;
+	}
+	framing_logged++;
+	log_info("connection %llu (pid %ld, uid %ld): %s; closed",
+	    (unsigned long long)c->id, (long)c->pid, (long)c->uid, err);
+}
+
+/*
  * Handle what c has sent; close it afterwards if its replies overflowed meanwhile. A
  * reference is held meanwhile: handling may close c (conn_maybe_close), which frees it
  * when nothing else refers to it.
@@ -894,8 +939,7 @@ conn_process_input(struct conn *c)
 			if (r < 0) {
 				reply_err(c, "proto", "%s; closing the connection",
 				    req.err);
-				log_info("connection %llu (pid %ld): %s; closed",
-				    (unsigned long long)c->id, (long)c->pid, req.err);
+				server_log_framing(c, req.err);
 				c->closing = 1;
 				break;
 			}

@@ -174,7 +174,8 @@ else jp_fail "map -j 3: $n jobs in flight to the workers"; fi
 # failed" on one line, rewritten in place, cleared for a message, erased at the end.
 if script -qec true /dev/null >/dev/null 2>&1; then
 	printf '%s\n' 100 100 100 bad 100 100 100 100 100 100 >"$JP_TMP/in10"
-	script -qec "'$JOBPOOLCTL' map -k -q sleep <'$JP_TMP/in10' >'$JP_TMP/out'" /dev/null \
+	# One at a time (-j 1), so the progress line is up when line 4 fails.
+	script -qec "'$JOBPOOLCTL' map -k -j 1 -q sleep <'$JP_TMP/in10' >'$JP_TMP/out'" /dev/null \
 		>"$JP_TMP/tty" 2>&1; rc=$?
 	jp_eq "map on a terminal: exit status (one line failed)" 1 "$rc"
 	jp_eq "map on a terminal: stdout as without one" "100|100|100||100|100|100|100|100|100|" \

@@ -6,7 +6,8 @@
 # leaves the daemon on the old configuration with every error logged with file:line.
 # Then: a reload to a handler that cannot start keeps the previous one (jobs go on), a
 # later good one switches; a reload that raises max_payload lets larger jobs through
-# with no worker dying.
+# with no worker dying; a handler change under a running job lets it finish on the old
+# handler; a queue added by a reload runs jobs.
 . "$top_srcdir/tests/lib.sh"
 
 conf() {	# $1: workers, $2: handler of "work", $3: extra queues
@@ -97,6 +98,13 @@ sub=$(printf '%s' "$stats" | sed 's/.* submitted=\([0-9]*\).*/\1/')
 done_=$(printf '%s' "$stats" | sed 's/.* done=\([0-9]*\) .*/\1/')
 jp_eq "the queue counted as many done as submitted" "$sub" "$done_"
 jp_eq "... and that is every job the producer sent" "$((maps * 2000))" "$sub"
+# Exactly once, also inside the daemon: no job was run twice (retried after a worker
+# it ran on was killed by a reload), none failed, no worker died.
+for k in retried failed worker_deaths; do
+	jp_eq "the reloads cost no job an attempt: $k" 0 \
+		"$(printf '%s' "$stats" | sed "s/.* $k=\([0-9]*\).*/\1/")"
+done
+jp_eq "no worker died under a job" "" "$(grep 'died while running it' "$JP_LOG")"
 
 jp_match "broken files are logged with file:line" \
 	"$JP_TMP/jobpool.conf:[0-9]+: unknown setting 'wokers'" "$(cat "$JP_LOG")"
@@ -221,6 +229,37 @@ jp_eq "max_payload raised: a map of 200 lines of 10,000 bytes" " 200 10000" "$ou
 jp_eq "max_payload raised: no worker died" "" "$(newlog | grep 'exited unexpectedly')"
 jp_eq "max_payload raised: STATS counts no worker death" 0 \
 	"$(badclient stats "$JP_SOCK" | awk '$1 == "queue" && $2 == "work"' | sed 's/.* worker_deaths=\([0-9]*\) .*/\1/')"
+
+# ===== a handler change while the queue runs a long job; a queue added by reload =====
+jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; },
+  { name = "roll"; handler = "sleep"; workers = 1; } );
+max_payload = 65536;' >/dev/null
+jp_ctl reload >/dev/null
+for i in $(seq 1 100); do
+	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker roll .*state=idle')" = 1 ] && break
+	sleep 0.05
+done
+jp_ctl submit -w -q roll 1500 >"$JP_TMP/roll" 2>&1 &
+rollw=$!
+for i in $(seq 1 100); do
+	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker roll .*state=busy')" = 1 ] && break
+	sleep 0.05
+done
+old=$(badclient stats "$JP_SOCK" | sed -n 's/^worker roll pid=\([0-9]*\) .*/\1/p')
+jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; },
+  { name = "roll"; handler = "exec:/bin/cat"; workers = 1; },
+  { name = "added"; handler = "sha256"; workers = 1; } );
+max_payload = 65536;' >/dev/null
+jp_eq "reload changing roll's handler under a running job, adding a queue" reloaded \
+	"$(jp_ctl reload 2>&1)"
+wait $rollw; rc=$?
+jp_eq "the job running on the old handler finished, not killed" "0 1500" "$rc $(cat "$JP_TMP/roll")"
+jp_eq "... on its old worker" "" "$(newlog | grep "worker $old exited unexpectedly")"
+jp_eq "then jobs run on the new handler" "hello" "$(jp_ctl submit -w -q roll hello)"
+jp_eq "the added queue runs jobs" \
+	"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" \
+	"$(jp_ctl submit -w -q added hello)"
+jp_match "the log says the queue was added" 'reload: queue added added: handler sha256, 1 workers' "$(newlog)"
 
 jp_stop
 jp_done
