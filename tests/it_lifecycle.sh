@@ -37,14 +37,21 @@ jp_eq "it ran retries + 1 = 4 times" 4 "$(wc -l <"$F")"
 gaps=$(awk 'NR > 1 { printf "%d ", $1 - prev } { prev = $1 }' "$F")
 echo "backoff gaps (ms): $gaps (want 200 400 500)"
 set -- $gaps
+g1=${1:-0} g2=${2:-0}
 for want in 200 400 500; do
 	got=$1; shift
-	if [ "$got" -lt $((want - 20)) ] || [ "$got" -gt $((want + 250)) ]; then
+	if [ "$got" -lt $((want - 20)) ] || [ "$got" -gt $((want + 150)) ]; then
 		jp_fail "backoff gap $got ms, want about $want ms"
 	else
 		jp_pass "backoff gap $got ms (want $want)"
 	fi
 done
+# The doubling itself: whatever a slow machine adds to each gap, it adds to both.
+if [ $((g2 - g1)) -ge 130 ] && [ $((g2 - g1)) -le 270 ]; then
+	jp_pass "the second gap is about twice the first ($g1, $g2 ms)"
+else
+	jp_fail "the second gap is not twice the first ($g1, $g2 ms)"
+fi
 id=$(jp_ctl dead -q flaky | awk 'NR == 2 { print $1 }')
 jp_match "the job is listed as dead" '^[0-9]+$' "$id"
 jp_eq "its state is dead" dead "$(status_of "$id" state)"
