@@ -469,21 +469,34 @@ worker_hold(struct jobpool_output *ob)
 /*
  * handler.h: an exec handler started the job's program as the leader of process
  * group pgid (0: it is gone and reaped). The master hears of it, so it can kill the
- * group if this worker dies first.
+ * group if this worker dies first. The frame goes out like a result: with the job's
+ * RESULT when the program is quick (no write or wake-up of its own: bench W5), or from
+ * the flusher thread within WORKER_FLUSH_US. Until then a worker killed by SIGTERM
+ * still takes the group along (worker_sigterm); only a crash or SIGKILL in that first
+ * millisecond would leave it behind.
  */
 void
 worker_child(uint64_t id, pid_t pgid)
 {
 	char	frame[FRAME_HDR_LEN + sizeof(int32_t)];
 	int32_t	pg = (int32_t)pgid;
-	struct jobpool_output b = { frame, sizeof frame, sizeof frame };
 
 	child_pgid = (sig_atomic_t)pgid;
 	if (pgid == 0)
 		return;		/* the job's RESULT tells the master */
 	frame_put(frame, FRAME_CHILD, 0, id, sizeof pg);
 	memcpy(frame + FRAME_HDR_LEN, &pg, sizeof pg);
-	worker_flush(&b);
+	pthread_mutex_lock(&out_lock);
+	if (held.len == 0) {
+		held_since = worker_clock_us();
+		if (flusher_asleep)
+			pthread_cond_signal(&out_cond);
+	}
+	if (obuf_add(&held, frame, sizeof frame) != 0)
+		_exit(71);
+	if (!flusher)
+		worker_write2(&held, NULL);
+	pthread_mutex_unlock(&out_lock);
 }
 
 /* The worker's queue, for log lines. */
