@@ -101,7 +101,7 @@ build_helpers() {
 		echo "bench: warning: $BUILD was configured with sanitizers; figures are not meaningful" >&2
 	fi
 	# name:extra flags
-	for p in floor: spawnfloor: spincal: bs_bench: \
+	for p in floor: spawnfloor: spincal: bs_bench: wakeup: \
 	    "jplat:-I$SRC_DIR/lib -I$BUILD $lib" "jpfill:-I$SRC_DIR/lib -I$BUILD $lib"; do
 		local name=${p%%:*} flags=${p#*:}
 		if [ ! -x "$OBJ/$name" ] || [ "$BENCH_DIR/$name.c" -nt "$OBJ/$name" ] ||

@@ -58,6 +58,21 @@ if command -v beanstalkd >/dev/null; then
 	bs_stop
 	note "$W" "beanstalkd: no binlog, Unix socket, 2 workers as in W1; the client puts on one connection and keeps 4 reserves outstanding on the results tube (64 or more made beanstalkd's p90 hundreds of ms: deletes queue behind pending reserves)."
 fi
+# Yardsticks (bench/wakeup.c): what one wake-up costs here, and how late the client's
+# own timer fires; every system above pays these alike.
+for r in $(seq "$REPS"); do
+	for m in "pipe same" "pipe cross" "timer"; do
+		# shellcheck disable=SC2086
+		out=$("$OBJ/wakeup" $m 2>/dev/null) || continue
+		case $m in
+		"pipe same") what="wake-up through a pipe, same CPU" ;;
+		"pipe cross") what="wake-up through a pipe, to the other (idle) CPU" ;;
+		*) what="client timer (ppoll) lateness" ;;
+		esac
+		emit "$W" "yardstick: $what" p50 us "$(kv p50_us "$out")"
+		emit "$W" "yardstick: $what" p90 us "$(kv p90_us "$out")"
+	done
+done
 note "$W" "latency = time the RESULT was read - the job's scheduled send time (not its actual send time), so client or server stalls are charged in full; the 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
 note "$W" "not measured: Python (no open-loop client written; its W1 throughput, ~10,000 jobs/s, cannot carry 100,000/s), Gearman (libgearman's foreground tasks complete only through gearman_client_run_tasks() over a fixed batch, which does not fit an open-loop schedule)."
 finish_alone
