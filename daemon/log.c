@@ -18,6 +18,9 @@
 
 #include <systemd/sd-journal.h>
 
+#include <event2/event.h>
+
+#include "jobpoold.h"
 #include "log.h"
 
 static int	 log_level = LOG_INFO;
@@ -231,4 +234,57 @@ fatalx(const char *fmt, ...)
 	log_vlog(LOG_CRIT, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* The window of l ends: say how many lines it held back. */
+static void
+log_limit_sum(struct log_limit *l)
+{
+	if (l->held > 0)
+		l->sum(l->held, now_ms() - l->start_ms);
+	l->held = 0;
+}
+
+static void
+log_limit_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct log_limit	*l = arg;
+
+	l->armed = 0;
+	log_limit_sum(l);
+}
+
+int
+log_limit_pass(struct log_limit *l)
+{
+	unsigned long long	now = now_ms(), left;
+	struct timeval		tv;
+
+	if (l->start_ms == 0 || now - l->start_ms >= l->window_ms) {
+		log_limit_sum(l);	/* its timer has not run yet */
+		l->start_ms = now;
+		l->logged = 0;
+	}
+	if (l->logged < l->burst) {
+		l->logged++;
+		return (1);
+	}
+	if (l->held++ == 0 && !l->armed && master_base != NULL) {
+		left = l->start_ms + l->window_ms - now;
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+		if (event_base_once(master_base, -1, EV_TIMEOUT, log_limit_cb, l,
+		    &tv) == 0)
+			l->armed = 1;
+	}
+	return (0);
+}
+
+void
+log_limit_reset(struct log_limit *l)
+{
+	log_limit_sum(l);
+	l->start_ms = 0;
+	l->logged = 0;
+	l->armed = 0;	/* a pending timer goes with its event base */
 }

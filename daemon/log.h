@@ -34,6 +34,26 @@ void	log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 void	log_job(int pri, unsigned long long job_id, const char *queue, long pid,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/*
+ * A rate limit for lines that a client can cause (refused peers, lost framing): at
+ * most burst lines in each window_ms; the lines held back are counted, and when the
+ * window ends (a one-shot timer on the master's event base) sum() is called to say how
+ * many. Set burst, window_ms and sum; the rest starts zeroed.
+ */
+struct log_limit {
+	unsigned	 burst;
+	unsigned	 window_ms;
+	void		(*sum)(unsigned long held_back, unsigned long long span_ms);
+	unsigned long long start_ms;
+	unsigned	 logged;
+	unsigned long	 held;
+	int		 armed;
+};
+/* May one more such line be logged now? 0: it was counted instead. */
+int	log_limit_pass(struct log_limit *l);
+/* Say now how many were held back, and start afresh (at exit). */
+void	log_limit_reset(struct log_limit *l);
+
 /* Start-up failures and broken invariants only: log at LOG_CRIT and exit(1). */
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

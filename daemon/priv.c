@@ -70,12 +70,9 @@ static int	 acl_on;
 static int	 priv_gave_up_switch;
 
 /* Refusals: at most one line a second; the others are counted and summed up. */
-#define PRIV_REFUSED_EVERY_MS	1000
-static uint64_t		 refused_ms;	/* when the last line was logged */
-static int		 refused_logged; /* a line has been logged */
-static unsigned long	 refused_quiet;	/* refused since, not logged */
-static struct priv_peer	 refused_last;	/* the last of those */
-static int		 refused_armed;	/* a timer will sum them up */
+static void	priv_refused_sum(unsigned long, unsigned long long);
+static struct log_limit	 refused_limit = { 1, 1000, priv_refused_sum, 0, 0, 0, 0 };
+static struct priv_peer	 refused_last;	/* the last refused peer not logged */
 
 /* Resolve a user name or decimal uid. 0, or -1. */
 static int
@@ -300,28 +297,14 @@ out:
 	return (rc);
 }
 
-/* Log how many refusals went unlogged since the last line, if any. */
+/* The end of a second in which refusals were held back: how many, and the last. */
 static void
-priv_refused_flush(void)
+priv_refused_sum(unsigned long held, unsigned long long span_ms)
 {
-	uint64_t	now = now_ms();
-
-	if (refused_quiet == 0)
-		return;
 	log_warnx("refused %lu more connection%s in %.1f s, not logged one by one (at "
-	    "most one a second is); the last from uid %ld gid %ld (pid %ld)",
-	    refused_quiet, refused_quiet == 1 ? "" : "s",
-	    (double)(now - refused_ms) / 1000.0, (long)refused_last.uid,
+	    "most one a second is); the last from uid %ld gid %ld (pid %ld)", held,
+	    held == 1 ? "" : "s", (double)span_ms / 1000.0, (long)refused_last.uid,
 	    (long)refused_last.gid, (long)refused_last.pid);
-	refused_quiet = 0;
-	refused_ms = now;
-}
-
-static void
-priv_refused_cb(evutil_socket_t fd, short events, void *arg)
-{
-	refused_armed = 0;
-	priv_refused_flush();
 }
 
 /*
@@ -332,29 +315,10 @@ priv_refused_cb(evutil_socket_t fd, short events, void *arg)
 void
 priv_peer_refused(const struct priv_peer *peer, const char *cause)
 {
-	struct timeval	tv;
-	uint64_t	now = now_ms(), left;
-
 	if (cause == NULL)
 		cause = "refused (out of memory saying why)";
-	if (refused_logged && now - refused_ms < PRIV_REFUSED_EVERY_MS) {
-		refused_quiet++;
+	if (!log_limit_pass(&refused_limit)) {
 		refused_last = *peer;
-		if (!refused_armed && master_base != NULL) {
-			left = PRIV_REFUSED_EVERY_MS - (now - refused_ms);
-			tv.tv_sec = (time_t)(left / 1000);
-			tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
-			if (event_base_once(master_base, -1, EV_TIMEOUT, priv_refused_cb,
-			    NULL, &tv) == 0)
-				refused_armed = 1;
-		}
-		return;
-	}
-	if (refused_quiet > 0) {
-		/* The timer has not run yet: the sum takes this second's line. */
-		refused_quiet++;
-		refused_last = *peer;
-		priv_refused_flush();
 		return;
 	}
 	if (peer->uid == (uid_t)-1)
@@ -362,16 +326,12 @@ priv_peer_refused(const struct priv_peer *peer, const char *cause)
 	else
 		log_warnx("refused a connection from uid %ld gid %ld (pid %ld): %s",
 		    (long)peer->uid, (long)peer->gid, (long)peer->pid, cause);
-	refused_logged = 1;
-	refused_ms = now;
 }
 
 void
 priv_acl_free(void)
 {
-	priv_refused_flush();
-	refused_logged = 0;
-	refused_armed = 0;	/* a pending timer went with its event base */
+	log_limit_reset(&refused_limit);
 	free(acl_uids);
 	free(acl_gids);
 	acl_uids = NULL;

@@ -843,48 +843,25 @@ conn_maybe_close(struct conn *c)
 static void	conn_process_input(struct conn *);
 
 /*
- * A client lost framing: say so, but at most SERVER_FRAMING_LOGS times in each 10 s, so
- * that a local client reconnecting in a loop cannot flood the journal; the next line
- * after a quiet spell says how many went unlogged.
+ * A client lost framing: say so, but at most 10 times in each 10 s, so that a local
+ * client reconnecting in a loop cannot flood the journal; one line sums up the rest.
  */
-#define SERVER_FRAMING_LOGS	10
-static uint64_t	 framing_window_ms;
-static unsigned	 framing_logged, framing_quiet;
+static void	server_framing_sum(unsigned long, unsigned long long);
+static struct log_limit	 framing_limit = { 10, 10000, server_framing_sum, 0, 0, 0, 0 };
 
-/* The end of a window in which lines were held back: say how many. */
 static void
-server_framing_sum_cb(evutil_socket_t fd, short events, void *arg)
+server_framing_sum(unsigned long held, unsigned long long span_ms)
 {
-	if (framing_quiet > 0)
-		log_info("%u more connections lost framing and were closed in the last "
-		    "10 s (not logged one by one: at most %d lines in 10 s)",
-		    framing_quiet, SERVER_FRAMING_LOGS);
-	framing_quiet = 0;
+	log_info("%lu more connections lost framing and were closed in the last 10 s "
+	    "(not logged one by one: at most 10 lines in 10 s)", held);
 }
 
 static void
 server_log_framing(struct conn *c, const char *err)
 {
-	struct timeval	tv;
-	uint64_t	now = now_ms();
-
-	if (framing_window_ms == 0 || now - framing_window_ms >= 10000) {
-		framing_window_ms = now;
-		framing_logged = 0;
-	}
-	if (framing_logged >= SERVER_FRAMING_LOGS) {
-		if (framing_quiet++ == 0) {
-			tv.tv_sec = (long)((framing_window_ms + 10000 - now) / 1000);
-			tv.tv_usec = (long)((framing_window_ms + 10000 - now) % 1000) * 1000;
-			if (event_base_once(master_base, -1, EV_TIMEOUT,
-			    server_framing_sum_cb, NULL, &tv) != 0)
-				framing_quiet = 0;
-		}
-		return;
-	}
-	framing_logged++;
-	log_info("connection %llu (pid %ld, uid %ld): %s; closed",
-	    (unsigned long long)c->id, (long)c->pid, (long)c->uid, err);
+	if (log_limit_pass(&framing_limit))
+		log_info("connection %llu (pid %ld, uid %ld): %s; closed",
+		    (unsigned long long)c->id, (long)c->pid, (long)c->uid, err);
 }
 
 /*
@@ -1097,6 +1074,7 @@ server_close_all(void)
 
 	while ((c = TAILQ_FIRST(&conns)) != NULL)
 		conn_close(c);
+	log_limit_reset(&framing_limit);	/* say what the last window held back */
 }
 
 uint32_t

@@ -21,6 +21,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "jobpoold.h"
 #include "log.h"
 
 static char	tmpdir[64];
@@ -461,6 +464,49 @@ START_TEST(test_log_job_plain)
 END_TEST
 
 /* fatal and fatalx log at crit and exit 1; fatal appends strerror. */
+/* The rate limit for lines clients can cause: burst lines, then one sum per window. */
+static unsigned long	limit_held;
+static int		limit_sums;
+
+static void
+limit_sum(unsigned long held, unsigned long long span_ms)
+{
+	limit_held += held;
+	limit_sums++;
+}
+
+START_TEST(test_limit)
+{
+	struct log_limit	 l = { 3, 200, limit_sum, 0, 0, 0, 0 };
+	struct event_base	*b;
+	int			 i, passed = 0;
+
+	ck_assert_ptr_nonnull(b = event_base_new());
+	master_base = b;
+	for (i = 0; i < 10; i++)
+		passed += log_limit_pass(&l);
+	ck_assert_int_eq(passed, 3);
+	ck_assert_int_eq(limit_sums, 0);
+	/* The window's end (a timer) says how many were held back, once. */
+	(void)event_base_dispatch(b);	/* returns once the timer has run */
+	ck_assert_int_eq(limit_sums, 1);
+	ck_assert_uint_eq(limit_held, 7);
+	/* A new window lets lines through again; a reset sums what it held. */
+	for (i = 0, passed = 0; i < 5; i++)
+		passed += log_limit_pass(&l);
+	ck_assert_int_eq(passed, 3);
+	log_limit_reset(&l);
+	ck_assert_int_eq(limit_sums, 2);
+	ck_assert_uint_eq(limit_held, 9);
+	/* And nothing more when nothing was held back. */
+	log_limit_reset(&l);
+	ck_assert_int_eq(limit_sums, 2);
+	ck_assert_int_eq(log_limit_pass(&l), 1);
+	master_base = NULL;
+	event_base_free(b);
+}
+END_TEST
+
 START_TEST(test_fatal)
 {
 	char	*out, want[128];
@@ -510,6 +556,7 @@ log_suite(void)
 	tcase_add_test(tc, test_one_line);
 	tcase_add_test(tc, test_long_message);
 	tcase_add_test(tc, test_log_job_plain);
+	tcase_add_test(tc, test_limit);
 	tcase_add_test(tc, test_fatal);
 	suite_add_tcase(s, tc);
 	return (s);
