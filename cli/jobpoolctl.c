@@ -1647,9 +1647,6 @@ ctl_request(struct jobpool *jp, const char *line, const char *what,
 	return (0);
 }
 
-/* How many attempts jobpoold keeps per job (JOB_HIST_MAX, lib/PROTOCOL.md). */
-#define CTL_HIST_KEPT	8
-
 /* The attempts of a job, after its status: text lines, or a "history" JSON array. */
 static int
 status_history(struct jobpool *jp, uint64_t id, int first)
@@ -1657,7 +1654,7 @@ status_history(struct jobpool *jp, uint64_t id, int first)
 	struct jobpool_msg	 msg;
 	struct stats_rec	*recs;
 	char			 line[64], what[64], *text;
-	size_t			 n, i, k;
+	size_t			 n, i, k, kept;
 	int			 rc, shown = 0;
 
 	snprintf(what, sizeof what, "history %" PRIu64, id);
@@ -1676,13 +1673,15 @@ status_history(struct jobpool *jp, uint64_t id, int first)
 	}
 	if (ctl_json)
 		printf("%s\"history\":[", first ? "" : ",");
+	for (i = 0, kept = 0; i < n; i++)
+		kept += strcmp(recs[i].type, "attempt") == 0;
 	for (i = 0; i < n; i++) {
 		if (strcmp(recs[i].type, "attempt") != 0)
 			continue;
 		/* The daemon keeps a job's last attempts only: say what is missing. */
 		if (shown == 0 && !ctl_json && strtoul(recs[i].name, NULL, 10) > 1)
-			printf("attempts 1-%lu: not kept (the daemon keeps the last %d)\n",
-			    strtoul(recs[i].name, NULL, 10) - 1, CTL_HIST_KEPT);
+			printf("attempts 1-%lu: not kept (the daemon keeps the last %zu)\n",
+			    strtoul(recs[i].name, NULL, 10) - 1, kept);
 		if (ctl_json) {
 			printf("%s{\"attempt\":%s", shown ? "," : "", recs[i].name);
 			for (k = 0; k < recs[i].n; k++) {

@@ -376,7 +376,7 @@ dispatch_head_started(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	if (j != NULL && log_get_level() >= LOG_DEBUG)
+	if (j != NULL)
 		log_job(LOG_DEBUG, j->id, w->queue->name, (long)w->pid,
 		    "queue %s: job %llu: attempt %u started on worker %ld",
 		    w->queue->name, (unsigned long long)j->id, j->attempts,
@@ -438,16 +438,6 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		data = msg;
 		len = (uint32_t)n;
 	}
-	if (status == FRAME_SKIPPED && reason != FRAME_CANCEL_TIMEOUT) {
-		/* Cancelled before it started: it never ran, so it was no attempt. */
-		j->attempts--;
-		q->cancelled++;
-		job_finish(j, JOB_CANCELLED, data, len);
-		dispatch_head_started(w);
-		dispatch_maybe_recycle(w);
-		dispatch_kick(q);
-		return;
-	}
 	switch (status) {
 	case FRAME_OK:
 		j->crashes = 0;
@@ -459,7 +449,16 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
 		job_finish(j, JOB_DONE, data, len);
 		break;
-	case FRAME_SKIPPED:	/* timed out before it started: as a timeout */
+	case FRAME_SKIPPED:
+		if (reason != FRAME_CANCEL_TIMEOUT) {
+			/* Cancelled before it started: it never ran, so it was no attempt. */
+			j->attempts--;
+			q->cancelled++;
+			job_finish(j, JOB_CANCELLED, data, len);
+			break;
+		}
+		/* Timed out before it started: as a timeout. */
+		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
 		j->crashes = 0;
 		if (reason == FRAME_CANCEL_TIMEOUT) {

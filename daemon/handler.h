@@ -44,6 +44,8 @@ struct handler {
 			    struct jobpool_output *out);
 	void		(*fini)(void *state);
 	void		*priv;		/* the loader's own data (plugin: dlopen handle) */
+	int		 own_cleanup;	/* its cancel text says how cleanup went (exec);
+					   otherwise the worker adds the hooks it ran */
 };
 
 /*

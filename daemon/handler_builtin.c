@@ -140,12 +140,23 @@ spin_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	return (obuf_printf(out, "%llu", sum) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 
+/* CLOCK_MONOTONIC in ns. */
+static unsigned long long
+mono_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((unsigned long long)ts.tv_sec * 1000000000ULL +
+	    (unsigned long long)ts.tv_nsec);
+}
+
 static int
 sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
 	const char		*p = in, *end = in + len;
-	unsigned long long	 ms, until, left;
-	struct timespec		 ts, now;
+	unsigned long long	 ms, until, now;
+	struct timespec		 ts;
 	sigset_t		 usr1, orig;
 
 	if (parse_ull(&p, end, &ms) != 0 || !only_space(p, end) ||
@@ -162,23 +173,17 @@ sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, &orig);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	until = (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)
-	    now.tv_nsec + ms * 1000000ULL;
+	until = mono_ns() + ms * 1000000ULL;
 	for (;;) {
 		if (jobpool_cancelled()) {
 			sigprocmask(SIG_SETMASK, &orig, NULL);
 			obuf_printf(out, "sleep interrupted");
 			return (FRAME_CANCELLED);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (unsigned long long)now.tv_sec * 1000000000ULL +
-		    (unsigned long long)now.tv_nsec;
-		if (left >= until)
+		if ((now = mono_ns()) >= until)
 			break;
-		left = until - left;
-		ts.tv_sec = (time_t)(left / 1000000000ULL);
-		ts.tv_nsec = (long)(left % 1000000000ULL);
+		ts.tv_sec = (time_t)((until - now) / 1000000000ULL);
+		ts.tv_nsec = (long)((until - now) % 1000000000ULL);
 		(void)ppoll(NULL, 0, &ts, &orig);
 	}
 	sigprocmask(SIG_SETMASK, &orig, NULL);

@@ -640,6 +640,7 @@ handler_exec_open(const char *spec, struct handler *h, const char **arg, char **
 	h->init = exec_init;
 	h->run = exec_run;
 	h->fini = exec_fini;
+	h->own_cleanup = 1;	/* the program cleans up on SIGTERM, and the text says how */
 	*arg = spec;
 	return (0);
 }

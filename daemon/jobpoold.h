@@ -124,7 +124,6 @@ struct worker {
 	uint32_t		 ninflight;
 	uint64_t		 head_since;	/* monotonic us: when the head started */
 	uint64_t		 jobs_done;
-	uint64_t		 started_ms;	/* when it was forked */
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
 	enum worker_state	 state;
 	int			 reaped;	/* waitpid() has collected it */

@@ -165,7 +165,6 @@ worker_spawn(struct queue *q, int slot)
 		fatalx("queue %s: out of memory for worker %ld", q->name, (long)pid);
 	event_add(w->rev, NULL);
 	w->state = WORKER_STARTING;
-	w->started_ms = now_ms();
 	q->workers[slot] = w;
 	log_job(LOG_DEBUG, 0, q->name, (long)pid, "queue %s: worker %ld started in slot %d",
 	    q->name, (long)pid, slot);
@@ -198,6 +197,16 @@ supervisor_start(struct queue *q)
 	return (0);
 }
 
+/* Refill q's empty slots in ms (STATS says when). */
+static void
+supervisor_respawn_in(struct queue *q, int ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	q->respawn_at = now_ms() + (uint64_t)ms;
+	evtimer_add(q->respawn_ev, &tv);
+}
+
 /* Refill the empty slots of a queue. */
 static void
 supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
@@ -212,10 +221,7 @@ supervisor_respawn_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
 		if (q->workers[i] == NULL && worker_spawn(q, i) != 0) {
-			struct timeval tv = { 1, 0 };
-
-			q->respawn_at = now_ms() + 1000;
-			evtimer_add(q->respawn_ev, &tv);
+			supervisor_respawn_in(q, 1000);
 			return;
 		}
 	}
@@ -580,12 +586,7 @@ worker_gone(struct worker *w)
 		delay = SUPERVISOR_BACKOFF_MAX;
 	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
 	    "row); next start in %d ms", q->name, q->respawn_fails, delay);
-	q->respawn_at = now_ms() + (uint64_t)delay;
-	{
-		struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
-
-		evtimer_add(q->respawn_ev, &tv);
-	}
+	supervisor_respawn_in(q, delay);
 }
 
 /* Let w go once it holds no jobs: no new jobs are sent to it meanwhile. */

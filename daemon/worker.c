@@ -437,6 +437,15 @@ worker_flusher_start(void)
 		    (long)getpid());
 }
 
+/* With out_lock held: held is getting its first bytes; the flusher's clock starts. */
+static void
+worker_held_start(void)
+{
+	held_since = worker_clock_us();
+	if (flusher_asleep)
+		pthread_cond_signal(&out_cond);
+}
+
 /* A job is about to start: the results in ob must not wait for it to finish. */
 static void
 worker_hold(struct jobpool_output *ob)
@@ -455,9 +464,7 @@ worker_hold(struct jobpool_output *ob)
 		t = held;
 		held = *ob;
 		*ob = t;
-		held_since = worker_clock_us();
-		if (flusher_asleep)
-			pthread_cond_signal(&out_cond);
+		worker_held_start();
 	} else {
 		if (obuf_add(&held, ob->buf, ob->len) != 0)
 			_exit(71);
@@ -487,11 +494,8 @@ worker_child(uint64_t id, pid_t pgid)
 	frame_put(frame, FRAME_CHILD, 0, id, sizeof pg);
 	memcpy(frame + FRAME_HDR_LEN, &pg, sizeof pg);
 	pthread_mutex_lock(&out_lock);
-	if (held.len == 0) {
-		held_since = worker_clock_us();
-		if (flusher_asleep)
-			pthread_cond_signal(&out_cond);
-	}
+	if (held.len == 0)
+		worker_held_start();
 	if (obuf_add(&held, frame, sizeof frame) != 0)
 		_exit(71);
 	if (!flusher)
@@ -562,8 +566,8 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 		if (status != FRAME_CANCELLED)
 			out->len = start + FRAME_HDR_LEN;
 		ran = worker_run_hooks();
-		/* An exec handler's program does its own cleanup (on SIGTERM). */
-		if (strcmp(h->name, "exec") != 0) {
+		/* A handler with its own cleanup (exec: the program's) says so itself. */
+		if (!h->own_cleanup) {
 			if (out->len > start + FRAME_HDR_LEN)
 				obuf_add(out, "; ", 2);
 			obuf_printf(out, "cleanup ran (%zu hook%s)", ran,

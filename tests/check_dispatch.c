@@ -155,7 +155,6 @@ worker_make(int i)
 	w->tev = evtimer_new(master_base, timer_cb, w);
 	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
 	w->state = WORKER_READY;
-	w->started_ms = now_ms();
 	tq->workers[i] = w;
 	return (w);
 }
