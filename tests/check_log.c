@@ -26,57 +26,24 @@
 #include "jobpoold.h"
 #include "log.h"
 
+#include "checkcapture.h"
+
 static char	tmpdir[64];
-static char	logpath[96];
-static int	saved_stderr = -1;
 
 /* Send stderr to a fresh file in a new temporary directory. */
 static void
 capture_start(void)
 {
-	int	fd;
-
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/check_log.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(logpath, sizeof logpath, "%s/stderr", tmpdir);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-}
-
-/* Everything written to stderr so far (malloc'd, NUL-terminated). */
-static char *
-capture_read(void)
-{
-	struct stat	 sb;
-	char		*buf;
-	int		 fd;
-
-	fd = open(logpath, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)sb.st_size), (ssize_t)sb.st_size);
-	buf[sb.st_size] = '\0';
-	close(fd);
-	return (buf);
+	capture_into(tmpdir);
 }
 
 /* Put stderr back and remove the file and the directory. */
 static void
 capture_end(void)
 {
-	if (saved_stderr != -1) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	unlink(logpath);
+	capture_stop();
 	rmdir(tmpdir);
 }
 

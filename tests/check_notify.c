@@ -31,6 +31,8 @@
 
 #include "jobpoold.h"
 
+#include "checkcapture.h"
+
 #define IDLE_STATUS	"queued 0, running 0/0, done 0, failed 0"
 #define RELOAD_MSG	"RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC="
 
@@ -248,53 +250,18 @@ free_queue(struct queue *q)
 	free_queues();
 }
 
-/* stderr to a file while a test reads the log; capture_read() gives what it holds. */
-static char	logpath[96];
-static int	saved_stderr = -1;
-
+/* stderr to a file in sockdir while a test reads the log (checkcapture.h). */
 static void
 capture_start(void)
 {
-	int	fd;
-
-	snprintf(logpath, sizeof logpath, "%s/stderr", sockdir);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-}
-
-static char *
-capture_read(void)
-{
-	struct stat	 sb;
-	char		*buf;
-	int		 fd;
-
-	fd = open(logpath, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)sb.st_size), (ssize_t)sb.st_size);
-	buf[sb.st_size] = '\0';
-	close(fd);
-	return (buf);
+	capture_into(sockdir);
 }
 
 /* Put stderr back; before fake_systemd_end(), which removes the directory. */
 static void
 capture_end(void)
 {
-	if (saved_stderr != -1) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	unlink(logpath);
+	capture_stop();
 }
 
 /* How many times needle occurs in s. */

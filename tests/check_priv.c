@@ -38,6 +38,8 @@
 #include "log.h"
 #include "priv.h"
 
+#include "checkcapture.h"
+
 /* Ids no account on a test machine has. */
 #define UID_A	4242
 #define UID_B	4243
@@ -380,23 +382,15 @@ START_TEST(test_peer_groups)
 }
 END_TEST
 
-static char	logdir[64], logpath[96];
+static char	logdir[64];
+static char	*log_last;
 
-/* Everything the log wrote so far. */
-static char *
+/* What was logged so far (checkcapture.h); valid until the next call. */
+static const char *
 log_text(void)
 {
-	static char	buf[8192];
-	ssize_t		n;
-	int		fd;
-
-	fd = open(logpath, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, buf, sizeof buf - 1);
-	ck_assert_int_ge(n, 0);
-	buf[n] = '\0';
-	close(fd);
-	return (buf);
+	free(log_last);
+	return (log_last = capture_read());
 }
 
 static int
@@ -428,16 +422,12 @@ START_TEST(test_peer_refused_log)
 	struct priv_peer	 a = { 11, UID_A, GID_A }, b = { 12, UID_B, GID_B };
 	struct priv_peer	 u = { 0, (uid_t)-1, (gid_t)-1 };
 	struct timeval		 tv = { 1, 500 * 1000 };
-	char			*text;
-	int			 fd, i;
+	const char		*text;
+	int			 i;
 
 	snprintf(logdir, sizeof logdir, "/tmp/check_priv.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(logdir));
-	snprintf(logpath, sizeof logpath, "%s/log", logdir);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
+	capture_into(logdir);
 	unsetenv("JOURNAL_STREAM");
 	log_init(LOG_INFO, "check_priv");
 	master_base = event_base_new();
@@ -475,7 +465,9 @@ START_TEST(test_peer_refused_log)
 	priv_acl_free();
 	event_base_free(master_base);
 	master_base = NULL;
-	unlink(logpath);
+	capture_stop();
+	free(log_last);
+	log_last = NULL;
 	rmdir(logdir);
 }
 END_TEST
@@ -1192,7 +1184,7 @@ START_TEST(test_drop_chown_fails)
 	struct config		cf;
 	struct without_arg	w = { &cf, -1, NULL, "/nonexistent/check_priv" };
 	struct report		r;
-	char			*text;
+	const char		*text;
 
 	if (skip_unless_root("test_drop_chown_fails"))
 		return;
@@ -1202,8 +1194,9 @@ START_TEST(test_drop_chown_fails)
 	}
 	snprintf(logdir, sizeof logdir, "/tmp/check_priv.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(logdir));
-	snprintf(logpath, sizeof logpath, "%s/log", logdir);
-	w.log = logpath;
+	/* The child logs to it; log_text() reads it (checkcapture.h's file). */
+	snprintf(capture_path, sizeof capture_path, "%s/stderr", logdir);
+	w.log = capture_path;
 	memset(&cf, 0, sizeof cf);
 	cf.user = (char *)"nobody";
 	in_child(drop_without_child, &w, &r);
@@ -1213,7 +1206,9 @@ START_TEST(test_drop_chown_fails)
 	assert_matches(text, "warning: cannot hand the socket's directory to user nobody: "
 	    "chown /nonexistent/check_priv: No such file or directory; the socket will "
 	    "be left behind at exit");
-	unlink(logpath);
+	unlink(capture_path);
+	free(log_last);
+	log_last = NULL;
 	rmdir(logdir);
 }
 END_TEST
