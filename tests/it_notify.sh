@@ -9,7 +9,8 @@
 # another process turns the pings off, and an abstract "@name" socket works; a queue
 # whose handler cannot start is named by READY=1's STATUS= and by the start-up log
 # line, and a notify socket that goes away is logged once, as a warning with the
-# message; a handler that takes 1.5 s to start holds READY=1 back until it is up, and
+# message; a handler that takes 1.5 s to start holds READY=1 back until it is up (but
+# a reload that removes its queue before then does not), and
 # without $WATCHDOG_USEC there is no WATCHDOG=1 at all.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -263,6 +264,30 @@ else
 fi
 jp_eq "no \$WATCHDOG_USEC: not one WATCHDOG=1" 0 "$(grep -c ' WATCHDOG=1$' "$NOUT")"
 jp_eq "no \$WATCHDOG_USEC: no watchdog timer" "" "$(log_since "$log0" | grep 'watchdog:')"
+jp_stop 20
+unlisten
+
+# ----- a reload before start-up ends removes the queue start-up waits for -----
+# READY=1 must still come, at the end of that reload, not after the 6 s init (it used to
+# never come: start-up waited for a worker of a queue that no longer existed).
+REMCONF="queues = (
+	{ name = \"default\"; handler = \"echo\"; workers = 1; },
+	{ name = \"slow\"; handler = \"plugin:$PLUGIN initsleep 6000 $JP_TMP/init2.done\"; workers = 1; }
+);"
+listen "$NSOCK"
+t0=$(mono_ms)
+NOTIFY_SOCKET="$NSOCK" jp_start "$REMCONF"
+jp_config 'queues = ( { name = "default"; handler = "echo"; workers = 1; } );' >/dev/null
+kill -HUP "$JP_DPID"
+if wait_for '^READY=1' 5; then
+	ready=$(grep -v '^CHECK' "$NOUT" | grep ' READY=1' | head -1 | cut -d' ' -f1)
+	jp_pass "a reload that removes the starting queue: READY=1 at $((ready - t0)) ms"
+	if [ $((ready - t0)) -lt 5500 ]; then jp_pass "... before the removed queue's init would end"
+	else jp_fail "... only after the removed queue's init (at $((ready - t0)) ms)"; fi
+else
+	jp_fail "a reload that removes the starting queue: no READY=1 within 5 s"
+fi
+jp_eq "... and jobs run" hi "$(jp_ctl submit -w -q default hi)"
 jp_stop 20
 unlisten
 
