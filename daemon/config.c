@@ -80,6 +80,10 @@
 #define CONFIG_MIN_RLIMIT_AS		16777216LL	/* 16 MiB */
 #define CONFIG_MIN_RLIMIT_NOFILE	16LL
 #define CONFIG_DEF_DEAD_MAX		10000U
+#define CONFIG_DEF_FSYNC_INTERVAL_MS	1000U
+#define CONFIG_DEF_COMPACT_SIZE		67108864U
+#define CONFIG_MIN_COMPACT_SIZE		65536U
+#define CONFIG_MAX_JOURNAL_DIR		(4096 - 32)	/* room for "/journal.N" */
 #define CONFIG_DEF_SOCKET_GROUP		"jobpool"	/* as root, if the group exists */
 #define CONFIG_MAX_ID			4294967294ULL	/* (uid_t)-1 is "no id" */
 
@@ -939,6 +943,44 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 		} else if (strcmp(key, "dead_max") == 0) {
 			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
 				cf->dead_max = (uint32_t)v;
+		} else if (strcmp(key, "journal_dir") == 0) {
+			if (config_want_string(cp, s, "", &str) != 0)
+				continue;
+			if (str[0] == '\0')
+				continue;	/* "": no journal */
+			if (str[0] != '/') {
+				config_cause_add(cp, s, "'journal_dir' must be an absolute "
+				    "path, not '%.200s'", str);
+				continue;
+			}
+			if (strlen(str) > CONFIG_MAX_JOURNAL_DIR) {
+				config_cause_add(cp, s, "'journal_dir' is too long: %zu "
+				    "bytes, at most %d", strlen(str), CONFIG_MAX_JOURNAL_DIR);
+				continue;
+			}
+			cf->journal_dir = config_strdup(cp, str);
+		} else if (strcmp(key, "journal_fsync") == 0) {
+			if (config_want_string(cp, s, "", &str) != 0)
+				continue;
+			if (strcmp(str, "never") == 0)
+				cf->journal_fsync = CONFIG_FSYNC_NEVER;
+			else if (strcmp(str, "interval") == 0)
+				cf->journal_fsync = CONFIG_FSYNC_INTERVAL;
+			else if (strcmp(str, "always") == 0)
+				cf->journal_fsync = CONFIG_FSYNC_ALWAYS;
+			else
+				config_cause_add(cp, s, "'journal_fsync' must be one of "
+				    "never, interval, always; not '%.64s'", str);
+		} else if (strcmp(key, "journal_fsync_interval") == 0) {
+			if (config_want_duration(cp, s, "", &cf->journal_fsync_interval_ms) == 0 &&
+			    cf->journal_fsync_interval_ms == 0)
+				config_cause_add(cp, s, "'journal_fsync_interval' must be more "
+				    "than 0 seconds (for an fsync before every reply, set "
+				    "journal_fsync = \"always\")");
+		} else if (strcmp(key, "journal_compact_size") == 0) {
+			if (config_want_int(cp, s, "", CONFIG_MIN_COMPACT_SIZE, INT64_MAX,
+			    &v) == 0)
+				cf->journal_compact_size = (uint64_t)v;
 		} else if (strcmp(key, "socket_owner") == 0) {
 			config_want_account(cp, s, "", 0, &cf->socket_owner);
 		} else if (strcmp(key, "socket_group") == 0) {
@@ -987,6 +1029,13 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->log_level = LOG_INFO;
 	if (cf->dead_max == CONFIG_UNSET_U32)
 		cf->dead_max = CONFIG_DEF_DEAD_MAX;
+	if (cf->journal_fsync == CONFIG_UNSET_INT)
+		cf->journal_fsync = CONFIG_FSYNC_INTERVAL;
+	if (cf->journal_fsync_interval_ms == CONFIG_UNSET_U32 ||
+	    cf->journal_fsync_interval_ms == 0)
+		cf->journal_fsync_interval_ms = CONFIG_DEF_FSYNC_INTERVAL_MS;
+	if (cf->journal_compact_size == CONFIG_UNSET_U64)
+		cf->journal_compact_size = CONFIG_DEF_COMPACT_SIZE;
 	/* Root hands the socket to the jobpool group where there is one. */
 	if (cf->socket_group == NULL &&
 	    config_setting_get_member(root, "socket_group") == NULL &&
@@ -1042,6 +1091,9 @@ config_new(const char *path)
 	cf->kill_timeout_ms = CONFIG_UNSET_U32;
 	cf->log_level = CONFIG_UNSET_INT;
 	cf->dead_max = CONFIG_UNSET_U32;
+	cf->journal_fsync = CONFIG_UNSET_INT;
+	cf->journal_fsync_interval_ms = CONFIG_UNSET_U32;
+	cf->journal_compact_size = CONFIG_UNSET_U64;
 	return (cf);
 }
 
@@ -1189,6 +1241,7 @@ config_free(struct config *cf)
 	free(cf->user);
 	free(cf->group);
 	free(cf->socket_path);
+	free(cf->journal_dir);
 	free(cf->path);
 	free(cf);
 }

@@ -53,6 +53,11 @@ struct queue_config {
 	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
 };
 
+/* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */
+#define CONFIG_FSYNC_NEVER	0	/* written to the OS before the reply; never fsync'd */
+#define CONFIG_FSYNC_INTERVAL	1	/* written before the reply; fsync'd every interval */
+#define CONFIG_FSYNC_ALWAYS	2	/* fsync'd before the reply, shared by a group */
+
 struct config {
 	char			*path;		/* the file, or CONFIG_EMBEDDED_NAME */
 	char			*socket_path;
@@ -66,6 +71,12 @@ struct config {
 	uint32_t		 kill_timeout_ms;     /* after TERM to workers, then KILL */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
+
+	/* The journal (journal.c): NULL journal_dir, none. */
+	char			*journal_dir;	/* absolute; set only at start (a reload warns) */
+	int			 journal_fsync;	/* CONFIG_FSYNC_* */
+	uint32_t		 journal_fsync_interval_ms; /* interval: default 1000 */
+	uint64_t		 journal_compact_size; /* rewrite past this; default 64 MiB */
 
 	/* Issue 4: access and privileges. */
 	char			*socket_owner;	/* user owning the socket (root only); NULL: unchanged */

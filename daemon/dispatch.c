@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "jobpool.h"
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
@@ -319,6 +320,7 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 	}
 	q->submitted++;
 	queue_push(q, j);
+	journal_submit(j);
 	if (j->state == JOB_QUEUED)
 		dispatch_kick(q);
 	return (j->id);
@@ -703,6 +705,7 @@ dispatch_retry(struct job *j, const char **why)
 	log_job(LOG_INFO, j->id, q->name, 0, "queue %s: dead job %llu queued again", q->name,
 	    (unsigned long long)j->id);
 	queue_push(q, j);
+	journal_retry(j);
 	dispatch_queue(q);
 	return (0);
 }

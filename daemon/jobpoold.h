@@ -204,6 +204,21 @@ struct conn {
 	int			 out_full;	/* stopped reading: too much output pending */
 	int			 overflow;	/* far too much: closed once not in use */
 	int			 in_process;	/* its requests are being handled now */
+	/*
+	 * With a journal: replies that must wait until the records they depend on are
+	 * durable (see journal.h). Replies go to hold while marks remain (and during a
+	 * request); each mark says up to where hold may go out once its batch is done.
+	 */
+	struct evbuffer		*hold;
+	struct hold_mark {
+		uint64_t	 batch;
+		size_t		 len;
+	}			*marks;
+	uint32_t		 nmarks;
+	uint32_t		 capmarks;
+	int			 held;		/* on the held list */
+	int			 in_req;	/* a request is being handled */
+	TAILQ_ENTRY(conn)	 hentry;
 	pid_t			 pid;
 	uid_t			 uid;
 };
@@ -255,6 +270,8 @@ static inline struct queue *job_queue(const struct job *j) { return (queues[j->q
 void		 job_table_add(struct job *j);
 void		 job_table_remove(struct job *j);
 uint64_t	 job_next_id(void);
+uint64_t	 job_peek_next_id(void);
+void		 job_set_next_id(uint64_t id);	/* recovery: ids go on from the journal's */
 uint64_t	 job_count(void);
 /* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
@@ -341,6 +358,8 @@ void		 conn_unref(struct conn *c);
 int		 server_idle(void);	/* every connection's output is flushed */
 void		 server_close_all(void);
 uint32_t	 server_nconns(void);
+/* The journal made batches up to batch durable: send the replies that waited for them. */
+void		 server_journal_durable(uint64_t batch);
 
 /* stats.c */
 void		 stats_init(void);

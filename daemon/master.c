@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 #include "priv.h"
 
@@ -127,7 +128,9 @@ master_shutdown(const char *why)
 	log_notice("%s: shutting down", why);
 	notify_stopping();
 	server_close_listener();
-	dispatch_cancel_waiting("daemon is shutting down");
+	/* With a journal they are not lost: they stay in it for the next start. */
+	dispatch_cancel_waiting(journal_on ? "daemon is shutting down; the job is kept in "
+	    "the journal and runs after the restart" : "daemon is shutting down");
 	for (i = 0; i < nqueues; i++) {
 		if (queues[i]->nblocked > 0)
 			server_unblock(queues[i]);
@@ -215,6 +218,10 @@ master_reload_warn(const struct config *o, const struct config *n)
 	if (str_differ(o->user, n->user) || str_differ(o->group, n->group))
 		log_warnx("reload: the daemon's user and group take effect at the "
 		    "next restart");
+	if (str_differ(o->journal_dir, n->journal_dir))
+		log_warnx("reload: journal_dir changed; it takes effect at the next "
+		    "restart (%s)", o->journal_dir != NULL ? o->journal_dir :
+		    "still without a journal");
 }
 
 /* Append a queue a reload added. */
@@ -297,6 +304,8 @@ master_reload(const char *why)
 	free(ncf->socket_path);
 	ncf->socket_path = strdup(old->socket_path);
 	ncf->socket_mode = old->socket_mode;
+	free(ncf->journal_dir);
+	ncf->journal_dir = old->journal_dir != NULL ? strdup(old->journal_dir) : NULL;
 
 	for (k = 0; k < ncf->nqueues; k++) {
 		nqc = &ncf->queues[k];
@@ -366,6 +375,9 @@ master_reload(const char *why)
 	if (!master_debug)
 		log_set_level(ncf->log_level);
 	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
+	journal_reconfigure(ncf);
+	if (added > 0)
+		journal_adopt();
 	free(reload_error);
 	reload_error = NULL;
 	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
@@ -454,10 +466,23 @@ master_main(struct config *cf)
 		goto out;
 	}
 	priv_acl_set(cf);
+	if (journal_prepare(cf, &cause) != 0) {
+		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
+		free(cause);
+		rc = 73;	/* EX_CANTCREAT */
+		goto out;
+	}
 	if (priv_drop_master(cf, server_made_dir(), &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot drop privileges");
 		free(cause);
 		rc = 71;
+		goto out;
+	}
+	/* Jobs recovered from the journal wait in their queues for the workers. */
+	if (journal_open(cf, &cause) != 0) {
+		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
+		free(cause);
+		rc = 74;	/* EX_IOERR */
 		goto out;
 	}
 	for (k = 0; k < nqueues; k++) {
@@ -479,6 +504,7 @@ master_main(struct config *cf)
 
 out:
 	/* Every worker is gone and every job answered: free what is left. */
+	journal_close();
 	server_close_listener();
 	server_close_all();
 	for (k = 0; k < nqueues; k++)

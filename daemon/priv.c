@@ -75,7 +75,7 @@ static struct log_limit	 refused_limit = { 1, 1000, priv_refused_sum, 0, 0, 0, 0
 static struct priv_peer	 refused_last;	/* the last refused peer not logged */
 
 /* Resolve a user name or decimal uid. 0, or -1. */
-static int
+int
 priv_uid(const char *name, uid_t *uid, gid_t *gid)
 {
 	struct passwd	*pw;

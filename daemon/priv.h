@@ -37,6 +37,8 @@ int	priv_peer_check(int fd, struct priv_peer *peer, char **cause);
 void	priv_peer_refused(const struct priv_peer *peer, const char *cause);
 /* Free the allow lists, and log refusals not yet counted in the log. */
 void	priv_acl_free(void);
+/* The uid and primary gid ((gid_t)-1 if none) of a user name or decimal uid: 0, or -1. */
+int	priv_uid(const char *name, uid_t *uid, gid_t *gid);
 /* Is uid the user called name (a user name or a decimal uid)? */
 int	priv_is_user(const char *name, uid_t uid);
 /* chown the socket to socket_owner/socket_group. 0, or -1 with *cause. */

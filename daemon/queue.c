@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 
 struct queue	**queues;
@@ -601,6 +602,18 @@ job_next_id(void)
 }
 
 uint64_t
+job_peek_next_id(void)
+{
+	return (jt_next_id);
+}
+
+void
+job_set_next_id(uint64_t id)
+{
+	jt_next_id = id;
+}
+
+uint64_t
 job_count(void)
 {
 	return (jt_count);
@@ -737,6 +750,12 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 		job_dead_add(j);
 		return;
 	}
+	/*
+	 * A job cancelled by the shutdown stays in the journal and runs after the restart;
+	 * a client's CANCEL has recorded its end already (server.c).
+	 */
+	if (st != JOB_CANCELLED || !master_stopping)
+		journal_end(j);
 	TAILQ_INSERT_TAIL(&kept, j, entry);
 	nkept++;
 	kept_bytes += (uint64_t)j->len + job_rlen(j);
@@ -755,6 +774,7 @@ job_dead_add(struct job *j)
 	struct job	*old;
 
 	if (j->x == NULL && job_extra(j) == NULL) {
+		journal_end(j);
 		job_table_remove(j);
 		job_free(j);
 		return;
@@ -763,11 +783,13 @@ job_dead_add(struct job *j)
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
 	job_queue(j)->dead++;
+	journal_dead(j);
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
 		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
 		    "jobs", job_queue(old)->name, (unsigned long long)old->id,
 		    master_config->dead_max);
+		journal_end(old);
 		job_table_remove(old);
 		job_free(old);
 	}

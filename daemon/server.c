@@ -35,6 +35,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 #include "priv.h"
 #include "proto.h"
@@ -219,6 +220,12 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->id = next_conn_id++;
 	c->refs = 1;
+	if (journal_on && (c->hold = evbuffer_new()) == NULL) {
+		log_warnx("accept: out of memory; refusing a connection");
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
 	/* The allow lists; priv_peer_check fails closed. The log is rate-limited. */
 	if (priv_peer_check(fd, &peer, &why) != 0) {
 		static const char denied[] = "ERR denied uid is not in allow_users "
@@ -231,6 +238,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		free(why);
 		(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 		bufferevent_free(c->bev);
+		if (c->hold != NULL)
+			evbuffer_free(c->hold);
 		free(c);
 		return;
 	}
@@ -359,6 +368,118 @@ server_close_listener(void)
 /* ----- replies ----- */
 
 /*
+ * Where c's replies go: its output, or with a journal, the hold buffer while replies
+ * wait there for the journal (they must not overtake them) and during a request (which
+ * may append a record its reply depends on: conn_seal() decides after it).
+ */
+static struct evbuffer *
+conn_out(struct conn *c)
+{
+	if (c->hold != NULL && (c->nmarks > 0 || c->in_req))
+		return (c->hold);
+	return (bufferevent_get_output(c->bev));
+}
+
+/* Reply bytes not yet written to the socket, held or not. */
+static size_t
+conn_unsent(struct conn *c)
+{
+	return (evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->hold != NULL ? evbuffer_get_length(c->hold) : 0));
+}
+
+static TAILQ_HEAD(, conn)	held_conns = TAILQ_HEAD_INITIALIZER(held_conns);
+
+/*
+ * After a request, with a journal: if it appended records, its replies wait in hold
+ * until their batch is durable; if not, they go out now unless earlier ones wait.
+ */
+static void
+conn_seal(struct conn *c, uint64_t seq0)
+{
+	struct hold_mark	*m;
+	size_t			 len = evbuffer_get_length(c->hold);
+	uint64_t		 batch;
+
+	c->in_req = 0;
+	if (journal_seq == seq0) {
+		if (c->nmarks == 0 && len > 0)
+			evbuffer_add_buffer(bufferevent_get_output(c->bev), c->hold);
+		return;
+	}
+	batch = journal_batch();
+	if (c->nmarks > 0 && c->marks[c->nmarks - 1].batch == batch) {
+		c->marks[c->nmarks - 1].len = len;
+		return;
+	}
+	if (c->nmarks == c->capmarks) {
+		uint32_t cap = c->capmarks ? c->capmarks * 2 : 4;
+
+		if ((m = reallocarray(c->marks, cap, sizeof *m)) == NULL) {
+			/* Cannot wait precisely: wait for this batch with what is held. */
+			if (c->nmarks > 0) {
+				c->marks[c->nmarks - 1].batch = batch;
+				c->marks[c->nmarks - 1].len = len;
+			}
+			return;
+		}
+		c->marks = m;
+		c->capmarks = cap;
+	}
+	c->marks[c->nmarks].batch = batch;
+	c->marks[c->nmarks].len = len;
+	c->nmarks++;
+	if (!c->held) {
+		c->held = 1;
+		TAILQ_INSERT_TAIL(&held_conns, c, hentry);
+	}
+}
+
+static void
+conn_unhold(struct conn *c)
+{
+	if (c->held) {
+		TAILQ_REMOVE(&held_conns, c, hentry);
+		c->held = 0;
+	}
+	c->nmarks = 0;
+}
+
+static int	conn_maybe_close(struct conn *);
+
+/* The journal has made batches up to batch durable: their replies go out. */
+void
+server_journal_durable(uint64_t batch)
+{
+	struct conn	*c, *next;
+	struct evbuffer	*out;
+	size_t		 n;
+	uint32_t	 k, i;
+
+	for (c = TAILQ_FIRST(&held_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, hentry);
+		for (k = 0; k < c->nmarks && c->marks[k].batch <= batch; k++)
+			;
+		if (k == 0)
+			continue;
+		out = bufferevent_get_output(c->bev);
+		if (k == c->nmarks) {
+			evbuffer_add_buffer(out, c->hold);
+			conn_unhold(c);
+		} else {
+			n = c->marks[k - 1].len;
+			evbuffer_remove_buffer(c->hold, out, n);
+			for (i = k; i < c->nmarks; i++) {
+				c->marks[i - k] = c->marks[i];
+				c->marks[i - k].len -= n;
+			}
+			c->nmarks -= k;
+		}
+		(void)conn_maybe_close(c);
+	}
+}
+
+/*
  * After adding to c's output: past max_output, stop reading its requests until the
  * client catches up; past SERVER_OUTPUT_HARD times that (replies to jobs submitted
  * earlier keep coming while it does not read), close it, so that a client that never
@@ -372,7 +493,7 @@ conn_check_output(struct conn *c)
 
 	if (c->dead)
 		return (1);
-	len = evbuffer_get_length(bufferevent_get_output(c->bev));
+	len = conn_unsent(c);
 	if (len <= master_config->max_output)
 		return (c->out_full);
 	if (len > SERVER_OUTPUT_HARD * master_config->max_output && !c->overflow) {
@@ -396,7 +517,7 @@ conn_check_output(struct conn *c)
 static void
 reply(struct conn *c, const char *s, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(c->bev), s, len);
+	evbuffer_add(conn_out(c), s, len);
 }
 
 static void
@@ -421,7 +542,7 @@ reply_err(struct conn *c, const char *code, const char *fmt, ...)
 		else if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	}
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "ERR %s %s\n", code, msg);
+	evbuffer_add_printf(conn_out(c), "ERR %s %s\n", code, msg);
 }
 
 static void
@@ -466,7 +587,7 @@ server_send_result(struct conn *c, struct job *j)
 
 	if (c->dead)
 		return;
-	out = bufferevent_get_output(c->bev);
+	out = conn_out(c);
 	n += proto_fmt_u64(buf + n, j->id);
 	buf[n++] = ' ';
 	memcpy(buf + n, w, wl);
@@ -498,6 +619,10 @@ conn_submit(struct conn *c, struct proto_request *req)
 	}
 	if ((q = queue_find(req->queue)) == NULL) {
 		reply_err(c, "noqueue", "SUBMIT: no queue '%s'", req->queue);
+		return (REQ_DONE);
+	}
+	if (journal_refusal() != NULL) {
+		reply_err(c, "unavailable", "%s", journal_refusal());
 		return (REQ_DONE);
 	}
 	if (q->failed_reason != NULL) {
@@ -564,7 +689,7 @@ conn_status(struct conn *c, uint64_t id)
 		snprintf(due, sizeof due, " due_in_ms=%llu", (unsigned long long)
 		    (j->run_at > now ? j->run_at - now : 0));
 	}
-	evbuffer_add_printf(bufferevent_get_output(c->bev),
+	evbuffer_add_printf(conn_out(c),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
 	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
@@ -591,7 +716,7 @@ add_folded(struct evbuffer *b, const char *s, size_t n)
 static void
 reply_data(struct conn *c, struct evbuffer *b)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = conn_out(c);
 
 	evbuffer_add_printf(out, "DATA %zu\n", evbuffer_get_length(b));
 	evbuffer_add_buffer(out, b);
@@ -687,7 +812,7 @@ conn_retry(struct conn *c, struct proto_request *req)
 			if (dispatch_retry(j, &why) == 0)
 				n++;
 		}
-		evbuffer_add_printf(bufferevent_get_output(c->bev), "OK %u\n", n);
+		evbuffer_add_printf(conn_out(c), "OK %u\n", n);
 		return;
 	}
 	if ((j = job_find(req->id)) == NULL) {
@@ -749,6 +874,8 @@ conn_cancel(struct conn *c, uint64_t id)
 		reply(c, "OK cancelled\n", 13);
 		break;
 	case 1:
+		/* Whatever the handler does now, a restart must not run it again. */
+		journal_end(j);
 		reply(c, "OK cancelling\n", 14);
 		break;
 	default:
@@ -831,7 +958,7 @@ conn_maybe_close(struct conn *c)
 {
 	if (!c->closing && !c->rdeof)
 		return (0);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+	if (conn_unsent(c) > 0)
 		return (0);
 	/* Each conn_process() under way holds a reference of its own. */
 	if (!c->closing && (c->blocked_on != NULL || c->refs > 1 + c->in_process))
@@ -892,6 +1019,7 @@ conn_process_input(struct conn *c)
 	const char		*buf;
 	size_t			 avail, off, n;
 	ssize_t			 r;
+	int			 r2;
 
 	while (!c->blocked_on && !c->out_full && !c->closing && !c->overflow) {
 		avail = evbuffer_get_length(in);
@@ -920,7 +1048,15 @@ conn_process_input(struct conn *c)
 				c->closing = 1;
 				break;
 			}
-			if (conn_request(c, &req) == REQ_BLOCKED)
+			if (c->hold != NULL) {
+				uint64_t seq0 = journal_seq;
+
+				c->in_req = 1;
+				r2 = conn_request(c, &req);
+				conn_seal(c, seq0);
+			} else
+				r2 = conn_request(c, &req);
+			if (r2 == REQ_BLOCKED)
 				break;
 			off += (size_t)r;
 			/* Each reply counts: a burst of requests must not outrun the limit. */
@@ -1008,6 +1144,13 @@ conn_close(struct conn *c)
 	}
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	conn_unhold(c);
+	if (c->hold != NULL)
+		evbuffer_free(c->hold);
+	c->hold = NULL;
+	free(c->marks);
+	c->marks = NULL;
+	c->capmarks = 0;
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
 	c->dead = 1;
@@ -1060,7 +1203,7 @@ server_idle(void)
 	struct conn	*c;
 
 	TAILQ_FOREACH(c, &conns, entry) {
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		if (conn_unsent(c) > 0)
 			return (0);
 	}
 	return (1);

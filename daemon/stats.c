@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 
 static uint64_t	stats_start_ms;
 
@@ -98,6 +99,7 @@ stats_write(struct evbuffer *out)
 	    "connections=%u jobs=%llu stopping=%d\n", PACKAGE_VERSION, (long)getpid(),
 	    (unsigned long long)(now_ms() - stats_start_ms) / 1000, server_nconns(),
 	    (unsigned long long)job_count(), master_stopping);
+	journal_stats(out);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		/* A removed queue shows while it drains, and disappears once it is empty. */

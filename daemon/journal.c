@@ -1,0 +1,1678 @@
+/*
+ * journal.c: the write-ahead log. A job the daemon has acknowledged survives a restart,
+ * a crash of the daemon and, with journal_fsync = always, a crash of the machine.
+ *
+ * On disk: DIR/journal.N, N counting up; the highest is the one being written, lower
+ * ones exist only while a compaction finishes. A file is a 16-byte header, then records:
+ *
+ *	u32 size	bytes after the crc
+ *	u32 crc		CRC-32C of those bytes
+ *	u8  type	then the body, integers little-endian:
+ *	SUBMIT	u64 id, u8 flags (1: dead), u8 attempts, i16 prio, u32 timeout_ms,
+ *		u64 run_at (wall-clock ms, 0: now), u8 qlen, queue name, u32 len, payload;
+ *		dead: u8 last_status, u64 died (wall-clock ms), u16 rlen, reason
+ *	END	u64 id			finished, cancelled or dropped: forget it
+ *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason
+ *	RETRY	u64 id			a dead job queued again, attempts from 0
+ *	NEXT	u64 id			the next job id (first in every file)
+ *
+ * Replaying the files in order gives the jobs that were live. A record that is cut
+ * short or fails its crc ends the replay of its file: the file is kept aside as
+ * journal.N.damaged and the daemon starts with what came before.
+ *
+ * Threads: the master appends records to a buffer of its own during a pass of the event
+ * loop, and hands them over once per pass (one batch). The writer thread writes each
+ * batch and, as the policy says, fdatasyncs it; a group of batches that arrive during
+ * one fdatasync share the next one (group commit). It then publishes the last batch
+ * done and wakes the master through an eventfd; server.c releases the replies held
+ * for it. Compaction: once the file is past journal_compact_size and more than half of
+ * it is records of jobs that ended, the master writes a snapshot of the live jobs into
+ * a batch of its own; the writer puts it in a new file, fdatasyncs it, and removes the
+ * old one.
+ */
+
+#include "autoconf.h"
+
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "jobpoold.h"
+#include "journal.h"
+#include "log.h"
+#include "priv.h"
+
+#define JHDR		"JOBPOOL JRNL v1\n"	/* 16 bytes */
+#define JHDR_LEN	16
+#define JREC_HDR	8			/* size, crc */
+#define JREC_MAX	(CONFIG_FRAME_MAX + 65536)
+#define JREASON_MAX	1024			/* of a dead job's reason, journalled */
+
+enum { JR_SUBMIT = 1, JR_END, JR_DEAD, JR_RETRY, JR_NEXT };
+
+/* A live job read back from the journal (recovery, and jobs of unknown queues). */
+struct jrec {
+	uint64_t	 id;
+	struct jrec	*hnext;
+	uint64_t	 run_at;	/* wall-clock ms, 0: now */
+	uint64_t	 died;		/* dead: wall-clock ms */
+	uint32_t	 len;
+	uint32_t	 timeout_ms;
+	int16_t		 prio;
+	uint8_t		 dead;
+	uint8_t		 attempts;
+	uint8_t		 last_status;
+	uint16_t	 rlen;
+	char		*reason;
+	char		 qname[64];
+	char		 data[];
+};
+
+int		 journal_on;
+uint64_t	 journal_seq;
+
+static struct {
+	/* The master's. */
+	char		*dir;
+	int		 dirfd;
+	int		 lockfd;
+	struct evbuffer	*buf;		/* records of this pass */
+	uint64_t	 handed;	/* batches handed to the writer */
+	uint64_t	 file_bytes;	/* of the file being written, as appended */
+	uint64_t	 live_bytes;	/* SUBMIT records of live jobs */
+	uint64_t	 compact_size;
+	uint64_t	 compact_after;	/* no compaction below this (after a failed one) */
+	int		 compacting;
+	int		 flush_armed;
+	struct event	*flush_ev;
+	struct event	*note_ev;
+	int		 efd;
+	struct jrec	*orphans;	/* jobs of queues the config has not */
+	uint32_t	 norphans;
+	char		*refusal;	/* set while writes fail */
+	uint64_t	 compactions;
+	uint64_t	 recovered;
+
+	/* Shared, under mu. */
+	pthread_t	 thr;
+	int		 thr_started;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct evbuffer	*shared;
+	uint64_t	 shared_batch;
+	struct evbuffer	*snap;		/* a compaction: the new file's first batch */
+	int		 rotate;
+	int		 stop;
+	int		 policy;
+	uint32_t	 interval_ms;
+	char		 err[512];	/* the writer's last failure, "" once it works */
+	int		 err_changed;
+	int		 rotated;	/* 1 a compaction finished, -1 failed */
+	uint64_t	 rotated_file;
+
+	/* The writer's, read by the master for STATS. */
+	int		 fd;
+	_Atomic uint64_t fileno;
+	_Atomic uint64_t durable;
+	_Atomic uint64_t fsyncs;
+	_Atomic uint64_t written;
+	_Atomic int	 fatal;
+	char		 fatal_msg[512];
+} J = { .dirfd = -1, .lockfd = -1, .efd = -1, .fd = -1,
+	.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* ----- CRC-32C ----- */
+
+static uint32_t	crc_table[8][256];
+static int	crc_hw = -1;
+
+static void
+crc_init(void)
+{
+	uint32_t	c;
+	int		i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = (uint32_t)i;
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (i = 0; i < 256; i++) {
+		for (k = 1; k < 8; k++)
+			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^
+			    crc_table[0][crc_table[k - 1][i] & 0xff];
+	}
+#if defined(__x86_64__)
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#else
+	crc_hw = 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t
+crc_sse42(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t	c = crc, v;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	for (; len > 0; p++, len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p);
+	return ((uint32_t)c);
+}
+#endif
+
+/* Slicing by 8, for machines without the instruction. */
+static uint32_t
+crc_soft(uint32_t c, const unsigned char *p, size_t len)
+{
+	uint64_t	v;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&v, p, 8);
+		v = htole64(v) ^ c;
+		c = crc_table[7][v & 0xff] ^ crc_table[6][(v >> 8) & 0xff] ^
+		    crc_table[5][(v >> 16) & 0xff] ^ crc_table[4][(v >> 24) & 0xff] ^
+		    crc_table[3][(v >> 32) & 0xff] ^ crc_table[2][(v >> 40) & 0xff] ^
+		    crc_table[1][(v >> 48) & 0xff] ^ crc_table[0][v >> 56];
+	}
+	for (; len > 0; p++, len--)
+		c = (c >> 8) ^ crc_table[0][(c ^ *p) & 0xff];
+	return (c);
+}
+
+uint32_t
+journal_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	uint32_t	c = ~crc;
+
+	if (crc_hw == -1)
+		crc_init();
+#if defined(__x86_64__)
+	if (crc_hw)
+		return (~crc_sse42(c, buf, len));
+#endif
+	return (~crc_soft(c, buf, len));
+}
+
+/* ----- encoding ----- */
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+static unsigned char *
+put8(unsigned char *p, uint8_t v)
+{
+	*p = v;
+	return (p + 1);
+}
+
+static unsigned char *
+put16(unsigned char *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, 2);
+	return (p + 2);
+}
+
+static unsigned char *
+put32(unsigned char *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+	return (p + 4);
+}
+
+static unsigned char *
+put64(unsigned char *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+	return (p + 8);
+}
+
+/* Room for a record of body bytes in b; NULL if out of memory. */
+static unsigned char *
+rec_begin(struct evbuffer *b, size_t body, struct evbuffer_iovec *v)
+{
+	if (evbuffer_reserve_space(b, (ev_ssize_t)(JREC_HDR + body), v, 1) != 1)
+		return (NULL);
+	return ((unsigned char *)v->iov_base + JREC_HDR);
+}
+
+/* Fill in the size and crc and commit. */
+static void
+rec_end(struct evbuffer *b, struct evbuffer_iovec *v, size_t body)
+{
+	unsigned char	*p = v->iov_base;
+
+	put32(p, (uint32_t)body);
+	put32(p + 4, journal_crc32c(0, p + JREC_HDR, body));
+	v->iov_len = JREC_HDR + body;
+	evbuffer_commit_space(b, v, 1);
+}
+
+static size_t
+submit_size(size_t qlen, uint32_t len, int dead, uint16_t rlen)
+{
+	return (1 + 8 + 1 + 1 + 2 + 4 + 8 + 1 + qlen + 4 + len +
+	    (dead ? 1 + 8 + 2 + rlen : 0));
+}
+
+/* A SUBMIT record; -1 if out of memory. */
+static int
+rec_submit(struct evbuffer *b, uint64_t id, int dead, uint8_t attempts, int16_t prio,
+    uint32_t timeout_ms, uint64_t run_at, const char *qname, const void *data,
+    uint32_t len, uint8_t last_status, uint64_t died, const char *reason, uint16_t rlen,
+    size_t *sizep)
+{
+	struct evbuffer_iovec	 v;
+	size_t			 qlen = strlen(qname), body = submit_size(qlen, len, dead, rlen);
+	unsigned char		*p;
+
+	if ((p = rec_begin(b, body, &v)) == NULL)
+		return (-1);
+	p = put8(p, JR_SUBMIT);
+	p = put64(p, id);
+	p = put8(p, dead ? 1 : 0);
+	p = put8(p, attempts);
+	p = put16(p, (uint16_t)prio);
+	p = put32(p, timeout_ms);
+	p = put64(p, run_at);
+	p = put8(p, (uint8_t)qlen);
+	memcpy(p, qname, qlen);
+	p += qlen;
+	p = put32(p, len);
+	if (len > 0)
+		memcpy(p, data, len);
+	p += len;
+	if (dead) {
+		p = put8(p, last_status);
+		p = put64(p, died);
+		p = put16(p, rlen);
+		if (rlen > 0)
+			memcpy(p, reason, rlen);
+	}
+	rec_end(b, &v, body);
+	if (sizep != NULL)
+		*sizep = JREC_HDR + body;
+	return (0);
+}
+
+/* END, RETRY, NEXT: a type and a u64. */
+static int
+rec_id(struct evbuffer *b, int type, uint64_t id)
+{
+	struct evbuffer_iovec	 v;
+	unsigned char		*p;
+
+	if ((p = rec_begin(b, 9, &v)) == NULL)
+		return (-1);
+	p = put8(p, (uint8_t)type);
+	put64(p, id);
+	rec_end(b, &v, 9);
+	return (0);
+}
+
+static int
+rec_dead(struct evbuffer *b, uint64_t id, uint8_t last_status, uint64_t died,
+    const char *reason, uint16_t rlen)
+{
+	struct evbuffer_iovec	 v;
+	size_t			 body = 1 + 8 + 1 + 8 + 2 + rlen;
+	unsigned char		*p;
+
+	if ((p = rec_begin(b, body, &v)) == NULL)
+		return (-1);
+	p = put8(p, JR_DEAD);
+	p = put64(p, id);
+	p = put8(p, last_status);
+	p = put64(p, died);
+	p = put16(p, rlen);
+	if (rlen > 0)
+		memcpy(p, reason, rlen);
+	rec_end(b, &v, body);
+	return (0);
+}
+
+/* What a job's SUBMIT record holds, from the job. */
+static uint64_t
+job_run_at_wall(const struct job *j)
+{
+	uint64_t	now;
+
+	if (j->run_at == 0 || (j->state != JOB_DELAYED && j->state != JOB_RETRY_WAIT))
+		return (0);
+	now = now_ms();
+	return (j->run_at > now ? wall_ms() + (j->run_at - now) : 0);
+}
+
+static uint16_t
+job_reason_len(const struct job *j)
+{
+	uint32_t	n = job_rlen(j);
+
+	return ((uint16_t)(n > JREASON_MAX ? JREASON_MAX : n));
+}
+
+static uint64_t
+job_died_wall(const struct job *j)
+{
+	uint64_t	now = now_ms();
+
+	if (j->x == NULL || j->x->died_ms == 0 || j->x->died_ms > now)
+		return (wall_ms());
+	return (wall_ms() - (now - j->x->died_ms));
+}
+
+static int
+rec_job(struct evbuffer *b, const struct job *j, size_t *sizep)
+{
+	int	dead = j->state == JOB_DEAD;
+
+	return (rec_submit(b, j->id, dead, j->attempts, j->prio, j->timeout_ms,
+	    job_run_at_wall(j), job_queue(j)->name, j->data, j->len,
+	    dead && j->x != NULL ? j->x->last_status : JOB_FAILED,
+	    dead ? job_died_wall(j) : 0, job_result(j), dead ? job_reason_len(j) : 0,
+	    sizep));
+}
+
+static int
+rec_orphan(struct evbuffer *b, const struct jrec *r, size_t *sizep)
+{
+	return (rec_submit(b, r->id, r->dead, r->attempts, r->prio, r->timeout_ms,
+	    r->run_at, r->qname, r->data, r->len, r->last_status, r->died, r->reason,
+	    r->rlen, sizep));
+}
+
+/* ----- appending (master) ----- */
+
+static void	journal_flush_cb(evutil_socket_t, short, void *);
+
+static void
+journal_appended(void)
+{
+	journal_seq++;
+	if (!J.flush_armed) {
+		J.flush_armed = 1;
+		event_active(J.flush_ev, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+journal_oom(const char *what, uint64_t id)
+{
+	/* The job goes on in memory; a restart would not know of this change. */
+	log_errx("journal: out of memory for the %s record of job %llu", what,
+	    (unsigned long long)id);
+}
+
+void
+journal_submit(const struct job *j)
+{
+	size_t	size;
+
+	if (!journal_on)
+		return;
+	if (rec_job(J.buf, j, &size) != 0) {
+		journal_oom("SUBMIT", j->id);
+		return;
+	}
+	J.file_bytes += size;
+	J.live_bytes += size;
+	journal_appended();
+}
+
+void
+journal_end(const struct job *j)
+{
+	size_t	size;
+
+	if (!journal_on)
+		return;
+	if (rec_id(J.buf, JR_END, j->id) != 0) {
+		journal_oom("END", j->id);
+		return;
+	}
+	size = JREC_HDR + submit_size(strlen(job_queue(j)->name), j->len, 0, 0);
+	J.live_bytes = J.live_bytes > size ? J.live_bytes - size : 0;
+	J.file_bytes += JREC_HDR + 9;
+	journal_appended();
+}
+
+void
+journal_dead(const struct job *j)
+{
+	uint16_t	rlen = job_reason_len(j);
+
+	if (!journal_on)
+		return;
+	if (rec_dead(J.buf, j->id, j->x != NULL ? j->x->last_status : JOB_FAILED,
+	    job_died_wall(j), job_result(j), rlen) != 0) {
+		journal_oom("DEAD", j->id);
+		return;
+	}
+	J.file_bytes += JREC_HDR + 20 + rlen;
+	journal_appended();
+}
+
+void
+journal_retry(const struct job *j)
+{
+	if (!journal_on)
+		return;
+	if (rec_id(J.buf, JR_RETRY, j->id) != 0) {
+		journal_oom("RETRY", j->id);
+		return;
+	}
+	J.file_bytes += JREC_HDR + 9;
+	journal_appended();
+}
+
+uint64_t
+journal_batch(void)
+{
+	return (J.handed + 1);
+}
+
+uint64_t
+journal_durable(void)
+{
+	return (atomic_load(&J.durable));
+}
+
+const char *
+journal_refusal(void)
+{
+	return (J.refusal);
+}
+
+/* Every job the daemon must not forget, as SUBMIT records: a new file's contents. */
+static int
+journal_snapshot(struct evbuffer *b, uint64_t *live)
+{
+	struct queue	*q;
+	struct worker	*w;
+	struct job	*j;
+	struct jrec	*r;
+	size_t		 size;
+	uint32_t	 k;
+	int		 i, l;
+
+	*live = 0;
+	if (rec_id(b, JR_NEXT, job_peek_next_id()) != 0)
+		return (-1);
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		for (l = 0; l < q->nlevels; l++) {
+			TAILQ_FOREACH(j, &q->ready[l], entry) {
+				if (rec_job(b, j, &size) != 0)
+					return (-1);
+				*live += size;
+			}
+		}
+		for (k = 0; k < q->nheap; k++) {
+			if (rec_job(b, q->heap[k], &size) != 0)
+				return (-1);
+			*live += size;
+		}
+		for (l = 0; l < q->nworkers; l++) {
+			if ((w = q->workers[l]) == NULL)
+				continue;
+			TAILQ_FOREACH(j, &w->inflight, entry) {
+				if (rec_job(b, j, &size) != 0)
+					return (-1);
+				*live += size;
+			}
+		}
+	}
+	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
+		if (rec_job(b, j, &size) != 0)
+			return (-1);
+		*live += size;
+	}
+	for (r = J.orphans; r != NULL; r = r->hnext) {
+		if (rec_orphan(b, r, &size) != 0)
+			return (-1);
+		*live += size;
+	}
+	return (0);
+}
+
+/* Once per pass of the event loop: hand this pass's records to the writer. */
+static void
+journal_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct evbuffer	*snap = NULL;
+	uint64_t	 live;
+
+	J.flush_armed = 0;
+	if (evbuffer_get_length(J.buf) == 0)
+		return;
+	if (!J.compacting && J.file_bytes > J.compact_size &&
+	    J.file_bytes > 2 * J.live_bytes && J.file_bytes > J.compact_after) {
+		if ((snap = evbuffer_new()) == NULL || journal_snapshot(snap, &live) != 0) {
+			log_warnx("journal: out of memory for a compaction; the file keeps "
+			    "growing");
+			if (snap != NULL)
+				evbuffer_free(snap);
+			snap = NULL;
+			J.compact_after = J.file_bytes * 2;
+		} else {
+			log_info("journal: compacting %llu bytes (%llu of live jobs)",
+			    (unsigned long long)J.file_bytes, (unsigned long long)live);
+			J.compacting = 1;
+			J.live_bytes = live;
+			J.file_bytes = JHDR_LEN + evbuffer_get_length(snap);
+		}
+	}
+	pthread_mutex_lock(&J.mu);
+	evbuffer_add_buffer(J.shared, J.buf);
+	J.shared_batch = ++J.handed;
+	if (snap != NULL) {
+		J.rotate = 1;
+		J.snap = snap;
+	}
+	pthread_cond_signal(&J.cv);
+	pthread_mutex_unlock(&J.mu);
+}
+
+/* The writer says something: batches are durable, a compaction ended, an error. */
+static void
+journal_note_cb(evutil_socket_t fd, short events, void *arg)
+{
+	uint64_t	 v;
+	int		 rotated, changed;
+	char		 err[sizeof J.err];
+
+	if (read(J.efd, &v, sizeof v) == -1 && errno != EAGAIN)
+		log_warn("journal: read eventfd");
+	if (atomic_load(&J.fatal))
+		fatalx("journal: %s; stopping now: what is on disk is uncertain after a "
+		    "failed fsync, and a restart recovers from it", J.fatal_msg);
+	pthread_mutex_lock(&J.mu);
+	rotated = J.rotated;
+	J.rotated = 0;
+	changed = J.err_changed;
+	J.err_changed = 0;
+	memcpy(err, J.err, sizeof err);
+	pthread_mutex_unlock(&J.mu);
+	if (rotated != 0) {
+		J.compacting = 0;
+		if (rotated > 0)
+			J.compactions++;
+		else
+			J.compact_after = J.file_bytes * 2;
+	}
+	if (changed) {
+		free(J.refusal);
+		J.refusal = NULL;
+		if (err[0] != '\0') {
+			log_errx("journal: %s; new jobs are refused until it can be written "
+			    "(retrying every second)", err);
+			if (asprintf(&J.refusal, "the journal cannot be written: %s", err) == -1)
+				J.refusal = NULL;
+		} else
+			log_notice("journal: writing again");
+	}
+	server_journal_durable(atomic_load(&J.durable));
+}
+
+/* ----- the writer thread ----- */
+
+static void
+writer_note(void)
+{
+	uint64_t	one = 1;
+
+	if (write(J.efd, &one, sizeof one) == -1 && errno != EAGAIN)
+		return;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	return (now_ms());
+}
+
+static void
+journal_path(char *buf, size_t size, uint64_t n)
+{
+	snprintf(buf, size, "journal.%llu", (unsigned long long)n);
+}
+
+/* Write all of b to fd; 0, or -1 with errno (what was written is drained). */
+static int
+writer_write(int fd, struct evbuffer *b)
+{
+	int	n;
+
+	while (evbuffer_get_length(b) > 0) {
+		if ((n = evbuffer_write(b, fd)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		atomic_fetch_add(&J.written, (uint64_t)n);
+	}
+	return (0);
+}
+
+static void
+writer_error(const char *call, uint64_t file)
+{
+	char	name[64];
+
+	journal_path(name, sizeof name, file);
+	pthread_mutex_lock(&J.mu);
+	snprintf(J.err, sizeof J.err, "%s %s/%s: %s", call, J.dir, name, strerror(errno));
+	J.err_changed = 1;
+	pthread_mutex_unlock(&J.mu);
+	writer_note();
+}
+
+static void
+writer_ok(void)
+{
+	pthread_mutex_lock(&J.mu);
+	if (J.err[0] != '\0') {
+		J.err[0] = '\0';
+		J.err_changed = 1;
+	}
+	pthread_mutex_unlock(&J.mu);
+}
+
+static int
+writer_sync(int fd, uint64_t file)
+{
+	char	name[64];
+
+	if (fdatasync(fd) == 0) {
+		atomic_fetch_add(&J.fsyncs, 1);
+		return (0);
+	}
+	journal_path(name, sizeof name, file);
+	snprintf(J.fatal_msg, sizeof J.fatal_msg, "fdatasync %s/%s: %s", J.dir, name,
+	    strerror(errno));
+	atomic_store(&J.fatal, 1);
+	writer_note();
+	return (-1);
+}
+
+/* Start a new file holding snap; on success the old one is removed. */
+static int
+writer_rotate(struct evbuffer *snap)
+{
+	uint64_t	old = atomic_load(&J.fileno), n = old + 1;
+	char		name[64], oname[64];
+	int		fd;
+
+	journal_path(name, sizeof name, n);
+	journal_path(oname, sizeof oname, old);
+	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600)) == -1) {
+		writer_error("open", n);
+		return (-1);
+	}
+	if (write(fd, JHDR, JHDR_LEN) != JHDR_LEN || writer_write(fd, snap) != 0) {
+		writer_error("write", n);
+		goto fail;
+	}
+	if (writer_sync(fd, n) != 0)
+		goto fail;
+	if (fsync(J.dirfd) == -1) {
+		writer_error("fsync the directory of", n);
+		goto fail;
+	}
+	close(J.fd);
+	J.fd = fd;
+	atomic_store(&J.fileno, n);
+	if (unlinkat(J.dirfd, oname, 0) == -1)
+		writer_error("unlink", old);
+	return (0);
+fail:
+	close(fd);
+	(void)unlinkat(J.dirfd, name, 0);
+	return (-1);
+}
+
+static void *
+journal_writer(void *arg)
+{
+	struct evbuffer	*local, *snap;
+	struct timespec	 ts;
+	uint64_t	 batch, last_sync, now;
+	int		 rotate, stop, policy, dirty = 0, failing = 0, r;
+	uint32_t	 interval;
+
+	if ((local = evbuffer_new()) == NULL) {
+		snprintf(J.fatal_msg, sizeof J.fatal_msg, "out of memory for the writer");
+		atomic_store(&J.fatal, 1);
+		writer_note();
+		return (NULL);
+	}
+	last_sync = mono_ms();
+	for (;;) {
+		pthread_mutex_lock(&J.mu);
+		for (;;) {
+			if (J.stop || J.rotate || evbuffer_get_length(J.shared) > 0)
+				break;
+			if (failing && evbuffer_get_length(local) > 0) {
+				/* Try the failed write again in a second. */
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 1;
+				if (pthread_cond_timedwait(&J.cv, &J.mu, &ts) == ETIMEDOUT)
+					break;
+				continue;
+			}
+			if (dirty && J.policy == CONFIG_FSYNC_INTERVAL) {
+				now = mono_ms();
+				if (now >= last_sync + J.interval_ms)
+					break;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += (last_sync + J.interval_ms - now) / 1000;
+				ts.tv_nsec += (long)((last_sync + J.interval_ms - now) % 1000) *
+				    1000000L;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				(void)pthread_cond_timedwait(&J.cv, &J.mu, &ts);
+				continue;
+			}
+			pthread_cond_wait(&J.cv, &J.mu);
+		}
+		evbuffer_add_buffer(local, J.shared);
+		batch = J.shared_batch;
+		rotate = J.rotate;
+		snap = J.snap;
+		J.rotate = 0;
+		J.snap = NULL;
+		stop = J.stop;
+		policy = J.policy;
+		interval = J.interval_ms;
+		pthread_mutex_unlock(&J.mu);
+
+		if (evbuffer_get_length(local) > 0) {
+			if (writer_write(J.fd, local) != 0) {
+				if (!failing)
+					writer_error("write", atomic_load(&J.fileno));
+				failing = 1;
+				if (snap != NULL) {
+					/* Everything stays in the old file. */
+					evbuffer_free(snap);
+					pthread_mutex_lock(&J.mu);
+					J.rotated = -1;
+					pthread_mutex_unlock(&J.mu);
+					writer_note();
+				}
+				if (stop)
+					break;
+				continue;
+			}
+			dirty = 1;
+			if (failing) {
+				failing = 0;
+				writer_ok();
+			}
+		}
+		if (snap != NULL) {
+			r = writer_rotate(snap);
+			evbuffer_free(snap);
+			if (atomic_load(&J.fatal))
+				break;
+			if (r == 0) {
+				dirty = 0;
+				last_sync = mono_ms();
+			}
+			pthread_mutex_lock(&J.mu);
+			J.rotated = r == 0 ? 1 : -1;
+			pthread_mutex_unlock(&J.mu);
+		}
+		now = mono_ms();
+		if (dirty && (policy == CONFIG_FSYNC_ALWAYS || stop ||
+		    (policy == CONFIG_FSYNC_INTERVAL && now >= last_sync + interval))) {
+			if (writer_sync(J.fd, atomic_load(&J.fileno)) != 0)
+				break;
+			dirty = 0;
+			last_sync = now;
+		}
+		if (batch > atomic_load(&J.durable) || rotate) {
+			if (batch > atomic_load(&J.durable))
+				atomic_store(&J.durable, batch);
+			writer_note();
+		}
+		if (stop)
+			break;
+	}
+	evbuffer_free(local);
+	return (NULL);
+}
+
+/* ----- reading back ----- */
+
+struct jset {
+	struct jrec	**b;
+	uint64_t	  mask;
+	uint64_t	  n;
+	uint64_t	  next_id;
+};
+
+static uint64_t
+jset_hash(uint64_t id)
+{
+	return ((id * 0x9E3779B97F4A7C15ULL) >> 17);
+}
+
+static struct jrec **
+jset_slot(struct jset *s, uint64_t id)
+{
+	struct jrec	**p;
+
+	for (p = &s->b[jset_hash(id) & s->mask]; *p != NULL; p = &(*p)->hnext) {
+		if ((*p)->id == id)
+			break;
+	}
+	return (p);
+}
+
+static int
+jset_grow(struct jset *s)
+{
+	uint64_t	  nsize = s->b != NULL ? (s->mask + 1) * 2 : 1024, i;
+	struct jrec	**nb, *r, *next;
+
+	if ((nb = calloc(nsize, sizeof *nb)) == NULL)
+		return (-1);
+	for (i = 0; s->b != NULL && i <= s->mask; i++) {
+		for (r = s->b[i]; r != NULL; r = next) {
+			next = r->hnext;
+			r->hnext = nb[jset_hash(r->id) & (nsize - 1)];
+			nb[jset_hash(r->id) & (nsize - 1)] = r;
+		}
+	}
+	free(s->b);
+	s->b = nb;
+	s->mask = nsize - 1;
+	return (0);
+}
+
+static void
+jrec_free(struct jrec *r)
+{
+	if (r != NULL) {
+		free(r->reason);
+		free(r);
+	}
+}
+
+static void
+jset_free(struct jset *s)
+{
+	struct jrec	*r, *next;
+	uint64_t	 i;
+
+	for (i = 0; s->b != NULL && i <= s->mask; i++) {
+		for (r = s->b[i]; r != NULL; r = next) {
+			next = r->hnext;
+			jrec_free(r);
+		}
+	}
+	free(s->b);
+	memset(s, 0, sizeof *s);
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t	v;
+
+	memcpy(&v, p, 8);
+	return (le64toh(v));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	uint32_t	v;
+
+	memcpy(&v, p, 4);
+	return (le32toh(v));
+}
+
+static uint16_t
+get16(const unsigned char *p)
+{
+	uint16_t	v;
+
+	memcpy(&v, p, 2);
+	return (le16toh(v));
+}
+
+/* The dead part of a record: 0, or -1 if it does not fit or memory ran out. */
+static int
+parse_dead(struct jrec *r, const unsigned char *p, size_t n)
+{
+	uint16_t	rlen;
+
+	if (n < 11)
+		return (-1);
+	rlen = get16(p + 9);
+	if (n != 11 + (size_t)rlen)
+		return (-1);
+	free(r->reason);
+	r->reason = NULL;
+	if (rlen > 0 && (r->reason = malloc(rlen)) == NULL)
+		return (-1);
+	r->dead = 1;
+	r->last_status = p[0];
+	r->died = get64(p + 1);
+	r->rlen = rlen;
+	if (rlen > 0)
+		memcpy(r->reason, p + 11, rlen);
+	return (0);
+}
+
+/* Apply one record. 0, or -1 with *why if it is malformed. */
+static int
+jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
+{
+	struct jrec	**slot, *r;
+	uint64_t	  id;
+	uint32_t	  len;
+	uint8_t		  qlen, flags;
+	size_t		  need;
+
+	*why = "malformed record";
+	if (n < 9)
+		return (-1);
+	id = get64(p + 1);
+	if (p[0] == JR_NEXT) {
+		if (id > s->next_id)
+			s->next_id = id;
+		return (n == 9 ? 0 : -1);
+	}
+	if (s->b == NULL || s->n > 2 * s->mask) {
+		if (jset_grow(s) != 0 && s->b == NULL) {
+			*why = "out of memory";
+			return (-1);
+		}
+	}
+	slot = jset_slot(s, id);
+	switch (p[0]) {
+	case JR_SUBMIT:
+		if (n < 26)
+			return (-1);
+		flags = p[9];
+		qlen = p[25];
+		if (qlen == 0 || qlen >= sizeof r->qname || n < 26 + (size_t)qlen + 4)
+			return (-1);
+		len = get32(p + 26 + qlen);
+		need = 26 + (size_t)qlen + 4 + len;
+		if (len > JREC_MAX || n < need || (!(flags & 1) && n != need))
+			return (-1);
+		if ((r = calloc(1, sizeof *r + len)) == NULL) {
+			*why = "out of memory";
+			return (-1);
+		}
+		r->id = id;
+		r->attempts = p[10];
+		r->prio = (int16_t)get16(p + 11);
+		r->timeout_ms = get32(p + 13);
+		r->run_at = get64(p + 17);
+		memcpy(r->qname, p + 26, qlen);
+		r->len = len;
+		if (len > 0)
+			memcpy(r->data, p + 26 + qlen + 4, len);
+		if ((flags & 1) && parse_dead(r, p + need, n - need) != 0) {
+			jrec_free(r);
+			return (-1);
+		}
+		if (*slot != NULL) {
+			/* Carried into a newer file: the newer record is the truth. */
+			r->hnext = (*slot)->hnext;
+			jrec_free(*slot);
+			s->n--;
+		}
+		else
+			r->hnext = NULL;
+		*slot = r;
+		s->n++;
+		if (id >= s->next_id)
+			s->next_id = id + 1;
+		return (0);
+	case JR_END:
+		if (n != 9)
+			return (-1);
+		if ((r = *slot) != NULL) {
+			*slot = r->hnext;
+			jrec_free(r);
+			s->n--;
+		}
+		return (0);
+	case JR_DEAD:
+		if ((r = *slot) == NULL)
+			return (n >= 9 + 11 ? 0 : -1);
+		return (parse_dead(r, p + 9, n - 9));
+	case JR_RETRY:
+		if (n != 9)
+			return (-1);
+		if ((r = *slot) != NULL) {
+			r->dead = 0;
+			r->attempts = 0;
+			free(r->reason);
+			r->reason = NULL;
+			r->rlen = 0;
+		}
+		return (0);
+	default:
+		*why = "unknown record type";
+		return (-1);
+	}
+}
+
+/*
+ * Replay one file into s. 0 when it was whole; 1 when a damaged record ended it, with
+ * *offp and *why saying where and what; -1 when it could not be read (*why from errno).
+ */
+static int
+jset_read_file(struct jset *s, int dirfd, const char *name, uint64_t *offp,
+    const char **why, uint64_t *nrec)
+{
+	const unsigned char	*m, *p;
+	struct stat		 sb;
+	uint64_t		 off;
+	uint32_t		 size;
+	int			 fd, rc = 0;
+
+	*offp = 0;
+	*nrec = 0;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1) {
+		*why = strerror(errno);
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		return (0);	/* made, then a crash before its header */
+	}
+	if ((m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+	    MAP_FAILED) {
+		*why = strerror(errno);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	if ((uint64_t)sb.st_size < JHDR_LEN || memcmp(m, JHDR, JHDR_LEN) != 0) {
+		*why = "not a jobpool journal (bad header)";
+		rc = 1;
+		goto out;
+	}
+	for (off = JHDR_LEN; off < (uint64_t)sb.st_size; off += JREC_HDR + size) {
+		p = m + off;
+		*offp = off;
+		if ((uint64_t)sb.st_size - off < JREC_HDR) {
+			*why = "a record cut short";
+			rc = 1;
+			break;
+		}
+		size = get32(p);
+		if (size == 0 || size > JREC_MAX ||
+		    size > (uint64_t)sb.st_size - off - JREC_HDR) {
+			*why = "a record cut short";
+			rc = 1;
+			break;
+		}
+		if (journal_crc32c(0, p + JREC_HDR, size) != get32(p + 4)) {
+			*why = "a record whose checksum does not match";
+			rc = 1;
+			break;
+		}
+		if (jset_apply(s, p + JREC_HDR, size, why) != 0) {
+			rc = 1;
+			break;
+		}
+		(*nrec)++;
+	}
+out:
+	munmap((void *)m, (size_t)sb.st_size);
+	return (rc);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+static int
+cmp_jrec_id(const void *a, const void *b)
+{
+	const struct jrec	*x = *(const struct jrec *const *)a;
+	const struct jrec	*y = *(const struct jrec *const *)b;
+
+	return (x->id < y->id ? -1 : x->id > y->id);
+}
+
+/* The journal.N files of the directory, sorted; -1 with errno. */
+static int
+journal_list(int dirfd, uint64_t **out, size_t *nout)
+{
+	DIR		*d;
+	struct dirent	*de;
+	uint64_t	*v = NULL, *nv, n;
+	size_t		 nv_len = 0, cap = 0;
+	char		*end;
+	int		 fd;
+
+	if ((fd = dup(dirfd)) == -1)
+		return (-1);
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return (-1);
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "journal.", 8) != 0 || de->d_name[8] < '0' ||
+		    de->d_name[8] > '9')
+			continue;
+		errno = 0;
+		n = strtoull(de->d_name + 8, &end, 10);
+		if (*end != '\0' || errno != 0)
+			continue;
+		if (nv_len == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = reallocarray(v, cap, sizeof *v)) == NULL) {
+				free(v);
+				closedir(d);
+				errno = ENOMEM;
+				return (-1);
+			}
+			v = nv;
+		}
+		v[nv_len++] = n;
+	}
+	closedir(d);
+	qsort(v, nv_len, sizeof *v, cmp_u64);
+	*out = v;
+	*nout = nv_len;
+	return (0);
+}
+
+/* ----- recovery ----- */
+
+static int
+clamp_prio(const struct queue *q, int prio)
+{
+	if (prio < q->cf.prio_min)
+		return (q->cf.prio_min);
+	if (prio > q->cf.prio_max)
+		return (q->cf.prio_max);
+	return (prio);
+}
+
+/* Put a recovered job in its queue: 1 done, 0 no such queue, -1 out of memory. */
+static int
+journal_restore(const struct jrec *r, uint64_t now_wall)
+{
+	struct queue	*q;
+	struct job	*j;
+	uint64_t	 now = now_ms();
+
+	if ((q = queue_find(r->qname)) == NULL || q->removed)
+		return (0);
+	if ((j = job_new(q, r->data, r->len)) == NULL)
+		return (-1);
+	j->id = r->id;
+	j->prio = (int16_t)clamp_prio(q, r->prio);
+	j->timeout_ms = r->timeout_ms;
+	j->attempts = r->attempts;
+	job_table_add(j);
+	if (r->dead) {
+		if (job_extra(j) == NULL) {
+			job_table_remove(j);
+			job_free(j);
+			return (-1);
+		}
+		j->x->last_status = r->last_status;
+		job_finish(j, JOB_DEAD, r->reason, r->rlen);
+		if (j->x != NULL && r->died <= now_wall && now_wall - r->died < now)
+			j->x->died_ms = now - (now_wall - r->died);
+		return (1);
+	}
+	if (r->run_at > now_wall)
+		j->run_at = now + (r->run_at - now_wall);
+	queue_push(q, j);
+	if (j->state == JOB_QUEUED)
+		dispatch_kick(q);
+	return (1);
+}
+
+/*
+ * Put every recovered job back, in id order (the order they were accepted); the ones
+ * whose queue does not exist stay in J.orphans. Takes the records out of s.
+ */
+static int
+journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
+{
+	struct jrec	**all, *r, *next;
+	uint64_t	  i, n = 0, now_wall = wall_ms();
+	int		  rc;
+
+	*nqueued = *ndead = 0;
+	if (s->n == 0)
+		return (0);
+	if ((all = calloc(s->n, sizeof *all)) == NULL)
+		return (-1);
+	for (i = 0; i <= s->mask; i++) {
+		for (r = s->b[i]; r != NULL; r = next) {
+			next = r->hnext;
+			all[n++] = r;
+		}
+		s->b[i] = NULL;
+	}
+	s->n = 0;
+	qsort(all, n, sizeof *all, cmp_jrec_id);
+	for (i = 0; i < n; i++) {
+		r = all[i];
+		if ((rc = journal_restore(r, now_wall)) < 0) {
+			for (; i < n; i++)
+				jrec_free(all[i]);
+			free(all);
+			return (-1);
+		}
+		if (rc == 0) {
+			r->hnext = J.orphans;
+			J.orphans = r;
+			J.norphans++;
+			continue;
+		}
+		if (r->dead)
+			(*ndead)++;
+		else
+			(*nqueued)++;
+		jrec_free(r);
+	}
+	free(all);
+	return (0);
+}
+
+/* Say which queues the orphans wait for (one line a queue). */
+static void
+journal_log_orphans(void)
+{
+	struct jrec	*r, *k;
+	uint32_t	 n;
+	int		 seen;
+
+	for (r = J.orphans; r != NULL; r = r->hnext) {
+		seen = 0;
+		for (k = J.orphans; k != r; k = k->hnext) {
+			if (strcmp(k->qname, r->qname) == 0) {
+				seen = 1;
+				break;
+			}
+		}
+		if (seen)
+			continue;
+		for (n = 0, k = r; k != NULL; k = k->hnext)
+			n += strcmp(k->qname, r->qname) == 0;
+		log_warnx("journal: %u jobs of queue '%s', which the configuration does not "
+		    "have, are kept in the journal; add the queue back and reload to run "
+		    "them", n, r->qname);
+	}
+}
+
+void
+journal_adopt(void)
+{
+	struct jrec	**p, *r;
+	uint64_t	  now_wall = wall_ms(), n = 0;
+	int		  rc;
+
+	if (!journal_on)
+		return;
+	for (p = &J.orphans; (r = *p) != NULL; ) {
+		if ((rc = journal_restore(r, now_wall)) <= 0) {
+			p = &r->hnext;
+			continue;
+		}
+		*p = r->hnext;
+		J.norphans--;
+		n++;
+		jrec_free(r);
+	}
+	if (n > 0)
+		log_notice("journal: %llu jobs kept for queues that exist now are queued",
+		    (unsigned long long)n);
+}
+
+/* mkdir -p, private; as root, for the user the daemon will run as. */
+int
+journal_prepare(const struct config *cf, char **cause)
+{
+	char		*copy, *p;
+	struct stat	 sb;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	*cause = NULL;
+	if (cf->journal_dir == NULL)
+		return (0);
+	if ((copy = strdup(cf->journal_dir)) == NULL)
+		return (-1);
+	for (p = copy + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(copy, 0700) == -1 && errno != EEXIST) {
+			if (asprintf(cause, "journal_dir: mkdir %s: %s", copy,
+			    strerror(errno)) == -1)
+				*cause = NULL;
+			free(copy);
+			return (-1);
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(copy);
+	if (stat(cf->journal_dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		if (asprintf(cause, "journal_dir: %s is not a directory", cf->journal_dir) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	/* Started as root to run as user: the directory (and what is in it) is theirs. */
+	if (geteuid() == 0 && cf->user != NULL && priv_uid(cf->user, &uid, &gid) == 0 &&
+	    sb.st_uid != uid) {
+		if (chown(cf->journal_dir, uid, (gid_t)-1) == -1) {
+			if (asprintf(cause, "journal_dir: chown %s to %s: %s",
+			    cf->journal_dir, cf->user, strerror(errno)) == -1)
+				*cause = NULL;
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+void
+journal_reconfigure(const struct config *cf)
+{
+	if (!journal_on)
+		return;
+	J.compact_size = cf->journal_compact_size;
+	pthread_mutex_lock(&J.mu);
+	J.policy = cf->journal_fsync;
+	J.interval_ms = cf->journal_fsync_interval_ms;
+	pthread_cond_signal(&J.cv);
+	pthread_mutex_unlock(&J.mu);
+}
+
+static const char *
+policy_name(int p)
+{
+	return (p == CONFIG_FSYNC_ALWAYS ? "always" : p == CONFIG_FSYNC_NEVER ? "never" :
+	    "interval");
+}
+
+static int
+journal_fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+journal_fail(char **cause, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(cause, fmt, ap) == -1)
+		*cause = NULL;
+	va_end(ap);
+	return (-1);
+}
+
+int
+journal_open(const struct config *cf, char **cause)
+{
+	struct jset	 s = { 0 };
+	struct evbuffer	*snap = NULL;
+	uint64_t	*files = NULL, off, nrec, total = 0, nq, nd, live, t0 = now_ms();
+	size_t		 nfiles = 0, i;
+	char		 name[64], dname[80];
+	const char	*why;
+	int		 fd = -1, r, err;
+
+	*cause = NULL;
+	if (cf->journal_dir == NULL)
+		return (0);
+	J.dir = strdup(cf->journal_dir);
+	if (J.dir == NULL)
+		return (journal_fail(cause, "journal: out of memory"));
+	if ((J.dirfd = open(J.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (journal_fail(cause, "journal_dir: open %s: %s", J.dir,
+		    strerror(errno)));
+	if ((J.lockfd = openat(J.dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return (journal_fail(cause, "journal_dir: open %s/lock: %s", J.dir,
+		    strerror(errno)));
+	if (flock(J.lockfd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			return (journal_fail(cause, "journal_dir: %s is in use by another "
+			    "jobpoold (its lock file is held); two daemons cannot share "
+			    "one journal", J.dir));
+		return (journal_fail(cause, "journal_dir: flock %s/lock: %s", J.dir,
+		    strerror(errno)));
+	}
+	if (journal_list(J.dirfd, &files, &nfiles) != 0)
+		return (journal_fail(cause, "journal_dir: read %s: %s", J.dir,
+		    strerror(errno)));
+
+	/* Replay every file in order. */
+	for (i = 0; i < nfiles; i++) {
+		journal_path(name, sizeof name, files[i]);
+		r = jset_read_file(&s, J.dirfd, name, &off, &why, &nrec);
+		total += nrec;
+		if (r < 0) {
+			err = journal_fail(cause, "journal: read %s/%s: %s", J.dir, name, why);
+			goto fail;
+		}
+		if (r > 0) {
+			if (strcmp(why, "out of memory") == 0) {
+				err = journal_fail(cause, "journal: out of memory reading "
+				    "%s/%s", J.dir, name);
+				goto fail;
+			}
+			snprintf(dname, sizeof dname, "%s.damaged", name);
+			log_warnx("journal: %s/%s: %s at offset %llu; the %llu records before "
+			    "it are recovered, the rest is ignored; the file is kept as %s",
+			    J.dir, name, why, (unsigned long long)off,
+			    (unsigned long long)nrec, dname);
+			if (renameat(J.dirfd, name, J.dirfd, dname) == -1) {
+				err = journal_fail(cause, "journal: rename %s/%s to %s: %s",
+				    J.dir, name, dname, strerror(errno));
+				goto fail;
+			}
+		}
+	}
+	if (s.next_id > job_peek_next_id())
+		job_set_next_id(s.next_id);
+	if (journal_restore_all(&s, &nq, &nd) != 0) {
+		err = journal_fail(cause, "journal: out of memory restoring the jobs");
+		goto fail;
+	}
+	jset_free(&s);
+	J.recovered = nq + nd;
+
+	/* A fresh file with just the live jobs; then the old ones go. */
+	atomic_store(&J.fileno, nfiles > 0 ? files[nfiles - 1] + 1 : 1);
+	journal_path(name, sizeof name, atomic_load(&J.fileno));
+	if ((snap = evbuffer_new()) == NULL || journal_snapshot(snap, &live) != 0) {
+		err = journal_fail(cause, "journal: out of memory");
+		goto fail;
+	}
+	J.file_bytes = JHDR_LEN + evbuffer_get_length(snap);
+	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+	    0600)) == -1 || write(fd, JHDR, JHDR_LEN) != JHDR_LEN ||
+	    writer_write(fd, snap) != 0 || fdatasync(fd) == -1 || fsync(J.dirfd) == -1) {
+		err = journal_fail(cause, "journal: write %s/%s: %s", J.dir, name,
+		    strerror(errno));
+		goto fail;
+	}
+	J.live_bytes = live;
+	evbuffer_free(snap);
+	snap = NULL;
+	for (i = 0; i < nfiles; i++) {
+		journal_path(name, sizeof name, files[i]);
+		if (unlinkat(J.dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("journal: unlink %s/%s", J.dir, name);
+	}
+	free(files);
+	files = NULL;
+	J.fd = fd;
+	fd = -1;
+
+	J.policy = cf->journal_fsync;
+	J.interval_ms = cf->journal_fsync_interval_ms;
+	J.compact_size = cf->journal_compact_size;
+	if ((J.buf = evbuffer_new()) == NULL || (J.shared = evbuffer_new()) == NULL ||
+	    (J.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (J.flush_ev = event_new(master_base, -1, 0, journal_flush_cb, NULL)) == NULL ||
+	    (J.note_ev = event_new(master_base, J.efd, EV_READ | EV_PERSIST,
+	    journal_note_cb, NULL)) == NULL || event_add(J.note_ev, NULL) != 0) {
+		err = journal_fail(cause, "journal: cannot set up the writer: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if ((errno = pthread_create(&J.thr, NULL, journal_writer, NULL)) != 0) {
+		err = journal_fail(cause, "journal: cannot start the writer thread: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	J.thr_started = 1;
+	journal_on = 1;
+	log_info("journal: %s, fsync %s; %llu records read from %zu files in %llu ms: "
+	    "%llu jobs queued again, %llu dead jobs kept", J.dir, policy_name(J.policy),
+	    (unsigned long long)total, nfiles, (unsigned long long)(now_ms() - t0),
+	    (unsigned long long)nq, (unsigned long long)nd);
+	journal_log_orphans();
+	return (0);
+fail:
+	if (fd != -1)
+		close(fd);
+	if (snap != NULL)
+		evbuffer_free(snap);
+	free(files);
+	jset_free(&s);
+	return (err);
+}
+
+void
+journal_close(void)
+{
+	struct jrec	*r;
+
+	if (J.thr_started) {
+		if (J.flush_armed || evbuffer_get_length(J.buf) > 0)
+			journal_flush_cb(-1, 0, NULL);
+		pthread_mutex_lock(&J.mu);
+		J.stop = 1;
+		pthread_cond_signal(&J.cv);
+		pthread_mutex_unlock(&J.mu);
+		pthread_join(J.thr, NULL);
+		J.thr_started = 0;
+		if (atomic_load(&J.fatal))
+			log_errx("journal: %s", J.fatal_msg);
+		else if (evbuffer_get_length(J.shared) > 0 || J.err[0] != '\0')
+			log_errx("journal: stopped with records not written: %s", J.err);
+	}
+	journal_on = 0;
+	if (J.note_ev != NULL)
+		event_free(J.note_ev);
+	if (J.flush_ev != NULL)
+		event_free(J.flush_ev);
+	J.note_ev = J.flush_ev = NULL;
+	if (J.buf != NULL)
+		evbuffer_free(J.buf);
+	if (J.shared != NULL)
+		evbuffer_free(J.shared);
+	if (J.snap != NULL)
+		evbuffer_free(J.snap);
+	J.buf = J.shared = J.snap = NULL;
+	while ((r = J.orphans) != NULL) {
+		J.orphans = r->hnext;
+		jrec_free(r);
+	}
+	J.norphans = 0;
+	if (J.fd != -1)
+		close(J.fd);
+	if (J.efd != -1)
+		close(J.efd);
+	if (J.lockfd != -1)
+		close(J.lockfd);	/* and with it the lock */
+	if (J.dirfd != -1)
+		close(J.dirfd);
+	J.fd = J.efd = J.lockfd = J.dirfd = -1;
+	free(J.dir);
+	J.dir = NULL;
+	free(J.refusal);
+	J.refusal = NULL;
+	J.handed = J.file_bytes = J.live_bytes = J.compactions = J.recovered = 0;
+	J.compacting = J.flush_armed = J.stop = J.rotate = J.rotated = 0;
+	J.compact_after = 0;
+	J.err[0] = '\0';
+	J.err_changed = 0;
+	atomic_store(&J.durable, 0);
+	atomic_store(&J.fatal, 0);
+	atomic_store(&J.fsyncs, 0);
+	atomic_store(&J.written, 0);
+}
+
+void
+journal_stats(struct evbuffer *out)
+{
+	if (!journal_on)
+		return;
+	/* The directory last: like handler= of a queue, it is the rest of the line. */
+	evbuffer_add_printf(out, "journal journal.%llu state=%s fsync=%s bytes=%llu "
+	    "live_bytes=%llu records=%llu batches=%llu durable=%llu fsyncs=%llu "
+	    "written=%llu compactions=%llu recovered=%llu unknown_queue=%u dir=%s\n",
+	    (unsigned long long)atomic_load(&J.fileno), J.refusal != NULL ? "failing" :
+	    "ok", policy_name(J.policy), (unsigned long long)J.file_bytes,
+	    (unsigned long long)J.live_bytes, (unsigned long long)journal_seq,
+	    (unsigned long long)J.handed, (unsigned long long)atomic_load(&J.durable),
+	    (unsigned long long)atomic_load(&J.fsyncs),
+	    (unsigned long long)atomic_load(&J.written),
+	    (unsigned long long)J.compactions, (unsigned long long)J.recovered,
+	    J.norphans, J.dir);
+}

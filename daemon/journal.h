@@ -1,0 +1,62 @@
+/*
+ * journal.h: the write-ahead log that lets accepted jobs survive a restart or a crash
+ * (journal.c; the file format is in HACKING.md, the settings in jobpool.conf(5)).
+ *
+ * The master appends a record for every change of a job that must outlive the process
+ * (accepted, finished, dead, queued again); a writer thread writes them, and fsyncs as
+ * journal_fsync says. A reply that depends on a record (OK <id> to SUBMIT, say) is held
+ * by server.c until the batch holding that record is as durable as the policy says:
+ * journal_batch() names that batch, journal_durable() the last one done.
+ */
+
+#ifndef JOURNAL_H
+#define JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct evbuffer;
+struct job;
+
+/* 1 once journal_open() has succeeded (for the life of the process). */
+extern int		journal_on;
+/* Records appended so far: a request that changed it needs its reply held. */
+extern uint64_t		journal_seq;
+
+/*
+ * As root, before privileges are dropped: make the directory (0700) and give it to the
+ * user the daemon will run as. 0, or -1 with *cause.
+ */
+int		journal_prepare(const struct config *cf, char **cause);
+/*
+ * Lock the directory, read every journal file in it, put the jobs they hold back in
+ * their queues (the queues exist, no worker runs yet), write a fresh file holding just
+ * those, and start the writer. 0, or -1 with *cause (the daemon must not start).
+ */
+int		journal_open(const struct config *cf, char **cause);
+/* Take the reloadable settings (fsync policy, interval, compaction size). */
+void		journal_reconfigure(const struct config *cf);
+/* After a reload: queue the recovered jobs whose queue exists now. */
+void		journal_adopt(void);
+/* Write what is pending, fsync, stop the writer (at exit). */
+void		journal_close(void);
+
+/* Records. Each is a no-op when the journal is off. */
+void		journal_submit(const struct job *j);
+void		journal_end(const struct job *j);
+void		journal_dead(const struct job *j);
+void		journal_retry(const struct job *j);
+
+/* The batch that will hold the records appended so far, and the last durable one. */
+uint64_t	journal_batch(void);
+uint64_t	journal_durable(void);
+/* NULL, or why new jobs cannot be accepted now (the journal cannot be written). */
+const char	*journal_refusal(void);
+/* The "journal" line of STATS. */
+void		journal_stats(struct evbuffer *out);
+
+/* CRC-32C (Castagnoli) of the records; exposed for the unit tests. */
+uint32_t	journal_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif /* JOURNAL_H */
