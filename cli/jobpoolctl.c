@@ -1492,6 +1492,25 @@ stats_print_daemon(const struct stats_rec *r)
 	putchar('\n');
 }
 
+/* The journal line of STATS, readable: where, how durable, how big, and trouble. */
+static void
+stats_print_journal(const struct stats_rec *r)
+{
+	const char	*v, *dir = stats_get(r, "dir"), *fsync = stats_get(r, "fsync");
+	const char	*why = stats_get(r, "reason");
+
+	printf("journal: %s, fsync %s", dir != NULL ? dir : "?", fsync != NULL ? fsync : "?");
+	if ((v = stats_get(r, "bytes")) != NULL)
+		printf(", %s bytes", v);
+	if ((v = stats_get(r, "live_bytes")) != NULL)
+		printf(" (%s of waiting and dead jobs)", v);
+	if ((v = stats_get(r, "unknown_queue")) != NULL && strcmp(v, "0") != 0)
+		printf(", %s jobs kept for queues not configured", v);
+	if ((v = stats_get(r, "state")) != NULL && strcmp(v, "ok") != 0)
+		printf(", %s: %s", v, why != NULL ? why : "");
+	putchar('\n');
+}
+
 /* Print one record as a JSON object; namekey is what its name is called. */
 static void
 stats_json_rec(const struct stats_rec *r, const char *namekey)
@@ -1532,6 +1551,13 @@ stats_print_json(const struct stats_rec *recs, size_t n)
 		stats_json_rec(daemon, "name");
 	else
 		fputs("{}", stdout);
+	fputs(",\"journal\":", stdout);
+	for (i = 0; i < n && strcmp(recs[i].type, "journal") != 0; i++)
+		;
+	if (i < n)
+		stats_json_rec(&recs[i], "name");
+	else
+		fputs("null", stdout);
 	fputs(",\"queues\":[", stdout);
 	for (i = 0, first = 1; i < n; i++) {
 		if (strcmp(recs[i].type, "queue") != 0)
@@ -1597,6 +1623,10 @@ status_daemon(struct jobpool *jp)
 		for (i = 0; i < n; i++) {
 			if (strcmp(recs[i].type, "daemon") == 0)
 				stats_print_daemon(&recs[i]);
+		}
+		for (i = 0; i < n; i++) {
+			if (strcmp(recs[i].type, "journal") == 0)
+				stats_print_journal(&recs[i]);
 		}
 		putchar('\n');
 		table_print(queue_cols, sizeof queue_cols / sizeof queue_cols[0],

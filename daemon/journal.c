@@ -595,7 +595,14 @@ journal_flush_cb(evutil_socket_t fd, short events, void *arg)
 		}
 	}
 	pthread_mutex_lock(&J.mu);
-	evbuffer_add_buffer(J.shared, J.buf);
+	/*
+	 * While a compaction waits for the writer, later records follow the snapshot
+	 * into the new file: in the old one they would be lost with it.
+	 */
+	if (J.rotate)
+		evbuffer_add_buffer(J.snap, J.buf);
+	else
+		evbuffer_add_buffer(J.shared, J.buf);
 	J.shared_batch = ++J.handed;
 	if (snap != NULL) {
 		J.rotate = 1;
@@ -1658,21 +1665,25 @@ journal_close(void)
 	atomic_store(&J.written, 0);
 }
 
-void
-journal_stats(struct evbuffer *out)
+int
+journal_info(struct journal_info *ji)
 {
 	if (!journal_on)
-		return;
-	/* The directory last: like handler= of a queue, it is the rest of the line. */
-	evbuffer_add_printf(out, "journal journal.%llu state=%s fsync=%s bytes=%llu "
-	    "live_bytes=%llu records=%llu batches=%llu durable=%llu fsyncs=%llu "
-	    "written=%llu compactions=%llu recovered=%llu unknown_queue=%u dir=%s\n",
-	    (unsigned long long)atomic_load(&J.fileno), J.refusal != NULL ? "failing" :
-	    "ok", policy_name(J.policy), (unsigned long long)J.file_bytes,
-	    (unsigned long long)J.live_bytes, (unsigned long long)journal_seq,
-	    (unsigned long long)J.handed, (unsigned long long)atomic_load(&J.durable),
-	    (unsigned long long)atomic_load(&J.fsyncs),
-	    (unsigned long long)atomic_load(&J.written),
-	    (unsigned long long)J.compactions, (unsigned long long)J.recovered,
-	    J.norphans, J.dir);
+		return (-1);
+	ji->dir = J.dir;
+	ji->fsync = policy_name(J.policy);
+	ji->refusal = J.refusal;
+	ji->file = atomic_load(&J.fileno);
+	ji->bytes = J.file_bytes;
+	ji->live_bytes = J.live_bytes;
+	ji->records = journal_seq;
+	ji->batches = J.handed;
+	ji->durable = atomic_load(&J.durable);
+	ji->fsyncs = atomic_load(&J.fsyncs);
+	ji->written = atomic_load(&J.written);
+	ji->compactions = J.compactions;
+	ji->recovered = J.recovered;
+	ji->unknown_queue = J.norphans;
+	return (0);
 }
+

@@ -53,8 +53,24 @@ uint64_t	journal_batch(void);
 uint64_t	journal_durable(void);
 /* NULL, or why new jobs cannot be accepted now (the journal cannot be written). */
 const char	*journal_refusal(void);
-/* The "journal" line of STATS. */
-void		journal_stats(struct evbuffer *out);
+/* What STATS shows of the journal; 0, or -1 when there is none. */
+struct journal_info {
+	const char	*dir;
+	const char	*fsync;		/* never, interval, always */
+	const char	*refusal;	/* NULL, or why new jobs are refused */
+	uint64_t	 file;		/* N of journal.N */
+	uint64_t	 bytes;		/* of that file */
+	uint64_t	 live_bytes;	/* the part that is records of live jobs */
+	uint64_t	 records;
+	uint64_t	 batches;	/* handed to the writer */
+	uint64_t	 durable;	/* the last durable batch */
+	uint64_t	 fsyncs;
+	uint64_t	 written;	/* bytes written since the start */
+	uint64_t	 compactions;
+	uint64_t	 recovered;	/* jobs read back at the start */
+	uint32_t	 unknown_queue;	/* kept for queues the config has not */
+};
+int		journal_info(struct journal_info *ji);
 
 /* CRC-32C (Castagnoli) of the records; exposed for the unit tests. */
 uint32_t	journal_crc32c(uint32_t crc, const void *buf, size_t len);

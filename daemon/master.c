@@ -97,8 +97,9 @@ master_stop_cb(evutil_socket_t fd, short events, void *arg)
 		 * handlers are told, cleanup hooks run, and a handler that does not stop
 		 * within its queue's grace period has its worker killed.
 		 */
-		log_warnx("shutdown: jobs still running after %u ms; cancelling them",
-		    master_config->shutdown_timeout_ms);
+		log_warnx("shutdown: jobs still running after %u ms; cancelling them%s",
+		    master_config->shutdown_timeout_ms, journal_on ? " (they are kept in "
+		    "the journal and run again after the restart)" : "");
 		stop_phase = 2;
 		master_arm(stop_ev, dispatch_cancel_running() + 1500);
 	} else if (stop_phase == 2) {
@@ -129,6 +130,15 @@ master_shutdown(const char *why)
 	notify_stopping();
 	server_close_listener();
 	/* With a journal they are not lost: they stay in it for the next start. */
+	if (journal_on) {
+		uint64_t n = 0;
+
+		for (i = 0; i < nqueues; i++)
+			n += queue_depth(queues[i]);
+		if (n > 0)
+			log_notice("shutdown: %llu waiting jobs are kept in the journal and run "
+			    "after the restart", (unsigned long long)n);
+	}
 	dispatch_cancel_waiting(journal_on ? "daemon is shutting down; the job is kept in "
 	    "the journal and runs after the restart" : "daemon is shutting down");
 	for (i = 0; i < nqueues; i++) {
@@ -433,6 +443,8 @@ master_main(struct config *cf)
 	start_ms = now_ms();
 	stats_init();
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit, a journal write fails with EFBIG (and says so). */
+	signal(SIGXFSZ, SIG_IGN);
 	if ((master_base = event_base_new()) == NULL)
 		fatalx("cannot create the event base");
 	notify_init(master_base);

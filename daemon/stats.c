@@ -85,6 +85,31 @@ stats_add_line(struct evbuffer *out, const char *s)
 		evbuffer_add(out, (*s == '\n' || *s == '\r') ? " " : s, 1);
 }
 
+/* The journal's line, when there is one. */
+static void
+stats_write_journal(struct evbuffer *out)
+{
+	struct journal_info	ji;
+
+	if (journal_info(&ji) != 0)
+		return;
+	evbuffer_add_printf(out, "journal journal.%llu state=%s fsync=%s bytes=%llu "
+	    "live_bytes=%llu records=%llu batches=%llu durable=%llu fsyncs=%llu "
+	    "written=%llu compactions=%llu recovered=%llu unknown_queue=%u dir=",
+	    (unsigned long long)ji.file, ji.refusal != NULL ? "failing" : "ok", ji.fsync,
+	    (unsigned long long)ji.bytes, (unsigned long long)ji.live_bytes,
+	    (unsigned long long)ji.records, (unsigned long long)ji.batches,
+	    (unsigned long long)ji.durable, (unsigned long long)ji.fsyncs,
+	    (unsigned long long)ji.written, (unsigned long long)ji.compactions,
+	    (unsigned long long)ji.recovered, ji.unknown_queue);
+	stats_add_encoded(out, ji.dir);
+	if (ji.refusal != NULL) {
+		evbuffer_add_printf(out, " reason=");
+		stats_add_line(out, ji.refusal);
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
 /* Append the daemon, queue and worker lines to out. */
 void
 stats_write(struct evbuffer *out)
@@ -99,7 +124,7 @@ stats_write(struct evbuffer *out)
 	    "connections=%u jobs=%llu stopping=%d\n", PACKAGE_VERSION, (long)getpid(),
 	    (unsigned long long)(now_ms() - stats_start_ms) / 1000, server_nconns(),
 	    (unsigned long long)job_count(), master_stopping);
-	journal_stats(out);
+	stats_write_journal(out);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		/* A removed queue shows while it drains, and disappears once it is empty. */

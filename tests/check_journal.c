@@ -1,0 +1,593 @@
+/*
+ * check_journal.c: unit tests for journal.c: the checksum, what a restart gets back
+ * (queued, delayed, dead, retried, finished and cancelled jobs, the next id), damaged
+ * files, jobs of queues the config no longer has, the lock, compaction, and that the
+ * durable batch follows what was handed to the writer, at each fsync policy.
+ */
+
+#include "autoconf.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "jobpoold.h"
+#include "journal.h"
+#include "log.h"
+
+#define WAIT_MS	10000
+#include "checkloop.h"
+
+static struct config		 cf;
+static struct queue_config	 qcs[2];
+static struct queue		*qarr[2];
+static char			 dir[64];
+
+/* A fresh "daemon": the config, one or two queues, no workers, an empty job table. */
+static void
+daemon_up(int nq)
+{
+	int	i;
+
+	for (i = 0; i < nq; i++) {
+		memset(&qcs[i], 0, sizeof qcs[i]);
+		qcs[i].name = (char *)(i == 0 ? "q" : "other");
+		qcs[i].handler = (char *)"echo";
+		qcs[i].max_jobs = 1000000;
+		qcs[i].max_bytes = 1 << 30;
+		qcs[i].prio_min = -5;
+		qcs[i].prio_max = 5;
+		qcs[i].batch = 1;
+		qcs[i].retries = 3;
+		ck_assert_ptr_nonnull(qarr[i] = queue_create(&qcs[i]));
+		qarr[i]->idx = (uint16_t)i;
+	}
+	queues = qarr;
+	nqueues = nq;
+	master_config = &cf;
+}
+
+static void
+daemon_down(void)
+{
+	int	i;
+
+	journal_close();
+	for (i = 0; i < nqueues; i++)
+		queue_free(queues[i]);
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+}
+
+static void
+journal_up(int nq)
+{
+	char	*cause = NULL;
+
+	daemon_up(nq);
+	ck_assert_msg(journal_open(&cf, &cause) == 0, "journal_open: %s", cause);
+	ck_assert_int_eq(journal_on, 1);
+}
+
+/* One pass of the event loop: this pass's records go to the writer. */
+static void
+pass(void)
+{
+	event_base_loop(master_base, EVLOOP_NONBLOCK);
+}
+
+/* Hand the records over and wait until the writer says every batch is done. */
+static void
+settle(void)
+{
+	pass();
+	run_until(journal_durable() + 1 >= journal_batch());
+}
+
+static struct job *
+submit(struct queue *q, const char *data, uint64_t delay_ms)
+{
+	struct job	*j = job_new(q, data, strlen(data));
+
+	ck_assert_ptr_nonnull(j);
+	j->prio = 2;
+	j->timeout_ms = 1234;
+	if (delay_ms > 0)
+		j->run_at = now_ms() + delay_ms;
+	dispatch_submit(q, j, NULL);
+	return (j);
+}
+
+static int
+count_files(const char *suffix)
+{
+	DIR		*d = opendir(dir);
+	struct dirent	*de;
+	int		 n = 0;
+	size_t		 l;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "journal.", 8) != 0)
+			continue;
+		l = strlen(de->d_name);
+		if (suffix == NULL ? strchr(de->d_name + 8, '.') == NULL :
+		    l > strlen(suffix) && strcmp(de->d_name + l - strlen(suffix), suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+/* The one journal.N file's path. */
+static void
+the_file(char *buf, size_t size)
+{
+	DIR		*d = opendir(dir);
+	struct dirent	*de;
+
+	buf[0] = '\0';
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "journal.", 8) == 0 && strchr(de->d_name + 8, '.') == NULL)
+			snprintf(buf, size, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	ck_assert(buf[0] != '\0');
+}
+
+static void
+setup(void)
+{
+	strcpy(dir, "/tmp/check_journal.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&cf, 0, sizeof cf);
+	cf.journal_dir = dir;
+	cf.journal_fsync = CONFIG_FSYNC_ALWAYS;
+	cf.journal_fsync_interval_ms = 1000;
+	cf.journal_compact_size = 64 << 20;
+	cf.keep_results = 100;
+	cf.keep_results_bytes = 1 << 20;
+	cf.dead_max = 100;
+	ck_assert_ptr_nonnull(master_base = event_base_new());
+	checkloop_init();
+	log_init(LOG_ERR, "check_journal");
+}
+
+static void
+teardown(void)
+{
+	char	cmd[128];
+
+	event_free(tick);
+	event_base_free(master_base);
+	master_base = NULL;
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_crc32c)
+{
+	unsigned char	buf[1000];
+	uint32_t	c;
+	int		i;
+
+	/* The check value of CRC-32C. */
+	ck_assert_uint_eq(journal_crc32c(0, "123456789", 9), 0xE3069283U);
+	ck_assert_uint_eq(journal_crc32c(0, "", 0), 0);
+	/* In pieces as in one go, at every alignment. */
+	for (i = 0; i < (int)sizeof buf; i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	for (i = 0; i < 17; i++) {
+		c = journal_crc32c(0, buf, (size_t)i);
+		c = journal_crc32c(c, buf + i, sizeof buf - (size_t)i);
+		ck_assert_uint_eq(c, journal_crc32c(0, buf, sizeof buf));
+	}
+}
+END_TEST
+
+START_TEST(test_restart_gets_jobs_back)
+{
+	struct job	*a, *b, *d, *k;
+	uint64_t	 ida, idb, idd, next;
+
+	journal_up(1);
+	a = submit(queues[0], "first", 0);
+	b = submit(queues[0], "delayed", 60000);
+	d = submit(queues[0], "done", 0);
+	ida = a->id;
+	idb = b->id;
+	idd = d->id;
+	/* One finishes: it must not come back. */
+	queue_remove(queues[0], d);
+	job_finish(d, JOB_DONE, "r", 1);
+	settle();
+	next = job_peek_next_id();
+	daemon_down();
+
+	journal_up(1);
+	ck_assert_ptr_nonnull(k = job_find(ida));
+	ck_assert_int_eq(k->state, JOB_QUEUED);
+	ck_assert_uint_eq(k->len, 5);
+	ck_assert(memcmp(k->data, "first", 5) == 0);
+	ck_assert_int_eq(k->prio, 2);
+	ck_assert_uint_eq(k->timeout_ms, 1234);
+	ck_assert_ptr_nonnull(k = job_find(idb));
+	ck_assert_int_eq(k->state, JOB_DELAYED);
+	ck_assert_uint_gt(k->run_at, now_ms() + 50000);
+	ck_assert_ptr_null(job_find(idd));
+	ck_assert_uint_eq(queue_depth(queues[0]), 2);
+	/* Ids go on from where they were: an old id never names a new job. */
+	ck_assert_uint_ge(job_peek_next_id(), next);
+	/* Only the fresh file is left. */
+	ck_assert_int_eq(count_files(NULL), 1);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_dead_and_retry)
+{
+	struct job	*a, *b, *k;
+	uint64_t	 ida, idb;
+
+	journal_up(1);
+	a = submit(queues[0], "dies", 0);
+	b = submit(queues[0], "dies then retried", 0);
+	ida = a->id;
+	idb = b->id;
+	queue_remove(queues[0], a);
+	queue_remove(queues[0], b);
+	ck_assert_ptr_nonnull(job_extra(a));
+	a->x->last_status = JOB_TIMEOUT;
+	job_finish(a, JOB_DEAD, "timed out after 5 ms", 20);
+	ck_assert_ptr_nonnull(job_extra(b));
+	b->x->last_status = JOB_FAILED;
+	job_finish(b, JOB_DEAD, "boom", 4);
+	settle();
+	const char *why;
+	ck_assert_int_eq(dispatch_retry(b, &why), 0);
+	settle();
+	daemon_down();
+
+	journal_up(1);
+	ck_assert_ptr_nonnull(k = job_find(ida));
+	ck_assert_int_eq(k->state, JOB_DEAD);
+	ck_assert_uint_eq(job_rlen(k), 20);
+	ck_assert(memcmp(job_result(k), "timed out after 5 ms", 20) == 0);
+	ck_assert_int_eq(k->x->last_status, JOB_TIMEOUT);
+	ck_assert_uint_eq(job_dead_count(), 1);
+	ck_assert_ptr_nonnull(k = job_find(idb));
+	ck_assert_int_eq(k->state, JOB_QUEUED);
+	ck_assert_uint_eq(k->attempts, 0);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_shutdown_cancel_keeps_jobs)
+{
+	struct job	*a, *b;
+	uint64_t	 ida, idb;
+
+	journal_up(1);
+	a = submit(queues[0], "kept over the restart", 0);
+	b = submit(queues[0], "cancelled by a client", 0);
+	ida = a->id;
+	idb = b->id;
+	queue_remove(queues[0], b);
+	job_finish(b, JOB_CANCELLED, "cancelled", 9);
+	/* The shutdown answers waiting jobs as cancelled, but they are not ended. */
+	master_stopping = 1;
+	dispatch_cancel_waiting("daemon is shutting down");
+	ck_assert_uint_eq(queue_depth(queues[0]), 0);
+	settle();
+	master_stopping = 0;
+	daemon_down();
+
+	journal_up(1);
+	ck_assert_ptr_nonnull(job_find(ida));
+	ck_assert_ptr_null(job_find(idb));
+	daemon_down();
+}
+END_TEST
+
+/* Append bytes to the journal file, as a crash in the middle of a write would leave. */
+static void
+append_garbage(const char *bytes, size_t n)
+{
+	char	path[128];
+	int	fd;
+
+	the_file(path, sizeof path);
+	ck_assert_int_ne(fd = open(path, O_WRONLY | O_APPEND), -1);
+	ck_assert_int_eq(write(fd, bytes, n), (ssize_t)n);
+	close(fd);
+}
+
+START_TEST(test_torn_tail)
+{
+	uint64_t	id;
+
+	journal_up(1);
+	id = submit(queues[0], "survives", 0)->id;
+	settle();
+	daemon_down();
+	/* A record header promising more than is there. */
+	append_garbage("\x40\x00\x00\x00\x11\x22\x33\x44\x01\x02", 10);
+
+	journal_up(1);
+	ck_assert_ptr_nonnull(job_find(id));
+	ck_assert_int_eq(count_files(".damaged"), 1);
+	ck_assert_int_eq(count_files(NULL), 1);
+	daemon_down();
+	/* The damaged file is not read again. */
+	journal_up(1);
+	ck_assert_ptr_nonnull(job_find(id));
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_bad_checksum_stops_replay)
+{
+	char		 path[128];
+	struct stat	 sb;
+	uint64_t	 id1, id2;
+	unsigned char	 c;
+	int		 fd;
+
+	journal_up(1);
+	id1 = submit(queues[0], "before", 0)->id;
+	settle();
+	daemon_down();
+	journal_up(1);
+	id2 = submit(queues[0], "the damaged one", 0)->id;
+	settle();
+	daemon_down();
+	/* Flip the last payload byte of the file: the last record (id2's) is damaged. */
+	the_file(path, sizeof path);
+	ck_assert_int_ne(fd = open(path, O_RDWR), -1);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size - 1), 1);
+	c ^= 0xff;
+	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size - 1), 1);
+	close(fd);
+
+	journal_up(1);
+	ck_assert_ptr_nonnull(job_find(id1));
+	ck_assert_ptr_null(job_find(id2));
+	ck_assert_int_eq(count_files(".damaged"), 1);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_not_a_journal)
+{
+	char	path[128];
+	char	*cause = NULL;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/journal.7", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("something else entirely\n", f);
+	fclose(f);
+	daemon_up(1);
+	ck_assert_int_eq(journal_open(&cf, &cause), 0);
+	ck_assert_int_eq(count_files(".damaged"), 1);
+	/* The new file comes after it. */
+	snprintf(path, sizeof path, "%s/journal.8", dir);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_unknown_queue_kept)
+{
+	uint64_t	id;
+
+	journal_up(2);
+	id = submit(queues[1], "for the other queue", 0)->id;
+	settle();
+	daemon_down();
+
+	/* The config lost the queue: the job is kept, through restarts... */
+	journal_up(1);
+	ck_assert_ptr_null(job_find(id));
+	daemon_down();
+	journal_up(1);
+	ck_assert_ptr_null(job_find(id));
+	/* ...until the queue is back (a reload adds it). */
+	memset(&qcs[1], 0, sizeof qcs[1]);
+	qcs[1].name = (char *)"other";
+	qcs[1].handler = (char *)"echo";
+	qcs[1].max_jobs = 100;
+	qcs[1].max_bytes = 1 << 20;
+	qcs[1].batch = 1;
+	ck_assert_ptr_nonnull(qarr[1] = queue_create(&qcs[1]));
+	qarr[1]->idx = 1;
+	nqueues = 2;
+	journal_adopt();
+	ck_assert_ptr_nonnull(job_find(id));
+	ck_assert_uint_eq(queue_depth(queues[1]), 1);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_lock)
+{
+	char	 path[128], *cause = NULL;
+	int	 fd;
+
+	snprintf(path, sizeof path, "%s/lock", dir);
+	ck_assert_int_ne(fd = open(path, O_RDWR | O_CREAT, 0600), -1);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	daemon_up(1);
+	ck_assert_int_eq(journal_open(&cf, &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_ptr_nonnull(strstr(cause, "in use by another jobpoold"));
+	free(cause);
+	close(fd);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_compaction)
+{
+	struct job	*j, *keep[10];
+	char		 data[64];
+	uint64_t	 ids[10];
+	int		 i, round;
+
+	cf.journal_compact_size = 16384;
+	journal_up(1);
+	for (i = 0; i < 10; i++) {
+		snprintf(data, sizeof data, "live %d", i);
+		keep[i] = submit(queues[0], data, 0);
+		ids[i] = keep[i]->id;
+	}
+	/* Churn: jobs that come and go, a pass of the loop each round. */
+	for (round = 0; round < 200; round++) {
+		for (i = 0; i < 20; i++) {
+			j = submit(queues[0], "churn churn churn churn churn churn", 0);
+			queue_remove(queues[0], j);
+			job_finish(j, JOB_DONE, "", 0);
+		}
+		pass();
+	}
+	settle();
+	run_until(count_files(NULL) == 1);
+	daemon_down();
+
+	journal_up(1);
+	ck_assert_uint_eq(queue_depth(queues[0]), 10);
+	for (i = 0; i < 10; i++) {
+		ck_assert_ptr_nonnull(j = job_find(ids[i]));
+		snprintf(data, sizeof data, "live %d", i);
+		ck_assert_uint_eq(j->len, strlen(data));
+		ck_assert(memcmp(j->data, data, j->len) == 0);
+	}
+	daemon_down();
+}
+END_TEST
+
+/* The file stays small under churn: compaction ran (STATS says how often). */
+START_TEST(test_compaction_bounds_the_file)
+{
+	struct journal_info ji;
+	struct stat	 sb;
+	char		 path[128];
+	struct job	*j;
+	int		 round, i;
+
+	cf.journal_compact_size = 16384;
+	journal_up(1);
+	/* Each round waits for the writer, so that a compaction can follow the last. */
+	for (round = 0; round < 300; round++) {
+		for (i = 0; i < 20; i++) {
+			j = submit(queues[0], "churn churn churn churn churn churn", 0);
+			queue_remove(queues[0], j);
+			job_finish(j, JOB_DONE, "", 0);
+		}
+		settle();
+	}
+	settle();
+	run_until(count_files(NULL) == 1);
+	the_file(path, sizeof path);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_lt(sb.st_size, 4 * 16384);
+	ck_assert_int_eq(journal_info(&ji), 0);
+	ck_assert_str_eq(ji.fsync, "always");
+	ck_assert_ptr_null(ji.refusal);
+	ck_assert_uint_gt(ji.compactions, 0);
+	ck_assert_uint_eq(ji.records, 300 * 20 * 2);
+	ck_assert_uint_ge(ji.durable + 1, ji.batches);
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_policies_make_batches_durable)
+{
+	static const int	policies[] = {
+		CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS
+	};
+	uint64_t		id;
+
+	cf.journal_fsync = policies[_i];
+	journal_up(1);
+	ck_assert_uint_eq(journal_durable(), 0);
+	id = submit(queues[0], "x", 0)->id;
+	ck_assert_uint_eq(journal_batch(), 1);
+	settle();
+	ck_assert_uint_eq(journal_durable(), 1);
+	ck_assert_uint_eq(journal_batch(), 2);
+	daemon_down();
+	journal_up(1);
+	ck_assert_ptr_nonnull(job_find(id));
+	daemon_down();
+}
+END_TEST
+
+START_TEST(test_off_is_a_noop)
+{
+	struct job	*j;
+
+	struct journal_info ji;
+	char		*cause = NULL;
+
+	cf.journal_dir = NULL;
+	daemon_up(1);
+	ck_assert_int_eq(journal_open(&cf, &cause), 0);
+	ck_assert_int_eq(journal_on, 0);
+	j = submit(queues[0], "x", 0);
+	ck_assert_uint_eq(journal_seq, 0);
+	ck_assert_int_eq(journal_info(&ji), -1);
+	ck_assert_ptr_nonnull(j);
+	daemon_down();
+}
+END_TEST
+
+static Suite *
+journal_suite(void)
+{
+	Suite	*s = suite_create("journal");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_crc32c);
+	tcase_add_test(tc, test_restart_gets_jobs_back);
+	tcase_add_test(tc, test_dead_and_retry);
+	tcase_add_test(tc, test_shutdown_cancel_keeps_jobs);
+	tcase_add_test(tc, test_torn_tail);
+	tcase_add_test(tc, test_bad_checksum_stops_replay);
+	tcase_add_test(tc, test_not_a_journal);
+	tcase_add_test(tc, test_unknown_queue_kept);
+	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_compaction);
+	tcase_add_test(tc, test_compaction_bounds_the_file);
+	tcase_add_loop_test(tc, test_policies_make_batches_durable, 0, 3);
+	tcase_add_test(tc, test_off_is_a_noop);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(journal_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

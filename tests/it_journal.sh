@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The journal against the real daemon, as a user sees it: jobs acknowledged before a
+# `kill -9` are there after the restart (queued, delayed with what is left of their
+# delay, dead with their reason), finished and cancelled ones are not, ids go on; a
+# graceful stop keeps waiting and interrupted jobs for the next start; a torn tail is
+# set aside with a warning that says where; two daemons cannot share a journal; jobs of
+# a queue the config lost are kept until a reload brings it back; reload changes the
+# fsync policy; config errors name file:line; and when the journal cannot be written
+# (a file size limit), new jobs are refused with the reason, and every job that was
+# acknowledged is recovered afterwards.
+. "$top_srcdir/tests/lib.sh"
+
+J="$JP_TMP/journal"
+QUEUES='{ name = "default"; handler = "echo"; workers = 1; },
+  { name = "slow"; handler = "sleep"; workers = 1; grace = 0.2; },
+  { name = "short"; handler = "sleep"; workers = 1; timeout = 0.1; retries = 0; grace = 0.2; }'
+# conf POLICY [QUEUES]
+conf() {
+	printf 'journal_dir = "%s";\njournal_fsync = "%s";\nshutdown_timeout = 0.5;\nqueues = ( %s );\n' \
+		"$J" "$1" "${2:-$QUEUES}"
+}
+stat_get() {
+	badclient stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '
+		$1 == t { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+			print substr($i, length(k) + 2); exit } }'
+}
+queue_get() {
+	badclient stats "$JP_SOCK" | awk -v q="$1" -v k="$2" '
+		$1 == "queue" && $2 == q { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+			print substr($i, length(k) + 2); exit } }'
+}
+state_of() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
+# kill9: the daemon dies at once, as in a crash; its workers see their pipes close.
+kill9() {
+	kill -KILL "$JP_DPID"
+	wait "$JP_PID" 2>/dev/null
+	JP_PID=
+	JP_DPID=
+}
+newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
+start() {
+	LOG0=0
+	[ -e "$JP_LOG" ] && LOG0=$(wc -l <"$JP_LOG")
+	jp_start "$1"
+}
+
+# --- acknowledged jobs survive kill -9 -------------------------------------------------
+start "$(conf always)"
+jp_eq "a job runs with the journal on" hello "$(jp_ctl submit -w hello)"
+DONE_ID=$(jp_ctl submit hello2)
+SLOW_IDS=
+for i in $(seq 1 20); do SLOW_IDS="$SLOW_IDS $(jp_ctl submit -q slow 30000)"; done
+CANCEL_ID=$(jp_ctl submit -q slow 30000)
+jp_eq "a queued job is cancelled" "cancelled $CANCEL_ID" "$(jp_ctl cancel "$CANCEL_ID")"
+DELAY_ID=$(jp_ctl submit --delay 600 "later")
+DEAD_ID=$(jp_ctl submit -q short 5000)
+jp_ctl wait "$DEAD_ID" >/dev/null 2>&1
+jp_eq "the short job is dead" dead "$(state_of "$DEAD_ID")"
+jp_match "STATS has a journal line" '^ok$' "$(stat_get journal state)"
+jp_eq "STATS says the policy" always "$(stat_get journal fsync)"
+jp_match "fsyncs are counted" '^[1-9][0-9]*$' "$(stat_get journal fsyncs)"
+jp_match "jobpoolctl status shows the journal" "^journal: $J, fsync always" "$(jp_ctl status | grep '^journal:')"
+jp_match "--json status has the journal" '"journal":\{"name":"journal\.[0-9]+","state":"ok"' "$(jp_ctl --json status)"
+kill9
+
+start "$(conf always)"
+jp_match "the restart says what it recovered" "journal: $J, fsync always; [0-9]+ records read from 1 files in [0-9]+ ms: 21 jobs queued again, 1 dead jobs kept" "$(newlog)"
+n=0
+for id in $SLOW_IDS; do
+	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+done
+jp_eq "every acknowledged slow job is back" 20 "$n"
+jp_eq "the cancelled job is not" notfound "$(state_of "$CANCEL_ID")"
+jp_eq "a finished job is not (its result was not journalled)" notfound "$(state_of "$DONE_ID")"
+jp_eq "the delayed job is still delayed" delayed "$(state_of "$DELAY_ID")"
+due=$(jp_ctl status "$DELAY_ID" | awk -F': ' '$1 == "due_in_ms" { print $2 }')
+if [ -n "$due" ] && [ "$due" -gt 500000 ] && [ "$due" -le 600000 ]; then
+	jp_pass "it keeps what was left of its delay ($due ms)"
+else
+	jp_fail "due_in_ms after the restart: '$due' (want 500000..600000)"
+fi
+jp_match "the dead job is listed with its reason" "^$DEAD_ID .*timed out" "$(jp_ctl dead -q short | tail -n +2)"
+NEW_ID=$(jp_ctl submit hello3)
+if [ "$NEW_ID" -gt "$DEAD_ID" ] && [ "$NEW_ID" -gt "$DELAY_ID" ]; then
+	jp_pass "ids go on after the restart ($NEW_ID)"
+else
+	jp_fail "new id $NEW_ID is not above the old ones ($DEAD_ID, $DELAY_ID)"
+fi
+jp_eq "a recovered dead job can be retried" "queued $DEAD_ID" "$(jp_ctl retry "$DEAD_ID")"
+jp_ctl wait "$DEAD_ID" >/dev/null 2>&1
+
+# --- a graceful stop keeps what did not run -------------------------------------------
+jp_stop
+jp_match "the stop says the jobs are kept" "shutdown: [0-9]+ waiting jobs are kept in the journal and run after the restart" "$(newlog)"
+start "$(conf always)"
+n=0
+for id in $SLOW_IDS; do
+	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+done
+jp_eq "after a graceful stop, the waiting and the interrupted jobs are back" 20 "$n"
+
+# --- a torn tail is set aside, with a warning that says where --------------------------
+jp_stop
+f=$(ls "$J" | grep -E '^journal\.[0-9]+$')
+jp_eq "one journal file after a clean stop" 1 "$(echo "$f" | wc -l)"
+printf '\x40\x00\x00\x00\x11\x22\x33\x44\x01' >>"$J/$f"
+start "$(conf always)"
+jp_match "the damage is logged with file and offset" "warning: journal: $J/$f: a record cut short at offset [0-9]+; the [0-9]+ records before it are recovered, the rest is ignored; the file is kept as $f.damaged" "$(newlog)"
+[ -e "$J/$f.damaged" ] && jp_pass "the damaged file is kept aside" || jp_fail "no $f.damaged"
+n=0
+for id in $SLOW_IDS; do
+	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+done
+jp_eq "the jobs before the damage are back" 20 "$n"
+
+# --- two daemons, one journal ---------------------------------------------------------
+printf 'socket = "%s/other.sock";\njournal_dir = "%s";\nqueues = ( { name = "default"; handler = "echo"; } );\n' \
+	"$JP_TMP" "$J" >"$JP_TMP/other.conf"
+out=$(timeout 10 "$JOBPOOLD" -c "$JP_TMP/other.conf" 2>&1); rc=$?
+jp_eq "a second daemon on the same journal exits 74" 74 "$rc"
+jp_match "and says why" "journal_dir: $J is in use by another jobpoold" "$out"
+
+# --- reload: the fsync policy changes, journal_dir waits for a restart ----------------
+conf never >"$JP_TMP/jobpool.conf"
+sed -i "1s|.*|socket = \"$JP_SOCK\";\njournal_dir = \"$J.other\";|" "$JP_TMP/jobpool.conf"
+jp_eq "reload" reloaded "$(jp_ctl reload)"
+jp_eq "the new policy is in force" never "$(stat_get journal fsync)"
+jp_match "a new journal_dir waits for a restart" "reload: journal_dir changed; it takes effect at the next restart \($J\)" "$(newlog)"
+
+# --- jobs of a queue the config lost are kept until it is back ------------------------
+jp_stop
+start "$(conf always '{ name = "default"; handler = "echo"; workers = 1; }')"
+jp_match "the start says which queue they wait for" "journal: 20 jobs of queue 'slow', which the configuration does not have, are kept in the journal; add the queue back and reload to run them" "$(newlog)"
+# 20 of slow and the dead one of short.
+jp_eq "STATS counts them" 21 "$(stat_get journal unknown_queue)"
+jp_stop
+start "$(conf always '{ name = "default"; handler = "echo"; workers = 1; }')"
+jp_eq "they are kept over another restart" 21 "$(stat_get journal unknown_queue)"
+conf always >"$JP_TMP/jobpool.conf.new"
+{ echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/jobpool.conf.new"; } >"$JP_TMP/jobpool.conf"
+jp_eq "reload with the queue back" reloaded "$(jp_ctl reload)"
+jp_eq "they are queued again" 0 "$(stat_get journal unknown_queue)"
+n=0
+for id in $SLOW_IDS; do
+	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+done
+jp_eq "all of them" 20 "$n"
+jp_stop
+
+# --- config errors name file:line -----------------------------------------------------
+printf 'queues = ( { name = "q"; handler = "echo"; } );\njournal_fsync = "sometimes";\njournal_dir = "relative/dir";\njournal_fsync_interval = 0;\n' >"$JP_TMP/bad.conf"
+out=$("$JOBPOOLD" -t -c "$JP_TMP/bad.conf" 2>&1); rc=$?
+jp_eq "jobpoold -t rejects the bad journal settings" 78 "$rc"
+jp_match "a bad policy, at its line" "bad.conf:2: 'journal_fsync' must be one of never, interval, always; not 'sometimes'" "$out"
+jp_match "a relative directory, at its line" "bad.conf:3: 'journal_dir' must be an absolute path" "$out"
+jp_match "a zero interval, at its line" "bad.conf:4: 'journal_fsync_interval' must be more than 0 seconds" "$out"
+
+# --- a journal that cannot be written: refused, and nothing acknowledged is lost -------
+if command -v prlimit >/dev/null 2>&1; then
+	rm -rf "$J"
+	start "$(conf always)"
+	# 1 MiB per file: past it, every write fails with EFBIG.
+	prlimit --pid "$JP_DPID" --fsize=1048576 ||
+		{ jp_fail "prlimit"; }
+	# The sleep handler's payload: a number of ms, then blanks.
+	{ printf 30000; head -c 59995 /dev/zero | tr '\0' ' '; } >"$JP_TMP/big"
+	acked=
+	refused=
+	for i in $(seq 1 40); do
+		out=$(timeout 3 "$JOBPOOLCTL" submit -q slow - <"$JP_TMP/big" 2>&1); rc=$?
+		case $rc in
+		0) acked="$acked $out";;
+		124) ;;	# accepted, but its OK waits for a write that fails
+		*) refused=$out; break;;
+		esac
+	done
+	jp_match "new jobs are refused with the reason" "unavailable: the journal cannot be written: write $J/journal\.1: File too large" "$refused"
+	jp_eq "STATS says the journal is failing" failing "$(stat_get journal state)"
+	jp_match "the log says so once" "error: journal: write $J/journal\.1: File too large; new jobs are refused until it can be written" "$(newlog)"
+	nacked=$(echo $acked | wc -w)
+	[ "$nacked" -gt 5 ] && jp_pass "$nacked jobs were acknowledged first" || jp_fail "only $nacked acknowledged"
+	kill9
+	start "$(conf always)"
+	n=0
+	for id in $acked; do
+		case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+	done
+	jp_eq "every acknowledged job is recovered" "$nacked" "$n"
+	jp_stop
+else
+	echo "prlimit is missing: the write-failure checks are skipped"
+fi
+
+jp_done
