@@ -1231,7 +1231,8 @@ journal_list(int dirfd, uint64_t **out, size_t *nout)
 		v[nv_len++] = n;
 	}
 	closedir(d);
-	qsort(v, nv_len, sizeof *v, cmp_u64);
+	if (nv_len > 1)
+		qsort(v, nv_len, sizeof *v, cmp_u64);
 	*out = v;
 	*nout = nv_len;
 	return (0);

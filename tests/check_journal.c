@@ -140,8 +140,10 @@ the_file(char *buf, size_t size)
 	buf[0] = '\0';
 	ck_assert_ptr_nonnull(d);
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "journal.", 8) == 0 && strchr(de->d_name + 8, '.') == NULL)
-			snprintf(buf, size, "%s/%s", dir, de->d_name);
+		if (strncmp(de->d_name, "journal.", 8) == 0 &&
+		    strchr(de->d_name + 8, '.') == NULL &&
+		    snprintf(buf, size, "%s/%s", dir, de->d_name) >= (int)size)
+			buf[0] = '\0';
 	}
 	closedir(d);
 	ck_assert(buf[0] != '\0');
