@@ -5,6 +5,7 @@
 # into it as `make install` lays it out, and as an operator would:
 #   systemctl start jobpool      active only once READY=1 came: every worker is idle
 #   jobs flow through the socket jobpool.socket holds; systemctl status shows STATUS=
+#   the journal: a delayed job survives systemctl restart, in /var/lib/jobpool/journal
 #   edit jobpool.conf + systemctl reload: applied by the time it returns (ExecReload=
 #   runs jobpoolctl reload), and a map running across it loses nothing; a broken edit:
 #   systemctl reload fails, the daemon runs on the old config, the error with file:line
@@ -292,6 +293,18 @@ jp_eq "... and is restarted (once, with a new main process)" "$((restarts + 1)) 
 	"$(show NRestarts) $([ "$new" != "$main" ] && [ "$new" != 0 ] && echo yes || echo no)"
 ct sh -c 'rm -r /run/systemd/system/jobpool.service.d && systemctl daemon-reload'
 jp_eq "after the restart, jobs flow" "back" "$(ct jobpoolctl submit -w -q default back 2>&1)"
+
+# ----- the journal (installed config): an acknowledged job survives a restart -----
+kept=$(ct jobpoolctl submit -q default --delay 3600 kept 2>&1)
+ct systemctl restart jobpool >/dev/null 2>&1
+jp_eq "a delayed job survives systemctl restart" delayed \
+	"$(ct jobpoolctl status "$kept" 2>&1 | awk -F': ' '$1 == "state" { print $2 }')"
+jp_match "the start says what the journal gave back" \
+	'journal: /var/lib/jobpool/journal, fsync interval; [0-9]+ records read from 1 files in [0-9]+ ms: [1-9][0-9]* jobs queued again' \
+	"$(journal -u jobpool -o cat)"
+jp_eq "the journal belongs to jobpool, mode 0700" "jobpool 700" \
+	"$(ct stat -c '%U %a' /var/lib/jobpool/journal)"
+ct jobpoolctl cancel "$kept" >/dev/null 2>&1
 
 # ----- stop: a running job finishes, Result=success -----
 ct jobpoolctl submit -w -q sleep 2000 >"$JP_TMP/long.out" 2>&1 &
