@@ -109,6 +109,7 @@ static struct {
 	char		*refusal;	/* set while writes fail */
 	uint64_t	 compactions;
 	uint64_t	 recovered;
+	int		 policy_m;	/* the policy in force, the master's copy */
 
 	/* Shared, under mu. */
 	pthread_t	 thr;
@@ -1442,6 +1443,7 @@ journal_reconfigure(const struct config *cf)
 	if (!journal_on)
 		return;
 	J.compact_size = cf->journal_compact_size;
+	J.policy_m = cf->journal_fsync;
 	pthread_mutex_lock(&J.mu);
 	J.policy = cf->journal_fsync;
 	J.interval_ms = cf->journal_fsync_interval_ms;
@@ -1570,7 +1572,7 @@ journal_open(const struct config *cf, char **cause)
 	J.fd = fd;
 	fd = -1;
 
-	J.policy = cf->journal_fsync;
+	J.policy = J.policy_m = cf->journal_fsync;
 	J.interval_ms = cf->journal_fsync_interval_ms;
 	J.compact_size = cf->journal_compact_size;
 	if ((J.buf = evbuffer_new()) == NULL || (J.shared = evbuffer_new()) == NULL ||
@@ -1590,7 +1592,7 @@ journal_open(const struct config *cf, char **cause)
 	J.thr_started = 1;
 	journal_on = 1;
 	log_info("journal: %s, fsync %s; %llu records read from %zu files in %llu ms: "
-	    "%llu jobs queued again, %llu dead jobs kept", J.dir, policy_name(J.policy),
+	    "%llu jobs queued again, %llu dead jobs kept", J.dir, policy_name(J.policy_m),
 	    (unsigned long long)total, nfiles, (unsigned long long)(now_ms() - t0),
 	    (unsigned long long)nq, (unsigned long long)nd);
 	journal_log_orphans();
@@ -1672,7 +1674,7 @@ journal_info(struct journal_info *ji)
 	if (!journal_on)
 		return (-1);
 	ji->dir = J.dir;
-	ji->fsync = policy_name(J.policy);
+	ji->fsync = policy_name(J.policy_m);
 	ji->refusal = J.refusal;
 	ji->file = atomic_load(&J.fileno);
 	ji->bytes = J.file_bytes;

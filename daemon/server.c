@@ -398,10 +398,13 @@ static void
 conn_seal(struct conn *c, uint64_t seq0)
 {
 	struct hold_mark	*m;
-	size_t			 len = evbuffer_get_length(c->hold);
+	size_t			 len;
 	uint64_t		 batch;
 
 	c->in_req = 0;
+	if (c->hold == NULL)
+		return;		/* closed while the request was handled */
+	len = evbuffer_get_length(c->hold);
 	if (journal_seq == seq0) {
 		if (c->nmarks == 0 && len > 0)
 			evbuffer_add_buffer(bufferevent_get_output(c->bev), c->hold);
