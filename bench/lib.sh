@@ -226,12 +226,14 @@ finish_alone() {
 	fi
 }
 
-# bs_start [BINLOG_DIR] [echo|spin] [WORKERS]: beanstalkd on a Unix socket in $TMP and
-# its workers (2). Sets BS_ADDR. bs_stop stops them.
+# bs_start [BINLOG_DIR] [echo|spin] [WORKERS] [BEANSTALKD_ARGS...]: beanstalkd on a Unix
+# socket in $TMP and its workers (2), with more options if given (W6: -f 0). Sets
+# BS_ADDR. bs_stop stops them.
 bs_start() {
 	local binlog=${1:-} handler=${2:-echo} nw=${3:-2} args i
 	args=(-l "unix:$TMP/bs.sock")
 	[ -n "$binlog" ] && { rm -rf "$binlog"; mkdir -p "$binlog"; args+=(-b "$binlog"); }
+	[ $# -gt 3 ] && args+=("${@:4}")
 	rm -f "$TMP/bs.sock"
 	# beanstalkd complains on stderr about clients that go away: keep that out of sight.
 	start_bg BS_PID beanstalkd "${args[@]}" 2>>"$TMP/beanstalkd.log"
