@@ -119,11 +119,13 @@ static struct {
 	struct evbuffer	*shared;
 	uint64_t	 shared_batch;
 	struct evbuffer	*snap;		/* a compaction: the new file's first batch */
+	struct evbuffer	*after;		/* batches handed over while it waits */
 	int		 rotate;
 	int		 stop;
 	int		 policy;
 	uint32_t	 interval_ms;
 	char		 err[512];	/* the writer's last failure, "" once it works */
+	char		 rot_err[512];	/* why the last compaction failed, or "" */
 	int		 err_changed;
 	int		 rotated;	/* 1 a compaction finished, -1 failed */
 	uint64_t	 rotated_file;
@@ -601,7 +603,7 @@ journal_flush_cb(evutil_socket_t fd, short events, void *arg)
 	 * into the new file: in the old one they would be lost with it.
 	 */
 	if (J.rotate)
-		evbuffer_add_buffer(J.snap, J.buf);
+		evbuffer_add_buffer(J.after, J.buf);
 	else
 		evbuffer_add_buffer(J.shared, J.buf);
 	J.shared_batch = ++J.handed;
@@ -629,6 +631,12 @@ journal_note_cb(evutil_socket_t fd, short events, void *arg)
 	pthread_mutex_lock(&J.mu);
 	rotated = J.rotated;
 	J.rotated = 0;
+	if (J.rot_err[0] != '\0') {
+		log_warnx("journal: compaction: %s; %s", J.rot_err, rotated < 0 ?
+		    "the file goes on growing until a later compaction succeeds" :
+		    "the old file stays (it is harmless)");
+		J.rot_err[0] = '\0';
+	}
 	changed = J.err_changed;
 	J.err_changed = 0;
 	memcpy(err, J.err, sizeof err);
@@ -735,6 +743,19 @@ writer_sync(int fd, uint64_t file)
 	return (-1);
 }
 
+/* A compaction failed: the old file goes on; the master logs why. Not a write error. */
+static void
+rotate_error(const char *call, uint64_t file)
+{
+	char	name[64];
+
+	journal_path(name, sizeof name, file);
+	pthread_mutex_lock(&J.mu);
+	snprintf(J.rot_err, sizeof J.rot_err, "%s %s/%s: %s", call, J.dir, name,
+	    strerror(errno));
+	pthread_mutex_unlock(&J.mu);
+}
+
 /* Start a new file holding snap; on success the old one is removed. */
 static int
 writer_rotate(struct evbuffer *snap)
@@ -747,24 +768,25 @@ writer_rotate(struct evbuffer *snap)
 	journal_path(oname, sizeof oname, old);
 	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600)) == -1) {
-		writer_error("open", n);
+		rotate_error("open", n);
 		return (-1);
 	}
 	if (write(fd, JHDR, JHDR_LEN) != JHDR_LEN || writer_write(fd, snap) != 0) {
-		writer_error("write", n);
+		rotate_error("write", n);
 		goto fail;
 	}
 	if (writer_sync(fd, n) != 0)
 		goto fail;
 	if (fsync(J.dirfd) == -1) {
-		writer_error("fsync the directory of", n);
+		rotate_error("fsync the directory of", n);
 		goto fail;
 	}
 	close(J.fd);
 	J.fd = fd;
 	atomic_store(&J.fileno, n);
+	/* Left behind, it would be read before the new one at the next start: harmless. */
 	if (unlinkat(J.dirfd, oname, 0) == -1)
-		writer_error("unlink", old);
+		rotate_error("unlink", old);
 	return (0);
 fail:
 	close(fd);
@@ -775,13 +797,15 @@ fail:
 static void *
 journal_writer(void *arg)
 {
-	struct evbuffer	*local, *snap;
+	struct evbuffer	*local, *after, *snap;
 	struct timespec	 ts;
 	uint64_t	 batch, last_sync, now;
 	int		 rotate, stop, policy, dirty = 0, failing = 0, r;
 	uint32_t	 interval;
 
-	if ((local = evbuffer_new()) == NULL) {
+	local = evbuffer_new();
+	after = evbuffer_new();
+	if (local == NULL || after == NULL) {
 		snprintf(J.fatal_msg, sizeof J.fatal_msg, "out of memory for the writer");
 		atomic_store(&J.fatal, 1);
 		writer_note();
@@ -819,6 +843,7 @@ journal_writer(void *arg)
 			pthread_cond_wait(&J.cv, &J.mu);
 		}
 		evbuffer_add_buffer(local, J.shared);
+		evbuffer_add_buffer(after, J.after);
 		batch = J.shared_batch;
 		rotate = J.rotate;
 		snap = J.snap;
@@ -835,8 +860,9 @@ journal_writer(void *arg)
 					writer_error("write", atomic_load(&J.fileno));
 				failing = 1;
 				if (snap != NULL) {
-					/* Everything stays in the old file. */
+					/* No compaction: everything stays in the old file. */
 					evbuffer_free(snap);
+					evbuffer_add_buffer(local, after);
 					pthread_mutex_lock(&J.mu);
 					J.rotated = -1;
 					pthread_mutex_unlock(&J.mu);
@@ -847,10 +873,6 @@ journal_writer(void *arg)
 				continue;
 			}
 			dirty = 1;
-			if (failing) {
-				failing = 0;
-				writer_ok();
-			}
 		}
 		if (snap != NULL) {
 			r = writer_rotate(snap);
@@ -864,6 +886,23 @@ journal_writer(void *arg)
 			pthread_mutex_lock(&J.mu);
 			J.rotated = r == 0 ? 1 : -1;
 			pthread_mutex_unlock(&J.mu);
+		}
+		/* What came after the snapshot: into the new file, or the old one if none. */
+		if (evbuffer_get_length(after) > 0) {
+			if (writer_write(J.fd, after) != 0) {
+				if (!failing)
+					writer_error("write", atomic_load(&J.fileno));
+				failing = 1;
+				evbuffer_add_buffer(local, after);
+				if (stop)
+					break;
+				continue;
+			}
+			dirty = 1;
+		}
+		if (failing) {
+			failing = 0;
+			writer_ok();
 		}
 		now = mono_ms();
 		if (dirty && (policy == CONFIG_FSYNC_ALWAYS || stop ||
@@ -882,6 +921,7 @@ journal_writer(void *arg)
 			break;
 	}
 	evbuffer_free(local);
+	evbuffer_free(after);
 	return (NULL);
 }
 
@@ -1424,14 +1464,30 @@ journal_prepare(const struct config *cf, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	/* Started as root to run as user: the directory (and what is in it) is theirs. */
-	if (geteuid() == 0 && cf->user != NULL && priv_uid(cf->user, &uid, &gid) == 0 &&
-	    sb.st_uid != uid) {
-		if (chown(cf->journal_dir, uid, (gid_t)-1) == -1) {
+	/*
+	 * Started as root to run as user: the directory and its files are theirs (files
+	 * an earlier run as root left would otherwise be unreadable to the daemon).
+	 */
+	if (geteuid() == 0 && cf->user != NULL && priv_uid(cf->user, &uid, &gid) == 0) {
+		DIR		*d;
+		struct dirent	*de;
+
+		if (sb.st_uid != uid && chown(cf->journal_dir, uid, (gid_t)-1) == -1) {
 			if (asprintf(cause, "journal_dir: chown %s to %s: %s",
 			    cf->journal_dir, cf->user, strerror(errno)) == -1)
 				*cause = NULL;
 			return (-1);
+		}
+		if ((d = opendir(cf->journal_dir)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				if ((strncmp(de->d_name, "journal.", 8) == 0 ||
+				    strcmp(de->d_name, "lock") == 0) &&
+				    fchownat(dirfd(d), de->d_name, uid, (gid_t)-1,
+				    AT_SYMLINK_NOFOLLOW) == -1)
+					log_warn("journal_dir: chown %s/%s to %s",
+					    cf->journal_dir, de->d_name, cf->user);
+			}
+			closedir(d);
 		}
 	}
 	return (0);
@@ -1576,6 +1632,7 @@ journal_open(const struct config *cf, char **cause)
 	J.interval_ms = cf->journal_fsync_interval_ms;
 	J.compact_size = cf->journal_compact_size;
 	if ((J.buf = evbuffer_new()) == NULL || (J.shared = evbuffer_new()) == NULL ||
+	    (J.after = evbuffer_new()) == NULL ||
 	    (J.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (J.flush_ev = event_new(master_base, -1, 0, journal_flush_cb, NULL)) == NULL ||
 	    (J.note_ev = event_new(master_base, J.efd, EV_READ | EV_PERSIST,
@@ -1638,7 +1695,9 @@ journal_close(void)
 		evbuffer_free(J.shared);
 	if (J.snap != NULL)
 		evbuffer_free(J.snap);
-	J.buf = J.shared = J.snap = NULL;
+	if (J.after != NULL)
+		evbuffer_free(J.after);
+	J.buf = J.shared = J.snap = J.after = NULL;
 	while ((r = J.orphans) != NULL) {
 		J.orphans = r->hnext;
 		jrec_free(r);
@@ -1661,6 +1720,7 @@ journal_close(void)
 	J.compacting = J.flush_armed = J.stop = J.rotate = J.rotated = 0;
 	J.compact_after = 0;
 	J.err[0] = '\0';
+	J.rot_err[0] = '\0';
 	J.err_changed = 0;
 	atomic_store(&J.durable, 0);
 	atomic_store(&J.fatal, 0);
