@@ -11,6 +11,7 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +29,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
@@ -807,6 +809,70 @@ START_TEST(test_listen_errors)
 }
 END_TEST
 
+/*
+ * With a journal, OK <id> goes out only once its record is durable, and the replies
+ * after it on the connection (here a PING and an error, which need no record) wait
+ * with it: they never overtake it.
+ */
+START_TEST(test_journal_holds_replies)
+{
+	struct client	*c;
+	char		 jdir[128], cmd[160], *cause = NULL;
+	const char	*l;
+	unsigned long long id;
+
+	snprintf(jdir, sizeof jdir, "%s/journal", tdir);
+	master_config->journal_dir = strdup(jdir);
+	master_config->journal_fsync = CONFIG_FSYNC_ALWAYS;
+	ck_assert_int_eq(journal_prepare(master_config, &cause), 0);
+	ck_assert_msg(journal_open(master_config, &cause) == 0, "journal_open: %s", cause);
+	c = cl_connect(0);
+	cl_sends(c, "SUBMIT q 5\nhello\nPING\nSTATUS 999999\n");
+	l = cl_line(c);
+	ck_assert_msg(sscanf(l, "OK %llu", &id) == 1, "got '%s'", l);
+	/* Its record's batch was durable before the reply left. */
+	ck_assert_uint_ge(journal_durable(), 1);
+	cl_expect(c, "OK pong");
+	cl_expect_prefix(c, "ERR notfound");
+	/* A request that records nothing, with nothing held before it, goes out at once. */
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+
+	/*
+	 * A journal that cannot be written (a file size limit: EFBIG): the OK and the
+	 * replies behind it wait; new jobs are refused (that answer waits its turn too);
+	 * once the writer gets through, they come in order.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit	 rl = { 0, RLIM_INFINITY };
+	struct stat	 sb;
+	snprintf(cmd, sizeof cmd, "%s/journal.1", jdir);
+	ck_assert_int_eq(stat(cmd, &sb), 0);
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	cl_sends(c, "SUBMIT q 5\nheld!\nPING\n");
+	run_until(journal_refusal() != NULL);
+	cl_expect_quiet(c);
+	cl_sends(c, "SUBMIT q 3\nbye\n");
+	cl_expect_quiet(c);
+	rl.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	run_until(journal_refusal() == NULL);
+	l = cl_line(c);
+	ck_assert_msg(sscanf(l, "OK %llu", &id) == 1, "got '%s'", l);
+	cl_expect(c, "OK pong");
+	l = cl_line(c);
+	ck_assert_msg(strncmp(l, "ERR unavailable the journal cannot be written: write ", 53) == 0 &&
+	    strstr(l, "/journal.1: File too large") != NULL, "got '%s'", l);
+	ck_assert(server_idle());
+	server_close_all();
+	journal_close();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", jdir);
+	ck_assert_int_eq(system(cmd), 0);
+	cl[0].fd = (close(cl[0].fd), -1);
+}
+END_TEST
+
 START_TEST(test_stale_socket)
 {
 	struct config	*cf = master_config;
@@ -865,6 +931,7 @@ server_suite(void)
 	tcase_add_test(tc, test_close_all);
 	tcase_add_test(tc, test_listen_errors);
 	tcase_add_test(tc, test_stale_socket);
+	tcase_add_test(tc, test_journal_holds_replies);
 	suite_add_tcase(s, tc);
 	return (s);
 }
