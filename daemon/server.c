@@ -220,12 +220,17 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->id = next_conn_id++;
 	c->refs = 1;
-	if (journal_on && (c->hold = evbuffer_new()) == NULL) {
+	/* Room for a few marks from the start: the first never waits for memory. */
+	if (journal_on && ((c->hold = evbuffer_new()) == NULL ||
+	    (c->marks = calloc(4, sizeof *c->marks)) == NULL)) {
 		log_warnx("accept: out of memory; refusing a connection");
 		bufferevent_free(c->bev);
+		if (c->hold != NULL)
+			evbuffer_free(c->hold);
 		free(c);
 		return;
 	}
+	c->capmarks = c->marks != NULL ? 4 : 0;
 	/* The allow lists; priv_peer_check fails closed. The log is rate-limited. */
 	if (priv_peer_check(fd, &peer, &why) != 0) {
 		static const char denied[] = "ERR denied uid is not in allow_users "
@@ -240,6 +245,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		bufferevent_free(c->bev);
 		if (c->hold != NULL)
 			evbuffer_free(c->hold);
+		free(c->marks);
 		free(c);
 		return;
 	}
@@ -419,11 +425,12 @@ conn_seal(struct conn *c, uint64_t seq0)
 		uint32_t cap = c->capmarks ? c->capmarks * 2 : 4;
 
 		if ((m = reallocarray(c->marks, cap, sizeof *m)) == NULL) {
-			/* Cannot wait precisely: wait for this batch with what is held. */
-			if (c->nmarks > 0) {
-				c->marks[c->nmarks - 1].batch = batch;
-				c->marks[c->nmarks - 1].len = len;
-			}
+			/*
+			 * Cannot wait precisely: the last mark (there is one, marks start
+			 * with room for four) waits for this batch with all that is held.
+			 */
+			c->marks[c->nmarks - 1].batch = batch;
+			c->marks[c->nmarks - 1].len = len;
 			return;
 		}
 		c->marks = m;
