@@ -99,6 +99,8 @@ static struct {
 	uint64_t	 live_bytes;	/* SUBMIT records of live jobs */
 	uint64_t	 compact_size;
 	uint64_t	 compact_after;	/* no compaction below this (after a failed one) */
+	uint64_t	 old_bytes;	/* compacting: the old file's size at the start */
+	uint64_t	 snap_bytes;	/* and the new one's first part */
 	int		 compacting;
 	int		 flush_armed;
 	struct event	*flush_ev;
@@ -594,7 +596,9 @@ journal_flush_cb(evutil_socket_t fd, short events, void *arg)
 			    (unsigned long long)J.file_bytes, (unsigned long long)live);
 			J.compacting = 1;
 			J.live_bytes = live;
-			J.file_bytes = JHDR_LEN + evbuffer_get_length(snap);
+			J.old_bytes = J.file_bytes;
+			J.snap_bytes = JHDR_LEN + evbuffer_get_length(snap);
+			J.file_bytes = J.snap_bytes;
 		}
 	}
 	pthread_mutex_lock(&J.mu);
@@ -645,8 +649,11 @@ journal_note_cb(evutil_socket_t fd, short events, void *arg)
 		J.compacting = 0;
 		if (rotated > 0)
 			J.compactions++;
-		else
+		else {
+			/* The old file goes on: what was appended since went there. */
+			J.file_bytes = J.old_bytes + (J.file_bytes - J.snap_bytes);
 			J.compact_after = J.file_bytes * 2;
+		}
 	}
 	if (changed) {
 		free(J.refusal);
