@@ -33,6 +33,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 #include "notify.h"
 
@@ -128,7 +129,8 @@ notify_failed_queues(char *buf, size_t len)
 /*
  * The text of STATUS=, summed over the queues: "queued 12, running 4/4, done 80,
  * failed 1", then "; queue bad failed" (or "; queues bad, worse failed") while queues
- * have a handler that cannot start.
+ * have a handler that cannot start, and "; journal failing, new jobs refused" while the
+ * journal cannot be written.
  */
 static void
 notify_status_text(char *buf, size_t len)
@@ -167,6 +169,10 @@ notify_status_text(char *buf, size_t len)
 	n = notify_failed_queues(names, len - used - (sizeof "; queues  failed" - 1));
 	if (n > 0 && snprintf(buf + used, len - used, "; queue%s %s failed",
 	    n == 1 ? "" : "s", names) >= (int)(len - used))
+		log_debug("notify: status text cut");
+	used = strlen(buf);
+	if (journal_refusal() != NULL && snprintf(buf + used, len - used,
+	    "; journal failing, new jobs refused") >= (int)(len - used))
 		log_debug("notify: status text cut");
 }
 

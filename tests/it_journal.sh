@@ -158,7 +158,14 @@ jp_match "a zero interval, at its line" "bad.conf:4: 'journal_fsync_interval' mu
 # --- a journal that cannot be written: refused, and nothing acknowledged is lost -------
 if command -v prlimit >/dev/null 2>&1; then
 	rm -rf "$J"
+	# A stand-in for systemd's notify socket: STATUS= says when the journal fails.
+	python3 "$top_srcdir/tests/notify_listener.py" "$JP_TMP/notify.sock" "$JP_TMP/notify.out" \
+		>"$JP_TMP/listener.out" 2>&1 &
+	LISTENER=$!
+	for i in $(seq 100); do grep -q listening "$JP_TMP/listener.out" 2>/dev/null && break; sleep 0.05; done
+	export NOTIFY_SOCKET="$JP_TMP/notify.sock"
 	start "$(conf always)"
+	unset NOTIFY_SOCKET
 	# 1 MiB per file: past it, every write fails with EFBIG.
 	prlimit --pid "$JP_DPID" --fsize=1048576 ||
 		{ jp_fail "prlimit"; }
@@ -177,6 +184,9 @@ if command -v prlimit >/dev/null 2>&1; then
 	jp_match "new jobs are refused with the reason" "unavailable: the journal cannot be written: write $J/journal\.1: File too large" "$refused"
 	jp_eq "STATS says the journal is failing" failing "$(stat_get journal state)"
 	jp_match "the log says so once" "error: journal: write $J/journal\.1: File too large; new jobs are refused until it can be written" "$(newlog)"
+	for i in $(seq 50); do grep -q 'journal failing' "$JP_TMP/notify.out" && break; sleep 0.1; done
+	jp_match "STATUS= (systemctl status) says so" "STATUS=queued [0-9]+, running [0-9]+/[0-9]+, done [0-9]+, failed [0-9]+; journal failing, new jobs refused" "$(cat "$JP_TMP/notify.out")"
+	kill "$LISTENER" 2>/dev/null
 	nacked=$(echo $acked | wc -w)
 	[ "$nacked" -gt 5 ] && jp_pass "$nacked jobs were acknowledged first" || jp_fail "only $nacked acknowledged"
 	kill9
