@@ -122,7 +122,6 @@ static struct {
 	uint64_t	 shared_batch;
 	struct evbuffer	*snap;		/* a compaction: the new file's first batch */
 	struct evbuffer	*after;		/* batches handed over while it waits */
-	int		 rotate;
 	int		 stop;
 	int		 policy;
 	uint32_t	 interval_ms;
@@ -130,7 +129,6 @@ static struct {
 	char		 rot_err[512];	/* why the last compaction failed, or "" */
 	int		 err_changed;
 	int		 rotated;	/* 1 a compaction finished, -1 failed */
-	uint64_t	 rotated_file;
 
 	/* The writer's, read by the master for STATS. */
 	int		 fd;
@@ -606,15 +604,13 @@ journal_flush_cb(evutil_socket_t fd, short events, void *arg)
 	 * While a compaction waits for the writer, later records follow the snapshot
 	 * into the new file: in the old one they would be lost with it.
 	 */
-	if (J.rotate)
+	if (J.snap != NULL)
 		evbuffer_add_buffer(J.after, J.buf);
 	else
 		evbuffer_add_buffer(J.shared, J.buf);
 	J.shared_batch = ++J.handed;
-	if (snap != NULL) {
-		J.rotate = 1;
+	if (snap != NULL)
 		J.snap = snap;
-	}
 	pthread_cond_signal(&J.cv);
 	pthread_mutex_unlock(&J.mu);
 }
@@ -680,12 +676,6 @@ writer_note(void)
 		return;
 }
 
-static uint64_t
-mono_ms(void)
-{
-	return (now_ms());
-}
-
 static void
 journal_path(char *buf, size_t size, uint64_t n)
 {
@@ -733,20 +723,61 @@ writer_ok(void)
 	pthread_mutex_unlock(&J.mu);
 }
 
-static int
-writer_sync(int fd, uint64_t file)
+/* What is on disk is uncertain now: the master exits, and the restart recovers. */
+static void
+writer_fatal(const char *call, uint64_t file)
 {
 	char	name[64];
 
+	journal_path(name, sizeof name, file);
+	snprintf(J.fatal_msg, sizeof J.fatal_msg, "%s %s/%s: %s", call, J.dir, name,
+	    strerror(errno));
+	atomic_store(&J.fatal, 1);
+	writer_note();
+}
+
+static int
+writer_sync(int fd, uint64_t file)
+{
 	if (fdatasync(fd) == 0) {
 		atomic_fetch_add(&J.fsyncs, 1);
 		return (0);
 	}
-	journal_path(name, sizeof name, file);
-	snprintf(J.fatal_msg, sizeof J.fatal_msg, "fdatasync %s/%s: %s", J.dir, name,
-	    strerror(errno));
-	atomic_store(&J.fatal, 1);
-	writer_note();
+	writer_fatal("fdatasync", file);
+	return (-1);
+}
+
+/*
+ * Make journal.N holding the header and b, fdatasync'd, its directory entry fsync'd:
+ * the descriptor, or -1 with *call naming what failed (errno says why; the file is gone).
+ */
+static int
+journal_new_file(uint64_t n, struct evbuffer *b, const char **call)
+{
+	char	name[64];
+	int	fd, e;
+
+	journal_path(name, sizeof name, n);
+	*call = "open";
+	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600)) == -1)
+		return (-1);
+	*call = "write";
+	if (write(fd, JHDR, JHDR_LEN) != JHDR_LEN || writer_write(fd, b) != 0)
+		goto fail;
+	*call = "fdatasync";
+	if (fdatasync(fd) == -1)
+		goto fail;
+	atomic_fetch_add(&J.fsyncs, 1);
+	*call = "fsync the directory of";
+	if (fsync(J.dirfd) == -1)
+		goto fail;
+	return (fd);
+fail:
+	e = errno;
+	close(fd);
+	(void)unlinkat(J.dirfd, name, 0);
+	errno = e;
 	return (-1);
 }
 
@@ -767,38 +798,58 @@ rotate_error(const char *call, uint64_t file)
 static int
 writer_rotate(struct evbuffer *snap)
 {
-	uint64_t	old = atomic_load(&J.fileno), n = old + 1;
-	char		name[64], oname[64];
-	int		fd;
+	uint64_t	 old = atomic_load(&J.fileno), n = old + 1;
+	char		 oname[64];
+	const char	*call;
+	int		 fd;
 
-	journal_path(name, sizeof name, n);
-	journal_path(oname, sizeof oname, old);
-	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0600)) == -1) {
-		rotate_error("open", n);
+	if ((fd = journal_new_file(n, snap, &call)) == -1) {
+		if (strcmp(call, "fdatasync") == 0)
+			writer_fatal(call, n);	/* as for any failed fdatasync */
+		else
+			rotate_error(call, n);
 		return (-1);
-	}
-	if (write(fd, JHDR, JHDR_LEN) != JHDR_LEN || writer_write(fd, snap) != 0) {
-		rotate_error("write", n);
-		goto fail;
-	}
-	if (writer_sync(fd, n) != 0)
-		goto fail;
-	if (fsync(J.dirfd) == -1) {
-		rotate_error("fsync the directory of", n);
-		goto fail;
 	}
 	close(J.fd);
 	J.fd = fd;
 	atomic_store(&J.fileno, n);
 	/* Left behind, it would be read before the new one at the next start: harmless. */
+	journal_path(oname, sizeof oname, old);
 	if (unlinkat(J.dirfd, oname, 0) == -1)
 		rotate_error("unlink", old);
 	return (0);
-fail:
-	close(fd);
-	(void)unlinkat(J.dirfd, name, 0);
+}
+
+/*
+ * Write b to the file: 1 written, 0 nothing to write, -1 failed (said once while it
+ * goes on; what is left of b waits at the end of retry for the next try).
+ */
+static int
+writer_put(struct evbuffer *b, struct evbuffer *retry, int *failing)
+{
+	if (evbuffer_get_length(b) == 0)
+		return (0);
+	if (writer_write(J.fd, b) == 0)
+		return (1);
+	if (!*failing)
+		writer_error("write", atomic_load(&J.fileno));
+	*failing = 1;
+	if (b != retry)
+		evbuffer_add_buffer(retry, b);
 	return (-1);
+}
+
+/* An absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static void
+deadline_in(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 static void *
@@ -807,7 +858,7 @@ journal_writer(void *arg)
 	struct evbuffer	*local, *after, *snap;
 	struct timespec	 ts;
 	uint64_t	 batch, last_sync, now;
-	int		 rotate, stop, policy, dirty = 0, failing = 0, r;
+	int		 stop, policy, compacted, dirty = 0, failing = 0, r;
 	uint32_t	 interval;
 
 	local = evbuffer_new();
@@ -818,32 +869,24 @@ journal_writer(void *arg)
 		writer_note();
 		return (NULL);
 	}
-	last_sync = mono_ms();
+	last_sync = now_ms();
 	for (;;) {
 		pthread_mutex_lock(&J.mu);
 		for (;;) {
-			if (J.stop || J.rotate || evbuffer_get_length(J.shared) > 0)
+			if (J.stop || J.snap != NULL || evbuffer_get_length(J.shared) > 0)
 				break;
 			if (failing && evbuffer_get_length(local) > 0) {
 				/* Try the failed write again in a second. */
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += 1;
+				deadline_in(&ts, 1000);
 				if (pthread_cond_timedwait(&J.cv, &J.mu, &ts) == ETIMEDOUT)
 					break;
 				continue;
 			}
 			if (dirty && J.policy == CONFIG_FSYNC_INTERVAL) {
-				now = mono_ms();
+				now = now_ms();
 				if (now >= last_sync + J.interval_ms)
 					break;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += (last_sync + J.interval_ms - now) / 1000;
-				ts.tv_nsec += (long)((last_sync + J.interval_ms - now) % 1000) *
-				    1000000L;
-				if (ts.tv_nsec >= 1000000000L) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000L;
-				}
+				deadline_in(&ts, last_sync + J.interval_ms - now);
 				(void)pthread_cond_timedwait(&J.cv, &J.mu, &ts);
 				continue;
 			}
@@ -852,35 +895,29 @@ journal_writer(void *arg)
 		evbuffer_add_buffer(local, J.shared);
 		evbuffer_add_buffer(after, J.after);
 		batch = J.shared_batch;
-		rotate = J.rotate;
 		snap = J.snap;
-		J.rotate = 0;
 		J.snap = NULL;
 		stop = J.stop;
 		policy = J.policy;
 		interval = J.interval_ms;
 		pthread_mutex_unlock(&J.mu);
 
-		if (evbuffer_get_length(local) > 0) {
-			if (writer_write(J.fd, local) != 0) {
-				if (!failing)
-					writer_error("write", atomic_load(&J.fileno));
-				failing = 1;
-				if (snap != NULL) {
-					/* No compaction: everything stays in the old file. */
-					evbuffer_free(snap);
-					evbuffer_add_buffer(local, after);
-					pthread_mutex_lock(&J.mu);
-					J.rotated = -1;
-					pthread_mutex_unlock(&J.mu);
-					writer_note();
-				}
-				if (stop)
-					break;
-				continue;
+		compacted = snap != NULL;
+		if ((r = writer_put(local, local, &failing)) < 0) {
+			if (snap != NULL) {
+				/* No compaction: everything stays in the old file. */
+				evbuffer_free(snap);
+				evbuffer_add_buffer(local, after);
+				pthread_mutex_lock(&J.mu);
+				J.rotated = -1;
+				pthread_mutex_unlock(&J.mu);
+				writer_note();
 			}
-			dirty = 1;
+			if (stop)
+				break;
+			continue;
 		}
+		dirty |= r > 0;
 		if (snap != NULL) {
 			r = writer_rotate(snap);
 			evbuffer_free(snap);
@@ -888,30 +925,24 @@ journal_writer(void *arg)
 				break;
 			if (r == 0) {
 				dirty = 0;
-				last_sync = mono_ms();
+				last_sync = now_ms();
 			}
 			pthread_mutex_lock(&J.mu);
 			J.rotated = r == 0 ? 1 : -1;
 			pthread_mutex_unlock(&J.mu);
 		}
 		/* What came after the snapshot: into the new file, or the old one if none. */
-		if (evbuffer_get_length(after) > 0) {
-			if (writer_write(J.fd, after) != 0) {
-				if (!failing)
-					writer_error("write", atomic_load(&J.fileno));
-				failing = 1;
-				evbuffer_add_buffer(local, after);
-				if (stop)
-					break;
-				continue;
-			}
-			dirty = 1;
+		if ((r = writer_put(after, local, &failing)) < 0) {
+			if (stop)
+				break;
+			continue;
 		}
+		dirty |= r > 0;
 		if (failing) {
 			failing = 0;
 			writer_ok();
 		}
-		now = mono_ms();
+		now = now_ms();
 		if (dirty && (policy == CONFIG_FSYNC_ALWAYS || stop ||
 		    (policy == CONFIG_FSYNC_INTERVAL && now >= last_sync + interval))) {
 			if (writer_sync(J.fd, atomic_load(&J.fileno)) != 0)
@@ -919,7 +950,7 @@ journal_writer(void *arg)
 			dirty = 0;
 			last_sync = now;
 		}
-		if (batch > atomic_load(&J.durable) || rotate) {
+		if (batch > atomic_load(&J.durable) || compacted) {
 			if (batch > atomic_load(&J.durable))
 				atomic_store(&J.durable, batch);
 			writer_note();
@@ -1544,7 +1575,7 @@ journal_open(const struct config *cf, char **cause)
 	uint64_t	*files = NULL, off, nrec, total = 0, nq, nd, live, t0 = now_ms();
 	size_t		 nfiles = 0, i;
 	char		 name[64], dname[80];
-	const char	*why;
+	const char	*why, *call;
 	int		 fd = -1, r, err;
 
 	*cause = NULL;
@@ -1615,10 +1646,8 @@ journal_open(const struct config *cf, char **cause)
 		goto fail;
 	}
 	J.file_bytes = JHDR_LEN + evbuffer_get_length(snap);
-	if ((fd = openat(J.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || write(fd, JHDR, JHDR_LEN) != JHDR_LEN ||
-	    writer_write(fd, snap) != 0 || fdatasync(fd) == -1 || fsync(J.dirfd) == -1) {
-		err = journal_fail(cause, "journal: write %s/%s: %s", J.dir, name,
+	if ((fd = journal_new_file(atomic_load(&J.fileno), snap, &call)) == -1) {
+		err = journal_fail(cause, "journal: %s %s/%s: %s", call, J.dir, name,
 		    strerror(errno));
 		goto fail;
 	}
@@ -1724,7 +1753,7 @@ journal_close(void)
 	free(J.refusal);
 	J.refusal = NULL;
 	J.handed = J.file_bytes = J.live_bytes = J.compactions = J.recovered = 0;
-	J.compacting = J.flush_armed = J.stop = J.rotate = J.rotated = 0;
+	J.compacting = J.flush_armed = J.stop = J.rotated = 0;
 	J.compact_after = 0;
 	J.err[0] = '\0';
 	J.rot_err[0] = '\0';
