@@ -118,6 +118,29 @@ journal_info_unknown(void)
 	return (journal_info(&ji) == 0 ? ji.unknown_queue : 0);
 }
 
+/*
+ * Churn: rounds of 20 jobs that come and go; after each round a pass of the loop, or
+ * with wait, the writer's answer too (so that a compaction can follow the last).
+ */
+static void
+churn(int rounds, int wait)
+{
+	struct job	*j;
+	int		 round, i;
+
+	for (round = 0; round < rounds; round++) {
+		for (i = 0; i < 20; i++) {
+			j = submit(queues[0], "churn churn churn churn churn churn", 0);
+			queue_remove(queues[0], j);
+			job_finish(j, JOB_DONE, "", 0);
+		}
+		if (wait)
+			settle();
+		else
+			pass();
+	}
+}
+
 static int
 count_files(const char *suffix)
 {
@@ -456,7 +479,7 @@ START_TEST(test_compaction)
 	struct job	*j, *keep[10];
 	char		 data[64];
 	uint64_t	 ids[10];
-	int		 i, round;
+	int		 i;
 
 	cf.journal_compact_size = 16384;
 	journal_up(1);
@@ -465,15 +488,7 @@ START_TEST(test_compaction)
 		keep[i] = submit(queues[0], data, 0);
 		ids[i] = keep[i]->id;
 	}
-	/* Churn: jobs that come and go, a pass of the loop each round. */
-	for (round = 0; round < 200; round++) {
-		for (i = 0; i < 20; i++) {
-			j = submit(queues[0], "churn churn churn churn churn churn", 0);
-			queue_remove(queues[0], j);
-			job_finish(j, JOB_DONE, "", 0);
-		}
-		pass();
-	}
+	churn(200, 0);
 	settle();
 	run_until(count_files(NULL) == 1);
 	daemon_down();
@@ -496,20 +511,10 @@ START_TEST(test_compaction_bounds_the_file)
 	struct journal_info ji;
 	struct stat	 sb;
 	char		 path[128];
-	struct job	*j;
-	int		 round, i;
 
 	cf.journal_compact_size = 16384;
 	journal_up(1);
-	/* Each round waits for the writer, so that a compaction can follow the last. */
-	for (round = 0; round < 300; round++) {
-		for (i = 0; i < 20; i++) {
-			j = submit(queues[0], "churn churn churn churn churn churn", 0);
-			queue_remove(queues[0], j);
-			job_finish(j, JOB_DONE, "", 0);
-		}
-		settle();
-	}
+	churn(300, 1);
 	settle();
 	run_until(count_files(NULL) == 1);
 	the_file(path, sizeof path);
@@ -533,10 +538,9 @@ END_TEST
 START_TEST(test_compaction_fails_safely)
 {
 	struct journal_info ji;
-	struct job	*j;
 	char		 path[128];
 	uint64_t	 ids[10], file;
-	int		 i, round;
+	int		 i;
 
 	cf.journal_compact_size = 16384;
 	journal_up(1);
@@ -546,15 +550,8 @@ START_TEST(test_compaction_fails_safely)
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	for (i = 0; i < 10; i++)
 		ids[i] = submit(queues[0], "live", 0)->id;
-	for (round = 0; round < 100; round++) {
-		for (i = 0; i < 20; i++) {
-			j = submit(queues[0], "churn churn churn churn churn churn", 0);
-			queue_remove(queues[0], j);
-			job_finish(j, JOB_DONE, "", 0);
-		}
-		/* Without waiting: batches pile up behind the compaction. */
-		pass();
-	}
+	/* Without waiting: batches pile up behind the compaction. */
+	churn(100, 0);
 	settle();
 	run_for(50);
 	ck_assert_int_eq(journal_info(&ji), 0);
@@ -690,6 +687,49 @@ START_TEST(test_policies_make_batches_durable)
 }
 END_TEST
 
+/*
+ * When the data reaches the disk: never (no fdatasync, ever), interval (one comes by
+ * itself within the interval, with no further record), always (done before the batch
+ * counts as durable).
+ */
+START_TEST(test_fsync_follows_policy)
+{
+	static const int	policies[] = {
+		CONFIG_FSYNC_NEVER, CONFIG_FSYNC_INTERVAL, CONFIG_FSYNC_ALWAYS
+	};
+	struct journal_info	ji;
+	uint64_t		f0;
+
+	cf.journal_fsync = policies[_i];
+	cf.journal_fsync_interval_ms = 100;
+	journal_up(1);
+	ck_assert_int_eq(journal_info(&ji), 0);
+	f0 = ji.fsyncs;		/* the fresh file's, at start-up */
+	submit(queues[0], "x", 0);
+	settle();
+	ck_assert_int_eq(journal_info(&ji), 0);
+	switch (policies[_i]) {
+	case CONFIG_FSYNC_NEVER:
+		run_for(400);
+		ck_assert_int_eq(journal_info(&ji), 0);
+		ck_assert_uint_eq(ji.fsyncs, f0);
+		break;
+	case CONFIG_FSYNC_INTERVAL:
+		run_until(journal_info(&ji) == 0 && ji.fsyncs > f0);
+		/* And not again while nothing new is written. */
+		f0 = ji.fsyncs;
+		run_for(400);
+		ck_assert_int_eq(journal_info(&ji), 0);
+		ck_assert_uint_eq(ji.fsyncs, f0);
+		break;
+	default:
+		ck_assert_uint_gt(ji.fsyncs, f0);
+		break;
+	}
+	daemon_down();
+}
+END_TEST
+
 START_TEST(test_off_is_a_noop)
 {
 	struct job	*j;
@@ -731,6 +771,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_compaction_fails_safely);
 	tcase_add_test(tc, test_damage_anywhere);
 	tcase_add_loop_test(tc, test_policies_make_batches_durable, 0, 3);
+	tcase_add_loop_test(tc, test_fsync_follows_policy, 0, 3);
 	tcase_add_test(tc, test_off_is_a_noop);
 	suite_add_tcase(s, tc);
 	return (s);

@@ -5,7 +5,8 @@
 # graceful stop keeps waiting and interrupted jobs for the next start; a torn tail is
 # set aside with a warning that says where; two daemons cannot share a journal; jobs of
 # a queue the config lost are kept until a reload brings it back; reload changes the
-# fsync policy; config errors name file:line; and when the journal cannot be written
+# fsync policy; config errors name file:line; journal_dir = "" is no journal, and one
+# that cannot be made stops the start (exit 73); and when the journal cannot be written
 # (a file size limit), new jobs are refused with the reason, and every job that was
 # acknowledged is recovered afterwards.
 . "$top_srcdir/tests/lib.sh"
@@ -38,6 +39,14 @@ kill9() {
 	JP_DPID=
 }
 newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
+# waiting IDS...: how many of the jobs are queued or running.
+waiting() {
+	local id n=0
+	for id in "$@"; do
+		case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+	done
+	echo "$n"
+}
 start() {
 	LOG0=0
 	[ -e "$JP_LOG" ] && LOG0=$(wc -l <"$JP_LOG")
@@ -65,11 +74,7 @@ kill9
 
 start "$(conf always)"
 jp_match "the restart says what it recovered" "journal: $J, fsync always; [0-9]+ records read from 1 files in [0-9]+ ms: 21 jobs queued again, 1 dead jobs kept" "$(newlog)"
-n=0
-for id in $SLOW_IDS; do
-	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
-done
-jp_eq "every acknowledged slow job is back" 20 "$n"
+jp_eq "every acknowledged slow job is back" 20 "$(waiting $SLOW_IDS)"
 jp_eq "the cancelled job is not" notfound "$(state_of "$CANCEL_ID")"
 jp_eq "a finished job is not (its result was not journalled)" notfound "$(state_of "$DONE_ID")"
 jp_eq "the delayed job is still delayed" delayed "$(state_of "$DELAY_ID")"
@@ -93,11 +98,7 @@ jp_ctl wait "$DEAD_ID" >/dev/null 2>&1
 jp_stop
 jp_match "the stop says the jobs are kept" "shutdown: [0-9]+ waiting jobs are kept in the journal and run after the restart" "$(newlog)"
 start "$(conf always)"
-n=0
-for id in $SLOW_IDS; do
-	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
-done
-jp_eq "after a graceful stop, the waiting and the interrupted jobs are back" 20 "$n"
+jp_eq "after a graceful stop, the waiting and the interrupted jobs are back" 20 "$(waiting $SLOW_IDS)"
 
 # --- a torn tail is set aside, with a warning that says where --------------------------
 jp_stop
@@ -107,11 +108,7 @@ printf '\x40\x00\x00\x00\x11\x22\x33\x44\x01' >>"$J/$f"
 start "$(conf always)"
 jp_match "the damage is logged with file and offset" "warning: journal: $J/$f: a record cut short at offset [0-9]+; the [0-9]+ records before it are recovered, the rest is ignored; the file is kept as $f.damaged" "$(newlog)"
 [ -e "$J/$f.damaged" ] && jp_pass "the damaged file is kept aside" || jp_fail "no $f.damaged"
-n=0
-for id in $SLOW_IDS; do
-	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
-done
-jp_eq "the jobs before the damage are back" 20 "$n"
+jp_eq "the jobs before the damage are back" 20 "$(waiting $SLOW_IDS)"
 
 # --- two daemons, one journal ---------------------------------------------------------
 printf 'socket = "%s/other.sock";\njournal_dir = "%s";\nqueues = ( { name = "default"; handler = "echo"; } );\n' \
@@ -140,20 +137,34 @@ conf always >"$JP_TMP/jobpool.conf.new"
 { echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/jobpool.conf.new"; } >"$JP_TMP/jobpool.conf"
 jp_eq "reload with the queue back" reloaded "$(jp_ctl reload)"
 jp_eq "they are queued again" 0 "$(stat_get journal unknown_queue)"
-n=0
-for id in $SLOW_IDS; do
-	case $(state_of "$id") in queued|running) n=$((n + 1));; esac
-done
-jp_eq "all of them" 20 "$n"
+jp_eq "all of them" 20 "$(waiting $SLOW_IDS)"
 jp_stop
 
 # --- config errors name file:line -----------------------------------------------------
-printf 'queues = ( { name = "q"; handler = "echo"; } );\njournal_fsync = "sometimes";\njournal_dir = "relative/dir";\njournal_fsync_interval = 0;\n' >"$JP_TMP/bad.conf"
+printf 'queues = ( { name = "q"; handler = "echo"; } );\njournal_fsync = "sometimes";\njournal_dir = "relative/dir";\njournal_fsync_interval = 0;\njournal_compact_size = 4096;\n' >"$JP_TMP/bad.conf"
 out=$("$JOBPOOLD" -t -c "$JP_TMP/bad.conf" 2>&1); rc=$?
 jp_eq "jobpoold -t rejects the bad journal settings" 78 "$rc"
 jp_match "a bad policy, at its line" "bad.conf:2: 'journal_fsync' must be one of never, interval, always; not 'sometimes'" "$out"
 jp_match "a relative directory, at its line" "bad.conf:3: 'journal_dir' must be an absolute path" "$out"
 jp_match "a zero interval, at its line" "bad.conf:4: 'journal_fsync_interval' must be more than 0 seconds" "$out"
+jp_match "a compaction size too small, at its line" "bad.conf:5: 'journal_compact_size' must be at least 65536, not 4096" "$out"
+
+# --- journal_dir = "": no journal; one that cannot be made: exit 73 --------------------
+start "$(conf always | sed 's|^journal_dir = .*|journal_dir = "";|')"
+jp_eq "journal_dir = \"\": no journal line in STATS" "" "$(stat_get journal state)"
+jp_ctl submit -q slow 30000 >/dev/null
+jp_stop
+if newlog | grep -q 'kept in the journal'; then
+	jp_fail "without a journal, the stop says it keeps jobs"
+else
+	jp_pass "... and the stop keeps nothing (it has no journal)"
+fi
+: >"$JP_TMP/a-file"
+printf 'socket = "%s/other.sock";\njournal_dir = "%s/a-file/journal";\nqueues = ( { name = "default"; handler = "echo"; } );\n' \
+	"$JP_TMP" "$JP_TMP" >"$JP_TMP/nodir.conf"
+out=$(timeout 10 "$JOBPOOLD" -c "$JP_TMP/nodir.conf" 2>&1); rc=$?
+jp_eq "a journal_dir that cannot be made: exit 73" 73 "$rc"
+jp_match "and it says which directory and why" "journal_dir: mkdir $JP_TMP/a-file/journal: Not a directory" "$out"
 
 # --- a journal that cannot be written: refused, and nothing acknowledged is lost -------
 if command -v prlimit >/dev/null 2>&1; then
@@ -191,11 +202,8 @@ if command -v prlimit >/dev/null 2>&1; then
 	[ "$nacked" -gt 5 ] && jp_pass "$nacked jobs were acknowledged first" || jp_fail "only $nacked acknowledged"
 	kill9
 	start "$(conf always)"
-	n=0
-	for id in $acked; do
-		case $(state_of "$id") in queued|running) n=$((n + 1));; esac
-	done
-	jp_eq "every acknowledged job is recovered" "$nacked" "$n"
+	# shellcheck disable=SC2086
+	jp_eq "every acknowledged job is recovered" "$nacked" "$(waiting $acked)"
 	jp_stop
 else
 	echo "prlimit is missing: the write-failure checks are skipped"

@@ -6,7 +6,7 @@
 # match, locked securebits and no_new_privs; workers run as their queue's user with its
 # rlimits and no capabilities; a reload cannot add a queue user the master gave up;
 # started as root without 'user', the master warns and its workers still drop every
-# capability.
+# capability; the journal a root master left is handed to the user it later runs as.
 . "$top_srcdir/tests/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -227,5 +227,27 @@ jp_eq "... whose exec gave it nothing back" "[none] [none] [none]" \
 	"$(for k in 'Effective capabilities' 'Permitted capabilities' 'Capability bounding set'; do dumped "$dump" "$k"; done | xargs)"
 jp_match "... with locked securebits" "$LOCKED_BITS" "$(dumped "$dump" Securebits)"
 jp_eq "jobs still run" hi "$(jp_ctl submit -w hi)"
+jp_stop
+
+# The journal: made by root without 'user', its files are root's; started again with
+# user = daemon, jobpoold hands the directory and the files to daemon before dropping
+# root, and recovers what root left.
+: >"$JP_LOG"
+JDIR="$JP_TMP/journal"
+jp_start "
+journal_dir = \"$JDIR\";
+queues = ( { name = \"default\"; handler = \"echo\"; workers = 1; } );"
+kept=$(jp_ctl submit --delay 3600 kept)
+jp_stop
+jp_eq "a root master's journal file is root's" root "$(stat -c %U "$JDIR"/journal.*)"
+jp_start "
+user = \"daemon\";
+journal_dir = \"$JDIR\";
+queues = ( { name = \"default\"; handler = \"echo\"; workers = 1; } );"
+jp_eq "with user, the journal directory is handed to daemon, mode 0700" "daemon 700" \
+	"$(stat -c '%U %a' "$JDIR")"
+jp_eq "... its files too" daemon "$(stat -c %U "$JDIR"/journal.* "$JDIR"/lock | sort -u | xargs)"
+jp_eq "... and the job root left is back" delayed \
+	"$(jp_ctl status "$kept" | awk -F': ' '$1 == "state" { print $2 }')"
 jp_stop
 jp_done
