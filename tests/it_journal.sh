@@ -123,6 +123,25 @@ sed -i "1s|.*|socket = \"$JP_SOCK\";\njournal_dir = \"$J.other\";|" "$JP_TMP/job
 jp_eq "reload" reloaded "$(jp_ctl reload)"
 jp_eq "the new policy is in force" never "$(stat_get journal fsync)"
 jp_match "a new journal_dir waits for a restart" "reload: journal_dir changed; it takes effect at the next restart \($J\)" "$(newlog)"
+# journal_compact_size: 3,000 finished jobs are well past 64 KiB of records, far below
+# the default 64 MiB; once a reload lowers it, the next write compacts the file.
+seq 1 3000 | jp_ctl map >/dev/null
+c0=$(stat_get journal compactions)
+b0=$(stat_get journal bytes)
+[ "${b0:-0}" -gt 65536 ] && jp_pass "the file is past 64 KiB ($b0 bytes)" ||
+	jp_fail "the file is only ${b0:-?} bytes"
+jp_eq "no compaction under the default journal_compact_size" 0 "$c0"
+sed -i "1a journal_compact_size = 65536;" "$JP_TMP/jobpool.conf"
+jp_eq "reload with journal_compact_size = 65536" reloaded "$(jp_ctl reload)"
+jp_ctl submit after-reload >/dev/null
+for i in $(seq 50); do
+	[ "$(stat_get journal compactions)" = 1 ] && break
+	sleep 0.1
+done
+jp_eq "the next write compacts" 1 "$(stat_get journal compactions)"
+b1=$(stat_get journal bytes)
+[ "${b1:-$b0}" -lt "$b0" ] && jp_pass "the file shrank ($b0 to $b1 bytes)" ||
+	jp_fail "the file did not shrink ($b0 to ${b1:-?} bytes)"
 
 # --- jobs of a queue the config lost are kept until it is back ------------------------
 jp_stop
