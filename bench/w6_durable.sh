@@ -8,7 +8,9 @@
 # journal directory on disk (under the bench's temp dir; not tmpfs). Peer: beanstalkd
 # with its binlog and an fsync on every write (-b DIR -f 0), one producer (bs_bench).
 # The target (>= 100,000 jobs/s with always, many producers) is read from the row
-# "journal always, 8 producers".
+# "journal always, 8 producers". Then recovery: 1,000,000 queued jobs after kill -9,
+# the time until the daemon answers again and its RSS before and after
+# (W6_RECOVER_JOBS).
 #
 #   bench/w6_durable.sh [BUILD_DIR] [REPS] [JOBS]   (BENCH_QUICK=1: fewer jobs and runs)
 #
@@ -105,6 +107,43 @@ rm -rf "$JDIR"
 note "$W" "jobpool: jpbench, $jobs jobs in total, $window in flight per connection; with -p P, P processes with a connection each do $jobs/P jobs, started together, timed from the start to the last one's last result. A fresh jobpoold for every run."
 if [ ${#ok_policies[@]} -gt 1 ]; then
 	note "$W" "journal: a fresh, empty journal_dir on $fstype (${W6_DIR:-under the bench temp dir}) for every run; journal_fsync_interval = 1 (s) for interval. The target (>= 100,000 jobs/s with always, many producers sharing group commits) is read from the median of \"jobpool journal always, 8 producers\"."
+fi
+
+# --- recovery: a backlog of queued jobs back after kill -9 ------------------------------
+# Two 10-minute jobs hold both workers; RJOBS jobs of 64 bytes wait behind them; the
+# daemon is killed with SIGKILL and started again on the same journal. Measured: time
+# from the start to the first answer to PING (the journal is replayed before the event
+# loop runs), and the master's RSS before the kill and once the jobs are back.
+if [ ${#ok_policies[@]} -gt 1 ]; then
+	if [ "$QUICK" = 1 ]; then rjobs=100000; else rjobs=${W6_RECOVER_JOBS:-1000000}; fi
+	RQ='{ name = "hold"; handler = "sleep"; workers = 2; batch = 1; max_jobs = 2000000; }'
+	rsys="jobpool recovery, $rjobs queued jobs"
+	for r in $(seq "$REPS"); do
+		rm -rf "$JDIR"
+		jp_start w6r "$RQ" "$(journal_conf interval)"
+		"$OBJ/jpfill" -s "$JP_SOCK" -q hold -n 2 -t 600000 >/dev/null
+		"$OBJ/jpfill" -s "$JP_SOCK" -q hold -n "$rjobs" -t 0 >/dev/null
+		before=$(rss_kb "$JP_PID")
+		kill -KILL "$JP_PID"
+		stop_bg "$JP_PID"
+		t0=$(date +%s%N)
+		start_bg JP_PID "$JOBPOOLD" -c "$TMP/w6r.conf"
+		until "$JOBPOOLCTL" -s "$JP_SOCK" ping >/dev/null 2>&1; do
+			kill -0 "$JP_PID" 2>/dev/null || break
+			sleep 0.01
+		done
+		t1=$(date +%s%N)
+		depth=$("$JOBPOOLCTL" -s "$JP_SOCK" status | awk '$1 == "hold" && $3 == "sleep" { print $5 }')
+		if [ "${depth:-0}" -ne "$rjobs" ]; then
+			note "$W" "$rsys: a run recovered ${depth:-none} of $rjobs waiting jobs"
+		fi
+		emit "$W" "$rsys" "time to ready after kill -9" ms "$(( (t1 - t0) / 1000000 ))"
+		emit "$W" "$rsys" "master RSS before the kill" MiB "$(awk -v k="$before" 'BEGIN { printf "%.1f", k / 1024 }')"
+		emit "$W" "$rsys" "master RSS once recovered" MiB "$(awk -v k="$(rss_kb "$JP_PID")" 'BEGIN { printf "%.1f", k / 1024 }')"
+		stop_bg "$JP_PID"
+	done
+	rm -rf "$JDIR"
+	note "$W" "recovery: $rjobs jobs of 64 bytes queued behind two running ones (journal_fsync interval), the daemon killed with SIGKILL and started again on its journal; time from the start to the first PING answer, which comes once the journal is replayed, the jobs are queued again and a fresh file holds them."
 fi
 
 # --- beanstalkd, binlog with an fsync on every write -----------------------------------
