@@ -11,6 +11,9 @@ Both use ProcessPoolExecutor(max_workers=WORKERS). The job function returns its 
 
   py_peer.py w1 gather|queue N [WORKERS]          -> jobs=N seconds=S jobs_per_s=R failed=F
   py_peer.py w2 gather|queue ITERS K WORKERS      -> jobs=K seconds=S
+  py_peer.py lat RATE SECONDS WARMUP [WORKERS]    -> offered=R achieved=R jobs=N lost=L
+                                                     p50_us=.. p90_us=.. p99_us=..
+                                                     p999_us=.. max_us=.. (W3)
   py_peer.py cal MS                               -> ITERS so that one job takes ~MS ms
   py_peer.py serial ITERS K                       -> jobs=K seconds=S (in-process)
 """
@@ -68,6 +71,50 @@ async def run_queue(pool, fn, args, workers):
     return out
 
 
+async def run_lat(pool, rate, seconds, warmup):
+    """W3, open loop: job i is due at t0 + i/RATE, handed to the pool by
+    run_in_executor at that time (loop.call_at), and measured from when it was due to
+    when its future is done in the event loop, as jplat measures jobpool."""
+    loop = asyncio.get_running_loop()
+    n = int(rate * (seconds + warmup))
+    nwarm = int(rate * warmup)
+    lat = []
+    left = [n]
+    finished = loop.create_future()
+    last = [0.0]
+    t0 = loop.time() + 0.01
+
+    def done(i, due, fut):
+        now = loop.time()
+        fut.result()
+        if i >= nwarm:
+            lat.append(now - due)
+        last[0] = now
+        left[0] -= 1
+        if left[0] == 0:
+            finished.set_result(None)
+
+    def send(i, due):
+        fut = loop.run_in_executor(pool, echo, payload(i))
+        fut.add_done_callback(lambda f: done(i, due, f))
+
+    for i in range(n):
+        due = t0 + i / rate
+        loop.call_at(due, send, i, due)
+    await finished
+    start = t0 + nwarm / rate
+    span = max(last[0], t0 + n / rate) - start
+    return lat, len(lat) / span
+
+
+def print_latency(rate, achieved, lat, lost):
+    lat.sort()
+    v = [lat[int(q * (len(lat) - 1) + 0.5)] * 1e6 if lat else 0
+         for q in (0.50, 0.90, 0.99, 0.999, 1.0)]
+    print("offered=%.0f achieved=%.0f jobs=%d lost=%d p50_us=%.1f p90_us=%.1f "
+          "p99_us=%.1f p999_us=%.1f max_us=%.1f" % (rate, achieved, len(lat), lost, *v))
+
+
 def run(pattern, fn, args, workers):
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # Start the worker processes before the clock starts.
@@ -93,6 +140,13 @@ def main():
         iters, k, workers = int(a[2]), int(a[3]), int(a[4])
         res, t = run(a[1], spin, [(iters, j + 1) for j in range(k)], workers)
         print("jobs=%d seconds=%.4f" % (k, t))
+    elif a[0] == "lat":
+        rate, seconds, warmup = float(a[1]), float(a[2]), float(a[3])
+        workers = int(a[4]) if len(a) > 4 else 2
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(echo, [b""] * workers))
+            lat, achieved = asyncio.run(run_lat(pool, rate, seconds, warmup))
+        print_latency(rate, achieved, lat, int(rate * seconds) - len(lat))
     elif a[0] == "cal":
         ms = float(a[1])
         probe = 200000

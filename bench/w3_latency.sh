@@ -5,7 +5,8 @@
 # each job from its *scheduled* send time to its RESULT (coordinated-omission-aware):
 # p50, p90, p99, p99.9, max and the achieved rate. The floor (bench/floor.c) runs the same
 # client; beanstalkd at 5,000/s with bench/bs_bench.c's lat mode (same schedule, same
-# measure, result matched by the index at the start of the payload).
+# measure, result matched by the index at the start of the payload); Python's asyncio
+# with a ProcessPoolExecutor at 5,000/s (bench/py_peer.py lat, the same schedule).
 #
 #   bench/w3_latency.sh [BUILD_DIR]     (BENCH_QUICK=1: 2 s per rate, 1 run)
 set -euo pipefail
@@ -58,6 +59,10 @@ if command -v beanstalkd >/dev/null; then
 	bs_stop
 	note "$W" "beanstalkd: no binlog, Unix socket, 2 workers as in W1; the client puts on one connection and keeps 4 reserves outstanding on the results tube (64 or more made beanstalkd's p90 hundreds of ms: deletes queue behind pending reserves)."
 fi
+# Python's asyncio + ProcessPoolExecutor, open loop at 5,000/s only: its W1 throughput
+# (about 7,000 jobs/s) cannot carry 100,000/s.
+lat_runs "python asyncio" 5000 "$PY" "$BENCH_DIR/py_peer.py" lat 5000 "$DUR" 0.5 2
+note "$W" "python asyncio: bench/py_peer.py lat, job i handed to a ProcessPoolExecutor(2) by loop.run_in_executor at its due time (loop.call_at), measured from that time to its future's completion in the event loop; 5,000/s only (its W1 throughput, about 7,000 jobs/s, cannot carry 100,000/s)."
 # Yardsticks (bench/wakeup.c): what one wake-up costs here, and how late the client's
 # own timer fires; every system above pays these alike.
 for r in $(seq "$REPS"); do
@@ -74,5 +79,5 @@ for r in $(seq "$REPS"); do
 	done
 done
 note "$W" "latency = time the RESULT was read - the job's scheduled send time (not its actual send time), so client or server stalls are charged in full; the 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
-note "$W" "not measured: Python (no open-loop client written; its W1 throughput, ~10,000 jobs/s, cannot carry 100,000/s), Gearman (libgearman's foreground tasks complete only through gearman_client_run_tasks() over a fixed batch, which does not fit an open-loop schedule)."
+note "$W" "not measured: Gearman (libgearman's foreground tasks complete only through gearman_client_run_tasks() over a fixed batch, which does not fit an open-loop schedule)."
 finish_alone
