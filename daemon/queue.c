@@ -823,22 +823,26 @@ job_dead_count(void)
 	return (ndead);
 }
 
-/* Free every kept and dead job and the table (at exit, after the queues are freed). */
+/*
+ * Free every kept and dead job and the table (at exit, after the queues are freed). The
+ * queues freed their waiting jobs without taking them out of the table, so its chains
+ * must not be walked again: the buckets go first, which makes job_table_remove() a
+ * no-op for the jobs freed here.
+ */
 void
 job_table_free(void)
 {
 	struct job	*j;
 
+	free(jt_buckets);
+	jt_buckets = NULL;
+	jt_mask = 0;
+	jt_count = 0;
 	job_keep_trim(0, 0);
 	/* The queues are gone already: unlink without their counts. */
 	while ((j = TAILQ_FIRST(&dead)) != NULL) {
 		TAILQ_REMOVE(&dead, j, entry);
 		ndead--;
-		job_table_remove(j);
 		job_free(j);
 	}
-	free(jt_buckets);
-	jt_buckets = NULL;
-	jt_mask = 0;
-	jt_count = 0;
 }

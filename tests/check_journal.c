@@ -665,6 +665,136 @@ START_TEST(test_damage_anywhere)
 }
 END_TEST
 
+/* The on-disk format (jobpool.conf(5), JOURNAL; HACKING.md), for records made here. */
+enum { T_SUBMIT = 1, T_END, T_DEAD, T_RETRY, T_NEXT };
+
+static uint64_t
+next_rnd(uint64_t *r)
+{
+	*r = *r * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (*r >> 17);
+}
+
+static size_t
+put_le(unsigned char *p, uint64_t v, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+	return ((size_t)n);
+}
+
+/*
+ * One record body in b: a well-formed one of a random type for one of 6 ids (SUBMIT to
+ * queue "q", "other" or one the config has not, live or dead), then perhaps changed:
+ * bytes overwritten, the body cut short or lengthened. Returns its length.
+ */
+static size_t
+random_record(unsigned char *b, uint64_t *r, int *submits)
+{
+	static const char *const	 qnames[] = { "q", "other", "gone" };
+	const char			*qn = qnames[next_rnd(r) % 3];
+	size_t				 n = 0, qlen = strlen(qn), k;
+	uint32_t			 len = (uint32_t)(next_rnd(r) % 40);
+	int				 type = 1 + (int)(next_rnd(r) % 5), dead;
+
+	if (next_rnd(r) % 16 == 0)
+		type = (int)(next_rnd(r) % 256);
+	b[n++] = (unsigned char)type;
+	n += put_le(b + n, 1 + next_rnd(r) % 6, 8);
+	switch (type) {
+	case T_SUBMIT:
+		dead = next_rnd(r) % 4 == 0;
+		b[n++] = (unsigned char)dead;
+		b[n++] = (unsigned char)next_rnd(r);			/* attempts */
+		n += put_le(b + n, next_rnd(r), 2);			/* prio */
+		n += put_le(b + n, next_rnd(r) % 100000, 4);		/* timeout */
+		n += put_le(b + n, next_rnd(r) % 2 ? 0 : next_rnd(r), 8); /* run_at */
+		b[n++] = (unsigned char)qlen;
+		memcpy(b + n, qn, qlen);
+		n += qlen;
+		n += put_le(b + n, len, 4);
+		memset(b + n, 'x', len);
+		n += len;
+		if (dead) {
+			b[n++] = (unsigned char)next_rnd(r);		/* last status */
+			n += put_le(b + n, next_rnd(r), 8);		/* died */
+			k = next_rnd(r) % 20;
+			n += put_le(b + n, k, 2);
+			memset(b + n, 'r', k);
+			n += k;
+		}
+		(*submits)++;
+		break;
+	case T_DEAD:
+		b[n++] = (unsigned char)next_rnd(r);
+		n += put_le(b + n, next_rnd(r), 8);
+		k = next_rnd(r) % 20;
+		n += put_le(b + n, k, 2);
+		memset(b + n, 'r', k);
+		n += k;
+		break;
+	default:
+		break;
+	}
+	switch (next_rnd(r) % 4) {
+	case 0:		/* bytes overwritten, anywhere after the type */
+		for (k = next_rnd(r) % 3 + 1; k > 0; k--)
+			b[1 + next_rnd(r) % (n - 1)] = (unsigned char)next_rnd(r);
+		break;
+	case 1:		/* cut short */
+		n = 1 + next_rnd(r) % n;
+		break;
+	case 2:		/* lengthened */
+		for (k = next_rnd(r) % 8 + 1; k > 0; k--)
+			b[n++] = (unsigned char)next_rnd(r);
+		break;
+	default:	/* as made */
+		break;
+	}
+	return (n);
+}
+
+/*
+ * Records whose checksums are right and whose contents are not: what a bug in a writer,
+ * or another version's records, would leave. Each file replays up to its first
+ * malformed record; the daemon starts every time (ASan and UBSan watch the reader) and
+ * brings back no more jobs than the file's SUBMIT records.
+ */
+START_TEST(test_checksummed_garbage)
+{
+	unsigned char	 file[16 + 16 * (8 + 160)], *p;
+	uint64_t	 rnd = 0x2545F4914F6CDD1DULL;
+	size_t		 off, body;
+	int		 i, nrec, k, fd, submits;
+	char		 path[128], *cause = NULL;
+
+	snprintf(path, sizeof path, "%s/journal.1", dir);
+	for (i = 0; i < 400; i++) {
+		memcpy(file, "JOBPOOL JRNL v1\n", 16);
+		off = 16;
+		submits = 0;
+		nrec = 1 + (int)(next_rnd(&rnd) % 16);
+		for (k = 0; k < nrec; k++) {
+			p = file + off;
+			body = random_record(p + 8, &rnd, &submits);
+			put_le(p, body, 4);
+			put_le(p + 4, journal_crc32c(0, p + 8, body), 4);
+			off += 8 + body;
+		}
+		clear_dir();
+		ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), -1);
+		ck_assert_int_eq(write(fd, file, off), (ssize_t)off);
+		close(fd);
+		daemon_up(2);
+		ck_assert_msg(journal_open(&cf, &cause) == 0, "file %d: %s", i, cause);
+		ck_assert_uint_le(job_count() + journal_info_unknown(), (uint64_t)submits);
+		daemon_down();
+	}
+}
+END_TEST
+
 START_TEST(test_policies_make_batches_durable)
 {
 	static const int	policies[] = {
@@ -770,6 +900,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_compaction_bounds_the_file);
 	tcase_add_test(tc, test_compaction_fails_safely);
 	tcase_add_test(tc, test_damage_anywhere);
+	tcase_add_test(tc, test_checksummed_garbage);
 	tcase_add_loop_test(tc, test_policies_make_batches_durable, 0, 3);
 	tcase_add_loop_test(tc, test_fsync_follows_policy, 0, 3);
 	tcase_add_test(tc, test_off_is_a_noop);

@@ -274,6 +274,34 @@ START_TEST(test_keep_trim)
 }
 END_TEST
 
+/*
+ * At exit the master frees the queues (and the jobs waiting in them) first, then the
+ * table with the kept and dead jobs: with waiting and finished jobs sharing the table's
+ * chains, freeing the finished ones must not walk through the freed waiting ones (ASan
+ * saw a use-after-free there, found by check_journal's checksummed garbage).
+ */
+START_TEST(test_table_free_after_queues)
+{
+	struct queue	*q = make_queue(0, 0, 100000, 1 << 30);
+	struct job	*j;
+	int		 i;
+
+	test_cf.keep_results = 100000;
+	test_cf.dead_max = 100000;
+	for (i = 0; i < 3000; i++) {
+		j = make_job(q, "job", 0);
+		if (i % 3 == 0)
+			queue_push(q, j);
+		else
+			job_finish(j, i % 3 == 1 ? JOB_DONE : JOB_DEAD, "r", 1);
+	}
+	ck_assert_uint_eq(job_count(), 3000);
+	queue_free(q);
+	job_table_free();
+	ck_assert_uint_eq(job_count(), 0);
+}
+END_TEST
+
 /* A 64-byte job is one 144-byte malloc chunk: 72 bytes of header (bench W4). */
 START_TEST(test_job_size)
 {
@@ -302,6 +330,7 @@ queue_suite(void)
 	tcase_add_test(tc, test_room);
 	tcase_add_test(tc, test_job_table);
 	tcase_add_test(tc, test_keep_trim);
+	tcase_add_test(tc, test_table_free_after_queues);
 	tcase_add_test(tc, test_state_names);
 	tcase_add_test(tc, test_job_size);
 	suite_add_tcase(s, tc);
