@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Random traffic for a while (tests/soak.py): every request of PROTOCOL.md, well-formed
+# and not, on six connections dropped at random (abruptly, halfway through a request,
+# with QUIT), against queues whose jobs succeed, sleep, time out and retry, are cancelled,
+# die and are retried again, with the journal on. Then what a user would check: every
+# reply was well framed and the daemon closed no connection unasked; it still answers;
+# every job ends (nothing stays running or queued); a graceful stop exits 0 with nothing
+# from the sanitizers; the next start replays the journal whole (no damaged record) and
+# brings back the dead jobs and nothing else. SOAK_SECONDS (default 15) and SOAK_SEED
+# (default 1, so that CI sends the same requests every time; printed) vary it.
+. "$top_srcdir/tests/lib.sh"
+
+SECS=${SOAK_SECONDS:-15}
+SEED=${SOAK_SEED:-1}
+J="$JP_TMP/journal"
+CONF="journal_dir = \"$J\";
+journal_fsync = \"never\";
+keep_results = 200;
+dead_max = 100;
+shutdown_timeout = 1;
+queues = (
+  { name = \"echo\"; handler = \"echo\"; workers = 2; max_jobs = 2000; batch = 16; },
+  { name = \"slow\"; handler = \"sleep\"; workers = 1; max_jobs = 300; },
+  { name = \"flaky\"; handler = \"sleep\"; workers = 2; timeout = 0.03; grace = 0.05;
+    retries = 1; backoff_base = 0.01; backoff_max = 0.05; max_jobs = 100; }
+);"
+jp_start "$CONF"
+
+echo "soak: seed $SEED, $SECS s (SOAK_SEED=$SEED to run the same traffic again)"
+out=$(timeout $((SECS + 60)) python3 "$top_srcdir/tests/soak.py" "$JP_SOCK" "$SECS" "$SEED"); rc=$?
+echo "$out"
+jp_eq "the traffic saw every reply well framed and no connection closed unasked" 0 "$rc"
+jp_eq "the daemon still answers" pong "$(jp_ctl ping 2>&1 | awk '{ print $NF }')"
+
+# Every job ends: delays are at most 0.3 s, jobs at most 0.1 s, retries 0.05 s apart;
+# the queues hold at most a few hundred.
+busy=
+for i in $(seq 300); do
+	busy=$(jp_ctl status | awk '$1 ~ /^(echo|slow|flaky)$/ && $2 != "" && NF >= 11 &&
+		($5 + $6 + $7) > 0 { print $1 ": depth " $5 ", delayed " $6 ", running " $7 }')
+	[ -z "$busy" ] && break
+	sleep 0.1
+done
+jp_eq "every job ended (no queue holds one)" "" "$busy"
+ndead=$(jp_ctl dead | grep -c '^[0-9]')
+jp_stop
+
+jp_start "$CONF"
+if grep -q 'damaged\|is kept as' "$JP_LOG"; then
+	jp_fail "the journal had a damaged record after a graceful stop: $(grep -m1 damaged "$JP_LOG")"
+else
+	jp_pass "the journal replays whole after the soak"
+fi
+jp_eq "the dead jobs are back, and nothing else" "$ndead" "$(jp_ctl dead | grep -c '^[0-9]')"
+jp_eq "no job waits after the restart" 0 "$(jp_ctl status | awk '$1 ~ /^(echo|slow|flaky)$/ && NF >= 11 { n += $5 + $6 + $7 } END { print n + 0 }')"
+jp_stop
+jp_done
