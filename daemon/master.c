@@ -177,6 +177,7 @@ master_check_done(void)
 }
 
 static char	*reload_error;
+static int	 reloading;	/* master_reload() is applying a configuration */
 static uint32_t	 master_gen;	/* worker generations, never reused */
 
 /* Do two optional strings differ? */
@@ -285,7 +286,14 @@ master_reload(const char *why)
 		reload_error = strdup("the daemon is shutting down");
 		return (-1);
 	}
+	if (reloading) {
+		/* Not reached: what a reload runs cannot start another. */
+		free(reload_error);
+		reload_error = strdup("another reload is under way");
+		return (-1);
+	}
 	notify_reloading();
+	reloading = 1;
 	path = strcmp(old->path, CONFIG_EMBEDDED_NAME) == 0 ? NULL : old->path;
 	log_notice("%s: reloading %s", why, old->path);
 	/* Queue users the master can no longer switch to are errors, with their line. */
@@ -301,6 +309,7 @@ master_reload(const char *why)
 		}
 		log_errx("reload failed: still running on the previous configuration");
 		free(cause);
+		reloading = 0;
 		notify_ready();
 		return (-1);
 	}
@@ -361,9 +370,7 @@ master_reload(const char *why)
 			(void)supervisor_resize(q);
 		if (restart)
 			supervisor_roll(q);
-		dispatch_queue(q);
-		if (q->nblocked > 0 && queue_has_room(q, 0))
-			server_unblock(q);
+		dispatch_kick(q);	/* after the reload: it may let producers go on */
 	}
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
@@ -374,9 +381,7 @@ master_reload(const char *why)
 		log_info("reload: queue %s removed: it takes no new jobs and stops once "
 		    "its %u waiting and %u running jobs are done", q->name,
 		    queue_depth(q), q->running);
-		if (q->nblocked > 0)
-			server_unblock(q);	/* their SUBMITs now get "no queue" */
-		dispatch_queue(q);
+		dispatch_kick(q);
 	}
 
 	master_config = ncf;
@@ -395,6 +400,17 @@ master_reload(const char *why)
 	    removed);
 	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();
+	reloading = 0;
+	/*
+	 * Last, with the new configuration wholly in force: producers blocked on a queue
+	 * that now has room, or that was removed (their SUBMITs get "no queue"), go on.
+	 * Their next requests run now, and one of them may be another RELOAD.
+	 */
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->nblocked > 0 && (q->removed || queue_has_room(q, 0)))
+			server_unblock(q);
+	}
 	return (0);
 }
 

@@ -18,6 +18,11 @@ queues = (
 );" >/dev/null
 }
 
+queue_blocked() {	# $1: queue; how many producers wait for room in it
+	badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q {
+		for (i = 3; i <= NF; i++) if ($i ~ /^blocked=/) { sub(/^blocked=/, "", $i); print $i } }'
+}
+
 conf 2 echo ", { name = \"gone\"; handler = \"sleep\"; workers = 1; }"
 timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" \
 	>>"$JP_LOG" 2>&1 &
@@ -260,6 +265,34 @@ jp_eq "the added queue runs jobs" \
 	"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" \
 	"$(jp_ctl submit -w -q added hello)"
 jp_match "the log says the queue was added" 'reload: queue added added: handler sha256, 1 workers' "$(newlog)"
+
+# A RELOAD pipelined behind a SUBMIT that waits for room. The reload that makes room lets
+# that producer go on, and its RELOAD runs once the first one is done (it used to run
+# inside the first, which then freed the configuration a second time: found by it_soak).
+tight() {
+	jp_config "queues = ( { name = \"work\"; handler = \"echo\"; workers = 2; },
+  { name = \"roll\"; handler = \"exec:/bin/cat\"; workers = 1; },
+  { name = \"added\"; handler = \"sha256\"; workers = 1; },
+  { name = \"tight\"; handler = \"sleep\"; workers = 1; max_jobs = $1; } );
+max_payload = 65536;" >/dev/null
+}
+tight 1
+jp_eq "reload adding a queue that holds one waiting job" reloaded "$(jp_ctl reload 2>&1)"
+jp_ctl submit -q tight 1500 >/dev/null	# runs
+jp_ctl submit -q tight 10 >/dev/null	# waits: the queue is full
+printf 'SUBMIT tight 2\n10\nRELOAD\n' | badclient raw "$JP_SOCK" -t 10 >"$JP_TMP/pipelined" &
+pipelined=$!
+for i in $(seq 1 100); do
+	[ "$(queue_blocked tight)" = 1 ] && break
+	sleep 0.05
+done
+jp_eq "the producer waits for room" 1 "$(queue_blocked tight)"
+tight 10
+jp_eq "the reload that makes room" reloaded "$(jp_ctl reload 2>&1)"
+wait $pipelined
+jp_match "the producer's SUBMIT, then its own RELOAD, are answered" "^OK [0-9]+ OK reloaded$" \
+	"$(tr '\n' ' ' <"$JP_TMP/pipelined" | sed 's/ $//')"
+jp_eq "and the daemon still answers" pong "$(jp_ctl ping 2>&1 | awk '{ print $NF }')"
 
 jp_stop
 jp_done

@@ -4,7 +4,7 @@
     soak.py SOCK SECONDS SEED [CONNECTIONS]
 
 CONNECTIONS threads (default 6) each send random requests of every kind in
-lib/PROTOCOL.md, well-formed and not, to queues "echo", "slow" and "flaky" (see
+lib/PROTOCOL.md (RELOAD of the unchanged file among them), well-formed and not, to queues "echo", "slow" and "flaky" (see
 it_soak.sh), on connections they drop at random, abruptly or halfway through a request,
 and open again. A reader per connection checks the framing of everything the daemon
 sends (OK, ERR, DATA and RESULT with their bodies) and collects job ids, which later
@@ -189,8 +189,10 @@ def request(rng):
         return b"HISTORY %d\n" % some_id(rng)
     if r < 0.90:
         return b"STATS\n"
-    if r < 0.94:
+    if r < 0.935:
         return b"PING\n"
+    if r < 0.94:
+        return b"RELOAD\n"     # the same file: every queue and worker stays
     # Malformed, but well framed: the daemon answers ERR and carries on.
     return rng.choice([b"NOSUCH\n", b"WAIT x\n", b"SUBMIT echo\n", b"CANCEL\n",
                        b"STATUS 99999999999999999999\n", b"SUBMIT bad/name 1\nx\n",
