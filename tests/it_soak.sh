@@ -1,35 +1,64 @@
 #!/usr/bin/env bash
-# Random traffic for a while (tests/soak.py): every request of PROTOCOL.md, well-formed
-# and not, on six connections dropped at random (abruptly, halfway through a request,
-# with QUIT), against queues whose jobs succeed, sleep, time out and retry, are cancelled,
-# die and are retried again, with the journal on. Then what a user would check: every
-# reply was well framed and the daemon closed no connection unasked; it still answers;
-# every job ends (nothing stays running or queued); a graceful stop exits 0 with nothing
-# from the sanitizers; the next start replays the journal whole (no damaged record) and
-# brings back the dead jobs and nothing else. SOAK_SECONDS (default 15) and SOAK_SEED
-# (default 1, so that CI sends the same requests every time; printed) vary it.
+# Random traffic for a while (tests/soak.py): every request of PROTOCOL.md (RELOAD of
+# the same file too), well-formed and not, on six connections dropped at random
+# (abruptly, halfway through a request, with QUIT), against queues whose jobs succeed,
+# sleep, time out and retry, are cancelled, die and are retried again, with the journal
+# on, while the file changes and is reloaded every 0.3 s (handlers, pools, limits, a
+# queue added and removed). Then what a user would check: every reply was well framed and the daemon closed no
+# connection unasked; it still answers; every job ends (nothing stays running or
+# queued); a graceful stop exits 0 with nothing from the sanitizers; the next start
+# replays the journal whole (no damaged record) and brings back the dead jobs and
+# nothing else. SOAK_SECONDS (default 15) and SOAK_SEED (default 1, so that CI sends the
+# same requests every time; printed) vary it.
 . "$top_srcdir/tests/lib.sh"
 
 SECS=${SOAK_SECONDS:-15}
 SEED=${SOAK_SEED:-1}
 J="$JP_TMP/journal"
-CONF="journal_dir = \"$J\";
+# conf ECHO_HANDLER ECHO_WORKERS ECHO_MAX SLOW_MAX FLAKY_MAX [EXTRA_QUEUE]
+conf() {
+	printf '%s\n' "journal_dir = \"$J\";
 journal_fsync = \"never\";
 keep_results = 200;
 dead_max = 100;
 shutdown_timeout = 1;
 queues = (
-  { name = \"echo\"; handler = \"echo\"; workers = 2; max_jobs = 2000; batch = 16; },
-  { name = \"slow\"; handler = \"sleep\"; workers = 1; max_jobs = 300; },
+  { name = \"echo\"; handler = \"$1\"; workers = $2; max_jobs = $3; batch = 16; },
+  { name = \"slow\"; handler = \"sleep\"; workers = 1; max_jobs = $4; },
   { name = \"flaky\"; handler = \"sleep\"; workers = 2; timeout = 0.03; grace = 0.05;
-    retries = 1; backoff_base = 0.01; backoff_max = 0.05; max_jobs = 100; }
+    retries = 1; backoff_base = 0.01; backoff_max = 0.05; max_jobs = $5; }${6:-}
 );"
+}
+CONF=$(conf echo 2 2000 300 100)
 jp_start "$CONF"
+
+# Meanwhile the file changes every 0.3 s (handlers, pools, limits that make producers
+# wait and let them go, a queue that comes and goes) and is reloaded, by SIGHUP-like
+# `jobpoolctl reload` here and by the traffic's own RELOAD requests.
+(
+	RANDOM=$SEED
+	end=$(( $(date +%s) + SECS ))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		h=echo; [ $((RANDOM % 3)) = 0 ] && h=exec:/bin/cat
+		x=; [ $((RANDOM % 2)) = 0 ] && x=', { name = "extra"; handler = "echo"; workers = 1; }'
+		conf "$h" $((1 + RANDOM % 3)) $((5 + RANDOM % 2000)) $((1 + RANDOM % 300)) \
+			$((1 + RANDOM % 100)) "$x" >"$JP_TMP/jobpool.conf.new"
+		{ echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/jobpool.conf.new"; } >"$JP_TMP/jobpool.conf.tmp"
+		mv "$JP_TMP/jobpool.conf.tmp" "$JP_TMP/jobpool.conf"
+		[ $((RANDOM % 2)) = 0 ] && "$JOBPOOLCTL" reload >/dev/null 2>&1
+		sleep 0.3
+	done
+) &
+changer=$!
 
 echo "soak: seed $SEED, $SECS s (SOAK_SEED=$SEED to run the same traffic again)"
 out=$(timeout $((SECS + 60)) python3 "$top_srcdir/tests/soak.py" "$JP_SOCK" "$SECS" "$SEED"); rc=$?
 echo "$out"
+wait $changer
 jp_eq "the traffic saw every reply well framed and no connection closed unasked" 0 "$rc"
+# Back to the first file, so that the restart below finds the same queues.
+jp_config "$CONF" >/dev/null
+jp_eq "a last reload, to the first file" reloaded "$(jp_ctl reload 2>&1)"
 jp_eq "the daemon still answers" pong "$(jp_ctl ping 2>&1 | awk '{ print $NF }')"
 
 # Every job ends: delays are at most 0.3 s, jobs at most 0.1 s, retries 0.05 s apart;

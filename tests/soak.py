@@ -11,7 +11,8 @@ sends (OK, ERR, DATA and RESULT with their bodies) and collects job ids, which l
 requests aim at: WAIT, STATUS, CANCEL, RETRY, HISTORY. The same SEED gives the same
 choices.
 
-Prints one line "soak: requests=N replies=N results=N errors=N drops=N" and exits 0,
+Prints one line "soak: requests=N replies=N results=N errors=N drops=N stalls=N" (stalls:
+connections dropped after a second held back by a full queue) and exits 0,
 or prints what broke and exits 1: a reply that is not well framed, an ERR code that
 PROTOCOL.md does not list, a connection the daemon closed without being asked.
 """
@@ -25,11 +26,12 @@ import time
 # shutdown: no allow lists, no RELOAD, no stop while it runs).
 ERR_CODES = {b"proto", b"toolarge", b"noqueue", b"busy", b"notfound", b"state",
              b"unavailable"}
-QUEUES = ["echo", "slow", "flaky"]
+QUEUES = ["echo", "slow", "flaky", "extra"]     # "extra" comes and goes with reloads
 
 lock = threading.Lock()
 ids = []
-counts = {"requests": 0, "replies": 0, "results": 0, "errors": 0, "drops": 0}
+counts = {"requests": 0, "replies": 0, "results": 0, "errors": 0, "drops": 0,
+          "stalls": 0}
 broken = []
 
 
@@ -68,12 +70,20 @@ class Reader(threading.Thread):
         self.expect_close = expect_close
         self.closed_by_peer = False
 
+    def recv(self):
+        """Bytes, or b"" once the connection is over (a timeout is not an end)."""
+        while True:
+            try:
+                return self.sock.recv(65536)
+            except socket.timeout:
+                if self.expect_close.is_set():
+                    return b""
+            except OSError:
+                return b""
+
     def fill(self, n):
         while len(self.buf) < n:
-            try:
-                d = self.sock.recv(65536)
-            except OSError:
-                d = b""
+            d = self.recv()
             if not d:
                 return False
             self.buf += d
@@ -84,10 +94,7 @@ class Reader(threading.Thread):
             if len(self.buf) > 8192:
                 fail("a reply line of more than 8 KiB: %r" % self.buf[:80])
                 return None
-            try:
-                d = self.sock.recv(65536)
-            except OSError:
-                d = b""
+            d = self.recv()
             if not d:
                 return None
             self.buf += d
@@ -148,7 +155,7 @@ class Reader(threading.Thread):
 
 
 def payload(rng, queue):
-    if queue == "echo":
+    if queue in ("echo", "extra", "nosuch"):
         return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200)))
     if queue == "slow":
         return str(rng.randrange(0, 40)).encode()
@@ -158,7 +165,7 @@ def payload(rng, queue):
 def request(rng):
     r = rng.random()
     if r < 0.40:
-        q = rng.choices(QUEUES + ["nosuch"], weights=[60, 25, 12, 3])[0]
+        q = rng.choices(QUEUES + ["nosuch"], weights=[58, 24, 12, 4, 2])[0]
         opts = []
         if rng.random() < 0.5:
             opts.append("wait")
@@ -202,6 +209,9 @@ def request(rng):
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
+    # A producer the daemon holds back (a full queue) stops being read: after a second
+    # of that, the sender gives up on the connection.
+    s.settimeout(1.0)
     return s
 
 
@@ -234,6 +244,8 @@ def client(path, deadline, seed):
             elif how < 0.7:
                 s.sendall(b"QUIT\n")
                 rd.join(5)
+        except socket.timeout:
+            count("stalls")     # held back by a full queue: drop it, as a producer might
         except OSError as e:
             if not closing.is_set():
                 fail("send: %s" % e)
