@@ -4,7 +4,7 @@
 # (abruptly, halfway through a request, with QUIT), against queues whose jobs succeed,
 # sleep, time out and retry, are cancelled, die and are retried again, with the journal
 # on, while the file changes and is reloaded every 0.3 s (handlers, pools, limits, a
-# queue added and removed). Then what a user would check: every reply was well framed and the daemon closed no
+# queue added and removed) and workers are killed. Then what a user would check: every reply was well framed and the daemon closed no
 # connection unasked; it still answers; every job ends (nothing stays running or
 # queued); a graceful stop exits 0 with nothing from the sanitizers; the next start
 # replays the journal whole (no damaged record) and brings back the dead jobs and
@@ -33,8 +33,9 @@ CONF=$(conf echo 2 2000 300 100)
 jp_start "$CONF"
 
 # Meanwhile the file changes every 0.3 s (handlers, pools, limits that make producers
-# wait and let them go, a queue that comes and goes) and is reloaded, by SIGHUP-like
-# `jobpoolctl reload` here and by the traffic's own RELOAD requests.
+# wait and let them go, a queue that comes and goes) and is reloaded, by `jobpoolctl
+# reload` here and by the traffic's own RELOAD requests; and a worker is killed with
+# SIGKILL about once a second.
 (
 	RANDOM=$SEED
 	end=$(( $(date +%s) + SECS ))
@@ -46,6 +47,11 @@ jp_start "$CONF"
 		{ echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/jobpool.conf.new"; } >"$JP_TMP/jobpool.conf.tmp"
 		mv "$JP_TMP/jobpool.conf.tmp" "$JP_TMP/jobpool.conf"
 		[ $((RANDOM % 2)) = 0 ] && "$JOBPOOLCTL" reload >/dev/null 2>&1
+		# And now and then a worker dies, whatever it was doing.
+		if [ $((RANDOM % 4)) = 0 ]; then
+			w=$(pgrep -P "$JP_DPID" | shuf -n 1 --random-source=<(yes "$RANDOM"))
+			[ -n "$w" ] && kill -KILL "$w" 2>/dev/null
+		fi
 		sleep 0.3
 	done
 ) &
