@@ -278,7 +278,7 @@ max_payload = 65536;" >/dev/null
 }
 tight 1
 jp_eq "reload adding a queue that holds one waiting job" reloaded "$(jp_ctl reload 2>&1)"
-jp_ctl submit -q tight 1500 >/dev/null	# runs
+jp_ctl submit -q tight 4000 >/dev/null	# runs (long enough for the steps below)
 jp_ctl submit -q tight 10 >/dev/null	# waits: the queue is full
 printf 'SUBMIT tight 2\n10\nRELOAD\n' | badclient raw "$JP_SOCK" -t 10 >"$JP_TMP/pipelined" &
 pipelined=$!
