@@ -134,6 +134,7 @@ config_cause_append(struct config_parse *cp, const char *file, int line, const c
 {
 	char	 where[32];
 	char	*p;
+	size_t	 i;
 	int	 n;
 
 	cp->nerrors++;
@@ -156,6 +157,14 @@ config_cause_append(struct config_parse *cp, const char *file, int line, const c
 	if (cp->len != 0)
 		cp->cause[cp->len++] = '\n';
 	snprintf(cp->cause + cp->len, (size_t)n + 1, "%s%s: %s", file, where, msg);
+	/*
+	 * One error, one line: a value quoted in the message may hold a newline or another
+	 * control character ("\n" in a string), which would split it in the log.
+	 */
+	for (i = cp->len; i < cp->len + (size_t)n; i++) {
+		if ((unsigned char)cp->cause[i] < ' ' || cp->cause[i] == 0x7f)
+			cp->cause[i] = '?';
+	}
 	cp->len += (size_t)n;
 }
 

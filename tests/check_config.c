@@ -617,6 +617,19 @@ START_TEST(test_queue_names)
 }
 END_TEST
 
+/* One error, one line: control characters in a quoted value become '?'. */
+START_TEST(test_error_one_line)
+{
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\\nb\"; handler = \"echo\\tx\"; }\n"
+	    ");\n",
+	    "@:2: invalid queue name 'a?b': use 1 to 63 of A-Z a-z 0-9 _ . -\n"
+	    "@:2: unknown handler 'echo?x' in queue 'a?b': valid handlers are "
+	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
+}
+END_TEST
+
 START_TEST(test_many_errors)
 {
 	load_fails(
@@ -1355,6 +1368,7 @@ config_suite(void)
 	tcase_add_test(tc, test_priorities);
 	tcase_add_test(tc, test_required);
 	tcase_add_test(tc, test_queue_names);
+	tcase_add_test(tc, test_error_one_line);
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_socket_mode);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # it_configtest.sh: `jobpoold -t -c FILE` accepts the shipped config and, for broken
-# ones, exits 78 (EX_CONFIG) having printed every error with its file:line.
+# ones, exits 78 (EX_CONFIG) having printed every error with its file:line; 300 randomly
+# broken copies of the annotated config never crash it.
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -200,6 +201,51 @@ expect_errors "$F" "$F: no 'queues': at least one queue is needed"
 # A file that does not exist.
 F="$JP_TMP/nosuch.conf"
 expect_errors "$F" "$F: No such file or directory"
+
+# 300 copies of the annotated config, each with one to three settings given a wrong value
+# (a negative, a huge number, a string for a number, a list, an empty string...) or a
+# line broken: jobpoold -t exits 0 or 78, never crashes (ASan, UBSan), and each error
+# line names the file and a line, or is one of the few errors about the file as a whole.
+SHIPPED="$top_srcdir/conf/jobpool.conf"
+python3 - "$SHIPPED" "$JP_TMP/mut" 300 <<'PY'
+import random, re, sys
+src, out, n = open(sys.argv[1]).read().split("\n"), sys.argv[2], int(sys.argv[3])
+rng = random.Random(5)
+bad = ['-1', '0', '99999999999999999999', '1e300', '""', '"x"', '"/nonexistent/dir"',
+       '1.5', 'true', '( )', '[ 1, 2 ]', '{ }', '"\\n"', '-0.001', '65535', '2147483648',
+       '"never never"', '"a b"']
+settable = [i for i, l in enumerate(src) if re.match(r'\s*[a-z_]+\s*=\s*[^;]*;', l)]
+for k in range(n):
+    lines = list(src)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.choice(settable)
+        what = rng.random()
+        if what < 0.8:
+            lines[i] = re.sub(r'=\s*[^;]*;', '= %s;' % rng.choice(bad), lines[i], count=1)
+        elif what < 0.9:
+            lines[i] = lines[i].replace(';', '', 1)
+        else:
+            lines.insert(i, lines[i])
+    open("%s.%d.conf" % (out, k), "w").write("\n".join(lines))
+PY
+crashed=0
+unlined=0
+for F in "$JP_TMP"/mut.*.conf; do
+	configtest "$F"
+	case $RC in
+	0|78) ;;
+	*) crashed=$((crashed + 1)); echo "exit $RC on $F:" >&2; head -5 "$ERR" >&2 ;;
+	esac
+	# Every error line: FILE:LINE: ..., or about the file as a whole (FILE: ...).
+	n=$(grep -v -E "^$F(:[0-9]+)?: " "$ERR" | grep -v -E '^$' | wc -l)
+	if [ "$n" -gt 0 ]; then
+		unlined=$((unlined + 1))
+		echo "an error line without the file in $F:" >&2
+		grep -v -E "^$F(:[0-9]+)?: " "$ERR" | head -3 >&2
+	fi
+done
+jp_eq "300 mutated configs: jobpoold -t exits 0 or 78 every time" 0 "$crashed"
+jp_eq "... and every error line names the file (and a line)" 0 "$unlined"
 
 # jobpoold's own command line: version, help, and usage errors (exit 64).
 out=$("$JOBPOOLD" -V); rc=$?
