@@ -4,17 +4,19 @@
     soak.py SOCK SECONDS SEED [CONNECTIONS]
 
 CONNECTIONS threads (default 6) each send random requests of every kind in
-lib/PROTOCOL.md (RELOAD of the unchanged file among them), well-formed and not, to queues "echo", "slow" and "flaky" (see
-it_soak.sh), on connections they drop at random, abruptly or halfway through a request,
-and open again. A reader per connection checks the framing of everything the daemon
-sends (OK, ERR, DATA and RESULT with their bodies) and collects job ids, which later
-requests aim at: WAIT, STATUS, CANCEL, RETRY, HISTORY. The same SEED gives the same
-choices.
+lib/PROTOCOL.md (RELOAD among them), well-formed and not, to queues "echo", "slow",
+"flaky" and "extra" (see it_soak.sh; "extra" comes and goes), on connections they drop
+at random, abruptly or halfway through a request, and open again. A reader per
+connection checks the framing of everything the daemon sends (OK, ERR, DATA and RESULT
+with their bodies) and collects job ids, which later requests aim at: WAIT, STATUS,
+CANCEL, RETRY, HISTORY. The same SEED gives each thread the same choices (what the
+daemon answers, and when, still varies).
 
-Prints one line "soak: requests=N replies=N results=N errors=N drops=N stalls=N" (stalls:
-connections dropped after a second held back by a full queue) and exits 0,
-or prints what broke and exits 1: a reply that is not well framed, an ERR code that
-PROTOCOL.md does not list, a connection the daemon closed without being asked.
+Prints one line "soak: requests=N replies=N results=N errors=N drops=N stalls=N"
+(stalls: connections dropped after a second held back by a full queue) and exits 0, or
+prints what broke and exits 1: a reply that is not well framed, an ERR code that
+PROTOCOL.md does not list or this traffic cannot cause, a connection the daemon closed
+without being asked.
 """
 import random
 import socket
@@ -199,7 +201,7 @@ def request(rng):
     if r < 0.935:
         return b"PING\n"
     if r < 0.94:
-        return b"RELOAD\n"     # the same file: every queue and worker stays
+        return b"RELOAD\n"     # of whatever the file says now (it_soak changes it)
     # Malformed, but well framed: the daemon answers ERR and carries on.
     return rng.choice([b"NOSUCH\n", b"WAIT x\n", b"SUBMIT echo\n", b"CANCEL\n",
                        b"STATUS 99999999999999999999\n", b"SUBMIT bad/name 1\nx\n",
