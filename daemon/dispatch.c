@@ -41,8 +41,7 @@ static void	dispatch_kick_cb(evutil_socket_t, short, void *);
  * submits or results then costs one write per worker, not one per job.
  */
 static struct event	*kick_ev;
-static struct queue	*kicked[64];
-static int		 nkicked;
+static struct queue	*kick_head, **kick_tail = &kick_head;
 
 /* Dispatch q later in this pass of the event loop. */
 void
@@ -55,32 +54,28 @@ dispatch_kick(struct queue *q)
 		dispatch_queue(q);
 		return;
 	}
-	if (nkicked == (int)(sizeof kicked / sizeof kicked[0])) {
-		dispatch_queue(q);
-		return;
-	}
 	q->kicked = 1;
-	kicked[nkicked++] = q;
-	if (nkicked == 1)
+	q->kick_next = NULL;
+	*kick_tail = q;
+	kick_tail = &q->kick_next;
+	if (kick_head == q)
 		event_active(kick_ev, EV_TIMEOUT, 0);
 }
 
 static void
 dispatch_kick_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct queue	*q, *batch[sizeof kicked / sizeof kicked[0]];
-	int		 i, n = nkicked;
+	struct queue	*q, *next;
 
 	/*
-	 * Work on a copy: dispatching one queue can kick others (a producer it unblocks
-	 * submits to them), and those start a new list for the next pass. Reusing kicked[]
-	 * in place would overwrite queues not yet dispatched, leaving them marked kicked
-	 * and so never dispatched by a kick again.
+	 * Take the whole list first: dispatching one queue can kick others (a producer it
+	 * unblocks submits to them), and those start a new list for the next pass.
 	 */
-	memcpy(batch, kicked, (size_t)n * sizeof *batch);
-	nkicked = 0;
-	for (i = 0; i < n; i++) {
-		q = batch[i];
+	q = kick_head;
+	kick_head = NULL;
+	kick_tail = &kick_head;
+	for (; q != NULL; q = next) {
+		next = q->kick_next;
 		q->kicked = 0;
 		dispatch_queue(q);
 	}
@@ -93,7 +88,8 @@ dispatch_free(void)
 	if (kick_ev != NULL)
 		event_free(kick_ev);
 	kick_ev = NULL;
-	nkicked = 0;
+	kick_head = NULL;
+	kick_tail = &kick_head;
 }
 
 /* A uniform random number in [0, 1) for backoff jitter. */

@@ -168,6 +168,7 @@ struct queue {
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
 	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
+	struct queue		*kick_next;	/* the next on that list */
 	uint32_t		 running;	/* jobs dispatched to workers */
 	uint32_t		 busy;		/* workers with jobs in flight */
 	double			 tokens;	/* rate: the token bucket */

@@ -287,7 +287,10 @@ master_reload(const char *why)
 		return (-1);
 	}
 	if (reloading) {
-		/* Not reached: what a reload runs cannot start another. */
+		/*
+		 * Not reached: a reload only kicks dispatch (dispatch_kick() runs it later
+		 * in the pass) and lets producers go on once it is done.
+		 */
 		free(reload_error);
 		reload_error = strdup("another reload is under way");
 		return (-1);

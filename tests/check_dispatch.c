@@ -464,6 +464,45 @@ make_due(struct job *j)
 
 /* ----- submit ----- */
 
+/*
+ * A kick never dispatches at once, however many queues are kicked in one pass (a fixed
+ * list of 64 used to fall back to dispatching the rest in place, which let a reload
+ * run the requests of producers it unblocked inside itself). Queues whose handler
+ * cannot start show it: dispatching them makes their waiting jobs dead.
+ */
+START_TEST(test_kick_many_queues)
+{
+	static struct queue	*many[100];
+	struct queue_config	 qc = tqc;
+	struct job		*jobs[100];
+	int			 i;
+
+	qc.workers = 0;
+	for (i = 0; i < 100; i++) {
+		ck_assert_ptr_nonnull(many[i] = queue_create(&qc));
+		many[i]->idx = (uint16_t)i;
+		ck_assert_ptr_nonnull(many[i]->failed_reason = strdup("no handler"));
+	}
+	queues = many;
+	nqueues = 100;
+	for (i = 0; i < 100; i++) {
+		ck_assert_ptr_nonnull(jobs[i] = job_new(many[i], "x", 1));
+		dispatch_submit(many[i], jobs[i], NULL);
+	}
+	for (i = 0; i < 100; i++)
+		ck_assert_int_eq(jobs[i]->state, JOB_QUEUED);
+	run_pending();
+	for (i = 0; i < 100; i++) {
+		ck_assert_int_eq(jobs[i]->state, JOB_DEAD);
+		ck_assert_int_eq(many[i]->kicked, 0);
+	}
+	queues = qarr;
+	nqueues = 1;
+	for (i = 0; i < 100; i++)
+		queue_free(many[i]);
+}
+END_TEST
+
 START_TEST(test_submit_ids)
 {
 	struct job	*a, *b, *d;
@@ -1502,6 +1541,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_disp, setup, teardown);
 	tcase_add_test(tc_disp, test_dispatch_idle_workers);
+	tcase_add_test(tc_disp, test_kick_many_queues);
 	tcase_add_test(tc_disp, test_max_running);
 	tcase_add_test(tc_disp, test_batch);
 	tcase_add_test(tc_disp, test_batch_one);
