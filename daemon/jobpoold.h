@@ -205,6 +205,8 @@ struct conn {
 	int			 out_full;	/* stopped reading: too much output pending */
 	int			 overflow;	/* far too much: closed once not in use */
 	int			 in_process;	/* its requests are being handled now */
+	int			 flushq;	/* on the list of replies to write */
+	TAILQ_ENTRY(conn)	 fentry;
 	/*
 	 * With a journal: replies that must wait until the records they depend on are
 	 * durable (see journal.h). Replies go to hold while marks remain (and during a

@@ -283,6 +283,89 @@ START_TEST(test_ping)
 }
 END_TEST
 
+/*
+ * A reply goes out in the loop pass that read its request: no pass waits for the
+ * socket to say it is writable first (bench W3: that cost two epoll_ctl calls and a
+ * pass per reply). One pass, woken by the request, must leave the answer in the socket.
+ */
+START_TEST(test_reply_same_pass)
+{
+	struct client	*c = cl_connect(0);
+	int		 k;
+
+	run_until(server_nconns() == 1);
+	for (k = 0; k < 3; k++) {
+		cl_sends(c, k == 1 ? "PING\nPING\n" : "PING\n");
+		/* Blocks until the request is readable; the tick is not armed. */
+		event_base_loop(master_base, EVLOOP_ONCE);
+		cl_pump(c);
+		ck_assert_msg(c->len == (k == 1 ? 16u : 8u) &&
+		    memcmp(c->buf, "OK pong\nOK pong\n", c->len) == 0,
+		    "round %d: after one pass, the client has '%.*s'", k, (int)c->len, c->buf);
+		c->len = 0;
+	}
+}
+END_TEST
+
+/*
+ * A client that does not read: the replies the socket will not take wait in the output
+ * and go out, in order, as it reads; then replies go out in their own pass again.
+ */
+START_TEST(test_reply_socket_full)
+{
+	struct client	*c = cl_connect(0);
+	char		*req, line[8];
+	size_t		 n = 150000, got = 0, k;
+	int		 sz = 4096;
+
+	run_until(server_nconns() == 1);
+	/* A small receive buffer: the daemon's socket fills after a few KiB. */
+	ck_assert_int_eq(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+	ck_assert_ptr_nonnull(req = malloc(n * 5));
+	for (k = 0; k < n; k++)
+		memcpy(req + k * 5, "PING\n", 5);
+	/* 750,000 bytes of requests, 1,200,000 of replies: under max_output (4 MiB). */
+	{
+		size_t	off = 0;
+
+		fcntl(c->fd, F_SETFL, O_NONBLOCK);
+		while (off < n * 5) {
+			ssize_t	w = send(c->fd, req + off, n * 5 - off, MSG_NOSIGNAL);
+
+			if (w > 0)
+				off += (size_t)w;
+			else {
+				ck_assert_int_eq(errno, EAGAIN);
+				run_for(5);
+			}
+		}
+	}
+	run_for(50);
+	ck_assert(!server_idle());	/* replies wait in the daemon */
+	while (got < n) {
+		run_until(cl_has(c, 8));
+		ck_assert(!c->eof);
+		for (k = 0; k + 8 <= c->len; k += 8) {
+			memcpy(line, c->buf + k, 8);
+			ck_assert_msg(memcmp(line, "OK pong\n", 8) == 0, "reply %zu: '%.8s'",
+			    got, line);
+			got++;
+		}
+		memmove(c->buf, c->buf + k, c->len - k);
+		c->len -= k;
+	}
+	ck_assert_uint_eq(c->len, 0);
+	run_until(server_idle());
+	free(req);
+	/* The socket took it all: the next reply goes out in its own pass. */
+	cl_sends(c, "PING\n");
+	event_base_loop(master_base, EVLOOP_ONCE);
+	cl_pump(c);
+	ck_assert_msg(c->len == 8 && memcmp(c->buf, "OK pong\n", 8) == 0,
+	    "after one pass, the client has '%.*s'", (int)c->len, c->buf);
+}
+END_TEST
+
 START_TEST(test_submit_status_cancel)
 {
 	struct client	*c = cl_connect(0);
@@ -914,6 +997,8 @@ server_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_ping);
+	tcase_add_test(tc, test_reply_same_pass);
+	tcase_add_test(tc, test_reply_socket_full);
 	tcase_add_test(tc, test_submit_status_cancel);
 	tcase_add_test(tc, test_submit_wait);
 	tcase_add_test(tc, test_request_errors);
