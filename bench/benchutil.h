@@ -7,6 +7,7 @@
 #define BENCHUTIL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,48 @@ buf_write(struct buf *b, int fd)
 	return (0);
 }
 
+/*
+ * The open-loop clients' wait for the next send. A sleeping thread wakes late: on this
+ * kind of VM a ppoll() for 200 us ahead returns 30-50 us after its time even with the
+ * timer slack at 1 ns (bench/wakeup.c timer), and every job sent then is charged that
+ * lateness, whatever system it goes to. So the client sleeps until spin_ns before the
+ * due time and polls its fds without blocking from there: a job goes out within a
+ * microsecond or two of its time, and a reply that arrives meanwhile is read at once.
+ * spin_ns comes from BENCH_SPIN_US (default 0: sleep the whole wait; see
+ * bench/README.md, "The client's own lateness").
+ * Returns what ppoll/poll returned (events in p[].revents), or 0 when the time is due.
+ */
+#ifdef _GNU_SOURCE		/* ppoll() */
+static inline uint64_t
+bench_spin_ns(void)
+{
+	const char	*e = getenv("BENCH_SPIN_US");
+
+	return (e ? (uint64_t)strtoul(e, NULL, 10) * 1000 : 0);
+}
+
+static inline int
+wait_due(struct pollfd *p, nfds_t np, uint64_t due, uint64_t spin_ns)
+{
+	uint64_t	now = now_ns();
+	struct timespec	ts;
+	int		r;
+
+	if (due > now + spin_ns) {
+		uint64_t	d = due - now - spin_ns;
+
+		ts.tv_sec = (time_t)(d / 1000000000ull);
+		ts.tv_nsec = (long)(d % 1000000000ull);
+		if ((r = ppoll(p, np, &ts, NULL)) != 0)
+			return (r);
+	}
+	while (now_ns() < due)
+		if ((r = poll(p, np, 0)) != 0)
+			return (r);
+	return (0);
+}
+#endif
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -166,25 +209,42 @@ cmp_u64(const void *a, const void *b)
 
 /*
  * Print the latency summary line that bench/lib.sh parses:
- *   offered=R achieved=R jobs=N p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
- * lat[] (nanoseconds) is sorted in place.
+ *   offered=R achieved=R jobs=N lost=L p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
+ *   [send_p50_us=.. send_p90_us=.. send_p99_us=.. send_p999_us=.. send_max_us=..
+ *    lag_p50_us=.. lag_p99_us=..]
+ * lat[]: each job from its scheduled time to its result (nanoseconds). sl[] (may be
+ * NULL): each job from the moment it was written to the socket to its result, the
+ * submit-to-result latency. lag[]: how long after its scheduled time each job was
+ * written, the load generator's own share of lat[]. All sorted in place.
  */
-static inline void
-print_latency(double offered, double achieved, uint64_t *lat, size_t n, size_t lost)
+static inline double
+pct_us(uint64_t *v, size_t n, double q)
 {
-	double	q[5] = { 0.50, 0.90, 0.99, 0.999, 1.0 };
-	double	v[5];
-	int	k;
+	return (n ? v[(size_t)(q * (double)(n - 1) + 0.5)] / 1e3 : 0);
+}
 
-	qsort(lat, n, sizeof lat[0], cmp_u64);
-	for (k = 0; k < 5; k++) {
-		size_t	i = n ? (size_t)(q[k] * (double)(n - 1) + 0.5) : 0;
+static inline void
+print_pcts(const char *pre, uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof v[0], cmp_u64);
+	printf(" %sp50_us=%.1f %sp90_us=%.1f %sp99_us=%.1f %sp999_us=%.1f %smax_us=%.1f",
+	    pre, pct_us(v, n, 0.50), pre, pct_us(v, n, 0.90), pre, pct_us(v, n, 0.99),
+	    pre, pct_us(v, n, 0.999), pre, pct_us(v, n, 1.0));
+}
 
-		v[k] = n ? lat[i] / 1e3 : 0;
+static inline void
+print_latency(double offered, double achieved, uint64_t *lat, size_t n, size_t lost,
+    uint64_t *sl, uint64_t *lag)
+{
+	printf("offered=%.0f achieved=%.0f jobs=%zu lost=%zu", offered, achieved, n, lost);
+	print_pcts("", lat, n);
+	if (sl != NULL) {
+		print_pcts("send_", sl, n);
+		qsort(lag, n, sizeof lag[0], cmp_u64);
+		printf(" lag_p50_us=%.1f lag_p99_us=%.1f", pct_us(lag, n, 0.50),
+		    pct_us(lag, n, 0.99));
 	}
-	printf("offered=%.0f achieved=%.0f jobs=%zu lost=%zu p50_us=%.1f p90_us=%.1f "
-	    "p99_us=%.1f p999_us=%.1f max_us=%.1f\n", offered, achieved, n, lost,
-	    v[0], v[1], v[2], v[3], v[4]);
+	printf("\n");
 }
 
 #endif

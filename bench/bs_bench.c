@@ -16,8 +16,9 @@
  *     once all are INSERTED (W4: beanstalkd's memory per queued job, no workers).
  *   bs_bench lat ADDR RATE SECONDS [WARMUP]
  *     the same, but job i is put at its scheduled time t0 + i/RATE (open loop); its
- *     latency runs from that scheduled time to the reserve of its result (matched by the
- *     index at the start of the payload). Prints benchutil.h's latency line.
+ *     latency runs from the write that carried its put (and, "from due", from that
+ *     scheduled time) to the reserve of its result (matched by the index at the start
+ *     of the payload). Prints benchutil.h's latency line, as jplat.
  *
  * ADDR is unix:/path or host:port (loopback only in the suite).
  */
@@ -177,8 +178,11 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	int		 pf = bs_connect(addr), cf = bs_connect(addr);
 	struct buf	 pin = { 0 }, pout = { 0 }, cin = { 0 }, cout = { 0 };
 	unsigned long	 sent = 0, inserted = 0, reserves = 0, results = 0, deleted = 0;
-	uint64_t	*sched = NULL, *lat = NULL, t0, tlast = 0;
+	uint64_t	*sched = NULL, *wrote = NULL, *lat = NULL, *sl = NULL, *lag = NULL;
+	uint64_t	 t0, tlast = 0;
+	uint64_t	 spin = bench_spin_ns();
 	size_t		 nlat = 0;
+	unsigned long	 flushed = 0;
 	unsigned long	 maxres;
 	char		 payload[64], line[128];
 	int		 k;
@@ -193,6 +197,10 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	if (rate > 0) {
 		sched = xmalloc(n * sizeof *sched);
 		lat = xmalloc(n * sizeof *lat);
+		sl = xmalloc(n * sizeof *sl);
+		lag = xmalloc(n * sizeof *lag);
+		if ((wrote = calloc(n, sizeof *wrote)) == NULL)
+			die("calloc");
 	}
 	/*
 	 * Reserves kept outstanding on the results connection. Each pipelined reserve waits
@@ -233,20 +241,19 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 			buf_add(&pout, "\r\n", 2);
 			sent++;
 		}
-		buf_write(&pout, pf);
+		if (buf_write(&pout, pf) == 0 && rate > 0) {
+			/* Every put so far is in the socket now. */
+			uint64_t	tw = now_ns();
+
+			for (; flushed < sent; flushed++)
+				wrote[flushed] = tw;
+		}
 		buf_write(&cout, cf);
 		p[0] = (struct pollfd){ pf, POLLIN | (buf_avail(&pout) ? POLLOUT : 0), 0 };
 		p[1] = (struct pollfd){ cf, POLLIN | (buf_avail(&cout) ? POLLOUT : 0), 0 };
-		if (next) {
-			uint64_t	nw = now_ns();
-			struct timespec	ts = { 0, 0 };
-
-			if (next > nw) {
-				ts.tv_sec = (time_t)((next - nw) / 1000000000ull);
-				ts.tv_nsec = (long)((next - nw) % 1000000000ull);
-			}
-			ppoll(p, 2, &ts, NULL);
-		} else
+		if (next)
+			wait_due(p, 2, next, buf_avail(&pout) || buf_avail(&cout) ? 0 : spin);
+		else
 			poll(p, 2, to);
 		/* INSERTED replies. */
 		while (buf_read(&pin, pf) > 0)
@@ -290,8 +297,14 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 				unsigned long	i = job_index(e + 2, len);
 				uint64_t	t = now_ns();
 
-				if (i >= nwarm && i < n)
-					lat[nlat++] = t - sched[i];
+				if (i >= nwarm && i < n) {
+					/* Not marked written: charged from its due time. */
+					uint64_t	w = wrote[i] ? wrote[i] : sched[i];
+
+					lat[nlat] = t - sched[i];
+					sl[nlat] = t - w;
+					lag[nlat++] = w - sched[i];
+				}
 				tlast = t;
 			}
 			results++;
@@ -309,7 +322,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 		uint64_t	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
 		double		span = (double)((tlast > tend ? tlast : tend) - mstart);
 
-		print_latency(rate, nlat / (span / 1e9), lat, nlat, 0);
+		print_latency(rate, nlat / (span / 1e9), lat, nlat, 0, sl, lag);
 	} else {
 		double	s = (now_ns() - t0) / 1e9;
 

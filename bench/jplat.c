@@ -3,10 +3,14 @@
  *
  * Job i is scheduled at t0 + i/RATE on CLOCK_MONOTONIC and sent as soon as the clock
  * passes that time (any jobs that fell due while the client was busy go out together).
- * The latency of job i is (time its RESULT was read) - (its *scheduled* send time), so
- * a stall anywhere, including in this client or the socket, is charged to the jobs that
- * should have gone out during it: coordinated-omission-aware. Results are matched by id
- * (the OK replies come in request order, and OK <id> always precedes RESULT <id>).
+ * Each job is measured to the time its RESULT was read, from two starts:
+ *   - the moment its SUBMIT was in the socket (the flush that wrote it returned): the
+ *     submit-to-result latency, send_p50_us ...;
+ *   - its *scheduled* time: p50_us ..., coordinated-omission-aware (a stall anywhere,
+ *     this client's included, is charged to the jobs that should have gone out during
+ *     it). The difference, lag_p50_us and lag_p99_us, is how late the client sent.
+ * Results are matched by id (the OK replies come in request order, and OK <id> always
+ * precedes RESULT <id>). BENCH_SPIN_US: see benchutil.h's wait_due().
  *
  *   jplat [-s SOCKET] [-q QUEUE] -r RATE -d SECONDS [-w WARMUP_S] [-b BYTES]
  * Prints the summary line of benchutil.h's print_latency(); jobs sent during the
@@ -28,10 +32,13 @@ main(int argc, char **argv)
 	const char			*sock = NULL;
 	double				 rate = 5000, dur = 10, warm = 0.5;
 	unsigned long			 bytes = 64, n, nwarm, sent = 0, acked = 0, done = 0;
-	uint64_t			*sched, *lat, *id_of, t0, tend, tlast = 0;
+	uint64_t			*sched, *wrote, *lat, *sl, *lag, *id_of, t0, tend;
+	uint64_t			 tlast = 0;
+	uint64_t			 spin = bench_spin_ns();
 	uint64_t			 first_id = 0, idcap;
 	unsigned long			*idx_of;
 	size_t				 nlat = 0;
+	unsigned long			 flushed = 0;
 	char				*payload;
 	int				 ch, r;
 
@@ -54,6 +61,11 @@ main(int argc, char **argv)
 	n = nwarm + (unsigned long)(rate * dur);
 	sched = xmalloc(n * sizeof *sched);
 	lat = xmalloc(n * sizeof *lat);
+	sl = xmalloc(n * sizeof *sl);
+	lag = xmalloc(n * sizeof *lag);
+	wrote = calloc(n, sizeof *wrote);
+	if (wrote == NULL)
+		die("calloc");
 	/* id -> job index: ids from one daemon on one connection; a direct map of 2n slots. */
 	idcap = 4 * (uint64_t)n + 1024;
 	idx_of = xmalloc(idcap * sizeof *idx_of);
@@ -85,6 +97,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "jplat: %s\n", jobpool_error(jp));
 			return (3);
 		}
+		if (r == 0) {
+			/* Everything sent so far is in the socket now. */
+			uint64_t	tw = now_ns();
+
+			for (; flushed < sent; flushed++)
+				wrote[flushed] = tw;
+		}
 		while ((r = jobpool_next(jp, &m, 0)) == 0) {
 			if (m.type == JOBPOOL_MSG_OK) {
 				if (acked == 0)
@@ -102,8 +121,17 @@ main(int argc, char **argv)
 					return (3);
 				}
 				i = idx_of[m.id - first_id];
-				if (i >= nwarm)
-					lat[nlat++] = t - sched[i];
+				if (i >= nwarm) {
+					/*
+					 * Not marked written: the flush that wrote it had
+					 * more left (EAGAIN). Charge it from its due time.
+					 */
+					uint64_t	w = wrote[i] ? wrote[i] : sched[i];
+
+					lat[nlat] = t - sched[i];
+					sl[nlat] = t - w;
+					lag[nlat++] = w - sched[i];
+				}
 				if (m.status != JOBPOOL_JOB_OK)
 					fprintf(stderr, "jplat: job %lu %s\n", i, m.status_name);
 				done++;
@@ -117,21 +145,17 @@ main(int argc, char **argv)
 			fprintf(stderr, "jplat: %s\n", jobpool_error(jp));
 			return (3);
 		}
-		/* Sleep until the next send is due or something arrives. */
+		/* Wait until the next send is due or something arrives. */
 		{
 			struct pollfd	 p = { jobpool_fd(jp), POLLIN, 0 };
-			struct timespec	 to;
-			uint64_t	 next = sent < n ?
-			    t0 + (uint64_t)((double)sent * 1e9 / rate) : now_ns() + 100000000;
-			uint64_t	 nw = now_ns();
-			uint64_t	 d = next > nw ? next - nw : 0;
 
 			if (jobpool_pending(jp) > 0)
 				p.events |= POLLOUT;
-			to.tv_sec = (time_t)(d / 1000000000ull);
-			to.tv_nsec = (long)(d % 1000000000ull);
-			if (d > 0 || (p.events & POLLOUT))
-				ppoll(&p, 1, &to, NULL);
+			if (sent < n)
+				wait_due(&p, 1, t0 + (uint64_t)((double)sent * 1e9 / rate),
+				    (p.events & POLLOUT) ? 0 : spin);
+			else
+				poll(&p, 1, 100);
 		}
 	}
 	(void)id_of;
@@ -141,7 +165,7 @@ main(int argc, char **argv)
 		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
 		double		span = (tlast > tend ? tlast : tend) - mstart;
 
-		print_latency(rate, nlat / (span / 1e9), lat, nlat, n - done);
+		print_latency(rate, nlat / (span / 1e9), lat, nlat, n - done, sl, lag);
 	}
 	jobpool_close(jp);
 	return (0);

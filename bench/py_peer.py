@@ -79,24 +79,29 @@ async def run_lat(pool, rate, seconds, warmup):
     n = int(rate * (seconds + warmup))
     nwarm = int(rate * warmup)
     lat = []
+    sl = []
+    lag = []
     left = [n]
     finished = loop.create_future()
     last = [0.0]
     t0 = loop.time() + 0.01
 
-    def done(i, due, fut):
+    def done(i, due, sent, fut):
         now = loop.time()
         fut.result()
         if i >= nwarm:
             lat.append(now - due)
+            sl.append(now - sent)
+            lag.append(sent - due)
         last[0] = now
         left[0] -= 1
         if left[0] == 0:
             finished.set_result(None)
 
     def send(i, due):
+        sent = loop.time()
         fut = loop.run_in_executor(pool, echo, payload(i))
-        fut.add_done_callback(lambda f: done(i, due, f))
+        fut.add_done_callback(lambda f: done(i, due, sent, f))
 
     for i in range(n):
         due = t0 + i / rate
@@ -104,15 +109,26 @@ async def run_lat(pool, rate, seconds, warmup):
     await finished
     start = t0 + nwarm / rate
     span = max(last[0], t0 + n / rate) - start
-    return lat, len(lat) / span
+    return (lat, sl, lag), len(lat) / span
 
 
-def print_latency(rate, achieved, lat, lost):
-    lat.sort()
-    v = [lat[int(q * (len(lat) - 1) + 0.5)] * 1e6 if lat else 0
-         for q in (0.50, 0.90, 0.99, 0.999, 1.0)]
-    print("offered=%.0f achieved=%.0f jobs=%d lost=%d p50_us=%.1f p90_us=%.1f "
-          "p99_us=%.1f p999_us=%.1f max_us=%.1f" % (rate, achieved, len(lat), lost, *v))
+def pcts(pre, v):
+    v.sort()
+    return " ".join("%s%s_us=%.1f" % (pre, k, v[int(q * (len(v) - 1) + 0.5)] * 1e6 if v else 0)
+                    for k, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99),
+                                 ("p999", 0.999), ("max", 1.0)))
+
+
+def print_latency(rate, achieved, lats, lost):
+    """The line benchutil.h's print_latency() prints: from the due time, from the
+    hand-over to the pool (send_), and the lag between the two."""
+    lat, sl, lag = lats
+    lag.sort()
+    print("offered=%.0f achieved=%.0f jobs=%d lost=%d %s %s lag_p50_us=%.1f "
+          "lag_p99_us=%.1f" % (rate, achieved, len(lat), lost, pcts("", lat),
+                               pcts("send_", sl),
+                               lag[int(0.5 * (len(lag) - 1) + 0.5)] * 1e6 if lag else 0,
+                               lag[int(0.99 * (len(lag) - 1) + 0.5)] * 1e6 if lag else 0))
 
 
 def run(pattern, fn, args, workers):
@@ -146,7 +162,7 @@ def main():
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(echo, [b""] * workers))
             lat, achieved = asyncio.run(run_lat(pool, rate, seconds, warmup))
-        print_latency(rate, achieved, lat, int(rate * seconds) - len(lat))
+        print_latency(rate, achieved, lat, int(rate * seconds) - len(lat[0]))
     elif a[0] == "cal":
         ms = float(a[1])
         probe = 200000

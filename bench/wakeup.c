@@ -6,8 +6,11 @@
  *                                every 200 us to a reader blocked in read(); the reader
  *                                records now - sent. "same": both on CPU 0; "cross": the
  *                                reader on CPU 1, the writer on CPU 0.
- *   wakeup timer [N]             ppoll() until a time 200 us ahead, N times (timer slack
- *                                1 ns, as jplat): how late it wakes.
+ *   wakeup timer [N] [US]        ppoll() until a time US (200) us ahead, N times (timer
+ *                                slack 1 ns, as jplat): how late it wakes. The longer
+ *                                the sleep, the later (an idle vCPU sleeps deeper):
+ *                                W3 measures 40 and 160 us, about how long the client
+ *                                sleeps before a send with beanstalkd and with jobpool.
  * Prints "p50_us=.. p90_us=.. p99_us=.." over N samples (default 20000).
  */
 #define _GNU_SOURCE
@@ -94,7 +97,7 @@ pipe_mode(int cross, size_t n)
 }
 
 static int
-timer_mode(size_t n)
+timer_mode(size_t n, uint64_t gap)
 {
 	struct timespec	 to;
 	uint64_t	 due, now, *d;
@@ -104,7 +107,7 @@ timer_mode(size_t n)
 		return (1);
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	for (i = 0; i < n; i++) {
-		due = now_ns() + GAP_NS;
+		due = now_ns() + gap;
 		now = now_ns();
 		to.tv_sec = 0;
 		to.tv_nsec = (long)(due - now);
@@ -126,10 +129,14 @@ main(int argc, char **argv)
 		return (pipe_mode(strcmp(argv[2], "cross") == 0, n ? n : 1));
 	}
 	if (argc >= 2 && strcmp(argv[1], "timer") == 0) {
+		uint64_t	gap = GAP_NS;
+
 		if (argc >= 3)
 			n = strtoul(argv[2], NULL, 10);
-		return (timer_mode(n ? n : 1));
+		if (argc >= 4)
+			gap = strtoull(argv[3], NULL, 10) * 1000;
+		return (timer_mode(n ? n : 1, gap ? gap : GAP_NS));
 	}
-	fprintf(stderr, "usage: wakeup pipe same|cross [N] | wakeup timer [N]\n");
+	fprintf(stderr, "usage: wakeup pipe same|cross [N] | wakeup timer [N] [US]\n");
 	return (64);
 }
