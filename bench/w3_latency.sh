@@ -91,6 +91,7 @@ for r in $(seq "$REPS"); do
 		esac
 		emit "$W" "yardstick: $what" p50 us "$(kv p50_us "$out")"
 		emit "$W" "yardstick: $what" p90 us "$(kv p90_us "$out")"
+		emit "$W" "yardstick: $what" p99 us "$(kv p99_us "$out")"
 	done
 done
 note "$W" "p50 ... max: submit-to-result, from the moment the job's request was in the socket (jobpool, floor, beanstalkd: the write that carried it returned; python: run_in_executor was called) to the moment its result was read. 'from due': from the job's scheduled time instead, which adds the client's own lateness ('client lag': how late the client's timer woke it to send; a system that held the client back would show there). The 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
