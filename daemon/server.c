@@ -193,6 +193,17 @@ fail:
 	return (-1);
 }
 
+/* A connection refused while it was being set up: nothing else knows of it yet. */
+static void
+conn_discard(struct conn *c)
+{
+	bufferevent_free(c->bev);
+	if (c->hold != NULL)
+		evbuffer_free(c->hold);
+	free(c->marks);
+	free(c);
+}
+
 /*
  * Replies were added to c's output: write them at the end of this pass. The list holds
  * a reference, so a connection closed meanwhile is still there to be skipped.
@@ -303,10 +314,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (journal_on && ((c->hold = evbuffer_new()) == NULL ||
 	    (c->marks = calloc(4, sizeof *c->marks)) == NULL)) {
 		log_warnx("accept: out of memory; refusing a connection");
-		bufferevent_free(c->bev);
-		if (c->hold != NULL)
-			evbuffer_free(c->hold);
-		free(c);
+		conn_discard(c);
 		return;
 	}
 	c->capmarks = c->marks != NULL ? 4 : 0;
@@ -321,22 +329,14 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		priv_peer_refused(&peer, why);
 		free(why);
 		(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
-		bufferevent_free(c->bev);
-		if (c->hold != NULL)
-			evbuffer_free(c->hold);
-		free(c->marks);
-		free(c);
+		conn_discard(c);
 		return;
 	}
 	c->pid = peer.pid;
 	c->uid = peer.uid;
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL) {
 		log_warnx("accept: out of memory; refusing a connection");
-		bufferevent_free(c->bev);
-		if (c->hold != NULL)
-			evbuffer_free(c->hold);
-		free(c->marks);
-		free(c);
+		conn_discard(c);
 		return;
 	}
 	bufferevent_set_max_single_read(c->bev, SERVER_READ_MAX);
