@@ -252,6 +252,7 @@ static void
 server_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c;
+	int		 dead;
 
 	(void)fd;
 	(void)what;
@@ -260,15 +261,13 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&flush_conns, c, fentry);
 		c->flushq = 0;
 		/*
-		 * The list's reference goes first: an open connection has its own, and
-		 * conn_maybe_close() counts every other one as a job still to answer.
+		 * The list's reference goes first (conn_maybe_close() counts every other
+		 * one as a job still to answer); an open connection keeps its own.
 		 */
-		if (c->dead) {
-			conn_unref(c);
-			continue;
-		}
+		dead = c->dead;
 		conn_unref(c);
-		conn_flush(c);
+		if (!dead)
+			conn_flush(c);
 	}
 }
 
