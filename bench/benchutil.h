@@ -161,11 +161,12 @@ buf_write(struct buf *b, int fd)
  * The open-loop clients' wait for the next send. A sleeping thread wakes late: on this
  * kind of VM a ppoll() for 200 us ahead returns 30-50 us after its time even with the
  * timer slack at 1 ns (bench/wakeup.c timer), and every job sent then is charged that
- * lateness, whatever system it goes to. So the client sleeps until spin_ns before the
- * due time and polls its fds without blocking from there: a job goes out within a
- * microsecond or two of its time, and a reply that arrives meanwhile is read at once.
- * spin_ns comes from BENCH_SPIN_US (default 0: sleep the whole wait; see
- * bench/README.md, "The client's own lateness").
+ * lateness, whatever system it goes to. With spin_ns > 0 the client sleeps until
+ * spin_ns before the due time and polls its fds without blocking from there (a job
+ * then goes out 10-15 us after its time here, and a reply that arrives meanwhile is
+ * read at once). spin_ns comes from BENCH_SPIN_US, which jplat and bs_bench read (not
+ * py_peer.py); the suite runs with 0, sleeping the whole wait (bench/README.md, "Where
+ * W3 at 5,000/s stands").
  * Returns what ppoll/poll returned (events in p[].revents), or 0 when the time is due.
  */
 #ifdef _GNU_SOURCE		/* ppoll() */
@@ -207,16 +208,6 @@ cmp_u64(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
-/*
- * Print the latency summary line that bench/lib.sh parses:
- *   offered=R achieved=R jobs=N lost=L p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
- *   [send_p50_us=.. send_p90_us=.. send_p99_us=.. send_p999_us=.. send_max_us=..
- *    lag_p50_us=.. lag_p99_us=..]
- * lat[]: each job from its scheduled time to its result (nanoseconds). sl[] (may be
- * NULL): each job from the moment it was written to the socket to its result, the
- * submit-to-result latency. lag[]: how long after its scheduled time each job was
- * written, the load generator's own share of lat[]. All sorted in place.
- */
 static inline double
 pct_us(uint64_t *v, size_t n, double q)
 {
@@ -232,19 +223,75 @@ print_pcts(const char *pre, uint64_t *v, size_t n)
 	    pre, pct_us(v, n, 0.999), pre, pct_us(v, n, 1.0));
 }
 
+/*
+ * The open-loop clients' record of W3's three measures, the same for every peer: each
+ * job's scheduled time (set by the client) and the time the write that carried it
+ * returned; each measured result's latency from both, and the lag between them.
+ */
+struct lat_log {
+	uint64_t	*sched, *wrote;		/* per job, warm-up included */
+	uint64_t	*lat, *sl, *lag;	/* per measured result */
+	size_t		 nwarm, nres, flushed;
+};
+
 static inline void
-print_latency(double offered, double achieved, uint64_t *lat, size_t n, size_t lost,
-    uint64_t *sl, uint64_t *lag)
+lat_log_init(struct lat_log *l, size_t n, size_t nwarm)
 {
+	l->sched = xmalloc(n * sizeof *l->sched);
+	l->lat = xmalloc(n * sizeof *l->lat);
+	l->sl = xmalloc(n * sizeof *l->sl);
+	l->lag = xmalloc(n * sizeof *l->lag);
+	if ((l->wrote = calloc(n, sizeof *l->wrote)) == NULL)
+		die("calloc");
+	l->nwarm = nwarm;
+	l->nres = l->flushed = 0;
+}
+
+/* Every job before sent is in the socket now. */
+static inline void
+lat_log_written(struct lat_log *l, size_t sent)
+{
+	uint64_t	tw = now_ns();
+
+	for (; l->flushed < sent; l->flushed++)
+		l->wrote[l->flushed] = tw;
+}
+
+/*
+ * Job i's result was read at t. A job not marked written went out in a write that left
+ * more behind (EAGAIN) and was answered before the rest: it is charged from its due time.
+ */
+static inline void
+lat_log_result(struct lat_log *l, size_t i, uint64_t t)
+{
+	uint64_t	w;
+
+	if (i < l->nwarm)
+		return;
+	w = l->wrote[i] ? l->wrote[i] : l->sched[i];
+	l->lat[l->nres] = t - l->sched[i];
+	l->sl[l->nres] = t - w;
+	l->lag[l->nres++] = w - l->sched[i];
+}
+
+/*
+ * Print the latency summary line that bench/lib.sh parses (py_peer.py prints the same):
+ *   offered=R achieved=R jobs=N lost=L p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
+ *   send_p50_us=.. send_p90_us=.. send_p99_us=.. send_p999_us=.. send_max_us=..
+ *   lag_p50_us=.. lag_p99_us=..
+ * (from the due time; submit-to-result; the lag). Sorts the arrays.
+ */
+static inline void
+lat_log_print(struct lat_log *l, double offered, double achieved, size_t lost)
+{
+	size_t	n = l->nres;
+
 	printf("offered=%.0f achieved=%.0f jobs=%zu lost=%zu", offered, achieved, n, lost);
-	print_pcts("", lat, n);
-	if (sl != NULL) {
-		print_pcts("send_", sl, n);
-		qsort(lag, n, sizeof lag[0], cmp_u64);
-		printf(" lag_p50_us=%.1f lag_p99_us=%.1f", pct_us(lag, n, 0.50),
-		    pct_us(lag, n, 0.99));
-	}
-	printf("\n");
+	print_pcts("", l->lat, n);
+	print_pcts("send_", l->sl, n);
+	qsort(l->lag, n, sizeof l->lag[0], cmp_u64);
+	printf(" lag_p50_us=%.1f lag_p99_us=%.1f\n", pct_us(l->lag, n, 0.50),
+	    pct_us(l->lag, n, 0.99));
 }
 
 #endif

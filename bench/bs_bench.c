@@ -178,11 +178,9 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	int		 pf = bs_connect(addr), cf = bs_connect(addr);
 	struct buf	 pin = { 0 }, pout = { 0 }, cin = { 0 }, cout = { 0 };
 	unsigned long	 sent = 0, inserted = 0, reserves = 0, results = 0, deleted = 0;
-	uint64_t	*sched = NULL, *wrote = NULL, *lat = NULL, *sl = NULL, *lag = NULL;
+	struct lat_log	 ll = { 0 };
 	uint64_t	 t0, tlast = 0;
 	uint64_t	 spin = bench_spin_ns();
-	size_t		 nlat = 0;
-	unsigned long	 flushed = 0;
 	unsigned long	 maxres;
 	char		 payload[64], line[128];
 	int		 k;
@@ -194,14 +192,8 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	get_line(&cin, cf);
 	fcntl(pf, F_SETFL, O_NONBLOCK);
 	fcntl(cf, F_SETFL, O_NONBLOCK);
-	if (rate > 0) {
-		sched = xmalloc(n * sizeof *sched);
-		lat = xmalloc(n * sizeof *lat);
-		sl = xmalloc(n * sizeof *sl);
-		lag = xmalloc(n * sizeof *lag);
-		if ((wrote = calloc(n, sizeof *wrote)) == NULL)
-			die("calloc");
-	}
+	if (rate > 0)
+		lat_log_init(&ll, n, nwarm);
 	/*
 	 * Reserves kept outstanding on the results connection. Each pipelined reserve waits
 	 * in beanstalkd's command order, so the delete of a result queues behind them; with
@@ -228,7 +220,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 					next = ts;
 					break;
 				}
-				sched[sent] = ts;
+				ll.sched[sent] = ts;
 			} else if (sent - results >= window)
 				break;
 			if (text) {
@@ -241,13 +233,8 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 			buf_add(&pout, "\r\n", 2);
 			sent++;
 		}
-		if (buf_write(&pout, pf) == 0 && rate > 0) {
-			/* Every put so far is in the socket now. */
-			uint64_t	tw = now_ns();
-
-			for (; flushed < sent; flushed++)
-				wrote[flushed] = tw;
-		}
+		if (buf_write(&pout, pf) == 0 && rate > 0)
+			lat_log_written(&ll, sent);
 		buf_write(&cout, cf);
 		p[0] = (struct pollfd){ pf, POLLIN | (buf_avail(&pout) ? POLLOUT : 0), 0 };
 		p[1] = (struct pollfd){ cf, POLLIN | (buf_avail(&cout) ? POLLOUT : 0), 0 };
@@ -297,14 +284,8 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 				unsigned long	i = job_index(e + 2, len);
 				uint64_t	t = now_ns();
 
-				if (i >= nwarm && i < n) {
-					/* Not marked written: charged from its due time. */
-					uint64_t	w = wrote[i] ? wrote[i] : sched[i];
-
-					lat[nlat] = t - sched[i];
-					sl[nlat] = t - w;
-					lag[nlat++] = w - sched[i];
-				}
+				if (i < n)
+					lat_log_result(&ll, i, t);
 				tlast = t;
 			}
 			results++;
@@ -322,7 +303,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 		uint64_t	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
 		double		span = (double)((tlast > tend ? tlast : tend) - mstart);
 
-		print_latency(rate, nlat / (span / 1e9), lat, nlat, 0, sl, lag);
+		lat_log_print(&ll, rate, ll.nres / (span / 1e9), 0);
 	} else {
 		double	s = (now_ns() - t0) / 1e9;
 

@@ -13,7 +13,7 @@
  * precedes RESULT <id>). BENCH_SPIN_US: see benchutil.h's wait_due().
  *
  *   jplat [-s SOCKET] [-q QUEUE] -r RATE -d SECONDS [-w WARMUP_S] [-b BYTES]
- * Prints the summary line of benchutil.h's print_latency(); jobs sent during the
+ * Prints the summary line of benchutil.h's lat_log_print(); jobs sent during the
  * warm-up are not counted.
  */
 #define _GNU_SOURCE
@@ -32,13 +32,11 @@ main(int argc, char **argv)
 	const char			*sock = NULL;
 	double				 rate = 5000, dur = 10, warm = 0.5;
 	unsigned long			 bytes = 64, n, nwarm, sent = 0, acked = 0, done = 0;
-	uint64_t			*sched, *wrote, *lat, *sl, *lag, *id_of, t0, tend;
-	uint64_t			 tlast = 0;
+	struct lat_log			 ll;
+	uint64_t			 t0, tend, tlast = 0;
 	uint64_t			 spin = bench_spin_ns();
 	uint64_t			 first_id = 0, idcap;
 	unsigned long			*idx_of;
-	size_t				 nlat = 0;
-	unsigned long			 flushed = 0;
 	char				*payload;
 	int				 ch, r;
 
@@ -59,22 +57,14 @@ main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	nwarm = (unsigned long)(rate * warm);
 	n = nwarm + (unsigned long)(rate * dur);
-	sched = xmalloc(n * sizeof *sched);
-	lat = xmalloc(n * sizeof *lat);
-	sl = xmalloc(n * sizeof *sl);
-	lag = xmalloc(n * sizeof *lag);
-	wrote = calloc(n, sizeof *wrote);
-	if (wrote == NULL)
-		die("calloc");
+	lat_log_init(&ll, n, nwarm);
 	/* id -> job index: ids from one daemon on one connection; a direct map of 2n slots. */
 	idcap = 4 * (uint64_t)n + 1024;
 	idx_of = xmalloc(idcap * sizeof *idx_of);
-	id_of = NULL;
 	payload = xmalloc(bytes);
 	if ((jp = jobpool_connect(sock)) == NULL)
 		die("jplat: connect");
 	t0 = now_ns() + 1000000;
-	tend = t0;
 	while (done < n) {
 		uint64_t	now = now_ns();
 
@@ -84,7 +74,7 @@ main(int argc, char **argv)
 
 			if (ts > now)
 				break;
-			sched[sent] = ts;
+			ll.sched[sent] = ts;
 			job_payload(payload, bytes, sent);
 			if (jobpool_send_submit(jp, &o, payload, bytes) != 0) {
 				fprintf(stderr, "jplat: %s\n", jobpool_error(jp));
@@ -97,13 +87,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "jplat: %s\n", jobpool_error(jp));
 			return (3);
 		}
-		if (r == 0) {
-			/* Everything sent so far is in the socket now. */
-			uint64_t	tw = now_ns();
-
-			for (; flushed < sent; flushed++)
-				wrote[flushed] = tw;
-		}
+		if (r == 0)
+			lat_log_written(&ll, sent);
 		while ((r = jobpool_next(jp, &m, 0)) == 0) {
 			if (m.type == JOBPOOL_MSG_OK) {
 				if (acked == 0)
@@ -121,17 +106,7 @@ main(int argc, char **argv)
 					return (3);
 				}
 				i = idx_of[m.id - first_id];
-				if (i >= nwarm) {
-					/*
-					 * Not marked written: the flush that wrote it had
-					 * more left (EAGAIN). Charge it from its due time.
-					 */
-					uint64_t	w = wrote[i] ? wrote[i] : sched[i];
-
-					lat[nlat] = t - sched[i];
-					sl[nlat] = t - w;
-					lag[nlat++] = w - sched[i];
-				}
+				lat_log_result(&ll, i, t);
 				if (m.status != JOBPOOL_JOB_OK)
 					fprintf(stderr, "jplat: job %lu %s\n", i, m.status_name);
 				done++;
@@ -158,14 +133,13 @@ main(int argc, char **argv)
 				poll(&p, 1, 100);
 		}
 	}
-	(void)id_of;
 	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
 	{
 		/* achieved: measured jobs completed per second of their own offered window. */
 		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
 		double		span = (tlast > tend ? tlast : tend) - mstart;
 
-		print_latency(rate, nlat / (span / 1e9), lat, nlat, n - done, sl, lag);
+		lat_log_print(&ll, rate, ll.nres / (span / 1e9), n - done);
 	}
 	jobpool_close(jp);
 	return (0);

@@ -120,7 +120,7 @@ def pcts(pre, v):
 
 
 def print_latency(rate, achieved, lats, lost):
-    """The line benchutil.h's print_latency() prints: from the due time, from the
+    """The line benchutil.h's lat_log_print() prints: from the due time, from the
     hand-over to the pool (send_), and the lag between the two."""
     lat, sl, lag = lats
     lag.sort()

@@ -9,14 +9,14 @@
 #                         aware), which adds the load generator's own lateness;
 #   client lag p50/p99    that lateness: how long after its time each job was written.
 # At 5,000/s the client sleeps between jobs and its timer wakes it 30-60 us late on this
-# VM (yardstick "client timer"; bench/README.md, "The client's own lateness"), so lag is
+# VM (yardstick "client timer"; bench/README.md, "Where W3 at 5,000/s stands"), so lag is
 # the generator's, not the system's; a system that held the client back would show in
 # it. The floor (bench/floor.c) runs the same client; beanstalkd at 5,000/s with
 # bench/bs_bench.c's lat mode (same schedule, same three measures, result matched by the
 # index at the start of the payload); Python's asyncio with a ProcessPoolExecutor at
 # 5,000/s (bench/py_peer.py lat: submit is the hand-over to run_in_executor).
-# BENCH_SPIN_US=N makes the clients poll instead of sleeping for the last N us before
-# each send (bench/benchutil.h wait_due); the suite runs with 0.
+# BENCH_SPIN_US=N makes jplat and bs_bench poll instead of sleeping for the last N us
+# before each send (bench/benchutil.h wait_due); the suite runs with 0.
 #
 #   bench/w3_latency.sh [BUILD_DIR]     (BENCH_QUICK=1: 2 s per rate, 1 run)
 set -euo pipefail
