@@ -288,8 +288,10 @@ master_reload(const char *why)
 	}
 	if (reloading) {
 		/*
-		 * Not reached: a reload only kicks dispatch (dispatch_kick() runs it later
-		 * in the pass) and lets producers go on once it is done.
+		 * A reload only kicks dispatch (dispatch_kick() runs it later in the pass)
+		 * and lets producers go on once it is done, so this is reached only when
+		 * dispatch_kick() could not make its event (out of memory) and dispatched
+		 * in place, letting a producer's RELOAD run inside this one.
 		 */
 		free(reload_error);
 		reload_error = strdup("another reload is under way");
