@@ -164,9 +164,9 @@ buf_write(struct buf *b, int fd)
  * lateness, whatever system it goes to. With spin_ns > 0 the client sleeps until
  * spin_ns before the due time and polls its fds without blocking from there (a job
  * then goes out 10-15 us after its time here, and a reply that arrives meanwhile is
- * read at once). spin_ns comes from BENCH_SPIN_US, which jplat and bs_bench read (not
- * py_peer.py); the suite runs with 0, sleeping the whole wait (bench/README.md, "Where
- * W3 at 5,000/s stands").
+ * read at once). spin_ns comes from BENCH_SPIN_US, which jplat, bs_bench and gm_bench
+ * read (not py_peer.py); the suite runs with 0, sleeping the whole wait
+ * (bench/README.md, "Where W3 at 5,000/s stands").
  * Returns what ppoll/poll returned (events in p[].revents), or 0 when the time is due.
  */
 #ifdef _GNU_SOURCE		/* ppoll() */

@@ -11,8 +11,26 @@
  *     Foreground tasks because the result must come back to the producer, as in every
  *     other row; background jobs return nothing. Prints:
  *     jobs=N seconds=S jobs_per_s=R failed=F
+ *   gm_bench lat PORT RATE SECONDS [WARMUP]
+ *     W3's open loop: job i (64 bytes, job i's payload) is submitted as a foreground
+ *     "echo" job at its scheduled time t0 + i/RATE, and measured from the write that
+ *     carried its SUBMIT_JOB (and, "from due", from that scheduled time) to the read of
+ *     its WORK_COMPLETE, matched by the index at the start of the payload. This client
+ *     speaks Gearman's binary protocol itself (SUBMIT_JOB, JOB_CREATED, WORK_COMPLETE)
+ *     on one TCP connection, as bs_bench does beanstalkd's: libgearman's client
+ *     completes foreground tasks only inside gearman_client_run_tasks() and exposes no
+ *     descriptor to poll, so it cannot send on a schedule. The workers are libgearman's.
+ *     Prints benchutil.h's latency line, as jplat.
  * The server is 127.0.0.1:PORT (gearmand -t 1 -L 127.0.0.1 in the suite).
  */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
 #include <libgearman/gearman.h>
 
 #include "benchutil.h"
@@ -76,9 +94,165 @@ fail_cb(gearman_task_st *task)
 	return (GEARMAN_SUCCESS);
 }
 
+/* Gearman's binary protocol (gearman.org/protocol): a 12-byte header, then the data. */
+#define GM_HDR		12
+#define GM_SUBMIT_JOB	7
+#define GM_JOB_CREATED	8
+#define GM_WORK_STATUS	12
+#define GM_WORK_COMPLETE 13
+#define GM_WORK_FAIL	14
+#define GM_ERROR	19
+#define GM_WORK_EXCEPTION 25
+#define GM_WORK_DATA	28
+#define GM_WORK_WARNING	29
+
+static void
+gm_put32(char *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t
+gm_get32(const char *p)
+{
+	uint32_t	v;
+
+	memcpy(&v, p, 4);
+	return (ntohl(v));
+}
+
+/* Append one request packet: "\0REQ", type, size, then the NUL-separated arguments. */
+static void
+gm_request(struct buf *b, uint32_t type, const char *fn, const char *uniq,
+    const char *data, size_t dlen)
+{
+	char	hdr[GM_HDR];
+	size_t	fl = strlen(fn), ul = strlen(uniq);
+
+	memcpy(hdr, "\0REQ", 4);
+	gm_put32(hdr + 4, type);
+	gm_put32(hdr + 8, (uint32_t)(fl + 1 + ul + 1 + dlen));
+	buf_add(b, hdr, GM_HDR);
+	buf_add(b, fn, fl + 1);
+	buf_add(b, uniq, ul + 1);
+	buf_add(b, data, dlen);
+}
+
+static int
+lat(in_port_t port, double rate, double seconds, double warm)
+{
+	struct sockaddr_in	 sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	unsigned long		 nwarm = (unsigned long)(rate * warm);
+	unsigned long		 n = nwarm + (unsigned long)(rate * seconds);
+	unsigned long		 sent = 0, created = 0, done = 0;
+	struct buf		 in = { 0 }, out = { 0 };
+	struct lat_log		 ll = { 0 };
+	uint64_t		 t0, tlast = 0, spin = bench_spin_ns();
+	char			 payload[64], uniq[24];
+	int			 fd, one = 1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		die("connect");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	lat_log_init(&ll, n, nwarm);
+	t0 = now_ns() + 1000000;
+	while (done < n) {
+		struct pollfd	p;
+		uint64_t	now = now_ns(), next = 0;
+		ssize_t		r;
+
+		for (; sent < n; sent++) {
+			uint64_t	ts = t0 + (uint64_t)((double)sent * 1e9 / rate);
+
+			if (ts > now) {
+				next = ts;
+				break;
+			}
+			ll.sched[sent] = ts;
+			job_payload(payload, 64, sent);
+			/* A distinct unique per job, or gearmand merges them into one. */
+			snprintf(uniq, sizeof uniq, "%lu", sent);
+			gm_request(&out, GM_SUBMIT_JOB, "echo", uniq, payload, 64);
+		}
+		if (buf_write(&out, fd) == 0)
+			lat_log_written(&ll, sent);
+		p = (struct pollfd){ fd, POLLIN | (buf_avail(&out) ? POLLOUT : 0), 0 };
+		if (next)
+			wait_due(&p, 1, next, buf_avail(&out) ? 0 : spin);
+		else
+			poll(&p, 1, -1);
+		while ((r = buf_read(&in, fd)) > 0)
+			;
+		if (r == 0) {
+			fprintf(stderr, "gm_bench lat: gearmand closed the connection\n");
+			return (3);
+		}
+		while (buf_avail(&in) >= GM_HDR) {
+			const char	*h = in.p + in.off, *d = h + GM_HDR, *z;
+			uint32_t	 type = gm_get32(h + 4), len = gm_get32(h + 8);
+
+			if (memcmp(h, "\0RES", 4) != 0) {
+				fprintf(stderr, "gm_bench lat: not a response packet\n");
+				return (3);
+			}
+			if (buf_avail(&in) < GM_HDR + (size_t)len)
+				break;
+			switch (type) {
+			case GM_JOB_CREATED:
+				created++;
+				break;
+			case GM_WORK_COMPLETE:
+				/* "handle\0result": the echo's result is the job's payload. */
+				if ((z = memchr(d, 0, len)) == NULL) {
+					fprintf(stderr, "gm_bench lat: WORK_COMPLETE without a handle\n");
+					return (3);
+				} else {
+					unsigned long	i = job_index(z + 1, len - (size_t)(z + 1 - d));
+					uint64_t	t = now_ns();
+
+					if (i < n)
+						lat_log_result(&ll, i, t);
+					tlast = t;
+					done++;
+				}
+				break;
+			case GM_WORK_STATUS:
+			case GM_WORK_DATA:
+			case GM_WORK_WARNING:
+				break;
+			case GM_WORK_FAIL:
+			case GM_WORK_EXCEPTION:
+			case GM_ERROR:
+			default:
+				fprintf(stderr, "gm_bench lat: response type %u: %.*s\n", type,
+				    (int)len, d);
+				return (3);
+			}
+			in.off += GM_HDR + len;
+		}
+	}
+	if (created != n) {
+		fprintf(stderr, "gm_bench lat: %lu JOB_CREATED for %lu jobs\n", created, n);
+		return (3);
+	}
+	{
+		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
+		uint64_t	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
+		double		span = (double)((tlast > tend ? tlast : tend) - mstart);
+
+		lat_log_print(&ll, rate, ll.nres / (span / 1e9), 0);
+	}
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
+	prctl(PR_SET_TIMERSLACK, 1UL);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0) {
 		gearman_worker_st	*w = gearman_worker_create(NULL);
 		int			 sp = argc > 3 && strcmp(argv[3], "spin") == 0;
@@ -148,6 +322,10 @@ main(int argc, char **argv)
 		    completed / t, failed);
 		return (completed == n && failed == 0 ? 0 : 1);
 	}
-	fprintf(stderr, "usage: gm_bench worker PORT [echo|spin] | tput PORT N [BATCH] [TEXT]\n");
+	if (argc >= 5 && strcmp(argv[1], "lat") == 0)
+		return (lat((in_port_t)atoi(argv[2]), atof(argv[3]), atof(argv[4]),
+		    argc > 5 ? atof(argv[5]) : 0.5));
+	fprintf(stderr, "usage: gm_bench worker PORT [echo|spin] | tput PORT N [BATCH] [TEXT]"
+	    " | lat PORT RATE SECONDS [WARMUP]\n");
 	return (64);
 }

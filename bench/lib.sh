@@ -112,7 +112,8 @@ build_helpers() {
 		fi
 	done
 	if [ -f /usr/include/libgearman-1.0/gearman.h ] || [ -f /usr/include/libgearman/gearman.h ]; then
-		if [ ! -x "$OBJ/gm_bench" ] || [ "$BENCH_DIR/gm_bench.c" -nt "$OBJ/gm_bench" ]; then
+		if [ ! -x "$OBJ/gm_bench" ] || [ "$BENCH_DIR/gm_bench.c" -nt "$OBJ/gm_bench" ] ||
+		    [ "$BENCH_DIR/benchutil.h" -nt "$OBJ/gm_bench" ]; then
 			cc -O2 -Wall -o "$OBJ/gm_bench" "$BENCH_DIR/gm_bench.c" -lgearman
 		fi
 	fi

@@ -13,9 +13,11 @@
 # the generator's, not the system's; a system that held the client back would show in
 # it. The floor (bench/floor.c) runs the same client; beanstalkd at 5,000/s with
 # bench/bs_bench.c's lat mode (same schedule, same three measures, result matched by the
-# index at the start of the payload); Python's asyncio with a ProcessPoolExecutor at
-# 5,000/s (bench/py_peer.py lat: submit is the hand-over to run_in_executor).
-# BENCH_SPIN_US=N makes jplat and bs_bench poll instead of sleeping for the last N us
+# index at the start of the payload); Gearman at 5,000/s with bench/gm_bench.c's lat
+# mode (the same, over TCP: gearmand has no Unix socket); Python's asyncio with a
+# ProcessPoolExecutor at 5,000/s (bench/py_peer.py lat: submit is the hand-over to
+# run_in_executor).
+# BENCH_SPIN_US=N makes jplat, bs_bench and gm_bench poll instead of sleeping for the last N us
 # before each send (bench/benchutil.h wait_due); the suite runs with 0.
 #
 #   bench/w3_latency.sh [BUILD_DIR]     (BENCH_QUICK=1: 2 s per rate, 1 run)
@@ -73,6 +75,12 @@ if command -v beanstalkd >/dev/null; then
 	bs_stop
 	note "$W" "beanstalkd: no binlog, Unix socket, 2 workers as in W1; the client puts on one connection and keeps 4 reserves outstanding on the results tube (64 or more made beanstalkd's p90 hundreds of ms: deletes queue behind pending reserves)."
 fi
+if have_gearman; then
+	gm_start echo 2
+	lat_runs "Gearman" 5000 "$OBJ/gm_bench" lat "$GM_PORT" 5000 "$DUR" 0.5
+	gm_stop
+	note "$W" "Gearman: gearmand -t 1 on 127.0.0.1 (it has no Unix socket), 2 libgearman workers as in W1; bench/gm_bench.c lat submits foreground echo jobs (SUBMIT_JOB) on one TCP connection with TCP_NODELAY, speaking Gearman's protocol itself (libgearman's client cannot send on a schedule), and reads WORK_COMPLETE; 5,000/s only, as the other peers."
+fi
 # Python's asyncio + ProcessPoolExecutor, open loop at 5,000/s only: its W1 throughput
 # (about 7,000 jobs/s) cannot carry 100,000/s.
 lat_runs "python asyncio" 5000 "$PY" "$BENCH_DIR/py_peer.py" lat 5000 "$DUR" 0.5 2
@@ -95,5 +103,4 @@ for r in $(seq "$REPS"); do
 	done
 done
 note "$W" "p50 ... max: submit-to-result, from the moment the job's request was in the socket (jobpool, floor, beanstalkd: the write that carried it returned; python: run_in_executor was called) to the moment its result was read. 'from due': from the job's scheduled time instead, which adds the client's own lateness ('client lag': how late the client's timer woke it to send; a system that held the client back would show there). The 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
-note "$W" "not measured: Gearman (libgearman's foreground tasks complete only through gearman_client_run_tasks() over a fixed batch, which does not fit an open-loop schedule)."
 finish_alone
