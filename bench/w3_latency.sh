@@ -121,9 +121,17 @@ stop_bg "$JP_PID"
 stop_bg "$FPID"
 [ "$have_bs" = 0 ] || bs_stop
 [ "$have_gm" = 0 ] || gm_stop
-# Yardsticks (bench/wakeup.c): what one wake-up costs here, and how late the client's
-# own timer fires; every system above pays these alike.
+# Yardsticks (bench/wakeup.c): what one wake-up costs here, how late the client's own
+# timer fires, and how often the host takes a vCPU from a process that never blocks;
+# every system above pays these alike.
 for r in $(seq "$REPS"); do
+	if out=$("$OBJ/wakeup" stall "$([ "$QUICK" = 1 ] && echo 1 || echo 5)" 2>/dev/null); then
+		what="yardstick: CPU taken from a spinning process (both CPUs)"
+		emit "$W" "$what" "gaps of 100 us or more" "per s" "$(kv gaps_100us_per_s "$out")"
+		emit "$W" "$what" "gaps of 1 ms or more" "per s" "$(kv gaps_1ms_per_s "$out")"
+		emit "$W" "$what" "longest gap" us "$(kv max_us "$out")"
+		emit "$W" "$what" "time lost in gaps of 20 us or more" % "$(kv lost_pct "$out")"
+	fi
 	for m in "pipe same" "pipe cross" "timer" "timer 20000 40" "timer 20000 160"; do
 		# shellcheck disable=SC2086
 		out=$("$OBJ/wakeup" $m 2>/dev/null) || continue
@@ -138,5 +146,5 @@ for r in $(seq "$REPS"); do
 		emit "$W" "yardstick: $what" p99 us "$(kv p99_us "$out")"
 	done
 done
-note "$W" "p50 ... max: submit-to-result, from the moment the job's request was in the socket (jobpool, floor, beanstalkd: the write that carried it returned; python: run_in_executor was called) to the moment its result was read. 'from due': from the job's scheduled time instead, which adds the client's own lateness ('client lag': how late the client's timer woke it to send; a system that held the client back would show there). The 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
+note "$W" "p50 ... max: submit-to-result, from the moment the job's request was in the socket (jobpool, floor, beanstalkd, Gearman: the write that carried it returned; python: run_in_executor was called) to the moment its result was read. 'from due': from the job's scheduled time instead, which adds the client's own lateness ('client lag': how late the client's timer woke it to send; a system that held the client back would show there). The 0.5 s warm-up is excluded; achieved = measured results / offered window (or until the last result if later)."
 finish_alone

@@ -12,6 +12,16 @@
  *                                W3 measures 40 and 160 us, about how long the client
  *                                sleeps before a send with beanstalkd and with jobpool.
  * Prints "p50_us=.. p90_us=.. p99_us=.." over N samples (default 20000).
+ *
+ *   wakeup stall [SECONDS]       one process pinned to each CPU reads CLOCK_MONOTONIC in
+ *                                a loop for SECONDS (5) and counts the gaps between two
+ *                                reads: a gap is time the CPU was taken from a process
+ *                                that never blocks (the host running something else on
+ *                                this vCPU, or the guest kernel). Prints, over both CPUs:
+ *                                "gaps_100us_per_s=.. gaps_1ms_per_s=.. max_us=..
+ *                                lost_pct=.." (lost: the share of the time in gaps of 20
+ *                                us or more). Every job whose path is on a CPU in such a
+ *                                gap waits it out, whatever system runs it.
  */
 #define _GNU_SOURCE
 #include <sys/prctl.h>
@@ -118,6 +128,59 @@ timer_mode(size_t n, uint64_t gap)
 	return (0);
 }
 
+struct stall {
+	uint64_t	n100, n1000, max, lost;
+};
+
+static void
+stall_spin(int cpu, uint64_t ns, struct stall *st)
+{
+	uint64_t	t, prev, end, d;
+
+	pin(cpu);
+	memset(st, 0, sizeof *st);
+	prev = now_ns();
+	end = prev + ns;
+	do {
+		t = now_ns();
+		d = t - prev;
+		if (d >= 20000) {
+			st->lost += d;
+			st->n100 += d >= 100000;
+			st->n1000 += d >= 1000000;
+			if (d > st->max)
+				st->max = d;
+		}
+		prev = t;
+	} while (t < end);
+}
+
+static int
+stall_mode(double seconds)
+{
+	struct stall	a, b;
+	uint64_t	ns = (uint64_t)(seconds * 1e9);
+	int		p[2], status;
+	pid_t		pid;
+
+	if (pipe(p) == -1)
+		return (1);
+	if ((pid = fork()) == 0) {
+		stall_spin(1, ns, &b);
+		_exit(write(p[1], &b, sizeof b) == (ssize_t)sizeof b ? 0 : 1);
+	}
+	stall_spin(0, ns, &a);
+	if (read(p[0], &b, sizeof b) != (ssize_t)sizeof b)
+		return (1);
+	waitpid(pid, &status, 0);
+	printf("gaps_100us_per_s=%.1f gaps_1ms_per_s=%.2f max_us=%.1f lost_pct=%.2f\n",
+	    (double)(a.n100 + b.n100) / (2 * seconds),
+	    (double)(a.n1000 + b.n1000) / (2 * seconds),
+	    (a.max > b.max ? a.max : b.max) / 1e3,
+	    100.0 * (double)(a.lost + b.lost) / (2.0 * (double)ns));
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -137,6 +200,12 @@ main(int argc, char **argv)
 			gap = strtoull(argv[3], NULL, 10) * 1000;
 		return (timer_mode(n ? n : 1, gap ? gap : GAP_NS));
 	}
-	fprintf(stderr, "usage: wakeup pipe same|cross [N] | wakeup timer [N] [US]\n");
+	if (argc >= 2 && strcmp(argv[1], "stall") == 0) {
+		double	sec = argc >= 3 ? atof(argv[2]) : 5;
+
+		return (stall_mode(sec > 0 ? sec : 5));
+	}
+	fprintf(stderr, "usage: wakeup pipe same|cross [N] | wakeup timer [N] [US] | "
+	    "wakeup stall [SECONDS]\n");
 	return (64);
 }
