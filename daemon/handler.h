@@ -74,8 +74,13 @@ uint64_t	worker_current(void);
 const char	*worker_queue_name(void);
 /*
  * worker.c: job id's program leads process group pgid (0: reaped). The worker kills
- * that group if it is terminated, and the master if the worker dies.
+ * that group if it is terminated, and the master if the worker dies: the handler
+ * waits at most worker_child_wait_ms() (-1: no limit) at a time while the program
+ * runs, and calls worker_child_due() after each wait, which tells the master once the
+ * program has run for a millisecond.
  */
 void		worker_child(uint64_t id, pid_t pgid);
+int		worker_child_wait_ms(void);
+void		worker_child_due(void);
 
 #endif /* HANDLER_H */

@@ -398,7 +398,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	struct exec	*x = state;
 	struct pollfd	 pfd[4];
 	int		 pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
-	int		 pidfd = -1, status = 0, rc, n, i, timeout, exited = 0;
+	int		 pidfd = -1, status = 0, rc, n, i, timeout, cw, exited = 0;
 	int		 termed = 0, killed = 0, overflow = 0, nomem = 0, result;
 	int		 ipin, ipout, iperr, ipid;
 	size_t		 base = out->len, off = 0, room, drained;
@@ -467,8 +467,12 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 			pfd[ipid = n++] = (struct pollfd){ pidfd, POLLIN, 0 };
 		else if (pout[0] == -1 && perr[0] == -1 && timeout > 10)
 			timeout = 10;	/* nothing but the clock tells us it exited */
+		if ((cw = worker_child_wait_ms()) >= 0 && cw < timeout)
+			timeout = cw;	/* the master must hear of the group by then */
 
-		if (poll(pfd, (nfds_t)n, timeout) == -1) {
+		rc = poll(pfd, (nfds_t)n, timeout);
+		worker_child_due();
+		if (rc == -1) {
 			if (errno == EINTR)
 				continue;	/* SIGUSR1: look at jobpool_cancelled() */
 			log_warn("exec %s: poll", prog);

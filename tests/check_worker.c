@@ -839,6 +839,35 @@ START_TEST(test_process_name_and_env)
 }
 END_TEST
 
+/*
+ * An exec program that runs on: the master hears of its process group while it runs
+ * (one FRAME_CHILD, sent from the handler's own wait about a millisecond in), not only
+ * with its RESULT; the group is the program's own.
+ */
+START_TEST(test_exec_child_frame)
+{
+	struct fm		 fm;
+	struct frame_hdr	 h;
+	const char		*p;
+
+	fm_init(&fm, "exec:/bin/sleep 1");
+	fm_start_ready(&fm);
+	fm_job(&fm, 1, "");
+	fm_flush(&fm);
+	/* No RESULT for a second; the CHILD frame comes long before. */
+	ck_assert_int_eq(fm_next_child(&fm, 500), 1);
+	ck_assert_int_eq(fm.nchild, 1);
+	ck_assert_int_gt(fm.child_pgid, 0);
+	ck_assert_int_ne(fm.child_pgid, fm.pid);
+	ck_assert_int_eq(kill(-fm.child_pgid, 0), 0);	/* running, in its own group */
+	ck_assert_int_eq(fm_next(&fm, &h, &p, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(h.type, FRAME_RESULT);
+	ck_assert_int_eq(h.status, FRAME_OK);
+	ck_assert_int_eq(fm.nchild, 1);		/* one frame per program */
+	fm_free(&fm);
+}
+END_TEST
+
 static Suite *
 worker_suite(void)
 {
@@ -858,6 +887,7 @@ worker_suite(void)
 	tcase_add_test(tc, test_slow_result_not_held);
 	tcase_add_test(tc, test_eof_answers_held);
 	tcase_add_test(tc, test_cleanup_hooks);
+	tcase_add_test(tc, test_exec_child_frame);
 	tcase_add_test(tc, test_cancel_seen_at_end);
 	tcase_add_test(tc, test_reads_during_job);
 	tcase_add_test(tc, test_cancel_between_jobs);

@@ -454,6 +454,38 @@ fm_whole(struct fm *fm, struct frame_hdr *h)
 	return (r == 1 && fm->ilen - fm->ioff >= FRAME_HDR_LEN + (size_t)h->len);
 }
 
+/* An exec program's process group: noted, as the master does. */
+static void
+fm_note_child(struct fm *fm, const char *payload, uint32_t len)
+{
+	int32_t	pg = 0;
+
+	if (len == sizeof pg)
+		memcpy(&pg, payload, sizeof pg);
+	fm->child_pgid = pg;
+	fm->nchild++;
+}
+
+int
+fm_next_child(struct fm *fm, int timeout_ms)
+{
+	uint64_t		deadline = fm_now_ms() + (uint64_t)timeout_ms, now;
+	struct frame_hdr	h;
+
+	for (;;) {
+		if (fm_whole(fm, &h)) {
+			if (h.type != FRAME_CHILD)
+				return (0);
+			fm_note_child(fm, fm->in + fm->ioff + FRAME_HDR_LEN, h.len);
+			fm->ioff += FRAME_HDR_LEN + h.len;
+			return (1);
+		}
+		if (fm->eof || (now = fm_now_ms()) >= deadline)
+			return (0);
+		fm_read(fm, (int)(deadline - now));
+	}
+}
+
 int
 fm_next(struct fm *fm, struct frame_hdr *h, const char **payload, int timeout_ms)
 {
@@ -464,13 +496,7 @@ fm_next(struct fm *fm, struct frame_hdr *h, const char **payload, int timeout_ms
 			*payload = fm->in + fm->ioff + FRAME_HDR_LEN;
 			fm->ioff += FRAME_HDR_LEN + h->len;
 			if (h->type == FRAME_CHILD) {
-				/* An exec program's process group: noted, as the master does. */
-				int32_t pg = 0;
-
-				if (h->len == sizeof pg)
-					memcpy(&pg, *payload, sizeof pg);
-				fm->child_pgid = pg;
-				fm->nchild++;
+				fm_note_child(fm, *payload, h->len);
 				continue;
 			}
 			return (1);

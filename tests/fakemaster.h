@@ -72,6 +72,11 @@ void	fm_cancel(struct fm *fm, uint64_t id, int reason);
  */
 int	fm_next(struct fm *fm, struct frame_hdr *h, const char **payload,
 	    int timeout_ms);
+/*
+ * 1 if a FRAME_CHILD comes within timeout_ms before any other frame (noted as fm_next
+ * notes it), else 0: another frame is next (left for fm_next), EOF, or nothing came.
+ */
+int	fm_next_child(struct fm *fm, int timeout_ms);
 /* The next frame must be exactly this (payload NULL: any payload). */
 void	fm_expect(struct fm *fm, uint8_t type, uint8_t status, uint64_t id,
 	    const char *payload);
