@@ -398,7 +398,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	struct exec	*x = state;
 	struct pollfd	 pfd[4];
 	int		 pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
-	int		 pidfd = -1, status = 0, rc, n, i, timeout, cw, exited = 0;
+	int		 pidfd = -1, status = 0, rc, n, i, timeout, cw, pe, exited = 0;
 	int		 termed = 0, killed = 0, overflow = 0, nomem = 0, result;
 	int		 ipin, ipout, iperr, ipid;
 	size_t		 base = out->len, off = 0, room, drained;
@@ -471,10 +471,12 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 			timeout = cw;	/* the master must hear of the group by then */
 
 		rc = poll(pfd, (nfds_t)n, timeout);
+		pe = errno;
 		worker_child_due();
 		if (rc == -1) {
-			if (errno == EINTR)
+			if (pe == EINTR)
 				continue;	/* SIGUSR1: look at jobpool_cancelled() */
+			errno = pe;
 			log_warn("exec %s: poll", prog);
 			if (!killed)
 				(void)kill(-pid, SIGKILL);
