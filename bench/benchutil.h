@@ -231,12 +231,18 @@ print_pcts(const char *pre, uint64_t *v, size_t n)
 struct lat_log {
 	uint64_t	*sched, *wrote;		/* per job, warm-up included */
 	uint64_t	*lat, *sl, *lag;	/* per measured result */
-	size_t		 nwarm, nres, flushed;
+	size_t		 n, nwarm, nres, flushed;
+	uint64_t	 t0;			/* job i is due at t0 + i / rate */
+	double		 rate;
 };
 
+/* n jobs (nwarm of them the warm-up) to offer at rate per second (lat_log_start). */
 static inline void
-lat_log_init(struct lat_log *l, size_t n, size_t nwarm)
+lat_log_init(struct lat_log *l, size_t n, size_t nwarm, double rate)
 {
+	l->n = n;
+	l->rate = rate;
+	l->t0 = 0;
 	l->sched = xmalloc(n * sizeof *l->sched);
 	l->lat = xmalloc(n * sizeof *l->lat);
 	l->sl = xmalloc(n * sizeof *l->sl);
@@ -245,6 +251,20 @@ lat_log_init(struct lat_log *l, size_t n, size_t nwarm)
 		die("calloc");
 	l->nwarm = nwarm;
 	l->nres = l->flushed = 0;
+}
+
+/* The schedule starts: job 0 is due at t0 (the clients take 1 ms from now). */
+static inline void
+lat_log_start(struct lat_log *l, uint64_t t0)
+{
+	l->t0 = t0;
+}
+
+/* When job i is due. */
+static inline uint64_t
+lat_due(const struct lat_log *l, size_t i)
+{
+	return (l->t0 + (uint64_t)((double)i * 1e9 / l->rate));
 }
 
 /* Every job before sent is in the socket now. */
@@ -279,14 +299,19 @@ lat_log_result(struct lat_log *l, size_t i, uint64_t t)
  *   offered=R achieved=R jobs=N lost=L p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
  *   send_p50_us=.. send_p90_us=.. send_p99_us=.. send_p999_us=.. send_max_us=..
  *   lag_p50_us=.. lag_p99_us=..
- * (from the due time; submit-to-result; the lag). Sorts the arrays.
+ * (from the due time; submit-to-result; the lag). achieved: the measured results per
+ * second of their own offered window, or until the last result (at tlast) if later.
+ * Sorts the arrays.
  */
 static inline void
-lat_log_print(struct lat_log *l, double offered, double achieved, size_t lost)
+lat_log_print(struct lat_log *l, uint64_t tlast, size_t lost)
 {
-	size_t	n = l->nres;
+	size_t		n = l->nres;
+	uint64_t	mstart = lat_due(l, l->nwarm), tend = lat_due(l, l->n);
+	double		span = (double)((tlast > tend ? tlast : tend) - mstart);
 
-	printf("offered=%.0f achieved=%.0f jobs=%zu lost=%zu", offered, achieved, n, lost);
+	printf("offered=%.0f achieved=%.0f jobs=%zu lost=%zu", l->rate, n / (span / 1e9), n,
+	    lost);
 	print_pcts("", l->lat, n);
 	print_pcts("send_", l->sl, n);
 	qsort(l->lag, n, sizeof l->lag[0], cmp_u64);

@@ -193,7 +193,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	fcntl(pf, F_SETFL, O_NONBLOCK);
 	fcntl(cf, F_SETFL, O_NONBLOCK);
 	if (rate > 0)
-		lat_log_init(&ll, n, nwarm);
+		lat_log_init(&ll, n, nwarm, rate);
 	/*
 	 * Reserves kept outstanding on the results connection. Each pipelined reserve waits
 	 * in beanstalkd's command order, so the delete of a result queues behind them; with
@@ -205,6 +205,8 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 	for (; reserves < n && reserves < maxres; reserves++)
 		buf_add(&cout, "reserve\r\n", 9);
 	t0 = now_ns() + 1000000;
+	if (rate > 0)
+		lat_log_start(&ll, t0);
 	while (deleted < n) {
 		struct pollfd	p[2];
 		uint64_t	now = now_ns(), next = 0;
@@ -215,7 +217,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 			uint64_t	ts = 0;
 
 			if (rate > 0) {
-				ts = t0 + (uint64_t)((double)sent * 1e9 / rate);
+				ts = lat_due(&ll, sent);
 				if (ts > now) {
 					next = ts;
 					break;
@@ -299,11 +301,7 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 		}
 	}
 	if (rate > 0) {
-		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
-		uint64_t	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
-		double		span = (double)((tlast > tend ? tlast : tend) - mstart);
-
-		lat_log_print(&ll, rate, ll.nres / (span / 1e9), 0);
+		lat_log_print(&ll, tlast, 0);
 	} else {
 		double	s = (now_ns() - t0) / 1e9;
 

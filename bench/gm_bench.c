@@ -148,7 +148,7 @@ lat(in_port_t port, double rate, double seconds, double warm)
 	unsigned long		 sent = 0, created = 0, done = 0;
 	struct buf		 in = { 0 }, out = { 0 };
 	struct lat_log		 ll = { 0 };
-	uint64_t		 t0, tlast = 0, spin = bench_spin_ns();
+	uint64_t		 tlast = 0, spin = bench_spin_ns();
 	char			 payload[64], uniq[24];
 	int			 fd, one = 1;
 
@@ -158,15 +158,15 @@ lat(in_port_t port, double rate, double seconds, double warm)
 		die("connect");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	lat_log_init(&ll, n, nwarm);
-	t0 = now_ns() + 1000000;
+	lat_log_init(&ll, n, nwarm, rate);
+	lat_log_start(&ll, now_ns() + 1000000);
 	while (done < n) {
 		struct pollfd	p;
 		uint64_t	now = now_ns(), next = 0;
 		ssize_t		r;
 
 		for (; sent < n; sent++) {
-			uint64_t	ts = t0 + (uint64_t)((double)sent * 1e9 / rate);
+			uint64_t	ts = lat_due(&ll, sent);
 
 			if (ts > now) {
 				next = ts;
@@ -239,13 +239,7 @@ lat(in_port_t port, double rate, double seconds, double warm)
 		fprintf(stderr, "gm_bench lat: %lu JOB_CREATED for %lu jobs\n", created, n);
 		return (3);
 	}
-	{
-		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
-		uint64_t	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
-		double		span = (double)((tlast > tend ? tlast : tend) - mstart);
-
-		lat_log_print(&ll, rate, ll.nres / (span / 1e9), 0);
-	}
+	lat_log_print(&ll, tlast, 0);
 	return (0);
 }
 

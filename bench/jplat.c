@@ -33,7 +33,7 @@ main(int argc, char **argv)
 	double				 rate = 5000, dur = 10, warm = 0.5;
 	unsigned long			 bytes = 64, n, nwarm, sent = 0, acked = 0, done = 0;
 	struct lat_log			 ll;
-	uint64_t			 t0, tend, tlast = 0;
+	uint64_t			 tlast = 0;
 	uint64_t			 spin = bench_spin_ns();
 	uint64_t			 first_id = 0, idcap;
 	unsigned long			*idx_of;
@@ -57,20 +57,20 @@ main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	nwarm = (unsigned long)(rate * warm);
 	n = nwarm + (unsigned long)(rate * dur);
-	lat_log_init(&ll, n, nwarm);
+	lat_log_init(&ll, n, nwarm, rate);
 	/* id -> job index: ids from one daemon on one connection; a direct map of 2n slots. */
 	idcap = 4 * (uint64_t)n + 1024;
 	idx_of = xmalloc(idcap * sizeof *idx_of);
 	payload = xmalloc(bytes);
 	if ((jp = jobpool_connect(sock)) == NULL)
 		die("jplat: connect");
-	t0 = now_ns() + 1000000;
+	lat_log_start(&ll, now_ns() + 1000000);
 	while (done < n) {
 		uint64_t	now = now_ns();
 
 		/* Send every job whose time has come. */
 		while (sent < n) {
-			uint64_t	ts = t0 + (uint64_t)((double)sent * 1e9 / rate);
+			uint64_t	ts = lat_due(&ll, sent);
 
 			if (ts > now)
 				break;
@@ -127,20 +127,13 @@ main(int argc, char **argv)
 			if (jobpool_pending(jp) > 0)
 				p.events |= POLLOUT;
 			if (sent < n)
-				wait_due(&p, 1, t0 + (uint64_t)((double)sent * 1e9 / rate),
+				wait_due(&p, 1, lat_due(&ll, sent),
 				    (p.events & POLLOUT) ? 0 : spin);
 			else
 				poll(&p, 1, 100);
 		}
 	}
-	tend = t0 + (uint64_t)((double)n * 1e9 / rate);
-	{
-		/* achieved: measured jobs completed per second of their own offered window. */
-		uint64_t	mstart = t0 + (uint64_t)((double)nwarm * 1e9 / rate);
-		double		span = (tlast > tend ? tlast : tend) - mstart;
-
-		lat_log_print(&ll, rate, ll.nres / (span / 1e9), n - done);
-	}
+	lat_log_print(&ll, tlast, n - done);
 	jobpool_close(jp);
 	return (0);
 }
