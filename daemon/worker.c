@@ -483,7 +483,7 @@ worker_hold(struct jobpool_output *ob)
  * it (worker_child_due). A program reaped before that needs no frame at all, since
  * nothing of it is left to kill. So a quick program costs no write and no wake-up of
  * the flusher thread, which would otherwise look every millisecond while exec jobs
- * flow (bench W5: about 5% of the throughput). Until the frame is sent, a worker killed
+ * flow (bench W5: about 3% of the throughput). Until the frame is sent, a worker killed
  * by SIGTERM still takes the group along (worker_sigterm); only a crash or SIGKILL in
  * that first millisecond would leave it behind.
  */
