@@ -46,6 +46,8 @@ struct handler {
 	void		*priv;		/* the loader's own data (plugin: dlopen handle) */
 	int		 own_cleanup;	/* its cancel text says how cleanup went (exec);
 					   otherwise the worker adds the hooks it ran */
+	int		 unheld;	/* each job costs a process (exec): results are
+					   never held, and the worker starts no flusher */
 };
 
 /*

@@ -433,8 +433,16 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	pidfd = exec_pidfd(x, pid);
 	worker_child(worker_current(), pid);
 
-	/* Only our end of stdin is non-blocking: the program's ends are left alone. */
+	/*
+	 * Only our end of stdin is non-blocking: the program's ends are left alone. A
+	 * payload that fits the pipe goes in now, without a poll() to learn that an empty
+	 * pipe has room; the rest waits for the loop.
+	 */
 	if (len == 0 || fcntl(pin[1], F_SETFL, O_NONBLOCK) == -1)
+		exec_close(&pin[1]);
+	else if ((r = write(pin[1], in, len)) > 0)
+		off = (size_t)r;
+	if (pin[1] != -1 && (off == len || (r == -1 && errno != EAGAIN && errno != EINTR)))
 		exec_close(&pin[1]);
 
 	while (!exited) {
@@ -647,6 +655,7 @@ handler_exec_open(const char *spec, struct handler *h, const char **arg, char **
 	h->run = exec_run;
 	h->fini = exec_fini;
 	h->own_cleanup = 1;	/* the program cleans up on SIGTERM, and the text says how */
+	h->unheld = 1;		/* a result is written before the next program starts */
 	*arg = spec;
 	return (0);
 }

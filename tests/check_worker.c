@@ -868,6 +868,79 @@ START_TEST(test_exec_child_frame)
 }
 END_TEST
 
+/* The Threads: line of /proc/PID/status: how many threads the process runs. */
+static int
+proc_threads(pid_t pid)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	int	 n = -1;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return (n);
+}
+
+/*
+ * An in-process handler's worker has its flusher thread by READY; an exec handler's
+ * has none (handler.h's unheld): it is one thread, as a process that forks a program
+ * per job should be.
+ */
+START_TEST(test_exec_worker_one_thread)
+{
+	struct fm	fm;
+
+	fm_init(&fm, "echo");
+	fm_start_ready(&fm);
+	ck_assert_int_eq(proc_threads(fm.pid), 2);
+	fm_free(&fm);
+
+	fm_init(&fm, "exec:/bin/cat");
+	fm_start_ready(&fm);
+	ck_assert_int_eq(proc_threads(fm.pid), 1);
+	fm_job(&fm, 1, "a");
+	fm_job(&fm, 2, "b");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "a");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "b");
+	ck_assert_int_eq(proc_threads(fm.pid), 1);
+	fm_free(&fm);
+}
+END_TEST
+
+/*
+ * Without a flusher, a quick program's result is still never held behind the next
+ * program: it is written as that one starts. Job 2 runs for ten minutes, so result 1
+ * can only come now if it was; then job 2 is cancelled, which ends its program.
+ */
+START_TEST(test_exec_result_not_held)
+{
+	struct fm	fm;
+
+	fm_init(&fm, "exec:/bin/sh -c 'read s; exec sleep $s'");
+	fm.qc.grace_ms = 20000;
+	fm_start_ready(&fm);
+	fm_job(&fm, 1, "0\n");
+	fm_job(&fm, 2, "600\n");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "");
+	/* Then job 2's CHILD frame (its program runs), and nothing more. */
+	ck_assert_int_eq(fm_next_child(&fm, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(fm_quiet(&fm, 100), 1);
+	fm_cancel(&fm, 2, FRAME_CANCEL_USER);
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2, "/bin/sh exited on SIGTERM "
+	    "(killed by signal 15 (Terminated))");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
 static Suite *
 worker_suite(void)
 {
@@ -888,6 +961,8 @@ worker_suite(void)
 	tcase_add_test(tc, test_eof_answers_held);
 	tcase_add_test(tc, test_cleanup_hooks);
 	tcase_add_test(tc, test_exec_child_frame);
+	tcase_add_test(tc, test_exec_worker_one_thread);
+	tcase_add_test(tc, test_exec_result_not_held);
 	tcase_add_test(tc, test_cancel_seen_at_end);
 	tcase_add_test(tc, test_reads_during_job);
 	tcase_add_test(tc, test_cancel_between_jobs);
