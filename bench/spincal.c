@@ -6,8 +6,14 @@
  *   spincal -c MS        print N such that one job takes about MS ms here (best of 5)
  *   spincal -s N K       run K jobs of N serially in this process; print
  *                        "jobs=K seconds=S per_job_ms=M" (the sum of single-job times)
+ *   spincal -p P N K     run K jobs of N in P processes forked at once (job k in
+ *                        process k % P), no IPC; print "jobs=K procs=P seconds=S",
+ *                        the wall time from the fork to the last exit: with P = 1
+ *                        and P = 2, the machine's own CPU scaling (W2's yardstick)
  *   spincal N X          run one job and print the sum, like the handler (for xargs)
  */
+#include <sys/wait.h>
+
 #include "benchutil.h"
 
 static unsigned long long
@@ -54,10 +60,37 @@ main(int argc, char **argv)
 		printf("jobs=%d seconds=%.4f per_job_ms=%.2f\n", kk, t, t * 1e3 / kk);
 		return (0);
 	}
+	if (argc == 5 && strcmp(argv[1], "-p") == 0) {
+		int			p, k, st, procs = atoi(argv[2]), kk = atoi(argv[4]);
+		unsigned long long	n = strtoull(argv[3], NULL, 10);
+		double			t = now_s();
+
+		if (procs < 1 || kk < 0)
+			goto usage;
+		for (p = 0; p < procs; p++) {
+			pid_t	pid = fork();
+
+			if (pid == -1)
+				die("fork");
+			if (pid == 0) {
+				for (k = p; k < kk; k += procs)
+					if (spin(n, (unsigned long long)k + 1) == 1)
+						putchar(' ');
+				_exit(0);
+			}
+		}
+		for (p = 0; p < procs; p++)
+			if (wait(&st) == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				die("a spinning process failed");
+		t = now_s() - t;
+		printf("jobs=%d procs=%d seconds=%.4f\n", kk, procs, t);
+		return (0);
+	}
 	if (argc == 3) {
 		printf("%llu\n", spin(strtoull(argv[1], NULL, 10), strtoull(argv[2], NULL, 10)));
 		return (0);
 	}
-	fprintf(stderr, "usage: spincal -c MS | -s N K | N X\n");
+usage:
+	fprintf(stderr, "usage: spincal -c MS | -s N K | -p P N K | N X\n");
 	return (64);
 }
