@@ -736,11 +736,11 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	/*
 	 * An exec handler's job is a process, hundreds of microseconds at the least: its
 	 * result is written as the next job starts (worker_hold without a flusher), one
-	 * write per program. Holding it for a batch saved nothing and cost more than it
-	 * saved: the flusher looked every millisecond while programs ran, on a CPU they
-	 * needed, and the master heard of a finished program only when the worker's
-	 * pipe ran dry, so the worker then waited a round trip for its next job (bench
-	 * W5: 0.95 of the posix_spawn floor with the flusher, 0.98 without, 12 rounds).
+	 * write per program. Holding it for a batch cost more than it saved: the
+	 * flusher looked every millisecond while programs ran, on a CPU they needed,
+	 * and the master heard of a finished program only when the worker's pipe ran
+	 * dry, so the worker then waited a round trip for its next job (bench W5: 0.885
+	 * of the posix_spawn floor before, 0.985 after, 12 rounds; bench/README.md).
 	 */
 	if (!h.unheld)
 		worker_flusher_start();
