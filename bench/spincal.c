@@ -4,8 +4,6 @@
  * keeps the compiler from replacing it by its closed form.
  *
  *   spincal -c MS        print N such that one job takes about MS ms here (best of 5)
- *   spincal -s N K       run K jobs of N serially in this process; print
- *                        "jobs=K seconds=S per_job_ms=M" (the sum of single-job times)
  *   spincal -p P N K     run K jobs of N in P processes forked at once (job k in
  *                        process k % P), no IPC; print "jobs=K procs=P seconds=S",
  *                        the wall time from the fork to the last exit: with P = 1
@@ -48,18 +46,6 @@ main(int argc, char **argv)
 		printf("%llu\n", (unsigned long long)(probe * (ms / 1e3) / best));
 		return (0);
 	}
-	if (argc == 4 && strcmp(argv[1], "-s") == 0) {
-		unsigned long long	n = strtoull(argv[2], NULL, 10);
-		int			k, kk = atoi(argv[3]);
-		double			t = now_s();
-
-		for (k = 0; k < kk; k++)
-			if (spin(n, (unsigned long long)k + 1) == 1)
-				putchar(' ');
-		t = now_s() - t;
-		printf("jobs=%d seconds=%.4f per_job_ms=%.2f\n", kk, t, t * 1e3 / kk);
-		return (0);
-	}
 	if (argc == 5 && strcmp(argv[1], "-p") == 0) {
 		int			p, k, st, procs = atoi(argv[2]), kk = atoi(argv[4]);
 		unsigned long long	n = strtoull(argv[3], NULL, 10);
@@ -91,6 +77,6 @@ main(int argc, char **argv)
 		return (0);
 	}
 usage:
-	fprintf(stderr, "usage: spincal -c MS | -s N K | -p P N K | N X\n");
+	fprintf(stderr, "usage: spincal -c MS | -p P N K | N X\n");
 	return (64);
 }

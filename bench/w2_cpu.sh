@@ -31,10 +31,17 @@ elapsed() {		# elapsed CMD...: run it, print its wall time in seconds
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }'
 }
-# pair SYSTEM T1 T2 [TCPU]
+eff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / (2 * b) }'; }	# eff T1 T2
+# pair SYSTEM T1 T2 [TCPU MACHINE_EFF]
 pair() {
-	emit "$W" "$1" "efficiency vs 1 worker" ratio "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.4f", a / (2 * b) }')"
-	[ -n "${4:-}" ] && emit "$W" "$1" "efficiency vs CPU time" ratio "$(awk -v a="$4" -v b="$3" 'BEGIN { printf "%.4f", a / (2 * b) }')"
+	local e
+	e=$(eff "$2" "$3")
+	emit "$W" "$1" "efficiency vs 1 worker" ratio "$e"
+	if [ -n "${4:-}" ]; then
+		emit "$W" "$1" "efficiency vs CPU time" ratio "$(eff "$4" "$3")"
+		emit "$W" "$1" "of the machine's, same round" ratio \
+		    "$(awk -v a="$e" -v b="$5" 'BEGIN { printf "%.4f", a / b }')"
+	fi
 	emit "$W" "$1" "T2 (2 workers)" s "$3"
 }
 
@@ -54,22 +61,16 @@ head -4 "$TMP/spin.in" | "$JOBPOOLCTL" -s "$JP_SOCK" map -q cpu2 >/dev/null
 start_bg F1 "$OBJ/floor" "$TMP/f1.sock" 1 spin
 start_bg F2 "$OBJ/floor" "$TMP/f2.sock" 2 spin
 wait_sock "$TMP/f1.sock"; wait_sock "$TMP/f2.sock"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
 for r in $(seq "$REPS"); do
 	m1=$(kv seconds "$("$OBJ/spincal" -p 1 "$N" "$K")")
-	m2=$(kv seconds "$("$OBJ/spincal" -p 2 "$N" "$K")")
-	me=$(awk -v a="$m1" -v b="$m2" 'BEGIN { printf "%.4f", a / (2 * b) }')
+	me=$(eff "$m1" "$(kv seconds "$("$OBJ/spincal" -p 2 "$N" "$K")")")
 	emit "$W" "machine (2 processes, no IPC)" "efficiency vs 1 process" ratio "$me"
 	t1=$(elapsed "$JOBPOOLCTL" -s "$JP_SOCK" map -k -q cpu1 <"$TMP/spin.in")
 	t2=$(elapsed "$JOBPOOLCTL" -s "$JP_SOCK" map -k -q cpu2 <"$TMP/spin.in")
-	pair "jobpool" "$t1" "$t2" "$m1"
-	emit "$W" "jobpool" "of the machine's, same round" ratio \
-	    "$(ratio "$(awk -v a="$t1" -v b="$t2" 'BEGIN { print a / (2 * b) }')" "$me")"
+	pair "jobpool" "$t1" "$t2" "$m1" "$me"
 	t1=$(elapsed "$JOBPOOLCTL" -s "$TMP/f1.sock" map -k <"$TMP/spin.in")
 	t2=$(elapsed "$JOBPOOLCTL" -s "$TMP/f2.sock" map -k <"$TMP/spin.in")
-	pair "floor (C relay)" "$t1" "$t2" "$m1"
-	emit "$W" "floor (C relay)" "of the machine's, same round" ratio \
-	    "$(ratio "$(awk -v a="$t1" -v b="$t2" 'BEGIN { print a / (2 * b) }')" "$me")"
+	pair "floor (C relay)" "$t1" "$t2" "$m1" "$me"
 done
 stop_bg "$JP_PID"
 stop_bg "$F1"; stop_bg "$F2"

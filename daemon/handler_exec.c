@@ -391,6 +391,19 @@ exec_close(int *fd)
 	}
 }
 
+/* Write what the program's stdin takes of in[*off..len); close it when done or refused. */
+static void
+exec_feed(int *fd, const char *in, size_t len, size_t *off)
+{
+	ssize_t	r = write(*fd, in + *off, len - *off);
+
+	if (r > 0)
+		*off += (size_t)r;
+	/* EPIPE: it stopped reading, which is its business. */
+	if (*off == len || (r == -1 && errno != EAGAIN && errno != EINTR))
+		exec_close(fd);
+}
+
 /* Run the program on one job. */
 static int
 exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
@@ -440,10 +453,8 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	 */
 	if (len == 0 || fcntl(pin[1], F_SETFL, O_NONBLOCK) == -1)
 		exec_close(&pin[1]);
-	else if ((r = write(pin[1], in, len)) > 0)
-		off = (size_t)r;
-	if (pin[1] != -1 && (off == len || (r == -1 && errno != EAGAIN && errno != EINTR)))
-		exec_close(&pin[1]);
+	else
+		exec_feed(&pin[1], in, len, &off);
 
 	while (!exited) {
 		if (!termed && jobpool_cancelled()) {
@@ -492,14 +503,8 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 			continue;
 		}
 
-		if (ipin != -1 && pfd[ipin].revents != 0) {
-			r = write(pin[1], in + off, len - off);
-			if (r > 0)
-				off += (size_t)r;
-			/* EPIPE: it stopped reading, which is its business. */
-			if (off == len || (r == -1 && errno != EAGAIN && errno != EINTR))
-				exec_close(&pin[1]);
-		}
+		if (ipin != -1 && pfd[ipin].revents != 0)
+			exec_feed(&pin[1], in, len, &off);
 		if (ipout != -1 && pfd[ipout].revents != 0) {
 			room = x->max_payload - (out->len - base) + 1;
 			if (room > EXEC_READ_CHUNK)
