@@ -109,6 +109,13 @@ buf_add(struct buf *b, const void *d, size_t n)
 	b->len += n;
 }
 
+static inline void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
 static inline size_t
 buf_avail(const struct buf *b)
 {
@@ -251,6 +258,17 @@ lat_log_init(struct lat_log *l, size_t n, size_t nwarm, double rate)
 		die("calloc");
 	l->nwarm = nwarm;
 	l->nres = l->flushed = 0;
+}
+
+static inline void
+lat_log_free(struct lat_log *l)
+{
+	free(l->sched);
+	free(l->wrote);
+	free(l->lat);
+	free(l->sl);
+	free(l->lag);
+	memset(l, 0, sizeof *l);
 }
 
 /* The schedule starts: job 0 is due at t0 (the clients take 1 ms from now). */

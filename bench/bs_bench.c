@@ -307,6 +307,13 @@ client(const char *addr, unsigned long n, unsigned long window, double rate,
 
 		printf("jobs=%lu seconds=%.3f jobs_per_s=%.0f failed=0\n", n, s, n / s);
 	}
+	lat_log_free(&ll);
+	buf_free(&pin);
+	buf_free(&pout);
+	buf_free(&cin);
+	buf_free(&cout);
+	close(pf);
+	close(cf);
 	return (0);
 }
 
@@ -344,6 +351,9 @@ fill(const char *addr, unsigned long n)
 		}
 	}
 	printf("submitted=%lu\n", ok);
+	buf_free(&in);
+	buf_free(&out);
+	close(fd);
 	return (0);
 }
 

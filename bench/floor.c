@@ -316,5 +316,16 @@ main(int argc, char **argv)
 	while (wait(NULL) > 0)
 		;
 	unlink(sa.sun_path);
+	for (i = 0; i < nw; i++) {
+		buf_free(&wout[i]);
+		buf_free(&win[i]);
+	}
+	for (i = 0; i < MAXCONN; i++)
+		if (conns[i].fd >= 0) {
+			close(conns[i].fd);
+			buf_free(&conns[i].in);
+			buf_free(&conns[i].out);
+		}
+	free(owner);
 	return (0);
 }

@@ -240,6 +240,10 @@ lat(in_port_t port, double rate, double seconds, double warm)
 		return (3);
 	}
 	lat_log_print(&ll, tlast, 0);
+	lat_log_free(&ll);
+	buf_free(&in);
+	buf_free(&out);
+	close(fd);
 	return (0);
 }
 
@@ -314,6 +318,9 @@ main(int argc, char **argv)
 		t = now_s() - t0;
 		printf("jobs=%lu seconds=%.3f jobs_per_s=%.0f failed=%lu\n", completed, t,
 		    completed / t, failed);
+		gearman_client_free(c);
+		free(pl);
+		free(uniq);
 		return (completed == n && failed == 0 ? 0 : 1);
 	}
 	if (argc >= 5 && strcmp(argv[1], "lat") == 0)

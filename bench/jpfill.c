@@ -68,5 +68,6 @@ main(int argc, char **argv)
 	printf("submitted=%lu seconds=%.3f\n", acked, now_s() - t0);
 	fflush(stdout);
 	jobpool_close(jp);
+	free(payload);
 	return (0);
 }

@@ -135,5 +135,8 @@ main(int argc, char **argv)
 	}
 	lat_log_print(&ll, tlast, n - done);
 	jobpool_close(jp);
+	lat_log_free(&ll);
+	free(idx_of);
+	free(payload);
 	return (0);
 }

@@ -1,6 +1,7 @@
 # bench/lib.sh: sourced by bench/run and every bench/w*.sh. Not executable on its own.
 #
-# Gives: BUILD (jobpool's build dir), OBJ (bench/.build, the helpers compiled here),
+# Gives: BUILD (jobpool's build dir), OBJ (bench/.build, or $BENCH_OBJ: the helpers
+# compiled here),
 # TMP (this script's private temp dir, removed on exit), QUICK, REPS, and
 #   build_helpers            compile bench/*.c into $OBJ when newer than the binary
 #   emit W SYSTEM METRIC UNIT VALUE   record one measurement (one run)
@@ -16,7 +17,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC_DIR=$(cd "$BENCH_DIR/.." && pwd)
 BUILD=${BUILD:-$SRC_DIR/build}
 BUILD=$(cd "$BUILD" && pwd) || { echo "bench: no build dir $BUILD" >&2; exit 1; }
-OBJ=$BENCH_DIR/.build
+OBJ=${BENCH_OBJ:-$BENCH_DIR/.build}
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then REPS=${BENCH_REPS:-1}; else REPS=${BENCH_REPS:-3}; fi
 PY=${BENCH_PYTHON:-/usr/bin/python3}
@@ -91,14 +92,23 @@ rss_kb() {
 }
 
 build_helpers() {
-	local lib=$BUILD/lib/.libs/libjpcommon.a p
+	local lib=$BUILD/lib/.libs/libjpcommon.a p san
 	mkdir -p "$OBJ"
 	[ -x "$JOBPOOLD" ] && [ -x "$JOBPOOLCTL" ] && [ -x "$JPBENCH" ] && [ -f "$lib" ] || {
 		echo "bench: build jobpool first (./quickstart.sh, or configure && make in $BUILD)" >&2
 		exit 1
 	}
-	if grep -q -- '-fsanitize' "$BUILD/config.log" 2>/dev/null; then
+	# A sanitizer build's libjpcommon.a links only with the same flags; the helpers then
+	# run under the sanitizers too (tests/it_bench.sh). Helpers built with other flags
+	# than these are built again.
+	san=$(sed -n 's/^CFLAGS = //p' "$BUILD/Makefile" 2>/dev/null | tr ' ' '\n' |
+	    grep -E -- '^-f(no-)?(sanitize|omit-frame-pointer)' | tr '\n' ' ' || true)
+	if [ -n "$san" ]; then
 		echo "bench: warning: $BUILD was configured with sanitizers; figures are not meaningful" >&2
+	fi
+	if [ "$(cat "$OBJ/.cflags" 2>/dev/null)" != "$san" ]; then
+		(cd "$OBJ" && rm -f floor spawnfloor spincal bs_bench wakeup jplat jpfill gm_bench)
+		printf '%s' "$san" >"$OBJ/.cflags"
 	fi
 	# name:extra flags
 	for p in floor: spawnfloor: spincal: bs_bench: wakeup: \
@@ -108,13 +118,14 @@ build_helpers() {
 		    [ "$BENCH_DIR/benchutil.h" -nt "$OBJ/$name" ] ||
 		    { [ -f "$lib" ] && [ "$lib" -nt "$OBJ/$name" ] && [ -n "$flags" ]; }; then
 			# shellcheck disable=SC2086
-			cc -O2 -Wall -o "$OBJ/$name" "$BENCH_DIR/$name.c" $flags
+			cc -O2 -g -Wall $san -o "$OBJ/$name" "$BENCH_DIR/$name.c" $flags
 		fi
 	done
 	if [ -f /usr/include/libgearman-1.0/gearman.h ] || [ -f /usr/include/libgearman/gearman.h ]; then
 		if [ ! -x "$OBJ/gm_bench" ] || [ "$BENCH_DIR/gm_bench.c" -nt "$OBJ/gm_bench" ] ||
 		    [ "$BENCH_DIR/benchutil.h" -nt "$OBJ/gm_bench" ]; then
-			cc -O2 -Wall -o "$OBJ/gm_bench" "$BENCH_DIR/gm_bench.c" -lgearman
+			# shellcheck disable=SC2086
+			cc -O2 -g -Wall $san -o "$OBJ/gm_bench" "$BENCH_DIR/gm_bench.c" -lgearman
 		fi
 	fi
 }

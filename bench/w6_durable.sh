@@ -115,7 +115,7 @@ fi
 # from the start to the first answer to PING (the journal is replayed before the event
 # loop runs), and the master's RSS before the kill and once the jobs are back.
 if [ ${#ok_policies[@]} -gt 1 ]; then
-	if [ "$QUICK" = 1 ]; then rjobs=100000; else rjobs=${W6_RECOVER_JOBS:-1000000}; fi
+	if [ "$QUICK" = 1 ]; then rjobs=${W6_RECOVER_JOBS:-100000}; else rjobs=${W6_RECOVER_JOBS:-1000000}; fi
 	RQ='{ name = "hold"; handler = "sleep"; workers = 2; batch = 1; max_jobs = 2000000; }'
 	rsys="jobpool recovery, $rjobs queued jobs"
 	for r in $(seq "$REPS"); do
