@@ -688,6 +688,107 @@ START_TEST(test_batch_share)
 }
 END_TEST
 
+START_TEST(test_batch_ahead)
+{
+	struct job	*j[6];
+	int		 i;
+
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	/*
+	 * Jobs of 5 ms: the batch is one job's worth, but each worker gets one more to
+	 * start as soon as its first ends, once both have their own (the second pass).
+	 */
+	tq->svc_us = 5000;
+	for (i = 0; i < 6; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_job(0, j[0]);
+	expect_job(0, j[2]);
+	expect_no_frame(0);
+	expect_job(1, j[1]);
+	expect_job(1, j[3]);
+	expect_no_frame(1);
+	ck_assert_uint_eq(tw[0].w->ninflight, 2);
+	ck_assert_uint_eq(tw[1].w->ninflight, 2);
+	ck_assert_uint_eq(tq->busy, 2);
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	/* A result: that worker is topped up to two again, no more. */
+	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
+	tq->svc_us = 5000;
+	tw[0].w->head_since = now_us();
+	dispatch_queue(tq);
+	expect_job(0, j[4]);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_uint_eq(tw[0].w->ninflight, 2);
+	/* A head that has run far longer than the average gets nothing ahead of it. */
+	dispatch_result(tw[1].w, FRAME_OK, "x", 1);
+	tq->svc_us = 5000;
+	tw[1].w->head_since = now_us() - 10000000;
+	dispatch_queue(tq);
+	expect_no_frame(1);
+	ck_assert_int_eq(j[5]->state, JOB_QUEUED);
+}
+END_TEST
+
+START_TEST(test_batch_ahead_not_before_idle)
+{
+	struct job	*a, *b, *c;
+
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	tq->svc_us = 5000;
+	/* Two jobs, two idle workers: one each, never both to the first. */
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_no_frame(0);
+	expect_job(1, b);
+	expect_no_frame(1);
+	/* A third, while both run: not a worker's share yet (1 / 2 + 1), so it waits. */
+	c = submit("c", 0);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(c->state, JOB_QUEUED);
+}
+END_TEST
+
+START_TEST(test_batch_ahead_long_jobs)
+{
+	int	i;
+
+	/* Jobs of 50 ms: a round trip is lost in them, so one at a time. */
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 50000;
+	for (i = 0; i < 4; i++)
+		submit("x", 0);
+	run_pending();
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+}
+END_TEST
+
+START_TEST(test_batch_ahead_batch_one)
+{
+	int	i;
+
+	/* batch = 1 turns it off for short jobs too. */
+	tqc.batch = 1;
+	queue_make();
+	worker_make(0);
+	tq->svc_us = 5000;
+	for (i = 0; i < 4; i++)
+		submit("x", 0);
+	run_pending();
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+}
+END_TEST
+
 START_TEST(test_rate)
 {
 	struct job	*a, *b;
@@ -1546,6 +1647,10 @@ dispatch_suite(void)
 	tcase_add_test(tc_disp, test_batch);
 	tcase_add_test(tc_disp, test_batch_one);
 	tcase_add_test(tc_disp, test_batch_share);
+	tcase_add_test(tc_disp, test_batch_ahead);
+	tcase_add_test(tc_disp, test_batch_ahead_not_before_idle);
+	tcase_add_test(tc_disp, test_batch_ahead_long_jobs);
+	tcase_add_test(tc_disp, test_batch_ahead_batch_one);
 	tcase_add_test(tc_disp, test_rate);
 	tcase_add_test(tc_disp, test_recycle_by_count);
 	suite_add_tcase(s, tc_disp);

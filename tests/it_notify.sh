@@ -162,6 +162,9 @@ jp_config "$CONF2" >/dev/null
 jp_ctl submit -w -q sleep 3000 >"$JP_TMP/long.out" 2>&1 &
 long=$!
 for _ in $(seq 100); do [ "$(stat_workers sleep busy)" = 1 ] && break; sleep 0.05; done
+# The once-a-second STATUS= reports the running job first, so that no update of the
+# counts from before the stop can come between the count taken here and the stop.
+for _ in $(seq 60); do msgs | tail -1 | grep -q 'running 1/' && break; sleep 0.05; done
 before=$(msgs | wc -l)
 t0=$(date +%s%N)
 jp_stop 20
