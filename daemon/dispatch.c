@@ -150,7 +150,7 @@ dispatch_rate_cb(evutil_socket_t fd, short events, void *arg)
 	dispatch_queue(arg);
 }
 
-/* How many jobs worker w of q may hold now. */
+/* How many jobs worker w of q may hold now (ahead: in dispatch_queue's second pass). */
 static uint32_t
 dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahead)
 {
@@ -308,12 +308,11 @@ dispatch_queue(struct queue *q)
 	}
 	dispatch_pass(q, nready_workers, 0, &tokens);
 	/*
-	 * Short jobs: a second pass sends each worker one job ahead, once every worker has
-	 * had its batch, so an idle worker never goes without while another is given a job
-	 * to wait behind its running one.
+	 * A second pass sends a worker a job ahead where dispatch_capacity allows it (short
+	 * jobs), once every worker has had its batch, so an idle worker never goes without
+	 * while another is given a job to wait behind its running one.
 	 */
-	if (q->nready > 0 && q->cf.rate == 0 && q->cf.batch > 1 && q->svc_us > 0 &&
-	    q->svc_us < DISPATCH_AHEAD_US)
+	if (q->nready > 0)
 		dispatch_pass(q, nready_workers, 1, &tokens);
 	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
 		dispatch_arm_rate(q);

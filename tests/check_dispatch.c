@@ -758,30 +758,24 @@ START_TEST(test_batch_ahead_not_before_idle)
 }
 END_TEST
 
-START_TEST(test_batch_ahead_long_jobs)
+/*
+ * No job ahead, one at a time: jobs of 50 ms (a round trip is lost in them), jobs
+ * not measured yet, batch = 1, and a rate limit, whatever the job time.
+ */
+static const struct {
+	uint32_t	svc_us, batch, rate;
+} no_ahead[] = { { 50000, 64, 0 }, { 0, 64, 0 }, { 5000, 1, 0 }, { 5000, 64, 1000 } };
+
+START_TEST(test_batch_no_ahead)
 {
 	int	i;
 
-	/* Jobs of 50 ms: a round trip is lost in them, so one at a time. */
+	tqc.batch = no_ahead[_i].batch;
+	tqc.rate = no_ahead[_i].rate;
+	tqc.burst = 4;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 50000;
-	for (i = 0; i < 4; i++)
-		submit("x", 0);
-	run_pending();
-	ck_assert_uint_eq(tw[0].w->ninflight, 1);
-}
-END_TEST
-
-START_TEST(test_batch_ahead_batch_one)
-{
-	int	i;
-
-	/* batch = 1 turns it off for short jobs too. */
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	tq->svc_us = 5000;
+	tq->svc_us = no_ahead[_i].svc_us;
 	for (i = 0; i < 4; i++)
 		submit("x", 0);
 	run_pending();
@@ -1649,8 +1643,8 @@ dispatch_suite(void)
 	tcase_add_test(tc_disp, test_batch_share);
 	tcase_add_test(tc_disp, test_batch_ahead);
 	tcase_add_test(tc_disp, test_batch_ahead_not_before_idle);
-	tcase_add_test(tc_disp, test_batch_ahead_long_jobs);
-	tcase_add_test(tc_disp, test_batch_ahead_batch_one);
+	tcase_add_loop_test(tc_disp, test_batch_no_ahead, 0,
+	    (int)(sizeof no_ahead / sizeof no_ahead[0]));
 	tcase_add_test(tc_disp, test_rate);
 	tcase_add_test(tc_disp, test_recycle_by_count);
 	suite_add_tcase(s, tc_disp);
