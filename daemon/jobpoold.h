@@ -62,6 +62,7 @@ struct attempt {
 struct job_extra {
 	struct attempt	*hist;		/* JOB_HIST_MAX entries, a ring; NULL: none failed */
 	uint64_t	 died_ms;	/* dead: when */
+	uint64_t	 end_batch;	/* journal: the batch holding its end record */
 	uint32_t	 rlen;
 	uint8_t		 last_status;	/* dead: JOB_FAILED or JOB_TIMEOUT */
 	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
@@ -279,6 +280,8 @@ uint64_t	 job_count(void);
 /* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_free(struct job *j);
+/* The journal batch a reply telling of j's end must wait for; 0: none. */
+uint64_t	 job_end_batch(const struct job *j);
 struct job_extra *job_extra(struct job *j);
 void		 job_history_add(struct job *j, enum job_state outcome, pid_t pid,
 		    uint32_t ms, const char *err, uint32_t errlen);

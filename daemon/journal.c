@@ -509,6 +509,16 @@ journal_batch(void)
 	return (J.handed + 1);
 }
 
+/*
+ * The batch holding the last record appended: the one being filled while this pass's
+ * records wait for journal_flush_cb(), the last one handed to the writer after that.
+ */
+uint64_t
+journal_last_batch(void)
+{
+	return (J.flush_armed ? J.handed + 1 : J.handed);
+}
+
 uint64_t
 journal_durable(void)
 {

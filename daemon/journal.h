@@ -51,6 +51,8 @@ void		journal_retry(const struct job *j);
 /* The batch that will hold the records appended so far, and the last durable one. */
 uint64_t	journal_batch(void);
 uint64_t	journal_durable(void);
+/* The batch that holds the last record appended (0: none yet). */
+uint64_t	journal_last_batch(void);
 /* NULL, or why new jobs cannot be accepted now (the journal cannot be written). */
 const char	*journal_refusal(void);
 /* What STATS shows of the journal; 0, or -1 when there is none. */

@@ -738,6 +738,27 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 	job_set_result(j, res, rlen);
 	if (master_stopping)
 		notify_progress();
+
+	/*
+	 * The end is recorded before anyone hears of it, and server.c holds every reply
+	 * that tells of it until that record is as durable as the policy says
+	 * (job_end_batch()): a job runs again after a crash only if no client heard that
+	 * it ended. A job cancelled by the shutdown records no end: it stays in the
+	 * journal and runs after the restart, as its waiters are told; a client's CANCEL
+	 * of a running job recorded its end already (server.c), and records it again
+	 * here, which costs a few bytes and keeps this rule in one place.
+	 */
+	if (st == JOB_DEAD) {
+		if (job_extra(j) != NULL) {
+			j->x->died_ms = now_ms();
+			journal_dead(j);
+		} else
+			journal_end(j);		/* cannot be kept: job_dead_add() drops it */
+	} else if (st != JOB_CANCELLED || !master_stopping)
+		journal_end(j);
+	if (j->x != NULL)
+		j->x->end_batch = journal_last_batch();
+
 	for (w = j->waiters; w != NULL; w = next) {
 		next = w->next;
 		server_send_result(w->conn, j);
@@ -750,16 +771,25 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 		job_dead_add(j);
 		return;
 	}
-	/*
-	 * A job cancelled by the shutdown stays in the journal and runs after the restart;
-	 * a client's CANCEL has recorded its end already (server.c).
-	 */
-	if (st != JOB_CANCELLED || !master_stopping)
-		journal_end(j);
 	TAILQ_INSERT_TAIL(&kept, j, entry);
 	nkept++;
 	kept_bytes += (uint64_t)j->len + job_rlen(j);
 	job_keep_trim(cf->keep_results, cf->keep_results_bytes);
+}
+
+/*
+ * The journal batch that holds the record of j's end, which a reply telling of the end
+ * must wait for; 0 when there is nothing to wait for. A job whose end was recorded
+ * with no room for job_extra waits for the last batch there is, which is later.
+ */
+uint64_t
+job_end_batch(const struct job *j)
+{
+	if (!journal_on || !JOB_FINAL(j->state))
+		return (0);
+	if (j->x != NULL)
+		return (j->x->end_batch);
+	return (journal_last_batch());
 }
 
 /* ----- dead jobs: out of attempts, kept until retried or pushed out ----- */
@@ -767,23 +797,20 @@ job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 static struct joblist	dead = TAILQ_HEAD_INITIALIZER(dead);
 static uint32_t		ndead;
 
-/* Keep a dead job, dropping the oldest beyond dead_max. */
+/* Keep a dead job (its record is written), dropping the oldest beyond dead_max. */
 static void
 job_dead_add(struct job *j)
 {
 	struct job	*old;
 
-	if (j->x == NULL && job_extra(j) == NULL) {
-		journal_end(j);
+	if (j->x == NULL) {
 		job_table_remove(j);
 		job_free(j);
 		return;
 	}
-	j->x->died_ms = now_ms();
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
 	job_queue(j)->dead++;
-	journal_dead(j);
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
 		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "

@@ -494,27 +494,17 @@ conn_unsent(struct conn *c)
 static TAILQ_HEAD(, conn)	held_conns = TAILQ_HEAD_INITIALIZER(held_conns);
 
 /*
- * After a request, with a journal: if it appended records, its replies wait in hold
- * until their batch is durable; if not, they go out now unless earlier ones wait.
+ * With a journal: what c's hold buffer has now waits until batch is durable. Marks
+ * stay in order of batch, so a later reply never overtakes an earlier one: a mark for
+ * an older batch than the last joins the last.
  */
 static void
-conn_seal(struct conn *c, uint64_t seq0)
+conn_hold_until(struct conn *c, uint64_t batch)
 {
 	struct hold_mark	*m;
-	size_t			 len;
-	uint64_t		 batch;
+	size_t			 len = evbuffer_get_length(c->hold);
 
-	c->in_req = 0;
-	if (c->hold == NULL)
-		return;		/* closed while the request was handled */
-	len = evbuffer_get_length(c->hold);
-	if (journal_seq == seq0) {
-		if (c->nmarks == 0 && len > 0)
-			evbuffer_add_buffer(bufferevent_get_output(c->bev), c->hold);
-		return;
-	}
-	batch = journal_batch();
-	if (c->nmarks > 0 && c->marks[c->nmarks - 1].batch == batch) {
+	if (c->nmarks > 0 && c->marks[c->nmarks - 1].batch >= batch) {
 		c->marks[c->nmarks - 1].len = len;
 		return;
 	}
@@ -540,6 +530,42 @@ conn_seal(struct conn *c, uint64_t seq0)
 		c->held = 1;
 		TAILQ_INSERT_TAIL(&held_conns, c, hentry);
 	}
+}
+
+/*
+ * After a request, with a journal: if it appended records, its replies wait in hold
+ * until their batch is durable; if not, they go out now unless earlier ones wait.
+ */
+static void
+conn_seal(struct conn *c, uint64_t seq0)
+{
+	size_t	len;
+
+	c->in_req = 0;
+	if (c->hold == NULL)
+		return;		/* closed while the request was handled */
+	len = evbuffer_get_length(c->hold);
+	if (journal_seq == seq0) {
+		if (c->nmarks == 0 && len > 0)
+			evbuffer_add_buffer(bufferevent_get_output(c->bev), c->hold);
+		return;
+	}
+	conn_hold_until(c, journal_batch());
+}
+
+/*
+ * c was just told that j ended (its RESULT, or a STATUS naming a final state): with
+ * a journal, that waits until the end's record is durable (queue.c's job_finish).
+ */
+static void
+conn_told_end(struct conn *c, const struct job *j)
+{
+	uint64_t	batch;
+
+	if (c->hold == NULL || (batch = job_end_batch(j)) == 0 ||
+	    batch <= journal_durable())
+		return;
+	conn_hold_until(c, batch);
 }
 
 static void
@@ -695,6 +721,8 @@ server_send_result(struct conn *c, struct job *j)
 	if (c->dead)
 		return;
 	out = conn_out(c);
+	if (c->hold != NULL && out != c->hold && job_end_batch(j) > journal_durable())
+		out = c->hold;		/* conn_told_end() marks it below */
 	n += proto_fmt_u64(buf + n, j->id);
 	buf[n++] = ' ';
 	memcpy(buf + n, w, wl);
@@ -706,6 +734,7 @@ server_send_result(struct conn *c, struct job *j)
 	if (job_rlen(j) > 0)
 		evbuffer_add(out, job_result(j), job_rlen(j));
 	evbuffer_add(out, "\n", 1);
+	conn_told_end(c, j);
 	(void)conn_check_output(c);
 }
 
@@ -801,6 +830,7 @@ conn_status(struct conn *c, uint64_t id)
 	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
+	conn_told_end(c, j);
 }
 
 /* One line of text with newlines folded, for a key=value line's last field. */

@@ -956,6 +956,90 @@ START_TEST(test_journal_holds_replies)
 }
 END_TEST
 
+/*
+ * With a journal, nobody hears that a job ended before its end is durable: a RESULT
+ * to its waiter (the job ends outside any request, as when a worker answers), a later
+ * WAIT's RESULT and a STATUS naming its final state all wait for the end's record,
+ * here kept from the disk by a file size limit. Otherwise a crash in that gap runs
+ * again a job whose result was delivered.
+ */
+START_TEST(test_journal_holds_results)
+{
+	struct client	*a, *b;
+	struct queue	*q = queue_find("q");
+	struct job	*j;
+	struct rlimit	 rl = { 0, RLIM_INFINITY };
+	struct stat	 sb;
+	char		 jdir[128], path[160], req[64], want[64], *cause = NULL;
+	uint64_t	 id, dead_id;
+
+	snprintf(jdir, sizeof jdir, "%s/journal", tdir);
+	master_config->journal_dir = strdup(jdir);
+	master_config->journal_fsync = CONFIG_FSYNC_ALWAYS;
+	ck_assert_int_eq(journal_prepare(master_config, &cause), 0);
+	ck_assert_msg(journal_open(master_config, &cause) == 0, "journal_open: %s", cause);
+	a = cl_connect(0);
+	b = cl_connect(1);
+	id = cl_submit(a, "q", "hello", "wait");
+	dead_id = cl_submit(b, "other", "x", "wait");
+
+	signal(SIGXFSZ, SIG_IGN);
+	snprintf(path, sizeof path, "%s/journal.1", jdir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+
+	/* The job ends as dispatch_result() ends one: not inside a request. */
+	j = job_find(id);
+	queue_remove(q, j);
+	job_finish(j, JOB_DONE, "HELLO", 5);
+	j = job_find(dead_id);
+	queue_remove(queue_find("other"), j);
+	job_finish(j, JOB_DEAD, "gave up", 7);
+	run_until(journal_refusal() != NULL);
+	cl_expect_quiet(a);
+	cl_expect_quiet(b);
+	/* Another client asks: the OK may go, what tells of the end waits with it. */
+	snprintf(req, sizeof req, "WAIT %llu\nSTATUS %llu\nPING\n",
+	    (unsigned long long)id, (unsigned long long)id);
+	cl_sends(b, req);
+	cl_expect_quiet(b);
+
+	rl.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	run_until(journal_refusal() == NULL);
+	snprintf(want, sizeof want, "RESULT %llu ok 5", (unsigned long long)id);
+	cl_expect(a, want);
+	cl_expect(a, "HELLO");
+	snprintf(want, sizeof want, "RESULT %llu failed 7", (unsigned long long)dead_id);
+	cl_expect(b, want);
+	cl_expect(b, "gave up");
+	cl_expect(b, "OK");
+	snprintf(want, sizeof want, "RESULT %llu ok 5", (unsigned long long)id);
+	cl_expect(b, want);
+	cl_expect(b, "HELLO");
+	snprintf(want, sizeof want, "OK id=%llu queue=q state=done", (unsigned long long)id);
+	cl_expect_prefix(b, want);
+	cl_expect(b, "OK pong");
+	ck_assert_uint_ge(journal_durable(), job_end_batch(job_find(id)));
+
+	/* Once the end is durable, a WAIT is answered at once. */
+	snprintf(req, sizeof req, "WAIT %llu\n", (unsigned long long)id);
+	cl_sends(a, req);
+	cl_expect(a, "OK");
+	snprintf(want, sizeof want, "RESULT %llu ok 5", (unsigned long long)id);
+	cl_expect(a, want);
+	cl_expect(a, "HELLO");
+	ck_assert(server_idle());
+	server_close_all();
+	journal_close();
+	snprintf(path, sizeof path, "rm -rf %s", jdir);
+	ck_assert_int_eq(system(path), 0);
+	cl[0].fd = (close(cl[0].fd), -1);
+	cl[1].fd = (close(cl[1].fd), -1);
+}
+END_TEST
+
 START_TEST(test_stale_socket)
 {
 	struct config	*cf = master_config;
@@ -1017,6 +1101,7 @@ server_suite(void)
 	tcase_add_test(tc, test_listen_errors);
 	tcase_add_test(tc, test_stale_socket);
 	tcase_add_test(tc, test_journal_holds_replies);
+	tcase_add_test(tc, test_journal_holds_results);
 	suite_add_tcase(s, tc);
 	return (s);
 }
