@@ -20,8 +20,13 @@ export JOBPOOL_SOCKET="$JP_SOCK"
 # --foreground: signals we send reach the daemon alone, never its workers directly.
 : "${JP_DAEMON_TIMEOUT:=300}"
 
+JP_SHELL=$BASHPID
 jp_cleanup() {
 	local i
+	# Only the test's own shell cleans up: a subshell that inherited this trap (the
+	# watchdog jp_stop kills, a process substitution) once removed JP_TMP under a
+	# test that was still running.
+	[ "$BASHPID" = "$JP_SHELL" ] || return 0
 	if [ -n "$JP_PID" ] && kill -0 "$JP_PID" 2>/dev/null; then
 		# TERM reaches the daemon through timeout; KILL would orphan it.
 		kill -TERM "$JP_PID" 2>/dev/null
@@ -70,7 +75,7 @@ jp_stop() {
 	[ -n "$JP_PID" ] || return 0
 	kill -TERM "$JP_PID" 2>/dev/null
 	# A watchdog: a daemon that does not stop in time is killed, and the test fails.
-	( sleep "$limit"; echo "jobpoold did not stop within ${limit}s" >>"$JP_LOG";
+	( trap - EXIT; sleep "$limit"; echo "jobpoold did not stop within ${limit}s" >>"$JP_LOG";
 	  kill -KILL "$JP_DPID" 2>/dev/null ) &
 	wd=$!
 	wait "$JP_PID"
