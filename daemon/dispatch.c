@@ -787,10 +787,13 @@ dispatch_timer(struct worker *w)
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {
+		/* The timer ran the grace period and the time to report after it. */
 		log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
 		    "queue %s: job %llu: still running %u ms after it was asked to "
-		    "stop; killing worker %ld", w->queue->name,
-		    (unsigned long long)j->id, w->queue->cf.grace_ms, (long)w->pid);
+		    "stop (grace %u ms, then %u ms to report); killing worker %ld",
+		    w->queue->name, (unsigned long long)j->id,
+		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
+		    DISPATCH_REPORT_MS, (long)w->pid);
 		w->signalled = 2;
 		w->killed_for = j->id;
 		if (w->state == WORKER_READY || w->state == WORKER_STARTING)

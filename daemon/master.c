@@ -3,14 +3,15 @@
  * graceful shutdown.
  *
  * Shutdown (SIGTERM or SIGINT), in order:
- *   1. stop accepting; refuse new jobs; answer every job still waiting in a queue as
+ *   1. refuse new jobs (a socket of our own still accepts clients, to tell them so;
+ *      systemd's is let go); answer every job still waiting in a queue as
  *      cancelled; idle workers are told to exit by closing their job pipe;
  *   2. workers with jobs finish them, up to shutdown_timeout; each exits as it empties;
  *   3. then the running jobs are cancelled cooperatively (cleanup hooks run; a worker
  *      whose job does not stop within its queue's grace period is killed);
  *   4. then TERM to any worker left, and KILL after kill_timeout;
  *   5. once every worker is gone, wait (briefly) for clients to read their answers,
- *      then exit 0.
+ *      then remove the socket file and exit 0.
  * A second SIGTERM or SIGINT skips to step 4.
  */
 
@@ -128,7 +129,7 @@ master_shutdown(const char *why)
 	stop_phase = 1;
 	log_notice("%s: shutting down", why);
 	notify_stopping();
-	server_close_listener();
+	server_stop_listener();
 	/* With a journal they are not lost: they stay in it for the next start. */
 	if (journal_on) {
 		uint64_t n = 0;

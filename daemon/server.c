@@ -444,6 +444,19 @@ server_made_dir(void)
 	return (made_dir);
 }
 
+/*
+ * A graceful stop begins. A socket of our own keeps accepting until the exit, so that
+ * a client connecting during the drain is answered (ERR shutdown for a SUBMIT, WAIT and
+ * STATUS as before) rather than finding no socket file. systemd's socket is let go
+ * now: it stays open in systemd, and new clients wait in it for the next start.
+ */
+void
+server_stop_listener(void)
+{
+	if (listen_path == NULL)
+		server_close_listener();
+}
+
 /* Stop accepting; remove the socket file if we made it. */
 void
 server_close_listener(void)
