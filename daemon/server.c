@@ -759,8 +759,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 	}
 	if (!queue_has_room(q, req->size)) {
 		if (req->flags & PROTO_F_NONBLOCK) {
-			reply_err(c, "busy", "queue '%s' is full (%u jobs, %llu bytes)",
-			    q->name, queue_depth(q), (unsigned long long)q->bytes);
+			reply_err(c, "busy", "queue '%s' is full (%u job%s, %llu bytes)",
+			    q->name, queue_depth(q), queue_depth(q) == 1 ? "" : "s",
+			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
 		if (q->nblocked == 0)
@@ -1099,8 +1100,9 @@ static struct log_limit	 framing_limit = { 10, 10000, server_framing_sum, 0, 0, 
 static void
 server_framing_sum(unsigned long held, unsigned long long span_ms)
 {
-	log_info("%lu more connections lost framing and were closed in the last 10 s "
-	    "(not logged one by one: at most 10 lines in 10 s)", held);
+	log_info("%lu more connection%s lost framing and %s closed in the last 10 s "
+	    "(not logged one by one: at most 10 lines in 10 s)", held,
+	    held == 1 ? "" : "s", held == 1 ? "was" : "were");
 }
 
 static void
