@@ -90,9 +90,21 @@ run)
 	say "make"
 	make -C build -j"$jobs" -s >/dev/null
 	sock_hint="build/cli/jobpoolctl"
+	# Where jobpoold puts its socket on the embedded defaults (config.c), and so where
+	# jobpoolctl run by the same user looks for it.
+	if [ "$(id -u)" -eq 0 ]; then
+		where="/run/jobpool/jobpool.sock (root's, mode 0660), where jobpoolctl run as
+root finds it by itself: run these as root too (sudo -i). It warns that it keeps root;
+the system service (README.md) runs it as a user of its own"
+	elif [ -n "${XDG_RUNTIME_DIR:-}" ]; then
+		where="$XDG_RUNTIME_DIR/jobpool/jobpool.sock, where jobpoolctl finds it by itself"
+	else
+		where="/tmp/jobpool-$(id -u)/jobpool.sock, where jobpoolctl finds it by itself"
+	fi
 	cat >&2 <<MSG
 
 jobpoold is starting in the foreground on its embedded defaults (Ctrl-C stops it).
+Its socket is $where.
 In another terminal, try:
 
     printf '%s\n' a b c | $top/$sock_hint map -k

@@ -289,6 +289,9 @@ ctl_parse_int(const char *s, long min, long max, long *out)
 	return (0);
 }
 
+/* The most --delay and --timeout can say: the protocol's 32-bit milliseconds. */
+#define CTL_SECONDS_RANGE	"seconds from 0 to 4294967 (49.7 days)"
+
 /* Parse seconds, possibly fractional ("1.5"), into milliseconds. 0 ok, -1 bad. */
 static int
 ctl_parse_seconds(const char *s, uint32_t *ms)
@@ -563,13 +566,15 @@ cmd_submit(int argc, char **argv)
 			break;
 		case OPT_DELAY:
 			if (ctl_parse_seconds(optarg, &opts.delay_ms) != 0) {
-				ctl_warnx("submit: bad --delay '%s' (seconds)", optarg);
+				ctl_warnx("submit: bad --delay '%s': "
+				    CTL_SECONDS_RANGE, optarg);
 				return (ctl_usage_error("submit"));
 			}
 			break;
 		case OPT_TIMEOUT:
 			if (ctl_parse_seconds(optarg, &opts.timeout_ms) != 0) {
-				ctl_warnx("submit: bad --timeout '%s' (seconds)", optarg);
+				ctl_warnx("submit: bad --timeout '%s': "
+				    CTL_SECONDS_RANGE, optarg);
 				return (ctl_usage_error("submit"));
 			}
 			break;
@@ -1223,7 +1228,8 @@ cmd_map(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			if (ctl_parse_seconds(optarg, &m.opts.timeout_ms) != 0) {
-				ctl_warnx("map: bad --timeout '%s' (seconds)", optarg);
+				ctl_warnx("map: bad --timeout '%s': "
+				    CTL_SECONDS_RANGE, optarg);
 				return (ctl_usage_error("map"));
 			}
 			break;
@@ -2185,10 +2191,12 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct ctl_cmd	*cmd;
+	char			 prog[64];
 	int			 ch;
 
 	/* A daemon that goes away must give an error, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	argv[0] = (char *)"jobpoolctl";		/* getopt's complaints, as ours */
 
 	/* "+": stop at the command; each command parses its own options. */
 	while ((ch = getopt_long(argc, argv, "+hs:V", longopts, NULL)) != -1) {
@@ -2230,7 +2238,10 @@ main(int argc, char **argv)
 	/*
 	 * Restart getopt on the command's arguments; argv[0] is the command name.
 	 * optind = 0 (not 1) makes glibc and musl drop their saved scanning state.
+	 * getopt names argv[0] in its complaints: make them read like ours.
 	 */
+	snprintf(prog, sizeof prog, "jobpoolctl: %s", cmd->name);
+	argv[0] = prog;
 	optind = 0;
 	return (cmd->fn(argc, argv));
 }

@@ -215,8 +215,9 @@ dispatch_maybe_recycle(struct worker *w)
 	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
 		return;
 	log_job(LOG_INFO, 0, q->name, (long)w->pid,
-	    "queue %s: worker %ld recycled after %llu jobs (max_jobs_per_worker)",
-	    q->name, (long)w->pid, (unsigned long long)w->jobs_done);
+	    "queue %s: worker %ld recycled after %llu job%s (max_jobs_per_worker)",
+	    q->name, (long)w->pid, (unsigned long long)w->jobs_done,
+	    w->jobs_done == 1 ? "" : "s");
 	supervisor_retire(w);
 }
 
@@ -624,8 +625,8 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	if (q->cf.poison_after > 0 && head->crashes >= q->cf.poison_after) {
 		char poison[96];
 
-		snprintf(poison, sizeof poison, "poison job: it killed %u workers in a row",
-		    head->crashes);
+		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
+		    "row", head->crashes, head->crashes == 1 ? "" : "s");
 		q->poisoned++;
 		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
 		return;
@@ -787,10 +788,13 @@ dispatch_timer(struct worker *w)
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {
+		/* The timer ran the grace period and the time to report after it. */
 		log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
 		    "queue %s: job %llu: still running %u ms after it was asked to "
-		    "stop; killing worker %ld", w->queue->name,
-		    (unsigned long long)j->id, w->queue->cf.grace_ms, (long)w->pid);
+		    "stop (grace %u ms, then %u ms to report); killing worker %ld",
+		    w->queue->name, (unsigned long long)j->id,
+		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
+		    DISPATCH_REPORT_MS, (long)w->pid);
 		w->signalled = 2;
 		w->killed_for = j->id;
 		if (w->state == WORKER_READY || w->state == WORKER_STARTING)

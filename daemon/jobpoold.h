@@ -355,6 +355,8 @@ void		 worker_main(const struct config *cf, const struct queue_config *qc,
 /* server.c: the listening socket and client connections */
 int		 server_listen(const struct config *cf, char **cause);
 void		 server_close_listener(void);
+/* A graceful stop begins: let systemd's socket go; keep our own until exit. */
+void		 server_stop_listener(void);
 const char	*server_made_dir(void);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);

@@ -1463,9 +1463,10 @@ journal_log_orphans(void)
 			continue;
 		for (n = 0, k = r; k != NULL; k = k->hnext)
 			n += strcmp(k->qname, r->qname) == 0;
-		log_warnx("journal: %u jobs of queue '%s', which the configuration does not "
-		    "have, are kept in the journal; add the queue back and reload to run "
-		    "them", n, r->qname);
+		log_warnx("journal: %u job%s of queue '%s', which the configuration does "
+		    "not have, %s kept in the journal; add the queue back and reload to "
+		    "run %s", n, n == 1 ? "" : "s", r->qname, n == 1 ? "is" : "are",
+		    n == 1 ? "it" : "them");
 	}
 }
 
@@ -1489,8 +1490,8 @@ journal_adopt(void)
 		jrec_free(r);
 	}
 	if (n > 0)
-		log_notice("journal: %llu jobs kept for queues that exist now are queued",
-		    (unsigned long long)n);
+		log_notice("journal: %llu job%s kept for queues that exist now %s queued",
+		    (unsigned long long)n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
 }
 
 /* mkdir -p, private; as root, for the user the daemon will run as. */
@@ -1713,10 +1714,12 @@ journal_open(const struct config *cf, char **cause)
 	}
 	J.thr_started = 1;
 	journal_on = 1;
-	log_info("journal: %s, fsync %s; %llu records read from %zu files in %llu ms: "
-	    "%llu jobs queued again, %llu dead jobs kept", J.dir, policy_name(J.policy_m),
-	    (unsigned long long)total, nfiles, (unsigned long long)(now_ms() - t0),
-	    (unsigned long long)nq, (unsigned long long)nd);
+	log_info("journal: %s, fsync %s; %llu record%s read from %zu file%s in %llu ms: "
+	    "%llu job%s queued again, %llu dead job%s kept", J.dir,
+	    policy_name(J.policy_m), (unsigned long long)total, total == 1 ? "" : "s",
+	    nfiles, nfiles == 1 ? "" : "s", (unsigned long long)(now_ms() - t0),
+	    (unsigned long long)nq, nq == 1 ? "" : "s", (unsigned long long)nd,
+	    nd == 1 ? "" : "s");
 	journal_log_orphans();
 	return (0);
 fail:

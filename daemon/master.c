@@ -3,14 +3,15 @@
  * graceful shutdown.
  *
  * Shutdown (SIGTERM or SIGINT), in order:
- *   1. stop accepting; refuse new jobs; answer every job still waiting in a queue as
+ *   1. refuse new jobs (a socket of our own still accepts clients, to tell them so;
+ *      systemd's is let go); answer every job still waiting in a queue as
  *      cancelled; idle workers are told to exit by closing their job pipe;
  *   2. workers with jobs finish them, up to shutdown_timeout; each exits as it empties;
  *   3. then the running jobs are cancelled cooperatively (cleanup hooks run; a worker
  *      whose job does not stop within its queue's grace period is killed);
  *   4. then TERM to any worker left, and KILL after kill_timeout;
  *   5. once every worker is gone, wait (briefly) for clients to read their answers,
- *      then exit 0.
+ *      then remove the socket file and exit 0.
  * A second SIGTERM or SIGINT skips to step 4.
  */
 
@@ -128,7 +129,7 @@ master_shutdown(const char *why)
 	stop_phase = 1;
 	log_notice("%s: shutting down", why);
 	notify_stopping();
-	server_close_listener();
+	server_stop_listener();
 	/* With a journal they are not lost: they stay in it for the next start. */
 	if (journal_on) {
 		uint64_t n = 0;
@@ -136,8 +137,9 @@ master_shutdown(const char *why)
 		for (i = 0; i < nqueues; i++)
 			n += queue_depth(queues[i]);
 		if (n > 0)
-			log_notice("shutdown: %llu waiting jobs are kept in the journal and run "
-			    "after the restart", (unsigned long long)n);
+			log_notice("shutdown: %llu waiting job%s kept in the journal and "
+			    "run%s after the restart", (unsigned long long)n,
+			    n == 1 ? " is" : "s are", n == 1 ? "s" : "");
 	}
 	dispatch_cancel_waiting(journal_on ? "daemon is shutting down; the job is kept in "
 	    "the journal and runs after the restart" : "daemon is shutting down");
@@ -257,8 +259,8 @@ master_add_queue(const struct queue_config *qc)
 	queues[nqueues++] = q;
 	if (supervisor_resize(q) != 0)
 		log_warnx("queue %s: cannot start all its workers", q->name);
-	log_info("reload: queue %s added: handler %s, %d workers", q->name,
-	    q->cf.handler, q->cf.workers);
+	log_info("reload: queue %s added: handler %s, %d worker%s", q->name,
+	    q->cf.handler, q->cf.workers, q->cf.workers == 1 ? "" : "s");
 	return (0);
 }
 
@@ -384,7 +386,7 @@ master_reload(const char *why)
 		q->removed = 1;
 		removed++;
 		log_info("reload: queue %s removed: it takes no new jobs and stops once "
-		    "its %u waiting and %u running jobs are done", q->name,
+		    "the jobs it holds are done (%u waiting, %u running)", q->name,
 		    queue_depth(q), q->running);
 		dispatch_kick(q);
 	}
@@ -443,8 +445,9 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 		(void)master_reload("SIGHUP");
 		break;
 	case SIGUSR1:
-		log_info("SIGUSR1: %u connections, %llu jobs known",
-		    server_nconns(), (unsigned long long)job_count());
+		log_info("SIGUSR1: %u connection%s, %llu job%s known", server_nconns(),
+		    server_nconns() == 1 ? "" : "s", (unsigned long long)job_count(),
+		    job_count() == 1 ? "" : "s");
 		break;
 	}
 }
@@ -522,9 +525,10 @@ master_main(struct config *cf)
 		q = queues[k];
 		if (supervisor_start(q) != 0)
 			fatalx("queue %s: cannot start its workers", q->name);
-		log_info("queue %s: handler %s, %d workers, max %u jobs / %llu bytes, "
+		log_info("queue %s: handler %s, %d worker%s, max %u job%s / %llu bytes, "
 		    "priorities %d..%d", q->name, q->cf.handler, q->nworkers,
-		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
+		    q->nworkers == 1 ? "" : "s", q->cf.max_jobs,
+		    q->cf.max_jobs == 1 ? "" : "s", (unsigned long long)q->cf.max_bytes,
 		    q->cf.prio_min, q->cf.prio_max);
 	}
 

@@ -473,10 +473,13 @@ priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
 		return (0);
 	}
 	if (cf->user == NULL) {
+		/* The embedded defaults are no file to edit: say to give one. */
 		log_warnx("running as root with every capability: set 'user' in %s so "
 		    "that jobpoold drops root once its socket is bound%s; its workers "
-		    "run as root without capabilities", cf->path != NULL ? cf->path :
-		    "the configuration", cf->group != NULL ?
+		    "run as root without capabilities", cf->path == NULL ?
+		    "the configuration" : strcmp(cf->path, CONFIG_EMBEDDED_NAME) == 0 ?
+		    "a configuration file (jobpoold -c FILE; the embedded defaults run "
+		    "as root)" : cf->path, cf->group != NULL ?
 		    " ('group' without 'user' is ignored)" : "");
 		return (0);
 	}

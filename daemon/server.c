@@ -444,6 +444,19 @@ server_made_dir(void)
 	return (made_dir);
 }
 
+/*
+ * A graceful stop begins. A socket of our own keeps accepting until the exit, so that
+ * a client connecting during the drain is answered (ERR shutdown for a SUBMIT, WAIT and
+ * STATUS as before) rather than finding no socket file. systemd's socket is let go
+ * now: it stays open in systemd, and new clients wait in it for the next start.
+ */
+void
+server_stop_listener(void)
+{
+	if (listen_path == NULL)
+		server_close_listener();
+}
+
 /* Stop accepting; remove the socket file if we made it. */
 void
 server_close_listener(void)
@@ -775,8 +788,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 	}
 	if (!queue_has_room(q, req->size)) {
 		if (req->flags & PROTO_F_NONBLOCK) {
-			reply_err(c, "busy", "queue '%s' is full (%u jobs, %llu bytes)",
-			    q->name, queue_depth(q), (unsigned long long)q->bytes);
+			reply_err(c, "busy", "queue '%s' is full (%u job%s, %llu bytes)",
+			    q->name, queue_depth(q), queue_depth(q) == 1 ? "" : "s",
+			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
 		if (q->nblocked == 0)
@@ -1116,8 +1130,9 @@ static struct log_limit	 framing_limit = { 10, 10000, server_framing_sum, 0, 0, 
 static void
 server_framing_sum(unsigned long held, unsigned long long span_ms)
 {
-	log_info("%lu more connections lost framing and were closed in the last 10 s "
-	    "(not logged one by one: at most 10 lines in 10 s)", held);
+	log_info("%lu more connection%s lost framing and %s closed in the last 10 s "
+	    "(not logged one by one: at most 10 lines in 10 s)", held,
+	    held == 1 ? "" : "s", held == 1 ? "was" : "were");
 }
 
 static void

@@ -490,7 +490,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 
 	ntok = proto_split(buf, linelen, tok, &bad);
 	if (ntok < 0) {
-		proto_err(req, "proto", "control byte 0x%02x in request line", bad);
+		proto_err(req, "proto", "%s byte 0x%02x in request line", bad >= 0x80 ?
+		    "non-ASCII" : "control", bad);
 		return (-1);
 	}
 	if (ntok == 0) {

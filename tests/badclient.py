@@ -63,8 +63,9 @@ send what a well-behaved client never would and see exactly what the daemon answ
         closed the connection.
     badclient.py shutdown SOCK PID SIGNAL QUEUE RUNNING QUEUED
         Submit RUNNING 1000 ms sleep jobs and, once they run, QUEUED more and a delayed
-        one, all with wait; send SIGNAL to PID; then check the socket goes, new connections are refused, an
-        open connection gets ERR shutdown for SUBMIT; print every RESULT.
+        one, all with wait; send SIGNAL to PID; once STATS says stopping, say whether the
+        socket file is there and what a new connection gets for SUBMIT and PING, and
+        what an open connection gets; print every RESULT.
 
 Exit status: 0 when the scenario ran (its output says what happened), 1 when the daemon
 answered something unparsable or closed too early, 2 when the connect failed.
@@ -545,13 +546,21 @@ def cmd_shutdown(a):
     out("probe_before:", probe.request("PING\n")[0])
     os.kill(pid, sig)
     t0 = time.monotonic()
-    gone = poll(lambda: not os.path.exists(path), 2)
-    out("socket_removed:", "yes" if gone else "no")
+
+    def stopping():
+        body = probe.request("STATS\n")[1].decode("latin-1")
+        return "stopping=1" in body.split("\n", 1)[0].split()
+    out("stopping:", "yes" if poll(stopping, 5) else "no")
+    # The drain has begun: the socket file is still there, and a new client is told.
+    out("socket_file:", "there" if os.path.exists(path) else "gone")
     try:
-        Conn(path, timeout=1).close()
+        late = Conn(path, timeout=5)
         out("new_connection: accepted")
-    except OSError as e:
-        out("new_connection: refused", errno.errorcode.get(e.errno, e.errno))
+        out("new_submit:", late.request("SUBMIT %s 1\n5\n" % queue)[0])
+        out("new_ping:", late.request("PING\n")[0])
+        late.close()
+    except (Closed, OSError) as e:
+        out("new_connection: refused", errno.errorcode.get(getattr(e, "errno", None), e))
     out("probe_submit:", probe.request("SUBMIT %s 1\n5\n" % queue)[0])
     out("probe_ping:", probe.request("PING\n")[0])
     try:

@@ -922,6 +922,41 @@ START_TEST(test_drop_stays)
 }
 END_TEST
 
+/*
+ * As root without 'user': the warning says where to set it. The embedded defaults are
+ * no file to edit, so it asks for one rather than naming "<embedded defaults>".
+ */
+START_TEST(test_drop_root_warning)
+{
+	struct config	 cf;
+	char		*cause = NULL;
+	const char	*text;
+
+	if (skip_unless_root("test_drop_root_warning"))
+		return;
+	snprintf(logdir, sizeof logdir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(logdir));
+	capture_into(logdir);
+	unsetenv("JOURNAL_STREAM");
+	log_init(LOG_INFO, "check_priv");
+	memset(&cf, 0, sizeof cf);
+	cf.path = (char *)CONFIG_EMBEDDED_NAME;
+	ck_assert_int_eq(priv_drop_master(&cf, NULL, &cause), 0);
+	text = log_text();
+	assert_matches(text, "running as root with every capability: set 'user' in a "
+	    "configuration file \\(jobpoold -c FILE; the embedded defaults run as "
+	    "root\\) so that jobpoold drops root");
+	ck_assert_ptr_null(strstr(text, CONFIG_EMBEDDED_NAME));
+	cf.path = (char *)"/etc/x/jobpool.conf";
+	ck_assert_int_eq(priv_drop_master(&cf, NULL, &cause), 0);
+	assert_matches(log_text(), "set 'user' in /etc/x/jobpool.conf so that");
+	ck_assert_uint_eq(geteuid(), 0);
+	capture_stop();
+	free(log_last);
+	log_last = NULL;	rmdir(logdir);
+}
+END_TEST
+
 /* As root: become the user, hand it the socket's directory, and keep no capability. */
 START_TEST(test_drop_user)
 {
@@ -1313,6 +1348,7 @@ priv_suite(void)
 	suite_add_tcase(s, tw);
 	tcase_add_test(tm, test_drop_errors);
 	tcase_add_test(tm, test_drop_stays);
+	tcase_add_test(tm, test_drop_root_warning);
 	tcase_add_test(tm, test_drop_user);
 	tcase_add_test(tm, test_drop_keeps_caps);
 	tcase_add_test(tm, test_drop_no_way_back);

@@ -405,7 +405,9 @@ START_TEST(test_garbage)
 	expect_lost(ok_then_bad + 5, 1, NULL);
 
 	/* Bytes above ASCII on a line are binary garbage: framing is lost. */
-	expect_lost("PING\xc3\xa9\n", 6, NULL);
+	expect_lost("PING\xc3\xa9\n", 6, "binary data where a request line should be");
+	expect_lost("PING\xc3\xa9\n", 7, "non-ASCII byte 0xc3 in request line");
+	expect_lost("SUBMIT q 1 caf\xc3\xa9\nx\n", 19, "non-ASCII byte 0xc3 in request line");
 	expect_lost("SUBMIT q\xff 1\nx\n", 14, NULL);
 	expect_lost("\xff", 1, NULL);
 	/* A carriage return inside a line is not a separator. */

@@ -449,6 +449,15 @@ START_TEST(test_submit_wait)
 	cl_expect(b, "OK");
 	cl_expect(b, want);
 	cl_expect(b, "cancelled");
+	/* And again for every WAIT while the result is kept (PROTOCOL.md). */
+	cl_sends(b, req);
+	cl_expect(b, "OK");
+	cl_expect(b, want);
+	cl_expect(b, "cancelled");
+	cl_sends(a, req);
+	cl_expect(a, "OK");
+	cl_expect(a, want);
+	cl_expect(a, "cancelled");
 	/* WAIT for a waiting job: OK now, RESULT when it ends. */
 	id = cl_submit(a, "q", "x", "");
 	snprintf(req, sizeof req, "WAIT %llu\n", (unsigned long long)id);

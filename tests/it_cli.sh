@@ -1,8 +1,8 @@
 #!/bin/bash
 # it_cli.sh: jobpoolctl's commands against the real jobpoold, as a user sees them:
 # ping, submit (plain, -w, stdin, --json, unknown queue), status (tables, --json, one
-# job), wait, cancel, --raw result bytes (submit -w, wait), usage errors and exit
-# statuses, and unreachable sockets.
+# job), wait, cancel, --raw result bytes (submit -w, wait), usage errors (each with the
+# jobpoolctl: prefix, limits named) and exit statuses, and unreachable sockets.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -31,7 +31,26 @@ jp_ctl submit --bogus x >/dev/null 2>&1; expect_rc "unknown submit option" 2 $?
 err=$(jp_ctl submit --delay soon x 2>&1); rc=$?
 expect_rc "submit --delay soon" 2 $rc
 jp_match "bad --delay is named" "soon" "$err"
+# Too large: the message says what the limit is.
+err=$(jp_ctl submit --delay 99999999 x 2>&1); rc=$?
+expect_rc "submit --delay too large" 2 $rc
+jp_match "--delay too large says the limit" \
+	"^jobpoolctl: submit: bad --delay '99999999': seconds from 0 to 4294967 \\(49\\.7 days\\)" "$err"
+err=$(jp_ctl map --timeout 5000000 </dev/null 2>&1); rc=$?
+expect_rc "map --timeout too large" 2 $rc
+jp_match "map --timeout too large says the limit" "seconds from 0 to 4294967" "$err"
 jp_ctl submit --timeout -1 x >/dev/null 2>&1; expect_rc "negative --timeout" 2 $?
+# getopt's complaints carry the prefix of every other error, and name the command.
+err=$(jp_ctl status -1 2>&1); rc=$?
+expect_rc "status -1" 2 $rc
+jp_match "status -1: the error says jobpoolctl and the command" \
+	"^jobpoolctl: status: invalid option -- '1'" "$err"
+err=$(jp_ctl wait -x 2>&1); rc=$?
+jp_match "wait -x: the error says jobpoolctl and the command" \
+	"^jobpoolctl: wait: invalid option -- 'x'" "$err"
+err=$(jp_ctl --bogus ping 2>&1)
+jp_match "an unknown global option: the error says jobpoolctl" \
+	"^jobpoolctl: unrecognized option '--bogus'" "$err"
 jp_ctl submit -p high x >/dev/null 2>&1; expect_rc "submit -p high" 2 $?
 jp_ctl submit a b >/dev/null 2>&1; expect_rc "submit with two payloads" 2 $?
 jp_ctl wait >/dev/null 2>&1; expect_rc "wait without ids" 2 $?
@@ -58,6 +77,10 @@ jp_start 'queues = (
 	{ name = "counted"; handler = "echo"; workers = 1; },
 	{ name = "sleep"; handler = "sleep"; workers = 1; retries = 0; }
 );'
+# Counts in messages agree with their nouns.
+jp_match "the start log: 1 worker, not 1 workers" \
+	'queue counted: handler echo, 1 worker, max 100000 jobs / ' "$(cat "$JP_LOG")"
+jp_match "the start log: 2 workers" 'queue default: handler echo, 2 workers, ' "$(cat "$JP_LOG")"
 
 out=$(jp_ctl ping); rc=$?
 expect_rc "ping" 0 $rc

@@ -122,6 +122,9 @@ out=$(jp_ctl submit -w -q stubborn "ignore 10000" 2>&1); rc=$?
 t1=$(now_ms)
 jp_eq "it ends as a timeout" 1 "$rc"
 jp_match "the worker was killed after the grace period" 'did not stop within the grace period \(500 ms\)' "$out"
+jp_match "the log gives the time since it was asked to stop: grace and report" \
+	'job [0-9]+: still running 1500 ms after it was asked to stop \(grace 500 ms, then 1000 ms to report\); killing worker' \
+	"$(cat "$JP_LOG")"
 took=$((t1 - t0))
 if [ "$took" -ge 1500 ] && [ "$took" -le 4000 ]; then
 	jp_pass "timeout 0.3 s + grace 0.5 s + 1 s to report: took $took ms"

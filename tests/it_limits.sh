@@ -62,8 +62,8 @@ jp_eq "all four ran" 4 "$order"
 jp_match "the clamped job kept its priority within the new range" 'prio: 1' "$(jp_ctl status "$b")"
 # --- SIGUSR1 logs the daemon's counts and changes nothing ------------------------------
 kill -USR1 "$JP_DPID"
-for _ in $(seq 20); do grep -q 'SIGUSR1: [0-9]* connections, [0-9]* jobs known' "$JP_LOG" && break; sleep 0.1; done
-jp_match "SIGUSR1 logs the counts" 'SIGUSR1: [0-9]+ connections, [0-9]+ jobs known' "$(cat "$JP_LOG")"
+for _ in $(seq 20); do grep -q 'SIGUSR1: [0-9]* connections\?, [0-9]* jobs\? known' "$JP_LOG" && break; sleep 0.1; done
+jp_match "SIGUSR1 logs the counts" 'SIGUSR1: [0-9]+ connections?, [0-9]+ jobs? known' "$(cat "$JP_LOG")"
 jp_eq "and the daemon goes on" pong "$(jp_ctl ping)"
 
 # --- out of descriptors: the daemon pauses accepting instead of spinning, and recovers --

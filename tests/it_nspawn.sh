@@ -300,7 +300,7 @@ ct systemctl restart jobpool >/dev/null 2>&1
 jp_eq "a delayed job survives systemctl restart" delayed \
 	"$(ct jobpoolctl status "$kept" 2>&1 | awk -F': ' '$1 == "state" { print $2 }')"
 jp_match "the start says what the journal gave back" \
-	'journal: /var/lib/jobpool/journal, fsync interval; [0-9]+ records read from 1 files in [0-9]+ ms: [1-9][0-9]* jobs queued again' \
+	'journal: /var/lib/jobpool/journal, fsync interval; [0-9]+ records read from 1 file in [0-9]+ ms: [1-9][0-9]* jobs? queued again' \
 	"$(journal -u jobpool -o cat)"
 jp_eq "the journal belongs to jobpool, mode 0700" "jobpool 700" \
 	"$(ct stat -c '%U %a' /var/lib/jobpool/journal)"

@@ -264,7 +264,7 @@ jp_eq "then jobs run on the new handler" "hello" "$(jp_ctl submit -w -q roll hel
 jp_eq "the added queue runs jobs" \
 	"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" \
 	"$(jp_ctl submit -w -q added hello)"
-jp_match "the log says the queue was added" 'reload: queue added added: handler sha256, 1 workers' "$(newlog)"
+jp_match "the log says the queue was added" 'reload: queue added added: handler sha256, 1 worker$' "$(newlog)"
 
 # A RELOAD pipelined behind a SUBMIT that waits for room. The reload that makes room lets
 # that producer go on, and its RELOAD runs once the first one is done (it used to run

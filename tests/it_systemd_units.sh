@@ -7,7 +7,9 @@
 # follows the systemd version (notify-reload from 253, else notify with an ExecReload=
 # that runs `jobpoolctl reload`, which waits for the reload and fails on a broken file);
 # `make install` never overwrites an edited jobpool.conf and `make uninstall` removes it
-# only if unchanged. Runs offline, without systemd as PID 1.
+# only if unchanged; the installed jobpoold(8) and jobpool.conf(5) name the
+# configuration file, unit and sysusers.d directories of this build, as `jobpoold -h`
+# does. Runs offline, without systemd as PID 1.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v systemd-analyze >/dev/null 2>&1 ||
@@ -93,6 +95,22 @@ jp_match "ExecStartPre checks the configuration" "^ExecStartPre=$exe -t -c /.*/j
 conf=$(sed -n 's/^ExecStart=.* -c //p' "$svc")
 if [ -f "$ROOT$conf" ]; then jp_pass "the configuration $conf is installed"
 else jp_fail "the configuration $conf is not installed"; fi
+
+# ----- the man pages name the paths of this build, as `jobpoold -h` does -----
+jp_match "jobpoold -h names $conf" "default: $conf when" "$("$top_builddir/daemon/jobpoold" -h)"
+for m in jobpoold.8 jobpool.conf.5; do
+	f=$(find "$ROOT" -name "$m" -type f | head -1)
+	if [ -z "$f" ]; then jp_fail "make install: no $m"; continue; fi
+	jp_eq "$m: no @variable@ left unsubstituted" "" \
+		"$(grep -o '@[a-z_]*@' "$f" | grep -v '^@include' | sort -u | tr '\n' ' ')"
+	jp_eq "$m: every configuration file it names is $conf" "$conf" \
+		"$(grep -o '/[^ ]*/jobpool\.conf\b' "$f" | grep -v sysusers | sort -u | tr '\n' ' ' | sed 's/ $//')"
+done
+f=$(find "$ROOT" -name jobpoold.8 -type f | head -1)
+jp_eq "jobpoold.8: the sysusers.d file where it is installed" 1 \
+	"$(grep -cxF ".I $usersdir/jobpool.conf" "$f")"
+jp_eq "jobpoold.8: the unit directory where the units are installed" 1 \
+	"$(grep -cxF ".IR $unitdir ." "$f")"
 
 # ----- Type= follows the systemd version -----
 ver=$(mkvar SYSTEMD_VERSION)
