@@ -10,7 +10,7 @@
 . "$top_srcdir/tests/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (it runs clients as other users)"; exit 77; }
-for t in setpriv useradd userdel groupadd groupdel; do
+for t in setpriv useradd usermod userdel groupadd groupdel; do
 	command -v $t >/dev/null || { echo "SKIP: needs $t"; exit 77; }
 done
 
@@ -35,7 +35,7 @@ for u in $UA $UB $UC $UD; do
 	MADE_USERS="$MADE_USERS $u"
 done
 # D is an administrator by a supplementary group only.
-usermod -a -G "$GADM" "$UD"
+usermod -a -G "$GADM" "$UD" || { echo "SKIP: usermod -a -G $GADM $UD failed"; exit 77; }
 
 # as USER CMD...: run CMD as USER with its own groups (and so its supplementary ones).
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$@"; }
