@@ -391,9 +391,10 @@ config_want_account(struct config_parse *cp, const config_setting_t *s, const ch
 }
 
 /*
- * Parse allow_users (or, if group, allow_groups): an array or list of strings, each a
- * name that exists or a decimal id (which need not). An empty list is an error: it
- * would let nobody in, which is never what was meant.
+ * Parse allow_users (or, if group, allow_groups; admin_users and admin_groups alike):
+ * an array or list of strings, each a name that exists or a decimal id (which need
+ * not). An empty list is an error: it would let nobody in (or, for admin_, name
+ * nobody), which is never what was meant.
  */
 static void
 config_parse_allow(struct config_parse *cp, const config_setting_t *s, int group,
@@ -416,7 +417,12 @@ config_parse_allow(struct config_parse *cp, const config_setting_t *s, int group
 	}
 	n = config_setting_length(s);
 	if (n == 0) {
-		config_cause_add(cp, s, "'%s' is empty; remove it to allow anyone", key);
+		if (strncmp(key, "admin_", 6) == 0)
+			config_cause_add(cp, s, "'%s' is empty; remove it (root and the "
+			    "daemon's user are administrators without it)", key);
+		else
+			config_cause_add(cp, s, "'%s' is empty; remove it to allow anyone",
+			    key);
 		return;
 	}
 	if ((list = calloc((size_t)n, sizeof *list)) == NULL) {
@@ -998,6 +1004,10 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			config_parse_allow(cp, s, 0, &cf->allow_users, &cf->nallow_users);
 		} else if (strcmp(key, "allow_groups") == 0) {
 			config_parse_allow(cp, s, 1, &cf->allow_groups, &cf->nallow_groups);
+		} else if (strcmp(key, "admin_users") == 0) {
+			config_parse_allow(cp, s, 0, &cf->admin_users, &cf->nadmin_users);
+		} else if (strcmp(key, "admin_groups") == 0) {
+			config_parse_allow(cp, s, 1, &cf->admin_groups, &cf->nadmin_groups);
 		} else if (strcmp(key, "user") == 0) {
 			config_want_account(cp, s, "", 0, &cf->user);
 		} else if (strcmp(key, "group") == 0) {
@@ -1245,6 +1255,12 @@ config_free(struct config *cf)
 	for (i = 0; i < cf->nallow_groups; i++)
 		free(cf->allow_groups[i]);
 	free(cf->allow_groups);
+	for (i = 0; i < cf->nadmin_users; i++)
+		free(cf->admin_users[i]);
+	free(cf->admin_users);
+	for (i = 0; i < cf->nadmin_groups; i++)
+		free(cf->admin_groups[i]);
+	free(cf->admin_groups);
 	free(cf->socket_owner);
 	free(cf->socket_group);
 	free(cf->user);

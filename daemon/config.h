@@ -85,6 +85,10 @@ struct config {
 	int			 nallow_users;
 	char			**allow_groups;	/* peers allowed by (primary or supplementary) group */
 	int			 nallow_groups;
+	char			**admin_users;	/* act on every job, RELOAD, RETRY all (with root and user) */
+	int			 nadmin_users;
+	char			**admin_groups;	/* the same by (primary or supplementary) group */
+	int			 nadmin_groups;
 	char			*user;		/* drop to this user after binding (root only); NULL: stay */
 	char			*group;		/* and this group; NULL: the user's primary group */
 

@@ -472,7 +472,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	}
 	switch (status) {
 	case FRAME_OK:
-		j->crashes = 0;
+		job_crashes_clear(j);
 		q->done++;
 		log_job(LOG_DEBUG, j->id, q->name, (long)w->pid, "queue %s: job %llu: "
 		    "attempt %u succeeded in %u ms", q->name, (unsigned long long)j->id,
@@ -492,7 +492,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		/* Timed out before it started: as a timeout. */
 		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
-		j->crashes = 0;
+		job_crashes_clear(j);
 		if (reason == FRAME_CANCEL_TIMEOUT) {
 			n = snprintf(msg, sizeof msg, "timed out after %u ms; %.*s",
 			    j->timeout_ms, (int)(len > 400 ? 400 : len), data);
@@ -510,12 +510,12 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		job_finish(j, JOB_CANCELLED, msg, (uint32_t)n);
 		break;
 	case FRAME_PERMANENT:
-		j->crashes = 0;
+		job_crashes_clear(j);
 		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
 		dispatch_failed(q, j, JOB_FAILED, 1, data, len, NULL);
 		break;
 	default:
-		j->crashes = 0;
+		job_crashes_clear(j);
 		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
 		dispatch_failed(q, j, JOB_FAILED, 0, data, len, NULL);
 		break;
@@ -612,7 +612,6 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	}
 
 	/* The worker died under the job: a failed attempt, or a poison job. */
-	head->crashes++;
 	n = snprintf(msg, sizeof msg, "worker %ld died while running it: %s",
 	    (long)w->pid, why);
 	if (n >= (int)sizeof msg)
@@ -622,11 +621,14 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	    "attempt %u of %u", q->name, (unsigned long long)head->id,
 	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
 	job_history_add(head, JOB_FAILED, w->pid, ran_ms, msg, (uint32_t)n);
-	if (q->cf.poison_after > 0 && head->crashes >= q->cf.poison_after) {
+	/* The history made head->x, where crashes lives; without memory, no count. */
+	if (head->x != NULL)
+		head->x->crashes++;
+	if (q->cf.poison_after > 0 && job_crashes(head) >= q->cf.poison_after) {
 		char poison[96];
 
 		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
-		    "row", head->crashes, head->crashes == 1 ? "" : "s");
+		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
 		q->poisoned++;
 		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
 		return;
@@ -730,7 +732,7 @@ dispatch_retry(struct job *j, const char **why)
 	}
 	job_dead_remove(j);
 	j->attempts = 0;
-	j->crashes = 0;
+	job_crashes_clear(j);
 	j->run_at = 0;
 	log_job(LOG_INFO, j->id, q->name, 0, "queue %s: dead job %llu queued again", q->name,
 	    (unsigned long long)j->id);

@@ -43,6 +43,7 @@ enum job_state {
 	JOB_DEAD		/* out of attempts or poison: kept, can be retried */
 };
 #define JOB_FINAL(st)	((st) >= JOB_DONE && (st) != JOB_RETRY_WAIT)
+_Static_assert(JOB_DEAD < 16, "struct job's state is 4 bits");
 
 /* One attempt in a job's history (kept only for jobs that failed an attempt). */
 #define JOB_HIST_MAX	8
@@ -66,7 +67,8 @@ struct job_extra {
 	uint32_t	 rlen;
 	uint8_t		 last_status;	/* dead: JOB_FAILED or JOB_TIMEOUT */
 	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
-	uint16_t	 hist_next;
+	uint8_t		 hist_next;
+	uint8_t		 crashes;	/* workers it killed in a row (struct job had no room) */
 	char		 result[];	/* finished: output or error text */
 };
 
@@ -79,7 +81,9 @@ struct waiter {
 /*
  * A job is 72 bytes before its payload, so that a 64-byte job is one 144-byte malloc
  * chunk (bench W4): the queue is an index, and the list links and the heap index share
- * their space, since a job waiting in the delay heap is on no list.
+ * their space, since a job waiting in the delay heap is on no list. The owner is an
+ * index too (priv.c's owner table), and what does not fit went to struct job_extra:
+ * crashes changes only when an attempt ends, which allocates it.
  */
 struct job {
 	uint64_t		 id;
@@ -95,13 +99,14 @@ struct job {
 	uint32_t		 timeout_ms;
 	uint16_t		 qidx;		/* its queue: queues[qidx] */
 	int16_t			 prio;
-	uint8_t			 state;		/* enum job_state */
+	uint16_t		 owner;		/* who submitted it: priv_owner_uid(owner) */
 	uint8_t			 attempts;
-	uint8_t			 cancel;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
-	uint8_t			 crashes;	/* workers it killed in a row */
+	unsigned int		 state:4;	/* enum job_state */
+	unsigned int		 cancel:2;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
 	char			 data[];	/* payload (not NUL-terminated) */
 };
 TAILQ_HEAD(joblist, job);
+_Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
 
 enum worker_state {
 	WORKER_STARTING,	/* forked, no READY yet */
@@ -225,6 +230,9 @@ struct conn {
 	TAILQ_ENTRY(conn)	 hentry;
 	pid_t			 pid;
 	uid_t			 uid;
+	int			 owner;		/* its uid in priv.c's owner table, or -1: full */
+	int			 admin;		/* may act on every job (priv_peer_admin) */
+	uint64_t		 admin_gen;	/* admin is as of these lists (0: not yet asked) */
 };
 
 /* master.c */
@@ -287,6 +295,8 @@ void		 job_history_add(struct job *j, enum job_state outcome, pid_t pid,
 		    uint32_t ms, const char *err, uint32_t errlen);
 static inline uint32_t job_rlen(const struct job *j) { return (j->x ? j->x->rlen : 0); }
 static inline const char *job_result(const struct job *j) { return (j->x ? j->x->result : NULL); }
+static inline uint8_t job_crashes(const struct job *j) { return (j->x ? j->x->crashes : 0); }
+static inline void job_crashes_clear(struct job *j) { if (j->x != NULL) j->x->crashes = 0; }
 void		 job_dead_remove(struct job *j);
 struct job	*job_dead_first(void);
 struct job	*job_dead_next(struct job *j);

@@ -10,7 +10,9 @@
  *	u8  type	then the body, integers little-endian:
  *	SUBMIT	u64 id, u8 flags (1: dead), u8 attempts, i16 prio, u32 timeout_ms,
  *		u64 run_at (wall-clock ms, 0: now), u8 qlen, queue name, u32 len, payload;
- *		dead: u8 last_status, u64 died (wall-clock ms), u16 rlen, reason
+ *		dead: u8 last_status, u64 died (wall-clock ms), u16 rlen, reason;
+ *		then u32 owner (the submitter's uid; a body without it, from before
+ *		owners, is read as root's)
  *	END	u64 id			finished, cancelled or dropped: forget it
  *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason
  *	RETRY	u64 id			a dead job queued again, attempts from 0
@@ -79,6 +81,7 @@ struct jrec {
 	uint32_t	 len;
 	uint32_t	 timeout_ms;
 	int16_t		 prio;
+	uint32_t	 owner;		/* uid */
 	uint8_t		 dead;
 	uint8_t		 attempts;
 	uint8_t		 last_status;
@@ -290,7 +293,7 @@ static size_t
 submit_size(size_t qlen, uint32_t len, int dead, uint16_t rlen)
 {
 	return (1 + 8 + 1 + 1 + 2 + 4 + 8 + 1 + qlen + 4 + len +
-	    (dead ? 1 + 8 + 2 + rlen : 0));
+	    (dead ? 1 + 8 + 2 + rlen : 0) + 4);
 }
 
 /* A SUBMIT record; -1 if out of memory. */
@@ -298,7 +301,7 @@ static int
 rec_submit(struct evbuffer *b, uint64_t id, int dead, uint8_t attempts, int16_t prio,
     uint32_t timeout_ms, uint64_t run_at, const char *qname, const void *data,
     uint32_t len, uint8_t last_status, uint64_t died, const char *reason, uint16_t rlen,
-    size_t *sizep)
+    uint32_t owner, size_t *sizep)
 {
 	struct evbuffer_iovec	 v;
 	size_t			 qlen = strlen(qname), body = submit_size(qlen, len, dead, rlen);
@@ -326,7 +329,9 @@ rec_submit(struct evbuffer *b, uint64_t id, int dead, uint8_t attempts, int16_t 
 		p = put16(p, rlen);
 		if (rlen > 0)
 			memcpy(p, reason, rlen);
+		p += rlen;
 	}
+	put32(p, owner);
 	rec_end(b, &v, body);
 	if (sizep != NULL)
 		*sizep = JREC_HDR + body;
@@ -408,7 +413,7 @@ rec_job(struct evbuffer *b, const struct job *j, size_t *sizep)
 	    job_run_at_wall(j), job_queue(j)->name, j->data, j->len,
 	    dead && j->x != NULL ? j->x->last_status : JOB_FAILED,
 	    dead ? job_died_wall(j) : 0, job_result(j), dead ? job_reason_len(j) : 0,
-	    sizep));
+	    priv_owner_uid(j->owner), sizep));
 }
 
 static int
@@ -416,7 +421,7 @@ rec_orphan(struct evbuffer *b, const struct jrec *r, size_t *sizep)
 {
 	return (rec_submit(b, r->id, r->dead, r->attempts, r->prio, r->timeout_ms,
 	    r->run_at, r->qname, r->data, r->len, r->last_status, r->died, r->reason,
-	    r->rlen, sizep));
+	    r->rlen, r->owner, sizep));
 }
 
 /* ----- appending (master) ----- */
@@ -1123,7 +1128,7 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 	uint64_t	  id;
 	uint32_t	  len;
 	uint8_t		  qlen, flags;
-	size_t		  need;
+	size_t		  need, end;
 
 	*why = "malformed record";
 	if (n < 9)
@@ -1151,7 +1156,16 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 			return (-1);
 		len = get32(p + 26 + qlen);
 		need = 26 + (size_t)qlen + 4 + len;
-		if (len > JREC_MAX || n < need || (!(flags & 1) && n != need))
+		if (len > JREC_MAX || n < need)
+			return (-1);
+		/* Where the dead part ends; the owner's uid may follow (4 bytes), or not. */
+		end = need;
+		if (flags & 1) {
+			if (n < need + 11)
+				return (-1);
+			end = need + 11 + get16(p + need + 9);
+		}
+		if (n != end && n != end + 4)
 			return (-1);
 		if ((r = calloc(1, sizeof *r + len)) == NULL) {
 			*why = "out of memory";
@@ -1166,10 +1180,11 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		r->len = len;
 		if (len > 0)
 			memcpy(r->data, p + 26 + qlen + 4, len);
-		if ((flags & 1) && parse_dead(r, p + need, n - need) != 0) {
+		if ((flags & 1) && parse_dead(r, p + need, end - need) != 0) {
 			jrec_free(r);
 			return (-1);
 		}
+		r->owner = n == end + 4 ? get32(p + end) : 0;
 		if (*slot != NULL) {
 			/* Carried into a newer file: the newer record is the truth. */
 			r->hnext = (*slot)->hnext;
@@ -1364,6 +1379,7 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	struct queue	*q;
 	struct job	*j;
 	uint64_t	 now = now_ms();
+	int		 owner;
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
@@ -1373,6 +1389,9 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	j->prio = (int16_t)clamp_prio(q, r->prio);
 	j->timeout_ms = r->timeout_ms;
 	j->attempts = r->attempts;
+	/* The table is full only after 65,536 users: then root's, for administrators. */
+	if ((owner = priv_owner_index((uid_t)r->owner)) >= 0)
+		j->owner = (uint16_t)owner;
 	job_table_add(j);
 	if (r->dead) {
 		if (job_extra(j) == NULL) {

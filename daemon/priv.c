@@ -15,6 +15,10 @@
  * no_new_privs is set, so setuid and file-capability programs grant nothing either.
  * What that still leaves a master with CAP_SETUID is in jobpoold(8), PRIVILEGES.
  *
+ * Who may do what once connected is here too: jobs belong to the uid that submitted
+ * them (the owner table), and administrators (root, the daemon's user, admin_users,
+ * admin_groups) may act on every job and alone RELOAD and RETRY all; server.c asks.
+ *
  * Names are resolved when a configuration is loaded or applied, never per connection:
  * a name-service lookup may block, and the master must not.
  */
@@ -66,8 +70,35 @@ static gid_t	*acl_gids;
 static size_t	 acl_ngids;
 static int	 acl_on;
 
+/*
+ * Administrators besides root and the daemon's own user: they see and act on every
+ * job, and only they may RELOAD and RETRY all. Resolved like the allow lists; admin_gen
+ * changes with every new set, so a connection's cached answer (server.c) is asked again
+ * after a reload.
+ */
+static uid_t	*admin_uids;
+static size_t	 admin_nuids;
+static gid_t	*admin_gids;
+static size_t	 admin_ngids;
+static uint64_t	 admin_gen = 1;
+
+/*
+ * Who owns jobs. A job holds 16 bits for its owner (struct job must stay 72 bytes): an
+ * index into this table of every uid that connected (or owns a job in the journal)
+ * since the start. It only grows, so an index never changes its meaning; it holds at
+ * most PRIV_OWNERS_MAX uids (384 KiB). Index 0 is root's from the start: a job made
+ * without an owner (from an older journal) is root's, so only administrators see it.
+ */
+#define PRIV_OWNERS_MAX	65536
+static uid_t	*owner_uids;		/* by index */
+static uint16_t	*owner_sorted;		/* indices, in the order of their uids */
+static uint32_t	 nowners;
+static uint32_t	 capowners;
+
 /* Set once the master dropped root without keeping what switching users takes. */
 static int	 priv_gave_up_switch;
+
+static void	priv_admin_set(const struct config *);
 
 /* Refusals: at most one line a second; the others are counted and summed up. */
 static void	priv_refused_sum(unsigned long, unsigned long long);
@@ -175,6 +206,55 @@ priv_acl_set(const struct config *cf)
 		acl_gids = ng;
 		acl_gids[acl_ngids++] = gid;
 	}
+	priv_admin_set(cf);
+}
+
+/*
+ * Build the administrator lists of cf. A name that no longer resolves (the config
+ * checked it at load) is logged and left out: fewer administrators, never more.
+ */
+static void
+priv_admin_set(const struct config *cf)
+{
+	uid_t	*nu;
+	gid_t	*ng;
+	uid_t	 uid;
+	gid_t	 gid;
+	int	 i;
+
+	free(admin_uids);
+	free(admin_gids);
+	admin_uids = NULL;
+	admin_gids = NULL;
+	admin_nuids = admin_ngids = 0;
+	admin_gen++;
+	for (i = 0; i < cf->nadmin_users; i++) {
+		if (priv_uid(cf->admin_users[i], &uid, NULL) != 0) {
+			log_warnx("admin_users: no user '%s'; ignored", cf->admin_users[i]);
+			continue;
+		}
+		if ((nu = reallocarray(admin_uids, admin_nuids + 1, sizeof *nu)) == NULL) {
+			log_warnx("admin_users: out of memory; '%s' ignored",
+			    cf->admin_users[i]);
+			continue;
+		}
+		admin_uids = nu;
+		admin_uids[admin_nuids++] = uid;
+	}
+	for (i = 0; i < cf->nadmin_groups; i++) {
+		if (priv_gid(cf->admin_groups[i], &gid) != 0) {
+			log_warnx("admin_groups: no group '%s'; ignored",
+			    cf->admin_groups[i]);
+			continue;
+		}
+		if ((ng = reallocarray(admin_gids, admin_ngids + 1, sizeof *ng)) == NULL) {
+			log_warnx("admin_groups: out of memory; '%s' ignored",
+			    cf->admin_groups[i]);
+			continue;
+		}
+		admin_gids = ng;
+		admin_gids[admin_ngids++] = gid;
+	}
 }
 
 /* Is gid on allow_groups? */
@@ -213,6 +293,53 @@ priv_acl_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
 			return (1);
 	}
 	return (0);
+}
+
+/* Is gid on admin_groups? */
+static int
+priv_admin_gid(gid_t gid)
+{
+	size_t	i;
+
+	for (i = 0; i < admin_ngids; i++) {
+		if (admin_gids[i] == gid)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Is a peer with these credentials an administrator? Root and the daemon's own user
+ * always are; otherwise its uid must be on admin_users, or its primary gid or one of
+ * its supplementary groups on admin_groups.
+ */
+int
+priv_admin_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+	size_t	i;
+
+	if (uid == 0 || uid == geteuid())
+		return (1);
+	if (uid == (uid_t)-1)
+		return (0);
+	for (i = 0; i < admin_nuids; i++) {
+		if (admin_uids[i] == uid)
+			return (1);
+	}
+	if (gid != (gid_t)-1 && priv_admin_gid(gid))
+		return (1);
+	for (i = 0; i < ngroups; i++) {
+		if (priv_admin_gid(groups[i]))
+			return (1);
+	}
+	return (0);
+}
+
+/* The administrator lists in force: a new number after every priv_acl_set. */
+uint64_t
+priv_admin_gen(void)
+{
+	return (admin_gen);
 }
 
 /*
@@ -297,6 +424,97 @@ out:
 	return (rc);
 }
 
+/*
+ * Is the peer on fd, whose uid SO_PEERCRED gave at accept, an administrator? Its
+ * groups are read as allow_groups reads them (as they were at connect); when they
+ * cannot be read it is not one.
+ */
+int
+priv_peer_admin(int fd, uid_t uid)
+{
+	struct ucred	 cred;
+	socklen_t	 clen = sizeof cred;
+	gid_t		 buf[64], *big = NULL, *groups = NULL;
+	size_t		 ngroups = 0;
+	int		 rc;
+
+	if (priv_admin_allows(uid, (gid_t)-1, NULL, 0))
+		return (1);
+	if (uid == (uid_t)-1 || admin_ngids == 0)
+		return (0);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1 ||
+	    cred.uid != uid)
+		return (0);
+	if (priv_admin_allows(uid, cred.gid, NULL, 0))
+		return (1);
+	if (priv_peer_groups(fd, buf, sizeof buf / sizeof buf[0], &big, &groups,
+	    &ngroups) == -1)
+		return (0);
+	rc = priv_admin_allows(uid, cred.gid, groups, ngroups);
+	free(big);
+	return (rc);
+}
+
+/*
+ * The owner index of uid, added to the table if it is new: 0 and up, or -1 when the
+ * table is full or out of memory. Never blocks: a binary search, and a memmove when
+ * a uid is new.
+ */
+int
+priv_owner_index(uid_t uid)
+{
+	uint32_t	 lo, hi, mid, ncap;
+	uid_t		*nu;
+	uint16_t	*ns;
+
+	if (nowners == 0 && uid != 0 && priv_owner_index(0) != 0)
+		return (-1);
+	lo = 0;
+	hi = nowners;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (owner_uids[owner_sorted[mid]] == uid)
+			return (owner_sorted[mid]);
+		if (owner_uids[owner_sorted[mid]] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (nowners == PRIV_OWNERS_MAX)
+		return (-1);
+	if (nowners == capowners) {
+		ncap = capowners == 0 ? 16 : capowners * 2;
+		if (ncap > PRIV_OWNERS_MAX)
+			ncap = PRIV_OWNERS_MAX;
+		if ((nu = reallocarray(owner_uids, ncap, sizeof *nu)) == NULL)
+			return (-1);
+		owner_uids = nu;
+		if ((ns = reallocarray(owner_sorted, ncap, sizeof *ns)) == NULL)
+			return (-1);
+		owner_sorted = ns;
+		capowners = ncap;
+	}
+	owner_uids[nowners] = uid;
+	memmove(owner_sorted + lo + 1, owner_sorted + lo,
+	    (nowners - lo) * sizeof *owner_sorted);
+	owner_sorted[lo] = (uint16_t)nowners;
+	return ((int)nowners++);
+}
+
+/* The uid of owner index idx: root for an index not (or no longer) in the table. */
+uid_t
+priv_owner_uid(uint16_t idx)
+{
+	return (idx < nowners ? owner_uids[idx] : 0);
+}
+
+/* How many uids the owner table holds. */
+uint32_t
+priv_owner_count(void)
+{
+	return (nowners);
+}
+
 /* The end of a second in which refusals were held back: how many, and the last. */
 static void
 priv_refused_sum(unsigned long held, unsigned long long span_ms)
@@ -338,6 +556,18 @@ priv_acl_free(void)
 	acl_gids = NULL;
 	acl_nuids = acl_ngids = 0;
 	acl_on = 0;
+	free(admin_uids);
+	free(admin_gids);
+	admin_uids = NULL;
+	admin_gids = NULL;
+	admin_nuids = admin_ngids = 0;
+	admin_gen++;
+	/* Called once the jobs are gone: no job's owner index outlives its table. */
+	free(owner_uids);
+	free(owner_sorted);
+	owner_uids = NULL;
+	owner_sorted = NULL;
+	nowners = capowners = 0;
 }
 
 /* Give the socket (and the directory we made for it) its configured owner and group. */

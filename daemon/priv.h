@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct queue_config;
@@ -35,7 +36,27 @@ int	priv_acl_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
 int	priv_peer_check(int fd, struct priv_peer *peer, char **cause);
 /* Log a refused peer: at most one line a second, then how many more were refused. */
 void	priv_peer_refused(const struct priv_peer *peer, const char *cause);
-/* Free the allow lists, and log refusals not yet counted in the log. */
+/*
+ * Administrators (admin_users, admin_groups; root and the daemon's user always are):
+ * they act on every user's jobs, and only they may RELOAD and RETRY all. 1 or 0.
+ */
+int	priv_admin_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
+/* The same for the peer on fd, whose uid SO_PEERCRED gave; 0 if its groups are unknown. */
+int	priv_peer_admin(int fd, uid_t uid);
+/* Changes whenever the administrator lists do (a reload): cached answers are stale. */
+uint64_t priv_admin_gen(void);
+/*
+ * Job owners: a uid's 16-bit index for struct job (added if new), or -1 when the table
+ * is full (65,536 uids since the start) or out of memory. Index 0 is root.
+ */
+int	priv_owner_index(uid_t uid);
+/* The uid of an owner index (root for one not in the table). */
+uid_t	priv_owner_uid(uint16_t idx);
+uint32_t priv_owner_count(void);
+/*
+ * Free the allow and administrator lists and the owner table (at exit, once the jobs
+ * are freed), and log refusals not yet counted in the log.
+ */
 void	priv_acl_free(void);
 /* The uid and primary gid ((gid_t)-1 if none) of a user name or decimal uid: 0, or -1. */
 int	priv_uid(const char *name, uid_t *uid, gid_t *gid);

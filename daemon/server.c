@@ -333,6 +333,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->pid = peer.pid;
 	c->uid = peer.uid;
+	/* The jobs it submits are this uid's (-1: the table is full; SUBMIT says so). */
+	c->owner = priv_owner_index(peer.uid);
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL) {
 		log_warnx("accept: out of memory; refusing a connection");
 		conn_discard(c);
@@ -755,6 +757,47 @@ server_send_result(struct conn *c, struct job *j)
 
 enum { REQ_DONE, REQ_BLOCKED };
 
+/* Is c an administrator? Asked once per connection, and again after a reload. */
+static int
+conn_admin(struct conn *c)
+{
+	if (c->admin_gen != priv_admin_gen()) {
+		c->admin = c->bev != NULL &&
+		    priv_peer_admin(bufferevent_getfd(c->bev), c->uid);
+		c->admin_gen = priv_admin_gen();
+	}
+	return (c->admin);
+}
+
+/*
+ * The job id as c may see it: a job is its owner's, and an administrator's. Another
+ * user's job is answered exactly as one that does not exist, so ids tell nothing.
+ * NULL after the reply.
+ */
+static struct job *
+conn_job(struct conn *c, uint64_t id)
+{
+	struct job	*j;
+
+	if ((j = job_find(id)) == NULL ||
+	    (priv_owner_uid(j->owner) != c->uid && !conn_admin(c))) {
+		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+		return (NULL);
+	}
+	return (j);
+}
+
+/* Refuse what only administrators may do: 1 if refused (after the reply). */
+static int
+conn_not_admin(struct conn *c, const char *what)
+{
+	if (conn_admin(c))
+		return (0);
+	reply_err(c, "denied", "%s is for administrators (root, the daemon's user, "
+	    "admin_users, admin_groups); uid %ld is not one", what, (long)c->uid);
+	return (1);
+}
+
 /* Handle a SUBMIT; REQ_BLOCKED leaves it unconsumed until the queue has room. */
 static int
 conn_submit(struct conn *c, struct proto_request *req)
@@ -801,10 +844,17 @@ conn_submit(struct conn *c, struct proto_request *req)
 		bufferevent_disable(c->bev, EV_READ);
 		return (REQ_BLOCKED);
 	}
+	if (c->owner < 0) {
+		reply_err(c, "busy", "the daemon cannot record uid %ld as the owner of a "
+		    "job: it has had 65536 users since it started (or is out of memory)",
+		    (long)c->uid);
+		return (REQ_DONE);
+	}
 	if ((j = job_new(q, req->body, req->size)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}
+	j->owner = (uint16_t)c->owner;
 	j->prio = (req->flags & PROTO_F_PRIO) ? (int16_t)req->prio : 0;
 	if (j->prio < q->cf.prio_min)
 		j->prio = (int16_t)q->cf.prio_min;
@@ -829,10 +879,8 @@ conn_status(struct conn *c, uint64_t id)
 	char		 due[48] = "";
 	uint64_t	 now;
 
-	if ((j = job_find(id)) == NULL) {
-		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+	if ((j = conn_job(c, id)) == NULL)
 		return;
-	}
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_ms();
@@ -888,10 +936,8 @@ conn_history(struct conn *c, uint64_t id)
 	};
 	unsigned		 i, k;
 
-	if ((j = job_find(id)) == NULL) {
-		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+	if ((j = conn_job(c, id)) == NULL)
 		return;
-	}
 	if ((b = evbuffer_new()) == NULL) {
 		reply_err(c, "busy", "out of memory");
 		return;
@@ -929,6 +975,9 @@ conn_dead(struct conn *c, const char *queue)
 	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
 		if (queue[0] != '\0' && strcmp(job_queue(j)->name, queue) != 0)
 			continue;
+		/* Another user's dead job is not there for a user (as in conn_job). */
+		if (priv_owner_uid(j->owner) != c->uid && !conn_admin(c))
+			continue;
 		evbuffer_add_printf(b, "dead %llu queue=%s attempts=%u status=%s "
 		    "age=%llu error=", (unsigned long long)j->id, job_queue(j)->name,
 		    j->attempts, result_word(j),
@@ -948,6 +997,8 @@ conn_retry(struct conn *c, struct proto_request *req)
 	unsigned	 n = 0;
 
 	if (req->flags & PROTO_F_ALL) {
+		if (conn_not_admin(c, "RETRY all"))
+			return;
 		if (req->queue[0] != '\0' && queue_find(req->queue) == NULL) {
 			reply_err(c, "noqueue", "RETRY: no queue '%s'", req->queue);
 			return;
@@ -966,10 +1017,8 @@ conn_retry(struct conn *c, struct proto_request *req)
 		evbuffer_add_printf(conn_out(c), "OK %u\n", n);
 		return;
 	}
-	if ((j = job_find(req->id)) == NULL) {
-		reply_err(c, "notfound", "no job %llu", (unsigned long long)req->id);
+	if ((j = conn_job(c, req->id)) == NULL)
 		return;
-	}
 	if (dispatch_retry(j, &why) != 0) {
 		reply_err(c, "state", "job %llu %s", (unsigned long long)req->id, why);
 		return;
@@ -983,10 +1032,8 @@ conn_wait(struct conn *c, uint64_t id)
 	struct job	*j;
 	struct waiter	*w;
 
-	if ((j = job_find(id)) == NULL) {
-		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+	if ((j = conn_job(c, id)) == NULL)
 		return;
-	}
 	if (JOB_FINAL(j->state)) {
 		reply(c, "OK\n", 3);
 		server_send_result(c, j);
@@ -1016,10 +1063,8 @@ conn_cancel(struct conn *c, uint64_t id)
 	struct job	*j;
 	const char	*why;
 
-	if ((j = job_find(id)) == NULL) {
-		reply_err(c, "notfound", "no job %llu", (unsigned long long)id);
+	if ((j = conn_job(c, id)) == NULL)
 		return;
-	}
 	switch (dispatch_cancel(j, &why)) {
 	case 0:
 		reply(c, "OK cancelled\n", 13);
@@ -1084,6 +1129,8 @@ conn_request(struct conn *c, struct proto_request *req)
 		conn_history(c, req->id);
 		break;
 	case PROTO_RELOAD:
+		if (conn_not_admin(c, "RELOAD"))
+			break;
 		log_notice("RELOAD requested by connection %llu (pid %ld, uid %ld)",
 		    (unsigned long long)c->id, (long)c->pid, (long)c->uid);
 		if (master_reload("RELOAD request") == 0)

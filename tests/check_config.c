@@ -169,6 +169,10 @@ check_access_defaults(const struct config *cf)
 	ck_assert_int_eq(cf->nallow_users, 0);
 	ck_assert_ptr_null(cf->allow_groups);
 	ck_assert_int_eq(cf->nallow_groups, 0);
+	ck_assert_ptr_null(cf->admin_users);
+	ck_assert_int_eq(cf->nadmin_users, 0);
+	ck_assert_ptr_null(cf->admin_groups);
+	ck_assert_int_eq(cf->nadmin_groups, 0);
 	ck_assert_ptr_null(cf->user);
 	ck_assert_ptr_null(cf->group);
 }
@@ -1299,6 +1303,48 @@ START_TEST(test_allow_lists)
 }
 END_TEST
 
+/* admin_users and admin_groups: read as the allow lists are, with their own names. */
+START_TEST(test_admin_lists)
+{
+	struct config	*cf;
+
+	cf = load_ok(
+	    "admin_users = [ \"root\", \"1000\" ];\n"
+	    "admin_groups = ( \"root\", \"65534\" );\n"
+	    Q_OK);
+	ck_assert_int_eq(cf->nadmin_users, 2);
+	ck_assert_str_eq(cf->admin_users[0], "root");
+	ck_assert_str_eq(cf->admin_users[1], "1000");
+	ck_assert_int_eq(cf->nadmin_groups, 2);
+	ck_assert_str_eq(cf->admin_groups[0], "root");
+	ck_assert_str_eq(cf->admin_groups[1], "65534");
+	ck_assert_int_eq(cf->nallow_users, 0);
+	ck_assert_int_eq(cf->nallow_groups, 0);
+	config_free(cf);
+
+	load_fails("admin_users = [ ];\n" Q_OK,
+	    "@:1: 'admin_users' is empty; remove it (root and the daemon's user are "
+	    "administrators without it)");
+	load_fails("\nadmin_groups = ( );\n" Q_OK,
+	    "@:2: 'admin_groups' is empty; remove it (root and the daemon's user are "
+	    "administrators without it)");
+	load_fails(
+	    "admin_users = [\n"
+	    "  \"nosuchuser-jp\",\n"
+	    "  \"4294967295\" ];\n"
+	    "admin_groups = ( 7, \"nosuchgroup-jp\" );\n"
+	    Q_OK,
+	    "@:2: 'admin_users': no such user 'nosuchuser-jp'\n"
+	    "@:3: 'admin_users': uid 4294967295 is out of range, at most 4294967294\n"
+	    "@:4: 'admin_groups': element 1 must be a string: a group name or a "
+	    "decimal gid\n"
+	    "@:4: 'admin_groups': no such group 'nosuchgroup-jp'");
+	load_fails("admin_users = \"root\";\n" Q_OK,
+	    "@:1: 'admin_users' must be a list of user names or uids, such as "
+	    "[ \"alice\", \"1000\" ]");
+}
+END_TEST
+
 START_TEST(test_new_many_errors)
 {
 	char	*prog, *text, *want;
@@ -1393,6 +1439,7 @@ config_suite(void)
 	tcase_add_test(tc, test_no_switch);
 	tcase_add_test(tc, test_socket_group_default);
 	tcase_add_test(tc, test_allow_lists);
+	tcase_add_test(tc, test_admin_lists);
 	tcase_add_test(tc, test_new_many_errors);
 	suite_add_tcase(s, tc);
 

@@ -1051,7 +1051,7 @@ START_TEST(test_retry_dead)
 	ck_assert_uint_eq(job_dead_count(), 0);
 	ck_assert_ptr_null(job_dead_first());
 	ck_assert_uint_eq(tq->dead, 0);
-	ck_assert_uint_eq(j->crashes, 0);
+	ck_assert_uint_eq(job_crashes(j), 0);
 	/* An idle worker takes it at once, as attempt 1. */
 	expect_job(0, j);
 	ck_assert_int_eq(j->state, JOB_RUNNING);
@@ -1316,7 +1316,7 @@ START_TEST(test_worker_lost_requeue)
 	ck_assert_uint_eq(tq->busy, 0);
 	/* The head was running: a failed attempt, retried after its backoff. */
 	ck_assert_int_eq(j[0]->state, JOB_RETRY_WAIT);
-	ck_assert_uint_eq(j[0]->crashes, 1);
+	ck_assert_uint_eq(job_crashes(j[0]), 1);
 	ck_assert_uint_eq(j[0]->attempts, 1);
 	snprintf(want, sizeof want, "worker %ld died while running it: killed by signal 9 "
 	    "(Killed)", (long)dummy);
@@ -1375,7 +1375,7 @@ START_TEST(test_poison)
 	tw[0].w->state = WORKER_DEAD;
 	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
-	ck_assert_uint_eq(j->crashes, 1);
+	ck_assert_uint_eq(job_crashes(j), 1);
 	/* It kills a second worker in a row: poison, dead with retries left. */
 	make_due(j);
 	expect_job(1, j);
@@ -1407,18 +1407,18 @@ START_TEST(test_poison_in_a_row)
 	expect_job(0, j);
 	tw[0].w->state = WORKER_DEAD;
 	dispatch_worker_lost(tw[0].w, "crash");
-	ck_assert_uint_eq(j->crashes, 1);
+	ck_assert_uint_eq(job_crashes(j), 1);
 	/* An attempt that fails without killing its worker breaks the row. */
 	make_due(j);
 	expect_job(1, j);
 	dispatch_result(tw[1].w, FRAME_FAILED, "plain failure", 13);
-	ck_assert_uint_eq(j->crashes, 0);
+	ck_assert_uint_eq(job_crashes(j), 0);
 	make_due(j);
 	expect_job(1, j);
 	tw[1].w->state = WORKER_DEAD;
 	dispatch_worker_lost(tw[1].w, "crash");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
-	ck_assert_uint_eq(j->crashes, 1);
+	ck_assert_uint_eq(job_crashes(j), 1);
 	ck_assert_uint_eq(tq->poisoned, 0);
 }
 END_TEST
@@ -1442,7 +1442,7 @@ START_TEST(test_worker_lost_after_retire)
 	ck_assert_int_eq(a->state, JOB_QUEUED);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
 	ck_assert_uint_eq(a->attempts, 0);
-	ck_assert_uint_eq(a->crashes, 0);
+	ck_assert_uint_eq(job_crashes(a), 0);
 	ck_assert_ptr_null(a->x);
 	ck_assert_uint_eq(tq->retried, 0);
 	ck_assert_uint_eq(tq->running, 0);

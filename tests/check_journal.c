@@ -2,7 +2,8 @@
  * check_journal.c: unit tests for journal.c: the checksum, what a restart gets back
  * (queued, delayed, dead, retried, finished and cancelled jobs, the next id), damaged
  * files, jobs of queues the config no longer has, the lock, compaction, and that the
- * durable batch follows what was handed to the writer, at each fsync policy.
+ * durable batch follows what was handed to the writer, at each fsync policy; jobs keep
+ * their owner (and records from before owners are root's).
  */
 
 #include "autoconf.h"
@@ -24,6 +25,7 @@
 #include "jobpoold.h"
 #include "journal.h"
 #include "log.h"
+#include "priv.h"
 
 #define WAIT_MS	10000
 #include "checkloop.h"
@@ -795,6 +797,151 @@ START_TEST(test_checksummed_garbage)
 }
 END_TEST
 
+/* The uid that owns a job. */
+static uid_t
+owner_of(uint64_t id)
+{
+	struct job	*j = job_find(id);
+
+	ck_assert_ptr_nonnull(j);
+	return (priv_owner_uid(j->owner));
+}
+
+/*
+ * Jobs keep their owner across restarts: queued, delayed, dead (the uid after the dead
+ * part), through the snapshot a start writes and a compaction, and jobs kept for a
+ * queue the config lost. The owner table starts empty each time, as in a new daemon.
+ */
+START_TEST(test_owner_kept)
+{
+	struct job	*a, *b, *c, *d, *o;
+	uint64_t	 ida, idb, idc, idd, ido;
+	int		 round;
+
+	journal_up(2);
+	a = submit(queues[0], "alice's", 0);
+	a->owner = (uint16_t)priv_owner_index(4242);
+	journal_submit(a);	/* again, now with its owner, as SUBMIT does at once */
+	b = job_new(queues[0], "bob's, delayed", 14);
+	b->owner = (uint16_t)priv_owner_index(4243);
+	b->run_at = now_ms() + 60000;
+	dispatch_submit(queues[0], b, NULL);
+	c = job_new(queues[0], "carol's, dies", 13);
+	c->owner = (uint16_t)priv_owner_index(70000);
+	dispatch_submit(queues[0], c, NULL);
+	queue_remove(queues[0], c);
+	ck_assert_ptr_nonnull(job_extra(c));
+	c->x->last_status = JOB_FAILED;
+	job_finish(c, JOB_DEAD, "boom", 4);
+	d = submit(queues[0], "root's", 0);
+	o = job_new(queues[1], "for the other queue", 19);
+	o->owner = (uint16_t)priv_owner_index(4243);
+	dispatch_submit(queues[1], o, NULL);
+	ida = a->id;
+	idb = b->id;
+	idc = c->id;
+	idd = d->id;
+	ido = o->id;
+	settle();
+	daemon_down();
+	priv_acl_free();
+
+	for (round = 0; round < 3; round++) {
+		/* Round 1: the other queue is gone, its job kept aside; round 2: back. */
+		journal_up(round == 1 ? 1 : 2);
+		ck_assert_uint_eq(owner_of(ida), 4242);
+		ck_assert_uint_eq(owner_of(idb), 4243);
+		ck_assert_int_eq(job_find(idb)->state, JOB_DELAYED);
+		ck_assert_uint_eq(owner_of(idc), 70000);
+		ck_assert_int_eq(job_find(idc)->state, JOB_DEAD);
+		ck_assert_uint_eq(job_rlen(job_find(idc)), 4);
+		ck_assert_uint_eq(owner_of(idd), 0);
+		if (round == 1)
+			ck_assert_ptr_null(job_find(ido));
+		else
+			ck_assert_uint_eq(owner_of(ido), 4243);
+		daemon_down();
+		priv_acl_free();
+	}
+}
+END_TEST
+
+/* One SUBMIT record's body for queue "q", old (no owner) or new (owner >= 0). */
+static size_t
+owner_record(unsigned char *b, uint64_t id, int dead, long long owner)
+{
+	size_t	n = 0;
+
+	b[n++] = T_SUBMIT;
+	n += put_le(b + n, id, 8);
+	b[n++] = (unsigned char)dead;
+	b[n++] = 1;				/* attempts */
+	n += put_le(b + n, 0, 2);		/* prio */
+	n += put_le(b + n, 0, 4);		/* timeout */
+	n += put_le(b + n, 0, 8);		/* run_at */
+	b[n++] = 1;
+	b[n++] = 'q';
+	n += put_le(b + n, 3, 4);
+	memcpy(b + n, "abc", 3);
+	n += 3;
+	if (dead) {
+		b[n++] = JOB_FAILED;
+		n += put_le(b + n, 1, 8);	/* died */
+		n += put_le(b + n, 2, 2);
+		memcpy(b + n, "no", 2);
+		n += 2;
+	}
+	if (owner >= 0)
+		n += put_le(b + n, (uint64_t)owner, 4);
+	return (n);
+}
+
+/*
+ * Journals written before owners: a SUBMIT without the uid is root's (live and dead),
+ * one with it is that uid's, and a body with a part of a uid is damage.
+ */
+START_TEST(test_owner_old_records)
+{
+	unsigned char	 file[1024], *p;
+	size_t		 off = 16, body;
+	char		 path[128], *cause = NULL;
+	int		 fd, i;
+	const struct {
+		int		dead;
+		long long	owner;
+		int		cut;	/* bytes of the uid left out: damage */
+	} recs[] = {
+		{ 0, -1, 0 }, { 1, -1, 0 }, { 0, 4242, 0 }, { 1, 4243, 0 }, { 0, 4244, 1 }
+	};
+
+	memcpy(file, "JOBPOOL JRNL v1\n", 16);
+	for (i = 0; i < (int)(sizeof recs / sizeof recs[0]); i++) {
+		p = file + off;
+		body = owner_record(p + 8, (uint64_t)i + 1, recs[i].dead, recs[i].owner) -
+		    (size_t)recs[i].cut;
+		put_le(p, body, 4);
+		put_le(p + 4, journal_crc32c(0, p + 8, body), 4);
+		off += 8 + body;
+	}
+	snprintf(path, sizeof path, "%s/journal.1", dir);
+	ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), -1);
+	ck_assert_int_eq(write(fd, file, off), (ssize_t)off);
+	close(fd);
+	daemon_up(1);
+	ck_assert_msg(journal_open(&cf, &cause) == 0, "journal_open: %s", cause);
+	ck_assert_uint_eq(owner_of(1), 0);
+	ck_assert_uint_eq(owner_of(2), 0);
+	ck_assert_int_eq(job_find(2)->state, JOB_DEAD);
+	ck_assert_uint_eq(owner_of(3), 4242);
+	ck_assert_uint_eq(owner_of(4), 4243);
+	ck_assert_int_eq(job_find(4)->state, JOB_DEAD);
+	ck_assert_ptr_null(job_find(5));
+	ck_assert_int_eq(count_files(".damaged"), 1);
+	daemon_down();
+	priv_acl_free();
+}
+END_TEST
+
 START_TEST(test_policies_make_batches_durable)
 {
 	static const int	policies[] = {
@@ -901,6 +1048,8 @@ journal_suite(void)
 	tcase_add_test(tc, test_compaction_fails_safely);
 	tcase_add_test(tc, test_damage_anywhere);
 	tcase_add_test(tc, test_checksummed_garbage);
+	tcase_add_test(tc, test_owner_kept);
+	tcase_add_test(tc, test_owner_old_records);
 	tcase_add_loop_test(tc, test_policies_make_batches_durable, 0, 3);
 	tcase_add_loop_test(tc, test_fsync_follows_policy, 0, 3);
 	tcase_add_test(tc, test_off_is_a_noop);

@@ -2,7 +2,8 @@
  * check_priv.c: unit tests for daemon/priv.c: the peer allow lists (empty, users,
  * groups and their members, names that do not resolve, reloads), a worker's rlimits,
  * user, group and capabilities (priv_worker), the master's drop (priv_drop_master) and
- * the socket's owner (priv_socket_owner). Anything that changes the process runs in a
+ * the socket's owner (priv_socket_owner); administrators (admin_users, admin_groups,
+ * also by a peer's groups) and the table of job owners. Anything that changes the process runs in a
  * forked child that reports what it became through a pipe. The user and group
  * switches need root and are skipped, saying so, without it.
  */
@@ -104,6 +105,100 @@ START_TEST(test_acl_users)
 	/* Root and the daemon's own user always may. */
 	ck_assert_int_eq(priv_acl_allows(0, GID_B, NULL, 0), 1);
 	ck_assert_int_eq(priv_acl_allows(me, GID_B, NULL, 0), 1);
+	priv_acl_free();
+}
+END_TEST
+
+/*
+ * Administrators: root and the daemon's user always; admin_users by uid, admin_groups
+ * by primary or supplementary group; not the allow lists; a new generation every set.
+ */
+START_TEST(test_admin_lists)
+{
+	char		*users[] = { (char *)"4242", (char *)"no-such-user-chk" };
+	char		*groups[] = { (char *)"4344", (char *)"no-such-group-chk" };
+	gid_t		 supp[] = { 20000, GID_B };
+	struct config	*cf;
+	uid_t		 me = geteuid();
+	uint64_t	 gen;
+
+	ck_assert_int_eq(priv_admin_allows(0, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_admin_allows(me, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_admin_allows(UID_A, GID_A, NULL, 0), 0);
+	/* Being allowed in is not being an administrator. */
+	cf = acl_config(users, 1, groups, 1);
+	gen = priv_admin_gen();
+	priv_acl_set(cf);
+	ck_assert_uint_ne(priv_admin_gen(), gen);
+	ck_assert_int_eq(priv_admin_allows(UID_A, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_B, NULL, 0), 0);
+
+	cf = acl_config(NULL, 0, NULL, 0);
+	cf->admin_users = users;
+	cf->nadmin_users = 2;
+	cf->admin_groups = groups;
+	cf->nadmin_groups = 2;
+	gen = priv_admin_gen();
+	priv_acl_set(cf);
+	ck_assert_uint_ne(priv_admin_gen(), gen);
+	ck_assert_int_eq(priv_admin_allows(UID_A, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_B, NULL, 0), 1);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_A, supp, 2), 1);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_A, supp, 1), 0);
+	ck_assert_int_eq(priv_admin_allows((uid_t)-1, GID_B, NULL, 0), 0);
+	ck_assert_int_eq(priv_admin_allows(0, GID_A, NULL, 0), 1);
+	ck_assert_int_eq(priv_admin_allows(me, GID_A, NULL, 0), 1);
+	/* The allow lists are untouched by the admin lists: anyone may connect. */
+	ck_assert_int_eq(priv_acl_allows(UID_B, GID_A, NULL, 0), 1);
+	gen = priv_admin_gen();
+	priv_acl_free();
+	ck_assert_uint_ne(priv_admin_gen(), gen);
+	ck_assert_int_eq(priv_admin_allows(UID_A, GID_A, NULL, 0), 0);
+	ck_assert_int_eq(priv_admin_allows(UID_B, GID_B, NULL, 0), 0);
+}
+END_TEST
+
+/*
+ * The owner table: root is index 0 from the start, a uid keeps its index, indices go
+ * back to their uids, and the table stops at 65,536 uids while the ones in it stay.
+ */
+START_TEST(test_owner_table)
+{
+	uint32_t	i;
+	int		a, b, c, k;
+
+	ck_assert_uint_eq(priv_owner_uid(0), 0);
+	ck_assert_uint_eq(priv_owner_uid(7), 0);	/* not in it: root's */
+	a = priv_owner_index(UID_A);
+	ck_assert_int_eq(a, 1);
+	ck_assert_int_eq(priv_owner_index(0), 0);
+	b = priv_owner_index(UID_B);
+	c = priv_owner_index(5);
+	ck_assert_int_eq(b, 2);
+	ck_assert_int_eq(c, 3);
+	ck_assert_int_eq(priv_owner_index(UID_A), a);
+	ck_assert_int_eq(priv_owner_index(5), c);
+	ck_assert_int_eq(priv_owner_index(UID_B), b);
+	ck_assert_uint_eq(priv_owner_uid((uint16_t)a), UID_A);
+	ck_assert_uint_eq(priv_owner_uid((uint16_t)b), UID_B);
+	ck_assert_uint_eq(priv_owner_uid((uint16_t)c), 5);
+	ck_assert_uint_eq(priv_owner_count(), 4);
+	ck_assert_int_eq(priv_owner_index((uid_t)-1), 4);
+
+	/* Full: 65,536 uids in all (descending, so every insert moves the others). */
+	for (i = 0; priv_owner_count() < 65536; i++)
+		ck_assert_int_ge(priv_owner_index((uid_t)(3000000 - i)), 0);
+	ck_assert_int_eq(priv_owner_index(6), -1);
+	ck_assert_int_eq(priv_owner_index(UID_B), b);
+	ck_assert_int_eq(priv_owner_index((uid_t)-1), 4);
+	for (k = 5; k < 65536; k += 4099)
+		ck_assert_int_eq(priv_owner_index(priv_owner_uid((uint16_t)k)), k);
+	ck_assert_uint_eq(priv_owner_uid(65535), 3000000 - (65536 - 6));
+	priv_acl_free();
+	ck_assert_uint_eq(priv_owner_count(), 0);
+	ck_assert_uint_eq(priv_owner_uid((uint16_t)a), 0);
+	ck_assert_int_eq(priv_owner_index(UID_B), 1);
 	priv_acl_free();
 }
 END_TEST
@@ -293,6 +388,8 @@ END_TEST
  * groups[0..n), from a child; accept and check the peer in the parent (as root, so the
  * peer is neither root nor the daemon's user). Returns what priv_peer_check did.
  */
+static int	peer_admin;	/* what priv_peer_admin said of peer_as's peer */
+
 static int
 peer_as(const char *path, gid_t gid, const gid_t *groups, int n, struct priv_peer *peer,
     char **cause)
@@ -327,6 +424,7 @@ peer_as(const char *path, gid_t gid, const gid_t *groups, int n, struct priv_pee
 	afd = accept(lfd, NULL, NULL);
 	ck_assert_int_ge(afd, 0);
 	rc = priv_peer_check(afd, peer, cause);
+	peer_admin = priv_peer_admin(afd, peer->uid);
 	ck_assert_int_eq(peer->pid, pid);
 	close(afd);
 	close(lfd);
@@ -378,6 +476,58 @@ START_TEST(test_peer_groups)
 	ck_assert_int_eq(peer_as(path, GID_B, NULL, 0, &peer, &cause), -1);
 	free(cause);
 	priv_acl_free();
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/*
+ * As root: admin_groups matches the peer's groups as allow_groups does (SO_PEERGROUPS,
+ * past the first buffer, and its primary group); admin_users its uid.
+ */
+START_TEST(test_peer_admin)
+{
+	char			*groups[] = { (char *)"4343" };
+	char			*users[] = { (char *)"4243" };
+	struct config		*cf = acl_config(NULL, 0, NULL, 0);
+	struct priv_peer	 peer;
+	gid_t			 many[100];
+	char			 dir[64], path[96], *cause;
+	int			 i;
+
+	if (skip_unless_root("test_peer_admin"))
+		return;
+	snprintf(dir, sizeof dir, "/tmp/check_priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(path, sizeof path, "%s/sock", dir);
+	for (i = 0; i < 100; i++)
+		many[i] = (gid_t)(20000 + i);
+	cf->admin_groups = groups;
+	cf->nadmin_groups = 1;
+	priv_acl_set(cf);
+
+	many[99] = GID_A;
+	ck_assert_int_eq(peer_as(path, GID_B, many, 100, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 1);
+	ck_assert_int_eq(peer_as(path, GID_A, NULL, 0, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 1);
+	many[99] = 20099;
+	ck_assert_int_eq(peer_as(path, GID_B, many, 100, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 0);
+	ck_assert_int_eq(peer_as(path, GID_B, NULL, 0, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 0);
+
+	/* By uid, whatever its groups. */
+	cf->admin_groups = NULL;
+	cf->nadmin_groups = 0;
+	cf->admin_users = users;
+	cf->nadmin_users = 1;
+	priv_acl_set(cf);
+	ck_assert_int_eq(peer_as(path, GID_B, NULL, 0, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 1);
+	priv_acl_free();
+	ck_assert_int_eq(peer_as(path, GID_B, NULL, 0, &peer, &cause), 0);
+	ck_assert_int_eq(peer_admin, 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -1333,9 +1483,12 @@ priv_suite(void)
 	tcase_add_test(ta, test_acl_supplementary);
 	tcase_add_test(ta, test_acl_no_member_lists);
 	tcase_add_test(ta, test_acl_reload);
+	tcase_add_test(ta, test_admin_lists);
+	tcase_add_test(ta, test_owner_table);
 	suite_add_tcase(s, ta);
 	tcase_add_test(tp, test_peer_check);
 	tcase_add_test(tp, test_peer_groups);
+	tcase_add_test(tp, test_peer_admin);
 	tcase_add_test(tp, test_peer_refused_log);
 	suite_add_tcase(s, tp);
 	tcase_add_test(tw, test_worker_nothing);

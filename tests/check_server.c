@@ -1,7 +1,8 @@
 /*
  * check_server.c: unit tests for daemon/server.c: the listening socket and the request
- * handling of lib/PROTOCOL.md, over real Unix sockets in a private directory, with the
- * master's event loop run until each reply is there.
+ * handling of lib/PROTOCOL.md (whose jobs a peer may act on too), over real Unix
+ * sockets in a private directory, with the master's event loop run until each reply is
+ * there.
  *
  * The config comes from config_load() on a file written here, so every default is
  * config.c's own. No worker is started: jobs wait in their queue, which is what the
@@ -19,6 +20,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 
 #include "jobpoold.h"
 #include "journal.h"
+#include "priv.h"
 
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
@@ -718,6 +721,148 @@ START_TEST(test_dead_retry_history)
 END_TEST
 
 /*
+ * As root: connect client k as uid (and gid, with the supplementary groups given), as
+ * the kernel records a peer at connect; the test goes on as root.
+ */
+static struct client *
+cl_connect_as(int k, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+	struct client	*c;
+
+	ck_assert_int_eq(setgroups(ngroups, groups), 0);
+	ck_assert_int_eq(setegid(gid), 0);
+	ck_assert_int_eq(seteuid(uid), 0);
+	c = cl_connect(k);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_int_eq(setegid(0), 0);
+	ck_assert_int_eq(setgroups(0, NULL), 0);
+	return (c);
+}
+
+/*
+ * Send a request for a job (VERB id; none if verb is "") and expect a line that starts
+ * with want, in which "%llu" (if there) stands for the id.
+ */
+static void
+cl_expect_for(struct client *c, const char *verb, uint64_t id, const char *want)
+{
+	char		 req[64], line[256];
+	const char	*at = strstr(want, "%llu");
+
+	if (verb[0] != '\0') {
+		snprintf(req, sizeof req, "%s %llu\n", verb, (unsigned long long)id);
+		cl_sends(c, req);
+	}
+	if (at == NULL)
+		snprintf(line, sizeof line, "%s", want);
+	else
+		snprintf(line, sizeof line, "%.*s%llu%s", (int)(at - want), want,
+		    (unsigned long long)id, at + 4);
+	cl_expect_prefix(c, line);
+}
+
+/* Make a waiting job dead, as the lifecycle would. */
+static void
+make_dead(uint64_t id)
+{
+	struct job	*j = job_find(id);
+
+	ck_assert_ptr_nonnull(j);
+	queue_remove(job_queue(j), j);
+	ck_assert_ptr_nonnull(job_extra(j));
+	j->x->last_status = JOB_FAILED;
+	job_finish(j, JOB_DEAD, "boom", 4);
+}
+
+/*
+ * As root, with peers of other uids: jobs are their submitter's. Another user's job is
+ * answered as an id never used, by every request that names it; its dead jobs are not
+ * listed; RELOAD and RETRY all are refused; root, admin_users and admin_groups (a
+ * supplementary group) see every job, and a new set of lists applies to a connection
+ * that is already open.
+ */
+START_TEST(test_owner)
+{
+	static const char *const	 verbs[] = { "STATUS", "WAIT", "CANCEL", "HISTORY",
+	    "RETRY" };
+	char				*admins[] = { (char *)"4242" };
+	char				*agroups[] = { (char *)"4343" };
+	gid_t				 supp[] = { 4343 };
+	struct config			 acf;
+	struct client			*r, *a, *b;
+	uint64_t			 rid, aid, adead, rdead;
+	size_t				 i;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_server: skipping test_owner: needs root\n");
+		return;
+	}
+	ck_assert_int_eq(chmod(tdir, 0755), 0);
+	ck_assert_int_eq(chmod(tsock, 0666), 0);
+	r = cl_connect(0);
+	a = cl_connect_as(1, 4242, 4242, NULL, 0);
+	b = cl_connect_as(2, 4243, 4243, supp, 1);
+	rid = cl_submit(r, "other", "root's", "");
+	rdead = cl_submit(r, "other", "root's, dead", "");
+	aid = cl_submit(a, "other", "4242's", "");
+	adead = cl_submit(a, "other", "4242's, dead", "");
+	ck_assert_uint_eq(priv_owner_uid(job_find(aid)->owner), 4242);
+	ck_assert_uint_eq(priv_owner_uid(job_find(rid)->owner), 0);
+	make_dead(rdead);
+	make_dead(adead);
+
+	/* Its own jobs, and nobody else's: the answer of an id never used. */
+	cl_expect_for(a, "STATUS", aid, "OK id=%llu queue=other state=queued");
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		cl_expect_for(a, verbs[i], rid, "ERR notfound no job %llu");
+		cl_expect_for(a, verbs[i], rdead, "ERR notfound no job %llu");
+	}
+	cl_sends(a, "DEAD\n");
+	cl_expect_prefix(a, "DATA ");
+	cl_expect_for(a, "", adead, "dead %llu queue=other");
+	cl_expect(a, "");
+	cl_sends(a, "RELOAD\nRETRY all\nRETRY all other\n");
+	cl_expect(a, "ERR denied RELOAD is for administrators (root, the daemon's user, "
+	    "admin_users, admin_groups); uid 4242 is not one");
+	cl_expect(a, "ERR denied RETRY all is for administrators (root, the daemon's "
+	    "user, admin_users, admin_groups); uid 4242 is not one");
+	cl_expect(a, "ERR denied RETRY all is for administrators (root, the daemon's "
+	    "user, admin_users, admin_groups); uid 4242 is not one");
+	ck_assert_int_eq(job_find(rid)->state, JOB_QUEUED);
+	ck_assert_int_eq(job_find(rdead)->state, JOB_DEAD);
+	cl_expect_for(b, "STATUS", aid, "ERR notfound no job %llu");
+
+	/* Root sees all. */
+	cl_expect_for(r, "STATUS", aid, "OK id=%llu queue=other state=queued");
+	cl_sends(r, "DEAD\n");
+	cl_expect_prefix(r, "DATA ");
+	cl_expect_for(r, "", rdead, "dead %llu queue=other");
+	cl_expect_for(r, "", adead, "dead %llu queue=other");
+	cl_expect(r, "");
+
+	/* admin_users, on connections already open. */
+	memset(&acf, 0, sizeof acf);
+	acf.admin_users = admins;
+	acf.nadmin_users = 1;
+	priv_acl_set(&acf);
+	cl_expect_for(a, "STATUS", rid, "OK id=%llu queue=other state=queued");
+	cl_expect_for(b, "STATUS", rid, "ERR notfound no job %llu");
+	cl_expect_for(a, "CANCEL", rid, "OK cancelled");
+	/* admin_groups, by a supplementary group; 4242 is no longer one. */
+	memset(&acf, 0, sizeof acf);
+	acf.admin_groups = agroups;
+	acf.nadmin_groups = 1;
+	priv_acl_set(&acf);
+	cl_expect_for(a, "STATUS", rid, "ERR notfound no job %llu");
+	cl_expect_for(b, "STATUS", rid, "OK id=%llu queue=other state=cancelled");
+	cl_expect_for(b, "RETRY", rdead, "OK queued");
+	cl_sends(b, "RETRY all\n");
+	cl_expect(b, "OK 1");
+	priv_acl_free();
+}
+END_TEST
+
+/*
  * A worker for queue q in slot 0, as supervisor.c builds one but with no process: its
  * job pipe's far end is returned in *rd. Marked reaped, so nothing is ever signalled.
  */
@@ -1104,6 +1249,7 @@ server_suite(void)
 	tcase_add_test(tc, test_half_close);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_dead_retry_history);
+	tcase_add_test(tc, test_owner);
 	tcase_add_test(tc, test_kick_during_kick);
 	tcase_add_test(tc, test_unblock_unblocks_another);
 	tcase_add_test(tc, test_close_all);

@@ -247,7 +247,7 @@ START_TEST(test_kill_with_job)
 	/* Its running job is a failed attempt, to be retried. */
 	run_until(j->state == JOB_RETRY_WAIT);
 	ck_assert_uint_eq(j->attempts, 1);
-	ck_assert_uint_eq(j->crashes, 1);
+	ck_assert_uint_eq(job_crashes(j), 1);
 	ck_assert_ptr_nonnull(j->x);
 	snprintf(want, sizeof want, "worker %ld died while running it: killed by signal 9",
 	    (long)pid);
