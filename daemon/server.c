@@ -97,7 +97,6 @@ static void	conn_close(struct conn *);
 static void	conn_stall_cb(evutil_socket_t, short, void *);
 static void	conn_stall_arm(struct conn *);
 static int	conn_stalling(struct conn *);
-static void	server_log_framing(struct conn *, const char *);
 static void	server_flush_cb(evutil_socket_t, short, void *);
 
 /*
@@ -1162,7 +1161,8 @@ conn_request(struct conn *c, struct proto_request *req)
 			    "of more than %llu bytes is not read)", req->err,
 			    (unsigned long long)master_config->max_payload +
 			    SERVER_SKIP_MAX);
-			server_log_framing(c, req->err);
+			log_debug("connection %llu (pid %ld): %s; closed",
+			    (unsigned long long)c->id, (long)c->pid, req->err);
 			c->closing = 1;
 			break;
 		}
