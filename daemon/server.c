@@ -61,11 +61,13 @@
 #define SERVER_OUTPUT_HARD	4	/* unread replies beyond 4 x max_output, none taken
 					   for output_timeout: close */
 /*
- * A body this much larger than max_payload is not read and thrown away (ERR toolarge,
- * the connection goes on): the connection is closed instead. Skipping 16 MiB costs a
- * few milliseconds; a declared size of gigabytes is a client that lost its way.
+ * A body more than this larger than max_payload is not read and thrown away (ERR
+ * toolarge, the connection goes on): the connection is closed instead. Skipping 64 MiB
+ * costs some tens of milliseconds, and jobpoolctl map sends lines of up to 64 MiB
+ * (MAP_LINE_MAX), each a failed line when too large; a declared size of gigabytes is a
+ * client that lost its way.
  */
-#define SERVER_SKIP_MAX		(16 * 1024 * 1024)
+#define SERVER_SKIP_MAX		(64 * 1024 * 1024)
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */

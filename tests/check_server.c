@@ -527,7 +527,7 @@ START_TEST(test_toolarge)
 END_TEST
 
 /*
- * A declared size beyond max_payload + 16 MiB is not skipped: ERR toolarge says the
+ * A declared size beyond max_payload + 64 MiB is not skipped: ERR toolarge says the
  * connection closes, and it does, without waiting for the body. Up to that, the body
  * is skipped as usual and the connection waits for it.
  */
@@ -538,17 +538,17 @@ START_TEST(test_toolarge_huge)
 
 	cl_sends(a, "SUBMIT q 9999999999 wait\nPING\n");
 	cl_expect(a, "ERR toolarge SUBMIT: size 9999999999 exceeds the limit of 1024 "
-	    "bytes; closing the connection (a body of more than 16778240 bytes is not "
+	    "bytes; closing the connection (a body of more than 67109888 bytes is not "
 	    "read)");
 	cl_expect_eof(a);
-	snprintf(req, sizeof req, "SUBMIT q %d\n", 1024 + 16 * 1024 * 1024 + 1);
+	snprintf(req, sizeof req, "SUBMIT q %d\n", 1024 + 64 * 1024 * 1024 + 1);
 	cl_sends(b, req);
-	cl_expect_prefix(b, "ERR toolarge SUBMIT: size 16778241 exceeds the limit of "
+	cl_expect_prefix(b, "ERR toolarge SUBMIT: size 67109889 exceeds the limit of "
 	    "1024 bytes; closing the connection");
 	cl_expect_eof(b);
-	snprintf(req, sizeof req, "SUBMIT q %d\nPING\n", 1024 + 16 * 1024 * 1024);
+	snprintf(req, sizeof req, "SUBMIT q %d\nPING\n", 1024 + 64 * 1024 * 1024);
 	cl_sends(c, req);
-	cl_expect(c, "ERR toolarge SUBMIT: size 16778240 exceeds the limit of 1024 bytes");
+	cl_expect(c, "ERR toolarge SUBMIT: size 67109888 exceeds the limit of 1024 bytes");
 	cl_expect_quiet(c);		/* the PING is part of the body being skipped */
 	run_until(server_nconns() == 1);
 	ck_assert_uint_eq(job_count(), 0);

@@ -136,16 +136,16 @@ out=$( { printf 'SUBMIT echo 1000000 wait\n'; head -c 500000 /dev/zero; } | raw)
 jp_eq "half an oversized body, then EOF: the daemon closes" 0 "$rc"
 jp_eq "half an oversized body, then EOF: ERR toolarge" \
 	"ERR toolarge SUBMIT: size 1000000 exceeds the limit of 4096 bytes" "$out"
-# A declared size more than 16 MiB over max_payload is not read through: the client is
+# A declared size more than 64 MiB over max_payload is not read through: the client is
 # told, and the connection closed at once, though the client keeps its side open.
 out=$(printf 'SUBMIT echo 9999999999 wait\nPING\n' | raw --keep-open); rc=$?
 jp_eq "a size of 10 GB: the daemon closes the connection" 0 "$rc"
 jp_eq "a size of 10 GB: ERR toolarge says so" \
-	"ERR toolarge SUBMIT: size 9999999999 exceeds the limit of 4096 bytes; closing the connection (a body of more than 16781312 bytes is not read)" "$out"
-out=$(printf 'SUBMIT echo 16781313\n' | raw --keep-open); rc=$?
-jp_eq "a size one byte over max_payload + 16 MiB: closed" "0 ERR toolarge SUBMIT: size 16781313 exceeds the limit of 4096 bytes; closing the connection (a body of more than 16781312 bytes is not read)" "$rc $out"
-out=$(printf 'SUBMIT echo 16781312\n' | raw --keep-open -t 0.5); rc=$?
-jp_eq "a size of max_payload + 16 MiB: skipped, the connection stays" "3 ERR toolarge SUBMIT: size 16781312 exceeds the limit of 4096 bytes" "$rc $out"
+	"ERR toolarge SUBMIT: size 9999999999 exceeds the limit of 4096 bytes; closing the connection (a body of more than 67112960 bytes is not read)" "$out"
+out=$(printf 'SUBMIT echo 67112961\n' | raw --keep-open); rc=$?
+jp_eq "a size one byte over max_payload + 64 MiB: closed" "0 ERR toolarge SUBMIT: size 67112961 exceeds the limit of 4096 bytes; closing the connection (a body of more than 67112960 bytes is not read)" "$rc $out"
+out=$(printf 'SUBMIT echo 67112960\n' | raw --keep-open -t 0.5); rc=$?
+jp_eq "a size of max_payload + 64 MiB: skipped, the connection stays" "3 ERR toolarge SUBMIT: size 67112960 exceeds the limit of 4096 bytes" "$rc $out"
 daemon_alive "after oversized bodies"
 
 # ----- "\r\n" after a body, as socat and telnet send it (PROTOCOL.md) -----
