@@ -658,18 +658,18 @@ conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 	struct evbuffer	*out;
-	int		 n;
+	int		 n = 0;
 
 	(void)fd;
 	(void)what;
 	if (c->dead || !conn_stalling(c))
 		return;		/* caught up; a full socket arms it again */
+	out = bufferevent_get_output(c->bev);
 	if (now_ms() - c->wrote_ms >= master_config->output_timeout_ms) {
 		/*
 		 * The socket may take some though it does not poll writable (a Unix
 		 * socket does once three quarters of it are free): try once.
 		 */
-		out = bufferevent_get_output(c->bev);
 		evbuffer_unfreeze(out, 1);
 		n = evbuffer_write(out, bufferevent_getfd(c->bev));
 		evbuffer_freeze(out, 1);
@@ -683,13 +683,12 @@ conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 			conn_close(c);
 			return;
 		}
-		/* As if the bufferevent wrote: it resumes reading, or closes. */
-		if (evbuffer_get_length(out) <= master_config->max_output / 2)
-			conn_write_cb(c->bev, c);
-		if (c->dead || !conn_stalling(c))
-			return;
 	}
-	conn_stall_arm(c);
+	if (conn_stalling(c))
+		conn_stall_arm(c);
+	/* As if the bufferevent wrote: resume reading, or close. Last: c may go. */
+	if (n > 0 && evbuffer_get_length(out) <= master_config->max_output / 2)
+		conn_write_cb(c->bev, c);
 }
 
 /*
