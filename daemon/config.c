@@ -60,6 +60,7 @@
 #define CONFIG_DEF_KEEP_RESULTS_BYTES	67108864U
 #define CONFIG_DEF_SHUTDOWN_MS		30000U
 #define CONFIG_DEF_KILL_MS		5000U
+#define CONFIG_DEF_OUTPUT_MS		10000U
 #define CONFIG_DEF_WORKERS		2
 #define CONFIG_DEF_MAX_JOBS		100000U
 #define CONFIG_DEF_MAX_BYTES		67108864U
@@ -95,6 +96,8 @@ struct config_parse {
 	int		 nerrors;
 	int		 oom;
 	int		 flags;		/* CONFIG_LOAD_* */
+	char		*warnings;	/* as cause, for a config that is valid */
+	size_t		 wlen;
 };
 
 static const char config_embedded_text[] =
@@ -186,6 +189,37 @@ config_cause_add(struct config_parse *cp, const config_setting_t *s, const char 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	config_cause_append(cp, file, line, msg);
+}
+
+/* Record a warning at setting s: the config stays valid, the line is kept for it. */
+static void __attribute__((format(printf, 3, 4)))
+config_warn_add(struct config_parse *cp, const config_setting_t *s, const char *fmt, ...)
+{
+	char		 msg[512];
+	const char	*file = cp->path;
+	char		*cause = cp->cause;
+	size_t		 len = cp->len;
+	int		 line = 0, nerrors = cp->nerrors;
+	va_list		 ap;
+
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	memcpy(msg, "warning: ", 9);
+	va_start(ap, fmt);
+	vsnprintf(msg + 9, sizeof msg - 9, fmt, ap);
+	va_end(ap);
+	/* The same lines as errors, into the other list. */
+	cp->cause = cp->warnings;
+	cp->len = cp->wlen;
+	config_cause_append(cp, file, line, msg);
+	cp->warnings = cp->cause;
+	cp->wlen = cp->len;
+	cp->cause = cause;
+	cp->len = len;
+	cp->nerrors = nerrors;
 }
 
 /* Copy a string for the config, noting a failure to allocate. */
@@ -946,6 +980,8 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			config_want_duration(cp, s, "", &cf->shutdown_timeout_ms);
 		} else if (strcmp(key, "kill_timeout") == 0) {
 			config_want_duration(cp, s, "", &cf->kill_timeout_ms);
+		} else if (strcmp(key, "output_timeout") == 0) {
+			config_want_duration(cp, s, "", &cf->output_timeout_ms);
 		} else if (strcmp(key, "log_level") == 0) {
 			if (config_want_string(cp, s, "", &str) != 0)
 				continue;
@@ -1044,6 +1080,8 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->shutdown_timeout_ms = CONFIG_DEF_SHUTDOWN_MS;
 	if (cf->kill_timeout_ms == CONFIG_UNSET_U32)
 		cf->kill_timeout_ms = CONFIG_DEF_KILL_MS;
+	if (cf->output_timeout_ms == CONFIG_UNSET_U32)
+		cf->output_timeout_ms = CONFIG_DEF_OUTPUT_MS;
 	if (cf->log_level == CONFIG_UNSET_INT)
 		cf->log_level = LOG_INFO;
 	if (cf->dead_max == CONFIG_UNSET_U32)
@@ -1060,6 +1098,32 @@ config_defaults(struct config_parse *cp, struct config *cf,
 	    config_setting_get_member(root, "socket_group") == NULL &&
 	    geteuid() == 0 && getgrnam(CONFIG_DEF_SOCKET_GROUP) != NULL)
 		cf->socket_group = config_strdup(cp, CONFIG_DEF_SOCKET_GROUP);
+}
+
+/*
+ * A result is at most max_payload bytes (a worker's larger one fails its job), sent as
+ * "RESULT <id> <status> <size>\n", the body and "\n". One larger than 4 x max_output
+ * puts its connection past the limit beyond which server.c closes a client that reads
+ * nothing for output_timeout: it reaches only a client that keeps reading. Not an
+ * error (such a client gets it whole), but the operator should know.
+ */
+static void
+config_validate_output(struct config_parse *cp, const struct config *cf,
+    const config_setting_t *root)
+{
+	const config_setting_t	*s;
+	uint64_t		 result = (uint64_t)cf->max_payload + 64;
+
+	if (cf->max_output >= UINT64_MAX / 4 || result <= 4 * cf->max_output)
+		return;
+	if ((s = config_setting_get_member(root, "max_payload")) == NULL)
+		s = config_setting_get_member(root, "max_output");
+	config_warn_add(cp, s, "a result of max_payload (%u bytes) is more than 4 x "
+	    "max_output (%llu bytes): a connection receiving one is closed if its "
+	    "client pauses reading for output_timeout (%u ms); for results that "
+	    "large, set max_output to at least %llu", cf->max_payload,
+	    (unsigned long long)(4 * cf->max_output), cf->output_timeout_ms,
+	    (unsigned long long)(result + 3) / 4);
 }
 
 /* Check what only the whole config can tell: the socket path and that queues exist. */
@@ -1086,6 +1150,7 @@ config_validate(struct config_parse *cp, struct config *cf, const config_setting
 	}
 	if (config_setting_get_member(root, "queues") == NULL)
 		config_cause_add(cp, NULL, "no 'queues': at least one queue is needed");
+	config_validate_output(cp, cf, root);
 }
 
 /* A config with every field unset. */
@@ -1108,6 +1173,7 @@ config_new(const char *path)
 	cf->keep_results_bytes = CONFIG_UNSET_U64;
 	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;
 	cf->kill_timeout_ms = CONFIG_UNSET_U32;
+	cf->output_timeout_ms = CONFIG_UNSET_U32;
 	cf->log_level = CONFIG_UNSET_INT;
 	cf->dead_max = CONFIG_UNSET_U32;
 	cf->journal_fsync = CONFIG_UNSET_INT;
@@ -1182,9 +1248,11 @@ out:
 	}
 	if (cp.nerrors != 0 || cp.oom) {
 		config_free(cf);
+		free(cp.warnings);
 		*cause = cp.cause;
 		return (NULL);
 	}
+	cf->warnings = cp.warnings;
 	return (cf);
 }
 
@@ -1267,6 +1335,7 @@ config_free(struct config *cf)
 	free(cf->group);
 	free(cf->socket_path);
 	free(cf->journal_dir);
+	free(cf->warnings);
 	free(cf->path);
 	free(cf);
 }

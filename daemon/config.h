@@ -69,6 +69,7 @@ struct config {
 	uint64_t		 keep_results_bytes; /* their payload + result bytes */
 	uint32_t		 shutdown_timeout_ms; /* running jobs may finish within this */
 	uint32_t		 kill_timeout_ms;     /* after TERM to workers, then KILL */
+	uint32_t		 output_timeout_ms;   /* past 4 x max_output, unread this long: close */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
 
@@ -94,6 +95,9 @@ struct config {
 
 	struct queue_config	*queues;
 	int			 nqueues;
+
+	/* "file:line: warning: ..." lines about a valid config, joined by '\n'; or NULL */
+	char			*warnings;
 };
 
 /*

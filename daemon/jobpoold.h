@@ -204,12 +204,15 @@ struct conn {
 	struct bufferevent	*bev;
 	struct queue		*blocked_on;
 	uint64_t		 skip;		/* body bytes still to discard */
+	int			 skip_lf;	/* a '\r' ended the skipped body: drop a '\n' */
+	struct queue		*let_in;	/* server_unblock lets its SUBMIT into this queue */
 	int			 refs;		/* jobs waiting to answer it, plus one while open */
 	int			 dead;		/* closed: answers go nowhere */
 	int			 closing;	/* close once the output is flushed */
 	int			 rdeof;		/* the client shut down its sending side */
 	int			 out_full;	/* stopped reading: too much output pending */
-	int			 overflow;	/* far too much: closed once not in use */
+	uint64_t		 wrote_ms;	/* the socket last took bytes, or was found full */
+	struct event		*stall_ev;	/* judges a client past 4 x max_output */
 	int			 in_process;	/* its requests are being handled now */
 	int			 flushq;	/* on the list of replies to write */
 	TAILQ_ENTRY(conn)	 fentry;

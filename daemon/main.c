@@ -95,6 +95,8 @@ main(int argc, char **argv)
 		free(cause);
 		return (EX_CONFIG);
 	}
+	if (cf->warnings != NULL && test)
+		fprintf(stderr, "%s\n", cf->warnings);
 	if (test) {
 		printf("jobpoold: configuration %s is valid\n", cf->path);
 		config_free(cf);

@@ -218,6 +218,26 @@ queue_config_differs(const struct queue_config *o, const struct queue_config *n)
 	return (memcmp(&a, &b, sizeof a) != 0);
 }
 
+/* What config.c found doubtful in a valid config, a line each ("file:line: warning: ..."). */
+static void
+master_config_warnings(const struct config *cf)
+{
+	const char	*p;
+	size_t		 n;
+
+	const char	*w;
+	size_t		 k;
+
+	for (p = cf->warnings; p != NULL && *p != '\0'; p += n + (p[n] == '\n')) {
+		n = strcspn(p, "\n");
+		/* The log line says "warning:" already: "file:line: message". */
+		w = memmem(p, n, ": warning: ", 11);
+		k = w != NULL ? (size_t)(w - p) : n;
+		log_warnx("%.*s%s%.*s", (int)k, p, w != NULL ? ": " : "",
+		    w != NULL ? (int)(n - k - 11) : 0, w != NULL ? w + 11 : "");
+	}
+}
+
 /* Settings a reload cannot change in a running daemon: say so, keep the old value. */
 static void
 master_reload_warn(const struct config *o, const struct config *n)
@@ -321,6 +341,7 @@ master_reload(const char *why)
 		return (-1);
 	}
 	master_reload_warn(old, ncf);
+	master_config_warnings(ncf);
 	/* Workers check frames and results against the max_payload they started with. */
 	payload_changed = old->max_payload != ncf->max_payload;
 	if (payload_changed)
@@ -475,6 +496,7 @@ master_main(struct config *cf)
 	log_info("jobpoold %s starting: config %s, libevent %s (%s backend)",
 	    PACKAGE_VERSION, cf->path, event_get_version(),
 	    event_base_get_method(master_base));
+	master_config_warnings(cf);
 
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		sig_ev[i] = evsignal_new(master_base, sigs[i], master_signal_cb, NULL);

@@ -8,6 +8,15 @@
  *     connection waits on the queue's blocked list until the queue drains below its low
  *     watermark (server_unblock);
  *   - more than max_output bytes of replies that the client has not read.
+ * While producers wait on a queue, its room is theirs, oldest first: another
+ * connection's SUBMIT waits behind them (with nonblock, ERR busy).
+ *
+ * A connection is closed for its replies only when it does not read them: past
+ * SERVER_OUTPUT_HARD x max_output unwritten, and its socket has taken none of them for
+ * output_timeout (conn_stall_cb). How much waits is not the client's doing: a
+ * burst of results that fall due together, or one result larger than the limit, is
+ * written as fast as the client reads it.
+ *
  * A connection is reference-counted: each job it waits for holds a reference, so its
  * memory outlives the socket until those jobs are answered (into nowhere).
  *
@@ -49,7 +58,16 @@
 
 #define SERVER_READ_MAX		(256 * 1024)
 #define SERVER_BACKLOG		1024
-#define SERVER_OUTPUT_HARD	4	/* unread replies beyond 4 x max_output: close */
+#define SERVER_OUTPUT_HARD	4	/* unread replies beyond 4 x max_output, none taken
+					   for output_timeout: close */
+/*
+ * A body more than this larger than max_payload is not read and thrown away (ERR
+ * toolarge, the connection goes on): the connection is closed instead. Skipping 64 MiB
+ * costs some tens of milliseconds, and jobpoolctl map sends lines of up to 64 MiB
+ * (MAP_LINE_MAX), each a failed line when too large; a declared size of gigabytes is a
+ * client that lost its way.
+ */
+#define SERVER_SKIP_MAX		(64 * 1024 * 1024)
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
@@ -78,6 +96,9 @@ static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct conn *);
 static void	conn_close(struct conn *);
+static void	conn_stall_cb(evutil_socket_t, short, void *);
+static void	conn_stall_arm(struct conn *);
+static int	conn_stalling(struct conn *);
 static void	server_flush_cb(evutil_socket_t, short, void *);
 
 /*
@@ -214,7 +235,12 @@ conn_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 	struct conn	*c = arg;
 
 	(void)b;
-	if (info->n_added == 0 || c->flushq || c->dead)
+	if (c->dead)
+		return;
+	/* Only a write takes bytes out of the output: the client is reading. */
+	if (info->n_deleted > 0)
+		c->wrote_ms = now_ms();
+	if (info->n_added == 0 || c->flushq)
 		return;
 	c->flushq = 1;
 	c->refs++;
@@ -241,7 +267,11 @@ conn_flush(struct conn *c)
 	n = evbuffer_write(out, bufferevent_getfd(c->bev));
 	evbuffer_freeze(out, 1);
 	if (evbuffer_get_length(out) > 0) {
+		/* The socket is full: from now on, it is the client that is behind. */
+		c->wrote_ms = now_ms();
 		bufferevent_enable(c->bev, EV_WRITE);
+		if (conn_stalling(c))
+			conn_stall_arm(c);
 		return;
 	}
 	if (n > 0)
@@ -628,11 +658,85 @@ server_journal_durable(uint64_t batch)
 }
 
 /*
+ * c's socket is full with more than SERVER_OUTPUT_HARD x max_output waiting: judge it
+ * once the socket will have taken nothing for output_timeout.
+ */
+static void
+conn_stall_arm(struct conn *c)
+{
+	struct timeval	tv;
+	uint64_t	now = now_ms(), ms = 0;
+
+	if (c->stall_ev == NULL &&
+	    (c->stall_ev = evtimer_new(master_base, conn_stall_cb, c)) == NULL)
+		return;		/* out of memory: judged at its next reply */
+	if (evtimer_pending(c->stall_ev, NULL))
+		return;
+	if (now - c->wrote_ms < master_config->output_timeout_ms)
+		ms = c->wrote_ms + master_config->output_timeout_ms - now;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->stall_ev, &tv);
+}
+
+/* Is c's socket full (what it did not take waits for room) with too much unwritten? */
+static int
+conn_stalling(struct conn *c)
+{
+	return ((bufferevent_get_enabled(c->bev) & EV_WRITE) &&
+	    conn_unsent(c) > SERVER_OUTPUT_HARD * master_config->max_output);
+}
+
+/*
+ * Past SERVER_OUTPUT_HARD x max_output with a full socket: if the socket has taken
+ * none of c's replies for output_timeout, the client has stopped reading; close it, so
+ * that the daemon does not hold its replies without bound. A client that reads,
+ * however slowly, stays. Runs from its own event, never inside a request, so it may
+ * close c at once.
+ */
+static void
+conn_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*out;
+	int		 n = 0;
+
+	(void)fd;
+	(void)what;
+	if (c->dead || !conn_stalling(c))
+		return;		/* caught up; a full socket arms it again */
+	out = bufferevent_get_output(c->bev);
+	if (now_ms() - c->wrote_ms >= master_config->output_timeout_ms) {
+		/*
+		 * The socket may take some though it does not poll writable (a Unix
+		 * socket does once three quarters of it are free): try once.
+		 */
+		evbuffer_unfreeze(out, 1);
+		n = evbuffer_write(out, bufferevent_getfd(c->bev));
+		evbuffer_freeze(out, 1);
+		if (n <= 0) {
+			log_warnx("connection %llu (pid %ld, uid %ld): %zu bytes of "
+			    "replies unread, more than %d x max_output, and none taken "
+			    "for %u ms (output_timeout); closing it",
+			    (unsigned long long)c->id, (long)c->pid, (long)c->uid,
+			    conn_unsent(c), SERVER_OUTPUT_HARD,
+			    master_config->output_timeout_ms);
+			conn_close(c);
+			return;
+		}
+	}
+	if (conn_stalling(c))
+		conn_stall_arm(c);
+	/* As if the bufferevent wrote: resume reading, or close. Last: c may go. */
+	if (n > 0 && evbuffer_get_length(out) <= master_config->max_output / 2)
+		conn_write_cb(c->bev, c);
+}
+
+/*
  * After adding to c's output: past max_output, stop reading its requests until the
- * client catches up; past SERVER_OUTPUT_HARD times that (replies to jobs submitted
- * earlier keep coming while it does not read), close it, so that a client that never
- * reads cannot make the daemon hold its replies without bound. 1 if c stopped reading
- * or was closed, 0 if it may go on.
+ * client catches up. Past SERVER_OUTPUT_HARD times that (results of jobs submitted
+ * earlier keep coming while it does not read), see whether the client reads at all
+ * (conn_stall_cb). 1 if c stopped reading, 0 if it may go on.
  */
 static int
 conn_check_output(struct conn *c)
@@ -644,17 +748,8 @@ conn_check_output(struct conn *c)
 	len = conn_unsent(c);
 	if (len <= master_config->max_output)
 		return (c->out_full);
-	if (len > SERVER_OUTPUT_HARD * master_config->max_output && !c->overflow) {
-		log_warnx("connection %llu (pid %ld, uid %ld): %zu bytes of replies "
-		    "unread, more than %d x max_output; closing it",
-		    (unsigned long long)c->id, (long)c->pid, (long)c->uid, len,
-		    SERVER_OUTPUT_HARD);
-		c->overflow = 1;
-		/* A request being handled may still reply: close once it is done. */
-		if (c->in_process == 0)
-			conn_close(c);
-		return (1);
-	}
+	if (conn_stalling(c))
+		conn_stall_arm(c);
 	if (!c->out_full) {
 		c->out_full = 1;
 		bufferevent_disable(c->bev, EV_READ);
@@ -787,12 +882,24 @@ conn_job(struct conn *c, uint64_t id)
 	return (j);
 }
 
+static void
+server_denied_sum(unsigned long held, unsigned long long span_ms)
+{
+	log_notice("%lu more request%s for administrators refused in the last %llu s",
+	    held, held == 1 ? " was" : "s were", (span_ms + 999) / 1000);
+}
+static struct log_limit	 denied_limit = { 5, 10000, server_denied_sum, 0, 0, 0, 0 };
+
 /* Refuse what only administrators may do: 1 if refused (after the reply). */
 static int
 conn_not_admin(struct conn *c, const char *what)
 {
 	if (conn_admin(c))
 		return (0);
+	/* An audit trail, which a client cannot turn into a flood: see denied_limit. */
+	if (log_limit_pass(&denied_limit))
+		log_notice("refused %s from pid %ld uid %ld: not an administrator", what,
+		    (long)c->pid, (long)c->uid);
 	reply_err(c, "denied", "%s is for administrators (root, the daemon's user, "
 	    "admin_users, admin_groups); uid %ld is not one", what, (long)c->uid);
 	return (1);
@@ -804,7 +911,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 {
 	struct queue	*q;
 	struct job	*j;
+	int		 let_in = c->let_in != NULL && c->let_in == queue_find(req->queue);
 
+	c->let_in = NULL;	/* one SUBMIT per turn: the next waits its turn */
 	if (master_stopping) {
 		reply_err(c, "shutdown", "the daemon is shutting down");
 		return (REQ_DONE);
@@ -829,10 +938,22 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    q->cf.prio_max);
 		return (REQ_DONE);
 	}
-	if (!queue_has_room(q, req->size)) {
-		if (req->flags & PROTO_F_NONBLOCK) {
+	/*
+	 * First come, first served: while producers wait for room in q, the room that
+	 * appears is theirs, oldest first (server_unblock lets each in with let_in).
+	 */
+	if ((q->nblocked > 0 && !let_in) || !queue_has_room(q, req->size)) {
+		if ((req->flags & PROTO_F_NONBLOCK) && !queue_has_room(q, req->size)) {
 			reply_err(c, "busy", "queue '%s' is full (%u job%s, %llu bytes)",
 			    q->name, queue_depth(q), queue_depth(q) == 1 ? "" : "s",
+			    (unsigned long long)q->bytes);
+			return (REQ_DONE);
+		}
+		if (req->flags & PROTO_F_NONBLOCK) {
+			reply_err(c, "busy", "queue '%s' is full for now: %u producer%s "
+			    "wait%s for room before this one (%u job%s, %llu bytes)", q->name,
+			    q->nblocked, q->nblocked == 1 ? "" : "s", q->nblocked == 1 ? "s" : "",
+			    queue_depth(q), queue_depth(q) == 1 ? "" : "s",
 			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
@@ -1140,6 +1261,17 @@ conn_request(struct conn *c, struct proto_request *req)
 			    "configuration: %s", master_reload_error());
 		break;
 	case PROTO_INVALID:
+		if (req->skip > (uint64_t)master_config->max_payload + SERVER_SKIP_MAX + 1) {
+			/* Not worth reading: the client is told, and the connection goes. */
+			reply_err(c, req->err_code, "%s; closing the connection (a body "
+			    "of more than %llu bytes is not read)", req->err,
+			    (unsigned long long)master_config->max_payload +
+			    SERVER_SKIP_MAX);
+			log_debug("connection %llu (pid %ld): %s; closed",
+			    (unsigned long long)c->id, (long)c->pid, req->err);
+			c->closing = 1;
+			break;
+		}
 		reply_err(c, req->err_code, "%s", req->err);
 		c->skip = req->skip;
 		break;
@@ -1167,6 +1299,19 @@ conn_maybe_close(struct conn *c)
 
 static void	conn_process_input(struct conn *);
 
+/* The byte at off in b (which holds more than off bytes). */
+static int
+conn_byte_at(struct evbuffer *b, size_t off)
+{
+	struct evbuffer_ptr	p;
+	unsigned char		ch;
+
+	if (evbuffer_ptr_set(b, &p, off, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(b, &p, &ch, 1) != 1)
+		return (-1);
+	return (ch);
+}
+
 /*
  * A client lost framing: say so, but at most 10 times in each 10 s, so that a local
  * client reconnecting in a loop cannot flood the journal; one line sums up the rest.
@@ -1191,9 +1336,8 @@ server_log_framing(struct conn *c, const char *err)
 }
 
 /*
- * Handle what c has sent; close it afterwards if its replies overflowed meanwhile. A
- * reference is held meanwhile: handling may close c (conn_maybe_close), which frees it
- * when nothing else refers to it.
+ * Handle what c has sent. A reference is held meanwhile: handling may close c
+ * (conn_maybe_close), which frees it when nothing else refers to it.
  */
 static void
 conn_process(struct conn *c)
@@ -1204,8 +1348,6 @@ conn_process(struct conn *c)
 	c->in_process++;
 	conn_process_input(c);
 	c->in_process--;
-	if (c->overflow && !c->dead)
-		conn_close(c);
 	conn_unref(c);
 }
 
@@ -1220,11 +1362,13 @@ conn_process_input(struct conn *c)
 	ssize_t			 r;
 	int			 r2;
 
-	while (!c->blocked_on && !c->out_full && !c->closing && !c->overflow) {
+	while (!c->blocked_on && !c->out_full && !c->closing) {
 		avail = evbuffer_get_length(in);
 		if (c->skip > 0) {
 			/* The rest of an oversized body: read and thrown away. */
 			n = avail < c->skip ? avail : (size_t)c->skip;
+			if (n > 0 && n == c->skip)
+				c->skip_lf = conn_byte_at(in, n - 1) == '\r';
 			evbuffer_drain(in, n);
 			c->skip -= n;
 			if (c->skip > 0)
@@ -1233,6 +1377,14 @@ conn_process_input(struct conn *c)
 		}
 		if (avail == 0)
 			break;
+		if (c->skip_lf) {
+			/* The body ended in "\r\n", as a line may. */
+			c->skip_lf = 0;
+			if (conn_byte_at(in, 0) == '\n') {
+				evbuffer_drain(in, 1);
+				continue;
+			}
+		}
 		buf = (const char *)evbuffer_pullup(in, -1);
 		off = 0;
 		while (off < avail && !c->blocked_on && !c->closing && !c->skip) {
@@ -1349,6 +1501,10 @@ conn_close(struct conn *c)
 	}
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	if (c->stall_ev != NULL) {
+		event_free(c->stall_ev);
+		c->stall_ev = NULL;
+	}
 	conn_unhold(c);
 	if (c->hold != NULL)
 		evbuffer_free(c->hold);
@@ -1371,13 +1527,18 @@ conn_unref(struct conn *c)
 		free(c);
 }
 
-/* Room in q: let the connections blocked on it go on, each once, oldest first. */
+/*
+ * Room in q: let the connections blocked on it go on, oldest first, one SUBMIT each
+ * (let_in), in rounds while room lasts: a producer's next SUBMIT waits behind the
+ * others' first ones, which were refused room before it came.
+ */
 void
 server_unblock(struct queue *q)
 {
 	struct conn		*c;
 	struct unblocking	 self, *u;
 	uint32_t		 n;
+	uint64_t		 before;
 
 	for (u = unblocking; u != NULL; u = u->up) {
 		if (u->q == q)
@@ -1386,16 +1547,23 @@ server_unblock(struct queue *q)
 	self.q = q;
 	self.up = unblocking;
 	unblocking = &self;
-	for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL; n--) {
-		if (!master_stopping && !q->removed && !queue_has_room(q, 0))
-			break;
-		TAILQ_REMOVE(&q->blocked, c, bentry);
-		q->nblocked--;
-		c->blocked_on = NULL;
-		if (!c->out_full && !c->rdeof)
-			bufferevent_enable(c->bev, EV_READ);
-		conn_process(c);
-	}
+	do {
+		before = q->submitted;
+		for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL;
+		    n--) {
+			if (!master_stopping && !q->removed && !queue_has_room(q, 0))
+				goto out;
+			TAILQ_REMOVE(&q->blocked, c, bentry);
+			q->nblocked--;
+			c->blocked_on = NULL;
+			c->let_in = q;
+			if (!c->out_full && !c->rdeof)
+				bufferevent_enable(c->bev, EV_READ);
+			conn_process(c);
+		}
+		/* A round that let no job in (each too large for the room) is the last. */
+	} while (q->nblocked > 0 && q->submitted != before);
+out:
 	if (q->nblocked == 0)
 		log_debug("queue %s: producers resumed", q->name);
 	unblocking = self.up;

@@ -440,6 +440,11 @@ proto_decode_submit(const char *buf, size_t len, size_t span, uint32_t max_body,
 	need = span + (size_t)size + 1;
 	if (len < need)
 		return (0);
+	/* "\r\n" ends a body as it ends a line: socat and telnet send it. */
+	if (buf[need - 1] == '\r') {
+		if (len < ++need)
+			return (0);
+	}
 	if (buf[need - 1] != '\n') {
 		proto_err(req, "proto", "SUBMIT: body of %llu bytes not followed by "
 		    "newline", (unsigned long long)size);

@@ -61,9 +61,11 @@ struct proto_request {
  *        req is filled. A malformed but well-framed request has cmd == PROTO_INVALID and
  *        err_code/err set: reply ERR and carry on. A SUBMIT whose body exceeds max_body
  *        returns the line's length only, with err_code "toolarge" and req->skip set to
- *        the number of bytes (body and newline) the caller must read and discard.
+ *        the number of bytes (body and newline) the caller must read and discard; if
+ *        the last of them is a '\r', a '\n' right after it ends the body too (the
+ *        daemon drops it: "\r\n" may end a body as it ends a line).
  *    0   more bytes are needed;
- *   -1   framing is lost (a line too long, a body not followed by newline): req->err
+ *   -1   framing is lost (a line too long, a body not followed by "\n" or "\r\n"): req->err
  *        says why; reply ERR proto and close.
  */
 ssize_t		 proto_request_decode(const char *buf, size_t len, uint32_t max_body,

@@ -43,6 +43,12 @@ send what a well-behaved client never would and see exactly what the daemon answ
         daemon closes it ("deaf: closed by the daemon after MS ms", then what was still
         to read: "deaf: then read N bytes: K replies, R results"), SIGTERM or SECS
         (default 60) pass ("deaf: still open").
+    badclient.py slowread SOCK N [--chunk BYTES] [--sleep-ms MS] [--pause-ms MS]
+        Send stdin on one connection, then (after MS of --pause-ms, default 0) read
+        what the daemon sends in pieces of at most BYTES (default 4096), sleeping MS
+        (default 1) after each, until N RESULTs have come or the daemon closes the
+        connection. Print "slowread: R results (K ok, B bytes of bodies), O replies",
+        then "slowread: open" or "slowread: closed by the daemon".
     badclient.py waitonce SOCK QUEUE N
         A delayed job, and N `WAIT`s for it in one write, on one connection; then the
         same for a job submitted with `wait`. Print the replies and how many RESULTs
@@ -651,6 +657,65 @@ def cmd_deaf(a):
     return 0
 
 
+def cmd_slowread(a):
+    path, n = a[0], int(a[1])
+    chunk, sleep_ms, pause_ms = 4096, 1.0, 0.0
+    i = 2
+    while i + 1 < len(a):
+        if a[i] == "--chunk":
+            chunk = int(a[i + 1])
+        elif a[i] == "--sleep-ms":
+            sleep_ms = float(a[i + 1])
+        elif a[i] == "--pause-ms":
+            pause_ms = float(a[i + 1])
+        i += 2
+    data = sys.stdin.buffer.read()
+    c = Conn(path, timeout=60)
+    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # Sent from a thread: the replies must not wait for the whole of stdin to go.
+    t = threading.Thread(target=c.s.sendall, args=(data,), daemon=True)
+    t.start()
+    time.sleep(pause_ms / 1000.0)
+    buf, results, ok, body_bytes, replies, closed = b"", 0, 0, 0, 0, False
+    while results < n:
+        d = c.s.recv(chunk)
+        if not d:
+            closed = True
+            break
+        buf += d
+        # Whole messages off the front of buf.
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            w = buf[:nl].split()
+            if w and w[0] in (b"RESULT", b"DATA"):
+                size = int(w[-1])
+                if len(buf) < nl + 1 + size + 1:
+                    break
+                if w[0] == b"RESULT":
+                    results += 1
+                    ok += w[2] == b"ok"
+                    body_bytes += size
+                else:
+                    replies += 1
+                buf = buf[nl + 1 + size + 1:]
+            else:
+                replies += 1
+                buf = buf[nl + 1:]
+        time.sleep(sleep_ms / 1000.0)
+    out("slowread: %d results (%d ok, %d bytes of bodies), %d replies" % (
+        results, ok, body_bytes, replies))
+    if not closed:
+        c.s.settimeout(0.2)
+        try:
+            closed = c.s.recv(1 << 16) == b""
+        except socket.timeout:
+            pass
+    out("slowread: closed by the daemon" if closed else "slowread: open")
+    return 0
+
+
 def cmd_waitonce(a):
     path, queue, n = a[0], a[1], int(a[2])
     c = Conn(path, timeout=30)
@@ -858,7 +923,8 @@ COMMANDS = {
     "prio": cmd_prio, "cancel": cmd_cancel, "cancelrun": cmd_cancelrun,
     "flood": cmd_flood,
     "abrupt": cmd_abrupt, "produce": cmd_produce, "shutdown": cmd_shutdown,
-    "deaf": cmd_deaf, "waitonce": cmd_waitonce, "maxconn": cmd_maxconn,
+    "deaf": cmd_deaf, "slowread": cmd_slowread, "waitonce": cmd_waitonce,
+    "maxconn": cmd_maxconn,
     "watch": cmd_watch, "mixshutdown": cmd_mixshutdown,
 }
 

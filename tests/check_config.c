@@ -245,6 +245,8 @@ START_TEST(test_conf_file)
 	ck_assert_uint_eq(cf->keep_results_bytes, 67108864);
 	ck_assert_uint_eq(cf->shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(cf->kill_timeout_ms, 5000);
+	ck_assert_uint_eq(cf->output_timeout_ms, 10000);
+	ck_assert_ptr_null(cf->warnings);
 	ck_assert_int_eq(cf->log_level, LOG_INFO);
 	check_access_defaults(cf);
 	ck_assert_int_eq(cf->nqueues, 4);
@@ -399,6 +401,48 @@ START_TEST(test_durations)
 	    "@:1: 'kill_timeout' must be a number of seconds");
 	load_fails("queues = ( { name = \"q\"; handler = \"echo\";\n timeout = true; } );\n",
 	    "@:2: 'timeout' in queue 'q' must be a number of seconds");
+	cf = load_ok("output_timeout = 0.5;\n" Q_OK);
+	ck_assert_uint_eq(cf->output_timeout_ms, 500);
+	config_free(cf);
+	cf = load_ok(Q_OK);
+	ck_assert_uint_eq(cf->output_timeout_ms, 10000);
+	config_free(cf);
+	load_fails("output_timeout = -1;\n" Q_OK,
+	    "@:1: 'output_timeout' must be 0 or more seconds, not -1");
+}
+END_TEST
+
+/*
+ * A result is at most max_payload bytes: one larger than 4 x max_output reaches only a
+ * client that keeps reading. A warning at max_payload's line (or max_output's), and the
+ * config is valid; none up to the limit.
+ */
+START_TEST(test_payload_output_warning)
+{
+	struct config	*cf;
+	char		*want;
+
+	cf = load_ok("max_output = 65536;\nmax_payload = 262080;\n" Q_OK);
+	ck_assert_ptr_null(cf->warnings);
+	config_free(cf);
+	cf = load_ok("max_output = 65536;\nmax_payload = 262081;\n" Q_OK);
+	ck_assert_ptr_nonnull(cf->warnings);
+	want = subst("@:2: warning: a result of max_payload (262081 bytes) is more than "
+	    "4 x max_output (262144 bytes): a connection receiving one is closed if its "
+	    "client pauses reading for output_timeout (10000 ms); for results that "
+	    "large, set max_output to at least 65537", cf->path);
+	ck_assert_str_eq(cf->warnings, want);
+	free(want);
+	config_free(cf);
+	/* Only max_output set: its line. */
+	cf = load_ok("\n\nmax_output = 65536;\n" Q_OK);
+	ck_assert_ptr_nonnull(cf->warnings);
+	ck_assert_ptr_nonnull(strstr(cf->warnings, ":3: warning: a result of max_payload "
+	    "(1048576 bytes) is more than 4 x max_output (262144 bytes)"));
+	config_free(cf);
+	/* A config with errors has no warnings, only its errors. */
+	load_fails("max_output = 65536;\nmax_payload = 1048576;\nbogus = 1;\n" Q_OK,
+	    "@:3: unknown setting 'bogus'");
 }
 END_TEST
 
@@ -1400,6 +1444,7 @@ config_suite(void)
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_payload_output_warning);
 	tcase_add_test(tc, test_free_null);
 	suite_add_tcase(s, tc);
 

@@ -431,8 +431,24 @@ START_TEST(test_crlf)
 	ck_assert_int_eq(req.cmd, PROTO_SUBMIT);
 	ck_assert_int_eq(req.flags, PROTO_F_WAIT);
 	ck_assert(memcmp(req.body, "ab", 2) == 0);
-	/* The body's own terminator is exactly one '\n'. */
-	expect_lost("SUBMIT q 2\r\nab\r\n", 16, NULL);
+	/* A body may end in "\r\n" too (what socat sends), and what follows is read. */
+	s = "SUBMIT default 5 wait\r\nhello\r\nPING\r\n";
+	ck_assert_int_eq(dec(s, &req), 30);
+	ck_assert_int_eq(req.cmd, PROTO_SUBMIT);
+	ck_assert_uint_eq(req.size, 5);
+	ck_assert(memcmp(req.body, "hello", 5) == 0);
+	ck_assert_int_eq(dec(s + 30, &req), 6);
+	ck_assert_int_eq(req.cmd, PROTO_PING);
+	/* ... which may hold '\r' and '\n' of its own: the size says where it ends. */
+	s = "SUBMIT q 2\n\r\n\r\n";
+	ck_assert_int_eq(dec(s, &req), (ssize_t)strlen(s));
+	ck_assert(memcmp(req.body, "\r\n", 2) == 0);
+	/* The '\r' alone needs the byte after it; a '\r' and no '\n' loses framing. */
+	ck_assert_int_eq(dec("SUBMIT q 2\r\nab\r", &req), 0);
+	expect_lost("SUBMIT q 2\r\nab\rX", 17,
+	    "SUBMIT: body of 2 bytes not followed by newline");
+	expect_lost("SUBMIT q 2\r\nab\r\r\n", 18,
+	    "SUBMIT: body of 2 bytes not followed by newline");
 	/* A lone '\r' is not a line end. */
 	ck_assert_int_eq(dec("PING\r", &req), 0);
 }
@@ -488,6 +504,7 @@ static const char stream[] =
     "SUBMIT q 4 timeout=100 delay=20\n\0\n\r\x01\n"
     "\n"
     "SUBMIT q 3 prio=x\nabc\n"
+    "SUBMIT q 2 wait\r\nhi\r\n"
     "QUIT\n";
 
 /* Decode a whole stream the way the daemon does, growing the data a few bytes at a time. */
@@ -553,7 +570,7 @@ decode_stream(const char *s, size_t len, const size_t *cuts, size_t ncuts,
 static void
 check_reference(const struct seen *r, size_t n)
 {
-	ck_assert_uint_eq(n, 14);
+	ck_assert_uint_eq(n, 15);
 	ck_assert_int_eq(r[0].cmd, PROTO_PING);
 	ck_assert_int_eq(r[1].cmd, PROTO_SUBMIT);
 	ck_assert_str_eq(r[1].queue, "default");
@@ -583,7 +600,10 @@ check_reference(const struct seen *r, size_t n)
 	ck_assert_str_eq(r[11].err, "empty request line");
 	ck_assert_int_eq(r[12].cmd, PROTO_INVALID);
 	ck_assert_str_eq(r[12].err, "SUBMIT: prio: bad number 'x'");
-	ck_assert_int_eq(r[13].cmd, PROTO_QUIT);
+	ck_assert_int_eq(r[13].cmd, PROTO_SUBMIT);
+	ck_assert_str_eq(r[13].body, "hi");
+	ck_assert_int_eq(r[13].n, 21);
+	ck_assert_int_eq(r[14].cmd, PROTO_QUIT);
 }
 
 /* Are two decodings the same? */

@@ -61,7 +61,9 @@ static const char conf_text[] =
 	"\t{ name = \"a\"; handler = \"echo\"; workers = 1; max_jobs = 1; },\n"
 	"\t{ name = \"b\"; handler = \"echo\"; workers = 1; max_jobs = 1; },\n"
 	"\t{ name = \"c\"; handler = \"echo\"; workers = 1; },\n"
-	"\t{ name = \"d\"; handler = \"echo\"; workers = 1; }\n"
+	"\t{ name = \"d\"; handler = \"echo\"; workers = 1; },\n"
+	/* Full at 4 jobs, producers let go below 3: room they wait for at 3. */
+	"\t{ name = \"e\"; handler = \"echo\"; workers = 1; max_jobs = 4; }\n"
 	");\n";
 
 /* The master's start-up, without workers: config, base, queues, listener. */
@@ -536,6 +538,64 @@ START_TEST(test_toolarge)
 }
 END_TEST
 
+/*
+ * A declared size beyond max_payload + 64 MiB is not skipped: ERR toolarge says the
+ * connection closes, and it does, without waiting for the body. Up to that, the body
+ * is skipped as usual and the connection waits for it.
+ */
+START_TEST(test_toolarge_huge)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1), *c = cl_connect(2);
+	char		 req[64];
+
+	cl_sends(a, "SUBMIT q 9999999999 wait\nPING\n");
+	cl_expect(a, "ERR toolarge SUBMIT: size 9999999999 exceeds the limit of 1024 "
+	    "bytes; closing the connection (a body of more than 67109888 bytes is not "
+	    "read)");
+	cl_expect_eof(a);
+	snprintf(req, sizeof req, "SUBMIT q %d\n", 1024 + 64 * 1024 * 1024 + 1);
+	cl_sends(b, req);
+	cl_expect_prefix(b, "ERR toolarge SUBMIT: size 67109889 exceeds the limit of "
+	    "1024 bytes; closing the connection");
+	cl_expect_eof(b);
+	snprintf(req, sizeof req, "SUBMIT q %d\nPING\n", 1024 + 64 * 1024 * 1024);
+	cl_sends(c, req);
+	cl_expect(c, "ERR toolarge SUBMIT: size 67109888 exceeds the limit of 1024 bytes");
+	cl_expect_quiet(c);		/* the PING is part of the body being skipped */
+	run_until(server_nconns() == 1);
+	ck_assert_uint_eq(job_count(), 0);
+}
+END_TEST
+
+/* PROTOCOL.md: a '\r' before a '\n' is ignored, also after a body, skipped or not. */
+START_TEST(test_crlf_after_body)
+{
+	struct client	*c = cl_connect(0);
+	char		 body[2000];
+
+	cl_sends(c, "SUBMIT q 5 wait\r\nhello\r\nPING\r\n");
+	cl_expect_prefix(c, "OK ");
+	cl_expect(c, "OK pong");
+	ck_assert_uint_eq(job_count(), 1);
+	/* A refused body ending in "\r\n": no empty request after it. */
+	memset(body, 'x', sizeof body);
+	cl_sends(c, "SUBMIT q 2000\r\n");
+	cl_send(c, body, sizeof body);
+	cl_sends(c, "\r");
+	cl_expect(c, "ERR toolarge SUBMIT: size 2000 exceeds the limit of 1024 bytes");
+	run_for(50);		/* the '\n' comes in a later read */
+	cl_sends(c, "\nPING\r\n");
+	cl_expect(c, "OK pong");
+	/* A '\r' and something else after a skipped body: that is the next request. */
+	cl_sends(c, "SUBMIT q 2000\n");
+	cl_send(c, body, sizeof body);
+	cl_sends(c, "\rPING\n");
+	cl_expect_prefix(c, "ERR toolarge ");
+	cl_expect(c, "OK pong");
+	cl_expect_quiet(c);
+}
+END_TEST
+
 START_TEST(test_overlong_line)
 {
 	struct client	*c = cl_connect(0);
@@ -598,6 +658,73 @@ START_TEST(test_backpressure)
 	cl_expect(a, "OK pong");
 	ck_assert_uint_eq(q->nblocked, 0);
 	ck_assert_uint_eq(queue_depth(q), 2);
+}
+END_TEST
+
+/*
+ * First come, first served: while a producer waits for room, the room that appears
+ * (at 3 of 4, under the low watermark only at 2) is not taken by another's nonblock
+ * SUBMIT, nor by another's SUBMIT that would wait: that one waits behind. Once let go,
+ * producers go in turn, a SUBMIT each, oldest first.
+ */
+START_TEST(test_backpressure_fcfs)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1), *z = cl_connect(2);
+	struct queue	*q = queue_find("e");
+	uint64_t	 ids[4];
+	char		 req[64];
+	const char	*l;
+	unsigned long long a1, b1, a2;
+	int		 k;
+
+	for (k = 0; k < 4; k++)
+		ids[k] = cl_submit(z, "e", "0", "");
+	cl_sends(a, "SUBMIT e 2\na1\nSUBMIT e 2\na2\nSUBMIT e 2\na3\n");
+	cl_expect_quiet(a);
+	ck_assert_uint_eq(q->nblocked, 1);
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)ids[0]);
+	cl_sends(z, req);
+	cl_expect(z, "OK cancelled");
+	ck_assert_uint_eq(queue_depth(q), 3);
+	ck_assert(queue_has_room(q, 2));
+	/* The room is a's: nonblock is refused, saying why. */
+	cl_sends(z, "SUBMIT e 1 nonblock\nz\n");
+	cl_expect(z, "ERR busy queue 'e' is full for now: 1 producer waits for room "
+	    "before this one (3 jobs, 3 bytes)");
+	/* b waits behind a, though there is room. */
+	cl_sends(b, "SUBMIT e 2\nb1\nPING\n");
+	cl_expect_quiet(b);
+	ck_assert_uint_eq(q->nblocked, 2);
+	ck_assert_uint_eq(queue_depth(q), 3);
+	cl_expect_quiet(a);
+	/* Under the low watermark (3): room for two more, a's first, then b's. */
+	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)ids[1]);
+	cl_sends(z, req);
+	cl_expect(z, "OK cancelled");
+	l = cl_line(a);
+	ck_assert_msg(sscanf(l, "OK %llu", &a1) == 1, "a: got '%s'", l);
+	l = cl_line(b);
+	ck_assert_msg(sscanf(l, "OK %llu", &b1) == 1, "b: got '%s'", l);
+	ck_assert_uint_gt(b1, a1);
+	cl_expect(b, "OK pong");
+	/* Full again: a's second SUBMIT came after b's first, and waits. */
+	ck_assert_uint_eq(queue_depth(q), 4);
+	cl_expect_quiet(a);
+	ck_assert_uint_eq(q->nblocked, 1);
+	snprintf(req, sizeof req, "CANCEL %llu\nCANCEL %llu\n",
+	    (unsigned long long)ids[2], (unsigned long long)ids[3]);
+	cl_sends(z, req);
+	cl_expect(z, "OK cancelled");
+	cl_expect(z, "OK cancelled");
+	l = cl_line(a);
+	ck_assert_msg(sscanf(l, "OK %llu", &a2) == 1, "a: got '%s'", l);
+	cl_expect_prefix(a, "OK ");
+	ck_assert_uint_gt(a2, b1);
+	ck_assert_uint_eq(q->nblocked, 0);
+	ck_assert_uint_eq(queue_depth(q), 4);
+	/* Nobody waits: nonblock is refused only when the queue is full. */
+	cl_sends(z, "SUBMIT e 1 nonblock\nz\n");
+	cl_expect(z, "ERR busy queue 'e' is full (4 jobs, 8 bytes)");
 }
 END_TEST
 
@@ -1241,9 +1368,12 @@ server_suite(void)
 	tcase_add_test(tc, test_submit_wait);
 	tcase_add_test(tc, test_request_errors);
 	tcase_add_test(tc, test_toolarge);
+	tcase_add_test(tc, test_toolarge_huge);
+	tcase_add_test(tc, test_crlf_after_body);
 	tcase_add_test(tc, test_overlong_line);
 	tcase_add_test(tc, test_body_without_newline);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_backpressure_fcfs);
 	tcase_add_test(tc, test_blocked_client_goes);
 	tcase_add_test(tc, test_quit);
 	tcase_add_test(tc, test_half_close);

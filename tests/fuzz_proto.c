@@ -160,6 +160,8 @@ static const char *const seeds[] = {
 	"SUBMIT default 3 prio=99999999999999999999\nabc\n",
 	"SUBMIT default 70000\n",
 	"SUBMIT default 3\nabcX",
+	"SUBMIT default 5 wait\r\nhello\r\nPING\r\n",
+	"SUBMIT default 3\nabc\rX",
 	"SUBMIT bad/name 1\nx\n",
 	"SUBMIT default -1\nx\n",
 	"SUBMIT default 3 delay=-1 timeout=x wait=1\nabc\n",

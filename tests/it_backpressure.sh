@@ -2,8 +2,9 @@
 # it_backpressure.sh: a producer much faster than its handler is held back, not
 # buffered: the daemon stops reading it (STATS blocked=1), its memory stays flat, other
 # clients are served, `nonblock` gets ERR busy on a full queue, a held SUBMIT goes on
-# when room appears (also one followed by an incomplete request: then ERR proto), and
-# in the end every job submitted has its RESULT.
+# when room appears (also one followed by an incomplete request: then ERR proto), the
+# room a held producer waits for is not taken by others (nonblock or not: first come,
+# first served), and in the end every job submitted has its RESULT.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -42,7 +43,8 @@ jp_start 'queues = (
 	{ name = "slow"; handler = "sleep"; workers = 2; batch = 1; max_jobs = 50; },
 	{ name = "held"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 3; },
 	{ name = "bytes"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 100;
-	  max_bytes = 1000; }
+	  max_bytes = 1000; },
+	{ name = "fcfs"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 8; }
 );
 shutdown_timeout = 1;
 kill_timeout = 1;
@@ -111,6 +113,50 @@ ERR proto the connection ended 23 bytes into an incomplete request (a line witho
 	"$(sed 's/^OK [0-9][0-9]*$/OK */' "$JP_TMP/held2.out")"
 jp_eq "held, then EOF inside a request: the held job is queued" 3 "$(stat_get queue held depth)"
 jp_eq "held, then EOF inside a request: nothing left blocked" 0 "$(stat_get queue held blocked)"
+
+# ----- first come, first served: the room a held producer waits for is its own -----
+# Full at 8, held producers let go below 6 (three quarters). Between the two, the room
+# that appears is theirs: another client's nonblock SUBMIT gets ERR busy, and another's
+# SUBMIT that may wait waits behind them. Once under 6, they go in, oldest first.
+occupy=$(jp_ctl submit -q fcfs 60000)
+wait_for "fcfs: the first job runs" job_state_is "$occupy" running
+for i in $(seq 1 8); do printf 'SUBMIT fcfs 2\n10\n'; done | raw >"$JP_TMP/fill.out"
+jp_eq "fcfs: eight jobs fill the queue" 8 "$(grep -c '^OK [0-9]*$' "$JP_TMP/fill.out")"
+set -- $(sed -n 's/^OK //p' "$JP_TMP/fill.out")
+printf 'SUBMIT fcfs 2 prio=1\n10\n' | raw >"$JP_TMP/first.out" &
+first=$!
+BG="$BG $first"
+wait_for "fcfs: the first producer is held" stat_is fcfs blocked 1
+jp_eq "fcfs: CANCEL one: room for one, above three quarters" "OK cancelled" \
+	"$(printf 'CANCEL %s\n' "$1" | raw)"
+jp_eq "fcfs: depth 7" 7 "$(stat_get queue fcfs depth)"
+jp_eq "fcfs: another client's nonblock SUBMIT does not take the held producer's room" \
+	"ERR busy queue 'fcfs' is full for now: 1 producer waits for room before this one (7 jobs, 14 bytes)" \
+	"$(printf 'SUBMIT fcfs 2 nonblock\n10\n' | raw)"
+printf 'SUBMIT fcfs 2 prio=2\n10\n' | raw >"$JP_TMP/second.out" &
+second=$!
+BG="$BG $second"
+wait_for "fcfs: another client's SUBMIT waits behind the first producer" stat_is fcfs blocked 2
+jp_eq "fcfs: the room is still there" 7 "$(stat_get queue fcfs depth)"
+jp_eq "fcfs: nothing for the first producer yet" "" "$(cat "$JP_TMP/first.out")"
+jp_eq "fcfs: CANCEL two more: under three quarters" "OK cancelled
+OK cancelled" "$(printf 'CANCEL %s\nCANCEL %s\n' "$2" "$3" | raw)"
+wait "$first" "$second"
+BG=
+jp_match "fcfs: the first producer is answered" '^OK [0-9]+$' "$(cat "$JP_TMP/first.out")"
+jp_match "fcfs: the second producer is answered" '^OK [0-9]+$' "$(cat "$JP_TMP/second.out")"
+id1=$(sed -n 's/^OK //p' "$JP_TMP/first.out")
+id2=$(sed -n 's/^OK //p' "$JP_TMP/second.out")
+if [ "${id1:-0}" -gt 0 ] && [ "${id2:-0}" -gt "${id1:-0}" ]; then
+	jp_pass "fcfs: in the order they came ($id1, then $id2)"
+else
+	jp_fail "fcfs: the first producer got ${id1:-nothing}, the second ${id2:-nothing}"
+fi
+jp_eq "fcfs: nothing left blocked" 0 "$(stat_get queue fcfs blocked)"
+jp_eq "fcfs: depth 7 again" 7 "$(stat_get queue fcfs depth)"
+jp_eq "fcfs: with nobody waiting, nonblock takes the room" "OK" \
+	"$(printf 'SUBMIT fcfs 2 nonblock\n10\n' | raw | sed 's/ [0-9]*$//')"
+jp_eq "fcfs: CANCEL the running job" "OK cancelling" "$(printf 'CANCEL %s\n' "$occupy" | raw)"
 
 # ----- bytes: max_bytes also holds producers back; an empty queue takes any job -----
 pad() { printf '%-*s' "$2" "$1"; }	# MS padded with blanks to N bytes

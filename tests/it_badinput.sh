@@ -7,8 +7,11 @@
 # mid-request, or ended inside a request (ERR proto saying how far in). Afterwards the
 # daemon still answers and stops cleanly. Then the output limits: 400 WAITs of a 1 MiB
 # result and 3000 DEADs of 5000 dead jobs in one write, never read (RSS bounded, others
-# served promptly), replies unread past 4 x max_output (the connection is closed and
-# logged, its jobs still run), and max_connections (ERR busy, then served again).
+# served promptly), replies unread past 4 x max_output while the client reads nothing
+# for output_timeout (the connection is closed and logged, its jobs still run), while a
+# client that reads, however slowly, gets a burst of results 18 times that and one
+# result of 16 times 4 x max_output whole; and max_connections (ERR busy, then served
+# again). A declared size of gigabytes closes the connection; "\r\n" ends a body.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -133,7 +136,33 @@ out=$( { printf 'SUBMIT echo 1000000 wait\n'; head -c 500000 /dev/zero; } | raw)
 jp_eq "half an oversized body, then EOF: the daemon closes" 0 "$rc"
 jp_eq "half an oversized body, then EOF: ERR toolarge" \
 	"ERR toolarge SUBMIT: size 1000000 exceeds the limit of 4096 bytes" "$out"
+# A declared size more than 64 MiB over max_payload is not read through: the client is
+# told, and the connection closed at once, though the client keeps its side open.
+out=$(printf 'SUBMIT echo 9999999999 wait\nPING\n' | raw --keep-open); rc=$?
+jp_eq "a size of 10 GB: the daemon closes the connection" 0 "$rc"
+jp_eq "a size of 10 GB: ERR toolarge says so" \
+	"ERR toolarge SUBMIT: size 9999999999 exceeds the limit of 4096 bytes; closing the connection (a body of more than 67112960 bytes is not read)" "$out"
+out=$(printf 'SUBMIT echo 67112961\n' | raw --keep-open); rc=$?
+jp_eq "a size one byte over max_payload + 64 MiB: closed" "0 ERR toolarge SUBMIT: size 67112961 exceeds the limit of 4096 bytes; closing the connection (a body of more than 67112960 bytes is not read)" "$rc $out"
+out=$(printf 'SUBMIT echo 67112960\n' | raw --keep-open -t 0.5); rc=$?
+jp_eq "a size of max_payload + 64 MiB: skipped, the connection stays" "3 ERR toolarge SUBMIT: size 67112960 exceeds the limit of 4096 bytes" "$rc $out"
 daemon_alive "after oversized bodies"
+
+# ----- "\r\n" after a body, as socat and telnet send it (PROTOCOL.md) -----
+out=$(printf 'SUBMIT echo 5 wait\r\nhello\r\nPING\r\n' | raw); rc=$?
+jp_eq "a body ending in \\r\\n: the connection stays up" 0 "$rc"
+text_match "a body ending in \\r\\n: OK, its RESULT, and the next request answered" \
+	'^OK [0-9]+
+(RESULT [0-9]+ ok 5
+hello
+OK pong|OK pong
+RESULT [0-9]+ ok 5
+hello)$' "$out"
+{ printf 'SUBMIT echo 5000\r\n'; head -c 5000 /dev/zero; printf '\r\nPING\r\n'; } |
+	raw >"$JP_TMP/out"
+jp_eq "an oversized body ending in \\r\\n: ERR toolarge, then the next request" \
+"ERR toolarge SUBMIT: size 5000 exceeds the limit of 4096 bytes
+OK pong" "$(printable <"$JP_TMP/out")"
 
 # ----- a truncated body, then the client closes: nothing runs, nothing breaks -----
 before=$(stat_get queue submitted)
@@ -400,11 +429,12 @@ jp_stop
 # ----- (c) unread replies past 4 x max_output: the daemon closes the connection -----
 # 40 jobs of 30,000 bytes with wait, delayed by 2 s (time for the client to send them
 # and read its 40 OKs), on a queue that takes 50 ms a job; then the client reads
-# nothing. The results keep coming: past 4 x 64 KiB the daemon closes the connection.
-# The jobs are not lost with it.
+# nothing. The results keep coming: past 4 x 64 KiB, once the client has read nothing
+# for output_timeout (1 s), the daemon closes the connection. The jobs are not lost.
 jp_start 'queues = ( { name = "slow"; handler = "sleep"; workers = 1; batch = 1; } );
 max_payload = 65536;
-max_output = 65536;'
+max_output = 65536;
+output_timeout = 1;'
 pad=$(printf '%-30000s' 50)
 for i in $(seq 1 40); do printf 'SUBMIT slow 30000 delay=2000 wait\n%s\n' "$pad"; done >"$JP_TMP/in"
 python3 "$BADCLIENT_PY" deaf "$JP_SOCK" --read-oks 40 --hold 60 <"$JP_TMP/in" \
@@ -416,8 +446,11 @@ jp_eq "unread results: 40 jobs submitted" 40 "$(printf '%s\n' $ids | grep -c '^[
 jp_match "unread results: the daemon closes the connection" \
 	'^deaf: closed by the daemon after [0-9]+ ms$' "$out"
 jp_match "unread results: the log says why" \
-	'warning: connection [0-9]+ \(pid [0-9]+, uid [0-9]+\): [0-9]+ bytes of replies unread, more than 4 x max_output; closing it' \
+	'warning: connection [0-9]+ \(pid [0-9]+, uid [0-9]+\): [0-9]+ bytes of replies unread, more than 4 x max_output, and none taken for 1000 ms \(output_timeout\); closing it' \
 	"$(cat "$JP_LOG")"
+ms=$(sed -n 's/^deaf: closed by the daemon after \([0-9]*\) ms$/\1/p' "$JP_TMP/deaf.out")
+if [ "${ms:-0}" -ge 1000 ]; then jp_pass "unread results: closed no sooner than output_timeout ($ms ms)"
+else jp_fail "unread results: closed after ${ms:-?} ms, before output_timeout (1000 ms)"; fi
 st=$(for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw)
 left=$(printf '%s\n' "$st" | grep -vc 'state=done ')
 echo "unread results: $left of 40 jobs not done yet when the connection was closed"
@@ -429,6 +462,36 @@ done
 jp_eq "unread results: every job of the closed connection still runs to done" 40 \
 	"$(printf '%s\n' "$st" | grep -c 'state=done ')"
 daemon_alive "after closing a connection for unread replies"
+jp_stop
+
+# ----- (d) a client that reads is not closed, however much waits for it -----
+# max_output 64 KiB (the limit 256 KiB), results up to 1 MiB: valid, with a warning.
+log0=$(wc -l <"$JP_LOG")
+jp_start 'queues = ( { name = "echo"; handler = "echo"; workers = 2; } );
+max_payload = 1048576;
+max_output = 65536;'
+jp_match "max_payload over 4 x max_output: the log warns at its line" \
+	"warning: $JP_TMP/jobpool.conf:3: a result of max_payload \\(1048576 bytes\\) is more than 4 x max_output" \
+	"$(cat "$JP_LOG")"
+# One result of 1 MiB, four times the limit, to a client that reads it.
+head -c 1048576 /dev/urandom >"$JP_TMP/mib"
+bc_submit echo <"$JP_TMP/mib" >"$JP_TMP/mib.out"; rc=$?
+jp_eq "a result of 4 x (4 x max_output): the client's exit status" 0 "$rc"
+jp_match "a result of 4 x (4 x max_output): RESULT ok" '^RESULT [0-9]+ ok 1048576$' "$(hdr)"
+if cmp -s "$JP_TMP/mib" "$JP_TMP/mib.out"; then jp_pass "... and it comes whole"
+else jp_fail "the 1 MiB result differs: $(cmp "$JP_TMP/mib" "$JP_TMP/mib.out" 2>&1)"; fi
+# 80 results of 60 KB that fall due together (4.8 MB, 18 x the limit), to a client
+# that reads 4 KiB a millisecond, after a pause of 2 s (under output_timeout).
+pad=$(printf '%-61440s' x)
+for i in $(seq 1 80); do printf 'SUBMIT echo 61440 delay=500 wait\n%s\n' "$pad"; done >"$JP_TMP/in"
+badclient slowread "$JP_SOCK" 80 --chunk 4096 --sleep-ms 1 --pause-ms 2000 \
+	<"$JP_TMP/in" >"$JP_TMP/slow.out"; rc=$?
+jp_eq "a burst of 80 x 60 KB to a slow reader: the client ran" 0 "$rc"
+jp_eq "a burst of 80 x 60 KB to a slow reader: every result, whole, on an open connection" \
+"slowread: 80 results (80 ok, 4915200 bytes of bodies), 80 replies
+slowread: open" "$(cat "$JP_TMP/slow.out")"
+jp_eq "no connection was closed for its replies" 0 \
+	"$(tail -n +$((log0 + 1)) "$JP_LOG" | grep -c 'bytes of replies unread')"
 jp_stop
 
 # ----- max_connections: the one too many gets ERR busy and is closed -----

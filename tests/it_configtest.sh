@@ -66,6 +66,19 @@ socket = "$JP_SOCK";
 queues = ( { name = "q"; handler = "echo"; } );
 CONF
 expect_valid "$JP_TMP/small.conf"
+jp_eq "a small config: nothing on stderr" "" "$(cat "$ERR")"
+
+# A result of max_payload larger than 4 x max_output: valid, with a warning at its line.
+cat >"$JP_TMP/bigresult.conf" <<CONF
+socket = "$JP_SOCK";
+max_output = 65536;
+max_payload = 1048576;
+queues = ( { name = "q"; handler = "echo"; } );
+CONF
+expect_valid "$JP_TMP/bigresult.conf"
+jp_eq "max_payload over 4 x max_output: a warning at max_payload's line" \
+	"$JP_TMP/bigresult.conf:3: warning: a result of max_payload (1048576 bytes) is more than 4 x max_output (262144 bytes): a connection receiving one is closed if its client pauses reading for output_timeout (10000 ms); for results that large, set max_output to at least 262160" \
+	"$(cat "$ERR")"
 
 # Several errors at once, at top level and in queues, all reported.
 F="$JP_TMP/many.conf"

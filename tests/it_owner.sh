@@ -103,6 +103,8 @@ out=$(ctl_as $UA reload)
 jp_match "A cannot RELOAD: exit 3" 'rc=3$' "$out"
 jp_match "... and jobpoolctl prints the daemon's reason" \
 	"^jobpoolctl: reload: denied: RELOAD is for administrators \\(root, the daemon's user, admin_users, admin_groups\\); uid $(id -u $UA) is not one" "$out"
+jp_match "... and the refusal is logged with who asked" \
+	"refused RELOAD from pid [0-9]+ uid $(id -u $UA): not an administrator" "$(cat "$JP_LOG")"
 out=$(ctl_as $UA retry --all)
 jp_match "A cannot RETRY all" "^jobpoolctl: retry: denied: RETRY all is for administrators .*uid $(id -u $UA) is not one" "$out"
 jp_match "... exit 3" 'rc=3$' "$out"
