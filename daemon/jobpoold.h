@@ -224,6 +224,17 @@ struct conn {
 	TAILQ_ENTRY(conn)	 hentry;
 	pid_t			 pid;
 	uid_t			 uid;
+	int			 reserved;	/* holds one of the reserved_connections */
+	/*
+	 * Time limits (server.c, conn_timer_cb): one timer, re-armed lazily. A read only
+	 * stores the time; the timer looks at the connection when it fires.
+	 */
+	struct event		*timer;
+	uint64_t		 timer_at;	/* when it fires (ms); 0: not armed */
+	uint64_t		 active_ms;	/* last bytes read from the client */
+	uint64_t		 req_ms;	/* an incomplete request began; 0: none */
+	size_t			 unsent_seen;	/* replies unsent at the timer's last look */
+	int			 waited;	/* it waited on the daemon at that look */
 };
 
 /* master.c */
@@ -361,6 +372,8 @@ void		 conn_unref(struct conn *c);
 int		 server_idle(void);	/* every connection's output is flushed */
 void		 server_close_all(void);
 uint32_t	 server_nconns(void);
+/* Apply cf's connection limits and timeouts, checked against RLIMIT_NOFILE (start, reload). */
+void		 server_limits(const struct config *cf);
 /* The journal made batches up to batch durable: send the replies that waited for them. */
 void		 server_journal_durable(uint64_t batch);
 
