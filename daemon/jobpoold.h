@@ -234,7 +234,7 @@ struct conn {
 	uint64_t		 active_ms;	/* last bytes read from the client */
 	uint64_t		 req_ms;	/* an incomplete request began; 0: none */
 	size_t			 unsent_seen;	/* replies unsent at the timer's last look */
-	int			 waited;	/* it waited on the daemon at that look */
+	int			 waited;	/* waited on the daemon, or was sent a RESULT, since */
 };
 
 /* master.c */

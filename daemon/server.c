@@ -36,7 +36,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-
 #include <sys/resource.h>
 
 #include <errno.h>
@@ -87,7 +86,6 @@ static uint64_t			 next_conn_id = 1;
 static uint32_t			 conn_max;
 static uint32_t			 conn_reserve;
 static uint32_t			 nreserved;
-static uint32_t			 conn_fd_fit;	/* connections RLIMIT_NOFILE leaves room for */
 static int			 spare_fd = -1;	/* given up to refuse a client out of descriptors */
 
 /*
@@ -376,22 +374,22 @@ server_refused_sum(unsigned long held, unsigned long long span_ms)
  * slots: whatever other users hold, an operator gets in.
  */
 static const char *
-server_admit(uid_t uid, uint32_t *n_uid, int *reserved)
+server_admit(uid_t uid, int *reserved)
 {
 	static char	 why[160];
 	struct uid_count *u = uid_count_get(uid, 0);
 	uint32_t	 per_uid = master_config->max_connections_per_uid;
+	uint32_t	 n_uid = u != NULL ? u->n : 0;
 	int		 privileged = uid == 0 || uid == geteuid();
 
-	*n_uid = u != NULL ? u->n : 0;
 	*reserved = 0;
-	if (*n_uid < per_uid && nconns - nreserved < conn_max)
+	if (n_uid < per_uid && nconns - nreserved < conn_max)
 		return (NULL);
 	if (privileged && nreserved < conn_reserve) {
 		*reserved = 1;
 		return (NULL);
 	}
-	if (*n_uid >= per_uid) {
+	if (n_uid >= per_uid) {
 		snprintf(why, sizeof why, "ERR busy too many connections from uid %ld "
 		    "(max_connections_per_uid is %u)\n", (long)uid, per_uid);
 	} else if (conn_max < master_config->max_connections) {
@@ -454,7 +452,6 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct uid_count	*u;
 	char			*why = NULL;
 	const char		*full;
-	uint32_t		 n_uid;
 	int			 reserved;
 	uint64_t		 now;
 
@@ -498,7 +495,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->pid = peer.pid;
 	c->uid = peer.uid;
 	/* Counted by uid: the credentials come first. */
-	if ((full = server_admit(c->uid, &n_uid, &reserved)) != NULL) {
+	if ((full = server_admit(c->uid, &reserved)) != NULL) {
 		server_refuse(fd, &peer, full);
 		conn_discard(c);
 		return;
@@ -914,6 +911,7 @@ server_send_result(struct conn *c, struct job *j)
 
 	if (c->dead)
 		return;
+	c->waited = 1;		/* for the idle timer: the daemon spoke last */
 	out = conn_out(c);
 	n += proto_fmt_u64(buf + n, j->id);
 	buf[n++] = ' ';
@@ -1371,8 +1369,8 @@ conn_partial(struct conn *c)
 
 /*
  * After c's input was handled (before bytes of it): note when an incomplete request
- * began. If input was consumed, what is left is a new request begun with the last
- * read; if not, the same one goes on. The timer is re-armed only when it would fire
+ * began. If input was consumed, what is left is a new request, begun now; if not, the
+ * same one goes on. The timer is re-armed only when it would fire
  * after the request is due, so a streaming client costs no timer work per read.
  */
 static void
@@ -1381,15 +1379,21 @@ conn_request_started(struct conn *c, size_t before)
 	uint32_t	limit = master_config->request_timeout_ms;
 	size_t		after;
 
+	if (c->blocked_on != NULL)
+		c->waited = 1;		/* its idle time starts again once let go */
 	if (!conn_partial(c)) {
 		c->req_ms = 0;
 		return;
 	}
+	/*
+	 * Now, not the last read: after a wait on a full queue (or for the client to
+	 * read), the bytes left were read long ago, and the client could send no more.
+	 */
 	after = evbuffer_get_length(bufferevent_get_input(c->bev));
 	if (c->req_ms == 0 || after < before)
-		c->req_ms = c->active_ms;
+		c->req_ms = now_ms();
 	if (limit != 0 && (c->timer_at == 0 || c->timer_at > c->req_ms + limit))
-		conn_timer_arm(c, c->req_ms + limit, now_ms());
+		conn_timer_arm(c, c->req_ms + limit, c->req_ms);
 }
 
 /*
@@ -1744,7 +1748,6 @@ server_limits(const struct config *cf)
 	fit = lim > need ? lim - need : 0;
 	conn_max = cf->max_connections;
 	conn_reserve = cf->reserved_connections;
-	conn_fd_fit = fit > UINT32_MAX ? UINT32_MAX : (uint32_t)fit;
 	if (fit < want) {
 		/* The reserve is kept whole while it can be: it is what lets root in. */
 		if (conn_reserve > fit / 2)
