@@ -1106,6 +1106,42 @@ START_TEST(test_per_uid_and_reserved)
 }
 END_TEST
 
+/*
+ * Out of descriptors anyway (accept() fails with EMFILE): the client waiting in the
+ * backlog is not left hanging there. The spare descriptor is given up to accept it and
+ * answer ERR busy. The test shares the server's process, so its own client sockets use
+ * up the room a lowered RLIMIT_NOFILE leaves.
+ */
+START_TEST(test_out_of_descriptors)
+{
+	struct client	*a, *b;
+	struct rlimit	 rl, low;
+	int		 nfree = 0;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* The lowest limit that leaves three descriptors free: a, its accept, b. */
+	for (low.rlim_cur = 0; nfree < 3; low.rlim_cur++) {
+		if (fcntl((int)low.rlim_cur, F_GETFD) == -1)
+			nfree++;
+	}
+	low.rlim_max = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	a = cl_connect(0);
+	cl_sends(a, "PING\n");
+	cl_expect(a, "OK pong");
+	b = cl_connect(1);
+	cl_expect(b, "ERR busy the daemon is out of file descriptors (RLIMIT_NOFILE); "
+	    "try again later");
+	cl_expect_eof(b);
+	ck_assert_uint_eq(server_nconns(), 1);
+	/* The spare is back in hand: the next one hears the same. */
+	close(b->fd);
+	b = cl_connect(1);
+	cl_expect_prefix(b, "ERR busy the daemon is out of file descriptors");
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+END_TEST
+
 static Suite *
 server_suite(void)
 {
@@ -1134,6 +1170,7 @@ server_suite(void)
 	tcase_add_test(tc, test_listen_errors);
 	tcase_add_test(tc, test_stale_socket);
 	tcase_add_test(tc, test_journal_holds_replies);
+	tcase_add_test(tc, test_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("crowd");
 	tcase_add_checked_fixture(tc, setup_crowd, teardown);
