@@ -52,7 +52,17 @@ fi
 as_other() { $OTHER "$@"; }
 
 # ----- idle connections of another user do not keep root out; they are closed -----
-if [ -n "$OTHER" ]; then
+# (The daemon and the crowd each need more than 1,024 descriptors: a hard limit of a
+# few thousand.)
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1000000
+if [ -n "$OTHER" ] && [ "$hard" -lt 1200 ]; then
+	echo "skipped: another user's crowd needs a hard descriptor limit of 1200 (it is $hard)"
+	OTHER_CROWD=
+else
+	OTHER_CROWD=$OTHER
+fi
+if [ -n "$OTHER_CROWD" ]; then
 	jp_start 'socket_mode = "0666";
 max_connections_per_uid = 2000;
 idle_timeout = 4;
