@@ -56,6 +56,11 @@
 #define CONFIG_MIN_MAX_OUTPUT		65536
 #define CONFIG_DEF_MAX_CONNECTIONS	1024U
 #define CONFIG_MAX_MAX_CONNECTIONS	1000000
+#define CONFIG_DEF_MAX_CONNECTIONS_PER_UID 256U
+#define CONFIG_DEF_RESERVED_CONNECTIONS	8U
+#define CONFIG_MAX_RESERVED_CONNECTIONS	1000
+#define CONFIG_DEF_IDLE_TIMEOUT_MS	300000U
+#define CONFIG_DEF_REQUEST_TIMEOUT_MS	30000U
 #define CONFIG_DEF_KEEP_RESULTS		10000U
 #define CONFIG_DEF_KEEP_RESULTS_BYTES	67108864U
 #define CONFIG_DEF_SHUTDOWN_MS		30000U
@@ -970,6 +975,18 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			if (config_want_int(cp, s, "", 1, CONFIG_MAX_MAX_CONNECTIONS,
 			    &v) == 0)
 				cf->max_connections = (uint32_t)v;
+		} else if (strcmp(key, "max_connections_per_uid") == 0) {
+			if (config_want_int(cp, s, "", 1, CONFIG_MAX_MAX_CONNECTIONS,
+			    &v) == 0)
+				cf->max_connections_per_uid = (uint32_t)v;
+		} else if (strcmp(key, "reserved_connections") == 0) {
+			if (config_want_int(cp, s, "", 0, CONFIG_MAX_RESERVED_CONNECTIONS,
+			    &v) == 0)
+				cf->reserved_connections = (uint32_t)v;
+		} else if (strcmp(key, "idle_timeout") == 0) {
+			config_want_duration(cp, s, "", &cf->idle_timeout_ms);
+		} else if (strcmp(key, "request_timeout") == 0) {
+			config_want_duration(cp, s, "", &cf->request_timeout_ms);
 		} else if (strcmp(key, "keep_results") == 0) {
 			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
 				cf->keep_results = (uint32_t)v;
@@ -1072,6 +1089,14 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->max_output = CONFIG_DEF_MAX_OUTPUT;
 	if (cf->max_connections == CONFIG_UNSET_U32)
 		cf->max_connections = CONFIG_DEF_MAX_CONNECTIONS;
+	if (cf->max_connections_per_uid == CONFIG_UNSET_U32)
+		cf->max_connections_per_uid = CONFIG_DEF_MAX_CONNECTIONS_PER_UID;
+	if (cf->reserved_connections == CONFIG_UNSET_U32)
+		cf->reserved_connections = CONFIG_DEF_RESERVED_CONNECTIONS;
+	if (cf->idle_timeout_ms == CONFIG_UNSET_U32)
+		cf->idle_timeout_ms = CONFIG_DEF_IDLE_TIMEOUT_MS;
+	if (cf->request_timeout_ms == CONFIG_UNSET_U32)
+		cf->request_timeout_ms = CONFIG_DEF_REQUEST_TIMEOUT_MS;
 	if (cf->keep_results == CONFIG_UNSET_U32)
 		cf->keep_results = CONFIG_DEF_KEEP_RESULTS;
 	if (cf->keep_results_bytes == CONFIG_UNSET_U64)
@@ -1169,6 +1194,10 @@ config_new(const char *path)
 	cf->max_payload = CONFIG_UNSET_U32;
 	cf->max_output = CONFIG_UNSET_U64;
 	cf->max_connections = CONFIG_UNSET_U32;
+	cf->max_connections_per_uid = CONFIG_UNSET_U32;
+	cf->reserved_connections = CONFIG_UNSET_U32;
+	cf->idle_timeout_ms = CONFIG_UNSET_U32;
+	cf->request_timeout_ms = CONFIG_UNSET_U32;
 	cf->keep_results = CONFIG_UNSET_U32;
 	cf->keep_results_bytes = CONFIG_UNSET_U64;
 	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;

@@ -65,6 +65,10 @@ struct config {
 	uint32_t		 max_payload;	/* largest job payload (and result) in bytes */
 	uint64_t		 max_output;	/* reply bytes buffered per connection */
 	uint32_t		 max_connections; /* clients connected at once */
+	uint32_t		 max_connections_per_uid; /* of them, from one uid */
+	uint32_t		 reserved_connections; /* beyond max_connections, root's and the daemon user's */
+	uint32_t		 idle_timeout_ms;	/* close a connection idle this long; 0: never */
+	uint32_t		 request_timeout_ms;	/* a request must arrive whole within this; 0: no limit */
 	uint32_t		 keep_results;	/* finished jobs kept for WAIT and STATUS */
 	uint64_t		 keep_results_bytes; /* their payload + result bytes */
 	uint32_t		 shutdown_timeout_ms; /* running jobs may finish within this */

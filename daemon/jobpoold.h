@@ -236,6 +236,17 @@ struct conn {
 	int			 owner;		/* its uid in priv.c's owner table, or -1: full */
 	int			 admin;		/* may act on every job (priv_peer_admin) */
 	uint64_t		 admin_gen;	/* admin is as of these lists (0: not yet asked) */
+	int			 reserved;	/* holds one of the reserved_connections */
+	/*
+	 * Time limits (server.c, conn_timer_cb): one timer, re-armed lazily. A read only
+	 * stores the time; the timer looks at the connection when it fires.
+	 */
+	struct event		*timer;
+	uint64_t		 timer_at;	/* when it fires (ms); 0: not armed */
+	uint64_t		 active_ms;	/* last bytes read from the client */
+	uint64_t		 req_ms;	/* an incomplete request began; 0: none */
+	size_t			 unsent_seen;	/* replies unsent at the timer's last look */
+	int			 waited;	/* waited on the daemon, or was sent a RESULT, since */
 };
 
 /* master.c */
@@ -379,6 +390,8 @@ void		 conn_unref(struct conn *c);
 int		 server_idle(void);	/* every connection's output is flushed */
 void		 server_close_all(void);
 uint32_t	 server_nconns(void);
+/* Apply cf's connection limits and timeouts, checked against RLIMIT_NOFILE (start, reload). */
+void		 server_limits(const struct config *cf);
 /* The journal made batches up to batch durable: send the replies that waited for them. */
 void		 server_journal_durable(uint64_t batch);
 

@@ -415,6 +415,7 @@ master_reload(const char *why)
 	master_config = ncf;
 	config_free(old);
 	priv_acl_set(ncf);
+	server_limits(ncf);
 	if (!master_debug)
 		log_set_level(ncf->log_level);
 	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
@@ -480,6 +481,7 @@ master_main(struct config *cf)
 	static const int	 sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR1 };
 	struct queue		*q;
 	char			*cause = NULL;
+	unsigned long long	 nofile_was, nofile_now;
 	size_t			 i;
 	int			 k, rc = 0;
 
@@ -517,6 +519,13 @@ master_main(struct config *cf)
 		queues[nqueues++] = q;
 	}
 
+	/* Before listening: server_listen() checks max_connections against it. */
+	if (priv_nofile_raise(&nofile_was, &nofile_now) != 0)
+		log_warnx("cannot raise the descriptor limit (RLIMIT_NOFILE) from %llu: %s",
+		    nofile_was, strerror(errno));
+	else if (nofile_was != nofile_now)
+		log_info("descriptor limit (RLIMIT_NOFILE) raised from %llu to %llu "
+		    "(workers keep %llu)", nofile_was, nofile_now, nofile_was);
 	if (server_listen(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot listen");
 		free(cause);

@@ -770,6 +770,71 @@ priv_can_switch(void)
 	return (!priv_gave_up_switch);
 }
 
+/* The soft RLIMIT_NOFILE jobpoold was started with, once the master raised its own. */
+static struct rlimit	priv_nofile_start;
+static int		priv_nofile_raised;
+
+/*
+ * Raise the master's soft RLIMIT_NOFILE to its hard limit: the soft limit most
+ * daemons start with (1024 under systemd) runs out before max_connections does.
+ * Workers do not need that many, and the programs of exec: handlers may be hurt by a
+ * huge one (select() sees no descriptor past 1023; some close every descriptor up to
+ * the limit), so priv_worker() gives them back the limit jobpoold was started with.
+ * A hard limit of infinity is more than the kernel allows (fs.nr_open): then the
+ * soft limit goes as far as that.
+ */
+int
+priv_nofile_raise(unsigned long long *was, unsigned long long *now)
+{
+	struct rlimit	rl;
+	FILE		*fp;
+	unsigned long long nr;
+
+	*was = *now = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (-1);
+	*was = *now = (unsigned long long)rl.rlim_cur;
+	if (rl.rlim_cur == rl.rlim_max)
+		return (0);
+	priv_nofile_start = rl;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		if ((fp = fopen("/proc/sys/fs/nr_open", "r")) == NULL)
+			return (-1);
+		if (fscanf(fp, "%llu", &nr) != 1 || nr <= priv_nofile_start.rlim_cur ||
+		    (rl.rlim_max != RLIM_INFINITY && nr >= rl.rlim_max)) {
+			fclose(fp);
+			errno = EPERM;
+			return (-1);
+		}
+		fclose(fp);
+		rl.rlim_cur = (rlim_t)nr;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return (-1);
+	}
+	priv_nofile_raised = 1;
+	*now = (unsigned long long)rl.rlim_cur;
+	return (0);
+}
+
+/* In a worker: the soft RLIMIT_NOFILE jobpoold was started with (see above). */
+static int
+priv_nofile_restore(char **cause)
+{
+	struct rlimit	rl;
+
+	if (!priv_nofile_raised || getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (0);
+	rl.rlim_cur = priv_nofile_start.rlim_cur;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		if (asprintf(cause, "restoring RLIMIT_NOFILE %llu: %s",
+		    (unsigned long long)rl.rlim_cur, strerror(errno)) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
 /* Apply one resource limit; 0 means unchanged. */
 static int
 priv_rlimit(int resource, uint64_t value, const char *name, char **cause)
@@ -806,6 +871,9 @@ priv_worker(const struct queue_config *qc, char **cause)
 	gid_t		 gid = getgid(), ugid = (gid_t)-1;
 
 	*cause = NULL;
+	/* The queue's rlimit_nofile, if set, replaces it right after. */
+	if (priv_nofile_restore(cause) != 0)
+		return (-1);
 	if (priv_rlimit(RLIMIT_AS, qc->rlimit_as, "rlimit_as", cause) != 0 ||
 	    priv_rlimit(RLIMIT_CPU, qc->rlimit_cpu, "rlimit_cpu", cause) != 0 ||
 	    priv_rlimit(RLIMIT_NOFILE, qc->rlimit_nofile, "rlimit_nofile", cause) != 0)

@@ -72,6 +72,12 @@ int	priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
  * only a restart gets it back. 1 otherwise.
  */
 int	priv_can_switch(void);
+/*
+ * In the master at start: raise the soft RLIMIT_NOFILE to the hard limit (each client
+ * takes a descriptor). *was and *now say what it was and is; 0 if it could be read
+ * and raised or needed no raising, -1 with errno if not. Workers go back to *was.
+ */
+int	priv_nofile_raise(unsigned long long *was, unsigned long long *now);
 /* In a worker: rlimits, user and group, no capabilities. 0, or -1 with *cause. */
 int	priv_worker(const struct queue_config *qc, char **cause);
 

@@ -26,6 +26,17 @@
  * reply used to cost two epoll_ctl calls and a loop pass before its write; bench W3).
  * Only when the socket does not take it all does the bufferevent's write event wait for
  * room, and write the rest, as bufferevents do.
+ *
+ * Crowds. At most max_connections clients are connected at once, at most
+ * max_connections_per_uid of them from one uid; root and the daemon's own user may use
+ * reserved_connections more, so that other users' connections can never keep an
+ * operator out. How many fit is also bounded by RLIMIT_NOFILE (server_limits): past
+ * it a client gets ERR busy at once rather than waiting in the backlog, and when
+ * accept() runs out of descriptors anyway a spare one is given up to say so. A
+ * connection the daemon waits on is closed after a time: an incomplete request
+ * after request_timeout from its first byte (slowloris), nothing at all (no bytes
+ * read, no replies read) after idle_timeout. A connection that waits on the daemon
+ * (a job it waits for, a full queue, replies held for the journal) is never idle.
  */
 
 #include "autoconf.h"
@@ -34,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +80,15 @@
  * client that lost its way.
  */
 #define SERVER_SKIP_MAX		(64 * 1024 * 1024)
+/*
+ * Descriptors the master needs besides its connections: stdio, the listener, the event
+ * loop (epoll, signal pair), the journal (directory, lock, file, the next file while it
+ * rotates, eventfd), the notify socket, the spare for refusals, and room for what comes
+ * and goes (passwd lookups, a STATS read of /proc). Each worker takes two pipes, and a
+ * worker being started or rolled two more.
+ */
+#define SERVER_FDS_FIXED	32
+#define SERVER_FDS_WORKER	2
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
@@ -75,6 +96,26 @@ static char			*made_dir;	/* the socket's directory, if we created it */
 static TAILQ_HEAD(, conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static uint32_t			 nconns;
 static uint64_t			 next_conn_id = 1;
+
+/*
+ * The limits in force (server_limits): max_connections, cut to what RLIMIT_NOFILE
+ * leaves, and the reserved slots; how many of the reserved are in use.
+ */
+static uint32_t			 conn_max;
+static uint32_t			 conn_reserve;
+static uint32_t			 nreserved;
+static int			 spare_fd = -1;	/* given up to refuse a client out of descriptors */
+
+/*
+ * Connections per uid. A host has few users that may reach the socket, so a short
+ * array searched from the front does; an entry goes when its last connection does.
+ */
+struct uid_count {
+	uid_t		uid;
+	uint32_t	n;
+};
+static struct uid_count		*uid_counts;
+static uint32_t			 nuid_counts, capuid_counts;
 
 /*
  * The queues whose blocked connections are being let go now, innermost first (on the
@@ -100,6 +141,8 @@ static void	conn_stall_cb(evutil_socket_t, short, void *);
 static void	conn_stall_arm(struct conn *);
 static int	conn_stalling(struct conn *);
 static void	server_flush_cb(evutil_socket_t, short, void *);
+static void	conn_timer_cb(evutil_socket_t, short, void *);
+static size_t	conn_unsent(struct conn *);
 
 /*
  * mkdir -p for the socket's directory; private (0700) unless we are root. The directory
@@ -218,6 +261,8 @@ fail:
 static void
 conn_discard(struct conn *c)
 {
+	if (c->timer != NULL)
+		event_free(c->timer);
 	bufferevent_free(c->bev);
 	if (c->hold != NULL)
 		evbuffer_free(c->hold);
@@ -301,6 +346,132 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The count of uid's connections, added if need be; NULL out of memory. */
+static struct uid_count *
+uid_count_get(uid_t uid, int add)
+{
+	struct uid_count	*u;
+	uint32_t		 i, cap;
+
+	for (i = 0; i < nuid_counts; i++) {
+		if (uid_counts[i].uid == uid)
+			return (&uid_counts[i]);
+	}
+	if (!add)
+		return (NULL);
+	if (nuid_counts == capuid_counts) {
+		cap = capuid_counts != 0 ? capuid_counts * 2 : 8;
+		if ((u = reallocarray(uid_counts, cap, sizeof *u)) == NULL)
+			return (NULL);
+		uid_counts = u;
+		capuid_counts = cap;
+	}
+	u = &uid_counts[nuid_counts++];
+	u->uid = uid;
+	u->n = 0;
+	return (u);
+}
+
+/* One connection of uid fewer. */
+static void
+uid_count_drop(uid_t uid)
+{
+	struct uid_count	*u;
+
+	if ((u = uid_count_get(uid, 0)) == NULL || --u->n > 0)
+		return;
+	*u = uid_counts[--nuid_counts];
+}
+
+/*
+ * Say why a client is refused, rate-limited: a crowd knocking costs one line a second
+ * and a sum. The refusal itself is a line on the socket.
+ */
+static void	server_refused_sum(unsigned long, unsigned long long);
+static struct log_limit	 refused_limit = { 1, 10000, server_refused_sum, 0, 0, 0, 0 };
+
+static void
+server_refused_sum(unsigned long held, unsigned long long span_ms)
+{
+	log_info("%lu more connections were refused in the last %llu s (not logged one "
+	    "by one: at most one line in 10 s)", held, (span_ms + 999) / 1000);
+}
+
+/*
+ * May a client of uid connect now? NULL if it may, in a reserved slot if *reserved;
+ * or the ERR line to refuse it with. Root and the daemon's own user may go beyond
+ * max_connections, and beyond their own max_connections_per_uid, into the reserved
+ * slots: whatever other users hold, an operator gets in.
+ */
+static const char *
+server_admit(uid_t uid, int *reserved)
+{
+	static char	 why[160];
+	struct uid_count *u = uid_count_get(uid, 0);
+	uint32_t	 per_uid = master_config->max_connections_per_uid;
+	uint32_t	 n_uid = u != NULL ? u->n : 0;
+	int		 privileged = uid == 0 || uid == geteuid();
+
+	*reserved = 0;
+	if (n_uid < per_uid && nconns - nreserved < conn_max)
+		return (NULL);
+	if (privileged && nreserved < conn_reserve) {
+		*reserved = 1;
+		return (NULL);
+	}
+	if (n_uid >= per_uid) {
+		snprintf(why, sizeof why, "ERR busy too many connections from uid %ld "
+		    "(max_connections_per_uid is %u)\n", (long)uid, per_uid);
+	} else if (conn_max < master_config->max_connections) {
+		snprintf(why, sizeof why, "ERR busy too many connections (the daemon's "
+		    "descriptor limit leaves room for %u of max_connections %u)\n",
+		    conn_max, master_config->max_connections);
+	} else
+		snprintf(why, sizeof why, "ERR busy too many connections "
+		    "(max_connections)\n");
+	return (why);
+}
+
+/* Refuse a client with reply (one line), and say so in the log, rate-limited. */
+static void
+server_refuse(int fd, const struct priv_peer *peer, const char *reply)
+{
+	if (log_limit_pass(&refused_limit))
+		log_warnx("refusing a connection from pid %ld uid %ld: %.*s (%u open, %u "
+		    "of them reserved)", (long)peer->pid, (long)peer->uid,
+		    (int)strcspn(reply + 9, "\n"), reply + 9, nconns, nreserved);
+	(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Arm c's timer to fire at ms (it may fire later: the timer callback looks again). */
+static void
+conn_timer_arm(struct conn *c, uint64_t at, uint64_t now)
+{
+	struct timeval	tv;
+	uint64_t	in = at > now ? at - now : 0;
+
+	if (c->timer == NULL)
+		return;
+	tv.tv_sec = (time_t)(in / 1000);
+	tv.tv_usec = (suseconds_t)(in % 1000) * 1000;
+	if (evtimer_add(c->timer, &tv) == 0)
+		c->timer_at = at;
+}
+
+/* The sooner of c's two time limits from now, as a time to look again; 0: none. */
+static uint64_t
+conn_timer_next(uint64_t now)
+{
+	uint32_t	idle = master_config->idle_timeout_ms;
+	uint32_t	req = master_config->request_timeout_ms;
+
+	if (idle == 0 && req == 0)
+		return (0);
+	if (idle == 0 || (req != 0 && req < idle))
+		return (now + req);
+	return (now + idle);
+}
+
 /* A new client. */
 static void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -308,22 +479,12 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct conn		*c;
 	struct priv_peer	 peer;
+	struct uid_count	*u;
 	char			*why = NULL;
+	const char		*full;
+	int			 reserved;
+	uint64_t		 now;
 
-	if (nconns >= master_config->max_connections) {
-		static const char full[] = "ERR busy too many connections (max_connections)\n";
-		static uint64_t   warned_ms;
-		uint64_t	  now = now_ms();
-
-		if (warned_ms == 0 || now - warned_ms >= 10000) {
-			warned_ms = now;
-			log_warnx("refusing connections: %u open, max_connections is %u",
-			    nconns, master_config->max_connections);
-		}
-		(void)send(fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(fd);
-		return;
-	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_warnx("accept: out of memory; refusing a connection");
 		close(fd);
@@ -365,11 +526,26 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->uid = peer.uid;
 	/* The jobs it submits are this uid's (-1: the table is full; SUBMIT says so). */
 	c->owner = priv_owner_index(peer.uid);
-	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL) {
+	/* Counted by uid: the credentials come first. */
+	if ((full = server_admit(c->uid, &reserved)) != NULL) {
+		server_refuse(fd, &peer, full);
+		conn_discard(c);
+		return;
+	}
+	if ((u = uid_count_get(c->uid, 1)) == NULL ||
+	    evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL ||
+	    (conn_timer_next(0) != 0 &&
+	    (c->timer = evtimer_new(master_base, conn_timer_cb, c)) == NULL)) {
 		log_warnx("accept: out of memory; refusing a connection");
 		conn_discard(c);
 		return;
 	}
+	u->n++;
+	c->reserved = reserved;
+	nreserved += reserved;
+	now = now_ms();
+	c->active_ms = now;
+	conn_timer_arm(c, conn_timer_next(now), now);
 	bufferevent_set_max_single_read(c->bev, SERVER_READ_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, master_config->max_output / 2, 0);
@@ -378,12 +554,43 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
-	log_debug("connection %llu: pid %ld uid %ld", (unsigned long long)c->id,
-	    (long)c->pid, (long)c->uid);
+	log_debug("connection %llu: pid %ld uid %ld%s", (unsigned long long)c->id,
+	    (long)c->pid, (long)c->uid, reserved ? " (a reserved slot)" : "");
 }
 
 static struct event	*accept_pause_ev;	/* re-enables accepting after EMFILE */
 static uint64_t		 accept_warned_ms;
+
+/* Keep a descriptor in hand for refusing clients when accept() has none (EMFILE). */
+static void
+server_spare_open(void)
+{
+	if (spare_fd == -1)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * accept() has no descriptor left: give up the spare, and with it accept each client
+ * waiting in the backlog (up to a bound per call) to tell it ERR busy and close it,
+ * instead of leaving it to hang there. Then take the spare back.
+ */
+static void
+server_refuse_waiting(int lfd)
+{
+	static const char busy[] = "ERR busy the daemon is out of file descriptors "
+	    "(RLIMIT_NOFILE); try again later\n";
+	int	fd, n;
+
+	close(spare_fd);
+	spare_fd = -1;
+	for (n = 0; n < 64; n++) {
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			break;
+		(void)send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+	}
+	server_spare_open();
+}
 
 static void
 server_accept_resume_cb(evutil_socket_t fd, short events, void *arg)
@@ -409,9 +616,13 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 	if (accept_warned_ms == 0 || now - accept_warned_ms >= 10000) {
 		accept_warned_ms = now;
-		log_warnx("accept: %s (%u connections open); not accepting for 100 ms",
-		    strerror(err), nconns);
+		log_warnx("accept: %s (%u connections open); not accepting for 100 ms%s",
+		    strerror(err), nconns, err == EMFILE ? "; raise the descriptor limit "
+		    "(LimitNOFILE= in the unit, ulimit -n) or lower max_connections" : "");
 	}
+	/* Out of descriptors: the spare one lets the waiting clients hear ERR busy. */
+	if ((err == EMFILE || err == ENFILE) && spare_fd != -1)
+		server_refuse_waiting(evconnlistener_get_fd(l));
 	if (accept_pause_ev == NULL &&
 	    (accept_pause_ev = evtimer_new(master_base, server_accept_resume_cb,
 	    NULL)) == NULL)
@@ -458,6 +669,8 @@ server_listen(const struct config *cf, char **cause)
 		return (-1);
 	}
 	evconnlistener_set_error_cb(listener, server_accept_error_cb);
+	server_spare_open();
+	server_limits(cf);
 	if (flush_ev == NULL &&
 	    (flush_ev = event_new(master_base, -1, 0, server_flush_cb, NULL)) == NULL) {
 		evconnlistener_free(listener);
@@ -500,6 +713,10 @@ server_close_listener(void)
 	if (accept_pause_ev != NULL) {
 		event_free(accept_pause_ev);
 		accept_pause_ev = NULL;
+	}
+	if (spare_fd != -1) {
+		close(spare_fd);
+		spare_fd = -1;
 	}
 	if (listen_path != NULL) {
 		/* After a privilege drop this may fail; the next start replaces it. */
@@ -830,6 +1047,7 @@ server_send_result(struct conn *c, struct job *j)
 
 	if (c->dead)
 		return;
+	c->waited = 1;		/* for the idle timer: the daemon spoke last */
 	out = conn_out(c);
 	if (c->hold != NULL && out != c->hold && job_end_batch(j) > journal_durable())
 		out = c->hold;		/* conn_told_end() marks it below */
@@ -1298,6 +1516,19 @@ conn_maybe_close(struct conn *c)
 }
 
 static void	conn_process_input(struct conn *);
+static void	conn_request_started(struct conn *, size_t);
+static void	conn_timer_arm(struct conn *, uint64_t, uint64_t);
+
+/* Connections closed for time: at most 10 lines in 10 s, then a sum. */
+static void	server_expired_sum(unsigned long, unsigned long long);
+static struct log_limit	 expired_limit = { 10, 10000, server_expired_sum, 0, 0, 0, 0 };
+
+static void
+server_expired_sum(unsigned long held, unsigned long long span_ms)
+{
+	log_info("%lu more connections were closed for idle_timeout or request_timeout "
+	    "in the last 10 s (not logged one by one: at most 10 lines in 10 s)", held);
+}
 
 /* The byte at off in b (which holds more than off bytes). */
 static int
@@ -1342,13 +1573,140 @@ server_log_framing(struct conn *c, const char *err)
 static void
 conn_process(struct conn *c)
 {
+	size_t	before;
+
 	if (c->dead)
 		return;
 	c->refs++;
 	c->in_process++;
+	before = evbuffer_get_length(bufferevent_get_input(c->bev));
 	conn_process_input(c);
 	c->in_process--;
+	if (!c->dead)
+		conn_request_started(c, before);
 	conn_unref(c);
+}
+
+/*
+ * Is c's client in the middle of sending a request, with the daemon reading? Not when
+ * the daemon stopped reading: a full queue (the whole request is there), or replies
+ * the client does not read (judged as idle instead).
+ */
+static int
+conn_partial(struct conn *c)
+{
+	if (c->blocked_on != NULL || c->out_full || c->closing || c->rdeof)
+		return (0);
+	return (c->skip > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0);
+}
+
+/*
+ * After c's input was handled (before bytes of it): note when an incomplete request
+ * began. If input was consumed, what is left is a new request, begun now; if not, the
+ * same one goes on. The timer is re-armed only when it would fire
+ * after the request is due, so a streaming client costs no timer work per read.
+ */
+static void
+conn_request_started(struct conn *c, size_t before)
+{
+	uint32_t	limit = master_config->request_timeout_ms;
+	size_t		after;
+
+	if (c->blocked_on != NULL)
+		c->waited = 1;		/* its idle time starts again once let go */
+	if (!conn_partial(c)) {
+		c->req_ms = 0;
+		return;
+	}
+	/*
+	 * Now, not the last read: after a wait on a full queue (or for the client to
+	 * read), the bytes left were read long ago, and the client could send no more.
+	 */
+	after = evbuffer_get_length(bufferevent_get_input(c->bev));
+	if (c->req_ms == 0 || after < before)
+		c->req_ms = now_ms();
+	if (limit != 0 && (c->timer_at == 0 || c->timer_at > c->req_ms + limit))
+		conn_timer_arm(c, c->req_ms + limit, c->req_ms);
+}
+
+/*
+ * Does the daemon owe c something? A job it waits for (each holds a reference besides
+ * its own and the flush list's), a full queue it is blocked on, replies held for the
+ * journal. Such a connection is never closed for time: it waits on the daemon.
+ */
+static int
+conn_waits_on_daemon(struct conn *c)
+{
+	return (c->blocked_on != NULL || c->nmarks > 0 || c->refs > 1 + c->flushq);
+}
+
+/* Close c for time: say why on the socket when nothing else waits to be sent. */
+static void
+conn_expire(struct conn *c, const char *what, uint32_t limit_ms, const char *key)
+{
+	char	msg[256];
+	int	n;
+
+	n = snprintf(msg, sizeof msg, "ERR timeout %s for %u ms (%s); closing the "
+	    "connection\n", what, limit_ms, key);
+	if (conn_unsent(c) == 0 && n > 0 && (size_t)n < sizeof msg)
+		(void)send(bufferevent_getfd(c->bev), msg, (size_t)n,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (log_limit_pass(&expired_limit))
+		log_info("connection %llu (pid %ld, uid %ld): %s for %u ms (%s); closed",
+		    (unsigned long long)c->id, (long)c->pid, (long)c->uid, what,
+		    limit_ms, key);
+	conn_close(c);
+}
+
+/*
+ * c's time limits. Reads only store the time, so the timer looks now at what c is
+ * doing: waiting on the daemon (looked at again later, and the wait counts as
+ * activity); in the middle of a request (due request_timeout after it began); or
+ * idle (due idle_timeout after the last read, or after its replies were last seen
+ * being read). Not yet due: the timer is armed for when it will be.
+ */
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	uint64_t	 now = now_ms(), due;
+	uint32_t	 idle = master_config->idle_timeout_ms;
+	uint32_t	 req = master_config->request_timeout_ms;
+	size_t		 unsent;
+
+	c->timer_at = 0;
+	if (c->dead)
+		return;
+	if (conn_waits_on_daemon(c)) {
+		c->waited = 1;
+		conn_timer_arm(c, conn_timer_next(now), now);
+		return;
+	}
+	unsent = conn_unsent(c);
+	/* Waited on the daemon until lately, or its replies are being read: active. */
+	if (c->waited || unsent < c->unsent_seen) {
+		c->waited = 0;
+		c->active_ms = now;
+	}
+	c->unsent_seen = unsent;
+	if (req != 0 && conn_partial(c) && c->req_ms != 0) {
+		due = c->req_ms + req;
+		if (now >= due) {
+			conn_expire(c, "a request left incomplete", req,
+			    "request_timeout");
+			return;
+		}
+	} else if (idle != 0) {
+		due = c->active_ms + idle;
+		if (now >= due) {
+			conn_expire(c, "idle", idle, "idle_timeout");
+			return;
+		}
+	} else
+		return;		/* re-armed when a request begins */
+	conn_timer_arm(c, due, now);
 }
 
 /* Decode and handle every whole request in the input buffer, unless held back. */
@@ -1441,7 +1799,10 @@ conn_process_input(struct conn *c)
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct conn	*c = arg;
+
+	c->active_ms = now_ms();	/* all the timer needs of a read */
+	conn_process(c);
 }
 
 /*
@@ -1514,6 +1875,13 @@ conn_close(struct conn *c)
 	c->capmarks = 0;
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
+	uid_count_drop(c->uid);
+	nreserved -= c->reserved;
+	c->reserved = 0;
+	if (c->timer != NULL) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
 	c->dead = 1;
 	conn_unref(c);
 	if (master_stopping)
@@ -1596,10 +1964,79 @@ server_close_all(void)
 		flush_ev = NULL;
 	}
 	log_limit_reset(&framing_limit);	/* say what the last window held back */
+	log_limit_reset(&refused_limit);
+	log_limit_reset(&expired_limit);
+	free(uid_counts);
+	uid_counts = NULL;
+	nuid_counts = capuid_counts = 0;
 }
 
 uint32_t
 server_nconns(void)
 {
 	return (nconns);
+}
+
+/*
+ * Apply cf's connection limits (start-up and reload). Each connection takes a
+ * descriptor: max_connections and reserved_connections must fit under RLIMIT_NOFILE
+ * with what the daemon needs itself, or accept() would fail first and clients would
+ * wait in the backlog unanswered. If they do not fit, say so with the numbers and
+ * what to change, and cut the limits to what fits: the rest get ERR busy. Changed
+ * timeouts apply to open connections too.
+ */
+void
+server_limits(const struct config *cf)
+{
+	static uint32_t	 idle_ms = UINT32_MAX, req_ms = UINT32_MAX;
+	struct rlimit	 rl;
+	struct conn	*c;
+	uint64_t	 lim, need, want, fit, now;
+	uint32_t	 workers = 0;
+	int		 k;
+
+	for (k = 0; k < cf->nqueues; k++)
+		workers += (uint32_t)cf->queues[k].workers;
+	/* A pipe pair per worker; one more per queue for a worker started or rolled. */
+	need = SERVER_FDS_FIXED + (uint64_t)SERVER_FDS_WORKER * (workers +
+	    (uint32_t)cf->nqueues);
+	want = (uint64_t)cf->max_connections + cf->reserved_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		lim = UINT64_MAX;
+	else
+		lim = (uint64_t)rl.rlim_cur;
+	fit = lim > need ? lim - need : 0;
+	conn_max = cf->max_connections;
+	conn_reserve = cf->reserved_connections;
+	if (fit < want) {
+		/* The reserve is kept whole while it can be: it is what lets root in. */
+		if (conn_reserve > fit / 2)
+			conn_reserve = (uint32_t)(fit / 2);
+		conn_max = (uint32_t)fit - conn_reserve;
+		log_warnx("the descriptor limit (RLIMIT_NOFILE) is %llu: max_connections "
+		    "%u and reserved_connections %u need %llu descriptors with the %llu "
+		    "the daemon needs itself (the pipes of %u workers, the journal, the "
+		    "listener); only %u + %u connections fit, and clients past them get "
+		    "ERR busy. Raise the limit to %llu (LimitNOFILE= in jobpool.service, "
+		    "ulimit -n) or lower max_connections to %u",
+		    (unsigned long long)lim, cf->max_connections,
+		    cf->reserved_connections, (unsigned long long)(want + need),
+		    (unsigned long long)need, workers, conn_max, conn_reserve,
+		    (unsigned long long)(want + need), conn_max);
+	}
+	if (cf->idle_timeout_ms == idle_ms && cf->request_timeout_ms == req_ms)
+		return;
+	idle_ms = cf->idle_timeout_ms;
+	req_ms = cf->request_timeout_ms;
+	now = now_ms();
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (c->timer == NULL && conn_timer_next(0) != 0 &&
+		    (c->timer = evtimer_new(master_base, conn_timer_cb, c)) == NULL)
+			continue;
+		if (c->timer == NULL)
+			continue;
+		evtimer_del(c->timer);
+		c->timer_at = 0;
+		conn_timer_arm(c, conn_timer_next(now), now);
+	}
 }

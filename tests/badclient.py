@@ -57,6 +57,14 @@ send what a well-behaved client never would and see exactly what the daemon answ
         Open N connections (each answers PING), then one more (print what it gets and
         whether it is closed), close two of the N, wait for a new connection to be
         served, open one more (N again) and then another (refused again).
+    badclient.py crowd SOCK N [--ping] [--hold SECS]
+        Open N connections one after another, all kept open (this process's descriptor
+        limit raised as far as it goes). With --ping each sends PING and waits up to 2 s
+        for its first line; print "crowd: S served, B busy, Q silent" and each distinct
+        line other than OK pong once ("crowd: got LINE"). Without --ping they send
+        nothing: print "crowd: N open", then hold them until SIGTERM or SECS (default
+        60) and print "crowd: C of N closed by the daemon" and each distinct line they
+        got before the close.
     badclient.py watch SOCK QUEUE [PID]
         Sample STATS every 10 ms until SIGTERM (or two minutes); print "watch: started"
         after the first sample, then at the end the largest depth + delayed + running
@@ -795,6 +803,98 @@ def cmd_maxconn(a):
     return 0
 
 
+def cmd_crowd(a):
+    import resource
+    path, n = a[0], int(a[1])
+    ping = "--ping" in a
+    hold = float(a[a.index("--hold") + 1]) if "--hold" in a else 60.0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    socks, lines = [], []
+    served = busy = silent = 0
+    for i in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        # A full backlog fails a connect with a timeout at once (EAGAIN): retry.
+        end = time.monotonic() + 10
+        while True:
+            try:
+                s.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.01)
+        socks.append(s)
+        if not ping:
+            continue
+        s.settimeout(2)
+        got = b""
+        try:
+            s.sendall(b"PING\n")
+        except OSError:
+            pass        # refused and closed already: what it said is still there
+        try:
+            while b"\n" not in got:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        except OSError:
+            pass
+        line = got.partition(b"\n")[0].decode("latin-1")
+        if line == "OK pong":
+            served += 1
+        elif line.startswith("ERR busy"):
+            busy += 1
+        else:
+            silent += 1
+        if line and line != "OK pong" and line not in lines:
+            lines.append(line)
+    if ping:
+        out("crowd: %d served, %d busy, %d silent" % (served, busy, silent))
+        for line in lines:
+            out("crowd: got", line)
+        return 0
+    out("crowd: %d open" % n)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *x: stop.append(1))
+    got = {s: b"" for s in socks}
+    closed = set()
+    end = time.monotonic() + hold
+    while not stop and len(closed) < n and time.monotonic() < end:
+        live = [s for s in socks if s not in closed]
+        r = []
+        # select() cannot watch descriptors past 1023: poll in turn.
+        p = select.poll()
+        for s in live:
+            p.register(s, select.POLLIN)
+        for fd, _ in p.poll(200):
+            r.append(fd)
+        byfd = {s.fileno(): s for s in live}
+        for fd in r:
+            s = byfd[fd]
+            try:
+                d = s.recv(4096)
+            except OSError:
+                d = b""
+            if d:
+                got[s] += d
+            else:
+                closed.add(s)
+    out("crowd: %d of %d closed by the daemon" % (len(closed), n))
+    for s in socks:
+        line = got[s].partition(b"\n")[0].decode("latin-1")
+        if line and line not in lines:
+            lines.append(line)
+    for line in lines:
+        out("crowd: got", line)
+    return 0
+
+
 def cmd_watch(a):
     path, queue = a[0], a[1]
     pid = int(a[2]) if len(a) > 2 else None
@@ -924,7 +1024,7 @@ COMMANDS = {
     "flood": cmd_flood,
     "abrupt": cmd_abrupt, "produce": cmd_produce, "shutdown": cmd_shutdown,
     "deaf": cmd_deaf, "slowread": cmd_slowread, "waitonce": cmd_waitonce,
-    "maxconn": cmd_maxconn,
+    "maxconn": cmd_maxconn, "crowd": cmd_crowd,
     "watch": cmd_watch, "mixshutdown": cmd_mixshutdown,
 }
 

@@ -604,6 +604,37 @@ START_TEST(test_ranges)
 }
 END_TEST
 
+/* The connection limits and time limits: defaults, values, ranges at file:line. */
+START_TEST(test_connection_limits)
+{
+	struct config	*cf;
+
+	cf = load_ok(Q_OK);
+	ck_assert_uint_eq(cf->max_connections, 1024);
+	ck_assert_uint_eq(cf->max_connections_per_uid, 256);
+	ck_assert_uint_eq(cf->reserved_connections, 8);
+	ck_assert_uint_eq(cf->idle_timeout_ms, 300000);
+	ck_assert_uint_eq(cf->request_timeout_ms, 30000);
+	config_free(cf);
+	cf = load_ok("max_connections_per_uid = 1;\nreserved_connections = 0;\n"
+	    "idle_timeout = 0;\nrequest_timeout = 0.5;\n" Q_OK);
+	ck_assert_uint_eq(cf->max_connections_per_uid, 1);
+	ck_assert_uint_eq(cf->reserved_connections, 0);
+	ck_assert_uint_eq(cf->idle_timeout_ms, 0);
+	ck_assert_uint_eq(cf->request_timeout_ms, 500);
+	config_free(cf);
+	load_fails(
+	    "max_connections_per_uid = 0;\n"
+	    "reserved_connections = 1001;\n"
+	    "idle_timeout = -1;\n"
+	    "request_timeout = \"30s\";\n" Q_OK,
+	    "@:1: 'max_connections_per_uid' must be between 1 and 1000000, not 0\n"
+	    "@:2: 'reserved_connections' must be between 0 and 1000, not 1001\n"
+	    "@:3: 'idle_timeout' must be 0 or more seconds, not -1\n"
+	    "@:4: 'request_timeout' must be a number of seconds");
+}
+END_TEST
+
 START_TEST(test_priorities)
 {
 	load_fails(
@@ -1445,6 +1476,7 @@ config_suite(void)
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_payload_output_warning);
+	tcase_add_test(tc, test_connection_limits);
 	tcase_add_test(tc, test_free_null);
 	suite_add_tcase(s, tc);
 

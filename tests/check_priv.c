@@ -778,6 +778,46 @@ START_TEST(test_worker_nothing)
 END_TEST
 
 /*
+ * The master raises its soft descriptor limit to the hard one (each client takes a
+ * descriptor); its workers go back to the soft limit it was started with, unless
+ * their queue sets rlimit_nofile. (In the test's own process: Check forks each test.)
+ */
+START_TEST(test_nofile_raise)
+{
+	struct queue_config	qc;
+	struct report		r;
+	struct rlimit		rl;
+	unsigned long long	was, now;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max < 256)
+		return;		/* nothing this test can lower and raise again */
+	rl.rlim_cur = 200;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_int_eq(priv_nofile_raise(&was, &now), 0);
+	ck_assert_uint_eq(was, 200);
+	ck_assert_uint_eq(now, rl.rlim_max);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_uint_eq(rl.rlim_cur, rl.rlim_max);
+
+	memset(&qc, 0, sizeof qc);
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.nofile.rlim_cur, 200);
+	ck_assert_uint_eq(r.nofile.rlim_max, rl.rlim_max);
+	/* A queue's own rlimit_nofile still wins. */
+	qc.rlimit_nofile = 64;
+	in_child(worker_child, &qc, &r);
+	ck_assert_msg(r.rc == 0, "priv_worker: %s", r.cause);
+	ck_assert_uint_eq(r.nofile.rlim_cur, 64);
+
+	/* Already at the hard limit: nothing to do. */
+	ck_assert_int_eq(priv_nofile_raise(&was, &now), 0);
+	ck_assert_uint_eq(was, now);
+}
+END_TEST
+
+/*
  * Each limit, soft and hard. RLIMIT_AS at 2^47 (all of x86-64's user address space)
  * is a real limit that ASan's reservations still fit in.
  */
@@ -1493,6 +1533,7 @@ priv_suite(void)
 	suite_add_tcase(s, tp);
 	tcase_add_test(tw, test_worker_nothing);
 	tcase_add_test(tw, test_worker_rlimits);
+	tcase_add_test(tw, test_nofile_raise);
 	tcase_add_test(tw, test_worker_rlimit_refused);
 	tcase_add_test(tw, test_worker_unknown);
 	tcase_add_test(tw, test_worker_user);

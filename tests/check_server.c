@@ -52,8 +52,12 @@ static char		 tconf[96];
 static char		 tsock[96];
 static struct client	 cl[3];
 
+/* Settings a test case adds to conf_text (setup_crowd). */
+static const char	*conf_more = "";
+
 static const char conf_text[] =
 	"socket = \"%s\";\n"
+	"%s"
 	"max_payload = 1024;\n"
 	"queues = (\n"
 	"\t{ name = \"q\"; handler = \"echo\"; workers = 1; max_jobs = 2; },\n"
@@ -84,7 +88,7 @@ setup(void)
 	snprintf(tconf, sizeof tconf, "%s/jobpool.conf", tdir);
 	snprintf(tsock, sizeof tsock, "%s/jobpool.sock", tdir);
 	ck_assert_ptr_nonnull(fp = fopen(tconf, "w"));
-	fprintf(fp, conf_text, tsock);
+	fprintf(fp, conf_text, tsock, conf_more);
 	ck_assert_int_eq(fclose(fp), 0);
 	cf = config_load(tconf, &cause);
 	ck_assert_msg(cf != NULL, "config: %s", cause);
@@ -1354,6 +1358,155 @@ START_TEST(test_stale_socket)
 }
 END_TEST
 
+/* ----- crowds: time limits and connection limits ----- */
+
+/*
+ * Short time limits and few connections: 2 in all, 1 per uid, 1 reserved. The tests
+ * run as the daemon's own user, who may use the reserved slot.
+ */
+static void
+setup_crowd(void)
+{
+	conf_more = "idle_timeout = 0.4;\nrequest_timeout = 0.3;\n"
+	    "max_connections = 2;\nmax_connections_per_uid = 1;\n"
+	    "reserved_connections = 1;\n";
+	setup();
+}
+
+/* An idle connection is closed after idle_timeout, told why. */
+START_TEST(test_idle_closed)
+{
+	struct client	*c = cl_connect(0);
+
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+	run_until(server_nconns() == 1);
+	cl_expect(c, "ERR timeout idle for 400 ms (idle_timeout); closing the connection");
+	cl_expect_eof(c);
+	ck_assert_uint_eq(server_nconns(), 0);
+}
+END_TEST
+
+/* A request left incomplete is closed after request_timeout, whole ones still served. */
+START_TEST(test_request_incomplete_closed)
+{
+	struct client	*c = cl_connect(0);
+
+	cl_sends(c, "PING\nSUBMIT q 5\nhel");
+	cl_expect(c, "OK pong");
+	cl_expect(c, "ERR timeout a request left incomplete for 300 ms (request_timeout); "
+	    "closing the connection");
+	cl_expect_eof(c);
+	/* A line's first bytes start the clock; more of it does not restart it. */
+	c = cl_connect(0);
+	cl_sends(c, "PI");
+	run_for(150);
+	cl_sends(c, "N");
+	run_for(100);
+	cl_sends(c, "G");
+	cl_expect_prefix(c, "ERR timeout a request left incomplete");
+	cl_expect_eof(c);
+}
+END_TEST
+
+/*
+ * Connections that wait on the daemon are not idle: one waiting for a job's result,
+ * one blocked on a full queue. (The queues here have no workers.) Once answered, the
+ * first is idle again and closed in time.
+ */
+START_TEST(test_waiting_not_idle)
+{
+	struct client	*a = cl_connect(0), *b = cl_connect(1);
+	char		 want[64];
+	uint64_t	 id;
+
+	id = cl_submit(a, "q", "x", "wait");
+	cl_submit(b, "q", "y", "");
+	cl_sends(b, "SUBMIT q 1\nz\n");	/* q is full (max_jobs 2): b is blocked */
+	run_for(1200);			/* three idle_timeouts, four request_timeouts */
+	cl_pump(a);
+	cl_pump(b);
+	ck_assert_msg(a->len == 0 && !a->eof, "waiter: '%.*s'", (int)a->len, a->buf);
+	ck_assert_msg(b->len == 0 && !b->eof, "blocked: '%.*s'", (int)b->len, b->buf);
+	ck_assert_uint_eq(server_nconns(), 2);
+	ck_assert_uint_eq(queue_find("q")->nblocked, 1);
+	/* The job ends: the RESULT comes, and later the idle close. */
+	ck_assert_int_eq(dispatch_cancel(job_find(id), &(const char *){ NULL }), 0);
+	snprintf(want, sizeof want, "RESULT %llu cancelled 9", (unsigned long long)id);
+	cl_expect(a, want);
+	cl_expect(a, "cancelled");
+	cl_expect(b, "OK 3");
+	cl_expect(a, "ERR timeout idle for 400 ms (idle_timeout); closing the connection");
+	cl_expect_eof(a);
+}
+END_TEST
+
+/*
+ * max_connections_per_uid, then the reserved slot (the daemon's own user), then
+ * ERR busy naming the limit. A slot that frees is taken again.
+ */
+START_TEST(test_per_uid_and_reserved)
+{
+	struct client	*a = cl_connect(0), *b, *c;
+	char		 want[128];
+
+	cl_sends(a, "PING\n");
+	cl_expect(a, "OK pong");
+	b = cl_connect(1);
+	cl_sends(b, "PING\n");
+	cl_expect(b, "OK pong");	/* past its per-uid limit: the reserved slot */
+	c = cl_connect(2);
+	snprintf(want, sizeof want, "ERR busy too many connections from uid %ld "
+	    "(max_connections_per_uid is 1)", (long)geteuid());
+	cl_expect(c, want);
+	cl_expect_eof(c);
+	ck_assert_uint_eq(server_nconns(), 2);
+	close(b->fd);
+	b->fd = -1;
+	run_until(server_nconns() == 1);
+	close(c->fd);
+	c = cl_connect(2);
+	cl_sends(c, "PING\n");
+	cl_expect(c, "OK pong");
+}
+END_TEST
+
+/*
+ * Out of descriptors anyway (accept() fails with EMFILE): the client waiting in the
+ * backlog is not left hanging there. The spare descriptor is given up to accept it and
+ * answer ERR busy. The test shares the server's process, so its own client sockets use
+ * up the room a lowered RLIMIT_NOFILE leaves.
+ */
+START_TEST(test_out_of_descriptors)
+{
+	struct client	*a, *b;
+	struct rlimit	 rl, low;
+	int		 nfree = 0;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* The lowest limit that leaves three descriptors free: a, its accept, b. */
+	for (low.rlim_cur = 0; nfree < 3; low.rlim_cur++) {
+		if (fcntl((int)low.rlim_cur, F_GETFD) == -1)
+			nfree++;
+	}
+	low.rlim_max = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	a = cl_connect(0);
+	cl_sends(a, "PING\n");
+	cl_expect(a, "OK pong");
+	b = cl_connect(1);
+	cl_expect(b, "ERR busy the daemon is out of file descriptors (RLIMIT_NOFILE); "
+	    "try again later");
+	cl_expect_eof(b);
+	ck_assert_uint_eq(server_nconns(), 1);
+	/* The spare is back in hand: the next one hears the same. */
+	close(b->fd);
+	b = cl_connect(1);
+	cl_expect_prefix(b, "ERR busy the daemon is out of file descriptors");
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+END_TEST
+
 static Suite *
 server_suite(void)
 {
@@ -1387,6 +1540,14 @@ server_suite(void)
 	tcase_add_test(tc, test_stale_socket);
 	tcase_add_test(tc, test_journal_holds_replies);
 	tcase_add_test(tc, test_journal_holds_results);
+	tcase_add_test(tc, test_out_of_descriptors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("crowd");
+	tcase_add_checked_fixture(tc, setup_crowd, teardown);
+	tcase_add_test(tc, test_idle_closed);
+	tcase_add_test(tc, test_request_incomplete_closed);
+	tcase_add_test(tc, test_waiting_not_idle);
+	tcase_add_test(tc, test_per_uid_and_reserved);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -179,6 +179,18 @@ jp_eq "the watchdog is armed" "30s" "$(show WatchdogUSec)"
 jp_eq "the daemon runs as jobpool" "jobpool" "$(ct ps -o user= -p "$(show MainPID)" | tr -d ' ')"
 jp_eq "the socket belongs to jobpool, mode 0660" "jobpool:jobpool 660" \
 	"$(ct stat -c '%U:%G %a' /run/jobpool/jobpool.sock)"
+# LimitNOFILE=1024:65536: the master raises its soft limit to the hard one, its workers
+# keep the soft one the unit gave. (systemd lowers the hard limit to what it may set:
+# in a container under a host limit below 65536, that one.)
+main=$(show MainPID)
+mlim=$(ct awk '/^Max open files/ { print $4, $5 }' "/proc/$main/limits")
+hard=${mlim#* }
+jp_eq "the master's descriptor limit is raised to its hard limit" "$hard $hard" "$mlim"
+wpid=$(ct ps -o pid= --ppid "$main" | head -1 | tr -d ' ')
+jp_eq "a worker keeps the soft limit the unit gave" "1024 $hard" \
+	"$(ct awk '/^Max open files/ { print $4, $5 }' "/proc/$wpid/limits")"
+jp_match "the raise is logged" "descriptor limit \\(RLIMIT_NOFILE\\) raised from 1024 to $hard" \
+	"$(journal -u jobpool -o cat)"
 
 # ----- jobs flow; systemctl status tells the story -----
 jp_eq "a job through the system socket" \
