@@ -1,8 +1,9 @@
 /*
  * check_journal.c: unit tests for journal.c: the checksum, what a restart gets back
- * (queued, delayed, dead, retried, finished and cancelled jobs, the next id), damaged
- * files, jobs of queues the config no longer has, the lock, compaction, and that the
- * durable batch follows what was handed to the writer, at each fsync policy.
+ * (queued, delayed, dead, retried, finished and cancelled jobs, the next id, dead jobs'
+ * attempts), damaged files and the records recovered around the damage (and that the
+ * resync stays linear), jobs of queues the config no longer has, the lock, compaction,
+ * and that the durable batch follows what was handed to the writer, at each policy.
  */
 
 #include "autoconf.h"
@@ -592,7 +593,7 @@ clear_dir(void)
 /*
  * Damage of every kind, at many places: the file cut short anywhere, a byte changed
  * anywhere, a size field made huge. The daemon must start every time (ASan watches the
- * reader) and recover no job that was never submitted.
+ * reader and the resync) and recover no job that was never submitted.
  */
 START_TEST(test_damage_anywhere)
 {
@@ -759,9 +760,9 @@ random_record(unsigned char *b, uint64_t *r, int *submits)
 
 /*
  * Records whose checksums are right and whose contents are not: what a bug in a writer,
- * or another version's records, would leave. Each file replays up to its first
- * malformed record; the daemon starts every time (ASan and UBSan watch the reader) and
- * brings back no more jobs than the file's SUBMIT records.
+ * or another version's records, would leave. Each malformed record is skipped whole
+ * and the rest replayed; the daemon starts every time (ASan and UBSan watch the reader)
+ * and brings back no more jobs than the file's SUBMIT records.
  */
 START_TEST(test_checksummed_garbage)
 {
