@@ -1306,10 +1306,12 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
  * span comes from checkpoints instead: CRC-32C is linear (crc_shift), so the crc of
  * m[a, b) is C(b) ^ crc_shift(C(a), b - a), with C(x) the crc of m[base, x). C is
  * computed once going forward at every JSYNC_STEP bytes, and anywhere else from the
- * checkpoint before it and fewer than JSYNC_STEP bytes. The checkpoints serve every
- * damaged region of the file, so all the resyncs of a file together hash it at most
- * once, plus JOURNAL_RESYNC_COST bytes and a few dozen multiplications per candidate:
- * linear in the file, whatever it holds. Candidates come in offset order, so
+ * checkpoint before it and fewer than JSYNC_STEP bytes. The frames the replay itself
+ * checks go the same way (otherwise a huge size claimed just before each of many small
+ * records would be hashed in full, each time). The checkpoints serve the whole file,
+ * so a replay hashes it at most once, plus JOURNAL_RESYNC_COST bytes and a few dozen
+ * multiplications per frame or candidate checked: linear in the file, whatever it
+ * holds. Candidates come in offset order, so
  * checkpoints before the current one are dropped; a body is at most JREC_MAX bytes, so
  * the ring holds at most JREC_MAX / JSYNC_STEP + 3 of them (4 MiB), and never more than
  * the file has steps.
@@ -1353,14 +1355,17 @@ jsync_prefix(struct jsync *y, uint64_t x, int keep_from_here, uint32_t *c)
 	return (0);
 }
 
-/* The crc of m[a, b); a never goes back within one resync. */
+/*
+ * The crc of m[a, b), for every frame the replay checks, in the records and in the
+ * resync's scan alike: a never goes back.
+ */
 static uint32_t
 jsync_crc(struct jsync *y, uint64_t a, uint64_t b)
 {
 	uint64_t	room;
 	uint32_t	ca, cb;
 
-	y->jr->candidates++;
+	y->jr->checks++;
 	if (!y->jr->naive && b - a > JOURNAL_RESYNC_COST) {
 		if (y->ck == NULL) {
 			room = y->len - y->base;
@@ -1465,7 +1470,8 @@ jset_replay(struct jset *s, const unsigned char *m, uint64_t len,
 			why = "a record whose size cannot be";
 		else if (size > len - off - JREC_HDR)
 			why = "a record cut short";
-		else if (journal_crc32c(0, p + JREC_HDR, size) != get32(p + 4))
+		else if (jsync_crc(&y, off + JREC_HDR, off + JREC_HDR + size) !=
+		    get32(p + 4))
 			why = "a record whose checksum does not match";
 		if (why == NULL) {
 			if (jset_apply(s, p + JREC_HDR, size, &why) == 0) {

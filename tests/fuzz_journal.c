@@ -74,7 +74,7 @@ replay_checked(const uint8_t *buf, size_t len)
 	CHECK(jr.jobs <= jr.records);
 	CHECK(jr.dead <= jr.jobs);
 	CHECK(jr.payload_bytes <= jr.record_bytes);
-	CHECK(jr.hashed <= len + jr.candidates * JOURNAL_RESYNC_COST);
+	CHECK(jr.hashed <= len + jr.checks * JOURNAL_RESYNC_COST);
 
 	/* The checkpoints change how much is hashed, never what is found. */
 	CHECK(naive.records == jr.records);
@@ -83,7 +83,7 @@ replay_checked(const uint8_t *buf, size_t len)
 	CHECK(naive.damaged_bytes == jr.damaged_bytes);
 	CHECK(naive.first_damage == jr.first_damage);
 	CHECK(naive.why == jr.why);
-	CHECK(naive.candidates == jr.candidates);
+	CHECK(naive.checks == jr.checks);
 	CHECK(naive.jobs == jr.jobs);
 	CHECK(naive.dead == jr.dead);
 	CHECK(naive.payload_bytes == jr.payload_bytes);
@@ -249,13 +249,13 @@ run_seed(const char *path)
 		if (journal_replay(data, len, &jr) == 0)
 			printf("%s: %zu bytes: %llu records, %llu damaged regions (%llu "
 			    "bytes, first at %llu: %s), %llu jobs (%llu dead), next id "
-			    "%llu; resync: %llu candidates, %llu bytes hashed\n", path, len,
+			    "%llu; %llu crcs checked over %llu bytes\n", path, len,
 			    (unsigned long long)jr.records, (unsigned long long)jr.regions,
 			    (unsigned long long)jr.damaged_bytes,
 			    (unsigned long long)jr.first_damage,
 			    jr.why != NULL ? jr.why : "-", (unsigned long long)jr.jobs,
 			    (unsigned long long)jr.dead, (unsigned long long)jr.next_id,
-			    (unsigned long long)jr.candidates, (unsigned long long)jr.hashed);
+			    (unsigned long long)jr.checks, (unsigned long long)jr.hashed);
 	}
 	for (r = 0; r < MUTATIONS; r++)
 		mutate_and_run(data, len, &rs, mbuf);
