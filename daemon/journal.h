@@ -87,7 +87,7 @@ uint32_t	journal_crc32c(uint32_t crc, const void *buf, size_t len);
  * own that it frees, for the fuzzer and the tests: 0, or -1 if out of memory.
  */
 struct journal_replay {
-	int		 naive;		/* in: each candidate's crc from scratch (tests) */
+	int		 naive;		/* in: every crc from scratch (tests) */
 	uint64_t	 records;	/* applied */
 	uint64_t	 record_bytes;	/* their bytes, headers included */
 	uint64_t	 regions;	/* damaged regions */

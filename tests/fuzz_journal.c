@@ -7,9 +7,9 @@
  *   - damaged regions are separated by records;
  *   - the live jobs hold no more payload than the records applied carried: nothing is
  *     made up out of damage;
- *   - the resync's crc work is at most the file once plus JOURNAL_RESYNC_COST bytes per
- *     candidate, whatever sizes the file claims, and its checkpoints find exactly what
- *     checking every candidate from scratch finds;
+ *   - the crc work is at most the file once plus JOURNAL_RESYNC_COST bytes per crc
+ *     checked, whatever sizes the file claims, and the checkpoints find exactly what
+ *     checking every crc from scratch finds;
  *   - ASan and UBSan watch every read, and libFuzzer's -malloc_limit_mb every allocation.
  * Each input is read as it is, and again after a journal header, so that mutations are
  * not all spent on the header.
