@@ -1306,12 +1306,11 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
  * span comes from checkpoints instead: CRC-32C is linear (crc_shift), so the crc of
  * m[a, b) is C(b) ^ crc_shift(C(a), b - a), with C(x) the crc of m[base, x). C is
  * computed once going forward at every JSYNC_STEP bytes, and anywhere else from the
- * checkpoint before it and fewer than JSYNC_STEP bytes. The frames the replay itself
- * checks go the same way (otherwise a huge size claimed just before each of many small
- * records would be hashed in full, each time). The checkpoints serve the whole file,
- * so a replay hashes it at most once, plus JOURNAL_RESYNC_COST bytes and a few dozen
- * multiplications per frame or candidate checked: linear in the file, whatever it
- * holds. Candidates come in offset order, so
+ * checkpoint before it and fewer than JSYNC_STEP bytes. The checkpoints serve the
+ * whole file (and the replay's own frames, once those have wasted too much: see
+ * jset_frame_crc), so they hash it at most once, plus JOURNAL_RESYNC_COST bytes and a
+ * few dozen multiplications per crc checked: linear in the file, whatever it holds.
+ * Candidates come in offset order, so
  * checkpoints before the current one are dropped; a body is at most JREC_MAX bytes, so
  * the ring holds at most JREC_MAX / JSYNC_STEP + 3 of them (4 MiB), and never more than
  * the file has steps.
@@ -1407,6 +1406,30 @@ jsync_next(struct jsync *y, uint64_t off)
 	return (y->len);
 }
 
+/*
+ * The crc of the body of the frame at off, as the replay reads it. A record is hashed
+ * whole, the cheapest way, but a frame that does not check out wastes what it claimed:
+ * once that has come to the file's size, bigger frames go through the checkpoints (a
+ * huge size claimed before each of many small records would otherwise be quadratic).
+ * The replay hashes the file at most four times: its records, the waste up to the
+ * file and one frame, the checkpoints; plus JOURNAL_RESYNC_COST bytes a crc checked.
+ */
+static uint32_t
+jset_frame_crc(struct jsync *y, uint64_t off, uint32_t size, uint64_t *wasted)
+{
+	const unsigned char	*p = y->m + off;
+	uint32_t		 crc;
+
+	if (*wasted > y->len && size > JOURNAL_RESYNC_COST)
+		return (jsync_crc(y, off + JREC_HDR, off + JREC_HDR + size));
+	y->jr->checks++;
+	y->jr->hashed += size;
+	crc = journal_crc32c(0, p + JREC_HDR, size);
+	if (crc != get32(p + 4))
+		*wasted += size;
+	return (crc);
+}
+
 /* Bytes from off on are damage, what was wrong there is why (unless in one already). */
 static void
 jset_damage(struct journal_replay *jr, int *open, uint64_t *start, uint64_t off,
@@ -1448,7 +1471,7 @@ jset_replay(struct jset *s, const unsigned char *m, uint64_t len,
 	struct jsync	 y = { .m = m, .len = len, .jr = jr };
 	const unsigned char *p;
 	const char	*why;
-	uint64_t	 off, start = 0;
+	uint64_t	 off, start = 0, wasted = 0;
 	uint32_t	 size = 0;
 	int		 open = 0, rc = 0, naive = jr->naive;
 
@@ -1470,8 +1493,7 @@ jset_replay(struct jset *s, const unsigned char *m, uint64_t len,
 			why = "a record whose size cannot be";
 		else if (size > len - off - JREC_HDR)
 			why = "a record cut short";
-		else if (jsync_crc(&y, off + JREC_HDR, off + JREC_HDR + size) !=
-		    get32(p + 4))
+		else if (jset_frame_crc(&y, off, size, &wasted) != get32(p + 4))
 			why = "a record whose checksum does not match";
 		if (why == NULL) {
 			if (jset_apply(s, p + JREC_HDR, size, &why) == 0) {

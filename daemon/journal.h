@@ -95,13 +95,13 @@ struct journal_replay {
 	uint64_t	 first_damage;	/* offset of the first region */
 	const char	*why;		/* what was wrong there, NULL if nothing */
 	uint64_t	 checks;	/* crcs checked: frames and resync candidates */
-	uint64_t	 hashed;	/* bytes those crcs ran over */
+	uint64_t	 hashed;	/* bytes those crcs ran over, records included */
 	uint64_t	 jobs;		/* journal_replay: live jobs at the end */
 	uint64_t	 dead;		/* of them dead */
 	uint64_t	 payload_bytes;	/* their payloads and reasons */
 	uint64_t	 next_id;
 };
-/* A replay hashes at most the file once, plus this many bytes per crc checked. */
+/* A replay hashes at most the file four times, plus this many bytes per crc checked. */
 #define JOURNAL_RESYNC_COST	512
 int		journal_replay(const void *buf, size_t len, struct journal_replay *jr);
 
