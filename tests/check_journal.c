@@ -946,6 +946,22 @@ START_TEST(test_flipped_byte_costs_one_record)
 		ck_assert_msg(strstr(log, want) != NULL, "want '%s' in: %s", want, log);
 		ck_assert_ptr_null(strstr(strstr(log, "is damaged") + 1, "is damaged"));
 		free(log);
+		if (round == 0) {
+			/* STATS' journal line counts it and names the file. */
+			struct evbuffer	*out = evbuffer_new();
+			char		*text;
+
+			ck_assert_ptr_nonnull(out);
+			stats_write(out);
+			evbuffer_add(out, "", 1);
+			text = (char *)evbuffer_pullup(out, -1);
+			snprintf(want, sizeof want, " damaged=1 damaged_bytes=%zu dir=",
+			    recs[r].size);
+			ck_assert_msg(strstr(text, want) != NULL, "STATS: %s", text);
+			snprintf(want, sizeof want, " damaged_file=%s\n", ji.damaged_file);
+			ck_assert_msg(strstr(text, want) != NULL, "STATS: %s", text);
+			evbuffer_free(out);
+		}
 		daemon_down();
 	}
 	free(orig);
