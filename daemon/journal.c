@@ -15,7 +15,8 @@
  *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason, u8 attempts
  *		(attempts was added later: a DEAD record without it is read too)
  *	RETRY	u64 id			a dead job queued again, attempts from 0
- *	NEXT	u64 id			the next job id (first in every file, last in a snapshot)
+ *	NEXT	u64 id			the next job id (first in every file; last too in a
+ *					snapshot, should the first be damaged)
  *
  * Replaying the files in order gives the jobs that were live. A record that is cut
  * short, fails its crc or does not decode is damage: the replay skips it and goes on
@@ -1224,8 +1225,10 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		need = 26 + (size_t)qlen + 4 + len;
 		if (len > JREC_MAX || n < need || (!(flags & 1) && n != need))
 			return (-1);
+		if (s == NULL && (flags & 1))
+			return (parse_dead(NULL, p + need, n - need, 0, why));
 		if (s == NULL)
-			return ((flags & 1) ? parse_dead(NULL, p + need, n - need, 0, why) : 0);
+			return (0);
 		if ((r = calloc(1, sizeof *r + len)) == NULL) {
 			*why = "out of memory";
 			return (-1);
