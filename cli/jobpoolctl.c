@@ -1515,6 +1515,17 @@ stats_print_journal(const struct stats_rec *r)
 	if ((v = stats_get(r, "state")) != NULL && strcmp(v, "ok") != 0)
 		printf(", %s: %s", v, why != NULL ? why : "");
 	putchar('\n');
+	/* Damage the start skipped: a line of its own, so that it is not missed. */
+	if ((v = stats_get(r, "damaged")) != NULL && strcmp(v, "0") != 0) {
+		const char *bytes = stats_get(r, "damaged_bytes");
+		const char *file = stats_get(r, "damaged_file");
+
+		printf("journal_damaged: %s region%s (%s bytes) skipped at the start",
+		    v, strcmp(v, "1") == 0 ? "" : "s", bytes != NULL ? bytes : "?");
+		if (file != NULL)
+			printf(", kept as %s/%s", dir != NULL ? dir : "?", file);
+		fputs("; the daemon's log says where\n", stdout);
+	}
 }
 
 /* Print one record as a JSON object; namekey is what its name is called. */

@@ -14,13 +14,18 @@
  *		then u32 owner (the submitter's uid; a body without it, from before
  *		owners, is read as root's)
  *	END	u64 id			finished, cancelled or dropped: forget it
- *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason
+ *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason, u8 attempts
+ *		(attempts was added later: a DEAD record without it is read too)
  *	RETRY	u64 id			a dead job queued again, attempts from 0
- *	NEXT	u64 id			the next job id (first in every file)
+ *	NEXT	u64 id			the next job id (first in every file; last too in a
+ *					snapshot, should the first be damaged)
  *
  * Replaying the files in order gives the jobs that were live. A record that is cut
- * short or fails its crc ends the replay of its file: the file is kept aside as
- * journal.N.damaged and the daemon starts with what came before.
+ * short, fails its crc or does not decode is damage: the replay skips it and goes on
+ * from the next place where a whole record is found again (a size that fits, the crc,
+ * a known type, a body that decodes), so one damaged record costs only itself and what
+ * the damage covers. A damaged file is kept aside as journal.N.damaged, logged, and
+ * counted in STATS.
  *
  * Threads: the master appends records to a buffer of its own during a pass of the event
  * loop, and hands them over once per pass (one batch). The writer thread writes each
@@ -117,6 +122,10 @@ static struct {
 	char		*refusal;	/* set while writes fail */
 	uint64_t	 compactions;
 	uint64_t	 recovered;
+	uint64_t	 damaged;	/* regions skipped at the start */
+	uint64_t	 damaged_bytes;
+	uint64_t	 damaged_files;
+	char		 damaged_file[80];	/* the last file kept aside */
 	int		 policy_m;	/* the policy in force, the master's copy */
 
 	/* Shared, under mu. */
@@ -150,7 +159,10 @@ static struct {
 /* ----- CRC-32C ----- */
 
 static uint32_t	crc_table[8][256];
+static uint32_t	crc_pow[64];		/* x^(8 * 2^k) modulo the polynomial */
 static int	crc_hw = -1;
+
+static uint32_t	crc_mul(uint32_t, uint32_t);
 
 static void
 crc_init(void)
@@ -169,11 +181,49 @@ crc_init(void)
 			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^
 			    crc_table[0][crc_table[k - 1][i] & 0xff];
 	}
+	crc_pow[0] = 0x80000000U >> 8;		/* x^8: one byte */
+	for (k = 1; k < 64; k++)
+		crc_pow[k] = crc_mul(crc_pow[k - 1], crc_pow[k - 1]);
 #if defined(__x86_64__)
 	crc_hw = __builtin_cpu_supports("sse4.2");
 #else
 	crc_hw = 0;
 #endif
+}
+
+/*
+ * a * b modulo the CRC-32C polynomial, in the crc's bit-reflected form (bit 31 is the
+ * coefficient of x^0, bit 0 that of x^31).
+ */
+static uint32_t
+crc_mul(uint32_t a, uint32_t b)
+{
+	uint32_t	p = 0, bit;
+
+	for (bit = 0x80000000U; bit != 0; bit >>= 1) {
+		if (a & bit)
+			p ^= b;
+		b = b & 1 ? (b >> 1) ^ 0x82F63B78U : b >> 1;	/* b * x */
+	}
+	return (p);
+}
+
+/*
+ * The crc of A carried over n more bytes: crc * x^(8n). CRC-32C is linear, so
+ * crc(A B) = crc_shift(crc(A), |B|) ^ crc(B) whatever the bytes of B.
+ */
+static uint32_t
+crc_shift(uint32_t crc, uint64_t n)
+{
+	int	k;
+
+	if (crc_hw == -1)
+		crc_init();
+	for (k = 0; n != 0; k++, n >>= 1) {
+		if (n & 1)
+			crc = crc_mul(crc_pow[k], crc);
+	}
+	return (crc);
 }
 
 #if defined(__x86_64__)
@@ -355,10 +405,10 @@ rec_id(struct evbuffer *b, int type, uint64_t id)
 
 static int
 rec_dead(struct evbuffer *b, uint64_t id, uint8_t last_status, uint64_t died,
-    const char *reason, uint16_t rlen)
+    const char *reason, uint16_t rlen, uint8_t attempts)
 {
 	struct evbuffer_iovec	 v;
-	size_t			 body = 1 + 8 + 1 + 8 + 2 + rlen;
+	size_t			 body = 1 + 8 + 1 + 8 + 2 + rlen + 1;
 	unsigned char		*p;
 
 	if ((p = rec_begin(b, body, &v)) == NULL)
@@ -370,6 +420,8 @@ rec_dead(struct evbuffer *b, uint64_t id, uint8_t last_status, uint64_t died,
 	p = put16(p, rlen);
 	if (rlen > 0)
 		memcpy(p, reason, rlen);
+	p += rlen;
+	put8(p, attempts);
 	rec_end(b, &v, body);
 	return (0);
 }
@@ -487,11 +539,11 @@ journal_dead(const struct job *j)
 	if (!journal_on)
 		return;
 	if (rec_dead(J.buf, j->id, j->x != NULL ? j->x->last_status : JOB_FAILED,
-	    job_died_wall(j), job_result(j), rlen) != 0) {
+	    job_died_wall(j), job_result(j), rlen, j->attempts) != 0) {
 		journal_oom("DEAD", j->id);
 		return;
 	}
-	J.file_bytes += JREC_HDR + 20 + rlen;
+	J.file_bytes += JREC_HDR + 21 + rlen;
 	journal_appended();
 }
 
@@ -585,7 +637,8 @@ journal_snapshot(struct evbuffer *b, uint64_t *live)
 			return (-1);
 		*live += size;
 	}
-	return (0);
+	/* NEXT again: damage to the first would otherwise let old ids be given again. */
+	return (rec_id(b, JR_NEXT, job_peek_next_id()));
 }
 
 /* Once per pass of the event loop: hand this pass's records to the writer. */
@@ -1096,35 +1149,60 @@ get16(const unsigned char *p)
 	return (le16toh(v));
 }
 
-/* The dead part of a record: 0, or -1 if it does not fit or memory ran out. */
+/*
+ * The dead part of a record: u8 last_status, u64 died, u16 rlen, reason; with attempts
+ * (a DEAD record's), an u8 attempts may follow, which older DEAD records lack. With r
+ * NULL, only whether it decodes. 0, or -1 with *why if it does not fit or memory ran out.
+ */
 static int
-parse_dead(struct jrec *r, const unsigned char *p, size_t n)
+parse_dead(struct jrec *r, const unsigned char *p, size_t n, int attempts,
+    const char **why)
 {
 	uint16_t	rlen;
+	size_t		end;
 
 	if (n < 11)
 		return (-1);
 	rlen = get16(p + 9);
-	if (n != 11 + (size_t)rlen)
+	end = 11 + (size_t)rlen;
+	if (n != end && !(attempts && n == end + 1))
 		return (-1);
+	if (r == NULL)
+		return (0);
 	free(r->reason);
 	r->reason = NULL;
-	if (rlen > 0 && (r->reason = malloc(rlen)) == NULL)
+	r->rlen = 0;
+	if (rlen > 0 && (r->reason = malloc(rlen)) == NULL) {
+		*why = "out of memory";
 		return (-1);
+	}
 	r->dead = 1;
 	r->last_status = p[0];
 	r->died = get64(p + 1);
 	r->rlen = rlen;
 	if (rlen > 0)
 		memcpy(r->reason, p + 11, rlen);
+	if (n > end)
+		r->attempts = p[end];
 	return (0);
 }
 
-/* Apply one record. 0, or -1 with *why if it is malformed. */
+/* An id the journal has seen was given out: new jobs get higher ones. */
+static void
+jset_saw(struct jset *s, uint64_t id)
+{
+	if (id >= s->next_id && id != UINT64_MAX)
+		s->next_id = id + 1;
+}
+
+/*
+ * Apply one record. 0, or -1 with *why if it is malformed. With s NULL, only whether it
+ * decodes, without copying anything: the resync asks that of every candidate.
+ */
 static int
 jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 {
-	struct jrec	**slot, *r;
+	struct jrec	**slot = NULL, *r;
 	uint64_t	  id;
 	uint32_t	  len;
 	uint8_t		  qlen, flags;
@@ -1135,17 +1213,21 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		return (-1);
 	id = get64(p + 1);
 	if (p[0] == JR_NEXT) {
-		if (id > s->next_id)
-			s->next_id = id;
-		return (n == 9 ? 0 : -1);
-	}
-	if (s->b == NULL || s->n > 2 * s->mask) {
-		if (jset_grow(s) != 0 && s->b == NULL) {
-			*why = "out of memory";
+		if (n != 9)
 			return (-1);
-		}
+		if (s != NULL && id > s->next_id)
+			s->next_id = id;
+		return (0);
 	}
-	slot = jset_slot(s, id);
+	if (s != NULL) {
+		if (s->b == NULL || s->n > 2 * s->mask) {
+			if (jset_grow(s) != 0 && s->b == NULL) {
+				*why = "out of memory";
+				return (-1);
+			}
+		}
+		slot = jset_slot(s, id);
+	}
 	switch (p[0]) {
 	case JR_SUBMIT:
 		if (n < 26)
@@ -1167,6 +1249,10 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		}
 		if (n != end && n != end + 4)
 			return (-1);
+		if (s == NULL && (flags & 1))
+			return (parse_dead(NULL, p + need, end - need, 0, why));
+		if (s == NULL)
+			return (0);
 		if ((r = calloc(1, sizeof *r + len)) == NULL) {
 			*why = "out of memory";
 			return (-1);
@@ -1180,7 +1266,7 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		r->len = len;
 		if (len > 0)
 			memcpy(r->data, p + 26 + qlen + 4, len);
-		if ((flags & 1) && parse_dead(r, p + need, end - need) != 0) {
+		if ((flags & 1) && parse_dead(r, p + need, end - need, 0, why) != 0) {
 			jrec_free(r);
 			return (-1);
 		}
@@ -1201,6 +1287,9 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 	case JR_END:
 		if (n != 9)
 			return (-1);
+		if (s == NULL)
+			return (0);
+		jset_saw(s, id);
 		if ((r = *slot) != NULL) {
 			*slot = r->hnext;
 			jrec_free(r);
@@ -1208,12 +1297,20 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		}
 		return (0);
 	case JR_DEAD:
+		if (parse_dead(NULL, p + 9, n - 9, 1, why) != 0)
+			return (-1);
+		if (s == NULL)
+			return (0);
+		jset_saw(s, id);
 		if ((r = *slot) == NULL)
-			return (n >= 9 + 11 ? 0 : -1);
-		return (parse_dead(r, p + 9, n - 9));
+			return (0);
+		return (parse_dead(r, p + 9, n - 9, 1, why));
 	case JR_RETRY:
 		if (n != 9)
 			return (-1);
+		if (s == NULL)
+			return (0);
+		jset_saw(s, id);
 		if ((r = *slot) != NULL) {
 			r->dead = 0;
 			r->attempts = 0;
@@ -1229,21 +1326,240 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 }
 
 /*
- * Replay one file into s. 0 when it was whole; 1 when a damaged record ended it, with
- * *offp and *why saying where and what; -1 when it could not be read (*why from errno).
+ * After damage, the scan for the next place where a whole record starts. Every offset
+ * is a candidate; most fail at once (a size that cannot be, an unknown type, a body
+ * that does not decode, all without reading the body); the rest need the crc of their
+ * body, which may claim up to JREC_MAX bytes. Hashing each candidate's body from
+ * scratch would make a file of junk with huge sizes in it quadratic, so the crc of a
+ * span comes from checkpoints instead: CRC-32C is linear (crc_shift), so the crc of
+ * m[a, b) is C(b) ^ crc_shift(C(a), b - a), with C(x) the crc of m[base, x). C is
+ * computed once going forward at every JSYNC_STEP bytes, and anywhere else from the
+ * checkpoint before it and fewer than JSYNC_STEP bytes. The checkpoints serve the
+ * whole file (and the replay's own frames, once those have wasted too much: see
+ * jset_frame_crc), so they hash it at most once, plus JOURNAL_RESYNC_COST bytes and a
+ * few dozen multiplications per crc checked: linear in the file, whatever it holds.
+ * Candidates come in offset order, so
+ * checkpoints before the current one are dropped; a body is at most JREC_MAX bytes, so
+ * the ring holds at most JREC_MAX / JSYNC_STEP + 3 of them (4 MiB), and never more than
+ * the file has steps.
+ */
+#define JSYNC_STEP	(JOURNAL_RESYNC_COST / 2)
+
+struct jsync {
+	const unsigned char	*m;
+	uint64_t		 len;
+	uint64_t		 base;		/* 0: C(x) is the crc of m[0, x) */
+	uint32_t		*ck;		/* ck[k % cap]: C(base + k * JSYNC_STEP) */
+	uint64_t		 cap;
+	uint64_t		 lo, hi;	/* checkpoints lo..hi-1 are there */
+	struct journal_replay	*jr;
+};
+
+/* C(x), with checkpoints from k on kept; 0, or -1 if the ring cannot hold them. */
+static int
+jsync_prefix(struct jsync *y, uint64_t x, int keep_from_here, uint32_t *c)
+{
+	uint64_t	k = (x - y->base) / JSYNC_STEP, at, first;
+
+	if (keep_from_here && k > y->lo)
+		y->lo = k;
+	if (k < y->lo)
+		return (-1);
+	while (y->hi <= k) {
+		/* Making hi needs hi - 1; nothing below lo is needed. */
+		first = y->lo < y->hi - 1 ? y->lo : y->hi - 1;
+		if (y->hi - first >= y->cap)
+			return (-1);	/* never: see above */
+		at = y->base + (y->hi - 1) * JSYNC_STEP;
+		y->ck[y->hi % y->cap] = journal_crc32c(y->ck[(y->hi - 1) % y->cap],
+		    y->m + at, JSYNC_STEP);
+		y->jr->hashed += JSYNC_STEP;
+		y->hi++;
+	}
+	at = y->base + k * JSYNC_STEP;
+	*c = journal_crc32c(y->ck[k % y->cap], y->m + at, (size_t)(x - at));
+	y->jr->hashed += x - at;
+	return (0);
+}
+
+/*
+ * The crc of m[a, b), for every frame the replay checks, in the records and in the
+ * resync's scan alike: a never goes back.
+ */
+static uint32_t
+jsync_crc(struct jsync *y, uint64_t a, uint64_t b)
+{
+	uint64_t	room;
+	uint32_t	ca, cb;
+
+	y->jr->checks++;
+	if (!y->jr->naive && b - a > JOURNAL_RESYNC_COST) {
+		if (y->ck == NULL) {
+			room = y->len - y->base;
+			if (room > JREC_MAX + JREC_HDR)
+				room = JREC_MAX + JREC_HDR;
+			y->cap = room / JSYNC_STEP + 3;
+			if ((y->ck = calloc(y->cap, sizeof *y->ck)) == NULL)
+				y->cap = 0;
+			y->lo = 0;
+			y->hi = 1;	/* ck[0] = 0: the crc of nothing */
+		}
+		if (y->ck != NULL && jsync_prefix(y, a, 1, &ca) == 0 &&
+		    jsync_prefix(y, b, 0, &cb) == 0)
+			return (cb ^ crc_shift(ca, b - a));
+	}
+	/* Small (or out of memory, or the tests' naive way): from scratch. */
+	y->jr->hashed += b - a;
+	return (journal_crc32c(0, y->m + a, (size_t)(b - a)));
+}
+
+/* The first offset from off on where a whole record starts (struct jsync), or len. */
+static uint64_t
+jsync_next(struct jsync *y, uint64_t off)
+{
+	const unsigned char	*p;
+	const char		*why;
+	uint32_t		 size;
+
+	for (; off < y->len && y->len - off >= JREC_HDR + 9; off++) {
+		p = y->m + off;
+		size = get32(p);
+		/* jset_apply() alone knows the types: an unknown one does not decode. */
+		if (size < 9 || size > JREC_MAX || size > y->len - off - JREC_HDR ||
+		    jset_apply(NULL, p + JREC_HDR, size, &why) != 0)
+			continue;
+		if (jsync_crc(y, off + JREC_HDR, off + JREC_HDR + size) == get32(p + 4))
+			return (off);
+	}
+	return (y->len);
+}
+
+/*
+ * The crc of the body of the frame at off, as the replay reads it. A record is hashed
+ * whole, the cheapest way, but a frame that does not check out wastes what it claimed:
+ * once that has come to the file's size, bigger frames go through the checkpoints (a
+ * huge size claimed before each of many small records would otherwise be quadratic).
+ * The replay hashes the file at most four times: its records, the waste up to the
+ * file and one frame, the checkpoints; plus JOURNAL_RESYNC_COST bytes a crc checked.
+ */
+static uint32_t
+jset_frame_crc(struct jsync *y, uint64_t off, uint32_t size, uint64_t *wasted)
+{
+	const unsigned char	*p = y->m + off;
+	uint32_t		 crc;
+
+	if (*wasted > y->len && size > JOURNAL_RESYNC_COST)
+		return (jsync_crc(y, off + JREC_HDR, off + JREC_HDR + size));
+	y->jr->checks++;
+	y->jr->hashed += size;
+	crc = journal_crc32c(0, p + JREC_HDR, size);
+	if (crc != get32(p + 4))
+		*wasted += size;
+	return (crc);
+}
+
+/* Bytes from off on are damage, what was wrong there is why (unless in one already). */
+static void
+jset_damage(struct journal_replay *jr, int *open, uint64_t *start, uint64_t off,
+    const char *why)
+{
+	if (*open)
+		return;
+	if (jr->regions == 0) {
+		jr->first_damage = off;
+		jr->why = why;
+	}
+	*open = 1;
+	*start = off;
+}
+
+/* A record applied at off ends the damaged region before it, if any. */
+static void
+jset_damage_end(struct journal_replay *jr, int *open, uint64_t start, uint64_t off)
+{
+	if (!*open)
+		return;
+	jr->regions++;
+	jr->damaged_bytes += off - start;
+	*open = 0;
+}
+
+/*
+ * Replay a file's bytes into s, around damage. A record whose frame is bad (cut short,
+ * a size that cannot be, a crc that does not match) starts a damaged region, which ends
+ * where a whole record is found again (jsync_next); one whose frame checks out but whose
+ * body does not decode is skipped whole, since its crc vouches for its size. The header
+ * is checked the same way: a bad one is damage, and the records after it are looked for.
+ * 0, or -1 if out of memory.
  */
 static int
-jset_read_file(struct jset *s, int dirfd, const char *name, uint64_t *offp,
-    const char **why, uint64_t *nrec)
+jset_replay(struct jset *s, const unsigned char *m, uint64_t len,
+    struct journal_replay *jr)
 {
-	const unsigned char	*m, *p;
-	struct stat		 sb;
-	uint64_t		 off;
-	uint32_t		 size;
-	int			 fd, rc = 0;
+	struct jsync	 y = { .m = m, .len = len, .jr = jr };
+	const unsigned char *p;
+	const char	*why;
+	uint64_t	 off, start = 0, wasted = 0;
+	uint32_t	 size = 0;
+	int		 open = 0, rc = 0, naive = jr->naive;
 
-	*offp = 0;
-	*nrec = 0;
+	memset(jr, 0, sizeof *jr);
+	jr->naive = naive;
+	if (len == 0)
+		return (0);	/* made, then a crash before its header */
+	off = JHDR_LEN;
+	if (len < JHDR_LEN || memcmp(m, JHDR, JHDR_LEN) != 0) {
+		jset_damage(jr, &open, &start, 0, "not a jobpool journal (bad header)");
+		off = jsync_next(&y, 1);
+	}
+	while (off < len) {
+		p = m + off;
+		why = NULL;
+		if (len - off < JREC_HDR)
+			why = "a record cut short";
+		else if ((size = get32(p)) == 0 || size > JREC_MAX)
+			why = "a record whose size cannot be";
+		else if (size > len - off - JREC_HDR)
+			why = "a record cut short";
+		else if (jset_frame_crc(&y, off, size, &wasted) != get32(p + 4))
+			why = "a record whose checksum does not match";
+		if (why == NULL) {
+			if (jset_apply(s, p + JREC_HDR, size, &why) == 0) {
+				jset_damage_end(jr, &open, start, off);
+				jr->records++;
+				jr->record_bytes += JREC_HDR + size;
+				off += JREC_HDR + size;
+				continue;
+			}
+			if (strcmp(why, "out of memory") == 0) {
+				rc = -1;
+				break;
+			}
+			jset_damage(jr, &open, &start, off, why);
+			off += JREC_HDR + size;
+			continue;
+		}
+		jset_damage(jr, &open, &start, off, why);
+		off = jsync_next(&y, off + 1);
+	}
+	jset_damage_end(jr, &open, start, len);
+	free(y.ck);
+	return (rc);
+}
+
+/*
+ * Replay one file into s: 0, with jr saying what it found; -1 when it could not be read
+ * or memory ran out (*why says which).
+ */
+static int
+jset_read_file(struct jset *s, int dirfd, const char *name, struct journal_replay *jr,
+    const char **why)
+{
+	const unsigned char	*m;
+	struct stat		 sb;
+	int			 fd, rc;
+
+	memset(jr, 0, sizeof *jr);
 	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1) {
 		*why = strerror(errno);
 		if (fd != -1)
@@ -1261,39 +1577,30 @@ jset_read_file(struct jset *s, int dirfd, const char *name, uint64_t *offp,
 		return (-1);
 	}
 	close(fd);
-	if ((uint64_t)sb.st_size < JHDR_LEN || memcmp(m, JHDR, JHDR_LEN) != 0) {
-		*why = "not a jobpool journal (bad header)";
-		rc = 1;
-		goto out;
-	}
-	for (off = JHDR_LEN; off < (uint64_t)sb.st_size; off += JREC_HDR + size) {
-		p = m + off;
-		*offp = off;
-		if ((uint64_t)sb.st_size - off < JREC_HDR) {
-			*why = "a record cut short";
-			rc = 1;
-			break;
-		}
-		size = get32(p);
-		if (size == 0 || size > JREC_MAX ||
-		    size > (uint64_t)sb.st_size - off - JREC_HDR) {
-			*why = "a record cut short";
-			rc = 1;
-			break;
-		}
-		if (journal_crc32c(0, p + JREC_HDR, size) != get32(p + 4)) {
-			*why = "a record whose checksum does not match";
-			rc = 1;
-			break;
-		}
-		if (jset_apply(s, p + JREC_HDR, size, why) != 0) {
-			rc = 1;
-			break;
-		}
-		(*nrec)++;
-	}
-out:
+	if ((rc = jset_replay(s, m, (uint64_t)sb.st_size, jr)) != 0)
+		*why = "out of memory";
 	munmap((void *)m, (size_t)sb.st_size);
+	return (rc);
+}
+
+int
+journal_replay(const void *buf, size_t len, struct journal_replay *jr)
+{
+	struct jset	 s = { 0 };
+	struct jrec	*r;
+	uint64_t	 i;
+	int		 rc;
+
+	rc = jset_replay(&s, buf, len, jr);
+	for (i = 0; s.b != NULL && i <= s.mask; i++) {
+		for (r = s.b[i]; r != NULL; r = r->hnext) {
+			jr->jobs++;
+			jr->dead += r->dead;
+			jr->payload_bytes += r->len + r->rlen;
+		}
+	}
+	jr->next_id = s.next_id;
+	jset_free(&s);
 	return (rc);
 }
 
@@ -1615,14 +1922,42 @@ journal_fail(char **cause, const char *fmt, ...)
 	return (-1);
 }
 
+/*
+ * A file had damage: say so, loudly and once, keep it aside (never read again: what it
+ * held is in the fresh file) and count it for STATS. The daemon starts with every
+ * record found around the damage. 0, or -1 if it cannot be kept aside.
+ */
+static int
+journal_damaged(const char *name, const struct journal_replay *jr)
+{
+	char	dname[80];
+
+	snprintf(dname, sizeof dname, "%s.damaged", name);
+	log_errx("journal: %s/%s is damaged: %s at offset %llu; %llu damaged region%s "
+	    "(%llu byte%s) skipped, %llu record%s recovered around %s; the file is kept as "
+	    "%s", J.dir, name, jr->why, (unsigned long long)jr->first_damage,
+	    (unsigned long long)jr->regions, jr->regions == 1 ? "" : "s",
+	    (unsigned long long)jr->damaged_bytes, jr->damaged_bytes == 1 ? "" : "s",
+	    (unsigned long long)jr->records, jr->records == 1 ? "" : "s",
+	    jr->regions == 1 ? "it" : "them", dname);
+	if (renameat(J.dirfd, name, J.dirfd, dname) == -1)
+		return (-1);
+	J.damaged += jr->regions;
+	J.damaged_bytes += jr->damaged_bytes;
+	J.damaged_files++;
+	snprintf(J.damaged_file, sizeof J.damaged_file, "%s", dname);
+	return (0);
+}
+
 int
 journal_open(const struct config *cf, char **cause)
 {
 	struct jset	 s = { 0 };
+	struct journal_replay jr;
 	struct evbuffer	*snap = NULL;
-	uint64_t	*files = NULL, off, nrec, total = 0, nq, nd, live, t0 = now_ms();
+	uint64_t	*files = NULL, total = 0, nq, nd, live, t0 = now_ms();
 	size_t		 nfiles = 0, i;
-	char		 name[64], dname[80];
+	char		 name[64];
 	const char	*why, *call;
 	int		 fd = -1, r, err;
 
@@ -1653,28 +1988,16 @@ journal_open(const struct config *cf, char **cause)
 	/* Replay every file in order. */
 	for (i = 0; i < nfiles; i++) {
 		journal_path(name, sizeof name, files[i]);
-		r = jset_read_file(&s, J.dirfd, name, &off, &why, &nrec);
-		total += nrec;
-		if (r < 0) {
+		r = jset_read_file(&s, J.dirfd, name, &jr, &why);
+		total += jr.records;
+		if (r != 0) {
 			err = journal_fail(cause, "journal: read %s/%s: %s", J.dir, name, why);
 			goto fail;
 		}
-		if (r > 0) {
-			if (strcmp(why, "out of memory") == 0) {
-				err = journal_fail(cause, "journal: out of memory reading "
-				    "%s/%s", J.dir, name);
-				goto fail;
-			}
-			snprintf(dname, sizeof dname, "%s.damaged", name);
-			log_warnx("journal: %s/%s: %s at offset %llu; the %llu records before "
-			    "it are recovered, the rest is ignored; the file is kept as %s",
-			    J.dir, name, why, (unsigned long long)off,
-			    (unsigned long long)nrec, dname);
-			if (renameat(J.dirfd, name, J.dirfd, dname) == -1) {
-				err = journal_fail(cause, "journal: rename %s/%s to %s: %s",
-				    J.dir, name, dname, strerror(errno));
-				goto fail;
-			}
+		if (jr.regions > 0 && journal_damaged(name, &jr) != 0) {
+			err = journal_fail(cause, "journal: rename %s/%s to %s.damaged: %s",
+			    J.dir, name, name, strerror(errno));
+			goto fail;
 		}
 	}
 	if (s.next_id > job_peek_next_id())
@@ -1804,6 +2127,8 @@ journal_close(void)
 	free(J.refusal);
 	J.refusal = NULL;
 	J.handed = J.file_bytes = J.live_bytes = J.compactions = J.recovered = 0;
+	J.damaged = J.damaged_bytes = J.damaged_files = 0;
+	J.damaged_file[0] = '\0';
 	J.compacting = J.flush_armed = J.stop = J.rotated = 0;
 	J.compact_after = 0;
 	J.err[0] = '\0';
@@ -1834,6 +2159,10 @@ journal_info(struct journal_info *ji)
 	ji->compactions = J.compactions;
 	ji->recovered = J.recovered;
 	ji->unknown_queue = J.norphans;
+	ji->damaged = J.damaged;
+	ji->damaged_bytes = J.damaged_bytes;
+	ji->damaged_files = J.damaged_files;
+	ji->damaged_file = J.damaged_file[0] != '\0' ? J.damaged_file : NULL;
 	return (0);
 }
 

@@ -71,10 +71,40 @@ struct journal_info {
 	uint64_t	 compactions;
 	uint64_t	 recovered;	/* jobs read back at the start */
 	uint32_t	 unknown_queue;	/* kept for queues the config has not */
+	uint64_t	 damaged;	/* damaged regions skipped at the start */
+	uint64_t	 damaged_bytes;	/* bytes in them */
+	uint64_t	 damaged_files;	/* files kept aside as journal.N.damaged */
+	const char	*damaged_file;	/* the last of them, NULL if none */
 };
 int		journal_info(struct journal_info *ji);
 
 /* CRC-32C (Castagnoli) of the records; exposed for the unit tests. */
 uint32_t	journal_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * What reading one journal file found: the records applied, and the damaged regions
+ * (runs of bytes that are no record: a bad header, records cut short or changed, junk)
+ * skipped on the way; every byte of the file is in one or the other. Recovery fills one
+ * per file; journal_replay() reads a file's bytes as recovery does, into a set of its
+ * own that it frees, for the fuzzer and the tests: 0, or -1 if out of memory.
+ */
+struct journal_replay {
+	int		 naive;		/* in: every crc from scratch (tests) */
+	uint64_t	 records;	/* applied */
+	uint64_t	 record_bytes;	/* their bytes, headers included */
+	uint64_t	 regions;	/* damaged regions */
+	uint64_t	 damaged_bytes;	/* bytes in them (a bad file header included) */
+	uint64_t	 first_damage;	/* offset of the first region */
+	const char	*why;		/* what was wrong there, NULL if nothing */
+	uint64_t	 checks;	/* crcs checked: frames and resync candidates */
+	uint64_t	 hashed;	/* bytes those crcs ran over, records included */
+	uint64_t	 jobs;		/* journal_replay: live jobs at the end */
+	uint64_t	 dead;		/* of them dead */
+	uint64_t	 payload_bytes;	/* their payloads and reasons */
+	uint64_t	 next_id;
+};
+/* A replay hashes at most the file four times, plus this many bytes per crc checked. */
+#define JOURNAL_RESYNC_COST	512
+int		journal_replay(const void *buf, size_t len, struct journal_replay *jr);
 
 #endif /* JOURNAL_H */

@@ -95,14 +95,21 @@ stats_write_journal(struct evbuffer *out)
 		return;
 	evbuffer_add_printf(out, "journal journal.%llu state=%s fsync=%s bytes=%llu "
 	    "live_bytes=%llu records=%llu batches=%llu durable=%llu fsyncs=%llu "
-	    "written=%llu compactions=%llu recovered=%llu unknown_queue=%u dir=",
+	    "written=%llu compactions=%llu recovered=%llu unknown_queue=%u damaged=%llu "
+	    "damaged_bytes=%llu dir=",
 	    (unsigned long long)ji.file, ji.refusal != NULL ? "failing" : "ok", ji.fsync,
 	    (unsigned long long)ji.bytes, (unsigned long long)ji.live_bytes,
 	    (unsigned long long)ji.records, (unsigned long long)ji.batches,
 	    (unsigned long long)ji.durable, (unsigned long long)ji.fsyncs,
 	    (unsigned long long)ji.written, (unsigned long long)ji.compactions,
-	    (unsigned long long)ji.recovered, ji.unknown_queue);
+	    (unsigned long long)ji.recovered, ji.unknown_queue,
+	    (unsigned long long)ji.damaged, (unsigned long long)ji.damaged_bytes);
 	stats_add_encoded(out, ji.dir);
+	/* The file the start found damaged and kept aside (the last, if several). */
+	if (ji.damaged_file != NULL) {
+		evbuffer_add_printf(out, " damaged_file=");
+		stats_add_encoded(out, ji.damaged_file);
+	}
 	if (ji.refusal != NULL) {
 		evbuffer_add_printf(out, " reason=");
 		stats_add_line(out, ji.refusal);

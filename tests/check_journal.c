@@ -1,9 +1,10 @@
 /*
  * check_journal.c: unit tests for journal.c: the checksum, what a restart gets back
- * (queued, delayed, dead, retried, finished and cancelled jobs, the next id), damaged
- * files, jobs of queues the config no longer has, the lock, compaction, and that the
- * durable batch follows what was handed to the writer, at each fsync policy; jobs keep
- * their owner (and records from before owners are root's).
+ * (queued, delayed, dead, retried, finished and cancelled jobs, the next id, dead jobs'
+ * attempts), damaged files and the records recovered around the damage (and that the
+ * resync stays linear), jobs of queues the config no longer has, the lock, compaction,
+ * and that the durable batch follows what was handed to the writer, at each policy;
+ * jobs keep their owner (and records from before owners are root's).
  */
 
 #include "autoconf.h"
@@ -29,6 +30,7 @@
 
 #define WAIT_MS	10000
 #include "checkloop.h"
+#include "checkcapture.h"
 
 static struct config		 cf;
 static struct queue_config	 qcs[2];
@@ -373,7 +375,7 @@ START_TEST(test_torn_tail)
 }
 END_TEST
 
-START_TEST(test_bad_checksum_stops_replay)
+START_TEST(test_bad_checksum_costs_its_record)
 {
 	char		 path[128];
 	struct stat	 sb;
@@ -593,7 +595,7 @@ clear_dir(void)
 /*
  * Damage of every kind, at many places: the file cut short anywhere, a byte changed
  * anywhere, a size field made huge. The daemon must start every time (ASan watches the
- * reader) and recover no job that was never submitted.
+ * reader and the resync) and recover no job that was never submitted.
  */
 START_TEST(test_damage_anywhere)
 {
@@ -760,9 +762,9 @@ random_record(unsigned char *b, uint64_t *r, int *submits)
 
 /*
  * Records whose checksums are right and whose contents are not: what a bug in a writer,
- * or another version's records, would leave. Each file replays up to its first
- * malformed record; the daemon starts every time (ASan and UBSan watch the reader) and
- * brings back no more jobs than the file's SUBMIT records.
+ * or another version's records, would leave. Each malformed record is skipped whole
+ * and the rest replayed; the daemon starts every time (ASan and UBSan watch the reader)
+ * and brings back no more jobs than the file's SUBMIT records.
  */
 START_TEST(test_checksummed_garbage)
 {
@@ -942,6 +944,487 @@ START_TEST(test_owner_old_records)
 }
 END_TEST
 
+/* ----- damage recovered around ----- */
+
+/* A file's bytes (malloc'd) and its length. */
+static unsigned char *
+slurp(const char *path, size_t *lenp)
+{
+	unsigned char	*buf;
+	struct stat	 sb;
+	int		 fd;
+
+	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_ptr_nonnull(buf = malloc((size_t)sb.st_size + 1));
+	ck_assert_int_eq(read(fd, buf, (size_t)sb.st_size), (ssize_t)sb.st_size);
+	close(fd);
+	*lenp = (size_t)sb.st_size;
+	return (buf);
+}
+
+/* Make the journal directory hold just path, with these bytes. */
+static void
+spit(const char *path, const unsigned char *buf, size_t len)
+{
+	int	fd;
+
+	clear_dir();
+	ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), -1);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+/* The records of a journal file: where each starts, its size, type and id. */
+struct trec {
+	size_t		off, size;
+	int		type;
+	uint64_t	id;
+};
+
+static size_t
+walk(const unsigned char *b, size_t len, struct trec *out, size_t max)
+{
+	size_t	off = 16, n = 0, size;
+	int	k;
+
+	while (off + 17 <= len && n < max) {
+		size = b[off] | b[off + 1] << 8 | (size_t)b[off + 2] << 16 |
+		    (size_t)b[off + 3] << 24;
+		out[n].off = off;
+		out[n].size = 8 + size;
+		out[n].type = b[off + 8];
+		out[n].id = 0;
+		for (k = 0; k < 8; k++)
+			out[n].id |= (uint64_t)b[off + 9 + k] << (8 * k);
+		n++;
+		off += 8 + size;
+	}
+	ck_assert_uint_eq(off, len);
+	return (n);
+}
+
+static struct journal_info
+info(void)
+{
+	struct journal_info	ji;
+
+	ck_assert_int_eq(journal_info(&ji), 0);
+	return (ji);
+}
+
+/*
+ * issue 14: a flipped byte in the middle of a file of 1,000 jobs recovered 499. Now it
+ * costs the one record it hits: a job's SUBMIT (999 back), an ended job's SUBMIT (its END
+ * then ends nothing: 1,000) or its END (it comes back to run again: 1,001); every other
+ * job is back, the damage is logged once at error level, and STATS counts it.
+ */
+START_TEST(test_flipped_byte_costs_one_record)
+{
+	static struct trec	 recs[1300];
+	struct job		*j;
+	struct journal_info	 ji;
+	char			 path[128], data[64], want[160], *log;
+	unsigned char		*orig, *buf;
+	uint64_t		 first_id = 0, hit_id;
+	size_t			 len, nrec, off, r;
+	int			 i, round, expect, hit_type;
+	char			*cause = NULL;
+
+	journal_up(1);
+	for (i = 0; i < 1100; i++) {
+		snprintf(data, sizeof data, "job %d", i);
+		j = submit(queues[0], data, 0);
+		if (i == 0)
+			first_id = j->id;
+		if (i % 11 == 5) {		/* 100 of them end */
+			queue_remove(queues[0], j);
+			job_finish(j, JOB_DONE, "", 0);
+		}
+	}
+	settle();
+	daemon_down();
+	the_file(path, sizeof path);
+	orig = slurp(path, &len);
+	nrec = walk(orig, len, recs, 1300);
+	ck_assert_uint_eq(nrec, 2 + 1100 + 100);	/* NEXT twice: an empty snapshot */
+	ck_assert_ptr_nonnull(buf = malloc(len));
+
+	for (round = 0; round < 24; round++) {
+		/* Offsets across the middle third, the header and the crc of each too. */
+		off = len / 3 + (len / 3) * (size_t)round / 24 + (size_t)round % 9;
+		for (r = 0; r + 1 < nrec && recs[r + 1].off <= off; r++)
+			;
+		hit_type = recs[r].type;
+		hit_id = recs[r].id;
+		memcpy(buf, orig, len);
+		buf[off] ^= 0x10;
+		spit(path, buf, len);
+		capture_into(dir);
+		daemon_up(1);
+		ck_assert_msg(journal_open(&cf, &cause) == 0, "journal_open: %s", cause);
+		log = capture_read();
+		capture_stop();
+		if (hit_type == T_END)
+			expect = 1001;
+		else if ((hit_id - first_id) % 11 == 5)
+			expect = 1000;
+		else
+			expect = 999;
+		ck_assert_msg(job_count() == (uint64_t)expect, "byte %zu of a %s record: "
+		    "%llu jobs back, want %d", off, hit_type == T_END ? "END" : "SUBMIT",
+		    (unsigned long long)job_count(), expect);
+		/* The job whose record was hit is the one missing, or back. */
+		if (hit_type == T_SUBMIT)
+			ck_assert_ptr_null(job_find(hit_id));
+		else
+			ck_assert_ptr_nonnull(job_find(hit_id));
+		ji = info();
+		ck_assert_uint_eq(ji.damaged, 1);
+		ck_assert_uint_eq(ji.damaged_bytes, recs[r].size);
+		ck_assert_uint_eq(ji.damaged_files, 1);
+		ck_assert_ptr_nonnull(ji.damaged_file);
+		ck_assert_int_eq(count_files(".damaged"), 1);
+		snprintf(want, sizeof want, "error: journal: %s is damaged: ", path);
+		ck_assert_msg(strstr(log, want) != NULL, "log: %s", log);
+		snprintf(want, sizeof want, "at offset %zu; 1 damaged region (%zu bytes) "
+		    "skipped, %zu records recovered around it; the file is kept as %s",
+		    recs[r].off, recs[r].size, nrec - 1, ji.damaged_file);
+		ck_assert_msg(strstr(log, want) != NULL, "want '%s' in: %s", want, log);
+		ck_assert_ptr_null(strstr(strstr(log, "is damaged") + 1, "is damaged"));
+		free(log);
+		if (round == 0) {
+			/* STATS' journal line counts it and names the file. */
+			struct evbuffer	*out = evbuffer_new();
+			char		*text;
+
+			ck_assert_ptr_nonnull(out);
+			stats_write(out);
+			evbuffer_add(out, "", 1);
+			text = (char *)evbuffer_pullup(out, -1);
+			snprintf(want, sizeof want, " damaged=1 damaged_bytes=%zu dir=",
+			    recs[r].size);
+			ck_assert_msg(strstr(text, want) != NULL, "STATS: %s", text);
+			snprintf(want, sizeof want, " damaged_file=%s\n", ji.damaged_file);
+			ck_assert_msg(strstr(text, want) != NULL, "STATS: %s", text);
+			evbuffer_free(out);
+		}
+		daemon_down();
+	}
+	free(orig);
+	free(buf);
+}
+END_TEST
+
+/*
+ * Several damaged regions in one file: records changed here and there, junk put between
+ * two records, a big record (its crc found through the checkpoints) right after damage,
+ * and a torn tail. Everything not hit comes back; each region is counted.
+ */
+START_TEST(test_several_damaged_regions)
+{
+	static struct trec	 recs[400];
+	static unsigned char	 big[5000];
+	struct journal_info	 ji;
+	struct job		*j;
+	char			 path[128], data[64];
+	unsigned char		*orig, *buf;
+	uint64_t		 bigid = 0, lost[3], rnd = 7;
+	size_t			 len, nrec, n, k, junk = 700, r;
+	int			 i;
+
+	memset(big, 'B', sizeof big);
+	journal_up(1);
+	for (i = 0; i < 300; i++) {
+		if (i == 150) {
+			j = job_new(queues[0], big, sizeof big);
+			ck_assert_ptr_nonnull(j);
+			dispatch_submit(queues[0], j, NULL);
+			bigid = j->id;
+			continue;
+		}
+		snprintf(data, sizeof data, "job %d", i);
+		submit(queues[0], data, 0);
+	}
+	settle();
+	daemon_down();
+	the_file(path, sizeof path);
+	orig = slurp(path, &len);
+	nrec = walk(orig, len, recs, 400);
+	ck_assert_uint_eq(nrec, 302);	/* NEXT, NEXT, 300 SUBMITs */
+	ck_assert_ptr_nonnull(buf = malloc(len + junk));
+
+	/* Records 52 (its size), 151 (its crc: just before the big one), 252 (its body). */
+	lost[0] = recs[52].id;
+	lost[1] = recs[151].id;
+	lost[2] = recs[252].id;
+	ck_assert_uint_eq(recs[152].id, bigid);
+	n = recs[202].off;
+	memcpy(buf, orig, n);
+	buf[recs[52].off + 1] ^= 0x01;
+	buf[recs[151].off + 5] ^= 0x80;
+	/* Junk between records 201 and 202, with a size field or two that look huge. */
+	for (k = 0; k < junk; k++)
+		buf[n + k] = (unsigned char)(next_rnd(&rnd) >> 7);
+	buf[n + 100] = 0xf0;
+	buf[n + 103] = 0x0f;
+	memcpy(buf + n + junk, orig + n, len - n);
+	n = len + junk;
+	buf[recs[252].off + junk + 30] ^= 0x55;
+	/* A torn tail: the last record cut short. */
+	n -= 3;
+	spit(path, buf, n);
+
+	journal_up(1);
+	ck_assert_uint_eq(job_count(), 300 - 4);
+	for (k = 0; k < 3; k++)
+		ck_assert_ptr_null(job_find(lost[k]));
+	ck_assert_ptr_null(job_find(recs[301].id));
+	ck_assert_ptr_nonnull(j = job_find(bigid));
+	ck_assert_uint_eq(j->len, sizeof big);
+	ck_assert(memcmp(j->data, big, sizeof big) == 0);
+	for (r = 2; r < 301; r++) {
+		if (r != 52 && r != 151 && r != 252)
+			ck_assert_ptr_nonnull(job_find(recs[r].id));
+	}
+	ji = info();
+	ck_assert_uint_eq(ji.damaged, 5);
+	ck_assert_uint_eq(ji.damaged_bytes, recs[52].size + recs[151].size + junk +
+	    recs[252].size + recs[301].size - 3);
+	daemon_down();
+	free(orig);
+	free(buf);
+}
+END_TEST
+
+/*
+ * Damage at the very start: the header, the NEXT record, the first job's SUBMIT. What
+ * follows is found again, and ids still go on past every id given out (a snapshot ends
+ * with NEXT too).
+ */
+START_TEST(test_damage_at_the_start)
+{
+	static struct trec	 recs[40];
+	struct journal_info	 ji;
+	char			 path[128], data[64];
+	unsigned char		*orig, *buf;
+	uint64_t		 last = 0, next;
+	size_t			 len, nrec;
+	int			 i, where;
+
+	journal_up(1);
+	for (i = 0; i < 30; i++) {
+		snprintf(data, sizeof data, "job %d", i);
+		last = submit(queues[0], data, 0)->id;
+	}
+	/* The newest job ends: once compacted, only NEXT says its id was given. */
+	ck_assert_uint_eq(submit(queues[0], "ends", 0)->id, last + 1);
+	queue_remove(queues[0], job_find(last + 1));
+	job_finish(job_find(last + 1), JOB_DONE, "", 0);
+	settle();
+	next = job_peek_next_id();
+	daemon_down();
+	journal_up(1);		/* a snapshot: NEXT, the 30 jobs, NEXT again */
+	daemon_down();
+	the_file(path, sizeof path);
+	orig = slurp(path, &len);
+	nrec = walk(orig, len, recs, 40);
+	ck_assert_uint_eq(nrec, 32);
+	ck_assert_int_eq(recs[0].type, T_NEXT);
+	ck_assert_int_eq(recs[31].type, T_NEXT);
+	ck_assert_ptr_nonnull(buf = malloc(len));
+
+	for (where = 0; where < 3; where++) {
+		memcpy(buf, orig, len);
+		if (where == 0)
+			buf[3] ^= 0x20;			/* the header */
+		else
+			buf[recs[where - 1].off + 10] ^= 0x20;	/* NEXT's id, a SUBMIT's */
+		spit(path, buf, len);
+		journal_up(1);
+		ck_assert_uint_eq(job_count(), where == 2 ? 29 : 30);
+		ck_assert_uint_ge(job_peek_next_id(), next);
+		ji = info();
+		ck_assert_uint_eq(ji.damaged, 1);
+		ck_assert_uint_eq(ji.damaged_bytes, where == 0 ? 16 : recs[where - 1].size);
+		daemon_down();
+	}
+	free(orig);
+	free(buf);
+}
+END_TEST
+
+/*
+ * A file of junk that looks like records: every 48 bytes a SUBMIT header whose size, queue
+ * and payload length agree and claim most of what is left of the file, with a crc that is
+ * wrong. Checking each from scratch hashes the file quadratically; the resync hashes it
+ * about once plus a bounded cost per check, and finds the same records (the two real
+ * ones at the end) as the naive way.
+ */
+START_TEST(test_resync_is_linear)
+{
+	struct journal_replay	 fast, naive;
+	unsigned char		*f, *p;
+	size_t			 len = 1 << 18, tail, off, size, body;
+	uint64_t		 id = 77;
+
+	ck_assert_ptr_nonnull(f = calloc(1, len));
+	memcpy(f, "JOBPOOL JRNL v1\n", 16);
+	tail = len - 2 * (8 + 9);
+	for (off = 16; off + 48 <= tail; off += 48) {
+		p = f + off;
+		size = (tail - off - 8) / 2 + 100;
+		body = size;
+		put_le(p, size, 4);
+		put_le(p + 4, 0x12345678, 4);
+		p[8] = T_SUBMIT;
+		put_le(p + 9, id, 8);
+		p[8 + 25] = 1;
+		p[8 + 26] = 'q';
+		put_le(p + 8 + 27, body - 31, 4);
+	}
+	/* Two real records at the end: found by both. */
+	for (off = tail; off < len; off += 17) {
+		p = f + off;
+		put_le(p, 9, 4);
+		p[8] = off == tail ? T_NEXT : T_RETRY;
+		put_le(p + 9, 1000, 8);
+		put_le(p + 4, journal_crc32c(0, p + 8, 9), 4);
+	}
+	memset(&fast, 0, sizeof fast);
+	memset(&naive, 0, sizeof naive);
+	naive.naive = 1;
+	ck_assert_int_eq(journal_replay(f, len, &fast), 0);
+	ck_assert_int_eq(journal_replay(f, len, &naive), 0);
+	ck_assert_uint_eq(fast.records, 2);
+	ck_assert_uint_eq(fast.next_id, 1001);
+	ck_assert_uint_eq(fast.regions, 1);
+	ck_assert_uint_eq(fast.damaged_bytes, tail - 16);
+	ck_assert_uint_eq(fast.first_damage, 16);
+	ck_assert_uint_eq(naive.records, fast.records);
+	ck_assert_uint_eq(naive.regions, fast.regions);
+	ck_assert_uint_eq(naive.damaged_bytes, fast.damaged_bytes);
+	ck_assert_uint_eq(naive.checks, fast.checks);
+	ck_assert_uint_gt(fast.checks, 2000);
+	ck_assert_uint_le(fast.hashed, 4 * len + fast.checks * JOURNAL_RESYNC_COST);
+	/* The naive way hashes about 1,400 times the file. */
+	ck_assert_uint_gt(naive.hashed, 1000 * (uint64_t)len);
+
+	/*
+	 * The frames the replay reads go the same way: here every real record (an END)
+	 * comes after a header claiming the rest of the file, which the replay checks
+	 * first, finds wrong, and resyncs past: once that has wasted the file's size, the
+	 * checkpoints check them. All 10,485 records are found (the naive way hashes
+	 * about 5,000 times the file).
+	 */
+	memset(f, 0, len);
+	memcpy(f, "JOBPOOL JRNL v1\n", 16);
+	tail = 16 + (len - 16) / 25 * 25;
+	for (off = 16; off < tail; off += 25) {
+		p = f + off;
+		put_le(p, tail - off - 8, 4);
+		put_le(p + 4, 0x12345678, 4);
+		p += 8;
+		put_le(p, 9, 4);
+		p[8] = T_END;
+		put_le(p + 9, off, 8);
+		put_le(p + 4, journal_crc32c(0, p + 8, 9), 4);
+	}
+	memset(&fast, 0, sizeof fast);
+	memset(&naive, 0, sizeof naive);
+	naive.naive = 1;
+	ck_assert_int_eq(journal_replay(f, off, &fast), 0);
+	ck_assert_int_eq(journal_replay(f, off, &naive), 0);
+	ck_assert_uint_eq(fast.records, (off - 16) / 25);
+	ck_assert_uint_eq(fast.regions, fast.records);
+	ck_assert_uint_eq(naive.records, fast.records);
+	ck_assert_uint_le(fast.hashed, 4 * off + fast.checks * JOURNAL_RESYNC_COST);
+	ck_assert_uint_gt(naive.hashed, 1000 * (uint64_t)off);
+	free(f);
+}
+END_TEST
+
+/*
+ * issue 14: dead jobs showed attempts 0 after a restart. The DEAD record carries them now
+ * (appended to its body), over any number of restarts; a DEAD record without them, as
+ * older versions wrote, is still read.
+ */
+START_TEST(test_dead_attempts_survive)
+{
+	unsigned char	 file[256], *p;
+	struct job	*j, *k;
+	char		 path[128];
+	uint64_t	 id;
+	size_t		 off, n;
+	int		 round, old;
+
+	journal_up(1);
+	j = submit(queues[0], "fails five times", 0);
+	id = j->id;
+	queue_remove(queues[0], j);
+	j->attempts = 5;
+	ck_assert_ptr_nonnull(job_extra(j));
+	j->x->last_status = JOB_FAILED;
+	job_finish(j, JOB_DEAD, "exit 3", 6);
+	settle();
+	daemon_down();
+	for (round = 0; round < 2; round++) {
+		journal_up(1);
+		ck_assert_ptr_nonnull(k = job_find(id));
+		ck_assert_int_eq(k->state, JOB_DEAD);
+		ck_assert_uint_eq(k->attempts, 5);
+		daemon_down();
+	}
+
+	/* By hand: NEXT, SUBMIT (attempts 2), DEAD with or without attempts (4). */
+	snprintf(path, sizeof path, "%s/journal.1", dir);
+	for (old = 0; old < 2; old++) {
+		memcpy(file, "JOBPOOL JRNL v1\n", 16);
+		off = 16;
+		p = file + off + 8;
+		p[0] = T_NEXT;
+		put_le(p + 1, 10, 8);
+		n = 9;
+		put_le(file + off, n, 4);
+		put_le(file + off + 4, journal_crc32c(0, p, n), 4);
+		off += 8 + n;
+		p = file + off + 8;
+		memset(p, 0, 40);
+		p[0] = T_SUBMIT;
+		put_le(p + 1, 9, 8);
+		p[10] = 2;			/* attempts */
+		p[25] = 1;
+		p[26] = 'q';
+		put_le(p + 27, 1, 4);
+		p[31] = 'x';
+		n = 32;
+		put_le(file + off, n, 4);
+		put_le(file + off + 4, journal_crc32c(0, p, n), 4);
+		off += 8 + n;
+		p = file + off + 8;
+		p[0] = T_DEAD;
+		put_le(p + 1, 9, 8);
+		p[9] = JOB_FAILED;
+		put_le(p + 10, 0, 8);
+		put_le(p + 18, 3, 2);
+		memcpy(p + 20, "why", 3);
+		p[23] = 4;
+		n = old ? 23 : 24;
+		put_le(file + off, n, 4);
+		put_le(file + off + 4, journal_crc32c(0, p, n), 4);
+		off += 8 + n;
+		spit(path, file, off);
+		journal_up(1);
+		ck_assert_ptr_nonnull(k = job_find(9));
+		ck_assert_int_eq(k->state, JOB_DEAD);
+		ck_assert_uint_eq(k->attempts, old ? 2 : 4);
+		ck_assert_uint_eq(job_rlen(k), 3);
+		ck_assert_uint_eq(info().damaged, 0);
+		daemon_down();
+	}
+}
+END_TEST
+
 START_TEST(test_policies_make_batches_durable)
 {
 	static const int	policies[] = {
@@ -1039,7 +1522,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_dead_and_retry);
 	tcase_add_test(tc, test_shutdown_cancel_keeps_jobs);
 	tcase_add_test(tc, test_torn_tail);
-	tcase_add_test(tc, test_bad_checksum_stops_replay);
+	tcase_add_test(tc, test_bad_checksum_costs_its_record);
 	tcase_add_test(tc, test_not_a_journal);
 	tcase_add_test(tc, test_unknown_queue_kept);
 	tcase_add_test(tc, test_lock);
@@ -1050,6 +1533,11 @@ journal_suite(void)
 	tcase_add_test(tc, test_checksummed_garbage);
 	tcase_add_test(tc, test_owner_kept);
 	tcase_add_test(tc, test_owner_old_records);
+	tcase_add_test(tc, test_flipped_byte_costs_one_record);
+	tcase_add_test(tc, test_several_damaged_regions);
+	tcase_add_test(tc, test_damage_at_the_start);
+	tcase_add_test(tc, test_resync_is_linear);
+	tcase_add_test(tc, test_dead_attempts_survive);
 	tcase_add_loop_test(tc, test_policies_make_batches_durable, 0, 3);
 	tcase_add_loop_test(tc, test_fsync_follows_policy, 0, 3);
 	tcase_add_test(tc, test_off_is_a_noop);

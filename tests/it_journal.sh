@@ -3,7 +3,9 @@
 # `kill -9` are there after the restart (queued, delayed with what is left of their
 # delay, dead with their reason), finished and cancelled ones are not, ids go on; a
 # graceful stop keeps waiting and interrupted jobs for the next start; a torn tail is
-# set aside with a warning that says where; two daemons cannot share a journal; jobs of
+# set aside with an error that says where; a byte flipped in the middle costs one job
+# (not every one after it), and jobpoolctl status says so; dead jobs keep their
+# attempts; two daemons cannot share a journal; jobs of
 # a queue the config lost are kept until a reload brings it back; reload changes the
 # fsync policy; config errors name file:line; journal_dir = "" is no journal, and one
 # that cannot be made stops the start (exit 73); and when the journal cannot be written
@@ -85,6 +87,8 @@ else
 	jp_fail "due_in_ms after the restart: '$due' (want 500000..600000)"
 fi
 jp_match "the dead job is listed with its reason" "^$DEAD_ID .*timed out" "$(jp_ctl dead -q short | tail -n +2)"
+# issue 14: dead jobs showed attempts 0 after a restart.
+jp_eq "the dead job keeps its attempts" 1 "$(jp_ctl status "$DEAD_ID" | awk -F': ' '$1 == "attempts" { print $2 }')"
 NEW_ID=$(jp_ctl submit hello3)
 if [ "$NEW_ID" -gt "$DEAD_ID" ] && [ "$NEW_ID" -gt "$DELAY_ID" ]; then
 	jp_pass "ids go on after the restart ($NEW_ID)"
@@ -106,7 +110,7 @@ f=$(ls "$J" | grep -E '^journal\.[0-9]+$')
 jp_eq "one journal file after a clean stop" 1 "$(echo "$f" | wc -l)"
 printf '\x40\x00\x00\x00\x11\x22\x33\x44\x01' >>"$J/$f"
 start "$(conf always)"
-jp_match "the damage is logged with file and offset" "warning: journal: $J/$f: a record cut short at offset [0-9]+; the [0-9]+ records before it are recovered, the rest is ignored; the file is kept as $f.damaged" "$(newlog)"
+jp_match "the damage is logged with file and offset" "error: journal: $J/$f is damaged: a record cut short at offset [0-9]+; 1 damaged region \(9 bytes\) skipped, [0-9]+ records recovered around it; the file is kept as $f.damaged" "$(newlog)"
 [ -e "$J/$f.damaged" ] && jp_pass "the damaged file is kept aside" || jp_fail "no $f.damaged"
 jp_eq "the jobs before the damage are back" 20 "$(waiting $SLOW_IDS)"
 
@@ -227,5 +231,41 @@ if command -v prlimit >/dev/null 2>&1; then
 else
 	echo "prlimit is missing: the write-failure checks are skipped"
 fi
+
+# --- a flipped byte in the middle costs one job, and the damage is visible -------------
+# issue 14: a flipped byte in the middle of a file of 1,000 jobs recovered 499.
+rm -rf "$J"
+start "$(conf always)"
+MID_IDS=
+for i in $(seq 1 60); do MID_IDS="$MID_IDS $(jp_ctl submit -q slow 30000)"; done
+jp_stop
+f=$(ls "$J" | grep -E '^journal\.[0-9]+$')
+python3 - "$J/$f" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    data = bytearray(f.read())
+    data[len(data) // 2] ^= 0x10
+    f.seek(0)
+    f.write(data)
+PY
+start "$(conf always)"
+jp_match "the damage is logged once, at error level, with what was recovered" \
+	"error: journal: $J/$f is damaged: a record whose checksum does not match at offset [0-9]+; 1 damaged region \([0-9]+ bytes\) skipped, [0-9]+ records recovered around it; the file is kept as $f.damaged" "$(newlog)"
+jp_eq "one line" 1 "$(newlog | grep -c 'is damaged')"
+jp_eq "every job but the one hit is back" 59 "$(waiting $MID_IDS)"
+jp_eq "STATS counts the damaged region" 1 "$(stat_get journal damaged)"
+jp_eq "and names the file kept aside" "$f.damaged" "$(stat_get journal damaged_file)"
+jp_match "jobpoolctl status shows it" "^journal_damaged: 1 region \([0-9]+ bytes\) skipped at the start, kept as $J/$f.damaged" "$(jp_ctl status | grep '^journal_damaged:')"
+jp_match "--json status has it" '"damaged":1,"damaged_bytes":[0-9]+,"dir":"[^"]*","damaged_file":"journal\.[0-9]+\.damaged"' "$(jp_ctl --json status)"
+jp_stop
+start "$(conf always)"
+jp_eq "the next start finds nothing damaged" 0 "$(stat_get journal damaged)"
+jp_eq "and the same jobs" 59 "$(waiting $MID_IDS)"
+if jp_ctl status | grep -q '^journal_damaged:'; then
+	jp_fail "jobpoolctl status still says damaged"
+else
+	jp_pass "jobpoolctl status no longer says damaged"
+fi
+jp_stop
 
 jp_done
