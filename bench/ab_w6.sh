@@ -6,7 +6,8 @@
 # ones) and runs the same producers on both. Prints each round's jobs/s, the medians, the
 # new build's median ratio to the old one's, and in how many rounds the new was faster.
 #
-#   bench/ab_w6.sh OLD_BUILD_DIR NEW_BUILD_DIR [POLICY ...]   (default: always)
+#   bench/ab_w6.sh OLD_BUILD_DIR NEW_BUILD_DIR [POLICY ...]   (default: always;
+#   "none": no journal, which is W1 through the C library)
 #   AB_ROUNDS=N (default 7), AB_JOBS (default 200,000), AB_PRODUCERS (default "1 8"),
 #   W6_DIR (the journal's parent directory; default the temp dir; not tmpfs)
 set -euo pipefail
@@ -31,7 +32,11 @@ med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2
 run() {
 	local out
 	rm -rf "$DISK/abw6-journal"
-	JOBPOOLD=$1 jp_start abw6 "$QCONF" "journal_dir = \"$DISK/abw6-journal\"; journal_fsync = \"$2\"; journal_fsync_interval = 1;"
+	if [ "$2" = none ]; then
+		JOBPOOLD=$1 jp_start abw6 "$QCONF"
+	else
+		JOBPOOLD=$1 jp_start abw6 "$QCONF" "journal_dir = \"$DISK/abw6-journal\"; journal_fsync = \"$2\"; journal_fsync_interval = 1;"
+	fi
 	out=$("$JPBENCH" -s "$JP_SOCK" -n "$JOBS" -b 64 -j 4096 -p "$3")
 	stop_bg "$JP_PID"
 	rm -rf "$DISK/abw6-journal"
