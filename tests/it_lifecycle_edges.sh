@@ -433,6 +433,10 @@ touch "$T/flag"
 start "failed queue" "
 queues = ( { name = \"flagged\"; handler = \"plugin:$PLUGIN flag=$T/flag\"; workers = 1;
     max_jobs_per_worker = 1; retries = 0; } );"
+# The first worker must have read the flag (it is READY) before the flag goes: jp_start
+# returns once the master answers, which can be before a worker under load is up.
+until_true 10 eval '[ -n "$(worker_pid flagged idle)" ]' ||
+	jp_fail "failed: the first worker never came up"
 rm -f "$T/flag"
 printf 'ok\nok\nok\n' | jp_ctl --json map -q flagged >"$T/flagged.out" 2>"$T/flagged.err"; rc=$?
 jp_eq "failed: map ends (nothing waits forever), exit 1" 1 "$rc"
