@@ -371,7 +371,10 @@ void		 supervisor_signal_all(int sig);
 int		 supervisor_alive(void);
 int		 supervisor_alive_queue(const struct queue *q);
 
-/* worker.c: the worker process; never returns */
+/* worker.c: the worker process */
+/* In a new worker: default signals, in and out as fds 3 and 4, no other fd but stdio. */
+void		 worker_after_fork(int in, int out);
+/* The worker's life; never returns. */
 void		 worker_main(const struct config *cf, const struct queue_config *qc,
 		    int from_master, int to_master)
 		    __attribute__((noreturn));

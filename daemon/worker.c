@@ -24,8 +24,12 @@
 #ifdef HAVE_SYS_PRCTL_H
 #include <sys/prctl.h>
 #endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -670,6 +675,70 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 		return (-1);
 	}
 	return (0);
+}
+
+/* Move fd to target, leaving it close-on-exec. */
+static int
+worker_move_fd(int fd, int target)
+{
+	if (fd != target) {
+		if (dup2(fd, target) == -1)
+			return (-1);
+		close(fd);
+	}
+	return (fcntl(target, F_SETFD, FD_CLOEXEC));
+}
+
+/*
+ * Give sig its default action in a new worker, also when the C library refuses: glibc
+ * keeps SIGCANCEL and SIGSETXID (32, 33) to itself, so an ignored one inherited from
+ * whoever started jobpoold (some `make`s ignore both) would stay ignored. The kernel's
+ * struct sigaction for SIG_DFL, no flags and an empty mask is all zeroes on every
+ * architecture; glibc installs its own handlers when it needs them.
+ */
+static void
+worker_sig_default(int sig)
+{
+	if (signal(sig, SIG_DFL) != SIG_ERR || sig == SIGKILL || sig == SIGSTOP)
+		return;
+#if defined(__linux__) && defined(SYS_rt_sigaction)
+	{
+		unsigned long	ksa[8];
+
+		memset(ksa, 0, sizeof ksa);
+		(void)syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)(_NSIG / 8));
+	}
+#endif
+}
+
+/*
+ * In the child, right after fork() (with every signal blocked across it): default
+ * signal handling and an empty mask, then only stdio and the two pipe ends, in as fd 3
+ * and out as fd 4, both close-on-exec. Nothing of the master's survives into
+ * worker_main(); exits EX_OSERR if the descriptors cannot be set up.
+ */
+void
+worker_after_fork(int in, int out)
+{
+	sigset_t	none;
+	int		sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		worker_sig_default(sig);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (out == 3) {
+		if ((out = dup(out)) == -1)
+			_exit(EX_OSERR);
+	}
+	if (worker_move_fd(in, 3) == -1 || worker_move_fd(out, 4) == -1)
+		_exit(EX_OSERR);
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range(5, ~0U, 0) == 0)
+		return;
+#endif
+	for (int fd = 5; fd < 65536; fd++)
+		close(fd);
 }
 
 void
