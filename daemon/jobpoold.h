@@ -261,6 +261,10 @@ int		 master_reload(const char *why);
 const char	*master_reload_error(void);
 /* Called when something changed that may let shutdown finish. */
 void		 master_check_done(void);
+/* At start: cf's queues in queues[]: 0, or -1 with *cause (none made; out of memory). */
+int		 queues_create(const struct config *cf, char **cause);
+/* At exit: free the queues, every job left and the job table. */
+void		 queues_free(void);
 uint64_t	 now_ms(void);
 uint64_t	 now_us(void);
 

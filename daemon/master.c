@@ -257,26 +257,75 @@ master_reload_warn(const struct config *o, const struct config *n)
 		    "still without a journal");
 }
 
+/* Append a new queue for qc to queues[]; NULL if out of memory. */
+static struct queue *
+queues_add(const struct queue_config *qc)
+{
+	struct queue	**nq, *q;
+
+	if ((q = queue_create(qc)) == NULL)
+		return (NULL);
+	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
+		queue_free(q);
+		return (NULL);
+	}
+	queues = nq;
+	q->idx = (uint16_t)nqueues;
+	queues[nqueues++] = q;
+	return (q);
+}
+
+/* At start: the queues of cf, in its order, without workers. */
+int
+queues_create(const struct config *cf, char **cause)
+{
+	int	k;
+
+	*cause = NULL;
+	for (k = 0; k < cf->nqueues; k++) {
+		if (queues_add(&cf->queues[k]) == NULL) {
+			if (asprintf(cause, "queue %s: out of memory",
+			    cf->queues[k].name) == -1)
+				*cause = NULL;
+			queues_free();
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * At exit, once every worker is gone and every job answered: the queues with the jobs
+ * still in them, then the kept and dead jobs, which point at them, and dispatch's list
+ * of kicked queues.
+ */
+void
+queues_free(void)
+{
+	int	k;
+
+	for (k = 0; k < nqueues; k++)
+		queue_free(queues[k]);
+	free(queues);
+	queues = NULL;
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+}
+
 /* Append a queue a reload added. */
 static int
 master_add_queue(const struct queue_config *qc)
 {
-	struct queue	**nq, *q;
+	struct queue	*q;
 
 	if (nqueues >= UINT16_MAX) {
 		log_warnx("reload: queue %s not added: %d queues have existed since the "
 		    "start; restart jobpoold", qc->name, nqueues);
 		return (-1);
 	}
-	if ((q = queue_create(qc)) == NULL)
+	if ((q = queues_add(qc)) == NULL)
 		return (-1);
-	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
-		queue_free(q);
-		return (-1);
-	}
-	queues = nq;
-	q->idx = (uint16_t)nqueues;
-	queues[nqueues++] = q;
 	if (supervisor_resize(q) != 0)
 		log_warnx("queue %s: cannot start all its workers", q->name);
 	log_info("reload: queue %s added: handler %s, %d worker%s", q->name,
@@ -510,14 +559,8 @@ master_main(struct config *cf)
 	if (stop_ev == NULL || flush_ev == NULL)
 		fatalx("out of memory");
 
-	if ((queues = calloc(cf->nqueues, sizeof *queues)) == NULL)
-		fatalx("out of memory");
-	for (k = 0; k < cf->nqueues; k++) {
-		if ((q = queue_create(&cf->queues[k])) == NULL)
-			fatalx("queue %s: out of memory", cf->queues[k].name);
-		q->idx = (uint16_t)nqueues;
-		queues[nqueues++] = q;
-	}
+	if (queues_create(cf, &cause) != 0)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	/* Before listening: server_listen() checks max_connections against it. */
 	if (priv_nofile_raise(&nofile_was, &nofile_now) != 0)
@@ -575,13 +618,7 @@ out:
 	journal_close();
 	server_close_listener();
 	server_close_all();
-	for (k = 0; k < nqueues; k++)
-		queue_free(queues[k]);
-	free(queues);
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	queues_free();
 	notify_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);

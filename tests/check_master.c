@@ -159,7 +159,6 @@ reload_start(const char *text)
 {
 	struct config	*cf;
 	char		*cause = NULL;
-	int		 k;
 
 	write_conf(text);
 	cf = config_load(tconf, &cause);
@@ -167,12 +166,7 @@ reload_start(const char *text)
 	master_config = cf;
 	priv_acl_set(cf);
 	log_set_level(cf->log_level);
-	ck_assert_ptr_nonnull(queues = calloc(cf->nqueues, sizeof *queues));
-	for (k = 0; k < cf->nqueues; k++) {
-		ck_assert_ptr_nonnull(queues[k] = queue_create(&cf->queues[k]));
-		queues[k]->idx = (uint16_t)k;
-		nqueues++;
-	}
+	ck_assert_msg(queues_create(cf, &cause) == 0, "queues: %s", cause);
 }
 
 static void
@@ -180,7 +174,6 @@ reload_teardown(void)
 {
 	uint64_t	deadline = now_ms() + WAIT_MS;
 	struct timeval	tv = { 0, 20000 };
-	int		k;
 
 	/* Workers a reload started: killed and reaped, not respawned. */
 	master_stopping = 1;
@@ -190,13 +183,7 @@ reload_teardown(void)
 		event_base_loop(master_base, EVLOOP_ONCE);
 	}
 	ck_assert_msg(!supervisor_alive(), "workers left after the test");
-	for (k = 0; k < nqueues; k++)
-		queue_free(queues[k]);
-	free(queues);
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	queues_free();
 	priv_acl_free();
 	config_free(master_config);
 	master_config = NULL;
