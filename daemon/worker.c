@@ -741,67 +741,241 @@ worker_after_fork(int in, int out)
 		close(fd);
 }
 
-void
-worker_main(const struct config *cf, const struct queue_config *qc, int in, int out)
-{
-	struct handler		 h;
-	struct frame_hdr	 hdr;
-	struct jobpool_output	 ob = { NULL, 0, 0 };
-	struct sigaction	 sa;
-	char			*cause = NULL, name[16];
-	ssize_t			 n;
-	void			*state = NULL;
-	uint64_t		 last, jobs = 0, rss;
+/* What worker_main()'s phases share. */
+struct worker_loop {
+	const struct config		*cf;
+	const struct queue_config	*qc;
+	struct handler			 h;
+	void				*state;		/* the handler's */
+	struct jobpool_output		 ob;		/* results not yet written */
+	uint64_t			 jobs;		/* run so far */
+	uint64_t			 last;		/* the last job ended (us) */
+};
 
-	out_fd = out;
-	log_init(cf->log_level, "jobpoold-worker");
-	/* systemd's variables speak to the master; handlers and their programs must not use them. */
+/* The worker cannot start: READY with why, and EX_CONFIG, as respawning will not help. */
+static void __attribute__((noreturn))
+worker_refuse(struct worker_loop *wl, char *cause, const char *otherwise)
+{
+	const char	*why = cause != NULL ? cause : otherwise;
+
+	worker_frame(&wl->ob, FRAME_READY, 1, 0, why, strlen(why));
+	worker_flush(&wl->ob);
+	_exit(EX_CONFIG);
+}
+
+/* The worker is done (the master closed its job pipe, or it retires). */
+static void __attribute__((noreturn))
+worker_exit(struct worker_loop *wl)
+{
+	if (wl->h.fini != NULL)
+		wl->h.fini(wl->state);
+	_exit(0);
+}
+
+/* systemd's variables speak to the master; handlers and their programs must not use them. */
+static void
+worker_unsetenv(void)
+{
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
-	/* Limits, user and group first: the handler starts as what it will run as. */
-	if (priv_worker(qc, &cause) != 0) {
-		if (cause == NULL)
-			cause = strdup("cannot set the worker's user or limits");
-		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(&ob);
-		_exit(78);
-	}
+}
+
+/* After the uid change, which clears it: die with the master. And be named jp:QUEUE. */
+static void
+worker_name(const struct queue_config *qc)
+{
 #ifdef HAVE_SYS_PRCTL_H
-	/* After the uid change, which clears it: die with the master. */
+	char	name[16];
+
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master_pid)
 		_exit(0);	/* the master died before we got here */
 	snprintf(name, sizeof name, "jp:%s", qc->name);
 	(void)prctl(PR_SET_NAME, name);
-#else
-	(void)name;
 #endif
-	worker_qc = qc;
-	worker_in = in;
-	imax = CONFIG_FRAME_MAX;
-	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
+}
+
+/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
+static void
+worker_signals(void)
+{
+	struct sigaction	sa;
+
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = worker_sigusr1;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = worker_sigterm;
 	sigaction(SIGTERM, &sa, NULL);
+}
 
+/*
+ * Become the queue's worker: limits, user and group first, so that the handler starts
+ * as what it will run as; then its name, signals and input buffer. 0, or -1 with
+ * *cause.
+ */
+static int
+worker_setup(const struct config *cf, const struct queue_config *qc, int in,
+    char **cause)
+{
+	log_init(cf->log_level, "jobpoold-worker");
+	worker_unsetenv();
+	if (priv_worker(qc, cause) != 0)
+		return (-1);
+	worker_name(qc);
+	worker_qc = qc;
+	worker_in = in;
+	imax = CONFIG_FRAME_MAX;
+	worker_signals();
 	icap = WORKER_READ_MIN + WORKER_RESERVE;
 	if ((ibuf = malloc(icap)) == NULL)
-		_exit(71);
+		_exit(EX_OSERR);
+	return (0);
+}
 
-	if (handler_open(cf, qc, &h, &state, &cause) != 0) {
-		if (cause == NULL)
-			cause = strdup("cannot start the handler");
-		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(&ob);
-		_exit(78);	/* EX_CONFIG: respawning will not help */
+/*
+ * Read what the master sent, and note its CANCELs: 1, or 0 at EOF (the master closed
+ * the job pipe). Keeps room for a whole frame to arrive, and the reserve for reads
+ * during a job.
+ */
+static int
+worker_read(void)
+{
+	ssize_t	 n;
+	char	*nb;
+
+	for (;;) {
+		if (icap - ilen < WORKER_READ_MIN / 2 + WORKER_RESERVE) {
+			if ((nb = realloc(ibuf, icap * 2)) == NULL)
+				_exit(EX_OSERR);
+			ibuf = nb;
+			icap *= 2;
+		}
+		n = read(worker_in, ibuf + ilen, icap - ilen - WORKER_RESERVE);
+		if (n > 0)
+			break;
+		if (n == 0)
+			return (0);
+		if (errno != EINTR)
+			_exit(EX_OSERR);
+		worker_signalled = 0;
 	}
+	ilen += (size_t)n;
+	worker_scan();
+	return (1);
+}
+
+/*
+ * The frame at ioff: 1 if it is whole (*hdr set), 0 if none is, having made room for
+ * the rest of a partial one.
+ */
+static int
+worker_next_frame(struct frame_hdr *hdr)
+{
+	size_t	 need;
+	char	*nb;
+	int	 r;
+
+	if ((r = frame_get(ibuf + ioff, ilen - ioff, imax, hdr)) == -1) {
+		/* The master sent garbage: a bug. Say so, then leave. */
+		log_errx("worker %ld (queue %s): malformed frame from the master (type "
+		    "%u, %u bytes); exiting", (long)getpid(), worker_qc->name, hdr->type,
+		    hdr->len);
+		_exit(EX_SOFTWARE);
+	}
+	if (r == 0)
+		return (0);
+	if (ilen - ioff >= FRAME_HDR_LEN + (size_t)hdr->len)
+		return (1);
+	/* A partial job: make sure it will fit. */
+	need = FRAME_HDR_LEN + (size_t)hdr->len + WORKER_RESERVE + WORKER_READ_MIN;
+	if (need > icap - ioff) {
+		if ((nb = realloc(ibuf, ioff + need)) == NULL)
+			_exit(EX_OSERR);
+		ibuf = nb;
+		icap = ioff + need;
+	}
+	return (0);
+}
+
+/*
+ * Recycling by memory: checked between jobs, never during one, every WORKER_RSS_EVERY
+ * jobs or after a slow one. Above max_worker_rss, say why (FRAME_RETIRE) and leave.
+ */
+static void
+worker_check_rss(struct worker_loop *wl, uint64_t now)
+{
+	uint64_t	rss;
+	char		why[128];
+	int		n;
+
+	if (wl->qc->max_worker_rss == 0 || (wl->jobs % WORKER_RSS_EVERY != 0 &&
+	    now - wl->last < WORKER_FLUSH_US) ||
+	    (rss = worker_rss()) <= wl->qc->max_worker_rss)
+		return;
+	n = snprintf(why, sizeof why, "RSS %llu bytes is above max_worker_rss %llu",
+	    (unsigned long long)rss, (unsigned long long)wl->qc->max_worker_rss);
+	worker_frame(&wl->ob, FRAME_RETIRE, 0, 0, why, (size_t)n);
+	worker_flush(&wl->ob);
+	worker_exit(wl);
+}
+
+/* Run one job; its result is written at once if it took a millisecond or more. */
+static void
+worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+{
+	uint64_t	now;
+
+	worker_hold(&wl->ob);
+	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
+	    hdr->len, &wl->ob);
+	wl->jobs++;
+	now = worker_clock_us();
+	if (now - wl->last >= WORKER_FLUSH_US)
+		worker_flush(&wl->ob);
+	worker_check_rss(wl, now);
+	wl->last = now;
+}
+
+/* Run every whole job frame read so far, in order; the rest waits for more bytes. */
+static void
+worker_take_frames(struct worker_loop *wl)
+{
+	struct frame_hdr	hdr;
+
+	wl->last = worker_clock_us();
+	while (worker_next_frame(&hdr)) {
+		if (hdr.type == FRAME_JOB)
+			worker_job(wl, &hdr);
+		ioff += FRAME_HDR_LEN + hdr.len;
+	}
+	if (ioff > 0) {
+		memmove(ibuf, ibuf + ioff, ilen - ioff);
+		ilen -= ioff;
+		iscan -= ioff;
+		ioff = 0;
+	}
+}
+
+/*
+ * The worker's life: set up, open the handler, say READY; then read jobs, run them and
+ * write their results until the master closes the job pipe.
+ */
+void
+worker_main(const struct config *cf, const struct queue_config *qc, int in, int out)
+{
+	struct worker_loop	 wl = { .cf = cf, .qc = qc };
+	char			*cause = NULL;
+
+	out_fd = out;
+	if (worker_setup(cf, qc, in, &cause) != 0)
+		worker_refuse(&wl, cause, "cannot set the worker's user or limits");
+	if (handler_open(cf, qc, &wl.h, &wl.state, &cause) != 0)
+		worker_refuse(&wl, cause, "cannot start the handler");
 	/*
 	 * An exec handler's job is a process, hundreds of microseconds at the least: its
 	 * result is written as the next job starts (worker_hold without a flusher), one
@@ -811,100 +985,14 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	 * dry, so the worker then waited a round trip for its next job (bench W5: 0.885
 	 * of the posix_spawn floor before, 0.985 after, 12 rounds; bench/README.md).
 	 */
-	if (!h.unheld)
+	if (!wl.h.unheld)
 		worker_flusher_start();
-	worker_frame(&ob, FRAME_READY, 0, 0, NULL, 0);
-	worker_flush(&ob);
+	worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
+	worker_flush(&wl.ob);
 
-	for (;;) {
-		/* Keep room for a whole frame to arrive, and the reserve for reads mid-job. */
-		if (icap - ilen < WORKER_READ_MIN / 2 + WORKER_RESERVE) {
-			char *nb = realloc(ibuf, icap * 2);
-
-			if (nb == NULL)
-				_exit(71);
-			ibuf = nb;
-			icap *= 2;
-		}
-		n = read(in, ibuf + ilen, icap - ilen - WORKER_RESERVE);
-		if (n == 0)
-			break;
-		if (n == -1) {
-			if (errno == EINTR) {
-				worker_signalled = 0;
-				continue;
-			}
-			_exit(71);
-		}
-		ilen += (size_t)n;
-		worker_scan();
-
-		last = worker_clock_us();
-		for (;;) {
-			int r = frame_get(ibuf + ioff, ilen - ioff, imax, &hdr);
-
-			if (r == -1) {
-				/* The master sent garbage: a bug. Say so, then leave. */
-				log_errx("worker %ld (queue %s): malformed frame from the "
-				    "master (type %u, %u bytes); exiting", (long)getpid(),
-				    qc->name, hdr.type, hdr.len);
-				_exit(70);
-			}
-			if (r == 0)
-				break;
-			if (ilen - ioff < FRAME_HDR_LEN + (size_t)hdr.len) {
-				/* A partial job: make sure it will fit. */
-				size_t need = FRAME_HDR_LEN + (size_t)hdr.len +
-				    WORKER_RESERVE + WORKER_READ_MIN;
-
-				if (need > icap - ioff) {
-					char *nb = realloc(ibuf, ioff + need);
-
-					if (nb == NULL)
-						_exit(71);
-					ibuf = nb;
-					icap = ioff + need;
-				}
-				break;
-			}
-			if (hdr.type == FRAME_JOB) {
-				uint64_t now;
-
-				worker_hold(&ob);
-				worker_run(&h, state, cf, hdr.id,
-				    ibuf + ioff + FRAME_HDR_LEN, hdr.len, &ob);
-				jobs++;
-				now = worker_clock_us();
-				if (now - last >= WORKER_FLUSH_US)
-					worker_flush(&ob);
-				/* Recycling by memory: checked between jobs, never during one. */
-				if (qc->max_worker_rss > 0 &&
-				    (jobs % WORKER_RSS_EVERY == 0 || now - last >= WORKER_FLUSH_US) &&
-				    (rss = worker_rss()) > qc->max_worker_rss) {
-					char why[128];
-					int wl = snprintf(why, sizeof why, "RSS %llu bytes is "
-					    "above max_worker_rss %llu", (unsigned long long)rss,
-					    (unsigned long long)qc->max_worker_rss);
-
-					worker_frame(&ob, FRAME_RETIRE, 0, 0, why, (size_t)wl);
-					worker_flush(&ob);
-					if (h.fini != NULL)
-						h.fini(state);
-					_exit(0);
-				}
-				last = now;
-			}
-			ioff += FRAME_HDR_LEN + hdr.len;
-		}
-		if (ioff > 0) {
-			memmove(ibuf, ibuf + ioff, ilen - ioff);
-			ilen -= ioff;
-			iscan -= ioff;
-			ioff = 0;
-		}
-		worker_flush(&ob);
+	while (worker_read()) {
+		worker_take_frames(&wl);
+		worker_flush(&wl.ob);
 	}
-	if (h.fini != NULL)
-		h.fini(state);
-	_exit(0);
+	worker_exit(&wl);
 }
