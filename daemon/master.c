@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,6 +223,8 @@ queue_config_differs(const struct queue_config *o, const struct queue_config *n)
 static void
 master_config_warnings(const struct config *cf)
 {
+	static const char sep[] = ": warning: ";
+	const size_t	 seplen = sizeof sep - 1;
 	const char	*p;
 	size_t		 n;
 
@@ -231,10 +234,10 @@ master_config_warnings(const struct config *cf)
 	for (p = cf->warnings; p != NULL && *p != '\0'; p += n + (p[n] == '\n')) {
 		n = strcspn(p, "\n");
 		/* The log line says "warning:" already: "file:line: message". */
-		w = memmem(p, n, ": warning: ", 11);
+		w = memmem(p, n, sep, seplen);
 		k = w != NULL ? (size_t)(w - p) : n;
 		log_warnx("%.*s%s%.*s", (int)k, p, w != NULL ? ": " : "",
-		    w != NULL ? (int)(n - k - 11) : 0, w != NULL ? w + 11 : "");
+		    w != NULL ? (int)(n - k - seplen) : 0, w != NULL ? w + seplen : "");
 	}
 }
 
@@ -636,27 +639,27 @@ master_main(struct config *cf)
 	if (server_listen(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot listen");
 		free(cause);
-		rc = 71;	/* EX_OSERR */
+		rc = EX_OSERR;
 		goto out;
 	}
 	priv_acl_set(cf);
 	if (journal_prepare(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
-		rc = 73;	/* EX_CANTCREAT */
+		rc = EX_CANTCREAT;
 		goto out;
 	}
 	if (priv_drop_master(cf, server_made_dir(), &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot drop privileges");
 		free(cause);
-		rc = 71;
+		rc = EX_OSERR;
 		goto out;
 	}
 	/* Jobs recovered from the journal wait in their queues for the workers. */
 	if (journal_open(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
-		rc = 74;	/* EX_IOERR */
+		rc = EX_IOERR;
 		goto out;
 	}
 	for (k = 0; k < nqueues; k++) {

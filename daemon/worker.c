@@ -209,7 +209,7 @@ worker_record_cancel(uint64_t id, int reason, size_t pos)
 	if (nahead == cahead) {
 		cahead = cahead ? cahead * 2 : 8;
 		if ((n = reallocarray(ahead, cahead, sizeof *n)) == NULL)
-			_exit(71);
+			_exit(EX_OSERR);
 		ahead = n;
 	}
 	ahead[nahead].id = id;
@@ -479,7 +479,7 @@ worker_hold(struct jobpool_output *ob)
 		worker_held_start();
 	} else {
 		if (obuf_add(&held, ob->buf, ob->len) != 0)
-			_exit(71);
+			_exit(EX_OSERR);
 		ob->len = 0;
 	}
 	pthread_mutex_unlock(&out_lock);
@@ -533,7 +533,7 @@ worker_child_due(void)
 		return;
 	pthread_mutex_lock(&out_lock);
 	if (obuf_add(&held, child_frame, sizeof child_frame) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	worker_write2(&held, NULL);
 	pthread_mutex_unlock(&out_lock);
 	child_since = 0;
@@ -559,7 +559,7 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
     const void *data, size_t len)
 {
 	if (obuf_reserve(b, FRAME_HDR_LEN + len) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	frame_put(b->buf + b->len, type, status, id, (uint32_t)len);
 	if (len > 0)
 		memcpy(b->buf + b->len + FRAME_HDR_LEN, data, len);
@@ -580,7 +580,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 	char		msg[160];
 
 	if (obuf_reserve(out, FRAME_HDR_LEN) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	out->len += FRAME_HDR_LEN;
 	/*
 	 * A cancel signalled while the worker was busy between jobs (blocked writing the
@@ -605,7 +605,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 		/* A handler with its own cleanup (exec: the program's) says so itself. */
 		if (!h->own_cleanup) {
 			if (out->len > start + FRAME_HDR_LEN)
-				obuf_add(out, "; ", 2);
+				obuf_add_lit(out, "; ");
 			obuf_printf(out, "cleanup ran (%zu hook%s)", ran,
 			    ran == 1 ? "" : "s");
 		}
@@ -656,10 +656,12 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 	*cause = NULL;
 	*state = NULL;
 	memset(h, 0, sizeof *h);
-	if (strncmp(qc->handler, "plugin:", 7) == 0) {
+	if (strncmp(qc->handler, CONFIG_HANDLER_PLUGIN,
+	    strlen(CONFIG_HANDLER_PLUGIN)) == 0) {
 		if (handler_plugin_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
-	} else if (strncmp(qc->handler, "exec:", 5) == 0) {
+	} else if (strncmp(qc->handler, CONFIG_HANDLER_EXEC,
+	    strlen(CONFIG_HANDLER_EXEC)) == 0) {
 		if (handler_exec_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
 	} else if ((b = handler_builtin_find(qc->handler)) != NULL)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -373,7 +374,7 @@ START_TEST(test_main_cannot_listen)
 	char		*cause = NULL, file[96];
 	FILE		*fp;
 
-	/* The socket's directory is a file: jobpoold exits 71 (EX_OSERR), freeing all. */
+	/* The socket's directory is a file: jobpoold exits EX_OSERR, freeing all. */
 	make_dir();
 	snprintf(file, sizeof file, "%s/file", tdir);
 	ck_assert_ptr_nonnull(fp = fopen(file, "w"));
@@ -383,7 +384,7 @@ START_TEST(test_main_cannot_listen)
 	    "queues = ( { name = \"q\"; handler = \"echo\"; workers = 1; } );\n");
 	cf = config_load(tconf, &cause);
 	ck_assert_msg(cf != NULL, "config: %s", cause);
-	ck_assert_int_eq(master_main(cf), 71);
+	ck_assert_int_eq(master_main(cf), EX_OSERR);
 	ck_assert_ptr_null(master_base);
 	ck_assert_ptr_null(master_config);
 	ck_assert_ptr_null(queues);

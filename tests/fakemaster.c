@@ -673,7 +673,7 @@ fm_wait_syscall(pid_t pid, const long *nr, size_t n)
 		if (len <= 0)
 			return (0);
 		buf[len] = '\0';
-		if (strncmp(buf, "running", 7) != 0) {
+		if (strncmp(buf, "running", strlen("running")) != 0) {
 			cur = strtol(buf, NULL, 10);
 			for (i = 0; i < n; i++) {
 				if (cur == nr[i])
