@@ -22,8 +22,8 @@
  *
  * Replies are written to the socket at the end of the event-loop pass that made them
  * (server_flush_cb), straight from the output buffer: one write for all of a pass's
- * replies, and no round through epoll to learn that an idle socket is writable (each
- * reply used to cost two epoll_ctl calls and a loop pass before its write; bench W3).
+ * replies, and no round through epoll to learn that an idle socket is writable
+ * (bench/README.md, "The server's write path").
  * Only when the socket does not take it all does the bufferevent's write event wait for
  * room, and write the rest, as bufferevents do.
  *

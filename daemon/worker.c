@@ -11,8 +11,8 @@
  * are handed to a flusher thread, which writes them if they are still there
  * WORKER_FLUSH_US later (worker_hold). The thread blocks every signal and touches
  * nothing but those results and the result pipe, under out_lock. While jobs flow it
- * looks on its own every WORKER_FLUSH_US, so a hand-over costs no wake-up (bench W1:
- * one futex wake per batch cost a quarter of the throughput); idle, it sleeps.
+ * looks on its own every WORKER_FLUSH_US, so a hand-over costs no wake-up (bench W1,
+ * bench/README.md); idle, it sleeps.
  * Exec handlers have no flusher (handler.h's unheld): each result is written before
  * the next program starts, and the worker is one thread.
  */
@@ -492,10 +492,9 @@ worker_hold(struct jobpool_output *ob)
  * WORKER_FLUSH_US: the handler's own wait ends by then (worker_child_wait_ms) and sends
  * it (worker_child_due). A program reaped before that needs no frame at all, since
  * nothing of it is left to kill. So a quick program costs no write of its own, and
- * the master no wake-up (bench W5: about 3% of the throughput when the frame went
- * through the flusher thread, which exec workers no longer have). Until the frame is
- * sent, a worker killed by SIGTERM still takes the group along (worker_sigterm); only
- * a crash or SIGKILL in that first millisecond would leave it behind.
+ * the master no wake-up (bench W5, bench/README.md). Until the frame is sent, a
+ * worker killed by SIGTERM still takes the group along (worker_sigterm); only a
+ * crash or SIGKILL in that first millisecond would leave it behind.
  */
 void
 worker_child(uint64_t id, pid_t pgid)
@@ -981,11 +980,10 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	/*
 	 * An exec handler's job is a process, hundreds of microseconds at the least: its
 	 * result is written as the next job starts (worker_hold without a flusher), one
-	 * write per program. Holding it for a batch cost more than it saved: the
-	 * flusher looked every millisecond while programs ran, on a CPU they needed,
-	 * and the master heard of a finished program only when the worker's pipe ran
-	 * dry, so the worker then waited a round trip for its next job (bench W5: 0.885
-	 * of the posix_spawn floor before, 0.985 after, 12 rounds; bench/README.md).
+	 * write per program. Holding it for a batch costs more than it saves: the
+	 * flusher's look every millisecond takes a CPU the programs need, and the master
+	 * hears of a finished program only when the worker's pipe runs dry, so the
+	 * worker waits a round trip for its next job (bench W5, bench/README.md).
 	 */
 	if (!wl.h.unheld)
 		worker_flusher_start();
