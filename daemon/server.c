@@ -89,7 +89,7 @@
  */
 #define SERVER_FDS_FIXED	32
 #define SERVER_FDS_WORKER	2
-#define SERVER_BUSY		"ERR busy "	/* how server_admit's refusals begin */
+#define SERVER_BUSY		"ERR busy "	/* server_admit's refusals */
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
@@ -421,12 +421,12 @@ server_admit(uid_t uid, int *reserved)
 		return (NULL);
 	}
 	if (n_uid >= per_uid) {
-		snprintf(why, sizeof why, SERVER_BUSY "too many connections from uid %ld "
-		    "(max_connections_per_uid is %u)\n", (long)uid, per_uid);
+		snprintf(why, sizeof why, SERVER_BUSY "too many connections from uid "
+		    "%ld (max_connections_per_uid is %u)\n", (long)uid, per_uid);
 	} else if (conn_max < master_config->max_connections) {
-		snprintf(why, sizeof why, SERVER_BUSY "too many connections (the daemon's "
-		    "descriptor limit leaves room for %u of max_connections %u)\n",
-		    conn_max, master_config->max_connections);
+		snprintf(why, sizeof why, SERVER_BUSY "too many connections (the "
+		    "daemon's descriptor limit leaves room for %u of max_connections "
+		    "%u)\n", conn_max, master_config->max_connections);
 	} else
 		snprintf(why, sizeof why, SERVER_BUSY "too many connections "
 		    "(max_connections)\n");

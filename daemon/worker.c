@@ -747,13 +747,13 @@ struct worker_loop {
 	const struct config		*cf;
 	const struct queue_config	*qc;
 	struct handler			 h;
-	void				*state;		/* the handler's */
-	struct jobpool_output		 ob;		/* results not yet written */
-	uint64_t			 jobs;		/* run so far */
-	uint64_t			 last;		/* the last job ended (us) */
+	void				*state;	/* the handler's */
+	struct jobpool_output		 ob;	/* results not yet written */
+	uint64_t			 jobs;	/* run so far */
+	uint64_t			 last;	/* the last job ended (us) */
 };
 
-/* The worker cannot start: READY with why, and EX_CONFIG, as respawning will not help. */
+/* The worker cannot start: READY with why, and EX_CONFIG (respawning will not help). */
 static void __attribute__((noreturn))
 worker_refuse(struct worker_loop *wl, char *cause, const char *otherwise)
 {
@@ -773,7 +773,7 @@ worker_exit(struct worker_loop *wl)
 	_exit(0);
 }
 
-/* systemd's variables speak to the master; handlers and their programs must not use them. */
+/* systemd's variables speak to the master; handlers and their programs must not. */
 static void
 worker_unsetenv(void)
 {

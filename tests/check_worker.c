@@ -221,7 +221,7 @@ START_TEST(test_failures_and_max_payload)
 }
 END_TEST
 
-/* The master sent something that is no frame: the worker stops with EX_SOFTWARE, answering none. */
+/* The master sent something that is no frame: EX_SOFTWARE, answering none. */
 START_TEST(test_garbage_frames)
 {
 	struct fm	fm;

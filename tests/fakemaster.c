@@ -265,7 +265,7 @@ fm_start(struct fm *fm)
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
-		/* What supervisor.c's child does: default signals, fds 3 and 4, nothing else. */
+		/* As supervisor.c's child: default signals, fds 3 and 4, nothing else. */
 		close(down[1]);
 		close(up[0]);
 		worker_after_fork(down[0], up[1]);
