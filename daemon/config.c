@@ -120,8 +120,6 @@ static const char config_embedded_text[] =
 static const char *const config_builtin_handlers[] = {
 	"echo", "sha256", "spin", "sleep"
 };
-#define CONFIG_HANDLER_PLUGIN	"plugin:"
-#define CONFIG_HANDLER_EXEC	"exec:"
 
 static const struct {
 	const char	*name;
@@ -200,6 +198,7 @@ config_cause_add(struct config_parse *cp, const config_setting_t *s, const char 
 static void __attribute__((format(printf, 3, 4)))
 config_warn_add(struct config_parse *cp, const config_setting_t *s, const char *fmt, ...)
 {
+	static const char warning[] = "warning: ";
 	char		 msg[512];
 	const char	*file = cp->path;
 	char		*cause = cp->cause;
@@ -212,9 +211,9 @@ config_warn_add(struct config_parse *cp, const config_setting_t *s, const char *
 			file = config_setting_source_file(s);
 		line = config_setting_source_line(s);
 	}
-	memcpy(msg, "warning: ", 9);
+	memcpy(msg, warning, sizeof warning - 1);
 	va_start(ap, fmt);
-	vsnprintf(msg + 9, sizeof msg - 9, fmt, ap);
+	vsnprintf(msg + sizeof warning - 1, sizeof msg - (sizeof warning - 1), fmt, ap);
 	va_end(ap);
 	/* The same lines as errors, into the other list. */
 	cp->cause = cp->warnings;
@@ -456,7 +455,7 @@ config_parse_allow(struct config_parse *cp, const config_setting_t *s, int group
 	}
 	n = config_setting_length(s);
 	if (n == 0) {
-		if (strncmp(key, "admin_", 6) == 0)
+		if (strncmp(key, "admin_", strlen("admin_")) == 0)
 			config_cause_add(cp, s, "'%s' is empty; remove it (root and the "
 			    "daemon's user are administrators without it)", key);
 		else

@@ -20,6 +20,10 @@
 #define CONFIG_MAX_MAX_PAYLOAD	268435456
 #define CONFIG_FRAME_MAX	(CONFIG_MAX_MAX_PAYLOAD + 4096)
 
+/* A queue's handler is a built-in's name, or one of these followed by a path. */
+#define CONFIG_HANDLER_PLUGIN	"plugin:"
+#define CONFIG_HANDLER_EXEC	"exec:"
+
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */

@@ -29,6 +29,8 @@ int	obuf_reserve(struct jobpool_output *b, size_t n);
 int	obuf_add(struct jobpool_output *b, const void *data, size_t len);
 int	obuf_printf(struct jobpool_output *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Append a string literal, whose length the compiler counts. */
+#define obuf_add_lit(b, s)	obuf_add((b), "" s, sizeof (s) - 1)
 
 struct handler {
 	const char	*name;

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +61,6 @@
 #define EXEC_STDERR_KEEP	4096		/* stderr bytes kept: the last ones */
 #define EXEC_STDERR_HEAD	200		/* and the first line, for the log */
 #define EXEC_DRAIN_MAX		(256 * 1024)	/* stderr read after the exit, at most */
-#define EXEC_EX_DATAERR		65		/* sysexits.h: permanent failure */
 
 extern char	**environ;
 
@@ -292,7 +292,7 @@ exec_stderr_put(struct exec *x, struct jobpool_output *out)
 		obuf_add(out, x->etail + pos, EXEC_STDERR_KEEP - pos);
 		obuf_add(out, x->etail, pos);
 	} else {
-		obuf_add(out, ": ", 2);
+		obuf_add_lit(out, ": ");
 		obuf_add(out, x->etail, x->elen);
 	}
 	n = x->elen < EXEC_STDERR_KEEP ? x->elen : EXEC_STDERR_KEEP;
@@ -599,7 +599,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 		else {
 			obuf_printf(out, "%s exited on SIGTERM (", prog);
 			exec_status_put(out, status);
-			obuf_add(out, ")", 1);
+			obuf_add_lit(out, ")");
 		}
 		log_job(LOG_INFO, worker_current(), worker_queue_name(), (long)getpid(),
 		    "exec %s: job %llu: %.*s", prog, (unsigned long long)worker_current(),
@@ -624,7 +624,7 @@ exec_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	exec_status_put(out, status);
 	i = (int)(out->len - base);
 	exec_stderr_put(x, out);
-	result = WIFEXITED(status) && WEXITSTATUS(status) == EXEC_EX_DATAERR ?
+	result = WIFEXITED(status) && WEXITSTATUS(status) == EX_DATAERR ?
 	    FRAME_PERMANENT : FRAME_FAILED;
 	/* One line per failed job: how it ended and the first line of its stderr. */
 	log_job(LOG_WARNING, worker_current(), worker_queue_name(), (long)getpid(),
@@ -652,8 +652,8 @@ int
 handler_exec_open(const char *spec, struct handler *h, const char **arg, char **cause)
 {
 	*cause = NULL;
-	if (strncmp(spec, "exec:", 5) == 0)
-		spec += 5;
+	if (strncmp(spec, CONFIG_HANDLER_EXEC, strlen(CONFIG_HANDLER_EXEC)) == 0)
+		spec += strlen(CONFIG_HANDLER_EXEC);
 	memset(h, 0, sizeof *h);
 	h->name = "exec";
 	h->init = exec_init;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "frame.h"
 #include "handler.h"
 
@@ -130,8 +131,8 @@ handler_plugin_open(const char *spec, struct handler *h, const char **arg, char 
 
 	*cause = NULL;
 	*arg = NULL;
-	if (strncmp(spec, "plugin:", 7) == 0)
-		spec += 7;
+	if (strncmp(spec, CONFIG_HANDLER_PLUGIN, strlen(CONFIG_HANDLER_PLUGIN)) == 0)
+		spec += strlen(CONFIG_HANDLER_PLUGIN);
 	for (p = spec; isspace((unsigned char)*p); p++)
 		;
 	for (e = p; *e != '\0' && !isspace((unsigned char)*e); e++)

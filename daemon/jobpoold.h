@@ -261,6 +261,10 @@ int		 master_reload(const char *why);
 const char	*master_reload_error(void);
 /* Called when something changed that may let shutdown finish. */
 void		 master_check_done(void);
+/* At start: cf's queues in queues[]: 0, or -1 with *cause (none made; out of memory). */
+int		 queues_create(const struct config *cf, char **cause);
+/* At exit: free the queues, every job left and the job table. */
+void		 queues_free(void);
 uint64_t	 now_ms(void);
 uint64_t	 now_us(void);
 
@@ -371,7 +375,10 @@ void		 supervisor_signal_all(int sig);
 int		 supervisor_alive(void);
 int		 supervisor_alive_queue(const struct queue *q);
 
-/* worker.c: the worker process; never returns */
+/* worker.c: the worker process */
+/* In a new worker: default signals, in and out as fds 3 and 4, no other fd but stdio. */
+void		 worker_after_fork(int in, int out);
+/* The worker's life; never returns. */
 void		 worker_main(const struct config *cf, const struct queue_config *qc,
 		    int from_master, int to_master)
 		    __attribute__((noreturn));

@@ -689,8 +689,7 @@ journal_flush_cb(evutil_socket_t fd, short events, void *arg)
 /*
  * Give back the heap that a recovery or a compaction left free. The replay's records and
  * the snapshot's buffer are about as big as the jobs themselves and are freed below
- * them, so the heap cannot shrink from its top: 1,000,000 jobs recovered left the master
- * at 191 MiB against 151 MiB before the restart, and at 149 MiB once trimmed.
+ * them, so the heap cannot shrink from its top (bench W6's recovery, bench/README.md).
  */
 static void
 journal_trim(void)

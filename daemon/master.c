@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,6 +223,8 @@ queue_config_differs(const struct queue_config *o, const struct queue_config *n)
 static void
 master_config_warnings(const struct config *cf)
 {
+	static const char sep[] = ": warning: ";
+	const size_t	 seplen = sizeof sep - 1;
 	const char	*p;
 	size_t		 n;
 
@@ -231,10 +234,10 @@ master_config_warnings(const struct config *cf)
 	for (p = cf->warnings; p != NULL && *p != '\0'; p += n + (p[n] == '\n')) {
 		n = strcspn(p, "\n");
 		/* The log line says "warning:" already: "file:line: message". */
-		w = memmem(p, n, ": warning: ", 11);
+		w = memmem(p, n, sep, seplen);
 		k = w != NULL ? (size_t)(w - p) : n;
 		log_warnx("%.*s%s%.*s", (int)k, p, w != NULL ? ": " : "",
-		    w != NULL ? (int)(n - k - 11) : 0, w != NULL ? w + 11 : "");
+		    w != NULL ? (int)(n - k - seplen) : 0, w != NULL ? w + seplen : "");
 	}
 }
 
@@ -257,31 +260,246 @@ master_reload_warn(const struct config *o, const struct config *n)
 		    "still without a journal");
 }
 
+/* Append a new queue for qc to queues[]; NULL if out of memory. */
+static struct queue *
+queues_add(const struct queue_config *qc)
+{
+	struct queue	**nq, *q;
+
+	if ((q = queue_create(qc)) == NULL)
+		return (NULL);
+	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
+		queue_free(q);
+		return (NULL);
+	}
+	queues = nq;
+	q->idx = (uint16_t)nqueues;
+	queues[nqueues++] = q;
+	return (q);
+}
+
+/* At start: the queues of cf, in its order, without workers. */
+int
+queues_create(const struct config *cf, char **cause)
+{
+	int	k;
+
+	*cause = NULL;
+	for (k = 0; k < cf->nqueues; k++) {
+		if (queues_add(&cf->queues[k]) == NULL) {
+			if (asprintf(cause, "queue %s: out of memory",
+			    cf->queues[k].name) == -1)
+				*cause = NULL;
+			queues_free();
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * At exit, once every worker is gone and every job answered: the queues with the jobs
+ * still in them, then the kept and dead jobs, which point at them, and dispatch's list
+ * of kicked queues.
+ */
+void
+queues_free(void)
+{
+	int	k;
+
+	for (k = 0; k < nqueues; k++)
+		queue_free(queues[k]);
+	free(queues);
+	queues = NULL;
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+}
+
 /* Append a queue a reload added. */
 static int
 master_add_queue(const struct queue_config *qc)
 {
-	struct queue	**nq, *q;
+	struct queue	*q;
 
 	if (nqueues >= UINT16_MAX) {
 		log_warnx("reload: queue %s not added: %d queues have existed since the "
 		    "start; restart jobpoold", qc->name, nqueues);
 		return (-1);
 	}
-	if ((q = queue_create(qc)) == NULL)
+	if ((q = queues_add(qc)) == NULL)
 		return (-1);
-	if ((nq = reallocarray(queues, nqueues + 1, sizeof *nq)) == NULL) {
-		queue_free(q);
-		return (-1);
-	}
-	queues = nq;
-	q->idx = (uint16_t)nqueues;
-	queues[nqueues++] = q;
 	if (supervisor_resize(q) != 0)
 		log_warnx("queue %s: cannot start all its workers", q->name);
 	log_info("reload: queue %s added: handler %s, %d worker%s", q->name,
 	    q->cf.handler, q->cf.workers, q->cf.workers == 1 ? "" : "s");
 	return (0);
+}
+
+/* What master_reload_error() says: a copy of why (NULL: no error). */
+static void
+reload_error_set(const char *why)
+{
+	free(reload_error);
+	reload_error = why != NULL ? strdup(why) : NULL;
+}
+
+/* What a reload did, for its last log line. */
+struct reload_tally {
+	int	changed;
+	int	added;
+	int	removed;
+	int	restarted;
+};
+
+/*
+ * Load the file in force again. On any error, NULL: every error is logged, and the
+ * first is what master_reload_error() says.
+ */
+static struct config *
+master_reload_load(const struct config *old)
+{
+	struct config	*ncf;
+	char		*cause = NULL, *line, *save = NULL;
+	const char	*path;
+
+	path = strcmp(old->path, CONFIG_EMBEDDED_NAME) == 0 ? NULL : old->path;
+	/* Queue users the master can no longer switch to are errors, with their line. */
+	if ((ncf = config_load_flags(path, priv_can_switch() ? 0 :
+	    CONFIG_LOAD_NO_SWITCH, &cause)) != NULL)
+		return (ncf);
+	reload_error_set(NULL);
+	for (line = strtok_r(cause, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		log_errx("%s", line);
+		if (reload_error == NULL)
+			reload_error = strdup(line);
+	}
+	log_errx("reload failed: still running on the previous configuration");
+	free(cause);
+	return (NULL);
+}
+
+/* The running socket and journal stay: keep their settings in the new config. */
+static void
+master_reload_keep(const struct config *old, struct config *ncf)
+{
+	free(ncf->socket_path);
+	ncf->socket_path = strdup(old->socket_path);
+	ncf->socket_mode = old->socket_mode;
+	free(ncf->journal_dir);
+	ncf->journal_dir = old->journal_dir != NULL ? strdup(old->journal_dir) : NULL;
+}
+
+/* A reload restarts q's workers: a new generation, rolled in one worker at a time. */
+static void
+master_queue_restart(struct queue *q, int was_failed, int payload_changed)
+{
+	q->gen = ++master_gen;
+	/* Its workers get a new chance. */
+	free(q->failed_reason);
+	q->failed_reason = NULL;
+	if (was_failed)
+		log_info("reload: queue %s: starting its workers again (handler %s)",
+		    q->name, q->cf.handler);
+	else if (!payload_changed)
+		log_info("reload: queue %s: restarting its workers one at a time for "
+		    "their new settings (handler %s)", q->name, q->cf.handler);
+	(void)supervisor_resize(q);
+	supervisor_roll(q);
+}
+
+/* Apply a queue's new settings, or add it if it is new. */
+static void
+master_reload_queue(const struct queue_config *nqc, int payload_changed,
+    struct reload_tally *t)
+{
+	struct queue	*q;
+	int		 was_failed, restart, resized;
+
+	if ((q = queue_find(nqc->name)) == NULL) {
+		if (master_add_queue(nqc) == 0)
+			t->added++;
+		return;
+	}
+	/* A queue whose handler could not start gets a new chance at every reload. */
+	was_failed = q->failed_reason != NULL;
+	restart = queue_needs_restart(&q->cf, nqc) || was_failed || payload_changed;
+	resized = nqc->workers != q->cf.workers;
+	if (queue_config_differs(&q->cf, nqc))
+		t->changed++;
+	/* What worked is kept until a worker of the new kind is up. */
+	if ((restart && !was_failed && queue_keep_previous(q) != 0) ||
+	    queue_reconfigure(q, nqc) != 0) {
+		log_warnx("reload: queue %s: out of memory; unchanged", q->name);
+		return;
+	}
+	if (restart) {
+		t->restarted++;
+		master_queue_restart(q, was_failed, payload_changed);
+	} else if (resized)
+		(void)supervisor_resize(q);
+	dispatch_kick(q);	/* after the reload: it may let producers go on */
+}
+
+/* Queues the new config does not have: no new jobs; they go once they hold none. */
+static void
+master_reload_removed(const struct config *ncf, struct reload_tally *t)
+{
+	struct queue	*q;
+	int		 i;
+
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->removed || config_find_queue(ncf, q->name) != NULL)
+			continue;
+		q->removed = 1;
+		t->removed++;
+		log_info("reload: queue %s removed: it takes no new jobs and stops once "
+		    "the jobs it holds are done (%u waiting, %u running)", q->name,
+		    queue_depth(q), q->running);
+		dispatch_kick(q);
+	}
+}
+
+/* Put ncf in force, for every module that keeps a part of it. */
+static void
+master_reload_commit(struct config *ncf, const struct reload_tally *t)
+{
+	struct config	*old = master_config;
+
+	master_config = ncf;
+	config_free(old);
+	priv_acl_set(ncf);
+	server_limits(ncf);
+	if (!master_debug)
+		log_set_level(ncf->log_level);
+	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
+	journal_reconfigure(ncf);
+	if (t->added > 0)
+		journal_adopt();
+	reload_error_set(NULL);
+	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
+	    "removed", ncf->path, t->changed, t->changed == 1 ? "" : "s", t->restarted,
+	    t->added, t->removed);
+}
+
+/*
+ * Last, with the new configuration wholly in force: producers blocked on a queue that
+ * now has room, or that was removed (their SUBMITs get "no queue"), go on. Their next
+ * requests run now, and one of them may be another RELOAD.
+ */
+static void
+master_reload_unblock(void)
+{
+	struct queue	*q;
+	int		 i;
+
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->nblocked > 0 && (q->removed || queue_has_room(q, 0)))
+			server_unblock(q);
+	}
 }
 
 /*
@@ -296,16 +514,11 @@ int
 master_reload(const char *why)
 {
 	struct config		*ncf, *old = master_config;
-	const struct queue_config *nqc;
-	struct queue		*q;
-	char			*cause = NULL, *line, *save = NULL;
-	const char		*path;
-	int			 i, k, changed = 0, added = 0, removed = 0, restarted = 0;
-	int			 payload_changed;
+	struct reload_tally	 t = { 0, 0, 0, 0 };
+	int			 k, payload_changed;
 
 	if (master_stopping) {
-		free(reload_error);
-		reload_error = strdup("the daemon is shutting down");
+		reload_error_set("the daemon is shutting down");
 		return (-1);
 	}
 	if (reloading) {
@@ -315,27 +528,13 @@ master_reload(const char *why)
 		 * dispatch_kick() could not make its event (out of memory) and dispatched
 		 * in place, letting a producer's RELOAD run inside this one.
 		 */
-		free(reload_error);
-		reload_error = strdup("another reload is under way");
+		reload_error_set("another reload is under way");
 		return (-1);
 	}
 	notify_reloading();
 	reloading = 1;
-	path = strcmp(old->path, CONFIG_EMBEDDED_NAME) == 0 ? NULL : old->path;
 	log_notice("%s: reloading %s", why, old->path);
-	/* Queue users the master can no longer switch to are errors, with their line. */
-	if ((ncf = config_load_flags(path, priv_can_switch() ? 0 :
-	    CONFIG_LOAD_NO_SWITCH, &cause)) == NULL) {
-		free(reload_error);
-		reload_error = NULL;
-		for (line = strtok_r(cause, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save)) {
-			log_errx("%s", line);
-			if (reload_error == NULL)
-				reload_error = strdup(line);
-		}
-		log_errx("reload failed: still running on the previous configuration");
-		free(cause);
+	if ((ncf = master_reload_load(old)) == NULL) {
 		reloading = 0;
 		notify_ready();
 		return (-1);
@@ -347,99 +546,16 @@ master_reload(const char *why)
 	if (payload_changed)
 		log_info("reload: max_payload %u -> %u: restarting every queue's workers one "
 		    "at a time", old->max_payload, ncf->max_payload);
-	/* The running socket stays: keep its settings in the config in force. */
-	free(ncf->socket_path);
-	ncf->socket_path = strdup(old->socket_path);
-	ncf->socket_mode = old->socket_mode;
-	free(ncf->journal_dir);
-	ncf->journal_dir = old->journal_dir != NULL ? strdup(old->journal_dir) : NULL;
+	master_reload_keep(old, ncf);
 
-	for (k = 0; k < ncf->nqueues; k++) {
-		nqc = &ncf->queues[k];
-		if ((q = queue_find(nqc->name)) == NULL) {
-			if (master_add_queue(nqc) == 0)
-				added++;
-			continue;
-		}
-		/* A queue whose handler could not start gets a new chance at every reload. */
-		int was_failed = q->failed_reason != NULL;
-		int restart = queue_needs_restart(&q->cf, nqc) || was_failed ||
-		    payload_changed;
-		int resized = nqc->workers != q->cf.workers;
-
-		if (queue_config_differs(&q->cf, nqc))
-			changed++;
-		/* What worked is kept until a worker of the new kind is up. */
-		if (restart && !was_failed && queue_keep_previous(q) != 0) {
-			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
-			continue;
-		}
-		if (queue_reconfigure(q, nqc) != 0) {
-			log_warnx("reload: queue %s: out of memory; unchanged", q->name);
-			continue;
-		}
-		if (restart) {
-			restarted++;
-			q->gen = ++master_gen;
-			if (q->failed_reason != NULL) {
-				/* Its workers get a new chance. */
-				free(q->failed_reason);
-				q->failed_reason = NULL;
-			}
-			if (was_failed)
-				log_info("reload: queue %s: starting its workers again "
-				    "(handler %s)", q->name, q->cf.handler);
-			else if (!payload_changed)
-				log_info("reload: queue %s: restarting its workers one at "
-				    "a time for their new settings (handler %s)", q->name,
-				    q->cf.handler);
-		}
-		if (resized || restart)
-			(void)supervisor_resize(q);
-		if (restart)
-			supervisor_roll(q);
-		dispatch_kick(q);	/* after the reload: it may let producers go on */
-	}
-	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		if (q->removed || config_find_queue(ncf, q->name) != NULL)
-			continue;
-		q->removed = 1;
-		removed++;
-		log_info("reload: queue %s removed: it takes no new jobs and stops once "
-		    "the jobs it holds are done (%u waiting, %u running)", q->name,
-		    queue_depth(q), q->running);
-		dispatch_kick(q);
-	}
-
-	master_config = ncf;
-	config_free(old);
-	priv_acl_set(ncf);
-	server_limits(ncf);
-	if (!master_debug)
-		log_set_level(ncf->log_level);
-	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
-	journal_reconfigure(ncf);
-	if (added > 0)
-		journal_adopt();
-	free(reload_error);
-	reload_error = NULL;
-	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
-	    "removed", ncf->path, changed, changed == 1 ? "" : "s", restarted, added,
-	    removed);
+	for (k = 0; k < ncf->nqueues; k++)
+		master_reload_queue(&ncf->queues[k], payload_changed, &t);
+	master_reload_removed(ncf, &t);
+	master_reload_commit(ncf, &t);
 	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();
 	reloading = 0;
-	/*
-	 * Last, with the new configuration wholly in force: producers blocked on a queue
-	 * that now has room, or that was removed (their SUBMITs get "no queue"), go on.
-	 * Their next requests run now, and one of them may be another RELOAD.
-	 */
-	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		if (q->nblocked > 0 && (q->removed || queue_has_room(q, 0)))
-			server_unblock(q);
-	}
+	master_reload_unblock();
 	return (0);
 }
 
@@ -510,14 +626,8 @@ master_main(struct config *cf)
 	if (stop_ev == NULL || flush_ev == NULL)
 		fatalx("out of memory");
 
-	if ((queues = calloc(cf->nqueues, sizeof *queues)) == NULL)
-		fatalx("out of memory");
-	for (k = 0; k < cf->nqueues; k++) {
-		if ((q = queue_create(&cf->queues[k])) == NULL)
-			fatalx("queue %s: out of memory", cf->queues[k].name);
-		q->idx = (uint16_t)nqueues;
-		queues[nqueues++] = q;
-	}
+	if (queues_create(cf, &cause) != 0)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	/* Before listening: server_listen() checks max_connections against it. */
 	if (priv_nofile_raise(&nofile_was, &nofile_now) != 0)
@@ -529,27 +639,27 @@ master_main(struct config *cf)
 	if (server_listen(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot listen");
 		free(cause);
-		rc = 71;	/* EX_OSERR */
+		rc = EX_OSERR;
 		goto out;
 	}
 	priv_acl_set(cf);
 	if (journal_prepare(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
-		rc = 73;	/* EX_CANTCREAT */
+		rc = EX_CANTCREAT;
 		goto out;
 	}
 	if (priv_drop_master(cf, server_made_dir(), &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "cannot drop privileges");
 		free(cause);
-		rc = 71;
+		rc = EX_OSERR;
 		goto out;
 	}
 	/* Jobs recovered from the journal wait in their queues for the workers. */
 	if (journal_open(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
-		rc = 74;	/* EX_IOERR */
+		rc = EX_IOERR;
 		goto out;
 	}
 	for (k = 0; k < nqueues; k++) {
@@ -575,13 +685,7 @@ out:
 	journal_close();
 	server_close_listener();
 	server_close_all();
-	for (k = 0; k < nqueues; k++)
-		queue_free(queues[k]);
-	free(queues);
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	queues_free();
 	notify_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);
@@ -592,7 +696,6 @@ out:
 	priv_acl_free();
 	config_free(master_config);
 	master_config = NULL;
-	free(reload_error);
-	reload_error = NULL;
+	reload_error_set(NULL);
 	return (rc);
 }

@@ -670,6 +670,23 @@ priv_restrict(uint64_t keep, const char **call)
 	return (0);
 }
 
+/*
+ * Become uid, with gid as the only group, real, effective and saved alike: 0, or -1
+ * with *call naming what failed.
+ */
+static int
+priv_switch(uid_t uid, gid_t gid, const char **call)
+{
+	*call = "setgroups";
+	if (setgroups(1, &gid) == -1)
+		return (-1);
+	*call = "setresgid";
+	if (setresgid(gid, gid, gid) == -1)
+		return (-1);
+	*call = "setresuid";
+	return (setresuid(uid, uid, uid));
+}
+
 /* Does any queue run its workers as a user or group of its own? */
 static int
 priv_queues_switch(const struct config *cf)
@@ -738,15 +755,8 @@ priv_drop_master(const struct config *cf, const char *sockdir, char **cause)
 	/* All of it while still root: it takes CAP_SETPCAP. */
 	if (priv_restrict(keep, &call) != 0)
 		goto fail;
-	call = "setgroups";
-	if (setgroups(1, &gid) == -1)
-		goto fail;
-	call = "setresgid";
-	if (setresgid(gid, gid, gid) == -1)
-		goto fail;
 	/* SECBIT_NO_SETUID_FIXUP: the capabilities stay until capset says otherwise. */
-	call = "setresuid";
-	if (setresuid(uid, uid, uid) == -1)
+	if (priv_switch(uid, gid, &call) != 0)
 		goto fail;
 	call = "capset";
 	if (priv_capset(keep) == -1)
@@ -897,17 +907,8 @@ priv_worker(const struct queue_config *qc, char **cause)
 	/* Root's worker; one of a master that kept CAP_SETUID inherited its own. */
 	if ((eff & (1ULL << CAP_SETPCAP)) != 0 && priv_restrict(0, &call) != 0)
 		goto fail_caps;
-	if (qc->user != NULL || qc->group != NULL) {
-		call = "setgroups";
-		if (setgroups(1, &gid) == -1)
-			goto fail_switch;
-		call = "setresgid";
-		if (setresgid(gid, gid, gid) == -1)
-			goto fail_switch;
-		call = "setresuid";
-		if (setresuid(uid, uid, uid) == -1)
-			goto fail_switch;
-	}
+	if ((qc->user != NULL || qc->group != NULL) && priv_switch(uid, gid, &call) != 0)
+		goto fail_switch;
 	/*
 	 * Whatever the master kept, or root had, is not the worker's to have.
 	 * Explicitly: with SECBIT_NO_SETUID_FIXUP, a uid change no longer drops them.

@@ -22,8 +22,8 @@
  *
  * Replies are written to the socket at the end of the event-loop pass that made them
  * (server_flush_cb), straight from the output buffer: one write for all of a pass's
- * replies, and no round through epoll to learn that an idle socket is writable (each
- * reply used to cost two epoll_ctl calls and a loop pass before its write; bench W3).
+ * replies, and no round through epoll to learn that an idle socket is writable
+ * (bench/README.md, "The server's write path").
  * Only when the socket does not take it all does the bufferevent's write event wait for
  * room, and write the rest, as bufferevents do.
  *
@@ -89,6 +89,7 @@
  */
 #define SERVER_FDS_FIXED	32
 #define SERVER_FDS_WORKER	2
+#define SERVER_BUSY		"ERR busy "	/* server_admit's refusals */
 
 static struct evconnlistener	*listener;
 static char			*listen_path;	/* unlinked at exit if we made it */
@@ -420,26 +421,30 @@ server_admit(uid_t uid, int *reserved)
 		return (NULL);
 	}
 	if (n_uid >= per_uid) {
-		snprintf(why, sizeof why, "ERR busy too many connections from uid %ld "
-		    "(max_connections_per_uid is %u)\n", (long)uid, per_uid);
+		snprintf(why, sizeof why, SERVER_BUSY "too many connections from uid "
+		    "%ld (max_connections_per_uid is %u)\n", (long)uid, per_uid);
 	} else if (conn_max < master_config->max_connections) {
-		snprintf(why, sizeof why, "ERR busy too many connections (the daemon's "
-		    "descriptor limit leaves room for %u of max_connections %u)\n",
-		    conn_max, master_config->max_connections);
+		snprintf(why, sizeof why, SERVER_BUSY "too many connections (the "
+		    "daemon's descriptor limit leaves room for %u of max_connections "
+		    "%u)\n", conn_max, master_config->max_connections);
 	} else
-		snprintf(why, sizeof why, "ERR busy too many connections "
+		snprintf(why, sizeof why, SERVER_BUSY "too many connections "
 		    "(max_connections)\n");
 	return (why);
 }
 
-/* Refuse a client with reply (one line), and say so in the log, rate-limited. */
+/*
+ * Refuse a client with reply (one line, server_admit's), and say so in the log,
+ * rate-limited.
+ */
 static void
 server_refuse(int fd, const struct priv_peer *peer, const char *reply)
 {
 	if (log_limit_pass(&refused_limit))
 		log_warnx("refusing a connection from pid %ld uid %ld: %.*s (%u open, %u "
 		    "of them reserved)", (long)peer->pid, (long)peer->uid,
-		    (int)strcspn(reply + 9, "\n"), reply + 9, nconns, nreserved);
+		    (int)strcspn(reply + sizeof SERVER_BUSY - 1, "\n"),
+		    reply + sizeof SERVER_BUSY - 1, nconns, nreserved);
 	(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -980,6 +985,9 @@ reply(struct conn *c, const char *s, size_t len)
 	evbuffer_add(conn_out(c), s, len);
 }
 
+/* A reply that is a string literal, whose length the compiler counts. */
+#define reply_lit(c, s)	reply((c), "" s, sizeof (s) - 1)
+
 static void
 reply_err(struct conn *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1009,7 +1017,7 @@ static void
 reply_ok_id(struct conn *c, uint64_t id)
 {
 	char	buf[32] = "OK ";
-	size_t	n = 3;
+	size_t	n = strlen(buf);
 
 	n += proto_fmt_u64(buf + n, id);
 	buf[n++] = '\n';
@@ -1043,7 +1051,7 @@ server_send_result(struct conn *c, struct job *j)
 	struct evbuffer	*out;
 	char		 buf[96] = "RESULT ";
 	const char	*w = result_word(j);
-	size_t		 n = 7, wl = strlen(w);
+	size_t		 n = strlen(buf), wl = strlen(w);
 
 	if (c->dead)
 		return;
@@ -1362,7 +1370,7 @@ conn_retry(struct conn *c, struct proto_request *req)
 		reply_err(c, "state", "job %llu %s", (unsigned long long)req->id, why);
 		return;
 	}
-	reply(c, "OK queued\n", 10);
+	reply_lit(c, "OK queued\n");
 }
 
 static void
@@ -1374,14 +1382,14 @@ conn_wait(struct conn *c, uint64_t id)
 	if ((j = conn_job(c, id)) == NULL)
 		return;
 	if (JOB_FINAL(j->state)) {
-		reply(c, "OK\n", 3);
+		reply_lit(c, "OK\n");
 		server_send_result(c, j);
 		return;
 	}
 	/* One waiter per connection and job: a repeated WAIT gets one RESULT. */
 	for (w = j->waiters; w != NULL; w = w->next) {
 		if (w->conn == c) {
-			reply(c, "OK\n", 3);
+			reply_lit(c, "OK\n");
 			return;
 		}
 	}
@@ -1389,7 +1397,7 @@ conn_wait(struct conn *c, uint64_t id)
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
-	reply(c, "OK\n", 3);
+	reply_lit(c, "OK\n");
 	w->conn = c;
 	w->next = j->waiters;
 	j->waiters = w;
@@ -1406,12 +1414,12 @@ conn_cancel(struct conn *c, uint64_t id)
 		return;
 	switch (dispatch_cancel(j, &why)) {
 	case 0:
-		reply(c, "OK cancelled\n", 13);
+		reply_lit(c, "OK cancelled\n");
 		break;
 	case 1:
 		/* Whatever the handler does now, a restart must not run it again. */
 		journal_end(j);
-		reply(c, "OK cancelling\n", 14);
+		reply_lit(c, "OK cancelling\n");
 		break;
 	default:
 		reply_err(c, "state", "job %llu %s", (unsigned long long)id, why);
@@ -1438,7 +1446,7 @@ conn_request(struct conn *c, struct proto_request *req)
 {
 	switch (req->cmd) {
 	case PROTO_PING:
-		reply(c, "OK pong\n", 8);
+		reply_lit(c, "OK pong\n");
 		break;
 	case PROTO_SUBMIT:
 		return (conn_submit(c, req));
@@ -1455,7 +1463,7 @@ conn_request(struct conn *c, struct proto_request *req)
 		conn_stats(c);
 		break;
 	case PROTO_QUIT:
-		reply(c, "OK bye\n", 7);
+		reply_lit(c, "OK bye\n");
 		c->closing = 1;
 		break;
 	case PROTO_DEAD:
@@ -1473,7 +1481,7 @@ conn_request(struct conn *c, struct proto_request *req)
 		log_notice("RELOAD requested by connection %llu (pid %ld, uid %ld)",
 		    (unsigned long long)c->id, (long)c->pid, (long)c->uid);
 		if (master_reload("RELOAD request") == 0)
-			reply(c, "OK reloaded\n", 12);
+			reply_lit(c, "OK reloaded\n");
 		else
 			reply_err(c, "config", "reload failed; still running on the old "
 			    "configuration: %s", master_reload_error());

@@ -16,10 +16,6 @@
 #include <sys/prctl.h>
 #endif
 
-#ifdef __linux__
-#include <sys/syscall.h>
-#endif
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -49,58 +45,6 @@ static void	supervisor_respawn_cb(evutil_socket_t, short, void *);
 static void	worker_timeout_cb(evutil_socket_t, short, void *);
 static void	worker_gone(struct worker *);
 
-/* Move fd to target, leaving it close-on-exec. */
-static int
-move_fd(int fd, int target)
-{
-	if (fd != target) {
-		if (dup2(fd, target) == -1)
-			return (-1);
-		close(fd);
-	}
-	return (fcntl(target, F_SETFD, FD_CLOEXEC));
-}
-
-/* In the child: keep only stdio and the two pipe ends, as fds 3 and 4. */
-static void
-child_setup_fds(int in, int out)
-{
-	if (out == 3) {
-		if ((out = dup(out)) == -1)
-			_exit(71);
-	}
-	if (move_fd(in, 3) == -1 || move_fd(out, 4) == -1)
-		_exit(71);
-#ifdef HAVE_CLOSE_RANGE
-	if (close_range(5, ~0U, 0) == 0)
-		return;
-#endif
-	for (int fd = 5; fd < 65536; fd++)
-		close(fd);
-}
-
-/*
- * Give sig its default action in a new worker, also when the C library refuses: glibc
- * keeps SIGCANCEL and SIGSETXID (32, 33) to itself, so an ignored one inherited from
- * whoever started jobpoold (some `make`s ignore both) would stay ignored. The kernel's
- * struct sigaction for SIG_DFL, no flags and an empty mask is all zeroes on every
- * architecture; glibc installs its own handlers when it needs them.
- */
-static void
-child_sig_default(int sig)
-{
-	if (signal(sig, SIG_DFL) != SIG_ERR || sig == SIGKILL || sig == SIGSTOP)
-		return;
-#if defined(__linux__) && defined(SYS_rt_sigaction)
-	{
-		unsigned long	ksa[8];
-
-		memset(ksa, 0, sizeof ksa);
-		(void)syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)(_NSIG / 8));
-	}
-#endif
-}
-
 /* Fork a worker for slot of q. */
 static int
 worker_spawn(struct queue *q, int slot)
@@ -109,7 +53,6 @@ worker_spawn(struct queue *q, int slot)
 	int		 down[2] = { -1, -1 }, up[2] = { -1, -1 };
 	sigset_t	 all, old;
 	pid_t		 pid;
-	int		 sig;
 
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return (-1);
@@ -137,13 +80,9 @@ worker_spawn(struct queue *q, int slot)
 	}
 	if (pid == 0) {
 		/* The child: default signal handling, none of the master's events. */
-		for (sig = 1; sig < NSIG; sig++)
-			child_sig_default(sig);
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
 		close(down[1]);
 		close(up[0]);
-		child_setup_fds(down[0], up[1]);
+		worker_after_fork(down[0], up[1]);
 		worker_main(master_config, &q->cf, 3, 4);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

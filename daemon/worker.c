@@ -11,8 +11,8 @@
  * are handed to a flusher thread, which writes them if they are still there
  * WORKER_FLUSH_US later (worker_hold). The thread blocks every signal and touches
  * nothing but those results and the result pipe, under out_lock. While jobs flow it
- * looks on its own every WORKER_FLUSH_US, so a hand-over costs no wake-up (bench W1:
- * one futex wake per batch cost a quarter of the throughput); idle, it sleeps.
+ * looks on its own every WORKER_FLUSH_US, so a hand-over costs no wake-up (bench W1,
+ * bench/README.md); idle, it sleeps.
  * Exec handlers have no flusher (handler.h's unheld): each result is written before
  * the next program starts, and the worker is one thread.
  */
@@ -24,8 +24,12 @@
 #ifdef HAVE_SYS_PRCTL_H
 #include <sys/prctl.h>
 #endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,7 +209,7 @@ worker_record_cancel(uint64_t id, int reason, size_t pos)
 	if (nahead == cahead) {
 		cahead = cahead ? cahead * 2 : 8;
 		if ((n = reallocarray(ahead, cahead, sizeof *n)) == NULL)
-			_exit(71);
+			_exit(EX_OSERR);
 		ahead = n;
 	}
 	ahead[nahead].id = id;
@@ -474,7 +479,7 @@ worker_hold(struct jobpool_output *ob)
 		worker_held_start();
 	} else {
 		if (obuf_add(&held, ob->buf, ob->len) != 0)
-			_exit(71);
+			_exit(EX_OSERR);
 		ob->len = 0;
 	}
 	pthread_mutex_unlock(&out_lock);
@@ -487,10 +492,9 @@ worker_hold(struct jobpool_output *ob)
  * WORKER_FLUSH_US: the handler's own wait ends by then (worker_child_wait_ms) and sends
  * it (worker_child_due). A program reaped before that needs no frame at all, since
  * nothing of it is left to kill. So a quick program costs no write of its own, and
- * the master no wake-up (bench W5: about 3% of the throughput when the frame went
- * through the flusher thread, which exec workers no longer have). Until the frame is
- * sent, a worker killed by SIGTERM still takes the group along (worker_sigterm); only
- * a crash or SIGKILL in that first millisecond would leave it behind.
+ * the master no wake-up (bench W5, bench/README.md). Until the frame is sent, a
+ * worker killed by SIGTERM still takes the group along (worker_sigterm); only a
+ * crash or SIGKILL in that first millisecond would leave it behind.
  */
 void
 worker_child(uint64_t id, pid_t pgid)
@@ -528,7 +532,7 @@ worker_child_due(void)
 		return;
 	pthread_mutex_lock(&out_lock);
 	if (obuf_add(&held, child_frame, sizeof child_frame) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	worker_write2(&held, NULL);
 	pthread_mutex_unlock(&out_lock);
 	child_since = 0;
@@ -554,7 +558,7 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
     const void *data, size_t len)
 {
 	if (obuf_reserve(b, FRAME_HDR_LEN + len) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	frame_put(b->buf + b->len, type, status, id, (uint32_t)len);
 	if (len > 0)
 		memcpy(b->buf + b->len + FRAME_HDR_LEN, data, len);
@@ -575,7 +579,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 	char		msg[160];
 
 	if (obuf_reserve(out, FRAME_HDR_LEN) != 0)
-		_exit(71);
+		_exit(EX_OSERR);
 	out->len += FRAME_HDR_LEN;
 	/*
 	 * A cancel signalled while the worker was busy between jobs (blocked writing the
@@ -600,7 +604,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 		/* A handler with its own cleanup (exec: the program's) says so itself. */
 		if (!h->own_cleanup) {
 			if (out->len > start + FRAME_HDR_LEN)
-				obuf_add(out, "; ", 2);
+				obuf_add_lit(out, "; ");
 			obuf_printf(out, "cleanup ran (%zu hook%s)", ran,
 			    ran == 1 ? "" : "s");
 		}
@@ -651,10 +655,12 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 	*cause = NULL;
 	*state = NULL;
 	memset(h, 0, sizeof *h);
-	if (strncmp(qc->handler, "plugin:", 7) == 0) {
+	if (strncmp(qc->handler, CONFIG_HANDLER_PLUGIN,
+	    strlen(CONFIG_HANDLER_PLUGIN)) == 0) {
 		if (handler_plugin_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
-	} else if (strncmp(qc->handler, "exec:", 5) == 0) {
+	} else if (strncmp(qc->handler, CONFIG_HANDLER_EXEC,
+	    strlen(CONFIG_HANDLER_EXEC)) == 0) {
 		if (handler_exec_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
 	} else if ((b = handler_builtin_find(qc->handler)) != NULL)
@@ -672,170 +678,321 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 	return (0);
 }
 
-void
-worker_main(const struct config *cf, const struct queue_config *qc, int in, int out)
+/* Move fd to target, leaving it close-on-exec. */
+static int
+worker_move_fd(int fd, int target)
 {
-	struct handler		 h;
-	struct frame_hdr	 hdr;
-	struct jobpool_output	 ob = { NULL, 0, 0 };
-	struct sigaction	 sa;
-	char			*cause = NULL, name[16];
-	ssize_t			 n;
-	void			*state = NULL;
-	uint64_t		 last, jobs = 0, rss;
+	if (fd != target) {
+		if (dup2(fd, target) == -1)
+			return (-1);
+		close(fd);
+	}
+	return (fcntl(target, F_SETFD, FD_CLOEXEC));
+}
 
-	out_fd = out;
-	log_init(cf->log_level, "jobpoold-worker");
-	/* systemd's variables speak to the master; handlers and their programs must not use them. */
+/*
+ * Give sig its default action in a new worker, also when the C library refuses: glibc
+ * keeps SIGCANCEL and SIGSETXID (32, 33) to itself, so an ignored one inherited from
+ * whoever started jobpoold (some `make`s ignore both) would stay ignored. The kernel's
+ * struct sigaction for SIG_DFL, no flags and an empty mask is all zeroes on every
+ * architecture; glibc installs its own handlers when it needs them.
+ */
+static void
+worker_sig_default(int sig)
+{
+	if (signal(sig, SIG_DFL) != SIG_ERR || sig == SIGKILL || sig == SIGSTOP)
+		return;
+#if defined(__linux__) && defined(SYS_rt_sigaction)
+	{
+		unsigned long	ksa[8];
+
+		memset(ksa, 0, sizeof ksa);
+		(void)syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)(_NSIG / 8));
+	}
+#endif
+}
+
+/*
+ * In the child, right after fork() (with every signal blocked across it): default
+ * signal handling and an empty mask, then only stdio and the two pipe ends, in as fd 3
+ * and out as fd 4, both close-on-exec. Nothing of the master's survives into
+ * worker_main(); exits EX_OSERR if the descriptors cannot be set up.
+ */
+void
+worker_after_fork(int in, int out)
+{
+	sigset_t	none;
+	int		sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		worker_sig_default(sig);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (out == 3) {
+		if ((out = dup(out)) == -1)
+			_exit(EX_OSERR);
+	}
+	if (worker_move_fd(in, 3) == -1 || worker_move_fd(out, 4) == -1)
+		_exit(EX_OSERR);
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range(5, ~0U, 0) == 0)
+		return;
+#endif
+	for (int fd = 5; fd < 65536; fd++)
+		close(fd);
+}
+
+/* What worker_main()'s phases share. */
+struct worker_loop {
+	const struct config		*cf;
+	const struct queue_config	*qc;
+	struct handler			 h;
+	void				*state;	/* the handler's */
+	struct jobpool_output		 ob;	/* results not yet written */
+	uint64_t			 jobs;	/* run so far */
+	uint64_t			 last;	/* the last job ended (us) */
+};
+
+/* The worker cannot start: READY with why, and EX_CONFIG (respawning will not help). */
+static void __attribute__((noreturn))
+worker_refuse(struct worker_loop *wl, char *cause, const char *otherwise)
+{
+	const char	*why = cause != NULL ? cause : otherwise;
+
+	worker_frame(&wl->ob, FRAME_READY, 1, 0, why, strlen(why));
+	worker_flush(&wl->ob);
+	_exit(EX_CONFIG);
+}
+
+/* The worker is done (the master closed its job pipe, or it retires). */
+static void __attribute__((noreturn))
+worker_exit(struct worker_loop *wl)
+{
+	if (wl->h.fini != NULL)
+		wl->h.fini(wl->state);
+	_exit(0);
+}
+
+/* systemd's variables speak to the master; handlers and their programs must not. */
+static void
+worker_unsetenv(void)
+{
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
-	/* Limits, user and group first: the handler starts as what it will run as. */
-	if (priv_worker(qc, &cause) != 0) {
-		if (cause == NULL)
-			cause = strdup("cannot set the worker's user or limits");
-		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(&ob);
-		_exit(78);
-	}
+}
+
+/* After the uid change, which clears it: die with the master. And be named jp:QUEUE. */
+static void
+worker_name(const struct queue_config *qc)
+{
 #ifdef HAVE_SYS_PRCTL_H
-	/* After the uid change, which clears it: die with the master. */
+	char	name[16];
+
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master_pid)
 		_exit(0);	/* the master died before we got here */
 	snprintf(name, sizeof name, "jp:%s", qc->name);
 	(void)prctl(PR_SET_NAME, name);
-#else
-	(void)name;
 #endif
-	worker_qc = qc;
-	worker_in = in;
-	imax = CONFIG_FRAME_MAX;
-	/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
+}
+
+/* SIGUSR1 interrupts blocking calls (no SA_RESTART): cancellation is prompt. */
+static void
+worker_signals(void)
+{
+	struct sigaction	sa;
+
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = worker_sigusr1;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = worker_sigterm;
 	sigaction(SIGTERM, &sa, NULL);
+}
 
+/*
+ * Become the queue's worker: limits, user and group first, so that the handler starts
+ * as what it will run as; then its name, signals and input buffer. 0, or -1 with
+ * *cause.
+ */
+static int
+worker_setup(const struct config *cf, const struct queue_config *qc, int in,
+    char **cause)
+{
+	log_init(cf->log_level, "jobpoold-worker");
+	worker_unsetenv();
+	if (priv_worker(qc, cause) != 0)
+		return (-1);
+	worker_name(qc);
+	worker_qc = qc;
+	worker_in = in;
+	imax = CONFIG_FRAME_MAX;
+	worker_signals();
 	icap = WORKER_READ_MIN + WORKER_RESERVE;
 	if ((ibuf = malloc(icap)) == NULL)
-		_exit(71);
+		_exit(EX_OSERR);
+	return (0);
+}
 
-	if (handler_open(cf, qc, &h, &state, &cause) != 0) {
-		if (cause == NULL)
-			cause = strdup("cannot start the handler");
-		worker_frame(&ob, FRAME_READY, 1, 0, cause, strlen(cause));
-		worker_flush(&ob);
-		_exit(78);	/* EX_CONFIG: respawning will not help */
-	}
-	/*
-	 * An exec handler's job is a process, hundreds of microseconds at the least: its
-	 * result is written as the next job starts (worker_hold without a flusher), one
-	 * write per program. Holding it for a batch cost more than it saved: the
-	 * flusher looked every millisecond while programs ran, on a CPU they needed,
-	 * and the master heard of a finished program only when the worker's pipe ran
-	 * dry, so the worker then waited a round trip for its next job (bench W5: 0.885
-	 * of the posix_spawn floor before, 0.985 after, 12 rounds; bench/README.md).
-	 */
-	if (!h.unheld)
-		worker_flusher_start();
-	worker_frame(&ob, FRAME_READY, 0, 0, NULL, 0);
-	worker_flush(&ob);
+/*
+ * Read what the master sent, and note its CANCELs: 1, or 0 at EOF (the master closed
+ * the job pipe). Keeps room for a whole frame to arrive, and the reserve for reads
+ * during a job.
+ */
+static int
+worker_read(void)
+{
+	ssize_t	 n;
+	char	*nb;
 
 	for (;;) {
-		/* Keep room for a whole frame to arrive, and the reserve for reads mid-job. */
 		if (icap - ilen < WORKER_READ_MIN / 2 + WORKER_RESERVE) {
-			char *nb = realloc(ibuf, icap * 2);
-
-			if (nb == NULL)
-				_exit(71);
+			if ((nb = realloc(ibuf, icap * 2)) == NULL)
+				_exit(EX_OSERR);
 			ibuf = nb;
 			icap *= 2;
 		}
-		n = read(in, ibuf + ilen, icap - ilen - WORKER_RESERVE);
-		if (n == 0)
+		n = read(worker_in, ibuf + ilen, icap - ilen - WORKER_RESERVE);
+		if (n > 0)
 			break;
-		if (n == -1) {
-			if (errno == EINTR) {
-				worker_signalled = 0;
-				continue;
-			}
-			_exit(71);
-		}
-		ilen += (size_t)n;
-		worker_scan();
-
-		last = worker_clock_us();
-		for (;;) {
-			int r = frame_get(ibuf + ioff, ilen - ioff, imax, &hdr);
-
-			if (r == -1) {
-				/* The master sent garbage: a bug. Say so, then leave. */
-				log_errx("worker %ld (queue %s): malformed frame from the "
-				    "master (type %u, %u bytes); exiting", (long)getpid(),
-				    qc->name, hdr.type, hdr.len);
-				_exit(70);
-			}
-			if (r == 0)
-				break;
-			if (ilen - ioff < FRAME_HDR_LEN + (size_t)hdr.len) {
-				/* A partial job: make sure it will fit. */
-				size_t need = FRAME_HDR_LEN + (size_t)hdr.len +
-				    WORKER_RESERVE + WORKER_READ_MIN;
-
-				if (need > icap - ioff) {
-					char *nb = realloc(ibuf, ioff + need);
-
-					if (nb == NULL)
-						_exit(71);
-					ibuf = nb;
-					icap = ioff + need;
-				}
-				break;
-			}
-			if (hdr.type == FRAME_JOB) {
-				uint64_t now;
-
-				worker_hold(&ob);
-				worker_run(&h, state, cf, hdr.id,
-				    ibuf + ioff + FRAME_HDR_LEN, hdr.len, &ob);
-				jobs++;
-				now = worker_clock_us();
-				if (now - last >= WORKER_FLUSH_US)
-					worker_flush(&ob);
-				/* Recycling by memory: checked between jobs, never during one. */
-				if (qc->max_worker_rss > 0 &&
-				    (jobs % WORKER_RSS_EVERY == 0 || now - last >= WORKER_FLUSH_US) &&
-				    (rss = worker_rss()) > qc->max_worker_rss) {
-					char why[128];
-					int wl = snprintf(why, sizeof why, "RSS %llu bytes is "
-					    "above max_worker_rss %llu", (unsigned long long)rss,
-					    (unsigned long long)qc->max_worker_rss);
-
-					worker_frame(&ob, FRAME_RETIRE, 0, 0, why, (size_t)wl);
-					worker_flush(&ob);
-					if (h.fini != NULL)
-						h.fini(state);
-					_exit(0);
-				}
-				last = now;
-			}
-			ioff += FRAME_HDR_LEN + hdr.len;
-		}
-		if (ioff > 0) {
-			memmove(ibuf, ibuf + ioff, ilen - ioff);
-			ilen -= ioff;
-			iscan -= ioff;
-			ioff = 0;
-		}
-		worker_flush(&ob);
+		if (n == 0)
+			return (0);
+		if (errno != EINTR)
+			_exit(EX_OSERR);
+		worker_signalled = 0;
 	}
-	if (h.fini != NULL)
-		h.fini(state);
-	_exit(0);
+	ilen += (size_t)n;
+	worker_scan();
+	return (1);
+}
+
+/*
+ * The frame at ioff: 1 if it is whole (*hdr set), 0 if none is, having made room for
+ * the rest of a partial one.
+ */
+static int
+worker_next_frame(struct frame_hdr *hdr)
+{
+	size_t	 need;
+	char	*nb;
+	int	 r;
+
+	if ((r = frame_get(ibuf + ioff, ilen - ioff, imax, hdr)) == -1) {
+		/* The master sent garbage: a bug. Say so, then leave. */
+		log_errx("worker %ld (queue %s): malformed frame from the master (type "
+		    "%u, %u bytes); exiting", (long)getpid(), worker_qc->name, hdr->type,
+		    hdr->len);
+		_exit(EX_SOFTWARE);
+	}
+	if (r == 0)
+		return (0);
+	if (ilen - ioff >= FRAME_HDR_LEN + (size_t)hdr->len)
+		return (1);
+	/* A partial job: make sure it will fit. */
+	need = FRAME_HDR_LEN + (size_t)hdr->len + WORKER_RESERVE + WORKER_READ_MIN;
+	if (need > icap - ioff) {
+		if ((nb = realloc(ibuf, ioff + need)) == NULL)
+			_exit(EX_OSERR);
+		ibuf = nb;
+		icap = ioff + need;
+	}
+	return (0);
+}
+
+/*
+ * Recycling by memory: checked between jobs, never during one, every WORKER_RSS_EVERY
+ * jobs or after a slow one. Above max_worker_rss, say why (FRAME_RETIRE) and leave.
+ */
+static void
+worker_check_rss(struct worker_loop *wl, uint64_t now)
+{
+	uint64_t	rss;
+	char		why[128];
+	int		n;
+
+	if (wl->qc->max_worker_rss == 0 || (wl->jobs % WORKER_RSS_EVERY != 0 &&
+	    now - wl->last < WORKER_FLUSH_US) ||
+	    (rss = worker_rss()) <= wl->qc->max_worker_rss)
+		return;
+	n = snprintf(why, sizeof why, "RSS %llu bytes is above max_worker_rss %llu",
+	    (unsigned long long)rss, (unsigned long long)wl->qc->max_worker_rss);
+	worker_frame(&wl->ob, FRAME_RETIRE, 0, 0, why, (size_t)n);
+	worker_flush(&wl->ob);
+	worker_exit(wl);
+}
+
+/* Run one job; its result is written at once if it took a millisecond or more. */
+static void
+worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+{
+	uint64_t	now;
+
+	worker_hold(&wl->ob);
+	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
+	    hdr->len, &wl->ob);
+	wl->jobs++;
+	now = worker_clock_us();
+	if (now - wl->last >= WORKER_FLUSH_US)
+		worker_flush(&wl->ob);
+	worker_check_rss(wl, now);
+	wl->last = now;
+}
+
+/* Run every whole job frame read so far, in order; the rest waits for more bytes. */
+static void
+worker_take_frames(struct worker_loop *wl)
+{
+	struct frame_hdr	hdr;
+
+	wl->last = worker_clock_us();
+	while (worker_next_frame(&hdr)) {
+		if (hdr.type == FRAME_JOB)
+			worker_job(wl, &hdr);
+		ioff += FRAME_HDR_LEN + hdr.len;
+	}
+	if (ioff > 0) {
+		memmove(ibuf, ibuf + ioff, ilen - ioff);
+		ilen -= ioff;
+		iscan -= ioff;
+		ioff = 0;
+	}
+}
+
+/*
+ * The worker's life: set up, open the handler, say READY; then read jobs, run them and
+ * write their results until the master closes the job pipe.
+ */
+void
+worker_main(const struct config *cf, const struct queue_config *qc, int in, int out)
+{
+	struct worker_loop	 wl = { .cf = cf, .qc = qc };
+	char			*cause = NULL;
+
+	out_fd = out;
+	if (worker_setup(cf, qc, in, &cause) != 0)
+		worker_refuse(&wl, cause, "cannot set the worker's user or limits");
+	if (handler_open(cf, qc, &wl.h, &wl.state, &cause) != 0)
+		worker_refuse(&wl, cause, "cannot start the handler");
+	/*
+	 * An exec handler's job is a process, hundreds of microseconds at the least: its
+	 * result is written as the next job starts (worker_hold without a flusher), one
+	 * write per program. Holding it for a batch costs more than it saves: the
+	 * flusher's look every millisecond takes a CPU the programs need, and the master
+	 * hears of a finished program only when the worker's pipe runs dry, so the
+	 * worker waits a round trip for its next job (bench W5, bench/README.md).
+	 */
+	if (!wl.h.unheld)
+		worker_flusher_start();
+	worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
+	worker_flush(&wl.ob);
+
+	while (worker_read()) {
+		worker_take_frames(&wl);
+		worker_flush(&wl.ob);
+	}
+	worker_exit(&wl);
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,7 +160,6 @@ reload_start(const char *text)
 {
 	struct config	*cf;
 	char		*cause = NULL;
-	int		 k;
 
 	write_conf(text);
 	cf = config_load(tconf, &cause);
@@ -167,12 +167,7 @@ reload_start(const char *text)
 	master_config = cf;
 	priv_acl_set(cf);
 	log_set_level(cf->log_level);
-	ck_assert_ptr_nonnull(queues = calloc(cf->nqueues, sizeof *queues));
-	for (k = 0; k < cf->nqueues; k++) {
-		ck_assert_ptr_nonnull(queues[k] = queue_create(&cf->queues[k]));
-		queues[k]->idx = (uint16_t)k;
-		nqueues++;
-	}
+	ck_assert_msg(queues_create(cf, &cause) == 0, "queues: %s", cause);
 }
 
 static void
@@ -180,7 +175,6 @@ reload_teardown(void)
 {
 	uint64_t	deadline = now_ms() + WAIT_MS;
 	struct timeval	tv = { 0, 20000 };
-	int		k;
 
 	/* Workers a reload started: killed and reaped, not respawned. */
 	master_stopping = 1;
@@ -190,13 +184,7 @@ reload_teardown(void)
 		event_base_loop(master_base, EVLOOP_ONCE);
 	}
 	ck_assert_msg(!supervisor_alive(), "workers left after the test");
-	for (k = 0; k < nqueues; k++)
-		queue_free(queues[k]);
-	free(queues);
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	queues_free();
 	priv_acl_free();
 	config_free(master_config);
 	master_config = NULL;
@@ -386,7 +374,7 @@ START_TEST(test_main_cannot_listen)
 	char		*cause = NULL, file[96];
 	FILE		*fp;
 
-	/* The socket's directory is a file: jobpoold exits 71 (EX_OSERR), freeing all. */
+	/* The socket's directory is a file: jobpoold exits EX_OSERR, freeing all. */
 	make_dir();
 	snprintf(file, sizeof file, "%s/file", tdir);
 	ck_assert_ptr_nonnull(fp = fopen(file, "w"));
@@ -396,7 +384,7 @@ START_TEST(test_main_cannot_listen)
 	    "queues = ( { name = \"q\"; handler = \"echo\"; workers = 1; } );\n");
 	cf = config_load(tconf, &cause);
 	ck_assert_msg(cf != NULL, "config: %s", cause);
-	ck_assert_int_eq(master_main(cf), 71);
+	ck_assert_int_eq(master_main(cf), EX_OSERR);
 	ck_assert_ptr_null(master_base);
 	ck_assert_ptr_null(master_config);
 	ck_assert_ptr_null(queues);

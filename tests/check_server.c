@@ -99,12 +99,7 @@ setup(void)
 	stats_init();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
 	checkloop_init();
-	ck_assert_ptr_nonnull(queues = calloc(cf->nqueues, sizeof *queues));
-	for (k = 0; k < cf->nqueues; k++) {
-		ck_assert_ptr_nonnull(queues[k] = queue_create(&cf->queues[k]));
-		queues[k]->idx = (uint16_t)k;
-		nqueues++;
-	}
+	ck_assert_msg(queues_create(cf, &cause) == 0, "queues: %s", cause);
 	ck_assert_msg(server_listen(cf, &cause) == 0, "server_listen: %s", cause);
 	memset(cl, 0, sizeof cl);
 	for (k = 0; k < 3; k++)
@@ -122,13 +117,7 @@ teardown(void)
 	}
 	server_close_all();
 	server_close_listener();
-	for (k = 0; k < nqueues; k++)
-		queue_free(queues[k]);
-	free(queues);
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	queues_free();
 	event_free(tick);
 	event_base_free(master_base);
 	master_base = NULL;

@@ -2,7 +2,7 @@
  * check_worker.c: unit tests for daemon/worker.c, driven through its pipes as the
  * master drives it (tests/fakemaster.c): READY first, results in order, batches,
  * frames split across reads and larger than the pipe, cancellation before and during
- * a job, cleanup hooks, recycling by RSS, EOF, a handler or setup that fails (exit 78,
+ * a job, cleanup hooks, recycling by RSS, EOF, a handler or setup that fails (EX_CONFIG,
  * "do not respawn me"), and what the worker does to its own process.
  */
 
@@ -20,12 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "fakemaster.h"
 #include "frame.h"
-
-#define EX_CONFIG	78	/* a worker that cannot start its handler */
 
 /* A payload of n bytes that is not the same at any two nearby offsets. */
 static char *
@@ -222,7 +221,7 @@ START_TEST(test_failures_and_max_payload)
 }
 END_TEST
 
-/* The master sent something that is no frame: the worker stops with 70, answering none. */
+/* The master sent something that is no frame: EX_SOFTWARE, answering none. */
 START_TEST(test_garbage_frames)
 {
 	struct fm	fm;
@@ -233,7 +232,7 @@ START_TEST(test_garbage_frames)
 	frame_put(hdr, 77, 0, 1, 0);
 	fm_write(&fm, hdr, sizeof hdr);
 	fm_expect_eof(&fm);
-	fm_expect_exit(&fm, 70);
+	fm_expect_exit(&fm, EX_SOFTWARE);
 	fm_free(&fm);
 
 	/*
@@ -249,7 +248,7 @@ START_TEST(test_garbage_frames)
 	frame_put(hdr, FRAME_JOB, 0, 2, CONFIG_FRAME_MAX + 1);
 	fm_write(&fm, hdr, sizeof hdr);
 	fm_expect_eof(&fm);
-	fm_expect_exit(&fm, 70);
+	fm_expect_exit(&fm, EX_SOFTWARE);
 	fm_free(&fm);
 }
 END_TEST
@@ -705,7 +704,7 @@ START_TEST(test_rss_retire_every_16)
 }
 END_TEST
 
-/* A handler or setup that cannot start: READY with status 1 and why, exit 78. */
+/* A handler or setup that cannot start: READY with status 1 and why, EX_CONFIG. */
 static void
 expect_init_failure(struct fm *fm, const char *prefix, const char *suffix)
 {

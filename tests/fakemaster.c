@@ -248,7 +248,7 @@ fm_init(struct fm *fm, const char *handler)
 void
 fm_start(struct fm *fm)
 {
-	int		 down[2], up[2], in, out, sig;
+	int		 down[2], up[2];
 	sigset_t	 all, old;
 	pid_t		 pid;
 
@@ -266,24 +266,12 @@ fm_start(struct fm *fm)
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
 		/* As supervisor.c's child: default signals, fds 3 and 4, nothing else. */
-		for (sig = 1; sig < NSIG; sig++)
-			(void)signal(sig, SIG_DFL);
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
 		close(down[1]);
 		close(up[0]);
-		if ((in = fcntl(down[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
-		    (out = fcntl(up[1], F_DUPFD_CLOEXEC, 10)) == -1 ||
-		    dup2(in, 3) == -1 || dup2(out, 4) == -1)
+		worker_after_fork(down[0], up[1]);
+		if (fm->inheritable && (fcntl(3, F_SETFD, 0) == -1 ||
+		    fcntl(4, F_SETFD, 0) == -1))
 			_exit(99);
-		if (!fm->inheritable && (fcntl(3, F_SETFD, FD_CLOEXEC) == -1 ||
-		    fcntl(4, F_SETFD, FD_CLOEXEC) == -1))
-			_exit(99);
-#ifdef HAVE_CLOSE_RANGE
-		if (close_range(5, ~0U, 0) != 0)
-#endif
-			for (int fd = 5; fd < 65536; fd++)
-				close(fd);
 		worker_main(&fm->cf, &fm->qc, 3, 4);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -685,7 +673,7 @@ fm_wait_syscall(pid_t pid, const long *nr, size_t n)
 		if (len <= 0)
 			return (0);
 		buf[len] = '\0';
-		if (strncmp(buf, "running", 7) != 0) {
+		if (strncmp(buf, "running", strlen("running")) != 0) {
 			cur = strtol(buf, NULL, 10);
 			for (i = 0; i < n; i++) {
 				if (cur == nr[i])

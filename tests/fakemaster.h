@@ -2,12 +2,13 @@
  * fakemaster.h: a stand-in for the master, for the Check suites that drive a real
  * worker_main(): check_worker and check_handler_exec.
  *
- * fm_start() forks a worker the way supervisor.c does: job pipe on fd 3, result pipe
- * on fd 4, nothing else open, default signal handling, master_pid set to the test
- * process. The test then queues frames (fm_put, fm_job), writes them (fm_flush, which
- * keeps reading results meanwhile, so a test cannot deadlock against a worker whose
- * result pipe is full) and reads result frames (fm_next, fm_expect). Every wait has a
- * deadline and fails the test when it passes. A worker still running when its test
+ * fm_start() forks a worker the way supervisor.c does, through the daemon's own
+ * worker_after_fork(): job pipe on fd 3, result pipe on fd 4, nothing else open,
+ * default signal handling; master_pid set to the test process. The test then queues
+ * frames (fm_put, fm_job), writes them (fm_flush, which keeps reading results
+ * meanwhile, so a test cannot deadlock against a worker whose result pipe is full) and
+ * reads result frames (fm_next, fm_expect). Every wait has a deadline and fails the
+ * test when it passes. A worker still running when its test
  * ends is killed and reaped: by an atexit hook when the test passes, and otherwise by
  * PR_SET_PDEATHSIG (set by worker_main) and the runner (fm_runner_done), which reaps
  * whatever a failed test left.
