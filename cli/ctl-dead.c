@@ -7,7 +7,6 @@
 
 #include <sys/types.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +61,8 @@ dead_exec(struct ctl_run *r)
 	    queue != NULL ? queue : "");
 	if ((ret = ctl_request(r->jp, line, "dead", &msg)) != 0)
 		return (ret);
-	if ((text = strndup(msg.data, msg.len)) == NULL ||
-	    stats_parse(text, &recs, &n) != 0) {
-		ctl_warnx("dead: %s", strerror(errno));
-		free(text);
-		return (EXIT_DAEMON);
-	}
+	if ((ret = stats_reply(&msg, "dead", &text, &recs, &n)) != 0)
+		return (ret);
 	if (ctl_json) {
 		stats_json_array(recs, n, "dead", "id");
 		putchar('\n');

@@ -188,30 +188,36 @@ status_daemon(struct jobpool *jp)
 	return (0);
 }
 
+/* Send "VERB id" and take a reply of the type wanted. 0, or an exit status. */
+static int
+status_ask(struct jobpool *jp, const char *verb, uint64_t id,
+    enum jobpool_msg_type type, char *what, struct jobpool_msg *msg)
+{
+	int	rc;
+
+	if ((rc = ctl_request_id(jp, verb, id, what, msg)) != 0)
+		return (rc);
+	if (msg->type != type) {
+		ctl_warnx("%s: unexpected reply from jobpoold", what);
+		return (EXIT_DAEMON);
+	}
+	return (0);
+}
+
 /* The attempts of a job, after its status: text lines, or a "history" JSON array. */
 static int
 status_history(struct jobpool *jp, uint64_t id, int first)
 {
 	struct jobpool_msg	 msg;
 	struct stats_rec	*recs;
-	char			 line[64], what[64], *text;
+	char			 what[CTL_WHAT_MAX], *text;
 	size_t			 n, i, k, kept;
 	int			 rc, shown = 0;
 
-	snprintf(what, sizeof what, "history %" PRIu64, id);
-	snprintf(line, sizeof line, "HISTORY %" PRIu64, id);
-	if ((rc = ctl_request(jp, line, what, &msg)) != 0)
+	if ((rc = status_ask(jp, "history", id, JOBPOOL_MSG_DATA, what, &msg)) != 0)
 		return (rc);
-	if (msg.type != JOBPOOL_MSG_DATA) {
-		ctl_warnx("%s: unexpected reply from jobpoold", what);
-		return (EXIT_DAEMON);
-	}
-	if ((text = strndup(msg.data, msg.len)) == NULL ||
-	    stats_parse(text, &recs, &n) != 0) {
-		ctl_warnx("%s: %s", what, strerror(errno));
-		free(text);
-		return (EXIT_DAEMON);
-	}
+	if ((rc = stats_reply(&msg, what, &text, &recs, &n)) != 0)
+		return (rc);
 	if (ctl_json)
 		printf("%s\"history\":[", first ? "" : ",");
 	for (i = 0, kept = 0; i < n; i++)
@@ -250,18 +256,12 @@ static int
 status_job(struct jobpool *jp, uint64_t id)
 {
 	struct jobpool_msg	 msg;
-	char			 line[64], what[64], *copy, *s, *tok, *eq;
+	char			 what[CTL_WHAT_MAX], *copy, *s, *tok, *eq;
 	int			 rc, first = 1;
 
-	snprintf(what, sizeof what, "status %" PRIu64, id);
 	/* The raw reply, so keys this client does not know are shown too. */
-	snprintf(line, sizeof line, "STATUS %" PRIu64, id);
-	if ((rc = ctl_request(jp, line, what, &msg)) != 0)
+	if ((rc = status_ask(jp, "status", id, JOBPOOL_MSG_OK, what, &msg)) != 0)
 		return (rc);
-	if (msg.type != JOBPOOL_MSG_OK) {
-		ctl_warnx("%s: unexpected reply from jobpoold", what);
-		return (EXIT_DAEMON);
-	}
 	if ((copy = strdup(msg.text != NULL ? msg.text : "")) == NULL) {
 		ctl_warnx("%s: %s", what, strerror(errno));
 		return (EXIT_DAEMON);

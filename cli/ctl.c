@@ -469,6 +469,23 @@ ctl_request(struct jobpool *jp, const char *line, const char *what,
 }
 
 /*
+ * Send "VERB id" (verb in lower case, sent in capitals) and read its reply as
+ * ctl_request() does; errors name it "verb id", as what is left holding.
+ */
+int
+ctl_request_id(struct jobpool *jp, const char *verb, uint64_t id,
+    char what[CTL_WHAT_MAX], struct jobpool_msg *msg)
+{
+	char	line[64];
+
+	snprintf(what, CTL_WHAT_MAX, "%s %" PRIu64, verb, id);
+	snprintf(line, sizeof line, "%s %" PRIu64, verb, id);
+	for (char *p = line; *p != ' '; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return (ctl_request(jp, line, what, msg));
+}
+
+/*
  * Send "VERB id" for each job and print the daemon's word for it ("cancelled",
  * "cancelling", "queued") with the id. An ERR for one job is reported and the others
  * are still tried; a lost connection ends it. Returns the exit status.
@@ -477,16 +494,12 @@ int
 ctl_per_id(struct jobpool *jp, const char *verb, const uint64_t *ids, int n)
 {
 	struct jobpool_msg	 msg;
-	char			 line[64], what[64];
+	char			 what[CTL_WHAT_MAX];
 	int			 i, ret = 0;
 
 	for (i = 0; i < n; i++) {
-		snprintf(what, sizeof what, "%s %" PRIu64, verb, ids[i]);
-		snprintf(line, sizeof line, "%s %" PRIu64, verb, ids[i]);
-		for (char *p = line; *p != ' '; p++)
-			*p = (char)toupper((unsigned char)*p);
 		fflush(stdout);
-		if (ctl_request(jp, line, what, &msg) != 0) {
+		if (ctl_request_id(jp, verb, ids[i], what, &msg) != 0) {
 			if (msg.type != JOBPOOL_MSG_ERR)
 				return (EXIT_DAEMON);
 			ret = EXIT_JOBFAIL;
@@ -755,6 +768,23 @@ stats_parse(char *text, struct stats_rec **out, size_t *nout)
 fail:
 	stats_free(recs, n);
 	return (-1);
+}
+
+/*
+ * The records of a reply's body, parsed from a copy (*text, to free with the records).
+ * 0, or an exit status after saying why not; what names the request.
+ */
+int
+stats_reply(const struct jobpool_msg *msg, const char *what, char **text,
+    struct stats_rec **recs, size_t *n)
+{
+	if ((*text = strndup(msg->data, msg->len)) == NULL ||
+	    stats_parse(*text, recs, n) != 0) {
+		ctl_warnx("%s: %s", what, strerror(errno));
+		free(*text);
+		return (EXIT_DAEMON);
+	}
+	return (0);
 }
 
 /* Print the records of one type as a table with aligned columns. */

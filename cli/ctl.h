@@ -27,6 +27,9 @@
 /* What comes before a command in every usage line. */
 #define CTL_SYNOPSIS	"jobpoolctl [-s socket] [--json]"
 
+/* Room for what names a request in errors: "verb id". */
+#define CTL_WHAT_MAX	64
+
 /* map -j: the most jobs in flight. */
 #define CTL_WINDOW_MAX	(1024 * 1024)
 
@@ -104,6 +107,8 @@ void	ctl_job_failed(uint64_t, uint64_t, const char *, const void *, size_t);
 /* Talking to the daemon, and stdout. */
 struct jobpool	*ctl_connect(void);
 int	ctl_request(struct jobpool *, const char *, const char *, struct jobpool_msg *);
+int	ctl_request_id(struct jobpool *, const char *, uint64_t, char [CTL_WHAT_MAX],
+	    struct jobpool_msg *);
 int	ctl_per_id(struct jobpool *, const char *, const uint64_t *, int);
 int	ctl_flush_stdout(void);
 void	ctl_print_result(const struct ctl_run *, uint64_t, const struct jobpool_result *);
@@ -134,6 +139,8 @@ struct table_col {
 };
 
 int		 stats_parse(char *, struct stats_rec **, size_t *);
+int		 stats_reply(const struct jobpool_msg *, const char *, char **,
+		     struct stats_rec **, size_t *);
 const char	*stats_get(const struct stats_rec *, const char *);
 void		 stats_free(struct stats_rec *, size_t);
 void		 stats_json_rec(const struct stats_rec *, const char *);
