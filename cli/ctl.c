@@ -303,7 +303,7 @@ ctl_option(struct ctl_run *r, int ch, const char *arg)
 	case OPT_JSON:
 		ctl_json = 1;
 		break;
-	default:
+	default:	/* '?': getopt has said what is wrong */
 		return (-1);
 	}
 	return (0);
@@ -318,23 +318,25 @@ ctl_options_parse(struct ctl_run *r, int argc, char **argv)
 {
 	const struct option	*o;
 	struct option		 longopts[CTL_NOPTIONS + 1];
-	char			 shortopts[2 * CTL_NOPTIONS + 1], *s = shortopts;
+	char			 shortopts[2 * CTL_NOPTIONS + 1] = "", *s = shortopts;
 	size_t			 i, n = 0;
-	int			 ch;
+	int			 bit, ch;
 
 	for (i = 0; i < CTL_NOPTIONS; i++) {
-		o = &ctl_options[i].o;
-		if (ctl_options[i].bit != 0 && (r->cmd->options & ctl_options[i].bit) == 0)
+		bit = ctl_options[i].bit;
+		if (bit != 0 && (r->cmd->options & bit) == 0)
 			continue;
+		o = &ctl_options[i].o;
 		longopts[n++] = *o;
-		if (o->val < 256 && memchr(shortopts, o->val, (size_t)(s - shortopts)) == NULL) {
+		/* A letter once, though two long names (--prio, --priority) share it. */
+		if (o->val < 256 && strchr(shortopts, o->val) == NULL) {
 			*s++ = (char)o->val;
 			if (o->has_arg == required_argument)
 				*s++ = ':';
+			*s = '\0';
 		}
 	}
 	memset(&longopts[n], 0, sizeof longopts[n]);
-	*s = '\0';
 
 	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (ch == 'h') {
@@ -426,7 +428,7 @@ ctl_flush_stdout(void)
 	return (-1);
 }
 
-/* A finished job's result on stdout: JSON, its bytes and a newline, or (--raw) its bytes. */
+/* A finished job's result on stdout: JSON, its bytes and a newline, or (-r) its bytes. */
 void
 ctl_print_result(const struct ctl_run *r, uint64_t id, const struct jobpool_result *res)
 {

@@ -38,7 +38,7 @@
 #define CTL_O_PRIO	0x002	/* -p, --prio, --priority: opts.priority */
 #define CTL_O_DELAY	0x004	/* --delay: opts.delay_ms */
 #define CTL_O_TIMEOUT	0x008	/* --timeout: opts.timeout_ms */
-#define CTL_O_NONBLOCK	0x010	/* -n, --nonblock: JOBPOOL_NONBLOCK in opts.flags */
+#define CTL_O_NONBLOCK	0x010	/* -n, --nonblock: JOBPOOL_NONBLOCK, opts.flags */
 #define CTL_O_WAIT	0x020	/* -w, --wait: wait */
 #define CTL_O_RAW	0x040	/* -r, --raw: raw */
 #define CTL_O_KEEP	0x080	/* -k, --keep-order: keep */
@@ -111,7 +111,8 @@ int	ctl_request_id(struct jobpool *, const char *, uint64_t, char [CTL_WHAT_MAX]
 	    struct jobpool_msg *);
 int	ctl_per_id(struct jobpool *, const char *, const uint64_t *, int);
 int	ctl_flush_stdout(void);
-void	ctl_print_result(const struct ctl_run *, uint64_t, const struct jobpool_result *);
+void	ctl_print_result(const struct ctl_run *, uint64_t,
+	    const struct jobpool_result *);
 int	ctl_parse_id(const char *, uint64_t *);
 char	*ctl_token(char **);
 
