@@ -70,7 +70,7 @@ struct ctl_run {
 /* A command's table entry (tmux's cmd_entry, git's builtin flags). */
 struct ctl_cmd {
 	const char	 *name;
-	const char	 *usage[2];	/* after the name: a form, another, or NULL */
+	const char	 *usage[2];	/* after the name; a second form, or NULL */
 	const char	 *help;		/* what it does, for jobpoolctl -h */
 	int		  options;	/* CTL_O_* */
 	int		  maxargs;	/* operands at most, or -1 */
