@@ -118,6 +118,44 @@ jp_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then jp_pass "$1"; else jp_fail "$1: '$3' does not match /$2/"; fi
 }
 
+# State that is still changing (a unit's state, a STATS counter, a log line, a file, a
+# process) is waited for with a deadline, never read once: read once, it races what it
+# tests, and a slow machine (or valgrind) turns the race into a failure.
+# jp_until SECS CMD...: run CMD every 50 ms until it succeeds; 1 once SECS (a whole
+# number) have passed without it. The deadline is the clock's, not a count of tries.
+jp_until() {
+	local end=$(( $(now_ms) + $1 * 1000 ))
+	shift
+	until "$@"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+# jp_eq_until WHAT EXPECTED SECS CMD...: jp_eq on CMD's output, once it is EXPECTED or
+# SECS have passed (then with the last output read).
+jp_eq_until() {
+	local what=$1 want=$2 secs=$3
+	shift 3
+	jp_until "$secs" _jp_out_eq "$want" "$@"
+	jp_eq "$what" "$want" "$JP_UNTIL_OUT"
+}
+# jp_match_until WHAT REGEX SECS CMD...: jp_match on CMD's output, the same way.
+jp_match_until() {
+	local what=$1 re=$2 secs=$3
+	shift 3
+	jp_until "$secs" _jp_out_match "$re" "$@"
+	jp_match "$what" "$re" "$JP_UNTIL_OUT"
+}
+_jp_out_eq() { local want=$1; shift; JP_UNTIL_OUT=$("$@" 2>&1); [ "$JP_UNTIL_OUT" = "$want" ]; }
+_jp_out_match() {
+	local re=$1
+	shift
+	JP_UNTIL_OUT=$("$@" 2>&1)
+	printf '%s' "$JP_UNTIL_OUT" | grep -qE -- "$re"
+}
+# The daemon's log as a command, for the *_until helpers.
+jp_log() { cat "$JP_LOG"; }
+
 # A process's resident set size in KiB (default: the daemon's).
 jp_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/${1:-$JP_DPID}/status" 2>/dev/null; }
 
