@@ -144,6 +144,7 @@ worker_spawn(struct queue *q, int slot)
 		close(down[1]);
 		close(up[0]);
 		child_setup_fds(down[0], up[1]);
+		free(w);	/* the master's; worker_main never returns to it */
 		worker_main(master_config, &q->cf, 3, 4);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
