@@ -24,9 +24,10 @@ export JOBPOOL_SOCKET="$JP_SOCK"
 # always follows fork). It does not follow exec (--trace-children=no): jobpoold execs
 # nothing of ours, only exec handlers' programs (shell scripts, system tools), which
 # under valgrind would exit with its --error-exitcode for their own errors and run 50
-# times slower. Each process writes its own log, $JP_TMP/valgrind.PID; jp_stop fails the test on any error in
-# one of them (a definite or possible leak is an error, unless a signal killed the
-# process; memory still reachable at exit is not). tests/valgrind.supp holds what is not ours, each with its reason.
+# times slower. Each process writes its own log, $JP_TMP/vg/valgrind.PID; jp_stop fails
+# the test on any error in one of them (a definite or possible leak is an error, unless
+# a signal killed the process; memory still reachable at exit is not).
+# tests/valgrind.supp holds what is not ours, each entry with its reason.
 JP_VALGRIND=${JP_VALGRIND:-0}
 JP_WRAP=()
 if [ "$JP_VALGRIND" = 1 ]; then
@@ -34,7 +35,10 @@ if [ "$JP_VALGRIND" = 1 ]; then
 		--leak-check=full --show-leak-kinds=definite,possible
 		--errors-for-leak-kinds=definite,possible --error-exitcode=97
 		--suppressions="$top_srcdir/tests/valgrind.supp" --num-callers=30
-		--log-file="$JP_TMP/valgrind.%p")
+		--log-file="$JP_TMP/vg/valgrind.%p")
+	# Open to all: a worker opens its log after the fork, as whichever user the master
+	# dropped to.
+	mkdir -m 1777 "$JP_TMP/vg"
 	# Everything takes 20 to 50 times longer.
 	JP_DAEMON_TIMEOUT=$((JP_DAEMON_TIMEOUT * 3))
 fi
@@ -115,7 +119,11 @@ jp_check_sanitizers() {
 		grep -A20 -E 'Sanitizer|runtime error' "$JP_LOG" | head -60 >&2
 	fi
 	[ "$JP_VALGRIND" = 1 ] || return 0
-	for f in "$JP_TMP"/valgrind.*; do
+	if ! ls "$JP_TMP"/vg/valgrind.* >/dev/null 2>&1; then
+		jp_fail "valgrind: no log in $JP_TMP/vg: did valgrind run?"
+		return 0
+	fi
+	for f in "$JP_TMP"/vg/valgrind.*; do
 		[ -e "$f" ] || continue
 		case $f in *.checked) continue ;; esac
 		if grep -q 'Process terminating with default action of signal' "$f"; then
