@@ -90,7 +90,7 @@ fuzz_file(void)
 	return (fuzz_path);
 }
 
-/* Every error line names the file and has no control character (config.c: '?'). */
+/* Each error line names the file and holds no control character. */
 static void
 check_cause(const char *cause, const char *path)
 {
