@@ -1800,12 +1800,11 @@ journal_adopt(void)
 {
 	struct jrec	**p, *r;
 	uint64_t	  now_wall = wall_ms(), n = 0;
-	int		  rc;
 
 	if (!journal_on)
 		return;
 	for (p = &J.orphans; (r = *p) != NULL; ) {
-		if ((rc = journal_restore(r, now_wall)) <= 0) {
+		if (journal_restore(r, now_wall) <= 0) {
 			p = &r->hnext;
 			continue;
 		}

@@ -341,6 +341,10 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 		 * one as a job still to answer); an open connection keeps its own.
 		 */
 		dead = c->dead;
+		/* Never true; it also tells the static analyzer this is not the last one. */
+		if (!dead && c->refs < 2)
+			fatalx("connection %llu: flushed without its own reference",
+			    (unsigned long long)c->id);
 		conn_unref(c);
 		if (!dead)
 			conn_flush(c);
@@ -1964,8 +1968,12 @@ server_close_all(void)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&conns)) != NULL)
+	while ((c = TAILQ_FIRST(&conns)) != NULL) {
 		conn_close(c);
+		/* Never true (conn_close unlinks it); the static analyzer cannot see that. */
+		if (TAILQ_FIRST(&conns) == c)
+			fatalx("%s: a closed connection is still listed", __func__);
+	}
 	server_flush_cb(-1, 0, NULL);	/* drops the list's references */
 	if (flush_ev != NULL) {
 		event_free(flush_ev);

@@ -83,6 +83,7 @@ worker_spawn(struct queue *q, int slot)
 		close(down[1]);
 		close(up[0]);
 		worker_after_fork(down[0], up[1]);
+		free(w);	/* the master's; worker_main never returns to it */
 		worker_main(master_config, &q->cf, 3, 4);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -374,7 +375,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	struct frame_hdr	 h;
 	unsigned char		*p;
 	size_t			 avail, off;
-	int			 n, r;
+	int			 n;
 	uint32_t		 max = CONFIG_FRAME_MAX;
 
 	for (;;) {
@@ -398,7 +399,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	p = evbuffer_pullup(w->in, -1);
 	off = 0;
 	while (w->state != WORKER_DEAD &&
-	    (r = frame_get(p + off, avail - off, max, &h)) == 1) {
+	    frame_get(p + off, avail - off, max, &h) == 1) {
 		if (avail - off < FRAME_HDR_LEN + (size_t)h.len)
 			break;
 		worker_frame(w, &h, (const char *)p + off + FRAME_HDR_LEN);

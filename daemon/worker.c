@@ -575,7 +575,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
     uint64_t id, const char *data, size_t len, struct jobpool_output *out)
 {
 	size_t		start = out->len, rlen, ran;
-	int		status, reason;
+	int		status;
 	char		msg[160];
 
 	if (obuf_reserve(out, FRAME_HDR_LEN) != 0)
@@ -587,7 +587,7 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 	 * job cancelled before it started would run.
 	 */
 	(void)jobpool_cancelled();
-	if ((reason = worker_take_ahead(id)) != -1) {
+	if (worker_take_ahead(id) != -1) {
 		obuf_printf(out, "cancelled before it started");
 		status = FRAME_SKIPPED;
 		goto done;

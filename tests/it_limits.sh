@@ -15,7 +15,8 @@ queues = (
 
 # --- keep_results = 3: only the last three finished jobs are known ----------------------
 for i in 1 2 3 4 5; do ids[$i]=$(jp_ctl submit -w "r$i" >/dev/null; jp_ctl submit "x$i"); done
-sleep 0.3
+# Once the last has finished, at least three finished after the first.
+jp_ctl wait "${ids[5]}" >/dev/null
 out=$(jp_ctl status "${ids[1]}" 2>&1); rc=$?
 jp_eq "an old result is dropped: status exits 3" 3 "$rc"
 jp_match "... saying the job is not known" "no job ${ids[1]}" "$out"
@@ -31,7 +32,7 @@ queues = (
 );' >/dev/null
 jp_eq "reload with a byte bound" reloaded "$(jp_ctl reload)"
 big=$(head -c 100 /dev/zero | tr '\0' 'b')
-first=$(jp_ctl submit "$big"); sleep 0.2
+first=$(jp_ctl submit "$big"); jp_ctl wait "$first" >/dev/null
 for i in 1 2; do jp_ctl submit -w "$big" >/dev/null; done
 out=$(jp_ctl status "$first" 2>&1); rc=$?
 jp_eq "200 bytes per job, 300 kept: the oldest is dropped" 3 "$rc"

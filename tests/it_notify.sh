@@ -36,7 +36,17 @@ listen() {
 }
 unlisten() { kill "$LPID" 2>/dev/null; wait "$LPID" 2>/dev/null; LPID=; }
 # The datagrams so far, without the watchdog pings: "<fields>" per line.
-msgs() { grep -v '^CHECK' "$NOUT" | grep -v ' WATCHDOG=1$' | cut -d' ' -f3-; }
+msgs() { grep -v '^CHECK' "$NOUT" | grep -v ' WATCHDOG=1$' | grep -v ' JPTEST_SYNC=' | cut -d' ' -f3-; }
+# notify_sync: once every datagram sent to $NSOCK so far is in $NOUT. A datagram
+# socket keeps order, so a marker of our own is written after all of them; reading
+# the file once after a sleep would race the listener.
+notify_sync() {
+	local mark="JPTEST_SYNC=$$.$RANDOM"
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(sys.argv[2].encode(), sys.argv[1])' "$NSOCK" "$mark" || return 1
+	jp_until 10 grep -q " $mark\$" "$NOUT"
+}
 # wait_for REGEX [SECS]: until a datagram (fields) matches; 1 on timeout.
 wait_for() {
 	local i
@@ -69,8 +79,9 @@ if wait_for '^READY=1' 10; then jp_pass "READY=1 arrives"; else jp_fail "no READ
 first=$(msgs | head -1)
 jp_eq "the first message is READY=1 with the counts" \
 	"READY=1|STATUS=queued 0, running 0/3, done 0, failed 0" "$first"
-jp_eq "at READY=1 a client gets its PING answered and finds all 3 workers idle" \
-	"CHECK ping=ok workers=3 idle=3 states=idle,idle,idle" "$(grep '^CHECK' "$NOUT")"
+# The listener writes CHECK after READY=1's line, once its client is answered.
+jp_eq_until "at READY=1 a client gets its PING answered and finds all 3 workers idle" \
+	"CHECK ping=ok workers=3 idle=3 states=idle,idle,idle" 10 grep '^CHECK' "$NOUT"
 pids=$(grep -v '^CHECK' "$NOUT" | cut -d' ' -f2 | sort -u | tr '\n' ' ')
 jp_eq "every datagram comes from the master (SO_PASSCRED)" "$JP_DPID " "$pids"
 
@@ -143,7 +154,9 @@ printf 'socket = "%s";\nqueues = ( { name = "default"; handler = "echo"; workers
 before=$(msgs | wc -l)
 log0=$(wc -l <"$JP_LOG")
 kill -HUP "$JP_DPID"
-sleep 0.5
+ready_since() { msgs | tail -n +$(($1 + 1)) | grep -q '^READY=1'; }
+jp_until 10 ready_since "$before" || true
+notify_sync
 new=$(msgs | tail -n +$((before + 1)) | grep -v '^STATUS=')
 jp_eq "broken config: RELOADING=1 then READY=1, nothing else" "RELOADING=1 READY=1" \
 	"$(printf '%s\n' "$new" | cut -d'|' -f1 | tr '\n' ' ' | sed 's/ $//')"
@@ -172,7 +185,7 @@ t1=$(date +%s%N)
 wait "$long"
 jp_eq "the long job finished during the drain" 3000 "$(cat "$JP_TMP/long.out")"
 echo "stop took $(( (t1 - t0) / 1000000 )) ms"
-sleep 0.2
+notify_sync || jp_fail "the notify listener did not catch up"
 new=$(msgs | tail -n +$((before + 1)))
 jp_match "STOPPING=1 first" '^STOPPING=1\|STATUS=stopping: ' "$(printf '%s\n' "$new" | head -1)"
 n=$(printf '%s\n' "$new" | grep -c '^EXTEND_TIMEOUT_USEC=[1-9][0-9]*$')

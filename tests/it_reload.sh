@@ -204,7 +204,20 @@ jp_eq "reload to a working plugin: jobs run on the plugin" " 10 slept 5" "$out"
 # ===== a reload that raises max_payload: larger jobs then go through =====
 jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; } );
 max_payload = 4096;' >/dev/null
+roll0=$(wc -l <"$JP_LOG")
 jp_ctl reload >/dev/null
+# The plugin's workers give way to echo's one at a time: wait until both are replaced
+# and the new ones idle. Read once, the roll may still be going when max_payload is
+# raised below, and a 10,000-byte job then lands on the plugin, which refuses it.
+rolled_to_echo() {
+	local st
+	[ "$(tail -n +$((roll0 + 1)) "$JP_LOG" | grep -c 'queue work: restarting worker')" -ge 2 ] ||
+		return 1
+	st=$(badclient stats "$JP_SOCK")
+	[ "$(printf '%s\n' "$st" | grep -c '^worker work .*state=idle')" = 2 ] &&
+		! printf '%s\n' "$st" | grep -q '^worker work .*state=\(retiring\|starting\)'
+}
+jp_until 30 rolled_to_echo || jp_fail "reload to echo: the plugin's workers were not replaced"
 head -c 10000 /dev/urandom >"$JP_TMP/p10k"
 jp_ctl submit -w -q work - <"$JP_TMP/p10k" >/dev/null 2>"$JP_TMP/err"; rc=$?
 jp_match "max_payload = 4096: a 10,000-byte job is refused" 'toolarge' "$(cat "$JP_TMP/err")"

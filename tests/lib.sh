@@ -19,6 +19,29 @@ export JOBPOOL_SOCKET="$JP_SOCK"
 # A daemon that outlives its test is killed by timeout; a test never hangs CI.
 # --foreground: signals we send reach the daemon alone, never its workers directly.
 : "${JP_DAEMON_TIMEOUT:=300}"
+# JP_VALGRIND=1 (make check-valgrind, in a build without sanitizers): jp_start runs the
+# daemon under valgrind's memcheck, the master and every worker it forks (valgrind
+# always follows fork). It does not follow exec (--trace-children=no): jobpoold execs
+# nothing of ours, only exec handlers' programs (shell scripts, system tools), which
+# under valgrind would exit with its --error-exitcode for their own errors and run 50
+# times slower. Each process writes its own log, $JP_TMP/vg/valgrind.PID; jp_stop fails
+# the test on any error in one of them (a definite or possible leak is an error, unless
+# a signal killed the process; memory still reachable at exit is not).
+# tests/valgrind.supp holds what is not ours, each entry with its reason.
+JP_VALGRIND=${JP_VALGRIND:-0}
+JP_WRAP=()
+if [ "$JP_VALGRIND" = 1 ]; then
+	JP_WRAP=(valgrind --tool=memcheck --trace-children=no --child-silent-after-fork=no
+		--leak-check=full --show-leak-kinds=definite,possible
+		--errors-for-leak-kinds=definite,possible --error-exitcode=97
+		--suppressions="$top_srcdir/tests/valgrind.supp" --num-callers=30
+		--log-file="$JP_TMP/vg/valgrind.%p")
+	# Open to all: a worker opens its log after the fork, as whichever user the master
+	# dropped to.
+	mkdir -m 1777 "$JP_TMP/vg"
+	# Everything takes 20 to 50 times longer.
+	JP_DAEMON_TIMEOUT=$((JP_DAEMON_TIMEOUT * 3))
+fi
 
 JP_SHELL=$BASHPID
 jp_cleanup() {
@@ -52,11 +75,12 @@ jp_start() {
 	local body=${1:-'queues = ( { name = "default"; handler = "echo"; workers = 2; } );'}
 	shift || true
 	jp_config "$body" >/dev/null
-	timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" \
-		>>"$JP_LOG" 2>&1 &
+	timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" ${JP_WRAP[@]+"${JP_WRAP[@]}"} \
+		"$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" >>"$JP_LOG" 2>&1 &
 	JP_PID=$!
-	local i
-	for i in $(seq 1 200); do
+	local i n=200
+	[ "$JP_VALGRIND" = 1 ] && n=1200
+	for i in $(seq 1 $n); do
 		if "$JOBPOOLCTL" ping >/dev/null 2>&1; then
 			JP_DPID=$(pgrep -o -P "$JP_PID")
 			return 0
@@ -91,12 +115,35 @@ jp_stop() {
 	jp_check_sanitizers
 }
 
-# Fail if a sanitizer reported anything in the daemon's log.
+# Fail if a sanitizer reported anything in the daemon's log, or valgrind in the log of
+# one of its processes (each log read once: a restarted daemon's are new files).
 jp_check_sanitizers() {
+	local f
 	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$JP_LOG"; then
 		jp_fail "sanitizer report in jobpoold's log"
 		grep -A20 -E 'Sanitizer|runtime error' "$JP_LOG" | head -60 >&2
 	fi
+	[ "$JP_VALGRIND" = 1 ] || return 0
+	if ! ls "$JP_TMP"/vg/valgrind.* >/dev/null 2>&1; then
+		jp_fail "valgrind: no log in $JP_TMP/vg: did valgrind run?"
+		return 0
+	fi
+	for f in "$JP_TMP"/vg/valgrind.*; do
+		[ -e "$f" ] || continue
+		case $f in *.checked) continue ;; esac
+		if grep -q 'Process terminating with default action of signal' "$f"; then
+			# Killed by a signal (a test's, or an abort it asked a plugin for):
+			# what it held then is not leaked, but its memory errors count.
+			if grep -qE '^==[0-9]+== (Invalid |Conditional jump|Use of uninitialised|Syscall param|Mismatched|Source and destination overlap)' "$f"; then
+				jp_fail "valgrind: errors in process ${f##*.}, killed by a signal"
+				grep -E '^==[0-9]+== ' "$f" | head -80 >&2
+			fi
+		elif grep -q 'ERROR SUMMARY: [1-9]' "$f"; then
+			jp_fail "valgrind: errors in process ${f##*.} (${f##*/})"
+			grep -E '^==[0-9]+== ' "$f" | head -80 >&2
+		fi
+		mv "$f" "$f.checked"
+	done
 }
 
 jp_ctl() { "$JOBPOOLCTL" "$@"; }
@@ -122,6 +169,44 @@ jp_eq() {
 jp_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then jp_pass "$1"; else jp_fail "$1: '$3' does not match /$2/"; fi
 }
+
+# State that is still changing (a unit's state, a STATS counter, a log line, a file, a
+# process) is waited for with a deadline, never read once: read once, it races what it
+# tests, and a slow machine (or valgrind) turns the race into a failure.
+# jp_until SECS CMD...: run CMD every 50 ms until it succeeds; 1 once SECS (a whole
+# number) have passed without it. The deadline is the clock's, not a count of tries.
+jp_until() {
+	local end=$(( $(now_ms) + $1 * 1000 ))
+	shift
+	until "$@"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+# jp_eq_until WHAT EXPECTED SECS CMD...: jp_eq on CMD's output, once it is EXPECTED or
+# SECS have passed (then with the last output read).
+jp_eq_until() {
+	local what=$1 want=$2 secs=$3
+	shift 3
+	jp_until "$secs" _jp_out_eq "$want" "$@"
+	jp_eq "$what" "$want" "$JP_UNTIL_OUT"
+}
+# jp_match_until WHAT REGEX SECS CMD...: jp_match on CMD's output, the same way.
+jp_match_until() {
+	local what=$1 re=$2 secs=$3
+	shift 3
+	jp_until "$secs" _jp_out_match "$re" "$@"
+	jp_match "$what" "$re" "$JP_UNTIL_OUT"
+}
+_jp_out_eq() { local want=$1; shift; JP_UNTIL_OUT=$("$@" 2>&1); [ "$JP_UNTIL_OUT" = "$want" ]; }
+_jp_out_match() {
+	local re=$1
+	shift
+	JP_UNTIL_OUT=$("$@" 2>&1)
+	printf '%s' "$JP_UNTIL_OUT" | grep -qE -- "$re"
+}
+# The daemon's log as a command, for the *_until helpers.
+jp_log() { cat "$JP_LOG"; }
 
 # A process's resident set size in KiB (default: the daemon's).
 jp_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/${1:-$JP_DPID}/status" 2>/dev/null; }

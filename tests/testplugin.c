@@ -56,6 +56,7 @@ mono_ms(void)
 static char	fini_file[400];
 static char	hook_file[400];
 static int	hook_ids[16];
+static void	*tp_kept;	/* "leak": the blocks, each holding the one before */
 
 /* A cleanup hook: append "hook i" to hook_file. */
 static void
@@ -201,9 +202,12 @@ tp_process(void *state, const void *payload, size_t len, struct jobpool_output *
 	}
 	if (strcmp(word, "leak") == 0) {
 		mb = (size_t)atol(arg);
-		if ((p = malloc(mb << 20)) != NULL) {
+		if (mb > 0 && (p = malloc(mb << 20)) != NULL) {
 			for (i = 0; i < (mb << 20); i += 4096)
 				p[i] = 1;
+			/* Never freed, but reachable: valgrind is not to call it lost. */
+			memcpy(p, &tp_kept, sizeof tp_kept);
+			tp_kept = p;
 		}
 		jobpool_output_printf(out, "%ld", (long)getpid());
 		return (JOBPOOL_HANDLER_OK);
