@@ -28,7 +28,11 @@ trap '[ -n "$LPID" ] && kill "$LPID" 2>/dev/null; jp_cleanup' EXIT
 # listen SOCK: start the fake notify socket (recording into $NOUT), wait until it is bound.
 listen() {
 	: >"$NOUT"
-	python3 "$LISTENER_PY" "$1" "$NOUT" --check "$JP_SOCK" >"$JP_TMP/listener.out" 2>&1 &
+	# Emptied here, not by the redirection below: that happens in the child, and the
+	# loop could first see the last listener's "listening" and let the daemon send its
+	# READY=1 to a socket nobody has bound yet.
+	: >"$JP_TMP/listener.out"
+	python3 "$LISTENER_PY" "$1" "$NOUT" --check "$JP_SOCK" >>"$JP_TMP/listener.out" 2>&1 &
 	LPID=$!
 	for _ in $(seq 100); do grep -q listening "$JP_TMP/listener.out" && return 0; sleep 0.05; done
 	echo "the notify listener did not start: $(cat "$JP_TMP/listener.out")" >&2
