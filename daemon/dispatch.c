@@ -30,7 +30,6 @@
 #include "frame.h"
 #include "jobpool.h"
 #include "jobpoold.h"
-#include "journal.h"
 #include "log.h"
 
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
@@ -239,7 +238,6 @@ dispatch_fail_ready(struct queue *q)
 	if (n >= (int)sizeof msg)
 		n = sizeof msg - 1;
 	while ((j = queue_pop(q)) != NULL) {
-		q->failed++;
 		if (job_extra(j) != NULL)
 			j->x->last_status = JOB_FAILED;
 		job_finish(j, JOB_DEAD, msg, (uint32_t)n);
@@ -348,12 +346,15 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 			j->waiters = w;
 		}
 	}
-	q->submitted++;
 	queue_push(q, j);
-	journal_submit(j);
-	if (j->state == JOB_QUEUED)
-		dispatch_kick(q);
 	return (j->id);
+}
+
+/* lifecycle listener: a job is ready to run, dispatch its queue later in this pass. */
+void
+dispatch_job_changed(const struct job_change *ch)
+{
+	dispatch_kick(job_queue(ch->j));
 }
 
 /*
@@ -366,40 +367,31 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 {
 	uint64_t	delay;
 
+	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
+				    .text = why, .len = whylen, .cause = dead_reason };
+	char			 msg[512];
+	int			 n;
+
 	if (!permanent && dead_reason == NULL && !master_stopping &&
 	    j->attempts <= q->cf.retries) {
-		q->retried++;
 		delay = jobpool_backoff_ms(q->cf.backoff_base_ms, q->cf.backoff_max_ms,
 		    q->cf.backoff_jitter, j->attempts, dispatch_random());
-		log_job(LOG_INFO, j->id, q->name, 0,
-		    "queue %s: job %llu: attempt %u %s (%.*s); retrying in %llu ms",
-		    q->name, (unsigned long long)j->id, j->attempts,
-		    st == JOB_TIMEOUT ? "timed out" : "failed", (int)whylen, why,
-		    (unsigned long long)delay);
-		j->state = JOB_RETRY_WAIT;
 		j->run_at = now_ms() + delay;
+		ch.delay_ms = delay;
+		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
 		return;
 	}
-	q->failed++;
 	if (job_extra(j) != NULL)
 		j->x->last_status = (uint8_t)st;
-	log_job(LOG_NOTICE, j->id, q->name, 0,
-	    "queue %s: job %llu is dead after %u attempt%s: %s%s%.*s", q->name,
-	    (unsigned long long)j->id, j->attempts, j->attempts == 1 ? "" : "s",
-	    dead_reason != NULL ? dead_reason : "", dead_reason != NULL ? ": " : "",
-	    (int)(whylen > 200 ? 200 : whylen), why);
 	if (dead_reason != NULL) {
 		/* Its waiters and the dead list say why it was quarantined. */
-		char	msg[512];
-		int	n = snprintf(msg, sizeof msg, "%s; last: %.*s", dead_reason,
+		n = snprintf(msg, sizeof msg, "%s; last: %.*s", dead_reason,
 		    (int)(whylen > 400 ? 400 : whylen), why);
-
-		job_finish(j, JOB_DEAD, msg, (uint32_t)(n < (int)sizeof msg ? n :
-		    (int)sizeof msg - 1));
-		return;
+		ch.text = msg;
+		ch.len = (uint32_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1);
 	}
-	job_finish(j, JOB_DEAD, why, whylen);
+	job_change(j, JOB_DEAD, &ch);
 }
 
 /* w's head job starts now (an event, logged at debug level). */
@@ -409,10 +401,7 @@ dispatch_head_started(struct worker *w)
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
 	if (j != NULL)
-		log_job(LOG_DEBUG, j->id, w->queue->name, (long)w->pid,
-		    "queue %s: job %llu: attempt %u started on worker %ld",
-		    w->queue->name, (unsigned long long)j->id, j->attempts,
-		    (long)w->pid);
+		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid });
 }
 
 /* The head job of w finished with a frame status and output. */
@@ -424,7 +413,8 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	uint64_t	 now, dt;
 	uint32_t	 ran_ms;
 	char		 msg[512];
-	int		 n, reason;
+	int		 n;
+	enum job_cancel	 cancel;
 
 	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
 		log_warnx("worker %ld (queue %s): result with no job in flight",
@@ -460,8 +450,8 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 			dispatch_arm_timeout(w);
 	}
 
-	reason = j->cancel ? j->cancel - 1 : -1;
-	j->cancel = 0;
+	cancel = j->cancel;
+	j->cancel = JOB_CANCEL_NONE;
 	if (len > master_config->max_payload) {
 		/* A worker forked before a reload lowered max_payload. */
 		n = snprintf(msg, sizeof msg, "result of %u bytes is larger than "
@@ -473,19 +463,15 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	switch (status) {
 	case FRAME_OK:
 		job_crashes_clear(j);
-		q->done++;
-		log_job(LOG_DEBUG, j->id, q->name, (long)w->pid, "queue %s: job %llu: "
-		    "attempt %u succeeded in %u ms", q->name, (unsigned long long)j->id,
-		    j->attempts, ran_ms);
 		if (j->x != NULL)
 			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
-		job_finish(j, JOB_DONE, data, len);
+		job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
+		    .ran_ms = ran_ms, .text = data, .len = len });
 		break;
 	case FRAME_SKIPPED:
-		if (reason != FRAME_CANCEL_TIMEOUT) {
+		if (cancel != JOB_CANCEL_TIMEOUT) {
 			/* Cancelled before it started: it never ran, so it was no attempt. */
 			j->attempts--;
-			q->cancelled++;
 			job_finish(j, JOB_CANCELLED, data, len);
 			break;
 		}
@@ -493,7 +479,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
 		job_crashes_clear(j);
-		if (reason == FRAME_CANCEL_TIMEOUT) {
+		if (cancel == JOB_CANCEL_TIMEOUT) {
 			n = snprintf(msg, sizeof msg, "timed out after %u ms; %.*s",
 			    j->timeout_ms, (int)(len > 400 ? 400 : len), data);
 			job_history_add(j, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
@@ -501,10 +487,9 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 			break;
 		}
 		n = snprintf(msg, sizeof msg, "%s: %.*s",
-		    reason == -1 ? "cancelled" : master_stopping ?
+		    cancel == JOB_CANCEL_NONE ? "cancelled" : master_stopping ?
 		    "cancelled while running, at shutdown" : "cancelled while running",
 		    (int)(len > 400 ? 400 : len), data);
-		q->cancelled++;
 		if (j->x != NULL)
 			job_history_add(j, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
 		job_finish(j, JOB_CANCELLED, msg, (uint32_t)n);
@@ -554,11 +539,9 @@ dispatch_worker_lost(struct worker *w, const char *why)
 		j->attempts--;
 		if (j->cancel) {
 			/* It was cancelled before it could start. */
-			j->cancel = 0;
-			q->cancelled++;
+			j->cancel = JOB_CANCEL_NONE;
 			job_finish(j, JOB_CANCELLED, "cancelled before it started", 27);
 		} else if (master_stopping) {
-			q->cancelled++;
 			job_finish(j, JOB_CANCELLED, "daemon stopped before the job ran",
 			    33);
 		} else
@@ -576,8 +559,8 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	q->busy--;
 	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
 
-	if (head->cancel == 1 + FRAME_CANCEL_USER) {
-		head->cancel = 0;
+	if (head->cancel == JOB_CANCEL_USER || head->cancel == JOB_CANCEL_SHUTDOWN) {
+		head->cancel = JOB_CANCEL_NONE;
 		if (w->killed_for == head->id)
 			n = snprintf(msg, sizeof msg, "cancelled while running%s: the "
 			    "handler did not stop within the grace period (%u ms); worker "
@@ -589,13 +572,12 @@ dispatch_worker_lost(struct worker *w, const char *why)
 			    ", at shutdown" : "", (long)w->pid, why);
 		if (n >= (int)sizeof msg)
 			n = sizeof msg - 1;
-		q->cancelled++;
 		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
 		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
 		return;
 	}
-	if (head->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
-		head->cancel = 0;
+	if (head->cancel == JOB_CANCEL_TIMEOUT) {
+		head->cancel = JOB_CANCEL_NONE;
 		if (w->killed_for == head->id)
 			n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler "
 			    "did not stop within the grace period (%u ms): worker %ld was "
@@ -629,7 +611,6 @@ dispatch_worker_lost(struct worker *w, const char *why)
 
 		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
 		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
-		q->poisoned++;
 		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
 		return;
 	}
@@ -657,6 +638,46 @@ dispatch_holder(struct job *j)
 }
 
 /*
+ * Ask the worker running j to stop it (by: a client, or the shutdown), cooperatively;
+ * it is killed after the grace period. 1, or -1 with *why.
+ */
+static int
+dispatch_stop(struct job *j, enum job_cancel by, const char **why)
+{
+	struct worker	*w;
+
+	switch (j->cancel) {
+	case JOB_CANCEL_NONE:
+		break;
+	case JOB_CANCEL_TIMEOUT:
+		/*
+		 * It timed out and is being stopped already (its grace timer runs): this
+		 * cancel makes that final, so it is not retried.
+		 */
+		j->cancel = by;
+		job_change(j, JOB_EV_CANCELLING, NULL);
+		return (1);
+	default:
+		/* Already being cancelled; a client's cancel still records the end. */
+		if (by == JOB_CANCEL_USER && j->cancel != JOB_CANCEL_USER) {
+			j->cancel = by;
+			job_change(j, JOB_EV_CANCELLING, NULL);
+		}
+		return (1);
+	}
+	if ((w = dispatch_holder(j)) == NULL) {
+		*why = "is running on no known worker";
+		return (-1);
+	}
+	j->cancel = by;
+	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
+	supervisor_cancel(w, j, FRAME_CANCEL_USER);
+	if (TAILQ_FIRST(&w->inflight) == j)
+		dispatch_arm_timeout(w);
+	return (1);
+}
+
+/*
  * Cancel a job. Waiting: removed and answered now (returns 0). Running: the worker is
  * asked to stop it cooperatively, and killed after the grace period (returns 1; the
  * answer comes with the result). -1 with *why when the state does not allow it.
@@ -665,7 +686,6 @@ int
 dispatch_cancel(struct job *j, const char **why)
 {
 	struct queue	*q = job_queue(j);
-	struct worker	*w;
 
 	*why = NULL;
 	switch (j->state) {
@@ -673,30 +693,11 @@ dispatch_cancel(struct job *j, const char **why)
 	case JOB_DELAYED:
 	case JOB_RETRY_WAIT:
 		queue_remove(q, j);
-		q->cancelled++;
 		job_finish(j, JOB_CANCELLED, "cancelled", 9);
 		dispatch_queue(q);
 		return (0);
 	case JOB_RUNNING:
-		if (j->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
-			/*
-			 * It timed out and is being stopped already (its grace timer runs):
-			 * the user's cancel makes that final, so it is not retried.
-			 */
-			j->cancel = 1 + FRAME_CANCEL_USER;
-			return (1);
-		}
-		if (j->cancel)
-			return (1);	/* already being cancelled */
-		if ((w = dispatch_holder(j)) == NULL) {
-			*why = "is running on no known worker";
-			return (-1);
-		}
-		j->cancel = 1 + FRAME_CANCEL_USER;
-		supervisor_cancel(w, j, FRAME_CANCEL_USER);
-		if (TAILQ_FIRST(&w->inflight) == j)
-			dispatch_arm_timeout(w);
-		return (1);
+		return (dispatch_stop(j, JOB_CANCEL_USER, why));
 	case JOB_DEAD:
 		*why = "is dead (out of attempts); RETRY it, or leave it";
 		return (-1);
@@ -734,10 +735,7 @@ dispatch_retry(struct job *j, const char **why)
 	j->attempts = 0;
 	job_crashes_clear(j);
 	j->run_at = 0;
-	log_job(LOG_INFO, j->id, q->name, 0, "queue %s: dead job %llu queued again", q->name,
-	    (unsigned long long)j->id);
 	queue_push(q, j);
-	journal_retry(j);
 	dispatch_queue(q);
 	return (0);
 }
@@ -804,10 +802,8 @@ dispatch_timer(struct worker *w)
 		kill(w->pid, SIGKILL);
 		return;
 	}
-	log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
-	    "queue %s: job %llu: timed out after %u ms; cancelling it",
-	    w->queue->name, (unsigned long long)j->id, j->timeout_ms);
-	j->cancel = 1 + FRAME_CANCEL_TIMEOUT;
+	j->cancel = JOB_CANCEL_TIMEOUT;
+	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
 	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
 	dispatch_arm_timeout(w);
 }
@@ -833,7 +829,7 @@ dispatch_cancel_running(void)
 				continue;
 			for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
 				next = TAILQ_NEXT(j, entry);
-				(void)dispatch_cancel(j, &why);
+				(void)dispatch_stop(j, JOB_CANCEL_SHUTDOWN, &why);
 			}
 			if (w->ninflight > 0 && q->cf.grace_ms > grace)
 				grace = q->cf.grace_ms;
@@ -853,14 +849,11 @@ dispatch_cancel_waiting(const char *reason)
 
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
-		while ((j = queue_pop(q)) != NULL) {
-			q->cancelled++;
+		while ((j = queue_pop(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
-		}
 		while (q->nheap > 0) {
 			j = q->heap[0];
 			queue_remove(q, j);
-			q->cancelled++;
 			job_finish(j, JOB_CANCELLED, reason, len);
 		}
 	}

@@ -10,7 +10,9 @@
  *   - the job table (queue.c) indexes every job the daemon knows by id, and owns the
  *     finished ones kept for WAIT and STATUS;
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
- *     reference, so a job never points at freed memory after a client goes away.
+ *     reference, so a job never points at freed memory after a client goes away;
+ *   - a job's state is written only by lifecycle.c's job_change(), which tells the
+ *     modules that care (its listener table) of every change.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
@@ -30,6 +32,7 @@ struct event;
 struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
+struct job_change;
 
 enum job_state {
 	JOB_DELAYED,
@@ -40,10 +43,20 @@ enum job_state {
 	JOB_TIMEOUT,
 	JOB_CANCELLED,
 	JOB_RETRY_WAIT,		/* waiting for its backoff delay (in the delay heap) */
-	JOB_DEAD		/* out of attempts or poison: kept, can be retried */
+	JOB_DEAD,		/* out of attempts or poison: kept, can be retried */
+	JOB_NEW			/* made, not accepted yet (job_new) */
 };
-#define JOB_FINAL(st)	((st) >= JOB_DONE && (st) != JOB_RETRY_WAIT)
-_Static_assert(JOB_DEAD < 16, "struct job's state is 4 bits");
+#define JOB_FINAL(st)	((st) >= JOB_DONE && (st) <= JOB_DEAD && (st) != JOB_RETRY_WAIT)
+_Static_assert(JOB_NEW < 16, "struct job's state is 4 bits");
+
+/* Why a running job is being stopped (j->cancel). */
+enum job_cancel {
+	JOB_CANCEL_NONE,
+	JOB_CANCEL_USER,	/* a client's CANCEL: final, its end is recorded at once */
+	JOB_CANCEL_TIMEOUT,	/* its timeout: an attempt that failed */
+	JOB_CANCEL_SHUTDOWN	/* the shutdown's deadline: final, runs again after a restart */
+};
+_Static_assert(JOB_CANCEL_SHUTDOWN < 4, "struct job's cancel is 2 bits");
 
 /* One attempt in a job's history (kept only for jobs that failed an attempt). */
 #define JOB_HIST_MAX	8
@@ -102,7 +115,7 @@ struct job {
 	uint16_t		 owner;		/* who submitted it: priv_owner_uid(owner) */
 	uint8_t			 attempts;
 	unsigned int		 state:4;	/* enum job_state */
-	unsigned int		 cancel:2;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
+	unsigned int		 cancel:2;	/* enum job_cancel */
 	char			 data[];	/* payload (not NUL-terminated) */
 };
 TAILQ_HEAD(joblist, job);
@@ -282,6 +295,7 @@ int		 queue_has_room(struct queue *q, uint32_t len);
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
 void		 queue_push(struct queue *q, struct job *j);
+void		 queue_push_as(struct queue *q, struct job *j, const struct job_change *info);
 /* Put a job back at the front of its priority level (requeued after a worker died). */
 void		 queue_push_front(struct queue *q, struct job *j);
 /* Take the next ready job, or NULL. The caller owns it. */
@@ -299,9 +313,9 @@ uint64_t	 job_next_id(void);
 uint64_t	 job_peek_next_id(void);
 void		 job_set_next_id(uint64_t id);	/* recovery: ids go on from the journal's */
 uint64_t	 job_count(void);
-/* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
-void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_free(struct job *j);
+/* Set the job's result (or error) text, replacing any. */
+void		 job_set_result(struct job *j, const void *res, uint32_t rlen);
 /* The journal batch a reply telling of j's end must wait for; 0: none. */
 uint64_t	 job_end_batch(const struct job *j);
 struct job_extra *job_extra(struct job *j);
@@ -318,6 +332,41 @@ uint32_t	 job_dead_count(void);
 const char	*job_state_name(enum job_state st);
 void		 job_keep_trim(uint32_t keep, uint64_t keep_bytes);
 void		 job_table_free(void);
+
+/*
+ * lifecycle.c: the only writer of a job's state. job_change() sets it and tells the
+ * listeners of lifecycle.c's table, in its order (HACKING.md, "The lifecycle"). Besides
+ * the states, listeners may hear two events of a running job, numbered after them.
+ */
+#define JOB_EV_STARTED		16	/* it starts on its worker (the head of its batch) */
+#define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
+struct job_change {
+	struct job	*j;
+	enum job_state	 from;
+	enum job_state	 to;		/* the state it is in now */
+	int		 what;		/* to, or a JOB_EV_*: what the listeners match */
+	int		 recovered;	/* accepted again by the journal's recovery */
+	pid_t		 pid;		/* the worker, or 0 */
+	uint32_t	 attempt;	/* j->attempts */
+	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
+	enum job_state	 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
+	uint64_t	 delay_ms;	/* retry_wait: its backoff */
+	const char	*text;		/* final: the result or error it keeps */
+	uint32_t	 len;
+	const char	*err;		/* retry_wait, dead: the attempt's error */
+	uint32_t	 errlen;
+	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
+};
+void		 job_change(struct job *j, int what, const struct job_change *info);
+/* A job reached its final state (done, cancelled, dead) with this result or error. */
+void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
+/* The listeners, each in its own module. */
+void		 journal_job_changed(const struct job_change *);
+void		 stats_job_changed(const struct job_change *);
+void		 server_job_changed(const struct job_change *);
+void		 notify_job_changed(const struct job_change *);
+void		 dispatch_job_changed(const struct job_change *);
+void		 queue_job_changed(const struct job_change *);
 
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */

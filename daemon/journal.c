@@ -547,6 +547,55 @@ journal_dead(const struct job *j)
 	journal_appended();
 }
 
+/*
+ * lifecycle listener, the first: a job accepted (SUBMIT; recovery writes none, its
+ * snapshot holds every job), retried (RETRY), ended (END, DEAD), or cancelled by a
+ * client while it runs (END at once: whatever the handler does now, a restart must
+ * not run it again).
+ *
+ * A job's end is recorded before anyone hears of it, and server.c holds every reply
+ * that tells of it until that record is as durable as the policy says
+ * (job_end_batch()): a job runs again after a crash only if no client heard that it
+ * ended. A job cancelled by the shutdown records no end: it stays in the journal and
+ * runs after the restart, as its waiters are told; a client's CANCEL of a running job
+ * recorded its end already, and records it again as it ends, which costs a few bytes
+ * and keeps this rule in one place.
+ */
+void
+journal_job_changed(const struct job_change *ch)
+{
+	struct job	*j = ch->j;
+
+	switch (ch->what) {
+	case JOB_QUEUED:
+	case JOB_DELAYED:
+		if (ch->from == JOB_NEW && !ch->recovered)
+			journal_submit(j);
+		else if (ch->from == JOB_DEAD)
+			journal_retry(j);
+		return;
+	case JOB_EV_CANCELLING:
+		if (j->cancel == JOB_CANCEL_USER)
+			journal_end(j);
+		return;
+	case JOB_DEAD:
+		if (j->x != NULL)
+			journal_dead(j);
+		else
+			journal_end(j);		/* cannot be kept: job_dead_add() drops it */
+		break;
+	case JOB_CANCELLED:
+		if (!master_stopping)
+			journal_end(j);
+		break;
+	default:
+		journal_end(j);
+		break;
+	}
+	if (j->x != NULL)
+		j->x->end_batch = journal_last_batch();
+}
+
 void
 journal_retry(const struct job *j)
 {
@@ -1714,9 +1763,7 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	}
 	if (r->run_at > now_wall)
 		j->run_at = now + (r->run_at - now_wall);
-	queue_push(q, j);
-	if (j->state == JOB_QUEUED)
-		dispatch_kick(q);
+	queue_push_as(q, j, &(struct job_change){ .recovered = 1 });
 	return (1);
 }
 

@@ -331,6 +331,14 @@ notify_progress(void)
 	notify_send(msg);
 }
 
+/* lifecycle listener: a job that ends while the daemon stops is the drain's progress. */
+void
+notify_job_changed(const struct job_change *ch)
+{
+	if (master_stopping)
+		notify_progress();
+}
+
 /* A one-line STATUS= for systemctl status; the counts replace it once they change. */
 void
 notify_status(const char *fmt, ...)

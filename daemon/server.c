@@ -1066,6 +1066,22 @@ server_send_result(struct conn *c, struct job *j)
 	(void)conn_check_output(c);
 }
 
+/* lifecycle listener: a job ended: answer everyone waiting for it. */
+void
+server_job_changed(const struct job_change *ch)
+{
+	struct job	*j = ch->j;
+	struct waiter	*w, *next;
+
+	for (w = j->waiters; w != NULL; w = next) {
+		next = w->next;
+		server_send_result(w->conn, j);
+		conn_unref(w->conn);
+		free(w);
+	}
+	j->waiters = NULL;
+}
+
 /* ----- requests ----- */
 
 enum { REQ_DONE, REQ_BLOCKED };
@@ -1409,8 +1425,6 @@ conn_cancel(struct conn *c, uint64_t id)
 		reply(c, "OK cancelled\n", 13);
 		break;
 	case 1:
-		/* Whatever the handler does now, a restart must not run it again. */
-		journal_end(j);
 		reply(c, "OK cancelling\n", 14);
 		break;
 	default:

@@ -266,9 +266,9 @@ supervisor_send(struct worker *w, struct job *j)
 	frame_put(hdr, FRAME_JOB, 0, j->id, j->len);
 	evbuffer_add(w->out, hdr, sizeof hdr);
 	evbuffer_add(w->out, j->data, j->len);
-	j->state = JOB_RUNNING;
 	j->attempts++;
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
+	job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
 	w->queue->running++;
 	w->dispatched++;
 	if (w->ninflight++ == 0) {

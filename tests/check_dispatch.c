@@ -1173,7 +1173,7 @@ START_TEST(test_cancel_running)
 	ck_assert_ptr_null(why);
 	expect_cancel(0, a, FRAME_CANCEL_USER);
 	ck_assert(dummy_got_usr1());
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	/* The grace timer for the head runs. */
 	ck_assert(tw[0].w->tev_armed);
@@ -1242,7 +1242,7 @@ START_TEST(test_timeout)
 	run_until(j->cancel != 0);
 	expect_cancel(0, j, FRAME_CANCEL_TIMEOUT);
 	ck_assert(dummy_got_usr1());
-	ck_assert_int_eq(j->cancel, 1 + FRAME_CANCEL_TIMEOUT);
+	ck_assert_int_eq(j->cancel, JOB_CANCEL_TIMEOUT);
 	/* Then its grace period. */
 	ck_assert(tw[0].w->tev_armed);
 	ck_assert_uint_eq(tw[0].w->grace_for, j->id);
@@ -1518,9 +1518,9 @@ START_TEST(test_cancel_during_timeout_grace)
 	a = submit("A", 1);
 	run_pending();
 	expect_job(0, a);
-	a->cancel = 1 + FRAME_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
+	a->cancel = JOB_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->retried, 0);
@@ -1615,8 +1615,8 @@ START_TEST(test_cancel_running_all)
 	ck_assert_uint_eq(dispatch_cancel_running(), 60000 + 1000);
 	expect_cancel(0, a, FRAME_CANCEL_USER);
 	expect_cancel(1, b, FRAME_CANCEL_USER);
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
-	ck_assert_int_eq(b->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_SHUTDOWN);
+	ck_assert_int_eq(b->cancel, JOB_CANCEL_SHUTDOWN);
 }
 END_TEST
 
