@@ -327,26 +327,32 @@ dispatch_queue(struct queue *q)
 		server_unblock(q);
 }
 
-/* Accept a job into its queue: give it an id, index it, register the waiter. */
+/*
+ * The one way into the daemon, for SUBMIT and the journal's recovery: index j (its id
+ * is set), register its waiter, and put it in its queue (st JOB_QUEUED: ready or
+ * delayed by its run_at) or, recovered dead, on the dead list (st JOB_DEAD, info's
+ * text its reason). info goes with the change (NULL: a new job).
+ */
+void
+dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
+    const struct job_change *info)
+{
+	job_table_add(j);
+	if (waiter != NULL && server_wait(waiter, j) != 0)
+		log_warnx("job %llu: no memory to register its waiter",
+		    (unsigned long long)j->id);
+	if (st == JOB_DEAD)
+		job_change(j, JOB_DEAD, info);
+	else
+		queue_push_as(q, j, info);
+}
+
+/* Accept a new job into its queue, with a new id. */
 uint64_t
 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 {
-	struct waiter	*w;
-
 	j->id = job_next_id();
-	job_table_add(j);
-	if (waiter != NULL) {
-		if ((w = malloc(sizeof *w)) == NULL)
-			log_warnx("job %llu: no memory to register its waiter",
-			    (unsigned long long)j->id);
-		else {
-			w->conn = waiter;
-			w->next = NULL;
-			waiter->refs++;
-			j->waiters = w;
-		}
-	}
-	queue_push(q, j);
+	dispatch_accept(q, j, waiter, JOB_QUEUED, NULL);
 	return (j->id);
 }
 

@@ -382,6 +382,9 @@ void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t 
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
+/* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
+void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
+		    enum job_state st, const struct job_change *info);
 /* Cancel a job: 0 answered, 1 being cancelled (running), -1 with *why. */
 int		 dispatch_cancel(struct job *j, const char **why);
 /* Queue a dead job again: 0, or -1 with *why. */
@@ -433,6 +436,8 @@ void		 server_stop_listener(void);
 const char	*server_made_dir(void);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
+/* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
+int		 server_wait(struct conn *c, struct job *j);
 /* Send a RESULT for j to c (a waiter). */
 void		 server_send_result(struct conn *c, struct job *j);
 void		 conn_unref(struct conn *c);

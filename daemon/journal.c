@@ -1748,22 +1748,21 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	/* The table is full only after 65,536 users: then root's, for administrators. */
 	if ((owner = priv_owner_index((uid_t)r->owner)) >= 0)
 		j->owner = (uint16_t)owner;
-	job_table_add(j);
 	if (r->dead) {
 		if (job_extra(j) == NULL) {
-			job_table_remove(j);
 			job_free(j);
 			return (-1);
 		}
 		j->x->last_status = r->last_status;
-		job_finish(j, JOB_DEAD, r->reason, r->rlen);
+		dispatch_accept(q, j, NULL, JOB_DEAD, &(struct job_change){
+		    .recovered = 1, .text = r->reason, .len = r->rlen });
 		if (j->x != NULL && r->died <= now_wall && now_wall - r->died < now)
 			j->x->died_ms = now - (now_wall - r->died);
 		return (1);
 	}
 	if (r->run_at > now_wall)
 		j->run_at = now + (r->run_at - now_wall);
-	queue_push_as(q, j, &(struct job_change){ .recovered = 1 });
+	dispatch_accept(q, j, NULL, JOB_QUEUED, &(struct job_change){ .recovered = 1 });
 	return (1);
 }
 

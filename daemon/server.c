@@ -1381,11 +1381,33 @@ conn_retry(struct conn *c, struct proto_request *req)
 	reply(c, "OK queued\n", 10);
 }
 
+/*
+ * c waits for j's end (WAIT, SUBMIT ... wait): once per connection and job, so that a
+ * repeated WAIT gets one RESULT. The waiter holds a reference on c. 0, or -1 when out
+ * of memory.
+ */
+int
+server_wait(struct conn *c, struct job *j)
+{
+	struct waiter	*w;
+
+	for (w = j->waiters; w != NULL; w = w->next) {
+		if (w->conn == c)
+			return (0);
+	}
+	if ((w = malloc(sizeof *w)) == NULL)
+		return (-1);
+	w->conn = c;
+	w->next = j->waiters;
+	j->waiters = w;
+	c->refs++;
+	return (0);
+}
+
 static void
 conn_wait(struct conn *c, uint64_t id)
 {
 	struct job	*j;
-	struct waiter	*w;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
@@ -1394,22 +1416,11 @@ conn_wait(struct conn *c, uint64_t id)
 		server_send_result(c, j);
 		return;
 	}
-	/* One waiter per connection and job: a repeated WAIT gets one RESULT. */
-	for (w = j->waiters; w != NULL; w = w->next) {
-		if (w->conn == c) {
-			reply(c, "OK\n", 3);
-			return;
-		}
-	}
-	if ((w = malloc(sizeof *w)) == NULL) {
+	if (server_wait(c, j) != 0) {
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
 	reply(c, "OK\n", 3);
-	w->conn = c;
-	w->next = j->waiters;
-	j->waiters = w;
-	c->refs++;
 }
 
 static void
