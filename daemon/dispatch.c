@@ -272,6 +272,11 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 		cap = dispatch_capacity(q, w, nready_workers, ahead);
 		sent = 0;
 		while (w->ninflight < cap && *tokens > 0 && (j = queue_pop(q)) != NULL) {
+			j->attempts++;
+			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
+			q->running++;
+			if (w->ninflight == 0)
+				q->busy++;
 			supervisor_send(w, j);
 			sent = 1;
 			if (q->cf.rate > 0) {
@@ -400,8 +405,8 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 	job_change(j, JOB_DEAD, &ch);
 }
 
-/* w's head job starts now (an event, logged at debug level). */
-void
+/* w's head job starts now. */
+static void
 dispatch_head_started(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
@@ -409,6 +414,23 @@ dispatch_head_started(struct worker *w)
 	if (j != NULL)
 		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid });
 }
+
+/* An idle worker was sent a job: it starts now, and so does its timeout. */
+static void
+dispatch_worker_started(struct worker *w)
+{
+	dispatch_head_started(w);
+	dispatch_arm_timeout(w);
+}
+
+/* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
+const struct worker_cb dispatch_worker_cb = {
+	.started = dispatch_worker_started,
+	.result = dispatch_result,
+	.lost = dispatch_worker_lost,
+	.timer = dispatch_timer,
+	.changed = dispatch_kick,
+};
 
 /* The head job of w finished with a frame status and output. */
 void

@@ -161,6 +161,23 @@ struct worker {
 	uint64_t		 dispatched;	/* jobs sent to it */
 };
 
+/*
+ * What a queue's workers report, and to whom: the supervisor calls these and knows
+ * nothing else of what is done with the jobs (as tmux's job_run callbacks).
+ */
+struct worker_cb {
+	/* An idle worker was sent a job: its head starts now. */
+	void	(*started)(struct worker *);
+	/* A result frame for the head job. */
+	void	(*result)(struct worker *, int status, const char *data, uint32_t len);
+	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
+	void	(*lost)(struct worker *, const char *why);
+	/* The worker's timer fired. */
+	void	(*timer)(struct worker *);
+	/* A worker became ready, or none can start: the queue's jobs may move. */
+	void	(*changed)(struct queue *);
+};
+
 struct queue {
 	char			*name;
 	uint16_t		 idx;		/* its place in queues[]: stable, never reused */
@@ -182,6 +199,7 @@ struct queue {
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
+	const struct worker_cb	*wcb;		/* what its workers report to (dispatch's) */
 	uint32_t		 gen;		/* new, never reused, when the handler changes */
 	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
 	uint32_t		 prev_gen;
@@ -374,8 +392,8 @@ void		 dispatch_queue(struct queue *q);
 /* The same, once, later in this pass of the event loop. */
 void		 dispatch_kick(struct queue *q);
 void		 dispatch_free(void);
-/* w's head job starts now: log the event (debug level). */
-void		 dispatch_head_started(struct worker *w);
+/* What a queue's workers report to it, given to the supervisor (queue_create). */
+extern const struct worker_cb	dispatch_worker_cb;
 /* A worker sent a result frame for its head job. */
 void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */

@@ -93,6 +93,7 @@ queue_create(const struct queue_config *qc)
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
+	q->wcb = &dispatch_worker_cb;	/* its workers report to dispatch */
 	q->svc_us = 0;		/* unknown until measured: no batching until then */
 	queue_set_watermarks(q);
 	TAILQ_INIT(&q->blocked);

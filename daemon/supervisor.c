@@ -266,16 +266,11 @@ supervisor_send(struct worker *w, struct job *j)
 	frame_put(hdr, FRAME_JOB, 0, j->id, j->len);
 	evbuffer_add(w->out, hdr, sizeof hdr);
 	evbuffer_add(w->out, j->data, j->len);
-	j->attempts++;
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
-	job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
-	w->queue->running++;
 	w->dispatched++;
 	if (w->ninflight++ == 0) {
-		w->queue->busy++;
 		w->head_since = now_us();
-		dispatch_head_started(w);
-		dispatch_arm_timeout(w);
+		w->queue->wcb->started(w);
 	}
 }
 
@@ -314,7 +309,9 @@ supervisor_close_jobs(struct worker *w)
 static void
 worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
-	dispatch_timer(arg);
+	struct worker	*w = arg;
+
+	w->queue->wcb->timer(w);
 }
 
 /* Write as much as the pipe takes; the rest when it is writable. */
@@ -384,7 +381,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			}
 			w->retiring = 1;
 			supervisor_check_ready();
-			dispatch_kick(q);	/* its waiting jobs cannot run now */
+			q->wcb->changed(q);	/* its waiting jobs cannot run now */
 			return;
 		}
 		if (w->state == WORKER_STARTING)
@@ -394,10 +391,10 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			queue_forget_previous(q);	/* the new kind works */
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
-		dispatch_kick(q);
+		q->wcb->changed(q);
 		break;
 	case FRAME_RESULT:
-		dispatch_result(w, h->status, payload, h->len);
+		q->wcb->result(w, h->status, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
@@ -535,7 +532,7 @@ worker_gone(struct worker *w)
 		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
 		    (long)w->pid, why);
 	}
-	dispatch_worker_lost(w, why);
+	q->wcb->lost(w, why);
 	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
 	    WEXITSTATUS(w->status) == 78;
 
