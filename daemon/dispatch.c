@@ -340,7 +340,7 @@ dispatch_queue(struct queue *q)
  */
 void
 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
-    const struct job_change *info)
+    struct job_change *info)
 {
 	job_table_add(j);
 	if (waiter != NULL && server_wait(waiter, j) != 0)

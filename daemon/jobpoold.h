@@ -313,7 +313,7 @@ int		 queue_has_room(struct queue *q, uint32_t len);
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
 void		 queue_push(struct queue *q, struct job *j);
-void		 queue_push_as(struct queue *q, struct job *j, const struct job_change *info);
+void		 queue_push_as(struct queue *q, struct job *j, struct job_change *info);
 /* Put a job back at the front of its priority level (requeued after a worker died). */
 void		 queue_push_front(struct queue *q, struct job *j);
 /* Take the next ready job, or NULL. The caller owns it. */
@@ -360,22 +360,22 @@ void		 job_table_free(void);
 #define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
 struct job_change {
 	struct job	*j;
-	enum job_state	 from;
-	enum job_state	 to;		/* the state it is in now */
-	int		 what;		/* to, or a JOB_EV_*: what the listeners match */
-	int		 recovered;	/* accepted again by the journal's recovery */
-	pid_t		 pid;		/* the worker, or 0 */
-	uint32_t	 attempt;	/* j->attempts */
-	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
-	enum job_state	 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
-	uint64_t	 delay_ms;	/* retry_wait: its backoff */
 	const char	*text;		/* final: the result or error it keeps */
-	uint32_t	 len;
 	const char	*err;		/* retry_wait, dead: the attempt's error */
-	uint32_t	 errlen;
 	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
+	uint64_t	 delay_ms;	/* retry_wait: its backoff */
+	uint32_t	 len;
+	uint32_t	 errlen;
+	pid_t		 pid;		/* the worker, or 0 */
+	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
+	uint8_t		 from;		/* enum job_state */
+	uint8_t		 to;		/* enum job_state: the state it is in now */
+	uint8_t		 what;		/* to, or a JOB_EV_*: what the listeners match */
+	uint8_t		 attempt;	/* j->attempts */
+	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
+	uint8_t		 recovered;	/* accepted again by the journal's recovery */
 };
-void		 job_change(struct job *j, int what, const struct job_change *info);
+void		 job_change(struct job *j, int what, struct job_change *info);
 /* A job reached its final state (done, cancelled, dead) with this result or error. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 /* The listeners, each in its own module. */
@@ -402,7 +402,7 @@ void		 dispatch_worker_lost(struct worker *w, const char *why);
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
 /* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
 void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
-		    enum job_state st, const struct job_change *info);
+		    enum job_state st, struct job_change *info);
 /* Cancel a job: 0 answered, 1 being cancelled (running), -1 with *why. */
 int		 dispatch_cancel(struct job *j, const char **why);
 /* Queue a dead job again: 0, or -1 with *why. */

@@ -566,6 +566,8 @@ journal_job_changed(const struct job_change *ch)
 {
 	struct job	*j = ch->j;
 
+	if (!journal_on)
+		return;		/* and job_end_batch() says there is nothing to wait for */
 	switch (ch->what) {
 	case JOB_QUEUED:
 	case JOB_DELAYED:

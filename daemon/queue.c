@@ -481,7 +481,7 @@ queue_arm_delay(struct queue *q)
 
 /* Put a job in the ready list of its level; info goes with the change (may be NULL). */
 static void
-queue_ready(struct queue *q, struct job *j, int front, const struct job_change *info)
+queue_ready(struct queue *q, struct job *j, int front, struct job_change *info)
 {
 	int	level = queue_level(q, j);
 
@@ -507,7 +507,7 @@ queue_push(struct queue *q, struct job *j)
  * backoff (retry_wait) stays in that state in the heap.
  */
 void
-queue_push_as(struct queue *q, struct job *j, const struct job_change *info)
+queue_push_as(struct queue *q, struct job *j, struct job_change *info)
 {
 	struct job	**nheap;
 	uint32_t	  cap;
