@@ -274,9 +274,6 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 		while (w->ninflight < cap && *tokens > 0 && (j = queue_pop(q)) != NULL) {
 			j->attempts++;
 			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
-			q->running++;
-			if (w->ninflight == 0)
-				q->busy++;
 			supervisor_send(w, j);
 			sent = 1;
 			if (q->cf.rate > 0) {
@@ -449,11 +446,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		    (long)w->pid, q->name);
 		return;
 	}
-	TAILQ_REMOVE(&w->inflight, j, entry);
-	w->ninflight--;
-	q->running--;
-	if (w->ninflight == 0)
-		q->busy--;
+	supervisor_take(w, j);
 	w->jobs_done++;
 	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
 
@@ -469,7 +462,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	/* The first measurement sets the average; later ones move it by an eighth. */
 	q->svc_us = q->svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->svc_us * 7 + dt) / 8);
 	/* The next job in line starts now; so do its timer and the grace of this one. */
-	if (w->tev_armed)
+	if (evtimer_pending(w->tev, NULL))
 		dispatch_arm_timeout(w);
 	else if (w->ninflight > 0) {
 		struct job *next = TAILQ_FIRST(&w->inflight);
@@ -549,7 +542,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	struct job	*j, *head = TAILQ_FIRST(&w->inflight);
 	char		 msg[256];
 	uint32_t	 ran_ms;
-	int		 n, had = w->ninflight > 0;
+	int		 n;
 
 	if (w->said_retire)
 		head = NULL;	/* it said it would run nothing more */
@@ -561,9 +554,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 		head = NULL;
 	/* Requeue the ones that never started, last first, so they keep their order. */
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		TAILQ_REMOVE(&w->inflight, j, entry);
-		w->ninflight--;
-		q->running--;
+		supervisor_take(w, j);
 		j->attempts--;
 		if (j->cancel) {
 			/* It was cancelled before it could start. */
@@ -576,15 +567,9 @@ dispatch_worker_lost(struct worker *w, const char *why)
 			queue_push_front(q, j);
 	}
 	dispatch_kick(q);
-	if (head == NULL) {
-		if (had)
-			q->busy--;
+	if (head == NULL)
 		return;
-	}
-	TAILQ_REMOVE(&w->inflight, head, entry);
-	w->ninflight--;
-	q->running--;
-	q->busy--;
+	supervisor_take(w, head);
 	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
 
 	if (head->cancel == JOB_CANCEL_USER || head->cancel == JOB_CANCEL_SHUTDOWN) {
@@ -780,20 +765,16 @@ dispatch_arm_timeout(struct worker *w)
 	uint64_t	 ran, left;
 
 	if (j == NULL) {
-		if (w->tev_armed)
-			evtimer_del(w->tev);
-		w->tev_armed = 0;
+		evtimer_del(w->tev);
 		return;
 	}
 	if (j->cancel) {
-		if (w->grace_for == j->id && w->tev_armed)
+		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
 			return;
 		w->grace_for = j->id;
 		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
 	} else if (j->timeout_ms == 0) {
-		if (w->tev_armed)
-			evtimer_del(w->tev);
-		w->tev_armed = 0;
+		evtimer_del(w->tev);
 		return;
 	} else {
 		w->grace_for = 0;
@@ -803,7 +784,6 @@ dispatch_arm_timeout(struct worker *w)
 	tv.tv_sec = left / 1000;
 	tv.tv_usec = (left % 1000) * 1000;
 	evtimer_add(w->tev, &tv);
-	w->tev_armed = 1;
 }
 
 /* w's timer fired: its head job timed out, or its grace period is over. */
@@ -812,7 +792,6 @@ dispatch_timer(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	w->tev_armed = 0;
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {

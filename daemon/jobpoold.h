@@ -151,7 +151,6 @@ struct worker {
 	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
-	int			 tev_armed;	/* tev is pending */
 	int			 retiring;	/* leaving cleanly once it holds no jobs */
 	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
 	int			 rolling;	/* retired to restart with a new handler */
@@ -206,8 +205,8 @@ struct queue {
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
 	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
 	struct queue		*kick_next;	/* the next on that list */
-	uint32_t		 running;	/* jobs dispatched to workers */
-	uint32_t		 busy;		/* workers with jobs in flight */
+	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
+	uint32_t		 busy;		/* workers holding any (the same) */
 	double			 tokens;	/* rate: the token bucket */
 	uint64_t		 tokens_at;	/* us */
 	struct event		*rate_ev;
@@ -421,6 +420,8 @@ int		 supervisor_start(struct queue *q);
 /* Tell systemd READY=1 once every worker that should run is up (once). */
 void		 supervisor_check_ready(void);
 void		 supervisor_reap(void);
+/* Take j out of w's in-flight list (its result came, or w is gone). */
+void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
 /* Start writing what supervisor_send() buffered. */

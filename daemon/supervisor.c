@@ -257,6 +257,30 @@ supervisor_check_ready(void)
 	notify_ready();
 }
 
+/*
+ * The one place a worker's in-flight count changes (by one job, n is 1 or -1): the
+ * queue's running (jobs held by its workers) and busy (workers holding any) follow.
+ */
+static void
+worker_held(struct worker *w, int n)
+{
+	struct queue	*q = w->queue;
+
+	q->running += n;
+	if (n > 0 && w->ninflight++ == 0)
+		q->busy++;
+	else if (n < 0 && --w->ninflight == 0)
+		q->busy--;
+}
+
+/* Take j out of w's in-flight list: its result came, or w is gone. */
+void
+supervisor_take(struct worker *w, struct job *j)
+{
+	TAILQ_REMOVE(&w->inflight, j, entry);
+	worker_held(w, -1);
+}
+
 /* Buffer a job for w; supervisor_flush() writes it. */
 void
 supervisor_send(struct worker *w, struct job *j)
@@ -268,7 +292,8 @@ supervisor_send(struct worker *w, struct job *j)
 	evbuffer_add(w->out, j->data, j->len);
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->dispatched++;
-	if (w->ninflight++ == 0) {
+	worker_held(w, 1);
+	if (w->ninflight == 1) {
 		w->head_since = now_us();
 		w->queue->wcb->started(w);
 	}

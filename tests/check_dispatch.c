@@ -1176,7 +1176,7 @@ START_TEST(test_cancel_running)
 	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	/* The grace timer for the head runs. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_conn_text(tc, "");
@@ -1198,13 +1198,13 @@ START_TEST(test_cancel_running)
 	ck_result(a, "cancelled", "cancelled while running: stopped; cleanup ran (1 hook)");
 	ck_assert_uint_eq(tq->cancelled, 1);
 	/* b is the head now, being cancelled: its grace period runs. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, b->id);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "not started", 11);
 	ck_assert_int_eq(b->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->cancelled, 2);
 	ck_result(b, "cancelled", "cancelled while running: not started");
-	ck_assert(!tw[0].w->tev_armed);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
 }
 END_TEST
 
@@ -1237,14 +1237,14 @@ START_TEST(test_timeout)
 	dispatch_submit(tq, j, tc);
 	run_pending();
 	expect_job(0, j);
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	/* Past its timeout the worker is asked to stop it, with reason TIMEOUT. */
 	run_until(j->cancel != 0);
 	expect_cancel(0, j, FRAME_CANCEL_TIMEOUT);
 	ck_assert(dummy_got_usr1());
 	ck_assert_int_eq(j->cancel, JOB_CANCEL_TIMEOUT);
 	/* Then its grace period. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, j->id);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	/* No retries: dead, and its waiter hears "timeout". */
