@@ -630,26 +630,6 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, NULL);
 }
 
-/* Which worker holds j (running or batched), or NULL. */
-static struct worker *
-dispatch_holder(struct job *j)
-{
-	struct queue	*q = job_queue(j);
-	struct worker	*w;
-	struct job	*k;
-	int		 i;
-
-	for (i = 0; i < q->nworkers; i++) {
-		if ((w = q->workers[i]) == NULL)
-			continue;
-		TAILQ_FOREACH(k, &w->inflight, entry) {
-			if (k == j)
-				return (w);
-		}
-	}
-	return (NULL);
-}
-
 /*
  * Ask the worker running j to stop it (by: a client, or the shutdown), cooperatively;
  * it is killed after the grace period. 1, or -1 with *why.
@@ -678,7 +658,7 @@ dispatch_stop(struct job *j, enum job_cancel by, const char **why)
 		}
 		return (1);
 	}
-	if ((w = dispatch_holder(j)) == NULL) {
+	if ((w = supervisor_holder(j)) == NULL) {
 		*why = "is running on no known worker";
 		return (-1);
 	}
@@ -815,6 +795,19 @@ dispatch_timer(struct worker *w)
 	dispatch_arm_timeout(w);
 }
 
+/* Shutdown past its deadline: one job a worker holds is cancelled, cooperatively. */
+static int
+dispatch_stop_for_shutdown(struct job *j, void *arg)
+{
+	uint32_t	*grace = arg;
+	const char	*why;
+
+	(void)dispatch_stop(j, JOB_CANCEL_SHUTDOWN, &why);
+	if (job_queue(j)->cf.grace_ms > *grace)
+		*grace = job_queue(j)->cf.grace_ms;
+	return (0);
+}
+
 /*
  * Shutdown past its deadline: cancel every job held by a worker, cooperatively.
  * Returns the longest grace period involved, in ms.
@@ -822,26 +815,12 @@ dispatch_timer(struct worker *w)
 uint32_t
 dispatch_cancel_running(void)
 {
-	struct queue	*q;
-	struct worker	*w;
-	struct job	*j, *next;
-	const char	*why;
-	uint32_t	 grace = 0;
-	int		 i, k;
+	uint32_t	grace = 0;
+	int		i;
 
-	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		for (k = 0; k < q->nworkers; k++) {
-			if ((w = q->workers[k]) == NULL)
-				continue;
-			for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
-				next = TAILQ_NEXT(j, entry);
-				(void)dispatch_stop(j, JOB_CANCEL_SHUTDOWN, &why);
-			}
-			if (w->ninflight > 0 && q->cf.grace_ms > grace)
-				grace = q->cf.grace_ms;
-		}
-	}
+	for (i = 0; i < nqueues; i++)
+		(void)supervisor_foreach_inflight(queues[i], dispatch_stop_for_shutdown,
+		    &grace);
 	return (grace + DISPATCH_REPORT_MS);
 }
 
@@ -858,10 +837,7 @@ dispatch_cancel_waiting(const char *reason)
 		q = queues[i];
 		while ((j = queue_pop(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
-		while (q->nheap > 0) {
-			j = q->heap[0];
-			queue_remove(q, j);
+		while ((j = queue_pop_delayed(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
-		}
 	}
 }

@@ -322,6 +322,11 @@ void		 queue_remove(struct queue *q, struct job *j);
 /* Move due delayed jobs to the ready lists and re-arm the timer. */
 void		 queue_promote(struct queue *q);
 uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
+/* fn for each waiting job (ready, then delayed); stops at fn's first nonzero. */
+int		 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *),
+		    void *arg);
+/* Take the earliest delayed job, or NULL. The caller owns it. */
+struct job	*queue_pop_delayed(struct queue *q);
 struct job	*job_find(uint64_t id);
 static inline struct queue *job_queue(const struct job *j) { return (queues[j->qidx]); }
 void		 job_table_add(struct job *j);
@@ -441,6 +446,11 @@ int		 supervisor_drain(void);
 void		 supervisor_signal_all(int sig);
 int		 supervisor_alive(void);
 int		 supervisor_alive_queue(const struct queue *q);
+/* fn for each job q's workers hold, in order; stops at fn's first nonzero. */
+int		 supervisor_foreach_inflight(struct queue *q,
+		    int (*fn)(struct job *, void *), void *arg);
+/* The worker holding j, or NULL. */
+struct worker	*supervisor_holder(const struct job *j);
 
 /* worker.c: the worker process; never returns */
 void		 worker_main(const struct config *cf, const struct queue_config *qc,

@@ -639,50 +639,47 @@ journal_refusal(void)
 	return (J.refusal);
 }
 
+/* A snapshot's SUBMIT record of one job (queue_foreach_waiting and the like). */
+struct snap {
+	struct evbuffer	*b;
+	uint64_t	 live;
+};
+
+static int
+journal_snap_job(struct job *j, void *arg)
+{
+	struct snap	*sn = arg;
+	size_t		 size;
+
+	if (rec_job(sn->b, j, &size) != 0)
+		return (-1);
+	sn->live += size;
+	return (0);
+}
+
 /* Every job the daemon must not forget, as SUBMIT records: a new file's contents. */
 static int
 journal_snapshot(struct evbuffer *b, uint64_t *live)
 {
-	struct queue	*q;
-	struct worker	*w;
+	struct snap	 sn = { b, 0 };
 	struct job	*j;
 	struct jrec	*r;
 	size_t		 size;
-	uint32_t	 k;
-	int		 i, l;
+	int		 i;
 
 	*live = 0;
 	if (rec_id(b, JR_NEXT, job_peek_next_id()) != 0)
 		return (-1);
 	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		for (l = 0; l < q->nlevels; l++) {
-			TAILQ_FOREACH(j, &q->ready[l], entry) {
-				if (rec_job(b, j, &size) != 0)
-					return (-1);
-				*live += size;
-			}
-		}
-		for (k = 0; k < q->nheap; k++) {
-			if (rec_job(b, q->heap[k], &size) != 0)
-				return (-1);
-			*live += size;
-		}
-		for (l = 0; l < q->nworkers; l++) {
-			if ((w = q->workers[l]) == NULL)
-				continue;
-			TAILQ_FOREACH(j, &w->inflight, entry) {
-				if (rec_job(b, j, &size) != 0)
-					return (-1);
-				*live += size;
-			}
-		}
+		if (queue_foreach_waiting(queues[i], journal_snap_job, &sn) != 0 ||
+		    supervisor_foreach_inflight(queues[i], journal_snap_job, &sn) != 0)
+			return (-1);
 	}
 	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
-		if (rec_job(b, j, &size) != 0)
+		if (journal_snap_job(j, &sn) != 0)
 			return (-1);
-		*live += size;
 	}
+	*live = sn.live;
 	for (r = J.orphans; r != NULL; r = r->hnext) {
 		if (rec_orphan(b, r, &size) != 0)
 			return (-1);

@@ -86,7 +86,9 @@ queue_create(const struct queue_config *qc)
 		free(q);
 		return (NULL);
 	}
-	q->name = q->cf.name;
+	/* Its own copy: a reload matches queues by name, so it never changes. */
+	if ((q->name = strdup(qc->name)) == NULL)
+		goto fail;
 	q->nlevels = qc->prio_max - qc->prio_min + 1;
 	if ((q->ready = calloc(q->nlevels, sizeof *q->ready)) == NULL)
 		goto fail;
@@ -135,6 +137,7 @@ queue_free(struct queue *q)
 	free(q->workers);
 	queue_forget_previous(q);
 	queue_config_clear(&q->cf);
+	free(q->name);
 	free(q);
 }
 
@@ -251,7 +254,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 		q->tokens_at = 0;	/* refill from the new burst */
 	queue_config_clear(&q->cf);
 	q->cf = cf;
-	q->name = q->cf.name;
 	queue_set_watermarks(q);
 	return (0);
 }
@@ -267,6 +269,43 @@ queue_find(const char *name)
 			return (queues[i]);
 	}
 	return (NULL);
+}
+
+/*
+ * Call fn for every job waiting in q: the ready ones level by level, then the delayed
+ * ones. Stops at the first nonzero fn returns, and returns it. fn must not change q.
+ */
+int
+queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *arg)
+{
+	struct job	*j;
+	uint32_t	 k;
+	int		 l, rc;
+
+	for (l = 0; l < q->nlevels; l++) {
+		TAILQ_FOREACH(j, &q->ready[l], entry) {
+			if ((rc = fn(j, arg)) != 0)
+				return (rc);
+		}
+	}
+	for (k = 0; k < q->nheap; k++) {
+		if ((rc = fn(q->heap[k], arg)) != 0)
+			return (rc);
+	}
+	return (0);
+}
+
+/* Take the earliest delayed job, or NULL. The caller owns it. */
+struct job *
+queue_pop_delayed(struct queue *q)
+{
+	struct job	*j;
+
+	if (q->nheap == 0)
+		return (NULL);
+	j = q->heap[0];
+	queue_remove(q, j);
+	return (j);
 }
 
 uint32_t

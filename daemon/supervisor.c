@@ -762,6 +762,50 @@ supervisor_signal_all(int sig)
 	}
 }
 
+/*
+ * Call fn for every job q's workers hold, worker by worker, in order (the head is
+ * running). Stops at the first nonzero fn returns, and returns it. fn may end the job
+ * it is given, not another.
+ */
+int
+supervisor_foreach_inflight(struct queue *q, int (*fn)(struct job *, void *), void *arg)
+{
+	struct worker	*w;
+	struct job	*j, *next;
+	int		 k, rc;
+
+	for (k = 0; k < q->nworkers; k++) {
+		if ((w = q->workers[k]) == NULL)
+			continue;
+		for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
+			next = TAILQ_NEXT(j, entry);
+			if ((rc = fn(j, arg)) != 0)
+				return (rc);
+		}
+	}
+	return (0);
+}
+
+/* The worker that holds j (running it, or with it in line), or NULL. */
+struct worker *
+supervisor_holder(const struct job *j)
+{
+	struct queue	*q = job_queue(j);
+	struct worker	*w;
+	struct job	*k;
+	int		 i;
+
+	for (i = 0; i < q->nworkers; i++) {
+		if ((w = q->workers[i]) == NULL)
+			continue;
+		TAILQ_FOREACH(k, &w->inflight, entry) {
+			if (k == j)
+				return (w);
+		}
+	}
+	return (NULL);
+}
+
 /* Has q any worker left? */
 int
 supervisor_alive_queue(const struct queue *q)
