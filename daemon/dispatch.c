@@ -50,17 +50,17 @@ static struct queue	*kick_head, **kick_tail = &kick_head;
 void
 dispatch_kick(struct queue *q)
 {
-	if (q->kicked)
+	if (q->dp.kicked)
 		return;
 	if (kick_ev == NULL &&
 	    (kick_ev = event_new(master_base, -1, 0, dispatch_kick_cb, NULL)) == NULL) {
 		dispatch_queue(q);
 		return;
 	}
-	q->kicked = 1;
-	q->kick_next = NULL;
+	q->dp.kicked = 1;
+	q->dp.kick_next = NULL;
 	*kick_tail = q;
-	kick_tail = &q->kick_next;
+	kick_tail = &q->dp.kick_next;
 	if (kick_head == q)
 		event_active(kick_ev, EV_TIMEOUT, 0);
 }
@@ -78,10 +78,26 @@ dispatch_kick_cb(evutil_socket_t fd, short events, void *arg)
 	kick_head = NULL;
 	kick_tail = &kick_head;
 	for (; q != NULL; q = next) {
-		next = q->kick_next;
-		q->kicked = 0;
+		next = q->dp.kick_next;
+		q->dp.kicked = 0;
 		dispatch_queue(q);
 	}
+}
+
+/* A new queue's dispatch part: nothing measured (no batching until then), nothing kicked. */
+void
+dispatch_queue_init(struct queue *q)
+{
+	memset(&q->dp, 0, sizeof q->dp);
+}
+
+/* Free what dispatch holds for q. */
+void
+dispatch_queue_free(struct queue *q)
+{
+	if (q->dp.rate_ev != NULL)
+		event_free(q->dp.rate_ev);
+	q->dp.rate_ev = NULL;
 }
 
 /* At exit. */
@@ -114,15 +130,18 @@ dispatch_tokens(struct queue *q)
 {
 	uint64_t	now = now_us();
 
-	if (q->tokens_at == 0) {
-		q->tokens = q->cf.burst;
-		q->tokens_at = now;
+	if (q->dp.tokens_at == 0 || q->dp.rate != q->cf.rate || q->dp.burst != q->cf.burst) {
+		/* At first, and after a reload changed the rate: from a full bucket. */
+		q->dp.tokens = q->cf.burst;
+		q->dp.tokens_at = now;
+		q->dp.rate = q->cf.rate;
+		q->dp.burst = q->cf.burst;
 	}
-	q->tokens += q->cf.rate * (double)(now - q->tokens_at) / 1e6;
-	if (q->tokens > q->cf.burst)
-		q->tokens = q->cf.burst;
-	q->tokens_at = now;
-	return ((uint32_t)q->tokens);
+	q->dp.tokens += q->cf.rate * (double)(now - q->dp.tokens_at) / 1e6;
+	if (q->dp.tokens > q->cf.burst)
+		q->dp.tokens = q->cf.burst;
+	q->dp.tokens_at = now;
+	return ((uint32_t)q->dp.tokens);
 }
 
 /* Out of tokens: come back when the next one has accrued. */
@@ -132,15 +151,15 @@ dispatch_arm_rate(struct queue *q)
 	struct timeval	tv;
 	double		wait_us;
 
-	if (q->rate_ev == NULL &&
-	    (q->rate_ev = evtimer_new(master_base, dispatch_rate_cb, q)) == NULL)
+	if (q->dp.rate_ev == NULL &&
+	    (q->dp.rate_ev = evtimer_new(master_base, dispatch_rate_cb, q)) == NULL)
 		return;
-	if (evtimer_pending(q->rate_ev, NULL))
+	if (evtimer_pending(q->dp.rate_ev, NULL))
 		return;
-	wait_us = (1.0 - (q->tokens - (uint32_t)q->tokens)) / q->cf.rate * 1e6 + 1;
+	wait_us = (1.0 - (q->dp.tokens - (uint32_t)q->dp.tokens)) / q->cf.rate * 1e6 + 1;
 	tv.tv_sec = (long)(wait_us / 1e6);
 	tv.tv_usec = (long)wait_us % 1000000;
-	evtimer_add(q->rate_ev, &tv);
+	evtimer_add(q->dp.rate_ev, &tv);
 }
 
 static void
@@ -162,21 +181,21 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 	 * worker whose running job has already taken much longer than the average: what
 	 * is sent to it waits behind that job, whatever its priority.
 	 */
-	if (q->svc_us == 0)
+	if (q->dp.svc_us == 0)
 		cap = 1;
 	else if (w->ninflight > 0 && now_us() - w->head_since >
-	    4 * (uint64_t)q->svc_us + DISPATCH_BATCH_US)
+	    4 * (uint64_t)q->dp.svc_us + DISPATCH_BATCH_US)
 		return (w->ninflight);
 	if (cap > 1) {
 		/* Short jobs only: cap the batch at DISPATCH_BATCH_US of expected work. */
-		by_time = DISPATCH_BATCH_US / q->svc_us;
+		by_time = DISPATCH_BATCH_US / q->dp.svc_us;
 		/*
 		 * The second pass: a job of up to DISPATCH_AHEAD_US waits behind the running
 		 * one. A round trip through the master costs a worker about 100 us on a
 		 * 2-vCPU VM, 2-5% of jobs of 2-5 ms; a job that is sent ahead and then waits
 		 * while another worker falls idle waits at most one such job.
 		 */
-		if (ahead && by_time < 2 && q->svc_us < DISPATCH_AHEAD_US)
+		if (ahead && by_time < 2 && q->dp.svc_us < DISPATCH_AHEAD_US)
 			by_time = 2;
 		if (by_time < cap)
 			cap = by_time;
@@ -278,7 +297,7 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 			sent = 1;
 			if (q->cf.rate > 0) {
 				(*tokens)--;
-				q->tokens -= 1;
+				q->dp.tokens -= 1;
 			}
 		}
 		if (sent)
@@ -460,7 +479,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	if (dt == 0)
 		dt = 1;
 	/* The first measurement sets the average; later ones move it by an eighth. */
-	q->svc_us = q->svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->svc_us * 7 + dt) / 8);
+	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
 	/* The next job in line starts now; so do its timer and the grace of this one. */
 	if (evtimer_pending(w->tev, NULL))
 		dispatch_arm_timeout(w);

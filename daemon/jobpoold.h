@@ -177,6 +177,26 @@ struct worker_cb {
 	void	(*changed)(struct queue *);
 };
 
+/* dispatch.c's part of a queue (dispatch_queue_init, dispatch_queue_free). */
+struct dispatch_part {
+	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
+	struct queue		*kick_next;	/* the next on that list */
+	double			 tokens;	/* rate: the token bucket */
+	uint64_t		 tokens_at;	/* us; 0: to fill */
+	double			 rate;		/* the rate and burst it was filled for */
+	uint32_t		 burst;
+	struct event		*rate_ev;
+	uint32_t		 svc_us;	/* moving average of service time per job */
+};
+
+/* supervisor.c's part of a queue (supervisor_queue_init, supervisor_queue_free). */
+struct supervisor_part {
+	const struct worker_cb	*cb;		/* what its workers report to */
+	int			 respawn_fails;	/* workers in a row that died young */
+	struct event		*respawn_ev;
+	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
+};
+
 struct queue {
 	char			*name;
 	uint16_t		 idx;		/* its place in queues[]: stable, never reused */
@@ -198,28 +218,21 @@ struct queue {
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
-	const struct worker_cb	*wcb;		/* what its workers report to (dispatch's) */
 	uint32_t		 gen;		/* new, never reused, when the handler changes */
 	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
-	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
-	struct queue		*kick_next;	/* the next on that list */
 	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
 	uint32_t		 busy;		/* workers holding any (the same) */
-	double			 tokens;	/* rate: the token bucket */
-	uint64_t		 tokens_at;	/* us */
-	struct event		*rate_ev;
 	char			*failed_reason;	/* the handler cannot start: no workers run */
 	char			 last_death[192];
 	uint64_t		 dead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
-	uint32_t		 svc_us;	/* moving average of service time per job */
-	int			 respawn_fails;	/* workers in a row that died young */
-	struct event		*respawn_ev;
-	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 
-	uint64_t		 submitted;
+	struct dispatch_part	 dp;
+	struct supervisor_part	 sv;
+
+	uint64_t		 submitted;	/* the counters: stats.c's listener */
 	uint64_t		 done;
 	uint64_t		 failed;
 	uint64_t		 cancelled;
@@ -396,6 +409,8 @@ void		 dispatch_queue(struct queue *q);
 /* The same, once, later in this pass of the event loop. */
 void		 dispatch_kick(struct queue *q);
 void		 dispatch_free(void);
+void		 dispatch_queue_init(struct queue *q);
+void		 dispatch_queue_free(struct queue *q);
 /* What a queue's workers report to it, given to the supervisor (queue_create). */
 extern const struct worker_cb	dispatch_worker_cb;
 /* A worker sent a result frame for its head job. */
@@ -421,6 +436,9 @@ uint32_t	 dispatch_cancel_running(void);
 void		 dispatch_cancel_waiting(const char *reason);
 
 /* supervisor.c: forked workers */
+/* q's workers will report to cb (dispatch's). */
+void		 supervisor_queue_init(struct queue *q, const struct worker_cb *cb);
+void		 supervisor_queue_free(struct queue *q);
 int		 supervisor_start(struct queue *q);
 /* Tell systemd READY=1 once every worker that should run is up (once). */
 void		 supervisor_check_ready(void);

@@ -95,8 +95,8 @@ queue_create(const struct queue_config *qc)
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
-	q->wcb = &dispatch_worker_cb;	/* its workers report to dispatch */
-	q->svc_us = 0;		/* unknown until measured: no batching until then */
+	dispatch_queue_init(q);
+	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
 	queue_set_watermarks(q);
 	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
@@ -129,10 +129,8 @@ queue_free(struct queue *q)
 	free(q->ready);
 	if (q->delay_ev != NULL)
 		event_free(q->delay_ev);
-	if (q->respawn_ev != NULL)
-		event_free(q->respawn_ev);
-	if (q->rate_ev != NULL)
-		event_free(q->rate_ev);
+	dispatch_queue_free(q);
+	supervisor_queue_free(q);
 	free(q->failed_reason);
 	free(q->workers);
 	queue_forget_previous(q);
@@ -250,8 +248,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 		q->ready = levels;
 		q->nlevels = n;
 	}
-	if (nqc->rate != q->cf.rate || nqc->burst != q->cf.burst)
-		q->tokens_at = 0;	/* refill from the new burst */
 	queue_config_clear(&q->cf);
 	q->cf = cf;
 	queue_set_watermarks(q);

@@ -78,7 +78,7 @@ queue_state_name(const struct queue *q)
 		return ("removing");
 	if (q->failed_reason != NULL)
 		return ("failed");
-	if (q->respawn_ev != NULL && evtimer_pending(q->respawn_ev, NULL))
+	if (q->sv.respawn_ev != NULL && evtimer_pending(q->sv.respawn_ev, NULL))
 		return ("backoff");
 	return ("running");
 }
@@ -195,8 +195,8 @@ stats_write(struct evbuffer *out)
 			uint64_t now = now_ms();
 
 			evbuffer_add_printf(out, " reason=workers keep dying young (%d in "
-			    "a row; next start in %llu ms); last: ", q->respawn_fails,
-			    (unsigned long long)(q->respawn_at > now ? q->respawn_at - now :
+			    "a row; next start in %llu ms); last: ", q->sv.respawn_fails,
+			    (unsigned long long)(q->sv.respawn_at > now ? q->sv.respawn_at - now :
 			    0));
 			stats_add_line(out, q->last_death);
 		}

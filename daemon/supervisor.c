@@ -182,6 +182,23 @@ fail:
 	return (-1);
 }
 
+/* A new queue's supervisor part: its workers will report to cb. */
+void
+supervisor_queue_init(struct queue *q, const struct worker_cb *cb)
+{
+	memset(&q->sv, 0, sizeof q->sv);
+	q->sv.cb = cb;
+}
+
+/* Free what the supervisor holds for q (its workers are gone). */
+void
+supervisor_queue_free(struct queue *q)
+{
+	if (q->sv.respawn_ev != NULL)
+		event_free(q->sv.respawn_ev);
+	q->sv.respawn_ev = NULL;
+}
+
 /* Fork every worker of q. */
 int
 supervisor_start(struct queue *q)
@@ -203,8 +220,8 @@ supervisor_respawn_in(struct queue *q, int ms)
 {
 	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	q->respawn_at = now_ms() + (uint64_t)ms;
-	evtimer_add(q->respawn_ev, &tv);
+	q->sv.respawn_at = now_ms() + (uint64_t)ms;
+	evtimer_add(q->sv.respawn_ev, &tv);
 }
 
 /* Refill the empty slots of a queue. */
@@ -295,7 +312,7 @@ supervisor_send(struct worker *w, struct job *j)
 	worker_held(w, 1);
 	if (w->ninflight == 1) {
 		w->head_since = now_us();
-		w->queue->wcb->started(w);
+		w->queue->sv.cb->started(w);
 	}
 }
 
@@ -336,7 +353,7 @@ worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker	*w = arg;
 
-	w->queue->wcb->timer(w);
+	w->queue->sv.cb->timer(w);
 }
 
 /* Write as much as the pipe takes; the rest when it is writable. */
@@ -406,7 +423,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			}
 			w->retiring = 1;
 			supervisor_check_ready();
-			q->wcb->changed(q);	/* its waiting jobs cannot run now */
+			q->sv.cb->changed(q);	/* its waiting jobs cannot run now */
 			return;
 		}
 		if (w->state == WORKER_STARTING)
@@ -416,10 +433,10 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			queue_forget_previous(q);	/* the new kind works */
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
-		q->wcb->changed(q);
+		q->sv.cb->changed(q);
 		break;
 	case FRAME_RESULT:
-		q->wcb->result(w, h->status, payload, h->len);
+		q->sv.cb->result(w, h->status, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
@@ -557,7 +574,7 @@ worker_gone(struct worker *w)
 		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
 		    (long)w->pid, why);
 	}
-	q->wcb->lost(w, why);
+	q->sv.cb->lost(w, why);
 	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
 	    WEXITSTATUS(w->status) == 78;
 
@@ -593,21 +610,21 @@ worker_gone(struct worker *w)
 	 * (retired, recycled, killed for a job) neither counts nor resets the count.
 	 */
 	if (lived >= SUPERVISOR_YOUNG_MS)
-		q->respawn_fails = 0;
+		q->sv.respawn_fails = 0;
 	else if (!ours)
-		q->respawn_fails++;
-	if (q->respawn_fails == 0 || ours) {
-		if (!evtimer_pending(q->respawn_ev, NULL))
+		q->sv.respawn_fails++;
+	if (q->sv.respawn_fails == 0 || ours) {
+		if (!evtimer_pending(q->sv.respawn_ev, NULL))
 			supervisor_respawn_cb(-1, 0, q);
 		return;
 	}
-	if (evtimer_pending(q->respawn_ev, NULL))
+	if (evtimer_pending(q->sv.respawn_ev, NULL))
 		return;		/* a delayed start is due already; it refills every slot */
-	delay = SUPERVISOR_BACKOFF_MS << (q->respawn_fails < 9 ? q->respawn_fails - 1 : 9);
+	delay = SUPERVISOR_BACKOFF_MS << (q->sv.respawn_fails < 9 ? q->sv.respawn_fails - 1 : 9);
 	if (delay > SUPERVISOR_BACKOFF_MAX)
 		delay = SUPERVISOR_BACKOFF_MAX;
 	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
-	    "row); next start in %d ms", q->name, q->respawn_fails, delay);
+	    "row); next start in %d ms", q->name, q->sv.respawn_fails, delay);
 	supervisor_respawn_in(q, delay);
 }
 
@@ -668,8 +685,8 @@ supervisor_resize(struct queue *q)
 		if ((q->workers = calloc(n, sizeof *q->workers)) == NULL)
 			return (-1);
 		q->nworkers = n;
-		if (q->respawn_ev == NULL &&
-		    (q->respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
+		if (q->sv.respawn_ev == NULL &&
+		    (q->sv.respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
 			return (-1);
 	} else if (n > q->nworkers) {
 		if ((nw = reallocarray(q->workers, n, sizeof *nw)) == NULL)

@@ -494,7 +494,7 @@ START_TEST(test_kick_many_queues)
 	run_pending();
 	for (i = 0; i < 100; i++) {
 		ck_assert_int_eq(jobs[i]->state, JOB_DEAD);
-		ck_assert_int_eq(many[i]->kicked, 0);
+		ck_assert_int_eq(many[i]->dp.kicked, 0);
 	}
 	queues = qarr;
 	nqueues = 1;
@@ -622,7 +622,7 @@ START_TEST(test_batch)
 	queue_make();
 	worker_make(0);
 	/* Short jobs, measured: a deep queue is handed out in batches of `batch`. */
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 10; i++)
 		j[i] = submit("x", 0);
 	run_pending();
@@ -639,7 +639,7 @@ START_TEST(test_batch)
 	 * up depends on how long the head has run, so it is not asserted here.)
 	 */
 	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	tw[0].w->head_since = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(0);
@@ -656,7 +656,7 @@ START_TEST(test_batch_one)
 	tqc.batch = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	for (i = 0; i < 5; i++)
 		submit("x", 0);
@@ -675,7 +675,7 @@ START_TEST(test_batch_share)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 3; i++)
 		j[i] = submit("x", 0);
 	/* Never more than a worker's share of the queue: 3 / 2 + 1. */
@@ -700,7 +700,7 @@ START_TEST(test_batch_ahead)
 	 * Jobs of 5 ms: the batch is one job's worth, but each worker gets one more to
 	 * start as soon as its first ends, once both have their own (the second pass).
 	 */
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	for (i = 0; i < 6; i++)
 		j[i] = submit("x", 0);
 	run_pending();
@@ -716,7 +716,7 @@ START_TEST(test_batch_ahead)
 	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
 	/* A result: that worker is topped up to two again, no more. */
 	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	tw[0].w->head_since = now_us();
 	dispatch_queue(tq);
 	expect_job(0, j[4]);
@@ -725,7 +725,7 @@ START_TEST(test_batch_ahead)
 	ck_assert_uint_eq(tw[0].w->ninflight, 2);
 	/* A head that has run far longer than the average gets nothing ahead of it. */
 	dispatch_result(tw[1].w, FRAME_OK, "x", 1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	tw[1].w->head_since = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(1);
@@ -740,7 +740,7 @@ START_TEST(test_batch_ahead_not_before_idle)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	/* Two jobs, two idle workers: one each, never both to the first. */
 	a = submit("a", 0);
 	b = submit("b", 0);
@@ -775,7 +775,7 @@ START_TEST(test_batch_no_ahead)
 	tqc.burst = 4;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = no_ahead[_i].svc_us;
+	tq->dp.svc_us = no_ahead[_i].svc_us;
 	for (i = 0; i < 4; i++)
 		submit("x", 0);
 	run_pending();
@@ -792,7 +792,7 @@ START_TEST(test_rate)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	b = submit("b", 0);
 	submit("c", 0);
@@ -802,8 +802,8 @@ START_TEST(test_rate)
 	expect_no_frame(0);
 	expect_no_frame(1);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
-	ck_assert_ptr_nonnull(tq->rate_ev);
-	ck_assert(evtimer_pending(tq->rate_ev, NULL));
+	ck_assert_ptr_nonnull(tq->dp.rate_ev);
+	ck_assert(evtimer_pending(tq->dp.rate_ev, NULL));
 	/* It comes: the next job goes, one only. */
 	run_until(b->state == JOB_RUNNING);
 	expect_job(1, b);
@@ -819,7 +819,7 @@ START_TEST(test_recycle_by_count)
 	tqc.max_jobs_per_worker = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	b = submit("b", 0);
 	run_pending();
@@ -859,7 +859,7 @@ START_TEST(test_result_done)
 	ck_assert_uint_eq(tq->busy, 0);
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
 	ck_assert_uint_eq(tw[0].w->jobs_done, 1);
-	ck_assert_uint_gt(tq->svc_us, 0);	/* measured now */
+	ck_assert_uint_gt(tq->dp.svc_us, 0);	/* measured now */
 	/* A finished job is kept: still found. */
 	ck_assert_ptr_eq(job_find(a->id), a);
 	/* The worker is idle again: the next job goes to it. */
@@ -1161,7 +1161,7 @@ START_TEST(test_cancel_running)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 1);
 	b = submit("b", 1);
 	run_pending();
@@ -1300,7 +1300,7 @@ START_TEST(test_worker_lost_requeue)
 	tqc.retries = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 4; i++)
 		j[i] = submit(i == 0 ? "A" : i == 1 ? "B" : i == 2 ? "C" : "D", 0);
 	run_pending();
@@ -1429,7 +1429,7 @@ START_TEST(test_worker_lost_after_retire)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 0);
 	b = submit("B", 0);
 	run_pending();
@@ -1463,7 +1463,7 @@ START_TEST(test_worker_lost_cancelled)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 1);
 	b = submit("B", 1);
 	run_pending();
@@ -1533,7 +1533,7 @@ START_TEST(test_worker_lost_while_stopping)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 0);
 	b = submit("B", 1);
 	run_pending();
