@@ -21,6 +21,7 @@
 #include "autoconf.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
 #define DISPATCH_AHEAD_US	20000	/* shorter jobs: one more in flight (bench/README.md) */
 #define DISPATCH_REPORT_MS	1000	/* after grace: time for the worker to report */
+
+/* dispatch_attempt_end()'s flags */
+#define DISPATCH_PERMANENT	0x1	/* a failure not worth retrying */
+#define DISPATCH_IF_HISTORY	0x2	/* record the attempt only in a history there is */
 
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
 static void	dispatch_kick_cb(evutil_socket_t, short, void *);
@@ -122,6 +127,13 @@ dispatch_random(void)
 		seeded = 1;
 	}
 	return (drand48());
+}
+
+/* What snprintf returned (n), cut to what its buffer of size bytes holds. */
+static uint32_t
+dispatch_cut(int n, size_t size)
+{
+	return (n < 0 ? 0 : (size_t)n >= size ? (uint32_t)size - 1 : (uint32_t)n);
 }
 
 /* Refill q's token bucket; returns the whole tokens available. */
@@ -249,17 +261,14 @@ dispatch_fail_ready(struct queue *q)
 {
 	struct job	*j;
 	char		 msg[512];
-	int		 n;
-	uint32_t	 count = 0;
+	uint32_t	 n, count = 0;
 
-	n = snprintf(msg, sizeof msg, "queue %s cannot run its handler: %s", q->name,
-	    q->failed_reason);
-	if (n >= (int)sizeof msg)
-		n = sizeof msg - 1;
+	n = dispatch_cut(snprintf(msg, sizeof msg, "queue %s cannot run its handler: %s",
+	    q->name, q->failed_reason), sizeof msg);
 	while ((j = queue_pop(q)) != NULL) {
 		if (job_extra(j) != NULL)
 			j->x->last_status = JOB_FAILED;
-		job_finish(j, JOB_DEAD, msg, (uint32_t)n);
+		job_finish(j, JOB_DEAD, msg, n);
 		count++;
 	}
 	log_job(LOG_NOTICE, 0, q->name, 0, "queue %s: %u waiting job%s made dead: the "
@@ -392,19 +401,16 @@ static void
 dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent,
     const char *why, uint32_t whylen, const char *dead_reason)
 {
-	uint64_t	delay;
-
 	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
 				    .text = why, .len = whylen, .cause = dead_reason };
 	char			 msg[512];
-	int			 n;
 
 	if (!permanent && dead_reason == NULL && !master_stopping &&
 	    j->attempts <= q->cf.retries) {
-		delay = jobpool_backoff_ms(q->cf.backoff_base_ms, q->cf.backoff_max_ms,
-		    q->cf.backoff_jitter, j->attempts, dispatch_random());
-		j->run_at = now_ms() + delay;
-		ch.delay_ms = delay;
+		ch.delay_ms = jobpool_backoff_ms(q->cf.backoff_base_ms,
+		    q->cf.backoff_max_ms, q->cf.backoff_jitter, j->attempts,
+		    dispatch_random());
+		j->run_at = now_ms() + ch.delay_ms;
 		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
 		return;
@@ -413,12 +419,45 @@ dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent
 		j->x->last_status = (uint8_t)st;
 	if (dead_reason != NULL) {
 		/* Its waiters and the dead list say why it was quarantined. */
-		n = snprintf(msg, sizeof msg, "%s; last: %.*s", dead_reason,
-		    (int)(whylen > 400 ? 400 : whylen), why);
 		ch.text = msg;
-		ch.len = (uint32_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1);
+		ch.len = dispatch_cut(snprintf(msg, sizeof msg, "%s; last: %.*s",
+		    dead_reason, (int)(whylen > 400 ? 400 : whylen), why), sizeof msg);
 	}
 	job_change(j, JOB_DEAD, &ch);
+}
+
+/*
+ * An attempt of j on w ended (outcome: FAILED or TIMEOUT, retried or dead; CANCELLED,
+ * final) with this error text: record the attempt (with DISPATCH_IF_HISTORY only in
+ * a history j has already: a job that never failed gets none), then end or fail it.
+ */
+static void
+dispatch_attempt_end(struct job *j, struct worker *w, uint32_t ran_ms,
+    enum job_state outcome, int flags, const char *cause, const char *text, uint32_t len)
+{
+	if (!(flags & DISPATCH_IF_HISTORY) || j->x != NULL)
+		job_history_add(j, outcome, w->pid, ran_ms, text, len);
+	if (outcome == JOB_CANCELLED)
+		job_change(j, JOB_CANCELLED, &(struct job_change){ .pid = w->pid,
+		    .ran_ms = ran_ms, .text = text, .len = len });
+	else
+		dispatch_failed(w->queue, j, outcome, flags & DISPATCH_PERMANENT, text,
+		    len, cause);
+}
+
+/* The same, with the error text formatted (and cut at 512 bytes). */
+static void
+dispatch_endf(struct job *j, struct worker *w, uint32_t ran_ms, enum job_state outcome,
+    int flags, const char *cause, const char *fmt, ...)
+{
+	char		msg[512];
+	va_list		ap;
+	uint32_t	n;
+
+	va_start(ap, fmt);
+	n = dispatch_cut(vsnprintf(msg, sizeof msg, fmt, ap), sizeof msg);
+	va_end(ap);
+	dispatch_attempt_end(j, w, ran_ms, outcome, flags, cause, msg, n);
 }
 
 /* w's head job starts now. */
@@ -448,17 +487,73 @@ const struct worker_cb dispatch_worker_cb = {
 	.changed = dispatch_kick,
 };
 
+/*
+ * The head job's result came: it leaves the head, the service time is measured, and
+ * the next job in line starts now, with its timer (and the grace of this one).
+ * Returns how long the job ran.
+ */
+static uint32_t
+dispatch_measure(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	struct job	*next = TAILQ_FIRST(&w->inflight);
+	uint64_t	 now = now_us(), dt = now - w->head_since;
+	uint32_t	 ran_ms = (uint32_t)(dt / 1000);
+
+	w->jobs_done++;
+	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
+	w->head_since = now;
+	if (dt > 10000000)
+		dt = 10000000;
+	if (dt == 0)
+		dt = 1;
+	/* A moving average: the first measurement sets it, later ones move it by an eighth. */
+	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt :
+	    (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
+	if (evtimer_pending(w->tev, NULL) ||
+	    (next != NULL && (next->timeout_ms != 0 || next->cancel)))
+		dispatch_arm_timeout(w);
+	return (ran_ms);
+}
+
+/* It succeeded. */
+static void
+dispatch_ok(struct job *j, struct worker *w, uint32_t ran_ms, const char *data,
+    uint32_t len)
+{
+	job_crashes_clear(j);
+	if (j->x != NULL)
+		job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
+	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid, .ran_ms = ran_ms,
+	    .text = data, .len = len });
+}
+
+/* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
+static void
+dispatch_stopped(struct job *j, struct worker *w, uint32_t ran_ms, enum job_cancel why,
+    const char *data, uint32_t len)
+{
+	int	n = len > 400 ? 400 : (int)len;
+
+	job_crashes_clear(j);
+	if (why == JOB_CANCEL_TIMEOUT)
+		dispatch_endf(j, w, ran_ms, JOB_TIMEOUT, 0, NULL,
+		    "timed out after %u ms; %.*s", j->timeout_ms, n, data);
+	else
+		dispatch_endf(j, w, ran_ms, JOB_CANCELLED, DISPATCH_IF_HISTORY, NULL,
+		    "%s: %.*s", why == JOB_CANCEL_NONE ? "cancelled" : master_stopping ?
+		    "cancelled while running, at shutdown" : "cancelled while running",
+		    n, data);
+}
+
 /* The head job of w finished with a frame status and output. */
 void
 dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 {
 	struct queue	*q = w->queue;
 	struct job	*j;
-	uint64_t	 now, dt;
+	enum job_cancel	 why;
 	uint32_t	 ran_ms;
-	char		 msg[512];
-	int		 n;
-	enum job_cancel	 cancel;
 
 	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
 		log_warnx("worker %ld (queue %s): result with no job in flight",
@@ -466,50 +561,23 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		return;
 	}
 	supervisor_take(w, j);
-	w->jobs_done++;
-	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
-
-	/* Service time: a moving average of the time each job held the head. */
-	now = now_us();
-	dt = now - w->head_since;
-	ran_ms = (uint32_t)(dt / 1000);
-	w->head_since = now;
-	if (dt > 10000000)
-		dt = 10000000;
-	if (dt == 0)
-		dt = 1;
-	/* The first measurement sets the average; later ones move it by an eighth. */
-	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
-	/* The next job in line starts now; so do its timer and the grace of this one. */
-	if (evtimer_pending(w->tev, NULL))
-		dispatch_arm_timeout(w);
-	else if (w->ninflight > 0) {
-		struct job *next = TAILQ_FIRST(&w->inflight);
-
-		if (next->timeout_ms != 0 || next->cancel)
-			dispatch_arm_timeout(w);
-	}
-
-	cancel = j->cancel;
+	ran_ms = dispatch_measure(w);
+	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
-	if (len > master_config->max_payload) {
-		/* A worker forked before a reload lowered max_payload. */
-		n = snprintf(msg, sizeof msg, "result of %u bytes is larger than "
-		    "max_payload (%u)", len, master_config->max_payload);
-		status = FRAME_PERMANENT;
-		data = msg;
-		len = (uint32_t)n;
-	}
+	if (len > master_config->max_payload)
+		status = -1;	/* a worker forked before a reload lowered max_payload */
 	switch (status) {
-	case FRAME_OK:
+	case -1:
 		job_crashes_clear(j);
-		if (j->x != NULL)
-			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
-		job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
-		    .ran_ms = ran_ms, .text = data, .len = len });
+		dispatch_endf(j, w, ran_ms, JOB_FAILED, DISPATCH_PERMANENT, NULL,
+		    "result of %u bytes is larger than max_payload (%u)", len,
+		    master_config->max_payload);
+		break;
+	case FRAME_OK:
+		dispatch_ok(j, w, ran_ms, data, len);
 		break;
 	case FRAME_SKIPPED:
-		if (cancel != JOB_CANCEL_TIMEOUT) {
+		if (why != JOB_CANCEL_TIMEOUT) {
 			/* Cancelled before it started: it never ran, so it was no attempt. */
 			j->attempts--;
 			job_finish(j, JOB_CANCELLED, data, len);
@@ -518,36 +586,65 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		/* Timed out before it started: as a timeout. */
 		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
-		job_crashes_clear(j);
-		if (cancel == JOB_CANCEL_TIMEOUT) {
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; %.*s",
-			    j->timeout_ms, (int)(len > 400 ? 400 : len), data);
-			job_history_add(j, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
-			dispatch_failed(q, j, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
-			break;
-		}
-		n = snprintf(msg, sizeof msg, "%s: %.*s",
-		    cancel == JOB_CANCEL_NONE ? "cancelled" : master_stopping ?
-		    "cancelled while running, at shutdown" : "cancelled while running",
-		    (int)(len > 400 ? 400 : len), data);
-		if (j->x != NULL)
-			job_history_add(j, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
-		job_finish(j, JOB_CANCELLED, msg, (uint32_t)n);
-		break;
-	case FRAME_PERMANENT:
-		job_crashes_clear(j);
-		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
-		dispatch_failed(q, j, JOB_FAILED, 1, data, len, NULL);
+		dispatch_stopped(j, w, ran_ms, why, data, len);
 		break;
 	default:
 		job_crashes_clear(j);
-		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
-		dispatch_failed(q, j, JOB_FAILED, 0, data, len, NULL);
+		dispatch_attempt_end(j, w, ran_ms, JOB_FAILED, status == FRAME_PERMANENT ?
+		    DISPATCH_PERMANENT : 0, NULL, data, len);
 		break;
 	}
 	dispatch_head_started(w);
 	dispatch_maybe_recycle(w);
 	dispatch_kick(q);
+}
+
+/*
+ * w is gone: the jobs behind its head never started. They go back to the front of
+ * their levels, last first so they keep their order, or end if they were cancelled or
+ * the daemon stops.
+ */
+static void
+dispatch_requeue_unstarted(struct worker *w, struct job *head)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
+		supervisor_take(w, j);
+		j->attempts--;
+		if (j->cancel) {
+			j->cancel = JOB_CANCEL_NONE;
+			job_finish_text(j, JOB_CANCELLED, "cancelled before it started");
+		} else if (master_stopping)
+			job_finish_text(j, JOB_CANCELLED,
+			    "daemon stopped before the job ran");
+		else
+			queue_push_front(w->queue, j);
+	}
+}
+
+/* w died while running head, which had not been asked to stop: a crash, or poison. */
+static void
+dispatch_crashed(struct job *head, struct worker *w, uint32_t ran_ms, const char *why)
+{
+	struct queue	*q = w->queue;
+	char		 poison[96];
+	const char	*cause = NULL;
+
+	log_job(LOG_WARNING, head->id, q->name, (long)w->pid,
+	    "queue %s: job %llu: worker %ld died while running it (%s); "
+	    "attempt %u of %u", q->name, (unsigned long long)head->id,
+	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
+	/* The count lives in head->x; without memory, no count. */
+	if (job_extra(head) != NULL)
+		head->x->crashes++;
+	if (q->cf.poison_after > 0 && job_crashes(head) >= q->cf.poison_after) {
+		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
+		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
+		cause = poison;
+	}
+	dispatch_endf(head, w, ran_ms, JOB_FAILED, 0, cause,
+	    "worker %ld died while running it: %s", (long)w->pid, why);
 }
 
 /*
@@ -558,10 +655,9 @@ void
 dispatch_worker_lost(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
-	struct job	*j, *head = TAILQ_FIRST(&w->inflight);
-	char		 msg[256];
+	struct job	*head = TAILQ_FIRST(&w->inflight);
 	uint32_t	 ran_ms;
-	int		 n;
+	int		 killed;
 
 	if (w->said_retire)
 		head = NULL;	/* it said it would run nothing more */
@@ -571,82 +667,44 @@ dispatch_worker_lost(struct worker *w, const char *why)
 		 * the kill: this one had only just begun, through no fault of its own.
 		 */
 		head = NULL;
-	/* Requeue the ones that never started, last first, so they keep their order. */
-	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		supervisor_take(w, j);
-		j->attempts--;
-		if (j->cancel) {
-			/* It was cancelled before it could start. */
-			j->cancel = JOB_CANCEL_NONE;
-			job_finish(j, JOB_CANCELLED, "cancelled before it started", 27);
-		} else if (master_stopping) {
-			job_finish(j, JOB_CANCELLED, "daemon stopped before the job ran",
-			    33);
-		} else
-			queue_push_front(q, j);
-	}
+	dispatch_requeue_unstarted(w, head);
 	dispatch_kick(q);
 	if (head == NULL)
 		return;
 	supervisor_take(w, head);
 	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
+	killed = w->killed_for == head->id;
 
-	if (head->cancel == JOB_CANCEL_USER || head->cancel == JOB_CANCEL_SHUTDOWN) {
+	switch (head->cancel) {
+	case JOB_CANCEL_NONE:
+		dispatch_crashed(head, w, ran_ms, why);
+		break;
+	case JOB_CANCEL_TIMEOUT:
 		head->cancel = JOB_CANCEL_NONE;
-		if (w->killed_for == head->id)
-			n = snprintf(msg, sizeof msg, "cancelled while running%s: the "
-			    "handler did not stop within the grace period (%u ms); worker "
-			    "%ld was killed, cleanup did not finish", master_stopping ?
-			    ", at shutdown" : "", q->cf.grace_ms, (long)w->pid);
+		if (killed)
+			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			    "after %u ms; the handler did not stop within the grace "
+			    "period (%u ms): worker %ld was killed", head->timeout_ms,
+			    q->cf.grace_ms, (long)w->pid);
 		else
-			n = snprintf(msg, sizeof msg, "cancelled while running%s: worker "
-			    "%ld died before cleanup finished: %s", master_stopping ?
-			    ", at shutdown" : "", (long)w->pid, why);
-		if (n >= (int)sizeof msg)
-			n = sizeof msg - 1;
-		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
-		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
-		return;
-	}
-	if (head->cancel == JOB_CANCEL_TIMEOUT) {
+			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			    "after %u ms; worker %ld died before cleanup finished: %s",
+			    head->timeout_ms, (long)w->pid, why);
+		break;
+	default:
 		head->cancel = JOB_CANCEL_NONE;
-		if (w->killed_for == head->id)
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler "
-			    "did not stop within the grace period (%u ms): worker %ld was "
-			    "killed", head->timeout_ms, q->cf.grace_ms, (long)w->pid);
+		if (killed)
+			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			    "while running%s: the handler did not stop within the grace "
+			    "period (%u ms); worker %ld was killed, cleanup did not finish",
+			    master_stopping ? ", at shutdown" : "", q->cf.grace_ms,
+			    (long)w->pid);
 		else
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; worker %ld "
-			    "died before cleanup finished: %s", head->timeout_ms,
-			    (long)w->pid, why);
-		if (n >= (int)sizeof msg)
-			n = sizeof msg - 1;
-		job_history_add(head, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
-		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
-		return;
+			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			    "while running%s: worker %ld died before cleanup finished: %s",
+			    master_stopping ? ", at shutdown" : "", (long)w->pid, why);
+		break;
 	}
-
-	/* The worker died under the job: a failed attempt, or a poison job. */
-	n = snprintf(msg, sizeof msg, "worker %ld died while running it: %s",
-	    (long)w->pid, why);
-	if (n >= (int)sizeof msg)
-		n = sizeof msg - 1;
-	log_job(LOG_WARNING, head->id, q->name, (long)w->pid,
-	    "queue %s: job %llu: worker %ld died while running it (%s); "
-	    "attempt %u of %u", q->name, (unsigned long long)head->id,
-	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
-	job_history_add(head, JOB_FAILED, w->pid, ran_ms, msg, (uint32_t)n);
-	/* The history made head->x, where crashes lives; without memory, no count. */
-	if (head->x != NULL)
-		head->x->crashes++;
-	if (q->cf.poison_after > 0 && job_crashes(head) >= q->cf.poison_after) {
-		char poison[96];
-
-		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
-		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
-		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
-		return;
-	}
-	dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, NULL);
 }
 
 /*
@@ -705,7 +763,7 @@ dispatch_cancel(struct job *j, const char **why)
 	case JOB_DELAYED:
 	case JOB_RETRY_WAIT:
 		queue_remove(q, j);
-		job_finish(j, JOB_CANCELLED, "cancelled", 9);
+		job_finish_text(j, JOB_CANCELLED, "cancelled");
 		dispatch_queue(q);
 		return (0);
 	case JOB_RUNNING:

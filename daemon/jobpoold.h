@@ -395,6 +395,7 @@ struct job_change {
 void		 job_change(struct job *j, int what, struct job_change *info);
 /* A job reached its final state (done, cancelled, dead) with this result or error. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
+void		 job_finish_text(struct job *j, enum job_state st, const char *text);
 /* The listeners, each in its own module. */
 void		 journal_job_changed(const struct job_change *);
 void		 stats_job_changed(const struct job_change *);

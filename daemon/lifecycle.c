@@ -14,6 +14,7 @@
 #include "autoconf.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "jobpoold.h"
 #include "log.h"
@@ -88,6 +89,13 @@ void
 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
 {
 	job_change(j, st, &(struct job_change){ .text = res, .len = rlen });
+}
+
+/* The same with a C string. */
+void
+job_finish_text(struct job *j, enum job_state st, const char *text)
+{
+	job_finish(j, st, text, (uint32_t)strlen(text));
 }
 
 /* The lifecycle's log lines. */
