@@ -859,7 +859,7 @@ dispatch_timer(struct worker *w)
 		    w->queue->name, (unsigned long long)j->id,
 		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
 		    DISPATCH_REPORT_MS, (long)w->pid);
-		w->signalled = 2;
+		w->signalled = WORKER_SIG_KILL;
 		w->killed_for = j->id;
 		if (w->state == WORKER_READY || w->state == WORKER_STARTING)
 			w->state = WORKER_STOPPING;	/* nothing more is sent to it */

@@ -125,7 +125,14 @@ enum worker_state {
 	WORKER_STARTING,	/* forked, no READY yet */
 	WORKER_READY,
 	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
-	WORKER_DEAD		/* reaped and at EOF: to be freed or respawned */
+	WORKER_GONE		/* reaped and at EOF: to be freed or respawned */
+};
+
+/* The signal the master sent a worker to end it (w->signalled). */
+enum worker_signal {
+	WORKER_SIG_NONE,
+	WORKER_SIG_TERM,	/* asked to stop (shutdown) */
+	WORKER_SIG_KILL		/* killed: a job would not stop, or the shutdown's last step */
 };
 
 struct worker {
@@ -148,7 +155,7 @@ struct worker {
 	int			 reaped;	/* waitpid() has collected it */
 	int			 eof;		/* its result pipe is at EOF */
 	int			 status;	/* wait status, once reaped */
-	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
+	enum worker_signal	 signalled;	/* what we sent it to end it */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
 	int			 retiring;	/* leaving cleanly once it holds no jobs */
@@ -313,6 +320,8 @@ extern int		  nqueues;
 struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
+/* prio, brought into qc's range of priorities (the one clamp). */
+int16_t		 queue_prio_clamp(const struct queue_config *qc, long long prio);
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Around a reload that changes how workers are made (see queue.c). */

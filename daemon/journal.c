@@ -1717,16 +1717,6 @@ journal_list(int dirfd, uint64_t **out, size_t *nout)
 
 /* ----- recovery ----- */
 
-static int
-clamp_prio(const struct queue *q, int prio)
-{
-	if (prio < q->cf.prio_min)
-		return (q->cf.prio_min);
-	if (prio > q->cf.prio_max)
-		return (q->cf.prio_max);
-	return (prio);
-}
-
 /* Put a recovered job in its queue: 1 done, 0 no such queue, -1 out of memory. */
 static int
 journal_restore(const struct jrec *r, uint64_t now_wall)
@@ -1741,7 +1731,7 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	if ((j = job_new(q, r->data, r->len)) == NULL)
 		return (-1);
 	j->id = r->id;
-	j->prio = (int16_t)clamp_prio(q, r->prio);
+	j->prio = queue_prio_clamp(&q->cf, r->prio);
 	j->timeout_ms = r->timeout_ms;
 	j->attempts = r->attempts;
 	/* The table is full only after 65,536 users: then root's, for administrators. */

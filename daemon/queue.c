@@ -227,10 +227,7 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 		for (i = oldn - 1; i >= 0; i--) {
 			while ((j = TAILQ_FIRST(&old[i])) != NULL) {
 				TAILQ_REMOVE(&old[i], j, entry);
-				if (j->prio < nqc->prio_min)
-					j->prio = (int16_t)nqc->prio_min;
-				if (j->prio > nqc->prio_max)
-					j->prio = (int16_t)nqc->prio_max;
+				j->prio = queue_prio_clamp(nqc, j->prio);
 				lvl = j->prio - nqc->prio_min;
 				TAILQ_INSERT_TAIL(&levels[lvl], j, entry);
 				if (lvl > q->top)
@@ -238,12 +235,8 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 			}
 		}
 		/* Delayed jobs get their level when they become ready: clamp them now. */
-		for (i = 0; i < (int)q->nheap; i++) {
-			if (q->heap[i]->prio < nqc->prio_min)
-				q->heap[i]->prio = (int16_t)nqc->prio_min;
-			if (q->heap[i]->prio > nqc->prio_max)
-				q->heap[i]->prio = (int16_t)nqc->prio_max;
-		}
+		for (i = 0; i < (int)q->nheap; i++)
+			q->heap[i]->prio = queue_prio_clamp(nqc, q->heap[i]->prio);
 		free(old);
 		q->ready = levels;
 		q->nlevels = n;
@@ -252,6 +245,17 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	q->cf = cf;
 	queue_set_watermarks(q);
 	return (0);
+}
+
+/* prio, brought into qc's range of priorities. */
+int16_t
+queue_prio_clamp(const struct queue_config *qc, long long prio)
+{
+	if (prio < qc->prio_min)
+		return ((int16_t)qc->prio_min);
+	if (prio > qc->prio_max)
+		return ((int16_t)qc->prio_max);
+	return ((int16_t)prio);
 }
 
 /* Find a live queue by name (not one a reload removed). */

@@ -1210,11 +1210,7 @@ conn_submit(struct conn *c, struct proto_request *req)
 		return (REQ_DONE);
 	}
 	j->owner = (uint16_t)c->owner;
-	j->prio = (req->flags & PROTO_F_PRIO) ? (int16_t)req->prio : 0;
-	if (j->prio < q->cf.prio_min)
-		j->prio = (int16_t)q->cf.prio_min;
-	if (j->prio > q->cf.prio_max)
-		j->prio = (int16_t)q->cf.prio_max;
+	j->prio = queue_prio_clamp(&q->cf, (req->flags & PROTO_F_PRIO) ? req->prio : 0);
 	j->timeout_ms = (req->flags & PROTO_F_TIMEOUT) ? req->timeout_ms :
 	    q->cf.timeout_ms;
 	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)

@@ -86,7 +86,7 @@ queue_state_name(const struct queue *q)
 static const char *
 worker_state_name(const struct worker *w)
 {
-	if (w->retiring && w->state != WORKER_DEAD)
+	if (w->retiring && w->state != WORKER_GONE)
 		return ("retiring");
 	switch (w->state) {
 	case WORKER_STARTING:

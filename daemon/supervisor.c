@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -497,7 +498,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	avail = evbuffer_get_length(w->in);
 	p = evbuffer_pullup(w->in, -1);
 	off = 0;
-	while (w->state != WORKER_DEAD &&
+	while (w->state != WORKER_GONE &&
 	    (r = frame_get(p + off, avail - off, max, &h)) == 1) {
 		if (avail - off < FRAME_HDR_LEN + (size_t)h.len)
 			break;
@@ -533,36 +534,39 @@ status_string(int status, char *buf, size_t len)
 		snprintf(buf, len, "wait status %#x", status);
 }
 
-/* Called when a worker is reaped or at EOF: finish it once both are true. */
+/*
+ * w died while an exec handler's program ran: that process group would outlive it. A
+ * group id is not reused while any member lives, so while something is left to kill,
+ * -pgid is that group; once nothing is, the id could be reused only after the pid
+ * space has wrapped around.
+ */
 static void
-worker_gone(struct worker *w)
+worker_kill_group(struct worker *w)
+{
+	if (w->child_pgid == 0)
+		return;
+	if (kill(-w->child_pgid, SIGKILL) == 0)
+		log_job(LOG_INFO, 0, w->queue->name, (long)w->pid, "queue %s: killed "
+		    "process group %ld, left behind by worker %ld", w->queue->name,
+		    (long)w->child_pgid, (long)w->pid);
+	w->child_pgid = 0;
+}
+
+/*
+ * Say how w ended (why: its wait status in words), counted as a worker death unless
+ * we let it go or expected it. Returns 1 when we let it go (retired, or killed for a
+ * job that would not stop): no crash.
+ */
+static int
+worker_judge(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
-	char		 why[128];
-	uint64_t	 lived;
-	int		 expected, ours, failed, delay;
+	int		 ours, expected;
 
-	if (!w->reaped || !w->eof || w->state == WORKER_DEAD)
-		return;
-	w->state = WORKER_DEAD;
-	status_string(w->status, why, sizeof why);
-	if (w->child_pgid != 0) {
-		/*
-		 * It died while an exec handler's program ran: that process group would
-		 * outlive it. A group id is not reused while any member lives, so while
-		 * something is left to kill, -pgid is that group; once nothing is, the
-		 * id could be reused only after the pid space has wrapped around.
-		 */
-		if (kill(-w->child_pgid, SIGKILL) == 0)
-			log_job(LOG_INFO, 0, q->name, (long)w->pid, "queue %s: killed "
-			    "process group %ld, left behind by worker %ld", q->name,
-			    (long)w->child_pgid, (long)w->pid);
-		w->child_pgid = 0;
-	}
-	/* We killed it for a job that would not stop, or it left cleanly: no crash. */
-	ours = w->retiring || (w->signalled == 2 && !master_stopping);
+	ours = w->retiring || (w->signalled == WORKER_SIG_KILL && !master_stopping);
 	expected = ours || (master_stopping &&
-	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
+	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) ||
+	    w->signalled != WORKER_SIG_NONE));
 	if (expected)
 		log_job(LOG_DEBUG, 0, q->name, (long)w->pid, "queue %s: worker %ld exited: %s",
 		    q->name, (long)w->pid, why);
@@ -574,9 +578,15 @@ worker_gone(struct worker *w)
 		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
 		    (long)w->pid, why);
 	}
-	q->sv.cb->lost(w, why);
-	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
-	    WEXITSTATUS(w->status) == 78;
+	return (ours);
+}
+
+/* Free w and its slot. Returns how long it was of use (ms): 0 if it never got ready. */
+static uint64_t
+worker_free(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	uint64_t	 lived = w->ready_ms != 0 ? now_ms() - w->ready_ms : 0;
 
 	if (w->to_fd != -1)
 		close(w->to_fd);
@@ -590,25 +600,21 @@ worker_gone(struct worker *w)
 	/* Slots above the configured count were being removed: shrink the array. */
 	while (q->nworkers > q->cf.workers && q->workers[q->nworkers - 1] == NULL)
 		q->nworkers--;
-	/* How long it was of use: a worker that never got ready did not live. */
-	lived = w->ready_ms != 0 ? now_ms() - w->ready_ms : 0;
 	free(w);
+	return (lived);
+}
 
-	if (master_stopping) {
-		notify_progress();
-		master_check_done();
-		return;
-	}
-	supervisor_check_ready();	/* it may have been the one start-up waited for */
-	if (failed)
-		return;		/* the handler cannot start */
-	if (q->removed && queue_depth(q) == 0 && q->running == 0)
-		return;		/* the queue is going away and holds nothing */
-	/*
-	 * Replace it: at once after a healthy run (READY for SUPERVISOR_YOUNG_MS), with
-	 * growing delays while the queue's workers keep dying young. A worker we let go
-	 * (retired, recycled, killed for a job) neither counts nor resets the count.
-	 */
+/*
+ * Refill q's slot after a worker went: at once after a healthy run (READY for
+ * SUPERVISOR_YOUNG_MS), with growing delays while the queue's workers keep dying
+ * young. A worker we let go (ours: retired, recycled, killed for a job) neither counts
+ * nor resets the count.
+ */
+static void
+supervisor_refill(struct queue *q, uint64_t lived, int ours)
+{
+	int	delay;
+
 	if (lived >= SUPERVISOR_YOUNG_MS)
 		q->sv.respawn_fails = 0;
 	else if (!ours)
@@ -620,12 +626,47 @@ worker_gone(struct worker *w)
 	}
 	if (evtimer_pending(q->sv.respawn_ev, NULL))
 		return;		/* a delayed start is due already; it refills every slot */
-	delay = SUPERVISOR_BACKOFF_MS << (q->sv.respawn_fails < 9 ? q->sv.respawn_fails - 1 : 9);
+	delay = SUPERVISOR_BACKOFF_MS << (q->sv.respawn_fails < 9 ?
+	    q->sv.respawn_fails - 1 : 9);
 	if (delay > SUPERVISOR_BACKOFF_MAX)
 		delay = SUPERVISOR_BACKOFF_MAX;
 	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
 	    "row); next start in %d ms", q->name, q->sv.respawn_fails, delay);
 	supervisor_respawn_in(q, delay);
+}
+
+/* Called when a worker is reaped or at EOF: finish it once both are true. */
+static void
+worker_gone(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	char		 why[128];
+	uint64_t	 lived;
+	int		 ours, failed;
+
+	if (!w->reaped || !w->eof || w->state == WORKER_GONE)
+		return;
+	w->state = WORKER_GONE;
+	status_string(w->status, why, sizeof why);
+	worker_kill_group(w);
+	ours = worker_judge(w, why);
+	q->sv.cb->lost(w, why);
+	/* It exited EX_CONFIG because the handler cannot start. */
+	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
+	    WEXITSTATUS(w->status) == EX_CONFIG;
+	lived = worker_free(w);
+
+	if (master_stopping) {
+		notify_progress();
+		master_check_done();
+		return;
+	}
+	supervisor_check_ready();	/* it may have been the one start-up waited for */
+	if (failed)
+		return;		/* the handler cannot start */
+	if (q->removed && queue_depth(q) == 0 && q->running == 0)
+		return;		/* the queue is going away and holds nothing */
+	supervisor_refill(q, lived, ours);
 }
 
 /* Let w go once it holds no jobs: no new jobs are sent to it meanwhile. */
@@ -774,7 +815,7 @@ supervisor_signal_all(int sig)
 			if (w == NULL || w->reaped)
 				continue;
 			kill(w->pid, sig);
-			w->signalled = sig == SIGKILL ? 2 : 1;
+			w->signalled = sig == SIGKILL ? WORKER_SIG_KILL : WORKER_SIG_TERM;
 		}
 	}
 }

@@ -521,7 +521,7 @@ START_TEST(test_workers)
 	add_worker(b, 0, nopid, WORKER_STOPPING);
 	w = add_worker(b, 1, nopid, WORKER_READY);
 	w->retiring = 1;
-	w = add_worker(b, 2, nopid, WORKER_DEAD);
+	w = add_worker(b, 2, nopid, WORKER_GONE);
 	w->retiring = 1;
 	s = stats_text();
 	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */
