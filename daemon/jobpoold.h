@@ -3,14 +3,24 @@
  *
  * Ownership, in one place:
  *   - the master (master.c) owns the event base, the config in force, and the queues;
- *   - a queue (queue.c) owns its waiting jobs (ready lists and the delay heap), its
- *     workers, and the list of connections blocked on it;
- *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list) until
- *     their results come back;
+ *   - a queue (queue.c) owns its waiting jobs (ready lists and the delay heap, walked
+ *     by others only through queue_foreach_waiting), its config and the previous one
+ *     kept across a reload of its handler;
+ *   - a queue's dispatch part (q->dp: kick list, token bucket, rate timer, service
+ *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
+ *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
+ *     its blocked connections (blocked, nblocked) are server.c's; its counters
+ *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
+ *     module's init and free;
+ *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
+ *     walked by others only through supervisor_foreach_inflight) until their results
+ *     come back; q->running and q->busy follow the in-flight lists, kept by
+ *     supervisor.c's worker_held() alone;
  *   - the job table (queue.c) indexes every job the daemon knows by id, and owns the
  *     finished ones kept for WAIT and STATUS;
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
- *     reference, so a job never points at freed memory after a client goes away;
+ *     reference (server_wait), so a job never points at freed memory after a client
+ *     goes away;
  *   - a job's state is written only by lifecycle.c's job_change(), which tells the
  *     modules that care (its listener table) of every change.
  * Only the master process touches any of this; a forked worker runs worker_main() and
