@@ -1210,7 +1210,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 		return (REQ_DONE);
 	}
 	j->owner = (uint16_t)c->owner;
-	j->prio = queue_prio_clamp(&q->cf, (req->flags & PROTO_F_PRIO) ? req->prio : 0);
+	j->prio = queue_prio_clamp(&q->cf, (req->flags & PROTO_F_PRIO) ? req->prio :
+	    0);
 	j->timeout_ms = (req->flags & PROTO_F_TIMEOUT) ? req->timeout_ms :
 	    q->cf.timeout_ms;
 	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)
