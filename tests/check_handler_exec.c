@@ -25,15 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "checkhandler.h"
 #include "fakemaster.h"
 #include "frame.h"
-#include "handler.h"
 
 #define MB	(1024 * 1024)
-
-static struct config		test_cf;
-static struct queue_config	test_qc;
 
 /* Open and init an exec handler; 0, or -1 with *cause. */
 static int
@@ -72,22 +68,6 @@ exec_open_fails(const char *spec, const char *want)
 	ck_assert_ptr_nonnull(cause);
 	ck_assert_str_eq(cause, want);
 	free(cause);
-}
-
-static int
-run(struct handler *h, void *state, const char *in, struct jobpool_output *out)
-{
-	return (h->run(state, in, strlen(in), out));
-}
-
-static void
-out_is(struct jobpool_output *out, const char *want)
-{
-	ck_assert_msg(out->len == strlen(want) &&
-	    (out->len == 0 || memcmp(out->buf, want, out->len) == 0),
-	    "output '%.*s' (%zu bytes), want '%s'", (int)(out->len > 500 ? 500 : out->len),
-	    out->buf, out->len, want);
-	out->len = 0;
 }
 
 static void

@@ -18,13 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "checkhandler.h"
 #include "fakemaster.h"
 #include "frame.h"
-#include "handler.h"
-
-static struct config		test_cf;
-static struct queue_config	test_qc;
 
 /* "plugin:" and the path of a plugin make check builds, and an optional argument. */
 static char *
@@ -71,22 +67,6 @@ open_fails(const char *spec, const char *want, int prefix)
 	else
 		ck_assert_str_eq(cause, want);
 	free(cause);
-}
-
-/* Run one job; the output is appended to out. */
-static int
-run(struct handler *h, void *state, const char *in, struct jobpool_output *out)
-{
-	return (h->run(state, in, strlen(in), out));
-}
-
-static void
-out_is(struct jobpool_output *out, const char *want)
-{
-	ck_assert_msg(out->len == strlen(want) &&
-	    (out->len == 0 || memcmp(out->buf, want, out->len) == 0),
-	    "output '%.*s', want '%s'", (int)out->len, out->buf, want);
-	out->len = 0;
 }
 
 /* wordcount: load, init with its argument, count, fini. */

@@ -19,20 +19,13 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 FLOOD=
 trap '[ -n "$FLOOD" ] && kill "$FLOOD" 2>/dev/null; jp_cleanup' EXIT
 
-# raw [OPTION ...]: stdin to a new connection; the daemon's bytes on stdout. The exit
-# status is 0 when the daemon closed the connection, 3 when it kept it open.
 # AddressSanitizer keeps up to 256 MiB of freed memory in quarantine, which would make a
 # sanitized daemon's RSS grow with every buffer it frees. Keep it small, so what the RSS
 # checks below measure is what the daemon holds. (Ignored by a build without ASan.)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
+# A connection the daemon keeps open is given up after 5 s.
+JP_RAW_TIMEOUT=5
 
-raw() { badclient raw -t 5 "$JP_SOCK" "$@"; }
-# stat_get TYPE KEY: a value from STATS (the first line of that type).
-stat_get() {
-	badclient stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '$1 == t {
-		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-			print substr($i, length(k) + 2); exit } }'
-}
 daemon_alive() {
 	jp_eq "$1: the daemon still answers PING" "OK pong" "$(printf 'PING\n' | raw)"
 }
@@ -49,7 +42,7 @@ jp_start 'queues = (
 max_payload = 4096;
 max_output = 65536;'
 
-DPID=$(stat_get daemon pid)
+DPID=$(jp_stat daemon pid)
 jp_match "the daemon's pid from STATS" '^[0-9]+$' "$DPID"
 
 # ----- well framed but wrong: ERR naming the field, and the connection carries on -----
@@ -165,7 +158,7 @@ jp_eq "an oversized body ending in \\r\\n: ERR toolarge, then the next request" 
 OK pong" "$(printable <"$JP_TMP/out")"
 
 # ----- a truncated body, then the client closes: nothing runs, nothing breaks -----
-before=$(stat_get queue submitted)
+before=$(jp_stat queue submitted)
 out=$(printf 'SUBMIT echo 100 wait\nonly a part' | raw); rc=$?
 jp_eq "truncated body then EOF: the daemon closes the connection" 0 "$rc"
 jp_eq "truncated body then EOF: ERR proto says where it ended" \
@@ -176,7 +169,7 @@ jp_eq "a line without its newline, then EOF: the request before it is answered" 
 	"$(printf '%s' "$out" | tr '\n' '|')"
 out=$(printf 'SUBMIT echo 100 wait\nonly a part' | raw --keep-open -t 0.5); rc=$?
 jp_eq "truncated body, client still there: the daemon waits for the rest" 3 "$rc"
-jp_eq "no job was made of a truncated body" "$before" "$(stat_get queue submitted)"
+jp_eq "no job was made of a truncated body" "$before" "$(jp_stat queue submitted)"
 # More places a request can end: right after its line, a whole body but not the newline
 # after it, a body cut short after several of the daemon's reads. What came before is
 # answered first; the count is of the bytes of the incomplete request alone.
@@ -197,7 +190,7 @@ jp_eq "3000 of 4000 body bytes, then EOF: the replies before it, then ERR proto"
 "OK pong
 OK N
 ERR proto $(printf "$incomplete" 3022)" "$(printf '%s\n' "$out" | grep -v -e '^RESULT ' -e '^abc$')"
-jp_eq "no job was made of the incomplete requests" "$((before + 1))" "$(stat_get queue submitted)"
+jp_eq "no job was made of the incomplete requests" "$((before + 1))" "$(jp_stat queue submitted)"
 daemon_alive "after truncated bodies"
 
 # ----- lost framing: ERR proto with the reason, then the daemon closes -----
@@ -262,7 +255,7 @@ jp_match "the log names a connection closed for lost framing" \
 framing_lines=$(grep -cE 'connection [0-9]+ \(pid .*; closed$' "$JP_LOG")
 if [ "$framing_lines" -le 10 ]; then jp_pass "lost framing: $framing_lines lines logged one by one (at most 10 in 10 s)"
 else jp_fail "lost framing: $framing_lines lines logged one by one in a few seconds"; fi
-for _ in $(seq 130); do grep -q 'more connections\? lost framing' "$JP_LOG" && break; sleep 0.1; done
+jp_until 13 grep -q 'more connections\? lost framing' "$JP_LOG"
 sum=$(sed -n 's/.* \([0-9]*\) more connections\{0,1\} lost framing and \(was\|were\) closed in the last 10 s.*/\1/p' "$JP_LOG" | head -1)
 jp_eq "lost framing: the rest are summed up in one line" 11 "$((framing_lines + ${sum:-0}))"
 
@@ -275,10 +268,7 @@ rss0=$(jp_rss "$DPID")
 python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 500000 "delay=600000 wait" \
 	>"$JP_TMP/flood.out" 2>&1 &
 FLOOD=$!
-for i in $(seq 1 200); do
-	grep -q '^flood:' "$JP_TMP/flood.out" && break
-	sleep 0.05
-done
+jp_until 10 grep -q '^flood:' "$JP_TMP/flood.out"
 out=$(cat "$JP_TMP/flood.out")
 jp_match "flood: the daemon stopped reading before taking every request" \
 	'^flood: sent [0-9]+ of 500000 requests$' "$out"
@@ -308,28 +298,19 @@ if [ "$rss2" -le $((rss1 + 4096)) ]; then
 else
 	jp_fail "flood: RSS still growing while the client is stuck: ${rss1} -> ${rss2} KiB"
 fi
-conns=$(stat_get daemon connections)
+conns=$(jp_stat daemon connections)
 jp_eq "flood: STATS counts the stuck client (and the STATS connection)" 2 "$conns"
 kill "$FLOOD"
 wait "$FLOOD" 2>/dev/null
 FLOOD=
-for i in $(seq 1 100); do
-	conns=$(stat_get daemon connections)
-	[ "$conns" = 1 ] && break
-	sleep 0.05
-done
-jp_eq "flood: the stuck connection is gone once the client goes" 1 "$conns"
+jp_eq_until "flood: the stuck connection is gone once the client goes" 1 5 \
+	jp_stat daemon connections
 daemon_alive "after the flood"
 
 # ----- hundreds of connections dropped mid-request, some with a reset -----
 out=$(badclient abrupt "$JP_SOCK" echo 600); rc=$?
 jp_eq "abrupt: 600 connections opened and dropped" "0 abrupt: 600" "$rc $out"
-for i in $(seq 1 100); do
-	conns=$(stat_get daemon connections)
-	[ "$conns" = 1 ] && break
-	sleep 0.05
-done
-jp_eq "abrupt: every dropped connection is closed" 1 "$conns"
+jp_eq_until "abrupt: every dropped connection is closed" 1 5 jp_stat daemon connections
 daemon_alive "after abrupt connections"
 
 # ----- afterwards: the daemon works as before -----
@@ -341,7 +322,7 @@ jp_match "STATS: the daemon line" "^daemon jobpoold .*pid=$DPID " "$out"
 text_match "STATS: two idle workers" \
 	'worker echo pid=[0-9]+ state=idle.*
 worker echo pid=[0-9]+ state=idle' "$out"
-jp_eq "no worker died" 0 "$(stat_get queue worker_deaths)"
+jp_eq "no worker died" 0 "$(jp_stat queue worker_deaths)"
 out=$(seq 1 1000 | jp_ctl map -k -q echo | md5sum)
 jp_eq "a map of 1000 lines after all of it" "$(seq 1 1000 | md5sum)" "$out"
 
@@ -452,13 +433,8 @@ else jp_fail "unread results: closed after ${ms:-?} ms, before output_timeout (1
 st=$(for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw)
 left=$(printf '%s\n' "$st" | grep -vc 'state=done ')
 echo "unread results: $left of 40 jobs not done yet when the connection was closed"
-for i in $(seq 1 300); do
-	st=$(for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw)
-	[ "$(printf '%s\n' "$st" | grep -c 'state=done ')" = 40 ] && break
-	sleep 0.1
-done
-jp_eq "unread results: every job of the closed connection still runs to done" 40 \
-	"$(printf '%s\n' "$st" | grep -c 'state=done ')"
+ndone() { for id in $ids; do printf 'STATUS %s\n' "$id"; done | raw | grep -c 'state=done '; }
+jp_eq_until "unread results: every job of the closed connection still runs to done" 40 30 ndone
 daemon_alive "after closing a connection for unread replies"
 jp_stop
 
@@ -499,10 +475,7 @@ jp_start 'queues = ( { name = "echo"; handler = "echo"; workers = 1; } );
 max_connections = 5;
 reserved_connections = 0;'
 # jp_start's ping has gone; wait until the daemon has seen it go.
-for i in $(seq 1 100); do
-	[ "$(stat_get daemon connections)" = 1 ] && break
-	sleep 0.05
-done
+jp_until 5 jp_out_eq 1 jp_stat daemon connections
 out=$(badclient maxconn "$JP_SOCK" 5); rc=$?
 jp_eq "max_connections = 5: the client ran" 0 "$rc"
 jp_eq "max_connections = 5: five are served, the sixth refused; two go, new ones are served" \
@@ -519,10 +492,6 @@ extra again: ERR busy too many connections (max_connections) | closed" "$out"
 jp_match "max_connections: the log says it refuses connections" \
 	'warning: refusing a connection from pid [0-9]+ uid [0-9]+: too many connections \(max_connections\) \(5 open' \
 	"$(cat "$JP_LOG")"
-for i in $(seq 1 100); do
-	out=$(jp_ctl ping 2>&1) && break
-	sleep 0.05
-done
-jp_eq "max_connections: once they are closed, jobpoolctl ping works" pong "$out"
+jp_eq_until "max_connections: once they are closed, jobpoolctl ping works" pong 5 jp_ctl ping
 jp_stop
 jp_done

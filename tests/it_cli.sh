@@ -174,13 +174,12 @@ jp_ctl status 999999999 >/dev/null 2>&1; expect_rc "status of an unknown job" 3 
 
 # status: five jobs through the queue "counted" show up in its row.
 for i in 1 2 3 4 5; do jp_ctl submit -q counted -w "job $i" >/dev/null; done
-row=
-for i in $(seq 1 50); do
+counted_row_is() {
 	out=$(jp_ctl status)
 	row=$(printf '%s\n' "$out" | awk '$1 == "counted" && NF == 11 { print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }')
-	[ "$row" = "running echo 1 0 0 0 5 0 0 0" ] && break
-	sleep 0.1
-done
+	[ "$row" = "$1" ]
+}
+jp_until 5 counted_row_is "running echo 1 0 0 0 5 0 0 0"
 jp_match "status has a queue table" '^QUEUE +STATE +HANDLER +WORKERS +DEPTH +DELAYED +RUNNING +DONE +FAILED +DEAD +CANCELLED$' "$out"
 jp_match "status has a worker table" '^QUEUE +PID +STATE +JOBS +RSS_KIB$' "$out"
 jp_eq "status counts the jobs of 'counted'" "running echo 1 0 0 0 5 0 0 0" "$row"

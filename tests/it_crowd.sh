@@ -14,25 +14,8 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 CROWD=
 trap '[ -n "$CROWD" ] && kill "$CROWD" 2>/dev/null; jp_cleanup' EXIT
 
-raw() { badclient raw -t 10 "$JP_SOCK" "$@"; }
-stat_get() {
-	badclient stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '$1 == t {
-		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-			print substr($i, length(k) + 2); exit } }'
-}
-# until_ok WHAT SECS COMMAND...: run COMMAND every 0.1 s until it succeeds, or fail.
-until_ok() {
-	local what=$1 secs=$2 i
-	shift 2
-	for i in $(seq 1 $((secs * 10))); do
-		"$@" && { jp_pass "$what"; return 0; }
-		sleep 0.1
-	done
-	jp_fail "$what: not within $secs s"
-	return 1
-}
-conns_at_least() { [ "$(stat_get daemon connections)" -ge "$1" ] 2>/dev/null; }
-conns_at_most() { [ "$(stat_get daemon connections)" -le "$1" ] 2>/dev/null; }
+conns_at_least() { [ "$(jp_stat daemon connections)" -ge "$1" ] 2>/dev/null; }
+conns_at_most() { [ "$(jp_stat daemon connections)" -le "$1" ] 2>/dev/null; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 
 # Another user: nobody, running a copy of badclient.py with a python3 it may run.
@@ -74,7 +57,7 @@ queues = ( { name = "echo"; handler = "echo"; workers = 1; },
 	WAITER=$!
 	as_other crowd "$JP_SOCK" 1024 --hold 30 >"$JP_TMP/crowd" 2>&1 &
 	CROWD=$!
-	until_ok "1,024 idle connections of nobody are open" 20 conns_at_least 1025
+	jp_ok_until "1,024 idle connections of nobody are open" 20 conns_at_least 1025
 	out=$(printf 'PING\n' | as_other raw -t 5 "$JP_SOCK")
 	jp_eq "nobody's 1,025th connection is refused" \
 		"ERR busy too many connections (max_connections)" "$out"
@@ -82,7 +65,7 @@ queues = ( { name = "echo"; handler = "echo"; workers = 1; },
 	jp_match "the refusal is logged with the uid" \
 		"refusing a connection from pid [0-9]+ uid $(id -u nobody): too many connections" \
 		"$(cat "$JP_LOG")"
-	until_ok "the idle connections are closed after idle_timeout" 20 \
+	jp_ok_until "the idle connections are closed after idle_timeout" 20 \
 		file_has "$JP_TMP/crowd" "closed by the daemon"
 	wait "$CROWD"
 	CROWD=
@@ -91,7 +74,7 @@ queues = ( { name = "echo"; handler = "echo"; workers = 1; },
 crowd: 1024 of 1024 closed by the daemon
 crowd: got ERR timeout idle for 4000 ms (idle_timeout); closing the connection" \
 		"$(cat "$JP_TMP/crowd")"
-	until_ok "closures are logged at a rate limit, the rest summed when the window ends" 15 \
+	jp_ok_until "closures are logged at a rate limit, the rest summed when the window ends" 15 \
 		file_has "$JP_LOG" 'more connections were closed for idle_timeout or request_timeout in the last 10 s'
 	n=$(grep -c 'idle for 4000 ms (idle_timeout); closed' "$JP_LOG")
 	jp_eq "at most 10 closures are logged one by one" 10 "$n"

@@ -13,28 +13,13 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
-raw() { badclient raw -t 20 "$JP_SOCK" "$@"; }
+JP_RAW_TIMEOUT=20
 # The live (not zombie) processes of a process group: pgrep -g counts zombies, which
 # an init that does not reap (some containers) leaves behind.
 alive_in_group() { ps -e -o pgid=,stat=,pid=,args= | awk -v g="$1" '$1 == g && $2 !~ /^Z/'; }
 alive_pid() { ps -o stat= -p "$1" 2>/dev/null | grep -qv '^Z'; }
-# wait_file PATH: up to 10 s for it to exist (and be non-empty).
-wait_file() {
-	local i
-	for i in $(seq 1 500); do [ -s "$1" ] && return 0; sleep 0.02; done
-	return 1
-}
-# wait_gone PGID: up to 5 s for its process group to have no live process.
-wait_gone() {
-	local i
-	for i in $(seq 1 250); do [ -z "$(alive_in_group "$1")" ] && return 0; sleep 0.02; done
-	return 1
-}
-# worker_pid QUEUE: the pid of the queue's first worker.
-worker_pid() {
-	badclient stats "$JP_SOCK" | awk -v q="$1" '
-		$1 == "worker" && $2 == q { sub(/^pid=/, "", $3); print $3; exit }'
-}
+group_gone() { [ -z "$(alive_in_group "$1")" ]; }
+pid_gone() { ! alive_pid "$1"; }
 # start_wait ID: a background WAIT for job ID; its conversation goes to $JP_TMP/wait.ID.
 start_wait() {
 	printf 'WAIT %s\n' "$1" | raw >"$JP_TMP/wait.$1" 2>&1 &
@@ -188,7 +173,7 @@ jp_match "output beyond max_payload: permanent" 'attempts=1( |$)' "$st"
 # ----- cancel a running job: the trap runs, the group is gone -----
 id=$(printf 'c1' | jp_ctl submit -q trap -)
 start_wait "$id"
-if wait_file "$T/pgid.c1"; then jp_pass "cancel: the program started"
+if jp_until 10 test -s "$T/pgid.c1"; then jp_pass "cancel: the program started"
 else jp_fail "cancel: the program did not start"; fi
 pg=$(cat "$T/pgid.c1" 2>/dev/null)
 jp_match "cancel: it leads its own process group" "^ *$pg +[A-Za-z+]+ +$pg " \
@@ -203,7 +188,7 @@ jp_match "cancel: the waiter gets RESULT cancelled" "RESULT $id cancelled " "$re
 jp_match "cancel: the result says the program exited on SIGTERM" \
 	'exited on SIGTERM \(exit status 143\)' "$res"
 jp_eq "cancel: the shell's TERM trap ran" "trap ran" "$(cat "$T/trapped.c1" 2>/dev/null)"
-if wait_gone "$pg"; then jp_pass "cancel: nothing of process group $pg remains"
+if jp_until 5 group_gone "$pg"; then jp_pass "cancel: nothing of process group $pg remains"
 else jp_fail "cancel: left in group $pg: $(alive_in_group "$pg")"; fi
 jp_match "cancel: STATUS says cancelled" 'state=cancelled' "$(printf 'STATUS %s\n' "$id" | raw)"
 out=$(printf 'x' | jp_ctl submit -w -q sort -); rc=$?
@@ -218,14 +203,14 @@ jp_eq "timeout: the trap ran" "trap ran" "$(cat "$T/trapped.t1" 2>/dev/null)"
 if [ "$dt" -ge 300 ] && [ "$dt" -lt 3000 ]; then jp_pass "timeout: after $dt ms (timeout 300)"
 else jp_fail "timeout: after $dt ms (timeout 300)"; fi
 pg=$(cat "$T/pgid.t1" 2>/dev/null)
-if [ -n "$pg" ] && wait_gone "$pg"; then jp_pass "timeout: nothing of its group remains"
+if [ -n "$pg" ] && jp_until 5 group_gone "$pg"; then jp_pass "timeout: nothing of its group remains"
 else jp_fail "timeout: left in group '$pg': $(alive_in_group "${pg:-none}")"; fi
 
 # ----- a program that ignores TERM is killed after the grace period -----
 w1=$(worker_pid ignore)
 id=$(printf 'i1' | jp_ctl submit -q ignore -)
 start_wait "$id"
-wait_file "$T/pgid.i1" || jp_fail "ignore: the program did not start"
+jp_until 10 test -s "$T/pgid.i1" || jp_fail "ignore: the program did not start"
 pg=$(cat "$T/pgid.i1" 2>/dev/null)
 t0=$(now_ms)
 out=$(printf 'CANCEL %s\n' "$id" | raw)
@@ -240,7 +225,7 @@ jp_match "ignore: the result says it was killed after the grace period" \
 # the bound leaves room for a loaded machine.
 if [ "$dt" -ge 550 ] && [ "$dt" -lt 3000 ]; then jp_pass "ignore: killed after $dt ms (grace 600)"
 else jp_fail "ignore: result after $dt ms (grace 600)"; fi
-if [ -n "$pg" ] && wait_gone "$pg"; then jp_pass "ignore: nothing of its group remains"
+if [ -n "$pg" ] && jp_until 5 group_gone "$pg"; then jp_pass "ignore: nothing of its group remains"
 else jp_fail "ignore: left in group '$pg': $(alive_in_group "${pg:-none}")"; fi
 jp_eq "ignore: the worker itself was not killed" "$w1" "$(worker_pid ignore)"
 
@@ -249,7 +234,7 @@ out=$(printf 'o1' | bc_submit orphan)
 jp_match "orphan: RESULT ok" '^RESULT [0-9]+ ok ' "$(hdr)"
 jp_eq "orphan: the result, without waiting for the child holding stdout" "done o1" "$out"
 bg=$(cat "$T/bg.o1" 2>/dev/null)
-for i in $(seq 1 100); do alive_pid "$bg" || break; sleep 0.02; done
+jp_until 2 pid_gone "$bg"
 if [ -n "$bg" ] && ! alive_pid "$bg"; then jp_pass "orphan: the background child $bg is gone"
 else jp_fail "orphan: the background child '$bg' is still running"; fi
 jp_eq "orphan: nothing of its group remains" "" "$(alive_in_group "$(cat "$T/pgid.o1")")"

@@ -178,11 +178,12 @@ jp_match "WAIT of a finished job answers at once" '^wait_after: OK True ok x$' "
 # A finished job by id, from a new connection.
 id=$(jp_ctl submit -q echo kept); rc=$?
 jp_eq "submit without -w: exit status" 0 "$rc"
-for i in $(seq 1 100); do
-	st=$(printf 'STATUS %s\n' "$id" | badclient raw "$JP_SOCK")
-	case $st in *state=done*) break ;; esac
-	sleep 0.02
-done
+is_done() {
+	st=$(printf 'STATUS %s\n' "$1" | badclient raw "$JP_SOCK")
+	case $st in *state=done*) return 0 ;; esac
+	return 1
+}
+jp_until 2 is_done "$id"
 jp_match "STATUS of a finished job from another connection" \
 	"^OK id=$id queue=echo state=done prio=0 attempts=1" "$st"
 out=$(printf 'WAIT %s\n' "$id" | badclient raw "$JP_SOCK")

@@ -22,16 +22,6 @@ conf() {
 	printf 'journal_dir = "%s";\njournal_fsync = "%s";\nshutdown_timeout = 0.5;\nqueues = ( %s );\n' \
 		"$J" "$1" "${2:-$QUEUES}"
 }
-stat_get() {
-	badclient stats "$JP_SOCK" | awk -v t="$1" -v k="$2" '
-		$1 == t { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-			print substr($i, length(k) + 2); exit } }'
-}
-queue_get() {
-	badclient stats "$JP_SOCK" | awk -v q="$1" -v k="$2" '
-		$1 == "queue" && $2 == q { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-			print substr($i, length(k) + 2); exit } }'
-}
 state_of() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
 # kill9: the daemon dies at once, as in a crash; its workers see their pipes close.
 kill9() {
@@ -67,9 +57,9 @@ DELAY_ID=$(jp_ctl submit --delay 600 "later")
 DEAD_ID=$(jp_ctl submit -q short 5000)
 jp_ctl wait "$DEAD_ID" >/dev/null 2>&1
 jp_eq "the short job is dead" dead "$(state_of "$DEAD_ID")"
-jp_match "STATS has a journal line" '^ok$' "$(stat_get journal state)"
-jp_eq "STATS says the policy" always "$(stat_get journal fsync)"
-jp_match "fsyncs are counted" '^[1-9][0-9]*$' "$(stat_get journal fsyncs)"
+jp_match "STATS has a journal line" '^ok$' "$(jp_stat journal state)"
+jp_eq "STATS says the policy" always "$(jp_stat journal fsync)"
+jp_match "fsyncs are counted" '^[1-9][0-9]*$' "$(jp_stat journal fsyncs)"
 jp_match "jobpoolctl status shows the journal" "^journal: $J, fsync always" "$(jp_ctl status | grep '^journal:')"
 jp_match "--json status has the journal" '"journal":\{"name":"journal\.[0-9]+","state":"ok"' "$(jp_ctl --json status)"
 kill9
@@ -125,25 +115,21 @@ jp_match "and says why" "journal_dir: $J is in use by another jobpoold" "$out"
 conf never >"$JP_TMP/jobpool.conf"
 sed -i "1s|.*|socket = \"$JP_SOCK\";\njournal_dir = \"$J.other\";|" "$JP_TMP/jobpool.conf"
 jp_eq "reload" reloaded "$(jp_ctl reload)"
-jp_eq "the new policy is in force" never "$(stat_get journal fsync)"
+jp_eq "the new policy is in force" never "$(jp_stat journal fsync)"
 jp_match "a new journal_dir waits for a restart" "reload: journal_dir changed; it takes effect at the next restart \($J\)" "$(newlog)"
 # journal_compact_size: 3,000 finished jobs are well past 64 KiB of records, far below
 # the default 64 MiB; once a reload lowers it, the next write compacts the file.
 seq 1 3000 | jp_ctl map >/dev/null
-c0=$(stat_get journal compactions)
-b0=$(stat_get journal bytes)
+c0=$(jp_stat journal compactions)
+b0=$(jp_stat journal bytes)
 [ "${b0:-0}" -gt 65536 ] && jp_pass "the file is past 64 KiB ($b0 bytes)" ||
 	jp_fail "the file is only ${b0:-?} bytes"
 jp_eq "no compaction under the default journal_compact_size" 0 "$c0"
 sed -i "1a journal_compact_size = 65536;" "$JP_TMP/jobpool.conf"
 jp_eq "reload with journal_compact_size = 65536" reloaded "$(jp_ctl reload)"
 jp_ctl submit after-reload >/dev/null
-for i in $(seq 50); do
-	[ "$(stat_get journal compactions)" = 1 ] && break
-	sleep 0.1
-done
-jp_eq "the next write compacts" 1 "$(stat_get journal compactions)"
-b1=$(stat_get journal bytes)
+jp_eq_until "the next write compacts" 1 5 jp_stat journal compactions
+b1=$(jp_stat journal bytes)
 [ "${b1:-$b0}" -lt "$b0" ] && jp_pass "the file shrank ($b0 to $b1 bytes)" ||
 	jp_fail "the file did not shrink ($b0 to ${b1:-?} bytes)"
 
@@ -152,14 +138,14 @@ jp_stop
 start "$(conf always '{ name = "default"; handler = "echo"; workers = 1; }')"
 jp_match "the start says which queue they wait for" "journal: 20 jobs of queue 'slow', which the configuration does not have, are kept in the journal; add the queue back and reload to run them" "$(newlog)"
 # 20 of slow and the dead one of short.
-jp_eq "STATS counts them" 21 "$(stat_get journal unknown_queue)"
+jp_eq "STATS counts them" 21 "$(jp_stat journal unknown_queue)"
 jp_stop
 start "$(conf always '{ name = "default"; handler = "echo"; workers = 1; }')"
-jp_eq "they are kept over another restart" 21 "$(stat_get journal unknown_queue)"
+jp_eq "they are kept over another restart" 21 "$(jp_stat journal unknown_queue)"
 conf always >"$JP_TMP/jobpool.conf.new"
 { echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/jobpool.conf.new"; } >"$JP_TMP/jobpool.conf"
 jp_eq "reload with the queue back" reloaded "$(jp_ctl reload)"
-jp_eq "they are queued again" 0 "$(stat_get journal unknown_queue)"
+jp_eq "they are queued again" 0 "$(jp_stat journal unknown_queue)"
 jp_eq "all of them" 20 "$(waiting $SLOW_IDS)"
 jp_stop
 
@@ -174,7 +160,7 @@ jp_match "a compaction size too small, at its line" "bad.conf:5: 'journal_compac
 
 # --- journal_dir = "": no journal; one that cannot be made: exit 73 --------------------
 start "$(conf always | sed 's|^journal_dir = .*|journal_dir = "";|')"
-jp_eq "journal_dir = \"\": no journal line in STATS" "" "$(stat_get journal state)"
+jp_eq "journal_dir = \"\": no journal line in STATS" "" "$(jp_stat journal state)"
 jp_ctl submit -q slow 30000 >/dev/null
 jp_stop
 if newlog | grep -q 'kept in the journal'; then
@@ -196,7 +182,7 @@ if command -v prlimit >/dev/null 2>&1; then
 	python3 "$top_srcdir/tests/notify_listener.py" "$JP_TMP/notify.sock" "$JP_TMP/notify.out" \
 		>"$JP_TMP/listener.out" 2>&1 &
 	LISTENER=$!
-	for i in $(seq 100); do grep -q listening "$JP_TMP/listener.out" 2>/dev/null && break; sleep 0.05; done
+	jp_until 5 grep -qs listening "$JP_TMP/listener.out"
 	export NOTIFY_SOCKET="$JP_TMP/notify.sock"
 	start "$(conf always)"
 	unset NOTIFY_SOCKET
@@ -216,9 +202,9 @@ if command -v prlimit >/dev/null 2>&1; then
 		esac
 	done
 	jp_match "new jobs are refused with the reason" "unavailable: the journal cannot be written: write $J/journal\.1: File too large" "$refused"
-	jp_eq "STATS says the journal is failing" failing "$(stat_get journal state)"
+	jp_eq "STATS says the journal is failing" failing "$(jp_stat journal state)"
 	jp_match "the log says so once" "error: journal: write $J/journal\.1: File too large; new jobs are refused until it can be written" "$(newlog)"
-	for i in $(seq 50); do grep -q 'journal failing' "$JP_TMP/notify.out" && break; sleep 0.1; done
+	jp_until 5 grep -q 'journal failing' "$JP_TMP/notify.out"
 	jp_match "STATUS= (systemctl status) says so" "STATUS=queued [0-9]+, running [0-9]+/[0-9]+, done [0-9]+, failed [0-9]+; journal failing, new jobs refused" "$(cat "$JP_TMP/notify.out")"
 	kill "$LISTENER" 2>/dev/null
 	nacked=$(echo $acked | wc -w)
@@ -253,13 +239,13 @@ jp_match "the damage is logged once, at error level, with what was recovered" \
 	"error: journal: $J/$f is damaged: a record whose checksum does not match at offset [0-9]+; 1 damaged region \([0-9]+ bytes\) skipped, [0-9]+ records recovered around it; the file is kept as $f.damaged" "$(newlog)"
 jp_eq "one line" 1 "$(newlog | grep -c 'is damaged')"
 jp_eq "every job but the one hit is back" 59 "$(waiting $MID_IDS)"
-jp_eq "STATS counts the damaged region" 1 "$(stat_get journal damaged)"
-jp_eq "and names the file kept aside" "$f.damaged" "$(stat_get journal damaged_file)"
+jp_eq "STATS counts the damaged region" 1 "$(jp_stat journal damaged)"
+jp_eq "and names the file kept aside" "$f.damaged" "$(jp_stat journal damaged_file)"
 jp_match "jobpoolctl status shows it" "^journal_damaged: 1 region \([0-9]+ bytes\) skipped at the start, kept as $J/$f.damaged" "$(jp_ctl status | grep '^journal_damaged:')"
 jp_match "--json status has it" '"damaged":1,"damaged_bytes":[0-9]+,"dir":"[^"]*","damaged_file":"journal\.[0-9]+\.damaged"' "$(jp_ctl --json status)"
 jp_stop
 start "$(conf always)"
-jp_eq "the next start finds nothing damaged" 0 "$(stat_get journal damaged)"
+jp_eq "the next start finds nothing damaged" 0 "$(jp_stat journal damaged)"
 jp_eq "and the same jobs" 59 "$(waiting $MID_IDS)"
 if jp_ctl status | grep -q '^journal_damaged:'; then
 	jp_fail "jobpoolctl status still says damaged"

@@ -29,14 +29,12 @@ kill9() {
 	JP_PID=
 	JP_DPID=
 }
-# until_lines FILE N SECONDS: wait for FILE to have N lines; 1 if it never did.
-until_lines() {
-	local i
-	for i in $(seq $(($3 * 20))); do
-		[ "$(wc -l <"$1")" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
+# lines_at_least FILE N: FILE has N lines or more.
+lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+# rec_idle: nothing of queue rec is queued or running.
+rec_idle() {
+	[ "$("$JOBPOOLCTL" status 2>/dev/null |
+		awk '$1 == "rec" && NF >= 11 { print $5 + $6 + $7; exit }')" = 0 ]
 }
 
 for r in 1 2 3; do
@@ -44,7 +42,7 @@ for r in 1 2 3; do
 	seq 1 3000 | sed "s/^/r$r-/" >"$JP_TMP/in$r"
 	"$JOBPOOLCTL" map -q rec -j 64 <"$JP_TMP/in$r" >"$JP_TMP/out$r" 2>"$JP_TMP/err$r" &
 	mp=$!
-	until_lines "$JP_TMP/runs" $((r * 150)) 60 || jp_fail "round $r: jobs did not run"
+	jp_until 60 lines_at_least "$JP_TMP/runs" $((r * 150)) || jp_fail "round $r: jobs did not run"
 	kill9
 	wait "$mp" 2>/dev/null
 	jp_pass "round $r: killed after $(wc -l <"$JP_TMP/out$r") results heard"
@@ -52,13 +50,7 @@ done
 
 # The last start runs what the journal kept; wait until nothing is queued or running.
 jp_start "$CONF"
-idle=0
-for i in $(seq 1200); do
-	st=$("$JOBPOOLCTL" status 2>/dev/null | awk '$1 == "rec" && NF >= 11 { print $5 + $6 + $7; exit }')
-	if [ "$st" = 0 ]; then idle=1; break; fi
-	sleep 0.05
-done
-[ "$idle" = 1 ] || jp_fail "the recovered jobs did not finish"
+jp_until 60 rec_idle || jp_fail "the recovered jobs did not finish"
 jp_stop
 
 cat "$JP_TMP"/out1 "$JP_TMP"/out2 "$JP_TMP"/out3 | sort -u >"$JP_TMP/heard"

@@ -59,7 +59,7 @@ jp_eq "with 4 attempts" 4 "$(status_of "$id" attempts)"
 jp_eq "history shows every attempt" 4 "$(jp_ctl status "$id" | grep -c '^attempt ')"
 : >"$F"
 jp_eq "retry queues it again" "queued $id" "$(jp_ctl retry "$id")"
-for _ in $(seq 60); do [ "$(status_of "$id" state)" = dead ] && break; sleep 0.1; done
+jp_until 6 jp_out_eq dead status_of "$id" state
 jp_eq "retried: it ran 4 more times" 4 "$(wc -l <"$F")"
 jp_eq "retry of a job that is not dead fails" 1 "$(jp_ctl retry 999999 >/dev/null 2>&1; echo $?)"
 
@@ -78,12 +78,8 @@ jp_match "the dead list says it is a poison job" 'poison job: it killed 2 worker
 	"$(jp_ctl status "$poison"; jp_ctl dead -q poison)"
 jp_eq "it was tried exactly poison_after times" 2 "$(status_of "$poison" attempts)"
 # Two young deaths in a row put the queue in crash-loop backoff briefly; then it runs.
-for _ in $(seq 50); do
-	st=$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^queue poison')
-	case "$st" in *state=running*) break ;; esac
-	sleep 0.1
-done
-jp_match "the queue runs again after its backoff" 'state=running' "$st"
+poison_line() { printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^queue poison'; }
+jp_match_until "the queue runs again after its backoff" 'state=running' 5 poison_line
 
 # --- max_running = 2 on a queue of 4 workers --------------------------------------------
 R="$JP_TMP/limited.times"
@@ -134,7 +130,7 @@ fi
 
 # --- cancel a running built-in job ---------------------------------------------------------
 id=$(jp_ctl submit -q sleep 20000)
-for _ in $(seq 50); do [ "$(status_of "$id" state)" = running ] && break; sleep 0.05; done
+jp_until 3 jp_out_eq running status_of "$id" state
 jp_eq "cancel of a running job says cancelling" "cancelling $id" "$(jp_ctl cancel "$id")"
 out=$(jp_ctl wait "$id" 2>&1)
 jp_match "its waiter hears it was cancelled while running, cleanup ran" \

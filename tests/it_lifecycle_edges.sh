@@ -57,33 +57,11 @@ start() {
 newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
 # status_of ID KEY: one key of `jobpoolctl status ID`.
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2; exit }'; }
-# wait_state ID STATE [SECS]: poll `jobpoolctl status ID` until its state is STATE.
-wait_state() {
-	local i
-	for i in $(seq 1 $((${3:-10} * 20))); do
-		[ "$(status_of "$1" state)" = "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-# until_true SECS CMD...: poll CMD every 50 ms until it succeeds, at most SECS seconds.
-until_true() {
-	local n=$(($1 * 20)) i
-	shift
-	for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done
-	return 1
-}
 # A queue's column in `jobpoolctl status`, by its title.
 q_col() {
 	jp_ctl status | awk -v q="$1" -v c="$2" '
 		$1 == "QUEUE" && !hdr { for (i = 1; i <= NF; i++) col[$i] = i; hdr = 1; next }
 		hdr && $1 == q && NF >= col[c] { print $(col[c]); exit }'
-}
-# worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
-worker_pid() {
-	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
-		$1 == "worker" && $2 == q && (s == "" || $4 == "state=" s) {
-			sub(/^pid=/, "", $3); print $3; exit }'
 }
 # log_has REGEX: the daemon's part of the log matches.
 log_has() { newlog | grep -qE -- "$1"; }
@@ -185,7 +163,7 @@ printf 'SUBMIT pair 4 wait\n1500\nSUBMIT pair 1 wait\n0\n' |
 	socat -t 20 - UNIX-CONNECT:"$JP_SOCK" >"$T/pair.out" 2>&1 &
 pairc=$!
 BG="$BG $pairc"
-until_true 10 eval '[ "$(grep -c "^OK " "$T/pair.out")" -ge 2 ]'
+jp_until 10 eval '[ "$(grep -c "^OK " "$T/pair.out")" -ge 2 ]'
 a=$(awk '$1 == "OK" { print $2 }' "$T/pair.out" | sed -n 1p)
 b=$(awk '$1 == "OK" { print $2 }' "$T/pair.out" | sed -n 2p)
 jp_match "batched: both jobs accepted" '^[0-9]+ [0-9]+$' "$a $b"
@@ -207,7 +185,7 @@ jp_match "batched: the submitting connection got RESULT cancelled for it" \
 # ----- 3. a user cancel during a timeout's grace period is final -----
 # The job ignores its cancel for 1.5 s; it times out at 0.3 s (grace 5 s, retries 2).
 id=$(jp_ctl submit -q graced "ignore 1500 $T/graced.starts")
-if until_true 10 eval 'status_of "$id" cancelling | grep -q 1'; then
+if jp_until 10 eval 'status_of "$id" cancelling | grep -q 1'; then
 	jp_pass "grace: the job timed out and is being stopped (cancelling: 1)"
 else
 	jp_fail "grace: job $id never showed cancelling: $(jp_ctl status "$id")"
@@ -228,7 +206,7 @@ jp_eq "grace: still cancelled, one attempt" "cancelled 1" \
 
 # ----- 8. due_in_ms for a retry_wait job; attempts that are not kept -----
 id=$(jp_ctl submit -q due "fail $T/due.times")
-wait_state "$id" retry_wait || jp_fail "due: job $id is not in retry_wait: $(jp_ctl status "$id")"
+jp_until 10 jp_out_eq retry_wait status_of "$id" state || jp_fail "due: job $id is not in retry_wait: $(jp_ctl status "$id")"
 due=$(status_of "$id" due_in_ms)
 jp_match "due: status shows due_in_ms" '^[0-9]+$' "$due"
 if [ -n "$due" ] && [ "$due" -gt 0 ] && [ "$due" -le 10000 ]; then
@@ -274,7 +252,7 @@ jp_match "hooks: a successful job succeeds" '^ok [0-9]+$' "$out"
 if [ -e "$T/h.ok" ]; then jp_fail "hooks: a successful job's hooks ran: $(cat "$T/h.ok")"
 else jp_pass "hooks: a successful job's hooks are dropped without running"; fi
 id=$(jp_ctl submit -q hooks "hooks 4 $T/h.cancel wait")
-wait_state "$id" running || jp_fail "hooks: job $id does not run"
+jp_until 10 jp_out_eq running status_of "$id" state || jp_fail "hooks: job $id does not run"
 jp_eq "hooks: cancel says cancelling" "cancelling $id" "$(jp_ctl cancel "$id" 2>&1)"
 out=$(jp_ctl wait "$id" 2>&1)
 jp_match "hooks: cancelled: the result says 4 hooks ran" 'cleanup ran \(4 hooks\)' "$out"
@@ -283,7 +261,7 @@ jp_eq "hooks: cancelled: they ran last pushed first" "hook 4 hook 3 hook 2 hook 
 
 p=$(jp_ctl submit -w -q recyc ok | awk '{ print $2 }')
 jp_match "fini: the job ran on worker $p" '^[0-9]+$' "$p"
-if until_true 10 grep -qx "fini $p" "$T/fini.recyc"; then
+if jp_until 10 grep -qx "fini $p" "$T/fini.recyc"; then
 	jp_pass "fini: the plugin's fini() ran when recycled worker $p exited"
 else
 	jp_fail "fini: no 'fini $p' in $T/fini.recyc: $(cat "$T/fini.recyc" 2>/dev/null)"
@@ -292,7 +270,7 @@ HOOKS_WORKER=$(worker_pid hooks)
 
 # ----- 9. cancel a queued job; cancel several ids at once -----
 r=$(jp_ctl submit -q cq 20000)
-wait_state "$r" running || jp_fail "cq: job $r does not run"
+jp_until 10 jp_out_eq running status_of "$r" state || jp_fail "cq: job $r does not run"
 q1=$(jp_ctl submit -q cq 10)
 q2=$(jp_ctl submit -q cq 10)
 q3=$(jp_ctl submit -q cq 10)
@@ -328,7 +306,7 @@ touch "$T/again.flag"
 jp_eq "retry --all -q: says how many" "3 dead jobs queued again" \
 	"$(jp_ctl retry --all -q again 2>&1)"
 ok=0
-for i in $ids; do wait_state "$i" done && ok=$((ok + 1)); done
+for i in $ids; do jp_until 10 jp_out_eq done status_of "$i" state && ok=$((ok + 1)); done
 jp_eq "retry --all -q: all three ran again and succeeded" 3 "$ok"
 jp_eq "retry --all -q: none is dead now" "" "$(jp_ctl dead -q again)"
 jp_eq "retry --all -q: the other queues' dead jobs stay" "$others" \
@@ -340,18 +318,18 @@ jp_eq "retry --all -q: a queue with no dead job queues none" "0 dead jobs queued
 
 # ----- 2. an exec program's process group does not outlive its killed worker -----
 id=$(printf 'k1' | jp_ctl submit -q exec -)
-until_true 10 test -s "$MARK-pgid.k1" || jp_fail "exec kill: the program did not start"
-until_true 10 eval '[ "$(marked | wc -w)" -ge 2 ]'
+jp_until 10 test -s "$MARK-pgid.k1" || jp_fail "exec kill: the program did not start"
+jp_until 10 eval '[ "$(marked | wc -w)" -ge 2 ]'
 jp_eq "exec kill: the program and its sleep run" 2 "$(marked | wc -w)"
 w=$(worker_pid exec busy)
 jp_match "exec kill: the worker is busy" '^[0-9]+$' "$w"
 kill -KILL "$w"
-if until_true 10 eval '[ -z "$(marked)" ]'; then
+if jp_until 10 eval '[ -z "$(marked)" ]'; then
 	jp_pass "exec kill: nothing of the program is left after its worker was killed"
 else
 	jp_fail "exec kill: left behind: $(show_marked)"
 fi
-until_true 10 log_has "queue exec: killed process group $(cat "$MARK-pgid.k1"), left behind by worker $w"
+jp_until 10 log_has "queue exec: killed process group $(cat "$MARK-pgid.k1"), left behind by worker $w"
 jp_match "exec kill: the log says the master killed the group" \
 	"queue exec: killed process group $(cat "$MARK-pgid.k1"), left behind by worker $w" "$(newlog)"
 out=$(jp_ctl wait "$id" 2>&1); rc=$?
@@ -371,14 +349,14 @@ shutdown_timeout = 30;
 kill_timeout = 2;
 queues = ( { name = \"exec\"; handler = \"exec:$MARK-fg.sh $MARK\"; workers = 1; retries = 0; } );"
 id=$(printf 's1' | jp_ctl submit -q exec -)
-until_true 10 eval '[ "$(marked | wc -w)" -ge 2 ]'
+jp_until 10 eval '[ "$(marked | wc -w)" -ge 2 ]'
 jp_eq "exec shutdown: the program and its sleep run" 2 "$(marked | wc -w)"
 kill -TERM "$JP_DPID"
-until_true 10 log_has 'SIGTERM: shutting down' || jp_fail "exec shutdown: no shutdown in the log"
+jp_until 10 log_has 'SIGTERM: shutting down' || jp_fail "exec shutdown: no shutdown in the log"
 sleep 0.2
 jp_eq "exec shutdown: the first SIGTERM lets the program run" 2 "$(marked | wc -w)"
 kill -TERM "$JP_DPID"
-if ! until_true 15 eval '! kill -0 "$JP_PID" 2>/dev/null'; then
+if ! jp_until 15 eval '! kill -0 "$JP_PID" 2>/dev/null'; then
 	jp_fail "exec shutdown: the daemon does not exit 15 s after the second SIGTERM"
 	kill -KILL "$JP_DPID"
 fi
@@ -388,7 +366,7 @@ jp_eq "exec shutdown: jobpoold exits 0" 0 "$rc"
 jp_check_sanitizers
 jp_match "exec shutdown: the log says the second signal stops the workers" \
 	'SIGTERM again: stopping workers now' "$(newlog)"
-if until_true 10 eval '[ -z "$(marked)" ]'; then
+if jp_until 10 eval '[ -z "$(marked)" ]'; then
 	jp_pass "exec shutdown: nothing of the program is left"
 else
 	jp_fail "exec shutdown: left behind: $(show_marked)"
@@ -404,7 +382,7 @@ queues = (
     backoff_jitter = 0.0; }
 );"
 id=$(jp_ctl submit -q gone 1500)
-wait_state "$id" running || jp_fail "removed: job $id does not run"
+jp_until 10 jp_out_eq running status_of "$id" state || jp_fail "removed: job $id does not run"
 w=$(worker_pid gone busy)
 jp_config 'queues = ( { name = "keep"; handler = "echo"; workers = 1; } );' >/dev/null
 jp_eq "removed: reload" reloaded "$(jp_ctl reload 2>&1)"
@@ -416,7 +394,7 @@ jp_eq "removed: it took a second attempt on a new worker" "done 2" \
 	"$(status_of "$id" state) $(status_of "$id" attempts)"
 jp_match "removed: the log says the worker died" "queue gone: worker $w exited unexpectedly" \
 	"$(newlog)"
-if until_true 10 eval '! jp_ctl status | grep -q "^gone "'; then
+if jp_until 10 eval '! jp_ctl status | grep -q "^gone "'; then
 	jp_pass "removed: then the queue is gone from status"
 else
 	jp_fail "removed: still in status: $(jp_ctl status | grep '^gone ')"
@@ -435,7 +413,7 @@ queues = ( { name = \"flagged\"; handler = \"plugin:$PLUGIN flag=$T/flag\"; work
     max_jobs_per_worker = 1; retries = 0; } );"
 # The first worker must have read the flag (it is READY) before the flag goes: jp_start
 # returns once the master answers, which can be before a worker under load is up.
-until_true 10 eval '[ -n "$(worker_pid flagged idle)" ]' ||
+jp_until 10 eval '[ -n "$(worker_pid flagged idle)" ]' ||
 	jp_fail "failed: the first worker never came up"
 rm -f "$T/flag"
 printf 'ok\nok\nok\n' | jp_ctl --json map -q flagged >"$T/flagged.out" 2>"$T/flagged.err"; rc=$?
@@ -461,7 +439,7 @@ jp_match "failed: and says why" "cannot be retried: its queue's handler cannot s
 jp_eq "failed: the job is still dead" dead "$(status_of "$d1" state)"
 touch "$T/flag"
 jp_eq "failed: reload without a config change" reloaded "$(jp_ctl reload 2>&1)"
-if until_true 10 eval '[ "$(q_col flagged STATE)" = running ] && [ -n "$(worker_pid flagged idle)" ]'; then
+if jp_until 10 eval '[ "$(q_col flagged STATE)" = running ] && [ -n "$(worker_pid flagged idle)" ]'; then
 	jp_pass "failed: the reload brought the queue back (running, a worker idle)"
 else
 	jp_fail "failed: after the reload: $(jp_ctl status)"
@@ -472,7 +450,7 @@ jp_match "failed: the retried job succeeds" '^ok [0-9]+$' "$out"
 jp_eq "failed: its state is done" done "$(status_of "$d1" state)"
 jp_eq "failed: retry --all takes the other" "1 dead job queued again" \
 	"$(jp_ctl retry --all -q flagged 2>&1)"
-wait_state "$d2" done && jp_pass "failed: the other one is done too" ||
+jp_until 10 jp_out_eq done status_of "$d2" state && jp_pass "failed: the other one is done too" ||
 	jp_fail "failed: job $d2: $(jp_ctl status "$d2")"
 jp_stop
 
@@ -491,7 +469,7 @@ last2=$(grep -o '"id":[0-9]*' "$T/perm.out" | cut -d: -f2 | sort -n | tail -2 | 
 jp_eq "dead_max: the newest two are kept" "$last2" \
 	"$(jp_ctl dead | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')"
 jp_eq "dead_max: retry --all queues those 2" "2 dead jobs queued again" "$(jp_ctl retry --all 2>&1)"
-until_true 10 eval '[ "$(q_col perm DEAD)" = 2 ] && [ "$(q_col perm FAILED)" = 6 ]'
+jp_until 10 eval '[ "$(q_col perm DEAD)" = 2 ] && [ "$(q_col perm FAILED)" = 6 ]'
 jp_eq "dead_max: dead again, DEAD still 2" "2 6" "$(q_col perm DEAD) $(q_col perm FAILED)"
 jp_stop
 
@@ -507,7 +485,7 @@ crashy_status() {
 	st=$(jp_ctl status)
 	[ "$(printf '%s\n' "$st" | awk '$1 == "crashy" { print $2 }')" = backoff ]
 }
-if until_true 15 crashy_status; then
+if jp_until 15 crashy_status; then
 	jp_pass "crash loop: status shows the queue in backoff"
 else
 	jp_fail "crash loop: the queue's state: $(q_col crashy STATE)"
@@ -515,7 +493,7 @@ fi
 jp_match "crash loop: status gives the reason" \
 	'^queue crashy: backoff: workers keep dying young \([0-9]+ in a row; next start in [0-9]+ ms\); last: worker [0-9]+ killed by signal 6' \
 	"$(printf '%s\n' "$st" | grep '^queue crashy:')"
-until_true 20 eval '[ "$(newlog | grep -c "queue crashy: workers keep dying young")" -ge 4 ]'
+jp_until 20 eval '[ "$(newlog | grep -c "queue crashy: workers keep dying young")" -ge 4 ]'
 delays=$(newlog | sed -n 's/.*queue crashy: workers keep dying young ([0-9]* in a row); next start in \([0-9]*\) ms.*/\1/p' |
 	head -4 | tr '\n' ' ')
 echo "crash loop: delays $delays"

@@ -63,7 +63,7 @@ jp_eq "all four ran" 4 "$order"
 jp_match "the clamped job kept its priority within the new range" 'prio: 1' "$(jp_ctl status "$b")"
 # --- SIGUSR1 logs the daemon's counts and changes nothing ------------------------------
 kill -USR1 "$JP_DPID"
-for _ in $(seq 20); do grep -q 'SIGUSR1: [0-9]* connections\?, [0-9]* jobs\? known' "$JP_LOG" && break; sleep 0.1; done
+jp_until 2 grep -q 'SIGUSR1: [0-9]* connections\?, [0-9]* jobs\? known' "$JP_LOG"
 jp_match "SIGUSR1 logs the counts" 'SIGUSR1: [0-9]+ connections?, [0-9]+ jobs? known' "$(cat "$JP_LOG")"
 jp_eq "and the daemon goes on" pong "$(jp_ctl ping)"
 
@@ -84,7 +84,7 @@ open(sys.argv[2], "w").write(str(len(conns)))
 time.sleep(3)
 PY
 	holder=$!
-	for _ in $(seq 50); do [ -s "$JP_TMP/holding" ] && break; sleep 0.1; done
+	jp_until 5 test -s "$JP_TMP/holding"
 	cpu() { awk '{ print $14 + $15 }' "/proc/$JP_DPID/stat"; }
 	c0=$(cpu); sleep 1; c1=$(cpu)
 	ticks=$((c1 - c0))
@@ -94,7 +94,7 @@ PY
 	jp_match "it says why it stops accepting" 'accept: Too many open files .* not accepting for 100 ms' "$(cat "$JP_LOG")"
 	wait $holder
 	prlimit --pid "$JP_DPID" --nofile=1024:1024
-	for _ in $(seq 30); do jp_ctl ping >/dev/null 2>&1 && break; sleep 0.1; done
+	jp_until 3 jp_ctl ping >/dev/null 2>&1
 	jp_eq "it serves again once descriptors are free" pong "$(jp_ctl ping 2>&1)"
 else
 	echo "note: prlimit or python3 missing: the descriptor-exhaustion check is skipped"

@@ -135,7 +135,7 @@ jp_eq "map --json with a line over max_payload: its object says refused" \
 # than one job at a time (STATS inflight > 1).
 python3 "$BADCLIENT_PY" watch "$JP_SOCK" batched >"$JP_TMP/watch.out" 2>&1 &
 watch=$!
-for i in $(seq 1 250); do grep -q '^watch: started' "$JP_TMP/watch.out" && break; sleep 0.02; done
+jp_until 5 grep -q '^watch: started' "$JP_TMP/watch.out"
 seq 1 200000 >"$JP_TMP/in200k"
 jp_ctl map -k -q batched <"$JP_TMP/in200k" >"$JP_TMP/out"; rc=$?
 kill "$watch"
@@ -151,7 +151,7 @@ else jp_fail "batching: STATS never showed a worker with more than ${n:-?} job i
 # The window: map -j 3 never has more than 3 jobs in the daemon (queued + running).
 python3 "$BADCLIENT_PY" watch "$JP_SOCK" sleep >"$JP_TMP/watch.out" 2>&1 &
 watch=$!
-for i in $(seq 1 250); do grep -q '^watch: started' "$JP_TMP/watch.out" && break; sleep 0.02; done
+jp_until 5 grep -q '^watch: started' "$JP_TMP/watch.out"
 for i in $(seq 1 40); do echo 30; done >"$JP_TMP/in40"
 jp_ctl map -k -j 3 -q sleep <"$JP_TMP/in40" >"$JP_TMP/out"; rc=$?
 kill "$watch"

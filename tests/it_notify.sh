@@ -34,7 +34,7 @@ listen() {
 	: >"$JP_TMP/listener.out"
 	python3 "$LISTENER_PY" "$1" "$NOUT" --check "$JP_SOCK" >>"$JP_TMP/listener.out" 2>&1 &
 	LPID=$!
-	for _ in $(seq 100); do grep -q listening "$JP_TMP/listener.out" && return 0; sleep 0.05; done
+	jp_until 5 grep -q listening "$JP_TMP/listener.out" && return 0
 	echo "the notify listener did not start: $(cat "$JP_TMP/listener.out")" >&2
 	exit 99
 }
@@ -51,15 +51,8 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(sys.argv[2].encode(), sys.argv[1])' "$NSOCK" "$mark" || return 1
 	jp_until 10 grep -q " $mark\$" "$NOUT"
 }
-# wait_for REGEX [SECS]: until a datagram (fields) matches; 1 on timeout.
-wait_for() {
-	local i
-	for i in $(seq $(( ${2:-10} * 20 ))); do
-		msgs | grep -qE -- "$1" && return 0
-		sleep 0.05
-	done
-	return 1
-}
+# has_msg REGEX: a datagram (fields) matches.
+has_msg() { msgs | grep -qE -- "$1"; }
 count() { msgs | grep -cE -- "$1"; }
 # CLOCK_MONOTONIC in ms, the listener's clock.
 mono_ms() { python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1000))'; }
@@ -79,7 +72,7 @@ queues = (
 # ----- start: READY=1 once the socket answers and every worker is idle -----
 listen "$NSOCK"
 NOTIFY_SOCKET="$NSOCK" WATCHDOG_USEC=500000 jp_start "$CONF"
-if wait_for '^READY=1' 10; then jp_pass "READY=1 arrives"; else jp_fail "no READY=1"; fi
+if jp_until 10 has_msg '^READY=1'; then jp_pass "READY=1 arrives"; else jp_fail "no READY=1"; fi
 first=$(msgs | head -1)
 jp_eq "the first message is READY=1 with the counts" \
 	"READY=1|STATUS=queued 0, running 0/3, done 0, failed 0" "$first"
@@ -91,7 +84,7 @@ jp_eq "every datagram comes from the master (SO_PASSCRED)" "$JP_DPID " "$pids"
 
 # ----- STATUS= follows the counts, at most once a second, only when they change -----
 for i in 1 2 3 4 5; do jp_ctl submit -w -q default "job $i" >/dev/null; done
-if wait_for '^STATUS=queued 0, running 0/3, done 5, failed 0$' 5; then
+if jp_until 5 has_msg '^STATUS=queued 0, running 0/3, done 5, failed 0$'; then
 	jp_pass "STATUS= shows the 5 finished jobs"
 else
 	jp_fail "no STATUS= with done 5: $(msgs | tail -3 | tr '\n' ' ')"
@@ -99,7 +92,7 @@ fi
 sleep 1.5
 jp_eq "an unchanged STATUS= is not sent again" 1 "$(count '^STATUS=queued 0, running 0/3, done 5,')"
 jp_ctl submit -w -q sleep --timeout 0.1 1000 >/dev/null 2>&1
-if wait_for '^STATUS=queued 0, running 0/3, done 5, failed 1$' 5; then
+if jp_until 5 has_msg '^STATUS=queued 0, running 0/3, done 5, failed 1$'; then
 	jp_pass "STATUS= counts a job that failed for good once"
 else
 	jp_fail "no STATUS= with failed 1: $(msgs | tail -3 | tr '\n' ' ')"
@@ -128,7 +121,7 @@ queues = (
 jp_config "$CONF2" >/dev/null
 before=$(msgs | wc -l)
 kill -HUP "$JP_DPID"
-wait_for '^READY=1\|STATUS=.*/4' 5 || true
+jp_until 5 has_msg '^READY=1\|STATUS=.*/4' || true
 new=$(msgs | tail -n +$((before + 1)) | tr '\n' '~')
 jp_match "SIGHUP: RELOADING=1 with MONOTONIC_USEC=, then READY=1 with the new pool" \
 	'^RELOADING=1\|STATUS=[^|~]*\|MONOTONIC_USEC=[0-9]+~READY=1\|STATUS=queued 0, running 0/4, done 5, failed 1~$' "$new"
@@ -147,7 +140,7 @@ jp_eq "the reload took effect" 3 "$(stat_workers default idle)"
 # The same through `jobpoolctl reload`.
 before=$(msgs | wc -l)
 jp_eq "jobpoolctl reload" "reloaded" "$(jp_ctl reload 2>&1 | sed 's/^OK //')"
-wait_for '^READY=1' 2 || true
+jp_until 2 has_msg '^READY=1' || true
 jp_match "jobpoolctl reload: RELOADING=1, then READY=1" \
 	'^RELOADING=1\|[^~]*MONOTONIC_USEC=[0-9]+~READY=1\|[^~]*~$' \
 	"$(msgs | tail -n +$((before + 1)) | tr '\n' '~')"
@@ -178,10 +171,11 @@ jp_config "$CONF2" >/dev/null
 # ----- stop: STOPPING=1, EXTEND_TIMEOUT_USEC= while a 3 s job drains, exit 0 -----
 jp_ctl submit -w -q sleep 3000 >"$JP_TMP/long.out" 2>&1 &
 long=$!
-for _ in $(seq 100); do [ "$(stat_workers sleep busy)" = 1 ] && break; sleep 0.05; done
+jp_until 5 jp_out_eq 1 stat_workers sleep busy
 # The once-a-second STATUS= reports the running job first, so that no update of the
 # counts from before the stop can come between the count taken here and the stop.
-for _ in $(seq 60); do msgs | tail -1 | grep -q 'running 1/' && break; sleep 0.05; done
+last_msg_has() { msgs | tail -1 | grep -q -- "$1"; }
+jp_until 3 last_msg_has 'running 1/'
 before=$(msgs | wc -l)
 t0=$(date +%s%N)
 jp_stop 20
@@ -206,7 +200,7 @@ unlisten
 ASOCK="@jobpool-test-notify-$$"
 listen "$ASOCK"
 NOTIFY_SOCKET="$ASOCK" WATCHDOG_USEC=200000 WATCHDOG_PID=1 jp_start "$CONF"
-wait_for '^READY=1' 10 || true
+jp_until 10 has_msg '^READY=1' || true
 sleep 0.7
 jp_eq "abstract socket: READY=1 arrives" 1 "$(count '^READY=1')"
 jp_eq "WATCHDOG_PID of another process: no WATCHDOG=1" 0 "$(grep -c ' WATCHDOG=1$' "$NOUT")"
@@ -222,13 +216,13 @@ queues = (
 listen "$NSOCK"
 log0=$(wc -l <"$JP_LOG")
 NOTIFY_SOCKET="$NSOCK" WATCHDOG_USEC=200000 jp_start "$BADCONF"
-wait_for '^READY=1' 10 || true
+jp_until 10 has_msg '^READY=1' || true
 jp_eq "a failed queue: READY=1's STATUS= names it and counts only the live workers" \
 	"READY=1|STATUS=queued 0, running 0/2, done 0, failed 0; queue bad failed" "$(msgs | head -1)"
 jp_match "a failed queue: the start-up line names it, as a warning" \
 	' warning: ready; 1 queue failed: bad$' "$(log_since "$log0")"
 jp_ctl submit -w -q default one >/dev/null
-if wait_for '^STATUS=queued 0, running 0/2, done 1, failed 0; queue bad failed$' 5; then
+if jp_until 5 has_msg '^STATUS=queued 0, running 0/2, done 1, failed 0; queue bad failed$'; then
 	jp_pass "a failed queue: STATUS= keeps naming it as the counts change"
 else
 	jp_fail "no STATUS= with done 1 and the failed queue: $(msgs | tail -3 | tr '\n' ' ')"
@@ -262,7 +256,7 @@ if [ $(($(mono_ms) - t0)) -lt 1200 ]; then
 	jp_eq "slow init: the socket answers before READY=1, and nothing was sent yet" 0 \
 		"$(msgs | grep -c .)"
 fi
-wait_for '^READY=1' 10 || true
+jp_until 10 has_msg '^READY=1' || true
 ready=$(grep -v '^CHECK' "$NOUT" | grep ' READY=1' | head -1 | cut -d' ' -f1)
 inited=$(cat "$JP_TMP/init.done" 2>/dev/null)
 echo "slow init: its init ended $((inited - t0)) ms after the start, READY=1 came at $((ready - t0)) ms"
@@ -277,7 +271,7 @@ fi
 jp_eq "slow init: at READY=1 all 3 workers are idle, the slow one too" \
 	"CHECK ping=ok workers=3 idle=3 states=idle,idle,idle" "$(grep '^CHECK' "$NOUT")"
 jp_ctl submit -w -q slow ok >/dev/null
-if wait_for '^STATUS=queued 0, running 0/3, done 1, failed 0$' 5; then
+if jp_until 5 has_msg '^STATUS=queued 0, running 0/3, done 1, failed 0$'; then
 	jp_pass "slow init: then STATUS= follows the counts"
 else
 	jp_fail "slow init: no STATUS= with done 1: $(msgs | tail -3 | tr '\n' ' ')"
@@ -299,7 +293,7 @@ t0=$(mono_ms)
 NOTIFY_SOCKET="$NSOCK" jp_start "$REMCONF"
 jp_config 'queues = ( { name = "default"; handler = "echo"; workers = 1; } );' >/dev/null
 kill -HUP "$JP_DPID"
-if wait_for '^READY=1' 5; then
+if jp_until 5 has_msg '^READY=1'; then
 	ready=$(grep -v '^CHECK' "$NOUT" | grep ' READY=1' | head -1 | cut -d' ' -f1)
 	jp_pass "a reload that removes the starting queue: READY=1 at $((ready - t0)) ms"
 	if [ $((ready - t0)) -lt 5500 ]; then jp_pass "... before the removed queue's init would end"

@@ -75,17 +75,7 @@ nspawn_up() {
 	WDPID=$!
 	# PID 1 of the container: the child of systemd-nspawn whose comm is systemd once
 	# its private bus socket exists (the first child is a short-lived intermediate).
-	for _ in $(seq 300); do
-		for c in $(pgrep -P "$NSPID" 2>/dev/null); do
-			if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = systemd ] &&
-			    [ -e /proc/"$c"/root/run/systemd/private ]; then
-				P1=$c
-			fi
-		done
-		[ -n "$P1" ] && break
-		kill -0 "$NSPID" 2>/dev/null || break
-		sleep 0.05
-	done
+	jp_until 15 find_pid1
 	if [ -z "$P1" ]; then
 		echo "the container did not boot; nspawn said:" >&2
 		tail -20 "$JP_TMP/nspawn.log" >&2
@@ -96,16 +86,28 @@ nspawn_up() {
 	case "$state" in running|degraded) ;; *) echo "container state: $state" >&2; exit 99;; esac
 }
 
+# find_pid1: sets P1 once the container's systemd is up; true then, or once nspawn died.
+find_pid1() {
+	local c
+	for c in $(pgrep -P "$NSPID" 2>/dev/null); do
+		if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = systemd ] &&
+		    [ -e /proc/"$c"/root/run/systemd/private ]; then
+			P1=$c
+		fi
+	done
+	[ -n "$P1" ] || ! kill -0 "$NSPID" 2>/dev/null
+}
+nspawn_gone() { ! kill -0 "$NSPID" 2>/dev/null; }
+
 nspawn_down() {
-	local i
 	[ -n "$NSPID" ] || return 0
 	if [ -n "$P1" ] && kill -0 "$NSPID" 2>/dev/null; then
 		timeout 10 nsenter -t "$P1" -a systemctl poweroff >/dev/null 2>&1
-		for i in $(seq 100); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
+		jp_until 10 nspawn_gone
 	fi
 	if kill -0 "$NSPID" 2>/dev/null; then
 		kill -TERM "$NSPID" 2>/dev/null
-		for i in $(seq 50); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
+		jp_until 5 nspawn_gone
 		kill -KILL "$NSPID" 2>/dev/null
 	fi
 	wait "$NSPID" 2>/dev/null
@@ -228,7 +230,8 @@ seq 1 2000 >"$JP_TMP/in"
 ) &
 producer=$!
 maps() { cat "$JP_TMP/maps" 2>/dev/null || echo 0; }
-for _ in $(seq 100); do [ "$(maps)" -ge 2 ] && break; sleep 0.05; done
+maps_at_least() { [ "$(maps)" -ge "$1" ]; }
+jp_until 5 maps_at_least 2
 main=$(show MainPID)
 out=$(ct systemctl reload jobpool 2>&1); rc=$?
 jp_eq "systemctl reload jobpool succeeds" "0" "$rc${out:+: $out}"
@@ -236,7 +239,7 @@ jp_eq "systemctl reload jobpool succeeds" "0" "$rc${out:+: $out}"
 jp_eq "when systemctl reload returns, the reload is applied (3 workers in default)" 3 \
 	"$(worker_states | grep -c '^default ')"
 m=$(maps)
-for _ in $(seq 100); do [ "$(maps)" -ge $((m + 2)) ] && break; sleep 0.05; done
+jp_until 5 maps_at_least $((m + 2))
 touch "$JP_TMP/stop"
 wait "$producer"
 if [ -s "$JP_TMP/producer.errors" ]; then
@@ -244,11 +247,8 @@ if [ -s "$JP_TMP/producer.errors" ]; then
 else
 	jp_pass "$(maps) maps of 2000 jobs before, across and after the reload: every job back, in order"
 fi
-for _ in $(seq 50); do
-	[ "$(worker_states | grep -c '^default ')" = 3 ] && break
-	sleep 0.1
-done
-jp_eq "the reload took effect: queue default has 3 workers" 3 "$(worker_states | grep -c '^default ')"
+default_workers() { worker_states | grep -c '^default '; }
+jp_eq_until "the reload took effect: queue default has 3 workers" 3 5 default_workers
 jp_eq "same main process after the reload" "$main" "$(show MainPID)"
 jp_eq "active (running) after the reload" "active running" "$(show ActiveState) $(show SubState)"
 jp_match_until "the journal says it reloaded" 'reloaded /etc/jobpool/jobpool.conf' 10 unit_log
@@ -279,12 +279,11 @@ ct sed -i '/^bogus = ;$/d' /etc/jobpool/jobpool.conf
 # (sd_journal_sendv) with JOB_ID=, QUEUE= and WORKER_PID=. A hard check: a daemon that
 # lost its structured fields fails here.
 id=$(ct jobpoolctl submit -q sleep --timeout 0.2 2000 2>&1)
-lines=
-for _ in $(seq 50); do
-	lines=$(journal JOB_ID="$id" -o cat 2>&1)
-	printf '%s\n' "$lines" | grep -q 'retrying in' && break
-	sleep 0.1
-done
+retry_logged() {
+	lines=$(journal JOB_ID="$1" -o cat 2>&1)
+	printf '%s\n' "$lines" | grep -q 'retrying in'
+}
+jp_until 5 retry_logged "$id"
 ct jobpoolctl cancel "$id" >/dev/null 2>&1
 jp_match "journalctl JOB_ID=$id finds the job's timeout" "job $id: timed out after 200 ms" "$lines"
 jp_match "... and its retry" "job $id: attempt 1 timed out .*; retrying in [0-9]+ ms" "$lines"
@@ -299,12 +298,11 @@ ct sh -c 'mkdir -p /run/systemd/system/jobpool.service.d &&
 main=$(show MainPID)
 restarts=$(show NRestarts)
 ct kill -STOP "$main"
-new=
-for _ in $(seq 100); do
+restarted() {
 	new=$(show MainPID)
-	[ "$new" != "$main" ] && [ "$new" != 0 ] && [ "$(show ActiveState)" = active ] && break
-	sleep 0.1
-done
+	[ "$new" != "$main" ] && [ "$new" != 0 ] && [ "$(show ActiveState)" = active ]
+}
+jp_until 10 restarted
 jp_match_until "a stopped master misses its watchdog" 'Watchdog timeout \(limit 2s\)' 10 unit_log
 jp_eq "... and is restarted (once, with a new main process)" "$((restarts + 1)) yes" \
 	"$(show NRestarts) $([ "$new" != "$main" ] && [ "$new" != 0 ] && echo yes || echo no)"
@@ -326,7 +324,7 @@ ct jobpoolctl cancel "$kept" >/dev/null 2>&1
 # ----- stop: a running job finishes, Result=success -----
 ct jobpoolctl submit -w -q sleep 2000 >"$JP_TMP/long.out" 2>&1 &
 long=$!
-for _ in $(seq 50); do worker_states | grep -q '^sleep busy$' && break; sleep 0.1; done
+jp_until 5 eval "worker_states | grep -q '^sleep busy\$'"
 t=$(date +%s%N)
 ct systemctl stop jobpool >/dev/null 2>&1
 echo "systemctl stop took $(( ($(date +%s%N) - t) / 1000000 )) ms"

@@ -15,7 +15,7 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
-raw() { badclient raw -t 20 "$JP_SOCK" "$@"; }
+JP_RAW_TIMEOUT=20
 # The example plugins, as libtool builds them for `make check`.
 plugin() {
 	local f
@@ -27,23 +27,9 @@ plugin() {
 }
 # stats_line QUEUE: the queue's line in STATS.
 stats_line() { badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q'; }
-worker_pid() {
-	badclient stats "$JP_SOCK" | awk -v q="$1" '
-		$1 == "worker" && $2 == q { sub(/^pid=/, "", $3); print $3; exit }'
-}
-# wait_state ID STATE: up to 10 s for STATUS to say it.
-wait_state() {
-	local i st
-	for i in $(seq 1 500); do
-		st=$(printf 'STATUS %s\n' "$1" | raw)
-		case $st in *"state=$2 "*|*"state=$2") return 0 ;; esac
-		sleep 0.02
-	done
-	return 1
-}
-wait_file() {
-	local i
-	for i in $(seq 1 500); do [ -e "$1" ] && return 0; sleep 0.02; done
+# state_is ID STATE: STATUS says it.
+state_is() {
+	case $(printf 'STATUS %s\n' "$1" | raw) in *"state=$2 "*|*"state=$2") return 0 ;; esac
 	return 1
 }
 start_wait() {
@@ -163,9 +149,9 @@ jp_match "the other queues keep working" 'RESULT [0-9]+ ok' "$out"
 # ----- cancel a running job: its cleanup hook runs -----
 id=$(jp_ctl submit -q slow "20000 $T/c1")
 start_wait "$id"
-wait_file "$T/c1" && jp_pass "cancel: the job created its file" ||
+jp_until 10 test -e "$T/c1" && jp_pass "cancel: the job created its file" ||
 	jp_fail "cancel: the job did not start"
-wait_state "$id" running || jp_fail "cancel: job $id is not running"
+jp_until 10 state_is "$id" running || jp_fail "cancel: job $id is not running"
 out=$(printf 'CANCEL %s\n' "$id" | raw)
 jp_eq "cancel: OK cancelling" "OK cancelling" "$out"
 wait "$WAITER"
@@ -199,8 +185,8 @@ else jp_fail "success: the hook ran on a successful job"; fi
 w1=$(worker_pid ignore)
 id=$(jp_ctl submit -q ignore "20000 $T/i1")
 start_wait "$id"
-wait_file "$T/i1" || jp_fail "ignore: the job did not start"
-wait_state "$id" running
+jp_until 10 test -e "$T/i1" || jp_fail "ignore: the job did not start"
+jp_until 10 state_is "$id" running
 t0=$(now_ms)
 out=$(printf 'CANCEL %s\n' "$id" | raw)
 jp_eq "ignore: OK cancelling" "OK cancelling" "$out"
@@ -212,11 +198,8 @@ jp_match "ignore: the result says the worker was killed" 'grace.*killed' "$res"
 # The master allows the grace period plus a second for the worker to report.
 if [ "$dt" -ge 450 ] && [ "$dt" -lt 3000 ]; then jp_pass "ignore: killed after $dt ms (grace 500)"
 else jp_fail "ignore: result after $dt ms (grace 500)"; fi
-for i in $(seq 1 250); do
-	w2=$(worker_pid ignore)
-	[ -n "$w2" ] && [ "$w2" != "$w1" ] && break
-	sleep 0.02
-done
+replaced() { w2=$(worker_pid ignore); [ -n "$w2" ] && [ "$w2" != "$w1" ]; }
+jp_until 5 replaced
 if [ -n "$w2" ] && [ "$w2" != "$w1" ]; then jp_pass "ignore: worker $w1 replaced by $w2"
 else jp_fail "ignore: worker $w1 not replaced"; fi
 out=$(printf '10' | bc_submit ignore)

@@ -27,7 +27,7 @@ conf 2 echo ", { name = \"gone\"; handler = \"sleep\"; workers = 1; }"
 timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" \
 	>>"$JP_LOG" 2>&1 &
 JP_PID=$!
-for _ in $(seq 200); do jp_ctl ping >/dev/null 2>&1 && break; sleep 0.05; done
+jp_until 10 jp_ctl ping >/dev/null 2>&1
 JP_DPID=$(pgrep -o -P "$JP_PID")
 
 # A removed queue keeps its jobs until they are done; a handler change spares running jobs.
@@ -88,7 +88,8 @@ conf 2 echo
 jp_ctl reload >/dev/null
 # Let the producer run one more map on the settled configuration, then stop it.
 m=$(cat "$JP_TMP/maps" 2>/dev/null || echo 0)
-for _ in $(seq 300); do [ "$(cat "$JP_TMP/maps" 2>/dev/null || echo 0)" -gt $((m + 1)) ] && break; sleep 0.1; done
+maps_past() { [ "$(cat "$JP_TMP/maps" 2>/dev/null || echo 0)" -gt "$1" ]; }
+jp_until 30 maps_past $((m + 1))
 touch "$JP_TMP/stop"
 wait $producer
 maps=$(cat "$JP_TMP/maps")
@@ -122,7 +123,7 @@ jp_eq "the removed queue's jobs finished (2)" 300 "$(cat "$JP_TMP/gone2")"
 jp_eq "the slow job was not killed by the reloads" 1500 "$(cat "$JP_TMP/slow")"
 out=$(jp_ctl submit -q gone 1 2>&1)
 jp_match "the removed queue takes no new jobs" "no queue 'gone'" "$out"
-for _ in $(seq 50); do jp_ctl status | grep -q '^gone ' || break; sleep 0.1; done
+jp_until 5 eval '! jp_ctl status | grep -q "^gone "'
 jp_eq "once drained, the removed queue is gone from status" "" "$(jp_ctl status | grep '^gone ')"
 jp_eq "its worker exited" "" "$(printf 'STATS\n' | socat -t 2 - UNIX-CONNECT:"$JP_SOCK" | grep '^worker gone ')"
 jp_match "rolling restarts were logged" 'restarting worker [0-9]+ for the new settings' "$(cat "$JP_LOG")"
@@ -138,15 +139,10 @@ done
 [ -n "$SLOW" ] || { echo "slow_plugin.so is not built (make check builds it)" >&2; exit 99; }
 # queue_line QUEUE: the queue's row of `jobpoolctl status`, blanks squeezed.
 queue_line() { jp_ctl status | awk -v q="$1" '$1 == q' | tr -s ' '; }
+# workers_in QUEUE STATE: how many of the queue's workers STATS shows in that state.
+workers_in() { badclient stats "$JP_SOCK" | grep -c "^worker $1 .*state=$2"; }
 # poll_log WHAT REGEX: up to 10 s for the log to have a line matching REGEX.
-poll_log() {
-	local i
-	for i in $(seq 1 200); do
-		grep -qE -- "$2" "$JP_LOG" && { jp_pass "$1"; return 0; }
-		sleep 0.05
-	done
-	jp_fail "$1: no line matching /$2/ in the log"
-}
+poll_log() { jp_ok_until "$1" 10 grep -qE -- "$2" "$JP_LOG"; }
 log0=$(wc -l <"$JP_LOG")
 newlog() { tail -n +$((log0 + 1)) "$JP_LOG"; }
 jp_start 'queues = ( { name = "work"; handler = "echo"; workers = 2; } );
@@ -161,24 +157,14 @@ poll_log "reload to a broken handler: the log says it cannot start" \
 	"queue work: the reloaded handler 'plugin:$SLOW initfail' cannot start: .*told to fail"
 poll_log "reload to a broken handler: the log says it keeps the previous one" \
 	"cannot start: .*; keeping the previous one \\('echo'\\)"
-for i in $(seq 1 100); do
-	line=$(queue_line work)
-	case $line in "work running echo 2 "*) break ;; esac
-	sleep 0.1
-done
-jp_match "reload to a broken handler: status shows the old handler, running" \
-	'^work running echo 2 ' "$line"
+jp_match_until "reload to a broken handler: status shows the old handler, running" \
+	'^work running echo 2 ' 10 queue_line work
 out=$(for i in $(seq 1 20); do jp_ctl submit -w -q work "job $i" || echo "job $i failed"; done 2>&1)
 jp_eq "reload to a broken handler: jobs still succeed on the old handler" \
 	"$(for i in $(seq 1 20); do echo "job $i"; done)" "$out"
 jp_eq "reload to a broken handler: no job failed" 0 \
 	"$(badclient stats "$JP_SOCK" | awk '$1 == "queue" && $2 == "work"' | sed 's/.* failed=\([0-9]*\) .*/\1/')"
-for i in $(seq 1 100); do
-	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] && break
-	sleep 0.05
-done
-jp_eq "reload to a broken handler: two idle workers" 2 \
-	"$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')"
+jp_eq_until "reload to a broken handler: two idle workers" 2 5 workers_in work idle
 jp_eq "reload to a broken handler: the queue is not failed" "" \
 	"$(badclient stats "$JP_SOCK" | grep '^queue work .*state=failed')"
 
@@ -187,17 +173,9 @@ jp_config "queues = ( { name = \"work\"; handler = \"plugin:$SLOW\"; workers = 2
 max_payload = 4096;" >/dev/null
 out=$(jp_ctl reload 2>&1); rc=$?
 jp_eq "reload to a working plugin: exit status" 0 "$rc"
-for i in $(seq 1 100); do
-	line=$(queue_line work)
-	case $line in "work running plugin:"*) break ;; esac
-	sleep 0.1
-done
-jp_match "reload to a working plugin: status shows it, running" \
-	"^work running plugin:$SLOW 2 " "$line"
-for i in $(seq 1 100); do
-	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] && break
-	sleep 0.05
-done
+jp_match_until "reload to a working plugin: status shows it, running" \
+	"^work running plugin:$SLOW 2 " 10 queue_line work
+jp_until 5 jp_out_eq 2 workers_in work idle
 out=$(for i in $(seq 1 10); do jp_ctl submit -w -q work 5 || echo "job $i failed"; done 2>&1 | sort | uniq -c | tr -s ' ')
 jp_eq "reload to a working plugin: jobs run on the plugin" " 10 slept 5" "$out"
 
@@ -228,13 +206,13 @@ jp_eq "reload to max_payload = 65536: exit status" 0 "$rc"
 jp_match "reload to max_payload = 65536: the log says the workers restart" \
 	'reload: max_payload 4096 -> 65536: restarting' "$(newlog)"
 # At once (old workers may still be there) and again once the restart is over.
+restarted() {
+	[ "$(workers_in work idle)" = 2 ] &&
+		! grep -q 'state=retiring\|state=starting' <(badclient stats "$JP_SOCK")
+}
 for when in "right after the reload" "after the restart"; do
 	if [ "$when" = "after the restart" ]; then
-		for i in $(seq 1 200); do
-			[ "$(badclient stats "$JP_SOCK" | grep -c '^worker work .*state=idle')" = 2 ] &&
-				! grep -q 'state=retiring\|state=starting' <(badclient stats "$JP_SOCK") && break
-			sleep 0.05
-		done
+		jp_until 10 restarted
 	fi
 	jp_ctl submit -w --raw -q work - <"$JP_TMP/p10k" >"$JP_TMP/p10k.out"; rc=$?
 	jp_eq "max_payload raised, $when: a 10,000-byte echo job succeeds" 0 "$rc"
@@ -253,16 +231,10 @@ jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; },
   { name = "roll"; handler = "sleep"; workers = 1; } );
 max_payload = 65536;' >/dev/null
 jp_ctl reload >/dev/null
-for i in $(seq 1 100); do
-	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker roll .*state=idle')" = 1 ] && break
-	sleep 0.05
-done
+jp_until 5 jp_out_eq 1 workers_in roll idle
 jp_ctl submit -w -q roll 1500 >"$JP_TMP/roll" 2>&1 &
 rollw=$!
-for i in $(seq 1 100); do
-	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker roll .*state=busy')" = 1 ] && break
-	sleep 0.05
-done
+jp_until 5 jp_out_eq 1 workers_in roll busy
 old=$(badclient stats "$JP_SOCK" | sed -n 's/^worker roll pid=\([0-9]*\) .*/\1/p')
 jp_config 'queues = ( { name = "work"; handler = "echo"; workers = 2; },
   { name = "roll"; handler = "exec:/bin/cat"; workers = 1; },
@@ -295,11 +267,7 @@ jp_ctl submit -q tight 4000 >/dev/null	# runs (long enough for the steps below)
 jp_ctl submit -q tight 10 >/dev/null	# waits: the queue is full
 printf 'SUBMIT tight 2\n10\nRELOAD\n' | badclient raw "$JP_SOCK" -t 10 >"$JP_TMP/pipelined" &
 pipelined=$!
-for i in $(seq 1 100); do
-	[ "$(queue_blocked tight)" = 1 ] && break
-	sleep 0.05
-done
-jp_eq "the producer waits for room" 1 "$(queue_blocked tight)"
+jp_eq_until "the producer waits for room" 1 5 queue_blocked tight
 tight 10
 jp_eq "the reload that makes room" reloaded "$(jp_ctl reload 2>&1)"
 wait $pipelined

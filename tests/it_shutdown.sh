@@ -19,41 +19,24 @@ STOPPED=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done
 	[ -n "$STOPPED" ] && kill -KILL "$STOPPED" 2>/dev/null; jp_cleanup' EXIT
 
-raw() { badclient raw -t 10 "$JP_SOCK"; }
-stat_get() {
-	badclient stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
-		$1 == t && ($2 == n || n == "") {
-			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-				print substr($i, length(k) + 2); exit } }'
-}
 # busy_worker QUEUE: wait (up to 10 s) for a busy worker of QUEUE; print its pid.
 busy_worker() {
-	local i p
-	for i in $(seq 1 500); do
-		p=$(badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "worker" && $2 == q &&
-			$4 == "state=busy" { sub(/^pid=/, "", $3); print $3; exit }')
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.02
-	done
-	return 1
+	jp_until 10 jp_out_match '^[0-9]+$' worker_pid "$1" busy && echo "$JP_UNTIL_OUT"
 }
 # start WHAT CONFIG: start a daemon; DPID is jobpoold's own pid, LOG0 where its log starts.
 start() {
 	LOG0=0
 	[ -e "$JP_LOG" ] && LOG0=$(wc -l <"$JP_LOG")
 	jp_start "$2"
-	DPID=$(stat_get daemon "" pid)
+	DPID=$(jp_stat daemon "" pid)
 	jp_match "$1: jobpoold's pid from STATS" '^[0-9]+$' "$DPID"
 }
 newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
 # stopped WHAT SECS: wait for the signalled daemon to exit within SECS; check exit 0, the
 # log and the socket file.
 stopped() {
-	local i rc
-	for i in $(seq 1 $(($2 * 20))); do
-		kill -0 "$JP_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	local rc
+	jp_until "$2" eval '! kill -0 "$JP_PID" 2>/dev/null'
 	if kill -0 "$JP_PID" 2>/dev/null; then
 		jp_fail "$1: jobpoold still runs $2 s after the signal"
 		kill -KILL "$DPID"
@@ -240,19 +223,13 @@ shutdown_timeout = 1;
 kill_timeout = 1;'
 start "held producer" "$CONF"
 first=$(jp_ctl submit -q held 5000)
-for i in $(seq 1 250); do
-	printf 'STATUS %s\n' "$first" | raw | grep -q 'state=running' && break
-	sleep 0.02
-done
+job_running() { printf 'STATUS %s\n' "$1" | raw | grep -q 'state=running'; }
+jp_until 5 job_running "$first"
 printf 'SUBMIT held 2 wait\n10\nSUBMIT held 2 wait\n10\nSUBMIT held 2 wait\n10\nPING\n' |
 	raw >"$JP_TMP/held.out" &
 sub=$!
 BG="$BG $sub"
-for i in $(seq 1 250); do
-	[ "$(stat_get queue held blocked)" = 1 ] && break
-	sleep 0.02
-done
-jp_eq "held producer: blocked before the signal" 1 "$(stat_get queue held blocked)"
+jp_eq_until "held producer: blocked before the signal" 1 5 jp_stat queue held blocked
 kill -TERM "$DPID"
 wait "$sub"; rc=$?
 BG=
@@ -278,10 +255,7 @@ start "deaf client" "$CONF"
 python3 "$BADCLIENT_PY" flood "$JP_SOCK" echo 200000 "" >"$JP_TMP/flood.out" 2>&1 &
 flood=$!
 BG="$BG $flood"
-for i in $(seq 1 250); do
-	grep -q '^flood:' "$JP_TMP/flood.out" && break
-	sleep 0.02
-done
+jp_until 5 grep -q '^flood:' "$JP_TMP/flood.out"
 jp_match "deaf client: stuck with unread answers" '^flood: sent [0-9]+ of 200000 requests$' \
 	"$(cat "$JP_TMP/flood.out")"
 t0=$(now_ms)

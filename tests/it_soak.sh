@@ -70,13 +70,13 @@ jp_eq "the daemon still answers" pong "$(jp_ctl ping 2>&1 | awk '{ print $NF }')
 
 # Every job ends: delays are at most 0.3 s, jobs at most 0.1 s, retries 0.05 s apart;
 # the queues hold at most a few hundred.
-busy=
-for i in $(seq 300); do
+# none_busy: no queue holds a job; those that do are in $busy.
+none_busy() {
 	busy=$(jp_ctl status | awk '$1 ~ /^(echo|slow|flaky)$/ && $2 != "" && NF >= 11 &&
 		($5 + $6 + $7) > 0 { print $1 ": depth " $5 ", delayed " $6 ", running " $7 }')
-	[ -z "$busy" ] && break
-	sleep 0.1
-done
+	[ -z "$busy" ]
+}
+jp_until 30 none_busy
 jp_eq "every job ended (no queue holds one)" "" "$busy"
 ndead=$(jp_ctl dead | grep -c '^[0-9]')
 jp_stop

@@ -17,16 +17,10 @@ trap 'for p in $BG; do kill "$p" 2>/dev/null; done
 	jp_cleanup' EXIT
 
 inode() { stat -c %i "$1" 2>/dev/null || echo none; }
-# wait_file FILE [SECS]
-wait_file() {
-	local i
-	for i in $(seq $(( ${2:-10} * 20 ))); do [ -s "$1" ] && return 0; sleep 0.05; done
-	return 1
-}
 # stop_run N: SIGTERM the holder's Nth daemon; check it exits 0.
 stop_run() {
 	kill -TERM "$(cat "$JP_TMP/pid.$1")"
-	if wait_file "$JP_TMP/rc.$1" 20; then
+	if jp_until 20 test -s "$JP_TMP/rc.$1"; then
 		jp_eq "daemon $1 exits 0 on SIGTERM" 0 "$(cat "$JP_TMP/rc.$1")"
 	else
 		jp_fail "daemon $1 did not stop"
@@ -41,7 +35,7 @@ jp_config 'queues = ( { name = "default"; handler = "echo"; workers = 2; } );' >
 python3 "$HOLDER_PY" "$JP_SOCK" "$JP_TMP" -- "$JOBPOOLD" -c "$JP_TMP/jobpool.conf" \
 	>"$JP_TMP/holder.out" 2>>"$JP_LOG" &
 HPID=$!
-for _ in $(seq 100); do grep -q listening "$JP_TMP/holder.out" && break; sleep 0.05; done
+jp_until 5 grep -q listening "$JP_TMP/holder.out"
 ino=$(inode "$JP_SOCK")
 jp_match "the holder's socket exists" '^[0-9]+$' "$ino"
 
@@ -60,7 +54,7 @@ else
 fi
 
 touch "$JP_TMP/go.1"
-wait_file "$JP_TMP/pid.1" 5 || jp_fail "the holder did not start the daemon"
+jp_until 5 test -s "$JP_TMP/pid.1" || jp_fail "the holder did not start the daemon"
 wait "$map"; rc=$?
 if [ "$rc" -eq 0 ] && cmp -s "$JP_TMP/in" "$JP_TMP/map.out"; then
 	jp_pass "all 300 jobs of the map sent before the daemon ran came back, in order"
@@ -104,7 +98,7 @@ else
 	timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$SSA" -l "$JP_SOCK" \
 		"$JOBPOOLD" -c "$JP_TMP/jobpool.conf" >>"$JP_LOG" 2>&1 &
 	JP_PID=$!
-	for _ in $(seq 100); do [ -S "$JP_SOCK" ] && break; sleep 0.05; done
+	jp_until 5 test -S "$JP_SOCK"
 	ino=$(inode "$JP_SOCK")
 	# The first connection starts the daemon; its job is already written by then.
 	out=$(printf 'first\nsecond\nthird\n' | timeout 30 "$JOBPOOLCTL" map -k -q default 2>&1)

@@ -12,34 +12,10 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
-raw() { badclient raw -t 10 "$JP_SOCK"; }
-# stat_get TYPE NAME KEY: a value from STATS (the first line of that type and name).
-stat_get() {
-	badclient stats "$JP_SOCK" | awk -v t="$1" -v n="$2" -v k="$3" '
-		$1 == t && ($2 == n || n == "") {
-			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
-				print substr($i, length(k) + 2); exit } }'
-}
-# worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
-worker_pid() {
-	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
-		$1 == "worker" && $2 == q && (s == "" || $4 == "state=" s) {
-			sub(/^pid=/, "", $3); print $3; exit }'
-}
 # poll_pid QUEUE STATE [NOT]: wait (up to 10 s) for a worker of QUEUE in STATE whose pid
 # is not NOT; print its pid.
-poll_pid() {
-	local i p
-	for i in $(seq 1 500); do
-		p=$(worker_pid "$1" "$2")
-		if [ -n "$p" ] && [ "$p" != "${3:-}" ]; then
-			echo "$p"
-			return 0
-		fi
-		sleep 0.02
-	done
-	return 1
-}
+poll_pid() { jp_until 10 jp_out_match '^[0-9]+$' other_pid "$@" && echo "$JP_UNTIL_OUT"; }
+other_pid() { local p; p=$(worker_pid "$1" "$2"); [ "$p" != "${3:-}" ] && echo "$p"; }
 
 jp_start 'queues = (
 	{ name = "slow"; handler = "sleep"; workers = 1; batch = 1; retries = 3; },
@@ -79,8 +55,8 @@ w2=$(poll_pid slow idle "$w1")
 jp_match "slow: a new worker replaces the dead one" '^[0-9]+$' "$w2"
 jp_eq "slow: the dead worker is gone from STATS" "" \
 	"$(badclient stats "$JP_SOCK" | grep "^worker slow pid=$w1 ")"
-jp_eq "slow: STATS counts the death" 1 "$(stat_get queue slow worker_deaths)"
-jp_eq "slow: STATS counts the retry" 1 "$(stat_get queue slow retried)"
+jp_eq "slow: STATS counts the death" 1 "$(jp_stat queue slow worker_deaths)"
+jp_eq "slow: STATS counts the retry" 1 "$(jp_stat queue slow retried)"
 jp_match "slow: the log names the dead worker's pid and signal" \
 	"queue slow: worker $w1 exited unexpectedly: killed by signal 9 \\(Killed\\)" \
 	"$(cat "$JP_LOG")"
@@ -164,16 +140,12 @@ if cmp -s "$JP_TMP/in" "$JP_TMP/map.out"; then
 else
 	jp_fail "map with workers killed under it: output differs: $(cmp "$JP_TMP/in" "$JP_TMP/map.out" 2>&1); $(head -3 "$JP_TMP/map.err")"
 fi
-for i in $(seq 1 300); do
-	[ "$(badclient stats "$JP_SOCK" | grep -c '^worker stream .*state=idle')" = 2 ] && break
-	sleep 0.02
-done
-jp_eq "stream: both workers back" 2 \
-	"$(badclient stats "$JP_SOCK" | grep -c '^worker stream .*state=idle')"
+idle_workers() { badclient stats "$JP_SOCK" | grep -c "^worker $1 .*state=idle"; }
+jp_eq_until "stream: both workers back" 2 6 idle_workers stream
 jp_eq "stream: nothing left queued or running" "0 0" \
-	"$(stat_get queue stream depth) $(stat_get queue stream running)"
-jp_match "stream: the killed jobs were retried" '^[1-9]' "$(stat_get queue stream retried)"
-jp_eq "stream: no job failed" 0 "$(stat_get queue stream failed)"
+	"$(jp_stat queue stream depth) $(jp_stat queue stream running)"
+jp_match "stream: the killed jobs were retried" '^[1-9]' "$(jp_stat queue stream retried)"
+jp_eq "stream: no job failed" 0 "$(jp_stat queue stream failed)"
 out=$(jp_ctl status); rc=$?
 jp_eq "jobpoolctl status after all the kills: exit status" 0 "$rc"
 

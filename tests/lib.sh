@@ -45,7 +45,6 @@ fi
 
 JP_SHELL=$BASHPID
 jp_cleanup() {
-	local i
 	# Only the test's own shell cleans up: a subshell that inherited this trap (the
 	# watchdog jp_stop kills, a process substitution) once removed JP_TMP under a
 	# test that was still running.
@@ -53,7 +52,7 @@ jp_cleanup() {
 	if [ -n "$JP_PID" ] && kill -0 "$JP_PID" 2>/dev/null; then
 		# TERM reaches the daemon through timeout; KILL would orphan it.
 		kill -TERM "$JP_PID" 2>/dev/null
-		for i in $(seq 30); do kill -0 "$JP_PID" 2>/dev/null || break; sleep 0.1; done
+		jp_until 3 eval '! kill -0 "$JP_PID" 2>/dev/null'
 		[ -n "$JP_DPID" ] && kill -KILL "$JP_DPID" 2>/dev/null
 		kill -KILL "$JP_PID" 2>/dev/null
 	fi
@@ -78,19 +77,23 @@ jp_start() {
 	timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" ${JP_WRAP[@]+"${JP_WRAP[@]}"} \
 		"$JOBPOOLD" -c "$JP_TMP/jobpool.conf" "$@" >>"$JP_LOG" 2>&1 &
 	JP_PID=$!
-	local i n=200
-	[ "$JP_VALGRIND" = 1 ] && n=1200
-	for i in $(seq 1 $n); do
-		if "$JOBPOOLCTL" ping >/dev/null 2>&1; then
-			JP_DPID=$(pgrep -o -P "$JP_PID")
-			return 0
-		fi
-		if ! kill -0 "$JP_PID" 2>/dev/null; then break; fi
-		sleep 0.05
-	done
+	local secs=10
+	[ "$JP_VALGRIND" = 1 ] && secs=60
+	JP_UP=0
+	jp_until "$secs" _jp_up
+	if [ "$JP_UP" = 1 ]; then
+		JP_DPID=$(pgrep -o -P "$JP_PID")
+		return 0
+	fi
 	echo "jobpoold did not come up; log:" >&2
 	cat "$JP_LOG" >&2
 	exit 99
+}
+
+# _jp_up: the daemon answers (JP_UP=1), or it has exited (jp_start need not wait on).
+_jp_up() {
+	"$JOBPOOLCTL" ping >/dev/null 2>&1 && { JP_UP=1; return 0; }
+	! kill -0 "$JP_PID" 2>/dev/null
 }
 
 # Stop jobpoold with SIGTERM and check it exits 0 within $1 seconds (default 30).
@@ -157,6 +160,27 @@ BADCLIENT_PY="$top_srcdir/tests/badclient.py"
 badclient() { python3 "$BADCLIENT_PY" "$@"; }
 bc_submit() { badclient submit "$JP_SOCK" "$@" 2>"$JP_TMP/hdr"; }
 hdr() { cat "$JP_TMP/hdr"; }
+# raw [--keep-open]: stdin to a new connection as it is, the daemon's bytes on stdout;
+# exit 0 when the daemon closed the connection, 3 when it still held it open after
+# JP_RAW_TIMEOUT seconds (a test may set it before it calls raw).
+JP_RAW_TIMEOUT=10
+raw() { badclient raw -t "$JP_RAW_TIMEOUT" "$JP_SOCK" "$@"; }
+# jp_stat TYPE [NAME] KEY: KEY's value on the first STATS line of TYPE (and NAME, if not
+# empty): `jp_stat daemon connections`, `jp_stat queue default running`.
+jp_stat() {
+	local t=$1 n= k=$2
+	[ $# -ge 3 ] && { n=$2; k=$3; }
+	badclient stats "$JP_SOCK" | awk -v t="$t" -v n="$n" -v k="$k" '
+		$1 == t && (n == "" || $2 == n) {
+			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
+				print substr($i, length(k) + 2); exit } }'
+}
+# worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
+worker_pid() {
+	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
+		$1 == "worker" && $2 == q && (s == "" || $4 == "state=" s) {
+			sub(/^pid=/, "", $3); print $3; exit }'
+}
 
 jp_fail() { echo "FAIL: $*" >&2; JP_FAILS=$((JP_FAILS + 1)); }
 jp_pass() { echo "ok: $*"; }
@@ -183,23 +207,33 @@ jp_until() {
 		sleep 0.05
 	done
 }
+# jp_ok_until WHAT SECS CMD...: jp_pass once CMD succeeds, jp_fail if SECS pass first.
+jp_ok_until() {
+	local what=$1 secs=$2
+	shift 2
+	if jp_until "$secs" "$@"; then jp_pass "$what"; return 0; fi
+	jp_fail "$what: not so within ${secs}s"
+	return 1
+}
 # jp_eq_until WHAT EXPECTED SECS CMD...: jp_eq on CMD's output, once it is EXPECTED or
 # SECS have passed (then with the last output read).
 jp_eq_until() {
 	local what=$1 want=$2 secs=$3
 	shift 3
-	jp_until "$secs" _jp_out_eq "$want" "$@"
+	jp_until "$secs" jp_out_eq "$want" "$@"
 	jp_eq "$what" "$want" "$JP_UNTIL_OUT"
 }
 # jp_match_until WHAT REGEX SECS CMD...: jp_match on CMD's output, the same way.
 jp_match_until() {
 	local what=$1 re=$2 secs=$3
 	shift 3
-	jp_until "$secs" _jp_out_match "$re" "$@"
+	jp_until "$secs" jp_out_match "$re" "$@"
 	jp_match "$what" "$re" "$JP_UNTIL_OUT"
 }
-_jp_out_eq() { local want=$1; shift; JP_UNTIL_OUT=$("$@" 2>&1); [ "$JP_UNTIL_OUT" = "$want" ]; }
-_jp_out_match() {
+# jp_out_eq WANT CMD... and jp_out_match REGEX CMD...: CMD's output (in $JP_UNTIL_OUT)
+# is WANT, or matches REGEX; to be waited for with jp_until.
+jp_out_eq() { local want=$1; shift; JP_UNTIL_OUT=$("$@" 2>&1); [ "$JP_UNTIL_OUT" = "$want" ]; }
+jp_out_match() {
 	local re=$1
 	shift
 	JP_UNTIL_OUT=$("$@" 2>&1)
