@@ -63,12 +63,17 @@
 	 SECBIT_KEEP_CAPS_LOCKED | \
 	 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
 
-/* The peers allowed in, resolved: uids and gids. */
-static uid_t	*acl_uids;
-static size_t	 acl_nuids;
-static gid_t	*acl_gids;
-static size_t	 acl_ngids;
-static int	 acl_on;
+/* Users and groups named in the config (allow_*, admin_*), resolved to ids at load. */
+struct idlist {
+	uid_t	*uids;
+	size_t	 nuids;
+	gid_t	*gids;
+	size_t	 ngids;
+};
+
+/* The peers allowed in. */
+static struct idlist	 acl;
+static int		 acl_on;
 
 /*
  * Administrators besides root and the daemon's own user: they see and act on every
@@ -76,10 +81,7 @@ static int	 acl_on;
  * changes with every new set, so a connection's cached answer (server.c) is asked again
  * after a reload.
  */
-static uid_t	*admin_uids;
-static size_t	 admin_nuids;
-static gid_t	*admin_gids;
-static size_t	 admin_ngids;
+static struct idlist	 admins;
 static uint64_t	 admin_gen = 1;
 
 /*
@@ -158,6 +160,89 @@ priv_gid(const char *name, gid_t *gid)
 	return (0);
 }
 
+static void
+idlist_free(struct idlist *l)
+{
+	free(l->uids);
+	free(l->gids);
+	memset(l, 0, sizeof *l);
+}
+
+/*
+ * Resolve what_users and what_groups ("allow" or "admin", then _users, _groups) into
+ * l. A name that does not resolve now (the config checked it at load), or that finds no
+ * memory, is logged and left out: the list only ever grants less.
+ */
+static void
+idlist_set(struct idlist *l, const char *what, char **users, int nusers, char **groups,
+    int ngroups)
+{
+	uid_t	*nu, uid;
+	gid_t	*ng, gid;
+	int	 i;
+
+	idlist_free(l);
+	for (i = 0; i < nusers; i++) {
+		if (priv_uid(users[i], &uid, NULL) != 0) {
+			log_warnx("%s_users: no user '%s'; ignored", what, users[i]);
+			continue;
+		}
+		if ((nu = reallocarray(l->uids, l->nuids + 1, sizeof *nu)) == NULL) {
+			log_warnx("%s_users: out of memory; '%s' ignored", what, users[i]);
+			continue;
+		}
+		l->uids = nu;
+		l->uids[l->nuids++] = uid;
+	}
+	for (i = 0; i < ngroups; i++) {
+		if (priv_gid(groups[i], &gid) != 0) {
+			log_warnx("%s_groups: no group '%s'; ignored", what, groups[i]);
+			continue;
+		}
+		if ((ng = reallocarray(l->gids, l->ngids + 1, sizeof *ng)) == NULL) {
+			log_warnx("%s_groups: out of memory; '%s' ignored", what, groups[i]);
+			continue;
+		}
+		l->gids = ng;
+		l->gids[l->ngids++] = gid;
+	}
+}
+
+/* Is gid on l? (gid_t)-1, unknown, never is. */
+static int
+idlist_has_gid(const struct idlist *l, gid_t gid)
+{
+	size_t	i;
+
+	if (gid == (gid_t)-1)
+		return (0);
+	for (i = 0; i < l->ngids; i++) {
+		if (l->gids[i] == gid)
+			return (1);
+	}
+	return (0);
+}
+
+/* Is a peer with this uid, primary gid and supplementary groups on l? */
+static int
+idlist_has(const struct idlist *l, uid_t uid, gid_t gid, const gid_t *groups,
+    size_t ngroups)
+{
+	size_t	i;
+
+	for (i = 0; i < l->nuids; i++) {
+		if (l->uids[i] == uid)
+			return (1);
+	}
+	if (idlist_has_gid(l, gid))
+		return (1);
+	for (i = 0; i < ngroups; i++) {
+		if (idlist_has_gid(l, groups[i]))
+			return (1);
+	}
+	return (0);
+}
+
 /*
  * Build the allow lists of cf (at start and on reload). Groups are kept as gids and
  * matched at connect against the peer's own groups (priv_peer_check), not against the
@@ -167,45 +252,9 @@ priv_gid(const char *name, gid_t *gid)
 void
 priv_acl_set(const struct config *cf)
 {
-	uid_t	*nu;
-	gid_t	*ng;
-	uid_t	 uid;
-	gid_t	 gid;
-	int	 i;
-
-	free(acl_uids);
-	free(acl_gids);
-	acl_uids = NULL;
-	acl_gids = NULL;
-	acl_nuids = acl_ngids = 0;
 	acl_on = cf->nallow_users > 0 || cf->nallow_groups > 0;
-	for (i = 0; i < cf->nallow_users; i++) {
-		if (priv_uid(cf->allow_users[i], &uid, NULL) != 0) {
-			log_warnx("allow_users: no user '%s'; ignored", cf->allow_users[i]);
-			continue;
-		}
-		if ((nu = reallocarray(acl_uids, acl_nuids + 1, sizeof *nu)) == NULL) {
-			log_warnx("allow_users: out of memory; '%s' ignored",
-			    cf->allow_users[i]);
-			continue;
-		}
-		acl_uids = nu;
-		acl_uids[acl_nuids++] = uid;
-	}
-	for (i = 0; i < cf->nallow_groups; i++) {
-		if (priv_gid(cf->allow_groups[i], &gid) != 0) {
-			log_warnx("allow_groups: no group '%s'; ignored",
-			    cf->allow_groups[i]);
-			continue;
-		}
-		if ((ng = reallocarray(acl_gids, acl_ngids + 1, sizeof *ng)) == NULL) {
-			log_warnx("allow_groups: out of memory; '%s' ignored",
-			    cf->allow_groups[i]);
-			continue;
-		}
-		acl_gids = ng;
-		acl_gids[acl_ngids++] = gid;
-	}
+	idlist_set(&acl, "allow", cf->allow_users, cf->nallow_users, cf->allow_groups,
+	    cf->nallow_groups);
 	priv_admin_set(cf);
 }
 
@@ -216,58 +265,9 @@ priv_acl_set(const struct config *cf)
 static void
 priv_admin_set(const struct config *cf)
 {
-	uid_t	*nu;
-	gid_t	*ng;
-	uid_t	 uid;
-	gid_t	 gid;
-	int	 i;
-
-	free(admin_uids);
-	free(admin_gids);
-	admin_uids = NULL;
-	admin_gids = NULL;
-	admin_nuids = admin_ngids = 0;
 	admin_gen++;
-	for (i = 0; i < cf->nadmin_users; i++) {
-		if (priv_uid(cf->admin_users[i], &uid, NULL) != 0) {
-			log_warnx("admin_users: no user '%s'; ignored", cf->admin_users[i]);
-			continue;
-		}
-		if ((nu = reallocarray(admin_uids, admin_nuids + 1, sizeof *nu)) == NULL) {
-			log_warnx("admin_users: out of memory; '%s' ignored",
-			    cf->admin_users[i]);
-			continue;
-		}
-		admin_uids = nu;
-		admin_uids[admin_nuids++] = uid;
-	}
-	for (i = 0; i < cf->nadmin_groups; i++) {
-		if (priv_gid(cf->admin_groups[i], &gid) != 0) {
-			log_warnx("admin_groups: no group '%s'; ignored",
-			    cf->admin_groups[i]);
-			continue;
-		}
-		if ((ng = reallocarray(admin_gids, admin_ngids + 1, sizeof *ng)) == NULL) {
-			log_warnx("admin_groups: out of memory; '%s' ignored",
-			    cf->admin_groups[i]);
-			continue;
-		}
-		admin_gids = ng;
-		admin_gids[admin_ngids++] = gid;
-	}
-}
-
-/* Is gid on allow_groups? */
-static int
-priv_acl_gid(gid_t gid)
-{
-	size_t	i;
-
-	for (i = 0; i < acl_ngids; i++) {
-		if (acl_gids[i] == gid)
-			return (1);
-	}
-	return (0);
+	idlist_set(&admins, "admin", cf->admin_users, cf->nadmin_users, cf->admin_groups,
+	    cf->nadmin_groups);
 }
 
 /*
@@ -278,34 +278,9 @@ priv_acl_gid(gid_t gid)
 int
 priv_acl_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
 {
-	size_t	i;
-
 	if (!acl_on || uid == 0 || uid == geteuid())
 		return (1);
-	for (i = 0; i < acl_nuids; i++) {
-		if (acl_uids[i] == uid)
-			return (1);
-	}
-	if (priv_acl_gid(gid))
-		return (1);
-	for (i = 0; i < ngroups; i++) {
-		if (priv_acl_gid(groups[i]))
-			return (1);
-	}
-	return (0);
-}
-
-/* Is gid on admin_groups? */
-static int
-priv_admin_gid(gid_t gid)
-{
-	size_t	i;
-
-	for (i = 0; i < admin_ngids; i++) {
-		if (admin_gids[i] == gid)
-			return (1);
-	}
-	return (0);
+	return (idlist_has(&acl, uid, gid, groups, ngroups));
 }
 
 /*
@@ -316,23 +291,11 @@ priv_admin_gid(gid_t gid)
 int
 priv_admin_allows(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
 {
-	size_t	i;
-
 	if (uid == 0 || uid == geteuid())
 		return (1);
 	if (uid == (uid_t)-1)
 		return (0);
-	for (i = 0; i < admin_nuids; i++) {
-		if (admin_uids[i] == uid)
-			return (1);
-	}
-	if (gid != (gid_t)-1 && priv_admin_gid(gid))
-		return (1);
-	for (i = 0; i < ngroups; i++) {
-		if (priv_admin_gid(groups[i]))
-			return (1);
-	}
-	return (0);
+	return (idlist_has(&admins, uid, gid, groups, ngroups));
 }
 
 /* The administrator lists in force: a new number after every priv_acl_set. */
@@ -403,7 +366,7 @@ priv_peer_check(int fd, struct priv_peer *peer, char **cause)
 	peer->gid = cred.gid;
 	if (priv_acl_allows(cred.uid, cred.gid, NULL, 0))
 		return (0);
-	if (acl_ngids == 0)
+	if (acl.ngids == 0)
 		goto refuse;
 	if (priv_peer_groups(fd, buf, sizeof buf / sizeof buf[0], &big, &groups,
 	    &ngroups) == -1) {
@@ -440,7 +403,7 @@ priv_peer_admin(int fd, uid_t uid)
 
 	if (priv_admin_allows(uid, (gid_t)-1, NULL, 0))
 		return (1);
-	if (uid == (uid_t)-1 || admin_ngids == 0)
+	if (uid == (uid_t)-1 || admins.ngids == 0)
 		return (0);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1 ||
 	    cred.uid != uid)
@@ -550,17 +513,9 @@ void
 priv_acl_free(void)
 {
 	log_limit_reset(&refused_limit);
-	free(acl_uids);
-	free(acl_gids);
-	acl_uids = NULL;
-	acl_gids = NULL;
-	acl_nuids = acl_ngids = 0;
+	idlist_free(&acl);
 	acl_on = 0;
-	free(admin_uids);
-	free(admin_gids);
-	admin_uids = NULL;
-	admin_gids = NULL;
-	admin_nuids = admin_ngids = 0;
+	idlist_free(&admins);
 	admin_gen++;
 	/* Called once the jobs are gone: no job's owner index outlives its table. */
 	free(owner_uids);
