@@ -21,6 +21,7 @@
 #include "autoconf.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,15 @@
 #include "frame.h"
 #include "jobpool.h"
 #include "jobpoold.h"
-#include "journal.h"
 #include "log.h"
 
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
 #define DISPATCH_AHEAD_US	20000	/* shorter jobs: one more in flight (bench/README.md) */
 #define DISPATCH_REPORT_MS	1000	/* after grace: time for the worker to report */
+
+/* dispatch_attempt_end()'s flags */
+#define DISPATCH_PERMANENT	0x1	/* a failure not worth retrying */
+#define DISPATCH_IF_HISTORY	0x2	/* record the attempt only in a history there is */
 
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
 static void	dispatch_kick_cb(evutil_socket_t, short, void *);
@@ -51,17 +55,17 @@ static struct queue	*kick_head, **kick_tail = &kick_head;
 void
 dispatch_kick(struct queue *q)
 {
-	if (q->kicked)
+	if (q->dp.kicked)
 		return;
 	if (kick_ev == NULL &&
 	    (kick_ev = event_new(master_base, -1, 0, dispatch_kick_cb, NULL)) == NULL) {
 		dispatch_queue(q);
 		return;
 	}
-	q->kicked = 1;
-	q->kick_next = NULL;
+	q->dp.kicked = 1;
+	q->dp.kick_next = NULL;
 	*kick_tail = q;
-	kick_tail = &q->kick_next;
+	kick_tail = &q->dp.kick_next;
 	if (kick_head == q)
 		event_active(kick_ev, EV_TIMEOUT, 0);
 }
@@ -79,10 +83,26 @@ dispatch_kick_cb(evutil_socket_t fd, short events, void *arg)
 	kick_head = NULL;
 	kick_tail = &kick_head;
 	for (; q != NULL; q = next) {
-		next = q->kick_next;
-		q->kicked = 0;
+		next = q->dp.kick_next;
+		q->dp.kicked = 0;
 		dispatch_queue(q);
 	}
+}
+
+/* A new queue's dispatch part: nothing measured (no batching until then), nothing kicked. */
+void
+dispatch_queue_init(struct queue *q)
+{
+	memset(&q->dp, 0, sizeof q->dp);
+}
+
+/* Free what dispatch holds for q. */
+void
+dispatch_queue_free(struct queue *q)
+{
+	if (q->dp.rate_ev != NULL)
+		event_free(q->dp.rate_ev);
+	q->dp.rate_ev = NULL;
 }
 
 /* At exit. */
@@ -109,21 +129,31 @@ dispatch_random(void)
 	return (drand48());
 }
 
+/* What snprintf returned (n), cut to what its buffer of size bytes holds. */
+static uint32_t
+dispatch_cut(int n, size_t size)
+{
+	return (n < 0 ? 0 : (size_t)n >= size ? (uint32_t)size - 1 : (uint32_t)n);
+}
+
 /* Refill q's token bucket; returns the whole tokens available. */
 static uint32_t
 dispatch_tokens(struct queue *q)
 {
 	uint64_t	now = now_us();
 
-	if (q->tokens_at == 0) {
-		q->tokens = q->cf.burst;
-		q->tokens_at = now;
+	if (q->dp.tokens_at == 0 || q->dp.rate != q->cf.rate || q->dp.burst != q->cf.burst) {
+		/* At first, and after a reload changed the rate: from a full bucket. */
+		q->dp.tokens = q->cf.burst;
+		q->dp.tokens_at = now;
+		q->dp.rate = q->cf.rate;
+		q->dp.burst = q->cf.burst;
 	}
-	q->tokens += q->cf.rate * (double)(now - q->tokens_at) / 1e6;
-	if (q->tokens > q->cf.burst)
-		q->tokens = q->cf.burst;
-	q->tokens_at = now;
-	return ((uint32_t)q->tokens);
+	q->dp.tokens += q->cf.rate * (double)(now - q->dp.tokens_at) / 1e6;
+	if (q->dp.tokens > q->cf.burst)
+		q->dp.tokens = q->cf.burst;
+	q->dp.tokens_at = now;
+	return ((uint32_t)q->dp.tokens);
 }
 
 /* Out of tokens: come back when the next one has accrued. */
@@ -133,15 +163,15 @@ dispatch_arm_rate(struct queue *q)
 	struct timeval	tv;
 	double		wait_us;
 
-	if (q->rate_ev == NULL &&
-	    (q->rate_ev = evtimer_new(master_base, dispatch_rate_cb, q)) == NULL)
+	if (q->dp.rate_ev == NULL &&
+	    (q->dp.rate_ev = evtimer_new(master_base, dispatch_rate_cb, q)) == NULL)
 		return;
-	if (evtimer_pending(q->rate_ev, NULL))
+	if (evtimer_pending(q->dp.rate_ev, NULL))
 		return;
-	wait_us = (1.0 - (q->tokens - (uint32_t)q->tokens)) / q->cf.rate * 1e6 + 1;
+	wait_us = (1.0 - (q->dp.tokens - (uint32_t)q->dp.tokens)) / q->cf.rate * 1e6 + 1;
 	tv.tv_sec = (long)(wait_us / 1e6);
 	tv.tv_usec = (long)wait_us % 1000000;
-	evtimer_add(q->rate_ev, &tv);
+	evtimer_add(q->dp.rate_ev, &tv);
 }
 
 static void
@@ -163,21 +193,21 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 	 * worker whose running job has already taken much longer than the average: what
 	 * is sent to it waits behind that job, whatever its priority.
 	 */
-	if (q->svc_us == 0)
+	if (q->dp.svc_us == 0)
 		cap = 1;
 	else if (w->ninflight > 0 && now_us() - w->head_since >
-	    4 * (uint64_t)q->svc_us + DISPATCH_BATCH_US)
+	    4 * (uint64_t)q->dp.svc_us + DISPATCH_BATCH_US)
 		return (w->ninflight);
 	if (cap > 1) {
 		/* Short jobs only: cap the batch at DISPATCH_BATCH_US of expected work. */
-		by_time = DISPATCH_BATCH_US / q->svc_us;
+		by_time = DISPATCH_BATCH_US / q->dp.svc_us;
 		/*
 		 * The second pass: a job of up to DISPATCH_AHEAD_US waits behind the running
 		 * one. A round trip through the master costs a worker about 100 us on a
 		 * 2-vCPU VM, 2-5% of jobs of 2-5 ms; a job that is sent ahead and then waits
 		 * while another worker falls idle waits at most one such job.
 		 */
-		if (ahead && by_time < 2 && q->svc_us < DISPATCH_AHEAD_US)
+		if (ahead && by_time < 2 && q->dp.svc_us < DISPATCH_AHEAD_US)
 			by_time = 2;
 		if (by_time < cap)
 			cap = by_time;
@@ -231,18 +261,14 @@ dispatch_fail_ready(struct queue *q)
 {
 	struct job	*j;
 	char		 msg[512];
-	int		 n;
-	uint32_t	 count = 0;
+	uint32_t	 n, count = 0;
 
-	n = snprintf(msg, sizeof msg, "queue %s cannot run its handler: %s", q->name,
-	    q->failed_reason);
-	if (n >= (int)sizeof msg)
-		n = sizeof msg - 1;
+	n = dispatch_cut(snprintf(msg, sizeof msg, "queue %s cannot run its handler: %s",
+	    q->name, q->failed_reason), sizeof msg);
 	while ((j = queue_pop(q)) != NULL) {
-		q->failed++;
 		if (job_extra(j) != NULL)
 			j->x->last_status = JOB_FAILED;
-		job_finish(j, JOB_DEAD, msg, (uint32_t)n);
+		job_finish(j, JOB_DEAD, msg, n);
 		count++;
 	}
 	log_job(LOG_NOTICE, 0, q->name, 0, "queue %s: %u waiting job%s made dead: the "
@@ -274,11 +300,13 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 		cap = dispatch_capacity(q, w, nready_workers, ahead);
 		sent = 0;
 		while (w->ninflight < cap && *tokens > 0 && (j = queue_pop(q)) != NULL) {
+			j->attempts++;
+			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
 			supervisor_send(w, j);
 			sent = 1;
 			if (q->cf.rate > 0) {
 				(*tokens)--;
-				q->tokens -= 1;
+				q->dp.tokens -= 1;
 			}
 		}
 		if (sent)
@@ -329,31 +357,40 @@ dispatch_queue(struct queue *q)
 		server_unblock(q);
 }
 
-/* Accept a job into its queue: give it an id, index it, register the waiter. */
+/*
+ * The one way into the daemon, for SUBMIT and the journal's recovery: index j (its id
+ * is set), register its waiter, and put it in its queue (st JOB_QUEUED: ready or
+ * delayed by its run_at) or, recovered dead, on the dead list (st JOB_DEAD, info's
+ * text its reason). info goes with the change (NULL: a new job).
+ */
+void
+dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
+    struct job_change *info)
+{
+	job_table_add(j);
+	if (waiter != NULL && server_wait(waiter, j) != 0)
+		log_warnx("job %llu: no memory to register its waiter",
+		    (unsigned long long)j->id);
+	if (st == JOB_DEAD)
+		job_change(j, JOB_DEAD, info);
+	else
+		queue_push_as(q, j, info);
+}
+
+/* Accept a new job into its queue, with a new id. */
 uint64_t
 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 {
-	struct waiter	*w;
-
 	j->id = job_next_id();
-	job_table_add(j);
-	if (waiter != NULL) {
-		if ((w = malloc(sizeof *w)) == NULL)
-			log_warnx("job %llu: no memory to register its waiter",
-			    (unsigned long long)j->id);
-		else {
-			w->conn = waiter;
-			w->next = NULL;
-			waiter->refs++;
-			j->waiters = w;
-		}
-	}
-	q->submitted++;
-	queue_push(q, j);
-	journal_submit(j);
-	if (j->state == JOB_QUEUED)
-		dispatch_kick(q);
+	dispatch_accept(q, j, waiter, JOB_QUEUED, NULL);
 	return (j->id);
+}
+
+/* lifecycle listener: a job is ready to run, dispatch its queue later in this pass. */
+void
+dispatch_job_changed(const struct job_change *ch)
+{
+	dispatch_kick(job_queue(ch->j));
 }
 
 /*
@@ -364,55 +401,149 @@ static void
 dispatch_failed(struct queue *q, struct job *j, enum job_state st, int permanent,
     const char *why, uint32_t whylen, const char *dead_reason)
 {
-	uint64_t	delay;
+	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
+				    .text = why, .len = whylen, .cause = dead_reason };
+	char			 msg[512];
 
 	if (!permanent && dead_reason == NULL && !master_stopping &&
 	    j->attempts <= q->cf.retries) {
-		q->retried++;
-		delay = jobpool_backoff_ms(q->cf.backoff_base_ms, q->cf.backoff_max_ms,
-		    q->cf.backoff_jitter, j->attempts, dispatch_random());
-		log_job(LOG_INFO, j->id, q->name, 0,
-		    "queue %s: job %llu: attempt %u %s (%.*s); retrying in %llu ms",
-		    q->name, (unsigned long long)j->id, j->attempts,
-		    st == JOB_TIMEOUT ? "timed out" : "failed", (int)whylen, why,
-		    (unsigned long long)delay);
-		j->state = JOB_RETRY_WAIT;
-		j->run_at = now_ms() + delay;
+		ch.delay_ms = jobpool_backoff_ms(q->cf.backoff_base_ms,
+		    q->cf.backoff_max_ms, q->cf.backoff_jitter, j->attempts,
+		    dispatch_random());
+		j->run_at = now_ms() + ch.delay_ms;
+		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
 		return;
 	}
-	q->failed++;
 	if (job_extra(j) != NULL)
 		j->x->last_status = (uint8_t)st;
-	log_job(LOG_NOTICE, j->id, q->name, 0,
-	    "queue %s: job %llu is dead after %u attempt%s: %s%s%.*s", q->name,
-	    (unsigned long long)j->id, j->attempts, j->attempts == 1 ? "" : "s",
-	    dead_reason != NULL ? dead_reason : "", dead_reason != NULL ? ": " : "",
-	    (int)(whylen > 200 ? 200 : whylen), why);
 	if (dead_reason != NULL) {
 		/* Its waiters and the dead list say why it was quarantined. */
-		char	msg[512];
-		int	n = snprintf(msg, sizeof msg, "%s; last: %.*s", dead_reason,
-		    (int)(whylen > 400 ? 400 : whylen), why);
-
-		job_finish(j, JOB_DEAD, msg, (uint32_t)(n < (int)sizeof msg ? n :
-		    (int)sizeof msg - 1));
-		return;
+		ch.text = msg;
+		ch.len = dispatch_cut(snprintf(msg, sizeof msg, "%s; last: %.*s",
+		    dead_reason, (int)(whylen > 400 ? 400 : whylen), why), sizeof msg);
 	}
-	job_finish(j, JOB_DEAD, why, whylen);
+	job_change(j, JOB_DEAD, &ch);
 }
 
-/* w's head job starts now (an event, logged at debug level). */
-void
+/*
+ * An attempt of j on w ended (outcome: FAILED or TIMEOUT, retried or dead; CANCELLED,
+ * final) with this error text: record the attempt (with DISPATCH_IF_HISTORY only in
+ * a history j has already: a job that never failed gets none), then end or fail it.
+ */
+static void
+dispatch_attempt_end(struct job *j, struct worker *w, uint32_t ran_ms,
+    enum job_state outcome, int flags, const char *cause, const char *text, uint32_t len)
+{
+	if (!(flags & DISPATCH_IF_HISTORY) || j->x != NULL)
+		job_history_add(j, outcome, w->pid, ran_ms, text, len);
+	if (outcome == JOB_CANCELLED)
+		job_change(j, JOB_CANCELLED, &(struct job_change){ .pid = w->pid,
+		    .ran_ms = ran_ms, .text = text, .len = len });
+	else
+		dispatch_failed(w->queue, j, outcome, flags & DISPATCH_PERMANENT, text,
+		    len, cause);
+}
+
+/* The same, with the error text formatted (and cut at 512 bytes). */
+static void
+dispatch_endf(struct job *j, struct worker *w, uint32_t ran_ms, enum job_state outcome,
+    int flags, const char *cause, const char *fmt, ...)
+{
+	char		msg[512];
+	va_list		ap;
+	uint32_t	n;
+
+	va_start(ap, fmt);
+	n = dispatch_cut(vsnprintf(msg, sizeof msg, fmt, ap), sizeof msg);
+	va_end(ap);
+	dispatch_attempt_end(j, w, ran_ms, outcome, flags, cause, msg, n);
+}
+
+/* w's head job starts now. */
+static void
 dispatch_head_started(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
 	if (j != NULL)
-		log_job(LOG_DEBUG, j->id, w->queue->name, (long)w->pid,
-		    "queue %s: job %llu: attempt %u started on worker %ld",
-		    w->queue->name, (unsigned long long)j->id, j->attempts,
-		    (long)w->pid);
+		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid });
+}
+
+/* An idle worker was sent a job: it starts now, and so does its timeout. */
+static void
+dispatch_worker_started(struct worker *w)
+{
+	dispatch_head_started(w);
+	dispatch_arm_timeout(w);
+}
+
+/* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
+const struct worker_cb dispatch_worker_cb = {
+	.started = dispatch_worker_started,
+	.result = dispatch_result,
+	.lost = dispatch_worker_lost,
+	.timer = dispatch_timer,
+	.changed = dispatch_kick,
+};
+
+/*
+ * The head job's result came: it leaves the head, the service time is measured, and
+ * the next job in line starts now, with its timer (and the grace of this one).
+ * Returns how long the job ran.
+ */
+static uint32_t
+dispatch_measure(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	struct job	*next = TAILQ_FIRST(&w->inflight);
+	uint64_t	 now = now_us(), dt = now - w->head_since;
+	uint32_t	 ran_ms = (uint32_t)(dt / 1000);
+
+	w->jobs_done++;
+	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
+	w->head_since = now;
+	if (dt > 10000000)
+		dt = 10000000;
+	if (dt == 0)
+		dt = 1;
+	/* A moving average: the first measurement sets it, later ones move it by an eighth. */
+	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt :
+	    (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
+	if (evtimer_pending(w->tev, NULL) ||
+	    (next != NULL && (next->timeout_ms != 0 || next->cancel)))
+		dispatch_arm_timeout(w);
+	return (ran_ms);
+}
+
+/* It succeeded. */
+static void
+dispatch_ok(struct job *j, struct worker *w, uint32_t ran_ms, const char *data,
+    uint32_t len)
+{
+	job_crashes_clear(j);
+	if (j->x != NULL)
+		job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
+	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid, .ran_ms = ran_ms,
+	    .text = data, .len = len });
+}
+
+/* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
+static void
+dispatch_stopped(struct job *j, struct worker *w, uint32_t ran_ms, enum job_cancel why,
+    const char *data, uint32_t len)
+{
+	int	n = len > 400 ? 400 : (int)len;
+
+	job_crashes_clear(j);
+	if (why == JOB_CANCEL_TIMEOUT)
+		dispatch_endf(j, w, ran_ms, JOB_TIMEOUT, 0, NULL,
+		    "timed out after %u ms; %.*s", j->timeout_ms, n, data);
+	else
+		dispatch_endf(j, w, ran_ms, JOB_CANCELLED, DISPATCH_IF_HISTORY, NULL,
+		    "%s: %.*s", why == JOB_CANCEL_NONE ? "cancelled" : master_stopping ?
+		    "cancelled while running, at shutdown" : "cancelled while running",
+		    n, data);
 }
 
 /* The head job of w finished with a frame status and output. */
@@ -421,108 +552,99 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 {
 	struct queue	*q = w->queue;
 	struct job	*j;
-	uint64_t	 now, dt;
+	enum job_cancel	 why;
 	uint32_t	 ran_ms;
-	char		 msg[512];
-	int		 n, reason;
 
 	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
 		log_warnx("worker %ld (queue %s): result with no job in flight",
 		    (long)w->pid, q->name);
 		return;
 	}
-	TAILQ_REMOVE(&w->inflight, j, entry);
-	w->ninflight--;
-	q->running--;
-	if (w->ninflight == 0)
-		q->busy--;
-	w->jobs_done++;
-	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
-
-	/* Service time: a moving average of the time each job held the head. */
-	now = now_us();
-	dt = now - w->head_since;
-	ran_ms = (uint32_t)(dt / 1000);
-	w->head_since = now;
-	if (dt > 10000000)
-		dt = 10000000;
-	if (dt == 0)
-		dt = 1;
-	/* The first measurement sets the average; later ones move it by an eighth. */
-	q->svc_us = q->svc_us == 0 ? (uint32_t)dt : (uint32_t)((q->svc_us * 7 + dt) / 8);
-	/* The next job in line starts now; so do its timer and the grace of this one. */
-	if (w->tev_armed)
-		dispatch_arm_timeout(w);
-	else if (w->ninflight > 0) {
-		struct job *next = TAILQ_FIRST(&w->inflight);
-
-		if (next->timeout_ms != 0 || next->cancel)
-			dispatch_arm_timeout(w);
-	}
-
-	reason = j->cancel ? j->cancel - 1 : -1;
-	j->cancel = 0;
-	if (len > master_config->max_payload) {
-		/* A worker forked before a reload lowered max_payload. */
-		n = snprintf(msg, sizeof msg, "result of %u bytes is larger than "
-		    "max_payload (%u)", len, master_config->max_payload);
-		status = FRAME_PERMANENT;
-		data = msg;
-		len = (uint32_t)n;
-	}
+	supervisor_take(w, j);
+	ran_ms = dispatch_measure(w);
+	why = j->cancel;
+	j->cancel = JOB_CANCEL_NONE;
+	if (len > master_config->max_payload)
+		status = -1;	/* a worker forked before a reload lowered max_payload */
 	switch (status) {
-	case FRAME_OK:
+	case -1:
 		job_crashes_clear(j);
-		q->done++;
-		log_job(LOG_DEBUG, j->id, q->name, (long)w->pid, "queue %s: job %llu: "
-		    "attempt %u succeeded in %u ms", q->name, (unsigned long long)j->id,
-		    j->attempts, ran_ms);
-		if (j->x != NULL)
-			job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
-		job_finish(j, JOB_DONE, data, len);
+		dispatch_endf(j, w, ran_ms, JOB_FAILED, DISPATCH_PERMANENT, NULL,
+		    "result of %u bytes is larger than max_payload (%u)", len,
+		    master_config->max_payload);
+		break;
+	case FRAME_OK:
+		dispatch_ok(j, w, ran_ms, data, len);
 		break;
 	case FRAME_SKIPPED:
-		if (reason != FRAME_CANCEL_TIMEOUT) {
+		if (why != JOB_CANCEL_TIMEOUT) {
 			/* Cancelled before it started: it never ran, so it was no attempt. */
 			j->attempts--;
-			q->cancelled++;
 			job_finish(j, JOB_CANCELLED, data, len);
 			break;
 		}
 		/* Timed out before it started: as a timeout. */
 		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
-		job_crashes_clear(j);
-		if (reason == FRAME_CANCEL_TIMEOUT) {
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; %.*s",
-			    j->timeout_ms, (int)(len > 400 ? 400 : len), data);
-			job_history_add(j, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
-			dispatch_failed(q, j, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
-			break;
-		}
-		n = snprintf(msg, sizeof msg, "%s: %.*s",
-		    reason == -1 ? "cancelled" : master_stopping ?
-		    "cancelled while running, at shutdown" : "cancelled while running",
-		    (int)(len > 400 ? 400 : len), data);
-		q->cancelled++;
-		if (j->x != NULL)
-			job_history_add(j, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
-		job_finish(j, JOB_CANCELLED, msg, (uint32_t)n);
-		break;
-	case FRAME_PERMANENT:
-		job_crashes_clear(j);
-		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
-		dispatch_failed(q, j, JOB_FAILED, 1, data, len, NULL);
+		dispatch_stopped(j, w, ran_ms, why, data, len);
 		break;
 	default:
 		job_crashes_clear(j);
-		job_history_add(j, JOB_FAILED, w->pid, ran_ms, data, len);
-		dispatch_failed(q, j, JOB_FAILED, 0, data, len, NULL);
+		dispatch_attempt_end(j, w, ran_ms, JOB_FAILED, status == FRAME_PERMANENT ?
+		    DISPATCH_PERMANENT : 0, NULL, data, len);
 		break;
 	}
 	dispatch_head_started(w);
 	dispatch_maybe_recycle(w);
 	dispatch_kick(q);
+}
+
+/*
+ * w is gone: the jobs behind its head never started. They go back to the front of
+ * their levels, last first so they keep their order, or end if they were cancelled or
+ * the daemon stops.
+ */
+static void
+dispatch_requeue_unstarted(struct worker *w, struct job *head)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
+		supervisor_take(w, j);
+		j->attempts--;
+		if (j->cancel) {
+			j->cancel = JOB_CANCEL_NONE;
+			job_finish_text(j, JOB_CANCELLED, "cancelled before it started");
+		} else if (master_stopping)
+			job_finish_text(j, JOB_CANCELLED,
+			    "daemon stopped before the job ran");
+		else
+			queue_push_front(w->queue, j);
+	}
+}
+
+/* w died while running head, which had not been asked to stop: a crash, or poison. */
+static void
+dispatch_crashed(struct job *head, struct worker *w, uint32_t ran_ms, const char *why)
+{
+	struct queue	*q = w->queue;
+	char		 poison[96];
+	const char	*cause = NULL;
+
+	log_job(LOG_WARNING, head->id, q->name, (long)w->pid,
+	    "queue %s: job %llu: worker %ld died while running it (%s); "
+	    "attempt %u of %u", q->name, (unsigned long long)head->id,
+	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
+	/* The count lives in head->x; without memory, no count. */
+	if (job_extra(head) != NULL)
+		head->x->crashes++;
+	if (q->cf.poison_after > 0 && job_crashes(head) >= q->cf.poison_after) {
+		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
+		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
+		cause = poison;
+	}
+	dispatch_endf(head, w, ran_ms, JOB_FAILED, 0, cause,
+	    "worker %ld died while running it: %s", (long)w->pid, why);
 }
 
 /*
@@ -533,10 +655,9 @@ void
 dispatch_worker_lost(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
-	struct job	*j, *head = TAILQ_FIRST(&w->inflight);
-	char		 msg[256];
+	struct job	*head = TAILQ_FIRST(&w->inflight);
 	uint32_t	 ran_ms;
-	int		 n, had = w->ninflight > 0;
+	int		 killed;
 
 	if (w->said_retire)
 		head = NULL;	/* it said it would run nothing more */
@@ -546,114 +667,84 @@ dispatch_worker_lost(struct worker *w, const char *why)
 		 * the kill: this one had only just begun, through no fault of its own.
 		 */
 		head = NULL;
-	/* Requeue the ones that never started, last first, so they keep their order. */
-	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		TAILQ_REMOVE(&w->inflight, j, entry);
-		w->ninflight--;
-		q->running--;
-		j->attempts--;
-		if (j->cancel) {
-			/* It was cancelled before it could start. */
-			j->cancel = 0;
-			q->cancelled++;
-			job_finish(j, JOB_CANCELLED, "cancelled before it started", 27);
-		} else if (master_stopping) {
-			q->cancelled++;
-			job_finish(j, JOB_CANCELLED, "daemon stopped before the job ran",
-			    33);
-		} else
-			queue_push_front(q, j);
-	}
+	dispatch_requeue_unstarted(w, head);
 	dispatch_kick(q);
-	if (head == NULL) {
-		if (had)
-			q->busy--;
+	if (head == NULL)
 		return;
-	}
-	TAILQ_REMOVE(&w->inflight, head, entry);
-	w->ninflight--;
-	q->running--;
-	q->busy--;
+	supervisor_take(w, head);
 	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
+	killed = w->killed_for == head->id;
 
-	if (head->cancel == 1 + FRAME_CANCEL_USER) {
-		head->cancel = 0;
-		if (w->killed_for == head->id)
-			n = snprintf(msg, sizeof msg, "cancelled while running%s: the "
-			    "handler did not stop within the grace period (%u ms); worker "
-			    "%ld was killed, cleanup did not finish", master_stopping ?
-			    ", at shutdown" : "", q->cf.grace_ms, (long)w->pid);
+	switch (head->cancel) {
+	case JOB_CANCEL_NONE:
+		dispatch_crashed(head, w, ran_ms, why);
+		break;
+	case JOB_CANCEL_TIMEOUT:
+		head->cancel = JOB_CANCEL_NONE;
+		if (killed)
+			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			    "after %u ms; the handler did not stop within the grace "
+			    "period (%u ms): worker %ld was killed", head->timeout_ms,
+			    q->cf.grace_ms, (long)w->pid);
 		else
-			n = snprintf(msg, sizeof msg, "cancelled while running%s: worker "
-			    "%ld died before cleanup finished: %s", master_stopping ?
-			    ", at shutdown" : "", (long)w->pid, why);
-		if (n >= (int)sizeof msg)
-			n = sizeof msg - 1;
-		q->cancelled++;
-		job_history_add(head, JOB_CANCELLED, w->pid, ran_ms, msg, (uint32_t)n);
-		job_finish(head, JOB_CANCELLED, msg, (uint32_t)n);
-		return;
-	}
-	if (head->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
-		head->cancel = 0;
-		if (w->killed_for == head->id)
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; the handler "
-			    "did not stop within the grace period (%u ms): worker %ld was "
-			    "killed", head->timeout_ms, q->cf.grace_ms, (long)w->pid);
+			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			    "after %u ms; worker %ld died before cleanup finished: %s",
+			    head->timeout_ms, (long)w->pid, why);
+		break;
+	default:
+		head->cancel = JOB_CANCEL_NONE;
+		if (killed)
+			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			    "while running%s: the handler did not stop within the grace "
+			    "period (%u ms); worker %ld was killed, cleanup did not finish",
+			    master_stopping ? ", at shutdown" : "", q->cf.grace_ms,
+			    (long)w->pid);
 		else
-			n = snprintf(msg, sizeof msg, "timed out after %u ms; worker %ld "
-			    "died before cleanup finished: %s", head->timeout_ms,
-			    (long)w->pid, why);
-		if (n >= (int)sizeof msg)
-			n = sizeof msg - 1;
-		job_history_add(head, JOB_TIMEOUT, w->pid, ran_ms, msg, (uint32_t)n);
-		dispatch_failed(q, head, JOB_TIMEOUT, 0, msg, (uint32_t)n, NULL);
-		return;
+			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			    "while running%s: worker %ld died before cleanup finished: %s",
+			    master_stopping ? ", at shutdown" : "", (long)w->pid, why);
+		break;
 	}
-
-	/* The worker died under the job: a failed attempt, or a poison job. */
-	n = snprintf(msg, sizeof msg, "worker %ld died while running it: %s",
-	    (long)w->pid, why);
-	if (n >= (int)sizeof msg)
-		n = sizeof msg - 1;
-	log_job(LOG_WARNING, head->id, q->name, (long)w->pid,
-	    "queue %s: job %llu: worker %ld died while running it (%s); "
-	    "attempt %u of %u", q->name, (unsigned long long)head->id,
-	    (long)w->pid, why, head->attempts, q->cf.retries + 1);
-	job_history_add(head, JOB_FAILED, w->pid, ran_ms, msg, (uint32_t)n);
-	/* The history made head->x, where crashes lives; without memory, no count. */
-	if (head->x != NULL)
-		head->x->crashes++;
-	if (q->cf.poison_after > 0 && job_crashes(head) >= q->cf.poison_after) {
-		char poison[96];
-
-		snprintf(poison, sizeof poison, "poison job: it killed %u worker%s in a "
-		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
-		q->poisoned++;
-		dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, poison);
-		return;
-	}
-	dispatch_failed(q, head, JOB_FAILED, 0, msg, (uint32_t)n, NULL);
 }
 
-/* Which worker holds j (running or batched), or NULL. */
-static struct worker *
-dispatch_holder(struct job *j)
+/*
+ * Ask the worker running j to stop it (by: a client, or the shutdown), cooperatively;
+ * it is killed after the grace period. 1, or -1 with *why.
+ */
+static int
+dispatch_stop(struct job *j, enum job_cancel by, const char **why)
 {
-	struct queue	*q = job_queue(j);
 	struct worker	*w;
-	struct job	*k;
-	int		 i;
 
-	for (i = 0; i < q->nworkers; i++) {
-		if ((w = q->workers[i]) == NULL)
-			continue;
-		TAILQ_FOREACH(k, &w->inflight, entry) {
-			if (k == j)
-				return (w);
+	switch (j->cancel) {
+	case JOB_CANCEL_NONE:
+		break;
+	case JOB_CANCEL_TIMEOUT:
+		/*
+		 * It timed out and is being stopped already (its grace timer runs): this
+		 * cancel makes that final, so it is not retried.
+		 */
+		j->cancel = by;
+		job_change(j, JOB_EV_CANCELLING, NULL);
+		return (1);
+	default:
+		/* Already being cancelled; a client's cancel still records the end. */
+		if (by == JOB_CANCEL_USER && j->cancel != JOB_CANCEL_USER) {
+			j->cancel = by;
+			job_change(j, JOB_EV_CANCELLING, NULL);
 		}
+		return (1);
 	}
-	return (NULL);
+	if ((w = supervisor_holder(j)) == NULL) {
+		*why = "is running on no known worker";
+		return (-1);
+	}
+	j->cancel = by;
+	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
+	supervisor_cancel(w, j, FRAME_CANCEL_USER);
+	if (TAILQ_FIRST(&w->inflight) == j)
+		dispatch_arm_timeout(w);
+	return (1);
 }
 
 /*
@@ -665,7 +756,6 @@ int
 dispatch_cancel(struct job *j, const char **why)
 {
 	struct queue	*q = job_queue(j);
-	struct worker	*w;
 
 	*why = NULL;
 	switch (j->state) {
@@ -673,30 +763,11 @@ dispatch_cancel(struct job *j, const char **why)
 	case JOB_DELAYED:
 	case JOB_RETRY_WAIT:
 		queue_remove(q, j);
-		q->cancelled++;
-		job_finish(j, JOB_CANCELLED, "cancelled", 9);
+		job_finish_text(j, JOB_CANCELLED, "cancelled");
 		dispatch_queue(q);
 		return (0);
 	case JOB_RUNNING:
-		if (j->cancel == 1 + FRAME_CANCEL_TIMEOUT) {
-			/*
-			 * It timed out and is being stopped already (its grace timer runs):
-			 * the user's cancel makes that final, so it is not retried.
-			 */
-			j->cancel = 1 + FRAME_CANCEL_USER;
-			return (1);
-		}
-		if (j->cancel)
-			return (1);	/* already being cancelled */
-		if ((w = dispatch_holder(j)) == NULL) {
-			*why = "is running on no known worker";
-			return (-1);
-		}
-		j->cancel = 1 + FRAME_CANCEL_USER;
-		supervisor_cancel(w, j, FRAME_CANCEL_USER);
-		if (TAILQ_FIRST(&w->inflight) == j)
-			dispatch_arm_timeout(w);
-		return (1);
+		return (dispatch_stop(j, JOB_CANCEL_USER, why));
 	case JOB_DEAD:
 		*why = "is dead (out of attempts); RETRY it, or leave it";
 		return (-1);
@@ -734,10 +805,7 @@ dispatch_retry(struct job *j, const char **why)
 	j->attempts = 0;
 	job_crashes_clear(j);
 	j->run_at = 0;
-	log_job(LOG_INFO, j->id, q->name, 0, "queue %s: dead job %llu queued again", q->name,
-	    (unsigned long long)j->id);
 	queue_push(q, j);
-	journal_retry(j);
 	dispatch_queue(q);
 	return (0);
 }
@@ -754,20 +822,16 @@ dispatch_arm_timeout(struct worker *w)
 	uint64_t	 ran, left;
 
 	if (j == NULL) {
-		if (w->tev_armed)
-			evtimer_del(w->tev);
-		w->tev_armed = 0;
+		evtimer_del(w->tev);
 		return;
 	}
 	if (j->cancel) {
-		if (w->grace_for == j->id && w->tev_armed)
+		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
 			return;
 		w->grace_for = j->id;
 		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
 	} else if (j->timeout_ms == 0) {
-		if (w->tev_armed)
-			evtimer_del(w->tev);
-		w->tev_armed = 0;
+		evtimer_del(w->tev);
 		return;
 	} else {
 		w->grace_for = 0;
@@ -777,7 +841,6 @@ dispatch_arm_timeout(struct worker *w)
 	tv.tv_sec = left / 1000;
 	tv.tv_usec = (left % 1000) * 1000;
 	evtimer_add(w->tev, &tv);
-	w->tev_armed = 1;
 }
 
 /* w's timer fired: its head job timed out, or its grace period is over. */
@@ -786,7 +849,6 @@ dispatch_timer(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	w->tev_armed = 0;
 	if (j == NULL || w->reaped)
 		return;
 	if (j->cancel && w->grace_for == j->id) {
@@ -797,19 +859,30 @@ dispatch_timer(struct worker *w)
 		    w->queue->name, (unsigned long long)j->id,
 		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
 		    DISPATCH_REPORT_MS, (long)w->pid);
-		w->signalled = 2;
+		w->signalled = WORKER_SIG_KILL;
 		w->killed_for = j->id;
 		if (w->state == WORKER_READY || w->state == WORKER_STARTING)
 			w->state = WORKER_STOPPING;	/* nothing more is sent to it */
 		kill(w->pid, SIGKILL);
 		return;
 	}
-	log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
-	    "queue %s: job %llu: timed out after %u ms; cancelling it",
-	    w->queue->name, (unsigned long long)j->id, j->timeout_ms);
-	j->cancel = 1 + FRAME_CANCEL_TIMEOUT;
+	j->cancel = JOB_CANCEL_TIMEOUT;
+	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
 	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
 	dispatch_arm_timeout(w);
+}
+
+/* Shutdown past its deadline: one job a worker holds is cancelled, cooperatively. */
+static int
+dispatch_stop_for_shutdown(struct job *j, void *arg)
+{
+	uint32_t	*grace = arg;
+	const char	*why;
+
+	(void)dispatch_stop(j, JOB_CANCEL_SHUTDOWN, &why);
+	if (job_queue(j)->cf.grace_ms > *grace)
+		*grace = job_queue(j)->cf.grace_ms;
+	return (0);
 }
 
 /*
@@ -819,26 +892,12 @@ dispatch_timer(struct worker *w)
 uint32_t
 dispatch_cancel_running(void)
 {
-	struct queue	*q;
-	struct worker	*w;
-	struct job	*j, *next;
-	const char	*why;
-	uint32_t	 grace = 0;
-	int		 i, k;
+	uint32_t	grace = 0;
+	int		i;
 
-	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		for (k = 0; k < q->nworkers; k++) {
-			if ((w = q->workers[k]) == NULL)
-				continue;
-			for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
-				next = TAILQ_NEXT(j, entry);
-				(void)dispatch_cancel(j, &why);
-			}
-			if (w->ninflight > 0 && q->cf.grace_ms > grace)
-				grace = q->cf.grace_ms;
-		}
-	}
+	for (i = 0; i < nqueues; i++)
+		(void)supervisor_foreach_inflight(queues[i], dispatch_stop_for_shutdown,
+		    &grace);
 	return (grace + DISPATCH_REPORT_MS);
 }
 
@@ -853,15 +912,9 @@ dispatch_cancel_waiting(const char *reason)
 
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
-		while ((j = queue_pop(q)) != NULL) {
-			q->cancelled++;
+		while ((j = queue_pop(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
-		}
-		while (q->nheap > 0) {
-			j = q->heap[0];
-			queue_remove(q, j);
-			q->cancelled++;
+		while ((j = queue_pop_delayed(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
-		}
 	}
 }

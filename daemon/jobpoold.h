@@ -3,14 +3,26 @@
  *
  * Ownership, in one place:
  *   - the master (master.c) owns the event base, the config in force, and the queues;
- *   - a queue (queue.c) owns its waiting jobs (ready lists and the delay heap), its
- *     workers, and the list of connections blocked on it;
- *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list) until
- *     their results come back;
+ *   - a queue (queue.c) owns its waiting jobs (ready lists and the delay heap, walked
+ *     by others only through queue_foreach_waiting), its config and the previous one
+ *     kept across a reload of its handler;
+ *   - a queue's dispatch part (q->dp: kick list, token bucket, rate timer, service
+ *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
+ *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
+ *     its blocked connections (blocked, nblocked) are server.c's; its counters
+ *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
+ *     module's init and free;
+ *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
+ *     walked by others only through supervisor_foreach_inflight) until their results
+ *     come back; q->running and q->busy follow the in-flight lists, kept by
+ *     supervisor.c's worker_held() alone;
  *   - the job table (queue.c) indexes every job the daemon knows by id, and owns the
  *     finished ones kept for WAIT and STATUS;
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
- *     reference, so a job never points at freed memory after a client goes away.
+ *     reference (server_wait), so a job never points at freed memory after a client
+ *     goes away;
+ *   - a job's state is written only by lifecycle.c's job_change(), which tells the
+ *     modules that care (its listener table) of every change.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
@@ -30,6 +42,7 @@ struct event;
 struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
+struct job_change;
 
 enum job_state {
 	JOB_DELAYED,
@@ -40,10 +53,20 @@ enum job_state {
 	JOB_TIMEOUT,
 	JOB_CANCELLED,
 	JOB_RETRY_WAIT,		/* waiting for its backoff delay (in the delay heap) */
-	JOB_DEAD		/* out of attempts or poison: kept, can be retried */
+	JOB_DEAD,		/* out of attempts or poison: kept, can be retried */
+	JOB_NEW			/* made, not accepted yet (job_new) */
 };
-#define JOB_FINAL(st)	((st) >= JOB_DONE && (st) != JOB_RETRY_WAIT)
-_Static_assert(JOB_DEAD < 16, "struct job's state is 4 bits");
+#define JOB_FINAL(st)	((st) >= JOB_DONE && (st) <= JOB_DEAD && (st) != JOB_RETRY_WAIT)
+_Static_assert(JOB_NEW < 16, "struct job's state is 4 bits");
+
+/* Why a running job is being stopped (j->cancel). */
+enum job_cancel {
+	JOB_CANCEL_NONE,
+	JOB_CANCEL_USER,	/* a client's CANCEL: final, its end is recorded at once */
+	JOB_CANCEL_TIMEOUT,	/* its timeout: an attempt that failed */
+	JOB_CANCEL_SHUTDOWN	/* the shutdown's deadline: final, runs again after a restart */
+};
+_Static_assert(JOB_CANCEL_SHUTDOWN < 4, "struct job's cancel is 2 bits");
 
 /* One attempt in a job's history (kept only for jobs that failed an attempt). */
 #define JOB_HIST_MAX	8
@@ -102,7 +125,7 @@ struct job {
 	uint16_t		 owner;		/* who submitted it: priv_owner_uid(owner) */
 	uint8_t			 attempts;
 	unsigned int		 state:4;	/* enum job_state */
-	unsigned int		 cancel:2;	/* running: 0, or 1 + FRAME_CANCEL_* requested */
+	unsigned int		 cancel:2;	/* enum job_cancel */
 	char			 data[];	/* payload (not NUL-terminated) */
 };
 TAILQ_HEAD(joblist, job);
@@ -112,7 +135,14 @@ enum worker_state {
 	WORKER_STARTING,	/* forked, no READY yet */
 	WORKER_READY,
 	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
-	WORKER_DEAD		/* reaped and at EOF: to be freed or respawned */
+	WORKER_GONE		/* reaped and at EOF: to be freed or respawned */
+};
+
+/* The signal the master sent a worker to end it (w->signalled). */
+enum worker_signal {
+	WORKER_SIG_NONE,
+	WORKER_SIG_TERM,	/* asked to stop (shutdown) */
+	WORKER_SIG_KILL		/* killed: a job would not stop, or the shutdown's last step */
 };
 
 struct worker {
@@ -135,10 +165,9 @@ struct worker {
 	int			 reaped;	/* waitpid() has collected it */
 	int			 eof;		/* its result pipe is at EOF */
 	int			 status;	/* wait status, once reaped */
-	int			 signalled;	/* we sent it TERM (1) or KILL (2) */
+	enum worker_signal	 signalled;	/* what we sent it to end it */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
-	int			 tev_armed;	/* tev is pending */
 	int			 retiring;	/* leaving cleanly once it holds no jobs */
 	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
 	int			 rolling;	/* retired to restart with a new handler */
@@ -146,6 +175,43 @@ struct worker {
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
 	uint64_t		 grace_for;	/* the timer is the grace period of this job */
 	uint64_t		 dispatched;	/* jobs sent to it */
+};
+
+/*
+ * What a queue's workers report, and to whom: the supervisor calls these and knows
+ * nothing else of what is done with the jobs (as tmux's job_run callbacks).
+ */
+struct worker_cb {
+	/* An idle worker was sent a job: its head starts now. */
+	void	(*started)(struct worker *);
+	/* A result frame for the head job. */
+	void	(*result)(struct worker *, int status, const char *data, uint32_t len);
+	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
+	void	(*lost)(struct worker *, const char *why);
+	/* The worker's timer fired. */
+	void	(*timer)(struct worker *);
+	/* A worker became ready, or none can start: the queue's jobs may move. */
+	void	(*changed)(struct queue *);
+};
+
+/* dispatch.c's part of a queue (dispatch_queue_init, dispatch_queue_free). */
+struct dispatch_part {
+	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
+	struct queue		*kick_next;	/* the next on that list */
+	double			 tokens;	/* rate: the token bucket */
+	uint64_t		 tokens_at;	/* us; 0: to fill */
+	double			 rate;		/* the rate and burst it was filled for */
+	uint32_t		 burst;
+	struct event		*rate_ev;
+	uint32_t		 svc_us;	/* moving average of service time per job */
+};
+
+/* supervisor.c's part of a queue (supervisor_queue_init, supervisor_queue_free). */
+struct supervisor_part {
+	const struct worker_cb	*cb;		/* what its workers report to */
+	int			 respawn_fails;	/* workers in a row that died young */
+	struct event		*respawn_ev;
+	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
 struct queue {
@@ -173,23 +239,17 @@ struct queue {
 	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
-	int			 kicked;	/* on dispatch.c's list to dispatch this pass */
-	struct queue		*kick_next;	/* the next on that list */
-	uint32_t		 running;	/* jobs dispatched to workers */
-	uint32_t		 busy;		/* workers with jobs in flight */
-	double			 tokens;	/* rate: the token bucket */
-	uint64_t		 tokens_at;	/* us */
-	struct event		*rate_ev;
+	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
+	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
 	char			 last_death[192];
 	uint64_t		 dead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
-	uint32_t		 svc_us;	/* moving average of service time per job */
-	int			 respawn_fails;	/* workers in a row that died young */
-	struct event		*respawn_ev;
-	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 
-	uint64_t		 submitted;
+	struct dispatch_part	 dp;
+	struct supervisor_part	 sv;
+
+	uint64_t		 submitted;	/* the counters: stats.c's listener */
 	uint64_t		 done;
 	uint64_t		 failed;
 	uint64_t		 cancelled;
@@ -274,6 +334,8 @@ extern int		  nqueues;
 struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
+/* prio, brought into qc's range of priorities (the one clamp). */
+int16_t		 queue_prio_clamp(const struct queue_config *qc, long long prio);
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Around a reload that changes how workers are made (see queue.c). */
@@ -286,6 +348,7 @@ int		 queue_has_room(struct queue *q, uint32_t len);
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
 void		 queue_push(struct queue *q, struct job *j);
+void		 queue_push_as(struct queue *q, struct job *j, struct job_change *info);
 /* Put a job back at the front of its priority level (requeued after a worker died). */
 void		 queue_push_front(struct queue *q, struct job *j);
 /* Take the next ready job, or NULL. The caller owns it. */
@@ -295,6 +358,11 @@ void		 queue_remove(struct queue *q, struct job *j);
 /* Move due delayed jobs to the ready lists and re-arm the timer. */
 void		 queue_promote(struct queue *q);
 uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
+/* fn for each waiting job (ready, then delayed); stops at fn's first nonzero. */
+int		 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *),
+		    void *arg);
+/* Take the earliest delayed job, or NULL. The caller owns it. */
+struct job	*queue_pop_delayed(struct queue *q);
 struct job	*job_find(uint64_t id);
 static inline struct queue *job_queue(const struct job *j) { return (queues[j->qidx]); }
 void		 job_table_add(struct job *j);
@@ -303,9 +371,9 @@ uint64_t	 job_next_id(void);
 uint64_t	 job_peek_next_id(void);
 void		 job_set_next_id(uint64_t id);	/* recovery: ids go on from the journal's */
 uint64_t	 job_count(void);
-/* A job reached its final state: answer waiters, keep it for WAIT/STATUS. */
-void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_free(struct job *j);
+/* Set the job's result (or error) text, replacing any. */
+void		 job_set_result(struct job *j, const void *res, uint32_t rlen);
 /* The journal batch a reply telling of j's end must wait for; 0: none. */
 uint64_t	 job_end_batch(const struct job *j);
 struct job_extra *job_extra(struct job *j);
@@ -323,20 +391,61 @@ const char	*job_state_name(enum job_state st);
 void		 job_keep_trim(uint32_t keep, uint64_t keep_bytes);
 void		 job_table_free(void);
 
+/*
+ * lifecycle.c: the only writer of a job's state. job_change() sets it and tells the
+ * listeners of lifecycle.c's table, in its order (HACKING.md, "The lifecycle"). Besides
+ * the states, listeners may hear two events of a running job, numbered after them.
+ */
+#define JOB_EV_STARTED		16	/* it starts on its worker (the head of its batch) */
+#define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
+struct job_change {
+	struct job	*j;
+	const char	*text;		/* final: the result or error it keeps */
+	const char	*err;		/* retry_wait, dead: the attempt's error */
+	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
+	uint64_t	 delay_ms;	/* retry_wait: its backoff */
+	uint32_t	 len;
+	uint32_t	 errlen;
+	pid_t		 pid;		/* the worker, or 0 */
+	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
+	uint8_t		 from;		/* enum job_state */
+	uint8_t		 to;		/* enum job_state: the state it is in now */
+	uint8_t		 what;		/* to, or a JOB_EV_*: what the listeners match */
+	uint8_t		 attempt;	/* j->attempts */
+	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
+	uint8_t		 recovered;	/* accepted again by the journal's recovery */
+};
+void		 job_change(struct job *j, int what, struct job_change *info);
+/* A job reached its final state (done, cancelled, dead) with this result or error. */
+void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
+void		 job_finish_text(struct job *j, enum job_state st, const char *text);
+/* The listeners, each in its own module. */
+void		 journal_job_changed(const struct job_change *);
+void		 stats_job_changed(const struct job_change *);
+void		 server_job_changed(const struct job_change *);
+void		 notify_job_changed(const struct job_change *);
+void		 dispatch_job_changed(const struct job_change *);
+void		 queue_job_changed(const struct job_change *);
+
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */
 void		 dispatch_queue(struct queue *q);
 /* The same, once, later in this pass of the event loop. */
 void		 dispatch_kick(struct queue *q);
 void		 dispatch_free(void);
-/* w's head job starts now: log the event (debug level). */
-void		 dispatch_head_started(struct worker *w);
+void		 dispatch_queue_init(struct queue *q);
+void		 dispatch_queue_free(struct queue *q);
+/* What a queue's workers report to it, given to the supervisor (queue_create). */
+extern const struct worker_cb	dispatch_worker_cb;
 /* A worker sent a result frame for its head job. */
 void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
+/* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
+void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
+		    enum job_state st, struct job_change *info);
 /* Cancel a job: 0 answered, 1 being cancelled (running), -1 with *why. */
 int		 dispatch_cancel(struct job *j, const char **why);
 /* Queue a dead job again: 0, or -1 with *why. */
@@ -351,10 +460,15 @@ uint32_t	 dispatch_cancel_running(void);
 void		 dispatch_cancel_waiting(const char *reason);
 
 /* supervisor.c: forked workers */
+/* q's workers will report to cb (dispatch's). */
+void		 supervisor_queue_init(struct queue *q, const struct worker_cb *cb);
+void		 supervisor_queue_free(struct queue *q);
 int		 supervisor_start(struct queue *q);
 /* Tell systemd READY=1 once every worker that should run is up (once). */
 void		 supervisor_check_ready(void);
 void		 supervisor_reap(void);
+/* Take j out of w's in-flight list (its result came, or w is gone). */
+void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
 /* Start writing what supervisor_send() buffered. */
@@ -374,6 +488,11 @@ int		 supervisor_drain(void);
 void		 supervisor_signal_all(int sig);
 int		 supervisor_alive(void);
 int		 supervisor_alive_queue(const struct queue *q);
+/* fn for each job q's workers hold, in order; stops at fn's first nonzero. */
+int		 supervisor_foreach_inflight(struct queue *q,
+		    int (*fn)(struct job *, void *), void *arg);
+/* The worker holding j, or NULL. */
+struct worker	*supervisor_holder(const struct job *j);
 
 /* worker.c: the worker process */
 /* In a new worker: default signals, in and out as fds 3 and 4, no other fd but stdio. */
@@ -391,6 +510,8 @@ void		 server_stop_listener(void);
 const char	*server_made_dir(void);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
+/* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
+int		 server_wait(struct conn *c, struct job *j);
 /* Send a RESULT for j to c (a waiter). */
 void		 server_send_result(struct conn *c, struct job *j);
 void		 conn_unref(struct conn *c);

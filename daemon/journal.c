@@ -547,6 +547,57 @@ journal_dead(const struct job *j)
 	journal_appended();
 }
 
+/*
+ * lifecycle listener, the first: a job accepted (SUBMIT; recovery writes none, its
+ * snapshot holds every job), retried (RETRY), ended (END, DEAD), or cancelled by a
+ * client while it runs (END at once: whatever the handler does now, a restart must
+ * not run it again).
+ *
+ * A job's end is recorded before anyone hears of it, and server.c holds every reply
+ * that tells of it until that record is as durable as the policy says
+ * (job_end_batch()): a job runs again after a crash only if no client heard that it
+ * ended. A job cancelled by the shutdown records no end: it stays in the journal and
+ * runs after the restart, as its waiters are told; a client's CANCEL of a running job
+ * recorded its end already, and records it again as it ends, which costs a few bytes
+ * and keeps this rule in one place.
+ */
+void
+journal_job_changed(const struct job_change *ch)
+{
+	struct job	*j = ch->j;
+
+	if (!journal_on)
+		return;		/* and job_end_batch() says there is nothing to wait for */
+	switch (ch->what) {
+	case JOB_QUEUED:
+	case JOB_DELAYED:
+		if (ch->from == JOB_NEW && !ch->recovered)
+			journal_submit(j);
+		else if (ch->from == JOB_DEAD)
+			journal_retry(j);
+		return;
+	case JOB_EV_CANCELLING:
+		if (j->cancel == JOB_CANCEL_USER)
+			journal_end(j);
+		return;
+	case JOB_DEAD:
+		if (j->x != NULL)
+			journal_dead(j);
+		else
+			journal_end(j);		/* cannot be kept: job_dead_add() drops it */
+		break;
+	case JOB_CANCELLED:
+		if (!master_stopping)
+			journal_end(j);
+		break;
+	default:
+		journal_end(j);
+		break;
+	}
+	if (j->x != NULL)
+		j->x->end_batch = journal_last_batch();
+}
+
 void
 journal_retry(const struct job *j)
 {
@@ -588,50 +639,47 @@ journal_refusal(void)
 	return (J.refusal);
 }
 
+/* A snapshot's SUBMIT record of one job (queue_foreach_waiting and the like). */
+struct snap {
+	struct evbuffer	*b;
+	uint64_t	 live;
+};
+
+static int
+journal_snap_job(struct job *j, void *arg)
+{
+	struct snap	*sn = arg;
+	size_t		 size;
+
+	if (rec_job(sn->b, j, &size) != 0)
+		return (-1);
+	sn->live += size;
+	return (0);
+}
+
 /* Every job the daemon must not forget, as SUBMIT records: a new file's contents. */
 static int
 journal_snapshot(struct evbuffer *b, uint64_t *live)
 {
-	struct queue	*q;
-	struct worker	*w;
+	struct snap	 sn = { b, 0 };
 	struct job	*j;
 	struct jrec	*r;
 	size_t		 size;
-	uint32_t	 k;
-	int		 i, l;
+	int		 i;
 
 	*live = 0;
 	if (rec_id(b, JR_NEXT, job_peek_next_id()) != 0)
 		return (-1);
 	for (i = 0; i < nqueues; i++) {
-		q = queues[i];
-		for (l = 0; l < q->nlevels; l++) {
-			TAILQ_FOREACH(j, &q->ready[l], entry) {
-				if (rec_job(b, j, &size) != 0)
-					return (-1);
-				*live += size;
-			}
-		}
-		for (k = 0; k < q->nheap; k++) {
-			if (rec_job(b, q->heap[k], &size) != 0)
-				return (-1);
-			*live += size;
-		}
-		for (l = 0; l < q->nworkers; l++) {
-			if ((w = q->workers[l]) == NULL)
-				continue;
-			TAILQ_FOREACH(j, &w->inflight, entry) {
-				if (rec_job(b, j, &size) != 0)
-					return (-1);
-				*live += size;
-			}
-		}
+		if (queue_foreach_waiting(queues[i], journal_snap_job, &sn) != 0 ||
+		    supervisor_foreach_inflight(queues[i], journal_snap_job, &sn) != 0)
+			return (-1);
 	}
 	for (j = job_dead_first(); j != NULL; j = job_dead_next(j)) {
-		if (rec_job(b, j, &size) != 0)
+		if (journal_snap_job(j, &sn) != 0)
 			return (-1);
-		*live += size;
 	}
+	*live = sn.live;
 	for (r = J.orphans; r != NULL; r = r->hnext) {
 		if (rec_orphan(b, r, &size) != 0)
 			return (-1);
@@ -1668,16 +1716,6 @@ journal_list(int dirfd, uint64_t **out, size_t *nout)
 
 /* ----- recovery ----- */
 
-static int
-clamp_prio(const struct queue *q, int prio)
-{
-	if (prio < q->cf.prio_min)
-		return (q->cf.prio_min);
-	if (prio > q->cf.prio_max)
-		return (q->cf.prio_max);
-	return (prio);
-}
-
 /* Put a recovered job in its queue: 1 done, 0 no such queue, -1 out of memory. */
 static int
 journal_restore(const struct jrec *r, uint64_t now_wall)
@@ -1692,30 +1730,27 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 	if ((j = job_new(q, r->data, r->len)) == NULL)
 		return (-1);
 	j->id = r->id;
-	j->prio = (int16_t)clamp_prio(q, r->prio);
+	j->prio = queue_prio_clamp(&q->cf, r->prio);
 	j->timeout_ms = r->timeout_ms;
 	j->attempts = r->attempts;
 	/* The table is full only after 65,536 users: then root's, for administrators. */
 	if ((owner = priv_owner_index((uid_t)r->owner)) >= 0)
 		j->owner = (uint16_t)owner;
-	job_table_add(j);
 	if (r->dead) {
 		if (job_extra(j) == NULL) {
-			job_table_remove(j);
 			job_free(j);
 			return (-1);
 		}
 		j->x->last_status = r->last_status;
-		job_finish(j, JOB_DEAD, r->reason, r->rlen);
+		dispatch_accept(q, j, NULL, JOB_DEAD, &(struct job_change){
+		    .recovered = 1, .text = r->reason, .len = r->rlen });
 		if (j->x != NULL && r->died <= now_wall && now_wall - r->died < now)
 			j->x->died_ms = now - (now_wall - r->died);
 		return (1);
 	}
 	if (r->run_at > now_wall)
 		j->run_at = now + (r->run_at - now_wall);
-	queue_push(q, j);
-	if (j->state == JOB_QUEUED)
-		dispatch_kick(q);
+	dispatch_accept(q, j, NULL, JOB_QUEUED, &(struct job_change){ .recovered = 1 });
 	return (1);
 }
 

@@ -155,7 +155,7 @@ notify_status_text(char *buf, size_t len)
 		if (q->failed_reason != NULL)
 			continue;
 		for (k = 0; k < q->nworkers; k++) {
-			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_DEAD)
+			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_GONE)
 				workers++;
 		}
 	}
@@ -329,6 +329,14 @@ notify_progress(void)
 	extend_last_ms = now;
 	snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu", NOTIFY_EXTEND_USEC);
 	notify_send(msg);
+}
+
+/* lifecycle listener: a job that ends while the daemon stops is the drain's progress. */
+void
+notify_job_changed(const struct job_change *ch)
+{
+	if (master_stopping)
+		notify_progress();
 }
 
 /* A one-line STATUS= for systemctl status; the counts replace it once they change. */

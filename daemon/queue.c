@@ -86,14 +86,17 @@ queue_create(const struct queue_config *qc)
 		free(q);
 		return (NULL);
 	}
-	q->name = q->cf.name;
+	/* Its own copy: a reload matches queues by name, so it never changes. */
+	if ((q->name = strdup(qc->name)) == NULL)
+		goto fail;
 	q->nlevels = qc->prio_max - qc->prio_min + 1;
 	if ((q->ready = calloc(q->nlevels, sizeof *q->ready)) == NULL)
 		goto fail;
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
-	q->svc_us = 0;		/* unknown until measured: no batching until then */
+	dispatch_queue_init(q);
+	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
 	queue_set_watermarks(q);
 	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
@@ -126,14 +129,13 @@ queue_free(struct queue *q)
 	free(q->ready);
 	if (q->delay_ev != NULL)
 		event_free(q->delay_ev);
-	if (q->respawn_ev != NULL)
-		event_free(q->respawn_ev);
-	if (q->rate_ev != NULL)
-		event_free(q->rate_ev);
+	dispatch_queue_free(q);
+	supervisor_queue_free(q);
 	free(q->failed_reason);
 	free(q->workers);
 	queue_forget_previous(q);
 	queue_config_clear(&q->cf);
+	free(q->name);
 	free(q);
 }
 
@@ -225,10 +227,7 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 		for (i = oldn - 1; i >= 0; i--) {
 			while ((j = TAILQ_FIRST(&old[i])) != NULL) {
 				TAILQ_REMOVE(&old[i], j, entry);
-				if (j->prio < nqc->prio_min)
-					j->prio = (int16_t)nqc->prio_min;
-				if (j->prio > nqc->prio_max)
-					j->prio = (int16_t)nqc->prio_max;
+				j->prio = queue_prio_clamp(nqc, j->prio);
 				lvl = j->prio - nqc->prio_min;
 				TAILQ_INSERT_TAIL(&levels[lvl], j, entry);
 				if (lvl > q->top)
@@ -236,23 +235,27 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 			}
 		}
 		/* Delayed jobs get their level when they become ready: clamp them now. */
-		for (i = 0; i < (int)q->nheap; i++) {
-			if (q->heap[i]->prio < nqc->prio_min)
-				q->heap[i]->prio = (int16_t)nqc->prio_min;
-			if (q->heap[i]->prio > nqc->prio_max)
-				q->heap[i]->prio = (int16_t)nqc->prio_max;
-		}
+		for (i = 0; i < (int)q->nheap; i++)
+			q->heap[i]->prio = queue_prio_clamp(nqc, q->heap[i]->prio);
 		free(old);
 		q->ready = levels;
 		q->nlevels = n;
 	}
-	if (nqc->rate != q->cf.rate || nqc->burst != q->cf.burst)
-		q->tokens_at = 0;	/* refill from the new burst */
 	queue_config_clear(&q->cf);
 	q->cf = cf;
-	q->name = q->cf.name;
 	queue_set_watermarks(q);
 	return (0);
+}
+
+/* prio, brought into qc's range of priorities. */
+int16_t
+queue_prio_clamp(const struct queue_config *qc, long long prio)
+{
+	if (prio < qc->prio_min)
+		return ((int16_t)qc->prio_min);
+	if (prio > qc->prio_max)
+		return ((int16_t)qc->prio_max);
+	return ((int16_t)prio);
 }
 
 /* Find a live queue by name (not one a reload removed). */
@@ -266,6 +269,43 @@ queue_find(const char *name)
 			return (queues[i]);
 	}
 	return (NULL);
+}
+
+/*
+ * Call fn for every job waiting in q: the ready ones level by level, then the delayed
+ * ones. Stops at the first nonzero fn returns, and returns it. fn must not change q.
+ */
+int
+queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *arg)
+{
+	struct job	*j;
+	uint32_t	 k;
+	int		 l, rc;
+
+	for (l = 0; l < q->nlevels; l++) {
+		TAILQ_FOREACH(j, &q->ready[l], entry) {
+			if ((rc = fn(j, arg)) != 0)
+				return (rc);
+		}
+	}
+	for (k = 0; k < q->nheap; k++) {
+		if ((rc = fn(q->heap[k], arg)) != 0)
+			return (rc);
+	}
+	return (0);
+}
+
+/* Take the earliest delayed job, or NULL. The caller owns it. */
+struct job *
+queue_pop_delayed(struct queue *q)
+{
+	struct job	*j;
+
+	if (q->nheap == 0)
+		return (NULL);
+	j = q->heap[0];
+	queue_remove(q, j);
+	return (j);
 }
 
 uint32_t
@@ -296,6 +336,7 @@ job_new(struct queue *q, const void *data, uint32_t len)
 	if ((j = malloc(sizeof *j + len)) == NULL)
 		return (NULL);
 	memset(j, 0, sizeof *j);
+	j->state = JOB_NEW;
 	j->qidx = q->idx;
 	j->len = len;
 	if (len > 0)
@@ -333,7 +374,7 @@ job_extra(struct job *j)
 }
 
 /* Set the job's result (or error) text, replacing any. */
-static void
+void
 job_set_result(struct job *j, const void *res, uint32_t rlen)
 {
 	struct job_extra	*x;
@@ -477,13 +518,12 @@ queue_arm_delay(struct queue *q)
 	evtimer_add(q->delay_ev, &tv);
 }
 
-/* Put a job in the ready list of its level. */
+/* Put a job in the ready list of its level; info goes with the change (may be NULL). */
 static void
-queue_ready(struct queue *q, struct job *j, int front)
+queue_ready(struct queue *q, struct job *j, int front, struct job_change *info)
 {
 	int	level = queue_level(q, j);
 
-	j->state = JOB_QUEUED;
 	if (front)
 		TAILQ_INSERT_HEAD(&q->ready[level], j, entry);
 	else
@@ -491,18 +531,29 @@ queue_ready(struct queue *q, struct job *j, int front)
 	q->nready++;
 	if (level > q->top)
 		q->top = level;
+	job_change(j, JOB_QUEUED, info);
 }
 
 /* Put a job in its queue, ready or delayed. */
 void
 queue_push(struct queue *q, struct job *j)
 {
+	queue_push_as(q, j, NULL);
+}
+
+/*
+ * The same, with what the change says (the accept path's). A job waiting out its
+ * backoff (retry_wait) stays in that state in the heap.
+ */
+void
+queue_push_as(struct queue *q, struct job *j, struct job_change *info)
+{
 	struct job	**nheap;
 	uint32_t	  cap;
 
 	q->bytes += j->len;
 	if (j->run_at == 0 || j->run_at <= now_ms()) {
-		queue_ready(q, j, 0);
+		queue_ready(q, j, 0, info);
 		return;
 	}
 	if (q->nheap == q->heap_cap) {
@@ -511,18 +562,18 @@ queue_push(struct queue *q, struct job *j)
 			/* Out of memory for the heap: run it now rather than lose it. */
 			log_warnx("queue %s: job %llu: no memory to delay it; "
 			    "running it now", q->name, (unsigned long long)j->id);
-			queue_ready(q, j, 0);
+			queue_ready(q, j, 0, info);
 			return;
 		}
 		q->heap = nheap;
 		q->heap_cap = cap;
 	}
-	if (j->state != JOB_RETRY_WAIT)
-		j->state = JOB_DELAYED;
 	q->heap[q->nheap++] = j;
 	heap_up(q, q->nheap - 1);
 	if (q->heap[0] == j)
 		queue_arm_delay(q);
+	if (j->state != JOB_RETRY_WAIT)
+		job_change(j, JOB_DELAYED, info);
 }
 
 /* Put a job back first in line at its level: it was taken from a worker that died. */
@@ -530,7 +581,7 @@ void
 queue_push_front(struct queue *q, struct job *j)
 {
 	q->bytes += j->len;
-	queue_ready(q, j, 1);
+	queue_ready(q, j, 1, NULL);
 }
 
 /* Take the next ready job: the highest level, oldest first. */
@@ -579,7 +630,7 @@ queue_promote(struct queue *q)
 	while (q->nheap > 0 && q->heap[0]->run_at <= now) {
 		j = q->heap[0];
 		heap_remove(q, 0);
-		queue_ready(q, j, 0);
+		queue_ready(q, j, 0, NULL);
 		moved = 1;
 	}
 	queue_arm_delay(q);
@@ -725,49 +776,16 @@ job_keep_trim(uint32_t keep, uint64_t keep_bytes)
 }
 
 /*
- * A job reached its final state: answer everyone waiting for it, then keep it for
- * later WAIT and STATUS requests. res is copied.
+ * lifecycle listener, the last (it may free the job): a job that ended is kept for
+ * later WAIT and STATUS requests, a dead one on the dead list.
  */
 void
-job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen)
+queue_job_changed(const struct job_change *ch)
 {
-	struct waiter		*w, *next;
+	struct job		*j = ch->j;
 	const struct config	*cf = master_config;
 
-	j->state = st;
-	job_set_result(j, res, rlen);
-	if (master_stopping)
-		notify_progress();
-
-	/*
-	 * The end is recorded before anyone hears of it, and server.c holds every reply
-	 * that tells of it until that record is as durable as the policy says
-	 * (job_end_batch()): a job runs again after a crash only if no client heard that
-	 * it ended. A job cancelled by the shutdown records no end: it stays in the
-	 * journal and runs after the restart, as its waiters are told; a client's CANCEL
-	 * of a running job recorded its end already (server.c), and records it again
-	 * here, which costs a few bytes and keeps this rule in one place.
-	 */
-	if (st == JOB_DEAD) {
-		if (job_extra(j) != NULL) {
-			j->x->died_ms = now_ms();
-			journal_dead(j);
-		} else
-			journal_end(j);		/* cannot be kept: job_dead_add() drops it */
-	} else if (st != JOB_CANCELLED || !master_stopping)
-		journal_end(j);
-	if (j->x != NULL)
-		j->x->end_batch = journal_last_batch();
-
-	for (w = j->waiters; w != NULL; w = next) {
-		next = w->next;
-		server_send_result(w->conn, j);
-		conn_unref(w->conn);
-		free(w);
-	}
-	j->waiters = NULL;
-
-	if (st == JOB_DEAD) {
+	if (ch->to == JOB_DEAD) {
 		job_dead_add(j);
 		return;
 	}

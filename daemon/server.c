@@ -1078,6 +1078,22 @@ server_send_result(struct conn *c, struct job *j)
 	(void)conn_check_output(c);
 }
 
+/* lifecycle listener: a job ended: answer everyone waiting for it. */
+void
+server_job_changed(const struct job_change *ch)
+{
+	struct job	*j = ch->j;
+	struct waiter	*w, *next;
+
+	for (w = j->waiters; w != NULL; w = next) {
+		next = w->next;
+		server_send_result(w->conn, j);
+		conn_unref(w->conn);
+		free(w);
+	}
+	j->waiters = NULL;
+}
+
 /* ----- requests ----- */
 
 enum { REQ_DONE, REQ_BLOCKED };
@@ -1206,11 +1222,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 		return (REQ_DONE);
 	}
 	j->owner = (uint16_t)c->owner;
-	j->prio = (req->flags & PROTO_F_PRIO) ? (int16_t)req->prio : 0;
-	if (j->prio < q->cf.prio_min)
-		j->prio = (int16_t)q->cf.prio_min;
-	if (j->prio > q->cf.prio_max)
-		j->prio = (int16_t)q->cf.prio_max;
+	j->prio = queue_prio_clamp(&q->cf, (req->flags & PROTO_F_PRIO) ? req->prio :
+	    0);
 	j->timeout_ms = (req->flags & PROTO_F_TIMEOUT) ? req->timeout_ms :
 	    q->cf.timeout_ms;
 	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)
@@ -1377,11 +1390,33 @@ conn_retry(struct conn *c, struct proto_request *req)
 	reply_lit(c, "OK queued\n");
 }
 
+/*
+ * c waits for j's end (WAIT, SUBMIT ... wait): once per connection and job, so that a
+ * repeated WAIT gets one RESULT. The waiter holds a reference on c. 0, or -1 when out
+ * of memory.
+ */
+int
+server_wait(struct conn *c, struct job *j)
+{
+	struct waiter	*w;
+
+	for (w = j->waiters; w != NULL; w = w->next) {
+		if (w->conn == c)
+			return (0);
+	}
+	if ((w = malloc(sizeof *w)) == NULL)
+		return (-1);
+	w->conn = c;
+	w->next = j->waiters;
+	j->waiters = w;
+	c->refs++;
+	return (0);
+}
+
 static void
 conn_wait(struct conn *c, uint64_t id)
 {
 	struct job	*j;
-	struct waiter	*w;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
@@ -1390,22 +1425,11 @@ conn_wait(struct conn *c, uint64_t id)
 		server_send_result(c, j);
 		return;
 	}
-	/* One waiter per connection and job: a repeated WAIT gets one RESULT. */
-	for (w = j->waiters; w != NULL; w = w->next) {
-		if (w->conn == c) {
-			reply_lit(c, "OK\n");
-			return;
-		}
-	}
-	if ((w = malloc(sizeof *w)) == NULL) {
+	if (server_wait(c, j) != 0) {
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
 	reply_lit(c, "OK\n");
-	w->conn = c;
-	w->next = j->waiters;
-	j->waiters = w;
-	c->refs++;
 }
 
 static void
@@ -1421,8 +1445,6 @@ conn_cancel(struct conn *c, uint64_t id)
 		reply_lit(c, "OK cancelled\n");
 		break;
 	case 1:
-		/* Whatever the handler does now, a restart must not run it again. */
-		journal_end(j);
 		reply_lit(c, "OK cancelling\n");
 		break;
 	default:

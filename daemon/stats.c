@@ -35,6 +35,41 @@ worker_rss_kib(pid_t pid)
 	return (resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024));
 }
 
+/*
+ * lifecycle listener: a queue's counters. submitted: accepted (not recovered);
+ * retried: an attempt failed and the job waits for another; failed: made dead, poisoned
+ * among them (a dead job recovered was counted before the restart).
+ */
+void
+stats_job_changed(const struct job_change *ch)
+{
+	struct queue	*q = job_queue(ch->j);
+
+	switch (ch->what) {
+	case JOB_QUEUED:
+	case JOB_DELAYED:
+		if (ch->from == JOB_NEW && !ch->recovered)
+			q->submitted++;
+		break;
+	case JOB_RETRY_WAIT:
+		q->retried++;
+		break;
+	case JOB_DONE:
+		q->done++;
+		break;
+	case JOB_CANCELLED:
+		q->cancelled++;
+		break;
+	case JOB_DEAD:
+		if (ch->from == JOB_NEW)
+			break;
+		q->failed++;
+		if (ch->cause != NULL)
+			q->poisoned++;
+		break;
+	}
+}
+
 /* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
 static const char *
 queue_state_name(const struct queue *q)
@@ -43,7 +78,7 @@ queue_state_name(const struct queue *q)
 		return ("removing");
 	if (q->failed_reason != NULL)
 		return ("failed");
-	if (q->respawn_ev != NULL && evtimer_pending(q->respawn_ev, NULL))
+	if (q->sv.respawn_ev != NULL && evtimer_pending(q->sv.respawn_ev, NULL))
 		return ("backoff");
 	return ("running");
 }
@@ -51,7 +86,7 @@ queue_state_name(const struct queue *q)
 static const char *
 worker_state_name(const struct worker *w)
 {
-	if (w->retiring && w->state != WORKER_DEAD)
+	if (w->retiring && w->state != WORKER_GONE)
 		return ("retiring");
 	switch (w->state) {
 	case WORKER_STARTING:
@@ -160,8 +195,8 @@ stats_write(struct evbuffer *out)
 			uint64_t now = now_ms();
 
 			evbuffer_add_printf(out, " reason=workers keep dying young (%d in "
-			    "a row; next start in %llu ms); last: ", q->respawn_fails,
-			    (unsigned long long)(q->respawn_at > now ? q->respawn_at - now :
+			    "a row; next start in %llu ms); last: ", q->sv.respawn_fails,
+			    (unsigned long long)(q->sv.respawn_at > now ? q->sv.respawn_at - now :
 			    0));
 			stats_add_line(out, q->last_death);
 		}

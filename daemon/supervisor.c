@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -122,6 +123,23 @@ fail:
 	return (-1);
 }
 
+/* A new queue's supervisor part: its workers will report to cb. */
+void
+supervisor_queue_init(struct queue *q, const struct worker_cb *cb)
+{
+	memset(&q->sv, 0, sizeof q->sv);
+	q->sv.cb = cb;
+}
+
+/* Free what the supervisor holds for q (its workers are gone). */
+void
+supervisor_queue_free(struct queue *q)
+{
+	if (q->sv.respawn_ev != NULL)
+		event_free(q->sv.respawn_ev);
+	q->sv.respawn_ev = NULL;
+}
+
 /* Fork every worker of q. */
 int
 supervisor_start(struct queue *q)
@@ -143,8 +161,8 @@ supervisor_respawn_in(struct queue *q, int ms)
 {
 	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	q->respawn_at = now_ms() + (uint64_t)ms;
-	evtimer_add(q->respawn_ev, &tv);
+	q->sv.respawn_at = now_ms() + (uint64_t)ms;
+	evtimer_add(q->sv.respawn_ev, &tv);
 }
 
 /* Refill the empty slots of a queue. */
@@ -197,6 +215,30 @@ supervisor_check_ready(void)
 	notify_ready();
 }
 
+/*
+ * The one place a worker's in-flight count changes (by one job, n is 1 or -1): the
+ * queue's running (jobs held by its workers) and busy (workers holding any) follow.
+ */
+static void
+worker_held(struct worker *w, int n)
+{
+	struct queue	*q = w->queue;
+
+	q->running += n;
+	if (n > 0 && w->ninflight++ == 0)
+		q->busy++;
+	else if (n < 0 && --w->ninflight == 0)
+		q->busy--;
+}
+
+/* Take j out of w's in-flight list: its result came, or w is gone. */
+void
+supervisor_take(struct worker *w, struct job *j)
+{
+	TAILQ_REMOVE(&w->inflight, j, entry);
+	worker_held(w, -1);
+}
+
 /* Buffer a job for w; supervisor_flush() writes it. */
 void
 supervisor_send(struct worker *w, struct job *j)
@@ -206,16 +248,12 @@ supervisor_send(struct worker *w, struct job *j)
 	frame_put(hdr, FRAME_JOB, 0, j->id, j->len);
 	evbuffer_add(w->out, hdr, sizeof hdr);
 	evbuffer_add(w->out, j->data, j->len);
-	j->state = JOB_RUNNING;
-	j->attempts++;
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
-	w->queue->running++;
 	w->dispatched++;
-	if (w->ninflight++ == 0) {
-		w->queue->busy++;
+	worker_held(w, 1);
+	if (w->ninflight == 1) {
 		w->head_since = now_us();
-		dispatch_head_started(w);
-		dispatch_arm_timeout(w);
+		w->queue->sv.cb->started(w);
 	}
 }
 
@@ -254,7 +292,9 @@ supervisor_close_jobs(struct worker *w)
 static void
 worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
-	dispatch_timer(arg);
+	struct worker	*w = arg;
+
+	w->queue->sv.cb->timer(w);
 }
 
 /* Write as much as the pipe takes; the rest when it is writable. */
@@ -324,7 +364,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			}
 			w->retiring = 1;
 			supervisor_check_ready();
-			dispatch_kick(q);	/* its waiting jobs cannot run now */
+			q->sv.cb->changed(q);	/* its waiting jobs cannot run now */
 			return;
 		}
 		if (w->state == WORKER_STARTING)
@@ -334,10 +374,10 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			queue_forget_previous(q);	/* the new kind works */
 		supervisor_check_ready();
 		supervisor_roll(q);	/* a restarted worker is up: the next one may go */
-		dispatch_kick(q);
+		q->sv.cb->changed(q);
 		break;
 	case FRAME_RESULT:
-		dispatch_result(w, h->status, payload, h->len);
+		q->sv.cb->result(w, h->status, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
@@ -398,7 +438,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	avail = evbuffer_get_length(w->in);
 	p = evbuffer_pullup(w->in, -1);
 	off = 0;
-	while (w->state != WORKER_DEAD &&
+	while (w->state != WORKER_GONE &&
 	    frame_get(p + off, avail - off, max, &h) == 1) {
 		if (avail - off < FRAME_HDR_LEN + (size_t)h.len)
 			break;
@@ -434,36 +474,39 @@ status_string(int status, char *buf, size_t len)
 		snprintf(buf, len, "wait status %#x", status);
 }
 
-/* Called when a worker is reaped or at EOF: finish it once both are true. */
+/*
+ * w died while an exec handler's program ran: that process group would outlive it. A
+ * group id is not reused while any member lives, so while something is left to kill,
+ * -pgid is that group; once nothing is, the id could be reused only after the pid
+ * space has wrapped around.
+ */
 static void
-worker_gone(struct worker *w)
+worker_kill_group(struct worker *w)
+{
+	if (w->child_pgid == 0)
+		return;
+	if (kill(-w->child_pgid, SIGKILL) == 0)
+		log_job(LOG_INFO, 0, w->queue->name, (long)w->pid, "queue %s: killed "
+		    "process group %ld, left behind by worker %ld", w->queue->name,
+		    (long)w->child_pgid, (long)w->pid);
+	w->child_pgid = 0;
+}
+
+/*
+ * Say how w ended (why: its wait status in words), counted as a worker death unless
+ * we let it go or expected it. Returns 1 when we let it go (retired, or killed for a
+ * job that would not stop): no crash.
+ */
+static int
+worker_judge(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
-	char		 why[128];
-	uint64_t	 lived;
-	int		 expected, ours, failed, delay;
+	int		 ours, expected;
 
-	if (!w->reaped || !w->eof || w->state == WORKER_DEAD)
-		return;
-	w->state = WORKER_DEAD;
-	status_string(w->status, why, sizeof why);
-	if (w->child_pgid != 0) {
-		/*
-		 * It died while an exec handler's program ran: that process group would
-		 * outlive it. A group id is not reused while any member lives, so while
-		 * something is left to kill, -pgid is that group; once nothing is, the
-		 * id could be reused only after the pid space has wrapped around.
-		 */
-		if (kill(-w->child_pgid, SIGKILL) == 0)
-			log_job(LOG_INFO, 0, q->name, (long)w->pid, "queue %s: killed "
-			    "process group %ld, left behind by worker %ld", q->name,
-			    (long)w->child_pgid, (long)w->pid);
-		w->child_pgid = 0;
-	}
-	/* We killed it for a job that would not stop, or it left cleanly: no crash. */
-	ours = w->retiring || (w->signalled == 2 && !master_stopping);
+	ours = w->retiring || (w->signalled == WORKER_SIG_KILL && !master_stopping);
 	expected = ours || (master_stopping &&
-	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || w->signalled));
+	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) ||
+	    w->signalled != WORKER_SIG_NONE));
 	if (expected)
 		log_job(LOG_DEBUG, 0, q->name, (long)w->pid, "queue %s: worker %ld exited: %s",
 		    q->name, (long)w->pid, why);
@@ -475,9 +518,15 @@ worker_gone(struct worker *w)
 		snprintf(q->last_death, sizeof q->last_death, "worker %ld %s",
 		    (long)w->pid, why);
 	}
-	dispatch_worker_lost(w, why);
-	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
-	    WEXITSTATUS(w->status) == 78;
+	return (ours);
+}
+
+/* Free w and its slot. Returns how long it was of use (ms): 0 if it never got ready. */
+static uint64_t
+worker_free(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	uint64_t	 lived = w->ready_ms != 0 ? now_ms() - w->ready_ms : 0;
 
 	if (w->to_fd != -1)
 		close(w->to_fd);
@@ -491,9 +540,61 @@ worker_gone(struct worker *w)
 	/* Slots above the configured count were being removed: shrink the array. */
 	while (q->nworkers > q->cf.workers && q->workers[q->nworkers - 1] == NULL)
 		q->nworkers--;
-	/* How long it was of use: a worker that never got ready did not live. */
-	lived = w->ready_ms != 0 ? now_ms() - w->ready_ms : 0;
 	free(w);
+	return (lived);
+}
+
+/*
+ * Refill q's slot after a worker went: at once after a healthy run (READY for
+ * SUPERVISOR_YOUNG_MS), with growing delays while the queue's workers keep dying
+ * young. A worker we let go (ours: retired, recycled, killed for a job) neither counts
+ * nor resets the count.
+ */
+static void
+supervisor_refill(struct queue *q, uint64_t lived, int ours)
+{
+	int	delay;
+
+	if (lived >= SUPERVISOR_YOUNG_MS)
+		q->sv.respawn_fails = 0;
+	else if (!ours)
+		q->sv.respawn_fails++;
+	if (q->sv.respawn_fails == 0 || ours) {
+		if (!evtimer_pending(q->sv.respawn_ev, NULL))
+			supervisor_respawn_cb(-1, 0, q);
+		return;
+	}
+	if (evtimer_pending(q->sv.respawn_ev, NULL))
+		return;		/* a delayed start is due already; it refills every slot */
+	delay = SUPERVISOR_BACKOFF_MS << (q->sv.respawn_fails < 9 ?
+	    q->sv.respawn_fails - 1 : 9);
+	if (delay > SUPERVISOR_BACKOFF_MAX)
+		delay = SUPERVISOR_BACKOFF_MAX;
+	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
+	    "row); next start in %d ms", q->name, q->sv.respawn_fails, delay);
+	supervisor_respawn_in(q, delay);
+}
+
+/* Called when a worker is reaped or at EOF: finish it once both are true. */
+static void
+worker_gone(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	char		 why[128];
+	uint64_t	 lived;
+	int		 ours, failed;
+
+	if (!w->reaped || !w->eof || w->state == WORKER_GONE)
+		return;
+	w->state = WORKER_GONE;
+	status_string(w->status, why, sizeof why);
+	worker_kill_group(w);
+	ours = worker_judge(w, why);
+	q->sv.cb->lost(w, why);
+	/* It exited EX_CONFIG because the handler cannot start. */
+	failed = q->failed_reason != NULL && WIFEXITED(w->status) &&
+	    WEXITSTATUS(w->status) == EX_CONFIG;
+	lived = worker_free(w);
 
 	if (master_stopping) {
 		notify_progress();
@@ -505,28 +606,7 @@ worker_gone(struct worker *w)
 		return;		/* the handler cannot start */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0)
 		return;		/* the queue is going away and holds nothing */
-	/*
-	 * Replace it: at once after a healthy run (READY for SUPERVISOR_YOUNG_MS), with
-	 * growing delays while the queue's workers keep dying young. A worker we let go
-	 * (retired, recycled, killed for a job) neither counts nor resets the count.
-	 */
-	if (lived >= SUPERVISOR_YOUNG_MS)
-		q->respawn_fails = 0;
-	else if (!ours)
-		q->respawn_fails++;
-	if (q->respawn_fails == 0 || ours) {
-		if (!evtimer_pending(q->respawn_ev, NULL))
-			supervisor_respawn_cb(-1, 0, q);
-		return;
-	}
-	if (evtimer_pending(q->respawn_ev, NULL))
-		return;		/* a delayed start is due already; it refills every slot */
-	delay = SUPERVISOR_BACKOFF_MS << (q->respawn_fails < 9 ? q->respawn_fails - 1 : 9);
-	if (delay > SUPERVISOR_BACKOFF_MAX)
-		delay = SUPERVISOR_BACKOFF_MAX;
-	log_job(LOG_WARNING, 0, q->name, 0, "queue %s: workers keep dying young (%d in a "
-	    "row); next start in %d ms", q->name, q->respawn_fails, delay);
-	supervisor_respawn_in(q, delay);
+	supervisor_refill(q, lived, ours);
 }
 
 /* Let w go once it holds no jobs: no new jobs are sent to it meanwhile. */
@@ -586,8 +666,8 @@ supervisor_resize(struct queue *q)
 		if ((q->workers = calloc(n, sizeof *q->workers)) == NULL)
 			return (-1);
 		q->nworkers = n;
-		if (q->respawn_ev == NULL &&
-		    (q->respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
+		if (q->sv.respawn_ev == NULL &&
+		    (q->sv.respawn_ev = evtimer_new(master_base, supervisor_respawn_cb, q)) == NULL)
 			return (-1);
 	} else if (n > q->nworkers) {
 		if ((nw = reallocarray(q->workers, n, sizeof *nw)) == NULL)
@@ -675,9 +755,53 @@ supervisor_signal_all(int sig)
 			if (w == NULL || w->reaped)
 				continue;
 			kill(w->pid, sig);
-			w->signalled = sig == SIGKILL ? 2 : 1;
+			w->signalled = sig == SIGKILL ? WORKER_SIG_KILL : WORKER_SIG_TERM;
 		}
 	}
+}
+
+/*
+ * Call fn for every job q's workers hold, worker by worker, in order (the head is
+ * running). Stops at the first nonzero fn returns, and returns it. fn may end the job
+ * it is given, not another.
+ */
+int
+supervisor_foreach_inflight(struct queue *q, int (*fn)(struct job *, void *), void *arg)
+{
+	struct worker	*w;
+	struct job	*j, *next;
+	int		 k, rc;
+
+	for (k = 0; k < q->nworkers; k++) {
+		if ((w = q->workers[k]) == NULL)
+			continue;
+		for (j = TAILQ_FIRST(&w->inflight); j != NULL; j = next) {
+			next = TAILQ_NEXT(j, entry);
+			if ((rc = fn(j, arg)) != 0)
+				return (rc);
+		}
+	}
+	return (0);
+}
+
+/* The worker that holds j (running it, or with it in line), or NULL. */
+struct worker *
+supervisor_holder(const struct job *j)
+{
+	struct queue	*q = job_queue(j);
+	struct worker	*w;
+	struct job	*k;
+	int		 i;
+
+	for (i = 0; i < q->nworkers; i++) {
+		if ((w = q->workers[i]) == NULL)
+			continue;
+		TAILQ_FOREACH(k, &w->inflight, entry) {
+			if (k == j)
+				return (w);
+		}
+	}
+	return (NULL);
 }
 
 /* Has q any worker left? */

@@ -494,7 +494,7 @@ START_TEST(test_kick_many_queues)
 	run_pending();
 	for (i = 0; i < 100; i++) {
 		ck_assert_int_eq(jobs[i]->state, JOB_DEAD);
-		ck_assert_int_eq(many[i]->kicked, 0);
+		ck_assert_int_eq(many[i]->dp.kicked, 0);
 	}
 	queues = qarr;
 	nqueues = 1;
@@ -622,7 +622,7 @@ START_TEST(test_batch)
 	queue_make();
 	worker_make(0);
 	/* Short jobs, measured: a deep queue is handed out in batches of `batch`. */
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 10; i++)
 		j[i] = submit("x", 0);
 	run_pending();
@@ -639,7 +639,7 @@ START_TEST(test_batch)
 	 * up depends on how long the head has run, so it is not asserted here.)
 	 */
 	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	tw[0].w->head_since = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(0);
@@ -656,7 +656,7 @@ START_TEST(test_batch_one)
 	tqc.batch = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	for (i = 0; i < 5; i++)
 		submit("x", 0);
@@ -675,7 +675,7 @@ START_TEST(test_batch_share)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 3; i++)
 		j[i] = submit("x", 0);
 	/* Never more than a worker's share of the queue: 3 / 2 + 1. */
@@ -700,7 +700,7 @@ START_TEST(test_batch_ahead)
 	 * Jobs of 5 ms: the batch is one job's worth, but each worker gets one more to
 	 * start as soon as its first ends, once both have their own (the second pass).
 	 */
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	for (i = 0; i < 6; i++)
 		j[i] = submit("x", 0);
 	run_pending();
@@ -716,7 +716,7 @@ START_TEST(test_batch_ahead)
 	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
 	/* A result: that worker is topped up to two again, no more. */
 	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	tw[0].w->head_since = now_us();
 	dispatch_queue(tq);
 	expect_job(0, j[4]);
@@ -725,7 +725,7 @@ START_TEST(test_batch_ahead)
 	ck_assert_uint_eq(tw[0].w->ninflight, 2);
 	/* A head that has run far longer than the average gets nothing ahead of it. */
 	dispatch_result(tw[1].w, FRAME_OK, "x", 1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	tw[1].w->head_since = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(1);
@@ -740,7 +740,7 @@ START_TEST(test_batch_ahead_not_before_idle)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 5000;
+	tq->dp.svc_us = 5000;
 	/* Two jobs, two idle workers: one each, never both to the first. */
 	a = submit("a", 0);
 	b = submit("b", 0);
@@ -775,7 +775,7 @@ START_TEST(test_batch_no_ahead)
 	tqc.burst = 4;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = no_ahead[_i].svc_us;
+	tq->dp.svc_us = no_ahead[_i].svc_us;
 	for (i = 0; i < 4; i++)
 		submit("x", 0);
 	run_pending();
@@ -792,7 +792,7 @@ START_TEST(test_rate)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	b = submit("b", 0);
 	submit("c", 0);
@@ -802,8 +802,8 @@ START_TEST(test_rate)
 	expect_no_frame(0);
 	expect_no_frame(1);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
-	ck_assert_ptr_nonnull(tq->rate_ev);
-	ck_assert(evtimer_pending(tq->rate_ev, NULL));
+	ck_assert_ptr_nonnull(tq->dp.rate_ev);
+	ck_assert(evtimer_pending(tq->dp.rate_ev, NULL));
 	/* It comes: the next job goes, one only. */
 	run_until(b->state == JOB_RUNNING);
 	expect_job(1, b);
@@ -819,7 +819,7 @@ START_TEST(test_recycle_by_count)
 	tqc.max_jobs_per_worker = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 0);
 	b = submit("b", 0);
 	run_pending();
@@ -859,7 +859,7 @@ START_TEST(test_result_done)
 	ck_assert_uint_eq(tq->busy, 0);
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
 	ck_assert_uint_eq(tw[0].w->jobs_done, 1);
-	ck_assert_uint_gt(tq->svc_us, 0);	/* measured now */
+	ck_assert_uint_gt(tq->dp.svc_us, 0);	/* measured now */
 	/* A finished job is kept: still found. */
 	ck_assert_ptr_eq(job_find(a->id), a);
 	/* The worker is idle again: the next job goes to it. */
@@ -1161,7 +1161,7 @@ START_TEST(test_cancel_running)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("a", 1);
 	b = submit("b", 1);
 	run_pending();
@@ -1173,10 +1173,10 @@ START_TEST(test_cancel_running)
 	ck_assert_ptr_null(why);
 	expect_cancel(0, a, FRAME_CANCEL_USER);
 	ck_assert(dummy_got_usr1());
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	/* The grace timer for the head runs. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_conn_text(tc, "");
@@ -1198,13 +1198,13 @@ START_TEST(test_cancel_running)
 	ck_result(a, "cancelled", "cancelled while running: stopped; cleanup ran (1 hook)");
 	ck_assert_uint_eq(tq->cancelled, 1);
 	/* b is the head now, being cancelled: its grace period runs. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, b->id);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "not started", 11);
 	ck_assert_int_eq(b->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->cancelled, 2);
 	ck_result(b, "cancelled", "cancelled while running: not started");
-	ck_assert(!tw[0].w->tev_armed);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
 }
 END_TEST
 
@@ -1237,14 +1237,14 @@ START_TEST(test_timeout)
 	dispatch_submit(tq, j, tc);
 	run_pending();
 	expect_job(0, j);
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	/* Past its timeout the worker is asked to stop it, with reason TIMEOUT. */
 	run_until(j->cancel != 0);
 	expect_cancel(0, j, FRAME_CANCEL_TIMEOUT);
 	ck_assert(dummy_got_usr1());
-	ck_assert_int_eq(j->cancel, 1 + FRAME_CANCEL_TIMEOUT);
+	ck_assert_int_eq(j->cancel, JOB_CANCEL_TIMEOUT);
 	/* Then its grace period. */
-	ck_assert(tw[0].w->tev_armed);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_uint_eq(tw[0].w->grace_for, j->id);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	/* No retries: dead, and its waiter hears "timeout". */
@@ -1272,13 +1272,13 @@ START_TEST(test_grace_kill)
 	ck_assert_int_eq(dispatch_cancel(j, &why), 1);
 	expect_cancel(0, j, FRAME_CANCEL_USER);
 	/* The handler does not stop: after grace (0) plus a second to report, KILL. */
-	run_until(tw[0].w->signalled == 2);
+	run_until(tw[0].w->signalled == WORKER_SIG_KILL);
 	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	dummy = -1;
 	/* The worker's death then finishes it (supervisor.c calls this). */
 	tw[0].w->reaped = 1;
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_int_eq(j->state, JOB_CANCELLED);
 	snprintf(want, sizeof want, "cancelled while running: the handler did not stop "
@@ -1300,7 +1300,7 @@ START_TEST(test_worker_lost_requeue)
 	tqc.retries = 1;
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	for (i = 0; i < 4; i++)
 		j[i] = submit(i == 0 ? "A" : i == 1 ? "B" : i == 2 ? "C" : "D", 0);
 	run_pending();
@@ -1308,7 +1308,7 @@ START_TEST(test_worker_lost_requeue)
 		expect_job(0, j[i]);
 	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
 
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
 	ck_assert(TAILQ_EMPTY(&tw[0].w->inflight));
@@ -1347,7 +1347,7 @@ START_TEST(test_worker_lost_out_of_attempts)
 	j = submit("A", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 3");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	snprintf(want, sizeof want, "worker %ld died while running it: exit status 3",
@@ -1372,14 +1372,14 @@ START_TEST(test_poison)
 	j = submit("P", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* It kills a second worker in a row: poison, dead with retries left. */
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_DEAD;
+	tw[1].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 2);
@@ -1405,7 +1405,7 @@ START_TEST(test_poison_in_a_row)
 	j = submit("P", 0);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "crash");
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* An attempt that fails without killing its worker breaks the row. */
@@ -1415,7 +1415,7 @@ START_TEST(test_poison_in_a_row)
 	ck_assert_uint_eq(job_crashes(j), 0);
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_DEAD;
+	tw[1].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "crash");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
@@ -1429,7 +1429,7 @@ START_TEST(test_worker_lost_after_retire)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 0);
 	b = submit("B", 0);
 	run_pending();
@@ -1437,7 +1437,7 @@ START_TEST(test_worker_lost_after_retire)
 	expect_job(0, b);
 	/* It said it would run nothing more (RSS recycling): nothing it held started. */
 	tw[0].w->said_retire = 1;
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 0");
 	ck_assert_int_eq(a->state, JOB_QUEUED);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
@@ -1463,7 +1463,7 @@ START_TEST(test_worker_lost_cancelled)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 1);
 	b = submit("B", 1);
 	run_pending();
@@ -1471,7 +1471,7 @@ START_TEST(test_worker_lost_cancelled)
 	expect_job(0, b);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
 	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	tw[0].w->killed_for = a->id;	/* as dispatch_timer does after the grace */
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	/* Both are answered as cancelled, saying whether they had started. */
@@ -1498,7 +1498,7 @@ START_TEST(test_worker_died_during_cancel)
 	run_pending();
 	expect_job(0, a);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 6 (Aborted)");
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_ptr_nonnull(strstr(result_of(a), "died before cleanup finished: "
@@ -1518,9 +1518,9 @@ START_TEST(test_cancel_during_timeout_grace)
 	a = submit("A", 1);
 	run_pending();
 	expect_job(0, a);
-	a->cancel = 1 + FRAME_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
+	a->cancel = JOB_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
 	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->retried, 0);
@@ -1533,14 +1533,14 @@ START_TEST(test_worker_lost_while_stopping)
 
 	queue_make();
 	worker_make(0);
-	tq->svc_us = 10;
+	tq->dp.svc_us = 10;
 	a = submit("A", 0);
 	b = submit("B", 1);
 	run_pending();
 	expect_job(0, a);
 	expect_job(0, b);
 	master_stopping = 1;
-	tw[0].w->state = WORKER_DEAD;
+	tw[0].w->state = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 15 (Terminated)");
 	master_stopping = 0;
 	/* Nothing will run them now: the unstarted one is answered, the head is final. */
@@ -1615,8 +1615,8 @@ START_TEST(test_cancel_running_all)
 	ck_assert_uint_eq(dispatch_cancel_running(), 60000 + 1000);
 	expect_cancel(0, a, FRAME_CANCEL_USER);
 	expect_cancel(1, b, FRAME_CANCEL_USER);
-	ck_assert_int_eq(a->cancel, 1 + FRAME_CANCEL_USER);
-	ck_assert_int_eq(b->cancel, 1 + FRAME_CANCEL_USER);
+	ck_assert_int_eq(a->cancel, JOB_CANCEL_SHUTDOWN);
+	ck_assert_int_eq(b->cancel, JOB_CANCEL_SHUTDOWN);
 }
 END_TEST
 

@@ -371,7 +371,7 @@ START_TEST(test_status_counts)
 	for (k = 0; k < 2; k++) {
 		q->workers[k] = calloc(1, sizeof *q->workers[k]);
 		ck_assert_ptr_nonnull(q->workers[k]);
-		q->workers[k]->state = k == 0 ? WORKER_READY : WORKER_DEAD;
+		q->workers[k]->state = k == 0 ? WORKER_READY : WORKER_GONE;
 	}
 	/* A healthy queue adds no "failed" part. */
 	notify_init(base);

@@ -1065,7 +1065,7 @@ START_TEST(test_kick_during_kick)
 	cl_expect_prefix(x, "OK ");
 	run_for(100);
 	ck_assert_uint_eq(a->nblocked, 0);
-	ck_assert_msg(!b->kicked, "queue b is still marked for a dispatch that never runs");
+	ck_assert_msg(!b->dp.kicked, "queue b is still marked for a dispatch that never runs");
 	/* b must still be dispatched when a job comes. */
 	id = cl_submit(y, "b", "5", "");
 	ck_assert_ptr_nonnull(j = job_find(id));

@@ -397,8 +397,8 @@ START_TEST(test_queue_backoff)
 	char			*s, *l, val[32];
 
 	ck_assert_ptr_nonnull(base);
-	q->respawn_ev = evtimer_new(base, never_cb, NULL);
-	ck_assert_ptr_nonnull(q->respawn_ev);
+	q->sv.respawn_ev = evtimer_new(base, never_cb, NULL);
+	ck_assert_ptr_nonnull(q->sv.respawn_ev);
 	snprintf(q->last_death, sizeof q->last_death, "worker 4242: killed by signal 9\n");
 
 	/* Not pending: still running. */
@@ -410,9 +410,9 @@ START_TEST(test_queue_backoff)
 	free(l);
 	free(s);
 
-	ck_assert_int_eq(evtimer_add(q->respawn_ev, &tv), 0);
-	q->respawn_fails = 3;
-	q->respawn_at = now_ms() + 60000;
+	ck_assert_int_eq(evtimer_add(q->sv.respawn_ev, &tv), 0);
+	q->sv.respawn_fails = 3;
+	q->sv.respawn_at = now_ms() + 60000;
 	s = stats_text();
 	l = find_line(s, "queue crashy ");
 	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
@@ -521,7 +521,7 @@ START_TEST(test_workers)
 	add_worker(b, 0, nopid, WORKER_STOPPING);
 	w = add_worker(b, 1, nopid, WORKER_READY);
 	w->retiring = 1;
-	w = add_worker(b, 2, nopid, WORKER_DEAD);
+	w = add_worker(b, 2, nopid, WORKER_GONE);
 	w->retiring = 1;
 	s = stats_text();
 	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */

@@ -357,11 +357,11 @@ START_TEST(test_handler_fails)
 	ck_assert_msg(strstr(tq->failed_reason, broken[_i].reason) != NULL,
 	    "reason '%s' lacks '%s'", tq->failed_reason, broken[_i].reason);
 	/* Failed for good: no respawn, no respawn timer, no storm. */
-	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
-	ck_assert_int_eq(tq->respawn_fails, 0);
+	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
+	ck_assert_int_eq(tq->sv.respawn_fails, 0);
 	run_for(300);
 	ck_assert(!supervisor_alive_queue(tq));
-	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
+	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
 	/* A failed queue runs nothing: its waiting jobs become dead, with the reason. */
 	j = submit("x");
 	run_for(50);
@@ -391,21 +391,21 @@ START_TEST(test_crash_loop_backoff)
 		run_until(tq->workers[0] == NULL || tq->workers[0]->pid != pid);
 		/* Not refilled at once: a timer, 100 ms doubling each time. */
 		ck_assert_ptr_null(tq->workers[0]);
-		ck_assert_int_eq(tq->respawn_fails, n);
-		ck_assert(evtimer_pending(tq->respawn_ev, NULL));
+		ck_assert_int_eq(tq->sv.respawn_fails, n);
+		ck_assert(evtimer_pending(tq->sv.respawn_ev, NULL));
 		ck_assert_uint_eq(tq->worker_deaths, (unsigned)n);
 	}
 	/* The timer refills it. */
 	run_until(tq->workers[0] != NULL && tq->workers[0]->state == WORKER_READY);
-	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
+	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
 	/* One healthy run resets the backoff: the next death is refilled at once. */
 	pid = tq->workers[0]->pid;
 	tq->workers[0]->ready_ms = now_ms() - 5000;
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	run_until(tq->workers[0] == NULL || tq->workers[0]->pid != pid);
 	ck_assert_ptr_nonnull(tq->workers[0]);
-	ck_assert_int_eq(tq->respawn_fails, 0);
-	ck_assert(!evtimer_pending(tq->respawn_ev, NULL));
+	ck_assert_int_eq(tq->sv.respawn_fails, 0);
+	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
 	run_until(tq->workers[0]->state == WORKER_READY);
 }
 END_TEST
@@ -426,7 +426,7 @@ START_TEST(test_retire_idle)
 	run_until(slot_ready_other(tq, 0, pid));
 	ck_assert(reaped(pid));
 	ck_assert_uint_eq(tq->worker_deaths, 0);
-	ck_assert_int_eq(tq->respawn_fails, 0);
+	ck_assert_int_eq(tq->sv.respawn_fails, 0);
 }
 END_TEST
 
