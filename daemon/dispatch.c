@@ -387,11 +387,6 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 }
 
 /* lifecycle listener: a job is ready to run, dispatch its queue later in this pass. */
-void
-dispatch_job_changed(const struct job_change *ch)
-{
-	dispatch_kick(job_queue(ch->j));
-}
 
 /*
  * An attempt failed: retry after a backoff while attempts are left, else the job is
@@ -493,7 +488,7 @@ const struct worker_cb dispatch_worker_cb = {
  * Returns how long the job ran.
  */
 static uint32_t
-dispatch_measure(struct worker *w)
+dispatch_measure(struct worker *w, const struct job *done)
 {
 	struct queue	*q = w->queue;
 	struct job	*next = TAILQ_FIRST(&w->inflight);
@@ -510,7 +505,12 @@ dispatch_measure(struct worker *w)
 	/* A moving average: the first measurement sets it, later ones move it by an eighth. */
 	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt :
 	    (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
-	if (evtimer_pending(w->tev, NULL) ||
+	/*
+	 * w's timer is only ever armed for its head: for the job just done if it had a
+	 * timeout or was being stopped (dispatch_arm_timeout), so that says whether it is
+	 * pending without asking libevent on every result (bench W1).
+	 */
+	if (done->timeout_ms != 0 || done->cancel ||
 	    (next != NULL && (next->timeout_ms != 0 || next->cancel)))
 		dispatch_arm_timeout(w);
 	return (ran_ms);
@@ -561,7 +561,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		return;
 	}
 	supervisor_take(w, j);
-	ran_ms = dispatch_measure(w);
+	ran_ms = dispatch_measure(w, j);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
 	if (len > master_config->max_payload)

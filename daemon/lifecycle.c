@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jobpoold.h"
+#include "journal.h"
 #include "log.h"
 
 #define ON(what)	(1u << (what))
@@ -36,21 +37,27 @@ static void	lifecycle_log(const struct job_change *);
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
  *     free it at once.
- * Each is a function and the ON() of each state or JOB_EV_* it hears. The table is
- * expanded into direct calls, each behind a test of a constant mask: a job changes
+ * Each is a function, the ON() of each state or JOB_EV_* it hears, and when it wants
+ * to hear at all (the journal only with one, notify only during a stop). The table is
+ * expanded into direct calls, each behind a test of a constant mask, and a change no
+ * listener hears only sets the state: a job changes
  * four times on its fast path (accepted, sent, started, done), and W1 must not feel
  * it (bench/README.md).
  */
 #define LIFECYCLE_LISTENERS(L)						\
-	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING))	\
-	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END)	\
+	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
+				journal_on)					\
+	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END, 1)	\
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DONE) | \
 				ON(JOB_DEAD) | ON(JOB_EV_STARTED) |		\
-				ON(JOB_EV_CANCELLING))				\
-	L(server_job_changed,	ON_END)						\
-	L(notify_job_changed,	ON_END)						\
-	L(dispatch_job_changed,	ON(JOB_QUEUED))					\
-	L(queue_job_changed,	ON_END)
+				ON(JOB_EV_CANCELLING), 1)			\
+	L(server_job_changed,	ON_END, 1)					\
+	L(notify_job_changed,	ON_END, master_stopping)			\
+	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
+	L(queue_job_changed,	ON_END, 1)
+/* Every change some listener hears; the others only set the state. */
+#define LIFECYCLE_ANY(fn, on, when)	| (on)
+#define LIFECYCLE_HEARD			(0 LIFECYCLE_LISTENERS(LIFECYCLE_ANY))
 
 /*
  * j enters state what (or, for a JOB_EV_*, stays where it is): set it and publish
@@ -62,6 +69,11 @@ job_change(struct job *j, int what, struct job_change *ch)
 {
 	struct job_change	 none;
 
+	if (!(LIFECYCLE_HEARD & ON(what))) {
+		if (what < JOB_EV_STARTED)
+			j->state = what;
+		return;
+	}
 	if (ch == NULL) {
 		none = (struct job_change){ .j = j };
 		ch = &none;
@@ -79,7 +91,7 @@ job_change(struct job *j, int what, struct job_change *ch)
 	}
 	ch->to = j->state;
 	ch->attempt = j->attempts;
-#define LIFECYCLE_CALL(fn, on)	if ((on) & ON(what)) fn(ch);
+#define LIFECYCLE_CALL(fn, on, when)	if (((on) & ON(what)) && (when)) fn(ch);
 	LIFECYCLE_LISTENERS(LIFECYCLE_CALL)
 #undef LIFECYCLE_CALL
 }

@@ -35,41 +35,6 @@ worker_rss_kib(pid_t pid)
 	return (resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024));
 }
 
-/*
- * lifecycle listener: a queue's counters. submitted: accepted (not recovered);
- * retried: an attempt failed and the job waits for another; failed: made dead, poisoned
- * among them (a dead job recovered was counted before the restart).
- */
-void
-stats_job_changed(const struct job_change *ch)
-{
-	struct queue	*q = job_queue(ch->j);
-
-	switch (ch->what) {
-	case JOB_QUEUED:
-	case JOB_DELAYED:
-		if (ch->from == JOB_NEW && !ch->recovered)
-			q->submitted++;
-		break;
-	case JOB_RETRY_WAIT:
-		q->retried++;
-		break;
-	case JOB_DONE:
-		q->done++;
-		break;
-	case JOB_CANCELLED:
-		q->cancelled++;
-		break;
-	case JOB_DEAD:
-		if (ch->from == JOB_NEW)
-			break;
-		q->failed++;
-		if (ch->cause != NULL)
-			q->poisoned++;
-		break;
-	}
-}
-
 /* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
 static const char *
 queue_state_name(const struct queue *q)
