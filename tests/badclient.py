@@ -359,6 +359,10 @@ def cmd_cancelrun(a):
         return "state=running" in st["line"]
     poll(running, 10)
     out("status_before:", st.get("line"))
+    # "running" means sent to the worker, which starts it once it has read the frame:
+    # a CANCEL before that skips the job ("cancelled before it started"), seen once
+    # under load. The job sleeps for seconds; give the worker a moment to begin it.
+    time.sleep(0.3)
     out("cancel:", other.request("CANCEL %d\n" % jid)[0])
     rid, status, body = waiter.result()
     out("waiter_result:", rid == jid, status, body.decode("latin-1"))
