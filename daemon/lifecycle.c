@@ -30,7 +30,7 @@ static void	lifecycle_log(const struct job_change *);
  * The listeners, called in this order; the order is the rules:
  *   - journal first: a job's end is recorded, and x->end_batch set, before anyone
  *     hears of it, so a reply telling of the end waits until the record is as
- *     durable as the policy says (server.c's conn_told_end): a job runs again after a
+ *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
  *   - stats and log next, so that a client told of a change finds it counted;
  *   - waiters (server.c) after the journal, for the rule above;

@@ -825,18 +825,19 @@ conn_seal(struct conn *c, uint64_t seq0)
 }
 
 /*
- * c was just told that j ended (its RESULT, or a STATUS naming a final state): with
- * a journal, that waits until the end's record is durable (queue.c's job_finish).
+ * What a reply telling c that j ended (its RESULT, or a STATUS naming a final state)
+ * must wait for: the journal batch holding the end's record (journal_job_changed
+ * writes it before anyone hears of the end), or 0 without a journal or once that batch
+ * is durable. The reply then goes to c's hold buffer and conn_hold_until() marks it.
  */
-static void
-conn_told_end(struct conn *c, const struct job *j)
+static uint64_t
+conn_end_batch(const struct conn *c, const struct job *j)
 {
 	uint64_t	batch;
 
-	if (c->hold == NULL || (batch = job_end_batch(j)) == 0 ||
-	    batch <= journal_durable())
-		return;
-	conn_hold_until(c, batch);
+	if (c->hold == NULL || (batch = job_end_batch(j)) <= journal_durable())
+		return (0);
+	return (batch);
 }
 
 static void
@@ -1056,13 +1057,13 @@ server_send_result(struct conn *c, struct job *j)
 	char		 buf[96] = "RESULT ";
 	const char	*w = result_word(j);
 	size_t		 n = sizeof "RESULT " - 1, wl = strlen(w);	/* not strlen(buf): W1 */
+	uint64_t	 wait;
 
 	if (c->dead)
 		return;
 	c->waited = 1;		/* for the idle timer: the daemon spoke last */
-	out = conn_out(c);
-	if (c->hold != NULL && out != c->hold && job_end_batch(j) > journal_durable())
-		out = c->hold;		/* conn_told_end() marks it below */
+	wait = conn_end_batch(c, j);
+	out = wait != 0 ? c->hold : conn_out(c);
 	n += proto_fmt_u64(buf + n, j->id);
 	buf[n++] = ' ';
 	memcpy(buf + n, w, wl);
@@ -1074,7 +1075,8 @@ server_send_result(struct conn *c, struct job *j)
 	if (job_rlen(j) > 0)
 		evbuffer_add(out, job_result(j), job_rlen(j));
 	evbuffer_add(out, "\n", 1);
-	conn_told_end(c, j);
+	if (wait != 0)
+		conn_hold_until(c, wait);
 	(void)conn_check_output(c);
 }
 
@@ -1241,7 +1243,7 @@ conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
 	char		 due[48] = "";
-	uint64_t	 now;
+	uint64_t	 now, wait;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
@@ -1251,12 +1253,14 @@ conn_status(struct conn *c, uint64_t id)
 		snprintf(due, sizeof due, " due_in_ms=%llu", (unsigned long long)
 		    (j->run_at > now ? j->run_at - now : 0));
 	}
-	evbuffer_add_printf(conn_out(c),
+	wait = conn_end_batch(c, j);
+	evbuffer_add_printf(wait != 0 ? c->hold : conn_out(c),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
 	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
-	conn_told_end(c, j);
+	if (wait != 0)
+		conn_hold_until(c, wait);
 }
 
 /* One line of text with newlines folded, for a key=value line's last field. */
