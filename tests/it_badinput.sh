@@ -438,6 +438,21 @@ jp_eq_until "unread results: every job of the closed connection still runs to do
 daemon_alive "after closing a connection for unread replies"
 jp_stop
 
+# The same with output_timeout = 0: closed as soon as that much waits on a full socket.
+jp_start 'queues = ( { name = "slow"; handler = "sleep"; workers = 1; batch = 1; } );
+max_payload = 65536;
+max_output = 65536;
+output_timeout = 0;'
+python3 "$BADCLIENT_PY" deaf "$JP_SOCK" --read-oks 40 --hold 60 <"$JP_TMP/in" \
+	>"$JP_TMP/deaf0.out" 2>&1; rc=$?
+jp_eq "output_timeout = 0: the client ran" 0 "$rc"
+jp_match "output_timeout = 0: the daemon closes the connection" \
+	'^deaf: closed by the daemon after [0-9]+ ms$' "$(cut -c 1-200 "$JP_TMP/deaf0.out")"
+jp_match "output_timeout = 0: the log says so" \
+	'none taken for 0 ms \(output_timeout\); closing it' "$(cat "$JP_LOG")"
+daemon_alive "after output_timeout = 0 closed a connection"
+jp_stop
+
 # ----- (d) a client that reads is not closed, however much waits for it -----
 # max_output 64 KiB (the limit 256 KiB), results up to 1 MiB: valid, with a warning.
 log0=$(wc -l <"$JP_LOG")
