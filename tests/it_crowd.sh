@@ -51,13 +51,19 @@ max_connections_per_uid = 2000;
 idle_timeout = 4;
 queues = ( { name = "echo"; handler = "echo"; workers = 1; },
 	{ name = "sleep"; handler = "sleep"; workers = 1; } );'
-	# A job that runs longer than idle_timeout, waited for by a connection that sends
-	# nothing meanwhile: it waits on the daemon, and is not idle.
-	( printf 6000 | bc_submit sleep >"$JP_TMP/waited" ) &
-	WAITER=$!
 	as_other crowd "$JP_SOCK" 1024 --hold 30 >"$JP_TMP/crowd" 2>&1 &
 	CROWD=$!
-	jp_ok_until "1,024 idle connections of nobody are open" 20 conns_at_least 1025
+	# The crowd has connected, and the daemon has accepted all of it (the count
+	# includes the STATS connection asking).
+	jp_ok_until "1,024 idle connections of nobody are open" 20 eval \
+		'file_has "$JP_TMP/crowd" "1024 open" && conns_at_least 1025'
+	# A job that runs longer than idle_timeout, waited for by a connection that sends
+	# nothing meanwhile: it waits on the daemon, and is not idle. Root's, and made once
+	# the crowd is in: made first, it took one of max_connections' slots, and nobody's
+	# 1,024th connection was refused.
+	( printf 6000 | bc_submit sleep >"$JP_TMP/waited" ) &
+	WAITER=$!
+	jp_ok_until "... and root's waiting connection too (a reserved slot)" 20 conns_at_least 1026
 	out=$(printf 'PING\n' | as_other raw -t 5 "$JP_SOCK")
 	jp_eq "nobody's 1,025th connection is refused" \
 		"ERR busy too many connections (max_connections)" "$out"
