@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "hist.h"
 
 struct event_base;
 struct event;
@@ -214,6 +215,15 @@ struct supervisor_part {
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
+/*
+ * stats.c's part of a queue: the latency distributions (us), added to by its lifecycle
+ * listener; read by STATS, jobpoolctl status and top, and /metrics.
+ */
+struct stats_part {
+	struct hist		 wait;		/* submit (or due, if delayed) to start */
+	struct hist		 run;		/* start to end of an attempt */
+};
+
 struct queue {
 	char			*name;
 	uint16_t		 idx;		/* its place in queues[]: stable, never reused */
@@ -248,6 +258,7 @@ struct queue {
 
 	struct dispatch_part	 dp;
 	struct supervisor_part	 sv;
+	struct stats_part	 st;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
 	uint64_t		 done;
@@ -565,6 +576,12 @@ void		 server_journal_durable(uint64_t batch);
 
 /* stats.c */
 void		 stats_init(void);
+/* What a process uses, from /proc: 0, or -1 if it is gone. */
+struct proc_usage {
+	uint64_t	 rss_bytes;	/* resident set */
+	uint64_t	 cpu_us;	/* user + system time */
+};
+int		 stats_proc_usage(pid_t pid, struct proc_usage *u);
 void		 stats_write(struct evbuffer *out);
 
 /* notify.c: sd_notify, see notify.h */

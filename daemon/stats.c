@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -18,21 +19,36 @@
 
 static uint64_t	stats_start_ms;
 
-/* A worker's resident set size in KiB, from /proc; 0 if unknown. */
-static unsigned long
-worker_rss_kib(pid_t pid)
+/* What pid uses, from /proc/PID/stat (fields 14, 15 and 24 of proc(5)). */
+int
+stats_proc_usage(pid_t pid, struct proc_usage *u)
 {
-	char		path[64];
-	unsigned long	size, resident = 0;
-	FILE		*f;
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ut, st;
+	long			 rss, hz, page;
+	ssize_t			 n;
+	int			 fd;
 
-	snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return (resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024));
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	/* The command (field 2) may hold spaces and parentheses: start after its last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (-1);
+	/* Fields 3 to 13 skipped, then utime and stime, 16 to 23 skipped, then rss. */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+	    "%*d %*d %*d %*d %*d %*d %*u %*u %ld", &ut, &st, &rss) != 3)
+		return (-1);
+	hz = sysconf(_SC_CLK_TCK);
+	page = sysconf(_SC_PAGESIZE);
+	u->cpu_us = (ut + st) * (1000000ull / (unsigned long long)(hz > 0 ? hz : 100));
+	u->rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	return (0);
 }
 
 /* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
@@ -123,6 +139,7 @@ stats_write(struct evbuffer *out)
 {
 	struct queue	*q;
 	struct worker	*w;
+	struct proc_usage u;
 	int		 i, k;
 
 	if (stats_start_ms == 0)
@@ -172,10 +189,12 @@ stats_write(struct evbuffer *out)
 		for (k = 0; k < q->nworkers; k++) {
 			if ((w = q->workers[k]) == NULL)
 				continue;
+			if (stats_proc_usage(w->pid, &u) != 0)
+				u = (struct proc_usage){ 0 };
 			evbuffer_add_printf(out, "worker %s pid=%ld state=%s jobs=%llu "
-			    "inflight=%u rss_kib=%lu\n", q->name, (long)w->pid,
+			    "inflight=%u rss_kib=%llu\n", q->name, (long)w->pid,
 			    worker_state_name(w), (unsigned long long)w->jobs_done,
-			    w->ninflight, worker_rss_kib(w->pid));
+			    w->ninflight, (unsigned long long)(u.rss_bytes / 1024));
 		}
 	}
 }
