@@ -22,6 +22,12 @@ packages=(
 	systemd-container debootstrap
 )
 
+# Only for `test`: promtool (Debian's prometheus package) checks /metrics
+# (tests/it_metrics.sh), which curl scrapes. Its service is not started here.
+if [ "$mode" = test ]; then
+	packages+=(prometheus curl)
+fi
+
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
 install_missing() {
