@@ -23,7 +23,9 @@ packages=(
 )
 
 # Only for `test`: promtool (Debian's prometheus package) checks /metrics
-# (tests/it_metrics.sh), which curl scrapes. Its service is not started here.
+# (tests/it_metrics.sh), which curl scrapes. Debian's package also enables a
+# Prometheus server (prometheus.service, port 9090) where systemd runs; the tests do
+# not use it: `systemctl disable --now prometheus` if it is not wanted.
 if [ "$mode" = test ]; then
 	packages+=(prometheus curl)
 fi
