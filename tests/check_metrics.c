@@ -12,7 +12,6 @@
 #include "autoconf.h"
 
 #include <check.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +254,43 @@ START_TEST(test_histogram)
 }
 END_TEST
 
+/* Every bucket is what hist_count_le() says of its bound, whatever the values. */
+START_TEST(test_histogram_matches_hist)
+{
+	static const uint64_t	 bounds_us[] = { 100, 250, 500, 1000, 2500, 5000, 10000,
+	    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+	    25000000, 50000000, 100000000, 250000000, 500000000, 1000000000, 1800000000 };
+	struct queue		*q = add_queue("r", "echo");
+	char			*s, prefix[128];
+	unsigned		 seed = 19;
+	size_t			 i;
+	int			 round;
+
+	for (round = 0; round < 20; round++) {
+		/* Values from 0 us to 70 minutes, as many of each magnitude, bounds too. */
+		for (i = 0; i < 200; i++) {
+			hist_add(&q->st.run, ((uint64_t)rand_r(&seed) << 31 |
+			    (uint64_t)rand_r(&seed)) >> (30 + rand_r(&seed) % 32));
+			if (rand_r(&seed) % 10 == 0)
+				hist_add(&q->st.run, bounds_us[(unsigned)rand_r(&seed) %
+				    (sizeof bounds_us / sizeof bounds_us[0])]);
+		}
+		s = body(metrics_write);
+		for (i = 0; i < sizeof bounds_us / sizeof bounds_us[0]; i++) {
+			snprintf(prefix, sizeof prefix,
+			    "jobpool_job_run_seconds_bucket{queue=\"r\",le=\"%.15g\"}",
+			    (double)bounds_us[i] / 1e6);
+			ck_assert_msg(sample(s, prefix) ==
+			    (double)hist_count_le(&q->st.run, bounds_us[i]), "%s: %g, not %llu",
+			    prefix, sample(s, prefix),
+			    (unsigned long long)hist_count_le(&q->st.run, bounds_us[i]));
+		}
+		free(s);
+	}
+	free_all();
+}
+END_TEST
+
 /* Workers counted by state (every state present, at 0 too), and each one's figures. */
 START_TEST(test_workers)
 {
@@ -384,6 +420,7 @@ metrics_suite(void)
 
 	tcase_add_test(tc, test_counters);
 	tcase_add_test(tc, test_histogram);
+	tcase_add_test(tc, test_histogram_matches_hist);
 	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_removed_queue);
