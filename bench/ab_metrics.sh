@@ -24,8 +24,6 @@ EVERY=${AB_SCRAPE_MS:-100}
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT/metrics"
 
-med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 jp_start abm '{ name = "default"; handler = "echo"; workers = 2; max_jobs = 100000; batch = 64; }' \
 	"metrics_listen = \"127.0.0.1:$PORT\";"
 curl -sf -o /dev/null "$URL" || { echo "bench: no /metrics at $URL" >&2; exit 1; }

@@ -7,8 +7,9 @@
 # keys and the same counts, other paths are 404 and other methods 405 (with Allow),
 # HEAD has no body, oversized headers are refused and an idle connection is closed,
 # with the daemon still serving. A reload moves the listener; a reload to an address
-# that cannot be bound keeps the old one and the log says why; "" turns it off. A
-# start on a port in use fails with the reason (exit 71).
+# that cannot be bound keeps the old one and the log says why; "" turns it off. With a
+# journal, its fdatasync histogram counts the journal's fsyncs. A start on a port in use
+# fails with the reason (exit 71).
 . "$top_srcdir/tests/lib.sh"
 
 command -v curl >/dev/null 2>&1 || { echo "curl is missing (quickstart.sh test installs it)"; exit 99; }
@@ -234,6 +235,32 @@ jp_config "${body/127.0.0.1:$PORT/}" >/dev/null
 jp_ctl reload >/dev/null
 jp_match_until "off: the log says so" "reload: metrics_listen is off: no longer serving on 127.0.0.1:$PORT2" 10 jp_log
 jp_eq "off: nothing listens" 000 "$(code "$URL/metrics")"
+jp_stop
+
+# ----- with a journal: its fdatasync times, one observation per fsync -----
+PORT3=$(free_port)
+URL="http://127.0.0.1:$PORT3"
+jp_start "metrics_listen = \"127.0.0.1:$PORT3\";
+journal_dir = \"$JP_TMP/journal\";
+journal_fsync = \"always\";
+queues = ( { name = \"ok\"; handler = \"echo\"; workers = 2; } );"
+seq 1 300 | jp_ctl map -q ok >/dev/null
+fsyncs_agree() {
+	local a b
+	a=$(m 'jobpool_journal_fsync_seconds_count')
+	b=$(jp_stat journal fsyncs)
+	[ "$a" = "$b" ] && [ "$a" -gt 0 ] 2>/dev/null
+}
+jp_ok_until "jobpool_journal_fsync_seconds_count is the journal's fsyncs (STATS)" 10 fsyncs_agree
+jp_match "... with a sum" '^[0-9.e+-]+$' "$(m 'jobpool_journal_fsync_seconds_sum')"
+jp_eq "... and the +Inf bucket" "$(m 'jobpool_journal_fsync_seconds_count')" \
+	"$(m 'jobpool_journal_fsync_seconds_bucket{le="+Inf"}')"
+jp_eq "the journal's state" 0 "$(m 'jobpool_journal_failing')"
+jp_ok_until "promtool passes with the journal's families" 10 promtool_ok || cat "$JP_TMP/promtool.out" >&2
+jp_eq "/status has the journal" "always ok" "$(curl -sf "$URL/status" | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)["daemon"]["journal"]
+print(j["fsync"], j["state"])')"
 jp_stop
 
 # ----- a start on a port in use fails, saying why -----
