@@ -11,7 +11,8 @@
 # over 500 scrapes of an idle daemon (process_cpu_seconds_total), and the body's size.
 #
 #   bench/ab_metrics.sh BUILD_DIR          AB_ROUNDS (default 9), AB_JOBS (2,000,000),
-#                                          AB_SCRAPE_MS (100)
+#                                          AB_SCRAPE_MS (100), AB_PATH (/metrics; /none
+#                                          asks for a 404: the HTTP alone)
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 64; }
 export BUILD=$1
@@ -34,20 +35,20 @@ curl -sf -o /dev/null "$URL" || { echo "bench: no /metrics at $URL" >&2; exit 1;
 scraper() {
 	exec "$PY" -c '
 import http.client, sys, time
-port, every, out = int(sys.argv[1]), float(sys.argv[2]) / 1000, sys.argv[3]
+port, every, out, path = int(sys.argv[1]), float(sys.argv[2]) / 1000, sys.argv[3], sys.argv[4]
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
 n, t = 0, time.monotonic()
 while True:
-    c.request("GET", "/metrics")
+    c.request("GET", path)
     r = c.getresponse()
     r.read()
-    if r.status == 200:
+    if r.status in (200, 404):
         n += 1
         with open(out, "w") as f:
             f.write("%d\n" % n)
     t += every
     time.sleep(max(0.0, t - time.monotonic()))
-' "$PORT" "$EVERY" "$TMP/scrapes"
+' "$PORT" "$EVERY" "$TMP/scrapes" "${AB_PATH:-/metrics}"
 }
 
 # The master's CPU time so far, in clock ticks (utime + stime, proc(5)).
