@@ -1372,7 +1372,8 @@ out:
 		cp.len = 0;
 		config_cause_append(&cp, cp.path, 0, "out of memory");
 	}
-	if (cp.nerrors != 0 || cp.oom) {
+	/* No config is made without an error recorded (cf NULL says so too). */
+	if (cp.nerrors != 0 || cp.oom || cf == NULL) {
 		config_free(cf);
 		free(cp.warnings);
 		*cause = cp.cause;

@@ -603,9 +603,10 @@ static const struct metrics_family metrics_families[] = {
 static int
 metrics_scrape_begin(struct metrics_scrape *s, struct evbuffer *b)
 {
-	struct queue	*q;
-	size_t		 n = 0;
-	int		 i, k;
+	struct metrics_worker	 mw;
+	struct queue		*q;
+	size_t			 n = 0;
+	int			 i, k;
 
 	memset(s, 0, sizeof *s);
 	s->b = b;
@@ -620,14 +621,12 @@ metrics_scrape_begin(struct metrics_scrape *s, struct evbuffer *b)
 	for (i = 0; i < nqueues; i++) {
 		if (!metrics_queue_shown(q = queues[i]))
 			continue;
-		for (k = 0; k < q->nworkers; k++) {
-			if (q->workers[k] == NULL)
+		for (k = 0; k < q->nworkers && s->nworkers < n; k++) {
+			if ((mw.w = q->workers[k]) == NULL)
 				continue;
-			s->workers[s->nworkers].w = q->workers[k];
-			if (stats_proc_usage(q->workers[k]->pid,
-			    &s->workers[s->nworkers].u) != 0)
-				s->workers[s->nworkers].u = (struct proc_usage){ 0 };
-			s->nworkers++;
+			if (stats_proc_usage(mw.w->pid, &mw.u) != 0)
+				mw.u = (struct proc_usage){ 0 };
+			s->workers[s->nworkers++] = mw;
 		}
 	}
 	return (0);
@@ -829,6 +828,14 @@ metrics_status_worker(struct evbuffer *b, const struct metrics_worker *mw)
 {
 	const struct worker	*w = mw->w;
 
+#ifdef __clang_analyzer__
+	/*
+	 * metrics_scrape_begin() sets w in every entry below nworkers; the analyzer
+	 * loses that in the calloc'd array (it assumes nqueues may change in between).
+	 */
+	if (w == NULL)
+		return;
+#endif
 	evbuffer_add(b, "{", 1);
 	metrics_json_kv(b, 1, "queue", w->queue->name);
 	evbuffer_add_printf(b, ",\"slot\":%d,\"pid\":%ld", w->slot, (long)w->pid);
