@@ -56,6 +56,7 @@ uint64_t
 hist_quantile(const struct hist *h, double q)
 {
 	uint64_t	rank, seen = 0, lo, hi, mid;
+	double		x;
 	unsigned	b;
 
 	if (h->n == 0)
@@ -64,9 +65,13 @@ hist_quantile(const struct hist *h, double q)
 		return (h->max);
 	if (q < 0.0)
 		q = 0.0;
-	/* The smallest value with at least ceil(q * n) values at or below it. */
-	rank = (uint64_t)(q * (double)h->n);
-	if ((double)rank < q * (double)h->n)
+	/*
+	 * The smallest value with at least ceil(q * n) values at or below it. q * n is
+	 * rounded: 0.7 * 10 is 7.000000000000001, whose ceiling would be one rank too far.
+	 */
+	x = q * (double)h->n;
+	rank = (uint64_t)x;
+	if ((double)rank < x * (1 - 1e-12))
 		rank++;
 	if (rank == 0)
 		rank = 1;
