@@ -21,6 +21,8 @@ packages=(
 	socat python3 systemd procps
 	systemd-container debootstrap
 )
+# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top in.
+[ "$mode" = test ] && packages+=(tmux)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

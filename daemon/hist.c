@@ -8,21 +8,6 @@
 
 #include "hist.h"
 
-unsigned
-hist_bucket(uint64_t us)
-{
-	unsigned	e;
-
-	if (us > HIST_MAX_US)
-		us = HIST_MAX_US;
-	if (us < HIST_SUB)
-		return ((unsigned)us);
-	/* e: the position of the top bit, at least HIST_SUB_BITS. */
-	e = 63u - (unsigned)__builtin_clzll(us);
-	return ((e - HIST_SUB_BITS + 1) * HIST_SUB +
-	    (unsigned)((us >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1)));
-}
-
 uint64_t
 hist_bucket_low(unsigned b)
 {
@@ -40,16 +25,6 @@ hist_bucket_high(unsigned b)
 	if (b + 1 >= HIST_NBUCKETS)
 		return (HIST_MAX_US);
 	return (hist_bucket_low(b + 1) - 1);
-}
-
-void
-hist_add(struct hist *h, uint64_t us)
-{
-	h->n++;
-	h->sum += us;
-	if (us > h->max)
-		h->max = us;
-	h->b[hist_bucket(us)]++;
 }
 
 uint64_t
