@@ -89,8 +89,10 @@ stats_print_journal(FILE *f, const struct stats_rec *r)
 	}
 }
 
-/* Print the STATS records on stdout as one line of JSON: {"daemon":{},"journal":{} or
- * null,"queues":[],"workers":[]}. */
+/*
+ * Print the STATS records on stdout as one line of JSON:
+ * {"daemon":{},"journal":{} or null,"queues":[],"workers":[]}.
+ */
 void
 stats_print_json(const struct stats_rec *recs, size_t n)
 {
@@ -121,9 +123,9 @@ stats_print_json(const struct stats_rec *recs, size_t n)
 }
 
 /*
- * The STATS records as text, to f: the daemon and journal lines, then the queues (their
- * counts, their flow, their latencies) and the workers as tables (stats_view). top shows the same, again
- * every second. 0, or -1 out of memory.
+ * The STATS records as text, to f: the daemon and journal lines, then the queues
+ * (their counts, their flow, their latencies) and the workers as tables (stats_view).
+ * top shows the same, again every second. 0, or -1 out of memory.
  */
 int
 status_fprint(FILE *f, const struct stats_rec *recs, size_t n)

@@ -10,8 +10,8 @@
  *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
  *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
  *     its blocked connections (blocked, nblocked) are server.c's; its counters
- *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
- *     module's init and free;
+ *     (submitted, done, ...) and its stats part (q->st: latencies, throughput) are
+ *     stats.c's lifecycle listener's; each part has its module's init and free;
  *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
  *     walked by others only through supervisor_foreach_inflight) until their results
  *     come back; q->running and q->busy follow the in-flight lists, kept by

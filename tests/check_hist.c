@@ -2,8 +2,9 @@
  * check_hist.c: unit tests for daemon/hist.c: the buckets tile the whole range without
  * gap or overlap and are never wider than the error allows; quantiles of known
  * distributions (uniform, log-uniform, two-point, a small set where q * n is a whole
- * number that floating point puts above it) are within HIST_REL_ERROR of the exact ones from a sorted copy; count_le is
- * exact at every bucket's top; max, values past the range, and an empty histogram.
+ * number that floating point puts above it) are within HIST_REL_ERROR of the exact
+ * ones from a sorted copy; count_le is exact at every bucket's top; max, values past
+ * the range, and an empty histogram.
  */
 
 #include "autoconf.h"
