@@ -872,9 +872,10 @@ ctl_fmt_kib(char *buf, size_t len, uint64_t kib)
 
 /*
  * The monitoring views of a STATS body, for status and top: records made from the
- * queue and worker records, with their numbers made readable, each shown by a table
- * of stats_view_cols. A view's record holds at most VIEW_KEYS values, written in the
- * block after its vals pointers (freed with them by stats_free).
+ * queue and worker records, with their numbers made readable, each shown by the
+ * columns of a stats_view_*_cols table. A view's record holds at most VIEW_KEYS values, written in the
+ * block after its vals pointers (freed with them by stats_free), or pointing into the
+ * STATS records' text.
  */
 #define VIEW_KEYS	16
 #define VIEW_VAL	32
@@ -886,12 +887,13 @@ const struct table_col stats_view_queue_cols[] = {
 	{ "WORKERS", "workers", 1 },
 	{ "DEPTH", "depth", 1 },
 	{ "DELAYED", "delayed", 1 },
-	{ "RETRY_WAIT", "retry_wait", 1 },
 	{ "RUNNING", "running", 1 },
 	{ "DONE", "done", 1 },
 	{ "FAILED", "failed", 1 },
 	{ "DEAD", "dead", 1 },
 	{ "CANCELLED", "cancelled", 1 },
+	/* Last: the columns before it are where scripts have found them. */
+	{ "RETRY_WAIT", "retry_wait", 1 },
 };
 const size_t stats_view_queue_ncols = sizeof stats_view_queue_cols /
     sizeof stats_view_queue_cols[0];
@@ -979,16 +981,18 @@ view_val(struct stats_rec *v, const char *key)
 	return (p);
 }
 
-/* key: a value copied from r (or "-"), a count, a duration, a size, a rate. */
+/*
+ * key: r's value of from as it is (or "-"), pointed at, not copied (a handler's path
+ * may be longer than a slot); a count, a duration, a size, a rate.
+ */
 static void
 view_copy(struct stats_rec *v, const char *key, const struct stats_rec *r,
     const char *from)
 {
 	const char	*s = stats_get(r, from);
-	char		*p;
 
-	if ((p = view_val(v, key)) != NULL)
-		snprintf(p, VIEW_VAL, "%s", s != NULL ? s : "-");
+	if (view_val(v, key) != NULL)
+		v->vals[v->n - 1] = (char *)(s != NULL ? s : "-");
 }
 
 static void
@@ -1018,7 +1022,6 @@ view_queue(struct stats_rec *out, const struct stats_rec *r)
 	static const char	*lat[] = { "wait", "run" };
 	static const char	*qs[] = { "p50", "p90", "p99", "p999", "max" };
 	char			 key[32], ckey[32], *p;
-	uint64_t		 delayed, retry;
 	size_t			 i, k;
 
 	if (view_start(&out[0], "queue", r->name) != 0)
@@ -1026,11 +1029,8 @@ view_queue(struct stats_rec *out, const struct stats_rec *r)
 	view_copy(&out[0], "state", r, "state");
 	view_copy(&out[0], "workers", r, "workers");
 	view_copy(&out[0], "depth", r, "depth");
-	/* delayed= counts the jobs in the delay heap, retry_wait= those of them in backoff. */
-	delayed = stats_u64(r, "delayed");
-	retry = stats_u64(r, "retry_wait");
-	if ((p = view_val(&out[0], "delayed")) != NULL)
-		snprintf(p, VIEW_VAL, "%" PRIu64, delayed > retry ? delayed - retry : 0);
+	/* Every job in the delay heap, as before retry_wait=: those of them in backoff. */
+	view_copy(&out[0], "delayed", r, "delayed");
 	view_copy(&out[0], "retry_wait", r, "retry_wait");
 	view_copy(&out[0], "running", r, "running");
 	view_copy(&out[0], "done", r, "done");

@@ -40,7 +40,7 @@ jp_match "top shows the worker table" '^QUEUE +PID +STATE +JOB +AGE +JOBS +INFLI
 jp_match "top shows the queues" '^slow +running +sleep +1 ' "$JP_UNTIL_OUT"
 # Jobs that end while top runs show up on their own: DONE goes to 7.
 seq 7 | jp_ctl map -q default >/dev/null
-jp_match_until "top refreshes: default's 7 jobs are done" '^default +running +echo +2( +0){4} +7 ' 5 screen t1
+jp_match_until "top refreshes: default's 7 jobs are done" '^default +running +echo +2( +0){3} +7 ' 5 screen t1
 jp_match "top: default's run latencies, 7 counted" '^default +run +.* 7$' "$JP_UNTIL_OUT"
 # A running job and its age, growing on screen.
 id=$(jp_ctl submit -q slow 3000)
