@@ -10,8 +10,8 @@
  *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
  *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
  *     its blocked connections (blocked, nblocked) are server.c's; its counters
- *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
- *     module's init and free;
+ *     (submitted, done, ...) and its stats part (q->st: latencies, throughput) are
+ *     stats.c's lifecycle listener's; each part has its module's init and free;
  *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
  *     walked by others only through supervisor_foreach_inflight) until their results
  *     come back; q->running and q->busy follow the in-flight lists, kept by
@@ -117,7 +117,12 @@ struct job {
 	};
 	struct job		*hnext;		/* job table chain */
 	struct waiter		*waiters;
-	uint64_t		 run_at;	/* delayed: monotonic ms */
+	/*
+	 * Monotonic us: delayed or retry_wait, when it is due; queued or running, when it
+	 * became ready (its due time, if it was delayed): the start of its wait (stats).
+	 * 0 before it is first queued: now.
+	 */
+	uint64_t		 run_at;
 	struct job_extra	*x;		/* result and history, once there are any */
 	uint32_t		 len;		/* payload bytes */
 	uint32_t		 timeout_ms;
@@ -222,7 +227,11 @@ struct supervisor_part {
 struct stats_part {
 	struct hist		 wait;		/* submit (or due, if delayed) to start */
 	struct hist		 run;		/* start to end of an attempt */
+	uint32_t		 retry_wait;	/* jobs in the delay heap in retry_wait */
+	uint64_t		 ends_seen;	/* done + failed + cancelled at the last tick */
+	double			 tput[3];	/* jobs ended per second: 1, 5, 15 min */
 };
+#define STATS_TICK_S		5	/* how often stats.c folds the counters in */
 
 struct queue {
 	char			*name;
@@ -369,6 +378,8 @@ void		 queue_remove(struct queue *q, struct job *j);
 /* Move due delayed jobs to the ready lists and re-arm the timer. */
 void		 queue_promote(struct queue *q);
 uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
+/* How long the oldest ready job of q has waited at now (monotonic us); 0: none. */
+uint64_t	 queue_oldest_wait_us(const struct queue *q, uint64_t now);
 /* fn for each waiting job (ready, then delayed); stops at fn's first nonzero. */
 int		 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *),
 		    void *arg);
@@ -419,6 +430,8 @@ struct job_change {
 	uint32_t	 errlen;
 	pid_t		 pid;		/* the worker, or 0 */
 	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
+	uint64_t	 ran_us;	/* the same in us, at least 1 (stats); 0: no attempt */
+	uint64_t	 at_us;		/* JOB_EV_STARTED: when it started (monotonic us) */
 	uint8_t		 from;		/* enum job_state */
 	uint8_t		 to;		/* enum job_state: the state it is in now */
 	uint8_t		 what;		/* to, or a JOB_EV_*: what the listeners match */
@@ -433,23 +446,34 @@ void		 job_finish_text(struct job *j, enum job_state st, const char *text);
 /* The listeners, each in its own module. */
 void		 journal_job_changed(const struct job_change *);
 /*
- * stats: a queue's counters. submitted: accepted (not recovered); retried: an attempt
- * failed and the job waits for another; failed: made dead, poisoned among them (a dead
- * job recovered was counted before the restart). Inline: every job passes here three
- * times (bench W1).
+ * stats: a queue's counters and latencies. submitted: accepted (not recovered);
+ * retried: an attempt failed and the job waits for another; failed: made dead,
+ * poisoned among them (a dead job recovered was counted before the restart). wait:
+ * from j->run_at (ready, or due) to its start; run: an attempt, start to end.
+ * Inline: every job passes here four times (bench W1).
  */
 static inline void
 stats_job_changed(const struct job_change *ch)
 {
 	struct queue	*q = job_queue(ch->j);
 
+	if (ch->from == JOB_RETRY_WAIT && ch->what != JOB_RETRY_WAIT)
+		q->st.retry_wait--;
+	/* Only the end of an attempt that ran says how long (at least 1 us). */
+	if (ch->ran_us != 0)
+		hist_add(&q->st.run, ch->ran_us);
 	switch (ch->what) {
+	case JOB_EV_STARTED:
+		hist_add(&q->st.wait, ch->at_us > ch->j->run_at ?
+		    ch->at_us - ch->j->run_at : 0);
+		break;
 	case JOB_QUEUED:
 	case JOB_DELAYED:
 		if (ch->from == JOB_NEW && !ch->recovered)
 			q->submitted++;
 		break;
 	case JOB_RETRY_WAIT:
+		q->st.retry_wait++;
 		q->retried++;
 		break;
 	case JOB_DONE:
@@ -575,7 +599,11 @@ void		 server_limits(const struct config *cf);
 void		 server_journal_durable(uint64_t batch);
 
 /* stats.c */
+/* Remember the start; with an event base, start the tick of the throughput rates. */
 void		 stats_init(void);
+void		 stats_free(void);
+/* Fold the counters into q's throughput rates: every STATS_TICK_S (the timer). */
+void		 stats_tick(struct queue *q);
 /* What a process uses, from /proc: 0, or -1 if it is gone. */
 struct proc_usage {
 	uint64_t	 rss_bytes;	/* resident set */

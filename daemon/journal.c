@@ -442,8 +442,8 @@ job_run_at_wall(const struct job *j)
 
 	if (j->run_at == 0 || (j->state != JOB_DELAYED && j->state != JOB_RETRY_WAIT))
 		return (0);
-	now = now_ms();
-	return (j->run_at > now ? wall_ms() + (j->run_at - now) : 0);
+	now = now_us();
+	return (j->run_at > now ? wall_ms() + (j->run_at - now) / 1000 : 0);
 }
 
 static uint16_t
@@ -1770,8 +1770,10 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 			j->x->died_ms = now - (now_wall - r->died);
 		return (1);
 	}
+	/* Due later (ms; beyond 2^40 ms, 34 years, is as good as never): in us. */
 	if (r->run_at > now_wall)
-		j->run_at = now + (r->run_at - now_wall);
+		j->run_at = now_us() + (r->run_at - now_wall > (UINT64_C(1) << 40) ?
+		    (UINT64_C(1) << 40) : r->run_at - now_wall) * 1000;
 	dispatch_accept(q, j, NULL, JOB_QUEUED, &(struct job_change){ .recovered = 1 });
 	return (1);
 }

@@ -47,7 +47,8 @@ static void	lifecycle_log(const struct job_change *);
 #define LIFECYCLE_LISTENERS(L)						\
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
-	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END, 1)	\
+	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\
+				ON(JOB_EV_STARTED), 1)				\
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DONE) | \
 				ON(JOB_DEAD) | ON(JOB_EV_STARTED) |		\
 				ON(JOB_EV_CANCELLING), 1)			\

@@ -605,12 +605,12 @@ master_main(struct config *cf)
 	master_config = cf;
 	master_pid = getpid();
 	start_ms = now_ms();
-	stats_init();
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a journal write fails with EFBIG (and says so). */
 	signal(SIGXFSZ, SIG_IGN);
 	if ((master_base = event_base_new()) == NULL)
 		fatalx("cannot create the event base");
+	stats_init();
 	notify_init(master_base);
 	log_info("jobpoold %s starting: config %s, libevent %s (%s backend)",
 	    PACKAGE_VERSION, cf->path, event_get_version(),
@@ -695,6 +695,7 @@ out:
 	server_close_listener();
 	server_close_all();
 	queues_free();
+	stats_free();
 	notify_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);

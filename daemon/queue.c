@@ -510,19 +510,26 @@ queue_arm_delay(struct queue *q)
 		evtimer_del(q->delay_ev);
 		return;
 	}
-	now = now_ms();
+	now = now_us();
 	due = q->heap[0]->run_at;
 	due = due > now ? due - now : 0;
-	tv.tv_sec = due / 1000;
-	tv.tv_usec = (due % 1000) * 1000;
+	tv.tv_sec = due / 1000000;
+	tv.tv_usec = due % 1000000;
 	evtimer_add(q->delay_ev, &tv);
 }
 
-/* Put a job in the ready list of its level; info goes with the change (may be NULL). */
+/*
+ * Put a job in the ready list of its level; info goes with the change (may be NULL).
+ * Its wait starts now, or kept: when it was due, or, put back in front because its
+ * worker died before it started, when it first became ready.
+ */
 static void
 queue_ready(struct queue *q, struct job *j, int front, struct job_change *info)
 {
 	int	level = queue_level(q, j);
+
+	if (j->run_at == 0)
+		j->run_at = now_us();
 
 	if (front)
 		TAILQ_INSERT_HEAD(&q->ready[level], j, entry);
@@ -552,7 +559,7 @@ queue_push_as(struct queue *q, struct job *j, struct job_change *info)
 	uint32_t	  cap;
 
 	q->bytes += j->len;
-	if (j->run_at == 0 || j->run_at <= now_ms()) {
+	if (j->run_at == 0 || j->run_at <= now_us()) {
 		queue_ready(q, j, 0, info);
 		return;
 	}
@@ -623,7 +630,7 @@ queue_remove(struct queue *q, struct job *j)
 void
 queue_promote(struct queue *q)
 {
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_us();
 	struct job	*j;
 	int		 moved = 0;
 
@@ -636,6 +643,28 @@ queue_promote(struct queue *q)
 	queue_arm_delay(q);
 	if (moved)
 		dispatch_queue(q);
+}
+
+/*
+ * How long the job that has waited longest for a worker has waited: the first of each
+ * priority level (a level is in the order its jobs became ready; one put back in front
+ * became ready before the others), and a delayed job already due that the timer has
+ * not moved yet.
+ */
+uint64_t
+queue_oldest_wait_us(const struct queue *q, uint64_t now)
+{
+	struct job	*j;
+	uint64_t	 since = now;
+	int		 i;
+
+	for (i = 0; i < q->nlevels; i++) {
+		if ((j = TAILQ_FIRST(&q->ready[i])) != NULL && j->run_at < since)
+			since = j->run_at;
+	}
+	if (q->nheap > 0 && q->heap[0]->run_at < since)
+		since = q->heap[0]->run_at;
+	return (now - since);
 }
 
 static void

@@ -1229,7 +1229,7 @@ conn_submit(struct conn *c, struct proto_request *req)
 	j->timeout_ms = (req->flags & PROTO_F_TIMEOUT) ? req->timeout_ms :
 	    q->cf.timeout_ms;
 	if ((req->flags & PROTO_F_DELAY) && req->delay_ms > 0)
-		j->run_at = now_ms() + req->delay_ms;
+		j->run_at = now_us() + (uint64_t)req->delay_ms * 1000;
 	/*
 	 * OK <id> always precedes the job's RESULT: a result can only come from a worker,
 	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
@@ -1249,9 +1249,9 @@ conn_status(struct conn *c, uint64_t id)
 		return;
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
-		now = now_ms();
+		now = now_us();
 		snprintf(due, sizeof due, " due_in_ms=%llu", (unsigned long long)
-		    (j->run_at > now ? j->run_at - now : 0));
+		    (j->run_at > now ? (j->run_at - now) / 1000 : 0));
 	}
 	wait = conn_end_batch(c, j);
 	evbuffer_add_printf(wait != 0 ? c->hold : conn_out(c),

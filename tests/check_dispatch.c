@@ -458,7 +458,7 @@ make_due(struct job *j)
 {
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(tq->nheap, 1);
-	j->run_at = now_ms() - 1;
+	j->run_at = now_us() - 1;
 	queue_promote(tq);
 }
 
@@ -513,7 +513,7 @@ START_TEST(test_submit_ids)
 	b = submit("b", 0);
 	d = job_new(tq, "d", 1);
 	ck_assert_ptr_nonnull(d);
-	d->run_at = now_ms() + 600000;
+	d->run_at = now_us() + 600000000;
 	ck_assert_uint_eq(dispatch_submit(tq, d, tc), b->id + 1);
 
 	ck_assert_uint_gt(a->id, 0);
@@ -894,8 +894,8 @@ START_TEST(test_retry_backoff)
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(tq->nheap, 1);
 	ck_assert_ptr_eq(tq->heap[0], j);
-	ck_assert_uint_ge(j->run_at, t0 + 1000);
-	ck_assert_uint_le(j->run_at, t1 + 1000);
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 1000);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 1000);
 	ck_assert_uint_eq(tq->retried, 1);
 	ck_assert_uint_eq(tq->failed, 0);
 	ck_assert_uint_eq(j->attempts, 1);
@@ -914,8 +914,8 @@ START_TEST(test_retry_backoff)
 	dispatch_result(tw[0].w, FRAME_FAILED, "boom2", 5);
 	t1 = now_ms();
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
-	ck_assert_uint_ge(j->run_at, t0 + 2000);
-	ck_assert_uint_le(j->run_at, t1 + 2000);
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 2000);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 2000);
 	ck_assert_uint_eq(tq->retried, 2);
 	ck_conn_text(tc, "");
 
@@ -957,16 +957,16 @@ START_TEST(test_backoff_cap_and_jitter)
 	t0 = now_ms();
 	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
 	t1 = now_ms();
-	ck_assert_uint_ge(j->run_at, t0 + 500);
-	ck_assert_uint_le(j->run_at, t1 + 1500);
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 500);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 1500);
 	/* Attempt 2: 2000 ms, capped at 1500 ms, and the jitter never passes the cap. */
 	make_due(j);
 	expect_job(0, j);
 	t0 = now_ms();
 	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
 	t1 = now_ms();
-	ck_assert_uint_ge(j->run_at, t0 + 750);
-	ck_assert_uint_le(j->run_at, t1 + 1500);
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 750);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 1500);
 }
 END_TEST
 
@@ -1092,7 +1092,7 @@ START_TEST(test_cancel_waiting_job)
 	queue_make();
 	q = submit("queued", 1);
 	d = job_new(tq, "delayed", 7);
-	d->run_at = now_ms() + 600000;
+	d->run_at = now_us() + 600000000;
 	dispatch_submit(tq, d, tc);
 	ck_assert_int_eq(d->state, JOB_DELAYED);
 
@@ -1573,7 +1573,7 @@ START_TEST(test_cancel_waiting)
 	q1 = submit("q1", 1);
 	q2 = submit("q2", 0);
 	d = job_new(tq, "d", 1);
-	d->run_at = now_ms() + 600000;
+	d->run_at = now_us() + 600000000;
 	dispatch_submit(tq, d, tc);
 
 	dispatch_cancel_waiting(reason);

@@ -121,6 +121,13 @@ jp_eq "the same as STATS: done{ok}" "$(jp_stat queue ok done)" \
 	"$(m 'jobpool_jobs_total{queue="ok",outcome="succeeded"}')"
 jp_eq "the same as STATS: failed{die}" "$(jp_stat queue die failed)" \
 	"$(m 'jobpool_jobs_total{queue="die",outcome="dead"}')"
+# The latency histograms count what ran: every job of ok started once and ran once;
+# each of fail's 5 jobs ran twice.
+jp_eq "wait histogram{ok}: a start per job" 100000 "$(m 'jobpool_job_wait_seconds_count{queue="ok"}')"
+jp_eq "run histogram{ok}: an attempt per job" 100000 "$(m 'jobpool_job_run_seconds_count{queue="ok"}')"
+jp_eq "run histogram{fail}: two attempts per job" 10 "$(m 'jobpool_job_run_seconds_count{queue="fail"}')"
+jp_eq "run histogram{ok}: echo jobs are done within a second" 100000 \
+	"$(m 'jobpool_job_run_seconds_bucket{queue="ok",le="1"}')"
 jp_ok_until "promtool passes after the jobs" 10 promtool_ok || cat "$JP_TMP/promtool.out" >&2
 jp_match "a worker's RSS is reported" '^[1-9][0-9]*$' \
 	"$(m 'jobpool_worker_resident_memory_bytes{queue="ok",worker="0"}')"
