@@ -408,6 +408,12 @@ metrics_q_failed(const struct queue *q)
 	return (q->failed_reason != NULL ? 1.0 : 0.0);
 }
 
+static double
+metrics_q_oldest(const struct queue *q)
+{
+	return ((double)queue_oldest_wait_us(q, now_us()) / 1e6);
+}
+
 /*
  * How jobs ended, and failed attempts that will be retried. A failed attempt is either
  * retried or, out of attempts (or poison, or a permanent error), makes its job dead.
@@ -444,7 +450,10 @@ metrics_queue_jobs(const struct metrics_scrape *s, const struct metrics_family *
 		if (!metrics_queue_shown(q = queues[i]))
 			continue;
 		metrics_sample(s->b, f->name, "", q, "state", "queued", (double)q->nready);
-		metrics_sample(s->b, f->name, "", q, "state", "delayed", (double)q->nheap);
+		metrics_sample(s->b, f->name, "", q, "state", "delayed",
+		    (double)(q->nheap - q->st.retry_wait));
+		metrics_sample(s->b, f->name, "", q, "state", "retry_wait",
+		    (double)q->st.retry_wait);
 		metrics_sample(s->b, f->name, "", q, "state", "running",
 		    (double)q->running);
 		metrics_sample(s->b, f->name, "", q, "state", "dead", (double)q->dead);
@@ -531,6 +540,19 @@ metrics_w_jobs(const struct metrics_worker *mw)
 	return ((double)mw->w->jobs_done);
 }
 
+/* How long the head of its in-flight list, the job it runs, has run (us); 0: idle. */
+static uint64_t
+metrics_w_age_us(const struct worker *w, uint64_t now)
+{
+	return (w->ninflight > 0 && now > w->head_since ? now - w->head_since : 0);
+}
+
+static double
+metrics_w_age(const struct metrics_worker *mw)
+{
+	return ((double)metrics_w_age_us(mw->w, now_us()) / 1e6);
+}
+
 /*
  * Every family, in the order of the output. One more family is a line here and its
  * getter above (doc/METRICS.md lists them all: keep it with this table).
@@ -561,8 +583,10 @@ static const struct metrics_family metrics_families[] = {
 	    "poison_after workers in a row (counted in outcome dead too).",
 	    .queue = metrics_q_poisoned },
 	{ "jobpool_queue_jobs", "gauge", "Jobs a queue holds: queued (ready), delayed "
-	    "(due later: delayed or waiting to retry), running (sent to a worker), dead.",
+	    "(due later), retry_wait (waiting to retry), running (sent to a worker), dead.",
 	    .write = metrics_queue_jobs },
+	{ "jobpool_queue_oldest_wait_seconds", "gauge", "How long the oldest job ready "
+	    "to run has waited for a worker; 0 when none waits.", .queue = metrics_q_oldest },
 	{ "jobpool_queue_bytes", "gauge", "Payload bytes of the queued and delayed jobs.",
 	    .queue = metrics_q_bytes },
 	{ "jobpool_queue_max_jobs", "gauge", "max_jobs: queued and delayed jobs before "
@@ -588,6 +612,8 @@ static const struct metrics_family metrics_families[] = {
 	    .worker = metrics_w_cpu },
 	{ "jobpool_worker_jobs_total", "counter", "Jobs a worker has finished (the "
 	    "slot's worker: it restarts at 0 with a new one).", .worker = metrics_w_jobs },
+	{ "jobpool_worker_job_age_seconds", "gauge", "How long the job a worker runs has "
+	    "run; 0 when it runs none.", .worker = metrics_w_age },
 	{ "jobpool_journal_fsync_seconds", "histogram", "How long the journal's "
 	    "fdatasync calls took.", .write = metrics_journal_fsync },
 	{ "jobpool_journal_bytes", "gauge", "Size of the journal file.",
@@ -808,16 +834,22 @@ metrics_status_queue(struct evbuffer *b, const struct queue *q)
 	metrics_json_kv(b, 0, "reason", q->failed_reason);
 	metrics_json_kv(b, 0, "handler", q->cf.handler);
 	evbuffer_add_printf(b, ",\"workers\":%d,\"queued\":%u,\"delayed\":%u,"
-	    "\"running\":%u,\"busy\":%u,\"dead\":%llu,\"bytes\":%llu,\"blocked\":%u,"
+	    "\"retry_wait\":%u,\"running\":%u,\"busy\":%u,\"dead\":%llu,\"bytes\":%llu,"
+	    "\"blocked\":%u,"
 	    "\"max_jobs\":%u,\"max_bytes\":%llu,\"jobs\":{\"submitted\":%llu,"
 	    "\"succeeded\":%llu,\"retried\":%llu,\"dead\":%llu,\"cancelled\":%llu,"
 	    "\"poisoned\":%llu},\"worker_deaths\":%llu", q->cf.workers, q->nready,
-	    q->nheap, q->running, q->busy, (unsigned long long)q->dead,
+	    q->nheap - q->st.retry_wait, q->st.retry_wait, q->running, q->busy,
+	    (unsigned long long)q->dead,
 	    (unsigned long long)q->bytes, q->nblocked, q->cf.max_jobs,
 	    (unsigned long long)q->cf.max_bytes, (unsigned long long)q->submitted,
 	    (unsigned long long)q->done, (unsigned long long)q->retried,
 	    (unsigned long long)q->failed, (unsigned long long)q->cancelled,
 	    (unsigned long long)q->poisoned, (unsigned long long)q->worker_deaths);
+	evbuffer_add_printf(b, ",\"oldest_wait\":%.6f,\"throughput\":{\"1m\":%.3f,"
+	    "\"5m\":%.3f,\"15m\":%.3f}",
+	    (double)queue_oldest_wait_us(q, now_us()) / 1e6, q->st.tput[0], q->st.tput[1],
+	    q->st.tput[2]);
 	metrics_json_hist(b, "wait", &q->st.wait);
 	metrics_json_hist(b, "run", &q->st.run);
 	evbuffer_add(b, "}", 1);
@@ -827,6 +859,7 @@ static void
 metrics_status_worker(struct evbuffer *b, const struct metrics_worker *mw)
 {
 	const struct worker	*w = mw->w;
+	const struct job	*head;
 
 #ifdef __clang_analyzer__
 	/*
@@ -841,8 +874,16 @@ metrics_status_worker(struct evbuffer *b, const struct metrics_worker *mw)
 	evbuffer_add_printf(b, ",\"slot\":%d,\"pid\":%ld", w->slot, (long)w->pid);
 	metrics_json_kv(b, 0, "state", worker_state_name(w));
 	evbuffer_add_printf(b, ",\"jobs\":%llu,\"inflight\":%u,\"rss_bytes\":%llu,"
-	    "\"cpu_seconds\":%.3f}", (unsigned long long)w->jobs_done, w->ninflight,
-	    (unsigned long long)mw->u.rss_bytes, (double)mw->u.cpu_us / 1e6);
+	    "\"cpu_seconds\":%.3f,\"job\":", (unsigned long long)w->jobs_done,
+	    w->ninflight, (unsigned long long)mw->u.rss_bytes,
+	    (double)mw->u.cpu_us / 1e6);
+	/* The head of its in-flight list is the job it runs (as STATS says). */
+	if (w->ninflight > 0 && (head = TAILQ_FIRST(&w->inflight)) != NULL)
+		evbuffer_add_printf(b, "%llu", (unsigned long long)head->id);
+	else
+		evbuffer_add(b, "null", 4);
+	evbuffer_add_printf(b, ",\"age\":%.6f}",
+	    (double)metrics_w_age_us(w, now_us()) / 1e6);
 }
 
 /* The whole /status body (doc/METRICS.md has its shape): 0, or -1 out of memory. */

@@ -332,6 +332,85 @@ START_TEST(test_workers)
 }
 END_TEST
 
+/*
+ * What waits and what runs, and for how long: the oldest ready job's wait, jobs waiting
+ * to retry apart from the other delayed ones, a busy worker's job and its age, in
+ * /metrics and /status alike.
+ */
+START_TEST(test_waits_and_ages)
+{
+	struct queue		*q = add_queue("a", "sleep");
+	struct job		*j = job_new(q, "x", 1), *r = job_new(q, "y", 1);
+	struct job		*h = job_new(q, "z", 1);
+	struct job_change	 ch;
+	struct worker		*w;
+	uint64_t		 t0;
+	double			 v;
+	char			*s;
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(h);
+	h->id = 4242;
+	j->id = job_next_id();
+	job_table_add(j);
+	/* Ready 3 s ago. */
+	t0 = now_us();
+	j->run_at = t0 - 3000000;
+	queue_push(q, j);
+	/* Another in its backoff, due in an hour: delayed, and retry_wait for stats. */
+	r->id = job_next_id();
+	job_table_add(r);
+	r->run_at = t0 + 3600000000ull;
+	queue_push(q, r);
+	ck_assert_uint_eq(q->nheap, 1);
+	ch = (struct job_change){ .j = r, .what = JOB_RETRY_WAIT, .from = JOB_RUNNING };
+	stats_job_changed(&ch);
+	/* A busy worker, on job 4242 for 1.5 s. */
+	add_slots(q, 1);
+	w = add_worker(q, 0, 2147483600, WORKER_READY);
+	TAILQ_INSERT_TAIL(&w->inflight, h, entry);
+	w->ninflight = 1;
+	w->head_since = now_us() - 1500000;
+	s = body(metrics_write);
+	check_exposition(s);
+	v = sample(s, "jobpool_queue_oldest_wait_seconds{queue=\"a\"}");
+	ck_assert_msg(v >= 3.0 && v < 13.0, "oldest wait %g", v);
+	ck_assert_double_eq(sample(s, "jobpool_queue_jobs{queue=\"a\",state=\"queued\"}"), 1);
+	ck_assert_double_eq(sample(s, "jobpool_queue_jobs{queue=\"a\",state=\"delayed\"}"), 0);
+	ck_assert_double_eq(sample(s,
+	    "jobpool_queue_jobs{queue=\"a\",state=\"retry_wait\"}"), 1);
+	v = sample(s, "jobpool_worker_job_age_seconds{queue=\"a\",worker=\"0\"}");
+	ck_assert_msg(v >= 1.5 && v < 11.5, "age %g", v);
+	free(s);
+	s = body(metrics_write_status);
+	ck_assert_ptr_nonnull(strstr(s, "\"queued\":1,\"delayed\":0,\"retry_wait\":1,"));
+	ck_assert_ptr_nonnull(strstr(s, ",\"oldest_wait\":"));
+	ck_assert_ptr_nonnull(strstr(s, ",\"throughput\":{\"1m\":0.000,\"5m\":0.000,"
+	    "\"15m\":0.000}"));
+	ck_assert_ptr_nonnull(strstr(s, ",\"job\":4242,\"age\":1."));
+	free(s);
+	/* Idle: no job, age 0. */
+	TAILQ_REMOVE(&w->inflight, h, entry);
+	w->ninflight = 0;
+	s = body(metrics_write);
+	ck_assert_double_eq(sample(s,
+	    "jobpool_worker_job_age_seconds{queue=\"a\",worker=\"0\"}"), 0);
+	free(s);
+	s = body(metrics_write_status);
+	ck_assert_ptr_nonnull(strstr(s, ",\"job\":null,\"age\":0.000000}"));
+	free(s);
+	ck_assert_ptr_eq(queue_pop(q), j);
+	queue_remove(q, r);
+	job_table_remove(j);
+	job_table_remove(r);
+	job_free(j);
+	job_free(r);
+	job_free(h);
+	free_all();
+}
+END_TEST
+
 /* Label values are escaped (a queue name cannot hold these; the exporter does not rely on it). */
 START_TEST(test_label_escaping)
 {
@@ -422,6 +501,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_histogram_matches_hist);
 	tcase_add_test(tc, test_workers);
+	tcase_add_test(tc, test_waits_and_ages);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_removed_queue);
 	tcase_add_test(tc, test_status);

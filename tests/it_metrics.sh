@@ -76,6 +76,13 @@ for i in 1 2 3 4; do ids="$ids $(jp_ctl submit -q sleep 30000)"; done
 jp_eq_until "two sleep jobs running, two queued" "2 2" 10 eval \
 	"echo \$(m 'jobpool_queue_jobs{queue=\"sleep\",state=\"running\"}') \$(m 'jobpool_queue_jobs{queue=\"sleep\",state=\"queued\"}')"
 jp_eq_until "both sleep workers busy" 2 10 m 'jobpool_workers{queue="sleep",state="busy"}'
+# Their waits and ages grow: the oldest queued job's wait, each running job's age.
+positive() { awk -v v="$(m "$1")" 'BEGIN { exit !(v + 0 > 0.2) }'; }
+jp_ok_until "the oldest queued sleep job's wait passes 0.2 s" 10 \
+	positive 'jobpool_queue_oldest_wait_seconds{queue="sleep"}'
+jp_ok_until "a running sleep job's age passes 0.2 s" 10 \
+	positive 'jobpool_worker_job_age_seconds{queue="sleep",worker="0"}'
+jp_eq "an idle queue's oldest wait is 0" 0 "$(m 'jobpool_queue_oldest_wait_seconds{queue="die"}')"
 
 # ----- scraped while a stream of jobs runs: every scrape passes promtool -----
 seq 1 100000 >"$JP_TMP/in"
@@ -157,9 +164,9 @@ assert dm["stopping"] is False and dm["journal"] is None
 qs = {q["name"]: q for q in d["queues"]}
 assert sorted(qs) == ["die", "fail", "ok", "sleep"], sorted(qs)
 for q in qs.values():
-    for k in ("state", "reason", "handler", "workers", "queued", "delayed", "running",
-              "busy", "dead", "bytes", "blocked", "max_jobs", "max_bytes", "jobs",
-              "worker_deaths", "wait", "run"):
+    for k in ("state", "reason", "handler", "workers", "queued", "delayed", "retry_wait",
+              "running", "busy", "dead", "bytes", "blocked", "max_jobs", "max_bytes",
+              "jobs", "worker_deaths", "oldest_wait", "throughput", "wait", "run"):
         assert k in q, k
     for k in ("count", "sum", "p50", "p90", "p99", "p999", "max"):
         assert k in q["wait"] and k in q["run"], k
@@ -172,8 +179,13 @@ assert qs["fail"]["handler"] == "exec:/bin/false"
 ws = d["workers"]
 assert sum(1 for w in ws if w["queue"] == "ok") == 2
 for w in ws:
-    for k in ("queue", "slot", "pid", "state", "jobs", "inflight", "rss_bytes", "cpu_seconds"):
+    for k in ("queue", "slot", "pid", "state", "jobs", "inflight", "rss_bytes", "cpu_seconds",
+              "job", "age"):
         assert k in w, k
+    assert (w["job"] is None) == (w["inflight"] == 0), w
+for k in ("1m", "5m", "15m"):
+    assert k in qs["ok"]["throughput"], k
+assert qs["ok"]["wait"]["count"] == 100000 and qs["ok"]["run"]["count"] == 100000
 print("ok")
 PY
 )"
