@@ -9,7 +9,7 @@
  *   - a queue's dispatch part (q->dp: kick list, token bucket, rate timer, service
  *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
  *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
- *     its blocked connections (blocked, nblocked) are server.c's; its counters
+ *     its server part (q->srv: the connections blocked on it) is server.c's; its counters
  *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
  *     module's init and free;
  *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
@@ -133,18 +133,33 @@ struct job {
 TAILQ_HEAD(joblist, job);
 _Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
 
-enum worker_state {
+/*
+ * A worker's life (w->life, written by supervisor.c alone). It only goes down this
+ * list, but for its end, which comes in two halves in either order: a worker is
+ * finished (GONE) only once it is both reaped and at EOF on its result pipe.
+ */
+enum worker_life {
 	WORKER_STARTING,	/* forked, no READY yet */
-	WORKER_READY,
-	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
-	WORKER_GONE		/* reaped and at EOF: to be freed or respawned */
+	WORKER_READY,		/* takes jobs */
+	WORKER_RETIRING,	/* takes none; its job pipe closes once it holds none */
+	WORKER_STOPPING,	/* its job pipe is closed, or it was killed: it will exit */
+	WORKER_EXITED,		/* reaped; its result pipe is not at EOF yet */
+	WORKER_CLOSED,		/* its result pipe is at EOF; not reaped yet */
+	WORKER_GONE		/* reaped and at EOF: to be freed and its slot refilled */
 };
 
-/* The signal the master sent a worker to end it (w->signalled). */
-enum worker_signal {
-	WORKER_SIG_NONE,
-	WORKER_SIG_TERM,	/* asked to stop (shutdown) */
-	WORKER_SIG_KILL		/* killed: a job would not stop, or the shutdown's last step */
+/*
+ * Why a worker leaves (w->leave, supervisor.c's), which says whether its exit is a
+ * crash. Each value is a stronger fact than the ones above it, and a worker's only
+ * rises: a worker that said RETIRE and was then killed still never started what it held.
+ */
+enum worker_leave {
+	WORKER_STAYS,		/* nothing asked it to go: an exit is a crash */
+	WORKER_SIGNALLED,	/* the shutdown signalled it */
+	WORKER_RETIRED,		/* we let it go: recycled, resized away, restarted for a
+				   new handler, or its handler cannot start */
+	WORKER_KILLED,		/* killed: its head job would not stop (killed_for) */
+	WORKER_SAID_RETIRE	/* it sent FRAME_RETIRE: nothing it holds has started */
 };
 
 struct worker {
@@ -163,21 +178,23 @@ struct worker {
 	uint64_t		 head_since;	/* monotonic us: when the head started */
 	uint64_t		 jobs_done;
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
-	enum worker_state	 state;
-	int			 reaped;	/* waitpid() has collected it */
-	int			 eof;		/* its result pipe is at EOF */
+	enum worker_life	 life;
+	enum worker_leave	 leave;
 	int			 status;	/* wait status, once reaped */
-	enum worker_signal	 signalled;	/* what we sent it to end it */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
-	int			 retiring;	/* leaving cleanly once it holds no jobs */
-	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
-	int			 rolling;	/* retired to restart with a new handler */
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
-	uint64_t		 grace_for;	/* the timer is the grace period of this job */
+	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
 };
+
+/* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
+static inline int
+worker_reaped(const struct worker *w)
+{
+	return (w->life == WORKER_EXITED || w->life == WORKER_GONE);
+}
 
 /*
  * What a queue's workers report, and to whom: the supervisor calls these and knows
@@ -216,6 +233,12 @@ struct supervisor_part {
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
+/* server.c's part of a queue (server_queue_init, server_queue_free). */
+struct server_part {
+	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room, oldest first */
+	uint32_t		 nblocked;
+};
+
 /*
  * stats.c's part of a queue: the latency distributions (us), added to by its lifecycle
  * listener; read by STATS, jobpoolctl status and top, and /metrics.
@@ -241,8 +264,6 @@ struct queue {
 	uint64_t		 bytes;		/* payload bytes of ready + delayed jobs */
 	uint32_t		 low_jobs;	/* backpressure releases below these */
 	uint64_t		 low_bytes;
-	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room */
-	uint32_t		 nblocked;
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
@@ -259,6 +280,7 @@ struct queue {
 
 	struct dispatch_part	 dp;
 	struct supervisor_part	 sv;
+	struct server_part	 srv;
 	struct stats_part	 st;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
@@ -558,6 +580,8 @@ void		 supervisor_cancel(struct worker *w, struct job *j, int reason);
 void		 supervisor_close_jobs(struct worker *w);
 /* Let w go once it holds no jobs. */
 void		 supervisor_retire(struct worker *w);
+/* Kill w: its head job (job_id) would not stop when asked. */
+void		 supervisor_kill(struct worker *w, uint64_t job_id);
 /* Restart q's workers of an older generation, one at a time. */
 void		 supervisor_roll(struct queue *q);
 /* Grow or shrink q's pool to q->cf.workers. */
@@ -587,8 +611,16 @@ void		 server_close_listener(void);
 /* A graceful stop begins: let systemd's socket go; keep our own until exit. */
 void		 server_stop_listener(void);
 const char	*server_made_dir(void);
+void		 server_queue_init(struct queue *q);
+void		 server_queue_free(struct queue *q);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
+/* How many connections wait for room in q. */
+static inline uint32_t
+server_nblocked(const struct queue *q)
+{
+	return (q->srv.nblocked);
+}
 /* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
 int		 server_wait(struct conn *c, struct job *j);
 /* Send a RESULT for j to c (a waiter). */

@@ -155,7 +155,7 @@ notify_status_text(char *buf, size_t len)
 		if (q->failed_reason != NULL)
 			continue;
 		for (k = 0; k < q->nworkers; k++) {
-			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_GONE)
+			if (q->workers[k] != NULL && q->workers[k]->life != WORKER_GONE)
 				workers++;
 		}
 	}

@@ -97,8 +97,8 @@ queue_create(const struct queue_config *qc)
 	q->top = -1;
 	dispatch_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
+	server_queue_init(q);
 	queue_set_watermarks(q);
-	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
 	    (q->delay_ev = evtimer_new(master_base, queue_delay_cb, q)) == NULL)
 		goto fail;
@@ -131,6 +131,7 @@ queue_free(struct queue *q)
 		event_free(q->delay_ev);
 	dispatch_queue_free(q);
 	supervisor_queue_free(q);
+	server_queue_free(q);
 	free(q->failed_reason);
 	free(q->workers);
 	queue_forget_previous(q);

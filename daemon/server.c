@@ -1190,7 +1190,7 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * First come, first served: while producers wait for room in q, the room that
 	 * appears is theirs, oldest first (server_unblock lets each in with let_in).
 	 */
-	if ((q->nblocked > 0 && !let_in) || !queue_has_room(q, req->size)) {
+	if ((q->srv.nblocked > 0 && !let_in) || !queue_has_room(q, req->size)) {
 		if ((req->flags & PROTO_F_NONBLOCK) && !queue_has_room(q, req->size)) {
 			reply_err(c, "busy", "queue '%s' is full (%u job%s, %llu bytes)",
 			    q->name, queue_depth(q), queue_depth(q) == 1 ? "" : "s",
@@ -1200,16 +1200,16 @@ conn_submit(struct conn *c, struct proto_request *req)
 		if (req->flags & PROTO_F_NONBLOCK) {
 			reply_err(c, "busy", "queue '%s' is full for now: %u producer%s "
 			    "wait%s for room before this one (%u job%s, %llu bytes)", q->name,
-			    q->nblocked, q->nblocked == 1 ? "" : "s", q->nblocked == 1 ? "s" : "",
+			    q->srv.nblocked, q->srv.nblocked == 1 ? "" : "s", q->srv.nblocked == 1 ? "s" : "",
 			    queue_depth(q), queue_depth(q) == 1 ? "" : "s",
 			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
-		if (q->nblocked == 0)
+		if (q->srv.nblocked == 0)
 			log_debug("queue %s: full; pushing back on producers", q->name);
 		c->blocked_on = q;
-		TAILQ_INSERT_TAIL(&q->blocked, c, bentry);
-		q->nblocked++;
+		TAILQ_INSERT_TAIL(&q->srv.blocked, c, bentry);
+		q->srv.nblocked++;
 		bufferevent_disable(c->bev, EV_READ);
 		return (REQ_BLOCKED);
 	}
@@ -1894,8 +1894,8 @@ conn_close(struct conn *c)
 	if (c->dead)
 		return;
 	if (c->blocked_on != NULL) {
-		TAILQ_REMOVE(&c->blocked_on->blocked, c, bentry);
-		c->blocked_on->nblocked--;
+		TAILQ_REMOVE(&c->blocked_on->srv.blocked, c, bentry);
+		c->blocked_on->srv.nblocked--;
 		c->blocked_on = NULL;
 	}
 	bufferevent_free(c->bev);
@@ -1933,6 +1933,27 @@ conn_unref(struct conn *c)
 		free(c);
 }
 
+/* A new queue's server part: no connection is blocked on it. */
+void
+server_queue_init(struct queue *q)
+{
+	TAILQ_INIT(&q->srv.blocked);
+	q->srv.nblocked = 0;
+}
+
+/* q goes: a connection still blocked on it (only at exit) must not point at it. */
+void
+server_queue_free(struct queue *q)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&q->srv.blocked)) != NULL) {
+		TAILQ_REMOVE(&q->srv.blocked, c, bentry);
+		c->blocked_on = NULL;
+	}
+	q->srv.nblocked = 0;
+}
+
 /*
  * Room in q: let the connections blocked on it go on, oldest first, one SUBMIT each
  * (let_in), in rounds while room lasts: a producer's next SUBMIT waits behind the
@@ -1955,12 +1976,12 @@ server_unblock(struct queue *q)
 	unblocking = &self;
 	do {
 		before = q->submitted;
-		for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL;
+		for (n = q->srv.nblocked; n > 0 && (c = TAILQ_FIRST(&q->srv.blocked)) != NULL;
 		    n--) {
 			if (!master_stopping && !q->removed && !queue_has_room(q, 0))
 				goto out;
-			TAILQ_REMOVE(&q->blocked, c, bentry);
-			q->nblocked--;
+			TAILQ_REMOVE(&q->srv.blocked, c, bentry);
+			q->srv.nblocked--;
 			c->blocked_on = NULL;
 			c->let_in = q;
 			if (!c->out_full && !c->rdeof)
@@ -1968,9 +1989,9 @@ server_unblock(struct queue *q)
 			conn_process(c);
 		}
 		/* A round that let no job in (each too large for the room) is the last. */
-	} while (q->nblocked > 0 && q->submitted != before);
+	} while (q->srv.nblocked > 0 && q->submitted != before);
 out:
-	if (q->nblocked == 0)
+	if (q->srv.nblocked == 0)
 		log_debug("queue %s: producers resumed", q->name);
 	unblocking = self.up;
 }

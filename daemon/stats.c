@@ -67,15 +67,18 @@ queue_state_name(const struct queue *q)
 static const char *
 worker_state_name(const struct worker *w)
 {
-	if (w->retiring && w->state != WORKER_GONE)
-		return ("retiring");
-	switch (w->state) {
+	switch (w->life) {
 	case WORKER_STARTING:
 		return ("starting");
 	case WORKER_READY:
 		return (w->ninflight > 0 ? "busy" : "idle");
+	case WORKER_RETIRING:
+		return ("retiring");
 	case WORKER_STOPPING:
-		return ("stopping");
+	case WORKER_CLOSED:
+		/* Let go, its job pipe closed since: still retiring. */
+		return (w->leave == WORKER_RETIRED || w->leave == WORKER_SAID_RETIRE ?
+		    "retiring" : "stopping");
 	default:
 		return ("dead");
 	}
@@ -165,7 +168,7 @@ stats_write(struct evbuffer *out)
 		    (unsigned long long)q->done, (unsigned long long)q->failed,
 		    (unsigned long long)q->cancelled, (unsigned long long)q->retried,
 		    (unsigned long long)q->dead, (unsigned long long)q->poisoned,
-		    q->nblocked, (unsigned long long)q->worker_deaths,
+		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
 		stats_add_encoded(out, q->cf.handler);

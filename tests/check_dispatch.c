@@ -154,7 +154,7 @@ worker_make(int i)
 	w->wev = event_new(master_base, w->to_fd, EV_WRITE, flush_cb, w);
 	w->tev = evtimer_new(master_base, timer_cb, w);
 	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
-	w->state = WORKER_READY;
+	w->life = WORKER_READY;
 	tq->workers[i] = w;
 	return (w);
 }
@@ -551,7 +551,7 @@ START_TEST(test_dispatch_idle_workers)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	worker_make(2)->state = WORKER_STARTING;	/* no READY yet: gets nothing */
+	worker_make(2)->life = WORKER_STARTING;	/* no READY yet: gets nothing */
 	for (i = 0; i < 4; i++)
 		j[i] = submit(i == 0 ? "j0" : i == 1 ? "j1" : i == 2 ? "j2" : "j3", 0);
 	/* Nothing is sent before the kick runs. */
@@ -575,7 +575,7 @@ START_TEST(test_dispatch_idle_workers)
 	ck_assert_ptr_eq(TAILQ_FIRST(&tw[0].w->inflight), j[0]);
 	ck_assert_uint_eq(tw[0].w->dispatched, 1);
 	/* The worker that comes up gets the next one. */
-	tw[2].w->state = WORKER_READY;
+	tw[2].w->life = WORKER_READY;
 	dispatch_queue(tq);
 	expect_job(2, j[2]);
 	ck_assert_uint_eq(tq->busy, 3);
@@ -827,9 +827,9 @@ START_TEST(test_recycle_by_count)
 	expect_no_frame(0);	/* never more than it may run */
 	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
 	/* It ran its share: retired, its job pipe closed, b waits for a new worker. */
-	ck_assert_int_eq(tw[0].w->state, WORKER_STOPPING);
+	ck_assert_int_eq(tw[0].w->life, WORKER_STOPPING);
 	ck_assert_int_eq(tw[0].w->to_fd, -1);
-	ck_assert(tw[0].w->retiring);
+	ck_assert_int_eq(tw[0].w->leave, WORKER_RETIRED);
 	run_pending();
 	ck_assert_int_eq(b->state, JOB_QUEUED);
 }
@@ -1074,7 +1074,7 @@ START_TEST(test_retry_dead_queued)
 	expect_job(0, j);
 	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
 	/* No worker ready: it waits in the queue. */
-	tw[0].w->state = WORKER_STARTING;
+	tw[0].w->life = WORKER_STARTING;
 	ck_assert_int_eq(dispatch_retry(j, &why), 0);
 	ck_assert_int_eq(j->state, JOB_QUEUED);
 	ck_assert_uint_eq(j->attempts, 0);
@@ -1272,13 +1272,12 @@ START_TEST(test_grace_kill)
 	ck_assert_int_eq(dispatch_cancel(j, &why), 1);
 	expect_cancel(0, j, FRAME_CANCEL_USER);
 	/* The handler does not stop: after grace (0) plus a second to report, KILL. */
-	run_until(tw[0].w->signalled == WORKER_SIG_KILL);
+	run_until(tw[0].w->leave == WORKER_KILLED);
 	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	dummy = -1;
 	/* The worker's death then finishes it (supervisor.c calls this). */
-	tw[0].w->reaped = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_int_eq(j->state, JOB_CANCELLED);
 	snprintf(want, sizeof want, "cancelled while running: the handler did not stop "
@@ -1308,7 +1307,7 @@ START_TEST(test_worker_lost_requeue)
 		expect_job(0, j[i]);
 	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
 
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
 	ck_assert(TAILQ_EMPTY(&tw[0].w->inflight));
@@ -1347,7 +1346,7 @@ START_TEST(test_worker_lost_out_of_attempts)
 	j = submit("A", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 3");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	snprintf(want, sizeof want, "worker %ld died while running it: exit status 3",
@@ -1372,14 +1371,14 @@ START_TEST(test_poison)
 	j = submit("P", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* It kills a second worker in a row: poison, dead with retries left. */
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_GONE;
+	tw[1].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 2);
@@ -1405,7 +1404,7 @@ START_TEST(test_poison_in_a_row)
 	j = submit("P", 0);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "crash");
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* An attempt that fails without killing its worker breaks the row. */
@@ -1415,7 +1414,7 @@ START_TEST(test_poison_in_a_row)
 	ck_assert_uint_eq(job_crashes(j), 0);
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_GONE;
+	tw[1].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "crash");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
@@ -1436,8 +1435,8 @@ START_TEST(test_worker_lost_after_retire)
 	expect_job(0, a);
 	expect_job(0, b);
 	/* It said it would run nothing more (RSS recycling): nothing it held started. */
-	tw[0].w->said_retire = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->leave = WORKER_SAID_RETIRE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 0");
 	ck_assert_int_eq(a->state, JOB_QUEUED);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
@@ -1471,7 +1470,7 @@ START_TEST(test_worker_lost_cancelled)
 	expect_job(0, b);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
 	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	tw[0].w->killed_for = a->id;	/* as dispatch_timer does after the grace */
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	/* Both are answered as cancelled, saying whether they had started. */
@@ -1498,7 +1497,7 @@ START_TEST(test_worker_died_during_cancel)
 	run_pending();
 	expect_job(0, a);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 6 (Aborted)");
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_ptr_nonnull(strstr(result_of(a), "died before cleanup finished: "
@@ -1540,7 +1539,7 @@ START_TEST(test_worker_lost_while_stopping)
 	expect_job(0, a);
 	expect_job(0, b);
 	master_stopping = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 15 (Terminated)");
 	master_stopping = 0;
 	/* Nothing will run them now: the unstarted one is answered, the head is final. */

@@ -328,7 +328,7 @@ queue_ready(const struct queue *q)
 	if (q->workers == NULL || q->nworkers != q->cf.workers)
 		return (0);
 	for (k = 0; k < q->nworkers; k++) {
-		if (q->workers[k] == NULL || q->workers[k]->state != WORKER_READY)
+		if (q->workers[k] == NULL || q->workers[k]->life != WORKER_READY)
 			return (0);
 	}
 	return (1);

@@ -63,7 +63,7 @@ add_slots(struct queue *q, int n)
 
 /* Put a worker in slot k of q. */
 static struct worker *
-add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
+add_worker(struct queue *q, int k, pid_t pid, enum worker_life st)
 {
 	struct worker	*w = calloc(1, sizeof *w);
 
@@ -72,7 +72,7 @@ add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
 	w->queue = q;
 	w->slot = k;
 	w->pid = pid;
-	w->state = st;
+	w->life = st;
 	TAILQ_INIT(&w->inflight);
 	q->workers[k] = w;
 	return (w);
@@ -288,7 +288,7 @@ START_TEST(test_queue_line)
 	q->retried = 12;
 	q->dead = 13;
 	q->poisoned = 14;
-	q->nblocked = 15;
+	q->srv.nblocked = 15;
 	q->worker_deaths = 16;
 	q->cf.max_jobs = 17;
 	q->cf.max_bytes = 18;
@@ -519,10 +519,10 @@ START_TEST(test_workers)
 	w->jobs_done = 3;
 	add_worker(a, 3, nopid, WORKER_STARTING);
 	add_worker(b, 0, nopid, WORKER_STOPPING);
-	w = add_worker(b, 1, nopid, WORKER_READY);
-	w->retiring = 1;
+	w = add_worker(b, 1, nopid, WORKER_RETIRING);
+	w->leave = WORKER_RETIRED;
 	w = add_worker(b, 2, nopid, WORKER_GONE);
-	w->retiring = 1;
+	w->leave = WORKER_RETIRED;
 	s = stats_text();
 	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */
 	ck_assert_int_eq(count_lines(s), 1 + 2 + 6);

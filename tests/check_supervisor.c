@@ -1,7 +1,7 @@
 /*
  * check_supervisor.c: unit tests for daemon/supervisor.c with real forked workers
  * (the built-in echo and sleep handlers) under a real event base: start-up and READY,
- * reaping and respawning a killed worker, growing and shrinking a pool, the shutdown
+ * reaping and respawning a killed worker (its end in either order), growing and shrinking a pool, the shutdown
  * drain, handlers that cannot start, and the crash-loop backoff.
  *
  * SIGCHLD is a libevent signal event routed to supervisor_reap(), as master.c does.
@@ -142,7 +142,7 @@ all_ready(const struct queue *q)
 	if (q->nworkers != q->cf.workers)
 		return (0);
 	for (k = 0; k < q->nworkers; k++) {
-		if (q->workers[k] == NULL || q->workers[k]->state != WORKER_READY)
+		if (q->workers[k] == NULL || q->workers[k]->life != WORKER_READY)
 			return (0);
 	}
 	return (1);
@@ -153,7 +153,7 @@ static int
 slot_ready_other(const struct queue *q, int k, pid_t pid)
 {
 	return (q->workers[k] != NULL && q->workers[k]->pid != pid &&
-	    q->workers[k]->state == WORKER_READY);
+	    q->workers[k]->life == WORKER_READY);
 }
 
 /* Is pid gone (reaped by supervisor_reap, so no longer our child)? */
@@ -258,6 +258,62 @@ START_TEST(test_kill_with_job)
 }
 END_TEST
 
+/* Wait for pid to exit, without reaping it: it stays our zombie. */
+static void
+wait_exited(pid_t pid)
+{
+	siginfo_t	si;
+
+	memset(&si, 0, sizeof si);
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(si.si_pid, pid);
+}
+
+/*
+ * A worker is finished only once it is both reaped and at EOF, in either order: after
+ * one half it keeps its slot (and what it holds), after the other it is replaced.
+ */
+START_TEST(test_end_either_order)
+{
+	struct worker	*w;
+	pid_t		 pid;
+
+	tqc.workers = 1;
+	queue_make();
+	ck_assert_int_eq(supervisor_start(tq), 0);
+	run_until(all_ready(tq));
+
+	/* Reaped first: SIGCHLD handled before the result pipe is read. */
+	w = tq->workers[0];
+	pid = w->pid;
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	wait_exited(pid);
+	supervisor_reap();
+	ck_assert(reaped(pid));
+	ck_assert_ptr_eq(tq->workers[0], w);
+	ck_assert_int_eq(w->life, WORKER_EXITED);
+	ck_assert_uint_eq(tq->worker_deaths, 0);
+	run_until(slot_ready_other(tq, 0, pid));
+	ck_assert_uint_eq(tq->worker_deaths, 1);
+
+	/* At EOF first: the pipe is read while SIGCHLD is not listened to. */
+	w = tq->workers[0];
+	pid = w->pid;
+	ck_assert_int_eq(evsignal_del(sigchld_ev), 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	wait_exited(pid);
+	run_until(w->life == WORKER_CLOSED);
+	ck_assert_ptr_eq(tq->workers[0], w);
+	wait_exited(pid);	/* still our zombie: not reaped */
+	ck_assert_uint_eq(tq->worker_deaths, 1);
+	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);
+	supervisor_reap();
+	ck_assert(reaped(pid));
+	ck_assert_uint_eq(tq->worker_deaths, 2);
+	run_until(slot_ready_other(tq, 0, pid));
+}
+END_TEST
+
 START_TEST(test_resize)
 {
 	pid_t	p0, p1;
@@ -283,13 +339,13 @@ START_TEST(test_resize)
 	tq->cf.workers = 1;
 	ck_assert_int_eq(supervisor_resize(tq), 0);
 	for (k = 1; k < 3; k++) {
-		ck_assert(tq->workers[k]->retiring);
+		ck_assert_int_eq(tq->workers[k]->leave, WORKER_RETIRED);
 		ck_assert_int_eq(tq->workers[k]->to_fd, -1);
 	}
 	run_until(tq->nworkers == 1);
 	ck_assert(reaped(p1));
 	ck_assert_int_eq(tq->workers[0]->pid, p0);
-	ck_assert_int_eq(tq->workers[0]->state, WORKER_READY);
+	ck_assert_int_eq(tq->workers[0]->life, WORKER_READY);
 	/* They left cleanly: not deaths. */
 	ck_assert_uint_eq(tq->worker_deaths, 0);
 	run_for(200);
@@ -316,7 +372,7 @@ START_TEST(test_drain)
 	master_stopping = 1;
 	ck_assert_int_eq(supervisor_drain(), 0);
 	ck_assert_int_eq(tq->workers[idle]->to_fd, -1);
-	ck_assert_int_eq(tq->workers[idle]->state, WORKER_STOPPING);
+	ck_assert_int_eq(tq->workers[idle]->life, WORKER_STOPPING);
 	ck_assert_int_ne(tq->workers[busy]->to_fd, -1);
 	run_until(supervisor_drain() == 1);
 	/* Every worker is gone, none replaced, and the running job finished. */
@@ -396,7 +452,7 @@ START_TEST(test_crash_loop_backoff)
 		ck_assert_uint_eq(tq->worker_deaths, (unsigned)n);
 	}
 	/* The timer refills it. */
-	run_until(tq->workers[0] != NULL && tq->workers[0]->state == WORKER_READY);
+	run_until(tq->workers[0] != NULL && tq->workers[0]->life == WORKER_READY);
 	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
 	/* One healthy run resets the backoff: the next death is refilled at once. */
 	pid = tq->workers[0]->pid;
@@ -406,7 +462,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_ptr_nonnull(tq->workers[0]);
 	ck_assert_int_eq(tq->sv.respawn_fails, 0);
 	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
-	run_until(tq->workers[0]->state == WORKER_READY);
+	run_until(tq->workers[0]->life == WORKER_READY);
 }
 END_TEST
 
@@ -421,7 +477,7 @@ START_TEST(test_retire_idle)
 	pid = tq->workers[0]->pid;
 	/* A retired idle worker goes at once and, being ours, is replaced at once. */
 	supervisor_retire(tq->workers[0]);
-	ck_assert_int_eq(tq->workers[0]->state, WORKER_STOPPING);
+	ck_assert_int_eq(tq->workers[0]->life, WORKER_STOPPING);
 	ck_assert_int_eq(tq->workers[0]->to_fd, -1);
 	run_until(slot_ready_other(tq, 0, pid));
 	ck_assert(reaped(pid));
@@ -440,6 +496,7 @@ supervisor_suite(void)
 	tcase_add_test(tc, test_start_ready);
 	tcase_add_test(tc, test_kill_respawn);
 	tcase_add_test(tc, test_kill_with_job);
+	tcase_add_test(tc, test_end_either_order);
 	tcase_add_test(tc, test_resize);
 	tcase_add_test(tc, test_drain);
 	tcase_add_loop_test(tc, test_handler_fails, 0, sizeof broken / sizeof broken[0]);
