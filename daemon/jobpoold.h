@@ -275,7 +275,7 @@ struct queue {
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
 	char			 last_death[192];
-	uint64_t		 dead;		/* jobs on the dead list now */
+	uint64_t		 ndead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
 
 	struct dispatch_part	 dp;
@@ -301,7 +301,7 @@ struct conn {
 	int			 skip_lf;	/* a '\r' ended the skipped body: drop a '\n' */
 	struct queue		*let_in;	/* server_unblock lets its SUBMIT into this queue */
 	int			 refs;		/* jobs waiting to answer it, plus one while open */
-	int			 dead;		/* closed: answers go nowhere */
+	int			 closed;	/* closed: answers go nowhere */
 	int			 closing;	/* close once the output is flushed */
 	int			 rdeof;		/* the client shut down its sending side */
 	int			 out_full;	/* stopped reading: too much output pending */

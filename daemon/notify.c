@@ -146,7 +146,7 @@ notify_status_text(char *buf, size_t len)
 		q = queues[i];
 		queued += queue_depth(q);
 		done += q->done;
-		/* Jobs that ended failed; each is also on the dead list (q->dead) until
+		/* Jobs that ended failed; each is also on the dead list (q->ndead) until
 		 * retried or dropped, so adding that would count it twice. */
 		failed += q->failed;
 		/* A busy worker runs exactly one job; the others of its batch wait. */

@@ -829,7 +829,7 @@ job_dead_add(struct job *j)
 	}
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
-	job_queue(j)->dead++;
+	job_queue(j)->ndead++;
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
 		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
@@ -847,7 +847,7 @@ job_dead_remove(struct job *j)
 {
 	TAILQ_REMOVE(&dead, j, entry);
 	ndead--;
-	job_queue(j)->dead--;
+	job_queue(j)->ndead--;
 }
 
 /* The dead jobs, oldest first. */

@@ -281,7 +281,7 @@ conn_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 	struct conn	*c = arg;
 
 	(void)b;
-	if (c->dead)
+	if (c->closed)
 		return;
 	/* Only a write takes bytes out of the output: the client is reading. */
 	if (info->n_deleted > 0)
@@ -328,7 +328,7 @@ static void
 server_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c;
-	int		 dead;
+	int		 closed;
 
 	(void)fd;
 	(void)what;
@@ -340,13 +340,13 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 		 * The list's reference goes first (conn_maybe_close() counts every other
 		 * one as a job still to answer); an open connection keeps its own.
 		 */
-		dead = c->dead;
+		closed = c->closed;
 		/* Never true; it also tells the static analyzer this is not the last one. */
-		if (!dead && c->refs < 2)
+		if (!closed && c->refs < 2)
 			fatalx("connection %llu: flushed without its own reference",
 			    (unsigned long long)c->id);
 		conn_unref(c);
-		if (!dead)
+		if (!closed)
 			conn_flush(c);
 	}
 }
@@ -930,7 +930,7 @@ conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->dead || !conn_stalling(c))
+	if (c->closed || !conn_stalling(c))
 		return;		/* caught up; a full socket arms it again */
 	out = bufferevent_get_output(c->bev);
 	if (now_ms() - c->wrote_ms >= master_config->output_timeout_ms) {
@@ -970,7 +970,7 @@ conn_check_output(struct conn *c)
 {
 	size_t	len;
 
-	if (c->dead)
+	if (c->closed)
 		return (1);
 	len = conn_unsent(c);
 	if (len <= master_config->max_output)
@@ -1059,7 +1059,7 @@ server_send_result(struct conn *c, struct job *j)
 	size_t		 n = sizeof "RESULT " - 1, wl = strlen(w);	/* not strlen(buf): W1 */
 	uint64_t	 wait;
 
-	if (c->dead)
+	if (c->closed)
 		return;
 	c->waited = 1;		/* for the idle timer: the daemon spoke last */
 	wait = conn_end_batch(c, j);
@@ -1613,14 +1613,14 @@ conn_process(struct conn *c)
 {
 	size_t	before;
 
-	if (c->dead)
+	if (c->closed)
 		return;
 	c->refs++;
 	c->in_process++;
 	before = evbuffer_get_length(bufferevent_get_input(c->bev));
 	conn_process_input(c);
 	c->in_process--;
-	if (!c->dead)
+	if (!c->closed)
 		conn_request_started(c, before);
 	conn_unref(c);
 }
@@ -1715,7 +1715,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	size_t		 unsent;
 
 	c->timer_at = 0;
-	if (c->dead)
+	if (c->closed)
 		return;
 	if (conn_waits_on_daemon(c)) {
 		c->waited = 1;
@@ -1891,7 +1891,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 conn_close(struct conn *c)
 {
-	if (c->dead)
+	if (c->closed)
 		return;
 	if (c->blocked_on != NULL) {
 		TAILQ_REMOVE(&c->blocked_on->srv.blocked, c, bentry);
@@ -1920,7 +1920,7 @@ conn_close(struct conn *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
-	c->dead = 1;
+	c->closed = 1;
 	conn_unref(c);
 	if (master_stopping)
 		master_check_done();

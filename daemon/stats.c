@@ -167,7 +167,7 @@ stats_write(struct evbuffer *out)
 		    (unsigned long long)q->bytes, (unsigned long long)q->submitted,
 		    (unsigned long long)q->done, (unsigned long long)q->failed,
 		    (unsigned long long)q->cancelled, (unsigned long long)q->retried,
-		    (unsigned long long)q->dead, (unsigned long long)q->poisoned,
+		    (unsigned long long)q->ndead, (unsigned long long)q->poisoned,
 		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);

@@ -308,7 +308,7 @@ teardown(void)
 	job_table_free();
 	dispatch_free();
 	bufferevent_free(tc->bev);
-	tc->dead = 1;
+	tc->closed = 1;
 	conn_unref(tc);
 	event_free(tick);
 	event_base_free(master_base);
@@ -928,7 +928,7 @@ START_TEST(test_retry_backoff)
 	ck_assert_uint_eq(tq->nheap, 0);
 	ck_assert_uint_eq(tq->retried, 2);
 	ck_assert_uint_eq(tq->failed, 1);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	ck_assert_uint_eq(job_dead_count(), 1);
 	ck_assert_ptr_eq(job_dead_first(), j);
 	ck_assert_int_eq(j->x->last_status, JOB_FAILED);
@@ -986,7 +986,7 @@ START_TEST(test_permanent_failure)
 	ck_assert_uint_eq(j->attempts, 1);
 	ck_assert_uint_eq(tq->retried, 0);
 	ck_assert_uint_eq(tq->nheap, 0);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	ck_assert_ptr_eq(job_dead_first(), j);
 	ck_assert_str_eq(result_of(j), "bad input");
 	ck_result(j, "failed", "bad input");
@@ -1050,7 +1050,7 @@ START_TEST(test_retry_dead)
 	ck_assert_ptr_null(why);
 	ck_assert_uint_eq(job_dead_count(), 0);
 	ck_assert_ptr_null(job_dead_first());
-	ck_assert_uint_eq(tq->dead, 0);
+	ck_assert_uint_eq(tq->ndead, 0);
 	ck_assert_uint_eq(job_crashes(j), 0);
 	/* An idle worker takes it at once, as attempt 1. */
 	expect_job(0, j);
@@ -1383,7 +1383,7 @@ START_TEST(test_poison)
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 2);
 	ck_assert_uint_eq(tq->poisoned, 1);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	snprintf(want, sizeof want, "poison job: it killed 2 workers in a row; last: "
 	    "worker %ld died while running it: killed by signal 11 (Segmentation fault)",
 	    (long)dummy);

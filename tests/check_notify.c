@@ -364,7 +364,7 @@ START_TEST(test_status_counts)
 	q->busy = 1;
 	q->done = 40;
 	q->failed = 2;
-	q->dead = 2;		/* the same two: not counted twice */
+	q->ndead = 2;		/* the same two: not counted twice */
 	q->workers = calloc(3, sizeof *q->workers);
 	ck_assert_ptr_nonnull(q->workers);
 	q->nworkers = 3;

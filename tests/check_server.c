@@ -1131,7 +1131,7 @@ START_TEST(test_close_all)
 	/* The job a waited for still holds its connection: answering it goes nowhere. */
 	ck_assert_ptr_nonnull(j = job_find(id));
 	ck_assert_ptr_nonnull(j->waiters);
-	ck_assert(j->waiters->conn->dead);
+	ck_assert(j->waiters->conn->closed);
 	ck_assert_int_eq(dispatch_cancel(j, &why), 0);
 	ck_assert_ptr_null(j->waiters);
 }

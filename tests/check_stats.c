@@ -286,7 +286,7 @@ START_TEST(test_queue_line)
 	q->failed = 10;
 	q->cancelled = 11;
 	q->retried = 12;
-	q->dead = 13;
+	q->ndead = 13;
 	q->poisoned = 14;
 	q->srv.nblocked = 15;
 	q->worker_deaths = 16;
