@@ -41,6 +41,7 @@
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkqueue.h"
 
 /* A worker slot: the worker and the far end of its job pipe. */
 struct tworker {
@@ -50,10 +51,6 @@ struct tworker {
 	size_t		 len;
 };
 
-static struct config		 tcf;
-static struct queue_config	 tqc;
-static struct queue		*tq;
-static struct queue		*qarr[1];
 static struct tworker		 tw[NW];
 static struct conn		*tc;
 static pid_t			 dummy = -1;	/* stands in for the worker processes */
@@ -248,34 +245,13 @@ setup(void)
 	dummy_start();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
 	checkloop_init();
-	memset(&tcf, 0, sizeof tcf);
-	tcf.path = (char *)"check_dispatch";
-	tcf.max_payload = 1 << 20;
-	tcf.max_output = 1 << 24;
-	tcf.keep_results = 1000;
-	tcf.keep_results_bytes = 1 << 24;
-	tcf.dead_max = 1000;
-	tcf.log_level = LOG_ERR;
-	master_config = &tcf;
-	master_stopping = 0;
-	master_pid = getpid();
-
-	memset(&tqc, 0, sizeof tqc);
-	tqc.name = (char *)"q";
-	tqc.handler = (char *)"echo";
+	checkqueue_config("check_dispatch");
 	tqc.workers = NW;
-	tqc.max_jobs = 1000;
-	tqc.max_bytes = 1 << 20;
 	tqc.prio_min = -2;
 	tqc.prio_max = 2;
 	tqc.batch = 64;
 	tqc.retries = 2;
-	tqc.backoff_base_ms = 1000;
-	tqc.backoff_max_ms = 60000;
-	tqc.backoff_jitter = 0;
 	tqc.grace_ms = 60000;
-	tqc.poison_after = 3;
-	tqc.burst = 1;
 	memset(tw, 0, sizeof tw);
 	tc = conn_make();
 }
@@ -284,11 +260,7 @@ setup(void)
 static void
 queue_make(void)
 {
-	ck_assert_ptr_nonnull(tq = queue_create(&tqc));
-	tq->idx = 0;
-	qarr[0] = tq;
-	queues = qarr;
-	nqueues = 1;
+	checkqueue_make();
 	ck_assert_ptr_nonnull(tq->workers = calloc(NW, sizeof *tq->workers));
 	tq->nworkers = NW;
 }

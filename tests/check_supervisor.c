@@ -30,11 +30,8 @@
 #define WAIT_MS		20000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkqueue.h"
 
-static struct config		 tcf;
-static struct queue_config	 tqc;
-static struct queue		*tq;
-static struct queue		*qarr[1];
 static struct event		*sigchld_ev;
 
 static void
@@ -53,42 +50,11 @@ setup(void)
 	sigchld_ev = evsignal_new(master_base, SIGCHLD, sigchld_cb, NULL);
 	ck_assert_ptr_nonnull(sigchld_ev);
 	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);
-	memset(&tcf, 0, sizeof tcf);
-	tcf.path = (char *)"check_supervisor";
-	tcf.max_payload = 1 << 20;
-	tcf.max_output = 1 << 24;
-	tcf.keep_results = 1000;
-	tcf.keep_results_bytes = 1 << 24;
-	tcf.dead_max = 1000;
+	checkqueue_config("check_supervisor");
 	tcf.log_level = LOG_INFO;
-	master_config = &tcf;
-	master_stopping = 0;
-	/* A worker checks that its parent is the master. */
-	master_pid = getpid();
-
-	memset(&tqc, 0, sizeof tqc);
-	tqc.name = (char *)"q";
-	tqc.handler = (char *)"echo";
 	tqc.workers = 2;
-	tqc.max_jobs = 1000;
-	tqc.max_bytes = 1 << 20;
-	tqc.batch = 1;
-	tqc.retries = 1;
 	tqc.backoff_base_ms = 600000;	/* a retried job stays in retry_wait */
 	tqc.backoff_max_ms = 600000;
-	tqc.grace_ms = 5000;
-	tqc.poison_after = 3;
-	tqc.burst = 1;
-}
-
-static void
-queue_make(void)
-{
-	ck_assert_ptr_nonnull(tq = queue_create(&tqc));
-	tq->idx = 0;
-	qarr[0] = tq;
-	queues = qarr;
-	nqueues = 1;
 }
 
 static void
@@ -180,7 +146,7 @@ START_TEST(test_start_ready)
 	struct job	*j;
 	pid_t		 p0, p1;
 
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	ck_assert_int_eq(tq->nworkers, 2);
 	ck_assert_ptr_nonnull(tq->workers[0]);
@@ -214,7 +180,7 @@ START_TEST(test_kill_respawn)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 	pid = tq->workers[0]->pid;
@@ -237,7 +203,7 @@ START_TEST(test_kill_with_job)
 
 	tqc.workers = 1;
 	tqc.handler = (char *)"sleep";
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 	j = submit("600000");
@@ -279,7 +245,7 @@ START_TEST(test_end_either_order)
 	pid_t		 pid;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 
@@ -320,7 +286,7 @@ START_TEST(test_resize)
 	int	k;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 	p0 = tq->workers[0]->pid;
@@ -360,7 +326,7 @@ START_TEST(test_drain)
 	int		 busy, idle;
 
 	tqc.handler = (char *)"sleep";
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 	j = submit("300");
@@ -406,7 +372,7 @@ START_TEST(test_handler_fails)
 
 	tqc.handler = (char *)broken[_i].handler;
 	tqc.user = (char *)broken[_i].user;
-	queue_make();
+	checkqueue_make();
 	/* The forks succeed; each worker reports READY with an error and exits 78. */
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(tq->failed_reason != NULL && !supervisor_alive_queue(tq));
@@ -432,7 +398,7 @@ START_TEST(test_crash_loop_backoff)
 	int	n;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	for (n = 1; n <= 3; n++) {
 		run_until(tq->workers[0] != NULL);
@@ -471,7 +437,7 @@ START_TEST(test_retire_idle)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(all_ready(tq));
 	pid = tq->workers[0]->pid;
