@@ -272,13 +272,7 @@ teardown(void)
 
 	for (i = 0; i < NW; i++)
 		worker_destroy(&tw[i]);
-	if (tq != NULL)
-		queue_free(tq);
-	tq = NULL;
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	checkqueue_free();
 	bufferevent_free(tc->bev);
 	tc->closed = 1;
 	conn_unref(tc);

@@ -37,6 +37,7 @@
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkmaster.h"
 #define QUIET_MS	300	/* how long "no reply" is watched for */
 
 /* A client: its socket and what it has received and not yet consumed. */
@@ -47,9 +48,6 @@ struct client {
 	int	eof;
 };
 
-static char		 tdir[64];
-static char		 tconf[96];
-static char		 tsock[96];
 static struct client	 cl[3];
 
 /* Settings a test case adds to conf_text (setup_crowd). */
@@ -79,14 +77,7 @@ setup(void)
 	char		*cause = NULL;
 	int		 k;
 
-	signal(SIGPIPE, SIG_IGN);
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
-	snprintf(tdir, sizeof tdir, "/tmp/check_server.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
-	snprintf(tconf, sizeof tconf, "%s/jobpool.conf", tdir);
-	snprintf(tsock, sizeof tsock, "%s/jobpool.sock", tdir);
+	checkmaster_dir("check_server");
 	ck_assert_ptr_nonnull(fp = fopen(tconf, "w"));
 	fprintf(fp, conf_text, tsock, conf_more);
 	ck_assert_int_eq(fclose(fp), 0);

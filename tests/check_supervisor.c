@@ -61,20 +61,10 @@ static void
 teardown(void)
 {
 	struct job	*j;
-	uint64_t	 deadline = now_ms() + WAIT_MS;
-	struct timeval	 tv = { 0, 20000 };
 	int		 k;
 
-	if (tq != NULL && tq->workers != NULL) {
-		/* Stopping: nothing is respawned; kill what is left and reap it. */
-		master_stopping = 1;
-		supervisor_signal_all(SIGKILL);
-		while (supervisor_alive() && now_ms() < deadline) {
-			evtimer_add(tick, &tv);
-			event_base_loop(master_base, EVLOOP_ONCE);
-		}
-		ck_assert_msg(!supervisor_alive(), "workers left after the test");
-	}
+	if (tq != NULL && tq->workers != NULL)
+		checkloop_reap_workers();
 	if (tq != NULL) {
 		for (k = 0; k < tq->nworkers; k++) {
 			while (tq->workers[k] != NULL &&
@@ -84,13 +74,8 @@ teardown(void)
 				job_free(j);
 			}
 		}
-		queue_free(tq);
 	}
-	tq = NULL;
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	checkqueue_free();
 	event_free(sigchld_ev);
 	event_free(tick);
 	event_base_free(master_base);
@@ -120,6 +105,15 @@ slot_ready_other(const struct queue *q, int k, pid_t pid)
 {
 	return (q->workers[k] != NULL && q->workers[k]->pid != pid &&
 	    q->workers[k]->life == WORKER_READY);
+}
+
+/* Make the queue from tqc, start its workers and wait until every one is READY. */
+static void
+start_ready(void)
+{
+	checkqueue_make();
+	ck_assert_int_eq(supervisor_start(tq), 0);
+	run_until(all_ready(tq));
 }
 
 /* Is pid gone (reaped by supervisor_reap, so no longer our child)? */
@@ -180,9 +174,7 @@ START_TEST(test_kill_respawn)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	pid = tq->workers[0]->pid;
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	/* Reaped on SIGCHLD, at EOF, and its slot refilled (maybe after a backoff). */
@@ -203,9 +195,7 @@ START_TEST(test_kill_with_job)
 
 	tqc.workers = 1;
 	tqc.handler = (char *)"sleep";
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	j = submit("600000");
 	run_until(j->state == JOB_RUNNING);
 	pid = tq->workers[0]->pid;
@@ -245,9 +235,7 @@ START_TEST(test_end_either_order)
 	pid_t		 pid;
 
 	tqc.workers = 1;
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 
 	/* Reaped first: SIGCHLD handled before the result pipe is read. */
 	w = tq->workers[0];
@@ -286,9 +274,7 @@ START_TEST(test_resize)
 	int	k;
 
 	tqc.workers = 1;
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	p0 = tq->workers[0]->pid;
 
 	/* Grow: new slots, new workers; the old one stays. */
@@ -326,9 +312,7 @@ START_TEST(test_drain)
 	int		 busy, idle;
 
 	tqc.handler = (char *)"sleep";
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	j = submit("300");
 	run_until(j->state == JOB_RUNNING);
 	busy = TAILQ_FIRST(&tq->workers[0]->inflight) == j ? 0 : 1;
@@ -437,9 +421,7 @@ START_TEST(test_retire_idle)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	checkqueue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	pid = tq->workers[0]->pid;
 	/* A retired idle worker goes at once and, being ours, is replaced at once. */
 	supervisor_retire(tq->workers[0]);

@@ -61,4 +61,17 @@ checkqueue_make(void)
 	nqueues = 1;
 }
 
+/* Free tq, the job table and dispatch's state: the daemon has no queue again. */
+static inline void
+checkqueue_free(void)
+{
+	if (tq != NULL)
+		queue_free(tq);
+	tq = NULL;
+	queues = NULL;
+	nqueues = 0;
+	job_table_free();
+	dispatch_free();
+}
+
 #endif
