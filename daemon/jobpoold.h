@@ -21,8 +21,10 @@
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
  *     reference (server_wait), so a job never points at freed memory after a client
  *     goes away;
- *   - a job's state is written only by lifecycle.c's job_change(), which tells the
- *     modules that care (its listener table) of every change.
+ *   - a job's state is written only by job_change() (below; its slow path is
+ *     lifecycle.c's job_change_publish()), which tells the modules that care (the
+ *     listener table) of every change;
+ *   - a worker's life (w->life, w->leave) is supervisor.c's alone.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
@@ -369,7 +371,15 @@ struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
 /* prio, brought into qc's range of priorities (the one clamp). */
-int16_t		 queue_prio_clamp(const struct queue_config *qc, long long prio);
+static inline int16_t
+queue_prio_clamp(const struct queue_config *qc, long long prio)
+{
+	if (prio < qc->prio_min)
+		return ((int16_t)qc->prio_min);
+	if (prio > qc->prio_max)
+		return ((int16_t)qc->prio_max);
+	return ((int16_t)prio);
+}
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Around a reload that changes how workers are made (see queue.c). */

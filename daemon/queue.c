@@ -248,17 +248,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	return (0);
 }
 
-/* prio, brought into qc's range of priorities. */
-int16_t
-queue_prio_clamp(const struct queue_config *qc, long long prio)
-{
-	if (prio < qc->prio_min)
-		return ((int16_t)qc->prio_min);
-	if (prio > qc->prio_max)
-		return ((int16_t)qc->prio_max);
-	return ((int16_t)prio);
-}
-
 /* Find a live queue by name (not one a reload removed). */
 struct queue *
 queue_find(const char *name)
