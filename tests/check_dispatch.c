@@ -40,6 +40,7 @@
 #define NW		3	/* worker slots of the test queue */
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
+#include "checkcapture.h"
 #include "checkloop.h"
 #include "checkqueue.h"
 
@@ -841,6 +842,50 @@ START_TEST(test_result_done)
 }
 END_TEST
 
+/*
+ * A job's start and success are logged only at the debug level: below it, job_change()
+ * publishes neither the start nor, to the log, the success (jobpoold.h).
+ */
+START_TEST(test_log_debug_lines)
+{
+	char		 dir[] = "/tmp/check_dispatch.XXXXXX", want[128], *s;
+	struct job	*a, *b;
+	uint64_t	 ida, idb;
+
+	queue_make();
+	worker_make(0);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	capture_into(dir);
+	log_set_level(LOG_INFO);
+	a = submit("a", 0);
+	ida = a->id;
+	run_pending();
+	expect_job(0, a);
+	dispatch_result(tw[0].w, FRAME_OK, "A", 1);
+	ck_assert_int_eq(a->state, JOB_DONE);
+	log_set_level(LOG_DEBUG);
+	b = submit("b", 0);
+	idb = b->id;
+	run_pending();
+	expect_job(0, b);
+	dispatch_result(tw[0].w, FRAME_OK, "B", 1);
+	ck_assert_int_eq(b->state, JOB_DONE);
+	log_set_level(LOG_ERR);
+	s = capture_read();
+	capture_stop();
+	ck_assert_int_eq(rmdir(dir), 0);
+	snprintf(want, sizeof want, "job %llu: attempt 1 started on worker %ld",
+	    (unsigned long long)idb, (long)tw[0].w->pid);
+	ck_assert_msg(strstr(s, want) != NULL, "no '%s' in: %s", want, s);
+	snprintf(want, sizeof want, "job %llu: attempt 1 succeeded in ",
+	    (unsigned long long)idb);
+	ck_assert_msg(strstr(s, want) != NULL, "no '%s' in: %s", want, s);
+	snprintf(want, sizeof want, "job %llu: attempt", (unsigned long long)ida);
+	ck_assert_msg(strstr(s, want) == NULL, "'%s' at the info level: %s", want, s);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_retry_backoff)
 {
 	struct job	*j;
@@ -1616,6 +1661,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_res, setup, teardown);
 	tcase_add_test(tc_res, test_result_done);
+	tcase_add_test(tc_res, test_log_debug_lines);
 	tcase_add_test(tc_res, test_retry_backoff);
 	tcase_add_test(tc_res, test_backoff_cap_and_jitter);
 	tcase_add_test(tc_res, test_permanent_failure);
