@@ -75,8 +75,9 @@ worker_state_name(const struct worker *w)
 	case WORKER_RETIRING:
 		return ("retiring");
 	case WORKER_STOPPING:
+	case WORKER_EXITED:
 	case WORKER_CLOSED:
-		/* Let go, its job pipe closed since: still retiring. */
+		/* Half-ended is still on its way out; let go, its job pipe closed: retiring. */
 		return (w->leave == WORKER_RETIRED || w->leave == WORKER_SAID_RETIRE ?
 		    "retiring" : "stopping");
 	default:

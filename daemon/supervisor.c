@@ -6,8 +6,8 @@
  * from STARTING to READY, then towards its end, and is finished only when it is both
  * reaped and its result pipe is at EOF, in either order (as in tmux): only then are its
  * in-flight jobs requeued and its slot refilled. Why it leaves (w->leave) says whether
- * that end was a crash. A slot whose workers keep dying young is refilled with exponential backoff,
- * so a broken handler cannot make the master fork in a tight loop.
+ * that end was a crash. A slot whose workers keep dying young is refilled with
+ * exponential backoff, so a broken handler cannot make the master fork in a tight loop.
  */
 
 #include "autoconf.h"
@@ -429,9 +429,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,
 		    "queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
 		    (int)h->len, payload);
-		/* It goes once it has answered what it holds (all unstarted). */
+		/* It exits now: what it holds never started (requeued once it is gone). */
 		worker_leaves(w, WORKER_SAID_RETIRE);
-		worker_to(w, WORKER_RETIRING);
+		worker_to(w, WORKER_STOPPING);
 		break;
 	default:
 		log_job(LOG_WARNING, 0, q->name, (long)w->pid, "queue %s: worker %ld sent "

@@ -842,6 +842,21 @@ START_TEST(test_result_done)
 }
 END_TEST
 
+/* One job through worker 0 with the log at level: its id. */
+static uint64_t
+run_one_at(int level)
+{
+	struct job	*j;
+
+	log_set_level(level);
+	j = submit("x", 0);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_OK, "X", 1);
+	ck_assert_int_eq(j->state, JOB_DONE);
+	return (j->id);
+}
+
 /*
  * A job's start and success are logged only at the debug level: below it, job_change()
  * publishes neither the start nor, to the log, the success (jobpoold.h).
@@ -849,27 +864,14 @@ END_TEST
 START_TEST(test_log_debug_lines)
 {
 	char		 dir[] = "/tmp/check_dispatch.XXXXXX", want[128], *s;
-	struct job	*a, *b;
 	uint64_t	 ida, idb;
 
 	queue_make();
 	worker_make(0);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	capture_into(dir);
-	log_set_level(LOG_INFO);
-	a = submit("a", 0);
-	ida = a->id;
-	run_pending();
-	expect_job(0, a);
-	dispatch_result(tw[0].w, FRAME_OK, "A", 1);
-	ck_assert_int_eq(a->state, JOB_DONE);
-	log_set_level(LOG_DEBUG);
-	b = submit("b", 0);
-	idb = b->id;
-	run_pending();
-	expect_job(0, b);
-	dispatch_result(tw[0].w, FRAME_OK, "B", 1);
-	ck_assert_int_eq(b->state, JOB_DONE);
+	ida = run_one_at(LOG_INFO);
+	idb = run_one_at(LOG_DEBUG);
 	log_set_level(LOG_ERR);
 	s = capture_read();
 	capture_stop();
