@@ -399,7 +399,7 @@ metrics_q_max_bytes(const struct queue *q)
 static double
 metrics_q_blocked(const struct queue *q)
 {
-	return ((double)q->nblocked);
+	return ((double)server_nblocked(q));
 }
 
 static double
@@ -456,7 +456,7 @@ metrics_queue_jobs(const struct metrics_scrape *s, const struct metrics_family *
 		    (double)q->st.retry_wait);
 		metrics_sample(s->b, f->name, "", q, "state", "running",
 		    (double)q->running);
-		metrics_sample(s->b, f->name, "", q, "state", "dead", (double)q->dead);
+		metrics_sample(s->b, f->name, "", q, "state", "dead", (double)q->ndead);
 	}
 }
 
@@ -840,8 +840,8 @@ metrics_status_queue(struct evbuffer *b, const struct queue *q)
 	    "\"succeeded\":%llu,\"retried\":%llu,\"dead\":%llu,\"cancelled\":%llu,"
 	    "\"poisoned\":%llu},\"worker_deaths\":%llu", q->cf.workers, q->nready,
 	    q->nheap - q->st.retry_wait, q->st.retry_wait, q->running, q->busy,
-	    (unsigned long long)q->dead,
-	    (unsigned long long)q->bytes, q->nblocked, q->cf.max_jobs,
+	    (unsigned long long)q->ndead,
+	    (unsigned long long)q->bytes, server_nblocked(q), q->cf.max_jobs,
 	    (unsigned long long)q->cf.max_bytes, (unsigned long long)q->submitted,
 	    (unsigned long long)q->done, (unsigned long long)q->retried,
 	    (unsigned long long)q->failed, (unsigned long long)q->cancelled,

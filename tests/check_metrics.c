@@ -1,6 +1,6 @@
 /*
  * check_metrics.c: unit tests for daemon/metrics.c: the /metrics and /status bodies.
- * Queues and workers are built by hand (tests/checkqueues.h); metrics_write() goes into
+ * Queues and workers are built by hand (tests/checkhandmade.h); metrics_write() goes into
  * an evbuffer and is read back as Prometheus' text format: every line well formed,
  * HELP and TYPE before a family's samples, each sample named after its family; then
  * the values: jobs by outcome from the queues' counters, cumulative histogram buckets
@@ -22,7 +22,7 @@
 
 #include "jobpoold.h"
 
-#include "checkqueues.h"
+#include "checkhandmade.h"
 
 /* A body as a NUL-terminated string: metrics_write() or metrics_write_status(). */
 static char *
@@ -171,9 +171,9 @@ START_TEST(test_counters)
 	a->worker_deaths = 4;
 	a->nready = 9;
 	a->running = 2;
-	a->dead = 5;
+	a->ndead = 5;
 	a->bytes = 4096;
-	a->nblocked = 1;
+	a->srv.nblocked = 1;
 	b->done = 1;
 	s = body(metrics_write);
 	check_exposition(s);
@@ -305,8 +305,7 @@ START_TEST(test_workers)
 	w = add_worker(q, 1, nopid, WORKER_READY);
 	w->ninflight = 1;
 	add_worker(q, 2, nopid, WORKER_STARTING);
-	w = add_worker(q, 4, nopid, WORKER_READY);
-	w->retiring = 1;
+	add_worker(q, 4, nopid, WORKER_RETIRING);
 	s = body(metrics_write);
 	check_exposition(s);
 	ck_assert_double_eq(sample(s, "jobpool_workers{queue=\"w\",state=\"idle\"}"), 1);

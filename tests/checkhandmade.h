@@ -1,12 +1,12 @@
 /*
- * checkqueues.h: queues and workers built by hand for the suites that read them
+ * checkhandmade.h: queues and workers built by hand for the suites that read them
  * (check_stats, check_metrics), as tests/check_queue.c builds queues: no event loop,
  * no processes; a worker's pid may be the test's own or one that does not exist.
  * Included by one file of each suite.
  */
 
-#ifndef CHECKQUEUES_H
-#define CHECKQUEUES_H
+#ifndef CHECKHANDMADE_H
+#define CHECKHANDMADE_H
 
 #define MAX_QUEUES	4
 
@@ -52,7 +52,7 @@ add_slots(struct queue *q, int n)
 
 /* Put a worker in slot k of q. */
 static struct worker *
-add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
+add_worker(struct queue *q, int k, pid_t pid, enum worker_life st)
 {
 	struct worker	*w = calloc(1, sizeof *w);
 
@@ -61,7 +61,7 @@ add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
 	w->queue = q;
 	w->slot = k;
 	w->pid = pid;
-	w->state = st;
+	w->life = st;
 	TAILQ_INIT(&w->inflight);
 	q->workers[k] = w;
 	return (w);
@@ -83,4 +83,4 @@ free_all(void)
 	job_table_free();
 }
 
-#endif /* CHECKQUEUES_H */
+#endif /* CHECKHANDMADE_H */
