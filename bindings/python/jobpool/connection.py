@@ -32,11 +32,14 @@ Payload = Union[bytes, bytearray, memoryview, str]
 LINE_MAX = 1024
 _QUEUE_NAME = re.compile(r"[!-~]+\Z")
 
-# What a reply completes (the first item of each entry in _replies).
-_PLAIN = 0		# a future: the OK text (str), the DATA body (bytes) or the ERR
-_SUBMIT = 1		# a _Job submitted with `wait`: OK <id> makes it a waiter
-_WAIT = 2		# (future, id): a WAIT whose ERR must also stop the wait
-_DISCARD = 3		# nothing: a CANCEL sent for a job nobody waits for any more
+# What a reply completes, an entry of _replies, is one of
+#   a _Job          a SUBMIT with `wait`: OK <id> makes its future a waiter for <id>
+#   a future        any other request: the OK text (str), the DATA body (bytes), or
+#                   the ERR (ProtocolError)
+#   (future, id)    a WAIT: its ERR also ends the wait for <id>
+#   None            a CANCEL sent for a job nobody waits for any more: ignored
+# Neither a tuple around each entry nor a list per waiter: at 100,000 jobs in flight
+# every object the garbage collector tracks costs (W10, bench/README.md).
 
 
 class _Job:
@@ -49,10 +52,13 @@ class _Job:
         self.fut = fut
         self.id: Optional[int] = None
 
-    def done_cb(self, fut: "asyncio.Future[bytes]") -> None:
-        # Cancelled before its RESULT: stop the job. Without an id yet, the reply
-        # that brings it does this (Connection._reply_ok).
-        if fut.cancelled() and self.id is not None:
+    def abandon(self) -> None:
+        """Nobody waits for the job any more: stop it. Without an id yet, the reply
+        that brings it does (Connection._reply_ok sees the cancelled future). Called
+        where the wait ends rather than as a done callback: a callback would cost a
+        pass of the event loop per job."""
+        self.fut.cancel()
+        if self.fut.cancelled() and self.id is not None:
             self.conn._cancel_quietly(self.id)
 
 
@@ -115,12 +121,14 @@ class Connection(asyncio.Protocol):
         self._flush_soon = False
         self._paused = False
         self._drainers: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._replies: collections.deque[tuple[int, Any]] = collections.deque()
-        self._waiters: dict[int, list[asyncio.Future[bytes]]] = {}
+        self._replies: collections.deque[Any] = collections.deque()
+        # A future, or a list of them when more than one waits for the job.
+        self._waiters: dict[int, Any] = {}
         self._early: dict[int, tuple[bytes, bytes]] = {}
         self._lost: Optional[str] = None	# why, once the connection is gone
         self._said: Optional[str] = None	# an ERR the daemon sent on its own
         self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._words: dict[str, bytes] = {}	# queue names checked and encoded
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -144,12 +152,13 @@ class Connection(asyncio.Protocol):
         replies, self._replies = self._replies, collections.deque()
         waiters, self._waiters = self._waiters, {}
         self._early.clear()
-        for kind, obj in replies:
-            fut = obj.fut if kind == _SUBMIT else obj[0] if kind == _WAIT else obj
+        for obj in replies:
+            fut = (obj.fut if type(obj) is _Job else obj[0] if type(obj) is tuple
+                   else obj)
             if fut is not None and not fut.done():
                 fut.set_exception(ConnectionLost(self._lost))
         for futs in waiters.values():
-            for fut in futs:
+            for fut in (futs if type(futs) is list else (futs,)):
                 if not fut.done():
                     fut.set_exception(ConnectionLost(self._lost))
         while self._drainers:
@@ -210,28 +219,29 @@ class Connection(asyncio.Protocol):
     def _reply_ok(self, rest: bytes) -> None:
         if not self._replies:
             raise ValueError(f"a reply 'OK {rest[:40]!r}' to no request")
-        kind, obj = self._replies.popleft()
-        if kind == _SUBMIT:
+        obj = self._replies.popleft()
+        if type(obj) is _Job:
             job_id = int(rest)
             obj.id = job_id
-            early = self._early.pop(job_id, None)
+            early = self._early.pop(job_id, None) if self._early else None
             if obj.fut.cancelled():
                 self._cancel_quietly(job_id)
                 if early is None:
-                    self._waiters[job_id] = [obj.fut]	# takes its RESULT
+                    self._add_waiter(job_id, obj.fut)	# takes its RESULT
             elif early is not None:
                 self._resolve(obj.fut, job_id, *early)
             else:
-                self._waiters.setdefault(job_id, []).append(obj.fut)
-        elif kind == _PLAIN:
+                self._add_waiter(job_id, obj.fut)
+        elif obj is not None and type(obj) is not tuple:
             if not obj.done():
                 obj.set_result(rest.decode("ascii", "replace"))
 
     def _reply(self, body: bytes) -> None:
         if not self._replies:
             raise ValueError("a DATA reply to no request")
-        kind, obj = self._replies.popleft()
-        if kind == _PLAIN and not obj.done():
+        obj = self._replies.popleft()
+        if obj is not None and type(obj) is not tuple and type(obj) is not _Job \
+                and not obj.done():
             obj.set_result(body)
 
     def _reply_err(self, text: str) -> None:
@@ -241,20 +251,16 @@ class Connection(asyncio.Protocol):
         if code == "timeout" or not self._replies:
             self._said = f"ERR {text}"
             return
-        kind, obj = self._replies.popleft()
-        if kind == _SUBMIT:
-            fut = obj.fut
-        elif kind == _WAIT:
-            fut, job_id = obj
-            futs = self._waiters.get(job_id)
-            if futs is not None and fut in futs:
-                futs.remove(fut)
-                if not futs:
-                    del self._waiters[job_id]
-        elif kind == _PLAIN:
-            fut = obj
-        else:
+        obj = self._replies.popleft()
+        if obj is None:
             return
+        if type(obj) is _Job:
+            fut = obj.fut
+        elif type(obj) is tuple:
+            fut, job_id = obj
+            self._remove_waiter(job_id, fut)
+        else:
+            fut = obj
         if not fut.done():
             fut.set_exception(ProtocolError(code, message))
 
@@ -262,9 +268,29 @@ class Connection(asyncio.Protocol):
         futs = self._waiters.pop(job_id, None)
         if futs is None:
             self._early[job_id] = (status, body)
+        elif type(futs) is list:
+            for fut in futs:
+                self._resolve(fut, job_id, status, body)
+        else:
+            self._resolve(futs, job_id, status, body)
+
+    def _add_waiter(self, job_id: int, fut: "asyncio.Future[bytes]") -> None:
+        had = self._waiters.setdefault(job_id, fut)
+        if had is fut:
             return
-        for fut in futs:
-            self._resolve(fut, job_id, status, body)
+        if type(had) is list:
+            had.append(fut)
+        else:
+            self._waiters[job_id] = [had, fut]
+
+    def _remove_waiter(self, job_id: int, fut: "asyncio.Future[bytes]") -> None:
+        had = self._waiters.get(job_id)
+        if had is fut:
+            del self._waiters[job_id]
+        elif type(had) is list and fut in had:
+            had.remove(fut)
+            if not had:
+                del self._waiters[job_id]
 
     @staticmethod
     def _resolve(fut: "asyncio.Future[bytes]", job_id: int, status: bytes,
@@ -277,16 +303,22 @@ class Connection(asyncio.Protocol):
             fut.set_exception(job_error(job_id, status.decode("ascii", "replace"),
                                         body))
 
+    def _word(self, queue: str) -> bytes:
+        word = _queue_word(queue)
+        if len(self._words) < 1024:
+            self._words[queue] = word
+        return word
+
     # -- sending ----------------------------------------------------------------------
 
     def _check(self) -> None:
         if self._lost is not None:
             raise ConnectionLost(self._lost)
 
-    def _send(self, data: bytes, kind: int, obj: Any) -> None:
+    def _send(self, data: bytes, obj: Any) -> None:
         # The request and what its reply completes go in together, in order.
         self._out.append(data)
-        self._replies.append((kind, obj))
+        self._replies.append(obj)
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
@@ -309,19 +341,23 @@ class Connection(asyncio.Protocol):
     def _request(self, line: bytes) -> "asyncio.Future[Any]":
         self._check()
         fut = self._loop.create_future()
-        self._send(line, _PLAIN, fut)
+        self._send(line, fut)
         return fut
 
     def _cancel_quietly(self, job_id: int) -> None:
         if self._lost is None:
-            self._send(b"CANCEL %d\n" % job_id, _DISCARD, None)
+            self._send(b"CANCEL %d\n" % job_id, None)
 
     def _submit_job(self, queue: bytes, body: bytes, opts: bytes) -> _Job:
-        self._check()
+        # The per-job path of submit() and map(): _send() inlined.
+        if self._lost is not None:
+            raise ConnectionLost(self._lost)
         job = _Job(self, self._loop.create_future())
-        line = b"SUBMIT %s %d wait%s\n" % (queue, len(body), opts)
-        self._send(line + body + b"\n", _SUBMIT, job)
-        job.fut.add_done_callback(job.done_cb)
+        self._out.append(b"SUBMIT %s %d wait%s\n%s\n" % (queue, len(body), opts, body))
+        self._replies.append(job)
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
         return job
 
     # -- the API ----------------------------------------------------------------------
@@ -341,12 +377,22 @@ class Connection(asyncio.Protocol):
 
         key=, idem= and attempts= raise NotSupported: the daemon does not take
         them yet (issue 16's idempotency keys will slot in here)."""
-        opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
-        body = _body(data)
-        word = _queue_word(queue)
+        if (timeout is None and priority is None and delay is None and not nonblock
+                and attempts is None and key is None and idem is None):
+            opts = b""
+        else:
+            opts = submit_options(timeout, priority, delay, nonblock, attempts, key,
+                                  idem)
+        body = data if type(data) is bytes else _body(data)
+        word = self._words.get(queue) or self._word(queue)
         if self._paused:
             await self._drain()
-        return await self._submit_job(word, body, opts).fut
+        job = self._submit_job(word, body, opts)
+        try:
+            return await job.fut
+        except asyncio.CancelledError:
+            job.abandon()
+            raise
 
     async def submit_nowait(self, queue: str, data: Payload, *,
                             timeout: Optional[float] = None,
@@ -359,7 +405,7 @@ class Connection(asyncio.Protocol):
         result later, from this connection or another."""
         opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
         body = _body(data)
-        word = _queue_word(queue)
+        word = self._words.get(queue) or self._word(queue)
         if self._paused:
             await self._drain()
         line = b"SUBMIT %s %d%s\n" % (word, len(body), opts)
@@ -373,19 +419,17 @@ class Connection(asyncio.Protocol):
         self._check()
         job_id = int(job_id)
         fut: asyncio.Future[bytes] = self._loop.create_future()
-        self._waiters.setdefault(job_id, []).append(fut)
+        self._add_waiter(job_id, fut)
         early = self._early.pop(job_id, None)
         if early is not None:
             self._result(job_id, *early)
             return await fut
-        self._send(b"WAIT %d\n" % job_id, _WAIT, (fut, job_id))
+        self._send(b"WAIT %d\n" % job_id, (fut, job_id))
         try:
             return await fut
         finally:
             if fut.cancelled():
-                futs = self._waiters.get(job_id)
-                if futs is not None and fut in futs:
-                    futs.remove(fut)
+                self._remove_waiter(job_id, fut)
 
     async def cancel(self, job_id: int) -> str:
         """Cancel a job: ``"cancelled"`` (it had not started) or ``"cancelling"``
@@ -480,7 +524,7 @@ class Connection(asyncio.Protocol):
                         raise exc
         finally:
             for job in inflight:
-                job.fut.cancel()
+                job.abandon()
             for job in finished:
                 if not job.fut.cancelled():
                     job.fut.exception()	# retrieved: no "never retrieved" warning
