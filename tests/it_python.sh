@@ -1,6 +1,7 @@
 #!/bin/bash
 # it_python.sh: the Python client (bindings/python/jobpool) against the real jobpoold,
-# with the system's /usr/bin/python3: tests/python/test_client.py (submit and results,
+# with the system's /usr/bin/python3: mypy --strict over the package (when Debian's
+# python3-mypy is there), tests/python/test_client.py (submit and results,
 # errors of each kind, map with a window, 10,000 submits on one connection, cancelling a
 # task stops its running job, jobpool.Client, python3 -m jobpool), then, on a second
 # daemon it kills, a lost connection raising in every waiter.
@@ -20,6 +21,15 @@ queues = (
 	{ name = "sleep"; handler = "sleep"; workers = 2; retries = 0; }
 );'
 pyunit() { (cd "$top_srcdir/tests/python" && timeout 240 "$PY" -m unittest -v "$@" 2>&1); }
+
+# The annotations hold (py.typed promises them): mypy --strict over the package, where
+# Debian's python3-mypy is installed.
+if "$PY" -m mypy --version >/dev/null 2>&1; then
+	out=$(cd "$top_srcdir/bindings/python" && "$PY" -m mypy --strict --cache-dir="$JP_TMP/mypy" jobpool 2>&1); rc=$?
+	jp_eq "mypy --strict jobpool: exit status ($out)" 0 "$rc"
+else
+	echo "note: python3-mypy is not installed: the annotations are not checked"
+fi
 
 jp_start "$CONF"
 out=$(pyunit test_client); rc=$?

@@ -94,7 +94,8 @@ class Offline(unittest.TestCase):
         self.assertEqual(jobpool.submit_options(timeout=1.5, delay=0.0001, priority=-3,
                                                 nonblock=True),
                          b" timeout=1500 delay=1 prio=-3 nonblock")
-        for kw in ({"key": "k"}, {"idem": "t"}, {"attempts": 3}):
+        kws: list[dict[str, Any]] = [{"key": "k"}, {"idem": "t"}, {"attempts": 3}]
+        for kw in kws:
             with self.assertRaisesRegex(jobpool.NotSupported, "not supported"):
                 jobpool.submit_options(**kw)
         with self.assertRaises(ValueError):
@@ -248,9 +249,9 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
         agen = self.jp.map("sleep", ["0", "60000", "60000"], window=3)
         self.assertEqual(await agen.__anext__(), b"0")
         job = await running_job(self.jp, "sleep")
-        await agen.aclose()  # type: ignore[attr-defined]
+        await agen.aclose()
         async def cancelled() -> bool:
-            return (await self.jp.job_status(job))["state"] == "cancelled"
+            return bool((await self.jp.job_status(job))["state"] == "cancelled")
         await until(f"job {job} cancelled", cancelled)
 
     async def test_many_concurrent_submits(self) -> None:
@@ -268,7 +269,7 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
             await task
 
         async def state() -> bool:
-            return (await self.jp.job_status(job))["state"] == "cancelled"
+            return bool((await self.jp.job_status(job))["state"] == "cancelled")
         await until(f"job {job} cancelled", state)
         # Its result says it was stopped while running, with its cleanup.
         with self.assertRaises(jobpool.JobCancelled) as cm:
@@ -284,8 +285,19 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
         async def idle() -> bool:
             st = await self.jp.status()
             q = st["queues"]["sleep"]
-            return q["running"] == 0 and q["depth"] == 0
+            return bool(q["running"] == 0 and q["depth"] == 0)
         await until("queue sleep idle again", idle)
+
+    async def test_wait_for_timeout_cancels_job(self) -> None:
+        async def cancelled() -> int:
+            return int((await self.jp.status())["queues"]["sleep"]["cancelled"])
+        before = await cancelled()
+        with self.assertRaises(TimeoutError):
+            await asyncio.wait_for(self.jp.submit("sleep", b"60000"), 0.3)
+
+        async def one_more() -> bool:
+            return await cancelled() > before
+        await until("the timed-out submit's job cancelled", one_more)
 
     async def test_wait_cancel_does_not_cancel_job(self) -> None:
         job = await self.jp.submit_nowait("default", b"w", delay=0.5)
@@ -310,6 +322,33 @@ class Sync(unittest.TestCase):
             self.assertIn("default", jp.status()["queues"])
             with self.assertRaises(jobpool.JobFailed):
                 jp.submit("sleep", "nope")
+
+    def test_ctrl_c_cancels_job(self) -> None:
+        # A script's submit() interrupted by SIGINT cancels its job in the daemon.
+        script = ("import jobpool\n"
+                  "with jobpool.Client() as jp:\n"
+                  "    jp.submit('sleep', '60000')\n")
+        proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+        try:
+            with jobpool.Client() as jp:
+                end = time.monotonic() + DEADLINE
+                job = 0
+                while not job and time.monotonic() < end:
+                    job = next((w["job"] for w in jp.status()["workers"]
+                                if w["queue"] == "sleep" and w["state"] == "busy"), 0)
+                    time.sleep(0.02)
+                self.assertTrue(job, "the script's job never ran")
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=DEADLINE)
+                self.assertIn(b"KeyboardInterrupt", err)
+                state = ""
+                while state != "cancelled" and time.monotonic() < end:
+                    state = str(jp.job_status(job)["state"])
+                    time.sleep(0.02)
+                self.assertEqual(state, "cancelled")
+        finally:
+            proc.kill()
+            proc.wait()
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([sys.executable, "-m", "jobpool", *args],

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from typing import (Any, AsyncIterable, AsyncIterator, Awaitable, Generator,
-                    Iterable, Optional, Union)
+from collections.abc import AsyncIterable
+from typing import Any, AsyncGenerator, Generator, Iterable, Optional, Union
 
 from .errors import (ConnectFailed, ConnectionLost, JobError, NotSupported,
                      ProtocolError, job_error)
@@ -453,7 +453,7 @@ class Connection(asyncio.Protocol):
     async def map(self, queue: str, items: Union[Iterable[Payload], AsyncIterable[Payload]],
                   *, ordered: bool = True, window: int = 1024,
                   return_exceptions: bool = False, timeout: Optional[float] = None,
-                  priority: Optional[int] = None) -> AsyncIterator[Union[bytes, JobError]]:
+                  priority: Optional[int] = None) -> AsyncGenerator[Union[bytes, JobError], None]:
         """Submit a job per item and yield the results: in the items' order
         (ordered=True, as ``jobpoolctl map -k``) or as they finish. At most
         ``window`` jobs are in flight; the next item is read only when one is done,
@@ -466,8 +466,8 @@ class Connection(asyncio.Protocol):
             raise ValueError(f"map: window must be >= 1, not {window!r}")
         word = _queue_word(queue)
         opts = submit_options(timeout, priority)
-        sync_it = None if hasattr(items, "__aiter__") else iter(items)  # type: ignore[arg-type]
-        async_it = items.__aiter__() if sync_it is None else None  # type: ignore[union-attr]
+        sync_it = None if isinstance(items, AsyncIterable) else iter(items)
+        async_it = items.__aiter__() if isinstance(items, AsyncIterable) else None
         inflight: collections.deque[_Job] = collections.deque()
         finished: collections.deque[_Job] = collections.deque()
         wake = asyncio.Event()
@@ -547,13 +547,13 @@ class Connection(asyncio.Protocol):
 async def open_connection(path: Optional[str] = None) -> Connection:
     """Connect to the daemon (path: default_socket()) and check that it answers: a
     daemon that refuses the connection (ERR busy, ERR denied) raises ProtocolError."""
-    path = path or default_socket()
+    where = path or default_socket()
     loop = asyncio.get_running_loop()
     try:
-        _, conn = await loop.create_unix_connection(lambda: Connection(path), path)
+        _, conn = await loop.create_unix_connection(lambda: Connection(where), where)
     except OSError as e:
         raise ConnectFailed(
-            f"cannot connect to {path}: {e.strerror or e} (is jobpoold running? "
+            f"cannot connect to {where}: {e.strerror or e} (is jobpoold running? "
             f"the socket is $JOBPOOL_SOCKET or connect(path=...))") from None
     try:
         await conn.ping()

@@ -59,13 +59,13 @@ def parse_stats(body: bytes) -> dict[str, Any]:
         kind, name = parts[0], parts[1]
         words = parse_words(parts[2] if len(parts) > 2 else "")
         if kind == "daemon":
-            out["daemon"] = {"name": name, **words}
+            out["daemon"] = dict(words, name=name)
         elif kind == "queue":
             out["queues"][name] = words
         elif kind == "worker":
-            out["workers"].append({"queue": name, **words})
+            out["workers"].append(dict(words, queue=name))
         elif kind == "journal":
-            out["journal"] = {"file": name, **words}
+            out["journal"] = dict(words, file=name)
         else:
             out["other"].append((kind, name, words))
     return out

@@ -7,7 +7,7 @@ inside a running event loop (use jobpool.connect() there), nor from several thre
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Any, Awaitable, Iterable, Iterator, Optional, TypeVar, Union
 
 from .connection import Connection, Payload, open_connection
 from .errors import JobError
@@ -30,8 +30,8 @@ class Client:
             self._loop.close()
             raise
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        task = self._loop.create_task(coro)
+    def _run(self, aw: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(aw, loop=self._loop)
         try:
             return self._loop.run_until_complete(task)
         except KeyboardInterrupt:
@@ -68,7 +68,7 @@ class Client:
 
     def map(self, queue: str, items: Iterable[Payload],
             **options: Any) -> Iterator[Union[bytes, JobError]]:
-        agen: AsyncIterator[Union[bytes, JobError]] = self._conn.map(queue, items, **options)
+        agen = self._conn.map(queue, items, **options)
         try:
             while True:
                 try:
@@ -76,7 +76,7 @@ class Client:
                 except StopAsyncIteration:
                     return
         finally:
-            self._run(agen.aclose())  # type: ignore[attr-defined]
+            self._run(agen.aclose())
 
     def close(self) -> None:
         if not self._loop.is_closed():
