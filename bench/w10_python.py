@@ -2,9 +2,10 @@
 """w10_python.py: W10, tiny jobs from one asyncio process, through the jobpool client
 (bindings/python) and through loop.run_in_executor with a ProcessPoolExecutor.
 
-  w10_python.py jobpool SOCK N gather|map [WINDOW]
+  w10_python.py jobpool SOCK N gather|futures|map [WINDOW]
       gather: asyncio.gather(*(jp.submit("default", p) for p in payloads)), a task per
-      job on one connection; map: async for r in jp.map("default", payloads,
+      job on one connection; futures: the same with jp.submit_future(), a future per
+      job and no task (run_in_executor's shape); map: async for r in jp.map("default", payloads,
       window=WINDOW) (default 4096), in order.
   w10_python.py executor N WORKERS
       asyncio.gather(*(loop.run_in_executor(pool, echo, p) for p in payloads)) with
@@ -44,6 +45,8 @@ async def via_jobpool(sock, n, pattern, window):
         t0 = time.perf_counter()
         if pattern == "gather":
             out = await asyncio.gather(*(jp.submit("default", p) for p in ps))
+        elif pattern == "futures":
+            out = await asyncio.gather(*(jp.submit_future("default", p) for p in ps))
         else:
             out = [r async for r in jp.map("default", ps, window=window)]
         secs = time.perf_counter() - t0

@@ -288,6 +288,20 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
             return bool(q["running"] == 0 and q["depth"] == 0)
         await until("queue sleep idle again", idle)
 
+    async def test_submit_future(self) -> None:
+        futs = [self.jp.submit_future("default", b"f%d" % i) for i in range(1000)]
+        self.assertEqual(await asyncio.gather(*futs), [b"f%d" % i for i in range(1000)])
+        with self.assertRaises(jobpool.JobFailed):
+            await self.jp.submit_future("sleep", b"nope")
+        # Cancelling the future cancels the running job.
+        fut = self.jp.submit_future("sleep", b"60000")
+        job = await running_job(self.jp, "sleep")
+        fut.cancel()
+
+        async def cancelled() -> bool:
+            return bool((await self.jp.job_status(job))["state"] == "cancelled")
+        await until(f"job {job} cancelled", cancelled)
+
     async def test_wait_for_timeout_cancels_job(self) -> None:
         async def cancelled() -> int:
             return int((await self.jp.status())["queues"]["sleep"]["cancelled"])
