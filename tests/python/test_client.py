@@ -246,13 +246,21 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
 
     async def test_map_leaving_cancels(self) -> None:
         # Leaving the loop early cancels what is in flight: a running job stops.
-        agen = self.jp.map("sleep", ["0", "60000", "60000"], window=3)
-        self.assertEqual(await agen.__anext__(), b"0")
-        job = await running_job(self.jp, "sleep")
-        await agen.aclose()
-        async def cancelled() -> bool:
-            return bool((await self.jp.job_status(job))["state"] == "cancelled")
-        await until(f"job {job} cancelled", cancelled)
+        for ordered in (True, False):
+            agen = self.jp.map("sleep", ["0", "60000", "60000"], window=3,
+                               ordered=ordered)
+            self.assertEqual(await agen.__anext__(), b"0")
+            job = await running_job(self.jp, "sleep")
+            await agen.aclose()
+
+            async def cancelled() -> bool:
+                return bool((await self.jp.job_status(job))["state"] == "cancelled")
+            await until(f"job {job} cancelled (ordered={ordered})", cancelled)
+
+            async def idle() -> bool:
+                q = (await self.jp.status())["queues"]["sleep"]
+                return bool(q["running"] == 0 and q["depth"] == 0)
+            await until("queue sleep idle again", idle)
 
     async def test_many_concurrent_submits(self) -> None:
         # 10,000 tasks on one connection, all outstanding at once.

@@ -62,7 +62,9 @@ class _Job:
         that brings it does (Connection._reply_ok sees the cancelled future). Called
         where the wait ends rather than as a done callback: a callback would cost a
         pass of the event loop per job."""
-        self.fut.cancel()
+        if not self.fut.cancel():
+            if not self.fut.cancelled():
+                self.fut.exception()	# it ended: marked retrieved, no warning
         if self.fut.cancelled() and self.id is not None:
             self.conn._cancel_quietly(self.id)
 
@@ -445,12 +447,9 @@ class Connection(asyncio.Protocol):
         if early is not None:
             self._result(job_id, *early)
             return await fut
+        # Cancelled, fut stays a waiter: it takes the RESULT that the WAIT still brings.
         self._send(b"WAIT %d\n" % job_id, (fut, job_id))
-        try:
-            return await fut
-        finally:
-            if fut.cancelled():
-                self._remove_waiter(job_id, fut)
+        return await fut
 
     async def cancel(self, job_id: int) -> str:
         """Cancel a job: ``"cancelled"`` (it had not started) or ``"cancelling"``
@@ -489,20 +488,21 @@ class Connection(asyncio.Protocol):
         opts = submit_options(timeout, priority)
         sync_it = None if isinstance(items, AsyncIterable) else iter(items)
         async_it = items.__aiter__() if isinstance(items, AsyncIterable) else None
+        # In order: the jobs in flight, oldest first. Unordered: the same by future
+        # (any may end first), and the futures that ended, in the order they did.
         inflight: collections.deque[_Job] = collections.deque()
-        finished: collections.deque[_Job] = collections.deque()
+        pending: dict[asyncio.Future[bytes], _Job] = {}
+        finished: collections.deque[asyncio.Future[bytes]] = collections.deque()
         wake = asyncio.Event()
         more = True
 
-        def done_cb(job: _Job) -> Any:
-            def cb(fut: "asyncio.Future[bytes]") -> None:
-                finished.append(job)
-                wake.set()
-            return cb
+        def done_cb(fut: "asyncio.Future[bytes]") -> None:
+            finished.append(fut)
+            wake.set()
 
         try:
             while True:
-                while more and len(inflight) < window:
+                while more and len(inflight) + len(pending) < window:
                     try:
                         if sync_it is not None:
                             item = next(sync_it)
@@ -514,10 +514,12 @@ class Connection(asyncio.Protocol):
                     if self._paused:
                         await self._drain()
                     job = self._submit_job(word, _body(item), opts)
-                    inflight.append(job)
-                    if not ordered:
-                        job.fut.add_done_callback(done_cb(job))
-                if not inflight:
+                    if ordered:
+                        inflight.append(job)
+                    else:
+                        pending[job.fut] = job
+                        job.fut.add_done_callback(done_cb)
+                if not inflight and not pending:
                     return
                 if ordered:
                     job = inflight[0]
@@ -534,11 +536,11 @@ class Connection(asyncio.Protocol):
                     wake.clear()
                     await wake.wait()
                 while finished:
-                    job = finished.popleft()
-                    inflight.remove(job)
-                    exc = job.fut.exception()
+                    fut = finished.popleft()
+                    del pending[fut]
+                    exc = fut.exception()
                     if exc is None:
-                        yield job.fut.result()
+                        yield fut.result()
                     elif return_exceptions and isinstance(exc, JobError):
                         yield exc
                     else:
@@ -546,9 +548,11 @@ class Connection(asyncio.Protocol):
         finally:
             for job in inflight:
                 job.abandon()
-            for job in finished:
-                if not job.fut.cancelled():
-                    job.fut.exception()	# retrieved: no "never retrieved" warning
+            for job in pending.values():
+                job.abandon()
+            for fut in finished:
+                if not fut.cancelled():
+                    fut.exception()	# retrieved: no "never retrieved" warning
 
     async def close(self) -> None:
         """Close the connection; what still waits on it gets ConnectionLost (the
