@@ -296,6 +296,15 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
             return bool(q["running"] == 0 and q["depth"] == 0)
         await until("queue sleep idle again", idle)
 
+    async def test_after_close(self) -> None:
+        jp = await jobpool.connect()
+        pending = asyncio.create_task(jp.submit("default", b"x", delay=60))
+        await asyncio.sleep(0)
+        await jp.close()
+        for call in (pending, jp.submit("default", b"x"), jp.status()):
+            with self.assertRaisesRegex(jobpool.ConnectionLost, "closed by the client"):
+                await call
+
     async def test_submit_future(self) -> None:
         futs = [self.jp.submit_future("default", b"f%d" % i) for i in range(1000)]
         self.assertEqual(await asyncio.gather(*futs), [b"f%d" % i for i in range(1000)])

@@ -247,8 +247,9 @@ class Connection(asyncio.Protocol):
         if not self._replies:
             raise ValueError("a DATA reply to no request")
         obj = self._replies.popleft()
-        if obj is not None and type(obj) is not tuple and type(obj) is not _Job \
-                and not obj.done():
+        if type(obj) is _Job or type(obj) is tuple:
+            raise ValueError("a DATA reply to a SUBMIT or WAIT")
+        if obj is not None and not obj.done():
             obj.set_result(body)
 
     def _reply_err(self, text: str) -> None:
@@ -558,6 +559,7 @@ class Connection(asyncio.Protocol):
         """Close the connection; what still waits on it gets ConnectionLost (the
         jobs go on in the daemon)."""
         if self._transport is not None and self._lost is None:
+            self._said = self._said or "closed by the client (close())"
             self._flush()
             self._transport.close()
         await asyncio.shield(self._closed)
