@@ -17,12 +17,13 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Build tools and libraries, and what the tests use (socat, python3, systemd tools).
 packages=(
 	gcc make autoconf automake libtool pkg-config
-	libevent-dev libconfig-dev libsystemd-dev check
+	libevent-dev libconfig-dev libsystemd-dev libhiredis-dev check
 	socat python3 systemd procps
 	systemd-container debootstrap
 )
-# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top in.
-[ "$mode" = test ] && packages+=(tmux)
+# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top in;
+# redis-server, which tests/it_redis.sh starts on a loopback port of its own.
+[ "$mode" = test ] && packages+=(tmux redis-server)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
