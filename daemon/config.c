@@ -745,6 +745,79 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 	}
 }
 
+/* Copy a string setting of a queue's source into a fixed field; -1 after an error. */
+static int
+config_source_string(struct config_parse *cp, const config_setting_t *s,
+    const char *where, char *dst, size_t size)
+{
+	const char	*str;
+
+	if (config_want_string(cp, s, where, &str) != 0)
+		return (-1);
+	if (*str == '\0' || strlen(str) >= size) {
+		config_cause_add(cp, s, "'%s'%s must be 1 to %zu bytes",
+		    config_setting_name(s), where, size - 1);
+		return (-1);
+	}
+	memcpy(dst, str, strlen(str) + 1);
+	return (0);
+}
+
+/*
+ * A queue's source: source = { redis = "redis://..."; stream = "..."; group = "...";
+ * consumer = "..."; } (source_redis.c). The URL is checked here, so a bad one is an
+ * error at its line; no message quotes it, since it may hold a password.
+ */
+static void
+config_parse_source(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *qwhere)
+{
+	struct source_config	*sc = &qc->source;
+	struct redis_url	 u;
+	const config_setting_t	*s;
+	const char		*key;
+	char			 where[160], why[256];
+	int			 i, n;
+
+	snprintf(where, sizeof where, " in the source of%s", qwhere);
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		config_cause_add(cp, g, "'source'%s must be a group: source = { redis = "
+		    "\"redis://host:port/db\"; stream = \"name\"; }", qwhere);
+		return;
+	}
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(g, i);
+		key = config_setting_name(s);
+		if (strcmp(key, "redis") == 0) {
+			if (config_source_string(cp, s, where, sc->redis,
+			    sizeof sc->redis) != 0)
+				continue;
+			if (source_redis_parse_url(sc->redis, &u, why, sizeof why) != 0) {
+				config_cause_add(cp, s, "'redis'%s: %s", where, why);
+				sc->redis[0] = '\0';
+			}
+		} else if (strcmp(key, "stream") == 0)
+			config_source_string(cp, s, where, sc->stream, sizeof sc->stream);
+		else if (strcmp(key, "group") == 0)
+			config_source_string(cp, s, where, sc->group, sizeof sc->group);
+		else if (strcmp(key, "consumer") == 0)
+			config_source_string(cp, s, where, sc->consumer, sizeof sc->consumer);
+		else
+			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
+	}
+	if (config_setting_get_member(g, "redis") == NULL)
+		config_cause_add(cp, g, "'redis' is missing%s", where);
+	if (config_setting_get_member(g, "stream") == NULL)
+		config_cause_add(cp, g, "'stream' is missing%s", where);
+	if (sc->group[0] == '\0')
+		snprintf(sc->group, sizeof sc->group, "jobpool");
+	/* The host name: stable across restarts, so a host finds its own pending entries. */
+	if (sc->consumer[0] == '\0' &&
+	    gethostname(sc->consumer, sizeof sc->consumer - 1) != 0)
+		snprintf(sc->consumer, sizeof sc->consumer, "jobpoold");
+}
+
 /* Parse queue number idx (from 1) into the next free slot of cf->queues. */
 static void
 config_parse_queue(struct config_parse *cp, struct config *cf, const config_setting_t *g,
@@ -857,6 +930,8 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 			if (config_want_off_or_min(cp, s, where, CONFIG_MIN_RLIMIT_NOFILE,
 			    INT32_MAX, &v) == 0)
 				qc->rlimit_nofile = (uint64_t)v;
+		} else if (strcmp(key, "source") == 0) {
+			config_parse_source(cp, qc, s, where);
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}

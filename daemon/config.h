@@ -24,6 +24,31 @@
 #define CONFIG_HANDLER_PLUGIN	"plugin:"
 #define CONFIG_HANDLER_EXEC	"exec:"
 
+/*
+ * Issue 17: a queue's source, a Redis stream read through a consumer group
+ * (source_redis.c). Fixed arrays, not pointers: a queue's copy of its config, and a
+ * reload's comparison of it, stay plain struct copies. redis[0] == '\0': none.
+ */
+#define CONFIG_SOURCE_URL_MAX	512
+#define CONFIG_SOURCE_NAME_MAX	256
+struct source_config {
+	char		 redis[CONFIG_SOURCE_URL_MAX];	/* redis://[user:pass@]host[:port][/db] */
+	char		 stream[CONFIG_SOURCE_NAME_MAX];
+	char		 group[CONFIG_SOURCE_NAME_MAX];	/* default "jobpool" */
+	char		 consumer[CONFIG_SOURCE_NAME_MAX]; /* default: the host name */
+};
+
+/* A Redis URL taken apart (source_redis_parse_url). */
+struct redis_url {
+	char		 host[256];
+	int		 port;		/* default 6379 */
+	int		 db;		/* default 0 */
+	char		 user[128];	/* "": none (AUTH with the password alone) */
+	char		 pass[256];	/* "": no AUTH */
+};
+/* 0, or -1 with why (which never quotes the password). */
+int	source_redis_parse_url(const char *url, struct redis_url *u, char *why, size_t len);
+
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
@@ -55,6 +80,8 @@ struct queue_config {
 	uint64_t	 rlimit_as;		/* RLIMIT_AS bytes; 0: unchanged */
 	uint64_t	 rlimit_cpu;		/* RLIMIT_CPU seconds; 0: unchanged */
 	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
+
+	struct source_config source;		/* issue 17: where else jobs come from */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */

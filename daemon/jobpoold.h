@@ -554,6 +554,9 @@ stats_job_changed(const struct job_change *ch)
 }
 void		 server_job_changed(const struct job_change *);
 void		 notify_job_changed(const struct job_change *);
+/* source_redis: a job from a Redis stream ended; heard only while there are any. */
+extern uint64_t	 source_redis_nheld;
+void		 source_redis_job_changed(const struct job_change *);
 /* dispatch: a job is ready to run, dispatch its queue later in this pass. */
 void		 dispatch_kick(struct queue *q);
 static inline void
@@ -682,6 +685,14 @@ struct proc_usage {
 };
 int		 stats_proc_usage(pid_t pid, struct proc_usage *u);
 void		 stats_write(struct evbuffer *out);
+
+/* source_redis.c: a queue's jobs from a Redis stream (issue 17) */
+/* At start and after a reload: read for the queues that have a source, and only them. */
+void		 source_redis_sync(void);
+/* Why q takes no entries now ("redis unreachable (...)"), or NULL. */
+const char	*source_redis_paused(const struct queue *q);
+void		 source_redis_stats(struct evbuffer *out);
+void		 source_redis_free(void);
 
 /* notify.c: sd_notify, see notify.h */
 #include "notify.h"

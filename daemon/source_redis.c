@@ -1,0 +1,1009 @@
+/*
+ * source_redis.c: a queue whose jobs come from a Redis stream, read through a consumer
+ * group (issue 17), so that many jobpoold share one stream.
+ *
+ * On the master's loop, with hiredis's libevent adapter, each source has two
+ * connections: one for the blocking XREADGROUP alone (a blocked connection answers
+ * nothing else until its read returns), one for everything else (XGROUP CREATE, XACK).
+ * A read asks for no more entries than the queue has room for, so a full queue pushes
+ * back on Redis, not on memory. Each entry becomes a job through the one accept path
+ * (dispatch_accept); it is XACKed only once its job has ended (done, dead, or cancelled
+ * by a user), which this module hears as a listener in lifecycle.c's table. Until then
+ * it stays pending in the group: a host that dies leaves it there, and this host, when
+ * it starts again, first reads its own pending entries (XREADGROUP with id 0) and runs
+ * them again. At least once, never silently lost.
+ *
+ * Only jobs from Redis are in the job id -> entry id map, so it is bounded by the jobs
+ * such queues hold. When Redis goes away the queue is paused (STATS: state=paused
+ * reason=redis unreachable ...), the log says so once, and the source reconnects with a
+ * growing delay; local SUBMITs to the queue and other queues go on meanwhile.
+ *
+ * The password in a URL is never logged nor shown: the source shows its URL without it.
+ */
+
+#include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "jobpool.h"
+#include "jobpoold.h"
+#include "priv.h"
+
+#define SOURCE_REDIS_BLOCK_MS		1000	/* XREADGROUP BLOCK */
+#define SOURCE_REDIS_WATCH_MS		5000	/* a read unanswered past BLOCK + this: gone */
+#define SOURCE_REDIS_MAX_COUNT		1000	/* entries one read may bring */
+#define SOURCE_REDIS_ACK_MAX		1000	/* ids in one XACK */
+#define SOURCE_REDIS_ROOM_MS		50	/* a full queue: look for room again after */
+#define SOURCE_REDIS_RETRY_BASE_MS	100	/* reconnect: 100 ms doubling ... */
+#define SOURCE_REDIS_RETRY_MAX_MS	5000	/* ... up to 5 s */
+
+/* The payload of a job is this field of its entry; the others are ignored. */
+#define SOURCE_REDIS_FIELD		"payload"
+
+enum source_state {
+	SOURCE_CONNECTING,	/* connections made, the group not confirmed yet */
+	SOURCE_UP,		/* reading */
+	SOURCE_DOWN,		/* failed: to be torn down (retry_ev) */
+	SOURCE_WAITING		/* torn down: retry_ev connects again */
+};
+
+/* An entry id, "<ms>-<seq>". */
+struct redis_id {
+	uint64_t	 ms;
+	uint64_t	 seq;
+};
+
+struct source {
+	struct queue		*q;
+	struct source_config	 cf;		/* as it was when made: a reload compares */
+	struct redis_url	 url;
+	char			 shown[320];	/* the URL without its password */
+	redisAsyncContext	*rd;		/* XREADGROUP only */
+	redisAsyncContext	*cmd;		/* the rest */
+	enum source_state	 state;
+	int			 reading;	/* an XREADGROUP is out */
+	int			 resuming;	/* reading our own pending entries, after */
+	struct redis_id		 resume_from;
+	struct event		*retry_ev;	/* tear down, then reconnect */
+	struct event		*watch_ev;	/* the read's deadline */
+	struct event		*room_ev;	/* the queue was full: look again */
+	struct event		*ack_ev;	/* send the acks gathered in this pass */
+	int			 fails;		/* reconnects in a row that failed */
+	int			 paused;	/* said so in the log; STATS shows it */
+	char			 why[256];
+	struct redis_id		*acks;		/* entries whose jobs ended, to XACK */
+	uint32_t		 nacks;
+	uint32_t		 capacks;
+	uint64_t		 nread;		/* entries made jobs */
+	uint64_t		 nacked;	/* XACKs Redis confirmed */
+	uint64_t		 nheld;		/* jobs of ours not ended yet */
+	LIST_ENTRY(source)	 entry;
+};
+static LIST_HEAD(, source) source_list = LIST_HEAD_INITIALIZER(source_list);
+
+/*
+ * The jobs from Redis, by job id and by entry id (two chains in one node): the ends
+ * listener finds a job's entry, and a resumed read skips entries already held.
+ */
+struct source_held {
+	uint64_t		 job;
+	struct redis_id		 id;
+	struct source		*src;
+	struct source_held	*jnext;
+	struct source_held	*enext;
+};
+static struct source_held	**held_byjob, **held_byid;
+static uint32_t			  held_cap;	/* buckets, a power of 2 */
+uint64_t			  source_redis_nheld;	/* the listener's test (lifecycle.c) */
+
+static void	source_fail(struct source *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	source_read(struct source *);
+static void	source_ack_flush(struct source *);
+
+/* ----- the URL ----- */
+
+/* redis://[[user]:pass@]host[:port][/db]: 0, or -1 with why (never the password). */
+int
+source_redis_parse_url(const char *url, struct redis_url *u, char *why, size_t len)
+{
+	static const char	 scheme[] = "redis://";
+	const char		*p, *at, *colon, *end, *slash;
+	char			*ep;
+	long			 v;
+	size_t			 n;
+
+	memset(u, 0, sizeof *u);
+	u->port = 6379;
+	if (strncmp(url, scheme, sizeof scheme - 1) != 0) {
+		snprintf(why, len, "the URL must begin with redis:// (TLS, rediss://, is not "
+		    "supported by this build's hiredis)");
+		return (-1);
+	}
+	p = url + sizeof scheme - 1;
+	slash = strchr(p, '/');
+	end = slash != NULL ? slash : p + strlen(p);
+	/* The last '@' before the path: a password may hold one. */
+	at = NULL;
+	for (const char *c = p; c < end; c++)
+		if (*c == '@')
+			at = c;
+	if (at != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon == NULL) {
+			snprintf(why, len, "user information must be user:password@ or "
+			    ":password@");
+			return (-1);
+		}
+		if ((size_t)(colon - p) >= sizeof u->user ||
+		    (size_t)(at - colon - 1) >= sizeof u->pass) {
+			snprintf(why, len, "the user name or password is too long");
+			return (-1);
+		}
+		memcpy(u->user, p, (size_t)(colon - p));
+		memcpy(u->pass, colon + 1, (size_t)(at - colon - 1));
+		if (u->pass[0] == '\0') {
+			snprintf(why, len, "the password after ':' is empty");
+			return (-1);
+		}
+		p = at + 1;
+	}
+	colon = memchr(p, ':', (size_t)(end - p));
+	n = (size_t)((colon != NULL ? colon : end) - p);
+	if (n == 0 || n >= sizeof u->host) {
+		snprintf(why, len, "no host, or a host name too long");
+		return (-1);
+	}
+	memcpy(u->host, p, n);
+	if (colon != NULL) {
+		errno = 0;
+		v = strtol(colon + 1, &ep, 10);
+		if (ep == colon + 1 || ep != end || errno != 0 || v < 1 || v > 65535) {
+			snprintf(why, len, "the port must be a number from 1 to 65535");
+			return (-1);
+		}
+		u->port = (int)v;
+	}
+	if (slash != NULL && slash[1] != '\0') {
+		errno = 0;
+		v = strtol(slash + 1, &ep, 10);
+		if (*ep != '\0' || errno != 0 || v < 0 || v > INT_MAX) {
+			snprintf(why, len, "the database after '/' must be a number from 0");
+			return (-1);
+		}
+		u->db = (int)v;
+	}
+	return (0);
+}
+
+/* ----- entry ids and the held map ----- */
+
+static int
+source_id_parse(const char *s, size_t len, struct redis_id *id)
+{
+	char	 buf[48], *ep;
+
+	if (len == 0 || len >= sizeof buf)
+		return (-1);
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	errno = 0;
+	id->ms = strtoull(buf, &ep, 10);
+	if (*ep != '-' || errno != 0)
+		return (-1);
+	id->seq = strtoull(ep + 1, &ep, 10);
+	return (*ep != '\0' || errno != 0 ? -1 : 0);
+}
+
+static uint32_t
+held_hash_job(uint64_t job)
+{
+	return ((uint32_t)((job * 0x9e3779b97f4a7c15ULL) >> 32) & (held_cap - 1));
+}
+
+static uint32_t
+held_hash_id(const struct source *s, const struct redis_id *id)
+{
+	uint64_t	h = (id->ms * 31 + id->seq) ^ (uintptr_t)s;
+
+	return ((uint32_t)((h * 0x9e3779b97f4a7c15ULL) >> 32) & (held_cap - 1));
+}
+
+/* Grow the tables to keep chains short: 0, or -1 out of memory (unchanged). */
+static int
+held_grow(void)
+{
+	struct source_held	**bj, **bi, *h, *next;
+	uint32_t		  ncap = held_cap == 0 ? 1024 : held_cap * 2, old = held_cap, i;
+	struct source_held	**oj = held_byjob;
+
+	if ((bj = calloc(ncap, sizeof *bj)) == NULL)
+		return (-1);
+	if ((bi = calloc(ncap, sizeof *bi)) == NULL) {
+		free(bj);
+		return (-1);
+	}
+	free(held_byid);
+	held_byjob = bj;
+	held_byid = bi;
+	held_cap = ncap;
+	for (i = 0; i < old; i++) {
+		for (h = oj[i]; h != NULL; h = next) {
+			next = h->jnext;
+			h->jnext = bj[held_hash_job(h->job)];
+			bj[held_hash_job(h->job)] = h;
+			h->enext = bi[held_hash_id(h->src, &h->id)];
+			bi[held_hash_id(h->src, &h->id)] = h;
+		}
+	}
+	free(oj);
+	return (0);
+}
+
+static int
+held_add(struct source *s, uint64_t job, const struct redis_id *id)
+{
+	struct source_held	*h;
+	uint32_t		 b;
+
+	if (source_redis_nheld >= held_cap && held_grow() != 0 && held_cap == 0)
+		return (-1);
+	if ((h = malloc(sizeof *h)) == NULL)
+		return (-1);
+	h->job = job;
+	h->id = *id;
+	h->src = s;
+	b = held_hash_job(job);
+	h->jnext = held_byjob[b];
+	held_byjob[b] = h;
+	b = held_hash_id(s, id);
+	h->enext = held_byid[b];
+	held_byid[b] = h;
+	source_redis_nheld++;
+	s->nheld++;
+	return (0);
+}
+
+static struct source_held *
+held_find_id(const struct source *s, const struct redis_id *id)
+{
+	struct source_held	*h;
+
+	if (held_cap == 0)
+		return (NULL);
+	for (h = held_byid[held_hash_id(s, id)]; h != NULL; h = h->enext)
+		if (h->src == s && h->id.ms == id->ms && h->id.seq == id->seq)
+			return (h);
+	return (NULL);
+}
+
+/* Unlink h from both chains and free it. */
+static void
+held_remove(struct source_held *h)
+{
+	struct source_held	**pp;
+
+	for (pp = &held_byjob[held_hash_job(h->job)]; *pp != h; pp = &(*pp)->jnext)
+		;
+	*pp = h->jnext;
+	for (pp = &held_byid[held_hash_id(h->src, &h->id)]; *pp != h; pp = &(*pp)->enext)
+		;
+	*pp = h->enext;
+	source_redis_nheld--;
+	h->src->nheld--;
+	free(h);
+}
+
+static struct source_held *
+held_find_job(uint64_t job)
+{
+	struct source_held	*h;
+
+	if (held_cap == 0)
+		return (NULL);
+	for (h = held_byjob[held_hash_job(job)]; h != NULL; h = h->jnext)
+		if (h->job == job)
+			return (h);
+	return (NULL);
+}
+
+/* ----- connections ----- */
+
+static struct source *
+source_of(const redisAsyncContext *ac)
+{
+	struct source	*s = ac->data;
+
+	/* A context we let go of (source_drop) is no longer ours to hear. */
+	if (s == NULL || (ac != s->rd && ac != s->cmd))
+		return (NULL);
+	return (s);
+}
+
+/* Forget ac as s's: hiredis frees it once the callback that told us returns. */
+static void
+source_forget(struct source *s, const redisAsyncContext *ac)
+{
+	if (ac == s->rd)
+		s->rd = NULL;
+	if (ac == s->cmd)
+		s->cmd = NULL;
+}
+
+/* Free both connections now (never from inside a hiredis callback). */
+static void
+source_drop(struct source *s)
+{
+	redisAsyncContext	*ac;
+
+	if ((ac = s->rd) != NULL) {
+		s->rd = NULL;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	if ((ac = s->cmd) != NULL) {
+		s->cmd = NULL;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	s->reading = 0;
+	evtimer_del(s->watch_ev);
+}
+
+/*
+ * Something failed: pause (saying so once, until it works again), and let retry_ev
+ * tear the connections down and reconnect later, outside hiredis's callbacks.
+ */
+static void
+source_fail(struct source *s, const char *fmt, ...)
+{
+	struct timeval	 tv = { 0, 0 };
+	va_list		 ap;
+
+	if (s->state == SOURCE_DOWN)
+		return;
+	s->state = SOURCE_DOWN;
+	s->reading = 0;
+	evtimer_del(s->watch_ev);
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof s->why, fmt, ap);
+	va_end(ap);
+	if (!s->paused) {
+		s->paused = 1;
+		log_warnx("queue %s: paused: redis unreachable (%s: %s); reconnecting",
+		    s->q->name, s->shown, s->why);
+	}
+	evtimer_add(s->retry_ev, &tv);
+}
+
+static void
+source_connect_cb(const redisAsyncContext *ac, int status)
+{
+	struct source	*s;
+
+	if (status == REDIS_OK || (s = source_of(ac)) == NULL)
+		return;
+	source_forget(s, ac);
+	source_fail(s, "%s", ac->errstr[0] != '\0' ? ac->errstr : "cannot connect");
+}
+
+static void
+source_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+	struct source	*s;
+
+	if ((s = source_of(ac)) == NULL)
+		return;
+	source_forget(s, ac);
+	source_fail(s, "%s", ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
+}
+
+/* AUTH, SELECT: an error reply means the connection is of no use. */
+static void
+source_setup_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply	*reply = r;
+	struct source	*s;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR)
+		source_fail(s, "%s: %s", (const char *)arg, reply->str);
+}
+
+/* The group exists (made now, or BUSYGROUP): read, our own pending entries first. */
+static void
+source_group_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply	*reply = r;
+	struct source	*s;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL || s->state != SOURCE_CONNECTING)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+		source_fail(s, "XGROUP CREATE: %s", reply->str);
+		return;
+	}
+	s->state = SOURCE_UP;
+	s->fails = 0;
+	if (s->paused) {
+		s->paused = 0;
+		log_notice("queue %s: redis %s reachable again; resuming", s->q->name,
+		    s->shown);
+	} else
+		log_info("queue %s: reading redis %s stream %s as %s of group %s",
+		    s->q->name, s->shown, s->cf.stream, s->cf.consumer, s->cf.group);
+	s->resuming = 1;
+	s->resume_from = (struct redis_id){ 0, 0 };
+	source_ack_flush(s);
+	source_read(s);
+}
+
+/* One connection, attached to the master's loop, authenticated, on its database. */
+static redisAsyncContext *
+source_connect_one(struct source *s)
+{
+	redisAsyncContext	*ac;
+
+	if ((ac = redisAsyncConnect(s->url.host, s->url.port)) == NULL) {
+		snprintf(s->why, sizeof s->why, "out of memory");
+		return (NULL);
+	}
+	if (ac->err) {
+		snprintf(s->why, sizeof s->why, "%s", ac->errstr);
+		redisAsyncFree(ac);
+		return (NULL);
+	}
+	ac->data = s;
+	if (redisLibeventAttach(ac, master_base) != REDIS_OK) {
+		snprintf(s->why, sizeof s->why, "cannot attach to the event loop");
+		redisAsyncFree(ac);
+		return (NULL);
+	}
+	redisAsyncSetConnectCallback(ac, source_connect_cb);
+	redisAsyncSetDisconnectCallback(ac, source_disconnect_cb);
+	/* Queued now, written once connected, answered in order. */
+	if (s->url.pass[0] != '\0' && s->url.user[0] != '\0')
+		redisAsyncCommand(ac, source_setup_cb, "AUTH", "AUTH %s %s", s->url.user,
+		    s->url.pass);
+	else if (s->url.pass[0] != '\0')
+		redisAsyncCommand(ac, source_setup_cb, "AUTH", "AUTH %s", s->url.pass);
+	if (s->url.db != 0)
+		redisAsyncCommand(ac, source_setup_cb, "SELECT", "SELECT %d", s->url.db);
+	return (ac);
+}
+
+static void
+source_connect(struct source *s)
+{
+	s->state = SOURCE_CONNECTING;
+	if ((s->cmd = source_connect_one(s)) == NULL ||
+	    (s->rd = source_connect_one(s)) == NULL) {
+		source_fail(s, "%s", s->why);
+		return;
+	}
+	/* From the stream's start: entries added before the group are jobs too. */
+	redisAsyncCommand(s->cmd, source_group_cb, NULL, "XGROUP CREATE %s %s 0 MKSTREAM",
+	    s->cf.stream, s->cf.group);
+}
+
+/* retry_ev: tear down what failed, then wait (growing delays), then connect again. */
+static void
+source_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct source	*s = arg;
+	struct timeval	 tv;
+	uint64_t	 ms;
+
+	switch (s->state) {
+	case SOURCE_DOWN:
+		source_drop(s);
+		s->state = SOURCE_WAITING;
+		ms = jobpool_backoff_ms(SOURCE_REDIS_RETRY_BASE_MS,
+		    SOURCE_REDIS_RETRY_MAX_MS, 0.2, (uint32_t)++s->fails,
+		    (double)random() / RAND_MAX);
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		evtimer_add(s->retry_ev, &tv);
+		break;
+	case SOURCE_WAITING:
+		source_connect(s);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A read unanswered long past its BLOCK: the server is gone or stuck. */
+static void
+source_watch_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct source	*s = arg;
+
+	source_fail(s, "no reply to XREADGROUP within %d ms",
+	    SOURCE_REDIS_BLOCK_MS + SOURCE_REDIS_WATCH_MS);
+}
+
+/* ----- reading ----- */
+
+/* How many entries the queue has room for now. */
+static uint32_t
+source_room(const struct source *s)
+{
+	struct queue	*q = s->q;
+	uint32_t	 depth = queue_depth(q), room;
+
+	if (!queue_has_room(q, 0) || depth >= q->cf.max_jobs)
+		return (0);
+	room = q->cf.max_jobs - depth;
+	return (room > SOURCE_REDIS_MAX_COUNT ? SOURCE_REDIS_MAX_COUNT : room);
+}
+
+static void
+source_room_cb(evutil_socket_t fd, short events, void *arg)
+{
+	source_read(arg);
+}
+
+/* One entry, a job: accepted, or dead if it is not one (it is XACKed once dead). */
+static void
+source_entry(struct source *s, const redisReply *e)
+{
+	struct queue		*q = s->q;
+	const redisReply	*f, *payload = NULL;
+	struct redis_id		 id;
+	struct job		*j;
+	const char		*bad = NULL;
+	char			 why[CONFIG_SOURCE_NAME_MAX + 128];
+	int			 owner;
+	size_t			 i;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    source_id_parse(e->element[0]->str, e->element[0]->len, &id) != 0) {
+		log_warnx("queue %s: redis: an entry of stream %s that is not one "
+		    "(no id); skipped", q->name, s->cf.stream);
+		return;
+	}
+	if (s->resuming)
+		s->resume_from = id;
+	if (held_find_id(s, &id) != NULL)
+		return;		/* a resumed read: its job is still here */
+	f = e->element[1];
+	if (f->type == REDIS_REPLY_ARRAY) {
+		for (i = 0; i + 1 < f->elements; i += 2) {
+			if (f->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(f->element[i]->str, SOURCE_REDIS_FIELD) == 0 &&
+			    f->element[i + 1]->type == REDIS_REPLY_STRING) {
+				payload = f->element[i + 1];
+				break;
+			}
+		}
+	}
+	if (payload == NULL)
+		bad = f->type == REDIS_REPLY_ARRAY ? "has no '" SOURCE_REDIS_FIELD
+		    "' field" : "was deleted from the stream";
+	else if (payload->len > master_config->max_payload)
+		bad = "has a payload larger than max_payload";
+	if ((j = job_new(q, bad == NULL ? payload->str : NULL,
+	    bad == NULL ? (uint32_t)payload->len : 0)) == NULL) {
+		log_warnx("queue %s: redis: out of memory for entry %llu-%llu; it stays "
+		    "pending", q->name, (unsigned long long)id.ms,
+		    (unsigned long long)id.seq);
+		return;
+	}
+	if ((owner = priv_owner_index(geteuid())) >= 0)
+		j->owner = (uint16_t)owner;
+	j->prio = queue_prio_clamp(&q->cf, 0);
+	j->timeout_ms = q->cf.timeout_ms;
+	j->id = job_next_id();
+	if (held_add(s, j->id, &id) != 0) {
+		job_free(j);
+		return;
+	}
+	s->nread++;
+	if (bad != NULL) {
+		snprintf(why, sizeof why, "redis entry %llu-%llu of stream %s %s",
+		    (unsigned long long)id.ms, (unsigned long long)id.seq,
+		    s->cf.stream, bad);
+		if (job_extra(j) == NULL) {
+			held_remove(held_find_job(j->id));
+			job_free(j);
+			return;
+		}
+		j->x->last_status = JOB_FAILED;
+		log_warnx("queue %s: %s: made dead", q->name, why);
+		dispatch_accept(q, j, NULL, JOB_DEAD, &(struct job_change){
+		    .text = why, .len = (uint32_t)strlen(why) });
+		return;
+	}
+	dispatch_accept(q, j, NULL, JOB_QUEUED, NULL);
+}
+
+static void
+source_read_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply		*reply = r;
+	const redisReply	*st, *entries;
+	struct source		*s;
+	size_t			 i;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL)
+		return;
+	s->reading = 0;
+	evtimer_del(s->watch_ev);
+	if (reply->type == REDIS_REPLY_ERROR) {
+		/* NOGROUP: the stream or group was deleted; reconnecting makes them. */
+		source_fail(s, "XREADGROUP: %s", reply->str);
+		return;
+	}
+	entries = NULL;
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+	    (st = reply->element[0])->type == REDIS_REPLY_ARRAY && st->elements == 2)
+		entries = st->element[1];
+	if (entries != NULL && entries->type == REDIS_REPLY_ARRAY) {
+		for (i = 0; i < entries->elements; i++)
+			source_entry(s, entries->element[i]);
+	}
+	/* Our own pending entries are all back once a read of them brings none. */
+	if (s->resuming && (entries == NULL || entries->type != REDIS_REPLY_ARRAY ||
+	    entries->elements == 0))
+		s->resuming = 0;
+	source_read(s);
+}
+
+/* Ask for as many entries as there is room for; none while full (room_ev looks again). */
+static void
+source_read(struct source *s)
+{
+	struct timeval	 tv;
+	char		 from[48], count[16], block[16];
+	const char	*argv[12];
+	uint32_t	 room;
+	int		 argc = 0;
+
+	if (s->state != SOURCE_UP || s->reading || s->rd == NULL || master_stopping ||
+	    s->q->removed)
+		return;
+	if ((room = source_room(s)) == 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = SOURCE_REDIS_ROOM_MS * 1000;
+		if (!evtimer_pending(s->room_ev, NULL))
+			evtimer_add(s->room_ev, &tv);
+		return;
+	}
+	snprintf(count, sizeof count, "%u", room);
+	snprintf(block, sizeof block, "%d", SOURCE_REDIS_BLOCK_MS);
+	argv[argc++] = "XREADGROUP";
+	argv[argc++] = "GROUP";
+	argv[argc++] = s->cf.group;
+	argv[argc++] = s->cf.consumer;
+	argv[argc++] = "COUNT";
+	argv[argc++] = count;
+	if (!s->resuming) {
+		argv[argc++] = "BLOCK";
+		argv[argc++] = block;
+	}
+	argv[argc++] = "STREAMS";
+	argv[argc++] = s->cf.stream;
+	if (s->resuming) {
+		/* Our pending entries after the last one seen: history, no blocking. */
+		snprintf(from, sizeof from, "%llu-%llu",
+		    (unsigned long long)s->resume_from.ms,
+		    (unsigned long long)s->resume_from.seq);
+		argv[argc++] = from;
+	} else
+		argv[argc++] = ">";
+	if (redisAsyncCommandArgv(s->rd, source_read_cb, NULL, argc, argv, NULL) !=
+	    REDIS_OK) {
+		source_fail(s, "cannot send XREADGROUP");
+		return;
+	}
+	s->reading = 1;
+	tv.tv_sec = (SOURCE_REDIS_BLOCK_MS + SOURCE_REDIS_WATCH_MS) / 1000;
+	tv.tv_usec = 0;
+	evtimer_add(s->watch_ev, &tv);
+}
+
+/* ----- acks ----- */
+
+static void
+source_ack_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply	*reply = r;
+	struct source	*s;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_INTEGER)
+		s->nacked += (uint64_t)reply->integer;
+	else if (reply->type == REDIS_REPLY_ERROR)
+		log_warnx("queue %s: redis: XACK: %s", s->q->name, reply->str);
+}
+
+/* Send the acks gathered, in XACKs of up to SOURCE_REDIS_ACK_MAX ids; kept while down. */
+static void
+source_ack_flush(struct source *s)
+{
+	const char	*argv[3 + SOURCE_REDIS_ACK_MAX];
+	char		(*ids)[48];
+	uint32_t	 i, n, k;
+
+	if (s->nacks == 0 || s->state != SOURCE_UP || s->cmd == NULL)
+		return;
+	if ((ids = malloc(SOURCE_REDIS_ACK_MAX * sizeof *ids)) == NULL)
+		return;
+	for (i = 0; i < s->nacks; i += n) {
+		n = s->nacks - i > SOURCE_REDIS_ACK_MAX ? SOURCE_REDIS_ACK_MAX :
+		    s->nacks - i;
+		argv[0] = "XACK";
+		argv[1] = s->cf.stream;
+		argv[2] = s->cf.group;
+		for (k = 0; k < n; k++) {
+			snprintf(ids[k], sizeof ids[k], "%llu-%llu",
+			    (unsigned long long)s->acks[i + k].ms,
+			    (unsigned long long)s->acks[i + k].seq);
+			argv[3 + k] = ids[k];
+		}
+		redisAsyncCommandArgv(s->cmd, source_ack_cb, NULL, (int)(3 + n), argv,
+		    NULL);
+	}
+	free(ids);
+	s->nacks = 0;
+}
+
+static void
+source_ack_cb_ev(evutil_socket_t fd, short events, void *arg)
+{
+	struct source	*s = arg;
+
+	source_ack_flush(s);
+	source_read(s);		/* an end may have made room */
+}
+
+/*
+ * lifecycle listener (lifecycle.c's table, ends; only while jobs from Redis are held):
+ * the entry of a job from Redis that ended is acked, in one XACK with the others of
+ * this pass. A job the shutdown cancelled did not run: its entry stays pending, and
+ * runs after a restart (or on another host).
+ */
+void
+source_redis_job_changed(const struct job_change *ch)
+{
+	struct source_held	*h;
+	struct source		*s;
+	struct redis_id		*na;
+	struct timeval		 tv = { 0, 0 };
+
+	if ((h = held_find_job(ch->j->id)) == NULL)
+		return;
+	s = h->src;
+	if (ch->what == JOB_CANCELLED && master_stopping) {
+		held_remove(h);
+		return;
+	}
+	if (s->nacks == s->capacks) {
+		if ((na = reallocarray(s->acks, s->capacks ? s->capacks * 2 : 64,
+		    sizeof *na)) == NULL) {
+			/* Not acked: it stays pending and runs again (at least once). */
+			held_remove(h);
+			return;
+		}
+		s->acks = na;
+		s->capacks = s->capacks ? s->capacks * 2 : 64;
+	}
+	s->acks[s->nacks++] = h->id;
+	held_remove(h);
+	if (!evtimer_pending(s->ack_ev, NULL))
+		evtimer_add(s->ack_ev, &tv);
+}
+
+/* ----- sources: made, compared at a reload, freed ----- */
+
+static void
+source_free(struct source *s)
+{
+	struct source_held	*h, *next;
+	uint32_t		 i;
+
+	LIST_REMOVE(s, entry);
+	/* Its jobs run on; their entries stay pending (claimed or resumed later). */
+	for (i = 0; i < held_cap && s->nheld > 0; i++) {
+		for (h = held_byjob[i]; h != NULL; h = next) {
+			next = h->jnext;
+			if (h->src == s)
+				held_remove(h);
+		}
+	}
+	source_drop(s);
+	event_free(s->retry_ev);
+	event_free(s->watch_ev);
+	event_free(s->room_ev);
+	event_free(s->ack_ev);
+	free(s->acks);
+	explicit_bzero(&s->url, sizeof s->url);
+	free(s);
+}
+
+/* The URL as logs and STATS show it: the password never. */
+static void
+source_show(struct source *s)
+{
+	const struct redis_url	*u = &s->url;
+
+	snprintf(s->shown, sizeof s->shown, "redis://%s%s%s%s:%d/%d", u->user,
+	    u->pass[0] != '\0' ? ":***" : "", u->pass[0] != '\0' ? "@" : "", u->host,
+	    u->port, u->db);
+}
+
+static struct source *
+source_new(struct queue *q)
+{
+	struct source	*s;
+	char		 why[256];
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (NULL);
+	s->q = q;
+	s->cf = q->cf.source;
+	if (source_redis_parse_url(s->cf.redis, &s->url, why, sizeof why) != 0) {
+		/* config.c checked it: not reached. */
+		log_warnx("queue %s: redis: %s", q->name, why);
+		free(s);
+		return (NULL);
+	}
+	source_show(s);
+	s->retry_ev = evtimer_new(master_base, source_retry_cb, s);
+	s->watch_ev = evtimer_new(master_base, source_watch_cb, s);
+	s->room_ev = evtimer_new(master_base, source_room_cb, s);
+	s->ack_ev = evtimer_new(master_base, source_ack_cb_ev, s);
+	LIST_INSERT_HEAD(&source_list, s, entry);
+	if (s->retry_ev == NULL || s->watch_ev == NULL || s->room_ev == NULL ||
+	    s->ack_ev == NULL) {
+		source_free(s);
+		return (NULL);
+	}
+	source_connect(s);
+	return (s);
+}
+
+static struct source *
+source_find(const struct queue *q)
+{
+	struct source	*s;
+
+	LIST_FOREACH(s, &source_list, entry)
+		if (s->q == q)
+			return (s);
+	return (NULL);
+}
+
+/*
+ * At start and after each reload: a source for every queue that has one in its config,
+ * made again if its settings changed; none for a queue removed or without one.
+ */
+void
+source_redis_sync(void)
+{
+	struct source	*s, *next;
+	struct queue	*q;
+	int		 i;
+
+	for (s = LIST_FIRST(&source_list); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
+		if (s->q->removed || memcmp(&s->cf, &s->q->cf.source, sizeof s->cf) != 0) {
+			log_info("queue %s: no longer reading redis %s stream %s",
+			    s->q->name, s->shown, s->cf.stream);
+			source_free(s);
+		}
+	}
+	for (i = 0; i < nqueues; i++) {
+		q = queues[i];
+		if (q->removed || q->cf.source.redis[0] == '\0' || source_find(q) != NULL)
+			continue;
+		if (source_new(q) == NULL)
+			log_warnx("queue %s: out of memory for its redis source", q->name);
+	}
+}
+
+/* Why q takes no entries from Redis now ("redis unreachable (...)"), or NULL. */
+const char *
+source_redis_paused(const struct queue *q)
+{
+	static char	 reason[640];
+	struct source	*s;
+
+	if (LIST_EMPTY(&source_list) || (s = source_find(q)) == NULL || !s->paused)
+		return (NULL);
+	snprintf(reason, sizeof reason, "redis unreachable (%s: %s)", s->shown, s->why);
+	return (reason);
+}
+
+/* STATS: a line per source. */
+void
+source_redis_stats(struct evbuffer *out)
+{
+	struct source	*s;
+
+	LIST_FOREACH(s, &source_list, entry) {
+		evbuffer_add_printf(out, "source %s type=redis state=%s url=%s stream=%s "
+		    "group=%s consumer=%s read=%llu acked=%llu held=%llu\n", s->q->name,
+		    s->paused ? "paused" : s->state == SOURCE_UP ? "reading" :
+		    "connecting", s->shown, s->cf.stream, s->cf.group, s->cf.consumer,
+		    (unsigned long long)s->nread, (unsigned long long)s->nacked,
+		    (unsigned long long)s->nheld);
+	}
+}
+
+/*
+ * At exit: the acks not sent yet go in a last blocking XACK (1 s at most), so that
+ * jobs that ended just before a stop do not run again; then everything is freed.
+ */
+void
+source_redis_free(void)
+{
+	struct source	*s;
+	redisContext	*c;
+	redisReply	*reply;
+	struct timeval	 tv = { 1, 0 };
+	const char	*argv[3 + SOURCE_REDIS_ACK_MAX];
+	char		(*ids)[48];
+	uint32_t	 i, n, k;
+
+	ids = malloc(SOURCE_REDIS_ACK_MAX * sizeof *ids);
+	while ((s = LIST_FIRST(&source_list)) != NULL) {
+		source_drop(s);
+		if (s->nacks > 0 && ids != NULL &&
+		    (c = redisConnectWithTimeout(s->url.host, s->url.port, tv)) != NULL) {
+			if (c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
+				if (s->url.pass[0] != '\0') {
+					reply = s->url.user[0] != '\0' ? redisCommand(c,
+					    "AUTH %s %s", s->url.user, s->url.pass) :
+					    redisCommand(c, "AUTH %s", s->url.pass);
+					freeReplyObject(reply);
+				}
+				if (s->url.db != 0)
+					freeReplyObject(redisCommand(c, "SELECT %d",
+					    s->url.db));
+				for (i = 0; i < s->nacks && c->err == 0; i += n) {
+					n = s->nacks - i > SOURCE_REDIS_ACK_MAX ?
+					    SOURCE_REDIS_ACK_MAX : s->nacks - i;
+					argv[0] = "XACK";
+					argv[1] = s->cf.stream;
+					argv[2] = s->cf.group;
+					for (k = 0; k < n; k++) {
+						snprintf(ids[k], sizeof ids[k], "%llu-%llu",
+						    (unsigned long long)s->acks[i + k].ms,
+						    (unsigned long long)s->acks[i + k].seq);
+						argv[3 + k] = ids[k];
+					}
+					freeReplyObject(redisCommandArgv(c, (int)(3 + n),
+					    argv, NULL));
+				}
+			}
+			redisFree(c);
+		}
+		source_free(s);
+	}
+	free(ids);
+	free(held_byjob);
+	free(held_byid);
+	held_byjob = held_byid = NULL;
+	held_cap = 0;
+}
