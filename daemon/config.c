@@ -779,7 +779,8 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 	char			 where[160], why[256];
 	int			 i, n;
 
-	snprintf(where, sizeof where, " in the source of%s", qwhere);
+	/* qwhere is " in queue 'name'" (or " in queue #n"). */
+	snprintf(where, sizeof where, " in the source of%s", qwhere + 3);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		config_cause_add(cp, g, "'source'%s must be a group: source = { redis = "
 		    "\"redis://host:port/db\"; stream = \"name\"; }", qwhere);

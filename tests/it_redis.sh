@@ -1,0 +1,175 @@
+#!/bin/bash
+# it_redis.sh: queues whose jobs come from a Redis stream (issue 17). A redis-server of
+# the test's own, on a free loopback port in the test's directory with a password:
+#   - a bad source is a config error at its line, and never quotes the password;
+#   - two jobpoold share one stream: 100,000 entries all run exactly once (each daemon's
+#     STATS: done and the source's read/acked add up to the entries, none left pending);
+#   - an entry without a payload field is a dead job, and acked;
+#   - redis-server restarted mid-run: both daemons show `paused: redis unreachable`,
+#     say so once in the log, then resume and finish; nothing is lost (every payload is
+#     in the file the handler appends to);
+#   - the password is in no log line, no STATS and no status.
+# Skipped, saying why, only when redis-server is not installed (quickstart.sh test
+# installs it).
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+command -v redis-server >/dev/null 2>&1 ||
+	{ echo "redis-server is not installed (Debian: redis-server; quickstart.sh test installs it)"; exit 77; }
+command -v redis-cli >/dev/null 2>&1 || { echo "redis-cli is not installed"; exit 77; }
+command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
+
+PASS=s3cret-pw-4711
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RDIR="$JP_TMP/redis"
+mkdir -p "$RDIR"
+RPID=
+B_PID=
+B_SOCK="$JP_TMP/b.sock"
+B_LOG="$JP_TMP/b.log"
+trap '[ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null; [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null; jp_cleanup' EXIT
+
+rcli() { redis-cli -h 127.0.0.1 -p "$PORT" -a "$PASS" --no-auth-warning "$@"; }
+redis_start() {
+	timeout -s KILL 600 redis-server --bind 127.0.0.1 --port "$PORT" --dir "$RDIR" \
+		--requirepass "$PASS" --save '' --appendonly no --daemonize no \
+		>>"$RDIR/redis.log" 2>&1 &
+	RPID=$!
+	jp_until 10 eval 'rcli PING 2>/dev/null | grep -q PONG' ||
+		{ echo "redis-server did not start:"; cat "$RDIR/redis.log"; exit 99; }
+}
+redis_start
+
+# ----- configuration errors: at the line, without the password -----
+cat >"$JP_TMP/bad.conf" <<CONF
+socket = "$JP_TMP/bad.sock";
+queues = ( { name = "r"; handler = "echo";
+  source = { redis = "http://u:$PASS@127.0.0.1:$PORT"; stream = "s"; }; },
+  { name = "q"; handler = "echo";
+  source = { redis = "redis://:$PASS@127.0.0.1:99999/0"; }; } );
+CONF
+out=$("$JOBPOOLD" -t -c "$JP_TMP/bad.conf" 2>&1)
+jp_match "a URL that is not redis:// is an error at its line" \
+	"bad.conf:3: 'redis' in the source of queue 'r': the URL must begin with redis://" "$out"
+jp_match "a bad port is an error at its line" "bad.conf:5: 'redis' in the source of queue 'q': the port must be" "$out"
+jp_match "a source without a stream is an error" "'stream' is missing in the source of queue 'q'" "$out"
+case $out in *"$PASS"*) jp_fail "a config error quotes the password: $out" ;;
+	*) jp_pass "config errors do not quote the password" ;; esac
+
+# ----- two daemons share one stream -----
+N=100000
+ran="$JP_TMP/ran"
+: >"$ran"
+conf_body() {	# $1: the consumer name
+	cat <<CONF
+queues = (
+	{ name = "bulk"; handler = "echo"; workers = 2; batch = 64;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "bulk";
+	             consumer = "$1"; }; },
+	{ name = "files"; handler = "exec:/bin/sh -c 'read -r p; echo \"\$p\" >> $ran'";
+	  workers = 2; batch = 1;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "files";
+	             group = "g2"; consumer = "$1"; }; },
+	{ name = "local"; handler = "echo"; workers = 1; }
+);
+shutdown_timeout = 5;
+CONF
+}
+jp_start "$(conf_body host-a)"
+sed "s|$JP_SOCK|$B_SOCK|" "$JP_TMP/jobpool.conf" | sed 's/host-a/host-b/' >"$JP_TMP/b.conf"
+timeout --foreground -s KILL "$JP_DAEMON_TIMEOUT" "$JOBPOOLD" -c "$JP_TMP/b.conf" >>"$B_LOG" 2>&1 &
+B_PID=$!
+jp_until 10 eval '"$JOBPOOLCTL" -s "$B_SOCK" ping >/dev/null 2>&1' ||
+	{ echo "the second jobpoold did not come up:"; cat "$B_LOG"; exit 99; }
+b_stat() { JP_SOCK=$B_SOCK jp_stat "$@"; }
+
+jp_eq_until "A's source is reading" reading 10 jp_stat source bulk state
+jp_eq_until "B's source is reading" reading 10 b_stat source bulk state
+jp_eq "A's consumer is its config's" host-a "$(jp_stat source bulk consumer)"
+
+# N entries, pipelined in one go.
+python3 - "$N" <<'PY' | rcli --pipe >/dev/null
+import sys
+out = sys.stdout
+for i in range(int(sys.argv[1])):
+    p = "job-%d" % i
+    out.write("*5\r\n$4\r\nXADD\r\n$4\r\nbulk\r\n$1\r\n*\r\n$7\r\npayload\r\n$%d\r\n%s\r\n" % (len(p), p))
+PY
+jp_eq "the stream holds the entries" "$N" "$(rcli XLEN bulk)"
+# And one that is not a job: no payload field.
+rcli XADD bulk '*' other x >/dev/null
+
+done_sum() { echo $(( $(jp_stat queue bulk done) + $(b_stat queue bulk done) )); }
+jp_eq_until "both daemons ran all $N jobs between them" "$N" 120 done_sum
+jp_eq_until "nothing is left pending in the group" 0 30 eval 'rcli XPENDING bulk jobpool | head -1'
+read_sum=$(( $(jp_stat source bulk read) + $(b_stat source bulk read) ))
+jp_eq "each entry was read once, by one daemon (and the bad one)" "$((N + 1))" "$read_sum"
+acked_sum=$(( $(jp_stat source bulk acked) + $(b_stat source bulk acked) ))
+jp_eq "each entry was acked once" "$((N + 1))" "$acked_sum"
+jp_eq "no job was run twice" "$N" "$(done_sum)"
+a_done=$(jp_stat queue bulk done)
+if [ "$a_done" -gt 0 ] && [ "$a_done" -lt "$N" ]; then
+	jp_pass "both daemons took a share (A ran $a_done)"
+else
+	jp_fail "one daemon ran everything (A ran $a_done of $N)"
+fi
+dead_sum=$(( $(jp_stat queue bulk dead) + $(b_stat queue bulk dead) ))
+jp_eq "the entry without a payload is a dead job" 1 "$dead_sum"
+jp_match "the log says why it is dead" "has no 'payload' field: made dead" "$(jp_log; cat "$B_LOG")"
+jp_eq "a local SUBMIT to another queue works" "hello" "$(printf hello | jp_ctl submit -w -q local)"
+
+# ----- redis-server restarted mid-run: both pause, then finish -----
+M=600
+for i in $(seq 1 $M); do printf 'XADD files * payload f-%d\n' "$i"; done | rcli >/dev/null
+jp_until 30 eval '[ "$(wc -l <"$ran")" -ge 20 ]' || jp_fail "the file jobs did not start"
+# A graceful stop that keeps the stream and the group (dump.rdb), as a restart would.
+rcli SHUTDOWN SAVE >/dev/null 2>&1
+wait "$RPID" 2>/dev/null
+RPID=
+jp_eq_until "A: the queue is paused" paused 20 jp_stat queue files state
+jp_eq_until "B: the queue is paused" paused 20 b_stat queue files state
+jp_match "STATS says why" "^redis unreachable \\(redis://:\\*\\*\\*@127.0.0.1:$PORT/0: " \
+	"$(badclient stats "$JP_SOCK" | sed -n 's/^queue files .* reason=//p')"
+jp_match "status says why" "queue files: paused: redis unreachable" "$(jp_ctl status)"
+jp_eq "a local queue works meanwhile" "still" "$(printf still | jp_ctl submit -w -q local)"
+sleep 2		# reconnects fail meanwhile, and are not logged again
+jp_eq "A's log says so once for the queue" 1 \
+	"$(grep -c 'queue files: paused: redis unreachable' "$JP_LOG")"
+jp_eq "B's log says so once for the queue" 1 \
+	"$(grep -c 'queue files: paused: redis unreachable' "$B_LOG")"
+redis_start
+jp_eq_until "A resumes" running 20 jp_stat queue files state
+jp_eq_until "B resumes" running 20 b_stat queue files state
+jp_match "the log says it resumed" "queue files: redis .* reachable again; resuming" "$(jp_log)"
+uniq_ran() { sort -u "$ran" | wc -l; }
+jp_eq_until "every file job ran (at least once), after the restart" "$M" 60 uniq_ran
+jp_eq_until "nothing is left pending in the files group" 0 30 eval 'rcli XPENDING files g2 | head -1'
+
+# ----- a reload changes the source like the rest of a queue's config -----
+conf_body host-a | sed 's/stream = "bulk"/stream = "bulk2"/' >"$JP_TMP/new.conf"
+{ echo "socket = \"$JP_SOCK\";"; cat "$JP_TMP/new.conf"; } >"$JP_TMP/jobpool.conf"
+jp_ctl reload >/dev/null || jp_fail "reload with a new stream failed"
+jp_eq_until "after a reload, A reads the new stream" bulk2 10 jp_stat source bulk stream
+rcli XADD bulk2 '*' payload moved >/dev/null
+jp_eq_until "an entry of the new stream runs on A, and is acked" 1 20 jp_stat source bulk acked
+jp_log | grep -q "queue bulk: no longer reading redis redis://:\*\*\*@" &&
+	jp_pass "the log says the old source stopped" || jp_fail "no log line for the old source"
+
+# ----- the password is nowhere to be seen -----
+stats_all="$(badclient stats "$JP_SOCK"; JP_SOCK=$B_SOCK badclient stats "$B_SOCK"; jp_ctl status)"
+case $stats_all in *"$PASS"*) jp_fail "STATS or status shows the password" ;;
+	*) jp_pass "STATS and status do not show the password" ;; esac
+jp_match "STATS shows the URL without it" "url=redis://:\\*\\*\\*@127.0.0.1:$PORT/0" "$stats_all"
+
+kill -TERM "$B_PID"
+wait "$B_PID"
+jp_eq "the second daemon stops cleanly" 0 "$?"
+B_PID=
+jp_stop
+if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$B_LOG"; then
+	jp_fail "sanitizer report in the second daemon's log"
+	grep -A20 -E 'Sanitizer|runtime error' "$B_LOG" | head -40 >&2
+fi
+case "$(cat "$JP_LOG" "$B_LOG")" in *"$PASS"*) jp_fail "a log shows the password" ;;
+	*) jp_pass "no log line shows the password" ;; esac
+jp_done
