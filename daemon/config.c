@@ -804,7 +804,13 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 			config_source_string(cp, s, where, sc->group, sizeof sc->group);
 		else if (strcmp(key, "consumer") == 0)
 			config_source_string(cp, s, where, sc->consumer, sizeof sc->consumer);
-		else
+		else if (strcmp(key, "claim") == 0) {
+			if (config_want_duration(cp, s, where, &sc->claim_ms) == 0 &&
+			    sc->claim_ms < 100) {
+				config_cause_add(cp, s, "'claim'%s must be at least 0.1 s: an "
+				    "entry idle less long may still be running", where);
+			}
+		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
 	if (config_setting_get_member(g, "redis") == NULL)
@@ -813,6 +819,8 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 		config_cause_add(cp, g, "'stream' is missing%s", where);
 	if (sc->group[0] == '\0')
 		snprintf(sc->group, sizeof sc->group, "jobpool");
+	if (sc->claim_ms == 0)
+		sc->claim_ms = 60000;
 	/* The host name: stable across restarts, so a host finds its own pending entries. */
 	if (sc->consumer[0] == '\0' &&
 	    gethostname(sc->consumer, sizeof sc->consumer - 1) != 0)

@@ -36,6 +36,7 @@ struct source_config {
 	char		 stream[CONFIG_SOURCE_NAME_MAX];
 	char		 group[CONFIG_SOURCE_NAME_MAX];	/* default "jobpool" */
 	char		 consumer[CONFIG_SOURCE_NAME_MAX]; /* default: the host name */
+	uint32_t	 claim_ms;	/* others' entries idle this long are claimed; default 60 s */
 };
 
 /* A Redis URL taken apart (source_redis_parse_url). */

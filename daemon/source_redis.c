@@ -83,6 +83,14 @@ struct source {
 	struct event		*watch_ev;	/* the read's deadline */
 	struct event		*room_ev;	/* the queue was full: look again */
 	struct event		*ack_ev;	/* send the acks gathered in this pass */
+	struct event		*claim_ev;	/* every claim_ms / 2: XPENDING, XCLAIM */
+	int			 claiming;	/* an XPENDING or XCLAIM is out */
+	struct source_claim {
+		struct redis_id	 id;
+		long long	 deliveries;	/* before our claim */
+	}			*claims;	/* what XPENDING found, for XCLAIM */
+	uint32_t		 nclaims;
+	uint64_t		 nclaimed;	/* entries taken from other consumers */
 	int			 fails;		/* reconnects in a row that failed */
 	int			 paused;	/* said so in the log; STATS shows it */
 	char			 why[256];
@@ -362,6 +370,7 @@ source_drop(struct source *s)
 		redisAsyncFree(ac);
 	}
 	s->reading = 0;
+	s->claiming = 0;
 	evtimer_del(s->watch_ev);
 }
 
@@ -379,6 +388,7 @@ source_fail(struct source *s, const char *fmt, ...)
 		return;
 	s->state = SOURCE_DOWN;
 	s->reading = 0;
+	s->claiming = 0;
 	evtimer_del(s->watch_ev);
 	va_start(ap, fmt);
 	vsnprintf(s->why, sizeof s->why, fmt, ap);
@@ -563,7 +573,7 @@ source_room_cb(evutil_socket_t fd, short events, void *arg)
 
 /* One entry, a job: accepted, or dead if it is not one (it is XACKed once dead). */
 static void
-source_entry(struct source *s, const redisReply *e)
+source_entry(struct source *s, const redisReply *e, long long deliveries)
 {
 	struct queue		*q = s->q;
 	const redisReply	*f, *payload = NULL;
@@ -599,6 +609,9 @@ source_entry(struct source *s, const redisReply *e)
 	if (payload == NULL)
 		bad = f->type == REDIS_REPLY_ARRAY ? "has no '" SOURCE_REDIS_FIELD
 		    "' field" : "was deleted from the stream";
+	else if (q->cf.poison_after > 0 && deliveries > (long long)q->cf.poison_after)
+		bad = "was delivered more than poison_after times without its job "
+		    "ending: hosts died running it";
 	else if (payload->len > master_config->max_payload)
 		bad = "has a payload larger than max_payload";
 	if ((j = job_new(q, bad == NULL ? payload->str : NULL,
@@ -659,7 +672,7 @@ source_read_cb(redisAsyncContext *ac, void *r, void *arg)
 		entries = st->element[1];
 	if (entries != NULL && entries->type == REDIS_REPLY_ARRAY) {
 		for (i = 0; i < entries->elements; i++)
-			source_entry(s, entries->element[i]);
+			source_entry(s, entries->element[i], 0);
 	}
 	/* Our own pending entries are all back once a read of them brings none. */
 	if (s->resuming && (entries == NULL || entries->type != REDIS_REPLY_ARRAY ||
@@ -719,6 +732,176 @@ source_read(struct source *s)
 	tv.tv_sec = (SOURCE_REDIS_BLOCK_MS + SOURCE_REDIS_WATCH_MS) / 1000;
 	tv.tv_usec = 0;
 	evtimer_add(s->watch_ev, &tv);
+}
+
+/* ----- claims: entries of consumers that died ----- */
+
+static int
+source_argv_id(char *buf, size_t len, const struct redis_id *id)
+{
+	return (snprintf(buf, len, "%llu-%llu", (unsigned long long)id->ms,
+	    (unsigned long long)id->seq));
+}
+
+/* XCLAIM's reply: the entries now ours, each a job (dead if delivered too often). */
+static void
+source_xclaim_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply		*reply = r;
+	const redisReply	*e;
+	struct source		*s;
+	struct redis_id		 id;
+	long long		 deliveries;
+	size_t			 i;
+	uint32_t		 k;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL)
+		return;
+	s->claiming = 0;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		log_warnx("queue %s: redis: XCLAIM: %s", s->q->name, reply->str);
+		return;
+	}
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+		return;
+	log_info("queue %s: claimed %zu entr%s of stream %s idle over %u ms (their "
+	    "consumer is gone)", s->q->name, reply->elements,
+	    reply->elements == 1 ? "y" : "ies", s->cf.stream, s->cf.claim_ms);
+	for (i = 0; i < reply->elements; i++) {
+		e = reply->element[i];
+		deliveries = 0;
+		if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+		    e->element[0]->type == REDIS_REPLY_STRING &&
+		    source_id_parse(e->element[0]->str, e->element[0]->len, &id) == 0) {
+			for (k = 0; k < s->nclaims; k++) {
+				if (s->claims[k].id.ms == id.ms &&
+				    s->claims[k].id.seq == id.seq) {
+					deliveries = s->claims[k].deliveries + 1;
+					break;
+				}
+			}
+		}
+		s->nclaimed++;
+		source_entry(s, e, deliveries);
+	}
+}
+
+/* XPENDING's reply: [id, consumer, idle, deliveries] of entries idle too long. */
+static void
+source_xpending_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply		*reply = r;
+	const redisReply	*e;
+	struct source		*s;
+	struct redis_id		 id;
+	const char		*argv[5 + SOURCE_REDIS_MAX_COUNT];
+	char			 idle[16], (*ids)[48];
+	size_t			 i;
+	int			 argc;
+
+	if (reply == NULL || (s = source_of(ac)) == NULL)
+		return;
+	s->claiming = 0;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || s->cmd == NULL)
+		return;
+	if ((ids = malloc(SOURCE_REDIS_MAX_COUNT * sizeof *ids)) == NULL)
+		return;
+	free(s->claims);
+	s->nclaims = 0;
+	if ((s->claims = calloc(reply->elements, sizeof *s->claims)) == NULL) {
+		free(ids);
+		return;
+	}
+	snprintf(idle, sizeof idle, "%u", s->cf.claim_ms);
+	argv[0] = "XCLAIM";
+	argv[1] = s->cf.stream;
+	argv[2] = s->cf.group;
+	argv[3] = s->cf.consumer;
+	argv[4] = idle;
+	argc = 5;
+	for (i = 0; i < reply->elements && s->nclaims < SOURCE_REDIS_MAX_COUNT; i++) {
+		e = reply->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_STRING ||
+		    source_id_parse(e->element[0]->str, e->element[0]->len, &id) != 0)
+			continue;
+		/* Ours: held here, or pending from before a restart (the resume reads them). */
+		if (strcmp(e->element[1]->str, s->cf.consumer) == 0)
+			continue;
+		s->claims[s->nclaims].id = id;
+		s->claims[s->nclaims].deliveries = e->element[3]->type ==
+		    REDIS_REPLY_INTEGER ? e->element[3]->integer : 0;
+		source_argv_id(ids[s->nclaims], sizeof ids[0], &id);
+		argv[argc++] = ids[s->nclaims++];
+	}
+	/* XCLAIM checks the idle time again: an entry its consumer acked meanwhile stays. */
+	if (s->nclaims > 0 && redisAsyncCommandArgv(s->cmd, source_xclaim_cb, NULL, argc,
+	    argv, NULL) == REDIS_OK)
+		s->claiming = 1;
+	free(ids);
+}
+
+/*
+ * Every claim_ms / 2: first our own entries are touched (XCLAIM ... JUSTID to
+ * ourselves resets their idle time without counting a delivery), so that a live
+ * host's long jobs and waiting entries are not taken; then entries idle longer than
+ * claim_ms, which only a consumer that is gone leaves, are claimed, as many as there
+ * is room for.
+ */
+static void
+source_claim_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct source		*s = arg;
+	struct source_held	*h;
+	const char		*argv[6 + SOURCE_REDIS_ACK_MAX];
+	char			(*ids)[48], count[16], idle[16];
+	uint32_t		 i, n = 0, room;
+
+	if (s->state != SOURCE_UP || s->cmd == NULL || master_stopping)
+		return;
+	if (s->nheld > 0 &&
+	    (ids = malloc(SOURCE_REDIS_ACK_MAX * sizeof *ids)) != NULL) {
+		argv[0] = "XCLAIM";
+		argv[1] = s->cf.stream;
+		argv[2] = s->cf.group;
+		argv[3] = s->cf.consumer;
+		argv[4] = "0";
+		for (i = 0; i < held_cap; i++) {
+			for (h = held_byjob[i]; h != NULL; h = h->jnext) {
+				if (h->src != s)
+					continue;
+				source_argv_id(ids[n], sizeof ids[0], &h->id);
+				argv[5 + n] = ids[n];
+				if (++n == SOURCE_REDIS_ACK_MAX) {
+					argv[5 + n] = "JUSTID";
+					redisAsyncCommandArgv(s->cmd, NULL, NULL,
+					    (int)(6 + n), argv, NULL);
+					n = 0;
+				}
+			}
+		}
+		if (n > 0) {
+			argv[5 + n] = "JUSTID";
+			redisAsyncCommandArgv(s->cmd, NULL, NULL, (int)(6 + n), argv, NULL);
+		}
+		free(ids);
+	}
+	if (s->claiming || (room = source_room(s)) == 0)
+		return;
+	snprintf(idle, sizeof idle, "%u", s->cf.claim_ms);
+	snprintf(count, sizeof count, "%u", room);
+	argv[0] = "XPENDING";
+	argv[1] = s->cf.stream;
+	argv[2] = s->cf.group;
+	argv[3] = "IDLE";
+	argv[4] = idle;
+	argv[5] = "-";
+	argv[6] = "+";
+	argv[7] = count;
+	if (redisAsyncCommandArgv(s->cmd, source_xpending_cb, NULL, 8, argv, NULL) ==
+	    REDIS_OK)
+		s->claiming = 1;
 }
 
 /* ----- acks ----- */
@@ -836,6 +1019,8 @@ source_free(struct source *s)
 	event_free(s->watch_ev);
 	event_free(s->room_ev);
 	event_free(s->ack_ev);
+	event_free(s->claim_ev);
+	free(s->claims);
 	free(s->acks);
 	explicit_bzero(&s->url, sizeof s->url);
 	free(s);
@@ -856,6 +1041,7 @@ static struct source *
 source_new(struct queue *q)
 {
 	struct source	*s;
+	struct timeval	 tv;
 	char		 why[256];
 
 	if ((s = calloc(1, sizeof *s)) == NULL)
@@ -873,12 +1059,16 @@ source_new(struct queue *q)
 	s->watch_ev = evtimer_new(master_base, source_watch_cb, s);
 	s->room_ev = evtimer_new(master_base, source_room_cb, s);
 	s->ack_ev = evtimer_new(master_base, source_ack_cb_ev, s);
+	s->claim_ev = event_new(master_base, -1, EV_PERSIST, source_claim_cb, s);
 	LIST_INSERT_HEAD(&source_list, s, entry);
 	if (s->retry_ev == NULL || s->watch_ev == NULL || s->room_ev == NULL ||
-	    s->ack_ev == NULL) {
+	    s->ack_ev == NULL || s->claim_ev == NULL) {
 		source_free(s);
 		return (NULL);
 	}
+	tv.tv_sec = s->cf.claim_ms / 2 / 1000;
+	tv.tv_usec = (suseconds_t)(s->cf.claim_ms / 2 % 1000) * 1000;
+	evtimer_add(s->claim_ev, &tv);
 	source_connect(s);
 	return (s);
 }
@@ -943,11 +1133,13 @@ source_redis_stats(struct evbuffer *out)
 
 	LIST_FOREACH(s, &source_list, entry) {
 		evbuffer_add_printf(out, "source %s type=redis state=%s url=%s stream=%s "
-		    "group=%s consumer=%s read=%llu acked=%llu held=%llu\n", s->q->name,
+		    "group=%s consumer=%s claim_ms=%u read=%llu acked=%llu held=%llu "
+		    "claimed=%llu\n", s->q->name,
 		    s->paused ? "paused" : s->state == SOURCE_UP ? "reading" :
 		    "connecting", s->shown, s->cf.stream, s->cf.group, s->cf.consumer,
-		    (unsigned long long)s->nread, (unsigned long long)s->nacked,
-		    (unsigned long long)s->nheld);
+		    s->cf.claim_ms, (unsigned long long)s->nread,
+		    (unsigned long long)s->nacked, (unsigned long long)s->nheld,
+		    (unsigned long long)s->nclaimed);
 	}
 }
 

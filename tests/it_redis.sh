@@ -59,7 +59,16 @@ case $out in *"$PASS"*) jp_fail "a config error quotes the password: $out" ;;
 # ----- two daemons share one stream -----
 N=100000
 ran="$JP_TMP/ran"
+slow="$JP_TMP/slow"
 : >"$ran"
+: >"$slow"
+# An entry that three hosts took and died with (three deliveries, never acked): the
+# next host to claim it makes it dead (poison_after = 3), not a fourth victim.
+rcli XGROUP CREATE poison jobpool 0 MKSTREAM >/dev/null
+pid=$(rcli XADD poison '*' payload deadly)
+rcli XREADGROUP GROUP jobpool ghost-1 COUNT 1 STREAMS poison '>' >/dev/null
+rcli XCLAIM poison jobpool ghost-2 0 "$pid" >/dev/null
+rcli XCLAIM poison jobpool ghost-3 0 "$pid" >/dev/null
 conf_body() {	# $1: the consumer name
 	cat <<CONF
 queues = (
@@ -70,6 +79,13 @@ queues = (
 	  workers = 2; batch = 1;
 	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "files";
 	             group = "g2"; consumer = "$1"; }; },
+	{ name = "slow"; handler = "exec:/bin/sh -c 'read -r p; sleep 0.02; echo \"\$p\" >> $slow'";
+	  workers = 2; batch = 1; max_jobs = 50;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "slow";
+	             consumer = "$1"; claim = 1; }; },
+	{ name = "poison"; handler = "echo"; workers = 1;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "poison";
+	             consumer = "$1"; claim = 0.5; }; },
 	{ name = "local"; handler = "echo"; workers = 1; }
 );
 shutdown_timeout = 5;
@@ -155,17 +171,42 @@ jp_eq_until "an entry of the new stream runs on A, and is acked" 1 20 jp_stat so
 jp_log | grep -q "queue bulk: no longer reading redis redis://:\*\*\*@" &&
 	jp_pass "the log says the old source stopped" || jp_fail "no log line for the old source"
 
+# ----- delivery count: the poison entry is claimed and made dead -----
+jp_eq_until "the entry delivered 3 times is dead where it was claimed" 1 20 eval \
+	'echo $(( $(jp_stat queue poison dead) + $(b_stat queue poison dead) ))'
+jp_match "the log says why" "was delivered more than poison_after times" "$(jp_log; cat "$B_LOG")"
+jp_eq_until "and it is acked: no longer pending" 0 10 eval 'rcli XPENDING poison jobpool | head -1'
+
 # ----- the password is nowhere to be seen -----
 stats_all="$(badclient stats "$JP_SOCK"; JP_SOCK=$B_SOCK badclient stats "$B_SOCK"; jp_ctl status)"
 case $stats_all in *"$PASS"*) jp_fail "STATS or status shows the password" ;;
 	*) jp_pass "STATS and status do not show the password" ;; esac
 jp_match "STATS shows the URL without it" "url=redis://:\\*\\*\\*@127.0.0.1:$PORT/0" "$stats_all"
 
+# ----- kill -9 one daemon mid-run: the other claims its entries and finishes -----
+K=300
+for i in $(seq 1 $K); do printf 'XADD slow * payload s-%d\n' "$i"; done | rcli >/dev/null
+jp_until 30 eval '[ "$(wc -l <"$slow")" -ge 40 ]' || jp_fail "the slow jobs did not start"
+kill -KILL "$JP_DPID"
+wait "$JP_PID" 2>/dev/null
+JP_PID=
+uniq_slow() { sort -u "$slow" | wc -l; }
+jp_eq_until "every slow job ran, B claiming what A held" "$K" 60 uniq_slow
+jp_match "B's log says it claimed them" "queue slow: claimed [0-9]+ entr" "$(cat "$B_LOG")"
+dups=$(( $(wc -l <"$slow") - K ))
+if [ "$dups" -le 2 ]; then
+	jp_pass "duplicates ($dups) are only what A was running (2 workers, batch 1)"
+else
+	jp_fail "$dups duplicates: more than the 2 jobs A could have been running"
+	sort "$slow" | uniq -d >&2
+fi
+jp_eq_until "nothing is left pending in the slow group" 0 20 eval 'rcli XPENDING slow jobpool | head -1'
+
 kill -TERM "$B_PID"
 wait "$B_PID"
 jp_eq "the second daemon stops cleanly" 0 "$?"
 B_PID=
-jp_stop
+jp_check_sanitizers
 if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$B_LOG"; then
 	jp_fail "sanitizer report in the second daemon's log"
 	grep -A20 -E 'Sanitizer|runtime error' "$B_LOG" | head -40 >&2
