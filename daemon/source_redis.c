@@ -97,6 +97,7 @@ struct source {
 	struct redis_id		*acks;		/* entries whose jobs ended, to XACK */
 	uint32_t		 nacks;
 	uint32_t		 capacks;
+	uint32_t		 acks_out;	/* XACKs sent, not answered */
 	uint64_t		 nread;		/* entries made jobs */
 	uint64_t		 nacked;	/* XACKs Redis confirmed */
 	uint64_t		 nheld;		/* jobs of ours not ended yet */
@@ -371,6 +372,7 @@ source_drop(struct source *s)
 	}
 	s->reading = 0;
 	s->claiming = 0;
+	s->acks_out = 0;
 	evtimer_del(s->watch_ev);
 }
 
@@ -694,6 +696,12 @@ source_read(struct source *s)
 	if (s->state != SOURCE_UP || s->reading || s->rd == NULL || master_stopping ||
 	    s->q->removed)
 		return;
+	/*
+	 * Our own pending entries are read only once the acks sent are answered: those
+	 * went on the other connection, and an entry whose job ended must not run again.
+	 */
+	if (s->resuming && s->acks_out > 0)
+		return;
 	if ((room = source_room(s)) == 0) {
 		tv.tv_sec = 0;
 		tv.tv_usec = SOURCE_REDIS_ROOM_MS * 1000;
@@ -918,6 +926,8 @@ source_ack_cb(redisAsyncContext *ac, void *r, void *arg)
 		s->nacked += (uint64_t)reply->integer;
 	else if (reply->type == REDIS_REPLY_ERROR)
 		log_warnx("queue %s: redis: XACK: %s", s->q->name, reply->str);
+	if (s->acks_out > 0 && --s->acks_out == 0 && s->resuming)
+		source_read(s);
 }
 
 /* Send the acks gathered, in XACKs of up to SOURCE_REDIS_ACK_MAX ids; kept while down. */
@@ -944,8 +954,9 @@ source_ack_flush(struct source *s)
 			    (unsigned long long)s->acks[i + k].seq);
 			argv[3 + k] = ids[k];
 		}
-		redisAsyncCommandArgv(s->cmd, source_ack_cb, NULL, (int)(3 + n), argv,
-		    NULL);
+		if (redisAsyncCommandArgv(s->cmd, source_ack_cb, NULL, (int)(3 + n), argv,
+		    NULL) == REDIS_OK)
+			s->acks_out++;
 	}
 	free(ids);
 	s->nacks = 0;
