@@ -810,7 +810,9 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 				config_cause_add(cp, s, "'claim'%s must be at least 0.1 s: an "
 				    "entry idle less long may still be running", where);
 			}
-		} else
+		} else if (strcmp(key, "result_ttl") == 0)
+			config_want_duration(cp, s, where, &sc->result_ms);
+		else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
 	if (config_setting_get_member(g, "redis") == NULL)

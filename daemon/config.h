@@ -37,6 +37,7 @@ struct source_config {
 	char		 group[CONFIG_SOURCE_NAME_MAX];	/* default "jobpool" */
 	char		 consumer[CONFIG_SOURCE_NAME_MAX]; /* default: the host name */
 	uint32_t	 claim_ms;	/* others' entries idle this long are claimed; default 60 s */
+	uint32_t	 result_ms;	/* results as keys <stream>:result:<id> living this long; 0: none */
 };
 
 /* A Redis URL taken apart (source_redis_parse_url). */

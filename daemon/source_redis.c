@@ -94,7 +94,11 @@ struct source {
 	int			 fails;		/* reconnects in a row that failed */
 	int			 paused;	/* said so in the log; STATS shows it */
 	char			 why[256];
-	struct redis_id		*acks;		/* entries whose jobs ended, to XACK */
+	struct source_ack {
+		struct redis_id	 id;
+		char		*res;		/* result_ttl: "<status>\n<result>", or NULL */
+		uint32_t	 reslen;
+	}			*acks;		/* entries whose jobs ended, to XACK */
 	uint32_t		 nacks;
 	uint32_t		 capacks;
 	uint32_t		 acks_out;	/* XACKs sent, not answered */
@@ -930,6 +934,46 @@ source_ack_cb(redisAsyncContext *ac, void *r, void *arg)
 		source_read(s);
 }
 
+/* The key of an entry's result: <stream>:result:<id>. */
+static void
+source_result_key(const struct source *s, const struct redis_id *id, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s:result:%llu-%llu", s->cf.stream, (unsigned long long)id->ms,
+	    (unsigned long long)id->seq);
+}
+
+/* SET the result of a, for result_ttl, on ac (or, at exit, the blocking c). */
+static void
+source_result_send(const struct source *s, redisAsyncContext *ac, redisContext *c,
+    const struct source_ack *a)
+{
+	char		 key[CONFIG_SOURCE_NAME_MAX + 64], px[16];
+	const char	*argv[5] = { "SET", key, a->res, "PX", px };
+	size_t		 argvlen[5];
+	int		 i;
+
+	source_result_key(s, &a->id, key, sizeof key);
+	snprintf(px, sizeof px, "%u", s->cf.result_ms);
+	for (i = 0; i < 5; i++)
+		argvlen[i] = strlen(argv[i]);
+	argvlen[2] = a->reslen;
+	if (ac != NULL)
+		redisAsyncCommandArgv(ac, NULL, NULL, 5, argv, argvlen);
+	else
+		freeReplyObject(redisCommandArgv(c, 5, argv, argvlen));
+}
+
+static void
+source_acks_clear(struct source *s)
+{
+	uint32_t	i;
+
+	for (i = 0; i < s->nacks; i++)
+		free(s->acks[i].res);
+	s->nacks = 0;
+}
+
 /* Send the acks gathered, in XACKs of up to SOURCE_REDIS_ACK_MAX ids; kept while down. */
 static void
 source_ack_flush(struct source *s)
@@ -942,6 +986,11 @@ source_ack_flush(struct source *s)
 		return;
 	if ((ids = malloc(SOURCE_REDIS_ACK_MAX * sizeof *ids)) == NULL)
 		return;
+	/* The results first, on the same connection: once acked, a result is there. */
+	for (i = 0; i < s->nacks; i++) {
+		if (s->acks[i].res != NULL)
+			source_result_send(s, s->cmd, NULL, &s->acks[i]);
+	}
 	for (i = 0; i < s->nacks; i += n) {
 		n = s->nacks - i > SOURCE_REDIS_ACK_MAX ? SOURCE_REDIS_ACK_MAX :
 		    s->nacks - i;
@@ -950,8 +999,8 @@ source_ack_flush(struct source *s)
 		argv[2] = s->cf.group;
 		for (k = 0; k < n; k++) {
 			snprintf(ids[k], sizeof ids[k], "%llu-%llu",
-			    (unsigned long long)s->acks[i + k].ms,
-			    (unsigned long long)s->acks[i + k].seq);
+			    (unsigned long long)s->acks[i + k].id.ms,
+			    (unsigned long long)s->acks[i + k].id.seq);
 			argv[3 + k] = ids[k];
 		}
 		if (redisAsyncCommandArgv(s->cmd, source_ack_cb, NULL, (int)(3 + n), argv,
@@ -959,7 +1008,7 @@ source_ack_flush(struct source *s)
 			s->acks_out++;
 	}
 	free(ids);
-	s->nacks = 0;
+	source_acks_clear(s);
 }
 
 static void
@@ -982,7 +1031,8 @@ source_redis_job_changed(const struct job_change *ch)
 {
 	struct source_held	*h;
 	struct source		*s;
-	struct redis_id		*na;
+	struct source_ack	*na, *a;
+	const char		*st;
 	struct timeval		 tv = { 0, 0 };
 
 	if ((h = held_find_job(ch->j->id)) == NULL)
@@ -1002,8 +1052,25 @@ source_redis_job_changed(const struct job_change *ch)
 		s->acks = na;
 		s->capacks = s->capacks ? s->capacks * 2 : 64;
 	}
-	s->acks[s->nacks++] = h->id;
+	a = &s->acks[s->nacks++];
+	a->id = h->id;
+	a->res = NULL;
+	a->reslen = 0;
 	held_remove(h);
+	/* result_ttl: "done\n<output>", "dead\n<error>" or "cancelled\n<why>". */
+	if (s->cf.result_ms > 0) {
+		st = job_state_name(ch->what);
+		a->reslen = (uint32_t)strlen(st) + 1 + job_rlen(ch->j);
+		if ((a->res = malloc(a->reslen + 1)) != NULL) {
+			memcpy(a->res, st, strlen(st));
+			a->res[strlen(st)] = '\n';
+			if (job_rlen(ch->j) > 0)
+				memcpy(a->res + strlen(st) + 1, job_result(ch->j),
+				    job_rlen(ch->j));
+			a->res[a->reslen] = '\0';
+		} else
+			a->reslen = 0;
+	}
 	if (!evtimer_pending(s->ack_ev, NULL))
 		evtimer_add(s->ack_ev, &tv);
 }
@@ -1032,6 +1099,7 @@ source_free(struct source *s)
 	event_free(s->ack_ev);
 	event_free(s->claim_ev);
 	free(s->claims);
+	source_acks_clear(s);
 	free(s->acks);
 	explicit_bzero(&s->url, sizeof s->url);
 	free(s);
@@ -1184,6 +1252,10 @@ source_redis_free(void)
 				if (s->url.db != 0)
 					freeReplyObject(redisCommand(c, "SELECT %d",
 					    s->url.db));
+				for (i = 0; i < s->nacks && c->err == 0; i++) {
+					if (s->acks[i].res != NULL)
+						source_result_send(s, NULL, c, &s->acks[i]);
+				}
 				for (i = 0; i < s->nacks && c->err == 0; i += n) {
 					n = s->nacks - i > SOURCE_REDIS_ACK_MAX ?
 					    SOURCE_REDIS_ACK_MAX : s->nacks - i;
@@ -1192,8 +1264,8 @@ source_redis_free(void)
 					argv[2] = s->cf.group;
 					for (k = 0; k < n; k++) {
 						snprintf(ids[k], sizeof ids[k], "%llu-%llu",
-						    (unsigned long long)s->acks[i + k].ms,
-						    (unsigned long long)s->acks[i + k].seq);
+						    (unsigned long long)s->acks[i + k].id.ms,
+						    (unsigned long long)s->acks[i + k].id.seq);
 						argv[3 + k] = ids[k];
 					}
 					freeReplyObject(redisCommandArgv(c, (int)(3 + n),

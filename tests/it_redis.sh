@@ -86,6 +86,9 @@ queues = (
 	{ name = "poison"; handler = "echo"; workers = 1;
 	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "poison";
 	             consumer = "$1"; claim = 0.5; }; },
+	{ name = "res"; handler = "echo"; workers = 1;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "res";
+	             consumer = "$1"; result_ttl = 60; }; },
 	{ name = "local"; handler = "echo"; workers = 1; }
 );
 shutdown_timeout = 5;
@@ -176,6 +179,16 @@ jp_eq_until "the entry delivered 3 times is dead where it was claimed" 1 20 eval
 	'echo $(( $(jp_stat queue poison dead) + $(b_stat queue poison dead) ))'
 jp_match "the log says why" "was delivered more than poison_after times" "$(jp_log; cat "$B_LOG")"
 jp_eq_until "and it is acked: no longer pending" 0 10 eval 'rcli XPENDING poison jobpool | head -1'
+
+# ----- results: a key per entry, with a TTL, where any host can read it -----
+rid=$(rcli XADD res '*' payload 'hello result')
+bid=$(rcli XADD res '*' nopayload x)
+jp_eq_until "the result of a done job is its key's value" "done
+hello result" 20 rcli GET "res:result:$rid"
+jp_match "and the key expires (result_ttl = 60)" '^[1-6][0-9]{4}$' "$(rcli PTTL "res:result:$rid")"
+jp_eq_until "a dead entry's key says why" "dead
+redis entry $bid of stream res has no 'payload' field" 20 rcli GET "res:result:$bid"
+jp_eq "the bulk queue (no result_ttl) wrote no keys" "" "$(rcli --scan --pattern 'bulk:result:*' | head -1)"
 
 # ----- the password is nowhere to be seen -----
 stats_all="$(badclient stats "$JP_SOCK"; JP_SOCK=$B_SOCK badclient stats "$B_SOCK"; jp_ctl status)"
