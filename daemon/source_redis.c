@@ -974,13 +974,33 @@ source_acks_clear(struct source *s)
 	s->nacks = 0;
 }
 
+/*
+ * XACK stream group <the acks from i>, at most SOURCE_REDIS_ACK_MAX of them, into argv
+ * (3 + that many), the ids formatted into ids: how many.
+ */
+static uint32_t
+source_xack_argv(const struct source *s, uint32_t i, const char **argv, char (*ids)[48])
+{
+	uint32_t	n, k;
+
+	n = s->nacks - i > SOURCE_REDIS_ACK_MAX ? SOURCE_REDIS_ACK_MAX : s->nacks - i;
+	argv[0] = "XACK";
+	argv[1] = s->cf.stream;
+	argv[2] = s->cf.group;
+	for (k = 0; k < n; k++) {
+		source_argv_id(ids[k], sizeof ids[k], &s->acks[i + k].id);
+		argv[3 + k] = ids[k];
+	}
+	return (n);
+}
+
 /* Send the acks gathered, in XACKs of up to SOURCE_REDIS_ACK_MAX ids; kept while down. */
 static void
 source_ack_flush(struct source *s)
 {
 	const char	*argv[3 + SOURCE_REDIS_ACK_MAX];
 	char		(*ids)[48];
-	uint32_t	 i, n, k;
+	uint32_t	 i, n;
 
 	if (s->nacks == 0 || s->state != SOURCE_UP || s->cmd == NULL)
 		return;
@@ -992,17 +1012,7 @@ source_ack_flush(struct source *s)
 			source_result_send(s, s->cmd, NULL, &s->acks[i]);
 	}
 	for (i = 0; i < s->nacks; i += n) {
-		n = s->nacks - i > SOURCE_REDIS_ACK_MAX ? SOURCE_REDIS_ACK_MAX :
-		    s->nacks - i;
-		argv[0] = "XACK";
-		argv[1] = s->cf.stream;
-		argv[2] = s->cf.group;
-		for (k = 0; k < n; k++) {
-			snprintf(ids[k], sizeof ids[k], "%llu-%llu",
-			    (unsigned long long)s->acks[i + k].id.ms,
-			    (unsigned long long)s->acks[i + k].id.seq);
-			argv[3 + k] = ids[k];
-		}
+		n = source_xack_argv(s, i, argv, ids);
 		if (redisAsyncCommandArgv(s->cmd, source_ack_cb, NULL, (int)(3 + n), argv,
 		    NULL) == REDIS_OK)
 			s->acks_out++;
@@ -1235,7 +1245,7 @@ source_redis_free(void)
 	struct timeval	 tv = { 1, 0 };
 	const char	*argv[3 + SOURCE_REDIS_ACK_MAX];
 	char		(*ids)[48];
-	uint32_t	 i, n, k;
+	uint32_t	 i, n;
 
 	ids = malloc(SOURCE_REDIS_ACK_MAX * sizeof *ids);
 	while ((s = LIST_FIRST(&source_list)) != NULL) {
@@ -1257,17 +1267,7 @@ source_redis_free(void)
 						source_result_send(s, NULL, c, &s->acks[i]);
 				}
 				for (i = 0; i < s->nacks && c->err == 0; i += n) {
-					n = s->nacks - i > SOURCE_REDIS_ACK_MAX ?
-					    SOURCE_REDIS_ACK_MAX : s->nacks - i;
-					argv[0] = "XACK";
-					argv[1] = s->cf.stream;
-					argv[2] = s->cf.group;
-					for (k = 0; k < n; k++) {
-						snprintf(ids[k], sizeof ids[k], "%llu-%llu",
-						    (unsigned long long)s->acks[i + k].id.ms,
-						    (unsigned long long)s->acks[i + k].id.seq);
-						argv[3 + k] = ids[k];
-					}
+					n = source_xack_argv(s, i, argv, ids);
 					freeReplyObject(redisCommandArgv(c, (int)(3 + n),
 					    argv, NULL));
 				}
