@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "proto.h"
+#include "redis_url.h"
 
 #define CONFIG_UNSET_INT	INT_MIN
 #define CONFIG_UNSET_U32	UINT32_MAX
@@ -794,7 +795,7 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 			if (config_source_string(cp, s, where, sc->redis,
 			    sizeof sc->redis) != 0)
 				continue;
-			if (source_redis_parse_url(sc->redis, &u, why, sizeof why) != 0) {
+			if (redis_url_parse(sc->redis, &u, why, sizeof why) != 0) {
 				config_cause_add(cp, s, "'redis'%s: %s", where, why);
 				sc->redis[0] = '\0';
 			}

@@ -40,17 +40,6 @@ struct source_config {
 	uint32_t	 result_ms;	/* results as keys <stream>:result:<id> living this long; 0: none */
 };
 
-/* A Redis URL taken apart (source_redis_parse_url). */
-struct redis_url {
-	char		 host[256];
-	int		 port;		/* default 6379 */
-	int		 db;		/* default 0 */
-	char		 user[128];	/* "": none (AUTH with the password alone) */
-	char		 pass[256];	/* "": no AUTH */
-};
-/* 0, or -1 with why (which never quotes the password). */
-int	source_redis_parse_url(const char *url, struct redis_url *u, char *why, size_t len);
-
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */

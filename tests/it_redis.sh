@@ -190,6 +190,20 @@ jp_eq_until "a dead entry's key says why" "dead
 redis entry $bid of stream res has no 'payload' field" 20 rcli GET "res:result:$bid"
 jp_eq "the bulk queue (no result_ttl) wrote no keys" "" "$(rcli --scan --pattern 'bulk:result:*' | head -1)"
 
+# ----- jobpoolctl submit --redis: no local daemon needed -----
+URL="redis://:$PASS@127.0.0.1:$PORT/0"
+jp_eq "submit --redis -w prints the result a daemon wrote" "via the cli" \
+	"$(JOBPOOL_SOCKET=/nonexistent jp_ctl submit --redis "$URL" --stream res -w 'via the cli')"
+jp_match "submit --redis prints the entry id" '^[0-9]+-[0-9]+$' \
+	"$(printf 'from stdin' | JOBPOOL_SOCKET=/nonexistent jp_ctl submit --redis "$URL" --stream res -)"
+out=$(jp_ctl submit --redis "redis://:wrong-$PASS@127.0.0.1:$PORT/0" --stream res x 2>&1)
+jp_eq "a wrong password: exit 3" 3 "$?"
+jp_match "and the error says AUTH failed" "^jobpoolctl: submit: redis 127.0.0.1:$PORT: AUTH: " "$out"
+case $out in *"$PASS"*) jp_fail "submit --redis shows the password: $out" ;;
+	*) jp_pass "submit --redis does not show the password" ;; esac
+out=$(jp_ctl submit --redis "$URL" x 2>&1)
+jp_eq "--redis without --stream is a usage error" 2 "$?"
+
 # ----- the password is nowhere to be seen -----
 stats_all="$(badclient stats "$JP_SOCK"; JP_SOCK=$B_SOCK badclient stats "$B_SOCK"; jp_ctl status)"
 case $stats_all in *"$PASS"*) jp_fail "STATS or status shows the password" ;;
