@@ -4,9 +4,10 @@
 # jobpoold (2 echo workers each, one consumer group) started on it: jobs/s from the
 # daemons' start until every entry's job is done (the STATS done counts add up to N),
 # and the Redis server's CPU per job (its utime + stime from /proc, over the run).
-# Each run starts on a fresh stream. Prints one line per run and the medians.
+# Each run starts on a fresh stream. Prints one line per run and the medians, then the
+# peers' rates (bench/w9_peers.py: Celery with its Redis broker, RQ), if installed.
 #
-#   bench/w9_redis.sh [BUILD_DIR]      W9_JOBS=N, BENCH_REPS=R (default 3)
+#   bench/w9_redis.sh [BUILD_DIR]      W9_JOBS=N, BENCH_REPS=R (default 3), W9_PEER_JOBS
 # Needs redis-server and redis-cli. Not part of bench/run (yet): its figures are in
 # bench/README.md by hand.
 set -euo pipefail
@@ -82,3 +83,18 @@ for nd in 1 2; do
 done | tee "$TMP/w9.out"
 awk '{ split($3, a, "="); split($4, b, "="); d = $1; v[d] = v[d] " " a[2]; c[d] = c[d] " " b[2] }
      END { for (d in v) print d, "jobs/s:" v[d] " | redis CPU us/job:" c[d] }' "$TMP/w9.out" | sort
+
+# The peers on the same server, when Debian's python3-celery and python3-rq are
+# installed: fewer jobs (W9_PEER_JOBS, default 20,000; RQ a quarter of that), since
+# they run two to three orders of magnitude slower.
+PN=${W9_PEER_JOBS:-20000}
+if "$PY" -c 'import celery, redis' 2>/dev/null; then
+	"$PY" "$BENCH_DIR/w9_peers.py" celery "$PORT" "$PN" || echo "celery: failed"
+else
+	echo "celery: not installed (python3-celery)"
+fi
+if "$PY" -c 'import rq, redis' 2>/dev/null; then
+	"$PY" "$BENCH_DIR/w9_peers.py" rq "$PORT" $((PN / 4)) || echo "rq: failed"
+else
+	echo "rq: not installed (python3-rq)"
+fi
