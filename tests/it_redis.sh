@@ -5,6 +5,13 @@
 #   - two jobpoold share one stream: 100,000 entries all run exactly once (each daemon's
 #     STATS: done and the source's read/acked add up to the entries, none left pending);
 #   - an entry without a payload field is a dead job, and acked;
+#   - a flood: each daemon reads only what its queue has room for (max_jobs), the rest
+#     stays undelivered in Redis, and RSS stays flat;
+#   - results as keys with a TTL; jobpoolctl submit --redis [-w] without a daemon;
+#   - a reload moves a source to another stream;
+#   - delivery count: an entry that three consumers died with is made dead when claimed;
+#   - kill -9 of one daemon mid-run: the other claims its entries after `claim` and
+#     finishes them, running at most the jobs that were running at the kill twice;
 #   - redis-server restarted mid-run: both daemons show `paused: redis unreachable`,
 #     say so once in the log, then resume and finish; nothing is lost (every payload is
 #     in the file the handler appends to);
@@ -89,6 +96,9 @@ queues = (
 	{ name = "res"; handler = "echo"; workers = 1;
 	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "res";
 	             consumer = "$1"; result_ttl = 60; }; },
+	{ name = "flood"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 20;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "flood";
+	             consumer = "$1"; }; },
 	{ name = "local"; handler = "echo"; workers = 1; }
 );
 shutdown_timeout = 5;
@@ -179,6 +189,40 @@ jp_eq_until "the entry delivered 3 times is dead where it was claimed" 1 20 eval
 	'echo $(( $(jp_stat queue poison dead) + $(b_stat queue poison dead) ))'
 jp_match "the log says why" "was delivered more than poison_after times" "$(jp_log; cat "$B_LOG")"
 jp_eq_until "and it is acked: no longer pending" 0 10 eval 'rcli XPENDING poison jobpool | head -1'
+
+# ----- a flood: backpressure reaches Redis, not memory -----
+# 5,000 entries of 100 ms jobs on two daemons of one worker and max_jobs 20 each: each
+# reads only as much as it has room for, and the rest stays undelivered in Redis.
+python3 - <<'PY' | rcli --pipe >/dev/null
+import sys
+for i in range(5000):
+    sys.stdout.write("*5\r\n$4\r\nXADD\r\n$5\r\nflood\r\n$1\r\n*\r\n$7\r\npayload\r\n$3\r\n100\r\n")
+PY
+jp_eq_until "A's flood queue fills up to max_jobs" 20 20 jp_stat queue flood depth
+jp_eq_until "B's too" 20 20 b_stat queue flood depth
+rss_a0=$(jp_rss); rss_b0=$(jp_rss "$(pgrep -o -P "$B_PID")")
+flood_ok=1
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	for who in jp_stat b_stat; do
+		h=$($who source flood held)
+		[ "${h:-99}" -le 21 ] || { flood_ok=0; echo "held=$h by $who" >&2; }
+	done
+	sleep 0.2
+done
+[ "$flood_ok" = 1 ] && jp_pass "each daemon holds at most max_jobs + its one running job, throughout" ||
+	jp_fail "a daemon held more entries than it had room for"
+pending=$(rcli XPENDING flood jobpool | head -1)
+if [ "$pending" -le 42 ]; then
+	jp_pass "Redis has delivered only what both had room for ($pending pending)"
+else
+	jp_fail "Redis delivered $pending entries, more than the 42 both had room for"
+fi
+rss_a1=$(jp_rss); rss_b1=$(jp_rss "$(pgrep -o -P "$B_PID")")
+if [ $((rss_a1 - rss_a0)) -lt 4096 ] && [ $((rss_b1 - rss_b0)) -lt 4096 ]; then
+	jp_pass "both daemons' RSS stays flat (A $rss_a0 -> $rss_a1 KiB, B $rss_b0 -> $rss_b1 KiB)"
+else
+	jp_fail "RSS grew: A $rss_a0 -> $rss_a1 KiB, B $rss_b0 -> $rss_b1 KiB"
+fi
 
 # ----- results: a key per entry, with a TTL, where any host can read it -----
 rid=$(rcli XADD res '*' payload 'hello result')
