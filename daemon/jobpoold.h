@@ -557,6 +557,8 @@ void		 notify_job_changed(const struct job_change *);
 /* source_redis: a job from a Redis stream ended; heard only while there are any. */
 extern uint64_t	 source_redis_nheld;
 void		 source_redis_job_changed(const struct job_change *);
+/* Is job id one from Redis, not ended yet? (Its entry, pending, is what keeps it.) */
+int		 source_redis_holds(uint64_t id);
 /* dispatch: a job is ready to run, dispatch its queue later in this pass. */
 void		 dispatch_kick(struct queue *q);
 static inline void

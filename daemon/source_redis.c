@@ -261,6 +261,12 @@ held_find_job(uint64_t job)
 	return (NULL);
 }
 
+int
+source_redis_holds(uint64_t id)
+{
+	return (held_find_job(id) != NULL);
+}
+
 /* ----- connections ----- */
 
 static struct source *

@@ -12,6 +12,8 @@
 #   - delivery count: an entry that three consumers died with is made dead when claimed;
 #   - kill -9 of one daemon mid-run: the other claims its entries after `claim` and
 #     finishes them, running at most the jobs that were running at the kill twice;
+#   - with the journal on, a graceful stop with jobs from Redis waiting: the journal
+#     brings none back, the restart resumes the pending entries, each runs once;
 #   - redis-server restarted mid-run: both daemons show `paused: redis unreachable`,
 #     say so once in the log, then resume and finish; nothing is lost (every payload is
 #     in the file the handler appends to);
@@ -282,6 +284,43 @@ if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$B_LOG"; then
 	jp_fail "sanitizer report in the second daemon's log"
 	grep -A20 -E 'Sanitizer|runtime error' "$B_LOG" | head -40 >&2
 fi
+# ----- with the journal on: a restarted host resumes its own pending entries -----
+# Jobs from Redis are kept by Redis (pending entries), not by the journal: after a
+# graceful stop with jobs still waiting, the next start runs each of them once, from
+# its pending entry (XREADGROUP with id 0), not twice (journal and entry).
+jr="$JP_TMP/jr"
+: >"$jr"
+mkdir -p "$JP_TMP/journal"
+printf '#!/bin/sh\nread -r p; sleep 0.01; echo "$p" >> %s\n' "$jr" >"$JP_TMP/jr.sh"
+chmod +x "$JP_TMP/jr.sh"
+jr_conf="journal_dir = \"$JP_TMP/journal\";
+shutdown_timeout = 5;
+queues = (
+	{ name = \"jr\"; handler = \"exec:$JP_TMP/jr.sh\";
+	  workers = 1; batch = 1;
+	  source = { redis = \"redis://:$PASS@127.0.0.1:$PORT/0\"; stream = \"jr\";
+	             consumer = \"host-c\"; }; },
+	{ name = \"local\"; handler = \"echo\"; workers = 1; }
+);"
+jp_start "$jr_conf"
+J=200
+for i in $(seq 1 $J); do printf 'XADD jr * payload j-%d\n' "$i"; done | rcli >/dev/null
+jp_until 30 eval '[ "$(wc -l <"$jr")" -ge 20 ]' || jp_fail "the jr jobs did not start"
+jp_stop
+left=$(rcli XPENDING jr jobpool | head -1)
+if [ "$left" -gt 0 ] && [ "$(wc -l <"$jr")" -lt "$J" ]; then
+	jp_pass "a graceful stop left $left entries pending for host-c"
+else
+	jp_fail "nothing was left to resume ($left pending, $(wc -l <"$jr") ran)"
+fi
+jp_start "$jr_conf"
+jp_eq "the journal brought back no job from Redis" 0 "$(jp_stat journal recovered)"
+uniq_jr() { sort -u "$jr" | wc -l; }
+jp_eq_until "after the restart every jr job ran" "$J" 60 uniq_jr
+jp_eq "each exactly once" "$J" "$(wc -l <"$jr")"
+jp_eq_until "nothing is left pending" 0 20 eval 'rcli XPENDING jr jobpool | head -1'
+jp_stop
+
 case "$(cat "$JP_LOG" "$B_LOG")" in *"$PASS"*) jp_fail "a log shows the password" ;;
 	*) jp_pass "no log line shows the password" ;; esac
 jp_done
