@@ -813,13 +813,25 @@ config_parse_source(struct config_parse *cp, struct queue_config *qc,
 			}
 		} else if (strcmp(key, "result_ttl") == 0)
 			config_want_duration(cp, s, where, &sc->result_ms);
-		else
+		else if (strcmp(key, "password_file") == 0) {
+			if (config_source_string(cp, s, where, sc->password_file,
+			    sizeof sc->password_file) == 0 && sc->password_file[0] != '/') {
+				config_cause_add(cp, s, "'password_file'%s must be an "
+				    "absolute path", where);
+			}
+		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
 	if (config_setting_get_member(g, "redis") == NULL)
 		config_cause_add(cp, g, "'redis' is missing%s", where);
 	if (config_setting_get_member(g, "stream") == NULL)
 		config_cause_add(cp, g, "'stream' is missing%s", where);
+	if (sc->password_file[0] != '\0' && sc->redis[0] != '\0' &&
+	    redis_url_parse(sc->redis, &u, why, sizeof why) == 0 && u.pass[0] != '\0') {
+		config_cause_add(cp, config_setting_get_member(g, "password_file"),
+		    "'password_file'%s and a password in 'redis': give one of them", where);
+	}
+	explicit_bzero(&u, sizeof u);
 	if (sc->group[0] == '\0')
 		snprintf(sc->group, sizeof sc->group, "jobpool");
 	if (sc->claim_ms == 0)

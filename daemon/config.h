@@ -38,6 +38,7 @@ struct source_config {
 	char		 consumer[CONFIG_SOURCE_NAME_MAX]; /* default: the host name */
 	uint32_t	 claim_ms;	/* others' entries idle this long are claimed; default 60 s */
 	uint32_t	 result_ms;	/* results as keys <stream>:result:<id> living this long; 0: none */
+	char		 password_file[CONFIG_SOURCE_NAME_MAX]; /* the password, read at each connect */
 };
 
 struct queue_config {

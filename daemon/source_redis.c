@@ -94,7 +94,7 @@ struct source {
 	uint64_t		 nclaimed;	/* entries taken from other consumers */
 	int			 fails;		/* reconnects in a row that failed */
 	int			 paused;	/* said so in the log; STATS shows it */
-	char			 why[256];
+	char			 why[512];
 	struct source_ack {
 		struct redis_id	 id;
 		char		*res;		/* result_ttl: "<status>\n<result>", or NULL */
@@ -320,6 +320,7 @@ static void
 source_fail(struct source *s, const char *fmt, ...)
 {
 	struct timeval	 tv = { 0, 0 };
+	char		 why[sizeof s->why];
 	va_list		 ap;
 
 	if (s->state == SOURCE_DOWN)
@@ -328,9 +329,11 @@ source_fail(struct source *s, const char *fmt, ...)
 	s->reading = 0;
 	s->claiming = 0;
 	evtimer_del(s->watch_ev);
+	/* Through a copy: the reason may be s->why itself (source_connect). */
 	va_start(ap, fmt);
-	vsnprintf(s->why, sizeof s->why, fmt, ap);
+	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
+	memcpy(s->why, why, sizeof s->why);
 	if (!s->paused) {
 		s->paused = 1;
 		log_warnx("queue %s: paused: redis unreachable (%s: %s); reconnecting",
@@ -437,10 +440,45 @@ source_connect_one(struct source *s)
 	return (ac);
 }
 
+/*
+ * password_file: its first line is the password, read at every connection (so a new
+ * one takes effect at the next), as the daemon's user. 0, or -1 with s->why.
+ */
+static int
+source_read_password(struct source *s)
+{
+	FILE	*f;
+	char	*nl;
+
+	if (s->cf.password_file[0] == '\0')
+		return (0);
+	memset(s->url.pass, 0, sizeof s->url.pass);
+	if ((f = fopen(s->cf.password_file, "re")) == NULL) {
+		snprintf(s->why, sizeof s->why, "password_file %s: %s",
+		    s->cf.password_file, strerror(errno));
+		return (-1);
+	}
+	if (fgets(s->url.pass, sizeof s->url.pass, f) == NULL)
+		s->url.pass[0] = '\0';
+	fclose(f);
+	if ((nl = strpbrk(s->url.pass, "\r\n")) != NULL)
+		*nl = '\0';
+	if (s->url.pass[0] == '\0') {
+		snprintf(s->why, sizeof s->why, "password_file %s: empty",
+		    s->cf.password_file);
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 source_connect(struct source *s)
 {
 	s->state = SOURCE_CONNECTING;
+	if (source_read_password(s) != 0) {
+		source_fail(s, "%s", s->why);
+		return;
+	}
 	if ((s->cmd = source_connect_one(s)) == NULL ||
 	    (s->rd = source_connect_one(s)) == NULL) {
 		source_fail(s, "%s", s->why);
@@ -1137,7 +1175,7 @@ source_redis_sync(void)
 const char *
 source_redis_paused(const struct queue *q)
 {
-	static char	 reason[640];
+	static char	 reason[1024];
 	struct source	*s;
 
 	if (LIST_EMPTY(&source_list) || (s = source_find(q)) == NULL || !s->paused)

@@ -300,8 +300,12 @@ queues = (
 	  workers = 1; batch = 1;
 	  source = { redis = \"redis://:$PASS@127.0.0.1:$PORT/0\"; stream = \"jr\";
 	             consumer = \"host-c\"; }; },
+	{ name = \"pwf\"; handler = \"echo\"; workers = 1;
+	  source = { redis = \"redis://127.0.0.1:$PORT/0\"; stream = \"pwf\";
+	             password_file = \"$JP_TMP/redis.pw\"; result_ttl = 60; }; },
 	{ name = \"local\"; handler = \"echo\"; workers = 1; }
 );"
+printf '%s\n' "$PASS" >"$JP_TMP/redis.pw"
 jp_start "$jr_conf"
 J=200
 for i in $(seq 1 $J); do printf 'XADD jr * payload j-%d\n' "$i"; done | rcli >/dev/null
@@ -319,7 +323,25 @@ uniq_jr() { sort -u "$jr" | wc -l; }
 jp_eq_until "after the restart every jr job ran" "$J" 60 uniq_jr
 jp_eq "each exactly once" "$J" "$(wc -l <"$jr")"
 jp_eq_until "nothing is left pending" 0 20 eval 'rcli XPENDING jr jobpool | head -1'
+
+# ----- the password from a file, read at each connection -----
+jp_eq "password_file: a job through a source whose URL has no password" "from the file" \
+	"$(jp_ctl submit --redis "redis://:$PASS@127.0.0.1:$PORT/0" --stream pwf -w 'from the file')"
+rm -f "$JP_TMP/redis.pw"
+rcli CLIENT KILL TYPE normal >/dev/null	# every connection drops: the sources reconnect
+jp_eq_until "password_file gone: the queue is paused" paused 20 jp_stat queue pwf state
+jp_match "and STATS says which file and why" \
+	"redis unreachable \\(redis://127.0.0.1:$PORT/0: password_file $JP_TMP/redis.pw: No such file" \
+	"$(badclient stats "$JP_SOCK" | sed -n 's/^queue pwf .* reason=//p')"
+printf '%s\n' "$PASS" >"$JP_TMP/redis.pw"
+jp_eq_until "the file back: it resumes" running 20 jp_stat queue pwf state
 jp_stop
+printf 'socket = "%s";\nqueues = ( { name = "x"; handler = "echo";\n  source = { redis = "redis://:%s@h"; stream = "s";\n    password_file = "rel/pw"; }; } );\n' \
+	"$JP_SOCK" "$PASS" >"$JP_TMP/pw.conf"
+out=$("$JOBPOOLD" -t -c "$JP_TMP/pw.conf" 2>&1)
+jp_match "password_file must be absolute" "pw.conf:4: 'password_file' in the source of queue 'x' must be an absolute path" "$out"
+jp_match "and not with a password in the URL" "pw.conf:4: 'password_file' in the source of queue 'x' and a password in 'redis'" "$out"
+case $out in *"$PASS"*) jp_fail "the error quotes the password" ;; *) jp_pass "neither quotes the password" ;; esac
 
 case "$(cat "$JP_LOG" "$B_LOG")" in *"$PASS"*) jp_fail "a log shows the password" ;;
 	*) jp_pass "no log line shows the password" ;; esac
