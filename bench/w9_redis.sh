@@ -5,7 +5,8 @@
 # daemons' start until every entry's job is done (the STATS done counts add up to N),
 # and the Redis server's CPU per job (its utime + stime from /proc, over the run).
 # Each run starts on a fresh stream. Prints one line per run and the medians, then the
-# peers' rates (bench/w9_peers.py: Celery with its Redis broker, RQ), if installed.
+# end-to-end latency at 1,000 jobs/s (bench/w9_latency.py), and the peers' rates
+# (bench/w9_peers.py: Celery with its Redis broker, RQ), if installed.
 #
 #   bench/w9_redis.sh [BUILD_DIR]      W9_JOBS=N, BENCH_REPS=R (default 3), W9_PEER_JOBS
 # Needs redis-server and redis-cli. Not part of bench/run (yet): its figures are in
@@ -83,6 +84,21 @@ for nd in 1 2; do
 done | tee "$TMP/w9.out"
 awk '{ split($3, a, "="); split($4, b, "="); d = $1; v[d] = v[d] " " a[2]; c[d] = c[d] " " b[2] }
      END { for (d in v) print d, "jobs/s:" v[d] " | redis CPU us/job:" c[d] }' "$TMP/w9.out" | sort
+
+# End-to-end latency at W9_RATE jobs/s (default 1,000) for 10 s, one daemon with
+# result_ttl: bench/w9_latency.py, from just before each XADD to the notification of the
+# result key the daemon SETs.
+cat >"$TMP/w9-lat.conf" <<CONF
+socket = "$TMP/w9-lat.sock";
+log_level = "warning";
+queues = ( { name = "w9"; handler = "echo"; workers = 2;
+	source = { redis = "redis://127.0.0.1:$PORT/0"; stream = "w9lat";
+	           consumer = "bench-lat"; result_ttl = 30; }; } );
+CONF
+start_bg LPID "$JOBPOOLD" -c "$TMP/w9-lat.conf"
+sleep 1
+echo "latency at ${W9_RATE:-1000} jobs/s: $("$PY" "$BENCH_DIR/w9_latency.py" "$PORT" w9lat "${W9_RATE:-1000}" 10)"
+stop_bg "$LPID"
 
 # The peers on the same server, when Debian's python3-celery and python3-rq are
 # installed: fewer jobs (W9_PEER_JOBS, default 20,000; RQ a quarter of that), since
