@@ -86,6 +86,9 @@
 #define CONFIG_MIN_RLIMIT_AS		16777216LL	/* 16 MiB */
 #define CONFIG_MIN_RLIMIT_NOFILE	16LL
 #define CONFIG_DEF_DEAD_MAX		10000U
+#define CONFIG_DEF_EVENTS_RING		524288U	/* 40 MiB: jobpool.conf(5) */
+#define CONFIG_MIN_EVENTS_RING		16
+#define CONFIG_MAX_EVENTS_RING		(1U << 26)	/* 5 GiB */
 #define CONFIG_DEF_FSYNC_INTERVAL_MS	1000U
 #define CONFIG_DEF_COMPACT_SIZE		67108864U
 #define CONFIG_MIN_COMPACT_SIZE		65536U
@@ -1010,6 +1013,10 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 		} else if (strcmp(key, "dead_max") == 0) {
 			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
 				cf->dead_max = (uint32_t)v;
+		} else if (strcmp(key, "events_ring") == 0) {
+			if (config_want_int(cp, s, "", CONFIG_MIN_EVENTS_RING,
+			    CONFIG_MAX_EVENTS_RING, &v) == 0)
+				cf->events_ring = (uint32_t)v;
 		} else if (strcmp(key, "journal_dir") == 0) {
 			if (config_want_string(cp, s, "", &str) != 0)
 				continue;
@@ -1110,6 +1117,8 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->log_level = LOG_INFO;
 	if (cf->dead_max == CONFIG_UNSET_U32)
 		cf->dead_max = CONFIG_DEF_DEAD_MAX;
+	if (cf->events_ring == CONFIG_UNSET_U32)
+		cf->events_ring = CONFIG_DEF_EVENTS_RING;
 	if (cf->journal_fsync == CONFIG_UNSET_INT)
 		cf->journal_fsync = CONFIG_FSYNC_INTERVAL;
 	if (cf->journal_fsync_interval_ms == CONFIG_UNSET_U32 ||
@@ -1204,6 +1213,7 @@ config_new(const char *path)
 	cf->output_timeout_ms = CONFIG_UNSET_U32;
 	cf->log_level = CONFIG_UNSET_INT;
 	cf->dead_max = CONFIG_UNSET_U32;
+	cf->events_ring = CONFIG_UNSET_U32;
 	cf->journal_fsync = CONFIG_UNSET_INT;
 	cf->journal_fsync_interval_ms = CONFIG_UNSET_U32;
 	cf->journal_compact_size = CONFIG_UNSET_U64;

@@ -80,6 +80,7 @@ struct config {
 	uint32_t		 output_timeout_ms;   /* past 4 x max_output, unread this long: close */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
+	uint32_t		 events_ring;	/* events kept for EVENTS (events.c); at start only */
 
 	/* The journal (journal.c): NULL journal_dir, none. */
 	char			*journal_dir;	/* absolute; set only at start (a reload warns) */

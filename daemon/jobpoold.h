@@ -44,6 +44,7 @@ struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
 struct job_change;
+struct events_sub;
 
 enum job_state {
 	JOB_DELAYED,
@@ -318,6 +319,7 @@ struct conn {
 	uint64_t		 req_ms;	/* an incomplete request began; 0: none */
 	size_t			 unsent_seen;	/* replies unsent at the timer's last look */
 	int			 waited;	/* waited on the daemon, or was sent a RESULT, since */
+	struct events_sub	*sub;		/* EVENTS: it follows the event ring (events.c) */
 };
 
 /* master.c */
@@ -573,6 +575,11 @@ uint32_t	 server_nconns(void);
 void		 server_limits(const struct config *cf);
 /* The journal made batches up to batch durable: send the replies that waited for them. */
 void		 server_journal_durable(uint64_t batch);
+/* Where c's replies go now, and how many of its bytes its socket has not taken. */
+struct evbuffer	*server_out(struct conn *c);
+size_t		 server_unsent(struct conn *c);
+/* c's event stream ended (until=now): it closes once its output is written. */
+void		 server_stream_end(struct conn *c);
 
 /* stats.c */
 void		 stats_init(void);

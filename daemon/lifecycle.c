@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 
@@ -33,6 +34,9 @@ static void	lifecycle_log(const struct job_change *);
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
  *   - stats and log next, so that a client told of a change finds it counted;
+ *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
+ *     of an end no later than a waiter; it only records, and delivers later in the
+ *     pass;
  *   - waiters (server.c) after the journal, for the rule above;
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
@@ -51,6 +55,8 @@ static void	lifecycle_log(const struct job_change *);
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DONE) | \
 				ON(JOB_DEAD) | ON(JOB_EV_STARTED) |		\
 				ON(JOB_EV_CANCELLING), 1)			\
+	L(events_job_changed,	ON_WAITING | ON(JOB_EV_STARTED) |		\
+				ON(JOB_RETRY_WAIT) | ON_END, 1)			\
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\

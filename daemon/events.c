@@ -1,0 +1,734 @@
+/*
+ * events.c: the event bus. Every job transition and pool change is recorded once in
+ * a ring of fixed-size records; subscribers (EVENTS connections) read the ring by
+ * sequence number, each with its own cursor, and hooks are fed from it.
+ *
+ * Publishing is the master's cost on every job, so it is a store of 64 bytes into a
+ * preallocated slot: no allocation, no formatting, no system call. The time is read
+ * once per pass of the loop (the first publish of a pass reads the clock and arms
+ * deliver_ev, which forgets it): events of one pass share the time the pass began
+ * publishing. Text (an error, a reason) is copied, cut at EVENTS_TEXT_MAX bytes, into
+ * a smaller ring of text slots; an event whose slot was taken again by a later text
+ * says so (error_lost=1) rather than showing another event's text.
+ *
+ * Delivery: deliver_ev runs once per pass that published, after the pass's other
+ * callbacks, and formats each subscriber's events from its cursor into its connection's
+ * output, up to its backlog (EVENTS_BACKLOG bytes not yet taken by its socket). A
+ * subscriber whose socket is full is skipped at the cost of a comparison; its cursor
+ * waits in the ring. When the ring has overtaken a cursor (the ring holds the last
+ * events_ring events), the subscriber gets a gap event naming the first and last
+ * sequence numbers it lost, and goes on from the oldest one the ring holds: a slow
+ * subscriber costs nothing but its cursor, and never hears less than the truth.
+ *
+ * Which transition is which event, once (events_job_changed, a lifecycle listener):
+ *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
+ *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
+ *   done                                                                  job.succeeded
+ *   retry_wait or dead after an attempt that failed: first the attempt's
+ *     outcome, job.failed or job.timeout (worker, ms, error); then        job.retrying
+ *     (delay_ms) or                                                       job.dead
+ *   dead otherwise (its queue's handler cannot start; not a recovered one) job.dead
+ *   cancelled                                                             job.cancelled
+ * A job queued again after its backoff or after its worker died, and a delayed job
+ * falling due, are not events: they add nothing a subscriber did not hear.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "jobpoold.h"
+#include "events.h"
+#include "log.h"
+#include "priv.h"
+#include "proto.h"
+
+#define EVENTS_TEXT_MAX		116	/* bytes of text an event keeps */
+#define EVENTS_TEXT_SHARE	8	/* one text slot per this many events */
+#define EVENTS_TEXT_MIN		64
+#define EVENTS_BACKLOG		(256 * 1024)	/* a subscriber's unsent bytes, at most */
+#define EVENTS_LINE_MAX		(512 + 3 * EVENTS_TEXT_MAX)
+#define EVENTS_CHUNK		(16 * 1024)
+
+/* A text slot: the seq of the event it belongs to. */
+struct events_textslot {
+	uint64_t	 seq;
+	uint32_t	 len;
+	char		 s[EVENTS_TEXT_MAX];
+};
+_Static_assert(sizeof(struct events_rec) == 64, "an event is 64 bytes");
+_Static_assert(sizeof(struct events_textslot) == 128, "a text slot is 128 bytes");
+
+/* A connection following the ring (EVENTS). */
+struct events_sub {
+	struct conn		*c;
+	uint64_t		 cursor;	/* the next seq to look at */
+	uint64_t		 until;		/* until=now: the last seq, then END; 0: none */
+	uint64_t		 dropped;	/* events it lost (gaps) */
+	uint32_t		 types;		/* the types it wants, a bit each */
+	char			 queue[PROTO_MAX_NAME + 1];	/* "" any */
+	uid_t			 uid;
+	int			 admin;		/* sees every job; else its own only */
+	TAILQ_ENTRY(events_sub)	 entry;
+};
+
+static struct events_rec	*ring;
+static uint32_t			 ring_n;
+static uint32_t			 ring_slot;	/* where the next event goes */
+static struct events_textslot	*texts;
+static uint32_t			 texts_n;
+static uint32_t			 text_slot;
+static uint64_t			 last_seq;	/* the last published, 0: none yet */
+static uint64_t			 epoch;
+static uint64_t			 dropped_total;	/* gaps reported to subscribers */
+static uint64_t			 pass_time_us;	/* this pass's time, 0: not read yet */
+static struct event		*deliver_ev;
+static TAILQ_HEAD(, events_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
+static uint32_t			 nsubs;
+
+static const char *const events_names[EVENTS_NTYPES] = {
+	"job.queued", "job.started", "job.succeeded", "job.failed", "job.retrying",
+	"job.timeout", "job.cancelled", "job.dead", "worker.started", "worker.exited",
+	"worker.recycled", "queue.full", "queue.resumed", "queue.backoff",
+	"daemon.reloaded", "daemon.stopping"
+};
+
+static void	events_deliver_cb(evutil_socket_t, short, void *);
+static void	events_feed(struct events_sub *);
+
+const char *
+events_type_name(int type)
+{
+	if (type < 0 || type >= EVENTS_NTYPES)
+		return ("unknown");
+	return (events_names[type]);
+}
+
+int
+events_type_find(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < EVENTS_NTYPES; i++) {
+		if (strcmp(events_names[i], name) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+uint32_t
+events_type_mask(const char *glob)
+{
+	uint32_t	mask = 0;
+	int		i;
+
+	for (i = 0; i < EVENTS_NTYPES; i++) {
+		if (fnmatch(glob, events_names[i], 0) == 0)
+			mask |= 1u << i;
+	}
+	return (mask);
+}
+
+/* The wall clock in microseconds. */
+static uint64_t
+events_clock(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+int
+events_init(uint32_t n)
+{
+	if (n < 16)
+		n = 16;
+	events_free();
+	/* calloc: the pages are touched only as the ring fills. */
+	if ((ring = calloc(n, sizeof *ring)) == NULL)
+		return (-1);
+	texts_n = n / EVENTS_TEXT_SHARE;
+	if (texts_n < EVENTS_TEXT_MIN)
+		texts_n = EVENTS_TEXT_MIN;
+	if ((texts = calloc(texts_n, sizeof *texts)) == NULL) {
+		free(ring);
+		ring = NULL;
+		return (-1);
+	}
+	ring_n = n;
+	ring_slot = text_slot = 0;
+	last_seq = 0;
+	epoch = events_clock();
+	if (master_base != NULL &&
+	    (deliver_ev = event_new(master_base, -1, 0, events_deliver_cb, NULL)) == NULL)
+		return (-1);
+	return (0);
+}
+
+void
+events_free(void)
+{
+	struct events_sub	*s;
+
+	while ((s = TAILQ_FIRST(&subs)) != NULL) {
+		TAILQ_REMOVE(&subs, s, entry);
+		s->c->sub = NULL;
+		free(s);
+	}
+	nsubs = 0;
+	if (deliver_ev != NULL)
+		event_free(deliver_ev);
+	deliver_ev = NULL;
+	free(ring);
+	free(texts);
+	ring = NULL;
+	texts = NULL;
+	ring_n = texts_n = 0;
+}
+
+uint64_t
+events_epoch(void)
+{
+	return (epoch);
+}
+
+uint64_t
+events_last_seq(void)
+{
+	return (last_seq);
+}
+
+/* The oldest seq the ring holds (last_seq + 1 when it holds none). */
+uint64_t
+events_oldest_seq(void)
+{
+	if (last_seq < ring_n)
+		return (1);
+	return (last_seq - ring_n + 1);
+}
+
+const struct events_rec *
+events_get(uint64_t seq)
+{
+	if (seq == 0 || seq > last_seq || seq < events_oldest_seq())
+		return (NULL);
+	return (&ring[(seq - 1) % ring_n]);
+}
+
+const char *
+events_text(const struct events_rec *rec, uint32_t *len)
+{
+	const struct events_textslot	*t;
+
+	*len = 0;
+	if (rec->text == 0)
+		return (NULL);
+	t = &texts[rec->text - 1];
+	if (t->seq != rec->seq)
+		return (NULL);
+	*len = t->len;
+	return (t->s);
+}
+
+void
+events_publish(enum events_type type, const struct events_info *info)
+{
+	struct events_rec	*r;
+	struct events_textslot	*t;
+	uint32_t		 n;
+
+	if (ring == NULL)
+		return;
+	if (pass_time_us == 0) {
+		pass_time_us = events_clock();
+		if (deliver_ev != NULL)
+			event_active(deliver_ev, EV_TIMEOUT, 0);
+	}
+	r = &ring[ring_slot];
+	if (++ring_slot == ring_n)
+		ring_slot = 0;
+	*r = (struct events_rec){ .seq = ++last_seq, .time_us = pass_time_us,
+	    .type = (uint8_t)type, .job = info->job, .aux = info->aux,
+	    .dur_ms = info->dur_ms, .pid = info->pid,
+	    .queue = info->queue < 0 ? EVENTS_NO_QUEUE : (uint16_t)info->queue };
+	if (info->text != NULL) {
+		t = &texts[text_slot];
+		r->text = text_slot + 1;
+		if (++text_slot == texts_n)
+			text_slot = 0;
+		n = info->textlen > EVENTS_TEXT_MAX ? EVENTS_TEXT_MAX : info->textlen;
+		t->seq = r->seq;
+		t->len = n;
+		memcpy(t->s, info->text, n);
+	}
+}
+
+void
+events_publish_queue(enum events_type type, int queue, pid_t pid, uint64_t aux,
+    const char *text)
+{
+	events_publish(type, &(struct events_info){ .queue = queue, .pid = pid,
+	    .aux = aux, .text = text, .textlen = text != NULL ? strlen(text) : 0 });
+}
+
+/* A job's event: the fields every job event has. */
+static struct events_rec *
+events_job(enum events_type type, const struct job_change *ch, const char *text,
+    uint32_t textlen)
+{
+	struct job		*j = ch->j;
+	struct events_rec	*r;
+	uint32_t		 slot = ring_slot;
+
+	events_publish(type, &(struct events_info){ .job = j->id, .queue = j->qidx,
+	    .pid = ch->pid, .dur_ms = ch->ran_ms, .text = text, .textlen = textlen,
+	    .aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms : 0 });
+	if (ring == NULL)
+		return (NULL);
+	r = &ring[slot];
+	r->attempt = ch->attempt;
+	r->owner = j->owner;
+	return (r);
+}
+
+/* lifecycle listener: each transition's event (the table at the top). */
+void
+events_job_changed(const struct job_change *ch)
+{
+	struct events_rec	*r;
+
+	switch (ch->what) {
+	case JOB_QUEUED:
+	case JOB_DELAYED:
+		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
+			break;
+		if ((r = events_job(EVENTS_JOB_QUEUED, ch, NULL, 0)) != NULL)
+			r->recovered = ch->recovered;
+		break;
+	case JOB_EV_STARTED:
+		(void)events_job(EVENTS_JOB_STARTED, ch, NULL, 0);
+		break;
+	case JOB_DONE:
+		(void)events_job(EVENTS_JOB_SUCCEEDED, ch, NULL, 0);
+		break;
+	case JOB_RETRY_WAIT:
+	case JOB_DEAD:
+		if (ch->from == JOB_NEW)
+			break;		/* recovered dead: told before the restart */
+		if (ch->from == JOB_RUNNING && ch->outcome != 0)
+			(void)events_job(ch->outcome == JOB_TIMEOUT ?
+			    EVENTS_JOB_TIMEOUT : EVENTS_JOB_FAILED, ch, ch->err,
+			    ch->errlen);
+		if (ch->what == JOB_RETRY_WAIT)
+			(void)events_job(EVENTS_JOB_RETRYING, ch, NULL, 0);
+		else
+			(void)events_job(EVENTS_JOB_DEAD, ch, ch->text, ch->len);
+		break;
+	case JOB_CANCELLED:
+		(void)events_job(EVENTS_JOB_CANCELLED, ch, ch->text, ch->len);
+		break;
+	}
+}
+
+/* ----- formatting ----- */
+
+/* Append to a line being made in buf[0..room): the new length (room - 1 at most). */
+static size_t
+events_add(char *buf, size_t len, size_t room, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static size_t
+events_add(char *buf, size_t len, size_t room, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	if (len >= room - 1)
+		return (len);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, room - len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return (len);
+	if ((size_t)n >= room - len)
+		return (room - 1);
+	return (len + (size_t)n);
+}
+
+/* A text as the end of a line: outside printable ASCII, and %, percent-encoded. */
+static size_t
+events_add_text(char *buf, size_t len, size_t room, const char *s, uint32_t n)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+	unsigned char		ch;
+	uint32_t		i;
+
+	for (i = 0; i < n && len + 4 < room; i++) {
+		ch = (unsigned char)s[i];
+		if (ch < ' ' || ch == '%' || ch >= 0x7f) {
+			buf[len++] = '%';
+			buf[len++] = hex[ch >> 4];
+			buf[len++] = hex[ch & 15];
+		} else
+			buf[len++] = (char)ch;
+	}
+	buf[len] = '\0';
+	return (len);
+}
+
+/* The queue's name, percent-free (queue names are [A-Za-z0-9_.-]). */
+static const char *
+events_queue_name(const struct events_rec *rec)
+{
+	if (rec->queue == EVENTS_NO_QUEUE || rec->queue >= nqueues)
+		return (NULL);
+	return (queues[rec->queue]->name);
+}
+
+/* Does the type carry an error (error=) rather than a reason (reason=)? */
+static int
+events_is_error(int type)
+{
+	return (type == EVENTS_JOB_FAILED || type == EVENTS_JOB_TIMEOUT ||
+	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED);
+}
+
+/* One EVENT line (with its newline) into buf: its length. */
+static size_t
+events_line(char *buf, size_t room, const struct events_rec *r)
+{
+	const char	*qn = events_queue_name(r), *text;
+	uint32_t	 tlen;
+	size_t		 len;
+	int		 st = (int)r->aux;
+
+	len = events_add(buf, 0, room, "EVENT seq=%llu time=%llu.%06llu type=%s",
+	    (unsigned long long)r->seq, (unsigned long long)(r->time_us / 1000000),
+	    (unsigned long long)(r->time_us % 1000000), events_type_name(r->type));
+	if (qn != NULL)
+		len = events_add(buf, len, room, " queue=%s", qn);
+	if (r->job != 0)
+		len = events_add(buf, len, room, " job=%llu attempt=%u",
+		    (unsigned long long)r->job, r->attempt);
+	if (r->pid != 0)
+		len = events_add(buf, len, room, " pid=%ld", (long)r->pid);
+	switch (r->type) {
+	case EVENTS_JOB_SUCCEEDED:
+	case EVENTS_JOB_FAILED:
+	case EVENTS_JOB_TIMEOUT:
+	case EVENTS_JOB_CANCELLED:
+		if (r->pid != 0)
+			len = events_add(buf, len, room, " ms=%u", r->dur_ms);
+		break;
+	case EVENTS_JOB_RETRYING:
+	case EVENTS_QUEUE_BACKOFF:
+		len = events_add(buf, len, room, " delay_ms=%llu",
+		    (unsigned long long)r->aux);
+		break;
+	case EVENTS_WORKER_EXITED:
+		if (WIFSIGNALED(st))
+			len = events_add(buf, len, room, " signal=%d", WTERMSIG(st));
+		else
+			len = events_add(buf, len, room, " exit=%d", WEXITSTATUS(st));
+		break;
+	case EVENTS_JOB_QUEUED:
+		if (r->recovered)
+			len = events_add(buf, len, room, " recovered=1");
+		break;
+	}
+	if (r->text != 0) {
+		if ((text = events_text(r, &tlen)) == NULL)
+			len = events_add(buf, len, room, " %s_lost=1",
+			    events_is_error(r->type) ? "error" : "reason");
+		else {
+			len = events_add(buf, len, room, " %s=",
+			    events_is_error(r->type) ? "error" : "reason");
+			len = events_add_text(buf, len, room - 1, text, tlen);
+		}
+	}
+	buf[len++] = '\n';
+	buf[len] = '\0';
+	return (len);
+}
+
+void
+events_format(struct evbuffer *out, const struct events_rec *rec)
+{
+	char	line[EVENTS_LINE_MAX];
+
+	evbuffer_add(out, line, events_line(line, sizeof line, rec));
+}
+
+/* A JSON string's body: text escaped. */
+static void
+events_json_text(struct evbuffer *out, const char *s, uint32_t n)
+{
+	unsigned char	ch;
+	uint32_t	i;
+
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(out, "\\%c", ch);
+		else if (ch < ' ' || ch >= 0x7f)
+			evbuffer_add_printf(out, "\\u%04x", ch);
+		else
+			evbuffer_add(out, s + i, 1);
+	}
+}
+
+void
+events_format_json(struct evbuffer *out, const struct events_rec *r)
+{
+	const char	*qn = events_queue_name(r), *text;
+	uint32_t	 tlen;
+	int		 st = (int)r->aux;
+
+	evbuffer_add_printf(out, "{\"epoch\":%llu,\"seq\":%llu,\"time\":%llu.%06llu,"
+	    "\"type\":\"%s\"", (unsigned long long)epoch, (unsigned long long)r->seq,
+	    (unsigned long long)(r->time_us / 1000000),
+	    (unsigned long long)(r->time_us % 1000000), events_type_name(r->type));
+	if (qn != NULL)
+		evbuffer_add_printf(out, ",\"queue\":\"%s\"", qn);
+	if (r->job != 0)
+		evbuffer_add_printf(out, ",\"job\":%llu,\"attempt\":%u",
+		    (unsigned long long)r->job, r->attempt);
+	if (r->pid != 0)
+		evbuffer_add_printf(out, ",\"pid\":%ld", (long)r->pid);
+	switch (r->type) {
+	case EVENTS_JOB_SUCCEEDED:
+	case EVENTS_JOB_FAILED:
+	case EVENTS_JOB_TIMEOUT:
+	case EVENTS_JOB_CANCELLED:
+		if (r->pid != 0)
+			evbuffer_add_printf(out, ",\"ms\":%u", r->dur_ms);
+		break;
+	case EVENTS_JOB_RETRYING:
+	case EVENTS_QUEUE_BACKOFF:
+		evbuffer_add_printf(out, ",\"delay_ms\":%llu", (unsigned long long)r->aux);
+		break;
+	case EVENTS_WORKER_EXITED:
+		if (WIFSIGNALED(st))
+			evbuffer_add_printf(out, ",\"signal\":%d", WTERMSIG(st));
+		else
+			evbuffer_add_printf(out, ",\"exit\":%d", WEXITSTATUS(st));
+		break;
+	case EVENTS_JOB_QUEUED:
+		if (r->recovered)
+			evbuffer_add_printf(out, ",\"recovered\":true");
+		break;
+	}
+	if (r->text != 0) {
+		if ((text = events_text(r, &tlen)) == NULL)
+			evbuffer_add_printf(out, ",\"%s_lost\":true",
+			    events_is_error(r->type) ? "error" : "reason");
+		else {
+			evbuffer_add_printf(out, ",\"%s\":\"",
+			    events_is_error(r->type) ? "error" : "reason");
+			events_json_text(out, text, tlen);
+			evbuffer_add(out, "\"", 1);
+		}
+	}
+	evbuffer_add(out, "}\n", 2);
+}
+
+/* ----- subscribers ----- */
+
+/* Does s want rec? */
+static int
+events_wanted(const struct events_sub *s, const struct events_rec *r)
+{
+	const char	*qn;
+
+	if (!(s->types & (1u << r->type)))
+		return (0);
+	if (s->queue[0] != '\0' &&
+	    ((qn = events_queue_name(r)) == NULL || strcmp(qn, s->queue) != 0))
+		return (0);
+	if (!s->admin && r->job != 0 && priv_owner_uid(r->owner) != s->uid)
+		return (0);
+	return (1);
+}
+
+int
+events_subscribe(struct conn *c, const struct proto_request *req, int admin,
+    const char **cause)
+{
+	struct events_sub	*s;
+	char			 glob[PROTO_MAX_NAME + 1], line[256];
+	uint64_t		 oldest = events_oldest_seq(), first;
+	size_t			 len;
+
+	*cause = NULL;
+	if (req->queue[0] != '\0' && queue_find(req->queue) == NULL) {
+		*cause = "noqueue";
+		return (-1);
+	}
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		*cause = "busy";
+		return (-1);
+	}
+	s->c = c;
+	s->uid = c->uid;
+	s->admin = admin;
+	s->types = (1u << EVENTS_NTYPES) - 1;
+	if (req->glob != NULL) {
+		memcpy(glob, req->glob, req->globlen);
+		glob[req->globlen] = '\0';
+		s->types = events_type_mask(glob);
+	}
+	memcpy(s->queue, req->queue, sizeof s->queue);
+	if (req->flags & PROTO_F_UNTIL)
+		s->until = last_seq;
+
+	/* The OK first, through the connection's replies. */
+	len = (size_t)snprintf(line, sizeof line, "OK events epoch=%llu seq=%llu "
+	    "oldest=%llu\n", (unsigned long long)epoch, (unsigned long long)last_seq,
+	    (unsigned long long)oldest);
+	evbuffer_add(server_out(c), line, len);
+
+	if (req->flags & PROTO_F_SINCE_ALL)
+		first = oldest;
+	else if (req->flags & PROTO_F_SINCE) {
+		first = req->id + 1;
+		if ((req->flags & PROTO_F_EPOCH) && req->epoch != epoch) {
+			/* The daemon restarted: what came after since is gone. */
+			len = (size_t)snprintf(line, sizeof line, "EVENT type=gap "
+			    "reason=restart epoch=%llu first=%llu\n",
+			    (unsigned long long)req->epoch, (unsigned long long)first);
+			evbuffer_add(server_out(c), line, len);
+			first = 1;
+		}
+	} else
+		first = last_seq + 1;
+	if (first > last_seq + 1)
+		first = last_seq + 1;	/* a seq not published yet: from now */
+	s->cursor = first;
+	c->sub = s;
+	TAILQ_INSERT_TAIL(&subs, s, entry);
+	nsubs++;
+	events_feed(s);
+	return (0);
+}
+
+void
+events_unsubscribe(struct conn *c)
+{
+	struct events_sub	*s = c->sub;
+
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&subs, s, entry);
+	nsubs--;
+	c->sub = NULL;
+	free(s);
+}
+
+/* Add a gap to s's stream, up to last. */
+static size_t
+events_gap(struct events_sub *s, char *buf, size_t len, uint64_t last)
+{
+	len = events_add(buf, len, EVENTS_CHUNK, "EVENT type=gap reason=overrun "
+	    "first=%llu last=%llu\n", (unsigned long long)s->cursor,
+	    (unsigned long long)last);
+	s->dropped += last - s->cursor + 1;
+	dropped_total += last - s->cursor + 1;
+	s->cursor = last + 1;
+	return (len);
+}
+
+/* Send s what it has not had, up to its backlog. */
+static void
+events_feed(struct events_sub *s)
+{
+	struct conn		*c = s->c;
+	struct evbuffer		*out;
+	const struct events_rec	*r;
+	char			 buf[EVENTS_CHUNK];
+	size_t			 len = 0, unsent, budget;
+	uint64_t		 oldest;
+
+	budget = master_config->max_output < EVENTS_BACKLOG ?
+	    master_config->max_output : EVENTS_BACKLOG;
+	unsent = server_unsent(c);
+	out = server_out(c);
+	while (s->cursor <= last_seq && unsent + len < budget) {
+		if (s->until != 0 && s->cursor > s->until)
+			break;
+		oldest = events_oldest_seq();
+		if (s->cursor < oldest)
+			len = events_gap(s, buf, len, oldest - 1);
+		r = &ring[(s->cursor - 1) % ring_n];
+		if (events_wanted(s, r))
+			len += events_line(buf + len, sizeof buf - len, r);
+		s->cursor++;
+		if (sizeof buf - len < EVENTS_LINE_MAX + 128) {
+			evbuffer_add(out, buf, len);
+			unsent += len;
+			len = 0;
+		}
+	}
+	if (s->until != 0 && s->cursor > s->until) {
+		len = events_add(buf, len, sizeof buf, "END seq=%llu\n",
+		    (unsigned long long)s->until);
+		evbuffer_add(out, buf, len);
+		server_stream_end(c);	/* frees s */
+		return;
+	}
+	if (len > 0)
+		evbuffer_add(out, buf, len);
+}
+
+void
+events_writable(struct conn *c)
+{
+	if (c->sub != NULL)
+		events_feed(c->sub);
+}
+
+/* Once per pass that published: feed the subscribers; the next publish reads the clock. */
+static void
+events_deliver_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct events_sub	*s, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pass_time_us = 0;
+	for (s = TAILQ_FIRST(&subs); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		events_feed(s);
+	}
+}
+
+void
+events_stats(struct evbuffer *out)
+{
+	struct events_sub	*s;
+	uint64_t		 behind = 0, oldest = events_oldest_seq();
+
+	/* Subscribers the ring overtook lose those events: counted before told. */
+	TAILQ_FOREACH(s, &subs, entry) {
+		if (s->cursor < oldest)
+			behind += oldest - s->cursor;
+	}
+	evbuffer_add_printf(out, " events_epoch=%llu events_seq=%llu events_ring=%u "
+	    "events_dropped=%llu subscribers=%u", (unsigned long long)epoch,
+	    (unsigned long long)last_seq, ring_n,
+	    (unsigned long long)(dropped_total + behind), nsubs);
+}
