@@ -407,62 +407,103 @@ events_is_error(int type)
 	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED);
 }
 
-/* One EVENT line (with its newline) into buf: its length. */
+/* Appending to a line without printf (a subscriber's lines are the master's work). */
+static char *
+events_put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return (p + n);
+}
+#define events_lit(p, s)	events_put((p), "" s, sizeof (s) - 1)
+
+static char *
+events_u64(char *p, uint64_t v)
+{
+	return (p + proto_fmt_u64(p, v));
+}
+
+/* key=value with a number: " key=" then v. */
+static char *
+events_kv(char *p, const char *key, size_t klen, uint64_t v)
+{
+	*p++ = ' ';
+	p = events_put(p, key, klen);
+	*p++ = '=';
+	return (events_u64(p, v));
+}
+#define events_num(p, k, v)	events_kv((p), "" k, sizeof (k) - 1, (v))
+
+/*
+ * One EVENT line (with its newline) into buf, which has room for EVENTS_LINE_MAX: its
+ * length.
+ */
 static size_t
 events_line(char *buf, size_t room, const struct events_rec *r)
 {
-	const char	*qn = events_queue_name(r), *text;
+	const char	*qn = events_queue_name(r), *text, *name;
+	char		*p = buf, frac[8];
 	uint32_t	 tlen;
-	size_t		 len;
+	size_t		 n;
 	int		 st = (int)r->aux;
 
-	len = events_add(buf, 0, room, "EVENT seq=%llu time=%llu.%06llu type=%s",
-	    (unsigned long long)r->seq, (unsigned long long)(r->time_us / 1000000),
-	    (unsigned long long)(r->time_us % 1000000), events_type_name(r->type));
-	if (qn != NULL)
-		len = events_add(buf, len, room, " queue=%s", qn);
-	if (r->job != 0)
-		len = events_add(buf, len, room, " job=%llu attempt=%u",
-		    (unsigned long long)r->job, r->attempt);
+	(void)room;
+	p = events_lit(p, "EVENT seq=");
+	p = events_u64(p, r->seq);
+	p = events_num(p, "time", r->time_us / 1000000);
+	/* Six digits of microseconds, zeros kept. */
+	n = proto_fmt_u64(frac, 1000000 + r->time_us % 1000000);
+	*p++ = '.';
+	p = events_put(p, frac + 1, n - 1);
+	p = events_lit(p, " type=");
+	name = events_type_name(r->type);
+	p = events_put(p, name, strlen(name));
+	if (qn != NULL) {
+		p = events_lit(p, " queue=");
+		p = events_put(p, qn, strlen(qn));
+	}
+	if (r->job != 0) {
+		p = events_num(p, "job", r->job);
+		p = events_num(p, "attempt", r->attempt);
+	}
 	if (r->pid != 0)
-		len = events_add(buf, len, room, " pid=%ld", (long)r->pid);
+		p = events_num(p, "pid", (uint64_t)r->pid);
 	switch (r->type) {
 	case EVENTS_JOB_SUCCEEDED:
 	case EVENTS_JOB_FAILED:
 	case EVENTS_JOB_TIMEOUT:
 	case EVENTS_JOB_CANCELLED:
 		if (r->pid != 0)
-			len = events_add(buf, len, room, " ms=%u", r->dur_ms);
+			p = events_num(p, "ms", r->dur_ms);
 		break;
 	case EVENTS_JOB_RETRYING:
 	case EVENTS_QUEUE_BACKOFF:
-		len = events_add(buf, len, room, " delay_ms=%llu",
-		    (unsigned long long)r->aux);
+		p = events_num(p, "delay_ms", r->aux);
 		break;
 	case EVENTS_WORKER_EXITED:
 		if (WIFSIGNALED(st))
-			len = events_add(buf, len, room, " signal=%d", WTERMSIG(st));
+			p = events_num(p, "signal", (uint64_t)WTERMSIG(st));
 		else
-			len = events_add(buf, len, room, " exit=%d", WEXITSTATUS(st));
+			p = events_num(p, "exit", (uint64_t)WEXITSTATUS(st));
 		break;
 	case EVENTS_JOB_QUEUED:
 		if (r->recovered)
-			len = events_add(buf, len, room, " recovered=1");
+			p = events_lit(p, " recovered=1");
 		break;
 	}
 	if (r->text != 0) {
+		name = events_is_error(r->type) ? " error" : " reason";
+		p = events_put(p, name, strlen(name));
 		if ((text = events_text(r, &tlen)) == NULL)
-			len = events_add(buf, len, room, " %s_lost=1",
-			    events_is_error(r->type) ? "error" : "reason");
+			p = events_lit(p, "_lost=1");
 		else {
-			len = events_add(buf, len, room, " %s=",
-			    events_is_error(r->type) ? "error" : "reason");
-			len = events_add_text(buf, len, room - 1, text, tlen);
+			*p++ = '=';
+			p = buf + events_add_text(buf, (size_t)(p - buf),
+			    (size_t)(p - buf) + 3 * EVENTS_TEXT_MAX + 4, text, tlen);
 		}
 	}
-	buf[len++] = '\n';
-	buf[len] = '\0';
-	return (len);
+	*p++ = '\n';
+	*p = '\0';
+	return ((size_t)(p - buf));
 }
 
 void
@@ -651,6 +692,40 @@ events_gap(struct events_sub *s, char *buf, size_t len, uint64_t last)
 	return (len);
 }
 
+/*
+ * Lines formatted once for every subscriber that takes every event (no filter, an
+ * administrator) at the same cursor: followers that keep up all stand at the same
+ * one, and the master formats each event once, not once per follower. Made afresh at
+ * each pass that delivers (the ring under it does not move within one).
+ */
+static struct {
+	uint64_t	 first;		/* the seq of its first line; 0: none */
+	uint64_t	 next;		/* the seq after its last line */
+	size_t		 len;
+	char		 buf[4 * EVENTS_CHUNK];
+} shared;
+
+/* Does s take every event? */
+static int
+events_takes_all(const struct events_sub *s)
+{
+	return (s->admin && s->queue[0] == '\0' && s->until == 0 &&
+	    s->types == (1u << EVENTS_NTYPES) - 1);
+}
+
+/* Format the shared lines from seq on. */
+static void
+events_share(uint64_t seq)
+{
+	shared.first = seq;
+	shared.len = 0;
+	for (; seq <= last_seq && shared.len + EVENTS_LINE_MAX < sizeof shared.buf;
+	    seq++)
+		shared.len += events_line(shared.buf + shared.len, EVENTS_LINE_MAX,
+		    &ring[(seq - 1) % ring_n]);
+	shared.next = seq;
+}
+
 /* Send s what it has not had, up to its backlog. */
 static void
 events_feed(struct events_sub *s)
@@ -666,6 +741,19 @@ events_feed(struct events_sub *s)
 	    master_config->max_output : EVENTS_BACKLOG;
 	unsent = server_unsent(c);
 	out = server_out(c);
+	/* A subscriber whose backlog is full costs this comparison and no more. */
+	if (unsent + EVENTS_LINE_MAX >= budget)
+		return;
+	if (s->cursor <= last_seq && events_takes_all(s) &&
+	    s->cursor >= events_oldest_seq()) {
+		if (shared.first == 0 || shared.first < events_oldest_seq())
+			events_share(s->cursor);
+		if (shared.first == s->cursor && unsent + shared.len < budget) {
+			evbuffer_add(out, shared.buf, shared.len);
+			unsent += shared.len;
+			s->cursor = shared.next;
+		}
+	}
 	while (s->cursor <= last_seq && unsent + len < budget) {
 		if (s->until != 0 && s->cursor > s->until)
 			break;
@@ -710,6 +798,7 @@ events_deliver_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	pass_time_us = 0;
+	shared.first = 0;
 	for (s = TAILQ_FIRST(&subs); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		events_feed(s);
