@@ -55,6 +55,11 @@ struct queue_config {
 	uint64_t	 rlimit_as;		/* RLIMIT_AS bytes; 0: unchanged */
 	uint64_t	 rlimit_cpu;		/* RLIMIT_CPU seconds; 0: unchanged */
 	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
+
+	/* Issue 19: a hook's queue ("hook.N", made from hooks = (...), not queues). */
+	uint32_t	 hook;			/* N, its place in hooks; 0: a user's queue */
+	uint32_t	 hook_types;		/* the event types it runs on, a bit each */
+	char		 hook_queue[64];	/* the queues whose events it runs on, a glob */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */

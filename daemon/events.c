@@ -94,6 +94,7 @@ static uint32_t			 text_slot;
 static uint64_t			 last_seq;	/* the last published, 0: none yet */
 static uint64_t			 epoch;
 static uint64_t			 dropped_total;	/* gaps reported to subscribers */
+static uint64_t			 hooks_next = 1;	/* the next event hooks look at */
 static uint64_t			 pass_time_us;	/* this pass's time, 0: not read yet */
 static struct event		*deliver_ev;
 static TAILQ_HEAD(, events_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
@@ -172,6 +173,7 @@ events_init(uint32_t n)
 	ring_n = n;
 	ring_slot = text_slot = 0;
 	last_seq = 0;
+	hooks_next = 1;
 	epoch = events_clock();
 	if (master_base != NULL &&
 	    (deliver_ev = event_new(master_base, -1, 0, events_deliver_cb, NULL)) == NULL)
@@ -788,6 +790,92 @@ events_writable(struct conn *c)
 		events_feed(c->sub);
 }
 
+/* ----- hooks ----- */
+
+static void		 events_hooks_sum(unsigned long, unsigned long long);
+static struct log_limit	 hooks_limit = { 5, 10000, events_hooks_sum, 0, 0, 0, 0 };
+
+static void
+events_hooks_sum(unsigned long held, unsigned long long span_ms)
+{
+	log_warnx("hooks: %lu more events not handed to a hook in %llu ms (their queues "
+	    "were full)", held, span_ms);
+}
+
+/* Does hook queue h run on r? Events of the hooks' own queues never do. */
+static int
+events_hook_wants(const struct queue *h, const struct events_rec *r)
+{
+	const char	*qn;
+
+	if (!(h->cf.hook_types & (1u << r->type)))
+		return (0);
+	if ((qn = events_queue_name(r)) == NULL)
+		return (strcmp(h->cf.hook_queue, "*") == 0);
+	return (fnmatch(h->cf.hook_queue, qn, 0) == 0);
+}
+
+/* A job of hook queue h: the event as one JSON object on its program's stdin. */
+static void
+events_hook_fire(struct queue *h, const struct events_rec *r, struct evbuffer *b)
+{
+	struct job	*j;
+	size_t		 len;
+
+	evbuffer_drain(b, evbuffer_get_length(b));
+	events_format_json(b, r);
+	len = evbuffer_get_length(b);
+	if (master_stopping || !queue_has_room(h, (uint32_t)len) ||
+	    (j = job_new(h, evbuffer_pullup(b, -1), (uint32_t)len)) == NULL) {
+		if (log_limit_pass(&hooks_limit))
+			log_warnx("queue %s: event %llu (%s) not handed to its hook: %s",
+			    h->name, (unsigned long long)r->seq,
+			    events_type_name(r->type), master_stopping ?
+			    "the daemon is stopping" : "its queue is full (max_queued)");
+		return;
+	}
+	(void)dispatch_submit(h, j, NULL);
+}
+
+/* Hand the events published since the last pass to the hooks that want them. */
+static void
+events_hooks_run(void)
+{
+	const struct events_rec	*r;
+	struct evbuffer		*b = NULL;
+	struct queue		*q;
+	uint64_t		 seq, end = last_seq;
+	uint32_t		 types = 0;
+	int			 i;
+
+	for (i = 0; i < nqueues; i++) {
+		if (queues[i]->cf.hook != 0 && !queues[i]->removed)
+			types |= queues[i]->cf.hook_types;
+	}
+	seq = hooks_next < events_oldest_seq() ? events_oldest_seq() : hooks_next;
+	hooks_next = end + 1;
+	if (types == 0)
+		return;
+	for (; seq <= end; seq++) {
+		r = &ring[(seq - 1) % ring_n];
+		if (!(types & (1u << r->type)))
+			continue;
+		if (r->queue != EVENTS_NO_QUEUE && r->queue < nqueues &&
+		    queues[r->queue]->cf.hook != 0)
+			continue;
+		for (i = 0; i < nqueues; i++) {
+			q = queues[i];
+			if (q->cf.hook == 0 || q->removed || !events_hook_wants(q, r))
+				continue;
+			if (b == NULL && (b = evbuffer_new()) == NULL)
+				return;
+			events_hook_fire(q, r, b);
+		}
+	}
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
 /* Once per pass that published: feed the subscribers; the next publish reads the clock. */
 static void
 events_deliver_cb(evutil_socket_t fd, short what, void *arg)
@@ -799,6 +887,7 @@ events_deliver_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	pass_time_us = 0;
 	shared.first = 0;
+	events_hooks_run();
 	for (s = TAILQ_FIRST(&subs); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		events_feed(s);

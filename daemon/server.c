@@ -1183,6 +1183,11 @@ conn_submit(struct conn *c, struct proto_request *req)
 		reply_err(c, "noqueue", "SUBMIT: no queue '%s'", req->queue);
 		return (REQ_DONE);
 	}
+	if (q->cf.hook != 0) {
+		reply_err(c, "noqueue", "SUBMIT: queue '%s' is hook #%u's: only its "
+		    "events go there", req->queue, q->cf.hook);
+		return (REQ_DONE);
+	}
 	if (journal_refusal() != NULL) {
 		reply_err(c, "unavailable", "%s", journal_refusal());
 		return (REQ_DONE);
