@@ -834,6 +834,8 @@ events_hook_fire(struct queue *h, const struct events_rec *r, struct evbuffer *b
 			    "the daemon is stopping" : "its queue is full (max_queued)");
 		return;
 	}
+	j->timeout_ms = h->cf.timeout_ms;
+	j->prio = queue_prio_clamp(&h->cf, 0);
 	(void)dispatch_submit(h, j, NULL);
 }
 

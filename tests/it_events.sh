@@ -8,6 +8,9 @@
 #      the first sequence number it missed of the old epoch).
 #   3. With a small ring, a subscriber that stalls gets a gap naming exactly the range
 #      it lost, while a follower loses nothing; STATS counts the drop.
+#   4. Hooks: a job.dead hook gets the event as one JSON object on stdin; a hook that
+#      hangs is killed at its timeout (and logged) while jobs keep flowing; events of
+#      the hooks' own queues run none; a reload changes hooks; errors at file:line.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -187,4 +190,66 @@ jp_match "the ring held the last 1024 after the gap" "^EVENT seq=$((g_last + 1))
 kill "$F1" "$F2" "$F3" 2>/dev/null
 wait "$F1" "$F2" "$F3" 2>/dev/null
 jp_stop
+
+# 4. Hooks.
+printf '#!/bin/sh\ncat >"%s/hook.$$.json"\n' "$JP_TMP" >"$JP_TMP/hook.sh"
+printf '#!/bin/sh\necho $$ >>"%s/hang.pids"\nexec sleep 600\n' "$JP_TMP" >"$JP_TMP/hang.sh"
+chmod +x "$JP_TMP/hook.sh" "$JP_TMP/hang.sh"
+HQ='queues = (
+	{ name = "default"; handler = "echo"; workers = 2; },
+	{ name = "fail"; handler = "exec:/bin/false"; workers = 1; retries = 0; }
+);'
+jp_start "$HQ
+hooks = (
+	{ on = \"job.dead\"; queue = \"f*\"; run = \"$JP_TMP/hook.sh\"; },
+	{ on = \"job.succeeded\"; queue = \"default\"; run = \"$JP_TMP/hang.sh\";
+	  timeout = 0.5; retries = 0; concurrency = 1; max_queued = 5; }
+);"
+echo payload | jp_ctl submit -q fail -w >/dev/null 2>&1
+hook_json() { cat "$JP_TMP"/hook.*.json 2>/dev/null; }
+jp_match_until "the job.dead hook got the event as one JSON object" \
+	'^\{"epoch":[0-9]+,"seq":[0-9]+,"time":[0-9.]+,"type":"job.dead","queue":"fail","job":1,"attempt":1,"pid":[0-9]+,"error":"exit status 1"\}$' \
+	10 hook_json
+jp_eq "it parses as JSON" "job.dead fail 1" \
+	"$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print(d["type"], d["queue"], d["job"])' "$(hook_json)")"
+# The hanging hook: every success of default runs it; it is killed at its timeout
+# (0.5 s), its queue holds at most 5, and jobs flow meanwhile.
+seq 1 2000 | jp_ctl map -q default >/dev/null; rc=$?
+jp_eq "2,000 jobs while a hook hangs" 0 "$rc"
+jp_ok_until "the hanging hook is killed at its timeout, logged" 15 eval \
+	"jp_log | grep -q 'queue hook.2: job [0-9]*: timed out after 500 ms'"
+jp_ok_until "and its job is dead, logged" 15 eval \
+	"jp_log | grep -q 'queue hook.2: job [0-9]* is dead after 1 attempt: timed out after 500 ms'"
+first=$(head -n1 "$JP_TMP/hang.pids")
+jp_ok_until "its program is gone" 10 eval "! kill -0 $first 2>/dev/null"
+jp_match "a full hook queue drops events, and says so" \
+	'event [0-9]+ \(job.succeeded\) not handed to its hook: its queue is full \(max_queued\)' \
+	"$(jp_log)"
+jp_eq "the hooks' own events ran no hook: one job.dead hook run" 1 \
+	"$(ls "$JP_TMP"/hook.*.json | wc -l)"
+jp_eq "SUBMIT to a hook's queue is refused" \
+	"jobpoolctl: submit: noqueue: SUBMIT: queue 'hook.1' is hook #1's: only its events go there" \
+	"$(echo x | jp_ctl submit -q hook.1 2>&1)"
+# A reload: the hanging hook goes; job.succeeded on default goes to hook.sh instead.
+jp_config "$HQ
+hooks = ( { on = \"job.succeeded\"; queue = \"default\"; run = \"$JP_TMP/hook.sh\"; } );" >/dev/null
+jp_eq "reload" "" "$(jp_ctl reload 2>&1 >/dev/null)"
+id=$(echo hi | jp_ctl submit -q default)
+jp_match_until "after the reload, the new hook runs" \
+	"\"type\":\"job.succeeded\",\"queue\":\"default\",\"job\":$id," 10 hook_json
+jp_stop 40
+
+# Config errors at file:line.
+jp_config "$HQ
+hooks = (
+	{ on = \"job.nope\"; run = \"/bin/true\"; },
+	{ on = \"job.dead\"; run = \"$JP_TMP/nothere\"; },
+	{ run = \"/bin/true\"; frob = 1; }
+);" >/dev/null
+err=$("$JOBPOOLD" -t -c "$JP_TMP/jobpool.conf" 2>&1); rc=$?
+jp_eq "a bad hook: exit 78" 78 "$rc"
+jp_match "on= matching nothing, at its line" "jobpool.conf:7: 'on' in hook #1: 'job.nope' matches no event type" "$err"
+jp_match "a program that is not there, at its line" "jobpool.conf:8: 'run': exec program '$JP_TMP/nothere' in hook #2: No such file" "$err"
+jp_match "an unknown setting, at its line" "jobpool.conf:9: unknown setting 'frob' in hook #3" "$err"
+jp_match "a missing on, at its line" "jobpool.conf:9: hook #3 has no 'on'" "$err"
 jp_done
