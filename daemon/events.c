@@ -438,6 +438,33 @@ events_is_error(int type)
 	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED);
 }
 
+/* The one field that depends on r's type, and its value; NULL if it has none. */
+static const char *
+events_extra(const struct events_rec *r, uint64_t *v)
+{
+	int	st = (int)r->aux;
+
+	switch (r->type) {
+	case EVENTS_JOB_SUCCEEDED:
+	case EVENTS_JOB_FAILED:
+	case EVENTS_JOB_TIMEOUT:
+	case EVENTS_JOB_CANCELLED:
+		*v = r->dur_ms;
+		return (r->pid != 0 ? "ms" : NULL);
+	case EVENTS_JOB_RETRYING:
+	case EVENTS_QUEUE_BACKOFF:
+		*v = r->aux;
+		return ("delay_ms");
+	case EVENTS_WORKER_EXITED:
+		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		return (WIFSIGNALED(st) ? "signal" : "exit");
+	case EVENTS_JOB_QUEUED:
+		*v = 1;
+		return (r->recovered ? "recovered" : NULL);
+	}
+	return (NULL);
+}
+
 /* Appending to a line without printf (a subscriber's lines are the master's work). */
 static char *
 events_put(char *p, const char *s, size_t n)
@@ -471,11 +498,11 @@ events_kv(char *p, const char *key, size_t klen, uint64_t v)
 static size_t
 events_line(char *buf, size_t room, const struct events_rec *r)
 {
-	const char	*qn = events_queue_name(r), *text, *name;
+	const char	*qn = events_queue_name(r), *text, *name, *key;
 	char		*p = buf, frac[8];
 	uint32_t	 tlen;
+	uint64_t	 v;
 	size_t		 n;
-	int		 st = (int)r->aux;
 
 	(void)room;
 	p = events_lit(p, "EVENT seq=");
@@ -498,29 +525,8 @@ events_line(char *buf, size_t room, const struct events_rec *r)
 	}
 	if (r->pid != 0)
 		p = events_num(p, "pid", (uint64_t)r->pid);
-	switch (r->type) {
-	case EVENTS_JOB_SUCCEEDED:
-	case EVENTS_JOB_FAILED:
-	case EVENTS_JOB_TIMEOUT:
-	case EVENTS_JOB_CANCELLED:
-		if (r->pid != 0)
-			p = events_num(p, "ms", r->dur_ms);
-		break;
-	case EVENTS_JOB_RETRYING:
-	case EVENTS_QUEUE_BACKOFF:
-		p = events_num(p, "delay_ms", r->aux);
-		break;
-	case EVENTS_WORKER_EXITED:
-		if (WIFSIGNALED(st))
-			p = events_num(p, "signal", (uint64_t)WTERMSIG(st));
-		else
-			p = events_num(p, "exit", (uint64_t)WEXITSTATUS(st));
-		break;
-	case EVENTS_JOB_QUEUED:
-		if (r->recovered)
-			p = events_lit(p, " recovered=1");
-		break;
-	}
+	if ((key = events_extra(r, &v)) != NULL)
+		p = events_kv(p, key, strlen(key), v);
 	if (r->text != 0) {
 		name = events_is_error(r->type) ? " error" : " reason";
 		p = events_put(p, name, strlen(name));
@@ -566,9 +572,9 @@ events_json_text(struct evbuffer *out, const char *s, uint32_t n)
 void
 events_format_json(struct evbuffer *out, const struct events_rec *r)
 {
-	const char	*qn = events_queue_name(r), *text;
+	const char	*qn = events_queue_name(r), *text, *key;
 	uint32_t	 tlen;
-	int		 st = (int)r->aux;
+	uint64_t	 v;
 
 	evbuffer_add_printf(out, "{\"epoch\":%llu,\"seq\":%llu,\"time\":%llu.%06llu,"
 	    "\"type\":\"%s\"", (unsigned long long)epoch, (unsigned long long)r->seq,
@@ -581,29 +587,8 @@ events_format_json(struct evbuffer *out, const struct events_rec *r)
 		    (unsigned long long)r->job, r->attempt);
 	if (r->pid != 0)
 		evbuffer_add_printf(out, ",\"pid\":%ld", (long)r->pid);
-	switch (r->type) {
-	case EVENTS_JOB_SUCCEEDED:
-	case EVENTS_JOB_FAILED:
-	case EVENTS_JOB_TIMEOUT:
-	case EVENTS_JOB_CANCELLED:
-		if (r->pid != 0)
-			evbuffer_add_printf(out, ",\"ms\":%u", r->dur_ms);
-		break;
-	case EVENTS_JOB_RETRYING:
-	case EVENTS_QUEUE_BACKOFF:
-		evbuffer_add_printf(out, ",\"delay_ms\":%llu", (unsigned long long)r->aux);
-		break;
-	case EVENTS_WORKER_EXITED:
-		if (WIFSIGNALED(st))
-			evbuffer_add_printf(out, ",\"signal\":%d", WTERMSIG(st));
-		else
-			evbuffer_add_printf(out, ",\"exit\":%d", WEXITSTATUS(st));
-		break;
-	case EVENTS_JOB_QUEUED:
-		if (r->recovered)
-			evbuffer_add_printf(out, ",\"recovered\":true");
-		break;
-	}
+	if ((key = events_extra(r, &v)) != NULL)
+		evbuffer_add_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
 	if (r->text != 0) {
 		if ((text = events_text(r, &tlen)) == NULL)
 			evbuffer_add_printf(out, ",\"%s_lost\":true",
