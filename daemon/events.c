@@ -76,7 +76,8 @@ _Static_assert(sizeof(struct events_textslot) == 128, "a text slot is 128 bytes"
 struct events_sub {
 	struct conn		*c;
 	uint64_t		 cursor;	/* the next seq to look at */
-	uint64_t		 until;		/* until=now: the last seq, then END; 0: none */
+	uint64_t		 until;		/* until=now: the last seq, then END */
+	int			 ends;		/* until=now was asked */
 	uint64_t		 dropped;	/* events it lost (gaps) */
 	uint32_t		 types;		/* the types it wants, a bit each */
 	char			 queue[PROTO_MAX_NAME + 1];	/* "" any */
@@ -669,8 +670,10 @@ events_subscribe(struct conn *c, const struct proto_request *req, int admin,
 		s->types = events_type_mask(glob);
 	}
 	memcpy(s->queue, req->queue, sizeof s->queue);
-	if (req->flags & PROTO_F_UNTIL)
+	if (req->flags & PROTO_F_UNTIL) {
+		s->ends = 1;
 		s->until = last_seq;
+	}
 
 	/* The OK first, through the connection's replies. */
 	len = (size_t)snprintf(line, sizeof line, "OK events epoch=%llu seq=%llu "
@@ -745,7 +748,7 @@ static struct {
 static int
 events_takes_all(const struct events_sub *s)
 {
-	return (s->admin && s->queue[0] == '\0' && s->until == 0 &&
+	return (s->admin && s->queue[0] == '\0' && !s->ends &&
 	    s->types == (1u << EVENTS_NTYPES) - 1);
 }
 
@@ -791,7 +794,7 @@ events_feed(struct events_sub *s)
 		}
 	}
 	while (s->cursor <= last_seq && unsent + len < budget) {
-		if (s->until != 0 && s->cursor > s->until)
+		if (s->ends && s->cursor > s->until)
 			break;
 		oldest = events_oldest_seq();
 		if (s->cursor < oldest)
@@ -806,7 +809,7 @@ events_feed(struct events_sub *s)
 			len = 0;
 		}
 	}
-	if (s->until != 0 && s->cursor > s->until) {
+	if (s->ends && s->cursor > s->until) {
 		len = events_add(buf, len, sizeof buf, "END seq=%llu\n",
 		    (unsigned long long)s->until);
 		evbuffer_add(out, buf, len);

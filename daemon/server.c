@@ -48,6 +48,7 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -1579,6 +1580,15 @@ conn_request(struct conn *c, struct proto_request *req)
 	return (REQ_DONE);
 }
 
+/* Has c's client closed both directions (not only shut down its sending side)? */
+static int
+conn_hung_up(struct conn *c)
+{
+	struct pollfd	pfd = { .fd = bufferevent_getfd(c->bev), .events = POLLOUT };
+
+	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)));
+}
+
 /*
  * Close c if it is done: after QUIT or lost framing once its replies are written; after
  * the client shut down its side once, in addition, every job it waits for is answered.
@@ -1589,7 +1599,7 @@ conn_maybe_close(struct conn *c)
 	if (!c->closing && !c->rdeof)
 		return (0);
 	/* A subscriber that shut down its sending side may still read its events. */
-	if (!c->closing && c->sub != NULL)
+	if (!c->closing && c->sub != NULL && !conn_hung_up(c))
 		return (0);
 	if (conn_unsent(c) > 0)
 		return (0);

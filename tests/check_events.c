@@ -349,6 +349,13 @@ START_TEST(test_since_and_gap)
 	int		 i;
 
 	ck_assert_int_eq(events_init(16), 0);
+	/* until=now before any event: END at once. */
+	ck_assert_int_eq(subscribe(c, "EVENTS since=all until=now", 1), 0);
+	s = taken(c);
+	ck_assert_msg(strstr(s, " seq=0 oldest=1\nEND seq=0\n") != NULL, "%s", s);
+	ck_assert_ptr_null(c->sub);
+	free(s);
+	c->closing = 0;
 	for (i = 1; i <= 10; i++)
 		pub(0, i);
 	/* since=all: the whole ring; since=6: 7 on; both after the OK. */
