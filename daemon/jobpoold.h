@@ -22,7 +22,9 @@
  *     reference (server_wait), so a job never points at freed memory after a client
  *     goes away;
  *   - a job's state is written only by lifecycle.c's job_change(), which tells the
- *     modules that care (its listener table) of every change.
+ *     modules that care (its listener table) of every change;
+ *   - the event ring, its text slots and the subscribers (c->sub) are events.c's
+ *     (events.h); a hook is a queue of its own (cf.hook), made from the config.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
