@@ -933,6 +933,23 @@ events_deliver_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* STATS: a line per subscriber, with where it is and what it lost. */
+void
+events_stats_lines(struct evbuffer *out)
+{
+	struct events_sub	*s;
+	uint64_t		 oldest = events_oldest_seq(), behind;
+
+	TAILQ_FOREACH(s, &subs, entry) {
+		behind = s->cursor < oldest ? oldest - s->cursor : 0;
+		evbuffer_add_printf(out, "subscriber %llu pid=%ld uid=%ld seq=%llu "
+		    "waiting=%llu dropped=%llu\n", (unsigned long long)s->c->id,
+		    (long)s->c->pid, (long)s->uid, (unsigned long long)(s->cursor - 1),
+		    (unsigned long long)(last_seq + 1 - s->cursor),
+		    (unsigned long long)(s->dropped + behind));
+	}
+}
+
 void
 events_stats(struct evbuffer *out)
 {

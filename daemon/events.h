@@ -94,8 +94,9 @@ int		 events_subscribe(struct conn *c, const struct proto_request *req,
 void		 events_unsubscribe(struct conn *c);
 /* c's socket took its backlog: send it more. */
 void		 events_writable(struct conn *c);
-/* The daemon line's events_* words (STATS). */
+/* The daemon line's events_* words (STATS), and a line per subscriber. */
 void		 events_stats(struct evbuffer *out);
+void		 events_stats_lines(struct evbuffer *out);
 const char	*events_type_name(int type);
 /* The type whose name is name, or -1. */
 int		 events_type_find(const char *name);

@@ -152,6 +152,7 @@ stats_write(struct evbuffer *out)
 	events_stats(out);
 	evbuffer_add(out, "\n", 1);
 	stats_write_journal(out);
+	events_stats_lines(out);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		/* A removed queue shows while it drains, and disappears once it is empty. */

@@ -442,6 +442,16 @@ START_TEST(test_stalled_subscriber)
 	    (unsigned long long)(last - first + 1));
 	ck_assert_msg(strstr((char *)evbuffer_pullup(all, -1), want) != NULL, "%s",
 	    (char *)evbuffer_pullup(all, -1));
+	/* And a line per subscriber: the slow one's loss is its own. */
+	evbuffer_drain(all, evbuffer_get_length(all));
+	slow->id = 7;
+	fast->id = 8;
+	events_stats_lines(all);
+	evbuffer_add(all, "", 1);
+	snprintf(want, sizeof want, "subscriber 7 pid=0 uid=0 seq=1000 waiting=0 "
+	    "dropped=%llu\nsubscriber 8 pid=0 uid=0 seq=1000 waiting=0 dropped=0\n",
+	    (unsigned long long)(last - first + 1));
+	ck_assert_str_eq((char *)evbuffer_pullup(all, -1), want);
 	evbuffer_free(all);
 	conn_drop(slow);
 	conn_drop(fast);
