@@ -21,6 +21,12 @@ packages=(
 	socat python3 systemd procps
 	systemd-container debootstrap
 )
+# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top
+# in; promtool (Debian's prometheus package), which checks /metrics
+# (tests/it_metrics.sh), and curl, which scrapes it. The prometheus package also
+# enables a Prometheus server (prometheus.service, port 9090) where systemd runs; the
+# tests do not use it: `systemctl disable --now prometheus` if it is not wanted.
+[ "$mode" = test ] && packages+=(tmux prometheus curl)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

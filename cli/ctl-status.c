@@ -30,67 +30,70 @@ const struct ctl_cmd ctl_status_cmd = {
 
 /* Print the daemon line of STATS as a readable summary. */
 static void
-stats_print_daemon(const struct stats_rec *r)
+stats_print_daemon(FILE *f, const struct stats_rec *r)
 {
 	const char	*v;
 	uint64_t	 t;
 
-	fputs(*r->name != '\0' ? r->name : "jobpoold", stdout);
+	fputs(*r->name != '\0' ? r->name : "jobpoold", f);
 	if ((v = stats_get(r, "version")) != NULL)
-		printf(" %s", v);
+		fprintf(f, " %s", v);
 	if ((v = stats_get(r, "pid")) != NULL)
-		printf(", pid %s", v);
+		fprintf(f, ", pid %s", v);
 	if ((v = stats_get(r, "uptime")) != NULL) {
 		if (ctl_parse_id(v, &t) != 0)
-			printf(", up %ss", v);
+			fprintf(f, ", up %ss", v);
 		else if (t >= 86400)
-			printf(", up %" PRIu64 "d%02" PRIu64 "h", t / 86400, t / 3600 % 24);
+			fprintf(f, ", up %" PRIu64 "d%02" PRIu64 "h", t / 86400, t / 3600 % 24);
 		else if (t >= 3600)
-			printf(", up %" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
+			fprintf(f, ", up %" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
 		else if (t >= 60)
-			printf(", up %" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
+			fprintf(f, ", up %" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
 		else
-			printf(", up %" PRIu64 "s", t);
+			fprintf(f, ", up %" PRIu64 "s", t);
 	}
 	if ((v = stats_get(r, "connections")) != NULL)
-		printf(", connections %s", v);
+		fprintf(f, ", connections %s", v);
 	if ((v = stats_get(r, "jobs")) != NULL)
-		printf(", jobs %s", v);
-	putchar('\n');
+		fprintf(f, ", jobs %s", v);
+	putc('\n', f);
 }
 
 /* The journal line of STATS, readable: where, how durable, how big, and trouble. */
 static void
-stats_print_journal(const struct stats_rec *r)
+stats_print_journal(FILE *f, const struct stats_rec *r)
 {
 	const char	*v, *dir = stats_get(r, "dir"), *fsync = stats_get(r, "fsync");
 	const char	*why = stats_get(r, "reason");
 
-	printf("journal: %s, fsync %s", dir != NULL ? dir : "?", fsync != NULL ? fsync : "?");
+	fprintf(f, "journal: %s, fsync %s", dir != NULL ? dir : "?", fsync != NULL ? fsync : "?");
 	if ((v = stats_get(r, "bytes")) != NULL)
-		printf(", %s bytes", v);
+		fprintf(f, ", %s bytes", v);
 	if ((v = stats_get(r, "live_bytes")) != NULL)
-		printf(" (%s of waiting and dead jobs)", v);
+		fprintf(f, " (%s of waiting and dead jobs)", v);
 	if ((v = stats_get(r, "unknown_queue")) != NULL && strcmp(v, "0") != 0)
-		printf(", %s jobs kept for queues not configured", v);
+		fprintf(f, ", %s jobs kept for queues not configured", v);
 	if ((v = stats_get(r, "state")) != NULL && strcmp(v, "ok") != 0)
-		printf(", %s: %s", v, why != NULL ? why : "");
-	putchar('\n');
+		fprintf(f, ", %s: %s", v, why != NULL ? why : "");
+	putc('\n', f);
 	/* Damage the start skipped: a line of its own, so that it is not missed. */
 	if ((v = stats_get(r, "damaged")) != NULL && strcmp(v, "0") != 0) {
 		const char *bytes = stats_get(r, "damaged_bytes");
 		const char *file = stats_get(r, "damaged_file");
 
-		printf("journal_damaged: %s region%s (%s bytes) skipped at the start",
+		fprintf(f, "journal_damaged: %s region%s (%s bytes) skipped at the start",
 		    v, strcmp(v, "1") == 0 ? "" : "s", bytes != NULL ? bytes : "?");
 		if (file != NULL)
-			printf(", kept as %s/%s", dir != NULL ? dir : "?", file);
-		fputs("; the daemon's log says where\n", stdout);
+			fprintf(f, ", kept as %s/%s", dir != NULL ? dir : "?", file);
+		fputs("; the daemon's log says where\n", f);
 	}
 }
 
-/* Print the STATS records as {"daemon":{},"queues":[],"workers":[]}. */
-static void
+/*
+ * Print the STATS records on stdout as one line of JSON:
+ * {"daemon":{},"journal":{} or null,"queues":[],"workers":[]}.
+ */
+void
 stats_print_json(const struct stats_rec *recs, size_t n)
 {
 	const struct stats_rec	*daemon = NULL;
@@ -119,32 +122,57 @@ stats_print_json(const struct stats_rec *recs, size_t n)
 	fputs("}\n", stdout);
 }
 
+/*
+ * The STATS records as text, to f: the daemon and journal lines, then the queues
+ * (their counts, their flow, their latencies) and the workers as tables (stats_view).
+ * top shows the same, again every second. 0, or -1 out of memory.
+ */
+int
+status_fprint(FILE *f, const struct stats_rec *recs, size_t n)
+{
+	struct stats_rec	*view;
+	size_t			 nview, i;
+
+	if (stats_view(recs, n, &view, &nview) != 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (strcmp(recs[i].type, "daemon") == 0)
+			stats_print_daemon(f, &recs[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(recs[i].type, "journal") == 0)
+			stats_print_journal(f, &recs[i]);
+	}
+	putc('\n', f);
+	table_fprint(f, stats_view_queue_cols, stats_view_queue_ncols, view, nview,
+	    "queue");
+	/* Why a queue is not running, under the table. */
+	for (i = 0; i < n; i++) {
+		const char *why = stats_get(&recs[i], "reason");
+
+		if (strcmp(recs[i].type, "queue") == 0 && why != NULL)
+			fprintf(f, "queue %s: %s: %s\n", recs[i].name,
+			    stats_get(&recs[i], "state"), why);
+	}
+	putc('\n', f);
+	table_fprint(f, stats_view_flow_cols, stats_view_flow_ncols, view, nview,
+	    "queue");
+	putc('\n', f);
+	table_fprint(f, stats_view_latency_cols, stats_view_latency_ncols, view, nview,
+	    "latency");
+	putc('\n', f);
+	table_fprint(f, stats_view_worker_cols, stats_view_worker_ncols, view, nview,
+	    "worker");
+	stats_free(view, nview);
+	return (0);
+}
+
 /* status without an id: the daemon, its queues and its workers. */
 static int
 status_daemon(struct jobpool *jp)
 {
-	static const struct table_col queue_cols[] = {
-		{ "QUEUE", NULL, 0 },
-		{ "STATE", "state", 0 },
-		{ "HANDLER", "handler", 0 },
-		{ "WORKERS", "workers", 1 },
-		{ "DEPTH", "depth", 1 },
-		{ "DELAYED", "delayed", 1 },
-		{ "RUNNING", "running", 1 },
-		{ "DONE", "done", 1 },
-		{ "FAILED", "failed", 1 },
-		{ "DEAD", "dead", 1 },
-		{ "CANCELLED", "cancelled", 1 },
-	};
-	static const struct table_col worker_cols[] = {
-		{ "QUEUE", NULL, 0 },
-		{ "PID", "pid", 1 },
-		{ "STATE", "state", 0 },
-		{ "JOBS", "jobs", 1 },
-		{ "RSS_KIB", "rss_kib", 1 },
-	};
 	struct stats_rec	*recs;
-	size_t			 len, n, i;
+	size_t			 len, n;
 	char			*text;
 	int			 rc;
 
@@ -159,33 +187,13 @@ status_daemon(struct jobpool *jp)
 	}
 	if (ctl_json)
 		stats_print_json(recs, n);
-	else {
-		for (i = 0; i < n; i++) {
-			if (strcmp(recs[i].type, "daemon") == 0)
-				stats_print_daemon(&recs[i]);
-		}
-		for (i = 0; i < n; i++) {
-			if (strcmp(recs[i].type, "journal") == 0)
-				stats_print_journal(&recs[i]);
-		}
-		putchar('\n');
-		table_print(queue_cols, sizeof queue_cols / sizeof queue_cols[0],
-		    recs, n, "queue");
-		/* Why a queue is not running, under the table. */
-		for (i = 0; i < n; i++) {
-			const char *why = stats_get(&recs[i], "reason");
-
-			if (strcmp(recs[i].type, "queue") == 0 && why != NULL)
-				printf("queue %s: %s: %s\n", recs[i].name,
-				    stats_get(&recs[i], "state"), why);
-		}
-		putchar('\n');
-		table_print(worker_cols, sizeof worker_cols / sizeof worker_cols[0],
-		    recs, n, "worker");
+	else if (status_fprint(stdout, recs, n) != 0) {
+		ctl_warnx("status: %s", strerror(errno));
+		rc = EXIT_DAEMON;
 	}
 	stats_free(recs, n);
 	free(text);
-	return (0);
+	return (rc == JOBPOOL_OK ? 0 : rc);
 }
 
 /* Send "VERB id" and take a reply of the type wanted. 0, or an exit status. */

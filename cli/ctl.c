@@ -803,10 +803,10 @@ stats_reply(const struct jobpool_msg *msg, const char *what, char **text,
 	return (0);
 }
 
-/* Print the records of one type as a table with aligned columns. */
+/* Print the records of one type as a table with aligned columns, to f. */
 void
-table_print(const struct table_col *cols, size_t ncols, const struct stats_rec *recs,
-    size_t nrecs, const char *type)
+table_fprint(FILE *f, const struct table_col *cols, size_t ncols,
+    const struct stats_rec *recs, size_t nrecs, const char *type)
 {
 	const char	*v;
 	size_t		 c, i, w, width[16];
@@ -832,16 +832,306 @@ table_print(const struct table_col *cols, size_t ncols, const struct stats_rec *
 			else if ((v = stats_get(&recs[i - 1], cols[c].key)) == NULL)
 				v = "-";
 			if (c != 0)
-				fputs("  ", stdout);
+				fputs("  ", f);
 			if (cols[c].right)
-				printf("%*s", (int)width[c], v);
+				fprintf(f, "%*s", (int)width[c], v);
 			else if (c == ncols - 1)
-				fputs(v, stdout);
+				fputs(v, f);
 			else
-				printf("%-*s", (int)width[c], v);
+				fprintf(f, "%-*s", (int)width[c], v);
 		}
-		putchar('\n');
+		putc('\n', f);
 	}
+}
+
+/* The same on stdout. */
+void
+table_print(const struct table_col *cols, size_t ncols, const struct stats_rec *recs,
+    size_t nrecs, const char *type)
+{
+	table_fprint(stdout, cols, ncols, recs, nrecs, type);
+}
+
+/* A duration, short and readable: 850us, 12.3ms, 250ms, 1.25s, 3m05s, 2h10m. */
+void
+ctl_fmt_us(char *buf, size_t len, uint64_t us)
+{
+	if (us < 1000)
+		snprintf(buf, len, "%" PRIu64 "us", us);
+	else if (us < 100000)
+		snprintf(buf, len, "%.1fms", (double)us / 1000);
+	else if (us < 1000000)
+		snprintf(buf, len, "%" PRIu64 "ms", us / 1000);
+	else if (us < 60000000)
+		snprintf(buf, len, "%.2fs", (double)us / 1000000);
+	else if (us < UINT64_C(3600000000))
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", us / 60000000,
+		    us / 1000000 % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", us / UINT64_C(3600000000),
+		    us / 60000000 % 60);
+}
+
+/* A size in KiB, short: 900K, 12.5M, 1.25G. */
+void
+ctl_fmt_kib(char *buf, size_t len, uint64_t kib)
+{
+	if (kib < 1024)
+		snprintf(buf, len, "%" PRIu64 "K", kib);
+	else if (kib < 1024 * 1024)
+		snprintf(buf, len, "%.1fM", (double)kib / 1024);
+	else
+		snprintf(buf, len, "%.2fG", (double)kib / (1024 * 1024));
+}
+
+/*
+ * The monitoring views of a STATS body, for status and top: records made from the
+ * queue and worker records, with their numbers made readable, each shown by the
+ * columns of a stats_view_*_cols table. A view's record holds at most VIEW_KEYS values, written in the
+ * block after its vals pointers (freed with them by stats_free), or pointing into the
+ * STATS records' text.
+ */
+#define VIEW_KEYS	16
+#define VIEW_VAL	32
+
+const struct table_col stats_view_queue_cols[] = {
+	{ "QUEUE", NULL, 0 },
+	{ "STATE", "state", 0 },
+	{ "HANDLER", "handler", 0 },
+	{ "WORKERS", "workers", 1 },
+	{ "DEPTH", "depth", 1 },
+	{ "DELAYED", "delayed", 1 },
+	{ "RUNNING", "running", 1 },
+	{ "DONE", "done", 1 },
+	{ "FAILED", "failed", 1 },
+	{ "DEAD", "dead", 1 },
+	{ "CANCELLED", "cancelled", 1 },
+	/* Last: the columns before it are where scripts have found them. */
+	{ "RETRY_WAIT", "retry_wait", 1 },
+};
+const size_t stats_view_queue_ncols = sizeof stats_view_queue_cols /
+    sizeof stats_view_queue_cols[0];
+
+/* The same records, how fast jobs end and how long the oldest has waited. */
+const struct table_col stats_view_flow_cols[] = {
+	{ "QUEUE", NULL, 0 },
+	{ "JOBS/S_1M", "tput1", 1 },
+	{ "JOBS/S_5M", "tput5", 1 },
+	{ "JOBS/S_15M", "tput15", 1 },
+	{ "OLDEST_WAIT", "oldest", 1 },
+};
+const size_t stats_view_flow_ncols = sizeof stats_view_flow_cols /
+    sizeof stats_view_flow_cols[0];
+
+const struct table_col stats_view_latency_cols[] = {
+	{ "QUEUE", NULL, 0 },
+	{ "LATENCY", "what", 0 },
+	{ "P50", "p50", 1 },
+	{ "P90", "p90", 1 },
+	{ "P99", "p99", 1 },
+	{ "P99.9", "p999", 1 },
+	{ "MAX", "max", 1 },
+	{ "COUNT", "count", 1 },
+};
+const size_t stats_view_latency_ncols = sizeof stats_view_latency_cols /
+    sizeof stats_view_latency_cols[0];
+
+const struct table_col stats_view_worker_cols[] = {
+	{ "QUEUE", NULL, 0 },
+	{ "PID", "pid", 1 },
+	{ "STATE", "state", 0 },
+	{ "JOB", "job", 1 },
+	{ "AGE", "age", 1 },
+	{ "JOBS", "jobs", 1 },
+	{ "INFLIGHT", "inflight", 1 },
+	{ "RSS", "rss", 1 },
+	{ "CPU", "cpu", 1 },
+};
+const size_t stats_view_worker_ncols = sizeof stats_view_worker_cols /
+    sizeof stats_view_worker_cols[0];
+
+/* A key's value as a number (0 if absent or not one: a daemon older than the key). */
+static uint64_t
+stats_u64(const struct stats_rec *r, const char *key)
+{
+	const char	*v = stats_get(r, key);
+	uint64_t	 n;
+
+	return (v != NULL && ctl_parse_id(v, &n) == 0 ? n : 0);
+}
+
+/* Start a view record of type and name: 0, or -1 out of memory. */
+static int
+view_start(struct stats_rec *v, const char *type, const char *name)
+{
+	memset(v, 0, sizeof *v);
+	v->type = type;
+	v->name = name;
+	v->keys = calloc(VIEW_KEYS, sizeof *v->keys);
+	v->vals = malloc(VIEW_KEYS * (sizeof *v->vals + VIEW_VAL));
+	if (v->keys == NULL || v->vals == NULL) {
+		free(v->keys);
+		free(v->vals);
+		v->keys = NULL;
+		v->vals = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* The next value of a view record, key (static), to fill; NULL once full. */
+static char *
+view_val(struct stats_rec *v, const char *key)
+{
+	char	*p;
+
+	if (v->n == VIEW_KEYS)
+		return (NULL);
+	p = (char *)(v->vals + VIEW_KEYS) + v->n * VIEW_VAL;
+	*p = '\0';
+	v->keys[v->n] = (char *)key;
+	v->vals[v->n] = p;
+	v->n++;
+	return (p);
+}
+
+/*
+ * key: r's value of from as it is (or "-"), pointed at, not copied (a handler's path
+ * may be longer than a slot); a count, a duration, a size, a rate.
+ */
+static void
+view_copy(struct stats_rec *v, const char *key, const struct stats_rec *r,
+    const char *from)
+{
+	const char	*s = stats_get(r, from);
+
+	if (view_val(v, key) != NULL)
+		v->vals[v->n - 1] = (char *)(s != NULL ? s : "-");
+}
+
+static void
+view_us(struct stats_rec *v, const char *key, uint64_t us)
+{
+	char	*p;
+
+	if ((p = view_val(v, key)) != NULL)
+		ctl_fmt_us(p, VIEW_VAL, us);
+}
+
+static void
+view_rate(struct stats_rec *v, const char *key, const struct stats_rec *r,
+    const char *from)
+{
+	const char	*s = stats_get(r, from);
+	char		*p;
+
+	if ((p = view_val(v, key)) != NULL)
+		snprintf(p, VIEW_VAL, "%.1f", s != NULL ? strtod(s, NULL) : 0.0);
+}
+
+/* The views of one queue record: its counts and flow, then wait and run latencies. */
+static int
+view_queue(struct stats_rec *out, const struct stats_rec *r)
+{
+	static const char	*lat[] = { "wait", "run" };
+	static const char	*qs[] = { "p50", "p90", "p99", "p999", "max" };
+	char			 key[32], ckey[32], *p;
+	size_t			 i, k;
+
+	if (view_start(&out[0], "queue", r->name) != 0)
+		return (-1);
+	view_copy(&out[0], "state", r, "state");
+	view_copy(&out[0], "workers", r, "workers");
+	view_copy(&out[0], "depth", r, "depth");
+	/* Every job in the delay heap, as before retry_wait=: those of them in backoff. */
+	view_copy(&out[0], "delayed", r, "delayed");
+	view_copy(&out[0], "retry_wait", r, "retry_wait");
+	view_copy(&out[0], "running", r, "running");
+	view_copy(&out[0], "done", r, "done");
+	view_copy(&out[0], "failed", r, "failed");
+	view_copy(&out[0], "dead", r, "dead");
+	view_copy(&out[0], "cancelled", r, "cancelled");
+	view_rate(&out[0], "tput1", r, "throughput_1m");
+	view_rate(&out[0], "tput5", r, "throughput_5m");
+	view_rate(&out[0], "tput15", r, "throughput_15m");
+	view_us(&out[0], "oldest", stats_u64(r, "oldest_wait_us"));
+	view_copy(&out[0], "handler", r, "handler");
+	for (i = 0; i < 2; i++) {
+		if (view_start(&out[1 + i], "latency", r->name) != 0)
+			return (-1);
+		if ((p = view_val(&out[1 + i], "what")) != NULL)
+			snprintf(p, VIEW_VAL, "%s", lat[i]);
+		snprintf(ckey, sizeof ckey, "%s_count", lat[i]);
+		view_copy(&out[1 + i], "count", r, ckey);
+		/* None yet: no quantiles ("-"), rather than zeros that look measured. */
+		for (k = 0; k < sizeof qs / sizeof qs[0] && stats_u64(r, ckey) != 0; k++) {
+			snprintf(key, sizeof key, "%s_%s_us", lat[i], qs[k]);
+			view_us(&out[1 + i], qs[k], stats_u64(r, key));
+		}
+	}
+	return (0);
+}
+
+/* The view of one worker record. */
+static int
+view_worker(struct stats_rec *out, const struct stats_rec *r)
+{
+	uint64_t	 job = stats_u64(r, "job");
+	char		*p;
+
+	if (view_start(out, "worker", r->name) != 0)
+		return (-1);
+	view_copy(out, "pid", r, "pid");
+	view_copy(out, "state", r, "state");
+	if ((p = view_val(out, "job")) != NULL) {
+		if (job != 0)
+			snprintf(p, VIEW_VAL, "%" PRIu64, job);
+		else
+			snprintf(p, VIEW_VAL, "-");
+	}
+	if (job != 0)
+		view_us(out, "age", stats_u64(r, "age_us"));
+	else
+		view_copy(out, "age", r, "no such key");
+	view_copy(out, "jobs", r, "jobs");
+	view_copy(out, "inflight", r, "inflight");
+	if ((p = view_val(out, "rss")) != NULL)
+		ctl_fmt_kib(p, VIEW_VAL, stats_u64(r, "rss_kib"));
+	view_us(out, "cpu", stats_u64(r, "cpu_us"));
+	return (0);
+}
+
+/*
+ * The views of recs: per queue a "queue" record and two "latency" records (wait, run),
+ * per worker a "worker" record; names point into recs. 0, or -1 out of memory.
+ */
+int
+stats_view(const struct stats_rec *recs, size_t n, struct stats_rec **out,
+    size_t *nout)
+{
+	struct stats_rec	*v;
+	size_t			 i, k = 0;
+
+	if ((v = calloc(3 * n + 1, sizeof *v)) == NULL)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (strcmp(recs[i].type, "queue") == 0) {
+			if (view_queue(&v[k], &recs[i]) != 0) {
+				stats_free(v, k + 3);
+				return (-1);
+			}
+			k += 3;
+		} else if (strcmp(recs[i].type, "worker") == 0) {
+			if (view_worker(&v[k], &recs[i]) != 0) {
+				stats_free(v, k + 1);
+				return (-1);
+			}
+			k++;
+		}
+	}
+	*out = v;
+	*nout = k;
+	return (0);
 }
 
 /* Print one record as a JSON object; namekey is what its name is called. */

@@ -91,7 +91,7 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd	ctl_submit_cmd, ctl_map_cmd, ctl_status_cmd, ctl_wait_cmd,
 				ctl_cancel_cmd, ctl_dead_cmd, ctl_retry_cmd, ctl_reload_cmd,
-				ctl_ping_cmd, ctl_events_cmd;
+				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd;
 
 extern const char	*ctl_socket;		/* -s, or NULL for the default */
 extern int		 ctl_json;		/* --json */
@@ -155,5 +155,28 @@ void		 stats_json_array(const struct stats_rec *, size_t, const char *,
 		     const char *);
 void		 table_print(const struct table_col *, size_t, const struct stats_rec *,
 		     size_t, const char *);
+void		 table_fprint(FILE *, const struct table_col *, size_t,
+		     const struct stats_rec *, size_t, const char *);
+
+/* Readable numbers: a duration in us, a size in KiB. */
+void		 ctl_fmt_us(char *, size_t, uint64_t);
+void		 ctl_fmt_kib(char *, size_t, uint64_t);
+
+/*
+ * The monitoring views of STATS records (status, top): per queue a "queue" record
+ * (shown by the queue and the flow columns) and two "latency" records (wait, run), per
+ * worker a "worker" record, with readable values, for table_print with these columns.
+ * Free with stats_free.
+ */
+int		 stats_view(const struct stats_rec *, size_t, struct stats_rec **,
+		     size_t *);
+extern const struct table_col	stats_view_queue_cols[], stats_view_flow_cols[],
+				stats_view_latency_cols[], stats_view_worker_cols[];
+extern const size_t		stats_view_queue_ncols, stats_view_flow_ncols,
+				stats_view_latency_ncols, stats_view_worker_ncols;
+
+/* ctl-status.c: STATS records as status shows them (top too), in text or JSON. */
+int		 status_fprint(FILE *, const struct stats_rec *, size_t);
+void		 stats_print_json(const struct stats_rec *, size_t);
 
 #endif /* CTL_H */

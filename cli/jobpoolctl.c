@@ -30,6 +30,7 @@ static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_submit_cmd,
 	&ctl_map_cmd,
 	&ctl_status_cmd,
+	&ctl_top_cmd,
 	&ctl_wait_cmd,
 	&ctl_cancel_cmd,
 	&ctl_dead_cmd,

@@ -238,12 +238,12 @@ dispatch_maybe_recycle(struct worker *w)
 
 	if (w->ninflight > 0)
 		return;
-	if (w->retiring) {
+	if (w->life == WORKER_RETIRING) {
 		supervisor_close_jobs(w);
 		return;
 	}
 	if (q->cf.max_jobs_per_worker == 0 ||
-	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
+	    w->dispatched < q->cf.max_jobs_per_worker || w->life != WORKER_READY)
 		return;
 	log_job(LOG_INFO, 0, q->name, (long)w->pid,
 	    "queue %s: worker %ld recycled after %llu job%s (max_jobs_per_worker)",
@@ -294,7 +294,7 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 
 	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL; i++) {
 		w = q->workers[i];
-		if (w == NULL || w->state != WORKER_READY)
+		if (w == NULL || w->life != WORKER_READY)
 			continue;
 		/* max_running: a semaphore over the queue's busy workers. */
 		if (w->ninflight == 0 && q->cf.max_running > 0 &&
@@ -332,7 +332,7 @@ dispatch_queue(struct queue *q)
 	if (q->failed_reason == NULL && q->nready > 0) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
-			if (w != NULL && w->state == WORKER_READY)
+			if (w != NULL && w->life == WORKER_READY)
 				nready_workers++;
 		}
 		if (q->cf.rate > 0)
@@ -351,11 +351,12 @@ dispatch_queue(struct queue *q)
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
 		for (i = 0; i < q->nworkers; i++) {
-			if (q->workers[i] != NULL && !q->workers[i]->retiring)
+			if (q->workers[i] != NULL &&
+			    q->workers[i]->life < WORKER_RETIRING)
 				supervisor_retire(q->workers[i]);
 		}
 	}
-	if (q->nblocked > 0 && queue_depth(q) < q->low_jobs &&
+	if (server_nblocked(q) > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
 }
@@ -396,13 +397,14 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
  * dead: kept with its last error until retried or pushed out by dead_max.
  */
 static void
-dispatch_failed(struct worker *w, struct job *j, uint32_t ran_ms, enum job_state st,
+dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state st,
     int permanent, const char *why, uint32_t whylen, const char *dead_reason)
 {
 	struct queue		*q = w->queue;
 	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
 				    .text = why, .len = whylen, .cause = dead_reason,
-				    .pid = w->pid, .ran_ms = ran_ms };
+				    .pid = w->pid, .ran_ms = (uint32_t)(ran_us / 1000),
+				    .ran_us = ran_us };
 	char			 msg[512];
 
 	if (!permanent && dead_reason == NULL && !master_stopping &&
@@ -410,7 +412,7 @@ dispatch_failed(struct worker *w, struct job *j, uint32_t ran_ms, enum job_state
 		ch.delay_ms = jobpool_backoff_ms(q->cf.backoff_base_ms,
 		    q->cf.backoff_max_ms, q->cf.backoff_jitter, j->attempts,
 		    dispatch_random());
-		j->run_at = now_ms() + ch.delay_ms;
+		j->run_at = now_us() + ch.delay_ms * 1000;
 		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
 		return;
@@ -432,22 +434,24 @@ dispatch_failed(struct worker *w, struct job *j, uint32_t ran_ms, enum job_state
  * a history j has already: a job that never failed gets none), then end or fail it.
  */
 static void
-dispatch_attempt_end(struct job *j, struct worker *w, uint32_t ran_ms,
+dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
     enum job_state outcome, int flags, const char *cause, const char *text, uint32_t len)
 {
 	if (!(flags & DISPATCH_IF_HISTORY) || j->x != NULL)
-		job_history_add(j, outcome, w->pid, ran_ms, text, len);
+		job_history_add(j, outcome, w->pid, (uint32_t)(ran_us / 1000), text,
+		    len);
 	if (outcome == JOB_CANCELLED)
 		job_change(j, JOB_CANCELLED, &(struct job_change){ .pid = w->pid,
-		    .ran_ms = ran_ms, .text = text, .len = len });
+		    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = text,
+		    .len = len });
 	else
-		dispatch_failed(w, j, ran_ms, outcome, flags & DISPATCH_PERMANENT, text,
+		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, text,
 		    len, cause);
 }
 
 /* The same, with the error text formatted (and cut at 512 bytes). */
 static void
-dispatch_endf(struct job *j, struct worker *w, uint32_t ran_ms, enum job_state outcome,
+dispatch_endf(struct job *j, struct worker *w, uint64_t ran_us, enum job_state outcome,
     int flags, const char *cause, const char *fmt, ...)
 {
 	char		msg[512];
@@ -457,7 +461,7 @@ dispatch_endf(struct job *j, struct worker *w, uint32_t ran_ms, enum job_state o
 	va_start(ap, fmt);
 	n = dispatch_cut(vsnprintf(msg, sizeof msg, fmt, ap), sizeof msg);
 	va_end(ap);
-	dispatch_attempt_end(j, w, ran_ms, outcome, flags, cause, msg, n);
+	dispatch_attempt_end(j, w, ran_us, outcome, flags, cause, msg, n);
 }
 
 /* w's head job starts now. */
@@ -467,7 +471,8 @@ dispatch_head_started(struct worker *w)
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
 	if (j != NULL)
-		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid });
+		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid,
+		    .at_us = w->head_since });
 }
 
 /* An idle worker was sent a job: it starts now, and so does its timeout. */
@@ -490,15 +495,15 @@ const struct worker_cb dispatch_worker_cb = {
 /*
  * The head job's result came: it leaves the head, the service time is measured, and
  * the next job in line starts now, with its timer (and the grace of this one).
- * Returns how long the job ran.
+ * Returns how long the job ran (us, at least 1).
  */
-static uint32_t
+static uint64_t
 dispatch_measure(struct worker *w, const struct job *done)
 {
 	struct queue	*q = w->queue;
 	struct job	*next = TAILQ_FIRST(&w->inflight);
 	uint64_t	 now = now_us(), dt = now - w->head_since;
-	uint32_t	 ran_ms = (uint32_t)(dt / 1000);
+	uint64_t	 ran_us = dt > 0 ? dt : 1;
 
 	w->jobs_done++;
 	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
@@ -518,34 +523,36 @@ dispatch_measure(struct worker *w, const struct job *done)
 	if (done->timeout_ms != 0 || done->cancel ||
 	    (next != NULL && (next->timeout_ms != 0 || next->cancel)))
 		dispatch_arm_timeout(w);
-	return (ran_ms);
+	return (ran_us);
 }
 
 /* It succeeded. */
 static void
-dispatch_ok(struct job *j, struct worker *w, uint32_t ran_ms, const char *data,
+dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
     uint32_t len)
 {
 	job_crashes_clear(j);
 	if (j->x != NULL)
-		job_history_add(j, JOB_DONE, w->pid, ran_ms, "", 0);
-	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid, .ran_ms = ran_ms,
-	    .text = data, .len = len });
+		job_history_add(j, JOB_DONE, w->pid, (uint32_t)(ran_us / 1000), "",
+		    0);
+	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
+	    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = data,
+	    .len = len });
 }
 
 /* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
 static void
-dispatch_stopped(struct job *j, struct worker *w, uint32_t ran_ms, enum job_cancel why,
+dispatch_stopped(struct job *j, struct worker *w, uint64_t ran_us, enum job_cancel why,
     const char *data, uint32_t len)
 {
 	int	n = len > 400 ? 400 : (int)len;
 
 	job_crashes_clear(j);
 	if (why == JOB_CANCEL_TIMEOUT)
-		dispatch_endf(j, w, ran_ms, JOB_TIMEOUT, 0, NULL,
+		dispatch_endf(j, w, ran_us, JOB_TIMEOUT, 0, NULL,
 		    "timed out after %u ms; %.*s", j->timeout_ms, n, data);
 	else
-		dispatch_endf(j, w, ran_ms, JOB_CANCELLED, DISPATCH_IF_HISTORY, NULL,
+		dispatch_endf(j, w, ran_us, JOB_CANCELLED, DISPATCH_IF_HISTORY, NULL,
 		    "%s: %.*s", why == JOB_CANCEL_NONE ? "cancelled" : master_stopping ?
 		    "cancelled while running, at shutdown" : "cancelled while running",
 		    n, data);
@@ -558,7 +565,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	struct queue	*q = w->queue;
 	struct job	*j;
 	enum job_cancel	 why;
-	uint32_t	 ran_ms;
+	uint64_t	 ran_us;
 
 	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
 		log_warnx("worker %ld (queue %s): result with no job in flight",
@@ -566,7 +573,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		return;
 	}
 	supervisor_take(w, j);
-	ran_ms = dispatch_measure(w, j);
+	ran_us = dispatch_measure(w, j);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
 	if (len > master_config->max_payload)
@@ -574,12 +581,12 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 	switch (status) {
 	case -1:
 		job_crashes_clear(j);
-		dispatch_endf(j, w, ran_ms, JOB_FAILED, DISPATCH_PERMANENT, NULL,
+		dispatch_endf(j, w, ran_us, JOB_FAILED, DISPATCH_PERMANENT, NULL,
 		    "result of %u bytes is larger than max_payload (%u)", len,
 		    master_config->max_payload);
 		break;
 	case FRAME_OK:
-		dispatch_ok(j, w, ran_ms, data, len);
+		dispatch_ok(j, w, ran_us, data, len);
 		break;
 	case FRAME_SKIPPED:
 		if (why != JOB_CANCEL_TIMEOUT) {
@@ -591,11 +598,11 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		/* Timed out before it started: as a timeout. */
 		/* FALLTHROUGH */
 	case FRAME_CANCELLED:
-		dispatch_stopped(j, w, ran_ms, why, data, len);
+		dispatch_stopped(j, w, ran_us, why, data, len);
 		break;
 	default:
 		job_crashes_clear(j);
-		dispatch_attempt_end(j, w, ran_ms, JOB_FAILED, status == FRAME_PERMANENT ?
+		dispatch_attempt_end(j, w, ran_us, JOB_FAILED, status == FRAME_PERMANENT ?
 		    DISPATCH_PERMANENT : 0, NULL, data, len);
 		break;
 	}
@@ -630,7 +637,7 @@ dispatch_requeue_unstarted(struct worker *w, struct job *head)
 
 /* w died while running head, which had not been asked to stop: a crash, or poison. */
 static void
-dispatch_crashed(struct job *head, struct worker *w, uint32_t ran_ms, const char *why)
+dispatch_crashed(struct job *head, struct worker *w, uint64_t ran_us, const char *why)
 {
 	struct queue	*q = w->queue;
 	char		 poison[96];
@@ -648,7 +655,7 @@ dispatch_crashed(struct job *head, struct worker *w, uint32_t ran_ms, const char
 		    "row", job_crashes(head), job_crashes(head) == 1 ? "" : "s");
 		cause = poison;
 	}
-	dispatch_endf(head, w, ran_ms, JOB_FAILED, 0, cause,
+	dispatch_endf(head, w, ran_us, JOB_FAILED, 0, cause,
 	    "worker %ld died while running it: %s", (long)w->pid, why);
 }
 
@@ -661,10 +668,10 @@ dispatch_worker_lost(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
 	struct job	*head = TAILQ_FIRST(&w->inflight);
-	uint32_t	 ran_ms;
+	uint64_t	 ran_us;
 	int		 killed;
 
-	if (w->said_retire)
+	if (w->leave == WORKER_SAID_RETIRE)
 		head = NULL;	/* it said it would run nothing more */
 	else if (head != NULL && w->killed_for != 0 && head->id != w->killed_for)
 		/*
@@ -677,35 +684,37 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	if (head == NULL)
 		return;
 	supervisor_take(w, head);
-	ran_ms = (uint32_t)((now_us() - w->head_since) / 1000);
+	ran_us = now_us() - w->head_since;
+	if (ran_us == 0)
+		ran_us = 1;
 	killed = w->killed_for == head->id;
 
 	switch (head->cancel) {
 	case JOB_CANCEL_NONE:
-		dispatch_crashed(head, w, ran_ms, why);
+		dispatch_crashed(head, w, ran_us, why);
 		break;
 	case JOB_CANCEL_TIMEOUT:
 		head->cancel = JOB_CANCEL_NONE;
 		if (killed)
-			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			dispatch_endf(head, w, ran_us, JOB_TIMEOUT, 0, NULL, "timed out "
 			    "after %u ms; the handler did not stop within the grace "
 			    "period (%u ms): worker %ld was killed", head->timeout_ms,
 			    q->cf.grace_ms, (long)w->pid);
 		else
-			dispatch_endf(head, w, ran_ms, JOB_TIMEOUT, 0, NULL, "timed out "
+			dispatch_endf(head, w, ran_us, JOB_TIMEOUT, 0, NULL, "timed out "
 			    "after %u ms; worker %ld died before cleanup finished: %s",
 			    head->timeout_ms, (long)w->pid, why);
 		break;
 	default:
 		head->cancel = JOB_CANCEL_NONE;
 		if (killed)
-			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			dispatch_endf(head, w, ran_us, JOB_CANCELLED, 0, NULL, "cancelled "
 			    "while running%s: the handler did not stop within the grace "
 			    "period (%u ms); worker %ld was killed, cleanup did not finish",
 			    master_stopping ? ", at shutdown" : "", q->cf.grace_ms,
 			    (long)w->pid);
 		else
-			dispatch_endf(head, w, ran_ms, JOB_CANCELLED, 0, NULL, "cancelled "
+			dispatch_endf(head, w, ran_us, JOB_CANCELLED, 0, NULL, "cancelled "
 			    "while running%s: worker %ld died before cleanup finished: %s",
 			    master_stopping ? ", at shutdown" : "", (long)w->pid, why);
 		break;
@@ -854,7 +863,7 @@ dispatch_timer(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	if (j == NULL || w->reaped)
+	if (j == NULL || worker_reaped(w))
 		return;
 	if (j->cancel && w->grace_for == j->id) {
 		/* The timer ran the grace period and the time to report after it. */
@@ -864,11 +873,7 @@ dispatch_timer(struct worker *w)
 		    w->queue->name, (unsigned long long)j->id,
 		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
 		    DISPATCH_REPORT_MS, (long)w->pid);
-		w->signalled = WORKER_SIG_KILL;
-		w->killed_for = j->id;
-		if (w->state == WORKER_READY || w->state == WORKER_STARTING)
-			w->state = WORKER_STOPPING;	/* nothing more is sent to it */
-		kill(w->pid, SIGKILL);
+		supervisor_kill(w, j->id);
 		return;
 	}
 	j->cancel = JOB_CANCEL_TIMEOUT;

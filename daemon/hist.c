@@ -8,21 +8,6 @@
 
 #include "hist.h"
 
-unsigned
-hist_bucket(uint64_t us)
-{
-	unsigned	e;
-
-	if (us > HIST_MAX_US)
-		us = HIST_MAX_US;
-	if (us < HIST_SUB)
-		return ((unsigned)us);
-	/* e: the position of the top bit, at least HIST_SUB_BITS. */
-	e = 63u - (unsigned)__builtin_clzll(us);
-	return ((e - HIST_SUB_BITS + 1) * HIST_SUB +
-	    (unsigned)((us >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1)));
-}
-
 uint64_t
 hist_bucket_low(unsigned b)
 {
@@ -42,20 +27,11 @@ hist_bucket_high(unsigned b)
 	return (hist_bucket_low(b + 1) - 1);
 }
 
-void
-hist_add(struct hist *h, uint64_t us)
-{
-	h->n++;
-	h->sum += us;
-	if (us > h->max)
-		h->max = us;
-	h->b[hist_bucket(us)]++;
-}
-
 uint64_t
 hist_quantile(const struct hist *h, double q)
 {
 	uint64_t	rank, seen = 0, lo, hi, mid;
+	double		x;
 	unsigned	b;
 
 	if (h->n == 0)
@@ -64,9 +40,13 @@ hist_quantile(const struct hist *h, double q)
 		return (h->max);
 	if (q < 0.0)
 		q = 0.0;
-	/* The smallest value with at least ceil(q * n) values at or below it. */
-	rank = (uint64_t)(q * (double)h->n);
-	if ((double)rank < q * (double)h->n)
+	/*
+	 * The smallest value with at least ceil(q * n) values at or below it. q * n is
+	 * rounded: 0.7 * 10 is 7.000000000000001, whose ceiling would be one rank too far.
+	 */
+	x = q * (double)h->n;
+	rank = (uint64_t)x;
+	if ((double)rank < x * (1 - 1e-12))
 		rank++;
 	if (rank == 0)
 		rank = 1;

@@ -9,9 +9,10 @@
  *   - a queue's dispatch part (q->dp: kick list, token bucket, rate timer, service
  *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
  *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
- *     its blocked connections (blocked, nblocked) are server.c's; its counters
- *     (submitted, done, ...) are stats.c's lifecycle listener's; each part has its
- *     module's init and free;
+ *     its server part (q->srv: the connections blocked on it) is server.c's; its
+ *     counters (submitted, done, ...) and its stats part (q->st: latencies,
+ *     throughput) are stats.c's lifecycle listener's; each part has its module's init
+ *     and free;
  *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
  *     walked by others only through supervisor_foreach_inflight) until their results
  *     come back; q->running and q->busy follow the in-flight lists, kept by
@@ -21,8 +22,10 @@
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
  *     reference (server_wait), so a job never points at freed memory after a client
  *     goes away;
- *   - a job's state is written only by lifecycle.c's job_change(), which tells the
- *     modules that care (its listener table) of every change;
+ *   - a job's state is written only by job_change() (below; its slow path is
+ *     lifecycle.c's job_change_publish()), which tells the modules that care (the
+ *     listener table) of every change;
+ *   - a worker's life (w->life, w->leave) is supervisor.c's alone;
  *   - the event ring, its text slots and the subscribers (c->sub) are events.c's
  *     (events.h); a hook is a queue of its own (cf.hook), made from the config.
  * Only the master process touches any of this; a forked worker runs worker_main() and
@@ -39,6 +42,7 @@
 
 #include "config.h"
 #include "hist.h"
+#include "log.h"
 
 struct event_base;
 struct event;
@@ -120,7 +124,12 @@ struct job {
 	};
 	struct job		*hnext;		/* job table chain */
 	struct waiter		*waiters;
-	uint64_t		 run_at;	/* delayed: monotonic ms */
+	/*
+	 * Monotonic us: delayed or retry_wait, when it is due; queued or running, when it
+	 * became ready (its due time, if it was delayed): the start of its wait (stats).
+	 * 0 before it is first queued: now.
+	 */
+	uint64_t		 run_at;
 	struct job_extra	*x;		/* result and history, once there are any */
 	uint32_t		 len;		/* payload bytes */
 	uint32_t		 timeout_ms;
@@ -135,18 +144,33 @@ struct job {
 TAILQ_HEAD(joblist, job);
 _Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
 
-enum worker_state {
+/*
+ * A worker's life (w->life, written by supervisor.c alone). It only goes down this
+ * list, but for its end, which comes in two halves in either order: a worker is
+ * finished (GONE) only once it is both reaped and at EOF on its result pipe.
+ */
+enum worker_life {
 	WORKER_STARTING,	/* forked, no READY yet */
-	WORKER_READY,
-	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
-	WORKER_GONE		/* reaped and at EOF: to be freed or respawned */
+	WORKER_READY,		/* takes jobs */
+	WORKER_RETIRING,	/* takes none; its job pipe closes once it holds none */
+	WORKER_STOPPING,	/* its job pipe is closed, or it was killed: it will exit */
+	WORKER_EXITED,		/* reaped; its result pipe is not at EOF yet */
+	WORKER_CLOSED,		/* its result pipe is at EOF; not reaped yet */
+	WORKER_GONE		/* reaped and at EOF: to be freed and its slot refilled */
 };
 
-/* The signal the master sent a worker to end it (w->signalled). */
-enum worker_signal {
-	WORKER_SIG_NONE,
-	WORKER_SIG_TERM,	/* asked to stop (shutdown) */
-	WORKER_SIG_KILL		/* killed: a job would not stop, or the shutdown's last step */
+/*
+ * Why a worker leaves (w->leave, supervisor.c's), which says whether its exit is a
+ * crash. Each value is a stronger fact than the ones above it, and a worker's only
+ * rises: a worker that said RETIRE and was then killed still never started what it held.
+ */
+enum worker_leave {
+	WORKER_STAYS,		/* nothing asked it to go: an exit is a crash */
+	WORKER_SIGNALLED,	/* the shutdown signalled it */
+	WORKER_RETIRED,		/* we let it go: recycled, resized away, restarted for a
+				   new handler, or its handler cannot start */
+	WORKER_KILLED,		/* killed: its head job would not stop (killed_for) */
+	WORKER_SAID_RETIRE	/* it sent FRAME_RETIRE: nothing it holds has started */
 };
 
 struct worker {
@@ -165,21 +189,23 @@ struct worker {
 	uint64_t		 head_since;	/* monotonic us: when the head started */
 	uint64_t		 jobs_done;
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
-	enum worker_state	 state;
-	int			 reaped;	/* waitpid() has collected it */
-	int			 eof;		/* its result pipe is at EOF */
+	enum worker_life	 life;
+	enum worker_leave	 leave;
 	int			 status;	/* wait status, once reaped */
-	enum worker_signal	 signalled;	/* what we sent it to end it */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
-	int			 retiring;	/* leaving cleanly once it holds no jobs */
-	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
-	int			 rolling;	/* retired to restart with a new handler */
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
-	uint64_t		 grace_for;	/* the timer is the grace period of this job */
+	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
 };
+
+/* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
+static inline int
+worker_reaped(const struct worker *w)
+{
+	return (w->life == WORKER_EXITED || w->life == WORKER_GONE);
+}
 
 /*
  * What a queue's workers report, and to whom: the supervisor calls these and knows
@@ -218,6 +244,12 @@ struct supervisor_part {
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
+/* server.c's part of a queue (server_queue_init, server_queue_free). */
+struct server_part {
+	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room, oldest first */
+	uint32_t		 nblocked;
+};
+
 /*
  * stats.c's part of a queue: the latency distributions (us), added to by its lifecycle
  * listener; read by STATS, jobpoolctl status and top, and /metrics.
@@ -225,7 +257,11 @@ struct supervisor_part {
 struct stats_part {
 	struct hist		 wait;		/* submit (or due, if delayed) to start */
 	struct hist		 run;		/* start to end of an attempt */
+	uint32_t		 retry_wait;	/* jobs in the delay heap in retry_wait */
+	uint64_t		 ends_seen;	/* done + failed + cancelled at the last tick */
+	double			 tput[3];	/* jobs ended per second: 1, 5, 15 min */
 };
+#define STATS_TICK_S		5	/* how often stats.c folds the counters in */
 
 struct queue {
 	char			*name;
@@ -243,8 +279,6 @@ struct queue {
 	uint64_t		 bytes;		/* payload bytes of ready + delayed jobs */
 	uint32_t		 low_jobs;	/* backpressure releases below these */
 	uint64_t		 low_bytes;
-	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room */
-	uint32_t		 nblocked;
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
@@ -256,11 +290,12 @@ struct queue {
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
 	char			 last_death[192];
-	uint64_t		 dead;		/* jobs on the dead list now */
+	uint64_t		 ndead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
 
 	struct dispatch_part	 dp;
 	struct supervisor_part	 sv;
+	struct server_part	 srv;
 	struct stats_part	 st;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
@@ -281,7 +316,7 @@ struct conn {
 	int			 skip_lf;	/* a '\r' ended the skipped body: drop a '\n' */
 	struct queue		*let_in;	/* server_unblock lets its SUBMIT into this queue */
 	int			 refs;		/* jobs waiting to answer it, plus one while open */
-	int			 dead;		/* closed: answers go nowhere */
+	int			 closed;	/* closed: answers go nowhere */
 	int			 closing;	/* close once the output is flushed */
 	int			 rdeof;		/* the client shut down its sending side */
 	int			 out_full;	/* stopped reading: too much output pending */
@@ -350,7 +385,15 @@ struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
 /* prio, brought into qc's range of priorities (the one clamp). */
-int16_t		 queue_prio_clamp(const struct queue_config *qc, long long prio);
+static inline int16_t
+queue_prio_clamp(const struct queue_config *qc, long long prio)
+{
+	if (prio < qc->prio_min)
+		return ((int16_t)qc->prio_min);
+	if (prio > qc->prio_max)
+		return ((int16_t)qc->prio_max);
+	return ((int16_t)prio);
+}
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Around a reload that changes how workers are made (see queue.c). */
@@ -373,6 +416,8 @@ void		 queue_remove(struct queue *q, struct job *j);
 /* Move due delayed jobs to the ready lists and re-arm the timer. */
 void		 queue_promote(struct queue *q);
 uint32_t	 queue_depth(const struct queue *q);	/* ready + delayed */
+/* How long the oldest ready job of q has waited at now (monotonic us); 0: none. */
+uint64_t	 queue_oldest_wait_us(const struct queue *q, uint64_t now);
 /* fn for each waiting job (ready, then delayed); stops at fn's first nonzero. */
 int		 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *),
 		    void *arg);
@@ -423,6 +468,8 @@ struct job_change {
 	uint32_t	 errlen;
 	pid_t		 pid;		/* the worker, or 0 */
 	uint32_t	 ran_ms;	/* an attempt that ended: how long it ran */
+	uint64_t	 ran_us;	/* the same in us, at least 1 (stats); 0: no attempt */
+	uint64_t	 at_us;		/* JOB_EV_STARTED: when it started (monotonic us) */
 	uint8_t		 from;		/* enum job_state */
 	uint8_t		 to;		/* enum job_state: the state it is in now */
 	uint8_t		 what;		/* to, or a JOB_EV_*: what the listeners match */
@@ -430,30 +477,68 @@ struct job_change {
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
 };
-void		 job_change(struct job *j, int what, struct job_change *info);
+/*
+ * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener
+ * (when it wants to, such as the journal's only with one); JOB_CHANGE_DEBUG, only by
+ * the debug log lines. lifecycle.c checks both against its table at compile time. A
+ * change neither names (a job sent to its worker) only
+ * sets the state, here, inline: every job passes four times (bench W1).
+ */
+#define JOB_CHANGE_ON(what)	(1u << (what))
+#define JOB_CHANGE_HEARD	(JOB_CHANGE_ON(JOB_QUEUED) | JOB_CHANGE_ON(JOB_DELAYED) | \
+				JOB_CHANGE_ON(JOB_RETRY_WAIT) | JOB_CHANGE_ON(JOB_DONE) | \
+				JOB_CHANGE_ON(JOB_CANCELLED) | JOB_CHANGE_ON(JOB_DEAD) | \
+				JOB_CHANGE_ON(JOB_EV_STARTED) | JOB_CHANGE_ON(JOB_EV_CANCELLING))
+#define JOB_CHANGE_DEBUG	0u
+/* Set j's state (what < JOB_EV_STARTED) and tell the listeners: job_change's slow path. */
+void		 job_change_publish(struct job *j, int what, struct job_change *info);
+/*
+ * j enters state what (or, for a JOB_EV_*, stays where it is): set it and publish the
+ * change with info (NULL: nothing more to say), which is filled in. An end may free j.
+ */
+static inline void
+job_change(struct job *j, int what, struct job_change *info)
+{
+	if ((JOB_CHANGE_HEARD & JOB_CHANGE_ON(what)) ||
+	    ((JOB_CHANGE_DEBUG & JOB_CHANGE_ON(what)) && log_level >= LOG_DEBUG))
+		job_change_publish(j, what, info);
+	else if (what < JOB_EV_STARTED)
+		j->state = what;
+}
 /* A job reached its final state (done, cancelled, dead) with this result or error. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_finish_text(struct job *j, enum job_state st, const char *text);
 /* The listeners, each in its own module. */
 void		 journal_job_changed(const struct job_change *);
 /*
- * stats: a queue's counters. submitted: accepted (not recovered); retried: an attempt
- * failed and the job waits for another; failed: made dead, poisoned among them (a dead
- * job recovered was counted before the restart). Inline: every job passes here three
- * times (bench W1).
+ * stats: a queue's counters and latencies. submitted: accepted (not recovered);
+ * retried: an attempt failed and the job waits for another; failed: made dead,
+ * poisoned among them (a dead job recovered was counted before the restart). wait:
+ * from j->run_at (ready, or due) to its start; run: an attempt, start to end.
+ * Inline: every job passes here four times (bench W1).
  */
 static inline void
 stats_job_changed(const struct job_change *ch)
 {
 	struct queue	*q = job_queue(ch->j);
 
+	if (ch->from == JOB_RETRY_WAIT && ch->what != JOB_RETRY_WAIT)
+		q->st.retry_wait--;
+	/* Only the end of an attempt that ran says how long (at least 1 us). */
+	if (ch->ran_us != 0)
+		hist_add(&q->st.run, ch->ran_us);
 	switch (ch->what) {
+	case JOB_EV_STARTED:
+		hist_add(&q->st.wait, ch->at_us > ch->j->run_at ?
+		    ch->at_us - ch->j->run_at : 0);
+		break;
 	case JOB_QUEUED:
 	case JOB_DELAYED:
 		if (ch->from == JOB_NEW && !ch->recovered)
 			q->submitted++;
 		break;
 	case JOB_RETRY_WAIT:
+		q->st.retry_wait++;
 		q->retried++;
 		break;
 	case JOB_DONE:
@@ -534,6 +619,8 @@ void		 supervisor_cancel(struct worker *w, struct job *j, int reason);
 void		 supervisor_close_jobs(struct worker *w);
 /* Let w go once it holds no jobs. */
 void		 supervisor_retire(struct worker *w);
+/* Kill w: its head job (job_id) would not stop when asked. */
+void		 supervisor_kill(struct worker *w, uint64_t job_id);
 /* Restart q's workers of an older generation, one at a time. */
 void		 supervisor_roll(struct queue *q);
 /* Grow or shrink q's pool to q->cf.workers. */
@@ -563,8 +650,16 @@ void		 server_close_listener(void);
 /* A graceful stop begins: let systemd's socket go; keep our own until exit. */
 void		 server_stop_listener(void);
 const char	*server_made_dir(void);
+void		 server_queue_init(struct queue *q);
+void		 server_queue_free(struct queue *q);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
+/* How many connections wait for room in q. */
+static inline uint32_t
+server_nblocked(const struct queue *q)
+{
+	return (q->srv.nblocked);
+}
 /* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
 int		 server_wait(struct conn *c, struct job *j);
 /* Send a RESULT for j to c (a waiter). */
@@ -584,7 +679,11 @@ size_t		 server_unsent(struct conn *c);
 void		 server_stream_end(struct conn *c);
 
 /* stats.c */
+/* Remember the start; with an event base, start the tick of the throughput rates. */
 void		 stats_init(void);
+void		 stats_free(void);
+/* Fold the counters into q's throughput rates: every STATS_TICK_S (the timer). */
+void		 stats_tick(struct queue *q);
 /* What a process uses, from /proc: 0, or -1 if it is gone. */
 struct proc_usage {
 	uint64_t	 rss_bytes;	/* resident set */
@@ -592,6 +691,20 @@ struct proc_usage {
 };
 int		 stats_proc_usage(pid_t pid, struct proc_usage *u);
 void		 stats_write(struct evbuffer *out);
+/* The states STATS, /status and /metrics name: running, backoff, failed, removing. */
+const char	*queue_state_name(const struct queue *q);
+/* starting, idle, busy, stopping, retiring, dead. */
+const char	*worker_state_name(const struct worker *w);
+
+/* metrics.c: /metrics (Prometheus) and /status (JSON) over HTTP, metrics_listen */
+/* At start, before the privilege drop: listen if cf says so; 0, or -1 with *cause. */
+int		 metrics_start(const struct config *cf, char **cause);
+/* At a reload: listen where cf says if that changed (a failure keeps the old). */
+void		 metrics_reconfigure(const struct config *cf);
+void		 metrics_stop(void);
+/* The bodies of /metrics and /status: 0, or -1 out of memory. */
+int		 metrics_write(struct evbuffer *b);
+int		 metrics_write_status(struct evbuffer *b);
 
 /* notify.c: sd_notify, see notify.h */
 #include "notify.h"

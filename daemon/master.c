@@ -147,7 +147,7 @@ master_shutdown(const char *why)
 	dispatch_cancel_waiting(journal_on ? "daemon is shutting down; the job is kept in "
 	    "the journal and runs after the restart" : "daemon is shutting down");
 	for (i = 0; i < nqueues; i++) {
-		if (queues[i]->nblocked > 0)
+		if (server_nblocked(queues[i]) > 0)
 			server_unblock(queues[i]);
 	}
 	supervisor_drain();
@@ -481,6 +481,7 @@ master_reload_commit(struct config *ncf, const struct reload_tally *t)
 		log_set_level(ncf->log_level);
 	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
 	journal_reconfigure(ncf);
+	metrics_reconfigure(ncf);
 	if (t->added > 0)
 		journal_adopt();
 	reload_error_set(NULL);
@@ -503,7 +504,7 @@ master_reload_unblock(void)
 
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
-		if (q->nblocked > 0 && (q->removed || queue_has_room(q, 0)))
+		if (server_nblocked(q) > 0 && (q->removed || queue_has_room(q, 0)))
 			server_unblock(q);
 	}
 }
@@ -610,12 +611,12 @@ master_main(struct config *cf)
 	master_config = cf;
 	master_pid = getpid();
 	start_ms = now_ms();
-	stats_init();
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a journal write fails with EFBIG (and says so). */
 	signal(SIGXFSZ, SIG_IGN);
 	if ((master_base = event_base_new()) == NULL)
 		fatalx("cannot create the event base");
+	stats_init();
 	notify_init(master_base);
 	/* Before queues and the journal's recovery, which publish. */
 	if (events_init(cf->events_ring) != 0)
@@ -652,6 +653,13 @@ master_main(struct config *cf)
 		goto out;
 	}
 	priv_acl_set(cf);
+	/* Before the drop, like the socket: a port below 1024 is the operator's choice. */
+	if (metrics_start(cf, &cause) != 0) {
+		log_errx("%s", cause != NULL ? cause : "metrics: out of memory");
+		free(cause);
+		rc = EX_OSERR;
+		goto out;
+	}
 	if (journal_prepare(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
@@ -692,10 +700,12 @@ master_main(struct config *cf)
 out:
 	/* Every worker is gone and every job answered: free what is left. */
 	journal_close();
+	metrics_stop();
 	server_close_listener();
 	server_close_all();
 	events_free();
 	queues_free();
+	stats_free();
 	notify_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sig_ev[i]);

@@ -97,8 +97,8 @@ queue_create(const struct queue_config *qc)
 	q->top = -1;
 	dispatch_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
+	server_queue_init(q);
 	queue_set_watermarks(q);
-	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
 	    (q->delay_ev = evtimer_new(master_base, queue_delay_cb, q)) == NULL)
 		goto fail;
@@ -131,6 +131,7 @@ queue_free(struct queue *q)
 		event_free(q->delay_ev);
 	dispatch_queue_free(q);
 	supervisor_queue_free(q);
+	server_queue_free(q);
 	free(q->failed_reason);
 	free(q->workers);
 	queue_forget_previous(q);
@@ -245,17 +246,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	q->cf = cf;
 	queue_set_watermarks(q);
 	return (0);
-}
-
-/* prio, brought into qc's range of priorities. */
-int16_t
-queue_prio_clamp(const struct queue_config *qc, long long prio)
-{
-	if (prio < qc->prio_min)
-		return ((int16_t)qc->prio_min);
-	if (prio > qc->prio_max)
-		return ((int16_t)qc->prio_max);
-	return ((int16_t)prio);
 }
 
 /* Find a live queue by name (not one a reload removed). */
@@ -510,19 +500,26 @@ queue_arm_delay(struct queue *q)
 		evtimer_del(q->delay_ev);
 		return;
 	}
-	now = now_ms();
+	now = now_us();
 	due = q->heap[0]->run_at;
 	due = due > now ? due - now : 0;
-	tv.tv_sec = due / 1000;
-	tv.tv_usec = (due % 1000) * 1000;
+	tv.tv_sec = due / 1000000;
+	tv.tv_usec = due % 1000000;
 	evtimer_add(q->delay_ev, &tv);
 }
 
-/* Put a job in the ready list of its level; info goes with the change (may be NULL). */
+/*
+ * Put a job in the ready list of its level; info goes with the change (may be NULL).
+ * Its wait starts now, or kept: when it was due, or, put back in front because its
+ * worker died before it started, when it first became ready.
+ */
 static void
 queue_ready(struct queue *q, struct job *j, int front, struct job_change *info)
 {
 	int	level = queue_level(q, j);
+
+	if (j->run_at == 0)
+		j->run_at = now_us();
 
 	if (front)
 		TAILQ_INSERT_HEAD(&q->ready[level], j, entry);
@@ -552,7 +549,7 @@ queue_push_as(struct queue *q, struct job *j, struct job_change *info)
 	uint32_t	  cap;
 
 	q->bytes += j->len;
-	if (j->run_at == 0 || j->run_at <= now_ms()) {
+	if (j->run_at == 0 || j->run_at <= now_us()) {
 		queue_ready(q, j, 0, info);
 		return;
 	}
@@ -623,7 +620,7 @@ queue_remove(struct queue *q, struct job *j)
 void
 queue_promote(struct queue *q)
 {
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_us();
 	struct job	*j;
 	int		 moved = 0;
 
@@ -636,6 +633,28 @@ queue_promote(struct queue *q)
 	queue_arm_delay(q);
 	if (moved)
 		dispatch_queue(q);
+}
+
+/*
+ * How long the job that has waited longest for a worker has waited: the first of each
+ * priority level (a level is in the order its jobs became ready; one put back in front
+ * became ready before the others), and a delayed job already due that the timer has
+ * not moved yet.
+ */
+uint64_t
+queue_oldest_wait_us(const struct queue *q, uint64_t now)
+{
+	struct job	*j;
+	uint64_t	 since = now;
+	int		 i;
+
+	for (i = 0; i < q->nlevels; i++) {
+		if ((j = TAILQ_FIRST(&q->ready[i])) != NULL && j->run_at < since)
+			since = j->run_at;
+	}
+	if (q->nheap > 0 && q->heap[0]->run_at < since)
+		since = q->heap[0]->run_at;
+	return (now - since);
 }
 
 static void
@@ -828,7 +847,7 @@ job_dead_add(struct job *j)
 	}
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
-	job_queue(j)->dead++;
+	job_queue(j)->ndead++;
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
 		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
@@ -846,7 +865,7 @@ job_dead_remove(struct job *j)
 {
 	TAILQ_REMOVE(&dead, j, entry);
 	ndead--;
-	job_queue(j)->dead--;
+	job_queue(j)->ndead--;
 }
 
 /* The dead jobs, oldest first. */

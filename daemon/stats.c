@@ -17,8 +17,45 @@
 #include "jobpoold.h"
 #include "events.h"
 #include "journal.h"
+#include "log.h"
 
-static uint64_t	stats_start_ms;
+static uint64_t		 stats_start_ms;
+static struct event	*stats_tick_ev;
+
+/*
+ * The throughput rates: every STATS_TICK_S, the jobs that ended since the last tick,
+ * per second, folded into exponentially decayed averages over 1, 5 and 15 minutes, as
+ * the kernel's load average does: rate = rate * e + now * (1 - e), e = exp(-5 s /
+ * window). A constant rate is reached to 63% after one window, to 95% after three.
+ */
+static const double	 stats_decay[3] = {
+	0.920044414629323,	/* exp(-5 / 60) */
+	0.983471453821617,	/* exp(-5 / 300) */
+	0.994459848004897	/* exp(-5 / 900) */
+};
+_Static_assert(STATS_TICK_S == 5, "stats_decay is for a tick of 5 s");
+
+void
+stats_tick(struct queue *q)
+{
+	uint64_t	ends = q->done + q->failed + q->cancelled;
+	double		now;
+	int		i;
+
+	now = (double)(ends - q->st.ends_seen) / STATS_TICK_S;
+	q->st.ends_seen = ends;
+	for (i = 0; i < 3; i++)
+		q->st.tput[i] = q->st.tput[i] * stats_decay[i] + now * (1.0 - stats_decay[i]);
+}
+
+static void
+stats_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	int	i;
+
+	for (i = 0; i < nqueues; i++)
+		stats_tick(queues[i]);
+}
 
 /* What pid uses, from /proc/PID/stat (fields 14, 15 and 24 of proc(5)). */
 int
@@ -53,7 +90,7 @@ stats_proc_usage(pid_t pid, struct proc_usage *u)
 }
 
 /* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
-static const char *
+const char *
 queue_state_name(const struct queue *q)
 {
 	if (q->removed)
@@ -65,18 +102,22 @@ queue_state_name(const struct queue *q)
 	return ("running");
 }
 
-static const char *
+const char *
 worker_state_name(const struct worker *w)
 {
-	if (w->retiring && w->state != WORKER_GONE)
-		return ("retiring");
-	switch (w->state) {
+	switch (w->life) {
 	case WORKER_STARTING:
 		return ("starting");
 	case WORKER_READY:
 		return (w->ninflight > 0 ? "busy" : "idle");
+	case WORKER_RETIRING:
+		return ("retiring");
 	case WORKER_STOPPING:
-		return ("stopping");
+	case WORKER_EXITED:
+	case WORKER_CLOSED:
+		/* Half-ended is still on its way out; let go, its job pipe closed: retiring. */
+		return (w->leave == WORKER_RETIRED || w->leave == WORKER_SAID_RETIRE ?
+		    "retiring" : "stopping");
 	default:
 		return ("dead");
 	}
@@ -134,13 +175,40 @@ stats_write_journal(struct evbuffer *out)
 	evbuffer_add(out, "\n", 1);
 }
 
+/* A distribution's keys: name_p50_us= ... name_max_us= name_count=. */
+static void
+stats_write_hist(struct evbuffer *out, const char *name, const struct hist *h)
+{
+	evbuffer_add_printf(out, "%s_p50_us=%llu %s_p90_us=%llu %s_p99_us=%llu "
+	    "%s_p999_us=%llu %s_max_us=%llu %s_count=%llu ",
+	    name, (unsigned long long)hist_quantile(h, 0.5),
+	    name, (unsigned long long)hist_quantile(h, 0.9),
+	    name, (unsigned long long)hist_quantile(h, 0.99),
+	    name, (unsigned long long)hist_quantile(h, 0.999),
+	    name, (unsigned long long)h->max, name, (unsigned long long)h->n);
+}
+
+/* The monitoring keys of a queue line (each followed by a space). */
+static void
+stats_write_latency(struct evbuffer *out, const struct queue *q, uint64_t now)
+{
+	evbuffer_add_printf(out, "retry_wait=%u throughput_1m=%.3f throughput_5m=%.3f "
+	    "throughput_15m=%.3f oldest_wait_us=%llu ", q->st.retry_wait, q->st.tput[0],
+	    q->st.tput[1], q->st.tput[2],
+	    (unsigned long long)queue_oldest_wait_us(q, now));
+	stats_write_hist(out, "wait", &q->st.wait);
+	stats_write_hist(out, "run", &q->st.run);
+}
+
 /* Append the daemon, queue and worker lines to out. */
 void
 stats_write(struct evbuffer *out)
 {
 	struct queue	*q;
 	struct worker	*w;
+	struct job	*head;
 	struct proc_usage u;
+	uint64_t	 now = now_us();
 	int		 i, k;
 
 	if (stats_start_ms == 0)
@@ -163,26 +231,28 @@ stats_write(struct evbuffer *out)
 		    "delayed=%u running=%u busy=%u bytes=%llu submitted=%llu done=%llu "
 		    "failed=%llu cancelled=%llu retried=%llu dead=%llu poisoned=%llu "
 		    "blocked=%u worker_deaths=%llu max_jobs=%u max_bytes=%llu "
-		    "max_running=%u rate=%g handler=", q->name, queue_state_name(q),
+		    "max_running=%u rate=%g ", q->name, queue_state_name(q),
 		    q->nworkers, q->nready, q->nheap, q->running, q->busy,
 		    (unsigned long long)q->bytes, (unsigned long long)q->submitted,
 		    (unsigned long long)q->done, (unsigned long long)q->failed,
 		    (unsigned long long)q->cancelled, (unsigned long long)q->retried,
-		    (unsigned long long)q->dead, (unsigned long long)q->poisoned,
-		    q->nblocked, (unsigned long long)q->worker_deaths,
+		    (unsigned long long)q->ndead, (unsigned long long)q->poisoned,
+		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
+		stats_write_latency(out, q, now);
+		evbuffer_add_printf(out, "handler=");
 		stats_add_encoded(out, q->cf.handler);
 		/* reason= runs to the end of the line: it is always last. */
 		if (q->failed_reason != NULL) {
 			evbuffer_add_printf(out, " reason=");
 			stats_add_line(out, q->failed_reason);
 		} else if (strcmp(queue_state_name(q), "backoff") == 0) {
-			uint64_t now = now_ms();
+			uint64_t ms = now / 1000;
 
 			evbuffer_add_printf(out, " reason=workers keep dying young (%d in "
 			    "a row; next start in %llu ms); last: ", q->sv.respawn_fails,
-			    (unsigned long long)(q->sv.respawn_at > now ? q->sv.respawn_at - now :
+			    (unsigned long long)(q->sv.respawn_at > ms ? q->sv.respawn_at - ms :
 			    0));
 			stats_add_line(out, q->last_death);
 		}
@@ -195,17 +265,39 @@ stats_write(struct evbuffer *out)
 				continue;
 			if (stats_proc_usage(w->pid, &u) != 0)
 				u = (struct proc_usage){ 0 };
+			/* The head of its in-flight list is the job it runs. */
+			head = TAILQ_FIRST(&w->inflight);
 			evbuffer_add_printf(out, "worker %s pid=%ld state=%s jobs=%llu "
-			    "inflight=%u rss_kib=%llu\n", q->name, (long)w->pid,
-			    worker_state_name(w), (unsigned long long)w->jobs_done,
-			    w->ninflight, (unsigned long long)(u.rss_bytes / 1024));
+			    "inflight=%u rss_kib=%llu cpu_us=%llu job=%llu age_us=%llu\n",
+			    q->name, (long)w->pid, worker_state_name(w),
+			    (unsigned long long)w->jobs_done, w->ninflight,
+			    (unsigned long long)(u.rss_bytes / 1024),
+			    (unsigned long long)u.cpu_us,
+			    (unsigned long long)(head != NULL ? head->id : 0),
+			    (unsigned long long)(head != NULL && now > w->head_since ?
+			    now - w->head_since : 0));
 		}
 	}
 }
 
-/* Remember when the daemon started, for uptime. */
+/* Remember when the daemon started, for uptime; start the rates' tick. */
 void
 stats_init(void)
 {
+	struct timeval	tv = { STATS_TICK_S, 0 };
+
 	stats_start_ms = now_ms();
+	if (master_base == NULL || stats_tick_ev != NULL)
+		return;
+	stats_tick_ev = event_new(master_base, -1, EV_PERSIST, stats_tick_cb, NULL);
+	if (stats_tick_ev == NULL || event_add(stats_tick_ev, &tv) != 0)
+		log_warnx("stats: no memory for the throughput timer; rates stay 0");
+}
+
+void
+stats_free(void)
+{
+	if (stats_tick_ev != NULL)
+		event_free(stats_tick_ev);
+	stats_tick_ev = NULL;
 }

@@ -108,7 +108,7 @@ submit(struct queue *q, const char *data, uint64_t delay_ms)
 	j->prio = 2;
 	j->timeout_ms = 1234;
 	if (delay_ms > 0)
-		j->run_at = now_ms() + delay_ms;
+		j->run_at = now_us() + (uint64_t)delay_ms * 1000;
 	dispatch_submit(q, j, NULL);
 	return (j);
 }
@@ -263,7 +263,7 @@ START_TEST(test_restart_gets_jobs_back)
 	ck_assert_uint_eq(k->timeout_ms, 1234);
 	ck_assert_ptr_nonnull(k = job_find(idb));
 	ck_assert_int_eq(k->state, JOB_DELAYED);
-	ck_assert_uint_gt(k->run_at, now_ms() + 50000);
+	ck_assert_uint_gt(k->run_at, now_us() + 50000000);
 	ck_assert_ptr_null(job_find(idd));
 	ck_assert_uint_eq(queue_depth(queues[0]), 2);
 	/* Ids go on from where they were: an old id never names a new job. */
@@ -826,7 +826,7 @@ START_TEST(test_owner_kept)
 	journal_submit(a);	/* again, now with its owner, as SUBMIT does at once */
 	b = job_new(queues[0], "bob's, delayed", 14);
 	b->owner = (uint16_t)priv_owner_index(4243);
-	b->run_at = now_ms() + 60000;
+	b->run_at = now_us() + 60000000;
 	dispatch_submit(queues[0], b, NULL);
 	c = job_new(queues[0], "carol's, dies", 13);
 	c->owner = (uint16_t)priv_owner_index(70000);

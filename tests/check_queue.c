@@ -109,13 +109,13 @@ START_TEST(test_delay_heap)
 {
 	struct queue	*q = make_queue(0, 0, 100, 1 << 20);
 	struct job	*j[8];
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_us();
 	int		 order[8] = { 5, 3, 7, 1, 0, 6, 2, 4 }, i;
 
 	/* Jobs due in the past are promoted in run_at order; future ones wait. */
 	for (i = 0; i < 8; i++) {
 		j[i] = make_job(q, "d", 0);
-		j[i]->run_at = now + 100000 + (uint64_t)order[i] * 10;
+		j[i]->run_at = now + 100000000 + (uint64_t)order[i] * 10;
 		queue_push(q, j[i]);
 		ck_assert_int_eq(j[i]->state, JOB_DELAYED);
 	}
@@ -127,7 +127,7 @@ START_TEST(test_delay_heap)
 	ck_assert_uint_eq(q->nheap, 7);
 	/* Make them all due: promotion moves them in run_at order. */
 	for (i = 0; i < 8; i++)
-		j[i]->run_at -= 200000;
+		j[i]->run_at -= 200000000;
 	queue_promote(q);
 	ck_assert_uint_eq(q->nheap, 0);
 	ck_assert_uint_eq(q->nready, 7);
@@ -154,18 +154,18 @@ START_TEST(test_delay_promote_order)
 {
 	struct queue	*q = make_queue(0, 0, 100, 1 << 20);
 	struct job	*j;
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_us();
 	int		 order[6] = { 5, 3, 1, 0, 2, 4 }, i;
 	char		 name[8];
 
 	for (i = 0; i < 6; i++) {
 		snprintf(name, sizeof name, "%d", order[i]);
 		j = make_job(q, name, 0);
-		j->run_at = now + 50 + (uint64_t)order[i];
+		j->run_at = now + 50000 + (uint64_t)order[i] * 1000;
 		queue_push(q, j);
 	}
 	ck_assert_uint_eq(q->nheap, 6);
-	while (now_ms() < now + 60)
+	while (now_us() < now + 60000)
 		;
 	queue_promote(q);
 	ck_assert_uint_eq(q->nheap, 0);

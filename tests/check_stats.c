@@ -3,12 +3,15 @@
  * Queues and workers are built by hand as tests/check_queue.c does; stats_write() goes
  * into an evbuffer and every line is compared with what the protocol says it holds:
  * the daemon line, a queue line with each key in order, each queue and worker state,
- * percent-encoding of the handler, reason= at the end of the line, removed queues.
+ * percent-encoding of the handler, reason= at the end of the line, removed queues;
+ * the monitoring keys: latency quantiles filled by the lifecycle listener, retry_wait,
+ * the decayed throughput rates, the oldest wait, a worker's job, age and CPU time.
  */
 
 #include "autoconf.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,80 +22,7 @@
 
 #include "jobpoold.h"
 
-#define MAX_QUEUES	4
-
-static struct config	 test_cf;
-static struct queue	*qarr[MAX_QUEUES];
-
-/* Add a queue named name with handler; it gets the next index. */
-static struct queue *
-add_queue(const char *name, const char *handler)
-{
-	struct queue_config	qc;
-	struct queue		*q;
-
-	ck_assert_int_lt(nqueues, MAX_QUEUES);
-	memset(&qc, 0, sizeof qc);
-	qc.name = (char *)name;
-	qc.handler = (char *)handler;
-	qc.workers = 0;
-	qc.max_jobs = 100;
-	qc.max_bytes = 1 << 20;
-	qc.prio_min = 0;
-	qc.prio_max = 0;
-	qc.batch = 1;
-	q = queue_create(&qc);
-	ck_assert_ptr_nonnull(q);
-	q->idx = (uint16_t)nqueues;
-	qarr[nqueues++] = q;
-	queues = qarr;
-	test_cf.keep_results = 100;
-	test_cf.keep_results_bytes = 1 << 20;
-	master_config = &test_cf;
-	return (q);
-}
-
-/* Give q n worker slots, all empty. */
-static void
-add_slots(struct queue *q, int n)
-{
-	q->workers = calloc((size_t)n, sizeof *q->workers);
-	ck_assert_ptr_nonnull(q->workers);
-	q->nworkers = n;
-}
-
-/* Put a worker in slot k of q. */
-static struct worker *
-add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
-{
-	struct worker	*w = calloc(1, sizeof *w);
-
-	ck_assert_ptr_nonnull(w);
-	ck_assert_int_lt(k, q->nworkers);
-	w->queue = q;
-	w->slot = k;
-	w->pid = pid;
-	w->state = st;
-	TAILQ_INIT(&w->inflight);
-	q->workers[k] = w;
-	return (w);
-}
-
-/* Free every queue and its hand-made workers, and the job table. */
-static void
-free_all(void)
-{
-	int	i, k;
-
-	for (i = 0; i < nqueues; i++) {
-		for (k = 0; k < qarr[i]->nworkers; k++)
-			free(qarr[i]->workers[k]);
-		queue_free(qarr[i]);
-		qarr[i] = NULL;
-	}
-	nqueues = 0;
-	job_table_free();
-}
+#include "checkhandmade.h"
 
 /* stats_write() as a NUL-terminated string. */
 static char *
@@ -275,10 +205,17 @@ END_TEST
 START_TEST(test_queue_line)
 {
 	struct queue	*q = add_queue("default", "echo");
+	struct job	 due_later = { .run_at = UINT64_MAX };
 	char		*s, *l;
+	int		 i;
 
 	add_slots(q, 2);
 	q->nready = 3;
+	/* Four delayed jobs, not due: the oldest wait looks at the first. */
+	q->heap = calloc(4, sizeof *q->heap);
+	ck_assert_ptr_nonnull(q->heap);
+	for (i = 0; i < 4; i++)
+		q->heap[i] = &due_later;
 	q->nheap = 4;
 	q->running = 5;
 	q->busy = 6;
@@ -288,9 +225,9 @@ START_TEST(test_queue_line)
 	q->failed = 10;
 	q->cancelled = 11;
 	q->retried = 12;
-	q->dead = 13;
+	q->ndead = 13;
 	q->poisoned = 14;
-	q->nblocked = 15;
+	q->srv.nblocked = 15;
 	q->worker_deaths = 16;
 	q->cf.max_jobs = 17;
 	q->cf.max_bytes = 18;
@@ -302,7 +239,11 @@ START_TEST(test_queue_line)
 	ck_assert_str_eq(l, "queue default state=running workers=2 depth=3 delayed=4 "
 	    "running=5 busy=6 bytes=7 submitted=8 done=9 failed=10 cancelled=11 "
 	    "retried=12 dead=13 poisoned=14 blocked=15 worker_deaths=16 max_jobs=17 "
-	    "max_bytes=18 max_running=19 rate=2.5 handler=echo");
+	    "max_bytes=18 max_running=19 rate=2.5 retry_wait=0 throughput_1m=0.000 "
+	    "throughput_5m=0.000 throughput_15m=0.000 oldest_wait_us=0 wait_p50_us=0 "
+	    "wait_p90_us=0 wait_p99_us=0 wait_p999_us=0 wait_max_us=0 wait_count=0 "
+	    "run_p50_us=0 run_p90_us=0 run_p99_us=0 run_p999_us=0 run_max_us=0 "
+	    "run_count=0 handler=echo");
 	free(l);
 	free(s);
 	/* Big counters print in full; the ready/heap counters stay zero for free_all. */
@@ -513,7 +454,7 @@ START_TEST(test_workers)
 	int		 i;
 
 	add_slots(a, 4);
-	add_slots(b, 3);
+	add_slots(b, 6);
 	w = add_worker(a, 0, getpid(), WORKER_READY);
 	w->jobs_done = 12;
 	w = add_worker(a, 2, nopid, WORKER_READY);
@@ -521,19 +462,26 @@ START_TEST(test_workers)
 	w->jobs_done = 3;
 	add_worker(a, 3, nopid, WORKER_STARTING);
 	add_worker(b, 0, nopid, WORKER_STOPPING);
-	w = add_worker(b, 1, nopid, WORKER_READY);
-	w->retiring = 1;
+	w = add_worker(b, 1, nopid, WORKER_RETIRING);
+	w->leave = WORKER_RETIRED;
 	w = add_worker(b, 2, nopid, WORKER_GONE);
-	w->retiring = 1;
+	w->leave = WORKER_RETIRED;
+	/* Half-ended (reaped, or at EOF), or let go with its job pipe closed since. */
+	add_worker(b, 3, nopid, WORKER_EXITED);
+	w = add_worker(b, 4, nopid, WORKER_CLOSED);
+	w->leave = WORKER_SIGNALLED;
+	w = add_worker(b, 5, nopid, WORKER_STOPPING);
+	w->leave = WORKER_RETIRED;
 	s = stats_text();
-	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */
-	ck_assert_int_eq(count_lines(s), 1 + 2 + 6);
+	/* The daemon, two queues, nine workers (the empty slot a[1] has no line). */
+	ck_assert_int_eq(count_lines(s), 1 + 2 + 9);
 	l = line_n(s, 3);
 	ck_assert_int_eq(strncmp(l, "worker a pid=", 13), 0);
 	ck_assert_uint_eq(get_ull(l, "pid"), (unsigned long long)getpid());
 	ck_assert_int_eq(strstr(l, " state=idle jobs=12 inflight=0 rss_kib=") != NULL, 1);
-	/* Our own resident set is not empty. */
+	/* Our own resident set is not empty, and this test has used some CPU. */
 	ck_assert_uint_gt(get_ull(l, "rss_kib"), 0);
+	ck_assert_ptr_nonnull(strstr(l, " job=0 age_us=0"));
 	free(l);
 	{
 		/* The others have no /proc entry: rss_kib=0. */
@@ -543,15 +491,18 @@ START_TEST(test_workers)
 			"b state=stopping jobs=0 inflight=0",
 			"b state=retiring jobs=0 inflight=0",
 			"b state=dead jobs=0 inflight=0",
+			"b state=stopping jobs=0 inflight=0",
+			"b state=stopping jobs=0 inflight=0",
+			"b state=retiring jobs=0 inflight=0",
 		};
 		char			 q[2];
 
-		for (i = 0; i < 5; i++) {
+		for (i = 0; i < (int)(sizeof rest / sizeof rest[0]); i++) {
 			l = line_n(s, 4 + i);
 			q[0] = rest[i][0];
 			q[1] = '\0';
-			snprintf(want, sizeof want, "worker %s pid=%ld %s rss_kib=0", q,
-			    (long)nopid, rest[i] + 2);
+			snprintf(want, sizeof want, "worker %s pid=%ld %s rss_kib=0 "
+			    "cpu_us=0 job=0 age_us=0", q, (long)nopid, rest[i] + 2);
 			ck_assert_str_eq(l, want);
 			free(l);
 		}
@@ -563,7 +514,260 @@ START_TEST(test_workers)
 	ck_assert_uint_eq(get_ull(l, "workers"), 4);
 	free(l);
 	l = find_line(s, "queue b ");
-	ck_assert_uint_eq(get_ull(l, "workers"), 3);
+	ck_assert_uint_eq(get_ull(l, "workers"), 6);
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* A value of a line as a double. */
+static double
+get_double(const char *line, const char *key)
+{
+	char	val[64], *end;
+	double	v;
+
+	ck_assert_msg(get_value(line, key, val, sizeof val) == 0, "no %s= in %s", key, line);
+	v = strtod(val, &end);
+	ck_assert_msg(*val != '\0' && *end == '\0', "%s=%s is not a number", key, val);
+	return (v);
+}
+
+/*
+ * The lifecycle listener fills the distributions: a start adds its wait (from run_at
+ * to the start), an attempt's end its run time; the queue line prints their quantiles.
+ */
+START_TEST(test_latency)
+{
+	struct queue		*q = add_queue("lat", "sleep");
+	struct job		*j = job_new(q, "x", 1);
+	struct job_change	 ch;
+	char			*s, *l;
+	int			 i;
+
+	ck_assert_ptr_nonnull(j);
+	/* 90 jobs wait 20 ms and run 200 ms, 10 wait 2 s and run 3 s. */
+	for (i = 0; i < 100; i++) {
+		j->run_at = 1000000;
+		ch = (struct job_change){ .j = j, .what = JOB_EV_STARTED,
+		    .from = JOB_RUNNING, .at_us = 1000000 + (i < 90 ? 20000 : 2000000) };
+		stats_job_changed(&ch);
+		ch = (struct job_change){ .j = j, .what = JOB_DONE, .from = JOB_RUNNING,
+		    .ran_us = i < 90 ? 200000 : 3000000 };
+		stats_job_changed(&ch);
+	}
+	/* A start before its run_at (a delayed job run early by a lost heap) waits 0. */
+	j->run_at = 5000000;
+	ch = (struct job_change){ .j = j, .what = JOB_EV_STARTED, .at_us = 4000000 };
+	stats_job_changed(&ch);
+	/* Changes that are no attempt's end (ran_us 0) add no run time. */
+	ch = (struct job_change){ .j = j, .what = JOB_CANCELLED, .from = JOB_RUNNING };
+	stats_job_changed(&ch);
+	ck_assert_uint_eq(q->st.wait.n, 101);
+	ck_assert_uint_eq(q->st.run.n, 100);
+	ck_assert_uint_eq(q->done, 100);
+	s = stats_text();
+	l = find_line(s, "queue lat ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(get_ull(l, "wait_count"), 101);
+	ck_assert_uint_eq(get_ull(l, "run_count"), 100);
+	ck_assert_uint_eq(get_ull(l, "wait_p50_us"), hist_quantile(&q->st.wait, 0.5));
+	ck_assert_uint_eq(get_ull(l, "wait_p90_us"), hist_quantile(&q->st.wait, 0.9));
+	ck_assert_uint_eq(get_ull(l, "wait_p99_us"), hist_quantile(&q->st.wait, 0.99));
+	ck_assert_uint_eq(get_ull(l, "wait_p999_us"), hist_quantile(&q->st.wait, 0.999));
+	ck_assert_uint_eq(get_ull(l, "wait_max_us"), 2000000);
+	ck_assert_uint_eq(get_ull(l, "run_max_us"), 3000000);
+	/* Within the histogram's error of the values put in. */
+	ck_assert_uint_ge(get_ull(l, "wait_p50_us"), 20000 * (1 - HIST_REL_ERROR));
+	ck_assert_uint_le(get_ull(l, "wait_p50_us"), 20000 * (1 + HIST_REL_ERROR));
+	ck_assert_uint_ge(get_ull(l, "run_p50_us"), 200000 * (1 - HIST_REL_ERROR));
+	ck_assert_uint_le(get_ull(l, "run_p50_us"), 200000 * (1 + HIST_REL_ERROR));
+	ck_assert_uint_ge(get_ull(l, "run_p99_us"), 3000000 * (1 - HIST_REL_ERROR));
+	ck_assert_uint_le(get_ull(l, "run_p99_us"), 3000000);
+	free(l);
+	free(s);
+	job_free(j);
+	free_all();
+}
+END_TEST
+
+/* retry_wait= follows jobs into and out of their backoff. */
+START_TEST(test_retry_wait_count)
+{
+	struct queue		*q = add_queue("rw", "echo");
+	struct job		*j = job_new(q, "x", 1);
+	struct job_change	 ch;
+	char			*s, *l;
+
+	ck_assert_ptr_nonnull(j);
+	ch = (struct job_change){ .j = j, .what = JOB_RETRY_WAIT, .from = JOB_RUNNING,
+	    .ran_us = 10 };
+	stats_job_changed(&ch);
+	stats_job_changed(&ch);
+	s = stats_text();
+	l = find_line(s, "queue rw ");
+	ck_assert_uint_eq(get_ull(l, "retry_wait"), 2);
+	ck_assert_uint_eq(get_ull(l, "retried"), 2);
+	ck_assert_uint_eq(get_ull(l, "run_count"), 2);
+	free(l);
+	free(s);
+	/* One is queued again when due, one is cancelled while it waits. */
+	ch = (struct job_change){ .j = j, .what = JOB_QUEUED, .from = JOB_RETRY_WAIT };
+	stats_job_changed(&ch);
+	ch = (struct job_change){ .j = j, .what = JOB_CANCELLED, .from = JOB_RETRY_WAIT };
+	stats_job_changed(&ch);
+	s = stats_text();
+	l = find_line(s, "queue rw ");
+	ck_assert_uint_eq(get_ull(l, "retry_wait"), 0);
+	free(l);
+	free(s);
+	job_free(j);
+	free_all();
+}
+END_TEST
+
+/* The throughput rates: the jobs ended per second, decayed over 1, 5 and 15 minutes. */
+START_TEST(test_throughput)
+{
+	struct queue	*q = add_queue("tp", "echo");
+	char		*s, *l;
+	double		 r1, r5, r15, want1;
+	int		 i;
+
+	/* 100 jobs/s for a minute (12 ticks of 5 s). */
+	for (i = 0; i < 12; i++) {
+		q->done += 400;
+		q->failed += 50;
+		q->cancelled += 50;
+		stats_tick(q);
+	}
+	s = stats_text();
+	l = find_line(s, "queue tp ");
+	r1 = get_double(l, "throughput_1m");
+	r5 = get_double(l, "throughput_5m");
+	r15 = get_double(l, "throughput_15m");
+	/* After one window a constant rate is reached to 1 - 1/e (the load average's). */
+	want1 = 100 * (1 - exp(-1.0));
+	ck_assert_msg(r1 > want1 - 0.5 && r1 < want1 + 0.5, "1m %g, want %g", r1, want1);
+	ck_assert_msg(r5 > 100 * (1 - exp(-0.2)) - 0.5 && r5 < 100 * (1 - exp(-0.2)) + 0.5,
+	    "5m %g", r5);
+	ck_assert(r15 < r5 && r5 < r1);
+	free(l);
+	free(s);
+	/* Nothing more ends: the rates decay. */
+	stats_tick(q);
+	s = stats_text();
+	l = find_line(s, "queue tp ");
+	ck_assert(get_double(l, "throughput_1m") < r1);
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* oldest_wait_us: the longest a ready job has waited, from its run_at. */
+START_TEST(test_oldest_wait)
+{
+	struct queue	*q = add_queue("old", "echo");
+	struct job	*a, *b;
+	uint64_t	 t0, t1, got;
+	char		*s, *l;
+
+	ck_assert_uint_eq(queue_oldest_wait_us(q, now_us()), 0);
+	a = job_new(q, "a", 1);
+	b = job_new(q, "b", 1);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	a->id = job_next_id();
+	b->id = job_next_id();
+	job_table_add(a);
+	job_table_add(b);
+	/* b became ready 3 s ago (it was due then), a just now, behind it. */
+	t0 = now_us();
+	b->run_at = t0 - 3000000;
+	queue_push(q, b);
+	queue_push(q, a);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_uint_ge(a->run_at, t0);
+	s = stats_text();
+	t1 = now_us();
+	l = find_line(s, "queue old ");
+	got = get_ull(l, "oldest_wait_us");
+	ck_assert_uint_ge(got, 3000000);
+	ck_assert_uint_le(got, t1 - t0 + 3000000);
+	free(l);
+	free(s);
+	ck_assert_uint_eq(queue_oldest_wait_us(q, t0 + 1000), 3001000);
+	ck_assert_ptr_eq(queue_pop(q), b);
+	/* a alone: its own wait. */
+	ck_assert_uint_eq(queue_oldest_wait_us(q, a->run_at + 5), 5);
+	ck_assert_ptr_eq(queue_pop(q), a);
+	ck_assert_uint_eq(queue_oldest_wait_us(q, t0), 0);
+	job_table_remove(a);
+	job_table_remove(b);
+	job_free(a);
+	job_free(b);
+	free_all();
+}
+END_TEST
+
+/* A busy worker names the job it runs (the head of its in-flight list) and its age. */
+START_TEST(test_worker_job)
+{
+	struct queue	*q = add_queue("wj", "sleep");
+	struct worker	*w;
+	struct job	*j = job_new(q, "x", 1);
+	uint64_t	 t0, t1, age;
+	char		*s, *l, want[64];
+
+	ck_assert_ptr_nonnull(j);
+	j->id = 4242;
+	add_slots(q, 1);
+	w = add_worker(q, 0, 2147483600, WORKER_READY);
+	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
+	w->ninflight = 1;
+	t0 = now_us();
+	w->head_since = t0 - 1500000;
+	s = stats_text();
+	t1 = now_us();
+	l = find_line(s, "worker wj ");
+	ck_assert_ptr_nonnull(l);
+	snprintf(want, sizeof want, " state=busy jobs=0 inflight=1 ");
+	ck_assert_ptr_nonnull(strstr(l, want));
+	ck_assert_uint_eq(get_ull(l, "job"), 4242);
+	age = get_ull(l, "age_us");
+	ck_assert_uint_ge(age, 1500000);
+	ck_assert_uint_le(age, t1 - t0 + 1500000);
+	free(l);
+	free(s);
+	TAILQ_REMOVE(&w->inflight, j, entry);
+	job_free(j);
+	free_all();
+}
+END_TEST
+
+/* A worker that is this process shows its CPU time. */
+START_TEST(test_worker_cpu)
+{
+	struct queue	*q = add_queue("cpu", "echo");
+	volatile uint64_t x = 0;
+	uint64_t	 i;
+	char		*s, *l;
+
+	/* Burn at least a clock tick (10 ms). */
+	for (i = 0; i < 300000000 && x < 1; i++) {
+		struct proc_usage	u;
+
+		if (i % 1000000 == 0 && stats_proc_usage(getpid(), &u) == 0 &&
+		    u.cpu_us >= 20000)
+			break;
+	}
+	add_slots(q, 1);
+	add_worker(q, 0, getpid(), WORKER_READY);
+	s = stats_text();
+	l = find_line(s, "worker cpu ");
+	ck_assert_uint_ge(get_ull(l, "cpu_us"), 10000);
 	free(l);
 	free(s);
 	free_all();
@@ -585,6 +789,12 @@ stats_suite(void)
 	tcase_add_test(tc, test_queue_backoff);
 	tcase_add_test(tc, test_queue_removed);
 	tcase_add_test(tc, test_workers);
+	tcase_add_test(tc, test_latency);
+	tcase_add_test(tc, test_retry_wait_count);
+	tcase_add_test(tc, test_throughput);
+	tcase_add_test(tc, test_oldest_wait);
+	tcase_add_test(tc, test_worker_job);
+	tcase_add_test(tc, test_worker_cpu);
 	suite_add_tcase(s, tc);
 	return (s);
 }

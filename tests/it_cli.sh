@@ -176,15 +176,19 @@ jp_ctl status 999999999 >/dev/null 2>&1; expect_rc "status of an unknown job" 3 
 for i in 1 2 3 4 5; do jp_ctl submit -q counted -w "job $i" >/dev/null; done
 counted_row_is() {
 	out=$(jp_ctl status)
-	row=$(printf '%s\n' "$out" | awk '$1 == "counted" && NF == 11 { print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }')
+	row=$(printf '%s\n' "$out" | awk '$1 == "counted" && NF == 12 { print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }')
 	[ "$row" = "$1" ]
 }
-jp_until 5 counted_row_is "running echo 1 0 0 0 5 0 0 0"
-jp_match "status has a queue table" '^QUEUE +STATE +HANDLER +WORKERS +DEPTH +DELAYED +RUNNING +DONE +FAILED +DEAD +CANCELLED$' "$out"
-jp_match "status has a worker table" '^QUEUE +PID +STATE +JOBS +RSS_KIB$' "$out"
-jp_eq "status counts the jobs of 'counted'" "running echo 1 0 0 0 5 0 0 0" "$row"
+jp_until 5 counted_row_is "running echo 1 0 0 0 5 0 0 0 0"
+jp_match "status has a queue table" '^QUEUE +STATE +HANDLER +WORKERS +DEPTH +DELAYED +RUNNING +DONE +FAILED +DEAD +CANCELLED +RETRY_WAIT$' "$out"
+jp_match "status has a flow table" '^QUEUE +JOBS/S_1M +JOBS/S_5M +JOBS/S_15M +OLDEST_WAIT$' "$out"
+jp_match "status: nothing of 'counted' waits" '^counted +[0-9.]+ +[0-9.]+ +[0-9.]+ +0us$' "$out"
+jp_match "status has a latency table" '^QUEUE +LATENCY +P50 +P90 +P99 +P99\.9 +MAX +COUNT$' "$out"
+jp_match "status shows the run times of 'counted'" '^counted +run +[0-9.]+(us|ms|s) .* 5$' "$out"
+jp_match "status has a worker table" '^QUEUE +PID +STATE +JOB +AGE +JOBS +INFLIGHT +RSS +CPU$' "$out"
+jp_eq "status counts the jobs of 'counted'" "running echo 1 0 0 0 5 0 0 0 0" "$row"
 jp_match "status shows the default queue" '^default +running +echo +2 ' "$out"
-jp_match "status counts the failed (and dead) jobs of 'sleep'" '^sleep +running +sleep +1 +0 +0 +0 +0 +3 +3 +0$' "$out"
+jp_match "status counts the failed (and dead) jobs of 'sleep'" '^sleep +running +sleep +1 +0 +0 +0 +0 +3 +3 +0 +0$' "$out"
 jp_ctl status --json > "$JP_TMP/status.json"; rc=$?
 expect_rc "status --json" 0 $rc
 if python3 -m json.tool "$JP_TMP/status.json" >/dev/null; then

@@ -483,7 +483,7 @@ queues = (
 # Between two starts: the state and, under the table, why.
 crashy_status() {
 	st=$(jp_ctl status)
-	[ "$(printf '%s\n' "$st" | awk '$1 == "crashy" { print $2 }')" = backoff ]
+	[ "$(printf '%s\n' "$st" | awk '$1 == "crashy" { print $2; exit }')" = backoff ]
 }
 if jp_until 15 crashy_status; then
 	jp_pass "crash loop: status shows the queue in backoff"

@@ -137,8 +137,9 @@ for f in "$top_builddir/examples/.libs/slow_plugin.so" "$top_builddir/examples/s
 	[ -f "$f" ] && { SLOW=$f; break; }
 done
 [ -n "$SLOW" ] || { echo "slow_plugin.so is not built (make check builds it)" >&2; exit 99; }
-# queue_line QUEUE: the queue's row of `jobpoolctl status`, blanks squeezed.
-queue_line() { jp_ctl status | awk -v q="$1" '$1 == q' | tr -s ' '; }
+# queue_line QUEUE: the queue's row of `jobpoolctl status` (its first table's: the others
+# start with its name too), blanks squeezed.
+queue_line() { jp_ctl status | awk -v q="$1" '$1 == q { print; exit }' | tr -s ' '; }
 # workers_in QUEUE STATE: how many of the queue's workers STATS shows in that state.
 workers_in() { badclient stats "$JP_SOCK" | grep -c "^worker $1 .*state=$2"; }
 # poll_log WHAT REGEX: up to 10 s for the log to have a line matching REGEX.
