@@ -933,6 +933,26 @@ events_deliver_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+uint64_t
+events_dropped(void)
+{
+	struct events_sub	*s;
+	uint64_t		 behind = 0, oldest = events_oldest_seq();
+
+	/* Subscribers the ring overtook lose those events: counted before told. */
+	TAILQ_FOREACH(s, &subs, entry) {
+		if (s->cursor < oldest)
+			behind += oldest - s->cursor;
+	}
+	return (dropped_total + behind);
+}
+
+uint32_t
+events_subscribers(void)
+{
+	return (nsubs);
+}
+
 /* STATS: a line per subscriber, with where it is and what it lost. */
 void
 events_stats_lines(struct evbuffer *out)
@@ -953,16 +973,8 @@ events_stats_lines(struct evbuffer *out)
 void
 events_stats(struct evbuffer *out)
 {
-	struct events_sub	*s;
-	uint64_t		 behind = 0, oldest = events_oldest_seq();
-
-	/* Subscribers the ring overtook lose those events: counted before told. */
-	TAILQ_FOREACH(s, &subs, entry) {
-		if (s->cursor < oldest)
-			behind += oldest - s->cursor;
-	}
 	evbuffer_add_printf(out, " events_epoch=%llu events_seq=%llu events_ring=%u "
 	    "events_dropped=%llu subscribers=%u", (unsigned long long)epoch,
-	    (unsigned long long)last_seq, ring_n,
-	    (unsigned long long)(dropped_total + behind), nsubs);
+	    (unsigned long long)last_seq, ring_n, (unsigned long long)events_dropped(),
+	    nsubs);
 }

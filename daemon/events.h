@@ -110,6 +110,9 @@ void		 events_format_json(struct evbuffer *out, const struct events_rec *rec);
 uint64_t	 events_epoch(void);
 uint64_t	 events_last_seq(void);
 uint64_t	 events_oldest_seq(void);
+/* Events subscribers lost (gaps told, and what the ring overtook); subscribers now. */
+uint64_t	 events_dropped(void);
+uint32_t	 events_subscribers(void);
 /* The event of seq still in the ring, or NULL. */
 const struct events_rec *events_get(uint64_t seq);
 /* Its text (NULL: none or overwritten), with its length. */

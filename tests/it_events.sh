@@ -126,7 +126,9 @@ jp_match "EVENTS since=-1: ERR naming the field" \
 # 2. A restart: the follower reconnects and hears of it as a gap.
 epoch=$(jp_stat daemon events_epoch)
 jp_stop
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 jp_start '
+metrics_listen = "127.0.0.1:'"$PORT"'";
 events_ring = 1024;
 max_output = 65536;
 queues = (
@@ -190,6 +192,14 @@ jp_eq "its events and its gap cover every seq, in order" "ok $last2" \
 g_first=$(echo "$gap" | sed 's/.*first=\([0-9]*\).*/\1/')
 g_last=$(echo "$gap" | sed 's/.*last=\([0-9]*\)/\1/')
 jp_eq "STATS counts exactly its gap" "$((g_last - g_first + 1))" "$(jp_stat daemon events_dropped)"
+if command -v curl >/dev/null 2>&1; then
+	jp_eq "/metrics counts it too" "$((g_last - g_first + 1))" \
+		"$(curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics" |
+		    awk '$1 == "jobpool_events_dropped_total" { print $2 }')"
+	jp_eq "/metrics: the last sequence number" "$(jp_stat daemon events_seq)" \
+		"$(curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics" |
+		    awk '$1 == "jobpool_events_total" { print $2 }')"
+fi
 jp_match "the ring held the last 1024 after the gap" "^EVENT seq=$((g_last + 1)) " \
 	"$(grep -a -A1 'type=gap' "$JP_TMP/stalled" | tail -n1)"
 
