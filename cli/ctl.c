@@ -31,7 +31,9 @@ enum {
 	OPT_DELAY,
 	OPT_TIMEOUT,
 	OPT_REDIS,
-	OPT_STREAM
+	OPT_STREAM,
+	OPT_TYPE,
+	OPT_SINCE
 };
 
 /* Every option of a command, and the CTL_O_ bit that lets a command take it. */
@@ -52,6 +54,9 @@ static const struct ctl_option {
 	{ CTL_O_ALL, { "all", no_argument, NULL, 'a' } },
 	{ CTL_O_REDIS, { "redis", required_argument, NULL, OPT_REDIS } },
 	{ CTL_O_REDIS, { "stream", required_argument, NULL, OPT_STREAM } },
+	{ CTL_O_TYPE, { "type", required_argument, NULL, OPT_TYPE } },
+	{ CTL_O_SINCE, { "since", required_argument, NULL, OPT_SINCE } },
+	{ CTL_O_FOLLOW, { "follow", no_argument, NULL, 'f' } },
 	{ 0, { "json", no_argument, NULL, OPT_JSON } },
 	{ 0, { "help", no_argument, NULL, 'h' } },
 };
@@ -303,6 +308,15 @@ ctl_option(struct ctl_run *r, int ch, const char *arg)
 		break;
 	case 'a':
 		r->all = 1;
+		break;
+	case OPT_TYPE:
+		r->type = arg;
+		break;
+	case OPT_SINCE:
+		r->since = arg;
+		break;
+	case 'f':
+		r->follow = 1;
 		break;
 	case OPT_JSON:
 		ctl_json = 1;

@@ -45,6 +45,9 @@
 #define CTL_O_WINDOW	0x100	/* -j, --window: window */
 #define CTL_O_ALL	0x200	/* -a, --all: all */
 #define CTL_O_REDIS	0x400	/* --redis, --stream: redis, stream (no daemon) */
+#define CTL_O_TYPE	0x800	/* --type: type */
+#define CTL_O_SINCE	0x1000	/* --since: since */
+#define CTL_O_FOLLOW	0x2000	/* -f, --follow: follow */
 
 /* What ctl_run() does for a command (struct ctl_cmd's flags). */
 #define CTL_CONNECT	0x1	/* connects: exec runs with r->jp, closed after it */
@@ -62,6 +65,9 @@ struct ctl_run {
 	uint64_t			  window;	/* 0: not given */
 	const char			 *redis;	/* --redis URL: no daemon */
 	const char			 *stream;	/* --stream */
+	const char			 *type;		/* events --type */
+	const char			 *since;	/* events --since */
+	int				  follow;	/* events -f */
 
 	int				  argc;		/* the operands */
 	char				**argv;
@@ -88,7 +94,7 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd	ctl_submit_cmd, ctl_map_cmd, ctl_status_cmd, ctl_wait_cmd,
 				ctl_cancel_cmd, ctl_dead_cmd, ctl_retry_cmd, ctl_reload_cmd,
-				ctl_ping_cmd, ctl_top_cmd;
+				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd;
 
 extern const char	*ctl_socket;		/* -s, or NULL for the default */
 extern int		 ctl_json;		/* --json */

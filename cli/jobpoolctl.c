@@ -37,6 +37,7 @@ static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_retry_cmd,
 	&ctl_reload_cmd,
 	&ctl_ping_cmd,
+	&ctl_events_cmd,
 };
 
 /* The global options as jobpoolctl -h shows them. */

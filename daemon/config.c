@@ -39,6 +39,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "events.h"
 #include "proto.h"
 #include "redis_url.h"
 
@@ -90,6 +91,9 @@
 #define CONFIG_MIN_RLIMIT_AS		16777216LL	/* 16 MiB */
 #define CONFIG_MIN_RLIMIT_NOFILE	16LL
 #define CONFIG_DEF_DEAD_MAX		10000U
+#define CONFIG_DEF_EVENTS_RING		524288U	/* 40 MiB: jobpool.conf(5) */
+#define CONFIG_MIN_EVENTS_RING		16
+#define CONFIG_MAX_EVENTS_RING		(1U << 26)	/* 5 GiB */
 #define CONFIG_DEF_FSYNC_INTERVAL_MS	1000U
 #define CONFIG_DEF_COMPACT_SIZE		67108864U
 #define CONFIG_MIN_COMPACT_SIZE		65536U
@@ -1205,6 +1209,10 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 		} else if (strcmp(key, "dead_max") == 0) {
 			if (config_want_int(cp, s, "", 0, INT32_MAX, &v) == 0)
 				cf->dead_max = (uint32_t)v;
+		} else if (strcmp(key, "events_ring") == 0) {
+			if (config_want_int(cp, s, "", CONFIG_MIN_EVENTS_RING,
+			    CONFIG_MAX_EVENTS_RING, &v) == 0)
+				cf->events_ring = (uint32_t)v;
 		} else if (strcmp(key, "journal_dir") == 0) {
 			if (config_want_string(cp, s, "", &str) != 0)
 				continue;
@@ -1259,6 +1267,8 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			config_want_account(cp, s, "", 0, &cf->user);
 		} else if (strcmp(key, "group") == 0) {
 			config_want_account(cp, s, "", 1, &cf->group);
+		} else if (strcmp(key, "hooks") == 0) {
+			/* After the queues (config_validate): hooks are queues too. */
 		} else if (strcmp(key, "metrics_listen") == 0) {
 			config_parse_metrics_listen(cp, cf, s);
 		} else if (strcmp(key, "queues") == 0) {
@@ -1307,6 +1317,8 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->log_level = LOG_INFO;
 	if (cf->dead_max == CONFIG_UNSET_U32)
 		cf->dead_max = CONFIG_DEF_DEAD_MAX;
+	if (cf->events_ring == CONFIG_UNSET_U32)
+		cf->events_ring = CONFIG_DEF_EVENTS_RING;
 	if (cf->journal_fsync == CONFIG_UNSET_INT)
 		cf->journal_fsync = CONFIG_FSYNC_INTERVAL;
 	if (cf->journal_fsync_interval_ms == CONFIG_UNSET_U32 ||
@@ -1347,6 +1359,158 @@ config_validate_output(struct config_parse *cp, const struct config *cf,
 	    (unsigned long long)(result + 3) / 4);
 }
 
+/* A hook's defaults: its queue's settings when the hook does not say. */
+#define CONFIG_DEF_HOOK_TIMEOUT_MS	30000U
+#define CONFIG_DEF_HOOK_RETRIES		2U
+#define CONFIG_DEF_HOOK_QUEUED		1000U
+#define CONFIG_MAX_HOOKS		64
+
+/*
+ * Hook number idx (from 1): a queue of its own, "hook.N", appended to cf->queues, whose
+ * jobs run its program with an event on stdin (events.c). Hooks are jobs: the queue's
+ * workers, timeout, retries and backoff are the hook's.
+ */
+static void
+config_parse_hook(struct config_parse *cp, struct config *cf, const config_setting_t *g,
+    int idx)
+{
+	struct queue_config	*qc = &cf->queues[cf->nqueues];
+	const config_setting_t	*s;
+	const char		*key, *str, *run = NULL;
+	char			 where[32], why[512], *handler;
+	long long		 v;
+	int			 i, n;
+
+	config_queue_unset(qc, config_setting_source_line(g));
+	snprintf(where, sizeof where, " in hook #%d", idx);
+	snprintf(qc->hook_queue, sizeof qc->hook_queue, "*");
+	qc->hook = (uint32_t)idx;
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(g, i);
+		key = config_setting_name(s);
+		if (strcmp(key, "on") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if ((qc->hook_types = events_type_mask(str)) == 0)
+				config_cause_add(cp, s, "'on'%s: '%.63s' matches no event "
+				    "type (job.queued, job.started, job.succeeded, job.failed, "
+				    "job.retrying, job.timeout, job.cancelled, job.dead, "
+				    "worker.*, queue.*, daemon.*)", where, str);
+		} else if (strcmp(key, "queue") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (strlen(str) == 0 || strlen(str) >= sizeof qc->hook_queue)
+				config_cause_add(cp, s, "'queue'%s must be a queue name or "
+				    "a pattern of 1 to 63 characters", where);
+			else
+				snprintf(qc->hook_queue, sizeof qc->hook_queue, "%s", str);
+		} else if (strcmp(key, "run") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (asprintf(&handler, "%s%s", CONFIG_HANDLER_EXEC, str) == -1) {
+				cp->oom = 1;
+				continue;
+			}
+			if (config_check_handler(handler, where, why, sizeof why) != 0) {
+				config_cause_add(cp, s, "'run': %s", why);
+				free(handler);
+				continue;
+			}
+			qc->handler = handler;
+			run = str;
+		} else if (strcmp(key, "timeout") == 0) {
+			config_want_duration(cp, s, where, &qc->timeout_ms);
+		} else if (strcmp(key, "retries") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
+				qc->retries = (uint32_t)v;
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_WORKERS, &v) == 0)
+				qc->workers = (int)v;
+		} else if (strcmp(key, "max_queued") == 0) {
+			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
+				qc->max_jobs = (uint32_t)v;
+		} else
+			config_cause_add(cp, s, "unknown setting '%s'%s (a hook takes on, "
+			    "queue, run, timeout, retries, concurrency, max_queued)", key,
+			    where);
+	}
+	if (config_setting_get_member(g, "on") == NULL)
+		config_cause_add(cp, g, "hook #%d has no 'on' (the event types it runs "
+		    "on, such as \"job.dead\")", idx);
+	if (config_setting_get_member(g, "run") == NULL)
+		config_cause_add(cp, g, "hook #%d has no 'run' (the program it runs)", idx);
+	if (run == NULL || qc->hook_types == 0) {
+		free(qc->handler);
+		memset(qc, 0, sizeof *qc);
+		return;
+	}
+	if (asprintf(&qc->name, "hook.%d", idx) == -1) {
+		cp->oom = 1;
+		free(qc->handler);
+		memset(qc, 0, sizeof *qc);
+		return;
+	}
+	if (qc->workers == CONFIG_UNSET_INT)
+		qc->workers = 1;
+	if (qc->timeout_ms == CONFIG_UNSET_U32)
+		qc->timeout_ms = CONFIG_DEF_HOOK_TIMEOUT_MS;
+	if (qc->retries == CONFIG_UNSET_U32)
+		qc->retries = CONFIG_DEF_HOOK_RETRIES;
+	if (qc->max_jobs == CONFIG_UNSET_U32)
+		qc->max_jobs = CONFIG_DEF_HOOK_QUEUED;
+	config_queue_defaults(qc);
+	for (i = 0; i < cf->nqueues; i++) {
+		if (strcmp(cf->queues[i].name, qc->name) == 0) {
+			config_cause_add(cp, g, "hook #%d runs as queue '%s', which line %d "
+			    "defines too: rename that queue", idx, qc->name,
+			    cf->queues[i].line);
+			free(qc->name);
+			free(qc->handler);
+			memset(qc, 0, sizeof *qc);
+			return;
+		}
+	}
+	cf->nqueues++;
+}
+
+/* hooks = ( { on = ...; run = ...; }, ... ): after the queues, as queues of their own. */
+static void
+config_parse_hooks(struct config_parse *cp, struct config *cf, const config_setting_t *s)
+{
+	struct queue_config	*nq;
+	const config_setting_t	*g;
+	int			 i, n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+		config_cause_add(cp, s, "'hooks' must be a list of groups: hooks = "
+		    "( { on = \"job.dead\"; run = \"/path/to/program\"; }, ... );");
+		return;
+	}
+	if ((n = config_setting_length(s)) > CONFIG_MAX_HOOKS) {
+		config_cause_add(cp, s, "'hooks' has %d hooks; at most %d", n,
+		    CONFIG_MAX_HOOKS);
+		return;
+	}
+	if (n == 0 || cp->nerrors != 0)
+		return;		/* queues that did not parse: say nothing more */
+	nq = reallocarray(cf->queues, (size_t)(cf->nqueues + n), sizeof *nq);
+	if (nq == NULL) {
+		cp->oom = 1;
+		return;
+	}
+	cf->queues = nq;
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(s, i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			config_cause_add(cp, g, "hook #%d must be a group: "
+			    "{ on = ...; run = ...; }", i + 1);
+			continue;
+		}
+		config_parse_hook(cp, cf, g, i + 1);
+	}
+}
+
 /* Check what only the whole config can tell: the socket path and that queues exist. */
 static void
 config_validate(struct config_parse *cp, struct config *cf, const config_setting_t *root)
@@ -1371,6 +1535,8 @@ config_validate(struct config_parse *cp, struct config *cf, const config_setting
 	}
 	if (config_setting_get_member(root, "queues") == NULL)
 		config_cause_add(cp, NULL, "no 'queues': at least one queue is needed");
+	else if ((s = config_setting_get_member(root, "hooks")) != NULL)
+		config_parse_hooks(cp, cf, s);
 	config_validate_output(cp, cf, root);
 }
 
@@ -1401,6 +1567,7 @@ config_new(const char *path)
 	cf->output_timeout_ms = CONFIG_UNSET_U32;
 	cf->log_level = CONFIG_UNSET_INT;
 	cf->dead_max = CONFIG_UNSET_U32;
+	cf->events_ring = CONFIG_UNSET_U32;
 	cf->journal_fsync = CONFIG_UNSET_INT;
 	cf->journal_fsync_interval_ms = CONFIG_UNSET_U32;
 	cf->journal_compact_size = CONFIG_UNSET_U64;

@@ -75,6 +75,11 @@ struct queue_config {
 	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
 
 	struct source_config source;		/* issue 17: where else jobs come from */
+
+	/* Issue 19: a hook's queue ("hook.N", made from hooks = (...), not queues). */
+	uint32_t	 hook;			/* N, its place in hooks; 0: a user's queue */
+	uint32_t	 hook_types;		/* the event types it runs on, a bit each */
+	char		 hook_queue[64];	/* the queues whose events it runs on, a glob */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */
@@ -100,6 +105,7 @@ struct config {
 	uint32_t		 output_timeout_ms;   /* past 4 x max_output, unread this long: close */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
+	uint32_t		 events_ring;	/* events kept for EVENTS (events.c); at start only */
 
 	/* The journal (journal.c): NULL journal_dir, none. */
 	char			*journal_dir;	/* absolute; set only at start (a reload warns) */

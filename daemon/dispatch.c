@@ -31,6 +31,7 @@
 #include "frame.h"
 #include "jobpool.h"
 #include "jobpoold.h"
+#include "events.h"
 #include "log.h"
 
 #define DISPATCH_BATCH_US	2000	/* work to give one worker at once */
@@ -248,6 +249,8 @@ dispatch_maybe_recycle(struct worker *w)
 	    "queue %s: worker %ld recycled after %llu job%s (max_jobs_per_worker)",
 	    q->name, (long)w->pid, (unsigned long long)w->jobs_done,
 	    w->jobs_done == 1 ? "" : "s");
+	events_publish_queue(EVENTS_WORKER_RECYCLED, q->idx, w->pid, 0,
+	    "max_jobs_per_worker");
 	supervisor_retire(w);
 }
 
@@ -394,12 +397,14 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
  * dead: kept with its last error until retried or pushed out by dead_max.
  */
 static void
-dispatch_failed(struct queue *q, struct job *j, uint64_t ran_us, enum job_state st,
+dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state st,
     int permanent, const char *why, uint32_t whylen, const char *dead_reason)
 {
+	struct queue		*q = w->queue;
 	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
 				    .text = why, .len = whylen, .cause = dead_reason,
-				    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us };
+				    .pid = w->pid, .ran_ms = (uint32_t)(ran_us / 1000),
+				    .ran_us = ran_us };
 	char			 msg[512];
 
 	if (!permanent && dead_reason == NULL && !master_stopping &&
@@ -440,8 +445,8 @@ dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
 		    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = text,
 		    .len = len });
 	else
-		dispatch_failed(w->queue, j, ran_us, outcome, flags & DISPATCH_PERMANENT,
-		    text, len, cause);
+		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, text,
+		    len, cause);
 }
 
 /* The same, with the error text formatted (and cut at 512 bytes). */

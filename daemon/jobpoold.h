@@ -25,7 +25,9 @@
  *   - a job's state is written only by job_change() (below; its slow path is
  *     lifecycle.c's job_change_publish()), which tells the modules that care (the
  *     listener table) of every change;
- *   - a worker's life (w->life, w->leave) is supervisor.c's alone.
+ *   - a worker's life (w->life, w->leave) is supervisor.c's alone;
+ *   - the event ring, its text slots and the subscribers (c->sub) are events.c's
+ *     (events.h); a hook is a queue of its own (cf.hook), made from the config.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
@@ -48,6 +50,7 @@ struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
 struct job_change;
+struct events_sub;
 
 enum job_state {
 	JOB_DELAYED,
@@ -353,6 +356,7 @@ struct conn {
 	uint64_t		 req_ms;	/* an incomplete request began; 0: none */
 	size_t			 unsent_seen;	/* replies unsent at the timer's last look */
 	int			 waited;	/* waited on the daemon, or was sent a RESULT, since */
+	struct events_sub	*sub;		/* EVENTS: it follows the event ring (events.c) */
 };
 
 /* master.c */
@@ -673,6 +677,11 @@ uint32_t	 server_nconns(void);
 void		 server_limits(const struct config *cf);
 /* The journal made batches up to batch durable: send the replies that waited for them. */
 void		 server_journal_durable(uint64_t batch);
+/* Where c's replies go now, and how many of its bytes its socket has not taken. */
+struct evbuffer	*server_out(struct conn *c);
+size_t		 server_unsent(struct conn *c);
+/* c's event stream ended (until=now): it closes once its output is written. */
+void		 server_stream_end(struct conn *c);
 
 /* stats.c */
 /* Remember the start; with an event base, start the tick of the throughput rates. */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 
@@ -38,6 +39,9 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
  *   - stats and the log next, so that a client told of a change finds it counted;
+ *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
+ *     of an end no later than a waiter; it only records, and delivers later in the
+ *     pass;
  *   - waiters (server.c) after the journal, for the rule above;
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
@@ -61,6 +65,8 @@ static void	lifecycle_log_debug(const struct job_change *)
 				ON(JOB_EV_CANCELLING),				\
 				ch->what != JOB_QUEUED || ch->from == JOB_DEAD)	\
 	DEBUG(lifecycle_log_debug, ON(JOB_EV_STARTED) | ON(JOB_DONE))		\
+	L(events_job_changed,	ON_WAITING | ON(JOB_EV_STARTED) |		\
+				ON(JOB_RETRY_WAIT) | ON_END, 1)			\
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(source_redis_job_changed, ON_END, source_redis_nheld != 0)		\

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -129,6 +130,7 @@ master_shutdown(const char *why)
 	master_stopping = 1;
 	stop_phase = 1;
 	log_notice("%s: shutting down", why);
+	events_publish_queue(EVENTS_DAEMON_STOPPING, -1, 0, 0, why);
 	notify_stopping();
 	server_stop_listener();
 	/* With a journal they are not lost: they stay in it for the next start. */
@@ -254,6 +256,9 @@ master_reload_warn(const struct config *o, const struct config *n)
 	if (str_differ(o->user, n->user) || str_differ(o->group, n->group))
 		log_warnx("reload: the daemon's user and group take effect at the "
 		    "next restart");
+	if (o->events_ring != n->events_ring)
+		log_warnx("reload: events_ring changed; it takes effect at the next "
+		    "restart (still %u events)", o->events_ring);
 	if (str_differ(o->journal_dir, n->journal_dir))
 		log_warnx("reload: journal_dir changed; it takes effect at the next "
 		    "restart (%s)", o->journal_dir != NULL ? o->journal_dir :
@@ -480,6 +485,7 @@ master_reload_commit(struct config *ncf, const struct reload_tally *t)
 	if (t->added > 0)
 		journal_adopt();
 	reload_error_set(NULL);
+	events_publish_queue(EVENTS_DAEMON_RELOADED, -1, 0, 0, NULL);
 	log_notice("reloaded %s: %d queue%s changed (%d restarting), %d added, %d "
 	    "removed", ncf->path, t->changed, t->changed == 1 ? "" : "s", t->restarted,
 	    t->added, t->removed);
@@ -613,6 +619,9 @@ master_main(struct config *cf)
 		fatalx("cannot create the event base");
 	stats_init();
 	notify_init(master_base);
+	/* Before queues and the journal's recovery, which publish. */
+	if (events_init(cf->events_ring) != 0)
+		fatalx("out of memory for events_ring (%u events)", cf->events_ring);
 	log_info("jobpoold %s starting: config %s, libevent %s (%s backend)",
 	    PACKAGE_VERSION, cf->path, event_get_version(),
 	    event_base_get_method(master_base));
@@ -697,6 +706,7 @@ out:
 	server_close_listener();
 	server_close_all();
 	source_redis_free();
+	events_free();
 	queues_free();
 	stats_free();
 	notify_free();

@@ -38,6 +38,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 #include "proto.h"
@@ -298,6 +299,24 @@ static double
 metrics_connections(const struct metrics_scrape *s)
 {
 	return ((double)server_nconns());
+}
+
+static double
+metrics_events(const struct metrics_scrape *s)
+{
+	return ((double)events_last_seq());
+}
+
+static double
+metrics_events_dropped(const struct metrics_scrape *s)
+{
+	return ((double)events_dropped());
+}
+
+static double
+metrics_subscribers(const struct metrics_scrape *s)
+{
+	return ((double)events_subscribers());
 }
 
 static double
@@ -575,6 +594,13 @@ static const struct metrics_family metrics_families[] = {
 	    .daemon = metrics_jobs_known },
 	{ "jobpool_stopping", "gauge", "1 while the daemon shuts down.",
 	    .daemon = metrics_stopping },
+	{ "jobpool_events_total", "counter", "Events published since the start (the "
+	    "last sequence number of EVENTS).", .daemon = metrics_events },
+	{ "jobpool_events_dropped_total", "counter", "Events EVENTS subscribers lost: "
+	    "their gaps, and what the ring overtook and has not told them yet.",
+	    .daemon = metrics_events_dropped },
+	{ "jobpool_event_subscribers", "gauge", "Connections following the event "
+	    "stream (EVENTS).", .daemon = metrics_subscribers },
 	{ "jobpool_jobs_submitted_total", "counter", "Jobs accepted (not counting those "
 	    "the journal recovered at a start).", .queue = metrics_q_submitted },
 	{ "jobpool_jobs_total", "counter", "Jobs ended (succeeded, dead, cancelled), "

@@ -48,6 +48,7 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -754,6 +756,18 @@ conn_out(struct conn *c)
 	return (bufferevent_get_output(c->bev));
 }
 
+struct evbuffer *
+server_out(struct conn *c)
+{
+	return (conn_out(c));
+}
+
+size_t
+server_unsent(struct conn *c)
+{
+	return (conn_unsent(c));
+}
+
 /* Reply bytes not yet written to the socket, held or not. */
 static size_t
 conn_unsent(struct conn *c)
@@ -1170,6 +1184,11 @@ conn_submit(struct conn *c, struct proto_request *req)
 		reply_err(c, "noqueue", "SUBMIT: no queue '%s'", req->queue);
 		return (REQ_DONE);
 	}
+	if (q->cf.hook != 0) {
+		reply_err(c, "noqueue", "SUBMIT: queue '%s' is hook #%u's: only its "
+		    "events go there", req->queue, q->cf.hook);
+		return (REQ_DONE);
+	}
 	if (journal_refusal() != NULL) {
 		reply_err(c, "unavailable", "%s", journal_refusal());
 		return (REQ_DONE);
@@ -1205,8 +1224,10 @@ conn_submit(struct conn *c, struct proto_request *req)
 			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
-		if (q->srv.nblocked == 0)
+		if (q->srv.nblocked == 0) {
 			log_debug("queue %s: full; pushing back on producers", q->name);
+			events_publish_queue(EVENTS_QUEUE_FULL, q->idx, 0, 0, NULL);
+		}
 		c->blocked_on = q;
 		TAILQ_INSERT_TAIL(&q->srv.blocked, c, bentry);
 		q->srv.nblocked++;
@@ -1470,6 +1491,27 @@ conn_stats(struct conn *c)
 	reply_data(c, body);
 }
 
+/*
+ * EVENTS: the connection follows the event ring from now on (events.c); what the
+ * client sends after it is read and thrown away. A non-administrator sees the events
+ * of its own jobs and the pool's.
+ */
+static void
+conn_events(struct conn *c, struct proto_request *req)
+{
+	const char	*code;
+
+	if (events_subscribe(c, req, conn_admin(c), &code) == 0) {
+		/* Written in bursts up to its backlog: refilled once half is read. */
+		bufferevent_setwatermark(c->bev, EV_WRITE, 64 * 1024, 0);
+		return;
+	}
+	if (strcmp(code, "noqueue") == 0)
+		reply_err(c, code, "EVENTS: no queue '%s'", req->queue);
+	else
+		reply_err(c, code, "EVENTS: out of memory");
+}
+
 /* Handle one decoded request. */
 static int
 conn_request(struct conn *c, struct proto_request *req)
@@ -1516,6 +1558,9 @@ conn_request(struct conn *c, struct proto_request *req)
 			reply_err(c, "config", "reload failed; still running on the old "
 			    "configuration: %s", master_reload_error());
 		break;
+	case PROTO_EVENTS:
+		conn_events(c, req);
+		break;
 	case PROTO_INVALID:
 		if (req->skip > (uint64_t)master_config->max_payload + SERVER_SKIP_MAX + 1) {
 			/* Not worth reading: the client is told, and the connection goes. */
@@ -1535,6 +1580,15 @@ conn_request(struct conn *c, struct proto_request *req)
 	return (REQ_DONE);
 }
 
+/* Has c's client closed both directions (not only shut down its sending side)? */
+static int
+conn_hung_up(struct conn *c)
+{
+	struct pollfd	pfd = { .fd = bufferevent_getfd(c->bev), .events = POLLOUT };
+
+	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)));
+}
+
 /*
  * Close c if it is done: after QUIT or lost framing once its replies are written; after
  * the client shut down its side once, in addition, every job it waits for is answered.
@@ -1543,6 +1597,9 @@ static int
 conn_maybe_close(struct conn *c)
 {
 	if (!c->closing && !c->rdeof)
+		return (0);
+	/* A subscriber that shut down its sending side may still read its events. */
+	if (!c->closing && c->sub != NULL && !conn_hung_up(c))
 		return (0);
 	if (conn_unsent(c) > 0)
 		return (0);
@@ -1676,7 +1733,8 @@ conn_request_started(struct conn *c, size_t before)
 static int
 conn_waits_on_daemon(struct conn *c)
 {
-	return (c->blocked_on != NULL || c->nmarks > 0 || c->refs > 1 + c->flushq);
+	return (c->blocked_on != NULL || c->nmarks > 0 || c->refs > 1 + c->flushq ||
+	    c->sub != NULL);
 }
 
 /* Close c for time: say why on the socket when nothing else waits to be sent. */
@@ -1758,7 +1816,7 @@ conn_process_input(struct conn *c)
 	ssize_t			 r;
 	int			 r2;
 
-	while (!c->blocked_on && !c->out_full && !c->closing) {
+	while (!c->blocked_on && !c->out_full && !c->closing && c->sub == NULL) {
 		avail = evbuffer_get_length(in);
 		if (c->skip > 0) {
 			/* The rest of an oversized body: read and thrown away. */
@@ -1783,7 +1841,8 @@ conn_process_input(struct conn *c)
 		}
 		buf = (const char *)evbuffer_pullup(in, -1);
 		off = 0;
-		while (off < avail && !c->blocked_on && !c->closing && !c->skip) {
+		while (off < avail && !c->blocked_on && !c->closing && !c->skip &&
+		    c->sub == NULL) {
 			r = proto_request_decode(buf + off, avail - off,
 			    master_config->max_payload, &req);
 			if (r == 0)
@@ -1814,8 +1873,13 @@ conn_process_input(struct conn *c)
 		if (c->skip == 0)
 			break;
 	}
+	/* A subscriber's further input is read and thrown away. */
+	if (c->sub != NULL) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		c->skip = 0;
+	}
 	/* The client shut down its side in the middle of a request: say so. */
-	if (c->rdeof && !c->blocked_on && !c->closing && !c->out_full && c->skip == 0 &&
+	if (c->rdeof && c->sub == NULL && !c->blocked_on && !c->closing && !c->out_full && c->skip == 0 &&
 	    (avail = evbuffer_get_length(in)) > 0) {
 		reply_err(c, "proto", "the connection ended %zu bytes into an incomplete "
 		    "request (a line without its newline, or a body shorter than its size)",
@@ -1864,6 +1928,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 			bufferevent_enable(c->bev, EV_READ);
 		conn_process(c);
 	}
+	/* Its socket took its events: more (may close c, which is not touched after). */
+	if (!c->closed && c->sub != NULL)
+		events_writable(c);
 out:
 	if (stopping)
 		master_check_done();
@@ -1898,6 +1965,7 @@ conn_close(struct conn *c)
 		c->blocked_on->srv.nblocked--;
 		c->blocked_on = NULL;
 	}
+	events_unsubscribe(c);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	if (c->stall_ev != NULL) {
@@ -1964,7 +2032,7 @@ server_unblock(struct queue *q)
 {
 	struct conn		*c;
 	struct unblocking	 self, *u;
-	uint32_t		 n;
+	uint32_t		 n, had = q->srv.nblocked;
 	uint64_t		 before;
 
 	for (u = unblocking; u != NULL; u = u->up) {
@@ -1991,9 +2059,21 @@ server_unblock(struct queue *q)
 		/* A round that let no job in (each too large for the room) is the last. */
 	} while (q->srv.nblocked > 0 && q->submitted != before);
 out:
-	if (q->srv.nblocked == 0)
+	if (q->srv.nblocked == 0 && had > 0) {
 		log_debug("queue %s: producers resumed", q->name);
+		events_publish_queue(EVENTS_QUEUE_RESUMED, q->idx, 0, 0, NULL);
+	}
 	unblocking = self.up;
+}
+
+/* c's event stream ended (events.c wrote END): close once it is written. */
+void
+server_stream_end(struct conn *c)
+{
+	events_unsubscribe(c);
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
 
 /* Has every connection written all it has to say? */
@@ -2003,7 +2083,8 @@ server_idle(void)
 	struct conn	*c;
 
 	TAILQ_FOREACH(c, &conns, entry) {
-		if (conn_unsent(c) > 0)
+		/* A subscriber's events do not hold a stop: it hears of the next epoch. */
+		if (c->sub == NULL && conn_unsent(c) > 0)
 			return (0);
 	}
 	return (1);

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 
@@ -215,10 +216,13 @@ stats_write(struct evbuffer *out)
 	if (stats_start_ms == 0)
 		stats_start_ms = now_ms();
 	evbuffer_add_printf(out, "daemon jobpoold version=%s pid=%ld uptime=%llu "
-	    "connections=%u jobs=%llu stopping=%d\n", PACKAGE_VERSION, (long)getpid(),
+	    "connections=%u jobs=%llu stopping=%d", PACKAGE_VERSION, (long)getpid(),
 	    (unsigned long long)(now_ms() - stats_start_ms) / 1000, server_nconns(),
 	    (unsigned long long)job_count(), master_stopping);
+	events_stats(out);
+	evbuffer_add(out, "\n", 1);
 	stats_write_journal(out);
+	events_stats_lines(out);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		/* A removed queue shows while it drains, and disappears once it is empty. */

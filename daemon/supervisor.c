@@ -32,6 +32,7 @@
 
 #include "frame.h"
 #include "jobpoold.h"
+#include "events.h"
 #include "log.h"
 
 #define SUPERVISOR_READ_MAX	(256 * 1024)
@@ -194,6 +195,7 @@ supervisor_respawn_in(struct queue *q, int ms)
 
 	q->sv.respawn_at = now_ms() + (uint64_t)ms;
 	evtimer_add(q->sv.respawn_ev, &tv);
+	events_publish_queue(EVENTS_QUEUE_BACKOFF, q->idx, 0, (uint64_t)ms, NULL);
 }
 
 /* Refill the empty slots of a queue. */
@@ -404,6 +406,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		if (w->life == WORKER_STARTING)
 			w->life = WORKER_READY;
 		w->ready_ms = now_ms();
+		events_publish_queue(EVENTS_WORKER_STARTED, q->idx, w->pid, 0, NULL);
 		if (w->gen == q->gen)
 			queue_forget_previous(q);	/* the new kind works */
 		supervisor_check_ready();
@@ -432,6 +435,8 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		/* It exits now: what it holds never started (requeued once it is gone). */
 		worker_leaves(w, WORKER_SAID_RETIRE);
 		worker_to(w, WORKER_STOPPING);
+		events_publish(EVENTS_WORKER_RECYCLED, &(struct events_info){
+		    .queue = q->idx, .pid = w->pid, .text = payload, .textlen = h->len });
 		break;
 	default:
 		log_job(LOG_WARNING, 0, q->name, (long)w->pid, "queue %s: worker %ld sent "
@@ -621,6 +626,8 @@ worker_gone(struct worker *w)
 	if (w->life != WORKER_GONE)
 		return;
 	status_string(w->status, why, sizeof why);
+	events_publish_queue(EVENTS_WORKER_EXITED, q->idx, w->pid, (uint64_t)w->status,
+	    why);
 	worker_kill_group(w);
 	ours = worker_judge(w, why);
 	q->sv.cb->lost(w, why);

@@ -389,6 +389,97 @@ proto_decode_retry(struct proto_request *req, const struct proto_token *tok, int
 	proto_decode_id(req, PROTO_RETRY, "RETRY", tok, ntok);
 }
 
+/* The longest type= glob EVENTS takes. */
+#define PROTO_MAX_GLOB		PROTO_MAX_NAME
+
+/* One option of EVENTS into req: 0, or -1 with req->err set. */
+static int
+proto_events_option(struct proto_request *req, const struct proto_token *t)
+{
+	const char		*eq;
+	struct proto_token	 key, val;
+	int			 flag;
+
+	if ((eq = memchr(t->s, '=', t->n)) == NULL) {
+		proto_err_tok(req, "EVENTS", "unknown option", t);
+		return (-1);
+	}
+	key.s = t->s;
+	key.n = (size_t)(eq - t->s);
+	val.s = eq + 1;
+	val.n = t->n - key.n - 1;
+	if (proto_is(&key, "since", 5)) {
+		if (proto_is(&val, "now", 3))
+			flag = PROTO_F_SINCE_NOW;
+		else if (proto_is(&val, "all", 3))
+			flag = PROTO_F_SINCE_ALL;
+		else if (proto_parse_u64(val.s, val.n, &req->id) == 0)
+			flag = PROTO_F_SINCE;
+		else {
+			proto_err_tok(req, "EVENTS", "since: not a sequence number, "
+			    "'now' or 'all'", &val);
+			return (-1);
+		}
+		if (req->flags & (PROTO_F_SINCE | PROTO_F_SINCE_ALL | PROTO_F_SINCE_NOW))
+			flag = -1;
+	} else if (proto_is(&key, "epoch", 5)) {
+		if (proto_parse_u64(val.s, val.n, &req->epoch) != 0) {
+			proto_err_tok(req, "EVENTS", "epoch: bad number", &val);
+			return (-1);
+		}
+		flag = req->flags & PROTO_F_EPOCH ? -1 : PROTO_F_EPOCH;
+	} else if (proto_is(&key, "queue", 5)) {
+		if (proto_decode_queue_arg(req, "EVENTS", &val) != 0)
+			return (-1);
+		flag = req->flags & PROTO_F_QUEUE ? -1 : PROTO_F_QUEUE;
+	} else if (proto_is(&key, "type", 4)) {
+		if (val.n == 0 || val.n > PROTO_MAX_GLOB) {
+			proto_err_tok(req, "EVENTS", "type: a pattern of 1 to 63 "
+			    "characters expected", &val);
+			return (-1);
+		}
+		flag = req->glob != NULL ? -1 : 0;
+		req->glob = val.s;
+		req->globlen = val.n;
+	} else if (proto_is(&key, "until", 5)) {
+		if (!proto_is(&val, "now", 3)) {
+			proto_err_tok(req, "EVENTS", "until: only 'now' is known", &val);
+			return (-1);
+		}
+		flag = req->flags & PROTO_F_UNTIL ? -1 : PROTO_F_UNTIL;
+	} else {
+		proto_err_tok(req, "EVENTS", "unknown option", t);
+		return (-1);
+	}
+	if (flag == -1) {
+		proto_err_tok(req, "EVENTS", "duplicate option", t);
+		return (-1);
+	}
+	req->flags |= flag;
+	return (0);
+}
+
+/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
+static void
+proto_decode_events(struct proto_request *req, const struct proto_token *tok, int ntok)
+{
+	int	i;
+
+	if (ntok > PROTO_MAX_TOKENS) {
+		proto_err(req, "proto", "EVENTS: too many options");
+		return;
+	}
+	for (i = 1; i < ntok; i++) {
+		if (proto_events_option(req, &tok[i]) != 0)
+			return;
+	}
+	if ((req->flags & PROTO_F_EPOCH) && !(req->flags & PROTO_F_SINCE)) {
+		proto_err(req, "proto", "EVENTS: epoch= goes with since=SEQ");
+		return;
+	}
+	req->cmd = PROTO_EVENTS;
+}
+
 /* Decode SUBMIT, whose body follows the line: returns as proto_request_decode. */
 static ssize_t
 proto_decode_submit(const char *buf, size_t len, size_t span, uint32_t max_body,
@@ -471,6 +562,9 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 	req->cmd = PROTO_INVALID;
 	req->queue[0] = '\0';
 	req->id = 0;
+	req->epoch = 0;
+	req->glob = NULL;
+	req->globlen = 0;
 	req->prio = 0;
 	req->delay_ms = 0;
 	req->timeout_ms = 0;
@@ -535,6 +629,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_id(req, PROTO_CANCEL, "CANCEL", tok, ntok);
 		else if (memcmp(tok[0].s, "RELOAD", 6) == 0)
 			proto_decode_noargs(req, PROTO_RELOAD, "RELOAD", tok, ntok);
+		else if (memcmp(tok[0].s, "EVENTS", 6) == 0)
+			proto_decode_events(req, tok, ntok);
 		else
 			goto unknown;
 		break;

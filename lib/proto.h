@@ -27,7 +27,8 @@ enum proto_cmd {
 	PROTO_DEAD,		/* DEAD [queue] */
 	PROTO_RETRY,		/* RETRY <id> | RETRY all [queue] */
 	PROTO_HISTORY,		/* HISTORY <id> */
-	PROTO_RELOAD		/* RELOAD */
+	PROTO_RELOAD,		/* RELOAD */
+	PROTO_EVENTS		/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
 };
 
 #define PROTO_F_WAIT		0x01
@@ -36,11 +37,20 @@ enum proto_cmd {
 #define PROTO_F_DELAY		0x08	/* delay= was given */
 #define PROTO_F_TIMEOUT		0x10	/* timeout= was given */
 #define PROTO_F_ALL		0x20	/* RETRY all */
+#define PROTO_F_SINCE		0x40	/* EVENTS since=SEQ (in id) */
+#define PROTO_F_SINCE_ALL	0x80	/* EVENTS since=all */
+#define PROTO_F_SINCE_NOW	0x100	/* EVENTS since=now (the default) */
+#define PROTO_F_EPOCH		0x200	/* EVENTS epoch=E (in epoch) */
+#define PROTO_F_UNTIL		0x400	/* EVENTS until=now */
+#define PROTO_F_QUEUE		0x800	/* EVENTS queue=Q (in queue) */
 
 struct proto_request {
 	enum proto_cmd	 cmd;
 	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT; DEAD, RETRY all: "" for every queue */
-	uint64_t	 id;				/* WAIT, STATUS, CANCEL, RETRY, HISTORY */
+	uint64_t	 id;				/* WAIT, STATUS, CANCEL, RETRY, HISTORY; EVENTS since */
+	uint64_t	 epoch;				/* EVENTS epoch= */
+	const char	*glob;				/* EVENTS type=: into the caller's buffer, or NULL */
+	size_t		 globlen;
 	int64_t		 prio;
 	uint32_t	 delay_ms;
 	uint32_t	 timeout_ms;

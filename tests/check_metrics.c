@@ -200,6 +200,10 @@ START_TEST(test_counters)
 	ck_assert_double_eq(sample(s, "jobpool_build_info{version=\"" PACKAGE_VERSION "\"}"),
 	    1);
 	ck_assert_double_eq(sample(s, "jobpool_stopping"), 0);
+	/* No event ring in this test: none published, none lost, nobody follows. */
+	ck_assert_double_eq(sample(s, "jobpool_events_total"), 0);
+	ck_assert_double_eq(sample(s, "jobpool_events_dropped_total"), 0);
+	ck_assert_double_eq(sample(s, "jobpool_event_subscribers"), 0);
 	/* Our own process: it uses memory. */
 	ck_assert_double_gt(sample(s, "process_resident_memory_bytes"), 0);
 	/* No journal here: none of its families. */
