@@ -21,8 +21,10 @@ packages=(
 	socat python3 systemd procps
 	systemd-container debootstrap
 )
-# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top in.
-[ "$mode" = test ] && packages+=(tmux)
+# The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top in;
+# debhelper, dpkg-dev and lintian, with which tests/it_deb.sh builds and checks the
+# Debian packages (their other Build-Depends are in the list above).
+[ "$mode" = test ] && packages+=(tmux debhelper dpkg-dev lintian)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
