@@ -16,18 +16,11 @@
 # About 2 minutes (most of it the package build).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root to boot a container with systemd-nspawn"
-command -v systemd-nspawn >/dev/null 2>&1 ||
-	skip "systemd-nspawn is missing (apt-get install systemd-container)"
-command -v nsenter >/dev/null 2>&1 || skip "nsenter is missing (util-linux)"
+. "$top_srcdir/tests/nspawn.sh"
 command -v dpkg-buildpackage >/dev/null 2>&1 || skip "dpkg-buildpackage is missing (dpkg-dev)"
 command -v dh >/dev/null 2>&1 || skip "dh is missing (debhelper)"
-TREE=${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}
-msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check "$TREE") || skip "$msg"
 
 T0=$(date +%s)
-. "$top_srcdir/tests/nspawn.sh"
 trap 'nspawn_down; jp_cleanup' EXIT
 
 # ----- a copy of the source tree -----

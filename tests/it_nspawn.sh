@@ -25,19 +25,12 @@
 # the reason. See ../shared/SYSTEMD-TESTING.md for the recipe's facts.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root to boot a container with systemd-nspawn"
-command -v systemd-nspawn >/dev/null 2>&1 ||
-	skip "systemd-nspawn is missing (apt-get install systemd-container)"
-command -v nsenter >/dev/null 2>&1 || skip "nsenter is missing (util-linux)"
-TREE=${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}
+. "$top_srcdir/tests/nspawn.sh"
 TREE_TRIXIE=${JOBPOOL_NSPAWN_TREE_TRIXIE:-/var/cache/jobpool-nspawn/trixie}
-msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check "$TREE") || skip "$msg"
 trixie_msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check --suite trixie "$TREE_TRIXIE")
 have_trixie=$?
 
 T0=$(date +%s)
-. "$top_srcdir/tests/nspawn.sh"
 trap 'nspawn_down; jp_cleanup' EXIT
 
 # ----- a non-sanitizer build, laid out by make install -----

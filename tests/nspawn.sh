@@ -1,7 +1,17 @@
 # tests/nspawn.sh: sourced by the tests that boot the project's Debian tree with
-# systemd (it_nspawn.sh, it_deb.sh), after tests/lib.sh. The tree is built once by
-# tests/nspawn_prepare.sh; --volatile=overlay leaves it unchanged. The caller sets T0
-# (its start, for the timings it prints) and a trap that calls nspawn_down.
+# systemd (it_nspawn.sh, it_deb.sh), right after tests/lib.sh. The tree is built once by
+# tests/nspawn_prepare.sh; --volatile=overlay leaves it unchanged. Sourcing it skips the
+# test, with the reason, without root, systemd-nspawn, nsenter or the bookworm tree
+# (TREE, $JOBPOOL_NSPAWN_TREE or the cache's). The caller sets T0 (its start, for the
+# timings it prints) and a trap that calls nspawn_down.
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root to boot a container with systemd-nspawn"
+command -v systemd-nspawn >/dev/null 2>&1 ||
+	skip "systemd-nspawn is missing (apt-get install systemd-container)"
+command -v nsenter >/dev/null 2>&1 || skip "nsenter is missing (util-linux)"
+TREE=${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}
+msg=$(bash "$top_srcdir/tests/nspawn_prepare.sh" --check "$TREE") || skip "$msg"
+
 NSPID=
 WDPID=
 P1=
