@@ -237,12 +237,12 @@ dispatch_maybe_recycle(struct worker *w)
 
 	if (w->ninflight > 0)
 		return;
-	if (w->retiring) {
+	if (w->life == WORKER_RETIRING) {
 		supervisor_close_jobs(w);
 		return;
 	}
 	if (q->cf.max_jobs_per_worker == 0 ||
-	    w->dispatched < q->cf.max_jobs_per_worker || w->state != WORKER_READY)
+	    w->dispatched < q->cf.max_jobs_per_worker || w->life != WORKER_READY)
 		return;
 	log_job(LOG_INFO, 0, q->name, (long)w->pid,
 	    "queue %s: worker %ld recycled after %llu job%s (max_jobs_per_worker)",
@@ -291,7 +291,7 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 
 	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL; i++) {
 		w = q->workers[i];
-		if (w == NULL || w->state != WORKER_READY)
+		if (w == NULL || w->life != WORKER_READY)
 			continue;
 		/* max_running: a semaphore over the queue's busy workers. */
 		if (w->ninflight == 0 && q->cf.max_running > 0 &&
@@ -329,7 +329,7 @@ dispatch_queue(struct queue *q)
 	if (q->failed_reason == NULL && q->nready > 0) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
-			if (w != NULL && w->state == WORKER_READY)
+			if (w != NULL && w->life == WORKER_READY)
 				nready_workers++;
 		}
 		if (q->cf.rate > 0)
@@ -348,11 +348,12 @@ dispatch_queue(struct queue *q)
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
 		for (i = 0; i < q->nworkers; i++) {
-			if (q->workers[i] != NULL && !q->workers[i]->retiring)
+			if (q->workers[i] != NULL &&
+			    q->workers[i]->life < WORKER_RETIRING)
 				supervisor_retire(q->workers[i]);
 		}
 	}
-	if (q->nblocked > 0 && queue_depth(q) < q->low_jobs &&
+	if (server_nblocked(q) > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
 }
@@ -665,7 +666,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	uint64_t	 ran_us;
 	int		 killed;
 
-	if (w->said_retire)
+	if (w->leave == WORKER_SAID_RETIRE)
 		head = NULL;	/* it said it would run nothing more */
 	else if (head != NULL && w->killed_for != 0 && head->id != w->killed_for)
 		/*
@@ -857,7 +858,7 @@ dispatch_timer(struct worker *w)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	if (j == NULL || w->reaped)
+	if (j == NULL || worker_reaped(w))
 		return;
 	if (j->cancel && w->grace_for == j->id) {
 		/* The timer ran the grace period and the time to report after it. */
@@ -867,11 +868,7 @@ dispatch_timer(struct worker *w)
 		    w->queue->name, (unsigned long long)j->id,
 		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
 		    DISPATCH_REPORT_MS, (long)w->pid);
-		w->signalled = WORKER_SIG_KILL;
-		w->killed_for = j->id;
-		if (w->state == WORKER_READY || w->state == WORKER_STARTING)
-			w->state = WORKER_STOPPING;	/* nothing more is sent to it */
-		kill(w->pid, SIGKILL);
+		supervisor_kill(w, j->id);
 		return;
 	}
 	j->cancel = JOB_CANCEL_TIMEOUT;

@@ -9,9 +9,10 @@
  *   - a queue's dispatch part (q->dp: kick list, token bucket, rate timer, service
  *     time) is dispatch.c's; its supervisor part (q->sv: the workers' callbacks, the
  *     respawn backoff) and its workers (q->workers, nworkers, gen) are supervisor.c's;
- *     its blocked connections (blocked, nblocked) are server.c's; its counters
- *     (submitted, done, ...) and its stats part (q->st: latencies, throughput) are
- *     stats.c's lifecycle listener's; each part has its module's init and free;
+ *     its server part (q->srv: the connections blocked on it) is server.c's; its
+ *     counters (submitted, done, ...) and its stats part (q->st: latencies,
+ *     throughput) are stats.c's lifecycle listener's; each part has its module's init
+ *     and free;
  *   - a worker (supervisor.c) owns the jobs dispatched to it (its in-flight list,
  *     walked by others only through supervisor_foreach_inflight) until their results
  *     come back; q->running and q->busy follow the in-flight lists, kept by
@@ -21,8 +22,10 @@
  *   - a connection (server.c) is reference-counted: every job it waits for holds a
  *     reference (server_wait), so a job never points at freed memory after a client
  *     goes away;
- *   - a job's state is written only by lifecycle.c's job_change(), which tells the
- *     modules that care (its listener table) of every change.
+ *   - a job's state is written only by job_change() (below; its slow path is
+ *     lifecycle.c's job_change_publish()), which tells the modules that care (the
+ *     listener table) of every change;
+ *   - a worker's life (w->life, w->leave) is supervisor.c's alone.
  * Only the master process touches any of this; a forked worker runs worker_main() and
  * never returns into the master's code.
  */
@@ -37,6 +40,7 @@
 
 #include "config.h"
 #include "hist.h"
+#include "log.h"
 
 struct event_base;
 struct event;
@@ -137,18 +141,33 @@ struct job {
 TAILQ_HEAD(joblist, job);
 _Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
 
-enum worker_state {
+/*
+ * A worker's life (w->life, written by supervisor.c alone). It only goes down this
+ * list, but for its end, which comes in two halves in either order: a worker is
+ * finished (GONE) only once it is both reaped and at EOF on its result pipe.
+ */
+enum worker_life {
 	WORKER_STARTING,	/* forked, no READY yet */
-	WORKER_READY,
-	WORKER_STOPPING,	/* its job pipe is closed or it was signalled */
-	WORKER_GONE		/* reaped and at EOF: to be freed or respawned */
+	WORKER_READY,		/* takes jobs */
+	WORKER_RETIRING,	/* takes none; its job pipe closes once it holds none */
+	WORKER_STOPPING,	/* its job pipe is closed, or it was killed: it will exit */
+	WORKER_EXITED,		/* reaped; its result pipe is not at EOF yet */
+	WORKER_CLOSED,		/* its result pipe is at EOF; not reaped yet */
+	WORKER_GONE		/* reaped and at EOF: to be freed and its slot refilled */
 };
 
-/* The signal the master sent a worker to end it (w->signalled). */
-enum worker_signal {
-	WORKER_SIG_NONE,
-	WORKER_SIG_TERM,	/* asked to stop (shutdown) */
-	WORKER_SIG_KILL		/* killed: a job would not stop, or the shutdown's last step */
+/*
+ * Why a worker leaves (w->leave, supervisor.c's), which says whether its exit is a
+ * crash. Each value is a stronger fact than the ones above it, and a worker's only
+ * rises: a worker that said RETIRE and was then killed still never started what it held.
+ */
+enum worker_leave {
+	WORKER_STAYS,		/* nothing asked it to go: an exit is a crash */
+	WORKER_SIGNALLED,	/* the shutdown signalled it */
+	WORKER_RETIRED,		/* we let it go: recycled, resized away, restarted for a
+				   new handler, or its handler cannot start */
+	WORKER_KILLED,		/* killed: its head job would not stop (killed_for) */
+	WORKER_SAID_RETIRE	/* it sent FRAME_RETIRE: nothing it holds has started */
 };
 
 struct worker {
@@ -167,21 +186,23 @@ struct worker {
 	uint64_t		 head_since;	/* monotonic us: when the head started */
 	uint64_t		 jobs_done;
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
-	enum worker_state	 state;
-	int			 reaped;	/* waitpid() has collected it */
-	int			 eof;		/* its result pipe is at EOF */
+	enum worker_life	 life;
+	enum worker_leave	 leave;
 	int			 status;	/* wait status, once reaped */
-	enum worker_signal	 signalled;	/* what we sent it to end it */
 	uint64_t		 killed_for;	/* killed because this job would not stop */
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
-	int			 retiring;	/* leaving cleanly once it holds no jobs */
-	int			 said_retire;	/* it sent FRAME_RETIRE: nothing in flight started */
-	int			 rolling;	/* retired to restart with a new handler */
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
-	uint64_t		 grace_for;	/* the timer is the grace period of this job */
+	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
 };
+
+/* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
+static inline int
+worker_reaped(const struct worker *w)
+{
+	return (w->life == WORKER_EXITED || w->life == WORKER_GONE);
+}
 
 /*
  * What a queue's workers report, and to whom: the supervisor calls these and knows
@@ -220,6 +241,12 @@ struct supervisor_part {
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
+/* server.c's part of a queue (server_queue_init, server_queue_free). */
+struct server_part {
+	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room, oldest first */
+	uint32_t		 nblocked;
+};
+
 /*
  * stats.c's part of a queue: the latency distributions (us), added to by its lifecycle
  * listener; read by STATS, jobpoolctl status and top, and /metrics.
@@ -249,8 +276,6 @@ struct queue {
 	uint64_t		 bytes;		/* payload bytes of ready + delayed jobs */
 	uint32_t		 low_jobs;	/* backpressure releases below these */
 	uint64_t		 low_bytes;
-	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room */
-	uint32_t		 nblocked;
 
 	struct worker		**workers;
 	int			 nworkers;	/* slots; above cf.workers while shrinking */
@@ -262,11 +287,12 @@ struct queue {
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
 	char			 last_death[192];
-	uint64_t		 dead;		/* jobs on the dead list now */
+	uint64_t		 ndead;		/* jobs on the dead list now */
 	uint64_t		 poisoned;
 
 	struct dispatch_part	 dp;
 	struct supervisor_part	 sv;
+	struct server_part	 srv;
 	struct stats_part	 st;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
@@ -287,7 +313,7 @@ struct conn {
 	int			 skip_lf;	/* a '\r' ended the skipped body: drop a '\n' */
 	struct queue		*let_in;	/* server_unblock lets its SUBMIT into this queue */
 	int			 refs;		/* jobs waiting to answer it, plus one while open */
-	int			 dead;		/* closed: answers go nowhere */
+	int			 closed;	/* closed: answers go nowhere */
 	int			 closing;	/* close once the output is flushed */
 	int			 rdeof;		/* the client shut down its sending side */
 	int			 out_full;	/* stopped reading: too much output pending */
@@ -355,7 +381,15 @@ struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
 /* prio, brought into qc's range of priorities (the one clamp). */
-int16_t		 queue_prio_clamp(const struct queue_config *qc, long long prio);
+static inline int16_t
+queue_prio_clamp(const struct queue_config *qc, long long prio)
+{
+	if (prio < qc->prio_min)
+		return ((int16_t)qc->prio_min);
+	if (prio > qc->prio_max)
+		return ((int16_t)qc->prio_max);
+	return ((int16_t)prio);
+}
 /* Take a reloaded config: 0, or -1 if out of memory (unchanged). */
 int		 queue_reconfigure(struct queue *q, const struct queue_config *nqc);
 /* Around a reload that changes how workers are made (see queue.c). */
@@ -439,7 +473,34 @@ struct job_change {
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
 };
-void		 job_change(struct job *j, int what, struct job_change *info);
+/*
+ * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener
+ * (when it wants to, such as the journal's only with one); JOB_CHANGE_DEBUG, only by
+ * the debug log lines. lifecycle.c checks both against its table at compile time. A
+ * change neither names (a job sent to its worker) only
+ * sets the state, here, inline: every job passes four times (bench W1).
+ */
+#define JOB_CHANGE_ON(what)	(1u << (what))
+#define JOB_CHANGE_HEARD	(JOB_CHANGE_ON(JOB_QUEUED) | JOB_CHANGE_ON(JOB_DELAYED) | \
+				JOB_CHANGE_ON(JOB_RETRY_WAIT) | JOB_CHANGE_ON(JOB_DONE) | \
+				JOB_CHANGE_ON(JOB_CANCELLED) | JOB_CHANGE_ON(JOB_DEAD) | \
+				JOB_CHANGE_ON(JOB_EV_STARTED) | JOB_CHANGE_ON(JOB_EV_CANCELLING))
+#define JOB_CHANGE_DEBUG	0u
+/* Set j's state (what < JOB_EV_STARTED) and tell the listeners: job_change's slow path. */
+void		 job_change_publish(struct job *j, int what, struct job_change *info);
+/*
+ * j enters state what (or, for a JOB_EV_*, stays where it is): set it and publish the
+ * change with info (NULL: nothing more to say), which is filled in. An end may free j.
+ */
+static inline void
+job_change(struct job *j, int what, struct job_change *info)
+{
+	if ((JOB_CHANGE_HEARD & JOB_CHANGE_ON(what)) ||
+	    ((JOB_CHANGE_DEBUG & JOB_CHANGE_ON(what)) && log_level >= LOG_DEBUG))
+		job_change_publish(j, what, info);
+	else if (what < JOB_EV_STARTED)
+		j->state = what;
+}
 /* A job reached its final state (done, cancelled, dead) with this result or error. */
 void		 job_finish(struct job *j, enum job_state st, const void *res, uint32_t rlen);
 void		 job_finish_text(struct job *j, enum job_state st, const char *text);
@@ -554,6 +615,8 @@ void		 supervisor_cancel(struct worker *w, struct job *j, int reason);
 void		 supervisor_close_jobs(struct worker *w);
 /* Let w go once it holds no jobs. */
 void		 supervisor_retire(struct worker *w);
+/* Kill w: its head job (job_id) would not stop when asked. */
+void		 supervisor_kill(struct worker *w, uint64_t job_id);
 /* Restart q's workers of an older generation, one at a time. */
 void		 supervisor_roll(struct queue *q);
 /* Grow or shrink q's pool to q->cf.workers. */
@@ -583,8 +646,16 @@ void		 server_close_listener(void);
 /* A graceful stop begins: let systemd's socket go; keep our own until exit. */
 void		 server_stop_listener(void);
 const char	*server_made_dir(void);
+void		 server_queue_init(struct queue *q);
+void		 server_queue_free(struct queue *q);
 /* Room appeared in q: let its blocked connections go on. */
 void		 server_unblock(struct queue *q);
+/* How many connections wait for room in q. */
+static inline uint32_t
+server_nblocked(const struct queue *q)
+{
+	return (q->srv.nblocked);
+}
 /* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
 int		 server_wait(struct conn *c, struct job *j);
 /* Send a RESULT for j to c (a waiter). */

@@ -1,14 +1,16 @@
 /*
  * lifecycle.c: the one place where a job's state changes, and who hears of it.
  *
- * job_change() is the only writer of j->state. It sets the state (and, for an end,
- * the result the job keeps), then tells each listener of listeners[] that asked for
+ * job_change() (inline, in jobpoold.h) is the only writer of j->state. A change some
+ * listener hears comes here: job_change_publish() sets the state (and, for an end, the
+ * result the job keeps), then tells each listener of the table below that asked for
  * this kind of change, in the table's order. A module that cares about a job's life is
  * an entry in that table, never a call from the module that made the change: the
  * changes flow down to the listeners, and no listener is called any other way.
  *
- * Every job takes this path a few times (accepted, sent, started, ended), so the
- * table is a static array scanned with a bit test per entry (bench W1).
+ * Every job takes this path a few times (accepted, sent, started, ended), so a change
+ * no listener hears costs a mask test where it is made, and the table is expanded
+ * into direct calls, each behind a bit test (bench W1).
  */
 
 #include "autoconf.h"
@@ -24,7 +26,10 @@
 #define ON_END		(ON(JOB_DONE) | ON(JOB_CANCELLED) | ON(JOB_DEAD))
 #define ON_WAITING	(ON(JOB_QUEUED) | ON(JOB_DELAYED))
 
-static void	lifecycle_log(const struct job_change *);
+static void	lifecycle_log(const struct job_change *)
+		    __attribute__((cold, noinline));
+static void	lifecycle_log_debug(const struct job_change *)
+		    __attribute__((cold, noinline));
 
 /*
  * The listeners, called in this order; the order is the rules:
@@ -32,49 +37,55 @@ static void	lifecycle_log(const struct job_change *);
  *     hears of it, so a reply telling of the end waits until the record is as
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
- *   - stats and log next, so that a client told of a change finds it counted;
+ *   - stats and the log next, so that a client told of a change finds it counted;
  *   - waiters (server.c) after the journal, for the rule above;
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
  *     free it at once.
  * Each is a function, the ON() of each state or JOB_EV_* it hears, and when it wants
- * to hear at all (the journal only with one, notify only during a stop). The table is
- * expanded into direct calls, each behind a test of a constant mask, and a change no
- * listener hears only sets the state: a job changes
+ * to hear at all (the journal only with one, notify only during a stop, the log only
+ * for the changes it has a line for). DEBUG() is a listener that hears only while the
+ * log level is debug: jobpoold.h's inline job_change() tests that before it calls
+ * here, and JOB_CHANGE_HEARD there must name every change the others hear (checked
+ * below). The table is expanded into direct calls, each behind a test of a constant
+ * mask; the log's listeners are cold, out of the way of the job's path. A job changes
  * four times on its fast path (accepted, sent, started, done), and W1 must not feel
  * it (bench/README.md).
  */
-#define LIFECYCLE_LISTENERS(L)						\
+#define LIFECYCLE_LISTENERS(L, DEBUG)					\
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
 	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\
 				ON(JOB_EV_STARTED), 1)				\
-	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DONE) | \
-				ON(JOB_DEAD) | ON(JOB_EV_STARTED) |		\
-				ON(JOB_EV_CANCELLING), 1)			\
+	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DEAD) | \
+				ON(JOB_EV_CANCELLING),				\
+				ch->what != JOB_QUEUED || ch->from == JOB_DEAD)	\
+	DEBUG(lifecycle_log_debug, ON(JOB_EV_STARTED) | ON(JOB_DONE))		\
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
 	L(queue_job_changed,	ON_END, 1)
-/* Every change some listener hears; the others only set the state. */
+
+/* What jobpoold.h's inline job_change() takes for heard must be what the table hears. */
 #define LIFECYCLE_ANY(fn, on, when)	| (on)
-#define LIFECYCLE_HEARD			(0 LIFECYCLE_LISTENERS(LIFECYCLE_ANY))
+#define LIFECYCLE_ANY_DEBUG(fn, on)	| (on)
+#define LIFECYCLE_NONE(fn, on, ...)
+_Static_assert((0 LIFECYCLE_LISTENERS(LIFECYCLE_ANY, LIFECYCLE_NONE)) == JOB_CHANGE_HEARD,
+    "jobpoold.h's JOB_CHANGE_HEARD must be every change lifecycle.c's listeners hear");
+_Static_assert(((0 LIFECYCLE_LISTENERS(LIFECYCLE_NONE, LIFECYCLE_ANY_DEBUG)) &
+    ~JOB_CHANGE_HEARD) == JOB_CHANGE_DEBUG,
+    "jobpoold.h's JOB_CHANGE_DEBUG must be the changes only the debug log hears");
 
 /*
- * j enters state what (or, for a JOB_EV_*, stays where it is): set it and publish
- * the change with ch (NULL: nothing more to say), which is filled in. An end may free
- * j.
+ * job_change()'s slow path, for a change some listener may hear: set the state (and,
+ * for an end, the result the job keeps) and publish the change with ch (NULL: nothing
+ * more to say), which is filled in. An end may free j.
  */
 void
-job_change(struct job *j, int what, struct job_change *ch)
+job_change_publish(struct job *j, int what, struct job_change *ch)
 {
 	struct job_change	 none;
 
-	if (!(LIFECYCLE_HEARD & ON(what))) {
-		if (what < JOB_EV_STARTED)
-			j->state = what;
-		return;
-	}
 	if (ch == NULL) {
 		none = (struct job_change){ .j = j };
 		ch = &none;
@@ -93,7 +104,9 @@ job_change(struct job *j, int what, struct job_change *ch)
 	ch->to = j->state;
 	ch->attempt = j->attempts;
 #define LIFECYCLE_CALL(fn, on, when)	if (((on) & ON(what)) && (when)) fn(ch);
-	LIFECYCLE_LISTENERS(LIFECYCLE_CALL)
+#define LIFECYCLE_CALL_DEBUG(fn, on)	LIFECYCLE_CALL(fn, on, log_level >= LOG_DEBUG)
+	LIFECYCLE_LISTENERS(LIFECYCLE_CALL, LIFECYCLE_CALL_DEBUG)
+#undef LIFECYCLE_CALL_DEBUG
 #undef LIFECYCLE_CALL
 }
 
@@ -111,7 +124,29 @@ job_finish_text(struct job *j, enum job_state st, const char *text)
 	job_finish(j, st, text, (uint32_t)strlen(text));
 }
 
-/* The lifecycle's log lines. */
+/* The lifecycle's log lines at the debug level: a job's start and success. */
+static void
+lifecycle_log_debug(const struct job_change *ch)
+{
+	struct job	*j = ch->j;
+	struct queue	*q = job_queue(j);
+
+	switch (ch->what) {
+	case JOB_EV_STARTED:
+		log_job(LOG_DEBUG, j->id, q->name, (long)ch->pid,
+		    "queue %s: job %llu: attempt %u started on worker %ld",
+		    q->name, (unsigned long long)j->id, ch->attempt, (long)ch->pid);
+		break;
+	case JOB_DONE:
+		if (ch->from == JOB_RUNNING)
+			log_job(LOG_DEBUG, j->id, q->name, (long)ch->pid, "queue %s: job "
+			    "%llu: attempt %u succeeded in %u ms", q->name,
+			    (unsigned long long)j->id, ch->attempt, ch->ran_ms);
+		break;
+	}
+}
+
+/* The lifecycle's other log lines: retries, deaths, timeouts, dead jobs queued again. */
 static void
 lifecycle_log(const struct job_change *ch)
 {
@@ -120,22 +155,11 @@ lifecycle_log(const struct job_change *ch)
 	uint32_t	 n;
 
 	switch (ch->what) {
-	case JOB_EV_STARTED:
-		log_job(LOG_DEBUG, j->id, q->name, (long)ch->pid,
-		    "queue %s: job %llu: attempt %u started on worker %ld",
-		    q->name, (unsigned long long)j->id, ch->attempt, (long)ch->pid);
-		break;
 	case JOB_EV_CANCELLING:
 		if (j->cancel == JOB_CANCEL_TIMEOUT)
 			log_job(LOG_WARNING, j->id, q->name, (long)ch->pid,
 			    "queue %s: job %llu: timed out after %u ms; cancelling it",
 			    q->name, (unsigned long long)j->id, j->timeout_ms);
-		break;
-	case JOB_DONE:
-		if (ch->from == JOB_RUNNING)
-			log_job(LOG_DEBUG, j->id, q->name, (long)ch->pid, "queue %s: job "
-			    "%llu: attempt %u succeeded in %u ms", q->name,
-			    (unsigned long long)j->id, ch->attempt, ch->ran_ms);
 		break;
 	case JOB_RETRY_WAIT:
 		log_job(LOG_INFO, j->id, q->name, 0,

@@ -23,7 +23,7 @@
 #include "jobpoold.h"
 #include "log.h"
 
-static int	 log_level = LOG_INFO;
+int		 log_level = LOG_INFO;	/* log.h: read inline on the job's path */
 static int	 log_journal;
 static char	 log_ident[64] = "jobpoold";
 

@@ -12,6 +12,8 @@
 #include <syslog.h>
 
 void	log_init(int level, const char *ident);
+/* The level in force (log_set_level): lines above it are not made. */
+extern int	log_level;
 void	log_set_level(int level);
 int	log_get_level(void);
 /* Parse "error", "warning", "notice", "info" or "debug"; -1 if none. */

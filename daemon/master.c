@@ -145,7 +145,7 @@ master_shutdown(const char *why)
 	dispatch_cancel_waiting(journal_on ? "daemon is shutting down; the job is kept in "
 	    "the journal and runs after the restart" : "daemon is shutting down");
 	for (i = 0; i < nqueues; i++) {
-		if (queues[i]->nblocked > 0)
+		if (server_nblocked(queues[i]) > 0)
 			server_unblock(queues[i]);
 	}
 	supervisor_drain();
@@ -497,7 +497,7 @@ master_reload_unblock(void)
 
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
-		if (q->nblocked > 0 && (q->removed || queue_has_room(q, 0)))
+		if (server_nblocked(q) > 0 && (q->removed || queue_has_room(q, 0)))
 			server_unblock(q);
 	}
 }

@@ -146,7 +146,7 @@ notify_status_text(char *buf, size_t len)
 		q = queues[i];
 		queued += queue_depth(q);
 		done += q->done;
-		/* Jobs that ended failed; each is also on the dead list (q->dead) until
+		/* Jobs that ended failed; each is also on the dead list (q->ndead) until
 		 * retried or dropped, so adding that would count it twice. */
 		failed += q->failed;
 		/* A busy worker runs exactly one job; the others of its batch wait. */
@@ -155,7 +155,7 @@ notify_status_text(char *buf, size_t len)
 		if (q->failed_reason != NULL)
 			continue;
 		for (k = 0; k < q->nworkers; k++) {
-			if (q->workers[k] != NULL && q->workers[k]->state != WORKER_GONE)
+			if (q->workers[k] != NULL && q->workers[k]->life != WORKER_GONE)
 				workers++;
 		}
 	}
@@ -238,6 +238,17 @@ notify_init(struct event_base *base)
 	notify_send("WATCHDOG=1");
 }
 
+/* Send state ("READY=1", "STOPPING=1") with the status text, kept as the last one sent. */
+static void
+notify_state(const char *state)
+{
+	char	msg[sizeof status_last + 32];
+
+	notify_status_text(status_last, sizeof status_last);
+	snprintf(msg, sizeof msg, "%s\nSTATUS=%s", state, status_last);
+	notify_send(msg);
+}
+
 /*
  * The socket listens and every worker is up (or its queue failed), at start-up or
  * after a reload. The first one ends start-up: queues that failed are logged.
@@ -245,7 +256,6 @@ notify_init(struct event_base *base)
 void
 notify_ready(void)
 {
-	char	text[sizeof status_last], msg[sizeof status_last + 32];
 	char	names[512];
 	int	n;
 
@@ -268,10 +278,7 @@ notify_ready(void)
 	/* The timers need the event base; a master that did not call notify_init yet. */
 	if (!notify_inited)
 		notify_init(master_base);
-	notify_status_text(text, sizeof text);
-	snprintf(status_last, sizeof status_last, "%s", text);
-	snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", text);
-	notify_send(msg);
+	notify_state("READY=1");
 }
 
 /*
@@ -299,15 +306,10 @@ notify_reloading(void)
 void
 notify_stopping(void)
 {
-	char	text[sizeof status_last], msg[sizeof status_last + 32];
-
 	if (!notify_enabled())
 		return;
 	notify_is_stopping = 1;
-	notify_status_text(text, sizeof text);
-	snprintf(status_last, sizeof status_last, "%s", text);
-	snprintf(msg, sizeof msg, "STOPPING=1\nSTATUS=%s", text);
-	notify_send(msg);
+	notify_state("STOPPING=1");
 }
 
 /*

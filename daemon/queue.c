@@ -97,8 +97,8 @@ queue_create(const struct queue_config *qc)
 	q->top = -1;
 	dispatch_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
+	server_queue_init(q);
 	queue_set_watermarks(q);
-	TAILQ_INIT(&q->blocked);
 	if (master_base != NULL &&
 	    (q->delay_ev = evtimer_new(master_base, queue_delay_cb, q)) == NULL)
 		goto fail;
@@ -131,6 +131,7 @@ queue_free(struct queue *q)
 		event_free(q->delay_ev);
 	dispatch_queue_free(q);
 	supervisor_queue_free(q);
+	server_queue_free(q);
 	free(q->failed_reason);
 	free(q->workers);
 	queue_forget_previous(q);
@@ -245,17 +246,6 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	q->cf = cf;
 	queue_set_watermarks(q);
 	return (0);
-}
-
-/* prio, brought into qc's range of priorities. */
-int16_t
-queue_prio_clamp(const struct queue_config *qc, long long prio)
-{
-	if (prio < qc->prio_min)
-		return ((int16_t)qc->prio_min);
-	if (prio > qc->prio_max)
-		return ((int16_t)qc->prio_max);
-	return ((int16_t)prio);
 }
 
 /* Find a live queue by name (not one a reload removed). */
@@ -857,7 +847,7 @@ job_dead_add(struct job *j)
 	}
 	TAILQ_INSERT_TAIL(&dead, j, entry);
 	ndead++;
-	job_queue(j)->dead++;
+	job_queue(j)->ndead++;
 	while (ndead > master_config->dead_max && (old = TAILQ_FIRST(&dead)) != NULL) {
 		job_dead_remove(old);
 		log_warnx("queue %s: dead job %llu dropped: more than dead_max (%u) dead "
@@ -875,7 +865,7 @@ job_dead_remove(struct job *j)
 {
 	TAILQ_REMOVE(&dead, j, entry);
 	ndead--;
-	job_queue(j)->dead--;
+	job_queue(j)->ndead--;
 }
 
 /* The dead jobs, oldest first. */

@@ -281,7 +281,7 @@ conn_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 	struct conn	*c = arg;
 
 	(void)b;
-	if (c->dead)
+	if (c->closed)
 		return;
 	/* Only a write takes bytes out of the output: the client is reading. */
 	if (info->n_deleted > 0)
@@ -328,7 +328,7 @@ static void
 server_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c;
-	int		 dead;
+	int		 closed;
 
 	(void)fd;
 	(void)what;
@@ -340,13 +340,13 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 		 * The list's reference goes first (conn_maybe_close() counts every other
 		 * one as a job still to answer); an open connection keeps its own.
 		 */
-		dead = c->dead;
+		closed = c->closed;
 		/* Never true; it also tells the static analyzer this is not the last one. */
-		if (!dead && c->refs < 2)
+		if (!closed && c->refs < 2)
 			fatalx("connection %llu: flushed without its own reference",
 			    (unsigned long long)c->id);
 		conn_unref(c);
-		if (!dead)
+		if (!closed)
 			conn_flush(c);
 	}
 }
@@ -930,7 +930,7 @@ conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->dead || !conn_stalling(c))
+	if (c->closed || !conn_stalling(c))
 		return;		/* caught up; a full socket arms it again */
 	out = bufferevent_get_output(c->bev);
 	if (now_ms() - c->wrote_ms >= master_config->output_timeout_ms) {
@@ -970,7 +970,7 @@ conn_check_output(struct conn *c)
 {
 	size_t	len;
 
-	if (c->dead)
+	if (c->closed)
 		return (1);
 	len = conn_unsent(c);
 	if (len <= master_config->max_output)
@@ -1059,7 +1059,7 @@ server_send_result(struct conn *c, struct job *j)
 	size_t		 n = sizeof "RESULT " - 1, wl = strlen(w);	/* not strlen(buf): W1 */
 	uint64_t	 wait;
 
-	if (c->dead)
+	if (c->closed)
 		return;
 	c->waited = 1;		/* for the idle timer: the daemon spoke last */
 	wait = conn_end_batch(c, j);
@@ -1190,7 +1190,7 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * First come, first served: while producers wait for room in q, the room that
 	 * appears is theirs, oldest first (server_unblock lets each in with let_in).
 	 */
-	if ((q->nblocked > 0 && !let_in) || !queue_has_room(q, req->size)) {
+	if ((q->srv.nblocked > 0 && !let_in) || !queue_has_room(q, req->size)) {
 		if ((req->flags & PROTO_F_NONBLOCK) && !queue_has_room(q, req->size)) {
 			reply_err(c, "busy", "queue '%s' is full (%u job%s, %llu bytes)",
 			    q->name, queue_depth(q), queue_depth(q) == 1 ? "" : "s",
@@ -1200,16 +1200,16 @@ conn_submit(struct conn *c, struct proto_request *req)
 		if (req->flags & PROTO_F_NONBLOCK) {
 			reply_err(c, "busy", "queue '%s' is full for now: %u producer%s "
 			    "wait%s for room before this one (%u job%s, %llu bytes)", q->name,
-			    q->nblocked, q->nblocked == 1 ? "" : "s", q->nblocked == 1 ? "s" : "",
+			    q->srv.nblocked, q->srv.nblocked == 1 ? "" : "s", q->srv.nblocked == 1 ? "s" : "",
 			    queue_depth(q), queue_depth(q) == 1 ? "" : "s",
 			    (unsigned long long)q->bytes);
 			return (REQ_DONE);
 		}
-		if (q->nblocked == 0)
+		if (q->srv.nblocked == 0)
 			log_debug("queue %s: full; pushing back on producers", q->name);
 		c->blocked_on = q;
-		TAILQ_INSERT_TAIL(&q->blocked, c, bentry);
-		q->nblocked++;
+		TAILQ_INSERT_TAIL(&q->srv.blocked, c, bentry);
+		q->srv.nblocked++;
 		bufferevent_disable(c->bev, EV_READ);
 		return (REQ_BLOCKED);
 	}
@@ -1613,14 +1613,14 @@ conn_process(struct conn *c)
 {
 	size_t	before;
 
-	if (c->dead)
+	if (c->closed)
 		return;
 	c->refs++;
 	c->in_process++;
 	before = evbuffer_get_length(bufferevent_get_input(c->bev));
 	conn_process_input(c);
 	c->in_process--;
-	if (!c->dead)
+	if (!c->closed)
 		conn_request_started(c, before);
 	conn_unref(c);
 }
@@ -1715,7 +1715,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	size_t		 unsent;
 
 	c->timer_at = 0;
-	if (c->dead)
+	if (c->closed)
 		return;
 	if (conn_waits_on_daemon(c)) {
 		c->waited = 1;
@@ -1891,11 +1891,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 conn_close(struct conn *c)
 {
-	if (c->dead)
+	if (c->closed)
 		return;
 	if (c->blocked_on != NULL) {
-		TAILQ_REMOVE(&c->blocked_on->blocked, c, bentry);
-		c->blocked_on->nblocked--;
+		TAILQ_REMOVE(&c->blocked_on->srv.blocked, c, bentry);
+		c->blocked_on->srv.nblocked--;
 		c->blocked_on = NULL;
 	}
 	bufferevent_free(c->bev);
@@ -1920,7 +1920,7 @@ conn_close(struct conn *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
-	c->dead = 1;
+	c->closed = 1;
 	conn_unref(c);
 	if (master_stopping)
 		master_check_done();
@@ -1931,6 +1931,27 @@ conn_unref(struct conn *c)
 {
 	if (--c->refs == 0)
 		free(c);
+}
+
+/* A new queue's server part: no connection is blocked on it. */
+void
+server_queue_init(struct queue *q)
+{
+	TAILQ_INIT(&q->srv.blocked);
+	q->srv.nblocked = 0;
+}
+
+/* q goes: a connection still blocked on it (only at exit) must not point at it. */
+void
+server_queue_free(struct queue *q)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&q->srv.blocked)) != NULL) {
+		TAILQ_REMOVE(&q->srv.blocked, c, bentry);
+		c->blocked_on = NULL;
+	}
+	q->srv.nblocked = 0;
 }
 
 /*
@@ -1955,12 +1976,12 @@ server_unblock(struct queue *q)
 	unblocking = &self;
 	do {
 		before = q->submitted;
-		for (n = q->nblocked; n > 0 && (c = TAILQ_FIRST(&q->blocked)) != NULL;
+		for (n = q->srv.nblocked; n > 0 && (c = TAILQ_FIRST(&q->srv.blocked)) != NULL;
 		    n--) {
 			if (!master_stopping && !q->removed && !queue_has_room(q, 0))
 				goto out;
-			TAILQ_REMOVE(&q->blocked, c, bentry);
-			q->nblocked--;
+			TAILQ_REMOVE(&q->srv.blocked, c, bentry);
+			q->srv.nblocked--;
 			c->blocked_on = NULL;
 			c->let_in = q;
 			if (!c->out_full && !c->rdeof)
@@ -1968,9 +1989,9 @@ server_unblock(struct queue *q)
 			conn_process(c);
 		}
 		/* A round that let no job in (each too large for the room) is the last. */
-	} while (q->nblocked > 0 && q->submitted != before);
+	} while (q->srv.nblocked > 0 && q->submitted != before);
 out:
-	if (q->nblocked == 0)
+	if (q->srv.nblocked == 0)
 		log_debug("queue %s: producers resumed", q->name);
 	unblocking = self.up;
 }

@@ -104,15 +104,19 @@ queue_state_name(const struct queue *q)
 static const char *
 worker_state_name(const struct worker *w)
 {
-	if (w->retiring && w->state != WORKER_GONE)
-		return ("retiring");
-	switch (w->state) {
+	switch (w->life) {
 	case WORKER_STARTING:
 		return ("starting");
 	case WORKER_READY:
 		return (w->ninflight > 0 ? "busy" : "idle");
+	case WORKER_RETIRING:
+		return ("retiring");
 	case WORKER_STOPPING:
-		return ("stopping");
+	case WORKER_EXITED:
+	case WORKER_CLOSED:
+		/* Half-ended is still on its way out; let go, its job pipe closed: retiring. */
+		return (w->leave == WORKER_RETIRED || w->leave == WORKER_SAID_RETIRE ?
+		    "retiring" : "stopping");
 	default:
 		return ("dead");
 	}
@@ -228,8 +232,8 @@ stats_write(struct evbuffer *out)
 		    (unsigned long long)q->bytes, (unsigned long long)q->submitted,
 		    (unsigned long long)q->done, (unsigned long long)q->failed,
 		    (unsigned long long)q->cancelled, (unsigned long long)q->retried,
-		    (unsigned long long)q->dead, (unsigned long long)q->poisoned,
-		    q->nblocked, (unsigned long long)q->worker_deaths,
+		    (unsigned long long)q->ndead, (unsigned long long)q->poisoned,
+		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
 		stats_write_latency(out, q, now);

@@ -2,10 +2,12 @@
  * supervisor.c: forks each queue's workers, talks to them over two pipes each (jobs
  * down, results up), reaps them, and replaces the ones that die.
  *
- * A worker is finished only when it is both reaped and its result pipe is at EOF, in
- * either order (as in tmux): only then are its in-flight jobs requeued and its slot
- * refilled. A slot whose workers keep dying young is refilled with exponential backoff,
- * so a broken handler cannot make the master fork in a tight loop.
+ * A worker's life is one enum (w->life, jobpoold.h), written here alone: it goes
+ * from STARTING to READY, then towards its end, and is finished only when it is both
+ * reaped and its result pipe is at EOF, in either order (as in tmux): only then are its
+ * in-flight jobs requeued and its slot refilled. Why it leaves (w->leave) says whether
+ * that end was a crash. A slot whose workers keep dying young is refilled with
+ * exponential backoff, so a broken handler cannot make the master fork in a tight loop.
  */
 
 #include "autoconf.h"
@@ -45,6 +47,35 @@ static void	worker_write_cb(evutil_socket_t, short, void *);
 static void	supervisor_respawn_cb(evutil_socket_t, short, void *);
 static void	worker_timeout_cb(evutil_socket_t, short, void *);
 static void	worker_gone(struct worker *);
+
+/* w's life moves on to life, never back (its two halves of the end: worker_ended). */
+static void
+worker_to(struct worker *w, enum worker_life life)
+{
+	if (life > w->life)
+		w->life = life;
+}
+
+/* w leaves, for why (or a stronger reason it had already). */
+static void
+worker_leaves(struct worker *w, enum worker_leave why)
+{
+	if (why > w->leave)
+		w->leave = why;
+}
+
+/* One half of w's end came (reaped, or EOF): it is gone once both have. */
+static void
+worker_ended(struct worker *w, enum worker_life half)
+{
+	if (w->life == WORKER_GONE || w->life == half)
+		return;
+	if (w->life == WORKER_EXITED || w->life == WORKER_CLOSED)
+		w->life = WORKER_GONE;		/* the other half came before */
+	else
+		w->life = half;
+	worker_gone(w);
+}
 
 /* Fork a worker for slot of q. */
 static int
@@ -105,7 +136,7 @@ worker_spawn(struct queue *q, int slot)
 	    w->tev == NULL)
 		fatalx("queue %s: out of memory for worker %ld", q->name, (long)pid);
 	event_add(w->rev, NULL);
-	w->state = WORKER_STARTING;
+	w->life = WORKER_STARTING;
 	q->workers[slot] = w;
 	log_job(LOG_DEBUG, 0, q->name, (long)pid, "queue %s: worker %ld started in slot %d",
 	    q->name, (long)pid, slot);
@@ -205,7 +236,7 @@ supervisor_check_ready(void)
 			continue;	/* settled: it will not get better by waiting */
 		for (k = 0; k < q->nworkers && k < q->cf.workers; k++) {
 			if (q->workers[k] == NULL ||
-			    q->workers[k]->state != WORKER_READY)
+			    q->workers[k]->life != WORKER_READY)
 				return;
 		}
 	}
@@ -265,7 +296,7 @@ supervisor_cancel(struct worker *w, struct job *j, int reason)
 
 	if (w->to_fd == -1) {
 		/* Its job pipe is closed (stopping): the signal alone must do. */
-		if (!w->reaped)
+		if (!worker_reaped(w))
 			kill(w->pid, SIGUSR1);
 		return;
 	}
@@ -285,7 +316,7 @@ supervisor_close_jobs(struct worker *w)
 	w->to_fd = -1;
 	event_del(w->wev);
 	evbuffer_drain(w->out, evbuffer_get_length(w->out));
-	w->state = WORKER_STOPPING;
+	worker_to(w, WORKER_STOPPING);
 }
 
 /* The head job's timer: its timeout, or its grace period. */
@@ -319,7 +350,7 @@ supervisor_flush(struct worker *w)
 	/* Every CANCEL frame is in the pipe now: make the worker look. */
 	if (w->signal_after_flush) {
 		w->signal_after_flush = 0;
-		if (!w->reaped)
+		if (!worker_reaped(w))
 			kill(w->pid, SIGUSR1);
 	}
 }
@@ -349,7 +380,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 				    "previous one ('%s')", q->name, q->cf.handler,
 				    (int)h->len, payload, q->prev_cf->handler);
 				queue_revert_workers(q);
-				w->retiring = 1;	/* replaced at once, the old way */
+				/* Replaced at once, the old way. */
+				worker_leaves(w, WORKER_RETIRED);
+				worker_to(w, WORKER_RETIRING);
 				supervisor_check_ready();
 				return;
 			}
@@ -362,13 +395,14 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 				    "workers will not be restarted before the next reload",
 				    q->name, q->cf.handler, q->failed_reason);
 			}
-			w->retiring = 1;
+			worker_leaves(w, WORKER_RETIRED);
+			worker_to(w, WORKER_RETIRING);
 			supervisor_check_ready();
 			q->sv.cb->changed(q);	/* its waiting jobs cannot run now */
 			return;
 		}
-		if (w->state == WORKER_STARTING)
-			w->state = WORKER_READY;
+		if (w->life == WORKER_STARTING)
+			w->life = WORKER_READY;
 		w->ready_ms = now_ms();
 		if (w->gen == q->gen)
 			queue_forget_previous(q);	/* the new kind works */
@@ -395,9 +429,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,
 		    "queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,
 		    (int)h->len, payload);
-		w->retiring = 1;
-		w->said_retire = 1;
-		w->state = WORKER_STOPPING;
+		/* It exits now: what it holds never started (requeued once it is gone). */
+		worker_leaves(w, WORKER_SAID_RETIRE);
+		worker_to(w, WORKER_STOPPING);
 		break;
 	default:
 		log_job(LOG_WARNING, 0, q->name, (long)w->pid, "queue %s: worker %ld sent "
@@ -415,20 +449,20 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	struct frame_hdr	 h;
 	unsigned char		*p;
 	size_t			 avail, off;
-	int			 n;
+	int			 n, eof = 0;
 	uint32_t		 max = CONFIG_FRAME_MAX;
 
 	for (;;) {
 		n = evbuffer_read(w->in, fd, SUPERVISOR_READ_MAX);
 		if (n == 0) {
-			w->eof = 1;
+			eof = 1;
 			break;
 		}
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			log_warn("worker %ld: read", (long)w->pid);
-			w->eof = 1;
+			eof = 1;
 			break;
 		}
 		if (n < SUPERVISOR_READ_MAX)
@@ -438,7 +472,7 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 	avail = evbuffer_get_length(w->in);
 	p = evbuffer_pullup(w->in, -1);
 	off = 0;
-	while (w->state != WORKER_GONE &&
+	while (w->life != WORKER_GONE &&
 	    frame_get(p + off, avail - off, max, &h) == 1) {
 		if (avail - off < FRAME_HDR_LEN + (size_t)h.len)
 			break;
@@ -452,11 +486,11 @@ worker_read_cb(evutil_socket_t fd, short events, void *arg)
 		    "sent a malformed frame (type %u, %u bytes); killing it",
 		    w->queue->name, (long)w->pid, h.type, h.len);
 		kill(w->pid, SIGKILL);
-		w->eof = 1;
+		eof = 1;
 	}
-	if (w->eof) {
+	if (eof) {
 		event_del(w->rev);
-		worker_gone(w);
+		worker_ended(w, WORKER_CLOSED);
 	}
 }
 
@@ -503,10 +537,10 @@ worker_judge(struct worker *w, const char *why)
 	struct queue	*q = w->queue;
 	int		 ours, expected;
 
-	ours = w->retiring || (w->signalled == WORKER_SIG_KILL && !master_stopping);
+	ours = w->leave >= WORKER_RETIRED;
 	expected = ours || (master_stopping &&
 	    ((WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) ||
-	    w->signalled != WORKER_SIG_NONE));
+	    w->leave == WORKER_SIGNALLED));
 	if (expected)
 		log_job(LOG_DEBUG, 0, q->name, (long)w->pid, "queue %s: worker %ld exited: %s",
 		    q->name, (long)w->pid, why);
@@ -575,7 +609,7 @@ supervisor_refill(struct queue *q, uint64_t lived, int ours)
 	supervisor_respawn_in(q, delay);
 }
 
-/* Called when a worker is reaped or at EOF: finish it once both are true. */
+/* w is reaped and at EOF (worker_ended): judge it, hand on what it held, free it. */
 static void
 worker_gone(struct worker *w)
 {
@@ -584,9 +618,8 @@ worker_gone(struct worker *w)
 	uint64_t	 lived;
 	int		 ours, failed;
 
-	if (!w->reaped || !w->eof || w->state == WORKER_GONE)
+	if (w->life != WORKER_GONE)
 		return;
-	w->state = WORKER_GONE;
 	status_string(w->status, why, sizeof why);
 	worker_kill_group(w);
 	ours = worker_judge(w, why);
@@ -613,11 +646,20 @@ worker_gone(struct worker *w)
 void
 supervisor_retire(struct worker *w)
 {
-	w->retiring = 1;
-	if (w->state == WORKER_STARTING || w->state == WORKER_READY)
-		w->state = WORKER_STOPPING;
+	worker_leaves(w, WORKER_RETIRED);
+	worker_to(w, WORKER_RETIRING);
 	if (w->ninflight == 0)
 		supervisor_close_jobs(w);
+}
+
+/* Kill w: its head job (job_id) would not stop when asked. Nothing more goes to it. */
+void
+supervisor_kill(struct worker *w, uint64_t job_id)
+{
+	worker_leaves(w, WORKER_KILLED);
+	w->killed_for = job_id;
+	worker_to(w, WORKER_STOPPING);
+	kill(w->pid, SIGKILL);
 }
 
 /*
@@ -633,22 +675,27 @@ supervisor_roll(struct queue *q)
 
 	if (master_stopping)
 		return;
+	/*
+	 * One at a time: while a restarted worker is not up yet, or an older one is on
+	 * its way out of a slot that will be refilled, the next waits.
+	 */
 	for (i = 0; i < q->nworkers; i++) {
-		w = q->workers[i];
-		if (w != NULL && (w->rolling || (w->gen == q->gen &&
-		    w->state == WORKER_STARTING)))
-			return;		/* one at a time */
+		if ((w = q->workers[i]) == NULL)
+			continue;
+		if (w->gen == q->gen && w->life == WORKER_STARTING)
+			return;
+		if (w->gen != q->gen && w->leave >= WORKER_RETIRED && i < q->cf.workers)
+			return;
 	}
 	/* An idle one first: a busy one would hold the roll up until its job is done. */
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < q->nworkers && i < q->cf.workers; i++) {
 			w = q->workers[i];
-			if (w == NULL || w->gen == q->gen || w->retiring ||
+			if (w == NULL || w->gen == q->gen || w->life >= WORKER_RETIRING ||
 			    (pass == 0 && w->ninflight > 0))
 				continue;
 			log_info("queue %s: restarting worker %ld for the new settings",
 			    q->name, (long)w->pid);
-			w->rolling = 1;
 			supervisor_retire(w);
 			return;
 		}
@@ -679,7 +726,7 @@ supervisor_resize(struct queue *q)
 	}
 	/* Extra slots: their workers finish what they hold and are not replaced. */
 	for (i = n; i < q->nworkers; i++) {
-		if (q->workers[i] != NULL && !q->workers[i]->retiring) {
+		if (q->workers[i] != NULL && q->workers[i]->life < WORKER_RETIRING) {
 			log_info("queue %s: stopping worker %ld (workers = %d)", q->name,
 			    (long)q->workers[i]->pid, n);
 			supervisor_retire(q->workers[i]);
@@ -718,9 +765,8 @@ supervisor_reap(void)
 			log_debug("reaped unknown child %ld", (long)pid);
 			continue;
 		}
-		w->reaped = 1;
 		w->status = status;
-		worker_gone(w);
+		worker_ended(w, WORKER_EXITED);
 	}
 }
 
@@ -752,10 +798,10 @@ supervisor_signal_all(int sig)
 	for (i = 0; i < nqueues; i++) {
 		for (k = 0; k < queues[i]->nworkers; k++) {
 			w = queues[i]->workers[k];
-			if (w == NULL || w->reaped)
+			if (w == NULL || worker_reaped(w))
 				continue;
 			kill(w->pid, sig);
-			w->signalled = sig == SIGKILL ? WORKER_SIG_KILL : WORKER_SIG_TERM;
+			worker_leaves(w, WORKER_SIGNALLED);
 		}
 	}
 }

@@ -40,7 +40,9 @@
 #define NW		3	/* worker slots of the test queue */
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
+#include "checkcapture.h"
 #include "checkloop.h"
+#include "checkqueue.h"
 
 /* A worker slot: the worker and the far end of its job pipe. */
 struct tworker {
@@ -50,10 +52,6 @@ struct tworker {
 	size_t		 len;
 };
 
-static struct config		 tcf;
-static struct queue_config	 tqc;
-static struct queue		*tq;
-static struct queue		*qarr[1];
 static struct tworker		 tw[NW];
 static struct conn		*tc;
 static pid_t			 dummy = -1;	/* stands in for the worker processes */
@@ -154,7 +152,7 @@ worker_make(int i)
 	w->wev = event_new(master_base, w->to_fd, EV_WRITE, flush_cb, w);
 	w->tev = evtimer_new(master_base, timer_cb, w);
 	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
-	w->state = WORKER_READY;
+	w->life = WORKER_READY;
 	tq->workers[i] = w;
 	return (w);
 }
@@ -248,34 +246,13 @@ setup(void)
 	dummy_start();
 	ck_assert_ptr_nonnull(master_base = event_base_new());
 	checkloop_init();
-	memset(&tcf, 0, sizeof tcf);
-	tcf.path = (char *)"check_dispatch";
-	tcf.max_payload = 1 << 20;
-	tcf.max_output = 1 << 24;
-	tcf.keep_results = 1000;
-	tcf.keep_results_bytes = 1 << 24;
-	tcf.dead_max = 1000;
-	tcf.log_level = LOG_ERR;
-	master_config = &tcf;
-	master_stopping = 0;
-	master_pid = getpid();
-
-	memset(&tqc, 0, sizeof tqc);
-	tqc.name = (char *)"q";
-	tqc.handler = (char *)"echo";
+	checkqueue_config("check_dispatch");
 	tqc.workers = NW;
-	tqc.max_jobs = 1000;
-	tqc.max_bytes = 1 << 20;
 	tqc.prio_min = -2;
 	tqc.prio_max = 2;
 	tqc.batch = 64;
 	tqc.retries = 2;
-	tqc.backoff_base_ms = 1000;
-	tqc.backoff_max_ms = 60000;
-	tqc.backoff_jitter = 0;
 	tqc.grace_ms = 60000;
-	tqc.poison_after = 3;
-	tqc.burst = 1;
 	memset(tw, 0, sizeof tw);
 	tc = conn_make();
 }
@@ -284,11 +261,7 @@ setup(void)
 static void
 queue_make(void)
 {
-	ck_assert_ptr_nonnull(tq = queue_create(&tqc));
-	tq->idx = 0;
-	qarr[0] = tq;
-	queues = qarr;
-	nqueues = 1;
+	checkqueue_make();
 	ck_assert_ptr_nonnull(tq->workers = calloc(NW, sizeof *tq->workers));
 	tq->nworkers = NW;
 }
@@ -300,15 +273,9 @@ teardown(void)
 
 	for (i = 0; i < NW; i++)
 		worker_destroy(&tw[i]);
-	if (tq != NULL)
-		queue_free(tq);
-	tq = NULL;
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	checkqueue_free();
 	bufferevent_free(tc->bev);
-	tc->dead = 1;
+	tc->closed = 1;
 	conn_unref(tc);
 	event_free(tick);
 	event_base_free(master_base);
@@ -551,7 +518,7 @@ START_TEST(test_dispatch_idle_workers)
 	queue_make();
 	worker_make(0);
 	worker_make(1);
-	worker_make(2)->state = WORKER_STARTING;	/* no READY yet: gets nothing */
+	worker_make(2)->life = WORKER_STARTING;	/* no READY yet: gets nothing */
 	for (i = 0; i < 4; i++)
 		j[i] = submit(i == 0 ? "j0" : i == 1 ? "j1" : i == 2 ? "j2" : "j3", 0);
 	/* Nothing is sent before the kick runs. */
@@ -575,7 +542,7 @@ START_TEST(test_dispatch_idle_workers)
 	ck_assert_ptr_eq(TAILQ_FIRST(&tw[0].w->inflight), j[0]);
 	ck_assert_uint_eq(tw[0].w->dispatched, 1);
 	/* The worker that comes up gets the next one. */
-	tw[2].w->state = WORKER_READY;
+	tw[2].w->life = WORKER_READY;
 	dispatch_queue(tq);
 	expect_job(2, j[2]);
 	ck_assert_uint_eq(tq->busy, 3);
@@ -827,9 +794,9 @@ START_TEST(test_recycle_by_count)
 	expect_no_frame(0);	/* never more than it may run */
 	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
 	/* It ran its share: retired, its job pipe closed, b waits for a new worker. */
-	ck_assert_int_eq(tw[0].w->state, WORKER_STOPPING);
+	ck_assert_int_eq(tw[0].w->life, WORKER_STOPPING);
 	ck_assert_int_eq(tw[0].w->to_fd, -1);
-	ck_assert(tw[0].w->retiring);
+	ck_assert_int_eq(tw[0].w->leave, WORKER_RETIRED);
 	run_pending();
 	ck_assert_int_eq(b->state, JOB_QUEUED);
 }
@@ -872,6 +839,52 @@ START_TEST(test_result_done)
 	ck_assert_uint_eq(tq->done, 2);
 	ck_assert_uint_eq(tw[0].w->jobs_done, 2);
 	ck_conn_text(tc, "");
+}
+END_TEST
+
+/* One job through worker 0 with the log at level: its id. */
+static uint64_t
+run_one_at(int level)
+{
+	struct job	*j;
+
+	log_set_level(level);
+	j = submit("x", 0);
+	run_pending();
+	expect_job(0, j);
+	dispatch_result(tw[0].w, FRAME_OK, "X", 1);
+	ck_assert_int_eq(j->state, JOB_DONE);
+	return (j->id);
+}
+
+/*
+ * A job's start and success are logged only at the debug level: below it, job_change()
+ * publishes neither the start nor, to the log, the success (jobpoold.h).
+ */
+START_TEST(test_log_debug_lines)
+{
+	char		 dir[] = "/tmp/check_dispatch.XXXXXX", want[128], *s;
+	uint64_t	 ida, idb;
+
+	queue_make();
+	worker_make(0);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	capture_into(dir);
+	ida = run_one_at(LOG_INFO);
+	idb = run_one_at(LOG_DEBUG);
+	log_set_level(LOG_ERR);
+	s = capture_read();
+	capture_stop();
+	ck_assert_int_eq(rmdir(dir), 0);
+	snprintf(want, sizeof want, "job %llu: attempt 1 started on worker %ld",
+	    (unsigned long long)idb, (long)tw[0].w->pid);
+	ck_assert_msg(strstr(s, want) != NULL, "no '%s' in: %s", want, s);
+	snprintf(want, sizeof want, "job %llu: attempt 1 succeeded in ",
+	    (unsigned long long)idb);
+	ck_assert_msg(strstr(s, want) != NULL, "no '%s' in: %s", want, s);
+	snprintf(want, sizeof want, "job %llu: attempt", (unsigned long long)ida);
+	ck_assert_msg(strstr(s, want) == NULL, "'%s' at the info level: %s", want, s);
+	free(s);
 }
 END_TEST
 
@@ -928,7 +941,7 @@ START_TEST(test_retry_backoff)
 	ck_assert_uint_eq(tq->nheap, 0);
 	ck_assert_uint_eq(tq->retried, 2);
 	ck_assert_uint_eq(tq->failed, 1);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	ck_assert_uint_eq(job_dead_count(), 1);
 	ck_assert_ptr_eq(job_dead_first(), j);
 	ck_assert_int_eq(j->x->last_status, JOB_FAILED);
@@ -986,7 +999,7 @@ START_TEST(test_permanent_failure)
 	ck_assert_uint_eq(j->attempts, 1);
 	ck_assert_uint_eq(tq->retried, 0);
 	ck_assert_uint_eq(tq->nheap, 0);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	ck_assert_ptr_eq(job_dead_first(), j);
 	ck_assert_str_eq(result_of(j), "bad input");
 	ck_result(j, "failed", "bad input");
@@ -1050,7 +1063,7 @@ START_TEST(test_retry_dead)
 	ck_assert_ptr_null(why);
 	ck_assert_uint_eq(job_dead_count(), 0);
 	ck_assert_ptr_null(job_dead_first());
-	ck_assert_uint_eq(tq->dead, 0);
+	ck_assert_uint_eq(tq->ndead, 0);
 	ck_assert_uint_eq(job_crashes(j), 0);
 	/* An idle worker takes it at once, as attempt 1. */
 	expect_job(0, j);
@@ -1074,7 +1087,7 @@ START_TEST(test_retry_dead_queued)
 	expect_job(0, j);
 	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
 	/* No worker ready: it waits in the queue. */
-	tw[0].w->state = WORKER_STARTING;
+	tw[0].w->life = WORKER_STARTING;
 	ck_assert_int_eq(dispatch_retry(j, &why), 0);
 	ck_assert_int_eq(j->state, JOB_QUEUED);
 	ck_assert_uint_eq(j->attempts, 0);
@@ -1272,13 +1285,12 @@ START_TEST(test_grace_kill)
 	ck_assert_int_eq(dispatch_cancel(j, &why), 1);
 	expect_cancel(0, j, FRAME_CANCEL_USER);
 	/* The handler does not stop: after grace (0) plus a second to report, KILL. */
-	run_until(tw[0].w->signalled == WORKER_SIG_KILL);
+	run_until(tw[0].w->leave == WORKER_KILLED);
 	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	dummy = -1;
 	/* The worker's death then finishes it (supervisor.c calls this). */
-	tw[0].w->reaped = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_int_eq(j->state, JOB_CANCELLED);
 	snprintf(want, sizeof want, "cancelled while running: the handler did not stop "
@@ -1308,7 +1320,7 @@ START_TEST(test_worker_lost_requeue)
 		expect_job(0, j[i]);
 	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
 
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
 	ck_assert(TAILQ_EMPTY(&tw[0].w->inflight));
@@ -1347,7 +1359,7 @@ START_TEST(test_worker_lost_out_of_attempts)
 	j = submit("A", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 3");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	snprintf(want, sizeof want, "worker %ld died while running it: exit status 3",
@@ -1372,19 +1384,19 @@ START_TEST(test_poison)
 	j = submit("P", 1);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* It kills a second worker in a row: poison, dead with retries left. */
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_GONE;
+	tw[1].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 2);
 	ck_assert_uint_eq(tq->poisoned, 1);
-	ck_assert_uint_eq(tq->dead, 1);
+	ck_assert_uint_eq(tq->ndead, 1);
 	snprintf(want, sizeof want, "poison job: it killed 2 workers in a row; last: "
 	    "worker %ld died while running it: killed by signal 11 (Segmentation fault)",
 	    (long)dummy);
@@ -1405,7 +1417,7 @@ START_TEST(test_poison_in_a_row)
 	j = submit("P", 0);
 	run_pending();
 	expect_job(0, j);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "crash");
 	ck_assert_uint_eq(job_crashes(j), 1);
 	/* An attempt that fails without killing its worker breaks the row. */
@@ -1415,7 +1427,7 @@ START_TEST(test_poison_in_a_row)
 	ck_assert_uint_eq(job_crashes(j), 0);
 	make_due(j);
 	expect_job(1, j);
-	tw[1].w->state = WORKER_GONE;
+	tw[1].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[1].w, "crash");
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(job_crashes(j), 1);
@@ -1436,8 +1448,8 @@ START_TEST(test_worker_lost_after_retire)
 	expect_job(0, a);
 	expect_job(0, b);
 	/* It said it would run nothing more (RSS recycling): nothing it held started. */
-	tw[0].w->said_retire = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->leave = WORKER_SAID_RETIRE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "exit status 0");
 	ck_assert_int_eq(a->state, JOB_QUEUED);
 	ck_assert_int_eq(b->state, JOB_QUEUED);
@@ -1471,7 +1483,7 @@ START_TEST(test_worker_lost_cancelled)
 	expect_job(0, b);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
 	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	tw[0].w->killed_for = a->id;	/* as dispatch_timer does after the grace */
 	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
 	/* Both are answered as cancelled, saying whether they had started. */
@@ -1498,7 +1510,7 @@ START_TEST(test_worker_died_during_cancel)
 	run_pending();
 	expect_job(0, a);
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 6 (Aborted)");
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_ptr_nonnull(strstr(result_of(a), "died before cleanup finished: "
@@ -1540,7 +1552,7 @@ START_TEST(test_worker_lost_while_stopping)
 	expect_job(0, a);
 	expect_job(0, b);
 	master_stopping = 1;
-	tw[0].w->state = WORKER_GONE;
+	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 15 (Terminated)");
 	master_stopping = 0;
 	/* Nothing will run them now: the unstarted one is answered, the head is final. */
@@ -1651,6 +1663,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_res, setup, teardown);
 	tcase_add_test(tc_res, test_result_done);
+	tcase_add_test(tc_res, test_log_debug_lines);
 	tcase_add_test(tc_res, test_retry_backoff);
 	tcase_add_test(tc_res, test_backoff_cap_and_jitter);
 	tcase_add_test(tc_res, test_permanent_failure);

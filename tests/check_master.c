@@ -39,10 +39,8 @@
 #define WAIT_MS		20000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkmaster.h"
 
-static char		 tdir[64];
-static char		 tconf[96];
-static char		 tsock[96];
 static struct event	*sigchld_ev;
 
 static void
@@ -66,19 +64,6 @@ write_conf(const char *text)
 			fputc(*p, fp);
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-}
-
-static void
-make_dir(void)
-{
-	signal(SIGPIPE, SIG_IGN);
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
-	snprintf(tdir, sizeof tdir, "/tmp/check_master.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
-	snprintf(tconf, sizeof tconf, "%s/jobpool.conf", tdir);
-	snprintf(tsock, sizeof tsock, "%s/jobpool.sock", tdir);
 }
 
 static void
@@ -143,7 +128,7 @@ END_TEST
 static void
 reload_setup(void)
 {
-	make_dir();
+	checkmaster_dir("check_master");
 	ck_assert_ptr_nonnull(master_base = event_base_new());
 	checkloop_init();
 	sigchld_ev = evsignal_new(master_base, SIGCHLD, sigchld_cb, NULL);
@@ -173,17 +158,8 @@ reload_start(const char *text)
 static void
 reload_teardown(void)
 {
-	uint64_t	deadline = now_ms() + WAIT_MS;
-	struct timeval	tv = { 0, 20000 };
-
 	/* Workers a reload started: killed and reaped, not respawned. */
-	master_stopping = 1;
-	supervisor_signal_all(SIGKILL);
-	while (supervisor_alive() && now_ms() < deadline) {
-		evtimer_add(tick, &tv);
-		event_base_loop(master_base, EVLOOP_ONCE);
-	}
-	ck_assert_msg(!supervisor_alive(), "workers left after the test");
+	checkloop_reap_workers();
 	queues_free();
 	priv_acl_free();
 	config_free(master_config);
@@ -328,7 +304,7 @@ queue_ready(const struct queue *q)
 	if (q->workers == NULL || q->nworkers != q->cf.workers)
 		return (0);
 	for (k = 0; k < q->nworkers; k++) {
-		if (q->workers[k] == NULL || q->workers[k]->state != WORKER_READY)
+		if (q->workers[k] == NULL || q->workers[k]->life != WORKER_READY)
 			return (0);
 	}
 	return (1);
@@ -375,7 +351,7 @@ START_TEST(test_main_cannot_listen)
 	FILE		*fp;
 
 	/* The socket's directory is a file: jobpoold exits EX_OSERR, freeing all. */
-	make_dir();
+	checkmaster_dir("check_master");
 	snprintf(file, sizeof file, "%s/file", tdir);
 	ck_assert_ptr_nonnull(fp = fopen(file, "w"));
 	fclose(fp);
@@ -455,7 +431,7 @@ START_TEST(test_main_run)
 	int		 p[2];
 	pid_t		 pid;
 
-	make_dir();
+	checkmaster_dir("check_master");
 	write_conf("socket = \"@\";\n"
 	    "shutdown_timeout = 5;\n"
 	    "kill_timeout = 1;\n"

@@ -182,7 +182,7 @@ static struct queue	*qarr[16];
 
 /* Another queue called name, with nworkers workers in state st. */
 static struct queue *
-add_queue(const char *name, int nworkers, enum worker_state st)
+add_queue(const char *name, int nworkers, enum worker_life st)
 {
 	struct queue_config	qc;
 	struct queue		*q;
@@ -204,7 +204,7 @@ add_queue(const char *name, int nworkers, enum worker_state st)
 		for (k = 0; k < nworkers; k++) {
 			q->workers[k] = calloc(1, sizeof *q->workers[k]);
 			ck_assert_ptr_nonnull(q->workers[k]);
-			q->workers[k]->state = st;
+			q->workers[k]->life = st;
 		}
 	}
 	q->idx = (uint16_t)nqueues;
@@ -364,14 +364,14 @@ START_TEST(test_status_counts)
 	q->busy = 1;
 	q->done = 40;
 	q->failed = 2;
-	q->dead = 2;		/* the same two: not counted twice */
+	q->ndead = 2;		/* the same two: not counted twice */
 	q->workers = calloc(3, sizeof *q->workers);
 	ck_assert_ptr_nonnull(q->workers);
 	q->nworkers = 3;
 	for (k = 0; k < 2; k++) {
 		q->workers[k] = calloc(1, sizeof *q->workers[k]);
 		ck_assert_ptr_nonnull(q->workers[k]);
-		q->workers[k]->state = k == 0 ? WORKER_READY : WORKER_GONE;
+		q->workers[k]->life = k == 0 ? WORKER_READY : WORKER_GONE;
 	}
 	/* A healthy queue adds no "failed" part. */
 	notify_init(base);
@@ -426,7 +426,7 @@ START_TEST(test_status_failed)
 	/* A reload gave them a new chance, and their workers came up. */
 	free(bad->failed_reason);
 	bad->failed_reason = NULL;
-	bad->workers[0]->state = WORKER_READY;
+	bad->workers[0]->life = WORKER_READY;
 	free(worse->failed_reason);
 	worse->failed_reason = NULL;
 	expect_msg("STATUS=queued 0, running 0/4, done 0, failed 0");

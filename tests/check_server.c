@@ -37,6 +37,7 @@
 #define WAIT_MS		10000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkmaster.h"
 #define QUIET_MS	300	/* how long "no reply" is watched for */
 
 /* A client: its socket and what it has received and not yet consumed. */
@@ -47,9 +48,6 @@ struct client {
 	int	eof;
 };
 
-static char		 tdir[64];
-static char		 tconf[96];
-static char		 tsock[96];
 static struct client	 cl[3];
 
 /* Settings a test case adds to conf_text (setup_crowd). */
@@ -79,14 +77,7 @@ setup(void)
 	char		*cause = NULL;
 	int		 k;
 
-	signal(SIGPIPE, SIG_IGN);
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
-	snprintf(tdir, sizeof tdir, "/tmp/check_server.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
-	snprintf(tconf, sizeof tconf, "%s/jobpool.conf", tdir);
-	snprintf(tsock, sizeof tsock, "%s/jobpool.sock", tdir);
+	checkmaster_dir("check_server");
 	ck_assert_ptr_nonnull(fp = fopen(tconf, "w"));
 	fprintf(fp, conf_text, tsock, conf_more);
 	ck_assert_int_eq(fclose(fp), 0);
@@ -631,7 +622,7 @@ START_TEST(test_backpressure)
 	/* Full (max_jobs = 2): the request is left unread, and so is what follows. */
 	cl_sends(a, "SUBMIT q 1\n3\nPING\n");
 	cl_expect_quiet(a);
-	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(q->srv.nblocked, 1);
 	ck_assert_uint_eq(queue_depth(q), 2);
 	/* nonblock: busy at once. */
 	cl_sends(b, "SUBMIT q 1 nonblock\nx\n");
@@ -649,7 +640,7 @@ START_TEST(test_backpressure)
 	ck_assert_msg(sscanf(l, "OK %llu", &id3) == 1, "got '%s'", l);
 	ck_assert_uint_gt(id3, id2);
 	cl_expect(a, "OK pong");
-	ck_assert_uint_eq(q->nblocked, 0);
+	ck_assert_uint_eq(q->srv.nblocked, 0);
 	ck_assert_uint_eq(queue_depth(q), 2);
 }
 END_TEST
@@ -674,7 +665,7 @@ START_TEST(test_backpressure_fcfs)
 		ids[k] = cl_submit(z, "e", "0", "");
 	cl_sends(a, "SUBMIT e 2\na1\nSUBMIT e 2\na2\nSUBMIT e 2\na3\n");
 	cl_expect_quiet(a);
-	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(q->srv.nblocked, 1);
 	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)ids[0]);
 	cl_sends(z, req);
 	cl_expect(z, "OK cancelled");
@@ -687,7 +678,7 @@ START_TEST(test_backpressure_fcfs)
 	/* b waits behind a, though there is room. */
 	cl_sends(b, "SUBMIT e 2\nb1\nPING\n");
 	cl_expect_quiet(b);
-	ck_assert_uint_eq(q->nblocked, 2);
+	ck_assert_uint_eq(q->srv.nblocked, 2);
 	ck_assert_uint_eq(queue_depth(q), 3);
 	cl_expect_quiet(a);
 	/* Under the low watermark (3): room for two more, a's first, then b's. */
@@ -703,7 +694,7 @@ START_TEST(test_backpressure_fcfs)
 	/* Full again: a's second SUBMIT came after b's first, and waits. */
 	ck_assert_uint_eq(queue_depth(q), 4);
 	cl_expect_quiet(a);
-	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(q->srv.nblocked, 1);
 	snprintf(req, sizeof req, "CANCEL %llu\nCANCEL %llu\n",
 	    (unsigned long long)ids[2], (unsigned long long)ids[3]);
 	cl_sends(z, req);
@@ -713,7 +704,7 @@ START_TEST(test_backpressure_fcfs)
 	ck_assert_msg(sscanf(l, "OK %llu", &a2) == 1, "a: got '%s'", l);
 	cl_expect_prefix(a, "OK ");
 	ck_assert_uint_gt(a2, b1);
-	ck_assert_uint_eq(q->nblocked, 0);
+	ck_assert_uint_eq(q->srv.nblocked, 0);
 	ck_assert_uint_eq(queue_depth(q), 4);
 	/* Nobody waits: nonblock is refused only when the queue is full. */
 	cl_sends(z, "SUBMIT e 1 nonblock\nz\n");
@@ -732,7 +723,7 @@ START_TEST(test_blocked_client_goes)
 	cl_submit(a, "q", "2", "");
 	cl_sends(a, "SUBMIT q 1\n3\n");
 	cl_expect_quiet(a);
-	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(q->srv.nblocked, 1);
 	/*
 	 * A blocked client that goes away: not reading, the server cannot see it go;
 	 * once there is room its request is handled, the reply fails, and it is closed
@@ -741,11 +732,11 @@ START_TEST(test_blocked_client_goes)
 	close(a->fd);
 	a->fd = -1;
 	run_for(QUIET_MS);
-	ck_assert_uint_eq(q->nblocked, 1);
+	ck_assert_uint_eq(q->srv.nblocked, 1);
 	ck_assert_int_eq(dispatch_cancel(job_find(id1), &why), 0);
 	run_until(server_nconns() == 0);
-	ck_assert_uint_eq(q->nblocked, 0);
-	ck_assert(TAILQ_EMPTY(&q->blocked));
+	ck_assert_uint_eq(q->srv.nblocked, 0);
+	ck_assert(TAILQ_EMPTY(&q->srv.blocked));
 }
 END_TEST
 
@@ -984,7 +975,7 @@ END_TEST
 
 /*
  * A worker for queue q in slot 0, as supervisor.c builds one but with no process: its
- * job pipe's far end is returned in *rd. Marked reaped, so nothing is ever signalled.
+ * job pipe's far end is returned in *rd. Its pid is ours: a CANCEL's SIGUSR1 is ignored.
  */
 static struct worker *
 fake_worker(struct queue *q, int *rd)
@@ -997,7 +988,7 @@ fake_worker(struct queue *q, int *rd)
 	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
 	w->queue = q;
 	w->pid = getpid();
-	w->reaped = 1;
+	signal(SIGUSR1, SIG_IGN);
 	TAILQ_INIT(&w->inflight);
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	w->to_fd = p[1];
@@ -1008,7 +999,7 @@ fake_worker(struct queue *q, int *rd)
 	w->wev = event_new(master_base, w->to_fd, EV_WRITE, tick_cb, NULL);
 	w->tev = evtimer_new(master_base, tick_cb, NULL);
 	ck_assert(w->in != NULL && w->out != NULL && w->wev != NULL && w->tev != NULL);
-	w->state = WORKER_READY;
+	w->life = WORKER_READY;
 	q->workers[0] = w;
 	return (w);
 }
@@ -1050,21 +1041,21 @@ START_TEST(test_kick_during_kick)
 
 	wa = fake_worker(a, &rda);
 	wb = fake_worker(b, &rdb);
-	wa->state = WORKER_STARTING;
+	wa->life = WORKER_STARTING;
 	/* a is full; x blocks on it with SUBMITs to a, c and d pipelined behind. */
 	cl_submit(x, "a", "1", "");
 	cl_sends(x, "SUBMIT a 1\n2\nSUBMIT c 1\n3\nSUBMIT d 1\n4\n");
 	cl_expect_quiet(x);
-	ck_assert_uint_eq(a->nblocked, 1);
+	ck_assert_uint_eq(a->srv.nblocked, 1);
 	/* In one pass: a's worker comes up, and b has something to do. */
-	wa->state = WORKER_READY;
+	wa->life = WORKER_READY;
 	dispatch_kick(a);
 	dispatch_kick(b);
 	cl_expect_prefix(x, "OK ");
 	cl_expect_prefix(x, "OK ");
 	cl_expect_prefix(x, "OK ");
 	run_for(100);
-	ck_assert_uint_eq(a->nblocked, 0);
+	ck_assert_uint_eq(a->srv.nblocked, 0);
 	ck_assert_msg(!b->dp.kicked, "queue b is still marked for a dispatch that never runs");
 	/* b must still be dispatched when a job comes. */
 	id = cl_submit(y, "b", "5", "");
@@ -1092,13 +1083,13 @@ START_TEST(test_unblock_unblocks_another)
 	jb = cl_submit(p, "b", "1", "delay=3600000");
 	cl_sends(p, "SUBMIT b 1\n2\n");
 	cl_expect_quiet(p);
-	ck_assert_uint_eq(b->nblocked, 1);
+	ck_assert_uint_eq(b->srv.nblocked, 1);
 	/* c is blocked on a, with a CANCEL of b's job behind its SUBMIT. */
 	ja = cl_submit(c, "a", "1", "");
 	snprintf(req, sizeof req, "SUBMIT a 1\n2\nCANCEL %llu\n", (unsigned long long)jb);
 	cl_sends(c, req);
 	cl_expect_quiet(c);
-	ck_assert_uint_eq(a->nblocked, 1);
+	ck_assert_uint_eq(a->srv.nblocked, 1);
 	/* Room in a: c goes on, its CANCEL makes room in b, and p goes on. */
 	snprintf(req, sizeof req, "CANCEL %llu\n", (unsigned long long)ja);
 	cl_sends(z, req);
@@ -1106,8 +1097,8 @@ START_TEST(test_unblock_unblocks_another)
 	cl_expect_prefix(c, "OK ");
 	cl_expect(c, "OK cancelled");
 	cl_expect_prefix(p, "OK ");
-	ck_assert_uint_eq(a->nblocked, 0);
-	ck_assert_uint_eq(b->nblocked, 0);
+	ck_assert_uint_eq(a->srv.nblocked, 0);
+	ck_assert_uint_eq(b->srv.nblocked, 0);
 	ck_assert_uint_eq(queue_depth(b), 1);
 }
 END_TEST
@@ -1131,7 +1122,7 @@ START_TEST(test_close_all)
 	/* The job a waited for still holds its connection: answering it goes nowhere. */
 	ck_assert_ptr_nonnull(j = job_find(id));
 	ck_assert_ptr_nonnull(j->waiters);
-	ck_assert(j->waiters->conn->dead);
+	ck_assert(j->waiters->conn->closed);
 	ck_assert_int_eq(dispatch_cancel(j, &why), 0);
 	ck_assert_ptr_null(j->waiters);
 }
@@ -1418,7 +1409,7 @@ START_TEST(test_waiting_not_idle)
 	ck_assert_msg(a->len == 0 && !a->eof, "waiter: '%.*s'", (int)a->len, a->buf);
 	ck_assert_msg(b->len == 0 && !b->eof, "blocked: '%.*s'", (int)b->len, b->buf);
 	ck_assert_uint_eq(server_nconns(), 2);
-	ck_assert_uint_eq(queue_find("q")->nblocked, 1);
+	ck_assert_uint_eq(queue_find("q")->srv.nblocked, 1);
 	/* The job ends: the RESULT comes, and later the idle close. */
 	ck_assert_int_eq(dispatch_cancel(job_find(id), &(const char *){ NULL }), 0);
 	snprintf(want, sizeof want, "RESULT %llu cancelled 9", (unsigned long long)id);

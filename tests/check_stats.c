@@ -66,7 +66,7 @@ add_slots(struct queue *q, int n)
 
 /* Put a worker in slot k of q. */
 static struct worker *
-add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
+add_worker(struct queue *q, int k, pid_t pid, enum worker_life st)
 {
 	struct worker	*w = calloc(1, sizeof *w);
 
@@ -75,7 +75,7 @@ add_worker(struct queue *q, int k, pid_t pid, enum worker_state st)
 	w->queue = q;
 	w->slot = k;
 	w->pid = pid;
-	w->state = st;
+	w->life = st;
 	TAILQ_INIT(&w->inflight);
 	q->workers[k] = w;
 	return (w);
@@ -296,9 +296,9 @@ START_TEST(test_queue_line)
 	q->failed = 10;
 	q->cancelled = 11;
 	q->retried = 12;
-	q->dead = 13;
+	q->ndead = 13;
 	q->poisoned = 14;
-	q->nblocked = 15;
+	q->srv.nblocked = 15;
 	q->worker_deaths = 16;
 	q->cf.max_jobs = 17;
 	q->cf.max_bytes = 18;
@@ -525,7 +525,7 @@ START_TEST(test_workers)
 	int		 i;
 
 	add_slots(a, 4);
-	add_slots(b, 3);
+	add_slots(b, 6);
 	w = add_worker(a, 0, getpid(), WORKER_READY);
 	w->jobs_done = 12;
 	w = add_worker(a, 2, nopid, WORKER_READY);
@@ -533,13 +533,19 @@ START_TEST(test_workers)
 	w->jobs_done = 3;
 	add_worker(a, 3, nopid, WORKER_STARTING);
 	add_worker(b, 0, nopid, WORKER_STOPPING);
-	w = add_worker(b, 1, nopid, WORKER_READY);
-	w->retiring = 1;
+	w = add_worker(b, 1, nopid, WORKER_RETIRING);
+	w->leave = WORKER_RETIRED;
 	w = add_worker(b, 2, nopid, WORKER_GONE);
-	w->retiring = 1;
+	w->leave = WORKER_RETIRED;
+	/* Half-ended (reaped, or at EOF), or let go with its job pipe closed since. */
+	add_worker(b, 3, nopid, WORKER_EXITED);
+	w = add_worker(b, 4, nopid, WORKER_CLOSED);
+	w->leave = WORKER_SIGNALLED;
+	w = add_worker(b, 5, nopid, WORKER_STOPPING);
+	w->leave = WORKER_RETIRED;
 	s = stats_text();
-	/* The daemon, two queues, six workers (the empty slot a[1] has no line). */
-	ck_assert_int_eq(count_lines(s), 1 + 2 + 6);
+	/* The daemon, two queues, nine workers (the empty slot a[1] has no line). */
+	ck_assert_int_eq(count_lines(s), 1 + 2 + 9);
 	l = line_n(s, 3);
 	ck_assert_int_eq(strncmp(l, "worker a pid=", 13), 0);
 	ck_assert_uint_eq(get_ull(l, "pid"), (unsigned long long)getpid());
@@ -556,10 +562,13 @@ START_TEST(test_workers)
 			"b state=stopping jobs=0 inflight=0",
 			"b state=retiring jobs=0 inflight=0",
 			"b state=dead jobs=0 inflight=0",
+			"b state=stopping jobs=0 inflight=0",
+			"b state=stopping jobs=0 inflight=0",
+			"b state=retiring jobs=0 inflight=0",
 		};
 		char			 q[2];
 
-		for (i = 0; i < 5; i++) {
+		for (i = 0; i < (int)(sizeof rest / sizeof rest[0]); i++) {
 			l = line_n(s, 4 + i);
 			q[0] = rest[i][0];
 			q[1] = '\0';
@@ -576,7 +585,7 @@ START_TEST(test_workers)
 	ck_assert_uint_eq(get_ull(l, "workers"), 4);
 	free(l);
 	l = find_line(s, "queue b ");
-	ck_assert_uint_eq(get_ull(l, "workers"), 3);
+	ck_assert_uint_eq(get_ull(l, "workers"), 6);
 	free(l);
 	free(s);
 	free_all();

@@ -1,7 +1,7 @@
 /*
  * check_supervisor.c: unit tests for daemon/supervisor.c with real forked workers
  * (the built-in echo and sleep handlers) under a real event base: start-up and READY,
- * reaping and respawning a killed worker, growing and shrinking a pool, the shutdown
+ * reaping and respawning a killed worker (its end in either order), growing and shrinking a pool, the shutdown
  * drain, handlers that cannot start, and the crash-loop backoff.
  *
  * SIGCHLD is a libevent signal event routed to supervisor_reap(), as master.c does.
@@ -30,11 +30,8 @@
 #define WAIT_MS		20000	/* the longest any wait may take; never reached normally */
 
 #include "checkloop.h"
+#include "checkqueue.h"
 
-static struct config		 tcf;
-static struct queue_config	 tqc;
-static struct queue		*tq;
-static struct queue		*qarr[1];
 static struct event		*sigchld_ev;
 
 static void
@@ -53,62 +50,21 @@ setup(void)
 	sigchld_ev = evsignal_new(master_base, SIGCHLD, sigchld_cb, NULL);
 	ck_assert_ptr_nonnull(sigchld_ev);
 	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);
-	memset(&tcf, 0, sizeof tcf);
-	tcf.path = (char *)"check_supervisor";
-	tcf.max_payload = 1 << 20;
-	tcf.max_output = 1 << 24;
-	tcf.keep_results = 1000;
-	tcf.keep_results_bytes = 1 << 24;
-	tcf.dead_max = 1000;
+	checkqueue_config("check_supervisor");
 	tcf.log_level = LOG_INFO;
-	master_config = &tcf;
-	master_stopping = 0;
-	/* A worker checks that its parent is the master. */
-	master_pid = getpid();
-
-	memset(&tqc, 0, sizeof tqc);
-	tqc.name = (char *)"q";
-	tqc.handler = (char *)"echo";
 	tqc.workers = 2;
-	tqc.max_jobs = 1000;
-	tqc.max_bytes = 1 << 20;
-	tqc.batch = 1;
-	tqc.retries = 1;
 	tqc.backoff_base_ms = 600000;	/* a retried job stays in retry_wait */
 	tqc.backoff_max_ms = 600000;
-	tqc.grace_ms = 5000;
-	tqc.poison_after = 3;
-	tqc.burst = 1;
-}
-
-static void
-queue_make(void)
-{
-	ck_assert_ptr_nonnull(tq = queue_create(&tqc));
-	tq->idx = 0;
-	qarr[0] = tq;
-	queues = qarr;
-	nqueues = 1;
 }
 
 static void
 teardown(void)
 {
 	struct job	*j;
-	uint64_t	 deadline = now_ms() + WAIT_MS;
-	struct timeval	 tv = { 0, 20000 };
 	int		 k;
 
-	if (tq != NULL && tq->workers != NULL) {
-		/* Stopping: nothing is respawned; kill what is left and reap it. */
-		master_stopping = 1;
-		supervisor_signal_all(SIGKILL);
-		while (supervisor_alive() && now_ms() < deadline) {
-			evtimer_add(tick, &tv);
-			event_base_loop(master_base, EVLOOP_ONCE);
-		}
-		ck_assert_msg(!supervisor_alive(), "workers left after the test");
-	}
+	if (tq != NULL && tq->workers != NULL)
+		checkloop_reap_workers();
 	if (tq != NULL) {
 		for (k = 0; k < tq->nworkers; k++) {
 			while (tq->workers[k] != NULL &&
@@ -118,13 +74,8 @@ teardown(void)
 				job_free(j);
 			}
 		}
-		queue_free(tq);
 	}
-	tq = NULL;
-	queues = NULL;
-	nqueues = 0;
-	job_table_free();
-	dispatch_free();
+	checkqueue_free();
 	event_free(sigchld_ev);
 	event_free(tick);
 	event_base_free(master_base);
@@ -142,7 +93,7 @@ all_ready(const struct queue *q)
 	if (q->nworkers != q->cf.workers)
 		return (0);
 	for (k = 0; k < q->nworkers; k++) {
-		if (q->workers[k] == NULL || q->workers[k]->state != WORKER_READY)
+		if (q->workers[k] == NULL || q->workers[k]->life != WORKER_READY)
 			return (0);
 	}
 	return (1);
@@ -153,7 +104,16 @@ static int
 slot_ready_other(const struct queue *q, int k, pid_t pid)
 {
 	return (q->workers[k] != NULL && q->workers[k]->pid != pid &&
-	    q->workers[k]->state == WORKER_READY);
+	    q->workers[k]->life == WORKER_READY);
+}
+
+/* Make the queue from tqc, start its workers and wait until every one is READY. */
+static void
+start_ready(void)
+{
+	checkqueue_make();
+	ck_assert_int_eq(supervisor_start(tq), 0);
+	run_until(all_ready(tq));
 }
 
 /* Is pid gone (reaped by supervisor_reap, so no longer our child)? */
@@ -180,7 +140,7 @@ START_TEST(test_start_ready)
 	struct job	*j;
 	pid_t		 p0, p1;
 
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	ck_assert_int_eq(tq->nworkers, 2);
 	ck_assert_ptr_nonnull(tq->workers[0]);
@@ -214,9 +174,7 @@ START_TEST(test_kill_respawn)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	queue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	pid = tq->workers[0]->pid;
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	/* Reaped on SIGCHLD, at EOF, and its slot refilled (maybe after a backoff). */
@@ -237,9 +195,7 @@ START_TEST(test_kill_with_job)
 
 	tqc.workers = 1;
 	tqc.handler = (char *)"sleep";
-	queue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	j = submit("600000");
 	run_until(j->state == JOB_RUNNING);
 	pid = tq->workers[0]->pid;
@@ -258,15 +214,67 @@ START_TEST(test_kill_with_job)
 }
 END_TEST
 
+/* Wait for pid to exit, without reaping it: it stays our zombie. */
+static void
+wait_exited(pid_t pid)
+{
+	siginfo_t	si;
+
+	memset(&si, 0, sizeof si);
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(si.si_pid, pid);
+}
+
+/*
+ * A worker is finished only once it is both reaped and at EOF, in either order: after
+ * one half it keeps its slot (and what it holds), after the other it is replaced.
+ */
+START_TEST(test_end_either_order)
+{
+	struct worker	*w;
+	pid_t		 pid;
+
+	tqc.workers = 1;
+	start_ready();
+
+	/* Reaped first: SIGCHLD handled before the result pipe is read. */
+	w = tq->workers[0];
+	pid = w->pid;
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	wait_exited(pid);
+	supervisor_reap();
+	ck_assert(reaped(pid));
+	ck_assert_ptr_eq(tq->workers[0], w);
+	ck_assert_int_eq(w->life, WORKER_EXITED);
+	ck_assert_uint_eq(tq->worker_deaths, 0);
+	run_until(slot_ready_other(tq, 0, pid));
+	ck_assert_uint_eq(tq->worker_deaths, 1);
+
+	/* At EOF first: the pipe is read while SIGCHLD is not listened to. */
+	w = tq->workers[0];
+	pid = w->pid;
+	ck_assert_int_eq(evsignal_del(sigchld_ev), 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	wait_exited(pid);
+	run_until(w->life == WORKER_CLOSED);
+	ck_assert_ptr_eq(tq->workers[0], w);
+	wait_exited(pid);	/* still our zombie: not reaped */
+	ck_assert_uint_eq(tq->worker_deaths, 1);
+	ck_assert_int_eq(evsignal_add(sigchld_ev, NULL), 0);
+	supervisor_reap();
+	ck_assert(reaped(pid));
+	ck_assert_uint_eq(tq->worker_deaths, 2);
+	run_until(slot_ready_other(tq, 0, pid));
+}
+END_TEST
+
 START_TEST(test_resize)
 {
 	pid_t	p0, p1;
 	int	k;
 
 	tqc.workers = 1;
-	queue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	p0 = tq->workers[0]->pid;
 
 	/* Grow: new slots, new workers; the old one stays. */
@@ -283,13 +291,13 @@ START_TEST(test_resize)
 	tq->cf.workers = 1;
 	ck_assert_int_eq(supervisor_resize(tq), 0);
 	for (k = 1; k < 3; k++) {
-		ck_assert(tq->workers[k]->retiring);
+		ck_assert_int_eq(tq->workers[k]->leave, WORKER_RETIRED);
 		ck_assert_int_eq(tq->workers[k]->to_fd, -1);
 	}
 	run_until(tq->nworkers == 1);
 	ck_assert(reaped(p1));
 	ck_assert_int_eq(tq->workers[0]->pid, p0);
-	ck_assert_int_eq(tq->workers[0]->state, WORKER_READY);
+	ck_assert_int_eq(tq->workers[0]->life, WORKER_READY);
 	/* They left cleanly: not deaths. */
 	ck_assert_uint_eq(tq->worker_deaths, 0);
 	run_for(200);
@@ -304,9 +312,7 @@ START_TEST(test_drain)
 	int		 busy, idle;
 
 	tqc.handler = (char *)"sleep";
-	queue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	j = submit("300");
 	run_until(j->state == JOB_RUNNING);
 	busy = TAILQ_FIRST(&tq->workers[0]->inflight) == j ? 0 : 1;
@@ -316,7 +322,7 @@ START_TEST(test_drain)
 	master_stopping = 1;
 	ck_assert_int_eq(supervisor_drain(), 0);
 	ck_assert_int_eq(tq->workers[idle]->to_fd, -1);
-	ck_assert_int_eq(tq->workers[idle]->state, WORKER_STOPPING);
+	ck_assert_int_eq(tq->workers[idle]->life, WORKER_STOPPING);
 	ck_assert_int_ne(tq->workers[busy]->to_fd, -1);
 	run_until(supervisor_drain() == 1);
 	/* Every worker is gone, none replaced, and the running job finished. */
@@ -350,7 +356,7 @@ START_TEST(test_handler_fails)
 
 	tqc.handler = (char *)broken[_i].handler;
 	tqc.user = (char *)broken[_i].user;
-	queue_make();
+	checkqueue_make();
 	/* The forks succeed; each worker reports READY with an error and exits 78. */
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	run_until(tq->failed_reason != NULL && !supervisor_alive_queue(tq));
@@ -376,7 +382,7 @@ START_TEST(test_crash_loop_backoff)
 	int	n;
 
 	tqc.workers = 1;
-	queue_make();
+	checkqueue_make();
 	ck_assert_int_eq(supervisor_start(tq), 0);
 	for (n = 1; n <= 3; n++) {
 		run_until(tq->workers[0] != NULL);
@@ -396,7 +402,7 @@ START_TEST(test_crash_loop_backoff)
 		ck_assert_uint_eq(tq->worker_deaths, (unsigned)n);
 	}
 	/* The timer refills it. */
-	run_until(tq->workers[0] != NULL && tq->workers[0]->state == WORKER_READY);
+	run_until(tq->workers[0] != NULL && tq->workers[0]->life == WORKER_READY);
 	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
 	/* One healthy run resets the backoff: the next death is refilled at once. */
 	pid = tq->workers[0]->pid;
@@ -406,7 +412,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_ptr_nonnull(tq->workers[0]);
 	ck_assert_int_eq(tq->sv.respawn_fails, 0);
 	ck_assert(!evtimer_pending(tq->sv.respawn_ev, NULL));
-	run_until(tq->workers[0]->state == WORKER_READY);
+	run_until(tq->workers[0]->life == WORKER_READY);
 }
 END_TEST
 
@@ -415,13 +421,11 @@ START_TEST(test_retire_idle)
 	pid_t	pid;
 
 	tqc.workers = 1;
-	queue_make();
-	ck_assert_int_eq(supervisor_start(tq), 0);
-	run_until(all_ready(tq));
+	start_ready();
 	pid = tq->workers[0]->pid;
 	/* A retired idle worker goes at once and, being ours, is replaced at once. */
 	supervisor_retire(tq->workers[0]);
-	ck_assert_int_eq(tq->workers[0]->state, WORKER_STOPPING);
+	ck_assert_int_eq(tq->workers[0]->life, WORKER_STOPPING);
 	ck_assert_int_eq(tq->workers[0]->to_fd, -1);
 	run_until(slot_ready_other(tq, 0, pid));
 	ck_assert(reaped(pid));
@@ -440,6 +444,7 @@ supervisor_suite(void)
 	tcase_add_test(tc, test_start_ready);
 	tcase_add_test(tc, test_kill_respawn);
 	tcase_add_test(tc, test_kill_with_job);
+	tcase_add_test(tc, test_end_either_order);
 	tcase_add_test(tc, test_resize);
 	tcase_add_test(tc, test_drain);
 	tcase_add_loop_test(tc, test_handler_fails, 0, sizeof broken / sizeof broken[0]);

@@ -2,11 +2,13 @@
  * checkloop.h: running the master's event loop (master_base) from a Check test until
  * something has happened, with a bound on every wait. Each suite defines WAIT_MS (the
  * longest any wait may take; never reached normally) before including this, and calls
- * checkloop_init() once master_base exists.
+ * checkloop_init() once master_base exists. Include after jobpoold.h.
  */
 
 #ifndef CHECKLOOP_H
 #define CHECKLOOP_H
+
+#include <signal.h>
 
 #include <event2/event.h>
 
@@ -47,6 +49,15 @@ run_for(unsigned ms)
 		evtimer_add(tick, &tv);
 		event_base_loop(master_base, EVLOOP_ONCE);
 	}
+}
+
+/* The end of a test: every worker left is killed and reaped (none is respawned). */
+static inline void
+checkloop_reap_workers(void)
+{
+	master_stopping = 1;
+	supervisor_signal_all(SIGKILL);
+	run_until(!supervisor_alive());
 }
 
 #endif /* CHECKLOOP_H */
