@@ -13,7 +13,7 @@
 #   the units' enablement links); the user jobpool stays, by design (debian/jobpool.postrm)
 # Needs root, dpkg-dev and debhelper (quickstart.sh test installs them), the packages'
 # Build-Depends, systemd-nspawn and the bookworm tree: skipped with the reason otherwise.
-# About 2 minutes (most of it the package build).
+# About a minute, most of it the package build (20-40 s on 2 shared cores).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 . "$top_srcdir/tests/nspawn.sh"
