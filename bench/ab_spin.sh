@@ -20,7 +20,6 @@ export BUILD=${OLDD%/daemon/jobpoold}
 build_helpers
 ROUNDS=${AB_ROUNDS:-8}
 
-med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ns() { local t0; t0=$(date +%s%N); "$@" >/dev/null; echo $(($(date +%s%N) - t0)); }
 frac() { awk -v f="$1" -v t="$2" 'BEGIN { printf "%.3f", f / t }'; }
 map_on() { "$JOBPOOLCTL" -s "$1" map -k -q cpu2 <"$TMP/spin.in"; }

@@ -26,8 +26,6 @@ tmpfs|ramfs) echo "bench: $DISK is on tmpfs; set W6_DIR to a directory on disk" 
 esac
 QCONF='{ name = "default"; handler = "echo"; workers = 2; max_jobs = 100000; batch = 64; }'
 
-med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 # run DAEMON POLICY PRODUCERS: jobs/s of one fresh daemon on an empty journal.
 run() {
 	local out

@@ -11,6 +11,7 @@
 #   stop_pid PID             SIGTERM, then SIGKILL after 5 s, and reap
 #   rss_kb PID               VmRSS of a process, in KiB
 #   summarize TSV            the markdown table of median, min and max
+#   med                      the median of the numbers on stdin
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -159,6 +160,9 @@ wait_sock() {
 	echo "bench: $1 did not appear" >&2
 	return 1
 }
+
+# med: the median of the numbers on stdin (separated by spaces or newlines).
+med() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

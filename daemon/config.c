@@ -20,6 +20,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -937,6 +940,99 @@ config_parse_queues(struct config_parse *cp, struct config *cf, const config_set
 	}
 }
 
+/* An address to listen on (config.h); metrics.c parses the kept text with it again. */
+int
+config_parse_listen(const char *str, struct sockaddr_storage *ss, socklen_t *sslen,
+    char *why, size_t whylen)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	char			 host[INET6_ADDRSTRLEN + 1];
+	const char		*colon, *end, *port;
+	unsigned long		 n;
+	size_t			 len;
+	char			*ep;
+	int			 bracket = str[0] == '[';
+
+	memset(ss, 0, sizeof *ss);
+	if (bracket) {
+		if ((end = strchr(str, ']')) == NULL || end[1] != ':') {
+			snprintf(why, whylen, "an IPv6 address is written \"[ADDRESS]:PORT\"");
+			return (-1);
+		}
+		len = (size_t)(end - str - 1);
+		str++;
+		port = end + 2;
+	} else {
+		if ((colon = strrchr(str, ':')) == NULL) {
+			snprintf(why, whylen, "no port: write \"ADDRESS:PORT\", such as "
+			    "\"127.0.0.1:9466\"");
+			return (-1);
+		}
+		if (memchr(str, ':', (size_t)(colon - str)) != NULL) {
+			snprintf(why, whylen, "an IPv6 address is written \"[ADDRESS]:PORT\"");
+			return (-1);
+		}
+		len = (size_t)(colon - str);
+		port = colon + 1;
+	}
+	if (len == 0 || len >= sizeof host) {
+		snprintf(why, whylen, "no address before the port: write \"ADDRESS:PORT\", "
+		    "such as \"127.0.0.1:9466\" (\"0.0.0.0:9466\" for every interface)");
+		return (-1);
+	}
+	memcpy(host, str, len);
+	host[len] = '\0';
+	errno = 0;
+	n = strtoul(port, &ep, 10);
+	if (port[0] < '0' || port[0] > '9' || *ep != '\0' || errno != 0 || n == 0 ||
+	    n > 65535) {
+		snprintf(why, whylen, "the port must be a number from 1 to 65535, not "
+		    "'%.16s'", port);
+		return (-1);
+	}
+	if (!bracket && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)n);
+		*sslen = sizeof *sin;
+		return (0);
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 && bracket) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)n);
+		*sslen = sizeof *sin6;
+		return (0);
+	}
+	/* Names would need a resolver at every reload, and could change under us. */
+	if (bracket)
+		snprintf(why, whylen, "'%.64s' between brackets is not a numeric IPv6 "
+		    "address", host);
+	else
+		snprintf(why, whylen, "'%.64s' is not a numeric IPv4 address, or an IPv6 "
+		    "one in brackets (names are not looked up: write 127.0.0.1 or [::1] "
+		    "for this host)", host);
+	return (-1);
+}
+
+/* metrics_listen: "" is off; anything else must be an address to listen on. */
+static void
+config_parse_metrics_listen(struct config_parse *cp, struct config *cf,
+    const config_setting_t *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	const char		*str;
+	char			 why[256];
+
+	if (config_want_string(cp, s, "", &str) != 0 || str[0] == '\0')
+		return;
+	if (config_parse_listen(str, &ss, &sslen, why, sizeof why) != 0) {
+		config_cause_add(cp, s, "'metrics_listen' = \"%.80s\": %s", str, why);
+		return;
+	}
+	cf->metrics_listen = config_strdup(cp, str);
+}
+
 /* Parse the top level settings. */
 static void
 config_parse_root(struct config_parse *cp, struct config *cf, const config_setting_t *root)
@@ -1064,6 +1160,8 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			config_want_account(cp, s, "", 0, &cf->user);
 		} else if (strcmp(key, "group") == 0) {
 			config_want_account(cp, s, "", 1, &cf->group);
+		} else if (strcmp(key, "metrics_listen") == 0) {
+			config_parse_metrics_listen(cp, cf, s);
 		} else if (strcmp(key, "queues") == 0) {
 			config_parse_queues(cp, cf, s);
 		} else
@@ -1274,7 +1372,8 @@ out:
 		cp.len = 0;
 		config_cause_append(&cp, cp.path, 0, "out of memory");
 	}
-	if (cp.nerrors != 0 || cp.oom) {
+	/* No config is made without an error recorded (cf NULL says so too). */
+	if (cp.nerrors != 0 || cp.oom || cf == NULL) {
 		config_free(cf);
 		free(cp.warnings);
 		*cause = cp.cause;
@@ -1363,6 +1462,7 @@ config_free(struct config *cf)
 	free(cf->group);
 	free(cf->socket_path);
 	free(cf->journal_dir);
+	free(cf->metrics_listen);
 	free(cf->warnings);
 	free(cf->path);
 	free(cf);

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/jobpool/jobpool.conf"
 #define CONFIG_EMBEDDED_NAME	"<embedded defaults>"
@@ -101,6 +102,9 @@ struct config {
 	char			*user;		/* drop to this user after binding (root only); NULL: stay */
 	char			*group;		/* and this group; NULL: the user's primary group */
 
+	/* Issue 19: the HTTP exporter (metrics.c). NULL: off. */
+	char			*metrics_listen; /* "ADDR:PORT" as written, "[V6]:PORT" */
+
 	struct queue_config	*queues;
 	int			 nqueues;
 
@@ -125,6 +129,12 @@ struct config	*config_load_flags(const char *path, int flags, char **cause);
 const char	*config_embedded(void);
 /* The socket path used when the config names none: see DESIGN.md, names that are fixed. */
 char		*config_default_socket(void);
+/*
+ * Parse a listening address, "IPv4:PORT" or "[IPv6]:PORT" with numeric addresses and a
+ * port from 1 to 65535, into ss: 0, or -1 with why (a sentence for a person).
+ */
+int		 config_parse_listen(const char *str, struct sockaddr_storage *ss,
+		    socklen_t *sslen, char *why, size_t whylen);
 /* Find a queue by name, or NULL. */
 const struct queue_config *config_find_queue(const struct config *cf, const char *name);
 void		 config_free(struct config *cf);

@@ -682,6 +682,20 @@ struct proc_usage {
 };
 int		 stats_proc_usage(pid_t pid, struct proc_usage *u);
 void		 stats_write(struct evbuffer *out);
+/* The states STATS, /status and /metrics name: running, backoff, failed, removing. */
+const char	*queue_state_name(const struct queue *q);
+/* starting, idle, busy, stopping, retiring, dead. */
+const char	*worker_state_name(const struct worker *w);
+
+/* metrics.c: /metrics (Prometheus) and /status (JSON) over HTTP, metrics_listen */
+/* At start, before the privilege drop: listen if cf says so; 0, or -1 with *cause. */
+int		 metrics_start(const struct config *cf, char **cause);
+/* At a reload: listen where cf says if that changed (a failure keeps the old). */
+void		 metrics_reconfigure(const struct config *cf);
+void		 metrics_stop(void);
+/* The bodies of /metrics and /status: 0, or -1 out of memory. */
+int		 metrics_write(struct evbuffer *b);
+int		 metrics_write_status(struct evbuffer *b);
 
 /* notify.c: sd_notify, see notify.h */
 #include "notify.h"

@@ -153,8 +153,16 @@ static struct {
 	_Atomic uint64_t written;
 	_Atomic int	 fatal;
 	char		 fatal_msg[512];
+
+	/*
+	 * How long each fdatasync took (us), for /metrics: the writer adds, the master
+	 * copies, under a lock of their own (never held across a system call).
+	 */
+	pthread_mutex_t	 hist_mu;
+	struct hist	 fsync_hist;
 } J = { .dirfd = -1, .lockfd = -1, .efd = -1, .fd = -1,
-	.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	.hist_mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ----- CRC-32C ----- */
 
@@ -869,10 +877,24 @@ writer_fatal(const char *call, uint64_t file)
 	writer_note();
 }
 
+/* fdatasync, timed into J.fsync_hist. */
+static int
+journal_fdatasync(int fd)
+{
+	uint64_t	t0 = now_us();
+	int		r;
+
+	r = fdatasync(fd);
+	pthread_mutex_lock(&J.hist_mu);
+	hist_add(&J.fsync_hist, now_us() - t0);
+	pthread_mutex_unlock(&J.hist_mu);
+	return (r);
+}
+
 static int
 writer_sync(int fd, uint64_t file)
 {
-	if (fdatasync(fd) == 0) {
+	if (journal_fdatasync(fd) == 0) {
 		atomic_fetch_add(&J.fsyncs, 1);
 		return (0);
 	}
@@ -899,7 +921,7 @@ journal_new_file(uint64_t n, struct evbuffer *b, const char **call)
 	if (write(fd, JHDR, JHDR_LEN) != JHDR_LEN || writer_write(fd, b) != 0)
 		goto fail;
 	*call = "fdatasync";
-	if (fdatasync(fd) == -1)
+	if (journal_fdatasync(fd) == -1)
 		goto fail;
 	atomic_fetch_add(&J.fsyncs, 1);
 	*call = "fsync the directory of";
@@ -2173,6 +2195,20 @@ journal_close(void)
 	atomic_store(&J.fatal, 0);
 	atomic_store(&J.fsyncs, 0);
 	atomic_store(&J.written, 0);
+	pthread_mutex_lock(&J.hist_mu);
+	memset(&J.fsync_hist, 0, sizeof J.fsync_hist);
+	pthread_mutex_unlock(&J.hist_mu);
+}
+
+int
+journal_fsync_hist(struct hist *h)
+{
+	if (!journal_on)
+		return (-1);
+	pthread_mutex_lock(&J.hist_mu);
+	*h = J.fsync_hist;
+	pthread_mutex_unlock(&J.hist_mu);
+	return (0);
 }
 
 int

@@ -77,6 +77,9 @@ struct journal_info {
 	const char	*damaged_file;	/* the last of them, NULL if none */
 };
 int		journal_info(struct journal_info *ji);
+/* How long the writer's fdatasyncs took (us), copied into h; 0, or -1 without a journal. */
+struct hist;
+int		journal_fsync_hist(struct hist *h);
 
 /* CRC-32C (Castagnoli) of the records; exposed for the unit tests. */
 uint32_t	journal_crc32c(uint32_t crc, const void *buf, size_t len);

@@ -476,6 +476,7 @@ master_reload_commit(struct config *ncf, const struct reload_tally *t)
 		log_set_level(ncf->log_level);
 	job_keep_trim(ncf->keep_results, ncf->keep_results_bytes);
 	journal_reconfigure(ncf);
+	metrics_reconfigure(ncf);
 	if (t->added > 0)
 		journal_adopt();
 	reload_error_set(NULL);
@@ -643,6 +644,13 @@ master_main(struct config *cf)
 		goto out;
 	}
 	priv_acl_set(cf);
+	/* Before the drop, like the socket: a port below 1024 is the operator's choice. */
+	if (metrics_start(cf, &cause) != 0) {
+		log_errx("%s", cause != NULL ? cause : "metrics: out of memory");
+		free(cause);
+		rc = EX_OSERR;
+		goto out;
+	}
 	if (journal_prepare(cf, &cause) != 0) {
 		log_errx("%s", cause != NULL ? cause : "journal: out of memory");
 		free(cause);
@@ -683,6 +691,7 @@ master_main(struct config *cf)
 out:
 	/* Every worker is gone and every job answered: free what is left. */
 	journal_close();
+	metrics_stop();
 	server_close_listener();
 	server_close_all();
 	queues_free();

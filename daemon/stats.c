@@ -89,7 +89,7 @@ stats_proc_usage(pid_t pid, struct proc_usage *u)
 }
 
 /* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
-static const char *
+const char *
 queue_state_name(const struct queue *q)
 {
 	if (q->removed)
@@ -101,7 +101,7 @@ queue_state_name(const struct queue *q)
 	return ("running");
 }
 
-static const char *
+const char *
 worker_state_name(const struct worker *w)
 {
 	switch (w->life) {

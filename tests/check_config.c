@@ -219,6 +219,8 @@ START_TEST(test_embedded)
 	ck_assert_ptr_null(config_find_queue(cf, "nosuch"));
 	ck_assert_int_eq(cf->log_level, LOG_INFO);
 	check_access_defaults(cf);
+	/* No HTTP listener unless asked for. */
+	ck_assert_ptr_null(cf->metrics_listen);
 	config_free(cf);
 }
 END_TEST
@@ -260,6 +262,9 @@ START_TEST(test_conf_file)
 	ck_assert_int_eq(config_find_queue(cf, "cpu")->workers, nproc());
 	ck_assert_ptr_nonnull(config_find_queue(cf, "hash"));
 	ck_assert_uint_eq(config_find_queue(cf, "sleep")->timeout_ms, 60000);
+	/* The installed config serves metrics, on loopback only. */
+	ck_assert_ptr_nonnull(cf->metrics_listen);
+	ck_assert_str_eq(cf->metrics_listen, "127.0.0.1:9466");
 	config_free(cf);
 }
 END_TEST
@@ -750,6 +755,68 @@ START_TEST(test_socket)
 	longpath[107] = '\0';
 	snprintf(text, sizeof text, "socket = \"%s\";\n" Q_OK, longpath);
 	config_free(load_ok(text));
+}
+END_TEST
+
+/* metrics_listen: numeric addresses with a port, "" for off, errors at file:line. */
+START_TEST(test_metrics_listen)
+{
+	static const struct {
+		const char	*value;
+		const char	*why;	/* NULL: valid */
+	} cases[] = {
+		{ "127.0.0.1:9466", NULL },
+		{ "0.0.0.0:1", NULL },
+		{ "[::1]:65535", NULL },
+		{ "[::]:9466", NULL },
+		{ "127.0.0.1", "no port: write \"ADDRESS:PORT\", such as \"127.0.0.1:9466\"" },
+		{ "127.0.0.1:0", "the port must be a number from 1 to 65535, not '0'" },
+		{ "127.0.0.1:65536", "the port must be a number from 1 to 65535, not '65536'" },
+		{ "127.0.0.1:-1", "the port must be a number from 1 to 65535, not '-1'" },
+		{ "127.0.0.1:http", "the port must be a number from 1 to 65535, not 'http'" },
+		{ "127.0.0.1:", "the port must be a number from 1 to 65535, not ''" },
+		{ ":9466", "no address before the port: write \"ADDRESS:PORT\", such as "
+		    "\"127.0.0.1:9466\" (\"0.0.0.0:9466\" for every interface)" },
+		{ "localhost:9466", "'localhost' is not a numeric IPv4 address, or an IPv6 "
+		    "one in brackets (names are not looked up: write 127.0.0.1 or [::1] for "
+		    "this host)" },
+		{ "::1:9466", "an IPv6 address is written \"[ADDRESS]:PORT\"" },
+		{ "[::1]9466", "an IPv6 address is written \"[ADDRESS]:PORT\"" },
+		{ "[::1", "an IPv6 address is written \"[ADDRESS]:PORT\"" },
+		{ "[127.0.0.1]:80", "'127.0.0.1' between brackets is not a numeric IPv6 "
+		    "address" },
+		{ "256.0.0.1:80", "'256.0.0.1' is not a numeric IPv4 address, or an IPv6 "
+		    "one in brackets (names are not looked up: write 127.0.0.1 or [::1] for "
+		    "this host)" },
+	};
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct config		*cf;
+	char			 text[256], want[512], why[256];
+	size_t			 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "\nmetrics_listen = \"%s\";\n" Q_OK,
+		    cases[i].value);
+		if (cases[i].why == NULL) {
+			cf = load_ok(text);
+			ck_assert_str_eq(cf->metrics_listen, cases[i].value);
+			ck_assert_int_eq(config_parse_listen(cf->metrics_listen, &ss, &sslen,
+			    why, sizeof why), 0);
+			ck_assert_int_eq(ss.ss_family, cases[i].value[0] == '[' ? AF_INET6 :
+			    AF_INET);
+			config_free(cf);
+			continue;
+		}
+		snprintf(want, sizeof want, "@:2: 'metrics_listen' = \"%s\": %s",
+		    cases[i].value, cases[i].why);
+		load_fails(text, want);
+	}
+	/* "" is off, as if not set; a number is not a string. */
+	cf = load_ok("metrics_listen = \"\";\n" Q_OK);
+	ck_assert_ptr_null(cf->metrics_listen);
+	config_free(cf);
+	load_fails("metrics_listen = 9466;\n" Q_OK, "@:1: 'metrics_listen' must be a string");
 }
 END_TEST
 
@@ -1494,6 +1561,7 @@ config_suite(void)
 	tcase_add_test(tc, test_error_one_line);
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_socket);
+	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_socket_mode);
 	suite_add_tcase(s, tc);
 

@@ -4,7 +4,9 @@
 # (--volatile=overlay: the tree is never changed), installs a fresh non-sanitizer build
 # into it as `make install` lays it out, and as an operator would:
 #   systemctl start jobpool      active only once READY=1 came: every worker is idle
-#   jobs flow through the socket jobpool.socket holds; systemctl status shows STATUS=
+#   jobs flow through the socket jobpool.socket holds; systemctl status shows STATUS=;
+#   /metrics on 127.0.0.1:9466 (the installed config) answers through the unit's
+#   sandbox (IPAddressAllow=localhost) and counts them
 #   the journal: a delayed job survives systemctl restart, in /var/lib/jobpool/journal
 #   edit jobpool.conf + systemctl reload: applied by the time it returns (ExecReload=
 #   runs jobpoolctl reload), and a map running across it loses nothing; a broken edit:
@@ -139,6 +141,29 @@ jp_eq "a map of 2000 jobs comes back whole and in order" "$(seq 1 2000 | md5sum)
 jp_match_until "systemctl status shows the STATUS= line" \
 	'Status: "queued 0, running 0/[0-9]+, done 2001, failed 0"' 10 \
 	ct systemctl status jobpool --no-pager
+
+# ----- /metrics through the unit's sandbox (IPAddressAllow=localhost) -----
+# The installed jobpool.conf serves it on 127.0.0.1:9466; the tree has no curl, so
+# bash's /dev/tcp asks, from the container's host side of the sandbox.
+scrape() {
+	ct bash -c 'exec 3<>/dev/tcp/127.0.0.1/9466 &&
+		printf "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && cat <&3' |
+		tr -d '\r' | sed '1,/^$/d'
+}
+succeeded() {
+	scrape | awk '$1 == "jobpool_jobs_total{queue=\"default\",outcome=\"succeeded\"}" { print $2 }'
+}
+jp_eq_until "a scrape of /metrics through the unit counts the 2000 jobs of default" 2000 10 succeeded
+scrape >"$JP_TMP/scrape"
+if command -v promtool >/dev/null 2>&1; then
+	if promtool check metrics <"$JP_TMP/scrape" >"$JP_TMP/promtool.out" 2>&1; then
+		jp_pass "the scrape through the unit passes promtool check metrics"
+	else
+		jp_fail "promtool check metrics: $(head -5 "$JP_TMP/promtool.out")"
+	fi
+fi
+jp_match_until "the journal says where metrics are served" \
+	'metrics: serving /metrics and /status on http://127.0.0.1:9466' 10 unit_log
 
 # ----- reload: an edit takes effect, no job lost -----
 ct sed -i '0,/workers = 2;/s//workers = 3;/' /etc/jobpool/jobpool.conf

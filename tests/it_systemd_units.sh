@@ -9,7 +9,8 @@
 # `make install` never overwrites an edited jobpool.conf and `make uninstall` removes it
 # only if unchanged; the installed jobpoold(8) and jobpool.conf(5) name the
 # configuration file, unit and sysusers.d directories of this build, as `jobpoold -h`
-# does. Runs offline, without systemd as PID 1.
+# does; the service's network is loopback only (for metrics_listen, on loopback in the
+# installed jobpool.conf). Runs offline, without systemd as PID 1.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v systemd-analyze >/dev/null 2>&1 ||
@@ -203,6 +204,12 @@ for kv in User=jobpool Group=jobpool RuntimeDirectory=jobpool RuntimeDirectoryPr
 	WatchdogSec=30s; do
 	if grep -qx "$kv" "$svc"; then jp_pass "service: $kv"; else jp_fail "service: no $kv"; fi
 done
+# The network: loopback only, so that Prometheus on this host reaches metrics_listen
+# (on loopback in the installed jobpool.conf) and nothing else is reachable.
+jp_eq "service: IP on loopback only" "PrivateNetwork=no RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 IPAddressAllow=localhost IPAddressDeny=any" \
+	"$(grep -E '^(PrivateNetwork|RestrictAddressFamilies|IPAddressAllow|IPAddressDeny)=' "$svc" | tr '\n' ' ' | sed 's/ $//')"
+jp_match "the installed jobpool.conf serves metrics on loopback" '^metrics_listen = "127\.0\.0\.1:[0-9]+";$' \
+	"$(grep '^metrics_listen' "$ROOT$conf")"
 # TimeoutStopSec must stay above the default shutdown_timeout + kill_timeout.
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$svc")
 st=$(sed -n 's/^shutdown_timeout = \([0-9]*\);/\1/p' "$top_srcdir/conf/jobpool.conf")
