@@ -17,18 +17,19 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Build tools and libraries, and what the tests use (socat, python3, systemd tools).
 packages=(
 	gcc make autoconf automake libtool pkg-config
-	libevent-dev libconfig-dev libsystemd-dev check
+	libevent-dev libconfig-dev libsystemd-dev libhiredis-dev check
 	socat python3 systemd procps
 	systemd-container debootstrap
 )
 # The tests alone: tmux, the real terminal that tests/it_top.sh drives jobpoolctl top
 # in; promtool (Debian's prometheus package), which checks /metrics
-# (tests/it_metrics.sh), and curl, which scrapes it. The prometheus package also
+# (tests/it_metrics.sh), and curl, which scrapes it; redis-server, which
+# tests/it_redis.sh starts on a loopback port of its own. The prometheus package also
 # enables a Prometheus server (prometheus.service, port 9090) where systemd runs; the
 # tests do not use it: `systemctl disable --now prometheus` if it is not wanted.
 # debhelper, dpkg-dev and lintian, with which tests/it_deb.sh builds and checks the
 # Debian packages (their other Build-Depends are in the list above).
-[ "$mode" = test ] && packages+=(tmux prometheus curl debhelper dpkg-dev lintian)
+[ "$mode" = test ] && packages+=(tmux prometheus curl redis-server debhelper dpkg-dev lintian)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

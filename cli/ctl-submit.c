@@ -21,11 +21,12 @@ static int	submit_exec(struct ctl_run *);
 const struct ctl_cmd ctl_submit_cmd = {
 	.name = "submit",
 	.usage = { "[-w [-r]] [-n] [-q queue] [-p prio] [--delay s] [--timeout s] "
-	    "[data | -]" },
+	    "[data | -]", "--redis URL --stream S [-w [-r]] [data | -]" },
 	.help = "submit one job; print its id, or with -w its result "
-	    "(-r, --raw: the bytes only, no newline added)",
+	    "(-r, --raw: the bytes only, no newline added); with --redis, add it to a "
+	    "Redis stream that jobpoold queues read, and print its entry id",
 	.options = CTL_O_WAIT | CTL_O_RAW | CTL_O_NONBLOCK | CTL_O_QUEUE | CTL_O_PRIO |
-	    CTL_O_DELAY | CTL_O_TIMEOUT,
+	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS,
 	.maxargs = 1,
 	.toomany = "quote the data, or use - for stdin",
 	.flags = CTL_CONNECT,
@@ -98,6 +99,8 @@ submit_exec(struct ctl_run *r)
 	uint64_t		 id;
 	int			 rc, ret;
 
+	if (r->redis != NULL)
+		return (ctl_redis_submit(r, submit_data, submit_len));
 	if (r->wait)
 		r->opts.flags |= JOBPOOL_WAIT;
 	if ((rc = jobpool_submit(r->jp, &r->opts, submit_data, submit_len, &id)) !=

@@ -29,7 +29,9 @@
 enum {
 	OPT_JSON = 256,
 	OPT_DELAY,
-	OPT_TIMEOUT
+	OPT_TIMEOUT,
+	OPT_REDIS,
+	OPT_STREAM
 };
 
 /* Every option of a command, and the CTL_O_ bit that lets a command take it. */
@@ -48,6 +50,8 @@ static const struct ctl_option {
 	{ CTL_O_KEEP, { "keep-order", no_argument, NULL, 'k' } },
 	{ CTL_O_WINDOW, { "window", required_argument, NULL, 'j' } },
 	{ CTL_O_ALL, { "all", no_argument, NULL, 'a' } },
+	{ CTL_O_REDIS, { "redis", required_argument, NULL, OPT_REDIS } },
+	{ CTL_O_REDIS, { "stream", required_argument, NULL, OPT_STREAM } },
 	{ 0, { "json", no_argument, NULL, OPT_JSON } },
 	{ 0, { "help", no_argument, NULL, 'h' } },
 };
@@ -303,6 +307,12 @@ ctl_option(struct ctl_run *r, int ch, const char *arg)
 	case OPT_JSON:
 		ctl_json = 1;
 		break;
+	case OPT_REDIS:
+		r->redis = arg;
+		break;
+	case OPT_STREAM:
+		r->stream = arg;
+		break;
 	default:	/* '?': getopt has said what is wrong */
 		return (-1);
 	}
@@ -400,7 +410,9 @@ ctl_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		goto out;
 	if (cmd->check != NULL && (ret = cmd->check(&r)) != 0)
 		goto out;
-	if ((cmd->flags & CTL_CONNECT) && (r.jp = ctl_connect()) == NULL) {
+	/* --redis: the job goes to a Redis stream, not to a daemon. */
+	if ((cmd->flags & CTL_CONNECT) && r.redis == NULL &&
+	    (r.jp = ctl_connect()) == NULL) {
 		ret = EXIT_DAEMON;
 		goto out;
 	}

@@ -44,6 +44,7 @@
 #define CTL_O_KEEP	0x080	/* -k, --keep-order: keep */
 #define CTL_O_WINDOW	0x100	/* -j, --window: window */
 #define CTL_O_ALL	0x200	/* -a, --all: all */
+#define CTL_O_REDIS	0x400	/* --redis, --stream: redis, stream (no daemon) */
 
 /* What ctl_run() does for a command (struct ctl_cmd's flags). */
 #define CTL_CONNECT	0x1	/* connects: exec runs with r->jp, closed after it */
@@ -59,6 +60,8 @@ struct ctl_run {
 	int				  keep;
 	int				  all;
 	uint64_t			  window;	/* 0: not given */
+	const char			 *redis;	/* --redis URL: no daemon */
+	const char			 *stream;	/* --stream */
 
 	int				  argc;		/* the operands */
 	char				**argv;
@@ -90,6 +93,9 @@ extern const struct ctl_cmd	ctl_submit_cmd, ctl_map_cmd, ctl_status_cmd, ctl_wai
 extern const char	*ctl_socket;		/* -s, or NULL for the default */
 extern int		 ctl_json;		/* --json */
 extern int		 ctl_progress_shown;	/* a progress line is on stderr */
+
+/* ctl-redis.c: submit --redis. */
+int	ctl_redis_submit(const struct ctl_run *, const void *, size_t);
 
 /* Running a command. */
 int	ctl_run(const struct ctl_cmd *, int, char **);

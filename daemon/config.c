@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "proto.h"
+#include "redis_url.h"
 
 #define CONFIG_UNSET_INT	INT_MIN
 #define CONFIG_UNSET_U32	UINT32_MAX
@@ -748,6 +749,102 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 	}
 }
 
+/* Copy a string setting of a queue's source into a fixed field; -1 after an error. */
+static int
+config_source_string(struct config_parse *cp, const config_setting_t *s,
+    const char *where, char *dst, size_t size)
+{
+	const char	*str;
+
+	if (config_want_string(cp, s, where, &str) != 0)
+		return (-1);
+	if (*str == '\0' || strlen(str) >= size) {
+		config_cause_add(cp, s, "'%s'%s must be 1 to %zu bytes",
+		    config_setting_name(s), where, size - 1);
+		return (-1);
+	}
+	memcpy(dst, str, strlen(str) + 1);
+	return (0);
+}
+
+/*
+ * A queue's source: source = { redis = "redis://..."; stream = "..."; group = "...";
+ * consumer = "..."; } (source_redis.c). The URL is checked here, so a bad one is an
+ * error at its line; no message quotes it, since it may hold a password.
+ */
+static void
+config_parse_source(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *qwhere)
+{
+	struct source_config	*sc = &qc->source;
+	struct redis_url	 u;
+	const config_setting_t	*s;
+	const char		*key;
+	char			 where[160], why[256];
+	int			 i, n;
+
+	/* qwhere is " in queue 'name'" (or " in queue #n"). */
+	snprintf(where, sizeof where, " in the source of%s", qwhere + 3);
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		config_cause_add(cp, g, "'source'%s must be a group: source = { redis = "
+		    "\"redis://host:port/db\"; stream = \"name\"; }", qwhere);
+		return;
+	}
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(g, i);
+		key = config_setting_name(s);
+		if (strcmp(key, "redis") == 0) {
+			if (config_source_string(cp, s, where, sc->redis,
+			    sizeof sc->redis) != 0)
+				continue;
+			if (redis_url_parse(sc->redis, &u, why, sizeof why) != 0) {
+				config_cause_add(cp, s, "'redis'%s: %s", where, why);
+				sc->redis[0] = '\0';
+			}
+		} else if (strcmp(key, "stream") == 0)
+			config_source_string(cp, s, where, sc->stream, sizeof sc->stream);
+		else if (strcmp(key, "group") == 0)
+			config_source_string(cp, s, where, sc->group, sizeof sc->group);
+		else if (strcmp(key, "consumer") == 0)
+			config_source_string(cp, s, where, sc->consumer, sizeof sc->consumer);
+		else if (strcmp(key, "claim") == 0) {
+			if (config_want_duration(cp, s, where, &sc->claim_ms) == 0 &&
+			    sc->claim_ms < 100) {
+				config_cause_add(cp, s, "'claim'%s must be at least 0.1 s: an "
+				    "entry idle less long may still be running", where);
+			}
+		} else if (strcmp(key, "result_ttl") == 0)
+			config_want_duration(cp, s, where, &sc->result_ms);
+		else if (strcmp(key, "password_file") == 0) {
+			if (config_source_string(cp, s, where, sc->password_file,
+			    sizeof sc->password_file) == 0 && sc->password_file[0] != '/') {
+				config_cause_add(cp, s, "'password_file'%s must be an "
+				    "absolute path", where);
+			}
+		} else
+			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
+	}
+	if (config_setting_get_member(g, "redis") == NULL)
+		config_cause_add(cp, g, "'redis' is missing%s", where);
+	if (config_setting_get_member(g, "stream") == NULL)
+		config_cause_add(cp, g, "'stream' is missing%s", where);
+	if (sc->password_file[0] != '\0' && sc->redis[0] != '\0' &&
+	    redis_url_parse(sc->redis, &u, why, sizeof why) == 0 && u.pass[0] != '\0') {
+		config_cause_add(cp, config_setting_get_member(g, "password_file"),
+		    "'password_file'%s and a password in 'redis': give one of them", where);
+	}
+	explicit_bzero(&u, sizeof u);
+	if (sc->group[0] == '\0')
+		snprintf(sc->group, sizeof sc->group, "jobpool");
+	if (sc->claim_ms == 0)
+		sc->claim_ms = 60000;
+	/* The host name: stable across restarts, so a host finds its own pending entries. */
+	if (sc->consumer[0] == '\0' &&
+	    gethostname(sc->consumer, sizeof sc->consumer - 1) != 0)
+		snprintf(sc->consumer, sizeof sc->consumer, "jobpoold");
+}
+
 /* Parse queue number idx (from 1) into the next free slot of cf->queues. */
 static void
 config_parse_queue(struct config_parse *cp, struct config *cf, const config_setting_t *g,
@@ -860,6 +957,8 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 			if (config_want_off_or_min(cp, s, where, CONFIG_MIN_RLIMIT_NOFILE,
 			    INT32_MAX, &v) == 0)
 				qc->rlimit_nofile = (uint64_t)v;
+		} else if (strcmp(key, "source") == 0) {
+			config_parse_source(cp, qc, s, where);
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}

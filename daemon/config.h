@@ -25,6 +25,23 @@
 #define CONFIG_HANDLER_PLUGIN	"plugin:"
 #define CONFIG_HANDLER_EXEC	"exec:"
 
+/*
+ * Issue 17: a queue's source, a Redis stream read through a consumer group
+ * (source_redis.c). Fixed arrays, not pointers: a queue's copy of its config, and a
+ * reload's comparison of it, stay plain struct copies. redis[0] == '\0': none.
+ */
+#define CONFIG_SOURCE_URL_MAX	512
+#define CONFIG_SOURCE_NAME_MAX	256
+struct source_config {
+	char		 redis[CONFIG_SOURCE_URL_MAX];	/* redis://[user:pass@]host[:port][/db] */
+	char		 stream[CONFIG_SOURCE_NAME_MAX];
+	char		 group[CONFIG_SOURCE_NAME_MAX];	/* default "jobpool" */
+	char		 consumer[CONFIG_SOURCE_NAME_MAX]; /* default: the host name */
+	uint32_t	 claim_ms;	/* others' entries idle this long are claimed; default 60 s */
+	uint32_t	 result_ms;	/* results as keys <stream>:result:<id> living this long; 0: none */
+	char		 password_file[CONFIG_SOURCE_NAME_MAX]; /* the password, read at each connect */
+};
+
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
@@ -56,6 +73,8 @@ struct queue_config {
 	uint64_t	 rlimit_as;		/* RLIMIT_AS bytes; 0: unchanged */
 	uint64_t	 rlimit_cpu;		/* RLIMIT_CPU seconds; 0: unchanged */
 	uint64_t	 rlimit_nofile;		/* RLIMIT_NOFILE; 0: unchanged */
+
+	struct source_config source;		/* issue 17: where else jobs come from */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */

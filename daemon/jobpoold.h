@@ -554,6 +554,11 @@ stats_job_changed(const struct job_change *ch)
 }
 void		 server_job_changed(const struct job_change *);
 void		 notify_job_changed(const struct job_change *);
+/* source_redis: a job from a Redis stream ended; heard only while there are any. */
+extern uint64_t	 source_redis_nheld;
+void		 source_redis_job_changed(const struct job_change *);
+/* Is job id one from Redis, not ended yet? (Its entry, pending, is what keeps it.) */
+int		 source_redis_holds(uint64_t id);
 /* dispatch: a job is ready to run, dispatch its queue later in this pass. */
 void		 dispatch_kick(struct queue *q);
 static inline void
@@ -696,6 +701,14 @@ void		 metrics_stop(void);
 /* The bodies of /metrics and /status: 0, or -1 out of memory. */
 int		 metrics_write(struct evbuffer *b);
 int		 metrics_write_status(struct evbuffer *b);
+
+/* source_redis.c: a queue's jobs from a Redis stream (issue 17) */
+/* At start and after a reload: read for the queues that have a source, and only them. */
+void		 source_redis_sync(void);
+/* Why q takes no entries now ("redis unreachable (...)"), or NULL. */
+const char	*source_redis_paused(const struct queue *q);
+void		 source_redis_stats(struct evbuffer *out);
+void		 source_redis_free(void);
 
 /* notify.c: sd_notify, see notify.h */
 #include "notify.h"

@@ -576,6 +576,9 @@ journal_job_changed(const struct job_change *ch)
 
 	if (!journal_on)
 		return;		/* and job_end_batch() says there is nothing to wait for */
+	/* A job from a Redis stream is kept there, pending, until it ends: not here. */
+	if (source_redis_nheld != 0 && source_redis_holds(j->id))
+		return;
 	switch (ch->what) {
 	case JOB_QUEUED:
 	case JOB_DELAYED:
@@ -659,6 +662,8 @@ journal_snap_job(struct job *j, void *arg)
 	struct snap	*sn = arg;
 	size_t		 size;
 
+	if (source_redis_nheld != 0 && source_redis_holds(j->id))
+		return (0);	/* Redis keeps it (journal_job_changed) */
 	if (rec_job(sn->b, j, &size) != 0)
 		return (-1);
 	sn->live += size;

@@ -63,6 +63,7 @@ static void	lifecycle_log_debug(const struct job_change *)
 	DEBUG(lifecycle_log_debug, ON(JOB_EV_STARTED) | ON(JOB_DONE))		\
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
+	L(source_redis_job_changed, ON_END, source_redis_nheld != 0)		\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
 	L(queue_job_changed,	ON_END, 1)
 

@@ -553,6 +553,7 @@ master_reload(const char *why)
 		master_reload_queue(&ncf->queues[k], payload_changed, &t);
 	master_reload_removed(ncf, &t);
 	master_reload_commit(ncf, &t);
+	source_redis_sync();
 	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();
 	reloading = 0;
@@ -680,6 +681,7 @@ master_main(struct config *cf)
 		    q->cf.max_jobs == 1 ? "" : "s", (unsigned long long)q->cf.max_bytes,
 		    q->cf.prio_min, q->cf.prio_max);
 	}
+	source_redis_sync();
 
 	event_base_dispatch(master_base);
 	/* Freeing the signal events restores default actions: a late TERM must not kill. */
@@ -694,6 +696,7 @@ out:
 	metrics_stop();
 	server_close_listener();
 	server_close_all();
+	source_redis_free();
 	queues_free();
 	stats_free();
 	notify_free();

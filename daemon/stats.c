@@ -96,6 +96,8 @@ queue_state_name(const struct queue *q)
 		return ("removing");
 	if (q->failed_reason != NULL)
 		return ("failed");
+	if (source_redis_paused(q) != NULL)
+		return ("paused");
 	if (q->sv.respawn_ev != NULL && evtimer_pending(q->sv.respawn_ev, NULL))
 		return ("backoff");
 	return ("running");
@@ -251,9 +253,13 @@ stats_write(struct evbuffer *out)
 			    (unsigned long long)(q->sv.respawn_at > ms ? q->sv.respawn_at - ms :
 			    0));
 			stats_add_line(out, q->last_death);
+		} else if (source_redis_paused(q) != NULL) {
+			evbuffer_add_printf(out, " reason=");
+			stats_add_line(out, source_redis_paused(q));
 		}
 		evbuffer_add(out, "\n", 1);
 	}
+	source_redis_stats(out);
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		for (k = 0; k < q->nworkers; k++) {
