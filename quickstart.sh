@@ -27,7 +27,9 @@ packages=(
 # tests/it_redis.sh starts on a loopback port of its own. The prometheus package also
 # enables a Prometheus server (prometheus.service, port 9090) where systemd runs; the
 # tests do not use it: `systemctl disable --now prometheus` if it is not wanted.
-[ "$mode" = test ] && packages+=(tmux prometheus curl redis-server)
+# debhelper, dpkg-dev and lintian, with which tests/it_deb.sh builds and checks the
+# Debian packages (their other Build-Depends are in the list above).
+[ "$mode" = test ] && packages+=(tmux prometheus curl redis-server debhelper dpkg-dev lintian)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

@@ -25,11 +25,13 @@ while [ $# -gt 0 ]; do
 done
 # systemd as PID 1, procps for /bin/kill, and jobpoold's run-time libraries (those of
 # the build host: it_nspawn.sh copies in any the tree lacks, such as bookworm's
-# libconfig.so.9 into trixie, which has libconfig.so.11).
+# libconfig.so.9 into trixie, which has libconfig.so.11). In bookworm, exactly the
+# Depends of the jobpool and python3-jobpool packages that tests/it_deb.sh installs
+# with dpkg -i (python3 for python3-jobpool).
 case $suite in
 bookworm)
 	dir=${1:-${JOBPOOL_NSPAWN_TREE:-/var/cache/jobpool-nspawn/bookworm}}
-	include=systemd,systemd-sysv,dbus,procps,libevent-core-2.1-7,libevent-extra-2.1-7,libconfig9
+	include=systemd,systemd-sysv,dbus,procps,libevent-core-2.1-7,libevent-extra-2.1-7,libconfig9,libhiredis0.14,python3
 	;;
 trixie)
 	dir=${1:-${JOBPOOL_NSPAWN_TREE_TRIXIE:-/var/cache/jobpool-nspawn/trixie}}
