@@ -321,7 +321,16 @@ jp_start "$jr_conf"
 jp_eq "the journal brought back no job from Redis" 0 "$(jp_stat journal recovered)"
 uniq_jr() { sort -u "$jr" | wc -l; }
 jp_eq_until "after the restart every jr job ran" "$J" 60 uniq_jr
-jp_eq "each exactly once" "$J" "$(wc -l <"$jr")"
+# At most the one job the worker was running at the stop runs twice: on a loaded host
+# the stop can reach it past shutdown_timeout, and a job the shutdown cancels did not
+# end, so its entry stays pending (at least once). Every other job ran once.
+dups=$(( $(wc -l <"$jr") - J ))
+if [ "$dups" -le 1 ]; then
+	jp_pass "each exactly once, but for the job running at the stop ($dups ran twice)"
+else
+	jp_fail "$dups jobs ran twice across a graceful stop (at most 1: the running one)"
+	sort "$jr" | uniq -d | head >&2
+fi
 jp_eq_until "nothing is left pending" 0 20 eval 'rcli XPENDING jr jobpool | head -1'
 
 # ----- the password from a file, read at each connection -----
