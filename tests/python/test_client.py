@@ -152,14 +152,18 @@ class Offline(unittest.TestCase):
             asyncio.run(go())
 
 
-class Daemon(unittest.IsolatedAsyncioTestCase):
-    """Against the daemon: one connection per test, and a second where it helps."""
+class WithConnection(unittest.IsolatedAsyncioTestCase):
+    """A connection to the daemon per test, self.jp."""
 
     async def asyncSetUp(self) -> None:
         self.jp = await jobpool.connect()
 
     async def asyncTearDown(self) -> None:
         await self.jp.close()
+
+
+class Daemon(WithConnection):
+    """Against the daemon: one connection per test, and a second where it helps."""
 
     async def test_submit_result(self) -> None:
         self.assertEqual(await self.jp.submit("default", b"hello\0\r\n\xff"),
@@ -406,14 +410,8 @@ async def job_events(stream: jobpool.EventStream, jobs: set[int],
     return got
 
 
-class Events(unittest.IsolatedAsyncioTestCase):
+class Events(WithConnection):
     """jp.events(): the daemon's EVENTS as Event objects."""
-
-    async def asyncSetUp(self) -> None:
-        self.jp = await jobpool.connect()
-
-    async def asyncTearDown(self) -> None:
-        await self.jp.close()
 
     async def test_jobs_in_order(self) -> None:
         epoch, seq = await mark(self.jp)
