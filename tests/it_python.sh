@@ -3,8 +3,9 @@
 # with the system's /usr/bin/python3: mypy --strict over the package (when Debian's
 # python3-mypy is there), tests/python/test_client.py (submit and results,
 # errors of each kind, map with a window, 10,000 submits on one connection, cancelling a
-# task stops its running job, jobpool.Client, python3 -m jobpool), then, on a second
-# daemon it kills, a lost connection raising in every waiter.
+# task stops its running job, jobpool.Client, python3 -m jobpool, jp.events()), then,
+# on a second daemon it kills, a lost connection raising in every waiter, and on a
+# third, which it restarts, jp.events() following across the restart.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -16,9 +17,12 @@ fi
 export PYTHONPATH="$top_srcdir/bindings/python"
 export PYTHONDONTWRITEBYTECODE=1
 CONF='max_payload = 65536;
+events_ring = 200000;
 queues = (
 	{ name = "default"; handler = "echo"; workers = 2; },
-	{ name = "sleep"; handler = "sleep"; workers = 2; retries = 0; }
+	{ name = "sleep"; handler = "sleep"; workers = 2; retries = 0; },
+	{ name = "fail"; handler = "exec:/bin/false"; workers = 1; retries = 1;
+	  backoff_base = 0.01; backoff_max = 0.01; }
 );'
 pyunit() { (cd "$top_srcdir/tests/python" && timeout 240 "$PY" -m unittest -v "$@" 2>&1); }
 
@@ -48,4 +52,20 @@ wait "$JP_PID" 2>/dev/null
 JP_PID=
 JP_DPID=
 jp_check_sanitizers
+
+# A restart while jp.events() follows: the test writes $JP_RESTART_FILE once it is
+# following; the daemon is stopped and started again on the same socket; the stream
+# goes on with a gap of reason restart (the test waits for it with a deadline).
+jp_start "$CONF"
+rm -f "$JP_TMP/restart"
+JP_RESTART_FILE=$JP_TMP/restart pyunit test_client.Restart >"$JP_TMP/restart.out" &
+pyrun=$!
+jp_ok_until "the Restart test follows and asks for a restart" 60 test -s "$JP_TMP/restart"
+jp_stop
+jp_start "$CONF"
+wait "$pyrun"; rc=$?
+cat "$JP_TMP/restart.out"
+jp_eq "Restart: exit status" 0 "$rc"
+jp_match "Restart ran, not skipped" '^OK$' "$(cat "$JP_TMP/restart.out")"
+jp_stop
 jp_done

@@ -3,11 +3,14 @@ jobpoold that tests/it_python.sh starts ($JOBPOOL_SOCKET), with its queues:
 
     default  echo, 2 workers
     sleep    sleep (payload: milliseconds; stops when cancelled), 2 workers, retries 0
+    fail     exec:/bin/false, 1 worker, retries 1 (backoff 10 ms)
+    events_ring = 200000
     max_payload = 65536
 
 Run by it_python.sh with /usr/bin/python3 -m unittest. State that changes (a job's
 state, a worker's job) is waited for with a deadline (until()), never read once.
-LostConnection runs only when $JP_KILL_PID names the daemon it may kill.
+LostConnection runs only when $JP_KILL_PID names the daemon it may kill, Restart only
+when $JP_RESTART_FILE names the file that asks it.sh to restart the daemon.
 """
 
 from __future__ import annotations
@@ -101,6 +104,46 @@ class Offline(unittest.TestCase):
         with self.assertRaises(ValueError):
             jobpool.submit_options(timeout=-1)
 
+    def test_parse_event(self) -> None:
+        ev = jobpool.parse_event(
+            b"EVENT seq=17 time=1733480000.123456 type=job.failed queue=default job=42 "
+            b"attempt=1 pid=4123 ms=12 future=x%20y error=exit status 3 a=b 100%25", 9)
+        self.assertEqual(ev, jobpool.Event(
+            type="job.failed", epoch=9, seq=17, time=1733480000.123456,
+            queue="default", job=42, attempt=1, pid=4123, ms=12,
+            error="exit status 3 a=b 100%", extra={"future": "x y"}))
+        gap = jobpool.parse_event("EVENT type=gap reason=overrun first=5 last=9", 3)
+        self.assertEqual((gap.is_gap, gap.reason, gap.first, gap.last, gap.seq),
+                         (True, "overrun", 5, 9, None))
+        gap = jobpool.parse_event("type=gap reason=restart epoch=77 first=6", 3)
+        self.assertEqual((gap.reason, gap.old_epoch, gap.first, gap.epoch),
+                         ("restart", 77, 6, 3))
+        ev = jobpool.parse_event("EVENT seq=2 time=1.000001 type=worker.exited "
+                                 "queue=q pid=5 signal=9 reason=killed %E2%9C%93", 3)
+        self.assertEqual((ev.signal, ev.exit, ev.reason), (9, None, "killed \u2713"))
+        ev = jobpool.parse_event("EVENT seq=3 time=1.5 type=job.dead queue=q job=1 "
+                                 "attempt=2 error_lost=1", 3)
+        self.assertTrue(ev.error_lost)
+        self.assertIsNone(ev.error)
+        with self.assertRaisesRegex(ValueError, "bad seq"):
+            jobpool.parse_event("EVENT seq=x type=a", 1)
+        with self.assertRaisesRegex(ValueError, "without a type"):
+            jobpool.parse_event("EVENT seq=1", 1)
+
+    def test_events_arguments(self) -> None:
+        # Refused before connecting (there is no daemon at this path).
+        for kw in ({"since": -1}, {"since": "later"}, {"since": True},
+                   {"since": "now", "epoch": 3}, {"queue": "a b"},
+                   {"type": "x" * 64}, {"type": "a b"}):
+            with self.assertRaises(ValueError, msg=repr(kw)):
+                jobpool.events(path="/nonexistent/s", **kw)  # type: ignore[arg-type]
+
+        async def go() -> None:
+            with self.assertRaisesRegex(jobpool.ConnectFailed, "/nonexistent/s"):
+                async for _ in jobpool.events(path="/nonexistent/s"):
+                    pass
+        asyncio.run(go())
+
     def test_connect_failed(self) -> None:
         async def go() -> None:
             async with jobpool.connect("/nonexistent/jobpool.sock"):
@@ -109,14 +152,18 @@ class Offline(unittest.TestCase):
             asyncio.run(go())
 
 
-class Daemon(unittest.IsolatedAsyncioTestCase):
-    """Against the daemon: one connection per test, and a second where it helps."""
+class WithConnection(unittest.IsolatedAsyncioTestCase):
+    """A connection to the daemon per test, self.jp."""
 
     async def asyncSetUp(self) -> None:
         self.jp = await jobpool.connect()
 
     async def asyncTearDown(self) -> None:
         await self.jp.close()
+
+
+class Daemon(WithConnection):
+    """Against the daemon: one connection per test, and a second where it helps."""
 
     async def test_submit_result(self) -> None:
         self.assertEqual(await self.jp.submit("default", b"hello\0\r\n\xff"),
@@ -138,7 +185,8 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
         stats = await self.jp.status()
         self.assertGreaterEqual(stats["queues"]["default"]["done"], 1)
         self.assertGreaterEqual(stats["daemon"]["connections"], 1)
-        self.assertEqual({w["queue"] for w in stats["workers"]}, {"default", "sleep"})
+        self.assertEqual({w["queue"] for w in stats["workers"]},
+                         {"default", "sleep", "fail"})
 
     async def test_job_failed(self) -> None:
         with self.assertRaises(jobpool.JobFailed) as cm:
@@ -340,6 +388,143 @@ class Daemon(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(await self.jp.wait(job), b"w")
 
 
+async def mark(jp: jobpool.Connection) -> tuple[int, int]:
+    """The daemon's epoch and its last event's seq (STATS): a stream since then."""
+    d = (await jp.status())["daemon"]
+    return int(d["events_epoch"]), int(d["events_seq"])
+
+
+async def job_events(stream: jobpool.EventStream, jobs: set[int],
+                     ends: int) -> dict[int, list[jobpool.Event]]:
+    """The events of jobs read from stream, by job, until ends of them have ended
+    (job.succeeded or job.dead), within the deadline."""
+    got: dict[int, list[jobpool.Event]] = {j: [] for j in jobs}
+    done = 0
+    async with asyncio.timeout(DEADLINE):
+        async for ev in stream:
+            if ev.job in jobs:
+                got[ev.job].append(ev)
+                done += ev.type in ("job.succeeded", "job.dead")
+                if done == ends:
+                    break
+    return got
+
+
+class Events(WithConnection):
+    """jp.events(): the daemon's EVENTS as Event objects."""
+
+    async def test_jobs_in_order(self) -> None:
+        epoch, seq = await mark(self.jp)
+        async with self.jp.events(since=seq, epoch=epoch) as stream:
+            ok = await self.jp.submit_nowait("default", b"fine")
+            bad = await self.jp.submit_nowait("fail", b"")
+            got = await job_events(stream, {ok, bad}, 2)
+        self.assertEqual([e.type for e in got[ok]],
+                         ["job.queued", "job.started", "job.succeeded"])
+        self.assertEqual([e.type for e in got[bad]],
+                         ["job.queued", "job.started", "job.failed", "job.retrying",
+                          "job.started", "job.failed", "job.dead"])
+        self.assertEqual([e.attempt for e in got[bad]], [0, 1, 1, 1, 2, 2, 2])
+        for e in got[ok] + got[bad]:
+            self.assertEqual(e.epoch, epoch)
+            self.assertGreater(e.seq or 0, seq)
+            self.assertIsInstance(e.time, float)
+        self.assertEqual(got[ok][0].queue, "default")
+        self.assertEqual(got[bad][0].queue, "fail")
+        done = got[ok][2]
+        self.assertIsInstance(done.ms, int)
+        self.assertEqual(done.pid, got[ok][1].pid)
+        self.assertGreater(done.pid or 0, 0)
+        failed = got[bad][2]
+        self.assertIn("exit status 1", failed.error or "")
+        self.assertIsInstance(got[bad][3].delay_ms, int)
+        self.assertIn("exit status 1", got[bad][6].error or "")
+        # Sequence numbers grow along the stream.
+        seqs = [e.seq or 0 for e in got[ok] + got[bad]]
+        self.assertEqual(len(set(seqs)), len(seqs))
+        self.assertEqual(sorted(seqs[:3]), seqs[:3])
+        self.assertEqual(sorted(seqs[3:]), seqs[3:])
+
+    async def test_filters(self) -> None:
+        epoch, seq = await mark(self.jp)
+        ok = await self.jp.submit_nowait("default", b"x")
+        bad = await self.jp.submit_nowait("fail", b"")
+        self.assertEqual(await self.jp.wait(ok), b"x")
+        with self.assertRaises(jobpool.JobFailed):
+            await self.jp.wait(bad)
+        evs = [e async for e in self.jp.events(since=seq, epoch=epoch, queue="fail",
+                                                   follow=False)]
+        self.assertEqual({e.queue for e in evs}, {"fail"})
+        self.assertIn(bad, {e.job for e in evs})
+        evs = [e async for e in self.jp.events(since=seq, epoch=epoch,
+                                                   type="job.s*", follow=False)]
+        mine = [e.type for e in evs if e.job == ok]
+        self.assertEqual(mine, ["job.started", "job.succeeded"])
+        self.assertEqual({e.type for e in evs} - {"job.started", "job.succeeded"}, set())
+        evs = [e async for e in self.jp.events(since=seq, epoch=epoch, queue="default",
+                                                   type="*.queued", follow=False)]
+        self.assertEqual([(e.job, e.type) for e in evs if e.job in (ok, bad)],
+                         [(ok, "job.queued")])
+        with self.assertRaises(jobpool.ProtocolError) as cm:
+            async for _ in self.jp.events(queue="nosuchqueue"):
+                pass
+        self.assertEqual(cm.exception.code, "noqueue")
+
+    async def test_since_resumes_exactly(self) -> None:
+        epoch, seq = await mark(self.jp)
+        await self.jp.submit("default", b"1")
+        await self.jp.submit("default", b"2")
+        with self.assertRaises(jobpool.JobFailed):
+            await self.jp.submit("fail", b"")
+        stream = self.jp.events(since=seq, epoch=epoch, follow=False)
+        evs = [e async for e in stream]
+        # Every event after seq, none left out, none twice (the ring holds them all).
+        self.assertGreaterEqual(len(evs), 13)
+        self.assertEqual([e.seq for e in evs], list(range(seq + 1, seq + 1 + len(evs))))
+        self.assertEqual((stream.epoch, stream.seq), (epoch, evs[-1].seq))
+        # From the middle: exactly what followed.
+        k = evs[4].seq
+        assert k is not None
+        again = [e async for e in self.jp.events(since=k, epoch=epoch, follow=False)]
+        self.assertEqual(again[:len(evs) - 5], evs[5:])
+        # A follower read partly, closed, and resumed where it stopped.
+        f = self.jp.events(since=seq, epoch=epoch)
+        first = [await f.__anext__() for _ in range(3)]
+        await f.aclose()
+        with self.assertRaises(StopAsyncIteration):
+            await f.__anext__()
+        self.assertEqual(first, evs[:3])
+        async with self.jp.events(since=f.seq, epoch=f.epoch) as g:
+            self.assertEqual(await g.__anext__(), evs[3])
+        # since=all starts at the oldest the ring holds: these are among them.
+        alls = [e async for e in self.jp.events(since="all", follow=False)]
+        self.assertLessEqual({e.seq for e in evs}, {e.seq for e in alls})
+        self.assertEqual(alls[0].seq, 1)	# the ring is large enough for the whole run
+        # Another epoch: the daemon says what was lost to its restart, a gap.
+        stale = [e async for e in self.jp.events(since=k, epoch=epoch - 1,
+                                                     follow=False)]
+        self.assertEqual((stale[0].type, stale[0].reason, stale[0].old_epoch,
+                          stale[0].first), ("gap", "restart", epoch - 1, k + 1))
+        self.assertEqual(stale[1].seq, 1)
+
+    async def test_follow_now(self) -> None:
+        # since="now" (the default): the events from the request on, as they happen.
+        stream = self.jp.events(type="job.succeeded")
+        reader = asyncio.create_task(stream.__anext__())
+        had = int((await self.jp.status())["daemon"]["subscribers"])
+
+        async def subscribed() -> bool:
+            return int((await self.jp.status())["daemon"]["subscribers"]) > had
+        await until("the stream is subscribed", subscribed)
+        job = await self.jp.submit_nowait("default", b"now")
+        async with asyncio.timeout(DEADLINE):
+            ev = await reader
+            while ev.job != job:
+                ev = await stream.__anext__()
+        self.assertEqual((ev.type, ev.queue), ("job.succeeded", "default"))
+        await stream.aclose()
+
+
 class Sync(unittest.TestCase):
     """jobpool.Client and python3 -m jobpool."""
 
@@ -353,6 +538,22 @@ class Sync(unittest.TestCase):
             self.assertIn("default", jp.status()["queues"])
             with self.assertRaises(jobpool.JobFailed):
                 jp.submit("sleep", "nope")
+
+    def test_client_events(self) -> None:
+        with jobpool.Client() as jp:
+            d = jp.status()["daemon"]
+            epoch, seq = int(d["events_epoch"]), int(d["events_seq"])
+            job = jp.submit_nowait("default", "sync events")
+            self.assertEqual(jp.wait(job), b"sync events")
+            evs = [e for e in jp.events(since=seq, epoch=epoch, follow=False)
+                   if e.job == job]
+            self.assertEqual([e.type for e in evs],
+                             ["job.queued", "job.started", "job.succeeded"])
+            # Following: leaving the loop closes the stream; the client goes on.
+            gen = jp.events(since=seq, epoch=epoch)
+            self.assertEqual(next(gen).seq, seq + 1)
+            gen.close()
+            self.assertEqual(jp.submit("default", "after"), b"after")
 
     def test_ctrl_c_cancels_job(self) -> None:
         # A script's submit() interrupted by SIGINT cancels its job in the daemon.
@@ -425,6 +626,45 @@ class LostConnection(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(jobpool.ConnectionLost):
             await jp.submit("default", b"after")
         await jp.close()
+
+
+@unittest.skipUnless(os.environ.get("JP_RESTART_FILE"), "needs $JP_RESTART_FILE "
+                     "(it_python.sh)")
+class Restart(unittest.IsolatedAsyncioTestCase):
+    """A follower across a restart of the daemon: it_python.sh restarts it once this
+    test has written $JP_RESTART_FILE; the stream goes on with a gap of reason restart."""
+
+    async def test_gap_on_restart(self) -> None:
+        async with jobpool.connect() as jp:
+            epoch, seq = await mark(jp)
+            stream = jp.events(since=seq, epoch=epoch)
+            job = await jp.submit_nowait("default", b"before")
+            got = await job_events(stream, {job}, 1)
+        self.assertEqual(got[job][-1].type, "job.succeeded")
+        with open(os.environ["JP_RESTART_FILE"], "w") as f:
+            f.write("restart\n")
+        before: list[jobpool.Event] = []
+        async with asyncio.timeout(90):
+            async for ev in stream:
+                if ev.is_gap:
+                    gap = ev
+                    break
+                before.append(ev)
+            after = await stream.__anext__()
+        last = before[-1].seq if before else got[job][-1].seq
+        assert last is not None
+        self.assertEqual((gap.reason, gap.old_epoch, gap.first),
+                         ("restart", epoch, last + 1))
+        self.assertNotEqual(gap.epoch, epoch)
+        self.assertEqual((after.epoch, after.seq), (gap.epoch, 1))
+        # The new daemon's events keep coming on the same stream.
+        async with jobpool.connect() as jp:
+            job = await jp.submit_nowait("default", b"after")
+            got = await job_events(stream, {job}, 1)
+        self.assertEqual([e.type for e in got[job]],
+                         ["job.queued", "job.started", "job.succeeded"])
+        self.assertEqual({e.epoch for e in got[job]}, {gap.epoch})
+        await stream.aclose()
 
 
 if __name__ == "__main__":

@@ -20,12 +20,16 @@ import asyncio
 import collections
 import re
 from collections.abc import AsyncIterable
-from typing import Any, AsyncGenerator, Generator, Iterable, Optional, Union
+from typing import (TYPE_CHECKING, Any, AsyncGenerator, Generator, Iterable, Optional,
+                    Union)
 
 from .errors import (ConnectFailed, ConnectionLost, JobError, NotSupported,
                      ProtocolError, job_error)
 from .path import default_socket
 from .stats import parse_stats, parse_words
+
+if TYPE_CHECKING:
+    from .events import EventStream
 
 Payload = Union[bytes, bytearray, memoryview, str]
 
@@ -554,6 +558,24 @@ class Connection(asyncio.Protocol):
             for fut in finished:
                 if not fut.cancelled():
                     fut.exception()	# retrieved: no "never retrieved" warning
+
+    def events(self, since: Union[None, int, str] = None, *, epoch: Optional[int] = None,
+               queue: Optional[str] = None, type: Optional[str] = None,
+               follow: bool = True) -> "EventStream":
+        """The daemon's events, as ``jobpool.Event`` objects: ``async for ev in
+        jp.events(since=...)``. On a connection of its own (EVENTS turns a connection
+        into a stream), to the same socket.
+
+        since: None (``"now"`` following, ``"all"`` without), ``"now"``, ``"all"``
+        (what the daemon's ring holds), or a seq: the events after it, with epoch= the
+        epoch it came from (a different one starts with a gap of reason ``restart``).
+        queue=, type= (a glob such as ``"job.*"``): the daemon's filters.
+        follow=True: go on until closed, connecting again (every 0.5 s) after a lost
+        connection and resuming after the last event read, so a restart of the daemon
+        is a gap event; follow=False: what the ring holds now, then the end."""
+        from .events import EventStream
+        return EventStream(self.path, since, epoch=epoch, queue=queue, type=type,
+                           follow=follow)
 
     async def close(self) -> None:
         """Close the connection; what still waits on it gets ConnectionLost (the

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Iterable, Iterator, Optional, TypeVar, Union
 
 from .connection import Connection, Payload, open_connection
 from .errors import JobError
+from .events import Event
 
 T = TypeVar("T")
 
@@ -77,6 +78,21 @@ class Client:
                     return
         finally:
             self._run(agen.aclose())
+
+    def events(self, since: Union[None, int, str] = None,
+               **options: Any) -> Iterator[Event]:
+        """Connection.events() as a generator; closing it (or leaving the loop and
+        dropping it) closes the stream's connection."""
+        stream = self._conn.events(since, **options)
+        try:
+            while True:
+                try:
+                    yield self._run(stream.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            if not self._loop.is_closed():
+                self._run(stream.aclose())
 
     def close(self) -> None:
         if not self._loop.is_closed():
