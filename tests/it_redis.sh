@@ -44,6 +44,10 @@ B_LOG="$JP_TMP/b.log"
 trap '[ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null; [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null; jp_cleanup' EXIT
 
 rcli() { redis-cli -h 127.0.0.1 -p "$PORT" -a "$PASS" --no-auth-warning "$@"; }
+xadd_n() {	# $1 stream, $2 payload prefix, $3 count: payloads <prefix>-1 .. -<count>
+	for i in $(seq 1 "$3"); do printf 'XADD %s * payload %s-%d\n' "$1" "$2" "$i"; done |
+		rcli >/dev/null
+}
 redis_start() {
 	timeout -s KILL 600 redis-server --bind 127.0.0.1 --port "$PORT" --dir "$RDIR" \
 		--requirepass "$PASS" --save '' --appendonly yes --daemonize no \
@@ -162,7 +166,7 @@ jp_eq "a local SUBMIT to another queue works" "hello" "$(printf hello | jp_ctl s
 
 # ----- redis-server restarted mid-run: both pause, then finish -----
 M=600
-for i in $(seq 1 $M); do printf 'XADD files * payload f-%d\n' "$i"; done | rcli >/dev/null
+xadd_n files f "$M"
 jp_until 30 eval '[ "$(wc -l <"$ran")" -ge 20 ]' || jp_fail "the file jobs did not start"
 # A graceful stop that keeps the stream and the group (dump.rdb), as a restart would.
 rcli SHUTDOWN SAVE >/dev/null 2>&1
@@ -191,7 +195,7 @@ jp_eq_until "nothing is left pending in the files group" 0 30 eval 'rcli XPENDIN
 # Killed, not asked to save: what it keeps is its append-only file (appendonly yes,
 # fsynced at SIGTERM). The stop10 queues (max_jobs 10) leave most entries in Redis.
 S=400
-for i in $(seq 1 $S); do printf 'XADD stop10 * payload t-%d\n' "$i"; done | rcli >/dev/null
+xadd_n stop10 t "$S"
 jp_until 30 eval '[ "$(wc -l <"$stop10")" -ge 20 ]' || jp_fail "the stop10 jobs did not start"
 kill -TERM "$RPID"
 wait "$RPID" 2>/dev/null
@@ -325,7 +329,7 @@ jp_match "STATS shows the URL without it" "url=redis://:\\*\\*\\*@127.0.0.1:$POR
 
 # ----- kill -9 one daemon mid-run: the other claims its entries and finishes -----
 K=300
-for i in $(seq 1 $K); do printf 'XADD slow * payload s-%d\n' "$i"; done | rcli >/dev/null
+xadd_n slow s "$K"
 jp_until 30 eval '[ "$(wc -l <"$slow")" -ge 40 ]' || jp_fail "the slow jobs did not start"
 kill -KILL "$JP_DPID"
 wait "$JP_PID" 2>/dev/null
@@ -375,7 +379,7 @@ queues = (
 printf '%s\n' "$PASS" >"$JP_TMP/redis.pw"
 jp_start "$jr_conf"
 J=200
-for i in $(seq 1 $J); do printf 'XADD jr * payload j-%d\n' "$i"; done | rcli >/dev/null
+xadd_n jr j "$J"
 jp_until 30 eval '[ "$(wc -l <"$jr")" -ge 20 ]' || jp_fail "the jr jobs did not start"
 jp_stop
 left=$(rcli XPENDING jr jobpool | head -1)
