@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "jobpool.h"
 #include "proto.h"
 
@@ -97,7 +98,10 @@ struct jobpool {
 	char			 code[32];
 };
 
-/* Why jobpool_connect() last failed in this thread, for jobpool_error(NULL). */
+/*
+ * Why jobpool_connect() or jobpool_redis_submit() last failed in this thread, for
+ * jobpool_error(NULL).
+ */
 static _Thread_local char client_connect_err[512];
 
 static int	client_fail(struct jobpool *, int, const char *, ...)
@@ -115,6 +119,18 @@ client_fail(struct jobpool *jp, int rc, const char *fmt, ...)
 	vsnprintf(jp->err, sizeof jp->err, fmt, ap);
 	va_end(ap);
 	jp->code[0] = '\0';
+	return (rc);
+}
+
+/* Record the failure of a call without a connection and return its code. */
+int
+client_fail_nojp(int rc, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(client_connect_err, sizeof client_connect_err, fmt, ap);
+	va_end(ap);
 	return (rc);
 }
 
@@ -807,7 +823,10 @@ jobpool_fd(struct jobpool *jp)
 	return (jp == NULL ? -1 : jp->fd);
 }
 
-/* The last failure as a sentence; for NULL, why jobpool_connect() last failed. */
+/*
+ * The last failure as a sentence; for NULL, why jobpool_connect() or
+ * jobpool_redis_submit() last failed.
+ */
 const char *
 jobpool_error(struct jobpool *jp)
 {

@@ -16,6 +16,9 @@
  * Do not mix the two while pipelined replies are outstanding.
  *
  * The protocol itself is documented in PROTOCOL.md.
+ *
+ * And one call without a daemon: jobpool_redis_submit() adds a job to a Redis stream
+ * that jobpoold queues read, and can wait for its result there.
  */
 
 #ifndef JOBPOOL_H
@@ -40,6 +43,7 @@ extern "C" {
 #define JOBPOOL_EAGAIN		-5	/* non-blocking: nothing available yet */
 #define JOBPOOL_EINVAL		-6	/* a bad argument to this library */
 #define JOBPOOL_ETIMEDOUT	-7	/* a timeout given to this library expired */
+#define JOBPOOL_EREDIS		-8	/* Redis refused a command or broke the connection */
 
 /* Submit flags. */
 #define JOBPOOL_WAIT		0x1	/* deliver a RESULT on this connection */
@@ -122,7 +126,10 @@ struct jobpool	*jobpool_connect(const char *path);
 void		 jobpool_close(struct jobpool *jp);
 /* The connection's descriptor, for poll(); do not read or write it. */
 int		 jobpool_fd(struct jobpool *jp);
-/* A sentence describing the last failure on this connection (NULL: the last failed connect). */
+/*
+ * A sentence describing the last failure on this connection; NULL: why the last
+ * jobpool_connect() or jobpool_redis_submit() that failed in this thread failed.
+ */
 const char	*jobpool_error(struct jobpool *jp);
 /* The daemon's error code word ("busy", "noqueue", ...) after JOBPOOL_ESERVER, else "". */
 const char	*jobpool_error_code(struct jobpool *jp);
@@ -169,6 +176,35 @@ int		 jobpool_flush(struct jobpool *jp, int timeout_ms);
  * message has arrived; < 0 blocks. Pending output is written meanwhile.
  */
 int		 jobpool_next(struct jobpool *jp, struct jobpool_msg *msg, int timeout_ms);
+
+/*
+ * A job submitted through Redis: its stream entry and, when waited for, how it ended, as
+ * the jobpoold that ran it wrote it under <stream>:result:<entry> (the source's
+ * result_ttl, jobpool.conf(5), REDIS STREAMS). Free with jobpool_redis_result_free().
+ */
+struct jobpool_redis_result {
+	char		 entry[64];	/* the entry id XADD gave, "1733480000000-0" */
+	char		 end[16];	/* waited: "done", "dead" or "cancelled"; else "" */
+	void		*data;		/* waited: a done job's output, else why it did
+					 * not run to the end; NUL-terminated; else NULL */
+	size_t		 len;
+};
+
+/*
+ * Add a job to the Redis stream a jobpoold queue reads (its source), without a local
+ * daemon: XADD <stream> * payload <data> on url, redis://[[user]:password@]host[:port][/db].
+ * On success res->entry is the entry id. wait_ms 0 returns then; otherwise the result key
+ * is polled (every 20 ms) until a daemon writes it, for at most wait_ms (< 0: forever),
+ * and res->end and res->data say how the job ended (JOBPOOL_OK whatever the end: check
+ * res->end). Only a source with result_ttl writes results: without it a wait times out.
+ * Fails with JOBPOOL_EINVAL (a bad URL or argument), JOBPOOL_ESYS (connecting), JOBPOOL_EREDIS
+ * (AUTH, SELECT, XADD or GET refused), JOBPOOL_ETIMEDOUT (no result in time; res->entry
+ * is set) or JOBPOOL_EPROTO (the key is not a result); jobpool_error(NULL) says why,
+ * naming the host and the command, never the password. Blocking; one connection per call.
+ */
+int		 jobpool_redis_submit(const char *url, const char *stream, const void *data,
+		     size_t len, int wait_ms, struct jobpool_redis_result *res);
+void		 jobpool_redis_result_free(struct jobpool_redis_result *res);
 
 /*
  * Retry delay, as jobpoold computes it for a queue's backoff settings: after `failed`

@@ -17,6 +17,11 @@
 #   - redis-server restarted mid-run: both daemons show `paused: redis unreachable`,
 #     say so once in the log, then resume and finish; nothing is lost (every payload is
 #     in the file the handler appends to);
+#   - redis-server killed (SIGTERM) and down for 10 s with jobs waiting in the stream:
+#     both pause, it comes back on the same port and dir (its append-only file keeps
+#     the stream and the groups), both resume and every job runs;
+#   - libjobpool's jobpool_redis_submit() (tests/redis_submit): an entry id, a result
+#     waited for, a wait that times out, a wrong password's error without it;
 #   - the password is in no log line, no STATS and no status.
 # Skipped, saying why, only when redis-server is not installed (quickstart.sh test
 # installs it).
@@ -39,9 +44,13 @@ B_LOG="$JP_TMP/b.log"
 trap '[ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null; [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null; jp_cleanup' EXIT
 
 rcli() { redis-cli -h 127.0.0.1 -p "$PORT" -a "$PASS" --no-auth-warning "$@"; }
+xadd_n() {	# $1 stream, $2 payload prefix, $3 count: payloads <prefix>-1 .. -<count>
+	for i in $(seq 1 "$3"); do printf 'XADD %s * payload %s-%d\n' "$1" "$2" "$i"; done |
+		rcli >/dev/null
+}
 redis_start() {
 	timeout -s KILL 600 redis-server --bind 127.0.0.1 --port "$PORT" --dir "$RDIR" \
-		--requirepass "$PASS" --save '' --appendonly no --daemonize no \
+		--requirepass "$PASS" --save '' --appendonly yes --daemonize no \
 		>>"$RDIR/redis.log" 2>&1 &
 	RPID=$!
 	jp_until 10 eval 'rcli PING 2>/dev/null | grep -q PONG' ||
@@ -69,8 +78,10 @@ case $out in *"$PASS"*) jp_fail "a config error quotes the password: $out" ;;
 N=100000
 ran="$JP_TMP/ran"
 slow="$JP_TMP/slow"
+stop10="$JP_TMP/stop10"
 : >"$ran"
 : >"$slow"
+: >"$stop10"
 # An entry that three hosts took and died with (three deliveries, never acked): the
 # next host to claim it makes it dead (poison_after = 3), not a fourth victim.
 rcli XGROUP CREATE poison jobpool 0 MKSTREAM >/dev/null
@@ -101,6 +112,10 @@ queues = (
 	{ name = "flood"; handler = "sleep"; workers = 1; batch = 1; max_jobs = 20;
 	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "flood";
 	             consumer = "$1"; }; },
+	{ name = "stop10"; handler = "exec:/bin/sh -c 'read -r p; sleep 0.05; echo \"\$p\" >> $stop10'";
+	  workers = 2; batch = 1; max_jobs = 10;
+	  source = { redis = "redis://:$PASS@127.0.0.1:$PORT/0"; stream = "stop10";
+	             group = "g3"; consumer = "$1"; }; },
 	{ name = "local"; handler = "echo"; workers = 1; }
 );
 shutdown_timeout = 5;
@@ -151,7 +166,7 @@ jp_eq "a local SUBMIT to another queue works" "hello" "$(printf hello | jp_ctl s
 
 # ----- redis-server restarted mid-run: both pause, then finish -----
 M=600
-for i in $(seq 1 $M); do printf 'XADD files * payload f-%d\n' "$i"; done | rcli >/dev/null
+xadd_n files f "$M"
 jp_until 30 eval '[ "$(wc -l <"$ran")" -ge 20 ]' || jp_fail "the file jobs did not start"
 # A graceful stop that keeps the stream and the group (dump.rdb), as a restart would.
 rcli SHUTDOWN SAVE >/dev/null 2>&1
@@ -175,6 +190,38 @@ jp_match "the log says it resumed" "queue files: redis .* reachable again; resum
 uniq_ran() { sort -u "$ran" | wc -l; }
 jp_eq_until "every file job ran (at least once), after the restart" "$M" 60 uniq_ran
 jp_eq_until "nothing is left pending in the files group" 0 30 eval 'rcli XPENDING files g2 | head -1'
+
+# ----- redis-server down for 10 s with jobs waiting in the stream -----
+# Killed, not asked to save: what it keeps is its append-only file (appendonly yes,
+# fsynced at SIGTERM). The stop10 queues (max_jobs 10) leave most entries in Redis.
+S=400
+xadd_n stop10 t "$S"
+jp_until 30 eval '[ "$(wc -l <"$stop10")" -ge 20 ]' || jp_fail "the stop10 jobs did not start"
+kill -TERM "$RPID"
+wait "$RPID" 2>/dev/null
+RPID=
+stopped_at=$(date +%s)
+jp_eq_until "A: the stop10 queue is paused" paused 20 jp_stat queue stop10 state
+jp_eq_until "B: the stop10 queue is paused" paused 20 b_stat queue stop10 state
+# The outage itself: 10 s from the kill, both staying paused throughout.
+while [ $(( $(date +%s) - stopped_at )) -lt 10 ]; do
+	[ "$(jp_stat queue stop10 state)" = paused ] && [ "$(b_stat queue stop10 state)" = paused ] ||
+		{ jp_fail "a queue left paused while redis-server was down"; break; }
+	sleep 0.5
+done
+n=$(wc -l <"$stop10")
+if [ "$n" -lt "$S" ]; then
+	jp_pass "after 10 s down, jobs still wait in the stream ($n of $S ran)"
+else
+	jp_fail "every stop10 job ran before redis-server came back: the stop tested nothing"
+fi
+redis_start
+jp_eq "redis-server kept the stream across the stop" "$S" "$(rcli XLEN stop10)"
+jp_eq_until "A resumes after 10 s down" running 20 jp_stat queue stop10 state
+jp_eq_until "B resumes after 10 s down" running 20 b_stat queue stop10 state
+uniq_stop10() { sort -u "$stop10" | wc -l; }
+jp_eq_until "every stop10 job ran (at least once), after the 10 s stop" "$S" 60 uniq_stop10
+jp_eq_until "nothing is left pending in the stop10 group" 0 30 eval 'rcli XPENDING stop10 g3 | head -1'
 
 # ----- a reload changes the source like the rest of a queue's config -----
 conf_body host-a | sed 's/stream = "bulk"/stream = "bulk2"/' >"$JP_TMP/new.conf"
@@ -250,6 +297,30 @@ case $out in *"$PASS"*) jp_fail "submit --redis shows the password: $out" ;;
 out=$(jp_ctl submit --redis "$URL" x 2>&1)
 jp_eq "--redis without --stream is a usage error" 2 "$?"
 
+# ----- libjobpool: jobpool_redis_submit(), a producer without a daemon -----
+RS="$top_builddir/tests/redis_submit"
+out=$("$RS" "$URL" res 'via the library' 30000)
+jp_match "the library submits and gets the result a daemon wrote" \
+	"^entry [0-9]+-[0-9]+
+done via the library\$" "$out"
+lid=$(printf '%s\n' "$out" | sed -n 's/^entry //p')
+jp_eq_until "the daemon ran the library's entry (its result key)" "done
+via the library" 20 rcli GET "res:result:$lid"
+jp_match "without waiting: the entry id alone" '^entry [0-9]+-[0-9]+$' "$("$RS" "$URL" res 'no wait' 0)"
+out=$("$RS" "$URL" nobody 'never read' 300)
+jp_eq "a wait with no result in time fails" 1 "$?"
+jp_match "with JOBPOOL_ETIMEDOUT, saying which entry" \
+	"^error -7: no result for entry [0-9]+-[0-9]+ of stream nobody after 300 ms" "$out"
+out=$("$RS" "redis://:wrong-$PASS@127.0.0.1:$PORT/0" res x 0)
+jp_eq "a wrong password fails" 1 "$?"
+jp_match "with JOBPOOL_EREDIS and AUTH's error" "^error -8: redis 127.0.0.1:$PORT: AUTH: " "$out"
+case $out in *"$PASS"*) jp_fail "the library's error shows the password: $out" ;;
+	*) jp_pass "the library's error does not show the password" ;; esac
+out=$("$RS" "http://:$PASS@127.0.0.1:$PORT" res x 0)
+jp_match "a bad URL: JOBPOOL_EINVAL" "^error -6: redis URL: " "$out"
+case $out in *"$PASS"*) jp_fail "the library's URL error shows the password: $out" ;;
+	*) jp_pass "the library's URL error does not show the password" ;; esac
+
 # ----- the password is nowhere to be seen -----
 stats_all="$(badclient stats "$JP_SOCK"; JP_SOCK=$B_SOCK badclient stats "$B_SOCK"; jp_ctl status)"
 case $stats_all in *"$PASS"*) jp_fail "STATS or status shows the password" ;;
@@ -258,7 +329,7 @@ jp_match "STATS shows the URL without it" "url=redis://:\\*\\*\\*@127.0.0.1:$POR
 
 # ----- kill -9 one daemon mid-run: the other claims its entries and finishes -----
 K=300
-for i in $(seq 1 $K); do printf 'XADD slow * payload s-%d\n' "$i"; done | rcli >/dev/null
+xadd_n slow s "$K"
 jp_until 30 eval '[ "$(wc -l <"$slow")" -ge 40 ]' || jp_fail "the slow jobs did not start"
 kill -KILL "$JP_DPID"
 wait "$JP_PID" 2>/dev/null
@@ -308,7 +379,7 @@ queues = (
 printf '%s\n' "$PASS" >"$JP_TMP/redis.pw"
 jp_start "$jr_conf"
 J=200
-for i in $(seq 1 $J); do printf 'XADD jr * payload j-%d\n' "$i"; done | rcli >/dev/null
+xadd_n jr j "$J"
 jp_until 30 eval '[ "$(wc -l <"$jr")" -ge 20 ]' || jp_fail "the jr jobs did not start"
 jp_stop
 left=$(rcli XPENDING jr jobpool | head -1)
