@@ -41,7 +41,9 @@ RPID=
 B_PID=
 B_SOCK="$JP_TMP/b.sock"
 B_LOG="$JP_TMP/b.log"
-trap '[ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null; [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null; jp_cleanup' EXIT
+# RPID is timeout(1)'s pid: a SIGKILL to it would orphan redis-server, so its child
+# goes first.
+trap '[ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null; [ -n "$RPID" ] && { pkill -KILL -P "$RPID"; kill -KILL "$RPID"; } 2>/dev/null; jp_cleanup' EXIT
 
 rcli() { redis-cli -h 127.0.0.1 -p "$PORT" -a "$PASS" --no-auth-warning "$@"; }
 xadd_n() {	# $1 stream, $2 payload prefix, $3 count: payloads <prefix>-1 .. -<count>
