@@ -157,6 +157,15 @@ class Browser:
             time.sleep(0.2)
         return None
 
+    def until_errors(self, text, secs=5):
+        """Has an error holding text been collected (within secs)?"""
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            if any(text in e for e in self.errors):
+                return True
+            time.sleep(0.05)
+        return False
+
     def screenshot(self, path):
         r = self.call("Page.captureScreenshot", {"format": "png",
                                                  "captureBeyondViewport": False},
@@ -209,6 +218,10 @@ def check(a):
     os.makedirs(a.out, exist_ok=True)
     b = Browser(1280, 900)
     try:
+        # The console check itself: an error the page logs is caught.
+        b.js("console.error('dashboard_browser self-test')")
+        c.ok(b.until_errors("self-test"), "a console error would be caught")
+        b.errors.clear()
         b.goto(a.url)
         c.ok(b.until("document.body.dataset.ready === '1'"), "the page loads")
         if a.queues:
@@ -260,7 +273,7 @@ def check(a):
             while time.monotonic() < deadline:
                 out = subprocess.run([a.ctl, "status", a.retry], capture_output=True,
                                      text=True).stdout
-                if "done" in out or "succeeded" in out:
+                if "state: done" in out:
                     state = out
                     break
                 time.sleep(0.2)
