@@ -609,8 +609,8 @@ static const struct metrics_family metrics_families[] = {
 	{ "jobpool_events_dropped_total", "counter", "Events EVENTS subscribers lost: "
 	    "their gaps, and what the ring overtook and has not told them yet.",
 	    .daemon = metrics_events_dropped },
-	{ "jobpool_event_subscribers", "gauge", "Connections following the event "
-	    "stream (EVENTS).", .daemon = metrics_subscribers },
+	{ "jobpool_event_subscribers", "gauge", "Followers of the event stream: EVENTS "
+	    "connections and the dashboard's streams.", .daemon = metrics_subscribers },
 	{ "jobpool_jobs_submitted_total", "counter", "Jobs accepted (not counting those "
 	    "the journal recovered at a start).", .queue = metrics_q_submitted },
 	{ "jobpool_jobs_total", "counter", "Jobs ended (succeeded, dead, cancelled), "

@@ -139,12 +139,13 @@ function drawDygraphs(pts) {
 		lat.push([new Date(), 0, 0]);
 	}
 	if (!chart) {
-		const opts = { legend: "always", labelsKMB: true, height: 160 };
+		// The legends above the plots, not over them.
+		const opts = { legend: "always", labelsKMB: true, height: 150 };
 		chart = {
 			tput: new Dygraph($("chart-tput"), tput, Object.assign({ labels: ["time",
-			    "jobs/s"] }, opts)),
+			    "jobs/s"], labelsDiv: $("chart-tput-labels") }, opts)),
 			lat: new Dygraph($("chart-lat"), lat, Object.assign({ labels: ["time",
-			    "wait p99 (ms)", "run p99 (ms)"] }, opts)),
+			    "wait p99 (ms)", "run p99 (ms)"], labelsDiv: $("chart-lat-labels") }, opts)),
 		};
 	} else {
 		chart.tput.updateOptions({ file: tput });
@@ -233,7 +234,7 @@ function eventDetail(e) {
 	const parts = [];
 	if (e.pid) parts.push("pid " + e.pid);
 	if (e.attempt) parts.push("attempt " + e.attempt);
-	if (e.ms !== undefined) parts.push(dur(e.ms / 1000));
+	if (e.ms !== undefined) parts.push(e.ms === 0 ? "< 1 ms" : dur(e.ms / 1000));
 	if (e.delay_ms !== undefined) parts.push("retry in " + dur(e.delay_ms / 1000));
 	if (e.exit !== undefined) parts.push("exit " + e.exit);
 	if (e.signal !== undefined) parts.push("signal " + e.signal);
