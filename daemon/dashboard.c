@@ -841,7 +841,12 @@ dashboard_request(struct evhttp_request *req, const char *path)
 		return (1);
 	}
 	if (strcmp(path, "/api/events") == 0) {
-		dashboard_events(req);
+		if (cmd == EVHTTP_REQ_HEAD) {
+			/* The headers alone: a stream that can send nothing is not opened. */
+			dashboard_headers(req, "text/event-stream");
+			evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+		} else
+			dashboard_events(req);
 		return (1);
 	}
 	return (dashboard_api(req, path));

@@ -96,6 +96,9 @@ jp_eq "POST with no Origin or Referer is 403" 403 \
 jp_match "the 403 says why" 'cross-site' \
 	"$(curl -s -X POST -H "Origin: http://evil.example" -H "X-Jobpool-Token: $TOKEN" "$URL/api/retry?id=$DEAD")"
 jp_eq "GET of an action is 405" 405 "$(code "$URL/api/retry?id=$DEAD")"
+jp_eq "POST of the page is 405" 405 "$(code -X POST "$URL/")"
+jp_eq "HEAD of the event stream: its headers, no stream" 200 "$(code -I "$URL/api/events")"
+jp_eq "and no stream is left open" 0 "$(curl -s "$URL/api/info" | sed 's/.*"streams":\([0-9]*\).*/\1/')"
 jp_eq "the refused job is still dead" dead "$(state "$DEAD")"
 jp_match "cancel with the token and the page's origin" '"state":"cancell' \
 	"$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/cancel?id=$RUNNING")"
