@@ -435,29 +435,9 @@ dashboard_job_json(struct evbuffer *b, const struct job *j)
 	evbuffer_add(b, "]}\n", 3);
 }
 
-/* The job id= of the query, or 0 (none or not a number). */
-static uint64_t
-dashboard_query_id(struct evhttp_request *req)
-{
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*qs = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	struct evkeyvalq	 kv;
-	const char		*v;
-	uint64_t		 id = 0;
-
-	TAILQ_INIT(&kv);
-	if (qs == NULL || evhttp_parse_query_str(qs, &kv) != 0)
-		return (0);
-	if ((v = evhttp_find_header(&kv, "id")) == NULL ||
-	    proto_parse_u64(v, strlen(v), &id) != 0)
-		id = 0;
-	evhttp_clear_headers(&kv);
-	return (id);
-}
-
-/* The queue= of the query (copied into buf), or NULL. */
-static const char *
-dashboard_query_queue(struct evhttp_request *req, char *buf, size_t len)
+/* The value of key in the query (copied into buf, of len bytes): 1, or 0 if none. */
+static int
+dashboard_query(struct evhttp_request *req, const char *key, char *buf, size_t len)
 {
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	const char		*qs = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
@@ -467,13 +447,26 @@ dashboard_query_queue(struct evhttp_request *req, char *buf, size_t len)
 
 	TAILQ_INIT(&kv);
 	if (qs == NULL || evhttp_parse_query_str(qs, &kv) != 0)
-		return (NULL);
-	if ((v = evhttp_find_header(&kv, "queue")) != NULL && *v != '\0') {
+		return (0);
+	if ((v = evhttp_find_header(&kv, key)) != NULL && *v != '\0') {
 		snprintf(buf, len, "%s", v);
 		found = 1;
 	}
 	evhttp_clear_headers(&kv);
-	return (found ? buf : NULL);
+	return (found);
+}
+
+/* The job id= of the query, or 0 (none or not a number). */
+static uint64_t
+dashboard_query_id(struct evhttp_request *req)
+{
+	char		buf[32];
+	uint64_t	id;
+
+	if (!dashboard_query(req, "id", buf, sizeof buf) ||
+	    proto_parse_u64(buf, strlen(buf), &id) != 0)
+		return (0);
+	return (id);
 }
 
 /* ----- the event stream ----- */
@@ -585,22 +578,16 @@ dashboard_keepalive(void)
 static void
 dashboard_stream_since(struct evhttp_request *req, struct events_want *want)
 {
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*qs = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	const char		*v;
-	struct evkeyvalq	 kv;
 	unsigned long long	 e, s;
 	char			 id[64] = "";
 	int			 n = 0;
 
-	TAILQ_INIT(&kv);
 	if ((v = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Last-Event-ID")) != NULL)
 		snprintf(id, sizeof id, "%s", v);
-	else if (qs != NULL && evhttp_parse_query_str(qs, &kv) == 0 &&
-	    (v = evhttp_find_header(&kv, "since")) != NULL)
-		snprintf(id, sizeof id, "%s", v);
-	evhttp_clear_headers(&kv);
+	else
+		(void)dashboard_query(req, "since", id, sizeof id);
 	if (id[0] != '\0' && sscanf(id, "%llu:%llu%n", &e, &s, &n) == 2 &&
 	    id[n] == '\0') {
 		want->since = EVENTS_SINCE_SEQ;
@@ -787,7 +774,8 @@ dashboard_api(struct evhttp_request *req, const char *path)
 	else if (strcmp(path, "/api/series") == 0)
 		dashboard_series_json(b);
 	else if (strcmp(path, "/api/dead") == 0)
-		dashboard_dead_json(b, dashboard_query_queue(req, queue, sizeof queue));
+		dashboard_dead_json(b, dashboard_query(req, "queue", queue, sizeof queue) ?
+		    queue : NULL);
 	else if (strcmp(path, "/api/job") == 0) {
 		if ((id = dashboard_query_id(req)) == 0 || (j = job_find(id)) == NULL) {
 			evbuffer_free(b);

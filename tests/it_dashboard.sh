@@ -104,17 +104,26 @@ jp_match "cancel with the token and the page's origin" '"state":"cancell' \
 	"$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/cancel?id=$RUNNING")"
 jp_eq_until "jobpoolctl: the running job is cancelled" cancelled 10 state "$RUNNING"
 
+# browser WHAT NAME URL ARGS...: tests/dashboard_browser.py's checks of the page at URL,
+# the queues of this daemon and the event list growing under jobs of "ok"; its
+# screenshots and its checks kept in $OUT/NAME.
+browser() {
+	local what=$1 name=$2 url=$3
+	shift 3
+	if "$PY" "$top_srcdir/tests/dashboard_browser.py" check "$url" "$OUT/$name" \
+		--queues ok,flaky,sleep --ctl "$JOBPOOLCTL" --grow ok "$@" \
+		>"$JP_TMP/browser.out" 2>&1; then
+		jp_pass "in chromium, $what: $(grep -c '^ok' "$JP_TMP/browser.out") checks"
+	else
+		jp_fail "in chromium, $what:"
+		cat "$JP_TMP/browser.out" >&2
+	fi
+	cp "$JP_TMP/browser.out" "$OUT/$name/checks.txt" 2>/dev/null
+}
+
 # ----- 3. In the browser, with dygraphs and the token -----
 touch "$JP_TMP/ok"
-if "$PY" "$top_srcdir/tests/dashboard_browser.py" check "$URL/#token=$TOKEN" "$OUT/dygraphs" \
-	--chart dygraphs --queues ok,flaky,sleep --ctl "$JOBPOOLCTL" --grow ok \
-	--retry "$DEAD" >"$JP_TMP/browser.out" 2>&1; then
-	jp_pass "in chromium, with dygraphs: $(grep -c '^ok' "$JP_TMP/browser.out") checks"
-else
-	jp_fail "in chromium, with dygraphs:"
-	cat "$JP_TMP/browser.out" >&2
-fi
-cp "$JP_TMP/browser.out" "$OUT/dygraphs/checks.txt" 2>/dev/null
+browser "with dygraphs" dygraphs "$URL/#token=$TOKEN" --chart dygraphs --retry "$DEAD"
 jp_eq "the job retried from the page is done" done "$(state "$DEAD")"
 jp_match "the log names the action" "dashboard: job $DEAD queued again from 127.0.0.1" "$(jp_log)"
 
@@ -129,15 +138,7 @@ jp_match_until "after the reload: no chart library, actions off" '"actions":fals
 	curl -s "$URL/api/info"
 jp_eq "the token is refused now" 403 \
 	"$(code -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/retry?id=$DEAD2")"
-if "$PY" "$top_srcdir/tests/dashboard_browser.py" check "$URL/" "$OUT/svg" --chart svg \
-	--queues ok,flaky,sleep --ctl "$JOBPOOLCTL" --grow ok --readonly \
-	>"$JP_TMP/browser2.out" 2>&1; then
-	jp_pass "in chromium, without dygraphs (SVG), read-only: $(grep -c '^ok' "$JP_TMP/browser2.out") checks"
-else
-	jp_fail "in chromium, without dygraphs:"
-	cat "$JP_TMP/browser2.out" >&2
-fi
-cp "$JP_TMP/browser2.out" "$OUT/svg/checks.txt" 2>/dev/null
+browser "without dygraphs (SVG), read-only" svg "$URL/" --chart svg --readonly
 jp_eq "the read-only page retried nothing" dead "$(state "$DEAD2")"
 for f in dygraphs/desktop dygraphs/phone dygraphs/wall svg/desktop svg/phone; do
 	jp_eq "screenshot $f.png kept" PNG "$(head -c 4 "$OUT/$f.png" 2>/dev/null | tail -c 3)"
