@@ -2,12 +2,18 @@
 """dashboard_schema.py: the dashboard's live JSON against doc/dashboard.schema.json.
 
     dashboard_schema.py SCHEMA URL [--job ID]... [--events N]
+    dashboard_schema.py SCHEMA URL --stall JOBPOOLCTL QUEUE JOBS
 
 Fetches /api/info, /api/series, /api/dead, /api/job?id=ID for each --job, an unknown
 job's 404 and a refused action's 403, and reads N events from /api/events (each
 "id: epoch:seq" with its JSON); every body is checked against its schema. Then the
 stream is resumed with Last-Event-ID (it goes on after that event) and with an id of
 another start (a restart's gap first). Prints a line per check, exits 1 if one failed.
+
+With --stall: a stream whose reader stops (a 4 KiB receive buffer, nothing read) while
+JOBS jobs run on QUEUE (jobpoolctl map): the daemon counts what the ring overtook
+(jobpool_events_dropped_total), and once the reader reads again the stream says so with
+one overrun gap, then goes on after it.
 
 The validator is the subset of JSON Schema the schema file uses (type, enum,
 properties, required, additionalProperties, items, prefixItems, minItems, maxItems,
@@ -146,8 +152,68 @@ def sse(base, n, last_id=None, secs=10):
     return status, out[:n]
 
 
+def metric(base, name):
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def stall(root, base, ctl, q, jobs):
+    import subprocess
+    import time
+    host, port = base.split("//")[1].rstrip("/").split(":")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((host, int(port)))
+    s.sendall(("GET /api/events HTTP/1.1\r\nHost: %s:%s\r\n\r\n" % (host, port)).encode())
+    s.settimeout(10)
+    head = s.recv(1024).decode(errors="replace")
+    ok(" 200 " in head.split("\r\n")[0], "a stream opens", head[:40])
+    before = metric(base, "jobpool_events_dropped_total")
+    subprocess.run([ctl, "map", "-q", q], input="".join("%d\n" % i for i in range(jobs)),
+                   text=True, stdout=subprocess.DEVNULL, check=True)
+    deadline = time.monotonic() + 30
+    dropped = before
+    while time.monotonic() < deadline and dropped == before:
+        time.sleep(0.2)
+        dropped = metric(base, "jobpool_events_dropped_total")
+    ok(dropped > before, "the stalled stream's loss is counted (%s -> %s)" % (before, dropped))
+    # Read again: a gap, once, then later events.
+    buf, pos, gaps, after = b"", 0, [], []
+    data = re.compile(rb'data: (\{[^\n]*\})\n')
+    deadline = time.monotonic() + 30
+    s.settimeout(2)
+    while time.monotonic() < deadline and not (gaps and after):
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+        for m in data.finditer(buf, pos):
+            pos = m.end()
+            e = json.loads(m.group(1))
+            if e.get("type") == "gap":
+                gaps.append(e)
+            elif gaps and not after:
+                after.append(e)
+    s.close()
+    ok(len(gaps) == 1 and gaps[0]["reason"] == "overrun" and
+       not validate(root["gap"], gaps[0], root) and gaps[0]["last"] >= gaps[0]["first"],
+       "read again: one overrun gap naming what was lost", gaps[:2])
+    ok(after and after[0]["seq"] == gaps[0]["last"] + 1 if gaps else False,
+       "then the stream goes on right after it", after[:1])
+    return 1 if FAILED else 0
+
+
 def main():
     args = sys.argv[1:]
+    if len(args) >= 6 and args[2] == "--stall":
+        return stall(json.load(open(args[0])), args[1].rstrip("/"), args[3], args[4],
+                     int(args[5]))
     if len(args) < 2:
         print(__doc__, file=sys.stderr)
         return 2

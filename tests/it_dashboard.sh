@@ -2,7 +2,9 @@
 # it_dashboard.sh: the dashboard (GET / on metrics_listen) as its users see it.
 #   1. The JSON endpoints and the event stream, live, against doc/dashboard.schema.json
 #      (tests/dashboard_schema.py): a Last-Event-ID resumes after it, one of another
-#      start gets a restart's gap.
+#      start gets a restart's gap; a reader that stops while 20,000 jobs run is
+#      overtaken by the ring (counted in /metrics), and reading again gets one gap
+#      and the events right after it.
 #   2. Actions: with dashboard_actions the daemon writes a token file (0640); without
 #      the token, with a wrong one, or from another origin a POST is refused (403) and
 #      the dead job stays dead; GET is 405; with the token and the page's origin a
@@ -46,6 +48,7 @@ SH
 chmod +x "$JP_TMP/flaky.sh"
 conf() {
 	echo "metrics_listen = \"127.0.0.1:$PORT\";
+events_ring = 1024;
 dashboard_dir = \"$top_srcdir/dashboard\";
 $1
 queues = (
@@ -76,6 +79,14 @@ if "$PY" "$top_srcdir/tests/dashboard_schema.py" "$top_srcdir/doc/dashboard.sche
 else
 	jp_fail "dashboard_schema.py:"
 	cat "$JP_TMP/schema.out" >&2
+fi
+# A reader that stops: the ring (events_ring 1024) overtakes it; read again, one gap.
+if "$PY" "$top_srcdir/tests/dashboard_schema.py" "$top_srcdir/doc/dashboard.schema.json" \
+	"$URL" --stall "$JOBPOOLCTL" ok 20000 >"$JP_TMP/stall.out" 2>&1; then
+	jp_pass "a stalled stream: its loss counted, then one overrun gap and the events after it"
+else
+	jp_fail "a stalled stream:"
+	cat "$JP_TMP/stall.out" >&2
 fi
 jp_match "/api/dead lists the dead job with its error, not its payload" \
 	"\"id\":$DEAD,\"queue\":\"flaky\".*\"error\":\"exit status 3: not yet: " "$(curl -s "$URL/api/dead")"
