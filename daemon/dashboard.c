@@ -891,8 +891,13 @@ dashboard_token_write(const struct config *cf, char **cause)
 	if ((fd = open(cf->dashboard_token_file, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		goto fail;
+	/*
+	 * As root: the daemon's user and the group. Started as that user (the unit), the
+	 * group only if the user is in it; else the file keeps the user's own group.
+	 */
 	call = "fchown";
-	if (geteuid() == 0 && fchown(fd, uid, gid) == -1)
+	if (geteuid() == 0 ? fchown(fd, uid, gid) == -1 :
+	    gid != getegid() && fchown(fd, (uid_t)-1, gid) == -1 && errno != EPERM)
 		goto fail;
 	call = "fchmod";
 	if (fchmod(fd, 0640) == -1)
