@@ -640,8 +640,14 @@ dashboard_events(struct evhttp_request *req)
 	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Accel-Buffering",
 	    "no");
 	evhttp_send_reply_start(req, HTTP_OK, "OK");
-	/* No idle limit (it is quiet when the daemon is); one on a peer taking nothing. */
+	/*
+	 * No idle limit (it is quiet when the daemon is); one on a peer taking nothing.
+	 * evhttp reads on only to see the peer close: what a peer sends meanwhile is not
+	 * read past 4 KiB.
+	 */
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon), NULL, &stall);
+	bufferevent_setwatermark(evhttp_connection_get_bufferevent(evcon), EV_READ, 0,
+	    4096);
 	evhttp_connection_set_closecb(evcon, dashboard_stream_close_cb, st);
 	evbuffer_add(st->buf, "retry: 2000\n\n", 13);
 	events_sub_writable(st->sub);
