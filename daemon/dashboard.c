@@ -848,19 +848,34 @@ dashboard_request(struct evhttp_request *req, const char *path)
 
 /* ----- the token, start and stop ----- */
 
-/* The token file's group: the first of admin_groups, else the daemon's. */
-static gid_t
-dashboard_token_gid(const struct config *cf, uid_t uid, gid_t gid)
+/* A group's id by name or number: 0, or -1 if there is none. */
+static int
+dashboard_gid(const char *name, gid_t *gid)
 {
 	struct group	*gr;
-	uid_t		 u;
-	gid_t		 g;
+	uint64_t	 n;
 
-	(void)uid;
-	if (cf->nadmin_groups > 0 && (gr = getgrnam(cf->admin_groups[0])) != NULL)
-		return (gr->gr_gid);
-	if (cf->group != NULL && (gr = getgrnam(cf->group)) != NULL)
-		return (gr->gr_gid);
+	if (proto_parse_u64(name, strlen(name), &n) == 0 && n < (gid_t)-1) {
+		*gid = (gid_t)n;
+		return (0);
+	}
+	if ((gr = getgrnam(name)) == NULL)
+		return (-1);
+	*gid = gr->gr_gid;
+	return (0);
+}
+
+/* The token file's group: the first of admin_groups, else the daemon's (or gid). */
+static gid_t
+dashboard_token_gid(const struct config *cf, gid_t gid)
+{
+	uid_t	u;
+	gid_t	g;
+
+	if (cf->nadmin_groups > 0 && dashboard_gid(cf->admin_groups[0], &g) == 0)
+		return (g);
+	if (cf->group != NULL && dashboard_gid(cf->group, &g) == 0)
+		return (g);
 	if (cf->user != NULL && priv_uid(cf->user, &u, &g) == 0 && g != (gid_t)-1)
 		return (g);
 	return (gid);
@@ -888,7 +903,7 @@ dashboard_token_write(const struct config *cf, char **cause)
 		snprintf(token + 2 * i, 3, "%02x", raw[i]);
 	if (uid == 0 && cf->user != NULL && priv_uid(cf->user, &uid, &g) != 0)
 		uid = 0;
-	gid = dashboard_token_gid(cf, uid, gid);
+	gid = dashboard_token_gid(cf, gid);
 	/* A new file: never one a link or an old owner points somewhere else. */
 	call = "unlink";
 	if (unlink(cf->dashboard_token_file) == -1 && errno != ENOENT)
