@@ -22,6 +22,7 @@
  *
  * Which transition is which event, once (events_job_changed, a lifecycle listener):
  *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
+ *     (the next stage of a chain: prev=, the stage it follows, in aux)
  *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
  *   done                                                                  job.succeeded
  *   retry_wait or dead after an attempt that failed: first the attempt's
@@ -345,7 +346,9 @@ events_job(enum events_type type, const struct job_change *ch, const char *text,
 		return;
 	slot = events_next(&rec);
 	rec.job = j->id;
-	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms : 0;
+	/* retrying: its backoff; queued: the chain's stage before it (chain.c). */
+	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms :
+	    type == EVENTS_JOB_QUEUED ? ch->prev : 0;
 	rec.dur_ms = ch->ran_ms;
 	rec.pid = ch->pid;
 	rec.text = 0;
@@ -480,6 +483,10 @@ events_extra(const struct events_rec *r, uint64_t *v)
 		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		return (WIFSIGNALED(st) ? "signal" : "exit");
 	case EVENTS_JOB_QUEUED:
+		if (r->aux != 0) {
+			*v = r->aux;
+			return ("prev");	/* the next stage of a chain */
+		}
 		*v = 1;
 		return (r->recovered ? "recovered" : NULL);
 	}
