@@ -70,6 +70,13 @@ struct chain {
 	uint8_t			 cancel;	/* a client cancelled it: nothing follows */
 };
 
+/*
+ * How many queues have a next one, plus how many chain records live: while it is 0 no
+ * job can be a stage, and the job's path asks nothing more (chain_hears, server.c).
+ */
+uint32_t	 chain_active;
+static uint32_t	 chain_nlinked;
+
 static const char *const chain_state_names[] = {
 	"running", "done", "failed", "cancelled"
 };
@@ -81,6 +88,8 @@ chain_sync(void)
 	struct queue	*q;
 	int		 i;
 
+	chain_active -= chain_nlinked;
+	chain_nlinked = 0;
 	for (i = 0; i < nqueues; i++) {
 		q = queues[i];
 		q->ch.next = NULL;
@@ -89,11 +98,14 @@ chain_sync(void)
 			q->ch.next = queue_find(q->cf.then);
 		if (q->ch.next == q)
 			q->ch.next = NULL;	/* config.c refuses it; never loop here */
+		if (q->ch.next != NULL)
+			chain_nlinked++;
 		if (q->ch.held) {
 			q->ch.held = 0;
 			dispatch_kick(q);
 		}
 	}
+	chain_active += chain_nlinked;
 }
 
 /* dispatch: q's next queue is full, so q holds its ready jobs; the next one lets go. */
@@ -187,6 +199,7 @@ chain_new(struct job *j)
 		free(c);
 		return (NULL);
 	}
+	chain_active++;
 	return (c);
 }
 
@@ -201,6 +214,7 @@ chain_job_free(struct job *j)
 	j->x->chain = NULL;
 	if (--c->refs > 0)
 		return;
+	chain_active--;
 	free(c->stages);
 	free(c);
 }
@@ -256,7 +270,7 @@ chain_next_stage(struct chain *c, struct job *j)
 	}
 	c->state = CHAIN_RUNNING;
 	server_waiters_move(j, n);
-	dispatch_accept(nq, n, NULL, JOB_QUEUED, &(struct job_change){ .prev = j->id });
+	dispatch_accept(nq, n, NULL, JOB_QUEUED, NULL);
 	if (master_stopping && (n->state == JOB_QUEUED || n->state == JOB_DELAYED))
 		chain_stopping(nq, n);
 	return;
@@ -310,6 +324,20 @@ chain_job_changed(const struct job_change *ch)
 		c->state = CHAIN_CANCELLED;
 		break;
 	}
+}
+
+/* events: the stage before j in its chain, for job.queued's prev=; 0: none. */
+uint64_t
+chain_prev(const struct job *j)
+{
+	struct chain	*c = chain_of(j);
+	uint32_t	 i;
+
+	for (i = 1; c != NULL && i < c->n; i++) {
+		if (c->stages[i].id == j->id)
+			return (c->stages[i - 1].id);
+	}
+	return (0);
 }
 
 /* WAIT, CANCEL: the chain's stage now (or the one it ended at); j if it has none. */

@@ -346,9 +346,10 @@ events_job(enum events_type type, const struct job_change *ch, const char *text,
 		return;
 	slot = events_next(&rec);
 	rec.job = j->id;
-	/* retrying: its backoff; queued: the chain's stage before it (chain.c). */
-	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms :
-	    type == EVENTS_JOB_QUEUED ? ch->prev : 0;
+	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms : 0;
+	/* queued: a chain's next stage names the stage before it (chain.c). */
+	if (type == EVENTS_JOB_QUEUED && chain_active != 0)
+		rec.aux = chain_prev(j);
 	rec.dur_ms = ch->ran_ms;
 	rec.pid = ch->pid;
 	rec.text = 0;

@@ -493,7 +493,6 @@ struct job_change {
 	uint8_t		 attempt;	/* j->attempts */
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
-	uint64_t	 prev;		/* queued: the chain's stage it follows (chain.c), or 0 */
 };
 /*
  * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener
@@ -591,12 +590,14 @@ dispatch_job_changed(const struct job_change *ch)
 void		 queue_job_changed(const struct job_change *);
 /*
  * chain: a stage of a chain ended, or a job whose queue has a 'then' succeeded. Inline:
- * every job's end asks (bench W1).
+ * every job's end asks (bench W1), and without chains it is one load and test.
  */
+extern uint32_t	 chain_active;	/* queues with a next one + chain records: 0, no chains */
 static inline int
 chain_hears(const struct job *j)
 {
-	return (job_queue(j)->ch.next != NULL || (j->x != NULL && j->x->chain != NULL));
+	return (chain_active != 0 && (job_queue(j)->ch.next != NULL ||
+	    (j->x != NULL && j->x->chain != NULL)));
 }
 void		 chain_job_changed(const struct job_change *);
 
@@ -623,6 +624,8 @@ void		 chain_status(struct evbuffer *b, const struct job *j);
  */
 size_t		 chain_answer(const struct job *j, const char **word, int *keep,
 		    char *buf, size_t size);
+/* events: the id of the stage before j in its chain (j queued as its next); 0: none. */
+uint64_t	 chain_prev(const struct job *j);
 /* job_free: j lets go of its chain's record. */
 void		 chain_job_free(struct job *j);
 

@@ -1082,7 +1082,8 @@ server_send_result(struct conn *c, struct job *j, uint64_t id)
 	if (c->closed)
 		return;
 	/* Only a stage of a chain, or a job of a queue with a 'then', tells more. */
-	if ((j->state != JOB_DONE || (j->x != NULL && j->x->chain != NULL)) &&
+	if (chain_active != 0 && (j->state != JOB_DONE || (j->x != NULL &&
+	    j->x->chain != NULL)) &&
 	    (plen = chain_answer(j, &cw, &keep, pre, sizeof pre)) != 0) {
 		if (cw != NULL)
 			w = cw;
