@@ -27,60 +27,14 @@
 #include "events.h"
 
 #include "checkqueue.h"
+#include "checkconn.h"
 
 #define NQ	3
 
 static struct queue_config	 qcs[NQ];
 static struct queue		*qs[NQ];
 static struct conn		*tc;
-static size_t			 tc_seen;
 
-/* A connection whose replies stay in its output for conn_text (no peer reads). */
-static struct conn *
-conn_make(void)
-{
-	struct conn	*c;
-	int		 sv[2];
-
-	ck_assert_ptr_nonnull(c = calloc(1, sizeof *c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	close(sv[1]);
-	c->bev = bufferevent_socket_new(master_base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(c->bev);
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	c->refs = 1;
-	c->id = 1;
-	return (c);
-}
-
-/* What tc has been sent since the last call (the caller frees it). */
-static char *
-conn_text(void)
-{
-	struct evbuffer		*out = bufferevent_get_output(tc->bev);
-	struct evbuffer_iovec	 v[64];
-	size_t			 n = evbuffer_get_length(out), off = 0;
-	char			*s = malloc(n + 1);
-	int			 i, nv;
-
-	ck_assert_ptr_nonnull(s);
-	nv = evbuffer_peek(out, -1, NULL, v, 64);
-	ck_assert_int_le(nv, 64);
-	for (i = 0; i < nv; i++) {
-		memcpy(s + off, v[i].iov_base, v[i].iov_len);
-		off += v[i].iov_len;
-	}
-	s[n] = '\0';
-	memmove(s, s + tc_seen, n - tc_seen + 1);
-	tc_seen = n;
-	return (s);
-}
-
-#define ck_conn_text(want) do {						\
-	char *got_ = conn_text();					\
-	ck_assert_str_eq(got_, (want));					\
-	free(got_);							\
-} while (0)
 
 /* The queues a -> b -> c, c with a narrower priority range and a timeout of its own. */
 static void
@@ -226,7 +180,7 @@ START_TEST(test_three_stages)
 	ck_status(j1, " then=b");
 	j1 = take(0);
 	job_finish_text(j1, JOB_DONE, "one");
-	ck_conn_text("");		/* the waiter waits for the next stage */
+	ck_conn_text(tc, "");		/* the waiter waits for the next stage */
 	ck_assert_uint_eq(queue_depth(qs[1]), 1);
 	j2 = take(1);
 	id2 = j2->id;
@@ -256,10 +210,10 @@ START_TEST(test_three_stages)
 	ck_assert_str_eq(payload(j3), "two");
 	ck_assert_int_eq(j3->prio, 1);		/* clamped into c's range */
 	ck_assert_uint_eq(j3->timeout_ms, 4321);
-	ck_conn_text("");
+	ck_conn_text(tc, "");
 	job_finish_text(j3, JOB_DONE, "three");
 	snprintf(want, sizeof want, "RESULT %llu ok 5\nthree\n", (unsigned long long)id1);
-	ck_conn_text(want);
+	ck_conn_text(tc, want);
 	ck_status(job_find(id1), " chain=done stage=1 stages=1@a:done,2@b:done,3@c:done");
 	ck_assert_uint_eq(queue_depth(qs[0]) + queue_depth(qs[1]) + queue_depth(qs[2]), 0);
 }
@@ -282,7 +236,7 @@ START_TEST(test_failed_stage)
 	err = "stage 2 (queue b, job 2): exit status 1: bad input";
 	snprintf(want, sizeof want, "RESULT %llu failed %zu\n%s\n", (unsigned long long)id1,
 	    strlen(err), err);
-	ck_conn_text(want);
+	ck_conn_text(tc, want);
 	ck_assert_uint_eq(id2, 2);
 	ck_assert_uint_eq(queue_depth(qs[2]), 0);
 	ck_status(job_find(id1), " chain=failed stage=1 stages=1@a:done,2@b:dead");
@@ -309,7 +263,7 @@ START_TEST(test_cancel)
 	err = "stage 2 (queue b, job 2): cancelled";
 	snprintf(want, sizeof want, "RESULT %llu cancelled %zu\n%s\n",
 	    (unsigned long long)id1, strlen(err), err);
-	ck_conn_text(want);
+	ck_conn_text(tc, want);
 	ck_status(job_find(id1), " chain=cancelled stage=1 stages=1@a:done,2@b:cancelled");
 
 	/* Running in b, and its success crosses the cancel: nothing follows it. */
@@ -324,7 +278,7 @@ START_TEST(test_cancel)
 	    "crossed the cancel";
 	snprintf(want, sizeof want, "RESULT %llu cancelled %zu\n%s\n",
 	    (unsigned long long)id1, strlen(err), err);
-	ck_conn_text(want);
+	ck_conn_text(tc, want);
 
 	/* A first stage cancelled while it runs, with a 'then': the same. */
 	j = submit(0, "in", 1);
