@@ -224,7 +224,7 @@ START_TEST(test_failed_stage)
 {
 	struct job	*j;
 	char		 want[256];
-	const char	*err;
+	const char	*err, *why;
 	uint64_t	 id1, id2;
 
 	j = submit(0, "in", 1);
@@ -242,6 +242,17 @@ START_TEST(test_failed_stage)
 	ck_status(job_find(id1), " chain=failed stage=1 stages=1@a:done,2@b:dead");
 	/* The stage keeps its own error. */
 	ck_assert_uint_eq(job_rlen(job_find(id2)), strlen("exit status 1: bad input"));
+
+	/* A RETRY of the dead stage that succeeds takes the chain on from there. */
+	ck_assert_int_eq(dispatch_retry(job_find(id2), &why), 0);
+	j = take(1);
+	ck_assert_uint_eq(j->id, id2);
+	job_finish_text(j, JOB_DONE, "two");
+	ck_assert_uint_eq(queue_depth(qs[2]), 1);
+	ck_status(job_find(id1), " chain=running stage=1 stages=1@a:done,2@b:done,3@c:queued");
+	ck_assert_ptr_eq(chain_follow(job_find(id1)), job_find(3));
+	job_finish_text(take(2), JOB_DONE, "three");
+	ck_status(job_find(id1), " chain=done stage=1 stages=1@a:done,2@b:done,3@c:done");
 }
 END_TEST
 
