@@ -39,10 +39,10 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     cut anywhere keeps the one or the other), and moves this stage's waiters to it
  *     before the waiters' listener would answer them; its job.queued event comes
  *     just before this stage's job.succeeded;
- *   - journal first: a job's end is recorded, and x->end_batch set, before anyone
- *     hears of it, so a reply telling of the end waits until the record is as
- *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
- *     crash only if no client heard that it ended;
+ *   - the journal next, before the rest: a job's end is recorded, and x->end_batch
+ *     set, before anyone else hears of it, so a reply telling of the end waits until
+ *     the record is as durable as the policy says (server.c's conn_end_batch): a job
+ *     runs again after a crash only if no client heard that it ended;
  *   - stats and the log next, so that a client told of a change finds it counted;
  *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
  *     of an end no later than a waiter; it only records, and delivers later in the
