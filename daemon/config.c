@@ -995,6 +995,16 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 				qc->rlimit_nofile = (uint64_t)v;
 		} else if (strcmp(key, "source") == 0) {
 			config_parse_source(cp, qc, s, where);
+		} else if (strcmp(key, "then") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (!proto_valid_name(str, strlen(str))) {
+				config_cause_add(cp, s, "'then'%s: '%.63s' is not a queue "
+				    "name: use 1 to %d of A-Z a-z 0-9 _ . -", where, str,
+				    PROTO_MAX_NAME);
+				continue;
+			}
+			snprintf(qc->then, sizeof qc->then, "%s", str);
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
@@ -1577,6 +1587,108 @@ config_parse_hooks(struct config_parse *cp, struct config *cf, const config_sett
 	}
 }
 
+/* The queue named name among cf's, or NULL (names that did not parse are NULL). */
+static const struct queue_config *
+config_then_queue(const struct config *cf, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < cf->nqueues; i++) {
+		if (cf->queues[i].name != NULL && strcmp(cf->queues[i].name, name) == 0)
+			return (&cf->queues[i]);
+	}
+	return (NULL);
+}
+
+/*
+ * The 'then' setting of user queue i, for its file and line: queues are parsed in the
+ * file's order (one that is not a group is skipped: then the names tell).
+ */
+static const config_setting_t *
+config_then_setting(const config_setting_t *root, int i)
+{
+	const config_setting_t	*s, *g;
+	const char		*name;
+
+	if ((s = config_setting_get_member(root, "queues")) == NULL)
+		return (NULL);
+	while ((g = config_setting_get_elem(s, (unsigned int)i)) != NULL) {
+		if (config_setting_lookup_string(g, "then", &name) == CONFIG_TRUE)
+			return (config_setting_get_member(g, "then"));
+		i++;
+	}
+	return (NULL);
+}
+
+/*
+ * Chains (issue 15): each 'then' names a user's queue that exists, and following them
+ * never comes back to a queue (a queue naming itself included): a chain ends. Each
+ * queue has one 'then' at most, so from any queue the walk is a path or runs into a
+ * cycle; a cycle is told once, at the 'then' of its queue defined first, naming every
+ * queue on it. Hooks have no 'then' (config_parse_hook refuses it).
+ */
+static void
+config_validate_then(struct config_parse *cp, struct config *cf,
+    const config_setting_t *root)
+{
+	const struct queue_config	*qc, *next;
+	char				 path[512];
+	size_t				 len;
+	int				 i, k, steps, first, bad = 0;
+
+	for (i = 0; i < cf->nqueues; i++) {
+		qc = &cf->queues[i];
+		if (qc->then[0] == '\0' || qc->name == NULL)
+			continue;
+		if ((next = config_then_queue(cf, qc->then)) == NULL) {
+			config_cause_add(cp, config_then_setting(root, i), "'then' in queue "
+			    "'%s': no queue '%s'", qc->name, qc->then);
+			bad = 1;
+		} else if (next->hook != 0) {
+			config_cause_add(cp, config_then_setting(root, i), "'then' in queue "
+			    "'%s': '%s' is hook #%u's queue: only its events go there",
+			    qc->name, qc->then, next->hook);
+			bad = 1;
+		}
+	}
+	if (bad)
+		return;
+	for (i = 0; i < cf->nqueues; i++) {
+		qc = &cf->queues[i];
+		if (qc->then[0] == '\0' || qc->name == NULL)
+			continue;
+		/* At most nqueues steps: a path has ended by then, a cycle has not. */
+		next = config_then_queue(cf, qc->then);
+		for (steps = 0; next != qc && steps < cf->nqueues; steps++) {
+			if (next == NULL || next->then[0] == '\0')
+				break;
+			next = config_then_queue(cf, next->then);
+		}
+		if (next != qc)
+			continue;
+		/* qc is on a cycle: told at the queue of the cycle defined first. */
+		first = 1;
+		for (next = config_then_queue(cf, qc->then); next != qc;
+		    next = config_then_queue(cf, next->then)) {
+			if (next < qc)
+				first = 0;
+		}
+		if (!first)
+			continue;
+		len = (size_t)snprintf(path, sizeof path, "%s", qc->name);
+		next = qc;
+		for (k = 0; k < cf->nqueues && len < sizeof path; k++) {
+			next = config_then_queue(cf, next->then);
+			len += (size_t)snprintf(path + len, sizeof path - len, " -> %s",
+			    next->name);
+			if (next == qc)
+				break;
+		}
+		config_cause_add(cp, config_then_setting(root, i), "'then' in queue '%s' "
+		    "makes a cycle: %s (a chain must end)", qc->name, path);
+	}
+}
+
 /* Check what only the whole config can tell: the socket path and that queues exist. */
 static void
 config_validate(struct config_parse *cp, struct config *cf, const config_setting_t *root)
@@ -1603,6 +1715,7 @@ config_validate(struct config_parse *cp, struct config *cf, const config_setting
 		config_cause_add(cp, NULL, "no 'queues': at least one queue is needed");
 	else if ((s = config_setting_get_member(root, "hooks")) != NULL)
 		config_parse_hooks(cp, cf, s);
+	config_validate_then(cp, cf, root);
 	config_validate_output(cp, cf, root);
 }
 

@@ -82,6 +82,12 @@ struct queue_config {
 	uint32_t	 hook;			/* N, its place in hooks; 0: a user's queue */
 	uint32_t	 hook_types;		/* the event types it runs on, a bit each */
 	char		 hook_queue[64];	/* the queues whose events it runs on, a glob */
+
+	/*
+	 * Issue 15: a chain (chain.c). A job's successful result goes on as a new job to
+	 * the queue named here; "" none. Fixed, as source: a plain struct copy.
+	 */
+	char		 then[64];		/* a queue name ([A-Za-z0-9_.-]{1,63}) */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */

@@ -329,7 +329,13 @@ dispatch_queue(struct queue *q)
 
 	if (q->failed_reason != NULL && q->nready > 0)
 		dispatch_fail_ready(q);
-	if (q->failed_reason == NULL && q->nready > 0) {
+	/*
+	 * A chain's stage sends nothing while its next queue is full (chain.c): its jobs
+	 * wait here, and its producers are pushed back once it fills in turn.
+	 */
+	if (q->ch.next != NULL && q->nready > 0 && chain_next_full(q))
+		tokens = 0;
+	else if (q->failed_reason == NULL && q->nready > 0) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
 			if (w != NULL && w->life == WORKER_READY)
@@ -346,7 +352,7 @@ dispatch_queue(struct queue *q)
 	 */
 	if (q->nready > 0)
 		dispatch_pass(q, nready_workers, 1, &tokens);
-	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
+	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0 && !q->ch.held)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
@@ -359,6 +365,9 @@ dispatch_queue(struct queue *q)
 	if (server_nblocked(q) > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
+	/* Room in a chain's next queue: the stages it held go on. */
+	if (q->ch.holding)
+		chain_room(q);
 }
 
 /*

@@ -22,6 +22,7 @@
  *
  * Which transition is which event, once (events_job_changed, a lifecycle listener):
  *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
+ *     (the next stage of a chain: prev=, the stage it follows, in aux)
  *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
  *   done                                                                  job.succeeded
  *   retry_wait or dead after an attempt that failed: first the attempt's
@@ -336,11 +337,11 @@ events_publish_queue(enum events_type type, int queue, pid_t pid, uint64_t aux,
 
 /*
  * A job's event, written in place: every job passes here three times (bench W1), so
- * no events_info in between.
+ * no events_info in between. aux: retrying, its delay; queued, a chain's stage before.
  */
 static void
-events_job(enum events_type type, const struct job_change *ch, const char *text,
-    uint32_t textlen)
+events_job(enum events_type type, const struct job_change *ch, uint64_t aux,
+    const char *text, uint32_t textlen)
 {
 	struct job		*j = ch->j;
 	struct events_rec	 rec, *slot;
@@ -349,7 +350,7 @@ events_job(enum events_type type, const struct job_change *ch, const char *text,
 		return;
 	slot = events_next(&rec);
 	rec.job = j->id;
-	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms : 0;
+	rec.aux = aux;
 	rec.dur_ms = ch->ran_ms;
 	rec.pid = ch->pid;
 	rec.text = 0;
@@ -373,13 +374,15 @@ events_job_changed(const struct job_change *ch)
 	case JOB_DELAYED:
 		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
 			break;
-		events_job(EVENTS_JOB_QUEUED, ch, NULL, 0);
+		/* A chain's next stage names the stage before it (chain.c). */
+		events_job(EVENTS_JOB_QUEUED, ch, chain_active != 0 ?
+		    chain_prev(ch->j) : 0, NULL, 0);
 		break;
 	case JOB_EV_STARTED:
-		events_job(EVENTS_JOB_STARTED, ch, NULL, 0);
+		events_job(EVENTS_JOB_STARTED, ch, 0, NULL, 0);
 		break;
 	case JOB_DONE:
-		events_job(EVENTS_JOB_SUCCEEDED, ch, NULL, 0);
+		events_job(EVENTS_JOB_SUCCEEDED, ch, 0, NULL, 0);
 		break;
 	case JOB_RETRY_WAIT:
 	case JOB_DEAD:
@@ -387,15 +390,15 @@ events_job_changed(const struct job_change *ch)
 			break;		/* recovered dead: told before the restart */
 		if (ch->from == JOB_RUNNING && ch->outcome != 0)
 			events_job(ch->outcome == JOB_TIMEOUT ?
-			    EVENTS_JOB_TIMEOUT : EVENTS_JOB_FAILED, ch, ch->err,
+			    EVENTS_JOB_TIMEOUT : EVENTS_JOB_FAILED, ch, 0, ch->err,
 			    ch->errlen);
 		if (ch->what == JOB_RETRY_WAIT)
-			events_job(EVENTS_JOB_RETRYING, ch, NULL, 0);
+			events_job(EVENTS_JOB_RETRYING, ch, ch->delay_ms, NULL, 0);
 		else
-			events_job(EVENTS_JOB_DEAD, ch, ch->text, ch->len);
+			events_job(EVENTS_JOB_DEAD, ch, 0, ch->text, ch->len);
 		break;
 	case JOB_CANCELLED:
-		events_job(EVENTS_JOB_CANCELLED, ch, ch->text, ch->len);
+		events_job(EVENTS_JOB_CANCELLED, ch, 0, ch->text, ch->len);
 		break;
 	}
 }
@@ -484,6 +487,10 @@ events_extra(const struct events_rec *r, uint64_t *v)
 		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		return (WIFSIGNALED(st) ? "signal" : "exit");
 	case EVENTS_JOB_QUEUED:
+		if (r->aux != 0) {
+			*v = r->aux;
+			return ("prev");	/* the next stage of a chain */
+		}
 		*v = 1;
 		return (r->recovered ? "recovered" : NULL);
 	}

@@ -50,6 +50,7 @@ struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
 struct job_change;
+struct chain;
 struct events_sub;
 
 enum job_state {
@@ -100,13 +101,18 @@ struct job_extra {
 	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
 	uint8_t		 hist_next;
 	uint8_t		 crashes;	/* workers it killed in a row (struct job had no room) */
+	struct chain	*chain;		/* a stage of a chain: its record (chain.c), or NULL */
 	char		 result[];	/* finished: output or error text */
 };
 
-/* Someone waiting for a job's result. */
+/*
+ * Someone waiting for a job's result: the RESULT names the id it asked for, which is
+ * an earlier stage's when the waiter followed a chain (chain.c) to this job.
+ */
 struct waiter {
 	struct conn	*conn;
 	struct waiter	*next;
+	uint64_t	 id;
 };
 
 /*
@@ -244,6 +250,16 @@ struct supervisor_part {
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
 };
 
+/*
+ * chain.c's part of a queue (chain_sync, at start and after each reload): the queue its
+ * jobs' results go on to (cf.then), and the backpressure between the two.
+ */
+struct chain_part {
+	struct queue		*next;		/* cf.then's queue, or NULL */
+	int			 held;		/* it did not dispatch: next was full */
+	int			 holding;	/* a queue whose next it is waits for room */
+};
+
 /* server.c's part of a queue (server_queue_init, server_queue_free). */
 struct server_part {
 	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room, oldest first */
@@ -297,6 +313,7 @@ struct queue {
 	struct supervisor_part	 sv;
 	struct server_part	 srv;
 	struct stats_part	 st;
+	struct chain_part	 ch;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
 	uint64_t		 done;
@@ -571,6 +588,46 @@ dispatch_job_changed(const struct job_change *ch)
 	dispatch_kick(job_queue(ch->j));
 }
 void		 queue_job_changed(const struct job_change *);
+/*
+ * chain: a stage of a chain ended, or a job whose queue has a 'then' succeeded. Inline:
+ * every job's end asks (bench W1), and without chains it is one load and test.
+ */
+extern uint32_t	 chain_active;	/* queues with a next one + chain records: 0, no chains */
+static inline int
+chain_hears(const struct job *j)
+{
+	return (chain_active != 0 && (job_queue(j)->ch.next != NULL ||
+	    (j->x != NULL && j->x->chain != NULL)));
+}
+void		 chain_job_changed(const struct job_change *);
+
+/*
+ * chain.c: chained queues (issue 15). A queue's 'then' sends each job's result on as a
+ * new job to the next queue; the record of a chain (its stages, its state) is made at
+ * the first stage's success, shared by its jobs (x->chain) and freed with the last.
+ */
+/* At start and after a reload: each queue's next queue, from cf.then. */
+void		 chain_sync(void);
+/* dispatch: is q's next queue full? Then q does not dispatch (chain_room lets it go). */
+int		 chain_next_full(struct queue *q);
+/* dispatch: jobs left q; at its low watermark, the queues it held dispatch again. */
+void		 chain_room(struct queue *q);
+/* WAIT, CANCEL: the stage j's chain is at now (or ended at); j itself if none. */
+struct job	*chain_follow(struct job *j);
+/* CANCEL: j, the chain's stage now, is being cancelled: no stage may follow it. */
+void		 chain_cancel(struct job *j);
+/* STATUS: the chain's words ( chain= stage= stages=, or then=) for j. */
+void		 chain_status(struct evbuffer *b, const struct job *j);
+/*
+ * A waiter's RESULT for j, a stage: the status word (*word, NULL: j's own), a text
+ * put before j's result (its length), and whether j's result follows (*keep).
+ */
+size_t		 chain_answer(const struct job *j, const char **word, int *keep,
+		    char *buf, size_t size);
+/* events: the id of the stage before j in its chain (j queued as its next); 0: none. */
+uint64_t	 chain_prev(const struct job *j);
+/* job_free: j lets go of its chain's record. */
+void		 chain_job_free(struct job *j);
 
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */
@@ -667,8 +724,10 @@ server_nblocked(const struct queue *q)
 }
 /* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
 int		 server_wait(struct conn *c, struct job *j);
-/* Send a RESULT for j to c (a waiter). */
-void		 server_send_result(struct conn *c, struct job *j);
+/* Send a RESULT for j to c (a waiter), naming id (what it asked for). */
+void		 server_send_result(struct conn *c, struct job *j, uint64_t id);
+/* A chain went on from one stage to the next: its waiters wait for the next. */
+void		 server_waiters_move(struct job *from, struct job *to);
 void		 conn_unref(struct conn *c);
 int		 server_idle(void);	/* every connection's output is flushed */
 void		 server_close_all(void);

@@ -299,6 +299,7 @@ queues_create(const struct config *cf, char **cause)
 			return (-1);
 		}
 	}
+	chain_sync();
 	return (0);
 }
 
@@ -559,6 +560,7 @@ master_reload(const char *why)
 		master_reload_queue(&ncf->queues[k], payload_changed, &t);
 	master_reload_removed(ncf, &t);
 	master_reload_commit(ncf, &t);
+	chain_sync();		/* 'then' applies to stages that end from now on */
 	source_redis_sync();
 	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();

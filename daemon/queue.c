@@ -348,6 +348,8 @@ job_free(struct job *j)
 		free(w);
 	}
 	if (j->x != NULL) {
+		if (j->x->chain != NULL)
+			chain_job_free(j);
 		free(j->x->hist);
 		free(j->x);
 	}

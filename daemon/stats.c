@@ -243,6 +243,10 @@ stats_write(struct evbuffer *out)
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
 		stats_write_latency(out, q, now);
+		/* A chain's stage: where its results go, and whether that holds it now. */
+		if (q->ch.next != NULL)
+			evbuffer_add_printf(out, "then=%s held=%d ", q->ch.next->name,
+			    q->ch.held);
 		evbuffer_add_printf(out, "handler=");
 		stats_add_encoded(out, q->cf.handler);
 		/* reason= runs to the end of the line: it is always last. */

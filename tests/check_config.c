@@ -1553,6 +1553,70 @@ START_TEST(test_new_many_errors)
 }
 END_TEST
 
+/* Chains (issue 15): 'then' names a user's queue, and following them ends. */
+START_TEST(test_then)
+{
+	struct config	*cf;
+	char		*path, *cause = NULL;
+
+	cf = load_ok(
+	    "queues = (\n"
+	    "  { name = \"fetch\"; handler = \"echo\"; then = \"compute\"; },\n"
+	    "  { name = \"compute\"; handler = \"sha256\"; then = \"save\"; },\n"
+	    "  { name = \"save\"; handler = \"echo\"; },\n"
+	    "  { name = \"other\"; handler = \"echo\"; then = \"save\"; }\n"
+	    ");\n");
+	ck_assert_str_eq(cf->queues[0].then, "compute");
+	ck_assert_str_eq(cf->queues[1].then, "save");
+	ck_assert_str_eq(cf->queues[2].then, "");
+	ck_assert_str_eq(cf->queues[3].then, "save");
+	config_free(cf);
+
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\";\n"
+	    "    then = \"nosuch\"; }\n"
+	    ");\n",
+	    "@:3: 'then' in queue 'a': no queue 'nosuch'");
+	load_fails(
+	    "queues = ( { name = \"a\"; handler = \"echo\"; then = \"a b\"; } );\n",
+	    "@:1: 'then' in queue 'a': 'a b' is not a queue name: use 1 to 63 of "
+	    "A-Z a-z 0-9 _ . -");
+	/* A queue naming itself is the shortest cycle. */
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\"; },\n"
+	    "  { name = \"self\"; handler = \"echo\"; then = \"self\"; }\n"
+	    ");\n",
+	    "@:3: 'then' in queue 'self' makes a cycle: self -> self (a chain must end)");
+	/* A cycle is told once, at the queue defined first, whatever leads into it. */
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"in\"; handler = \"echo\"; then = \"b\"; },\n"
+	    "  { name = \"b\"; handler = \"echo\";\n"
+	    "    then = \"c\"; },\n"
+	    "  { name = \"c\"; handler = \"echo\"; then = \"d\"; },\n"
+	    "  { name = \"d\"; handler = \"echo\"; then = \"b\"; }\n"
+	    ");\n",
+	    "@:4: 'then' in queue 'b' makes a cycle: b -> c -> d -> b (a chain must end)");
+	/* Hooks' queues take only events; a hook has no 'then'. */
+	load_fails(
+	    "queues = ( { name = \"a\"; handler = \"echo\"; then = \"hook.1\"; } );\n"
+	    "hooks = ( { on = \"job.dead\"; run = \"/bin/true\"; } );\n",
+	    "@:1: 'then' in queue 'a': 'hook.1' is hook #1's queue: only its events go "
+	    "there");
+	path = write_tmp(Q_OK "hooks = ( { on = \"job.dead\"; run = \"/bin/true\"; "
+	    "then = \"q\"; } );\n");
+	ck_assert_ptr_null(config_load(path, &cause));
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, ":2: unknown setting 'then' in hook #1") != NULL,
+	    "%s", cause);
+	free(cause);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_free_null)
 {
 	config_free(NULL);
@@ -1591,6 +1655,7 @@ config_suite(void)
 	tcase_add_test(tc, test_queue_names);
 	tcase_add_test(tc, test_error_one_line);
 	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_then);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_socket_mode);

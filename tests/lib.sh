@@ -189,6 +189,10 @@ jp_pass() { echo "ok: $*"; }
 jp_eq() {
 	if [ "$2" = "$3" ]; then jp_pass "$1"; else jp_fail "$1: expected '$2', got '$3'"; fi
 }
+# jp_le WHAT GOT MAX: GOT (a whole number) is at most MAX.
+jp_le() {
+	if [ "$2" -le "$3" ]; then jp_pass "$1 ($2 <= $3)"; else jp_fail "$1: $2 > $3"; fi
+}
 # jp_match WHAT REGEX TEXT
 jp_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then jp_pass "$1"; else jp_fail "$1: '$3' does not match /$2/"; fi
