@@ -1240,7 +1240,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (long)c->uid);
 		return (REQ_DONE);
 	}
-	if ((j = job_new(q, req->body, req->size)) == NULL) {
+	if ((j = job_new_key(q, req->body, req->size, req->key,
+	    (req->flags & PROTO_F_KEY) ? req->keylen : 0)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}
@@ -1264,10 +1265,13 @@ conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
 	char		 due[48] = "";
+	const char	*key;
+	size_t		 klen;
 	uint64_t	 now, wait;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	key = job_key(j, &klen);
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_us();
@@ -1277,9 +1281,10 @@ conn_status(struct conn *c, uint64_t id)
 	wait = conn_end_batch(c, j);
 	evbuffer_add_printf(wait != 0 ? c->hold : conn_out(c),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%.*s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
+	    " key=" : "", (int)klen, key != NULL ? key : "");
 	if (wait != 0)
 		conn_hold_until(c, wait);
 }
