@@ -601,6 +601,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 	req->epoch = 0;
 	req->glob = NULL;
 	req->globlen = 0;
+	req->key = NULL;
+	req->keylen = 0;
 	req->prio = 0;
 	req->delay_ms = 0;
 	req->timeout_ms = 0;

@@ -1646,6 +1646,18 @@ submit_key(const char *data, const char *k)
 	return (j);
 }
 
+/* tq from tqc, one job per worker at a time, with n ready workers. */
+static void
+keys_queue_make(int n)
+{
+	int	i;
+
+	tqc.batch = 1;
+	queue_make();
+	for (i = 0; i < n; i++)
+		worker_make(i);
+}
+
 static int
 job_parked(struct job *j)
 {
@@ -1683,11 +1695,7 @@ START_TEST(test_keys_max_running)
 	struct job	*a1, *a2, *a3, *b1, *u;
 
 	tqc.max_running_per_key = 1;
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	worker_make(1);
-	worker_make(2);
+	keys_queue_make(3);
 	a1 = submit_key("a1", "a");
 	a2 = submit_key("a2", "a");
 	a3 = submit_key("a3", "a");
@@ -1738,11 +1746,7 @@ START_TEST(test_keys_rate)
 
 	tqc.rate_per_key = 1;
 	tqc.burst_per_key = 1;
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	worker_make(1);
-	worker_make(2);
+	keys_queue_make(3);
 	a1 = submit_key("a1", "a");
 	a2 = submit_key("a2", "a");
 	b1 = submit_key("b1", "b");
@@ -1772,10 +1776,7 @@ START_TEST(test_keys_pause)
 {
 	struct job	*a1, *b1, *a2;
 
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	worker_make(1);
+	keys_queue_make(2);
 	keys_pause(tq, "a", 1, now_ms() + 200);
 	keys_pause(tq, "a", 1, now_ms() + 100);	/* an earlier end does not shorten it */
 	ck_assert_uint_eq(tq->keys.nkeys, 1);
@@ -1811,10 +1812,7 @@ START_TEST(test_keys_cancel_and_lost)
 	const char	*why;
 
 	tqc.max_running_per_key = 1;
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	worker_make(1);
+	keys_queue_make(2);
 	a1 = submit_key("a1", "a");
 	a2 = submit_key("a2", "a");
 	a3 = submit_key("a3", "a");
@@ -1862,11 +1860,7 @@ START_TEST(test_keys_reload)
 	int			 i;
 
 	tqc.max_running_per_key = 1;
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
-	worker_make(1);
-	worker_make(2);
+	keys_queue_make(3);
 	for (i = 0; i < 4; i++)
 		a[i] = submit_key("a", "a");
 	run_pending();
@@ -1899,9 +1893,7 @@ START_TEST(test_keys_many_bounded)
 	int		 i, n;
 
 	tqc.max_running_per_key = 1;
-	tqc.batch = 1;
-	queue_make();
-	worker_make(0);
+	keys_queue_make(1);
 	for (i = 0; i < 2000; i++) {
 		n = snprintf(k, sizeof k, "k%d", i);
 		ck_assert_ptr_nonnull(j = job_new_key(tq, "x", 1, k, (size_t)n));
