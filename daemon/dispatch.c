@@ -118,6 +118,18 @@ dispatch_free(void)
 	kick_tail = &kick_head;
 }
 
+/*
+ * Take j off w's in-flight list (its result came, or w is gone); a keyed job is one
+ * fewer running for its key (keys.c), which may then run one it parked.
+ */
+static inline void
+dispatch_take(struct worker *w, struct job *j)
+{
+	supervisor_take(w, j);
+	if (j->haskey)
+		keys_release(w->queue, j);
+}
+
 /* A uniform random number in [0, 1) for backoff jitter. */
 static double
 dispatch_random(void)
@@ -619,7 +631,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		    (long)w->pid, q->name);
 		return;
 	}
-	supervisor_take(w, j);
+	dispatch_take(w, j);
 	ran_us = dispatch_measure(w, j);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
@@ -669,7 +681,7 @@ dispatch_requeue_unstarted(struct worker *w, struct job *head)
 	struct job	*j;
 
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		supervisor_take(w, j);
+		dispatch_take(w, j);
 		j->attempts--;
 		if (j->cancel) {
 			j->cancel = JOB_CANCEL_NONE;
@@ -730,7 +742,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	dispatch_kick(q);
 	if (head == NULL)
 		return;
-	supervisor_take(w, head);
+	dispatch_take(w, head);
 	ran_us = now_us() - w->head_since;
 	if (ran_us == 0)
 		ran_us = 1;

@@ -619,8 +619,6 @@ dispatch_job_changed(const struct job_change *ch)
 	dispatch_kick(job_queue(ch->j));
 }
 void		 queue_job_changed(const struct job_change *);
-/* keys: a keyed job left its worker (it ran, or goes back): its key may run another. */
-void		 keys_job_changed(const struct job_change *);
 
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */
@@ -667,6 +665,8 @@ void		 keys_reconfigure(struct queue *q);
 int		 keys_admit(struct queue *q, struct job *j);
 /* dispatch: a parked job whose key may run it now, counted as running; or NULL. */
 struct job	*keys_next(struct queue *q);
+/* dispatch: keyed job j left its worker (its result came, or the worker is gone). */
+void		 keys_release(struct queue *q, struct job *j);
 /* Take every parked job, each to fn (shutdown, a handler that cannot start). */
 void		 keys_drain_parked(struct queue *q, void (*fn)(struct job *, void *),
 		    void *arg);

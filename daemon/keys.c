@@ -21,8 +21,9 @@
  *
  * Every keyed job a worker holds is counted in its key, whatever the limits, so a
  * reload that sets a limit finds the counts right, and a pause works on a queue with
- * no limits. The count drops when the job leaves its worker (keys_job_changed, a
- * lifecycle listener: a change from running).
+ * no limits. The count drops when the job leaves its worker (keys_release, from
+ * dispatch_take, where the job comes off the worker's in-flight list: the count
+ * follows those lists as q->running does, at the cost of a bit test per job).
  *
  * Memory: a key is tracked only while it has jobs parked or running, is paused, or
  * its bucket is refilling; then it is freed (after the refill, by the heap's timer).
@@ -558,16 +559,18 @@ keys_foreach_parked(struct queue *q, int (*fn)(struct job *, void *), void *arg)
 	return (0);
 }
 
-/* lifecycle listener: a keyed job left its worker (ended, retried, or put back). */
+/*
+ * Keyed job j left its worker (dispatch_take: its result came, or the worker is gone):
+ * one running job fewer for its key, which may then run a parked one.
+ */
 void
-keys_job_changed(const struct job_change *ch)
+keys_release(struct queue *q, struct job *j)
 {
-	struct queue	*q = job_queue(ch->j);
 	struct key	*k;
 	const char	*name;
 	size_t		 len;
 
-	name = job_key(ch->j, &len);
+	name = job_key(j, &len);
 	if ((k = keys_find(q, name, len)) == NULL || k->running == 0)
 		return;		/* it ran untracked (out of memory) */
 	k->running--;

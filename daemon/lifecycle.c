@@ -43,9 +43,7 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     of an end no later than a waiter; it only records, and delivers later in the
  *     pass;
  *   - waiters (server.c) after the journal, for the rule above;
- *   - notify; keys, which counts a keyed job off its key once it leaves its worker
- *     (a change from running), before the queue may free it; then dispatch, which
- *     only kicks a queue for later in this pass;
+ *   - notify, then dispatch, which only kicks a queue for later in this pass;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
  *     free it at once.
  * Each is a function, the ON() of each state or JOB_EV_* it hears, and when it wants
@@ -72,8 +70,6 @@ static void	lifecycle_log_debug(const struct job_change *)
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(source_redis_job_changed, ON_END, source_redis_nheld != 0)		\
-	L(keys_job_changed,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON_END,	\
-				ch->from == JOB_RUNNING && ch->j->haskey)	\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
 	L(queue_job_changed,	ON_END, 1)
 

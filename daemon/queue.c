@@ -323,26 +323,12 @@ queue_has_room(struct queue *q, uint32_t len)
 	return (1);
 }
 
-/* Allocate a job holding a copy of the payload. */
-struct job *
-job_new(struct queue *q, const void *data, uint32_t len)
-{
-	return (job_new_key(q, data, len, NULL, 0));
-}
-
-/*
- * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
- * 2 bytes more than the key, and nothing for a job without one.
- */
-struct job *
-job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
-    size_t klen)
+/* A job holding a copy of the payload, with room for extra bytes after it. */
+static inline struct job *
+job_alloc(struct queue *q, const void *data, uint32_t len, size_t extra)
 {
 	struct job	*j;
-	size_t		 extra = (key != NULL && klen > 0) ? 2 + klen : 0;
 
-	if (klen > JOB_KEY_MAX)
-		return (NULL);
 	if ((j = malloc(sizeof *j + len + extra)) == NULL)
 		return (NULL);
 	memset(j, 0, sizeof *j);
@@ -351,12 +337,34 @@ job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
 	j->len = len;
 	if (len > 0)
 		memcpy(j->data, data, len);
-	if (extra > 0) {
-		j->haskey = 1;
-		j->data[len] = 0;
-		j->data[len + 1] = (char)(unsigned char)klen;
-		memcpy(&j->data[len + 2], key, klen);
-	}
+	return (j);
+}
+
+/* Allocate a job holding a copy of the payload. */
+struct job *
+job_new(struct queue *q, const void *data, uint32_t len)
+{
+	return (job_alloc(q, data, len, 0));
+}
+
+/*
+ * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
+ * 2 bytes more than the key; a job without one is job_new's.
+ */
+struct job *
+job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
+    size_t klen)
+{
+	struct job	*j;
+
+	if (key == NULL || klen == 0)
+		return (job_new(q, data, len));
+	if (klen > JOB_KEY_MAX || (j = job_alloc(q, data, len, 2 + klen)) == NULL)
+		return (NULL);
+	j->haskey = 1;
+	j->data[len] = 0;
+	j->data[len + 1] = (char)(unsigned char)klen;
+	memcpy(&j->data[len + 2], key, klen);
 	return (j);
 }
 

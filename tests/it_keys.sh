@@ -8,7 +8,7 @@
 # rate x span, plus one for the start's jitter after dispatch), many distinct keys in
 # bounded memory (STATS keys= counts them, and falls back to 0 once their buckets are
 # full), the key in STATUS and across a restart with a journal, key= errors naming the
-# field, and config errors with file:line.
+# field, a reload raising the limit, and config errors with file:line.
 . "$top_srcdir/tests/lib.sh"
 
 REC="$JP_TMP/records"
@@ -119,6 +119,16 @@ jp_match "a job replayed after a restart keeps its key" '^key: p$' "$(jp_ctl sta
 jp_eq "... and the one that was running too" 1 "$(jp_ctl status "$held" | grep -c '^key: p$')"
 jp_ctl cancel "$held" >/dev/null
 jp_eq "once the running one ends, the parked one runs" 1 "$(jp_ctl wait "$waiting")"
+
+# --- a reload that raises the limit lets a parked job go ----------------------------------
+h1=$(jp_ctl submit -q paused --key r 10000)
+h2=$(jp_ctl submit -q paused --key r 10000)
+jp_eq_until "the second job of key r is parked (max_running_per_key = 1)" 1 10 jp_stat queue paused parked
+jp_config "${CONF/\"sleep\"; workers = 2; max_running_per_key = 1;/\"sleep\"; workers = 2; max_running_per_key = 2;}" >/dev/null
+jp_eq "reload with max_running_per_key = 2" reloaded "$(jp_ctl reload)"
+jp_eq_until "the parked job runs at once" 2 10 jp_stat queue paused running
+jp_eq "nothing parked" 0 "$(jp_stat queue paused parked)"
+jp_ctl cancel "$h1" "$h2" >/dev/null
 
 # --- config errors name file:line ----------------------------------------------------------
 cat >"$JP_TMP/bad.conf" <<EOF
