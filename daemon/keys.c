@@ -585,6 +585,8 @@ keys_pause(struct queue *q, const char *name, size_t len, uint64_t until_ms)
 
 	if (len == 0 || len > JOB_KEY_MAX || until_ms <= now / 1000)
 		return;
+	if (until_ms > UINT64_MAX / 1000)
+		until_ms = UINT64_MAX / 1000;	/* as good as never, and no overflow */
 	if ((k = keys_get(q, name, len)) == NULL) {
 		log_warnx("queue %s: no memory to pause a key", q->name);
 		return;

@@ -1774,7 +1774,7 @@ END_TEST
 /* keys_pause: the key's jobs wait until the time, the queue's others go on. */
 START_TEST(test_keys_pause)
 {
-	struct job	*a1, *b1, *a2;
+	struct job	*a1, *b1, *a2, *z1;
 
 	keys_queue_make(2);
 	keys_pause(tq, "a", 1, now_ms() + 200);
@@ -1801,6 +1801,14 @@ START_TEST(test_keys_pause)
 	keys_pause(tq, "c", 1, now_ms() - 1);
 	keys_pause(tq, "", 0, now_ms() + 1000);
 	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	/* A pause without end (a far date) does not wrap around into the past. */
+	keys_pause(tq, "z", 1, UINT64_MAX);
+	z1 = submit_key("z1", "z");
+	dispatch_result(tw[1].w, FRAME_OK, "a1", 2);
+	run_pending();
+	ck_assert(job_parked(z1));
+	expect_no_frame(1);
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
 }
 END_TEST
 
