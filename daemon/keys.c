@@ -97,6 +97,17 @@ keys_find(struct queue *q, const char *name, size_t len)
 	return (NULL);
 }
 
+/* The state of keyed job j's key, or NULL if it is not tracked. */
+static struct key *
+keys_of(struct queue *q, const struct job *j)
+{
+	const char	*name;
+	size_t		 len;
+
+	name = job_key(j, &len);
+	return (keys_find(q, name, len));
+}
+
 /* Double the table (or make it): -1 if out of memory (the old one stays). */
 static int
 keys_grow(struct queue *q)
@@ -506,11 +517,8 @@ void
 keys_remove(struct queue *q, struct job *j)
 {
 	struct key	*k;
-	const char	*name;
-	size_t		 len;
 
-	name = job_key(j, &len);
-	if ((k = keys_find(q, name, len)) == NULL)
+	if ((k = keys_of(q, j)) == NULL)
 		return;		/* cannot be: a parked job's key is tracked */
 	keys_unpark(q, k, j);
 	keys_update(q, k, now_us());
@@ -567,11 +575,8 @@ void
 keys_release(struct queue *q, struct job *j)
 {
 	struct key	*k;
-	const char	*name;
-	size_t		 len;
 
-	name = job_key(j, &len);
-	if ((k = keys_find(q, name, len)) == NULL || k->running == 0)
+	if ((k = keys_of(q, j)) == NULL || k->running == 0)
 		return;		/* it ran untracked (out of memory) */
 	k->running--;
 	keys_update(q, k, now_us());
