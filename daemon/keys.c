@@ -27,8 +27,9 @@
  *
  * Memory: a key is tracked only while it has jobs parked or running, is paused, or
  * its bucket is refilling; then it is freed (after the refill, by the heap's timer).
- * A key costs sizeof(struct key) (96 bytes on x86-64) plus its length, rounded up by
- * malloc, and 8 bytes of the hash table (grown at load 1, freed when no key is left);
+ * A key costs sizeof(struct key) (88 bytes on x86-64) plus its length, rounded up by
+ * malloc, 8 to 16 bytes of the hash table (grown at load 1) and 8 of the heap, both
+ * freed when no key is left;
  * a parked job costs nothing more (its list link is its ready-list link). So the keys
  * tracked are at most the jobs parked or running plus the keys that started a job
  * in the last burst_per_key / rate_per_key seconds, plus the keys paused.
@@ -363,11 +364,14 @@ keys_free_one(struct queue *q, struct key *k)
 		}
 	}
 	free(k);
-	/* Bounded memory: the table goes with its last key. */
+	/* Bounded memory: the table and the heap go with the last key. */
 	if (--kp->nkeys == 0) {
 		free(kp->buckets);
 		kp->buckets = NULL;
 		kp->mask = 0;
+		free(kp->heap);
+		kp->heap = NULL;
+		kp->heap_cap = 0;
 	}
 }
 
