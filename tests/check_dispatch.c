@@ -1768,6 +1768,8 @@ START_TEST(test_keys_rate)
 	ck_assert_uint_ge(tq->keys.nkeys, 1);		/* a's bucket refills */
 	run_until(tq->keys.nkeys == 0);
 	ck_assert_uint_eq(tq->keys.nheap, 0);
+	ck_assert_ptr_null(tq->keys.heap);		/* freed with the last key */
+	ck_assert_ptr_null(tq->keys.buckets);
 }
 END_TEST
 
