@@ -39,6 +39,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -65,17 +66,22 @@ struct key {
 
 static void	keys_timer_cb(evutil_socket_t, short, void *);
 
+/* The hash's seed, one per start: keys are the producers', chosen by them. */
+static uint32_t	keys_seed;
+
 void
 keys_queue_init(struct queue *q)
 {
 	memset(&q->keys, 0, sizeof q->keys);
 	TAILQ_INIT(&q->keys.ready);
+	if (keys_seed == 0)
+		keys_seed = ((uint32_t)now_us() ^ ((uint32_t)getpid() << 16)) | 1;
 }
 
 static uint32_t
 keys_hash(const char *s, size_t len)
 {
-	uint32_t	h = 2166136261u;	/* FNV-1a */
+	uint32_t	h = 2166136261u ^ keys_seed;	/* FNV-1a, seeded */
 	size_t		i;
 
 	for (i = 0; i < len; i++)
