@@ -7,8 +7,9 @@
 # last job starts), rate_per_key held (in any span of starts of a key, at most burst +
 # rate x span, plus one for the start's jitter after dispatch), many distinct keys in
 # bounded memory (STATS keys= counts them, and falls back to 0 once their buckets are
-# full), the key in STATUS and across a restart with a journal, key= errors naming the
-# field, a reload raising the limit, and config errors with file:line.
+# full), the key in STATUS, in events (map --key) and across a restart with a journal,
+# key= errors naming the field, a reload raising the limit, and config errors with
+# file:line.
 . "$top_srcdir/tests/lib.sh"
 
 REC="$JP_TMP/records"
@@ -56,6 +57,18 @@ jp_eq "key a: at most 2 ran at once, over 6 workers" 2 "$(max_overlap a)"
 jp_eq "key b: at most 2 ran at once" 1 "$([ "$(max_overlap b)" -le 2 ] && echo 1 || echo 0)"
 jp_match "status ID shows the key" '^key: a$' "$(jp_ctl status "${ids[0]}")"
 jp_eq "a job without a key has no key line" "" "$(jp_ctl status "${ids[12]}" | grep '^key:')"
+
+# --- map --key: every line's job has the key, and its events say so --------------------
+jp_eq "map --key runs each line" "m1 m2 " \
+	"$(printf 'm1 0\nm2 0\n' | jp_ctl map -k -q limited --key mapped | grep . | tr '\n' ' ')"
+jp_eq "each job of map --key carries the key (job.queued events)" 2 \
+	"$(jp_ctl events --type job.queued | grep -c ' key=mapped$')"
+long_key="host-with-a-long-name.example"
+id=$(jp_ctl submit -q limited --key "$long_key" "l 0")
+jp_ctl wait "$id" >/dev/null
+jp_match "an event cuts a long key at 12 bytes and says its length" \
+	" job=$id .* key=host-with-a- key_len=29" \
+	"$(jp_ctl events --type job.succeeded)"
 
 # --- a slow key does not hold up the others ----------------------------------------------
 for i in 1 2 3 4; do jp_ctl submit -q slowfast --key slow "slow 0.6" >/dev/null; done
