@@ -21,12 +21,12 @@ static int	submit_exec(struct ctl_run *);
 const struct ctl_cmd ctl_submit_cmd = {
 	.name = "submit",
 	.usage = { "[-w [-r]] [-n] [-q queue] [-p prio] [--delay s] [--timeout s] "
-	    "[data | -]", "--redis URL --stream S [-w [-r]] [data | -]" },
+	    "[--key NAME] [data | -]", "--redis URL --stream S [-w [-r]] [data | -]" },
 	.help = "submit one job; print its id, or with -w its result "
 	    "(-r, --raw: the bytes only, no newline added); with --redis, add it to a "
 	    "Redis stream that jobpoold queues read, and print its entry id",
 	.options = CTL_O_WAIT | CTL_O_RAW | CTL_O_NONBLOCK | CTL_O_QUEUE | CTL_O_PRIO |
-	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS,
+	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS | CTL_O_KEY,
 	.maxargs = 1,
 	.toomany = "quote the data, or use - for stdin",
 	.flags = CTL_CONNECT,
@@ -77,6 +77,10 @@ submit_check(struct ctl_run *r)
 {
 	char	*input = NULL;
 
+	if (r->redis != NULL && r->key != NULL) {
+		ctl_warnx("submit: --key is for the daemon's queues, not --redis");
+		return (EXIT_USAGE);
+	}
 	if (r->argc == 1 && strcmp(r->argv[0], "-") != 0) {
 		submit_data = r->argv[0];
 		submit_len = strlen(submit_data);
@@ -103,8 +107,8 @@ submit_exec(struct ctl_run *r)
 		return (ctl_redis_submit(r, submit_data, submit_len));
 	if (r->wait)
 		r->opts.flags |= JOBPOOL_WAIT;
-	if ((rc = jobpool_submit(r->jp, &r->opts, submit_data, submit_len, &id)) !=
-	    JOBPOOL_OK) {
+	if ((rc = jobpool_submit_key(r->jp, &r->opts, r->key, submit_data, submit_len,
+	    &id)) != JOBPOOL_OK) {
 		ctl_jperr(r->jp, "submit", rc);
 		return (EXIT_DAEMON);
 	}

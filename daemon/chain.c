@@ -235,7 +235,8 @@ chain_stopping(struct queue *q, struct job *n)
 
 /*
  * j, the last stage of c, succeeded: its result becomes a job of the next queue, with
- * j's owner and priority (clamped into that queue's range) and that queue's timeout.
+ * j's key, owner and priority (clamped into that queue's range) and that queue's
+ * timeout.
  * The next queue takes it even if full (chain_room's bound). j's waiters wait for it.
  */
 static void
@@ -243,6 +244,8 @@ chain_next_stage(struct chain *c, struct job *j)
 {
 	struct queue	*q = job_queue(j), *nq = q->ch.next;
 	struct job	*n;
+	const char	*key;
+	size_t		 klen;
 
 	if (c->n >= CHAIN_MAX_STAGES) {
 		log_job(LOG_WARNING, j->id, q->name, 0, "queue %s: job %llu: its chain "
@@ -251,7 +254,9 @@ chain_next_stage(struct chain *c, struct job *j)
 		c->state = CHAIN_DONE;
 		return;
 	}
-	if ((n = job_new(nq, job_result(j), job_rlen(j))) == NULL ||
+	/* The next stage keeps j's key (issue 15), so its per-key limits hold all along. */
+	key = job_key(j, &klen);
+	if ((n = job_new_key(nq, job_result(j), job_rlen(j), key, klen)) == NULL ||
 	    job_extra(n) == NULL) {
 		job_free(n);
 		goto oom;
@@ -259,10 +264,6 @@ chain_next_stage(struct chain *c, struct job *j)
 	n->owner = j->owner;
 	n->prio = queue_prio_clamp(&nq->cf, j->prio);
 	n->timeout_ms = nq->cf.timeout_ms;
-	/*
-	 * CHAIN_COPY_KEY: what else of j the next stage keeps (issue 15: "keeping the
-	 * key") is copied here, and only here.
-	 */
 	n->id = job_next_id();
 	if (chain_add(c, n) != 0) {
 		job_free(n);

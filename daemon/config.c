@@ -678,12 +678,26 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->max_running = CONFIG_UNSET_U32;
 	qc->rate = CONFIG_UNSET_DBL;
 	qc->burst = CONFIG_UNSET_U32;
+	qc->max_running_per_key = CONFIG_UNSET_U32;
+	qc->rate_per_key = CONFIG_UNSET_DBL;
+	qc->burst_per_key = CONFIG_UNSET_U32;
 	qc->max_jobs_per_worker = CONFIG_UNSET_U32;
 	qc->max_worker_rss = CONFIG_UNSET_U64;
 	qc->poison_after = CONFIG_UNSET_U32;
 	qc->rlimit_as = CONFIG_UNSET_U64;
 	qc->rlimit_cpu = CONFIG_UNSET_U64;
 	qc->rlimit_nofile = CONFIG_UNSET_U64;
+}
+
+/* A bucket's default size for a rate: max(1, ceil(rate)), without libm. */
+static uint32_t
+config_burst_of(double rate)
+{
+	uint32_t	burst = (uint32_t)rate;	/* at most CONFIG_MAX_RATE */
+
+	if ((double)burst < rate)
+		burst++;
+	return (burst < 1 ? 1 : burst);
 }
 
 /* Fill a queue's unset fields with defaults; resolve workers = 0 to the CPU count. */
@@ -720,14 +734,14 @@ config_queue_defaults(struct queue_config *qc)
 		qc->max_running = 0;
 	if (qc->rate == CONFIG_UNSET_DBL)
 		qc->rate = 0;
-	if (qc->burst == CONFIG_UNSET_U32) {
-		/* max(1, ceil(rate)) without libm; rate is at most CONFIG_MAX_RATE. */
-		qc->burst = (uint32_t)qc->rate;
-		if ((double)qc->burst < qc->rate)
-			qc->burst++;
-		if (qc->burst < 1)
-			qc->burst = 1;
-	}
+	if (qc->burst == CONFIG_UNSET_U32)
+		qc->burst = config_burst_of(qc->rate);
+	if (qc->max_running_per_key == CONFIG_UNSET_U32)
+		qc->max_running_per_key = 0;
+	if (qc->rate_per_key == CONFIG_UNSET_DBL)
+		qc->rate_per_key = 0;
+	if (qc->burst_per_key == CONFIG_UNSET_U32)
+		qc->burst_per_key = config_burst_of(qc->rate_per_key);
 	if (qc->max_jobs_per_worker == CONFIG_UNSET_U32)
 		qc->max_jobs_per_worker = 0;
 	if (qc->max_worker_rss == CONFIG_UNSET_U64)
@@ -782,6 +796,13 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 	    (config_setting_get_member(g, "rate") == NULL || qc->rate == 0)) {
 		config_cause_add(cp, sburst, "'burst'%s needs 'rate': a burst limits "
 		    "nothing without a rate above 0", where);
+	}
+	sburst = config_setting_get_member(g, "burst_per_key");
+	if (qc->burst_per_key != CONFIG_UNSET_U32 &&
+	    (config_setting_get_member(g, "rate_per_key") == NULL ||
+	    qc->rate_per_key == 0)) {
+		config_cause_add(cp, sburst, "'burst_per_key'%s needs 'rate_per_key': a "
+		    "burst limits nothing without a rate above 0", where);
 	}
 }
 
@@ -967,6 +988,15 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "burst") == 0) {
 			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
 				qc->burst = (uint32_t)v;
+		} else if (strcmp(key, "max_running_per_key") == 0) {
+			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
+				qc->max_running_per_key = (uint32_t)v;
+		} else if (strcmp(key, "rate_per_key") == 0) {
+			config_want_float(cp, s, where, 0, CONFIG_MAX_RATE,
+			    &qc->rate_per_key);
+		} else if (strcmp(key, "burst_per_key") == 0) {
+			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
+				qc->burst_per_key = (uint32_t)v;
 		} else if (strcmp(key, "max_jobs_per_worker") == 0) {
 			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
 				qc->max_jobs_per_worker = (uint32_t)v;

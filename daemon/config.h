@@ -65,6 +65,10 @@ struct queue_config {
 	uint32_t	 max_running;		/* jobs running at once across workers; 0: workers */
 	double		 rate;			/* jobs started per second; 0: unlimited */
 	uint32_t	 burst;			/* token bucket size; default max(1, ceil(rate)) */
+	/* Issue 15: the same limits for each job key (keys.c). */
+	uint32_t	 max_running_per_key;	/* jobs of one key running at once; 0: no limit */
+	double		 rate_per_key;		/* jobs of one key started per second; 0: unlimited */
+	uint32_t	 burst_per_key;		/* its bucket; default max(1, ceil(rate_per_key)) */
 	uint32_t	 max_jobs_per_worker;	/* recycle a worker after this many jobs; 0: never */
 	uint64_t	 max_worker_rss;	/* recycle a worker above this RSS (bytes); 0: never */
 	uint32_t	 poison_after;		/* a job that kills this many workers in a row is dead; 0: off; default 3 */

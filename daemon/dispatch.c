@@ -1,7 +1,8 @@
 /*
  * dispatch.c: moves jobs from queues to workers and results back to their jobs, and
  * carries the job lifecycle: timeouts, retries with backoff, dead and poison jobs,
- * cancellation, and the per-queue limits (max_running, rate).
+ * cancellation, and the per-queue limits (max_running, rate), beside which keys.c
+ * holds the per-key ones (dispatch_next).
  *
  * A worker holds an ordered in-flight list; it runs the jobs one at a time in that
  * order, so the head is the job running now. When a queue is deep and its jobs are
@@ -117,6 +118,18 @@ dispatch_free(void)
 	kick_tail = &kick_head;
 }
 
+/*
+ * Take j off w's in-flight list (its result came, or w is gone); a keyed job is one
+ * fewer running for its key (keys.c), which may then run one it parked.
+ */
+static inline void
+dispatch_take(struct worker *w, struct job *j)
+{
+	supervisor_take(w, j);
+	if (j->haskey)
+		keys_release(w->queue, j);
+}
+
 /* A uniform random number in [0, 1) for backoff jitter. */
 static double
 dispatch_random(void)
@@ -187,7 +200,7 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 {
 	uint32_t	cap = q->cf.batch, share, by_time;
 
-	if (q->cf.rate > 0)
+	if (q->cf.rate > 0 || q->cf.rate_per_key > 0)
 		cap = 1;	/* rate-limited: a job is sent when it may start */
 	/*
 	 * Until the queue's jobs are known to be short, one at a time. And never add to a
@@ -255,6 +268,47 @@ dispatch_maybe_recycle(struct worker *w)
 }
 
 /*
+ * Has q jobs that may be sent now: ready ones, or parked ones whose key may run them?
+ * (Parked jobs whose key is at its limit wait; queue_depth still counts them.)
+ */
+static inline int
+dispatch_runnable(const struct queue *q)
+{
+	return (q->nready > 0 || keys_has_ready(q));
+}
+
+/*
+ * The next job to send: first a parked one whose key may run it now (it was popped
+ * before anything still in the ready lists), then the ready lists, where a keyed job
+ * whose key is at its limit is parked (keys.c) and the next one is looked at. A queue
+ * without keyed jobs pays an empty-list test and a bit test per job.
+ */
+static inline struct job *
+dispatch_next(struct queue *q)
+{
+	struct job	*j;
+
+	if (keys_has_ready(q) && (j = keys_next(q)) != NULL)
+		return (j);
+	while ((j = queue_pop(q)) != NULL) {
+		if (!j->haskey || keys_admit(q, j))
+			return (j);
+	}
+	return (NULL);
+}
+
+/* keys_drain_parked's: a parked job of a queue whose handler cannot start is dead. */
+static void
+dispatch_fail_parked(struct job *j, void *arg)
+{
+	const char	*msg = arg;
+
+	if (job_extra(j) != NULL)
+		j->x->last_status = JOB_FAILED;
+	job_finish(j, JOB_DEAD, msg, strlen(msg));
+}
+
+/*
  * q's handler cannot start: its ready jobs would wait forever. They become dead, with
  * the reason, so their producers hear it and an operator can RETRY them once a reload
  * has fixed the handler. Delayed jobs wait for their time as usual.
@@ -274,6 +328,10 @@ dispatch_fail_ready(struct queue *q)
 		job_finish(j, JOB_DEAD, msg, n);
 		count++;
 	}
+	if (q->keys.nparked > 0) {
+		count += q->keys.nparked;
+		keys_drain_parked(q, dispatch_fail_parked, msg);
+	}
 	log_job(LOG_NOTICE, 0, q->name, 0, "queue %s: %u waiting job%s made dead: the "
 	    "handler cannot start (RETRY them once a reload has fixed it)", q->name,
 	    count, count == 1 ? "" : "s");
@@ -292,7 +350,8 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 	uint32_t	 cap;
 	int		 i, sent;
 
-	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL; i++) {
+	for (i = 0; i < q->nworkers && dispatch_runnable(q) && q->failed_reason == NULL;
+	    i++) {
 		w = q->workers[i];
 		if (w == NULL || w->life != WORKER_READY)
 			continue;
@@ -302,7 +361,7 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 			continue;
 		cap = dispatch_capacity(q, w, nready_workers, ahead);
 		sent = 0;
-		while (w->ninflight < cap && *tokens > 0 && (j = queue_pop(q)) != NULL) {
+		while (w->ninflight < cap && *tokens > 0 && (j = dispatch_next(q)) != NULL) {
 			j->attempts++;
 			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
 			supervisor_send(w, j);
@@ -327,15 +386,15 @@ dispatch_queue(struct queue *q)
 	uint32_t	 tokens = UINT32_MAX;
 	int		 i, nready_workers = 0;
 
-	if (q->failed_reason != NULL && q->nready > 0)
+	if (q->failed_reason != NULL && (q->nready > 0 || q->keys.nparked > 0))
 		dispatch_fail_ready(q);
 	/*
 	 * A chain's stage sends nothing while its next queue is full (chain.c): its jobs
 	 * wait here, and its producers are pushed back once it fills in turn.
 	 */
-	if (q->ch.next != NULL && q->nready > 0 && chain_next_full(q))
+	if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
 		tokens = 0;
-	else if (q->failed_reason == NULL && q->nready > 0) {
+	else if (q->failed_reason == NULL && dispatch_runnable(q)) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
 			if (w != NULL && w->life == WORKER_READY)
@@ -350,9 +409,9 @@ dispatch_queue(struct queue *q)
 	 * jobs), once every worker has had its batch, so an idle worker never goes without
 	 * while another is given a job to wait behind its running one.
 	 */
-	if (q->nready > 0)
+	if (dispatch_runnable(q))
 		dispatch_pass(q, nready_workers, 1, &tokens);
-	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0 && !q->ch.held)
+	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
@@ -581,7 +640,7 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		    (long)w->pid, q->name);
 		return;
 	}
-	supervisor_take(w, j);
+	dispatch_take(w, j);
 	ran_us = dispatch_measure(w, j);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
@@ -631,7 +690,7 @@ dispatch_requeue_unstarted(struct worker *w, struct job *head)
 	struct job	*j;
 
 	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		supervisor_take(w, j);
+		dispatch_take(w, j);
 		j->attempts--;
 		if (j->cancel) {
 			j->cancel = JOB_CANCEL_NONE;
@@ -692,7 +751,7 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	dispatch_kick(q);
 	if (head == NULL)
 		return;
-	supervisor_take(w, head);
+	dispatch_take(w, head);
 	ran_us = now_us() - w->head_since;
 	if (ran_us == 0)
 		ran_us = 1;
@@ -920,6 +979,15 @@ dispatch_cancel_running(void)
 	return (grace + DISPATCH_REPORT_MS);
 }
 
+/* keys_drain_parked's: a parked job is cancelled by the shutdown. */
+static void
+dispatch_cancel_parked(struct job *j, void *arg)
+{
+	const char	*reason = arg;
+
+	job_finish(j, JOB_CANCELLED, reason, strlen(reason));
+}
+
 /* Shutdown: every job still waiting in a queue is answered as cancelled. */
 void
 dispatch_cancel_waiting(const char *reason)
@@ -933,6 +1001,7 @@ dispatch_cancel_waiting(const char *reason)
 		q = queues[i];
 		while ((j = queue_pop(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
+		keys_drain_parked(q, dispatch_cancel_parked, (void *)reason);
 		while ((j = queue_pop_delayed(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
 	}

@@ -321,7 +321,8 @@ events_publish(enum events_type type, const struct events_info *info)
 	rec.type = (uint8_t)type;
 	rec.attempt = 0;
 	rec.recovered = 0;
-	memset(rec.spare, 0, sizeof rec.spare);
+	rec.keylen = 0;
+	memset(rec.key, 0, sizeof rec.key);
 	if (info->text != NULL)
 		events_set_text(&rec, info->text, info->textlen);
 	events_store(slot, &rec);
@@ -333,6 +334,18 @@ events_publish_queue(enum events_type type, int queue, pid_t pid, uint64_t aux,
 {
 	events_publish(type, &(struct events_info){ .queue = queue, .pid = pid,
 	    .aux = aux, .text = text, .textlen = text != NULL ? strlen(text) : 0 });
+}
+
+/* A keyed job's key into its event: whole, or its first EVENTS_KEY_MAX bytes. */
+static void
+events_set_key(struct events_rec *rec, const struct job *j)
+{
+	const char	*key;
+	size_t		 len;
+
+	key = job_key(j, &len);
+	rec->keylen = (uint8_t)len;
+	memcpy(rec->key, key, len < EVENTS_KEY_MAX ? len : EVENTS_KEY_MAX);
 }
 
 /*
@@ -359,7 +372,10 @@ events_job(enum events_type type, const struct job_change *ch, uint64_t aux,
 	rec.type = (uint8_t)type;
 	rec.attempt = ch->attempt;
 	rec.recovered = ch->recovered;
-	memset(rec.spare, 0, sizeof rec.spare);
+	rec.keylen = 0;
+	memset(rec.key, 0, sizeof rec.key);
+	if (j->haskey)
+		events_set_key(&rec, j);
 	if (text != NULL)
 		events_set_text(&rec, text, textlen);
 	events_store(slot, &rec);
@@ -559,6 +575,14 @@ events_line(char *buf, size_t room, const struct events_rec *r)
 		p = events_num(p, "pid", (uint64_t)r->pid);
 	if ((key = events_extra(r, &v)) != NULL)
 		p = events_kv(p, key, strlen(key), v);
+	if (r->keylen != 0) {
+		/* A key is printable ASCII without a space: a word as it is. */
+		p = events_lit(p, " key=");
+		p = events_put(p, r->key, r->keylen < EVENTS_KEY_MAX ? r->keylen :
+		    EVENTS_KEY_MAX);
+		if (r->keylen > EVENTS_KEY_MAX)
+			p = events_num(p, "key_len", r->keylen);
+	}
 	if (r->text != 0) {
 		name = events_is_error(r->type) ? " error" : " reason";
 		p = events_put(p, name, strlen(name));
@@ -621,6 +645,14 @@ events_format_json(struct evbuffer *out, const struct events_rec *r)
 		evbuffer_add_printf(out, ",\"pid\":%ld", (long)r->pid);
 	if ((key = events_extra(r, &v)) != NULL)
 		evbuffer_add_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
+	if (r->keylen != 0) {
+		evbuffer_add(out, ",\"key\":\"", 8);
+		events_json_text(out, r->key, r->keylen < EVENTS_KEY_MAX ? r->keylen :
+		    EVENTS_KEY_MAX);
+		evbuffer_add(out, "\"", 1);
+		if (r->keylen > EVENTS_KEY_MAX)
+			evbuffer_add_printf(out, ",\"key_len\":%u", r->keylen);
+	}
 	if (r->text != 0) {
 		if ((text = events_text(r, &tlen)) == NULL)
 			evbuffer_add_printf(out, ",\"%s_lost\":true",

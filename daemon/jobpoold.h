@@ -145,10 +145,35 @@ struct job {
 	uint8_t			 attempts;
 	unsigned int		 state:4;	/* enum job_state */
 	unsigned int		 cancel:2;	/* enum job_cancel */
-	char			 data[];	/* payload (not NUL-terminated) */
+	unsigned int		 haskey:1;	/* a key follows the payload (job_key) */
+	char			 data[];	/* payload (not NUL-terminated), then its key */
 };
 TAILQ_HEAD(joblist, job);
 _Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
+
+/*
+ * A job's key (SUBMIT ... key=NAME; keys.c): in the job's own allocation, after the
+ * payload, only when j->haskey: data[len] its flags (JOB_KEY_PARKED), data[len + 1]
+ * its length (1..JOB_KEY_MAX), then its bytes, printable ASCII, not NUL-terminated.
+ * A job without a key costs nothing: the bit is in struct job's last byte.
+ */
+#define JOB_KEY_MAX		255
+#define JOB_KEY_PARKED		0x01	/* waiting in its key's FIFO (keys.c) */
+static inline const char *
+job_key(const struct job *j, size_t *lenp)
+{
+	if (!j->haskey) {
+		*lenp = 0;
+		return (NULL);
+	}
+	*lenp = (unsigned char)j->data[j->len + 1];
+	return (&j->data[j->len + 2]);
+}
+static inline unsigned char *
+job_key_flags(struct job *j)
+{
+	return ((unsigned char *)&j->data[j->len]);
+}
 
 /*
  * A worker's life (w->life, written by supervisor.c alone). It only goes down this
@@ -260,6 +285,25 @@ struct chain_part {
 	int			 holding;	/* a queue whose next it is waits for room */
 };
 
+/*
+ * keys.c's part of a queue (keys_queue_init, keys_queue_free): the keys it tracks (a
+ * hash table of struct key, keys.c's), the jobs parked behind their key's limits, the
+ * keys whose parked jobs may run now, and the keys waiting for a time (a heap, one
+ * timer).
+ */
+struct key;
+struct keys_part {
+	struct key		**buckets;
+	uint32_t		 mask;		/* buckets - 1 */
+	uint32_t		 nkeys;		/* keys tracked */
+	uint32_t		 nparked;	/* jobs parked (queue_depth counts them) */
+	TAILQ_HEAD(, key)	 ready;		/* keys with parked jobs they may run now */
+	struct key		**heap;		/* keys waiting for a time, min-heap */
+	uint32_t		 nheap;
+	uint32_t		 heap_cap;
+	struct event		*timer;		/* for the heap's first */
+};
+
 /* server.c's part of a queue (server_queue_init, server_queue_free). */
 struct server_part {
 	TAILQ_HEAD(, conn)	 blocked;	/* connections waiting for room, oldest first */
@@ -310,6 +354,7 @@ struct queue {
 	uint64_t		 poisoned;
 
 	struct dispatch_part	 dp;
+	struct keys_part	 keys;
 	struct supervisor_part	 sv;
 	struct server_part	 srv;
 	struct stats_part	 st;
@@ -421,6 +466,9 @@ void		 queue_revert_workers(struct queue *q);
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
+/* The same with a key (key NULL or klen 0: none; klen at most JOB_KEY_MAX). */
+struct job	*job_new_key(struct queue *q, const void *data, uint32_t len,
+		    const char *key, size_t klen);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
 void		 queue_push(struct queue *q, struct job *j);
 void		 queue_push_as(struct queue *q, struct job *j, struct job_change *info);
@@ -660,6 +708,43 @@ void		 dispatch_arm_timeout(struct worker *w);
 uint32_t	 dispatch_cancel_running(void);
 /* Shutdown: answer every job that will not run. */
 void		 dispatch_cancel_waiting(const char *reason);
+
+/*
+ * keys.c: job keys and the per-key limits of a queue (max_running_per_key,
+ * rate_per_key, burst_per_key, and pauses), beside the queue's own in dispatch.
+ */
+void		 keys_queue_init(struct queue *q);
+/* Free q's keys and the jobs parked in them (the caller answered them). */
+void		 keys_queue_free(struct queue *q);
+/* A reload changed q's limits: look at every key again. */
+void		 keys_reconfigure(struct queue *q);
+/* dispatch: may j (popped, keyed) run now? 1: counted as running; 0: parked. */
+int		 keys_admit(struct queue *q, struct job *j);
+/* dispatch: a parked job whose key may run it now, counted as running; or NULL. */
+struct job	*keys_next(struct queue *q);
+/* dispatch: keyed job j left its worker (its result came, or the worker is gone). */
+void		 keys_release(struct queue *q, struct job *j);
+/* Take every parked job, each to fn (shutdown, a handler that cannot start). */
+void		 keys_drain_parked(struct queue *q, void (*fn)(struct job *, void *),
+		    void *arg);
+/* Take parked job j out of its key's FIFO (cancelled). */
+void		 keys_remove(struct queue *q, struct job *j);
+/* fn for each parked job; stops at fn's first nonzero. */
+int		 keys_foreach_parked(struct queue *q, int (*fn)(struct job *, void *),
+		    void *arg);
+/*
+ * Pause key (len bytes) of q until until_ms (monotonic, now_ms()): its jobs wait, the
+ * queue's others go on (the http handler's Retry-After). A later pause extends it,
+ * an earlier one does not shorten it.
+ */
+void		 keys_pause(struct queue *q, const char *key, size_t len,
+		    uint64_t until_ms);
+/* Has q a key whose parked jobs may run now? */
+static inline int
+keys_has_ready(const struct queue *q)
+{
+	return (!TAILQ_EMPTY(&q->keys.ready));
+}
 
 /* supervisor.c: forked workers */
 /* q's workers will report to cb (dispatch's). */

@@ -429,6 +429,12 @@ metrics_q_blocked(const struct queue *q)
 }
 
 static double
+metrics_q_keys(const struct queue *q)
+{
+	return ((double)q->keys.nkeys);
+}
+
+static double
 metrics_q_failed(const struct queue *q)
 {
 	return (q->failed_reason != NULL ? 1.0 : 0.0);
@@ -483,6 +489,8 @@ metrics_queue_jobs(const struct metrics_scrape *s, const struct metrics_family *
 		metrics_sample(s->b, f->name, "", q, "state", "running",
 		    (double)q->running);
 		metrics_sample(s->b, f->name, "", q, "state", "dead", (double)q->ndead);
+		metrics_sample(s->b, f->name, "", q, "state", "parked",
+		    (double)q->keys.nparked);
 	}
 }
 
@@ -633,6 +641,8 @@ static const struct metrics_family metrics_families[] = {
 	    "has room.", .queue = metrics_q_blocked },
 	{ "jobpool_queue_failed", "gauge", "1 while the queue's handler cannot start.",
 	    .queue = metrics_q_failed },
+	{ "jobpool_queue_keys", "gauge", "Job keys the queue tracks: with jobs parked "
+	    "or running, paused, or refilling their bucket.", .queue = metrics_q_keys },
 	{ "jobpool_job_wait_seconds", "histogram", "Time from submission (or the due "
 	    "time) to the start of an attempt.", .write = metrics_wait_hist },
 	{ "jobpool_job_run_seconds", "histogram", "Time from the start to the end of an "

@@ -96,6 +96,7 @@ queue_create(const struct queue_config *qc)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
 	dispatch_queue_init(q);
+	keys_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
 	server_queue_init(q);
 	queue_set_watermarks(q);
@@ -125,6 +126,7 @@ queue_free(struct queue *q)
 	}
 	for (i = 0; i < (int)q->nheap; i++)
 		job_free(q->heap[i]);
+	keys_queue_free(q);
 	free(q->heap);
 	free(q->ready);
 	if (q->delay_ev != NULL)
@@ -245,6 +247,7 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	queue_config_clear(&q->cf);
 	q->cf = cf;
 	queue_set_watermarks(q);
+	keys_reconfigure(q);
 	return (0);
 }
 
@@ -262,8 +265,9 @@ queue_find(const char *name)
 }
 
 /*
- * Call fn for every job waiting in q: the ready ones level by level, then the delayed
- * ones. Stops at the first nonzero fn returns, and returns it. fn must not change q.
+ * Call fn for every job waiting in q: the ready ones level by level, those parked
+ * behind their key's limits, then the delayed ones. Stops at the first nonzero fn
+ * returns, and returns it. fn must not change q.
  */
 int
 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *arg)
@@ -278,6 +282,8 @@ queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *ar
 				return (rc);
 		}
 	}
+	if (q->keys.nparked > 0 && (rc = keys_foreach_parked(q, fn, arg)) != 0)
+		return (rc);
 	for (k = 0; k < q->nheap; k++) {
 		if ((rc = fn(q->heap[k], arg)) != 0)
 			return (rc);
@@ -301,7 +307,7 @@ queue_pop_delayed(struct queue *q)
 uint32_t
 queue_depth(const struct queue *q)
 {
-	return (q->nready + q->nheap);
+	return (q->nready + q->nheap + q->keys.nparked);
 }
 
 /* Is there room for one more job of len bytes? An empty queue takes any job. */
@@ -317,13 +323,13 @@ queue_has_room(struct queue *q, uint32_t len)
 	return (1);
 }
 
-/* Allocate a job holding a copy of the payload. */
-struct job *
-job_new(struct queue *q, const void *data, uint32_t len)
+/* A job holding a copy of the payload, with room for extra bytes after it. */
+static inline struct job *
+job_alloc(struct queue *q, const void *data, uint32_t len, size_t extra)
 {
 	struct job	*j;
 
-	if ((j = malloc(sizeof *j + len)) == NULL)
+	if ((j = malloc(sizeof *j + len + extra)) == NULL)
 		return (NULL);
 	memset(j, 0, sizeof *j);
 	j->state = JOB_NEW;
@@ -331,6 +337,34 @@ job_new(struct queue *q, const void *data, uint32_t len)
 	j->len = len;
 	if (len > 0)
 		memcpy(j->data, data, len);
+	return (j);
+}
+
+/* Allocate a job holding a copy of the payload. */
+struct job *
+job_new(struct queue *q, const void *data, uint32_t len)
+{
+	return (job_alloc(q, data, len, 0));
+}
+
+/*
+ * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
+ * 2 bytes more than the key; a job without one is job_new's.
+ */
+struct job *
+job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
+    size_t klen)
+{
+	struct job	*j;
+
+	if (key == NULL || klen == 0)
+		return (job_new(q, data, len));
+	if (klen > JOB_KEY_MAX || (j = job_alloc(q, data, len, 2 + klen)) == NULL)
+		return (NULL);
+	j->haskey = 1;
+	j->data[len] = 0;
+	j->data[len + 1] = (char)(unsigned char)klen;
+	memcpy(&j->data[len + 2], key, klen);
 	return (j);
 }
 
@@ -611,6 +645,9 @@ queue_remove(struct queue *q, struct job *j)
 		heap_remove(q, j->heap_idx);
 		if (first)
 			queue_arm_delay(q);
+	} else if (j->haskey && (*job_key_flags(j) & JOB_KEY_PARKED)) {
+		keys_remove(q, j);	/* it takes the bytes off */
+		return;
 	} else {
 		TAILQ_REMOVE(&q->ready[queue_level(q, j)], j, entry);
 		q->nready--;

@@ -1274,7 +1274,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (long)c->uid);
 		return (REQ_DONE);
 	}
-	if ((j = job_new(q, req->body, req->size)) == NULL) {
+	if ((j = (req->flags & PROTO_F_KEY) ? job_new_key(q, req->body, req->size,
+	    req->key, req->keylen) : job_new(q, req->body, req->size)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}
@@ -1299,10 +1300,13 @@ conn_status(struct conn *c, uint64_t id)
 	struct job	*j;
 	struct evbuffer	*out;
 	char		 due[48] = "";
+	const char	*key;
+	size_t		 klen;
 	uint64_t	 now, wait;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	key = job_key(j, &klen);
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_us();
@@ -1313,9 +1317,10 @@ conn_status(struct conn *c, uint64_t id)
 	out = wait != 0 ? c->hold : conn_out(c);
 	evbuffer_add_printf(out,
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%.*s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
+	    " key=" : "", (int)klen, key != NULL ? key : "");
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);
 	if (wait != 0)

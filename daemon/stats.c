@@ -242,6 +242,9 @@ stats_write(struct evbuffer *out)
 		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
+		evbuffer_add_printf(out, "max_running_per_key=%u rate_per_key=%g "
+		    "keys=%u parked=%u ", q->cf.max_running_per_key, q->cf.rate_per_key,
+		    q->keys.nkeys, q->keys.nparked);
 		stats_write_latency(out, q, now);
 		/* A chain's stage: where its results go, and whether that holds it now. */
 		if (q->ch.next != NULL)

@@ -905,6 +905,14 @@ int
 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len, uint64_t *id)
 {
+	return (jobpool_submit_key(jp, opts, NULL, data, len, id));
+}
+
+/* The same, with a key (NULL: none). */
+int
+jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const void *data, size_t len, uint64_t *id)
+{
 	struct jobpool_msg	msg;
 	int			rc;
 
@@ -914,7 +922,7 @@ jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		return (JOBPOOL_EINVAL);
 	if ((rc = client_idle(jp)) != JOBPOOL_OK)
 		return (rc);
-	if ((rc = jobpool_send_submit(jp, opts, data, len)) != JOBPOOL_OK)
+	if ((rc = jobpool_send_submit_key(jp, opts, key, data, len)) != JOBPOOL_OK)
 		return (rc);
 	if ((rc = client_call(jp, &msg)) != JOBPOOL_OK)
 		return (rc);
@@ -1129,9 +1137,32 @@ int
 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len)
 {
+	return (jobpool_send_submit_key(jp, opts, NULL, data, len));
+}
+
+/* Is key a job key the daemon takes: 1 to PROTO_MAX_KEY bytes of printable ASCII? */
+static int
+client_valid_key(const char *key, size_t klen)
+{
+	size_t	i;
+
+	if (klen == 0 || klen > PROTO_MAX_KEY)
+		return (0);
+	for (i = 0; i < klen; i++) {
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+/* The same with a key (NULL: none), which goes as key=. */
+int
+jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const void *data, size_t len)
+{
 	struct client_buf	*b;
 	const char		*queue = "default";
-	size_t			 qlen;
+	size_t			 qlen, klen = 0;
 	int			 flags = 0, kind;
 	char			*p;
 
@@ -1149,6 +1180,12 @@ jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		return (client_fail(jp, JOBPOOL_EINVAL, "bad queue name"));
 	if (flags & ~(JOBPOOL_WAIT | JOBPOOL_NONBLOCK))
 		return (client_fail(jp, JOBPOOL_EINVAL, "unknown submit flags"));
+	if (key != NULL) {
+		klen = strnlen(key, PROTO_MAX_KEY + 1);
+		if (!client_valid_key(key, klen))
+			return (client_fail(jp, JOBPOOL_EINVAL, "bad key: 1 to %d bytes "
+			    "of printable ASCII, no space", PROTO_MAX_KEY));
+	}
 	if (data == NULL && len > 0)
 		return (client_fail(jp, JOBPOOL_EINVAL, "no data"));
 	if ((uint64_t)len > UINT64_C(9999999999999999999) ||
@@ -1156,7 +1193,7 @@ jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		return (client_fail(jp, JOBPOOL_EINVAL, "data too large"));
 
 	b = &jp->out;
-	if (client_buf_reserve(b, CLIENT_SUBMIT_LINE + len) != 0)
+	if (client_buf_reserve(b, CLIENT_SUBMIT_LINE + 5 + klen + len) != 0)
 		return (client_die(jp, JOBPOOL_ESYS, "malloc: %s", strerror(errno)));
 	p = b->base + b->len;
 	memcpy(p, "SUBMIT ", 7);
@@ -1183,6 +1220,12 @@ jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		memcpy(p, " timeout=", 9);
 		p += 9;
 		p += proto_fmt_u64(p, opts->timeout_ms);
+	}
+	if (klen > 0) {
+		memcpy(p, " key=", 5);
+		p += 5;
+		memcpy(p, key, klen);
+		p += klen;
 	}
 	if (flags & JOBPOOL_WAIT) {
 		memcpy(p, " wait", 5);

@@ -144,6 +144,12 @@ int		 jobpool_ping(struct jobpool *jp);
 int		 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		     const void *data, size_t len, uint64_t *id);
 /*
+ * The same with the job's key (NULL: none): 1 to 255 bytes of printable ASCII, no
+ * space. A queue may limit each key (max_running_per_key, rate_per_key: jobpool.conf(5)).
+ */
+int		 jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+		     const char *key, const void *data, size_t len, uint64_t *id);
+/*
  * Wait for a job's result. If the job was submitted on this connection with
  * JOBPOOL_WAIT its RESULT is awaited directly; otherwise a WAIT request is sent first.
  * RESULTs for other jobs that arrive meanwhile are kept and returned by later calls.
@@ -159,6 +165,9 @@ int		 jobpool_stats(struct jobpool *jp, char **text, size_t *len);
 
 /* Pipelined calls. The send functions only append to the output buffer. */
 int		 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+		     const void *data, size_t len);
+int		 jobpool_send_submit_key(struct jobpool *jp,
+		     const struct jobpool_submit_opts *opts, const char *key,
 		     const void *data, size_t len);
 int		 jobpool_send_wait(struct jobpool *jp, uint64_t id);
 /* Send a raw request line (without the newline), for commands this library does not wrap. */

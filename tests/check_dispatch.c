@@ -2,7 +2,8 @@
  * check_dispatch.c: unit tests for daemon/dispatch.c: ids and pushing on submit,
  * handing jobs to idle workers within max_running, batch and rate, results, retries
  * with backoff, dead and poison jobs, RETRY, cancellation, timeouts and grace, a lost
- * worker's jobs, and the shutdown helpers.
+ * worker's jobs, the shutdown helpers, and the per-key limits beside the queue's
+ * (keys.c: a job parked behind its key, pauses, many keys in bounded memory).
  *
  * The workers are structs built here, as supervisor.c would build them, but without a
  * process behind their pipes: the test reads the frames the worker would see from the
@@ -1577,6 +1578,295 @@ START_TEST(test_cancel_running_all)
 }
 END_TEST
 
+/* ----- keys (keys.c): the per-key limits beside the queue's ----- */
+
+/* A new job with key k submitted to tq, not yet dispatched. */
+static struct job *
+submit_key(const char *data, const char *k)
+{
+	struct job	*j = job_new_key(tq, data, strlen(data), k, strlen(k));
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert_uint_eq(dispatch_submit(tq, j, NULL), j->id);
+	return (j);
+}
+
+/* tq from tqc, one job per worker at a time, with n ready workers. */
+static void
+keys_queue_make(int n)
+{
+	int	i;
+
+	tqc.batch = 1;
+	queue_make();
+	for (i = 0; i < n; i++)
+		worker_make(i);
+}
+
+static int
+job_parked(struct job *j)
+{
+	return (j->haskey && (*job_key_flags(j) & JOB_KEY_PARKED) != 0);
+}
+
+/* The key is stored after the payload, in the job's own allocation. */
+START_TEST(test_keys_stored)
+{
+	struct job	*j, *u;
+	const char	*k;
+	size_t		 n;
+
+	queue_make();
+	j = submit_key("payload", "example.org");
+	u = submit("plain", 0);
+	k = job_key(j, &n);
+	ck_assert_uint_eq(n, 11);
+	ck_assert_int_eq(memcmp(k, "example.org", 11), 0);
+	ck_assert_int_eq(memcmp(j->data, "payload", 7), 0);
+	ck_assert_ptr_null(job_key(u, &n));
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(u->haskey, 0);
+	/* Longer than JOB_KEY_MAX: refused. */
+	ck_assert_ptr_null(job_new_key(tq, "x", 1, "k", JOB_KEY_MAX + 1));
+}
+END_TEST
+
+/*
+ * max_running_per_key = 1 over 3 workers: the second job of key a is parked, and the
+ * jobs behind it (key b, no key) still go; a's result lets its next one go, in order.
+ */
+START_TEST(test_keys_max_running)
+{
+	struct job	*a1, *a2, *a3, *b1, *u;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(3);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	a3 = submit_key("a3", "a");
+	b1 = submit_key("b1", "b");
+	u = submit("u", 0);
+	run_pending();
+	expect_job(0, a1);
+	expect_job(1, b1);
+	expect_job(2, u);
+	ck_assert_int_eq(a2->state, JOB_QUEUED);
+	ck_assert(job_parked(a2) && job_parked(a3));
+	ck_assert_uint_eq(tq->keys.nparked, 2);
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+	ck_assert_uint_eq(queue_depth(tq), 2);		/* parked jobs still wait */
+	ck_assert_uint_eq(tq->bytes, 4);
+	ck_assert_uint_eq(tq->nready, 0);
+	/* b's and u's ends let no a go: a1 still runs. */
+	dispatch_result(tw[1].w, FRAME_OK, "b1", 2);
+	dispatch_result(tw[2].w, FRAME_OK, "u", 1);
+	run_pending();
+	expect_no_frame(1);
+	expect_no_frame(2);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);		/* b has nothing left: freed */
+	/* a1 ends: a2 goes (the first idle worker), not a3. */
+	dispatch_result(tw[0].w, FRAME_OK, "a1", 2);
+	run_pending();
+	expect_job(0, a2);
+	expect_no_frame(1);
+	ck_assert(!job_parked(a2) && job_parked(a3));
+	ck_assert_uint_eq(tq->keys.nparked, 1);
+	dispatch_result(tw[0].w, FRAME_OK, "a2", 2);
+	run_pending();
+	expect_job(0, a3);
+	dispatch_result(tw[0].w, FRAME_OK, "a3", 2);
+	run_pending();
+	/* Nothing parked, nothing running: no key is tracked, and no table is kept. */
+	ck_assert_uint_eq(tq->keys.nkeys, 0);
+	ck_assert_ptr_null(tq->keys.buckets);
+	ck_assert_uint_eq(queue_depth(tq), 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+}
+END_TEST
+
+/* rate_per_key = 1/s, burst 1: a's second job waits for a token; b's goes at once. */
+START_TEST(test_keys_rate)
+{
+	struct job	*a1, *a2, *b1;
+
+	tqc.rate_per_key = 1;
+	tqc.burst_per_key = 1;
+	keys_queue_make(3);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	b1 = submit_key("b1", "b");
+	run_pending();
+	expect_job(0, a1);
+	expect_job(1, b1);
+	expect_no_frame(2);
+	ck_assert(job_parked(a2));
+	ck_assert_ptr_nonnull(tq->keys.timer);
+	ck_assert(evtimer_pending(tq->keys.timer, NULL));
+	ck_assert_uint_eq(tq->keys.nheap, 1);
+	/* The token comes (the key's timer): a2 goes, to the idle worker. */
+	run_until(a2->state == JOB_RUNNING);
+	expect_job(2, a2);
+	/* Once their jobs end, the keys stay only until their buckets are full. */
+	dispatch_result(tw[0].w, FRAME_OK, "a1", 2);
+	dispatch_result(tw[1].w, FRAME_OK, "b1", 2);
+	dispatch_result(tw[2].w, FRAME_OK, "a2", 2);
+	ck_assert_uint_ge(tq->keys.nkeys, 1);		/* a's bucket refills */
+	run_until(tq->keys.nkeys == 0);
+	ck_assert_uint_eq(tq->keys.nheap, 0);
+	ck_assert_ptr_null(tq->keys.heap);		/* freed with the last key */
+	ck_assert_ptr_null(tq->keys.buckets);
+}
+END_TEST
+
+/* keys_pause: the key's jobs wait until the time, the queue's others go on. */
+START_TEST(test_keys_pause)
+{
+	struct job	*a1, *b1, *a2, *z1;
+
+	keys_queue_make(2);
+	keys_pause(tq, "a", 1, now_ms() + 200);
+	keys_pause(tq, "a", 1, now_ms() + 100);	/* an earlier end does not shorten it */
+	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	a1 = submit_key("a1", "a");
+	b1 = submit_key("b1", "b");
+	run_pending();
+	expect_job(0, b1);
+	expect_no_frame(1);
+	ck_assert(job_parked(a1));
+	run_until(a1->state == JOB_RUNNING);
+	expect_job(1, a1);
+	/* Paused again while a1 runs: a2 waits, though no limit is set. */
+	keys_pause(tq, "a", 1, now_ms() + 100);
+	a2 = submit_key("a2", "a");
+	dispatch_result(tw[0].w, FRAME_OK, "b1", 2);
+	run_pending();
+	ck_assert(job_parked(a2));
+	expect_no_frame(0);
+	run_until(a2->state == JOB_RUNNING);
+	expect_job(0, a2);
+	/* A pause that has already ended, or of no key, does nothing. */
+	keys_pause(tq, "c", 1, now_ms() - 1);
+	keys_pause(tq, "", 0, now_ms() + 1000);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	/* A pause without end (a far date) does not wrap around into the past. */
+	keys_pause(tq, "z", 1, UINT64_MAX);
+	z1 = submit_key("z1", "z");
+	dispatch_result(tw[1].w, FRAME_OK, "a1", 2);
+	run_pending();
+	ck_assert(job_parked(z1));
+	expect_no_frame(1);
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+}
+END_TEST
+
+/* A parked job cancelled, a worker lost, a shutdown, a handler that cannot start. */
+START_TEST(test_keys_cancel_and_lost)
+{
+	static const char reason[] = "daemon is shutting down";
+	struct job	*a1, *a2, *a3, *a4;
+	const char	*why;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	a3 = submit_key("a3", "a");
+	run_pending();
+	expect_job(0, a1);
+	expect_no_frame(1);
+	/* Cancelled while parked: out of its key's FIFO, answered. */
+	ck_assert_int_eq(dispatch_cancel(a2, &why), 0);
+	ck_assert_int_eq(a2->state, JOB_CANCELLED);
+	ck_assert_uint_eq(tq->keys.nparked, 1);
+	ck_assert_uint_eq(queue_depth(tq), 1);
+	ck_assert_uint_eq(tq->bytes, 2);
+	/* a1's worker is lost: a1 waits out its backoff, a3 may go. */
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9");
+	ck_assert_int_eq(a1->state, JOB_RETRY_WAIT);
+	run_pending();
+	expect_job(1, a3);
+	/* a1 is due again while a3 runs: an idle worker, but a1 is parked behind a3. */
+	worker_make(2);
+	make_due(a1);
+	run_pending();
+	ck_assert(job_parked(a1));
+	expect_no_frame(2);
+	/* The shutdown answers parked jobs too. */
+	a4 = submit_key("a4", "a");
+	run_pending();
+	ck_assert(job_parked(a4));
+	dispatch_cancel_waiting(reason);
+	ck_assert_int_eq(a1->state, JOB_CANCELLED);
+	ck_assert_int_eq(a4->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(a4), reason);
+	ck_assert_uint_eq(queue_depth(tq), 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+	ck_assert_uint_eq(tq->keys.nparked, 0);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);		/* a3 runs */
+}
+END_TEST
+
+/* A reload that raises the limit lets parked jobs go; one that lifts it, all. */
+START_TEST(test_keys_reload)
+{
+	struct queue_config	 nqc;
+	struct job		*a[4];
+	int			 i;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(3);
+	for (i = 0; i < 4; i++)
+		a[i] = submit_key("a", "a");
+	run_pending();
+	expect_job(0, a[0]);
+	expect_no_frame(1);
+	nqc = tqc;
+	nqc.max_running_per_key = 2;
+	ck_assert_int_eq(queue_reconfigure(tq, &nqc), 0);
+	run_pending();
+	expect_job(1, a[1]);
+	expect_no_frame(2);
+	nqc.max_running_per_key = 0;
+	ck_assert_int_eq(queue_reconfigure(tq, &nqc), 0);
+	run_pending();
+	expect_job(2, a[2]);
+	ck_assert(job_parked(a[3]));
+	ck_assert_uint_eq(tq->keys.nparked, 1);	/* no worker free for it */
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	run_pending();
+	expect_job(0, a[3]);
+	ck_assert_uint_eq(tq->keys.nparked, 0);
+}
+END_TEST
+
+/* Many distinct keys: each tracked while its job runs, none left after. */
+START_TEST(test_keys_many_bounded)
+{
+	struct job	*j;
+	char		 k[16];
+	int		 i, n;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(1);
+	for (i = 0; i < 2000; i++) {
+		n = snprintf(k, sizeof k, "k%d", i);
+		ck_assert_ptr_nonnull(j = job_new_key(tq, "x", 1, k, (size_t)n));
+		dispatch_submit(tq, j, NULL);
+	}
+	run_pending();
+	for (i = 0; i < 2000; i++) {
+		ck_assert_uint_le(tq->keys.nkeys, 1);
+		ck_assert_uint_eq(tw[0].w->ninflight, 1);
+		dispatch_result(tw[0].w, FRAME_OK, "x", 1);
+		run_pending();
+	}
+	ck_assert_uint_eq(tq->done, 2000);
+	ck_assert_uint_eq(tq->keys.nkeys, 0);
+	ck_assert_ptr_null(tq->keys.buckets);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1586,6 +1876,7 @@ dispatch_suite(void)
 	TCase	*tc_res = tcase_create("results");
 	TCase	*tc_can = tcase_create("cancel");
 	TCase	*tc_lost = tcase_create("lost");
+	TCase	*tc_keys = tcase_create("keys");
 
 	tcase_add_checked_fixture(tc_sub, setup, teardown);
 	tcase_add_test(tc_sub, test_submit_ids);
@@ -1639,6 +1930,16 @@ dispatch_suite(void)
 	tcase_add_test(tc_lost, test_cancel_during_timeout_grace);
 	tcase_add_test(tc_lost, test_worker_lost_while_stopping);
 	suite_add_tcase(s, tc_lost);
+
+	tcase_add_checked_fixture(tc_keys, setup, teardown);
+	tcase_add_test(tc_keys, test_keys_stored);
+	tcase_add_test(tc_keys, test_keys_max_running);
+	tcase_add_test(tc_keys, test_keys_rate);
+	tcase_add_test(tc_keys, test_keys_pause);
+	tcase_add_test(tc_keys, test_keys_cancel_and_lost);
+	tcase_add_test(tc_keys, test_keys_reload);
+	tcase_add_test(tc_keys, test_keys_many_bounded);
+	suite_add_tcase(s, tc_keys);
 	return (s);
 }
 

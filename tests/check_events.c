@@ -342,6 +342,41 @@ START_TEST(test_lifecycle_map)
 }
 END_TEST
 
+/* A keyed job's events carry its key: whole up to 12 bytes, its start and length beyond. */
+START_TEST(test_key_in_events)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct job	*j = job_new_key(qarr[0], "x", 1, "example.org", 11);
+	struct job	*l = job_new_key(qarr[0], "x", 1, "a\"very-long.example", 19);
+	char		 s[2048];
+	size_t		 n;
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert_ptr_nonnull(l);
+	j->id = 8;
+	l->id = 9;
+	ck_assert_int_eq(events_init(64), 0);
+	change(j, JOB_QUEUED, JOB_NEW, 0);
+	change(l, JOB_DONE, JOB_RUNNING, 0);
+	events_format(b, events_get(1));
+	events_format(b, events_get(2));
+	n = evbuffer_remove(b, s, sizeof s - 1);
+	s[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(s, "type=job.queued queue=default job=8 attempt=1 "
+	    "pid=9 key=example.org\n"));
+	ck_assert_ptr_nonnull(strstr(s, "type=job.succeeded queue=default job=9 "
+	    "attempt=1 pid=9 ms=3 key=a\"very-long. key_len=19\n"));
+	events_format_json(b, events_get(2));
+	n = evbuffer_remove(b, s, sizeof s - 1);
+	s[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(s, ",\"ms\":3,\"key\":\"a\\\"very-long.\","
+	    "\"key_len\":19}\n"));
+	evbuffer_free(b);
+	job_free(j);
+	job_free(l);
+}
+END_TEST
+
 START_TEST(test_since_and_gap)
 {
 	struct conn	*c = conn_make(0), *d = conn_make(0), *e = conn_make(0);
@@ -681,6 +716,7 @@ events_suite(void)
 	tcase_add_test(tc, test_line_and_json);
 	tcase_add_test(tc, test_type_glob);
 	tcase_add_test(tc, test_lifecycle_map);
+	tcase_add_test(tc, test_key_in_events);
 	tcase_add_test(tc, test_since_and_gap);
 	tcase_add_test(tc, test_stalled_subscriber);
 	tcase_add_test(tc, test_filters_and_owner);

@@ -35,6 +35,7 @@ Payload = Union[bytes, bytearray, memoryview, str]
 
 LINE_MAX = 1024
 _QUEUE_NAME = re.compile(r"[!-~]+\Z")
+_KEY = re.compile(r"[!-~]{1,255}\Z")
 
 # What a reply completes, an entry of _replies, is one of
 #   a _Job          a SUBMIT with `wait`: OK <id> makes its future a waiter for <id>
@@ -85,12 +86,19 @@ def submit_options(timeout: Optional[float] = None, priority: Optional[int] = No
                    attempts: Optional[int] = None, key: Optional[str] = None,
                    idem: Optional[str] = None) -> bytes:
     """The option words of a SUBMIT line (timeout and delay in seconds)."""
-    for name, val in (("key", key), ("idem", idem), ("attempts", attempts)):
+    for name, val in (("idem", idem), ("attempts", attempts)):
         if val is not None:
             raise NotSupported(
                 f"submit: {name}= is not supported by this jobpoold yet "
                 f"(issue 16); nothing was sent")
     words = []
+    if key is not None:
+        # One word of printable ASCII, 1 to 255 bytes (PROTOCOL.md, key=): anything
+        # else is refused here, before it could cost the connection its framing.
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"bad key {key!r}: 1 to 255 bytes of printable ASCII, "
+                             f"no space")
+        words.append(b" key=" + key.encode("ascii"))
     if timeout is not None:
         words.append(b" timeout=%d" % _ms("timeout", timeout))
     if delay is not None:
@@ -387,8 +395,9 @@ class Connection(asyncio.Protocol):
         means none); priority within the queue's range. Cancelling the task that
         awaits this sends CANCEL: a running job is stopped and its cleanup runs.
 
-        key=, idem= and attempts= raise NotSupported: the daemon does not take
-        them yet (issue 16's idempotency keys will slot in here)."""
+        key= is the job's key (a queue may limit each key: max_running_per_key,
+        rate_per_key). idem= and attempts= raise NotSupported: the daemon does not
+        take them yet (issue 16's idempotency keys will slot in here)."""
         if (timeout is None and priority is None and delay is None and not nonblock
                 and attempts is None and key is None and idem is None):
             opts = b""
