@@ -78,6 +78,8 @@
 #define CONFIG_DEF_PRIO_MAX		10
 #define CONFIG_DEF_BATCH		64U
 #define CONFIG_MAX_BATCH		1024
+#define CONFIG_DEF_BATCH_WAIT_MS	10U
+#define CONFIG_MAX_BATCH_WAIT_MS	60000
 #define CONFIG_DEF_RETRIES		3U
 #define CONFIG_MAX_RETRIES		100
 #define CONFIG_DEF_BACKOFF_BASE_MS	1000U
@@ -638,6 +640,8 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->prio_max = CONFIG_UNSET_INT;
 	qc->timeout_ms = CONFIG_UNSET_U32;
 	qc->batch = CONFIG_UNSET_U32;
+	qc->batch_size = CONFIG_UNSET_U32;
+	qc->batch_wait_ms = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
 	qc->backoff_base_ms = CONFIG_UNSET_U32;
 	qc->backoff_max_ms = CONFIG_UNSET_U32;
@@ -674,6 +678,10 @@ config_queue_defaults(struct queue_config *qc)
 		qc->timeout_ms = 0;
 	if (qc->batch == CONFIG_UNSET_U32)
 		qc->batch = CONFIG_DEF_BATCH;
+	if (qc->batch_size == CONFIG_UNSET_U32)
+		qc->batch_size = 0;
+	if (qc->batch_wait_ms == CONFIG_UNSET_U32)
+		qc->batch_wait_ms = qc->batch_size > 0 ? CONFIG_DEF_BATCH_WAIT_MS : 0;
 	if (qc->retries == CONFIG_UNSET_U32)
 		qc->retries = CONFIG_DEF_RETRIES;
 	if (qc->backoff_base_ms == CONFIG_UNSET_U32)
@@ -720,6 +728,34 @@ config_refused(const config_setting_t *g, const char *key, int unset)
 	return (config_setting_get_member(g, key) != NULL && unset);
 }
 
+/*
+ * batch_size asks for a handler's batch entry point, which only a plugin can have
+ * (whether this one has is known only where it is loaded: its workers refuse to start
+ * without one, naming this line); batch_wait_ms means nothing without batch_size.
+ */
+static void
+config_batch_validate(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *where)
+{
+	const config_setting_t	*s;
+
+	if (qc->batch_size != CONFIG_UNSET_U32 && qc->handler != NULL &&
+	    strncmp(qc->handler, CONFIG_HANDLER_PLUGIN,
+	    strlen(CONFIG_HANDLER_PLUGIN)) != 0) {
+		s = config_setting_get_member(g, "batch_size");
+		config_cause_add(cp, s, "'batch_size'%s needs a plugin handler with a "
+		    "batch entry point (process_batch, jobpool-handler.h): '%.200s' "
+		    "takes one job at a time", where, qc->handler);
+	}
+	if (qc->batch_wait_ms != CONFIG_UNSET_U32 &&
+	    !config_refused(g, "batch_size", qc->batch_size == CONFIG_UNSET_U32) &&
+	    qc->batch_size == CONFIG_UNSET_U32) {
+		s = config_setting_get_member(g, "batch_wait_ms");
+		config_cause_add(cp, s, "'batch_wait_ms'%s needs 'batch_size': it bounds "
+		    "how long a batch waits to fill", where);
+	}
+}
+
 /* Checks across a queue's settings, before the defaults fill what was not given. */
 static void
 config_queue_validate(struct config_parse *cp, struct queue_config *qc,
@@ -743,6 +779,8 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 			    max / 1000.0, base / 1000.0, where);
 		}
 	}
+
+	config_batch_validate(cp, qc, g, where);
 
 	/* An explicit burst means nothing without a rate to refill it. */
 	sburst = config_setting_get_member(g, "burst");
@@ -916,6 +954,14 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "batch") == 0) {
 			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH, &v) == 0)
 				qc->batch = (uint32_t)v;
+		} else if (strcmp(key, "batch_size") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
+			    &v) == 0)
+				qc->batch_size = (uint32_t)v;
+		} else if (strcmp(key, "batch_wait_ms") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
+			    &v) == 0)
+				qc->batch_wait_ms = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;
@@ -1421,6 +1467,14 @@ config_parse_hook(struct config_parse *cp, struct config *cf, const config_setti
 			run = str;
 		} else if (strcmp(key, "timeout") == 0) {
 			config_want_duration(cp, s, where, &qc->timeout_ms);
+		} else if (strcmp(key, "batch_size") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
+			    &v) == 0)
+				qc->batch_size = (uint32_t)v;
+		} else if (strcmp(key, "batch_wait_ms") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
+			    &v) == 0)
+				qc->batch_wait_ms = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;

@@ -20,6 +20,8 @@
  * sanity-checked against this, not the setting, which a reload may change. */
 #define CONFIG_MAX_MAX_PAYLOAD	268435456
 #define CONFIG_FRAME_MAX	(CONFIG_MAX_MAX_PAYLOAD + 4096)
+/* The most jobs in one batch (batch_size): dispatch gathers them on its stack. */
+#define CONFIG_MAX_BATCH_SIZE	1024
 
 /* A queue's handler is a built-in's name, or one of these followed by a path. */
 #define CONFIG_HANDLER_PLUGIN	"plugin:"
@@ -53,6 +55,8 @@ struct queue_config {
 	int		 prio_max;
 	uint32_t	 timeout_ms;	/* default per-attempt timeout, 0: none */
 	uint32_t	 batch;		/* jobs in flight to one worker at most */
+	uint32_t	 batch_size;	/* issue 15: jobs per call of a batch handler; 0: none */
+	uint32_t	 batch_wait_ms;	/* a short batch goes once its oldest waited this */
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
 
 	/* Issue 3: lifecycle. */

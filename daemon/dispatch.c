@@ -16,6 +16,17 @@
  * Each worker has one timer, for its head job: the job's timeout while it runs, then,
  * once the job has been asked to stop (cancelled or timed out), the grace period after
  * which the worker is killed.
+ *
+ * Batches (issue 15; the dispatch_batch_* functions): a queue with batch_size gives a
+ * worker that holds nothing up to batch_size jobs in one FRAME_BATCH, which its handler
+ * runs in one call, so they all start together (w->batch_n says how many of its
+ * in-flight jobs are that batch). Fewer than batch_size go only once the oldest ready
+ * job has waited batch_wait_ms (q->dp.batch_ev comes back then). Each job of a batch
+ * keeps its own result, attempts, timeout and events: the worker's timer is armed for
+ * the batch's earliest deadline, a job that passes it is asked to stop alone, and once
+ * one is being stopped the batch has the grace period to return; then the worker is
+ * killed, the jobs being stopped end so, and the others go back to the front of the
+ * queue with that attempt not counted.
  */
 
 #include "autoconf.h"
@@ -44,6 +55,14 @@
 
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
 static void	dispatch_kick_cb(evutil_socket_t, short, void *);
+static void	dispatch_batch_cb(evutil_socket_t, short, void *);
+static void	dispatch_batch_pass(struct queue *, uint32_t *);
+static int	dispatch_batch_arm(struct worker *);
+static int	dispatch_batch_timer(struct worker *);
+static int	dispatch_batch_lost(struct worker *, const char *);
+static void	dispatch_batch_started(struct worker *);
+static void	dispatch_lost_running(struct job *, struct worker *, uint64_t, int,
+		    const char *);
 
 /*
  * Queues with something to dispatch, run once per pass of the event loop: a burst of
@@ -104,6 +123,9 @@ dispatch_queue_free(struct queue *q)
 	if (q->dp.rate_ev != NULL)
 		event_free(q->dp.rate_ev);
 	q->dp.rate_ev = NULL;
+	if (q->dp.batch_ev != NULL)
+		event_free(q->dp.batch_ev);
+	q->dp.batch_ev = NULL;
 }
 
 /* At exit. */
@@ -338,14 +360,18 @@ dispatch_queue(struct queue *q)
 		if (q->cf.rate > 0)
 			tokens = dispatch_tokens(q);
 	}
-	dispatch_pass(q, nready_workers, 0, &tokens);
-	/*
-	 * A second pass sends a worker a job ahead where dispatch_capacity allows it (short
-	 * jobs), once every worker has had its batch, so an idle worker never goes without
-	 * while another is given a job to wait behind its running one.
-	 */
-	if (q->nready > 0)
-		dispatch_pass(q, nready_workers, 1, &tokens);
+	if (q->cf.batch_size > 0)
+		dispatch_batch_pass(q, &tokens);
+	else {
+		dispatch_pass(q, nready_workers, 0, &tokens);
+		/*
+		 * A second pass sends a worker a job ahead where dispatch_capacity allows it
+		 * (short jobs), once every worker has had its batch, so an idle worker never
+		 * goes without while another is given a job to wait behind its running one.
+		 */
+		if (q->nready > 0)
+			dispatch_pass(q, nready_workers, 1, &tokens);
+	}
 	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
@@ -475,11 +501,14 @@ dispatch_head_started(struct worker *w)
 		    .at_us = w->head_since });
 }
 
-/* An idle worker was sent a job: it starts now, and so does its timeout. */
+/* An idle worker was sent a job (or a batch): it starts now, and so does its timeout. */
 static void
 dispatch_worker_started(struct worker *w)
 {
-	dispatch_head_started(w);
+	if (w->batch_n > 0)
+		dispatch_batch_started(w);
+	else
+		dispatch_head_started(w);
 	dispatch_arm_timeout(w);
 }
 
@@ -507,6 +536,11 @@ dispatch_measure(struct worker *w, const struct job *done)
 
 	w->jobs_done++;
 	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
+	if (w->batch_n > 0) {
+		/* The rest of a batch started with this job: their clock runs on. */
+		dispatch_arm_timeout(w);
+		return (ran_us);
+	}
 	w->head_since = now;
 	if (dt > 10000000)
 		dt = 10000000;
@@ -606,7 +640,8 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		    DISPATCH_PERMANENT : 0, NULL, data, len);
 		break;
 	}
-	dispatch_head_started(w);
+	if (w->batch_n == 0)
+		dispatch_head_started(w);
 	dispatch_maybe_recycle(w);
 	dispatch_kick(q);
 }
@@ -669,8 +704,9 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	struct queue	*q = w->queue;
 	struct job	*head = TAILQ_FIRST(&w->inflight);
 	uint64_t	 ran_us;
-	int		 killed;
 
+	if (w->leave != WORKER_SAID_RETIRE && dispatch_batch_lost(w, why))
+		return;
 	if (w->leave == WORKER_SAID_RETIRE)
 		head = NULL;	/* it said it would run nothing more */
 	else if (head != NULL && w->killed_for != 0 && head->id != w->killed_for)
@@ -687,7 +723,18 @@ dispatch_worker_lost(struct worker *w, const char *why)
 	ran_us = now_us() - w->head_since;
 	if (ran_us == 0)
 		ran_us = 1;
-	killed = w->killed_for == head->id;
+	dispatch_lost_running(head, w, ran_us, w->killed_for == head->id, why);
+}
+
+/*
+ * head was running on w, which is gone (killed: for a job that would not stop): a
+ * crash, or the end of a job being stopped.
+ */
+static void
+dispatch_lost_running(struct job *head, struct worker *w, uint64_t ran_us, int killed,
+    const char *why)
+{
+	struct queue	*q = w->queue;
 
 	switch (head->cancel) {
 	case JOB_CANCEL_NONE:
@@ -756,7 +803,7 @@ dispatch_stop(struct job *j, enum job_cancel by, const char **why)
 	j->cancel = by;
 	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
 	supervisor_cancel(w, j, FRAME_CANCEL_USER);
-	if (TAILQ_FIRST(&w->inflight) == j)
+	if (TAILQ_FIRST(&w->inflight) == j || w->batch_n > 1)
 		dispatch_arm_timeout(w);
 	return (1);
 }
@@ -839,6 +886,8 @@ dispatch_arm_timeout(struct worker *w)
 		evtimer_del(w->tev);
 		return;
 	}
+	if (w->batch_n > 1 && dispatch_batch_arm(w))
+		return;
 	if (j->cancel) {
 		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
 			return;
@@ -864,6 +913,8 @@ dispatch_timer(struct worker *w)
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
 	if (j == NULL || worker_reaped(w))
+		return;
+	if (w->batch_n > 1 && dispatch_batch_timer(w))
 		return;
 	if (j->cancel && w->grace_for == j->id) {
 		/* The timer ran the grace period and the time to report after it. */
@@ -927,4 +978,227 @@ dispatch_cancel_waiting(const char *reason)
 		while ((j = queue_pop_delayed(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
 	}
+}
+
+/* ----- batches (issue 15): a queue with batch_size ----- */
+
+static void
+dispatch_batch_cb(evutil_socket_t fd, short events, void *arg)
+{
+	dispatch_queue(arg);
+}
+
+/*
+ * May a batch go now? A full one may; a short one once the oldest ready job has waited
+ * batch_wait_ms. Otherwise q's batch timer comes back when it will have.
+ */
+static int
+dispatch_batch_due(struct queue *q)
+{
+	struct timeval	tv;
+	uint64_t	now, waited, wait_us = (uint64_t)q->cf.batch_wait_ms * 1000;
+
+	if (q->nready >= q->cf.batch_size || master_stopping)
+		return (1);
+	now = now_us();
+	if ((waited = queue_oldest_wait_us(q, now)) >= wait_us)
+		return (1);
+	if (q->dp.batch_ev == NULL &&
+	    (q->dp.batch_ev = evtimer_new(master_base, dispatch_batch_cb, q)) == NULL)
+		return (1);	/* no timer: better a short batch than none */
+	tv.tv_sec = (long)((wait_us - waited) / 1000000);
+	tv.tv_usec = (long)((wait_us - waited) % 1000000);
+	evtimer_add(q->dp.batch_ev, &tv);
+	return (0);
+}
+
+/*
+ * Give each ready worker that holds nothing one batch: up to batch_size jobs, within
+ * the rate's tokens, what it may still run (max_jobs_per_worker) and one frame's bytes.
+ */
+static void
+dispatch_batch_pass(struct queue *q, uint32_t *tokens)
+{
+	struct job	*jobs[CONFIG_MAX_BATCH_SIZE], *j;
+	struct worker	*w;
+	uint64_t	 bytes, left;
+	uint32_t	 n, cap;
+	int		 i;
+
+	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL &&
+	    *tokens > 0; i++) {
+		w = q->workers[i];
+		if (w == NULL || w->life != WORKER_READY || w->ninflight > 0)
+			continue;
+		if (q->cf.max_running > 0 && q->busy >= q->cf.max_running)
+			break;
+		if (!dispatch_batch_due(q))
+			break;
+		cap = q->cf.batch_size < CONFIG_MAX_BATCH_SIZE ? q->cf.batch_size :
+		    CONFIG_MAX_BATCH_SIZE;
+		if (*tokens < cap)
+			cap = *tokens;
+		if (q->cf.max_jobs_per_worker > 0) {
+			left = w->dispatched < q->cf.max_jobs_per_worker ?
+			    q->cf.max_jobs_per_worker - w->dispatched : 0;
+			if (left < cap)
+				cap = (uint32_t)left;
+		}
+		for (n = 0, bytes = 0; n < cap && (j = queue_pop(q)) != NULL; n++) {
+			if (n > 0 && bytes + FRAME_HDR_LEN + j->len > CONFIG_FRAME_MAX) {
+				queue_push_front(q, j);
+				break;
+			}
+			bytes += FRAME_HDR_LEN + (uint64_t)j->len;
+			j->attempts++;
+			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
+			jobs[n] = j;
+		}
+		if (n == 0)
+			continue;
+		supervisor_send_batch(w, jobs, n);
+		supervisor_flush(w);
+		if (q->cf.rate > 0) {
+			*tokens -= n;
+			q->dp.tokens -= n;
+		}
+	}
+}
+
+/* An idle worker was sent a batch: each of its jobs starts now. */
+static void
+dispatch_batch_started(struct worker *w)
+{
+	struct job	*j;
+	uint32_t	 i = 0;
+
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ == w->batch_n)
+			break;
+		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid,
+		    .at_us = w->head_since });
+	}
+}
+
+/*
+ * Arm w's timer for its batch: once a job of it is being stopped, the grace period (from
+ * the first stop) and the time to report; until then the earliest of its jobs'
+ * deadlines. 1: done (w runs a batch).
+ */
+static int
+dispatch_batch_arm(struct worker *w)
+{
+	struct job	*j, *stopping = NULL;
+	struct timeval	 tv;
+	uint64_t	 ran, left = UINT64_MAX;
+	uint32_t	 i = 0;
+
+	ran = (now_us() - w->head_since) / 1000;
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ == w->batch_n)
+			break;
+		if (j->cancel) {
+			if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
+				return (1);	/* its grace runs already */
+			if (stopping == NULL)
+				stopping = j;
+		} else if (j->timeout_ms != 0 &&
+		    (ran >= j->timeout_ms ? 0 : j->timeout_ms - ran) < left)
+			left = ran >= j->timeout_ms ? 0 : j->timeout_ms - ran;
+	}
+	if (stopping != NULL) {
+		w->grace_for = stopping->id;
+		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
+	} else if (left == UINT64_MAX) {
+		evtimer_del(w->tev);
+		return (1);
+	} else
+		w->grace_for = 0;
+	tv.tv_sec = (long)(left / 1000);
+	tv.tv_usec = (long)(left % 1000) * 1000;
+	evtimer_add(w->tev, &tv);
+	return (1);
+}
+
+/*
+ * w's timer fired during a batch: its grace is over (the worker is killed for the job
+ * it began with), or the jobs past their deadline are asked to stop, each alone. 1:
+ * done.
+ */
+static int
+dispatch_batch_timer(struct worker *w)
+{
+	struct queue	*q = w->queue;
+	struct job	*j;
+	uint64_t	 ran = (now_us() - w->head_since) / 1000;
+	uint32_t	 i = 0;
+
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ == w->batch_n)
+			break;
+		if (j->cancel && w->grace_for == j->id) {
+			log_job(LOG_WARNING, j->id, q->name, (long)w->pid, "queue %s: "
+			    "job %llu: its batch of %u is still running %u ms after it "
+			    "was asked to stop (grace %u ms, then %u ms to report); "
+			    "killing worker %ld", q->name, (unsigned long long)j->id,
+			    w->batch_n, q->cf.grace_ms + DISPATCH_REPORT_MS,
+			    q->cf.grace_ms, DISPATCH_REPORT_MS, (long)w->pid);
+			supervisor_kill(w, j->id);
+			return (1);
+		}
+	}
+	i = 0;
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ == w->batch_n)
+			break;
+		if (j->cancel || j->timeout_ms == 0 || ran < j->timeout_ms)
+			continue;
+		j->cancel = JOB_CANCEL_TIMEOUT;
+		job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
+		supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
+	}
+	dispatch_arm_timeout(w);
+	return (1);
+}
+
+/*
+ * w is gone while running a batch. Killed (a job of it would not stop): the jobs being
+ * stopped end so, the others did nothing wrong and go back to the front of the queue,
+ * that attempt not counted. Crashed: each job of the batch ran when it died, and each
+ * counts the crash (a poison job among them is found as it keeps killing workers).
+ * 1: done; 0: w holds no batch.
+ */
+static int
+dispatch_batch_lost(struct worker *w, const char *why)
+{
+	struct job	*j, *last = NULL;
+	uint64_t	 ran_us;
+	uint32_t	 i = 0;
+	int		 killed = w->killed_for != 0;
+
+	if (w->batch_n < 2)
+		return (0);
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		last = j;
+		if (++i == w->batch_n)
+			break;
+	}
+	dispatch_requeue_unstarted(w, last);
+	dispatch_kick(w->queue);
+	if ((ran_us = now_us() - w->head_since) == 0)
+		ran_us = 1;
+	/* Last first, so that those put back keep their order at the front. */
+	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL) {
+		supervisor_take(w, j);
+		if (killed && j->cancel == JOB_CANCEL_NONE) {
+			j->attempts--;
+			if (master_stopping)
+				job_finish_text(j, JOB_CANCELLED,
+				    "daemon stopped before the job ran");
+			else
+				queue_push_front(w->queue, j);
+		} else
+			dispatch_lost_running(j, w, ran_us, killed, why);
+	}
+	return (1);
 }

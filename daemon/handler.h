@@ -45,6 +45,13 @@ struct handler {
 	int		(*run)(void *state, const char *in, size_t len,
 			    struct jobpool_output *out);
 	void		(*fini)(void *state);
+	/*
+	 * Run a batch of n jobs at once (a queue with batch_size; NULL: this handler has
+	 * no batch entry point). Each jobs[i].out is that job's own buffer, empty at the
+	 * call; sets each jobs[i].status to an enum frame_status (FRAME_OK, FRAME_FAILED
+	 * or FRAME_PERMANENT), the worker deciding which were cancelled.
+	 */
+	void		(*run_batch)(void *state, struct jobpool_job *jobs, size_t n);
 	void		*priv;		/* the loader's own data (plugin: dlopen handle) */
 	int		 own_cleanup;	/* its cancel text says how cleanup went (exec);
 					   otherwise the worker adds the hooks it ran */

@@ -198,6 +198,8 @@ struct worker {
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
 	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
+	uint32_t		 batch_n;	/* the first batch_n in flight are one batch,
+						   all started at head_since (issue 15) */
 };
 
 /* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
@@ -234,6 +236,7 @@ struct dispatch_part {
 	uint32_t		 burst;
 	struct event		*rate_ev;
 	uint32_t		 svc_us;	/* moving average of service time per job */
+	struct event		*batch_ev;	/* batch_size: a short batch is due then */
 };
 
 /* supervisor.c's part of a queue (supervisor_queue_init, supervisor_queue_free). */
@@ -616,6 +619,8 @@ void		 supervisor_reap(void);
 void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
+/* Buffer n jobs for idle w as one batch (FRAME_BATCH): they start together. */
+void		 supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n);
 /* Start writing what supervisor_send() buffered. */
 void		 supervisor_flush(struct worker *w);
 /* Ask w to stop job j (FRAME_CANCEL_USER or FRAME_CANCEL_TIMEOUT). */

@@ -264,17 +264,22 @@ worker_held(struct worker *w, int n)
 		q->busy--;
 }
 
-/* Take j out of w's in-flight list: its result came, or w is gone. */
+/*
+ * Take j out of w's in-flight list: its result came, or w is gone. Results come in
+ * order, so a batch's jobs leave from the head, and the batch with its last.
+ */
 void
 supervisor_take(struct worker *w, struct job *j)
 {
 	TAILQ_REMOVE(&w->inflight, j, entry);
 	worker_held(w, -1);
+	if (w->batch_n > 0)
+		w->batch_n--;
 }
 
-/* Buffer a job for w; supervisor_flush() writes it. */
-void
-supervisor_send(struct worker *w, struct job *j)
+/* Buffer j's frame for w and hold it in flight. */
+static void
+worker_put_job(struct worker *w, struct job *j)
 {
 	char	hdr[FRAME_HDR_LEN];
 
@@ -284,10 +289,40 @@ supervisor_send(struct worker *w, struct job *j)
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->dispatched++;
 	worker_held(w, 1);
+}
+
+/* Buffer a job for w; supervisor_flush() writes it. */
+void
+supervisor_send(struct worker *w, struct job *j)
+{
+	worker_put_job(w, j);
 	if (w->ninflight == 1) {
 		w->head_since = now_us();
 		w->queue->sv.cb->started(w);
 	}
+}
+
+/*
+ * Buffer n jobs for w, which holds none, as one FRAME_BATCH whose payload is their JOB
+ * frames (at most CONFIG_FRAME_MAX bytes: dispatch sees to it). The worker runs them in
+ * one call, so they all start now.
+ */
+void
+supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n)
+{
+	char		hdr[FRAME_HDR_LEN];
+	uint64_t	len = 0;
+	uint32_t	i;
+
+	for (i = 0; i < n; i++)
+		len += FRAME_HDR_LEN + (uint64_t)jobs[i]->len;
+	frame_put(hdr, FRAME_BATCH, 0, jobs[0]->id, (uint32_t)len);
+	evbuffer_add(w->out, hdr, sizeof hdr);
+	for (i = 0; i < n; i++)
+		worker_put_job(w, jobs[i]);
+	w->batch_n = n;
+	w->head_since = now_us();
+	w->queue->sv.cb->started(w);
 }
 
 /* Ask w to stop job j: a CANCEL frame, then SIGUSR1 once the frame is in the pipe. */

@@ -6,7 +6,11 @@
  *
  *   uint32 len | uint8 type | uint8 status | uint16 flags | uint64 id
  *
- * Master to worker: FRAME_JOB (payload: the job's data), FRAME_CANCEL (cancel job id;
+ * Master to worker: FRAME_JOB (payload: the job's data), FRAME_BATCH (a queue with
+ * batch_size: the payload is several whole FRAME_JOB frames, one after the other, which
+ * the worker runs together in one call of its handler's batch entry point and answers
+ * with one FRAME_RESULT each, in order; the header's id is the first job's),
+ * FRAME_CANCEL (cancel job id;
  * status FRAME_CANCEL_TIMEOUT when it ran past its timeout). Each CANCEL is followed,
  * once written, by SIGUSR1 so a busy worker looks at its pipe.
  * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
@@ -32,9 +36,10 @@ enum frame_type {
 	FRAME_READY,
 	FRAME_RESULT,
 	FRAME_RETIRE,
-	FRAME_CHILD
+	FRAME_CHILD,
+	FRAME_BATCH
 };
-#define FRAME_TYPE_MAX	FRAME_CHILD
+#define FRAME_TYPE_MAX	FRAME_BATCH
 
 #define FRAME_CANCEL_USER	0
 #define FRAME_CANCEL_TIMEOUT	1
