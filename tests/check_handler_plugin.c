@@ -320,7 +320,7 @@ START_TEST(test_load_errors)
 	path = fm_built("tests/.libs/plugin_abi.so");
 	ck_assert_int_ne(asprintf(&spec, "plugin:%s", path), -1);
 	ck_assert_int_ne(asprintf(&want, "plugin %s: ABI version 99 is not supported: "
-	    "this jobpoold supports version %d (rebuild the plugin against its "
+	    "this jobpoold supports versions 1 to %d (rebuild the plugin against its "
 	    "jobpool-handler.h)", path, JOBPOOL_HANDLER_ABI_VERSION), -1);
 	open_fails(spec, want, 0);
 	free(spec);

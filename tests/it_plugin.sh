@@ -135,7 +135,7 @@ if [ "$CC_OK" = 1 ]; then
 		"plugin $T/nosym.so: no symbol jobpool_handler: .*undefined symbol: jobpool_handler" \
 		"$(reason nosym)"
 	jp_match "badabi: the log names both ABI versions" \
-		"plugin $T/badabi.so: ABI version 42 is not supported: this jobpoold supports version 1" \
+		"plugin $T/badabi.so: ABI version 42 is not supported: this jobpoold supports versions 1 to 2" \
 		"$(reason badabi)"
 	jp_match "noproc: the log says process is missing" \
 		"plugin $T/noproc.so: jobpool_handler.process is NULL" "$(reason noproc)"
