@@ -1244,6 +1244,54 @@ START_TEST(test_handler_plugin)
 }
 END_TEST
 
+/* batch_size and batch_wait_ms (issue 15): a plugin's, checked at their lines. */
+START_TEST(test_batch)
+{
+	struct config	*cf;
+	char		*so, *text;
+
+	so = tmp_file("not really ELF\n", 0644);
+	text = fmt("queues = (\n"
+	    "  { name = \"b\"; handler = \"plugin:%s\"; batch_size = 64; },\n"
+	    "  { name = \"w\"; handler = \"plugin:%s\"; batch_size = 1024;\n"
+	    "    batch_wait_ms = 0; },\n"
+	    "  { name = \"n\"; handler = \"plugin:%s\"; }\n"
+	    ");\n", so, so, so);
+	cf = load_ok(text);
+	ck_assert_uint_eq(cf->queues[0].batch_size, 64);
+	ck_assert_uint_eq(cf->queues[0].batch_wait_ms, 10);	/* the default */
+	ck_assert_uint_eq(cf->queues[1].batch_size, 1024);
+	ck_assert_uint_eq(cf->queues[1].batch_wait_ms, 0);
+	ck_assert_uint_eq(cf->queues[2].batch_size, 0);		/* no batches */
+	ck_assert_uint_eq(cf->queues[2].batch_wait_ms, 0);
+	config_free(cf);
+	free(text);
+
+	load_fails(Q_WITH("batch_size = 8;"),
+	    "@:2: 'batch_size' in queue 'q' needs a plugin handler with a batch entry "
+	    "point (process_batch, jobpool-handler.h): 'echo' takes one job at a time");
+	load_fails(Q_WITH("batch_wait_ms = 5;"),
+	    "@:2: 'batch_wait_ms' in queue 'q' needs 'batch_size': it bounds how long "
+	    "a batch waits to fill");
+	text = fmt("queues = ( { name = \"q\"; handler = \"plugin:%s\";\n"
+	    "  batch_size = 0;\n  batch_wait_ms = 60001; },\n"
+	    "  { name = \"r\"; handler = \"plugin:%s\"; batch_size = 2000; } );\n",
+	    so, so);
+	load_fails(text,
+	    "@:2: 'batch_size' in queue 'q' must be between 1 and 1024, not 0\n"
+	    "@:3: 'batch_wait_ms' in queue 'q' must be between 0 and 60000, not 60001\n"
+	    "@:4: 'batch_size' in queue 'r' must be between 1 and 1024, not 2000");
+	free(text);
+	/* A batch_size that was refused has its own message; batch_wait_ms adds none. */
+	text = fmt("queues = ( { name = \"q\"; handler = \"plugin:%s\";\n"
+	    "  batch_size = \"many\"; batch_wait_ms = 5; } );\n", so);
+	load_fails(text, "@:2: 'batch_size' in queue 'q' must be an integer");
+	free(text);
+	unlink(so);
+	free(so);
+}
+END_TEST
+
 START_TEST(test_handler_exec)
 {
 	char	*prog, *plain, *h, *want;
@@ -1570,6 +1618,7 @@ config_suite(void)
 	tcase_add_test(tc, test_lifecycle_ranges);
 	tcase_add_test(tc, test_lifecycle_types);
 	tcase_add_test(tc, test_burst_needs_rate);
+	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_backoff_order);
 	suite_add_tcase(s, tc);
 
