@@ -1632,6 +1632,319 @@ START_TEST(test_cancel_running_all)
 }
 END_TEST
 
+/* ----- batches (batch_size) ----- */
+
+/* The worker in slot i must have been sent one FRAME_BATCH of exactly these n jobs. */
+static void
+expect_batch(int i, struct job **j, int n)
+{
+	struct frame_hdr	 h, jh;
+	char			 payload[4096];
+	size_t			 off = 0;
+	int			 k;
+
+	ck_assert_msg(frame_next(i, &h, payload, sizeof payload) == 1,
+	    "worker %d: no frame, expected a batch of %d", i, n);
+	ck_assert_int_eq(h.type, FRAME_BATCH);
+	ck_assert_uint_eq(h.id, j[0]->id);
+	for (k = 0; k < n; k++) {
+		ck_assert_int_eq(frame_get(payload + off, h.len - off, 1 << 20, &jh), 1);
+		ck_assert_int_eq(jh.type, FRAME_JOB);
+		ck_assert_uint_eq(jh.id, j[k]->id);
+		ck_assert_uint_eq(jh.len, j[k]->len);
+		ck_assert_int_eq(memcmp(payload + off + FRAME_HDR_LEN, j[k]->data,
+		    j[k]->len), 0);
+		off += FRAME_HDR_LEN + jh.len;
+	}
+	ck_assert_uint_eq(off, h.len);
+}
+
+/*
+ * A queue with batch_size sends nothing short of a full batch while its oldest job has
+ * not waited batch_wait_ms; a full one goes at once, to one idle worker, all its jobs
+ * started together; their results end each alone, with the batch's run time.
+ */
+START_TEST(test_batch_size_full)
+{
+	struct job	*j[5];
+	uint64_t	 t0;
+	int		 i;
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	for (i = 0; i < 3; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert(evtimer_pending(tq->dp.batch_ev, NULL));
+	ck_assert_int_eq(j[0]->state, JOB_QUEUED);
+	j[3] = submit("yy", 0);
+	j[4] = submit("z", 0);
+	run_pending();
+	expect_batch(0, j, 4);
+	expect_no_frame(0);
+	expect_no_frame(1);	/* one job left: not a full batch, and not due */
+	ck_assert_uint_eq(tw[0].w->batch_n, 4);
+	ck_assert_uint_eq(tw[0].w->ninflight, 4);
+	ck_assert_uint_eq(tq->running, 4);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_RUNNING);
+		ck_assert_uint_eq(j[i]->attempts, 1);
+	}
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	/* Results in order; each ran as long as the batch. */
+	t0 = tw[0].w->head_since;
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	ck_assert_uint_eq(tw[0].w->batch_n, 3);
+	ck_assert_uint_eq(tw[0].w->head_since, t0);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	dispatch_result(tw[0].w, FRAME_OK, "b", 1);
+	dispatch_result(tw[0].w, FRAME_OK, "c", 1);
+	run_pending();
+	expect_no_frame(0);	/* a worker gets its next batch once idle */
+	dispatch_result(tw[0].w, FRAME_OK, "d", 1);
+	ck_assert_uint_eq(tw[0].w->batch_n, 0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(j[i]->state, JOB_DONE);
+	ck_assert_str_eq(result_of(j[3]), "d");
+	ck_assert_uint_eq(tq->done, 4);
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+}
+END_TEST
+
+/* A short batch goes once its oldest job has waited batch_wait_ms: a lone job runs. */
+START_TEST(test_batch_wait)
+{
+	struct job	*j;
+
+	tqc.batch_size = 8;
+	tqc.batch_wait_ms = 30;
+	queue_make();
+	worker_make(0);
+	j = submit("alone", 0);
+	run_pending();
+	expect_no_frame(0);
+	ck_assert_int_eq(j->state, JOB_QUEUED);
+	run_until(j->state == JOB_RUNNING);
+	ck_assert_uint_ge(now_us() - j->run_at, 30000);
+	expect_batch(0, &j, 1);
+	ck_assert_uint_eq(tw[0].w->batch_n, 1);
+	dispatch_result(tw[0].w, FRAME_OK, "ok", 2);
+	ck_assert_int_eq(j->state, JOB_DONE);
+}
+END_TEST
+
+/* Within max_jobs_per_worker and the rate's tokens: a batch is cut short by either. */
+START_TEST(test_batch_limits)
+{
+	struct job	*j[6];
+	int		 i;
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 0;
+	tqc.max_jobs_per_worker = 3;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 6; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, 3);
+	expect_no_frame(0);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+}
+END_TEST
+
+/* A batch whose handler fails one job retries that one, not the rest. */
+START_TEST(test_batch_partial_failure)
+{
+	struct job	*j[3];
+	int		 i;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 2;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 3; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, 3);
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	dispatch_result(tw[0].w, FRAME_FAILED, "no", 2);
+	dispatch_result(tw[0].w, FRAME_OK, "c", 1);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_RETRY_WAIT);
+	ck_assert_int_eq(j[2]->state, JOB_DONE);
+	ck_assert_uint_eq(j[1]->attempts, 1);
+	ck_assert_str_eq(last_attempt(j[1])->err, "no");
+	ck_assert_uint_eq(tq->retried, 1);
+	ck_assert_uint_eq(tq->done, 2);
+	/* Its retry goes alone, in a batch of one once due and waited for. */
+	make_due(j[1]);
+	tq->cf.batch_wait_ms = 0;
+	run_pending();
+	expect_batch(0, &j[1], 1);
+	dispatch_result(tw[0].w, FRAME_OK, "b", 1);
+	ck_assert_int_eq(j[1]->state, JOB_DONE);
+	ck_assert_uint_eq(j[1]->attempts, 2);
+	ck_assert_uint_eq(j[0]->attempts, 1);
+	ck_assert_uint_eq(j[2]->attempts, 1);
+}
+END_TEST
+
+/*
+ * Each job of a batch has its own timeout from the batch's start: the one past it is
+ * asked to stop alone, then the batch has the grace period.
+ */
+START_TEST(test_batch_timeout)
+{
+	struct job	*j[3];
+	int		 i;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 0;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 3; i++) {
+		j[i] = job_new(tq, "x", 1);
+		j[i]->timeout_ms = i == 1 ? 20 : 60000;
+		dispatch_submit(tq, j[i], NULL);
+	}
+	run_pending();
+	expect_batch(0, j, 3);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	run_until(j[1]->cancel != 0);
+	expect_cancel(0, j[1], FRAME_CANCEL_TIMEOUT);
+	expect_no_frame(0);
+	ck_assert(dummy_got_usr1());
+	ck_assert_int_eq(j[0]->cancel, JOB_CANCEL_NONE);
+	ck_assert_int_eq(j[2]->cancel, JOB_CANCEL_NONE);
+	ck_assert_uint_eq(tw[0].w->grace_for, j[1]->id);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "cleanup ran (0 hooks)", 21);
+	dispatch_result(tw[0].w, FRAME_OK, "c", 1);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_DEAD);
+	ck_assert_int_eq(j[1]->x->last_status, JOB_TIMEOUT);
+	ck_assert_str_eq(result_of(j[1]), "timed out after 20 ms; cleanup ran (0 hooks)");
+	ck_assert_int_eq(j[2]->state, JOB_DONE);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+}
+END_TEST
+
+/*
+ * A batch that does not return within the grace period: the worker is killed for the
+ * job that timed out, which ends so; the rest go back to the front, unspent, in order.
+ */
+START_TEST(test_batch_kill)
+{
+	struct job	*j[4], *p;
+	char		 want[256];
+	int		 i, st;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 0;
+	tqc.grace_ms = 0;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 4; i++) {
+		j[i] = job_new(tq, "x", 1);
+		j[i]->timeout_ms = i == 1 ? 20 : 0;
+		dispatch_submit(tq, j[i], NULL);
+	}
+	run_pending();
+	expect_batch(0, j, 3);
+	run_until(tw[0].w->leave == WORKER_KILLED);
+	ck_assert_uint_eq(tw[0].w->killed_for, j[1]->id);
+	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
+	dummy = -1;
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	ck_assert_uint_eq(tw[0].w->batch_n, 0);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_int_eq(j[1]->state, JOB_DEAD);
+	snprintf(want, sizeof want, "timed out after 20 ms; the handler did not stop "
+	    "within the grace period (0 ms): worker %ld was killed", (long)tw[0].w->pid);
+	ck_assert_str_eq(result_of(j[1]), want);
+	/* The others: first in line again, in their order, the attempt not counted. */
+	ck_assert_uint_eq(tq->nready, 3);
+	for (i = 0; i < 4; i++) {
+		if (i == 1)
+			continue;
+		ck_assert_int_eq(j[i]->state, JOB_QUEUED);
+		ck_assert_uint_eq(j[i]->attempts, 0);
+		p = queue_pop(tq);
+		ck_assert_ptr_eq(p, j[i]);
+		job_table_remove(p);
+		job_free(p);
+	}
+}
+END_TEST
+
+/* A worker that dies running a batch: each of its jobs ran, and each counts the crash. */
+START_TEST(test_batch_crash)
+{
+	struct job	*j[2];
+	int		 i;
+
+	tqc.batch_size = 2;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 1;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 2; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, 2);
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
+	ck_assert_uint_eq(tq->running, 0);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_RETRY_WAIT);
+		ck_assert_uint_eq(j[i]->attempts, 1);
+		ck_assert_uint_eq(job_crashes(j[i]), 1);
+	}
+}
+END_TEST
+
+/* A client's cancel of a job in a running batch stops that job alone. */
+START_TEST(test_batch_cancel)
+{
+	struct job	*j[3];
+	const char	*why;
+	int		 i;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < 3; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, 3);
+	ck_assert_int_eq(dispatch_cancel(j[2], &why), 1);
+	expect_cancel(0, j[2], FRAME_CANCEL_USER);
+	ck_assert_uint_eq(tw[0].w->grace_for, j[2]->id);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	dispatch_result(tw[0].w, FRAME_FAILED, "b", 1);
+	dispatch_result(tw[0].w, FRAME_CANCELLED, "cleanup ran (0 hooks)", 21);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_RETRY_WAIT);
+	ck_assert_int_eq(j[2]->state, JOB_CANCELLED);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1641,6 +1954,7 @@ dispatch_suite(void)
 	TCase	*tc_res = tcase_create("results");
 	TCase	*tc_can = tcase_create("cancel");
 	TCase	*tc_lost = tcase_create("lost");
+	TCase	*tc_bat = tcase_create("batches");
 
 	tcase_add_checked_fixture(tc_sub, setup, teardown);
 	tcase_add_test(tc_sub, test_submit_ids);
@@ -1682,6 +1996,17 @@ dispatch_suite(void)
 	tcase_add_test(tc_can, test_cancel_waiting);
 	tcase_add_test(tc_can, test_cancel_running_all);
 	suite_add_tcase(s, tc_can);
+
+	tcase_add_checked_fixture(tc_bat, setup, teardown);
+	tcase_add_test(tc_bat, test_batch_size_full);
+	tcase_add_test(tc_bat, test_batch_wait);
+	tcase_add_test(tc_bat, test_batch_limits);
+	tcase_add_test(tc_bat, test_batch_partial_failure);
+	tcase_add_test(tc_bat, test_batch_timeout);
+	tcase_add_test(tc_bat, test_batch_kill);
+	tcase_add_test(tc_bat, test_batch_crash);
+	tcase_add_test(tc_bat, test_batch_cancel);
+	suite_add_tcase(s, tc_bat);
 
 	tcase_add_checked_fixture(tc_lost, setup, teardown);
 	tcase_add_test(tc_lost, test_worker_lost_requeue);
