@@ -55,7 +55,7 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
 	cat >"$T/badabi.c" <<'EOF'
 #include <jobpool-handler.h>
 static int p(void *s, const void *d, size_t l, struct jobpool_output *o) { return 0; }
-const struct jobpool_handler jobpool_handler = { JOBPOOL_HANDLER_ABI_VERSION + 41, "bad", 0, p, 0 };
+const struct jobpool_handler jobpool_handler = { 42, "bad", 0, p, 0 };
 EOF
 	cat >"$T/noproc.c" <<'EOF'
 #include <jobpool-handler.h>
