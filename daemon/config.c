@@ -1467,14 +1467,6 @@ config_parse_hook(struct config_parse *cp, struct config *cf, const config_setti
 			run = str;
 		} else if (strcmp(key, "timeout") == 0) {
 			config_want_duration(cp, s, where, &qc->timeout_ms);
-		} else if (strcmp(key, "batch_size") == 0) {
-			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
-			    &v) == 0)
-				qc->batch_size = (uint32_t)v;
-		} else if (strcmp(key, "batch_wait_ms") == 0) {
-			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
-			    &v) == 0)
-				qc->batch_wait_ms = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;

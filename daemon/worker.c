@@ -1084,21 +1084,27 @@ worker_check_rss(struct worker_loop *wl, uint64_t now)
 	worker_exit(wl);
 }
 
-/* Run one job; its result is written at once if it took a millisecond or more. */
+/* After a job or a batch: its results go at once if it took a millisecond or more. */
 static void
-worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+worker_ran(struct worker_loop *wl)
 {
-	uint64_t	now;
+	uint64_t	now = worker_clock_us();
 
-	worker_hold(&wl->ob);
-	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
-	    hdr->len, &wl->ob);
-	wl->jobs++;
-	now = worker_clock_us();
 	if (now - wl->last >= WORKER_FLUSH_US)
 		worker_flush(&wl->ob);
 	worker_check_rss(wl, now);
 	wl->last = now;
+}
+
+/* Run one job; its result is written at once if it took a millisecond or more. */
+static void
+worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+{
+	worker_hold(&wl->ob);
+	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
+	    hdr->len, &wl->ob);
+	wl->jobs++;
+	worker_ran(wl);
 }
 
 /*
@@ -1112,7 +1118,6 @@ worker_batch_frame(struct worker_loop *wl, const struct frame_hdr *hdr)
 	struct frame_hdr	 jh;
 	const char		*p = ibuf + ioff + FRAME_HDR_LEN;
 	size_t			 off;
-	uint64_t		 now;
 
 	worker_hold(&wl->ob);
 	if (wl->h.run_batch != NULL)
@@ -1127,11 +1132,7 @@ worker_batch_frame(struct worker_loop *wl, const struct frame_hdr *hdr)
 			wl->jobs++;
 		}
 	}
-	now = worker_clock_us();
-	if (now - wl->last >= WORKER_FLUSH_US)
-		worker_flush(&wl->ob);
-	worker_check_rss(wl, now);
-	wl->last = now;
+	worker_ran(wl);
 }
 
 /* Run every whole job frame read so far, in order; the rest waits for more bytes. */

@@ -1660,6 +1660,25 @@ expect_batch(int i, struct job **j, int n)
 }
 
 /*
+ * tq with batch_size n (its oldest job may wait a minute) and one worker, sent a batch of
+ * n new jobs "x" (into j), which it holds now.
+ */
+static void
+batch_started(struct job **j, int n)
+{
+	int	i;
+
+	tqc.batch_size = (uint32_t)n;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make(0);
+	for (i = 0; i < n; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, n);
+}
+
+/*
  * A queue with batch_size sends nothing short of a full batch while its oldest job has
  * not waited batch_wait_ms; a full one goes at once, to one idle worker, all its jobs
  * started together; their results end each alone, with the batch's run time.
@@ -1763,17 +1782,9 @@ END_TEST
 START_TEST(test_batch_partial_failure)
 {
 	struct job	*j[3];
-	int		 i;
 
-	tqc.batch_size = 3;
-	tqc.batch_wait_ms = 60000;
 	tqc.retries = 2;
-	queue_make();
-	worker_make(0);
-	for (i = 0; i < 3; i++)
-		j[i] = submit("x", 0);
-	run_pending();
-	expect_batch(0, j, 3);
+	batch_started(j, 3);
 	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
 	dispatch_result(tw[0].w, FRAME_FAILED, "no", 2);
 	dispatch_result(tw[0].w, FRAME_OK, "c", 1);
@@ -1896,15 +1907,8 @@ START_TEST(test_batch_crash)
 	struct job	*j[2];
 	int		 i;
 
-	tqc.batch_size = 2;
-	tqc.batch_wait_ms = 60000;
 	tqc.retries = 1;
-	queue_make();
-	worker_make(0);
-	for (i = 0; i < 2; i++)
-		j[i] = submit("x", 0);
-	run_pending();
-	expect_batch(0, j, 2);
+	batch_started(j, 2);
 	tw[0].w->life = WORKER_GONE;
 	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
 	ck_assert_uint_eq(tq->running, 0);
@@ -1921,16 +1925,8 @@ START_TEST(test_batch_cancel)
 {
 	struct job	*j[3];
 	const char	*why;
-	int		 i;
 
-	tqc.batch_size = 3;
-	tqc.batch_wait_ms = 60000;
-	queue_make();
-	worker_make(0);
-	for (i = 0; i < 3; i++)
-		j[i] = submit("x", 0);
-	run_pending();
-	expect_batch(0, j, 3);
+	batch_started(j, 3);
 	ck_assert_int_eq(dispatch_cancel(j[2], &why), 1);
 	expect_cancel(0, j[2], FRAME_CANCEL_USER);
 	ck_assert_uint_eq(tw[0].w->grace_for, j[2]->id);

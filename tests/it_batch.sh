@@ -15,16 +15,8 @@
 PLUGIN="$JP_TMP/testplugin.so"
 ${CC:-cc} -shared -fPIC -I"$top_srcdir/lib" -o "$PLUGIN" "$top_srcdir/tests/testplugin.c" ||
 	{ echo "cannot build the test plugin"; exit 99; }
-built() {
-	local f
-	for f in "$top_builddir/examples/.libs/$1.so" "$top_builddir/examples/$1.so"; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	echo "$1.so is not built (make check builds it)" >&2
-	exit 99
-}
-BA=$(built batch_append)
-WC=$(built wordcount)
+BA=$(jp_example_plugin batch_append)
+WC=$(jp_example_plugin wordcount)
 T=$JP_TMP
 
 # --- config errors: file:line -----------------------------------------------------------

@@ -16,15 +16,6 @@ BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
 JP_RAW_TIMEOUT=20
-# The example plugins, as libtool builds them for `make check`.
-plugin() {
-	local f
-	for f in "$top_builddir/examples/.libs/$1.so" "$top_builddir/examples/$1.so"; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	echo "$1.so is not built (make check builds it)" >&2
-	exit 99
-}
 # stats_line QUEUE: the queue's line in STATS.
 stats_line() { badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q'; }
 # state_is ID STATE: STATUS says it.
@@ -38,8 +29,8 @@ start_wait() {
 	WAITER=$!
 }
 
-WC=$(plugin wordcount)
-SLOW=$(plugin slow_plugin)
+WC=$(jp_example_plugin wordcount)
+SLOW=$(jp_example_plugin slow_plugin)
 T=$JP_TMP
 
 # Plugins that cannot load. A text file is no shared object; with a C compiler, also
