@@ -78,6 +78,8 @@
 #define CONFIG_DEF_PRIO_MAX		10
 #define CONFIG_DEF_BATCH		64U
 #define CONFIG_MAX_BATCH		1024
+#define CONFIG_MAX_CONCURRENCY		4096
+#define CONFIG_CONCURRENT_HANDLERS	"sleep"
 #define CONFIG_DEF_BATCH_WAIT_MS	10U
 #define CONFIG_MAX_BATCH_WAIT_MS	60000
 #define CONFIG_DEF_RETRIES		3U
@@ -613,6 +615,13 @@ config_check_handler(const char *handler, const char *where, char *why, size_t l
 	return (-1);
 }
 
+/* Does handler carry several jobs at once in one worker (concurrency > 1)? */
+int
+config_handler_concurrent(const char *handler)
+{
+	return (strcmp(handler, "sleep") == 0);
+}
+
 /* Online CPUs, for workers = 0; at least 1 and at most the workers limit. */
 static int
 config_nproc(void)
@@ -640,6 +649,7 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->prio_max = CONFIG_UNSET_INT;
 	qc->timeout_ms = CONFIG_UNSET_U32;
 	qc->batch = CONFIG_UNSET_U32;
+	qc->concurrency = CONFIG_UNSET_U32;
 	qc->batch_size = CONFIG_UNSET_U32;
 	qc->batch_wait_ms = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
@@ -678,6 +688,8 @@ config_queue_defaults(struct queue_config *qc)
 		qc->timeout_ms = 0;
 	if (qc->batch == CONFIG_UNSET_U32)
 		qc->batch = CONFIG_DEF_BATCH;
+	if (qc->concurrency == CONFIG_UNSET_U32)
+		qc->concurrency = 1;
 	if (qc->batch_size == CONFIG_UNSET_U32)
 		qc->batch_size = 0;
 	if (qc->batch_wait_ms == CONFIG_UNSET_U32)
@@ -954,6 +966,9 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "batch") == 0) {
 			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH, &v) == 0)
 				qc->batch = (uint32_t)v;
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_CONCURRENCY, &v) == 0)
+				qc->concurrency = (uint32_t)v;
 		} else if (strcmp(key, "batch_size") == 0) {
 			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
 			    &v) == 0)
@@ -1022,6 +1037,15 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 
 	config_queue_validate(cp, qc, g, where);
 	config_queue_defaults(qc);
+
+	/* Only a handler that carries several jobs at once can use more than one slot. */
+	if (qc->concurrency > 1 && qc->handler != NULL &&
+	    !config_handler_concurrent(qc->handler))
+		config_cause_add(cp, config_setting_get_member(g, "concurrency"),
+		    "'concurrency' is %u%s, but handler '%.200s' runs one job at a time "
+		    "(handlers that carry several: %s; use workers for more)",
+		    qc->concurrency, where,
+		    qc->handler, CONFIG_CONCURRENT_HANDLERS);
 
 	if (qc->prio_min > qc->prio_max) {
 		smin = config_setting_get_member(g, "priority_min");

@@ -15,6 +15,12 @@
  * bench/README.md); idle, it sleeps.
  * Exec handlers have no flusher (handler.h's unheld): each result is written before
  * the next program starts, and the worker is one thread.
+ *
+ * A handler that carries several jobs at once (handler.h's start, an IO handler) gets
+ * a loop of its own (worker_multi): up to the queue's concurrency jobs run at once, each
+ * result frame names its job and goes back as soon as the job ends, in any order, and a
+ * CANCEL for one of them drops that one only (the handler's cancel). Its READY says
+ * how many it runs at once, which is how many the master treats as running.
  */
 
 #include "autoconf.h"
@@ -146,6 +152,17 @@ static volatile sig_atomic_t	 child_pgid;	/* an exec handler's running program *
 static char			 child_frame[FRAME_HDR_LEN + sizeof(int32_t)];
 static uint64_t			 child_since;	/* child_frame waits since; 0: none */
 
+/* A handler that carries several jobs at once (worker_multi); multi_h NULL: one. */
+static const struct handler	*multi_h;
+static void			*multi_state;
+static uint64_t			*multi_run;	/* the ids of the jobs it runs */
+static uint32_t			 multi_n, multi_slots;
+static uint64_t			 multi_ended;	/* jobs answered */
+static struct jobpool_output	*multi_ob;	/* results not yet written */
+static uint32_t			 multi_max;	/* max_payload */
+
+static void	worker_multi_result(uint64_t, int, const void *, size_t);
+
 /* The result pipe: what the main loop and the flusher thread write, in order. */
 static pthread_mutex_t		 out_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t		 out_cond;
@@ -214,6 +231,21 @@ worker_pending(uint64_t id, size_t end)
 	return (0);
 }
 
+/* Is job id one of those a worker_multi handler runs? Then it is taken out: 1. */
+static int
+worker_multi_take(uint64_t id)
+{
+	uint32_t	i;
+
+	for (i = 0; i < multi_n; i++) {
+		if (multi_run[i] == id) {
+			multi_run[i] = multi_run[--multi_n];
+			return (1);
+		}
+	}
+	return (0);
+}
+
 /* A CANCEL frame at pos: for the running job, or for one waiting in the buffer. */
 static void
 worker_record_cancel(uint64_t id, int reason, size_t pos)
@@ -231,6 +263,13 @@ worker_record_cancel(uint64_t id, int reason, size_t pos)
 			current_cancel = reason;	/* jobpool_cancelled(): one of them */
 			return;
 		}
+	}
+	/* One of several running: the handler drops it alone, and it is answered now. */
+	if (multi_h != NULL && worker_multi_take(id)) {
+		multi_h->cancel(multi_state, id);
+		worker_multi_result(id, FRAME_CANCELLED, "stopped: the handler dropped it",
+		    31);
+		return;
 	}
 	/* A cancel for a job already finished crossed its result: nothing to do. */
 	if (!worker_pending(id, pos))
@@ -600,6 +639,32 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
 	if (len > 0)
 		memcpy(b->buf + b->len + FRAME_HDR_LEN, data, len);
 	b->len += FRAME_HDR_LEN + len;
+}
+
+/* The result of one of a worker_multi handler's jobs, bounded by max_payload. */
+static void
+worker_multi_result(uint64_t id, int status, const void *data, size_t len)
+{
+	char	msg[160];
+
+	if (len > multi_max) {
+		len = (size_t)snprintf(msg, sizeof msg, "result of %zu bytes is larger "
+		    "than max_payload (%u)", len, multi_max);
+		data = msg;
+		status = FRAME_PERMANENT;
+	}
+	worker_frame(multi_ob, FRAME_RESULT, (uint8_t)status, id, data, len);
+	multi_ended++;
+}
+
+/* handler.h: job id of a handler with start() ended. */
+void
+worker_done(uint64_t id, int status, const void *data, size_t len)
+{
+	/* Not one it runs: cancelled already (answered then), or a handler's bug. */
+	if (multi_h == NULL || !worker_multi_take(id))
+		return;
+	worker_multi_result(id, status, data, len);
 }
 
 /*
@@ -1157,6 +1222,108 @@ worker_take_frames(struct worker_loop *wl)
 	}
 }
 
+/* worker_multi: start the job of the frame at ioff, unless it was cancelled already. */
+static void
+worker_multi_start(const struct frame_hdr *hdr)
+{
+	if (worker_take_ahead(hdr->id) != -1) {
+		worker_frame(multi_ob, FRAME_RESULT, FRAME_SKIPPED, hdr->id,
+		    "cancelled before it started", 27);
+		return;
+	}
+	multi_run[multi_n++] = hdr->id;
+	multi_h->start(multi_state, hdr->id, ibuf + ioff + FRAME_HDR_LEN, hdr->len);
+}
+
+/* Is the master's pipe readable now? */
+static int
+worker_readable(void)
+{
+	struct pollfd	pfd = { worker_in, POLLIN, 0 };
+
+	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP)));
+}
+
+/*
+ * Recycling by memory for worker_multi, checked as its jobs end: above max_worker_rss
+ * it starts nothing more, and says RETIRE once its running jobs are answered.
+ */
+static int
+worker_multi_over_rss(struct worker_loop *wl, char *why, size_t len)
+{
+	uint64_t	rss;
+
+	if (wl->qc->max_worker_rss == 0 || multi_ended - wl->jobs < WORKER_RSS_EVERY)
+		return (0);
+	wl->jobs = multi_ended;
+	if ((rss = worker_rss()) <= wl->qc->max_worker_rss)
+		return (0);
+	snprintf(why, len, "RSS %llu bytes is above max_worker_rss %llu",
+	    (unsigned long long)rss, (unsigned long long)wl->qc->max_worker_rss);
+	return (1);
+}
+
+/*
+ * The life of a worker whose handler carries several jobs at once: start the jobs of
+ * whole frames while a slot is free, write the results that came, and wait in the
+ * handler for its jobs and for the master's pipe; until the master closes the pipe
+ * and every job is answered.
+ */
+static void __attribute__((noreturn))
+worker_multi(struct worker_loop *wl)
+{
+	struct frame_hdr	hdr;
+	char			why[128] = "";
+	int			eof = 0;
+
+	multi_ob = &wl->ob;
+	for (;;) {
+		while (multi_n < multi_slots && why[0] == '\0' &&
+		    worker_next_frame(&hdr)) {
+			if (hdr.type == FRAME_JOB)
+				worker_multi_start(&hdr);
+			ioff += FRAME_HDR_LEN + hdr.len;
+		}
+		if (ioff > 0) {
+			memmove(ibuf, ibuf + ioff, ilen - ioff);
+			ilen -= ioff;
+			iscan -= ioff;
+			ioff = 0;
+		}
+		if (why[0] == '\0' && worker_multi_over_rss(wl, why, sizeof why))
+			continue;	/* start nothing more */
+		if (multi_n == 0 && why[0] != '\0') {
+			worker_frame(&wl->ob, FRAME_RETIRE, 0, 0, why, strlen(why));
+			worker_flush(&wl->ob);
+			worker_exit(wl);
+		}
+		worker_flush(&wl->ob);
+		if (multi_n == 0 && eof)
+			worker_exit(wl);
+		multi_h->wait(multi_state, eof ? -1 : worker_in);
+		if (!eof && worker_readable() && !worker_read())
+			eof = 1;
+	}
+}
+
+/*
+ * Does this worker run several jobs at once? A handler with start() does when its
+ * queue's concurrency is above 1, or when it has no run().
+ */
+static int
+worker_multi_setup(struct worker_loop *wl)
+{
+	if (wl->h.start == NULL || (wl->h.run != NULL && wl->qc->concurrency <= 1))
+		return (0);
+	multi_slots = wl->qc->concurrency > 0 ? wl->qc->concurrency : 1;
+	if ((multi_run = calloc(multi_slots, sizeof *multi_run)) == NULL)
+		_exit(EX_OSERR);
+	multi_max = wl->cf->max_payload;
+	multi_state = wl->state;
+	multi_h = &wl->h;
+	return (1);
+}
+
 /*
  * The worker's life: set up, open the handler, say READY; then read jobs, run them and
  * write their results until the master closes the job pipe.
@@ -1182,9 +1349,20 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	 * hears of a finished program only when the worker's pipe runs dry, so the
 	 * worker waits a round trip for its next job (bench W5, bench/README.md).
 	 */
+	if (worker_multi_setup(&wl)) {
+		/* Its READY says how many jobs it runs at once. */
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, &multi_slots, sizeof multi_slots);
+		worker_flush(&wl.ob);
+		worker_multi(&wl);
+	}
 	if (!wl.h.unheld)
 		worker_flusher_start();
-	worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
+	if (qc->batch_size > 0)
+		/* A batch's jobs run at once: as many slots as a batch has jobs. */
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, &qc->batch_size,
+		    sizeof qc->batch_size);
+	else
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
 	worker_flush(&wl.ob);
 
 	while (worker_read()) {

@@ -10,12 +10,15 @@
  * batch_size: the payload is several whole FRAME_JOB frames, one after the other, which
  * the worker runs together in one call of its handler's batch entry point and answers
  * with one FRAME_RESULT each, in order; the header's id is the first job's),
- * FRAME_CANCEL (cancel job id;
+ * FRAME_CANCEL (cancel job id, and only it: of several running, the others go on;
  * status FRAME_CANCEL_TIMEOUT when it ran past its timeout). Each CANCEL is followed,
  * once written, by SIGUSR1 so a busy worker looks at its pipe.
  * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
- * reason as payload), FRAME_RESULT (status: enum frame_status, payload: the output or
- * the error text), FRAME_RETIRE (the worker exits after this frame without running
+ * reason as payload; with status 0, an optional uint32 payload: how many jobs the
+ * worker runs at once, its slots, for a handler that carries several (none: one)),
+ * FRAME_RESULT (id: the job it answers; status: enum frame_status, payload: the
+ * output or the error text; a worker of one slot answers its jobs in the order it was
+ * sent them, one of several slots in the order they end), FRAME_RETIRE (the worker exits after this frame without running
  * anything more: every job still in flight to it never started; payload: why),
  * FRAME_CHILD (job id runs in a process group of its own, an exec handler's program:
  * payload the group id as an int32; the job's RESULT ends it), so the master can kill

@@ -136,6 +136,7 @@ check_queue_defaults(const struct queue_config *qc)
 	ck_assert_int_eq(qc->prio_min, -10);
 	ck_assert_int_eq(qc->prio_max, 10);
 	ck_assert_uint_eq(qc->batch, 64);
+	ck_assert_uint_eq(qc->concurrency, 1);
 	ck_assert_uint_eq(qc->retries, 3);
 	ck_assert_uint_eq(qc->backoff_base_ms, 1000);
 	ck_assert_uint_eq(qc->backoff_max_ms, 60000);
@@ -1023,6 +1024,8 @@ END_TEST
 
 START_TEST(test_lifecycle_ranges)
 {
+	struct config	*cf;
+
 	load_fails(
 	    "queues = ( {\n"
 	    "  name = \"q\"; handler = \"echo\";\n"
@@ -1066,6 +1069,16 @@ START_TEST(test_lifecycle_ranges)
 	    "not 2147483648");
 	load_fails(Q_WITH("burst = 2147483648L; rate = 1;"),
 	    "@:2: 'burst' in queue 'q' must be between 1 and 2147483647, not 2147483648");
+	load_fails(Q_WITH("concurrency = 0;"),
+	    "@:2: 'concurrency' in queue 'q' must be between 1 and 4096, not 0");
+	/* Only a handler that carries several jobs at once may have more than one. */
+	load_fails(Q_WITH("concurrency = 8;"),
+	    "@:2: 'concurrency' is 8 in queue 'q', but handler 'echo' runs one job at a "
+	    "time (handlers that carry several: sleep; use workers for more)");
+	cf = load_ok("queues = ( { name = \"s\"; handler = \"sleep\"; concurrency = 64; "
+	    "} );\n");
+	ck_assert_uint_eq(config_find_queue(cf, "s")->concurrency, 64);
+	config_free(cf);
 }
 END_TEST
 

@@ -767,6 +767,23 @@ START_TEST(test_init_failures)
 }
 END_TEST
 
+/* Start a batch worker (batch_size set): its READY says batch_size slots. */
+static void
+batch_start_ready(struct fm *fm)
+{
+	struct frame_hdr	 h;
+	const char		*p;
+	uint32_t		 slots;
+
+	fm_start(fm);
+	ck_assert_int_eq(fm_next(fm, &h, &p, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(h.type, FRAME_READY);
+	ck_assert_int_eq(h.status, 0);
+	ck_assert_uint_eq(h.len, sizeof slots);
+	memcpy(&slots, p, sizeof slots);
+	ck_assert_uint_eq(slots, fm->qc.batch_size);
+}
+
 /* Queue a FRAME_BATCH of n jobs (ids[i], payloads p[i]), as supervisor_send_batch. */
 static void
 fm_batch(struct fm *fm, const uint64_t *ids, const char **p, size_t n)
@@ -800,7 +817,7 @@ START_TEST(test_batch_frame)
 
 	fm_init(&fm, spec);
 	fm.qc.batch_size = 8;
-	fm_start_ready(&fm);
+	batch_start_ready(&fm);
 	fm_job(&fm, 10, "say before");
 	fm_batch(&fm, ids, p, 5);
 	fm_job(&fm, 16, "say after");
@@ -859,7 +876,7 @@ START_TEST(test_batch_statuses)
 
 	fm_init(&fm, spec);
 	fm.qc.batch_size = 4;
-	fm_start_ready(&fm);
+	batch_start_ready(&fm);
 	/* Returned OK: the unset ones succeed, with what they wrote. */
 	fm_batch(&fm, ids, a, 3);
 	fm_flush(&fm);
@@ -922,7 +939,7 @@ START_TEST(test_batch_cancel)
 	p[3] = "say never";
 	fm_init(&fm, spec);
 	fm.qc.batch_size = 4;
-	fm_start_ready(&fm);
+	batch_start_ready(&fm);
 	fm_batch(&fm, ids, p, 4);
 	fm_put(&fm, FRAME_CANCEL, FRAME_CANCEL_USER, 24, NULL, 0);
 	fm_flush(&fm);
@@ -1159,6 +1176,135 @@ START_TEST(test_exec_result_not_held)
 }
 END_TEST
 
+
+/* ----- a handler that carries several jobs at once (sleep with concurrency) ----- */
+
+/* Start a worker for "sleep" with this concurrency; its READY says it. */
+static void
+multi_start(struct fm *fm, uint32_t concurrency)
+{
+	struct frame_hdr	 h;
+	const char		*p;
+	uint32_t		 slots;
+
+	fm_init(fm, "sleep");
+	fm->qc.concurrency = concurrency;
+	fm_start(fm);
+	ck_assert_int_eq(fm_next(fm, &h, &p, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(h.type, FRAME_READY);
+	ck_assert_int_eq(h.status, 0);
+	ck_assert_uint_eq(h.len, sizeof slots);
+	memcpy(&slots, p, sizeof slots);
+	ck_assert_uint_eq(slots, concurrency);
+}
+
+/* Several jobs run at once; each result names its job and comes when it ends. */
+START_TEST(test_multi_out_of_order)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 4);
+	fm_job(&fm, 1, "3000");
+	fm_job(&fm, 2, "0");
+	fm_job(&fm, 3, "1000");
+	fm_job(&fm, 4, "nonsense");
+	fm_flush(&fm);
+	/* The bad one and the quick one first; then by when each ends, not as sent. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 4, "sleep: the payload must be "
+	    "milliseconds, 0 to 2073600000, got 'nonsense'");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "0");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "1000");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "3000");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/*
+ * No more than its concurrency at once: a third job waits for a slot. A CANCEL of
+ * one running job drops that one only; its slot goes to the job that waited.
+ */
+START_TEST(test_multi_slots_and_cancel_one)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 2);
+	fm_job(&fm, 1, "600000");
+	fm_job(&fm, 2, "600000");
+	fm_job(&fm, 3, "0");
+	fm_flush(&fm);
+	/* 3 would answer at once if it had started: it waits behind two long ones. */
+	ck_assert_int_eq(fm_quiet(&fm, 300), 1);
+	fm_cancel(&fm, 1, FRAME_CANCEL_TIMEOUT);
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1,
+	    "stopped: the handler dropped it");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "0");
+	/* 2 runs on in the same worker. */
+	ck_assert_int_eq(fm_quiet(&fm, 300), 1);
+	fm_cancel(&fm, 2, FRAME_CANCEL_USER);
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2,
+	    "stopped: the handler dropped it");
+	/* A cancel that crossed a result changes nothing. */
+	fm_cancel(&fm, 2, FRAME_CANCEL_USER);
+	fm_job(&fm, 4, "5");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 4, "5");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/* A job cancelled while it waits for a slot never starts; EOF answers what runs. */
+START_TEST(test_multi_cancel_waiting_and_eof)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 2);
+	fm_job(&fm, 1, "400");
+	fm_job(&fm, 2, "1500");
+	fm_job(&fm, 3, "600000");
+	fm_cancel(&fm, 3, FRAME_CANCEL_USER);
+	fm_job(&fm, 4, "1");
+	fm_flush(&fm);
+	fm_close_jobs(&fm);
+	/* 1's slot goes to 3, answered without starting, then to 4; 2 ends last. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "400");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 3, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 4, "1");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "1500");
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/* A result above max_payload fails that job alone, permanently. */
+START_TEST(test_multi_max_payload)
+{
+	struct fm	fm;
+
+	fm_init(&fm, "sleep");
+	fm.qc.concurrency = 2;
+	fm.cf.max_payload = 8;
+	fm_start(&fm);
+	fm_expect(&fm, FRAME_READY, 0, 0, NULL);
+	fm_job(&fm, 1, "0000000001");
+	fm_job(&fm, 2, "1");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 1,
+	    "result of 10 bytes is larger than max_payload (8)");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "1");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
 static Suite *
 worker_suite(void)
 {
@@ -1194,6 +1340,10 @@ worker_suite(void)
 	tcase_add_test(tc, test_master_gone_before_ready);
 	tcase_add_test(tc, test_result_pipe_closed);
 	tcase_add_test(tc, test_process_name_and_env);
+	tcase_add_test(tc, test_multi_out_of_order);
+	tcase_add_test(tc, test_multi_slots_and_cancel_one);
+	tcase_add_test(tc, test_multi_cancel_waiting_and_eof);
+	tcase_add_test(tc, test_multi_max_payload);
 	suite_add_tcase(s, tc);
 	return (s);
 }
