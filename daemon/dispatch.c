@@ -60,6 +60,7 @@
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
 static void	dispatch_kick_cb(evutil_socket_t, short, void *);
 static void	dispatch_batch_pass(struct queue *, uint32_t *);
+static void	dispatch_batch_send(struct queue *, struct worker *, uint32_t *);
 static void	dispatch_batch_spare(struct worker *);
 static void	dispatch_lost_running(struct worker *, struct job *, uint64_t,
 		    const char *);
@@ -1147,53 +1148,72 @@ dispatch_batch_due(struct queue *q)
 /*
  * Give each ready worker that holds nothing one batch: up to batch_size jobs, within
  * the rate's tokens, what it may still run (max_jobs_per_worker) and one frame's bytes.
+ * Then, while a whole batch is ready, one more to each worker running a whole batch,
+ * to wait in its pipe: it starts that one as soon as it has answered the first, not a
+ * round trip through the master later (tiny jobs; bench/README.md, "Batches"). Never
+ * more than two a worker, nor a short one behind another.
  */
 static void
 dispatch_batch_pass(struct queue *q, uint32_t *tokens)
 {
-	struct job	*jobs[CONFIG_MAX_BATCH_SIZE], *j;
 	struct worker	*w;
+	int		 i, ahead;
+
+	for (ahead = 0; ahead < 2; ahead++) {
+		for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL &&
+		    *tokens > 0; i++) {
+			w = q->workers[i];
+			if (w == NULL || w->life != WORKER_READY)
+				continue;
+			if (!ahead && w->ninflight == 0) {
+				if (q->cf.max_running > 0 &&
+				    q->busy >= q->cf.max_running)
+					break;
+				if (!dispatch_batch_due(q))
+					break;
+			} else if (!ahead || w->ninflight != q->cf.batch_size ||
+			    w->slots != q->cf.batch_size || q->nready < q->cf.batch_size)
+				continue;
+			dispatch_batch_send(q, w, tokens);
+		}
+	}
+}
+
+/* Send w one batch of what q has ready (see dispatch_batch_pass). */
+static void
+dispatch_batch_send(struct queue *q, struct worker *w, uint32_t *tokens)
+{
+	struct job	*jobs[CONFIG_MAX_BATCH_SIZE], *j;
 	uint64_t	 bytes, left;
 	uint32_t	 n, cap;
-	int		 i;
 
-	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL &&
-	    *tokens > 0; i++) {
-		w = q->workers[i];
-		if (w == NULL || w->life != WORKER_READY || w->ninflight > 0)
-			continue;
-		if (q->cf.max_running > 0 && q->busy >= q->cf.max_running)
+	cap = q->cf.batch_size < CONFIG_MAX_BATCH_SIZE ? q->cf.batch_size :
+	    CONFIG_MAX_BATCH_SIZE;
+	if (*tokens < cap)
+		cap = *tokens;
+	if (q->cf.max_jobs_per_worker > 0) {
+		left = w->dispatched < q->cf.max_jobs_per_worker ?
+		    q->cf.max_jobs_per_worker - w->dispatched : 0;
+		if (left < cap)
+			cap = (uint32_t)left;
+	}
+	for (n = 0, bytes = 0; n < cap && (j = queue_pop(q)) != NULL; n++) {
+		if (n > 0 && bytes + FRAME_HDR_LEN + j->len > CONFIG_FRAME_MAX) {
+			queue_push_front(q, j);
 			break;
-		if (!dispatch_batch_due(q))
-			break;
-		cap = q->cf.batch_size < CONFIG_MAX_BATCH_SIZE ? q->cf.batch_size :
-		    CONFIG_MAX_BATCH_SIZE;
-		if (*tokens < cap)
-			cap = *tokens;
-		if (q->cf.max_jobs_per_worker > 0) {
-			left = w->dispatched < q->cf.max_jobs_per_worker ?
-			    q->cf.max_jobs_per_worker - w->dispatched : 0;
-			if (left < cap)
-				cap = (uint32_t)left;
 		}
-		for (n = 0, bytes = 0; n < cap && (j = queue_pop(q)) != NULL; n++) {
-			if (n > 0 && bytes + FRAME_HDR_LEN + j->len > CONFIG_FRAME_MAX) {
-				queue_push_front(q, j);
-				break;
-			}
-			bytes += FRAME_HDR_LEN + (uint64_t)j->len;
-			j->attempts++;
-			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
-			jobs[n] = j;
-		}
-		if (n == 0)
-			continue;
-		supervisor_send_batch(w, jobs, n);
-		supervisor_flush(w);
-		if (q->cf.rate > 0) {
-			*tokens -= n;
-			q->dp.tokens -= n;
-		}
+		bytes += FRAME_HDR_LEN + (uint64_t)j->len;
+		j->attempts++;
+		job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
+		jobs[n] = j;
+	}
+	if (n == 0)
+		return;
+	supervisor_send_batch(w, jobs, n);
+	supervisor_flush(w);
+	if (q->cf.rate > 0) {
+		*tokens -= n;
+		q->dp.tokens -= n;
 	}
 }
 

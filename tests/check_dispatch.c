@@ -2023,6 +2023,50 @@ START_TEST(test_batch_size_full)
 }
 END_TEST
 
+/*
+ * While a whole batch is ready, a worker running a whole one is sent the next to wait in
+ * its pipe (never a short one, never a third); it starts as the first is answered.
+ */
+START_TEST(test_batch_size_ahead)
+{
+	struct job	*j[7];
+	int		 i;
+
+	tqc.batch_size = 2;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make_batch(0);
+	for (i = 0; i < 7; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_batch(0, j, 2);
+	expect_batch(0, j + 2, 2);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 4);
+	ck_assert(supervisor_running(tw[0].w, j[1]));
+	ck_assert(!supervisor_running(tw[0].w, j[2]));
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_OK, "b", 1);
+	/* The second batch runs now, and the third waits behind it. */
+	ck_assert(supervisor_running(tw[0].w, j[2]));
+	ck_assert(supervisor_running(tw[0].w, j[3]));
+	run_pending();
+	expect_batch(0, j + 4, 2);
+	expect_no_frame(0);
+	/* One job left: no short batch ahead, nor alone before batch_wait_ms. */
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	head_result(tw[0].w, FRAME_OK, "d", 1);
+	head_result(tw[0].w, FRAME_OK, "e", 1);
+	head_result(tw[0].w, FRAME_OK, "f", 1);
+	run_pending();
+	expect_no_frame(0);
+	ck_assert_int_eq(j[6]->state, JOB_QUEUED);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(j[i]->state, JOB_DONE);
+}
+END_TEST
+
 /* A short batch goes once its oldest job has waited batch_wait_ms: a lone job runs. */
 START_TEST(test_batch_wait)
 {
@@ -2286,6 +2330,7 @@ dispatch_suite(void)
 	tcase_add_checked_fixture(tc_bat, setup, teardown);
 	tcase_add_test(tc_bat, test_batch_size_full);
 	tcase_add_test(tc_bat, test_batch_wait);
+	tcase_add_test(tc_bat, test_batch_size_ahead);
 	tcase_add_test(tc_bat, test_batch_limits);
 	tcase_add_test(tc_bat, test_batch_partial_failure);
 	tcase_add_test(tc_bat, test_batch_timeout);
