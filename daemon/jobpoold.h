@@ -634,7 +634,7 @@ void		 supervisor_reap(void);
 void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
-/* Buffer n jobs for idle w as one batch (FRAME_BATCH): they start together. */
+/* Buffer n jobs for w as one batch (FRAME_BATCH), which its handler runs in one call. */
 void		 supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n);
 /* Start writing what supervisor_send() buffered. */
 void		 supervisor_flush(struct worker *w);

@@ -291,9 +291,9 @@ supervisor_send(struct worker *w, struct job *j)
 
 /*
  * Buffer n jobs for w as one FRAME_BATCH whose payload is their JOB frames (at most
- * CONFIG_FRAME_MAX bytes: dispatch sees to it). A batch worker's READY says its slots
- * are its batch_size and it is sent a batch only when it holds nothing: the worker runs
- * them in one call, and they all start now.
+ * CONFIG_FRAME_MAX bytes: dispatch sees to it). The worker runs them in one call, and a
+ * batch worker's READY said batch_size slots: sent to a worker that holds nothing, they
+ * all start now; sent ahead, behind a whole batch, as that one's results free the slots.
  */
 void
 supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n)
