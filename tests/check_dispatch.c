@@ -1933,6 +1933,17 @@ expect_batch(int i, struct job **j, int n)
 	ck_assert_uint_eq(off, h.len);
 }
 
+/* n new jobs "x" submitted to tq (into j), and dispatch run. */
+static void
+submit_xs(struct job **j, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+}
+
 /* A worker of tq, whose READY said batch_size slots (worker.c does). */
 static struct worker *
 worker_make_batch(int i)
@@ -1950,15 +1961,11 @@ worker_make_batch(int i)
 static void
 batch_started(struct job **j, int n)
 {
-	int	i;
-
 	tqc.batch_size = (uint32_t)n;
 	tqc.batch_wait_ms = 60000;
 	queue_make();
 	worker_make_batch(0);
-	for (i = 0; i < n; i++)
-		j[i] = submit("x", 0);
-	run_pending();
+	submit_xs(j, n);
 	expect_batch(0, j, n);
 }
 
@@ -1978,9 +1985,7 @@ START_TEST(test_batch_size_full)
 	queue_make();
 	worker_make_batch(0);
 	worker_make(1);
-	for (i = 0; i < 3; i++)
-		j[i] = submit("x", 0);
-	run_pending();
+	submit_xs(j, 3);
 	expect_no_frame(0);
 	expect_no_frame(1);
 	ck_assert(evtimer_pending(tq->dp.batch_ev, NULL));
@@ -2036,9 +2041,7 @@ START_TEST(test_batch_size_ahead)
 	tqc.batch_wait_ms = 60000;
 	queue_make();
 	worker_make_batch(0);
-	for (i = 0; i < 7; i++)
-		j[i] = submit("x", 0);
-	run_pending();
+	submit_xs(j, 7);
 	expect_batch(0, j, 2);
 	expect_batch(0, j + 2, 2);
 	expect_no_frame(0);
@@ -2095,16 +2098,13 @@ END_TEST
 START_TEST(test_batch_limits)
 {
 	struct job	*j[6];
-	int		 i;
 
 	tqc.batch_size = 4;
 	tqc.batch_wait_ms = 0;
 	tqc.max_jobs_per_worker = 3;
 	queue_make();
 	worker_make_batch(0);
-	for (i = 0; i < 6; i++)
-		j[i] = submit("x", 0);
-	run_pending();
+	submit_xs(j, 6);
 	expect_batch(0, j, 3);
 	expect_no_frame(0);
 	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
