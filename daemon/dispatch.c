@@ -1163,7 +1163,12 @@ dispatch_batch_pass(struct queue *q, uint32_t *tokens)
 		for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL &&
 		    *tokens > 0; i++) {
 			w = q->workers[i];
-			if (w == NULL || w->life != WORKER_READY)
+			/*
+			 * Only a worker of the queue's current kind: one a reload is
+			 * replacing may have no batch entry point (or run several jobs
+			 * at once, and take no FRAME_BATCH at all).
+			 */
+			if (w == NULL || w->life != WORKER_READY || w->gen != q->gen)
 				continue;
 			if (!ahead && w->ninflight == 0) {
 				if (q->cf.max_running > 0 &&

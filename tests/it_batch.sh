@@ -9,7 +9,9 @@
 # counted; every job of a batch has its own events; the example bulk-insert plugin
 # (examples/batch_append.c) appends records a batch at a time and fails a bad record
 # alone; a batch queue whose plugin has no batch entry point does not start, and says
-# where it is configured; batch_size on a built-in is a config error at its line.
+# where it is configured, and a reload giving one batch_size keeps its old workers;
+# a reload giving a batch plugin's queue batch_size replaces its workers, and batches
+# follow; batch_size on a built-in is a config error at its line.
 . "$top_srcdir/tests/lib.sh"
 
 PLUGIN="$JP_TMP/testplugin.so"
@@ -38,7 +40,9 @@ jp_match "-t: batch_wait_ms without batch_size, at its line" \
 	"bad.conf:6: 'batch_wait_ms' in queue 'w' needs 'batch_size'" "$out"
 jp_match "-t: batch_size is bounded" "bad.conf:7: 'batch_size' in queue 'big' must be .*1024" "$out"
 
-jp_start "
+# conf ONE WCQ: the queues, "one" and "wcq" with these extra settings (a reload's).
+conf() {
+	echo "
 queues = (
   { name = \"b\"; handler = \"plugin:$PLUGIN sizes=$T/sizes\"; workers = 1;
     batch_size = 4; batch_wait_ms = 1000; retries = 10; backoff_base = 0.05;
@@ -47,10 +51,14 @@ queues = (
     batch_size = 3; batch_wait_ms = 1000; timeout = 5; grace = 0.3; retries = 0; },
   { name = \"ins\"; handler = \"plugin:$BA $T/records\"; workers = 1;
     batch_size = 8; batch_wait_ms = 200; },
-  { name = \"one\"; handler = \"plugin:$BA $T/records1\"; workers = 1; },
+  { name = \"one\"; handler = \"plugin:$BA $T/records1\"; workers = 1; $1 },
   { name = \"nobatch\"; handler = \"plugin:$WC\"; workers = 1;
-    batch_size = 4; }
+    batch_size = 4; },
+  { name = \"wcq\"; handler = \"plugin:$WC\"; workers = 1;
+    $2 }
 );"
+}
+jp_start "$(conf "" "")"
 
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
 
@@ -158,6 +166,22 @@ jp_match_until "the queue without a batch entry point fails, naming its line" \
 	10 jp_log
 jp_match "the message has the config file and line" "jobpool.conf:12: queue 'nobatch'" "$(jp_log)"
 jp_match_until "status shows it failed" 'state=failed' 5 eval 'badclient stats "$JP_SOCK" | grep "^queue nobatch "'
+
+# --- reloads -----------------------------------------------------------------------------------
+# batch_size given to a queue whose plugin has process_batch: its workers are replaced
+# by batch workers, one at a time, and batches follow.
+jp_config "$(conf "batch_size = 4; batch_wait_ms = 2000;" "batch_size = 2;")" >/dev/null
+jp_eq "reload setting batch_size" reloaded "$(jp_ctl reload 2>&1)"
+# batch_size given to a queue whose plugin has none: the new worker cannot start, and
+# the queue keeps what worked, without batches, saying where.
+jp_match_until "the reloaded queue without a batch entry point keeps its old workers" \
+	"queue wcq: the reloaded handler '[^']*wordcount.so' cannot start: .*jobpool.conf:14: queue 'wcq' sets batch_size = 2, but its handler .* has no batch entry point.*; keeping the previous one" \
+	10 jp_log
+jp_eq "and still runs jobs, one at a time" "0 3 5" "$(jp_ctl submit -w -q wcq 'a b c' 2>&1)"
+jp_eq "the other queue's jobs go as one batch, to its new worker" \
+	"appended 1/4 appended 2/4 appended 3/4 appended 4/4" \
+	"$(seq 1 4 | sed 's/^/r/' | jp_ctl map -q one | sort | tr '\n' ' ' | sed 's/ $//')"
+jp_eq "its records all went in" 5 "$(wc -l <"$T/records1")"
 
 jp_stop
 jp_done
