@@ -78,6 +78,10 @@
 #define CONFIG_DEF_PRIO_MAX		10
 #define CONFIG_DEF_BATCH		64U
 #define CONFIG_MAX_BATCH		1024
+#define CONFIG_MAX_CONCURRENCY		4096
+#define CONFIG_CONCURRENT_HANDLERS	"sleep"
+#define CONFIG_DEF_BATCH_WAIT_MS	10U
+#define CONFIG_MAX_BATCH_WAIT_MS	60000
 #define CONFIG_DEF_RETRIES		3U
 #define CONFIG_MAX_RETRIES		100
 #define CONFIG_DEF_BACKOFF_BASE_MS	1000U
@@ -643,6 +647,13 @@ config_check_handler(const char *handler, const char *where, char *why, size_t l
 	return (-1);
 }
 
+/* Does handler carry several jobs at once in one worker (concurrency > 1)? */
+int
+config_handler_concurrent(const char *handler)
+{
+	return (strcmp(handler, "sleep") == 0);
+}
+
 /* Online CPUs, for workers = 0; at least 1 and at most the workers limit. */
 static int
 config_nproc(void)
@@ -670,6 +681,9 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->prio_max = CONFIG_UNSET_INT;
 	qc->timeout_ms = CONFIG_UNSET_U32;
 	qc->batch = CONFIG_UNSET_U32;
+	qc->concurrency = CONFIG_UNSET_U32;
+	qc->batch_size = CONFIG_UNSET_U32;
+	qc->batch_wait_ms = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
 	qc->backoff_base_ms = CONFIG_UNSET_U32;
 	qc->backoff_max_ms = CONFIG_UNSET_U32;
@@ -720,6 +734,12 @@ config_queue_defaults(struct queue_config *qc)
 		qc->timeout_ms = 0;
 	if (qc->batch == CONFIG_UNSET_U32)
 		qc->batch = CONFIG_DEF_BATCH;
+	if (qc->concurrency == CONFIG_UNSET_U32)
+		qc->concurrency = 1;
+	if (qc->batch_size == CONFIG_UNSET_U32)
+		qc->batch_size = 0;
+	if (qc->batch_wait_ms == CONFIG_UNSET_U32)
+		qc->batch_wait_ms = qc->batch_size > 0 ? CONFIG_DEF_BATCH_WAIT_MS : 0;
 	if (qc->retries == CONFIG_UNSET_U32)
 		qc->retries = CONFIG_DEF_RETRIES;
 	if (qc->backoff_base_ms == CONFIG_UNSET_U32)
@@ -766,6 +786,34 @@ config_refused(const config_setting_t *g, const char *key, int unset)
 	return (config_setting_get_member(g, key) != NULL && unset);
 }
 
+/*
+ * batch_size asks for a handler's batch entry point, which only a plugin can have
+ * (whether this one has is known only where it is loaded: its workers refuse to start
+ * without one, naming this line); batch_wait_ms means nothing without batch_size.
+ */
+static void
+config_batch_validate(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *where)
+{
+	const config_setting_t	*s;
+
+	if (qc->batch_size != CONFIG_UNSET_U32 && qc->handler != NULL &&
+	    strncmp(qc->handler, CONFIG_HANDLER_PLUGIN,
+	    strlen(CONFIG_HANDLER_PLUGIN)) != 0) {
+		s = config_setting_get_member(g, "batch_size");
+		config_cause_add(cp, s, "'batch_size'%s needs a plugin handler with a "
+		    "batch entry point (process_batch, jobpool-handler.h): '%.200s' "
+		    "takes one job at a time", where, qc->handler);
+	}
+	if (qc->batch_wait_ms != CONFIG_UNSET_U32 &&
+	    !config_refused(g, "batch_size", qc->batch_size == CONFIG_UNSET_U32) &&
+	    qc->batch_size == CONFIG_UNSET_U32) {
+		s = config_setting_get_member(g, "batch_wait_ms");
+		config_cause_add(cp, s, "'batch_wait_ms'%s needs 'batch_size': it bounds "
+		    "how long a batch waits to fill", where);
+	}
+}
+
 /* Checks across a queue's settings, before the defaults fill what was not given. */
 static void
 config_queue_validate(struct config_parse *cp, struct queue_config *qc,
@@ -789,6 +837,8 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 			    max / 1000.0, base / 1000.0, where);
 		}
 	}
+
+	config_batch_validate(cp, qc, g, where);
 
 	/* An explicit burst means nothing without a rate to refill it. */
 	sburst = config_setting_get_member(g, "burst");
@@ -969,6 +1019,17 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "batch") == 0) {
 			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH, &v) == 0)
 				qc->batch = (uint32_t)v;
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_CONCURRENCY, &v) == 0)
+				qc->concurrency = (uint32_t)v;
+		} else if (strcmp(key, "batch_size") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
+			    &v) == 0)
+				qc->batch_size = (uint32_t)v;
+		} else if (strcmp(key, "batch_wait_ms") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
+			    &v) == 0)
+				qc->batch_wait_ms = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;
@@ -1048,6 +1109,15 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 
 	config_queue_validate(cp, qc, g, where);
 	config_queue_defaults(qc);
+
+	/* Only a handler that carries several jobs at once can use more than one slot. */
+	if (qc->concurrency > 1 && qc->handler != NULL &&
+	    !config_handler_concurrent(qc->handler))
+		config_cause_add(cp, config_setting_get_member(g, "concurrency"),
+		    "'concurrency' is %u%s, but handler '%.200s' runs one job at a time "
+		    "(handlers that carry several: %s; use workers for more)",
+		    qc->concurrency, where,
+		    qc->handler, CONFIG_CONCURRENT_HANDLERS);
 
 	if (qc->prio_min > qc->prio_max) {
 		smin = config_setting_get_member(g, "priority_min");

@@ -22,6 +22,8 @@
  * sanity-checked against this, not the setting, which a reload may change. */
 #define CONFIG_MAX_MAX_PAYLOAD	268435456
 #define CONFIG_FRAME_MAX	(CONFIG_MAX_MAX_PAYLOAD + 4096)
+/* The most jobs in one batch (batch_size): dispatch gathers them on its stack. */
+#define CONFIG_MAX_BATCH_SIZE	1024
 
 /* A queue's handler is a built-in's name, or one of these followed by a path. */
 #define CONFIG_HANDLER_PLUGIN	"plugin:"
@@ -55,6 +57,9 @@ struct queue_config {
 	int		 prio_max;
 	uint32_t	 timeout_ms;	/* default per-attempt timeout, 0: none */
 	uint32_t	 batch;		/* jobs in flight to one worker at most */
+	uint32_t	 concurrency;	/* jobs one worker runs at once (IO handlers); default 1 */
+	uint32_t	 batch_size;	/* issue 15: jobs per call of a batch handler; 0: none */
+	uint32_t	 batch_wait_ms;	/* a short batch goes once its oldest waited this */
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
 
 	/* Issue 3: lifecycle. */
@@ -171,6 +176,8 @@ struct config	*config_load(const char *path, char **cause);
 struct config	*config_load_flags(const char *path, int flags, char **cause);
 /* The embedded default config text, libconfig syntax. */
 const char	*config_embedded(void);
+/* Does handler carry several jobs at once in one worker (its queue's concurrency)? */
+int		 config_handler_concurrent(const char *handler);
 /* The socket path used when the config names none: see DESIGN.md, names that are fixed. */
 char		*config_default_socket(void);
 /*

@@ -131,9 +131,10 @@ struct job {
 	struct job		*hnext;		/* job table chain */
 	struct waiter		*waiters;
 	/*
-	 * Monotonic us: delayed or retry_wait, when it is due; queued or running, when it
-	 * became ready (its due time, if it was delayed): the start of its wait (stats).
-	 * 0 before it is first queued: now.
+	 * Monotonic us: delayed or retry_wait, when it is due; queued, or sent to a worker
+	 * and waiting in its line, when it became ready (its due time, if it was delayed):
+	 * the start of its wait (stats); running, when it started on its worker (its
+	 * timeout counts from there). 0 before it is first queued: now.
 	 */
 	uint64_t		 run_at;
 	struct job_extra	*x;		/* result and history, once there are any */
@@ -212,12 +213,19 @@ struct worker {
 	int			 from_fd;	/* results up (master reads) */
 	struct event		*rev;
 	struct event		*wev;
-	struct event		*tev;		/* the head job's timeout */
+	struct event		*tev;		/* the earliest deadline of its running jobs */
 	struct evbuffer		*in;
 	struct evbuffer		*out;
-	struct joblist		 inflight;	/* dispatched, in order; the head is running */
+	/*
+	 * Dispatched, in order: the first `slots` run (each since its j->run_at), the
+	 * rest wait in line in the worker and start, in order, as running ones end.
+	 */
+	struct joblist		 inflight;
 	uint32_t		 ninflight;
-	uint64_t		 head_since;	/* monotonic us: when the head started */
+	uint32_t		 slots;		/* jobs it runs at once (its READY says); 1: CPU */
+	struct worker_stop	*stops;		/* its running jobs asked to stop, and until when */
+	uint32_t		 nstops;
+	uint32_t		 capstops;
 	uint64_t		 jobs_done;
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
 	enum worker_life	 life;
@@ -227,8 +235,13 @@ struct worker {
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
-	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
+};
+
+/* dispatch.c's: a running job was asked to stop; past until_us its worker is killed. */
+struct worker_stop {
+	uint64_t		 id;
+	uint64_t		 until_us;
 };
 
 /* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
@@ -243,10 +256,11 @@ worker_reaped(const struct worker *w)
  * nothing else of what is done with the jobs (as tmux's job_run callbacks).
  */
 struct worker_cb {
-	/* An idle worker was sent a job: its head starts now. */
-	void	(*started)(struct worker *);
-	/* A result frame for the head job. */
-	void	(*result)(struct worker *, int status, const char *data, uint32_t len);
+	/* j, sent to w or next in its line, starts now (it is among w's first slots). */
+	void	(*started)(struct worker *, struct job *j);
+	/* A result frame for job id, one of w's running jobs (in any order). */
+	void	(*result)(struct worker *, uint64_t id, int status, const char *data,
+		    uint32_t len);
 	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
 	void	(*lost)(struct worker *, const char *why);
 	/* The worker's timer fired. */
@@ -265,6 +279,7 @@ struct dispatch_part {
 	uint32_t		 burst;
 	struct event		*rate_ev;
 	uint32_t		 svc_us;	/* moving average of service time per job */
+	struct event		*batch_ev;	/* batch_size: a short batch is due then */
 };
 
 /* supervisor.c's part of a queue (supervisor_queue_init, supervisor_queue_free). */
@@ -687,8 +702,9 @@ void		 dispatch_queue_init(struct queue *q);
 void		 dispatch_queue_free(struct queue *q);
 /* What a queue's workers report to it, given to the supervisor (queue_create). */
 extern const struct worker_cb	dispatch_worker_cb;
-/* A worker sent a result frame for its head job. */
-void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
+/* A worker sent a result frame for job id, one of those it runs. */
+void		 dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
+		    uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */
@@ -700,10 +716,12 @@ void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
 int		 dispatch_cancel(struct job *j, const char **why);
 /* Queue a dead job again: 0, or -1 with *why. */
 int		 dispatch_retry(struct job *j, const char **why);
-/* A worker's timer: its head job's timeout or grace period. */
+/* A worker's timer: one of its running jobs timed out, or its grace period is over. */
 void		 dispatch_timer(struct worker *w);
-/* (Re)arm w's timer for the timeout of its head job. */
+/* (Re)arm w's timer for the earliest timeout or grace of its running jobs. */
 void		 dispatch_arm_timeout(struct worker *w);
+/* Until when (monotonic us) w's running job id may take to stop; 0: not asked. */
+uint64_t	 dispatch_stop_until(const struct worker *w, uint64_t id);
 /* Shutdown past its deadline: cancel running jobs cooperatively; the longest grace (ms). */
 uint32_t	 dispatch_cancel_running(void);
 /* Shutdown: answer every job that will not run. */
@@ -758,6 +776,8 @@ void		 supervisor_reap(void);
 void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
+/* Buffer n jobs for w as one batch (FRAME_BATCH), which its handler runs in one call. */
+void		 supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n);
 /* Start writing what supervisor_send() buffered. */
 void		 supervisor_flush(struct worker *w);
 /* Ask w to stop job j (FRAME_CANCEL_USER or FRAME_CANCEL_TIMEOUT). */
@@ -782,6 +802,10 @@ int		 supervisor_foreach_inflight(struct queue *q,
 		    int (*fn)(struct job *, void *), void *arg);
 /* The worker holding j, or NULL. */
 struct worker	*supervisor_holder(const struct job *j);
+/* Is j one of the jobs w runs now (among the first w->slots of its in-flight list)? */
+int		 supervisor_running(const struct worker *w, const struct job *j);
+/* How long w's longest-running job has run at now (us); 0: idle (STATS, /metrics). */
+uint64_t	 supervisor_busy_us(const struct worker *w, uint64_t now);
 
 /* worker.c: the worker process */
 /* In a new worker: default signals, in and out as fds 3 and 4, no other fd but stdio. */

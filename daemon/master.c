@@ -201,7 +201,8 @@ queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
 	return (strcmp(o->handler, n->handler) != 0 || str_differ(o->user, n->user) ||
 	    str_differ(o->group, n->group) || o->rlimit_as != n->rlimit_as ||
 	    o->rlimit_cpu != n->rlimit_cpu || o->rlimit_nofile != n->rlimit_nofile ||
-	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms);
+	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms ||
+	    o->concurrency != n->concurrency || o->batch_size != n->batch_size);
 }
 
 /* Does any setting of a queue differ? (Strings by value; they live in other configs.) */

@@ -574,11 +574,11 @@ metrics_w_jobs(const struct metrics_worker *mw)
 	return ((double)mw->w->jobs_done);
 }
 
-/* How long the head of its in-flight list, the job it runs, has run (us); 0: idle. */
+/* How long its longest-running job has run (us); 0: idle. */
 static uint64_t
 metrics_w_age_us(const struct worker *w, uint64_t now)
 {
-	return (w->ninflight > 0 && now > w->head_since ? now - w->head_since : 0);
+	return (supervisor_busy_us(w, now));
 }
 
 static double
@@ -926,7 +926,7 @@ metrics_status_worker(struct evbuffer *b, const struct metrics_worker *mw)
 	    "\"cpu_seconds\":%.3f,\"job\":", (unsigned long long)w->jobs_done,
 	    w->ninflight, (unsigned long long)mw->u.rss_bytes,
 	    (double)mw->u.cpu_us / 1e6);
-	/* The head of its in-flight list is the job it runs (as STATS says). */
+	/* The head of its in-flight list: the first of the jobs it runs (as STATS says). */
 	if (w->ninflight > 0 && (head = TAILQ_FIRST(&w->inflight)) != NULL)
 		evbuffer_add_printf(b, "%llu", (unsigned long long)head->id);
 	else

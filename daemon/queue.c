@@ -198,6 +198,9 @@ queue_revert_workers(struct queue *q)
 	q->cf.rlimit_nofile = p->rlimit_nofile;
 	q->cf.max_worker_rss = p->max_worker_rss;
 	q->cf.grace_ms = p->grace_ms;
+	/* Batches need the new kind's batch entry point. */
+	q->cf.batch_size = p->batch_size;
+	q->cf.batch_wait_ms = p->batch_wait_ms;
 	q->gen = q->prev_gen;
 	queue_forget_previous(q);
 }

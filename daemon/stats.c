@@ -278,7 +278,7 @@ stats_write(struct evbuffer *out)
 				continue;
 			if (stats_proc_usage(w->pid, &u) != 0)
 				u = (struct proc_usage){ 0 };
-			/* The head of its in-flight list is the job it runs. */
+			/* The head of its in-flight list: the first of the jobs it runs. */
 			head = TAILQ_FIRST(&w->inflight);
 			evbuffer_add_printf(out, "worker %s pid=%ld state=%s jobs=%llu "
 			    "inflight=%u rss_kib=%llu cpu_us=%llu job=%llu age_us=%llu\n",
@@ -287,8 +287,7 @@ stats_write(struct evbuffer *out)
 			    (unsigned long long)(u.rss_bytes / 1024),
 			    (unsigned long long)u.cpu_us,
 			    (unsigned long long)(head != NULL ? head->id : 0),
-			    (unsigned long long)(head != NULL && now > w->head_since ?
-			    now - w->head_since : 0));
+			    (unsigned long long)supervisor_busy_us(w, now));
 		}
 	}
 }

@@ -378,7 +378,7 @@ START_TEST(test_waits_and_ages)
 	w = add_worker(q, 0, 2147483600, WORKER_READY);
 	TAILQ_INSERT_TAIL(&w->inflight, h, entry);
 	w->ninflight = 1;
-	w->head_since = now_us() - 1500000;
+	h->run_at = now_us() - 1500000;	/* running: since when */
 	s = body(metrics_write);
 	check_exposition(s);
 	v = sample(s, "jobpool_queue_oldest_wait_seconds{queue=\"a\"}");

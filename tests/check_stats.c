@@ -734,7 +734,7 @@ START_TEST(test_worker_job)
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->ninflight = 1;
 	t0 = now_us();
-	w->head_since = t0 - 1500000;
+	j->run_at = t0 - 1500000;	/* running: since when */
 	s = stats_text();
 	t1 = now_us();
 	l = find_line(s, "worker wj ");

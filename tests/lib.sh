@@ -175,6 +175,16 @@ jp_stat() {
 			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 				print substr($i, length(k) + 2); exit } }'
 }
+# jp_example_plugin NAME: the path of examples/NAME.c's plugin, as libtool builds it for
+# `make check` (exit 99 if it is not built).
+jp_example_plugin() {
+	local f
+	for f in "$top_builddir/examples/.libs/$1.so" "$top_builddir/examples/$1.so"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	echo "$1.so is not built (make check builds it)" >&2
+	exit 99
+}
 # worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
 worker_pid() {
 	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
