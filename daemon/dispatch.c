@@ -416,12 +416,14 @@ dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 /* lifecycle listener: a job is ready to run, dispatch its queue later in this pass. */
 
 /*
- * An attempt failed: retry after a backoff while attempts are left, else the job is
- * dead: kept with its last error until retried or pushed out by dead_max.
+ * An attempt failed: retry after a backoff (at least after_s seconds, a server's
+ * Retry-After) while attempts are left, else the job is dead: kept with its last
+ * error until retried or pushed out by dead_max.
  */
 static void
 dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state st,
-    int permanent, const char *why, uint32_t whylen, const char *dead_reason)
+    int permanent, uint32_t after_s, const char *why, uint32_t whylen,
+    const char *dead_reason)
 {
 	struct queue		*q = w->queue;
 	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
@@ -435,6 +437,8 @@ dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state
 		ch.delay_ms = jobpool_backoff_ms(q->cf.backoff_base_ms,
 		    q->cf.backoff_max_ms, q->cf.backoff_jitter, j->attempts,
 		    dispatch_random());
+		if (ch.delay_ms < (uint64_t)after_s * 1000)
+			ch.delay_ms = (uint64_t)after_s * 1000;
 		j->run_at = now_us() + ch.delay_ms * 1000;
 		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
@@ -458,7 +462,8 @@ dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state
  */
 static void
 dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
-    enum job_state outcome, int flags, const char *cause, const char *text, uint32_t len)
+    enum job_state outcome, int flags, uint32_t after_s, const char *cause,
+    const char *text, uint32_t len)
 {
 	if (!(flags & DISPATCH_IF_HISTORY) || j->x != NULL)
 		job_history_add(j, outcome, w->pid, (uint32_t)(ran_us / 1000), text,
@@ -468,8 +473,8 @@ dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
 		    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = text,
 		    .len = len });
 	else
-		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, text,
-		    len, cause);
+		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, after_s,
+		    text, len, cause);
 }
 
 /* The same, with the error text formatted (and cut at 512 bytes). */
@@ -484,7 +489,7 @@ dispatch_endf(struct job *j, struct worker *w, uint64_t ran_us, enum job_state o
 	va_start(ap, fmt);
 	n = dispatch_cut(vsnprintf(msg, sizeof msg, fmt, ap), sizeof msg);
 	va_end(ap);
-	dispatch_attempt_end(j, w, ran_us, outcome, flags, cause, msg, n);
+	dispatch_attempt_end(j, w, ran_us, outcome, flags, 0, cause, msg, n);
 }
 
 /* Until when (monotonic us) w's running job id may take to stop; 0: not asked. */
@@ -668,10 +673,13 @@ dispatch_stopped(struct job *j, struct worker *w, uint64_t ran_us, enum job_canc
 		    n, data);
 }
 
-/* Job id, running on w, finished with a frame status and output. */
+/*
+ * Job id, running on w, finished with a frame status and output; a failure may say
+ * how long its retry must wait at least (retry_after_s, the frame's flags).
+ */
 void
-dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
-    uint32_t len)
+dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_s,
+    const char *data, uint32_t len)
 {
 	struct queue	*q = w->queue;
 	struct job	*j, *next;
@@ -715,8 +723,15 @@ dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
 		break;
 	default:
 		job_crashes_clear(j);
+		/*
+		 * PERKEY: a Retry-After (retry_after_s) is the server's word on its own
+		 * load, not on this job: once jobs have keys (an http job's defaulting to
+		 * its URL's host), it pauses the key here, so no job of that host starts
+		 * before it: dispatch_key_pause(q, key, keylen, now_ms() +
+		 * retry_after_s * 1000). Until then it delays this job's retry alone.
+		 */
 		dispatch_attempt_end(j, w, ran_us, JOB_FAILED, status == FRAME_PERMANENT ?
-		    DISPATCH_PERMANENT : 0, NULL, data, len);
+		    DISPATCH_PERMANENT : 0, retry_after_s, NULL, data, len);
 		break;
 	}
 	/* Its slot goes to the next in line, which may bring a deadline of its own. */

@@ -227,9 +227,12 @@ worker_reaped(const struct worker *w)
 struct worker_cb {
 	/* j, sent to w or next in its line, starts now (it is among w's first slots). */
 	void	(*started)(struct worker *, struct job *j);
-	/* A result frame for job id, one of w's running jobs (in any order). */
-	void	(*result)(struct worker *, uint64_t id, int status, const char *data,
-		    uint32_t len);
+	/*
+	 * A result frame for job id, one of w's running jobs (in any order); a failure's
+	 * least wait before a retry in seconds (the frame's flags: Retry-After), or 0.
+	 */
+	void	(*result)(struct worker *, uint64_t id, int status, uint32_t retry_after_s,
+		    const char *data, uint32_t len);
 	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
 	void	(*lost)(struct worker *, const char *why);
 	/* The worker's timer fired. */
@@ -596,9 +599,9 @@ void		 dispatch_queue_init(struct queue *q);
 void		 dispatch_queue_free(struct queue *q);
 /* What a queue's workers report to it, given to the supervisor (queue_create). */
 extern const struct worker_cb	dispatch_worker_cb;
-/* A worker sent a result frame for job id, one of those it runs. */
-void		 dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
-		    uint32_t len);
+/* A worker sent a result frame for job id, one of those it runs (retry_after_s: 0). */
+void		 dispatch_result(struct worker *w, uint64_t id, int status,
+		    uint32_t retry_after_s, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */

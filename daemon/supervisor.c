@@ -420,7 +420,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		q->sv.cb->changed(q);
 		break;
 	case FRAME_RESULT:
-		q->sv.cb->result(w, h->id, h->status, payload, h->len);
+		q->sv.cb->result(w, h->id, h->status, h->flags, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);

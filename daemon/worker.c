@@ -157,7 +157,7 @@ static uint64_t			 multi_ended;	/* jobs answered */
 static struct jobpool_output	*multi_ob;	/* results not yet written */
 static uint32_t			 multi_max;	/* max_payload */
 
-static void	worker_multi_result(uint64_t, int, const void *, size_t);
+static void	worker_multi_result(uint64_t, int, uint32_t, const void *, size_t);
 
 /* The result pipe: what the main loop and the flusher thread write, in order. */
 static pthread_mutex_t		 out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -238,8 +238,8 @@ worker_record_cancel(uint64_t id, int reason, size_t pos)
 	/* One of several running: the handler drops it alone, and it is answered now. */
 	if (multi_h != NULL && worker_multi_take(id)) {
 		multi_h->cancel(multi_state, id);
-		worker_multi_result(id, FRAME_CANCELLED, "stopped: the handler dropped it",
-		    31);
+		worker_multi_result(id, FRAME_CANCELLED, 0,
+		    "stopped: the handler dropped it", 31);
 		return;
 	}
 	/* A cancel for a job already finished crossed its result: nothing to do. */
@@ -604,11 +604,16 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
 	b->len += FRAME_HDR_LEN + len;
 }
 
-/* The result of one of a worker_multi handler's jobs, bounded by max_payload. */
+/*
+ * The result of one of a worker_multi handler's jobs, bounded by max_payload; a
+ * failure's least wait before a retry (seconds) goes in the frame's flags.
+ */
 static void
-worker_multi_result(uint64_t id, int status, const void *data, size_t len)
+worker_multi_result(uint64_t id, int status, uint32_t retry_after_s, const void *data,
+    size_t len)
 {
 	char	msg[160];
+	size_t	at = multi_ob->len;
 
 	if (len > multi_max) {
 		len = (size_t)snprintf(msg, sizeof msg, "result of %zu bytes is larger "
@@ -617,6 +622,9 @@ worker_multi_result(uint64_t id, int status, const void *data, size_t len)
 		status = FRAME_PERMANENT;
 	}
 	worker_frame(multi_ob, FRAME_RESULT, (uint8_t)status, id, data, len);
+	if (status == FRAME_FAILED && retry_after_s > 0)
+		frame_set_flags(multi_ob->buf + at, retry_after_s > UINT16_MAX ?
+		    UINT16_MAX : (uint16_t)retry_after_s);
 	multi_ended++;
 }
 
@@ -624,10 +632,18 @@ worker_multi_result(uint64_t id, int status, const void *data, size_t len)
 void
 worker_done(uint64_t id, int status, const void *data, size_t len)
 {
+	worker_done_after(id, status, 0, data, len);
+}
+
+/* handler.h: the same, with a failure's least wait before a retry. */
+void
+worker_done_after(uint64_t id, int status, uint32_t retry_after_s, const void *data,
+    size_t len)
+{
 	/* Not one it runs: cancelled already (answered then), or a handler's bug. */
 	if (multi_h == NULL || !worker_multi_take(id))
 		return;
-	worker_multi_result(id, status, data, len);
+	worker_multi_result(id, status, retry_after_s, data, len);
 }
 
 /*
@@ -728,7 +744,9 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 	    strlen(CONFIG_HANDLER_EXEC)) == 0) {
 		if (handler_exec_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
-	} else if ((b = handler_builtin_find(qc->handler)) != NULL)
+	} else if (strcmp(qc->handler, "http") == 0)
+		*h = *handler_http_find();
+	else if ((b = handler_builtin_find(qc->handler)) != NULL)
 		*h = *b;
 	else {
 		if (asprintf(cause, "no handler '%s'", qc->handler) == -1)
