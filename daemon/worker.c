@@ -1025,6 +1025,18 @@ worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
 	wl->last = now;
 }
 
+/* Drop the frames handled (before ioff) from the input buffer. */
+static void
+worker_compact(void)
+{
+	if (ioff == 0)
+		return;
+	memmove(ibuf, ibuf + ioff, ilen - ioff);
+	ilen -= ioff;
+	iscan -= ioff;
+	ioff = 0;
+}
+
 /* Run every whole job frame read so far, in order; the rest waits for more bytes. */
 static void
 worker_take_frames(struct worker_loop *wl)
@@ -1037,12 +1049,7 @@ worker_take_frames(struct worker_loop *wl)
 			worker_job(wl, &hdr);
 		ioff += FRAME_HDR_LEN + hdr.len;
 	}
-	if (ioff > 0) {
-		memmove(ibuf, ibuf + ioff, ilen - ioff);
-		ilen -= ioff;
-		iscan -= ioff;
-		ioff = 0;
-	}
+	worker_compact();
 }
 
 /* worker_multi: start the job of the frame at ioff, unless it was cancelled already. */
@@ -1107,12 +1114,7 @@ worker_multi(struct worker_loop *wl)
 				worker_multi_start(&hdr);
 			ioff += FRAME_HDR_LEN + hdr.len;
 		}
-		if (ioff > 0) {
-			memmove(ibuf, ibuf + ioff, ilen - ioff);
-			ilen -= ioff;
-			iscan -= ioff;
-			ioff = 0;
-		}
+		worker_compact();
 		if (why[0] == '\0' && worker_multi_over_rss(wl, why, sizeof why))
 			continue;	/* start nothing more */
 		if (multi_n == 0 && why[0] != '\0') {

@@ -120,15 +120,15 @@ jp_eq "... from 4 worker processes" 4 "$(badclient stats "$JP_SOCK" | grep -c '^
 # --- a timeout or a cancel stops one request of several; the worker stays -----------
 wpid=$(worker_pid one)
 long=$(jp_ctl submit -q one "$U/slow?ms=20000")
-quick=$(jp_ctl submit -q one "$U/slow?ms=1000")
-late=$(jp_ctl submit -q one --timeout 0.3 "$U/slow?ms=20000")
+quick=$(jp_ctl submit -q one "$U/slow?ms=4000")
+late=$(jp_ctl submit -q one --timeout 2 "$U/slow?ms=20000")
 jp_eq_until "three requests run at once in one worker" 3 10 jp_stat queue one running
 jp_ctl cancel "$long" >/dev/null
 jp_eq_until "a cancel ends one running request" cancelled 10 status_of "$long" state
 jp_match "... dropped by the handler" 'cancelled while running: stopped: the handler dropped it' \
 	"$(jp_ctl wait "$long" 2>&1)"
 jp_eq_until "a job's timeout ends another" dead 10 status_of "$late" state
-jp_match "... as a timeout" 'timed out after 300 ms; stopped: the handler dropped it' \
+jp_match "... as a timeout" 'timed out after 2000 ms; stopped: the handler dropped it' \
 	"$(jp_ctl status "$late")"
 jp_eq_until "the third is not touched: it succeeds" done 10 status_of "$quick" state
 jp_eq "the same worker carries on" "$wpid" "$(worker_pid one)"
