@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,83 @@
 #define HTTP_REQ_HEADERS_MAX	64
 #define HTTP_IDLE_POLL_MS	1000		/* curl_multi_poll's wait with nothing running */
 #define HTTP_ERR_URL_MAX	200		/* a URL is quoted in errors up to this */
+
+/*
+ * libcurl, loaded by the http workers alone (dlopen in http_init), not linked into
+ * jobpoold: the master never runs it, and linked, its libraries (TLS, HTTP/2, IDN,
+ * ...) cost every start of the daemon some 16 million instructions in the dynamic
+ * loader (bench/README.md, W7).
+ */
+#define HTTP_LIBCURL	"libcurl.so.4"
+static struct {
+	__typeof__(curl_global_init)	*global_init;
+	__typeof__(curl_global_cleanup)	*global_cleanup;
+	__typeof__(curl_multi_init)	*multi_init;
+	__typeof__(curl_multi_setopt)	*multi_setopt;
+	__typeof__(curl_multi_cleanup)	*multi_cleanup;
+	__typeof__(curl_multi_add_handle)	*multi_add_handle;
+	__typeof__(curl_multi_remove_handle)	*multi_remove_handle;
+	__typeof__(curl_multi_poll)	*multi_poll;
+	__typeof__(curl_multi_perform)	*multi_perform;
+	__typeof__(curl_multi_info_read)	*multi_info_read;
+	__typeof__(curl_easy_init)	*easy_init;
+	__typeof__(curl_easy_setopt)	*easy_setopt;
+	__typeof__(curl_easy_cleanup)	*easy_cleanup;
+	__typeof__(curl_easy_getinfo)	*easy_getinfo;
+	__typeof__(curl_easy_strerror)	*easy_strerror;
+	__typeof__(curl_slist_append)	*slist_append;
+	__typeof__(curl_slist_free_all)	*slist_free_all;
+	__typeof__(curl_getdate)	*getdate;
+} cu;
+static const struct {
+	const char	*name;
+	void		**fn;
+} http_syms[] = {
+	{ "curl_global_init", (void **)&cu.global_init },
+	{ "curl_global_cleanup", (void **)&cu.global_cleanup },
+	{ "curl_multi_init", (void **)&cu.multi_init },
+	{ "curl_multi_setopt", (void **)&cu.multi_setopt },
+	{ "curl_multi_cleanup", (void **)&cu.multi_cleanup },
+	{ "curl_multi_add_handle", (void **)&cu.multi_add_handle },
+	{ "curl_multi_remove_handle", (void **)&cu.multi_remove_handle },
+	{ "curl_multi_poll", (void **)&cu.multi_poll },
+	{ "curl_multi_perform", (void **)&cu.multi_perform },
+	{ "curl_multi_info_read", (void **)&cu.multi_info_read },
+	{ "curl_easy_init", (void **)&cu.easy_init },
+	{ "curl_easy_setopt", (void **)&cu.easy_setopt },
+	{ "curl_easy_cleanup", (void **)&cu.easy_cleanup },
+	{ "curl_easy_getinfo", (void **)&cu.easy_getinfo },
+	{ "curl_easy_strerror", (void **)&cu.easy_strerror },
+	{ "curl_slist_append", (void **)&cu.slist_append },
+	{ "curl_slist_free_all", (void **)&cu.slist_free_all },
+	{ "curl_getdate", (void **)&cu.getdate },
+};
+
+/* Load libcurl and find what we call: 0, or -1 with *cause. */
+static int
+http_load(char **cause)
+{
+	void	*h;
+	size_t	 i;
+
+	if (cu.easy_init != NULL)
+		return (0);
+	if ((h = dlopen(HTTP_LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		if (asprintf(cause, "http: cannot load libcurl (%s): %s; install it "
+		    "(Debian: libcurl4)", HTTP_LIBCURL, dlerror()) == -1)
+			*cause = NULL;
+		return (-1);
+	}
+	for (i = 0; i < sizeof http_syms / sizeof http_syms[0]; i++) {
+		if ((*http_syms[i].fn = dlsym(h, http_syms[i].name)) == NULL) {
+			if (asprintf(cause, "http: %s has no %s: too old a libcurl "
+			    "(7.85 at least)", HTTP_LIBCURL, http_syms[i].name) == -1)
+				*cause = NULL;
+			return (-1);
+		}
+	}
+	return (0);
+}
 
 /* One request in flight: a job of the worker. */
 struct http_req {
@@ -528,7 +606,7 @@ http_retry_after(const char *v, size_t len)
 			s = UINT16_MAX;
 		return ((uint32_t)s);
 	}
-	if ((t = curl_getdate(buf, NULL)) == -1)
+	if ((t = cu.getdate(buf, NULL)) == -1)
 		return (0);
 	now = time(NULL);
 	if (t <= now)
@@ -556,10 +634,10 @@ static void
 http_req_free(struct http_state *st, struct http_req *r)
 {
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(st->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		cu.multi_remove_handle(st->multi, r->easy);
+		cu.easy_cleanup(r->easy);
 	}
-	curl_slist_free_all(r->headers);
+	cu.slist_free_all(r->headers);
 	free(r->url);
 	free(r->body.buf);
 	if (r->prev != NULL)
@@ -581,52 +659,52 @@ http_req_setup(struct http_state *st, struct http_req *r, struct http_spec *sp,
 	struct curl_slist		*l;
 	int				 i, bad = 0;
 
-	if ((r->easy = e = curl_easy_init()) == NULL) {
+	if ((r->easy = e = cu.easy_init()) == NULL) {
 		snprintf(err, errlen, "http: cannot make a request (out of memory)");
 		return (-1);
 	}
 	for (i = 0; i < sp->nheaders; i++) {
-		if ((l = curl_slist_append(r->headers, sp->headers[i])) == NULL) {
+		if ((l = cu.slist_append(r->headers, sp->headers[i])) == NULL) {
 			snprintf(err, errlen, "http: out of memory");
 			return (-1);
 		}
 		r->headers = l;
 	}
-	bad |= curl_easy_setopt(e, CURLOPT_URL, sp->url) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
+	bad |= cu.easy_setopt(e, CURLOPT_URL, sp->url) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_FOLLOWLOCATION,
 	    qc->http_max_redirects > 0 ? 1L : 0L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)qc->http_max_redirects) !=
+	bad |= cu.easy_setopt(e, CURLOPT_MAXREDIRS, (long)qc->http_max_redirects) !=
 	    CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)qc->http_timeout_ms) !=
+	bad |= cu.easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)qc->http_timeout_ms) !=
 	    CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	bad |= cu.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)qc->http_connect_timeout_ms) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+	bad |= cu.easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)qc->http_max_response) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, st->ua) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_USERAGENT, st->ua) != CURLE_OK;
+	bad |= cu.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
 	if (r->headers != NULL)
-		bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK;
+		bad |= cu.easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK;
 	if (sp->has_body) {
-		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		bad |= cu.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)sp->bodylen) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, sp->body) != CURLE_OK;
+		bad |= cu.easy_setopt(e, CURLOPT_COPYPOSTFIELDS, sp->body) != CURLE_OK;
 	}
 	if (strcmp(sp->method, "GET") == 0 && !sp->has_body)
 		;	/* curl's default */
 	else if (strcmp(sp->method, "HEAD") == 0)
-		bad |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L) != CURLE_OK;
+		bad |= cu.easy_setopt(e, CURLOPT_NOBODY, 1L) != CURLE_OK;
 	else if (!(strcmp(sp->method, "POST") == 0 && sp->has_body))
-		bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, sp->method) != CURLE_OK;
+		bad |= cu.easy_setopt(e, CURLOPT_CUSTOMREQUEST, sp->method) != CURLE_OK;
 	if (bad) {
 		snprintf(err, errlen, "http: cannot set up the request (libcurl refused "
 		    "an option)");
@@ -668,7 +746,7 @@ http_start(void *state, uint64_t id, const char *in, size_t len)
 		return;
 	}
 	http_spec_free(&sp);
-	if (curl_multi_add_handle(st->multi, r->easy) != CURLM_OK) {
+	if (cu.multi_add_handle(st->multi, r->easy) != CURLM_OK) {
 		http_req_free(st, r);
 		worker_done(id, FRAME_FAILED, "http: cannot start the request", 30);
 	}
@@ -714,7 +792,7 @@ http_finish(struct http_state *st, struct http_req *r, CURLcode rc)
 	const char		*reason;
 	int			 status;
 
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	cu.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	obuf_printf(&e, "http: %s %.*s: ", r->method, HTTP_ERR_URL_MAX, r->url);
 	if (rc == CURLE_OK && code >= 200 && code < 300) {
 		worker_done(r->id, FRAME_OK, r->body.buf, r->body.len);
@@ -729,10 +807,10 @@ http_finish(struct http_state *st, struct http_req *r, CURLcode rc)
 			obuf_printf(&e, "timed out (http_timeout %u ms, http_connect_"
 			    "timeout %u ms): %s", st->qc->http_timeout_ms,
 			    st->qc->http_connect_timeout_ms, r->errbuf[0] != '\0' ?
-			    r->errbuf : curl_easy_strerror(rc));
+			    r->errbuf : cu.easy_strerror(rc));
 		else
 			obuf_printf(&e, "%s", r->errbuf[0] != '\0' ? r->errbuf :
-			    curl_easy_strerror(rc));
+			    cu.easy_strerror(rc));
 		status = http_error_status(rc);
 	} else {
 		/* 429, 503 and other 5xx: the server may answer later; the rest will not. */
@@ -767,15 +845,15 @@ http_wait(void *state, int fd)
 	int			 running, left;
 	CURLcode		 rc;
 
-	(void)curl_multi_poll(st->multi, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0,
+	(void)cu.multi_poll(st->multi, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0,
 	    HTTP_IDLE_POLL_MS, NULL);
-	(void)curl_multi_perform(st->multi, &running);
-	while ((m = curl_multi_info_read(st->multi, &left)) != NULL) {
+	(void)cu.multi_perform(st->multi, &running);
+	while ((m = cu.multi_info_read(st->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		rc = m->data.result;
 		r = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		cu.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		if (r != NULL)
 			http_finish(st, r, rc);
 	}
@@ -788,11 +866,13 @@ http_init(const struct config *cf, const struct queue_config *qc, const char *ar
 	struct http_state	*st;
 	long			 per_host;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+	if (http_load(cause) != 0)
+		return (-1);
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		*cause = strdup("http: libcurl cannot start (curl_global_init)");
 		return (-1);
 	}
-	if ((st = calloc(1, sizeof *st)) == NULL || (st->multi = curl_multi_init()) ==
+	if ((st = calloc(1, sizeof *st)) == NULL || (st->multi = cu.multi_init()) ==
 	    NULL) {
 		free(st);
 		*cause = strdup("http: out of memory");
@@ -803,8 +883,8 @@ http_init(const struct config *cf, const struct queue_config *qc, const char *ar
 	/* Connections kept alive and reused per host, as many as run at once. */
 	per_host = qc->http_max_host_connections > 0 ?
 	    (long)qc->http_max_host_connections : (long)qc->concurrency;
-	curl_multi_setopt(st->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
-	curl_multi_setopt(st->multi, CURLMOPT_MAXCONNECTS, (long)qc->concurrency);
+	cu.multi_setopt(st->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+	cu.multi_setopt(st->multi, CURLMOPT_MAXCONNECTS, (long)qc->concurrency);
 	*state = st;
 	return (0);
 }
@@ -818,9 +898,9 @@ http_fini(void *state)
 		return;
 	while (st->reqs != NULL)
 		http_req_free(st, st->reqs);
-	curl_multi_cleanup(st->multi);
+	cu.multi_cleanup(st->multi);
 	free(st);
-	curl_global_cleanup();
+	cu.global_cleanup();
 }
 
 static const struct handler handler_http = {
