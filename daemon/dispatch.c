@@ -394,6 +394,12 @@ void
 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
     struct job_change *info)
 {
+	/*
+	 * PERKEY: a job of a queue with handler = "http" that came without a key takes
+	 * its URL's host ("host[:port]", lowercased; the payload's "url" when it is a
+	 * JSON object) as its key here, at the one way in, so that the per-key limits
+	 * and a Retry-After's pause (dispatch_result) hold one host back, not the queue.
+	 */
 	job_table_add(j);
 	if (waiter != NULL && server_wait(waiter, j) != 0)
 		log_warnx("job %llu: no memory to register its waiter",

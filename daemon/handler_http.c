@@ -453,11 +453,15 @@ http_parse_json(const char *in, size_t len, struct http_spec *sp, char *err,
 		case 1:
 			if (http_json_string(&js, "\"url\"", &sp->url, &slen) != 0)
 				goto fail;
+			if (strlen(sp->url) != slen) {
+				snprintf(js.err, sizeof js.err, "\"url\" has a NUL");
+				goto fail;
+			}
 			break;
 		case 2:
 			if (http_json_string(&js, "\"method\"", &s, &slen) != 0)
 				goto fail;
-			if (slen > HTTP_METHOD_MAX || !http_token(s)) {
+			if (slen > HTTP_METHOD_MAX || strlen(s) != slen || !http_token(s)) {
 				snprintf(js.err, sizeof js.err, "\"method\": '%.40s' is not "
 				    "a method", s);
 				free(s);

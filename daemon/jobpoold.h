@@ -473,7 +473,7 @@ void		 job_table_free(void);
  * listeners of lifecycle.c's table, in its order (HACKING.md, "The lifecycle"). Besides
  * the states, listeners may hear two events of a running job, numbered after them.
  */
-#define JOB_EV_STARTED		16	/* it starts on its worker (the head of its batch) */
+#define JOB_EV_STARTED		16	/* it takes one of its worker's slots: it starts */
 #define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
 struct job_change {
 	struct job	*j;

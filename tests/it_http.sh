@@ -52,6 +52,14 @@ jp_eq "JSON: headers are sent" "v1" \
 out=$(jp_ctl submit -w -q web '{"url": "'"$U"'/ok", "mehtod": "GET"}' 2>&1); rc=$?
 jp_eq "JSON: an unknown key fails" 1 "$rc"
 jp_match "... naming it" 'http: payload: unknown key "mehtod"' "$out"
+jp_eq "JSON: escapes decoded, \\u as UTF-8" "POST é/☃" \
+	"$(jp_ctl submit -w -q web "{\"url\": \"$U/echo\", \"body\": \"\\u00e9\\/\\u2603\"}")"
+out=$(jp_ctl submit -w -q web "{\"url\": \"$U/ok\", \"url\": \"$U/ok\"}" 2>&1)
+jp_match "JSON: a key twice fails" 'http: payload: "url" given twice' "$out"
+out=$(jp_ctl submit -w -q web "{\"url\": \"$U/ok\"} x" 2>&1)
+jp_match "JSON: text after the object fails" 'http: payload: text after the object' "$out"
+out=$(jp_ctl submit -w -q web "{\"url\": \"$U/ok\\u0000x\"}" 2>&1)
+jp_match "JSON: a NUL in the url fails" 'http: payload: "url" has a NUL' "$out"
 out=$(jp_ctl submit -w -q web '{"url": 5}' 2>&1)
 jp_match "JSON: a url that is not a string, named" 'http: payload: "url" must be a string' "$out"
 out=$(jp_ctl submit -w -q web "ftp://127.0.0.1:$PORT/x" 2>&1)
