@@ -588,10 +588,22 @@ dispatch_next_started(struct worker *w, uint64_t now)
 	return (j);
 }
 
+/*
+ * w's running job id got an HTTP response with status code: kept for its RESULT,
+ * which comes next (the http handler sends the two together), for STATUS.
+ */
+static void
+dispatch_http_status(struct worker *w, uint64_t id, unsigned code)
+{
+	w->http_id = id;
+	w->http_code = code >= 100 && code <= 999 ? (uint16_t)code : 0;
+}
+
 /* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
 const struct worker_cb dispatch_worker_cb = {
 	.started = dispatch_worker_started,
 	.result = dispatch_result,
+	.http_status = dispatch_http_status,
 	.lost = dispatch_worker_lost,
 	.timer = dispatch_timer,
 	.changed = dispatch_kick,
@@ -647,10 +659,10 @@ dispatch_find_running(struct worker *w, uint64_t id)
 	return (NULL);
 }
 
-/* It succeeded. */
+/* It succeeded (with an http status to keep, or 0). */
 static void
 dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
-    uint32_t len)
+    uint32_t len, uint16_t http_status)
 {
 	job_crashes_clear(j);
 	if (j->x != NULL)
@@ -658,7 +670,7 @@ dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
 		    0);
 	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
 	    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = data,
-	    .len = len });
+	    .len = len, .http_status = http_status });
 }
 
 /* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
@@ -691,6 +703,7 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	struct job	*j, *next;
 	enum job_cancel	 why;
 	uint64_t	 ran_us, now;
+	uint16_t	 http = 0;
 	int		 rearm;
 
 	if ((j = dispatch_find_running(w, id)) == NULL) {
@@ -703,6 +716,13 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	ran_us = dispatch_measure(w, j, now, &rearm);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
+	if (w->http_id == id) {
+		http = w->http_code;
+		w->http_id = 0;
+		/* A failure records its attempt (and makes j->x) anyway; a success may not. */
+		if (http != 0 && status != FRAME_OK && job_extra(j) != NULL)
+			j->x->http_status = http;
+	}
 	if (len > master_config->max_payload)
 		status = -1;	/* a worker forked before a reload lowered max_payload */
 	switch (status) {
@@ -713,7 +733,7 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 		    master_config->max_payload);
 		break;
 	case FRAME_OK:
-		dispatch_ok(j, w, ran_us, data, len);
+		dispatch_ok(j, w, ran_us, data, len, http);
 		break;
 	case FRAME_SKIPPED:
 		if (why != JOB_CANCEL_TIMEOUT) {

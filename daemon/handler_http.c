@@ -797,6 +797,8 @@ http_finish(struct http_state *st, struct http_req *r, CURLcode rc)
 	int			 status;
 
 	cu.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code > 0)
+		worker_http_status(r->id, (unsigned)code);
 	obuf_printf(&e, "http: %s %.*s: ", r->method, HTTP_ERR_URL_MAX, r->url);
 	if (rc == CURLE_OK && code >= 200 && code < 300) {
 		worker_done(r->id, FRAME_OK, r->body.buf, r->body.len);

@@ -1263,11 +1263,13 @@ static void
 conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
-	char		 due[48] = "";
+	char		 due[48] = "", http[24] = "";
 	uint64_t	 now, wait;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	if (j->x != NULL && j->x->http_status != 0)
+		snprintf(http, sizeof http, " http_status=%u", (unsigned)j->x->http_status);
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_us();
@@ -1277,9 +1279,9 @@ conn_status(struct conn *c, uint64_t id)
 	wait = conn_end_batch(c, j);
 	evbuffer_add_printf(wait != 0 ? c->hold : conn_out(c),
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", http);
 	if (wait != 0)
 		conn_hold_until(c, wait);
 }

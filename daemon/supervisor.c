@@ -434,6 +434,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			w->child_pgid = pg > 1 ? (pid_t)pg : 0;
 		}
 		break;
+	case FRAME_HTTP:
+		q->sv.cb->http_status(w, h->id, h->flags);
+		break;
 	case FRAME_RETIRE:
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,
 		    "queue %s: worker %ld recycled: %.*s", q->name, (long)w->pid,

@@ -635,6 +635,19 @@ worker_done(uint64_t id, int status, const void *data, size_t len)
 	worker_done_after(id, status, 0, data, len);
 }
 
+/* handler.h: job id's HTTP status, for the master's STATUS (a FRAME_HTTP). */
+void
+worker_http_status(uint64_t id, unsigned code)
+{
+	size_t	at;
+
+	if (multi_h == NULL || code > UINT16_MAX)
+		return;
+	at = multi_ob->len;
+	worker_frame(multi_ob, FRAME_HTTP, 0, id, NULL, 0);
+	frame_set_flags(multi_ob->buf + at, (uint16_t)code);
+}
+
 /* handler.h: the same, with a failure's least wait before a retry. */
 void
 worker_done_after(uint64_t id, int status, uint32_t retry_after_s, const void *data,

@@ -20,7 +20,8 @@
  * anything more: every job still in flight to it never started; payload: why),
  * FRAME_CHILD (job id runs in a process group of its own, an exec handler's program:
  * payload the group id as an int32; the job's RESULT ends it), so the master can kill
- * that group if the worker dies before it could.
+ * that group if the worker dies before it could; FRAME_HTTP (job id's response had
+ * the HTTP status in flags; sent just before its RESULT by the http handler).
  */
 
 #ifndef FRAME_H
@@ -37,9 +38,10 @@ enum frame_type {
 	FRAME_READY,
 	FRAME_RESULT,
 	FRAME_RETIRE,
-	FRAME_CHILD
+	FRAME_CHILD,
+	FRAME_HTTP
 };
-#define FRAME_TYPE_MAX	FRAME_CHILD
+#define FRAME_TYPE_MAX	FRAME_HTTP
 
 #define FRAME_CANCEL_USER	0
 #define FRAME_CANCEL_TIMEOUT	1

@@ -1609,6 +1609,34 @@ START_TEST(test_retry_after)
 }
 END_TEST
 
+/* FRAME_HTTP before a RESULT: the job keeps its response's status, for STATUS. */
+START_TEST(test_http_status)
+{
+	struct job	*a, *b, *c;
+
+	tqc.retries = 0;
+	queue_make();
+	worker_make_slots(0, 4);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	c = submit("c", 0);
+	run_pending();
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 201);
+	dispatch_result(tw[0].w, a->id, FRAME_OK, 0, "A", 1);
+	ck_assert_int_eq(a->state, JOB_DONE);
+	ck_assert_uint_eq(a->x->http_status, 201);
+	ck_assert_ptr_null(a->x->hist);		/* a success makes no history */
+	dispatch_worker_cb.http_status(tw[0].w, b->id, 404);
+	dispatch_result(tw[0].w, b->id, FRAME_PERMANENT, 0, "HTTP 404", 8);
+	ck_assert_int_eq(b->state, JOB_DEAD);
+	ck_assert_uint_eq(b->x->http_status, 404);
+	/* Said for another job than the one answered: not c's. */
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 500);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, 0, "C", 1);
+	ck_assert_uint_eq(c->x->http_status, 0);
+}
+END_TEST
+
 /* ----- a worker lost ----- */
 
 START_TEST(test_worker_lost_requeue)
@@ -2015,6 +2043,7 @@ dispatch_suite(void)
 	tcase_add_test(tc_slots, test_slots_grace_kill);
 	tcase_add_test(tc_slots, test_slots_lost);
 	tcase_add_test(tc_slots, test_retry_after);
+	tcase_add_test(tc_slots, test_http_status);
 	suite_add_tcase(s, tc_slots);
 	return (s);
 }

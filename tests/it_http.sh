@@ -37,10 +37,13 @@ jp_start "queues = (
   { name = \"alive\"; handler = \"http\"; workers = 1; concurrency = 1; },
   { name = \"one\"; handler = \"http\"; workers = 1; concurrency = 4; retries = 0; }
 );"
+
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
 
 # --- success, and what a JSON payload sends ------------------------------------------
 jp_eq "a GET of a URL: the body" "hello" "$(jp_ctl submit -w -q web "$U/ok")"
+id=$(jp_ctl submit -q web "$U/ok")
+jp_eq_until "status shows the response's status" 200 10 status_of "$id" http_status
 jp_eq "a URL with blanks around it" "hello" "$(jp_ctl submit -w -q web "  $U/ok
 ")"
 jp_eq "JSON: method and body" "PUT data" \
@@ -90,6 +93,8 @@ out=$(jp_ctl submit -w -q web "$U/status?code=404" 2>&1); rc=$?
 jp_eq "404 fails" 1 "$rc"
 jp_match "... with the status in the error" "GET $U/status\\?code=404: HTTP 404 Not Found" "$out"
 jp_eq "... at once: one request" 1 $(( $(stat_of requests) - before ))
+id=$(jp_ctl dead -q web | awk '/code=404/ { print $1 }' | tail -1)
+jp_eq "... and its status shows 404" 404 "$(status_of "$id" http_status)"
 
 # --- a slow server: http_timeout -----------------------------------------------------
 out=$(jp_ctl submit -w -q web "$U/slow?ms=3000" 2>&1); rc=$?
