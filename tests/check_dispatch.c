@@ -1555,7 +1555,7 @@ START_TEST(test_slots_lost)
 	run_pending();
 	expect_job(0, j[0]);
 	expect_job(0, j[1]);
-	/* A job sent ahead of a free slot (as the batch helper's may be) waits in line. */
+	/* A job sent beyond its free slots (as a batch may be) waits in line. */
 	ck_assert_ptr_eq(queue_pop(tq), j[2]);
 	j[2]->attempts++;
 	j[2]->state = JOB_RUNNING;
