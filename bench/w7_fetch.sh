@@ -21,7 +21,6 @@ build_helpers
 if [ "$QUICK" = 1 ]; then n=${3:-2000}; else n=${3:-20000}; fi
 C=100
 W="W7 fetch"
-for p in w7_httpd:; do :; done
 cc -O2 -g -Wall -o "$OBJ/w7_httpd" "$BENCH_DIR/w7_httpd.c"
 cc -O2 -g -Wall -o "$OBJ/w7_floor" "$BENCH_DIR/w7_floor.c" -lcurl
 echo "== $W: $n GETs, $C in flight, 5 ms responses, $REPS rounds" >&2
