@@ -884,7 +884,7 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 	    strcmp(qc->handler, "http") != 0) {
 		static const char *const http_keys[] = { "http_max_response",
 		    "http_max_redirects", "http_timeout", "http_connect_timeout",
-		    "http_max_host_connections" };
+		    "http_max_host_connections", "http_output" };
 		size_t	i;
 
 		for (i = 0; i < CONFIG_NITEMS(http_keys); i++) {
@@ -1098,6 +1098,16 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "http_connect_timeout") == 0) {
 			config_want_positive_duration(cp, s, where,
 			    &qc->http_connect_timeout_ms);
+		} else if (strcmp(key, "http_output") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (strcmp(str, "body") == 0)
+				qc->http_output = CONFIG_HTTP_OUTPUT_BODY;
+			else if (strcmp(str, "response") == 0)
+				qc->http_output = CONFIG_HTTP_OUTPUT_RESPONSE;
+			else
+				config_cause_add(cp, s, "'http_output'%s must be \"body\" "
+				    "or \"response\", not \"%.63s\"", where, str);
 		} else if (strcmp(key, "http_max_host_connections") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_CONCURRENCY, &v) == 0)
 				qc->http_max_host_connections = (uint32_t)v;

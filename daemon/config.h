@@ -46,6 +46,10 @@ struct source_config {
 	char		 password_file[CONFIG_SOURCE_NAME_MAX]; /* the password, read at each connect */
 };
 
+/* http_output: a job's result is the response's body, or the response as JSON. */
+#define CONFIG_HTTP_OUTPUT_BODY		0
+#define CONFIG_HTTP_OUTPUT_RESPONSE	1
+
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
 	char		*handler;	/* "echo", "sha256", "spin", "sleep", "http", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
@@ -68,6 +72,7 @@ struct queue_config {
 	uint32_t	 http_timeout_ms;	/* a request's whole time; default 30 s */
 	uint32_t	 http_connect_timeout_ms; /* its connection's; default 10 s */
 	uint32_t	 http_max_host_connections; /* per host and worker; 0: concurrency */
+	int		 http_output;		/* CONFIG_HTTP_OUTPUT_*: what a result is */
 
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
 

@@ -677,14 +677,35 @@ dispatch_next_started(struct worker *w, uint64_t now)
 }
 
 /*
- * w's running job id got an HTTP response with status code: kept for its RESULT,
- * which comes next (the http handler sends the two together), for STATUS.
+ * w's running job id got an HTTP response with status code, the body's length (8
+ * bytes) and content type in meta: kept for its RESULT, which comes next (the http
+ * handler sends the two together), for STATUS. The worker's text is checked again
+ * here, a key=value field: printable, no blank.
  */
 static void
-dispatch_http_status(struct worker *w, uint64_t id, unsigned code)
+dispatch_http_status(struct worker *w, uint64_t id, unsigned code, const char *meta,
+    uint32_t len)
 {
+	char		ctype[64];
+	uint64_t	blen;
+	uint32_t	i, n = 0;
+	int		r;
+
 	w->http_id = id;
 	w->http_code = code >= 100 && code <= 999 ? (uint16_t)code : 0;
+	w->http_metalen = 0;
+	if (len < sizeof blen)
+		return;
+	memcpy(&blen, meta, sizeof blen);
+	for (i = sizeof blen; i < len && n < sizeof ctype - 1; i++) {
+		if (meta[i] > ' ' && meta[i] < 0x7f)
+			ctype[n++] = meta[i];
+	}
+	ctype[n] = '\0';
+	r = snprintf(w->http_meta, sizeof w->http_meta, "%s%s content_length=%llu",
+	    n > 0 ? " content_type=" : "", ctype, (unsigned long long)blen);
+	if (r > 0 && (size_t)r < sizeof w->http_meta)
+		w->http_metalen = (uint8_t)r;
 }
 
 /* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
@@ -750,7 +771,7 @@ dispatch_find_running(struct worker *w, uint64_t id)
 /* It succeeded (with an http status to keep, or 0). */
 static void
 dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
-    uint32_t len, uint16_t http_status)
+    uint32_t len, uint16_t http_status, const char *meta, uint8_t metalen)
 {
 	job_crashes_clear(j);
 	if (j->x != NULL)
@@ -758,7 +779,8 @@ dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
 		    0);
 	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
 	    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = data,
-	    .len = len, .http_status = http_status });
+	    .len = len, .http_status = http_status, .http_meta = meta,
+	    .http_metalen = metalen });
 }
 
 /* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
@@ -792,6 +814,8 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	enum job_cancel	 why;
 	uint64_t	 ran_us, now;
 	uint16_t	 http = 0;
+	const char	*meta = NULL;
+	uint8_t		 metalen = 0;
 	int		 rearm;
 
 	if ((j = dispatch_find_running(w, id)) == NULL) {
@@ -807,6 +831,10 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	if (w->http_id == id) {
 		http = w->http_code;
 		w->http_id = 0;
+		if (status == FRAME_OK && w->http_metalen != 0) {
+			meta = w->http_meta;
+			metalen = w->http_metalen;
+		}
 		/* A failure records its attempt (and makes j->x) anyway; a success may not. */
 		if (http != 0 && status != FRAME_OK && job_extra(j) != NULL)
 			j->x->http_status = http;
@@ -821,7 +849,7 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 		    master_config->max_payload);
 		break;
 	case FRAME_OK:
-		dispatch_ok(j, w, ran_us, data, len, http);
+		dispatch_ok(j, w, ran_us, data, len, http, meta, metalen);
 		break;
 	case FRAME_SKIPPED:
 		if (why != JOB_CANCEL_TIMEOUT) {

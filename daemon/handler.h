@@ -101,8 +101,12 @@ unsigned	worker_grace_ms(void);
  * with status (enum frame_status) and its output or error text.
  */
 void		worker_done(uint64_t id, int status, const void *data, size_t len);
-/* worker.c: job id's HTTP response had status code (before its worker_done). */
-void		worker_http_status(uint64_t id, unsigned code);
+/*
+ * worker.c: job id's HTTP response had status code, Content-Type ctype ("": none)
+ * and a body of bodylen bytes (before its worker_done).
+ */
+void		worker_http_status(uint64_t id, unsigned code, const char *ctype,
+		    uint64_t bodylen);
 /* The same, for FRAME_FAILED: not to be retried for retry_after_s seconds (Retry-After). */
 void		worker_done_after(uint64_t id, int status, uint32_t retry_after_s,
 		    const void *data, size_t len);

@@ -7,8 +7,11 @@
  * The payload is a URL (a GET), or a JSON object {"method", "url", "headers", "body"}
  * read by a small strict parser of its own (http_parse_*: known keys once each, strings
  * only, sizes bounded by max_payload). Only http and https, also across redirects.
- * The result is the response body. What ends a job:
- *   2xx                              FRAME_OK, the body;
+ * The result is the response body, or with http_output = "response" the response as
+ * JSON, {"status", "headers", "body"} (http_response_json), so that a chained stage
+ * sees the status and headers too; either way the master hears of the status, the
+ * content type and the body's length (worker_http_status), for STATUS. What ends a job:
+ *   2xx                              FRAME_OK, the body (or the JSON);
  *   429, 503, other 5xx, a timeout,
  *   a connection error               FRAME_FAILED: retried with the queue's backoff, and
  *                                    no sooner than the response's Retry-After, which
@@ -36,7 +39,8 @@
 #include "frame.h"
 #include "handler.h"
 
-#define HTTP_HEADERS_MAX	(64 * 1024)	/* response header bytes kept for Retry-After */
+#define HTTP_HEADERS_MAX	(64 * 1024)	/* response header bytes kept (http_output) */
+#define HTTP_CTYPE_MAX		63		/* a content type's bytes told to the master */
 #define HTTP_METHOD_MAX		16
 #define HTTP_REQ_HEADERS_MAX	64
 #define HTTP_IDLE_POLL_MS	1000		/* curl_multi_poll's wait with nothing running */
@@ -130,6 +134,9 @@ struct http_req {
 	uint32_t		 max;		/* http_max_response */
 	int			 too_big;
 	uint32_t		 retry_after;	/* seconds; 0: none said */
+	int			 output;	/* http_output */
+	struct jobpool_output	 hdrs;		/* "response": the last response's lines */
+	char			 ctype[HTTP_CTYPE_MAX + 1]; /* its Content-Type, no blanks */
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct http_req		*prev, *next;
 };
@@ -618,19 +625,48 @@ http_retry_after(const char *v, size_t len)
 	return (t - now > UINT16_MAX ? UINT16_MAX : (uint32_t)(t - now));
 }
 
-/* Each response header line: note Retry-After (of the last response: redirects). */
+/*
+ * A Content-Type for STATUS, a key=value field: printable, without the blanks a media
+ * type may have around its ';' (a quoted parameter with a blank loses it), bounded.
+ */
+static void
+http_ctype(struct http_req *r, const char *v, size_t len)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < len && n < sizeof r->ctype - 1; i++) {
+		if (v[i] > ' ' && v[i] < 0x7f)
+			r->ctype[n++] = v[i];
+	}
+	r->ctype[n] = '\0';
+}
+
+/*
+ * Each response header line: note Retry-After and Content-Type, and for "response"
+ * keep the line; all of the last response only (a redirect's are forgotten).
+ */
 static size_t
 http_header_cb(char *data, size_t size, size_t n, void *arg)
 {
 	struct http_req	*r = arg;
 	size_t		 len = size * n;
-	static const char rah[] = "retry-after:";
+	static const char rah[] = "retry-after:", cth[] = "content-type:";
 
-	if (len > 5 && strncmp(data, "HTTP/", 5) == 0)
+	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		r->retry_after = 0;	/* a new response begins */
-	else if (len > sizeof rah - 1 && strncasecmp(data, rah, sizeof rah - 1) == 0)
+		r->ctype[0] = '\0';
+		r->hdrs.len = 0;
+		return (len);
+	}
+	if (len > sizeof rah - 1 && strncasecmp(data, rah, sizeof rah - 1) == 0)
 		r->retry_after = http_retry_after(data + sizeof rah - 1,
 		    len - (sizeof rah - 1));
+	else if (len > sizeof cth - 1 && strncasecmp(data, cth, sizeof cth - 1) == 0)
+		http_ctype(r, data + sizeof cth - 1, len - (sizeof cth - 1));
+	/* Past the bound, lines are dropped: the rest of the response still counts. */
+	if (r->output == CONFIG_HTTP_OUTPUT_RESPONSE && memchr(data, ':', len) != NULL &&
+	    r->hdrs.len + len <= HTTP_HEADERS_MAX && obuf_add(&r->hdrs, data, len) != 0)
+		return (0);
 	return (len);
 }
 
@@ -644,6 +680,7 @@ http_req_free(struct http_state *st, struct http_req *r)
 	cu.slist_free_all(r->headers);
 	free(r->url);
 	free(r->body.buf);
+	free(r->hdrs.buf);
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else if (st->reqs == r)
@@ -737,6 +774,7 @@ http_start(void *state, uint64_t id, const char *in, size_t len)
 	}
 	r->id = id;
 	r->max = st->qc->http_max_response;
+	r->output = st->qc->http_output;
 	memcpy(r->method, sp.method, sizeof r->method);
 	r->next = st->reqs;
 	if (st->reqs != NULL)
@@ -787,6 +825,203 @@ http_error_status(CURLcode rc)
 	}
 }
 
+/* ----- http_output = "response" ----- */
+
+/* Is b well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)? */
+static int
+http_utf8(const unsigned char *b, size_t len)
+{
+	size_t		i = 0, n, k;
+	uint32_t	c, min;
+
+	while (i < len) {
+		c = b[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1; c &= 0x1f; min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2; c &= 0x0f; min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3; c &= 0x07; min = 0x10000;
+		} else
+			return (0);
+		if (len - i - 1 < n)
+			return (0);
+		for (k = 1; k <= n; k++) {
+			if ((b[i + k] & 0xc0) != 0x80)
+				return (0);
+			c = (c << 6) | (b[i + k] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return (0);
+		i += n + 1;
+	}
+	return (1);
+}
+
+/* s escaped for the inside of a JSON string; s is UTF-8 (a header: taken as such). */
+static int
+http_json_esc(struct jobpool_output *o, const char *s, size_t len)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			i, start = 0;
+	unsigned char		c;
+	char			esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	if (obuf_reserve(o, len) != 0)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		if (obuf_add(o, s + start, i - start) != 0)
+			return (-1);
+		start = i + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			if (obuf_add(o, esc, 2) != 0)
+				return (-1);
+			esc[1] = 'u';
+			continue;
+		}
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 0xf];
+		if (obuf_add(o, esc, sizeof esc) != 0)
+			return (-1);
+	}
+	return (obuf_add(o, s + start, len - start));
+}
+
+/* s as a JSON string, quoted. */
+static int
+http_json_str(struct jobpool_output *o, const char *s, size_t len)
+{
+	if (obuf_add_lit(o, "\"") != 0 || http_json_esc(o, s, len) != 0)
+		return (-1);
+	return (obuf_add_lit(o, "\""));
+}
+
+/* b in base64 (RFC 4648, padded), quoted: a body that is not UTF-8. */
+static int
+http_json_base64(struct jobpool_output *o, const unsigned char *b, size_t len)
+{
+	static const char	al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/";
+	size_t			i;
+	uint32_t		v;
+	char			q[4];
+
+	if (obuf_reserve(o, (len + 2) / 3 * 4 + 2) != 0 || obuf_add_lit(o, "\"") != 0)
+		return (-1);
+	for (i = 0; i < len; i += 3) {
+		v = (uint32_t)b[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)b[i + 1] << 8;
+		if (i + 2 < len)
+			v |= b[i + 2];
+		q[0] = al[v >> 18];
+		q[1] = al[(v >> 12) & 63];
+		q[2] = i + 1 < len ? al[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < len ? al[v & 63] : '=';
+		if (obuf_add(o, q, sizeof q) != 0)
+			return (-1);
+	}
+	return (obuf_add_lit(o, "\""));
+}
+
+/* One header line of h, at *at: its name and value, trimmed; 0 at the end. */
+static int
+http_header_next(const struct jobpool_output *h, size_t *at, const char **name,
+    size_t *nlen, const char **value, size_t *vlen)
+{
+	const char	*p, *end, *colon, *eol;
+
+	if (*at >= h->len)
+		return (0);
+	p = h->buf + *at;
+	end = h->buf + h->len;
+	if ((eol = memchr(p, '\n', end - p)) == NULL)
+		eol = end;
+	*at = eol - h->buf + 1;
+	if ((colon = memchr(p, ':', eol - p)) == NULL) {
+		*nlen = 0;
+		return (1);
+	}
+	*name = p;
+	*nlen = colon - p;
+	p = colon + 1;
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	while (eol > p && (eol[-1] == '\r' || eol[-1] == ' ' || eol[-1] == '\t'))
+		eol--;
+	*value = p;
+	*vlen = eol - p;
+	return (1);
+}
+
+/*
+ * The response as one JSON object: {"status": 200, "headers": {"name": "value", ...},
+ * "body": "..."}. Header names in lower case, each once: a repeated header's values
+ * joined with ", " (RFC 9110 5.3). A body that is not UTF-8 comes as "body_base64"
+ * instead of "body", so that any response is valid JSON.
+ */
+static int
+http_response_json(struct jobpool_output *o, long code,
+    const struct jobpool_output *h, const struct jobpool_output *body)
+{
+	const char	*name = NULL, *value = NULL, *n2 = NULL, *v2 = NULL;
+	size_t		 at = 0, at2, nlen, vlen, n2len, v2len, i;
+	char		*lname;
+	int		 first = 1, seen, bad = 0;
+
+	bad |= obuf_printf(o, "{\"status\":%ld,\"headers\":{", code) != 0;
+	while (!bad && http_header_next(h, &at, &name, &nlen, &value, &vlen)) {
+		if (nlen == 0)
+			continue;
+		/* Told already with an earlier line of the same name? */
+		at2 = 0;
+		seen = 0;
+		while (http_header_next(h, &at2, &n2, &n2len, &v2, &v2len) &&
+		    at2 < at) {
+			if (n2len == nlen && strncasecmp(n2, name, nlen) == 0) {
+				seen = 1;
+				break;
+			}
+		}
+		if (seen)
+			continue;
+		if ((lname = malloc(nlen)) == NULL)
+			return (-1);
+		for (i = 0; i < nlen; i++)
+			lname[i] = (char)tolower((unsigned char)name[i]);
+		bad |= (!first && obuf_add_lit(o, ",") != 0) ||
+		    http_json_str(o, lname, nlen) != 0 || obuf_add_lit(o, ":\"") != 0 ||
+		    http_json_esc(o, value, vlen) != 0;
+		free(lname);
+		first = 0;
+		/* The values of the later lines of the name join this one. */
+		at2 = at;
+		while (!bad && http_header_next(h, &at2, &n2, &n2len, &v2, &v2len)) {
+			if (n2len == nlen && strncasecmp(n2, name, nlen) == 0)
+				bad |= obuf_add_lit(o, ", ") != 0 ||
+				    http_json_esc(o, v2, v2len) != 0;
+		}
+		bad |= obuf_add_lit(o, "\"") != 0;
+	}
+	if (bad)
+		return (-1);
+	if (http_utf8((const unsigned char *)body->buf, body->len))
+		bad |= obuf_add_lit(o, "},\"body\":") != 0 ||
+		    http_json_str(o, body->buf, body->len) != 0;
+	else
+		bad |= obuf_add_lit(o, "},\"body_base64\":") != 0 ||
+		    http_json_base64(o, (const unsigned char *)body->buf, body->len) != 0;
+	return (bad || obuf_add_lit(o, "}") != 0 ? -1 : 0);
+}
+
 /* r is done (rc): answer its job, then forget it. */
 static void
 http_finish(struct http_state *st, struct http_req *r, CURLcode rc)
@@ -798,12 +1033,17 @@ http_finish(struct http_state *st, struct http_req *r, CURLcode rc)
 
 	cu.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code > 0)
-		worker_http_status(r->id, (unsigned)code);
-	obuf_printf(&e, "http: %s %.*s: ", r->method, HTTP_ERR_URL_MAX, r->url);
+		worker_http_status(r->id, (unsigned)code, r->ctype, r->body.len);
 	if (rc == CURLE_OK && code >= 200 && code < 300) {
-		worker_done(r->id, FRAME_OK, r->body.buf, r->body.len);
+		if (r->output == CONFIG_HTTP_OUTPUT_BODY)
+			worker_done(r->id, FRAME_OK, r->body.buf, r->body.len);
+		else if (http_response_json(&e, code, &r->hdrs, &r->body) != 0)
+			worker_done(r->id, FRAME_FAILED, "http: out of memory", 19);
+		else
+			worker_done(r->id, FRAME_OK, e.buf, e.len);
 		goto out;
 	}
+	obuf_printf(&e, "http: %s %.*s: ", r->method, HTTP_ERR_URL_MAX, r->url);
 	if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		obuf_printf(&e, "the response is larger than http_max_response (%u bytes)",
 		    r->max);

@@ -79,6 +79,8 @@ _Static_assert(JOB_CANCEL_SHUTDOWN < 4, "struct job's cancel is 2 bits");
 
 /* One attempt in a job's history (kept only for jobs that failed an attempt). */
 #define JOB_HIST_MAX	8
+/* " content_type=<63 bytes> content_length=<20 digits>": an http job's, for STATUS. */
+#define JOB_HTTP_META_MAX	112
 struct attempt {
 	uint32_t	ms;		/* how long it ran */
 	int32_t		pid;		/* the worker */
@@ -103,6 +105,8 @@ struct job_extra {
 	uint32_t	 hist_next:4;
 	uint32_t	 crashes:8;	/* workers it killed in a row (struct job had no room) */
 	uint32_t	 http_status:10; /* http: its last response's status (100-999); 0: none */
+	uint32_t	 http_meta:1;	/* result[] is followed by STATUS's content_type= and
+					   content_length= (job_http_meta): http jobs only */
 	struct chain	*chain;		/* a stage of a chain: its record (chain.c), or NULL */
 	char		 result[];	/* finished: output or error text */
 };
@@ -241,6 +245,8 @@ struct worker {
 	uint64_t		 dispatched;	/* jobs sent to it */
 	uint64_t		 http_id;	/* dispatch: FRAME_HTTP said http_code for this job, */
 	uint16_t		 http_code;	/* whose RESULT comes next */
+	uint8_t			 http_metalen;	/* and http_meta, STATUS's " content_type=..." */
+	char			 http_meta[JOB_HTTP_META_MAX];
 };
 
 /* dispatch.c's: a running job was asked to stop; past until_us its worker is killed. */
@@ -270,7 +276,8 @@ struct worker_cb {
 	void	(*result)(struct worker *, uint64_t id, int status, uint32_t retry_after_s,
 		    const char *data, uint32_t len);
 	/* Its running job id's HTTP response had this status (FRAME_HTTP). */
-	void	(*http_status)(struct worker *, uint64_t id, unsigned code);
+	void	(*http_status)(struct worker *, uint64_t id, unsigned code,
+		    const char *meta, uint32_t len);
 	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
 	void	(*lost)(struct worker *, const char *why);
 	/* The worker's timer fired. */
@@ -524,6 +531,8 @@ uint64_t	 job_count(void);
 void		 job_free(struct job *j);
 /* Set the job's result (or error) text, replacing any. */
 void		 job_set_result(struct job *j, const void *res, uint32_t rlen);
+void		 job_set_http_meta(struct job *j, const char *meta, size_t len);
+const char	*job_http_meta(struct job *j);
 /* The journal batch a reply telling of j's end must wait for; 0: none. */
 uint64_t	 job_end_batch(const struct job *j);
 struct job_extra *job_extra(struct job *j);
@@ -567,6 +576,8 @@ struct job_change {
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
 	uint16_t	 http_status;	/* final: the http status it keeps (x->http_status) */
+	uint8_t		 http_metalen;	/* done: its content type and length, for STATUS */
+	const char	*http_meta;
 };
 /*
  * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener

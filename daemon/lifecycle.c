@@ -112,6 +112,8 @@ job_change_publish(struct job *j, int what, struct job_change *ch)
 			job_set_result(j, ch->text, ch->len);
 			if (ch->http_status != 0 && job_extra(j) != NULL)
 				j->x->http_status = ch->http_status;
+			if (ch->http_metalen != 0)
+				job_set_http_meta(j, ch->http_meta, ch->http_metalen);
 			if (what == JOB_DEAD && job_extra(j) != NULL)
 				j->x->died_ms = now_ms();
 		}

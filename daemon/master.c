@@ -207,7 +207,8 @@ queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
 	    o->http_max_redirects != n->http_max_redirects ||
 	    o->http_timeout_ms != n->http_timeout_ms ||
 	    o->http_connect_timeout_ms != n->http_connect_timeout_ms ||
-	    o->http_max_host_connections != n->http_max_host_connections);
+	    o->http_max_host_connections != n->http_max_host_connections ||
+	    o->http_output != n->http_output);
 }
 
 /* Does any setting of a queue differ? (Strings by value; they live in other configs.) */

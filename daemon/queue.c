@@ -421,6 +421,34 @@ job_set_result(struct job *j, const void *res, uint32_t rlen)
 	if (rlen > 0)
 		memcpy(x->result, res, rlen);
 	x->rlen = rlen;
+	x->http_meta = 0;
+}
+
+/*
+ * An http job's content type and length for STATUS, after its result (set first): in
+ * the same allocation, so that they cost the jobs of other handlers nothing (bench W4).
+ */
+void
+job_set_http_meta(struct job *j, const char *meta, size_t len)
+{
+	struct job_extra	*x;
+
+	if (j->x == NULL || len == 0 ||
+	    (x = realloc(j->x, sizeof *x + j->x->rlen + len + 1)) == NULL)
+		return;
+	j->x = x;
+	memcpy(x->result + x->rlen, meta, len);
+	x->result[x->rlen + len] = '\0';
+	x->http_meta = 1;
+}
+
+/* What job_set_http_meta() kept, or "". */
+const char *
+job_http_meta(struct job *j)
+{
+	if (j->x == NULL || !j->x->http_meta)
+		return ("");
+	return (j->x->result + j->x->rlen);
 }
 
 /* Record an attempt that ended: outcome, worker, how long, the start of its error. */

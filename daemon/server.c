@@ -1323,6 +1323,7 @@ conn_status(struct conn *c, uint64_t id)
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
 	    " key=" : "", (int)klen, key != NULL ? key : "", http);
+	evbuffer_add_printf(out, "%s", job_http_meta(j));
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);
 	if (wait != 0)

@@ -456,7 +456,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		}
 		break;
 	case FRAME_HTTP:
-		q->sv.cb->http_status(w, h->id, h->flags);
+		q->sv.cb->http_status(w, h->id, h->flags, payload, h->len);
 		break;
 	case FRAME_RETIRE:
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,

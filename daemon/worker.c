@@ -672,16 +672,23 @@ worker_done(uint64_t id, int status, const void *data, size_t len)
 	worker_done_after(id, status, 0, data, len);
 }
 
-/* handler.h: job id's HTTP status, for the master's STATUS (a FRAME_HTTP). */
+/*
+ * handler.h: job id's HTTP status, content type and body length, for the master's
+ * STATUS (a FRAME_HTTP: the length in 8 bytes, then the type).
+ */
 void
-worker_http_status(uint64_t id, unsigned code)
+worker_http_status(uint64_t id, unsigned code, const char *ctype, uint64_t bodylen)
 {
-	size_t	at;
+	char	p[sizeof bodylen + 64];
+	size_t	at, n;
 
 	if (multi_h == NULL || code > UINT16_MAX)
 		return;
+	n = strnlen(ctype, sizeof p - sizeof bodylen);
+	memcpy(p, &bodylen, sizeof bodylen);
+	memcpy(p + sizeof bodylen, ctype, n);
 	at = multi_ob->len;
-	worker_frame(multi_ob, FRAME_HTTP, 0, id, NULL, 0);
+	worker_frame(multi_ob, FRAME_HTTP, 0, id, p, sizeof bodylen + n);
 	frame_set_flags(multi_ob->buf + at, (uint16_t)code);
 }
 

@@ -1559,6 +1559,8 @@ END_TEST
 START_TEST(test_http_status)
 {
 	struct job	*a, *b, *c;
+	char		 meta[8 + 40];
+	uint64_t	 blen = 1;
 
 	tqc.retries = 0;
 	queue_make();
@@ -1567,19 +1569,28 @@ START_TEST(test_http_status)
 	b = submit("b", 0);
 	c = submit("c", 0);
 	run_pending();
-	dispatch_worker_cb.http_status(tw[0].w, a->id, 201);
+	/* The worker's meta: the body's length, then a content type, blanks dropped. */
+	memcpy(meta, &blen, sizeof blen);
+	memcpy(meta + 8, "text/plain; charset=utf-8\n", 26);
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 201, meta, 8 + 26);
 	dispatch_result(tw[0].w, a->id, FRAME_OK, 0, "A", 1);
 	ck_assert_int_eq(a->state, JOB_DONE);
 	ck_assert_uint_eq(a->x->http_status, 201);
 	ck_assert_ptr_null(a->x->hist);		/* a success makes no history */
-	dispatch_worker_cb.http_status(tw[0].w, b->id, 404);
+	ck_assert_str_eq(job_http_meta(a),
+	    " content_type=text/plain;charset=utf-8 content_length=1");
+	ck_assert_uint_eq(a->x->rlen, 1);	/* after the result, not in it */
+	ck_assert_mem_eq(a->x->result, "A", 1);
+	dispatch_worker_cb.http_status(tw[0].w, b->id, 404, meta, 8);
 	dispatch_result(tw[0].w, b->id, FRAME_PERMANENT, 0, "HTTP 404", 8);
 	ck_assert_int_eq(b->state, JOB_DEAD);
 	ck_assert_uint_eq(b->x->http_status, 404);
+	ck_assert_str_eq(job_http_meta(b), "");	/* a success's only */
 	/* Said for another job than the one answered: not c's. */
-	dispatch_worker_cb.http_status(tw[0].w, a->id, 500);
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 500, meta, 8);
 	dispatch_result(tw[0].w, c->id, FRAME_OK, 0, "C", 1);
 	ck_assert_uint_eq(c->x->http_status, 0);
+	ck_assert_str_eq(job_http_meta(c), "");
 }
 END_TEST
 

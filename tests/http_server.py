@@ -116,6 +116,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path in ("/slow", "/hold"):
             time.sleep(int(q.get("ms", "0")) / 1000.0)
             self.reply(200, "slow")
+        elif path == "/headers":
+            # Headers for http_output = "response": a type with a blank, a header
+            # twice, a value with a quote.
+            self.reply(200, q.get("body", "hi \"there\"\n"),
+                       [("Content-Type", "text/plain; charset=utf-8"),
+                        ("X-Rate", "7"), ("X-Tag", "a"), ("X-Tag", 'b"c')])
+        elif path == "/binary":
+            self.reply(200, b"\xff\x00ab", [("Content-Type", "application/octet-stream")])
         elif path == "/big":
             self.reply(200, b"x" * int(q.get("bytes", "0")))
         elif path == "/redirect":

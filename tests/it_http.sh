@@ -10,7 +10,10 @@
 #   - only http and https, also across redirects;
 #   - keep-alive: 50 requests one after the other use one connection at the server;
 #   - 200 requests in flight at once at the server, from 4 worker processes;
-#   - a job's timeout and a CANCEL stop one request of several; the worker stays.
+#   - a job's timeout and a CANCEL stop one request of several; the worker stays;
+#   - http_output = "response": status, headers and body as JSON reach a chained exec
+#     stage; a body that is not UTF-8 comes in base64; STATUS shows content_type and
+#     content_length; a bad http_output is refused with file:line.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -29,13 +32,26 @@ stat_of() {	# stat_of KEY: a counter of the server's
 print(json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))[sys.argv[2]])' "$U" "$1"
 }
 
+# The next stage of an http_output = "response" queue: what it sees of the response.
+cat >"$JP_TMP/read.py" <<'EOF'
+#!/usr/bin/python3
+import json, sys
+r = json.load(sys.stdin)
+h = r["headers"]
+print(r["status"], h["x-rate"], h["x-tag"], h["content-type"], repr(r["body"]), end="")
+EOF
+chmod +x "$JP_TMP/read.py"
+
 jp_start "queues = (
   { name = \"web\"; handler = \"http\"; workers = 1; concurrency = 8; retries = 2;
     backoff_base = 0.05; backoff_max = 0.1; http_timeout = 0.5;
     http_max_response = 100000; http_max_redirects = 2; },
   { name = \"wide\"; handler = \"http\"; workers = 4; concurrency = 60; max_jobs = 1000; },
   { name = \"alive\"; handler = \"http\"; workers = 1; concurrency = 1; },
-  { name = \"one\"; handler = \"http\"; workers = 1; concurrency = 4; retries = 0; }
+  { name = \"one\"; handler = \"http\"; workers = 1; concurrency = 4; retries = 0; },
+  { name = \"resp\"; handler = \"http\"; http_output = \"response\"; then = \"read\"; },
+  { name = \"respraw\"; handler = \"http\"; http_output = \"response\"; },
+  { name = \"read\"; handler = \"exec:$JP_TMP/read.py\"; }
 );"
 
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
@@ -146,6 +162,38 @@ jp_match "... as a timeout" 'timed out after 2000 ms; stopped: the handler dropp
 jp_eq_until "the third is not touched: it succeeds" done 10 status_of "$quick" state
 jp_eq "the same worker carries on" "$wpid" "$(worker_pid one)"
 jp_eq "no worker died" 0 "$(jp_stat queue one worker_deaths)"
+
+# --- http_output = "response": status and headers for the next stage, and STATUS ----
+jp_eq "the next stage reads status, headers (repeated ones joined) and body" \
+	"200 7 a, b\"c text/plain; charset=utf-8 'hi \"there\"\\n'" \
+	"$(jp_ctl submit -w -q resp "$U/headers")"
+id=$(jp_ctl submit -q resp "$U/headers")
+jp_eq_until "the fetch stage is done" done 10 status_of "$id" state
+jp_eq "STATUS: the response's content type, blanks dropped" "text/plain;charset=utf-8" \
+	"$(status_of "$id" content_type)"
+jp_eq "STATUS: its body's length" 11 "$(status_of "$id" content_length)"
+jp_eq "STATUS: its status" 200 "$(status_of "$id" http_status)"
+out=$(jp_ctl submit -w -q respraw "$U/binary")
+jp_eq "a body that is not UTF-8 comes in base64, the JSON valid" "/wBhYg== 200 no body" \
+	"$(printf '%s' "$out" | python3 -c 'import json, sys
+r = json.load(sys.stdin); print(r["body_base64"], r["status"], "body" in r and "body" or "no body")')"
+id=$(jp_ctl submit -q web "$U/ok")
+jp_eq_until "http_output = body (the default): status has the type too" 5 10 \
+	status_of "$id" content_length
+jp_eq "... and the result is the body alone" hello "$(jp_ctl wait "$id")"
+id=$(jp_ctl submit -q one "$U/status?code=404")
+jp_eq_until "a failed request" dead 10 status_of "$id" state
+jp_eq "... shows its status" 404 "$(status_of "$id" http_status)"
+cat >"$JP_TMP/bad.conf" <<EOF
+socket = "$JP_TMP/bad.sock";
+queues = (
+  { name = "h"; handler = "http";
+    http_output = "headers"; }
+);
+EOF
+out=$("$JOBPOOLD" -t -c "$JP_TMP/bad.conf" 2>&1)
+jp_match "a bad http_output is refused at its file:line" \
+	"bad.conf:4: 'http_output' in queue 'h' must be \"body\" or \"response\", not \"headers\"" "$out"
 
 jp_stop
 jp_done
