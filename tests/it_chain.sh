@@ -223,23 +223,6 @@ sed -i 's|then = "a";|then = "nosuch";|' "$JP_TMP/cycle.conf"
 jp_match "an unknown queue: file:line" "cycle.conf:5: 'then' in queue 'b': no queue 'nosuch'" \
 	"$("$JOBPOOLD" -t -c "$JP_TMP/cycle.conf" 2>&1)"
 
-# ----- examples/pipeline: its config, compute plugin and save stage -----
-mkdir -p "$JP_TMP/pl"
-sed -e '/^socket = /d' \
-    -e "s|examples/pipeline/.libs/compute.so 20|$top_builddir/examples/pipeline/.libs/compute.so 1|" \
-    -e "s|examples/pipeline/save.sh|$top_srcdir/examples/pipeline/save.sh|" \
-    -e "s|/tmp/jobpool-pipeline|$JP_TMP/pl|g" \
-    "$top_srcdir/examples/pipeline/pipeline.conf" >"$JP_TMP/pipeline.body"
-jp_start "$(cat "$JP_TMP/pipeline.body")"
-out=$(printf 'page 3 1 2 3\n' | jp_ctl submit -w -q compute - 2>&1)
-jp_match "the example: one page through compute and save" \
-	'^saved bytes=13 words=5 fnv=[0-9a-f]{16}$' "$out"
-jp_eq "the example's save stage appended its line" "${out#saved }" "$(cat "$JP_TMP/pl/out.txt")"
-seq 1 50 | sed 's/^/page /' | jp_ctl map -k -j 8 -q compute >"$JP_TMP/pl/results"
-jp_eq "the example: 50 pages, 50 results" 50 "$(grep -c '^saved bytes=' "$JP_TMP/pl/results")"
-jp_eq "each saved once" 51 "$(sort -u "$JP_TMP/pl/out.txt" | grep -c .)"
-jp_stop
-
 # ----- the journal: a stop mid-chain, a restart, nothing lost -----
 mkdir -p "$JP_TMP/journal"
 JQ="journal_dir = \"$JP_TMP/journal\";
