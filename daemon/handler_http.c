@@ -840,14 +840,17 @@ http_utf8(const unsigned char *b, size_t len)
 			i++;
 			continue;
 		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 1; c &= 0x1f; min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2; c &= 0x0f; min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3; c &= 0x07; min = 0x10000;
-		} else
+		/* The lead byte: how many bytes follow, the least code point they make. */
+		if ((c & 0xe0) == 0xc0)
+			n = 1;
+		else if ((c & 0xf0) == 0xe0)
+			n = 2;
+		else if ((c & 0xf8) == 0xf0)
+			n = 3;
+		else
 			return (0);
+		c &= 0x3f >> n;
+		min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
 		if (len - i - 1 < n)
 			return (0);
 		for (k = 1; k <= n; k++) {
@@ -862,9 +865,12 @@ http_utf8(const unsigned char *b, size_t len)
 	return (1);
 }
 
-/* s escaped for the inside of a JSON string; s is UTF-8 (a header: taken as such). */
+/*
+ * s escaped for the inside of a JSON string: s is UTF-8, or with latin1 (a header
+ * value that is not UTF-8, RFC 9110's obs-text) each byte past 0x7f is a \u00XX.
+ */
 static int
-http_json_esc(struct jobpool_output *o, const char *s, size_t len)
+http_json_esc(struct jobpool_output *o, const char *s, size_t len, int latin1)
 {
 	static const char	hex[] = "0123456789abcdef";
 	size_t			i, start = 0;
@@ -875,7 +881,7 @@ http_json_esc(struct jobpool_output *o, const char *s, size_t len)
 		return (-1);
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (c < 0x80 || !latin1))
 			continue;
 		if (obuf_add(o, s + start, i - start) != 0)
 			return (-1);
@@ -895,11 +901,12 @@ http_json_esc(struct jobpool_output *o, const char *s, size_t len)
 	return (obuf_add(o, s + start, len - start));
 }
 
-/* s as a JSON string, quoted. */
+/* s as a JSON string, quoted; bytes that are not UTF-8 taken as Latin-1. */
 static int
 http_json_str(struct jobpool_output *o, const char *s, size_t len)
 {
-	if (obuf_add_lit(o, "\"") != 0 || http_json_esc(o, s, len) != 0)
+	if (obuf_add_lit(o, "\"") != 0 || http_json_esc(o, s, len,
+	    !http_utf8((const unsigned char *)s, len)) != 0)
 		return (-1);
 	return (obuf_add_lit(o, "\""));
 }
@@ -999,7 +1006,8 @@ http_response_json(struct jobpool_output *o, long code,
 			lname[i] = (char)tolower((unsigned char)name[i]);
 		bad |= (!first && obuf_add_lit(o, ",") != 0) ||
 		    http_json_str(o, lname, nlen) != 0 || obuf_add_lit(o, ":\"") != 0 ||
-		    http_json_esc(o, value, vlen) != 0;
+		    http_json_esc(o, value, vlen, !http_utf8((const unsigned char *)value,
+		    vlen)) != 0;
 		free(lname);
 		first = 0;
 		/* The values of the later lines of the name join this one. */
@@ -1007,7 +1015,8 @@ http_response_json(struct jobpool_output *o, long code,
 		while (!bad && http_header_next(h, &at2, &n2, &n2len, &v2, &v2len)) {
 			if (n2len == nlen && strncasecmp(n2, name, nlen) == 0)
 				bad |= obuf_add_lit(o, ", ") != 0 ||
-				    http_json_esc(o, v2, v2len) != 0;
+				    http_json_esc(o, v2, v2len, !http_utf8(
+				    (const unsigned char *)v2, v2len)) != 0;
 		}
 		bad |= obuf_add_lit(o, "\"") != 0;
 	}

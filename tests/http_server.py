@@ -118,10 +118,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, "slow")
         elif path == "/headers":
             # Headers for http_output = "response": a type with a blank, a header
-            # twice, a value with a quote.
+            # twice, a value with a quote, one in Latin-1 (not UTF-8).
             self.reply(200, q.get("body", "hi \"there\"\n"),
                        [("Content-Type", "text/plain; charset=utf-8"),
-                        ("X-Rate", "7"), ("X-Tag", "a"), ("X-Tag", 'b"c')])
+                        ("X-Rate", "7"), ("X-Tag", "a"), ("X-Tag", 'b"c'),
+                        ("X-Latin", "caf\xe9")])
         elif path == "/binary":
             self.reply(200, b"\xff\x00ab", [("Content-Type", "application/octet-stream")])
         elif path == "/big":

@@ -36,9 +36,11 @@ print(json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))[sys.argv[2]])' "
 cat >"$JP_TMP/read.py" <<'EOF'
 #!/usr/bin/python3
 import json, sys
+sys.stdout.reconfigure(encoding="utf-8")
 r = json.load(sys.stdin)
 h = r["headers"]
-print(r["status"], h["x-rate"], h["x-tag"], h["content-type"], repr(r["body"]), end="")
+print(r["status"], h["x-rate"], h["x-tag"], h["content-type"], h["x-latin"], repr(r["body"]),
+      end="")
 EOF
 chmod +x "$JP_TMP/read.py"
 
@@ -164,8 +166,8 @@ jp_eq "the same worker carries on" "$wpid" "$(worker_pid one)"
 jp_eq "no worker died" 0 "$(jp_stat queue one worker_deaths)"
 
 # --- http_output = "response": status and headers for the next stage, and STATUS ----
-jp_eq "the next stage reads status, headers (repeated ones joined) and body" \
-	"200 7 a, b\"c text/plain; charset=utf-8 'hi \"there\"\\n'" \
+jp_eq "the next stage reads status, headers (repeated joined, Latin-1 decoded), body" \
+	"200 7 a, b\"c text/plain; charset=utf-8 café 'hi \"there\"\\n'" \
 	"$(jp_ctl submit -w -q resp "$U/headers")"
 id=$(jp_ctl submit -q resp "$U/headers")
 jp_eq_until "the fetch stage is done" done 10 status_of "$id" state
