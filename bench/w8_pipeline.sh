@@ -57,6 +57,9 @@ for r in $(seq "$REPS"); do
 	n=$(grep -c . "$TMP/py.out")
 	[ "$n" = "$items" ] || note "$W" "asyncio saved $n lines for $items items in a round"
 	emit "$W" "asyncio gather+executor" "throughput" "items/s" "$(kv items_per_s "$out")"
+	for k in fetch compute save; do
+		emit "$W" "asyncio gather+executor" "$k step" "s" "$(kv ${k}_s "$out")"
+	done
 done
 stop_bg "$JP_PID"
 stop_bg "$SRV"
