@@ -385,8 +385,15 @@ dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_st
 uint64_t
 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
 {
+	return (dispatch_submit_as(q, j, waiter, NULL));
+}
+
+uint64_t
+dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
+    struct job_change *info)
+{
 	j->id = job_next_id();
-	dispatch_accept(q, j, waiter, JOB_QUEUED, NULL);
+	dispatch_accept(q, j, waiter, JOB_QUEUED, info);
 	return (j->id);
 }
 

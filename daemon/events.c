@@ -22,6 +22,7 @@
  *
  * Which transition is which event, once (events_job_changed, a lifecycle listener):
  *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
+ *     (with SUBMIT's idempotency token, idem=, in its text slot)
  *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
  *   done                                                                  job.succeeded
  *   retry_wait or dead after an attempt that failed: first the attempt's
@@ -369,7 +370,7 @@ events_job_changed(const struct job_change *ch)
 	case JOB_DELAYED:
 		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
 			break;
-		events_job(EVENTS_JOB_QUEUED, ch, NULL, 0);
+		events_job(EVENTS_JOB_QUEUED, ch, ch->idem, ch->idemlen);
 		break;
 	case JOB_EV_STARTED:
 		events_job(EVENTS_JOB_STARTED, ch, NULL, 0);
@@ -451,12 +452,17 @@ events_queue_name(const struct events_rec *rec)
 	return (queues[rec->queue]->name);
 }
 
-/* Does the type carry an error (error=) rather than a reason (reason=)? */
-static int
-events_is_error(int type)
+/*
+ * The name of the type's text: an error (error=), a job.queued's idempotency token
+ * (idem=), or a reason (reason=).
+ */
+static const char *
+events_text_key(int type)
 {
-	return (type == EVENTS_JOB_FAILED || type == EVENTS_JOB_TIMEOUT ||
-	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED);
+	if (type == EVENTS_JOB_FAILED || type == EVENTS_JOB_TIMEOUT ||
+	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED)
+		return ("error");
+	return (type == EVENTS_JOB_QUEUED ? "idem" : "reason");
 }
 
 /* The one field that depends on r's type, and its value; NULL if it has none. */
@@ -549,7 +555,8 @@ events_line(char *buf, size_t room, const struct events_rec *r)
 	if ((key = events_extra(r, &v)) != NULL)
 		p = events_kv(p, key, strlen(key), v);
 	if (r->text != 0) {
-		name = events_is_error(r->type) ? " error" : " reason";
+		name = events_text_key(r->type);
+		*p++ = ' ';
 		p = events_put(p, name, strlen(name));
 		if ((text = events_text(r, &tlen)) == NULL)
 			p = events_lit(p, "_lost=1");
@@ -613,10 +620,10 @@ events_format_json(struct evbuffer *out, const struct events_rec *r)
 	if (r->text != 0) {
 		if ((text = events_text(r, &tlen)) == NULL)
 			evbuffer_add_printf(out, ",\"%s_lost\":true",
-			    events_is_error(r->type) ? "error" : "reason");
+			    events_text_key(r->type));
 		else {
 			evbuffer_add_printf(out, ",\"%s\":\"",
-			    events_is_error(r->type) ? "error" : "reason");
+			    events_text_key(r->type));
 			events_json_text(out, text, tlen);
 			evbuffer_add(out, "\"", 1);
 		}

@@ -463,6 +463,7 @@ struct job_change {
 	const char	*text;		/* final: the result or error it keeps */
 	const char	*err;		/* retry_wait, dead: the attempt's error */
 	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
+	const char	*idem;		/* queued, from new: its idempotency token, or NULL */
 	uint64_t	 delay_ms;	/* retry_wait: its backoff */
 	uint32_t	 len;
 	uint32_t	 errlen;
@@ -476,6 +477,7 @@ struct job_change {
 	uint8_t		 attempt;	/* j->attempts */
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
+	uint8_t		 idemlen;
 };
 /*
  * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener
@@ -588,6 +590,9 @@ void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t 
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room); returns its id. */
 uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
+/* The same, with what its change says (info: SUBMIT's idempotency token). */
+uint64_t	 dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
+		    struct job_change *info);
 /* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
 void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
 		    enum job_state st, struct job_change *info);

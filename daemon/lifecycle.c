@@ -20,6 +20,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 
@@ -38,6 +39,8 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     hears of it, so a reply telling of the end waits until the record is as
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
+ *   - idem (idempotency tokens) after the journal, whose SUBMIT or END its own
+ *     record follows; called only for a job with a token or while tokens are held;
  *   - stats and the log next, so that a client told of a change finds it counted;
  *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
  *     of an end no later than a waiter; it only records, and delivers later in the
@@ -59,6 +62,8 @@ static void	lifecycle_log_debug(const struct job_change *)
 #define LIFECYCLE_LISTENERS(L, DEBUG)					\
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
+	L(idem_job_changed,	ON_WAITING | ON_END,				\
+				ch->idem != NULL || idem_n != 0)		\
 	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\
 				ON(JOB_EV_STARTED), 1)				\
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DEAD) | \

@@ -65,6 +65,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -1167,6 +1168,46 @@ conn_not_admin(struct conn *c, const char *what)
 	return (1);
 }
 
+/*
+ * SUBMIT ... idem=TOKEN with a token q holds for c's user: answer with the first job
+ * (OK <id> dup, and with wait its RESULT, now or when it ends), as that job's own OK
+ * would be: not before its records are durable. 0: not a duplicate.
+ */
+static int
+conn_submit_dup(struct conn *c, struct queue *q, const struct proto_request *req)
+{
+	struct job	*j;
+	uint64_t	 id, batch;
+	char		 buf[48];
+	size_t		 n;
+
+	if (c->owner < 0 || (id = idem_find(q->idx, (uint16_t)c->owner, req->idem,
+	    req->idemlen, &batch)) == 0)
+		return (0);
+	j = job_find(id);
+	if (req->flags & PROTO_F_WAIT) {
+		if (j == NULL) {
+			reply_err(c, "notfound", "SUBMIT: idem=%.*s is job %llu, which "
+			    "ended and whose result is no longer kept", (int)req->idemlen,
+			    req->idem, (unsigned long long)id);
+			return (1);
+		}
+		if (!JOB_FINAL(j->state) && server_wait(c, j) != 0) {
+			reply_err(c, "busy", "out of memory");
+			return (1);
+		}
+	}
+	memcpy(buf, "OK ", 3);
+	n = 3 + proto_fmt_u64(buf + 3, id);
+	memcpy(buf + n, " dup\n", 5);
+	reply(c, buf, n + 5);
+	if (batch != 0 && c->hold != NULL)
+		conn_hold_until(c, batch);
+	if ((req->flags & PROTO_F_WAIT) && JOB_FINAL(j->state))
+		server_send_result(c, j);
+	return (1);
+}
+
 /* Handle a SUBMIT; REQ_BLOCKED leaves it unconsumed until the queue has room. */
 static int
 conn_submit(struct conn *c, struct proto_request *req)
@@ -1189,6 +1230,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    "events go there", req->queue, q->cf.hook);
 		return (REQ_DONE);
 	}
+	/* A resend of a job q has: it makes nothing, so it needs no room. */
+	if ((req->flags & PROTO_F_IDEM) && conn_submit_dup(c, q, req))
+		return (REQ_DONE);
 	if (journal_refusal() != NULL) {
 		reply_err(c, "unavailable", "%s", journal_refusal());
 		return (REQ_DONE);
@@ -1240,6 +1284,12 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (long)c->uid);
 		return (REQ_DONE);
 	}
+	if ((req->flags & PROTO_F_IDEM) && !idem_room()) {
+		reply_err(c, "busy", "SUBMIT: idem: the daemon holds %u idempotency "
+		    "tokens (idempotency_max); the next expires in %llu ms", idem_n,
+		    (unsigned long long)idem_next_expiry_ms());
+		return (REQ_DONE);
+	}
 	if ((j = job_new(q, req->body, req->size)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
@@ -1255,7 +1305,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * OK <id> always precedes the job's RESULT: a result can only come from a worker,
 	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
 	 */
-	reply_ok_id(c, dispatch_submit(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL));
+	reply_ok_id(c, dispatch_submit_as(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL,
+	    &(struct job_change){ .idem = req->idem, .idemlen = (uint8_t)req->idemlen }));
 	return (REQ_DONE);
 }
 

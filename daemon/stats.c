@@ -16,6 +16,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 
@@ -220,6 +221,7 @@ stats_write(struct evbuffer *out)
 	    (unsigned long long)(now_ms() - stats_start_ms) / 1000, server_nconns(),
 	    (unsigned long long)job_count(), master_stopping);
 	events_stats(out);
+	idem_stats(out);
 	evbuffer_add(out, "\n", 1);
 	stats_write_journal(out);
 	events_stats_lines(out);

@@ -96,6 +96,26 @@ proto_err_tok(struct proto_request *req, const char *cmd, const char *what,
 		proto_err(req, "proto", "%s '%s'", what, q);
 }
 
+/* An idempotency token: a word that every reader of it can take as it is. */
+int
+proto_valid_idem(const char *s, size_t n)
+{
+	size_t	i;
+	char	c;
+
+	if (n == 0 || n > PROTO_MAX_IDEM)
+		return (0);
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') ||
+		    (c != '\0' && strchr("._-:@/+=~", c) != NULL))
+			continue;
+		return (0);
+	}
+	return (1);
+}
+
 /* Parse an unsigned decimal of at most 19 digits. */
 int
 proto_parse_u64(const char *s, size_t n, uint64_t *out)
@@ -330,6 +350,20 @@ proto_submit_option(struct proto_request *req, const struct proto_token *t)
 				req->delay_ms = (uint32_t)u;
 			else
 				req->timeout_ms = (uint32_t)u;
+		} else if (proto_is(&key, "idem", 4)) {
+			flag = PROTO_F_IDEM;
+			if (val.n > PROTO_MAX_IDEM) {
+				proto_err(req, "proto", "SUBMIT: idem: a token of %zu bytes "
+				    "is too long (at most %d)", val.n, PROTO_MAX_IDEM);
+				return (-1);
+			}
+			if (!proto_valid_idem(val.s, val.n)) {
+				proto_err_tok(req, "SUBMIT", "idem: bad token (1 to 64 of "
+				    PROTO_IDEM_CHARS ")", &val);
+				return (-1);
+			}
+			req->idem = val.s;
+			req->idemlen = val.n;
 		}
 	}
 	if (flag == 0) {
@@ -565,6 +599,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 	req->epoch = 0;
 	req->glob = NULL;
 	req->globlen = 0;
+	req->idem = NULL;
+	req->idemlen = 0;
 	req->prio = 0;
 	req->delay_ms = 0;
 	req->timeout_ms = 0;
