@@ -48,6 +48,7 @@
 #define CTL_O_TYPE	0x800	/* --type: type */
 #define CTL_O_SINCE	0x1000	/* --since: since */
 #define CTL_O_FOLLOW	0x2000	/* -f, --follow: follow */
+#define CTL_O_IDEM	0x8000	/* --idem: idem (an idempotency token) */
 
 /* What ctl_run() does for a command (struct ctl_cmd's flags). */
 #define CTL_CONNECT	0x1	/* connects: exec runs with r->jp, closed after it */
@@ -68,6 +69,7 @@ struct ctl_run {
 	const char			 *type;		/* events --type */
 	const char			 *since;	/* events --since */
 	int				  follow;	/* events -f */
+	const char			 *idem;		/* submit --idem */
 
 	int				  argc;		/* the operands */
 	char				**argv;

@@ -38,7 +38,7 @@
 #define CLIENT_BUF_INIT		(64 * 1024)
 #define CLIENT_READ_MIN		(16 * 1024)	/* free room wanted before a read */
 #define CLIENT_MAX_BODY		((uint64_t)1 << 30)	/* largest DATA/RESULT body taken */
-#define CLIENT_SUBMIT_LINE	256	/* room for a SUBMIT line without its body */
+#define CLIENT_SUBMIT_LINE	384	/* room for a SUBMIT line without its body */
 
 /* What an outstanding request was, so its reply can be understood. */
 enum client_req_kind {
@@ -905,16 +905,43 @@ int
 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len, uint64_t *id)
 {
+	return (jobpool_submit_idem(jp, opts, NULL, data, len, id, NULL));
+}
+
+/* Does an OK's text (the words after the id) hold the word w? */
+static int
+client_ok_has(const char *text, const char *w)
+{
+	size_t	n = strlen(w), k;
+
+	while (text != NULL && *text != '\0') {
+		while (*text == ' ' || *text == '\t')
+			text++;
+		k = strcspn(text, " \t");
+		if (k == n && memcmp(text, w, n) == 0)
+			return (1);
+		text += k;
+	}
+	return (0);
+}
+
+/* Submit one job with an idempotency token (NULL: none). */
+int
+jobpool_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *idem, const void *data, size_t len, uint64_t *id, int *dup)
+{
 	struct jobpool_msg	msg;
 	int			rc;
 
 	if (id != NULL)
 		*id = 0;
+	if (dup != NULL)
+		*dup = 0;
 	if (jp == NULL)
 		return (JOBPOOL_EINVAL);
 	if ((rc = client_idle(jp)) != JOBPOOL_OK)
 		return (rc);
-	if ((rc = jobpool_send_submit(jp, opts, data, len)) != JOBPOOL_OK)
+	if ((rc = jobpool_send_submit_idem(jp, opts, idem, data, len)) != JOBPOOL_OK)
 		return (rc);
 	if ((rc = client_call(jp, &msg)) != JOBPOOL_OK)
 		return (rc);
@@ -923,6 +950,8 @@ jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		    "answered without a job id"));
 	if (id != NULL)
 		*id = msg.id;
+	if (dup != NULL)
+		*dup = client_ok_has(msg.text, "dup");
 	return (JOBPOOL_OK);
 }
 
@@ -1129,9 +1158,17 @@ int
 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len)
 {
+	return (jobpool_send_submit_idem(jp, opts, NULL, data, len));
+}
+
+/* The same with an idempotency token (NULL: none). */
+int
+jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *idem, const void *data, size_t len)
+{
 	struct client_buf	*b;
 	const char		*queue = "default";
-	size_t			 qlen;
+	size_t			 qlen, ilen = 0;
 	int			 flags = 0, kind;
 	char			*p;
 
@@ -1149,6 +1186,10 @@ jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		return (client_fail(jp, JOBPOOL_EINVAL, "bad queue name"));
 	if (flags & ~(JOBPOOL_WAIT | JOBPOOL_NONBLOCK))
 		return (client_fail(jp, JOBPOOL_EINVAL, "unknown submit flags"));
+	if (idem != NULL && !proto_valid_idem(idem,
+	    (ilen = strnlen(idem, PROTO_MAX_IDEM + 1))))
+		return (client_fail(jp, JOBPOOL_EINVAL, "bad idempotency token: 1 to "
+		    "%d of " PROTO_IDEM_CHARS, PROTO_MAX_IDEM));
 	if (data == NULL && len > 0)
 		return (client_fail(jp, JOBPOOL_EINVAL, "no data"));
 	if ((uint64_t)len > UINT64_C(9999999999999999999) ||
@@ -1191,6 +1232,12 @@ jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 	if (flags & JOBPOOL_NONBLOCK) {
 		memcpy(p, " nonblock", 9);
 		p += 9;
+	}
+	if (ilen > 0) {
+		memcpy(p, " idem=", 6);
+		p += 6;
+		memcpy(p, idem, ilen);
+		p += ilen;
 	}
 	*p++ = '\n';
 	if (len > 0)

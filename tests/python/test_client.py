@@ -97,12 +97,17 @@ class Offline(unittest.TestCase):
         self.assertEqual(jobpool.submit_options(timeout=1.5, delay=0.0001, priority=-3,
                                                 nonblock=True),
                          b" timeout=1500 delay=1 prio=-3 nonblock")
-        kws: list[dict[str, Any]] = [{"key": "k"}, {"idem": "t"}, {"attempts": 3}]
+        kws: list[dict[str, Any]] = [{"key": "k"}, {"attempts": 3}]
         for kw in kws:
             with self.assertRaisesRegex(jobpool.NotSupported, "not supported"):
                 jobpool.submit_options(**kw)
         with self.assertRaises(ValueError):
             jobpool.submit_options(timeout=-1)
+        self.assertEqual(jobpool.submit_options(idem="order-42:a/b+c=~_."),
+                         b" idem=order-42:a/b+c=~_.")
+        for bad in ("", "a b", "x" * 65, "café", "a%b"):
+            with self.assertRaisesRegex(ValueError, "idem"):
+                jobpool.submit_options(idem=bad)
 
     def test_parse_event(self) -> None:
         ev = jobpool.parse_event(
@@ -188,6 +193,26 @@ class Daemon(WithConnection):
         self.assertEqual({w["queue"] for w in stats["workers"]},
                          {"default", "sleep", "fail"})
 
+    async def test_idem_resend(self) -> None:
+        # A resend with the token gets the first job: its id, and its result, from
+        # this connection or another (after a lost connection, say), never a second job.
+        token = f"py-{os.getpid()}-{time.monotonic_ns()}"
+        first = await self.jp.submit_nowait("default", b"first", idem=token, delay=0.3)
+        self.assertEqual(await self.jp.submit_nowait("default", b"2nd", idem=token),
+                         first)
+        async with jobpool.connect() as other:
+            got = await asyncio.gather(other.submit("default", b"3rd", idem=token),
+                                       self.jp.submit("default", b"4th", idem=token))
+            self.assertEqual(got, [b"first", b"first"])
+            self.assertEqual(await other.submit_nowait("default", b"5th", idem=token),
+                             first)
+        st = await self.jp.job_status(first)
+        self.assertEqual(st["state"], "done")
+        # Another token, or none, is another job.
+        self.assertNotEqual(await self.jp.submit_nowait("default", b"x",
+                                                        idem=token + "b"), first)
+        self.assertNotEqual(await self.jp.submit_nowait("default", b"x"), first)
+
     async def test_job_failed(self) -> None:
         with self.assertRaises(jobpool.JobFailed) as cm:
             await self.jp.submit("sleep", b"not a number")
@@ -246,7 +271,9 @@ class Daemon(WithConnection):
         with self.assertRaises(ValueError):
             await self.jp.submit("dé faut", b"x")
         with self.assertRaises(jobpool.NotSupported):
-            await self.jp.submit("default", b"x", idem="t1")
+            await self.jp.submit("default", b"x", attempts=2)
+        with self.assertRaises(ValueError):
+            await self.jp.submit("default", b"x", idem="not one word")
         # The connection carries on after all of them.
         self.assertEqual(await self.jp.submit("default", b"still"), b"still")
 

@@ -35,6 +35,8 @@ Payload = Union[bytes, bytearray, memoryview, str]
 
 LINE_MAX = 1024
 _QUEUE_NAME = re.compile(r"[!-~]+\Z")
+# An idempotency token, as the daemon takes it (lib/PROTOCOL.md, SUBMIT idem=).
+_IDEM = re.compile(r"[A-Za-z0-9._:@/+=~-]{1,64}\Z")
 
 # What a reply completes, an entry of _replies, is one of
 #   a _Job          a SUBMIT with `wait`: OK <id> makes its future a waiter for <id>
@@ -85,12 +87,17 @@ def submit_options(timeout: Optional[float] = None, priority: Optional[int] = No
                    attempts: Optional[int] = None, key: Optional[str] = None,
                    idem: Optional[str] = None) -> bytes:
     """The option words of a SUBMIT line (timeout and delay in seconds)."""
-    for name, val in (("key", key), ("idem", idem), ("attempts", attempts)):
+    for name, val in (("key", key), ("attempts", attempts)):
         if val is not None:
             raise NotSupported(
                 f"submit: {name}= is not supported by this jobpoold yet "
                 f"(issue 16); nothing was sent")
     words = []
+    if idem is not None:
+        if not isinstance(idem, str) or not _IDEM.match(idem):
+            raise ValueError(f"bad idem token {idem!r}: 1 to 64 of A-Z a-z 0-9 "
+                             f"and . _ - : @ / + = ~")
+        words.append(b" idem=" + idem.encode("ascii"))
     if timeout is not None:
         words.append(b" timeout=%d" % _ms("timeout", timeout))
     if delay is not None:
@@ -232,7 +239,10 @@ class Connection(asyncio.Protocol):
             raise ValueError(f"a reply 'OK {rest[:40]!r}' to no request")
         obj = self._replies.popleft()
         if type(obj) is _Job:
-            job_id = int(rest)
+            try:
+                job_id = int(rest)
+            except ValueError:		# OK <id> dup: a resend with an idem token
+                job_id = int(rest.split()[0])
             obj.id = job_id
             early = self._early.pop(job_id, None) if self._early else None
             if obj.fut.cancelled():
@@ -387,8 +397,12 @@ class Connection(asyncio.Protocol):
         means none); priority within the queue's range. Cancelling the task that
         awaits this sends CANCEL: a running job is stopped and its cleanup runs.
 
-        key=, idem= and attempts= raise NotSupported: the daemon does not take
-        them yet (issue 16's idempotency keys will slot in here)."""
+        idem= is an idempotency token (1 to 64 of A-Z a-z 0-9 . _ - : @ / + = ~):
+        while the daemon holds it for this queue and user (the first job with it
+        waits, runs, or ended less than idempotency_window ago), a submit with it
+        makes no new job and gets the first job's result; so a resend after
+        ConnectionLost is safe. Cancelling the task then cancels that first job.
+        key= and attempts= raise NotSupported: the daemon does not take them yet."""
         if (timeout is None and priority is None and delay is None and not nonblock
                 and attempts is None and key is None and idem is None):
             opts = b""
@@ -437,7 +451,8 @@ class Connection(asyncio.Protocol):
         if self._paused:
             await self._drain()
         line = b"SUBMIT %s %d%s\n" % (word, len(body), opts)
-        return int(await self._request(line + body + b"\n"))
+        # OK <id>, or OK <id> dup when idem= named a job the daemon has.
+        return int((await self._request(line + body + b"\n")).split()[0])
 
     async def wait(self, job_id: int) -> bytes:
         """Wait for a job by id: its result, or the JobError submit() would raise;
