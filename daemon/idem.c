@@ -35,8 +35,6 @@
 #include "journal.h"
 #include "log.h"
 
-#define IDEM_MIN_BUCKETS	64
-
 uint32_t			 idem_n;
 
 static struct idem_tok		**by_key;
@@ -47,6 +45,13 @@ static struct event		 *expire_ev;
 static size_t			  heap_bytes;	/* the entries' */
 
 static void	idem_arm(void);
+
+/* What malloc takes for a token of len bytes: glibc's chunk (8 bytes of header, 16-aligned). */
+static size_t
+idem_chunk(size_t len)
+{
+	return ((offsetof(struct idem_tok, tok) + len + 8 + 15) & ~(size_t)15);
+}
 
 static uint64_t
 idem_window_ms(void)
@@ -178,7 +183,7 @@ idem_drop(struct idem_tok *t)
 	}
 	if (t->expires_ms != 0)
 		TAILQ_REMOVE(&expiring, t, entry);
-	heap_bytes -= offsetof(struct idem_tok, tok) + t->len;
+	heap_bytes -= idem_chunk(t->len);
 	idem_n--;
 	free(t);
 }
@@ -292,7 +297,7 @@ idem_add(uint16_t qidx, uint16_t owner, const char *tok, size_t len, uint64_t id
 	*p = t;
 	if (expires_ms != 0)
 		idem_expiring(t);
-	heap_bytes += offsetof(struct idem_tok, tok) + len;
+	heap_bytes += idem_chunk(len);
 	idem_n++;
 	return (t);
 }

@@ -22,7 +22,8 @@ struct job_change;
 /*
  * One token: 61 bytes and the token, one malloc each (at most 144 bytes of heap with a
  * 64-byte token), and two hash chains (a bucket each, at most two buckets per token:
- * 32 bytes). IDEM_BYTES_MAX is what jobpool.conf(5) says a token costs at most.
+ * 32 bytes). IDEM_BYTES_MAX is what jobpool.conf(5) says a token costs at most, past
+ * IDEM_BYTES_FIXED for the tables' first buckets (64 in each).
  */
 struct idem_tok {
 	struct idem_tok	*knext;		/* chain by (queue, owner, token) */
@@ -37,6 +38,8 @@ struct idem_tok {
 	char		 tok[];		/* not NUL-terminated */
 };
 #define IDEM_BYTES_MAX		176
+#define IDEM_MIN_BUCKETS	64
+#define IDEM_BYTES_FIXED	(2 * IDEM_MIN_BUCKETS * sizeof(void *))
 
 /* Tokens held: the lifecycle listener's condition (lifecycle.c). */
 extern uint32_t		 idem_n;
