@@ -135,11 +135,14 @@ START_TEST(test_daemon_line)
 	l = line_n(s, 0);
 	/* uptime is whole seconds since stats_init, at most what passed here. */
 	ck_assert_uint_le(get_ull(l, "uptime"), (t1 - t0) / 1000);
-	/* The event stream's words (events.c; no ring in this test). */
+	/*
+	 * The event stream's words (events.c; no ring in this test), and the
+	 * idempotency tokens' (idem.c; the default cap without a config).
+	 */
 	snprintf(want, sizeof want, "daemon jobpoold version=%s pid=%ld uptime=%llu "
 	    "connections=0 jobs=0 stopping=0 events_epoch=0 events_seq=0 events_ring=0 "
-	    "events_dropped=0 subscribers=0", PACKAGE_VERSION, (long)getpid(),
-	    get_ull(l, "uptime"));
+	    "events_dropped=0 subscribers=0 idem_tokens=0 idem_max=%u", PACKAGE_VERSION,
+	    (long)getpid(), get_ull(l, "uptime"), CONFIG_DEF_IDEMPOTENCY_MAX);
 	ck_assert_str_eq(l, want);
 	free(l);
 	free(s);
