@@ -130,6 +130,12 @@ class Offline(unittest.TestCase):
                                  "attempt=2 error_lost=1", 3)
         self.assertTrue(ev.error_lost)
         self.assertIsNone(ev.error)
+        ev = jobpool.parse_event("EVENT seq=4 time=1.5 type=job.queued queue=q job=7 "
+                                 "attempt=0 idem=order-7:a/b", 3)
+        self.assertEqual((ev.idem, ev.idem_lost, ev.extra), ("order-7:a/b", False, {}))
+        ev = jobpool.parse_event("EVENT seq=5 time=1.5 type=job.queued queue=q job=8 "
+                                 "attempt=0 idem_lost=1", 3)
+        self.assertEqual((ev.idem, ev.idem_lost), (None, True))
         with self.assertRaisesRegex(ValueError, "bad seq"):
             jobpool.parse_event("EVENT seq=x type=a", 1)
         with self.assertRaisesRegex(ValueError, "without a type"):
