@@ -370,7 +370,9 @@ events_job_changed(const struct job_change *ch)
 	case JOB_DELAYED:
 		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
 			break;
-		events_job(EVENTS_JOB_QUEUED, ch, ch->idem, ch->idemlen);
+		/* Accepted by a SUBMIT with idem=: the text is its token. */
+		events_job(EVENTS_JOB_QUEUED, ch, ch->from == JOB_NEW ? ch->text : NULL,
+		    ch->len);
 		break;
 	case JOB_EV_STARTED:
 		events_job(EVENTS_JOB_STARTED, ch, NULL, 0);

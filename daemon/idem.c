@@ -321,8 +321,8 @@ idem_job_changed(const struct job_change *ch)
 	switch (ch->what) {
 	case JOB_QUEUED:
 	case JOB_DELAYED:
-		if (ch->from == JOB_NEW && ch->idem != NULL) {
-			if ((t = idem_add(j->qidx, j->owner, ch->idem, ch->idemlen, j->id,
+		if (ch->from == JOB_NEW && ch->text != NULL) {
+			if ((t = idem_add(j->qidx, j->owner, ch->text, ch->len, j->id,
 			    0)) == NULL) {
 				log_warnx("queue %s: job %llu: out of memory for its "
 				    "idempotency token; a resend makes another job",

@@ -55,7 +55,7 @@ int		 idem_room(void);
 /* In how many ms the first token to expire does so; 0: none is expiring. */
 uint64_t	 idem_next_expiry_ms(void);
 /*
- * lifecycle listener: a job accepted with a token (ch->idem) gets it; an ended job's
+ * lifecycle listener: a job accepted with a token (ch->text, from new) gets it; an ended job's
  * token starts its window; a dead job queued again makes it live again.
  */
 void		 idem_job_changed(const struct job_change *);

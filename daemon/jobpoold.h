@@ -460,10 +460,14 @@ void		 job_table_free(void);
 #define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
 struct job_change {
 	struct job	*j;
-	const char	*text;		/* final: the result or error it keeps */
+	/*
+	 * final: the result or error it keeps; accepted (queued or delayed from new) by
+	 * a SUBMIT: its idempotency token (idem=), or NULL. Not a field of its own: the
+	 * struct is filled on every job's path (bench W1).
+	 */
+	const char	*text;
 	const char	*err;		/* retry_wait, dead: the attempt's error */
 	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
-	const char	*idem;		/* queued, from new: its idempotency token, or NULL */
 	uint64_t	 delay_ms;	/* retry_wait: its backoff */
 	uint32_t	 len;
 	uint32_t	 errlen;
@@ -477,7 +481,6 @@ struct job_change {
 	uint8_t		 attempt;	/* j->attempts */
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
-	uint8_t		 idemlen;
 };
 /*
  * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener

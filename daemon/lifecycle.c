@@ -40,7 +40,9 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
  *   - idem (idempotency tokens) after the journal, whose SUBMIT or END its own
- *     record follows; called only for a job with a token or while tokens are held;
+ *     record follows; called only while tokens are held, or for a job accepted with
+ *     one (from new, its text; a new job's other text is a recovered dead job's
+ *     reason, which idem ignores);
  *   - stats and the log next, so that a client told of a change finds it counted;
  *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
  *     of an end no later than a waiter; it only records, and delivers later in the
@@ -63,7 +65,7 @@ static void	lifecycle_log_debug(const struct job_change *)
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
 	L(idem_job_changed,	ON_WAITING | ON_END,				\
-				ch->idem != NULL || idem_n != 0)		\
+				idem_n != 0 || (ch->from == JOB_NEW && ch->text != NULL)) \
 	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\
 				ON(JOB_EV_STARTED), 1)				\
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DEAD) | \

@@ -1306,7 +1306,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
 	 */
 	reply_ok_id(c, dispatch_submit_as(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL,
-	    &(struct job_change){ .idem = req->idem, .idemlen = (uint8_t)req->idemlen }));
+	    (req->flags & PROTO_F_IDEM) ? &(struct job_change){ .text = req->idem,
+	    .len = (uint32_t)req->idemlen } : NULL));
 	return (REQ_DONE);
 }
 

@@ -55,8 +55,8 @@ submit(const char *tok, uint16_t owner)
 
 	ck_assert_ptr_nonnull(j);
 	j->owner = owner;
-	dispatch_submit_as(tq, j, NULL, &(struct job_change){ .idem = tok,
-	    .idemlen = tok != NULL ? (uint8_t)strlen(tok) : 0 });
+	dispatch_submit_as(tq, j, NULL, &(struct job_change){ .text = tok,
+	    .len = tok != NULL ? (uint32_t)strlen(tok) : 0 });
 	return (j);
 }
 
