@@ -1917,14 +1917,18 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
  * Put every recovered job back, in id order (the order they were accepted); the ones
  * whose queue does not exist stay in J.orphans. Takes the records out of s.
  */
+/*
+ * Take every record out of s, in id order (the order jobs were accepted): a malloc'd
+ * array of *n (NULL when s is empty), or -1 if out of memory (s is left as it was).
+ */
 static int
-journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
+jset_take_sorted(struct jset *s, struct jrec ***allp, uint64_t *n)
 {
 	struct jrec	**all, *r, *next;
-	uint64_t	  i, n = 0, now_wall = wall_ms();
-	int		  rc;
+	uint64_t	  i;
 
-	*nqueued = *ndead = 0;
+	*allp = NULL;
+	*n = 0;
 	if (s->n == 0)
 		return (0);
 	if ((all = calloc(s->n, sizeof *all)) == NULL)
@@ -1932,12 +1936,26 @@ journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
 	for (i = 0; i <= s->mask; i++) {
 		for (r = s->b[i]; r != NULL; r = next) {
 			next = r->hnext;
-			all[n++] = r;
+			all[(*n)++] = r;
 		}
 		s->b[i] = NULL;
 	}
 	s->n = 0;
-	qsort(all, n, sizeof *all, cmp_jrec_id);
+	qsort(all, *n, sizeof *all, cmp_jrec_id);
+	*allp = all;
+	return (0);
+}
+
+static int
+journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
+{
+	struct jrec	**all, *r;
+	uint64_t	  i, n, now_wall = wall_ms();
+	int		  rc;
+
+	*nqueued = *ndead = 0;
+	if (jset_take_sorted(s, &all, &n) != 0)
+		return (-1);
 	for (i = 0; i < n; i++) {
 		r = all[i];
 		if ((rc = journal_restore(r, now_wall)) < 0) {
@@ -1971,26 +1989,15 @@ journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
 static int
 journal_restore_tokens(struct jset *t, uint32_t window_ms, uint64_t *ntok)
 {
-	struct jrec	**all, *r, *next;
+	struct jrec	**all, *r;
 	struct queue	 *q;
 	struct job	 *j;
-	uint64_t	  i, n = 0, now_wall = wall_ms(), now = now_ms(), exp;
+	uint64_t	  i, n, now_wall = wall_ms(), now = now_ms(), exp;
 	int		  owner, rc = 0;
 
 	*ntok = 0;
-	if (t->n == 0)
-		return (0);
-	if ((all = calloc(t->n, sizeof *all)) == NULL)
+	if (jset_take_sorted(t, &all, &n) != 0)
 		return (-1);
-	for (i = 0; i <= t->mask; i++) {
-		for (r = t->b[i]; r != NULL; r = next) {
-			next = r->hnext;
-			all[n++] = r;
-		}
-		t->b[i] = NULL;
-	}
-	t->n = 0;
-	qsort(all, n, sizeof *all, cmp_jrec_id);
 	for (i = 0; i < n; i++) {
 		r = all[i];
 		if (rc != 0 || (q = queue_find(r->qname)) == NULL || q->removed ||

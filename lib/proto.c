@@ -96,26 +96,6 @@ proto_err_tok(struct proto_request *req, const char *cmd, const char *what,
 		proto_err(req, "proto", "%s '%s'", what, q);
 }
 
-/* An idempotency token: a word that every reader of it can take as it is. */
-int
-proto_valid_idem(const char *s, size_t n)
-{
-	size_t	i;
-	char	c;
-
-	if (n == 0 || n > PROTO_MAX_IDEM)
-		return (0);
-	for (i = 0; i < n; i++) {
-		c = s[i];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') ||
-		    (c != '\0' && strchr("._-:@/+=~", c) != NULL))
-			continue;
-		return (0);
-	}
-	return (1);
-}
-
 /* Parse an unsigned decimal of at most 19 digits. */
 int
 proto_parse_u64(const char *s, size_t n, uint64_t *out)
@@ -166,23 +146,37 @@ proto_parse_i64(const char *s, size_t n, int64_t *out)
 	return (0);
 }
 
-/* Is this a valid queue name? */
-int
-proto_valid_name(const char *name, size_t n)
+/* Is s[0..n) 1 to max bytes of letters, digits and the bytes of punct? */
+static int
+proto_valid_word(const char *s, size_t n, size_t max, const char *punct)
 {
 	size_t	i;
 	char	c;
 
-	if (n == 0 || n > PROTO_MAX_NAME)
+	if (n == 0 || n > max)
 		return (0);
 	for (i = 0; i < n; i++) {
-		c = name[i];
+		c = s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')
+		    (c >= '0' && c <= '9') || (c != '\0' && strchr(punct, c) != NULL))
 			continue;
 		return (0);
 	}
 	return (1);
+}
+
+/* Is this a valid queue name? */
+int
+proto_valid_name(const char *name, size_t n)
+{
+	return (proto_valid_word(name, n, PROTO_MAX_NAME, "_.-"));
+}
+
+/* An idempotency token: a word that every reader of it can take as it is. */
+int
+proto_valid_idem(const char *s, size_t n)
+{
+	return (proto_valid_word(s, n, PROTO_MAX_IDEM, "._-:@/+=~"));
 }
 
 /* Format an unsigned number in decimal; returns its length. */

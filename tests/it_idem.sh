@@ -26,13 +26,6 @@ queues = ( { name = "default"; handler = "echo"; workers = 1; },
   { name = "gate"; handler = "exec:%s"; workers = 1; } );\n' \
 		"$J" "$1" "${2:+idempotency_max = $2;}" "$JP_TMP/gate.sh"
 }
-state_of() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
-kill9() {
-	kill -KILL "$JP_DPID"
-	wait "$JP_PID" 2>/dev/null
-	JP_PID=
-	JP_DPID=
-}
 
 jp_start "$(conf 600)"
 
@@ -42,7 +35,7 @@ jp_eq "a resend while it waits gets the first job's id" "$W" \
 	"$(jp_ctl submit --idem wait-1 second)"
 jp_eq "--json says it was a duplicate" "{\"id\":$W,\"dup\":true}" \
 	"$(jp_ctl --json submit --idem wait-1 third)"
-jp_eq "the first job is the one that waits" delayed "$(state_of "$W")"
+jp_eq "the first job is the one that waits" delayed "$(jp_state "$W")"
 jp_eq "one job, not three" 1 "$(jp_stat queue default submitted)"
 jp_eq "STATS counts the token" 1 "$(jp_stat daemon idem_tokens)"
 OTHER=$(jp_ctl submit --idem wait-2 --delay 600 x)
@@ -59,7 +52,7 @@ jp_match "and --json too" "\"job\":$W,.*\"idem\":\"wait-1\"" \
 
 # --- while it runs, and -w gets the first job's result ---------------------------------
 R=$(jp_ctl submit -q gate --idem run-1 first)
-jp_eq_until "the gate job runs" running 10 state_of "$R"
+jp_eq_until "the gate job runs" running 10 jp_state "$R"
 jp_eq "a resend while it runs gets its id" "$R" "$(jp_ctl submit -q gate --idem run-1 second)"
 jp_ctl submit -w -q gate --idem run-1 third >"$JP_TMP/run.out" 2>&1 &
 WPID=$!
@@ -74,7 +67,7 @@ jp_eq "one gate job ran" 1 "$(jp_stat queue gate submitted)"
 
 # --- after it finished ---------------------------------------------------------------
 D=$(jp_ctl submit --idem done-1 hello)
-jp_eq_until "the job is done" done 10 state_of "$D"
+jp_eq_until "the job is done" done 10 jp_state "$D"
 jp_eq "a resend after the end gets its id" "$D" "$(jp_ctl submit --idem done-1 bye)"
 jp_eq "submit -w of it prints the first job's result" hello \
 	"$(jp_ctl submit -w --idem done-1 bye)"
@@ -100,12 +93,12 @@ jp_eq "the connection carries on" "OK pong" "$(printf '%s\n' "$out" | sed -n 5p)
 # --- kill -9 and a restart with the journal ---------------------------------------------
 C=$(jp_ctl submit --idem crash-1 --delay 600 x)
 F=$(jp_ctl submit --idem crash-2 y)
-jp_eq_until "crash-2's job is done" done 10 state_of "$F"
-kill9
+jp_eq_until "crash-2's job is done" done 10 jp_state "$F"
+jp_kill9
 jp_start "$(conf 600)"
 jp_eq "after kill -9: a resend of a waiting job's token gets its id" "$C" \
 	"$(jp_ctl submit --idem crash-1 z)"
-jp_eq "the job itself was recovered" delayed "$(state_of "$C")"
+jp_eq "the job itself was recovered" delayed "$(jp_state "$C")"
 jp_eq "after kill -9: a resend of a finished job's token gets its id" "$F" \
 	"$(jp_ctl submit --idem crash-2 z)"
 out=$(jp_ctl submit -w --idem crash-2 z 2>&1); rc=$?
@@ -120,7 +113,7 @@ jp_match "the log counts the tokens restored" "idempotency tokens?" "$(jp_log)"
 jp_config "$(conf 0.3)" >/dev/null
 jp_ctl reload >/dev/null || jp_fail "reload failed"
 E=$(jp_ctl submit --idem win-1 a)
-jp_eq_until "the job is done" done 10 state_of "$E"
+jp_eq_until "the job is done" done 10 jp_state "$E"
 # Within the window the resend is a duplicate; past it, a new job: wait for that.
 newjob() { local id; id=$(jp_ctl submit --idem win-1 b); [ "$id" != "$E" ]; }
 jp_ok_until "past idempotency_window the token makes a new job" 10 newjob

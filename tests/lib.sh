@@ -175,6 +175,15 @@ jp_stat() {
 			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 				print substr($i, length(k) + 2); exit } }'
 }
+# jp_state ID: the job's state as `jobpoolctl status` says it, or notfound.
+jp_state() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
+# jp_kill9: the daemon dies at once, as in a crash; its workers see their pipes close.
+jp_kill9() {
+	kill -KILL "$JP_DPID"
+	wait "$JP_PID" 2>/dev/null
+	JP_PID=
+	JP_DPID=
+}
 # worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
 worker_pid() {
 	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
