@@ -381,13 +381,7 @@ dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_st
 		queue_push_as(q, j, info);
 }
 
-/* Accept a new job into its queue, with a new id. */
-uint64_t
-dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
-{
-	return (dispatch_submit_as(q, j, waiter, NULL));
-}
-
+/* Accept a new job into its queue, with a new id (dispatch_submit: info NULL). */
 uint64_t
 dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
     struct job_change *info)

@@ -15,6 +15,9 @@
  * with a new token is refused (server.c says so), never a token dropped early, which
  * would make a resend run the job twice.
  *
+ * SUBMIT gives an accepted job its token (idem_give); the lifecycle listener, called
+ * only while tokens are held, hears ends and dead jobs queued again.
+ *
  * With a journal, each token's life is recorded (journal_idem: at the submit, when
  * its job ends, when a dead job is queued again) and restored by the recovery
  * (idem_restore), so tokens outlive a restart for their window.
@@ -313,6 +316,20 @@ idem_record(struct idem_tok *t)
 }
 
 void
+idem_give(const struct job *j, const char *tok, size_t len)
+{
+	struct idem_tok	*t;
+
+	if ((t = idem_add(j->qidx, j->owner, tok, len, j->id, 0)) == NULL) {
+		log_warnx("queue %s: job %llu: out of memory for its idempotency token; "
+		    "a resend makes another job", job_queue(j)->name,
+		    (unsigned long long)j->id);
+		return;
+	}
+	idem_record(t);
+}
+
+void
 idem_job_changed(const struct job_change *ch)
 {
 	struct job	*j = ch->j;
@@ -321,20 +338,9 @@ idem_job_changed(const struct job_change *ch)
 	switch (ch->what) {
 	case JOB_QUEUED:
 	case JOB_DELAYED:
-		if (ch->from == JOB_NEW && ch->text != NULL) {
-			if ((t = idem_add(j->qidx, j->owner, ch->text, ch->len, j->id,
-			    0)) == NULL) {
-				log_warnx("queue %s: job %llu: out of memory for its "
-				    "idempotency token; a resend makes another job",
-				    job_queue(j)->name, (unsigned long long)j->id);
-				return;
-			}
-			idem_record(t);
-			return;
-		}
 		/* A dead job queued again is live again: its token too. */
-		if (ch->from != JOB_DEAD || idem_n == 0 ||
-		    (t = *idem_job_slot(j->id)) == NULL || t->expires_ms == 0)
+		if (ch->from != JOB_DEAD || (t = *idem_job_slot(j->id)) == NULL ||
+		    t->expires_ms == 0)
 			return;
 		TAILQ_REMOVE(&expiring, t, entry);
 		t->expires_ms = 0;
@@ -342,7 +348,7 @@ idem_job_changed(const struct job_change *ch)
 		return;
 	default:
 		/* Cancelled by the shutdown: it runs after the restart, its token lives. */
-		if (idem_n == 0 || (ch->what == JOB_CANCELLED && master_stopping))
+		if (ch->what == JOB_CANCELLED && master_stopping)
 			return;
 		if ((t = *idem_job_slot(j->id)) == NULL || t->expires_ms != 0)
 			return;

@@ -54,9 +54,11 @@ uint64_t	 idem_find(uint16_t qidx, uint16_t owner, const char *tok, size_t len,
 int		 idem_room(void);
 /* In how many ms the first token to expire does so; 0: none is expiring. */
 uint64_t	 idem_next_expiry_ms(void);
+/* SUBMIT accepted j with token tok: j has it from now on (out of memory: logged). */
+void		 idem_give(const struct job *j, const char *tok, size_t len);
 /*
- * lifecycle listener: a job accepted with a token (ch->text, from new) gets it; an ended job's
- * token starts its window; a dead job queued again makes it live again.
+ * lifecycle listener, while tokens are held: an ended job's token starts its window;
+ * a dead job queued again makes it live again.
  */
 void		 idem_job_changed(const struct job_change *);
 /* Recovery: a token from the journal (expires_ms: monotonic, 0: live). 0, or -1 ENOMEM. */

@@ -591,11 +591,15 @@ extern const struct worker_cb	dispatch_worker_cb;
 void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
-/* Submit a new job (already checked for room); returns its id. */
-uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
-/* The same, with what its change says (info: SUBMIT's idempotency token). */
+/* Submit a new job (already checked for room), with what its change says (info: SUBMIT's
+ * idempotency token, or NULL); returns its id. */
 uint64_t	 dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
 		    struct job_change *info);
+static inline uint64_t
+dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
+{
+	return (dispatch_submit_as(q, j, waiter, NULL));
+}
 /* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
 void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
 		    enum job_state st, struct job_change *info);

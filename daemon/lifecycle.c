@@ -39,16 +39,15 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     hears of it, so a reply telling of the end waits until the record is as
  *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
  *     crash only if no client heard that it ended;
- *   - idem (idempotency tokens) after the journal, whose SUBMIT or END its own
- *     record follows; called only while tokens are held, or for a job accepted with
- *     one (from new, its text; a new job's other text is a recovered dead job's
- *     reason, which idem ignores);
  *   - stats and the log next, so that a client told of a change finds it counted;
  *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
  *     of an end no later than a waiter; it only records, and delivers later in the
  *     pass;
  *   - waiters (server.c) after the journal, for the rule above;
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
+ *   - idem (idempotency tokens), called only while tokens are held (SUBMIT gives a
+ *     job its token with idem_give() once it is accepted): after the journal, whose
+ *     END or RETRY its own record follows, and before the queue, which may free j;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
  *     free it at once.
  * Each is a function, the ON() of each state or JOB_EV_* it hears, and when it wants
@@ -64,8 +63,6 @@ static void	lifecycle_log_debug(const struct job_change *)
 #define LIFECYCLE_LISTENERS(L, DEBUG)					\
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
-	L(idem_job_changed,	ON_WAITING | ON_END,				\
-				idem_n != 0 || (ch->from == JOB_NEW && ch->text != NULL)) \
 	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\
 				ON(JOB_EV_STARTED), 1)				\
 	L(lifecycle_log,	ON(JOB_QUEUED) | ON(JOB_RETRY_WAIT) | ON(JOB_DEAD) | \
@@ -77,6 +74,7 @@ static void	lifecycle_log_debug(const struct job_change *)
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(source_redis_job_changed, ON_END, source_redis_nheld != 0)		\
+	L(idem_job_changed,	ON_WAITING | ON_END, idem_n != 0)		\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
 	L(queue_job_changed,	ON_END, 1)
 

@@ -1305,9 +1305,12 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * OK <id> always precedes the job's RESULT: a result can only come from a worker,
 	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
 	 */
+	/* A token goes with the change (job.queued's idem=), and to idem.c after. */
 	reply_ok_id(c, dispatch_submit_as(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL,
 	    (req->flags & PROTO_F_IDEM) ? &(struct job_change){ .text = req->idem,
 	    .len = (uint32_t)req->idemlen } : NULL));
+	if (req->flags & PROTO_F_IDEM)
+		idem_give(j, req->idem, req->idemlen);
 	return (REQ_DONE);
 }
 

@@ -55,8 +55,13 @@ submit(const char *tok, uint16_t owner)
 
 	ck_assert_ptr_nonnull(j);
 	j->owner = owner;
+	if (tok == NULL) {
+		dispatch_submit(tq, j, NULL);
+		return (j);
+	}
 	dispatch_submit_as(tq, j, NULL, &(struct job_change){ .text = tok,
-	    .len = tok != NULL ? (uint32_t)strlen(tok) : 0 });
+	    .len = (uint32_t)strlen(tok) });
+	idem_give(j, tok, strlen(tok));
 	return (j);
 }
 
