@@ -4,7 +4,8 @@
 # runs, or has finished gets the first job's id (--json says dup), and with -w the
 # first job's result, never a second job; another token, another user's queue or no
 # token is another job; the events say the token; a kill -9 and a restart with the
-# journal keep the tokens (a finished job's result is not kept: -w says so); after
+# journal keep the tokens (a finished job's result is not kept: -w says so), and a
+# second one too (the recovery's snapshot holds them); after
 # idempotency_window the token makes a new job; bad tokens are refused naming the
 # field; at idempotency_max a new token is refused until one expires, and a submit
 # without a token goes on.
@@ -108,6 +109,11 @@ jp_match "with -w: its result went with the restart, and it says so" \
 jp_eq "the earlier tokens too" "$W" "$(jp_ctl submit --idem wait-1 again)"
 jp_eq "no job was made by the resends" 0 "$(jp_stat queue default submitted)"
 jp_match "the log counts the tokens restored" "idempotency tokens?" "$(jp_log)"
+# The recovery wrote them into its snapshot: a second crash finds them there.
+jp_kill9
+jp_start "$(conf 600)"
+jp_eq "after a second kill -9 (the snapshot's tokens): the same ids" "$C $F $W" \
+	"$(jp_ctl submit --idem crash-1 z) $(jp_ctl submit --idem crash-2 z) $(jp_ctl submit --idem wait-1 z)"
 
 # --- after the window ------------------------------------------------------------------
 jp_config "$(conf 0.3)" >/dev/null
