@@ -28,8 +28,11 @@ packages=(
 # enables a Prometheus server (prometheus.service, port 9090) where systemd runs; the
 # tests do not use it: `systemctl disable --now prometheus` if it is not wanted.
 # debhelper, dpkg-dev and lintian, with which tests/it_deb.sh builds and checks the
-# Debian packages (their other Build-Depends are in the list above).
-[ "$mode" = test ] && packages+=(tmux prometheus curl redis-server debhelper dpkg-dev lintian)
+# Debian packages (their other Build-Depends are in the list above). chromium and
+# libjs-dygraphs: tests/it_dashboard.sh loads the dashboard in headless chromium,
+# with Debian's dygraphs for its chart and without.
+[ "$mode" = test ] && packages+=(tmux prometheus curl redis-server debhelper dpkg-dev lintian
+	chromium libjs-dygraphs)
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

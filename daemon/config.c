@@ -330,6 +330,38 @@ config_want_string(struct config_parse *cp, const config_setting_t *s, const cha
 	return (0);
 }
 
+/* Read a boolean setting (true or false) into *out. 0 ok, -1 after recording an error. */
+static int
+config_want_bool(struct config_parse *cp, const config_setting_t *s, const char *where,
+    int *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		config_cause_add(cp, s, "'%s'%s must be true or false",
+		    config_setting_name(s), where);
+		return (-1);
+	}
+	*out = config_setting_get_bool(s) ? 1 : 0;
+	return (0);
+}
+
+/* An absolute path setting into *out (a copy). 0 ok, -1 after recording an error. */
+static int
+config_want_path(struct config_parse *cp, const config_setting_t *s, char **out)
+{
+	const char	*str;
+
+	if (config_want_string(cp, s, "", &str) != 0)
+		return (-1);
+	if (str[0] != '/') {
+		config_cause_add(cp, s, "'%s' must be an absolute path, not '%.200s'",
+		    config_setting_name(s), str);
+		return (-1);
+	}
+	free(*out);
+	*out = config_strdup(cp, str);
+	return (0);
+}
+
 /* Read a number (int or float) within [min, max]. 0 ok, -1 after recording an error. */
 static int
 config_want_float(struct config_parse *cp, const config_setting_t *s, const char *where,
@@ -1277,10 +1309,43 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			/* After the queues (config_validate): hooks are queues too. */
 		} else if (strcmp(key, "metrics_listen") == 0) {
 			config_parse_metrics_listen(cp, cf, s);
+		} else if (strcmp(key, "dashboard") == 0) {
+			config_want_bool(cp, s, "", &cf->dashboard);
+		} else if (strcmp(key, "dashboard_actions") == 0) {
+			config_want_bool(cp, s, "", &cf->dashboard_actions);
+		} else if (strcmp(key, "dashboard_token_file") == 0) {
+			config_want_path(cp, s, &cf->dashboard_token_file);
+		} else if (strcmp(key, "dashboard_dir") == 0) {
+			config_want_path(cp, s, &cf->dashboard_dir);
+		} else if (strcmp(key, "dashboard_javascript") == 0) {
+			config_want_path(cp, s, &cf->dashboard_javascript);
 		} else if (strcmp(key, "queues") == 0) {
 			config_parse_queues(cp, cf, s);
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'", key);
+	}
+}
+
+/* The dashboard's: on, read-only, its token beside the socket, its files installed. */
+static void
+config_defaults_dashboard(struct config_parse *cp, struct config *cf)
+{
+	const char	*slash;
+
+	if (cf->dashboard == CONFIG_UNSET_INT)
+		cf->dashboard = 1;
+	if (cf->dashboard_actions == CONFIG_UNSET_INT)
+		cf->dashboard_actions = 0;
+	if (cf->dashboard_dir == NULL)
+		cf->dashboard_dir = config_strdup(cp, CONFIG_DEF_DASHBOARD_DIR);
+	if (cf->dashboard_javascript == NULL)
+		cf->dashboard_javascript = config_strdup(cp, CONFIG_DEF_JAVASCRIPT);
+	if (cf->dashboard_token_file == NULL && cf->socket_path != NULL &&
+	    (slash = strrchr(cf->socket_path, '/')) != NULL &&
+	    asprintf(&cf->dashboard_token_file, "%.*s/dashboard.token",
+	    (int)(slash - cf->socket_path), cf->socket_path) == -1) {
+		cf->dashboard_token_file = NULL;
+		cp->oom = 1;
 	}
 }
 
@@ -1336,6 +1401,7 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->journal_fsync_interval_ms = CONFIG_DEF_FSYNC_INTERVAL_MS;
 	if (cf->journal_compact_size == CONFIG_UNSET_U64)
 		cf->journal_compact_size = CONFIG_DEF_COMPACT_SIZE;
+	config_defaults_dashboard(cp, cf);
 	/* Root hands the socket to the jobpool group where there is one. */
 	if (cf->socket_group == NULL &&
 	    config_setting_get_member(root, "socket_group") == NULL &&
@@ -1583,6 +1649,8 @@ config_new(const char *path)
 	cf->journal_fsync = CONFIG_UNSET_INT;
 	cf->journal_fsync_interval_ms = CONFIG_UNSET_U32;
 	cf->journal_compact_size = CONFIG_UNSET_U64;
+	cf->dashboard = CONFIG_UNSET_INT;
+	cf->dashboard_actions = CONFIG_UNSET_INT;
 	return (cf);
 }
 
@@ -1741,6 +1809,9 @@ config_free(struct config *cf)
 	free(cf->socket_path);
 	free(cf->journal_dir);
 	free(cf->metrics_listen);
+	free(cf->dashboard_token_file);
+	free(cf->dashboard_dir);
+	free(cf->dashboard_javascript);
 	free(cf->warnings);
 	free(cf->path);
 	free(cf);

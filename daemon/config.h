@@ -15,6 +15,8 @@
 
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/jobpool/jobpool.conf"
 #define CONFIG_EMBEDDED_NAME	"<embedded defaults>"
+#define CONFIG_DEF_DASHBOARD_DIR	PKGDATADIR "/dashboard"
+#define CONFIG_DEF_JAVASCRIPT	"/usr/share/javascript"
 
 /* The largest max_payload a config may set; frames between master and workers are
  * sanity-checked against this, not the setting, which a reload may change. */
@@ -136,6 +138,13 @@ struct config {
 
 	/* Issue 19: the HTTP exporter (metrics.c). NULL: off. */
 	char			*metrics_listen; /* "ADDR:PORT" as written, "[V6]:PORT" */
+
+	/* Issue 20: the dashboard on metrics_listen (dashboard.c). */
+	int			 dashboard;		/* serve it; default 1 */
+	int			 dashboard_actions;	/* POST retry/cancel with the token; default 0 */
+	char			*dashboard_token_file;	/* default: dashboard.token beside the socket */
+	char			*dashboard_dir;		/* the page's files; default PKGDATADIR/dashboard */
+	char			*dashboard_javascript;	/* Debian's libjs-* files; default /usr/share/javascript */
 
 	struct queue_config	*queues;
 	int			 nqueues;

@@ -73,9 +73,10 @@ struct events_textslot {
 _Static_assert(sizeof(struct events_rec) == 64, "an event is 64 bytes");
 _Static_assert(sizeof(struct events_textslot) == 128, "a text slot is 128 bytes");
 
-/* A connection following the ring (EVENTS). */
+/* A follower of the ring: an EVENTS connection, or the dashboard's event stream. */
 struct events_sub {
-	struct conn		*c;
+	const struct events_sink *sink;
+	void			*arg;		/* the sink's */
 	uint64_t		 cursor;	/* the next seq to look at */
 	uint64_t		 until;		/* until=now: the last seq, then END */
 	int			 ends;		/* until=now was asked */
@@ -84,6 +85,9 @@ struct events_sub {
 	char			 queue[PROTO_MAX_NAME + 1];	/* "" any */
 	uid_t			 uid;
 	int			 admin;		/* sees every job; else its own only */
+	uint64_t		 id;		/* STATS: the connection's id, pid, where from */
+	pid_t			 pid;
+	const char		*from;
 	TAILQ_ENTRY(events_sub)	 entry;
 };
 
@@ -199,7 +203,7 @@ events_free(void)
 
 	while ((s = TAILQ_FIRST(&subs)) != NULL) {
 		TAILQ_REMOVE(&subs, s, entry);
-		s->c->sub = NULL;
+		s->sink->drop(s->arg);
 		free(s);
 	}
 	nsubs = 0;
@@ -651,13 +655,44 @@ events_wanted(const struct events_sub *s, const struct events_rec *r)
 	return (1);
 }
 
+/*
+ * The sink of an EVENTS connection (server.c): its output, what its socket has not
+ * taken, and its close once END is written.
+ */
+static struct evbuffer *
+events_conn_out(void *arg)
+{
+	return (server_out(arg));
+}
+
+static size_t
+events_conn_unsent(void *arg)
+{
+	return (server_unsent(arg));
+}
+
+static void
+events_conn_end(void *arg)
+{
+	server_stream_end(arg);		/* frees its sub */
+}
+
+static void
+events_conn_drop(void *arg)
+{
+	((struct conn *)arg)->sub = NULL;
+}
+
+static const struct events_sink events_conn_sink = {
+	events_conn_out, events_conn_unsent, NULL, events_conn_end, events_conn_drop, 0
+};
+
 int
 events_subscribe(struct conn *c, const struct proto_request *req, int admin,
     const char **cause)
 {
-	struct events_sub	*s;
+	struct events_want	 want;
 	char			 glob[PROTO_MAX_NAME + 1], line[256];
-	uint64_t		 oldest = events_oldest_seq(), first;
 	size_t			 len;
 
 	*cause = NULL;
@@ -665,53 +700,111 @@ events_subscribe(struct conn *c, const struct proto_request *req, int admin,
 		*cause = "noqueue";
 		return (-1);
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		*cause = "busy";
-		return (-1);
-	}
-	s->c = c;
-	s->uid = c->uid;
-	s->admin = admin;
-	s->types = (1u << EVENTS_NTYPES) - 1;
+	memset(&want, 0, sizeof want);
+	want.types = (1u << EVENTS_NTYPES) - 1;
 	if (req->glob != NULL) {
 		memcpy(glob, req->glob, req->globlen);
 		glob[req->globlen] = '\0';
-		s->types = events_type_mask(glob);
+		want.types = events_type_mask(glob);
 	}
-	memcpy(s->queue, req->queue, sizeof s->queue);
-	if (req->flags & PROTO_F_UNTIL) {
-		s->ends = 1;
-		s->until = last_seq;
+	want.queue = req->queue;
+	want.admin = admin;
+	want.uid = c->uid;
+	want.id = c->id;
+	want.pid = c->pid;
+	want.until = (req->flags & PROTO_F_UNTIL) != 0;
+	if (req->flags & PROTO_F_SINCE_ALL)
+		want.since = EVENTS_SINCE_ALL;
+	else if (req->flags & PROTO_F_SINCE) {
+		want.since = EVENTS_SINCE_SEQ;
+		want.seq = req->id;
+		if (req->flags & PROTO_F_EPOCH)
+			want.epoch = req->epoch;
 	}
 
 	/* The OK first, through the connection's replies. */
 	len = (size_t)snprintf(line, sizeof line, "OK events epoch=%llu seq=%llu "
 	    "oldest=%llu\n", (unsigned long long)epoch, (unsigned long long)last_seq,
-	    (unsigned long long)oldest);
+	    (unsigned long long)events_oldest_seq());
 	evbuffer_add(server_out(c), line, len);
+	if ((c->sub = events_sub_new(&events_conn_sink, c, &want)) == NULL) {
+		*cause = "busy";
+		return (-1);
+	}
+	events_feed(c->sub);	/* until=now may end it: c->sub is then NULL */
+	return (0);
+}
 
-	if (req->flags & PROTO_F_SINCE_ALL)
-		first = oldest;
-	else if (req->flags & PROTO_F_SINCE) {
-		first = req->id + 1;
-		if ((req->flags & PROTO_F_EPOCH) && req->epoch != epoch) {
+/* A restart's gap: what came after seq in epoch e is gone. */
+static void
+events_restart_gap(struct events_sub *s, uint64_t e, uint64_t first)
+{
+	struct evbuffer	*out = s->sink->out(s->arg);
+
+	if (s->sink->sse)
+		evbuffer_add_printf(out, "data: {\"type\":\"gap\",\"reason\":\"restart\","
+		    "\"epoch\":%llu,\"first\":%llu}\n\n", (unsigned long long)e,
+		    (unsigned long long)first);
+	else
+		evbuffer_add_printf(out, "EVENT type=gap reason=restart epoch=%llu "
+		    "first=%llu\n", (unsigned long long)e, (unsigned long long)first);
+}
+
+struct events_sub *
+events_sub_new(const struct events_sink *sink, void *arg,
+    const struct events_want *want)
+{
+	struct events_sub	*s;
+	uint64_t		 first;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (NULL);
+	s->sink = sink;
+	s->arg = arg;
+	s->uid = want->uid;
+	s->admin = want->admin;
+	s->types = want->types;
+	s->id = want->id;
+	s->pid = want->pid;
+	s->from = want->from;
+	if (want->queue != NULL)
+		snprintf(s->queue, sizeof s->queue, "%s", want->queue);
+	if (want->until) {
+		s->ends = 1;
+		s->until = last_seq;
+	}
+	switch (want->since) {
+	case EVENTS_SINCE_ALL:
+		first = events_oldest_seq();
+		break;
+	case EVENTS_SINCE_SEQ:
+		first = want->seq + 1;
+		if (want->epoch != 0 && want->epoch != epoch) {
 			/* The daemon restarted: what came after since is gone. */
-			len = (size_t)snprintf(line, sizeof line, "EVENT type=gap "
-			    "reason=restart epoch=%llu first=%llu\n",
-			    (unsigned long long)req->epoch, (unsigned long long)first);
-			evbuffer_add(server_out(c), line, len);
+			events_restart_gap(s, want->epoch, first);
 			first = 1;
 		}
-	} else
+		break;
+	default:
 		first = last_seq + 1;
+		break;
+	}
 	if (first > last_seq + 1)
 		first = last_seq + 1;	/* a seq not published yet: from now */
 	s->cursor = first;
-	c->sub = s;
 	TAILQ_INSERT_TAIL(&subs, s, entry);
 	nsubs++;
-	events_feed(s);
-	return (0);
+	return (s);
+}
+
+void
+events_sub_free(struct events_sub *s)
+{
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&subs, s, entry);
+	nsubs--;
+	free(s);
 }
 
 void
@@ -719,12 +812,17 @@ events_unsubscribe(struct conn *c)
 {
 	struct events_sub	*s = c->sub;
 
-	if (s == NULL)
-		return;
-	TAILQ_REMOVE(&subs, s, entry);
-	nsubs--;
 	c->sub = NULL;
-	free(s);
+	events_sub_free(s);
+}
+
+/* s lost the events from its cursor to last: counted, and the cursor moves past. */
+static void
+events_lost(struct events_sub *s, uint64_t last)
+{
+	s->dropped += last - s->cursor + 1;
+	dropped_total += last - s->cursor + 1;
+	s->cursor = last + 1;
 }
 
 /* Add a gap to s's stream, up to last. */
@@ -734,9 +832,7 @@ events_gap(struct events_sub *s, char *buf, size_t len, uint64_t last)
 	len = events_add(buf, len, EVENTS_CHUNK, "EVENT type=gap reason=overrun "
 	    "first=%llu last=%llu\n", (unsigned long long)s->cursor,
 	    (unsigned long long)last);
-	s->dropped += last - s->cursor + 1;
-	dropped_total += last - s->cursor + 1;
-	s->cursor = last + 1;
+	events_lost(s, last);
 	return (len);
 }
 
@@ -774,11 +870,45 @@ events_share(uint64_t seq)
 	shared.next = seq;
 }
 
+/*
+ * Server-Sent Events (the dashboard): each event as its JSON with its id, epoch:seq,
+ * which a browser sends back as Last-Event-ID when it reconnects. Not the path of
+ * EVENTS' followers: formatted per stream with printf.
+ */
+static void
+events_feed_sse(struct events_sub *s, struct evbuffer *out, size_t unsent,
+    size_t budget)
+{
+	const struct events_rec	*r;
+	size_t			 start = evbuffer_get_length(out);
+	uint64_t		 oldest, first;
+
+	while (s->cursor <= last_seq &&
+	    unsent + evbuffer_get_length(out) - start < budget) {
+		oldest = events_oldest_seq();
+		if (s->cursor < oldest) {
+			first = s->cursor;
+			events_lost(s, oldest - 1);
+			evbuffer_add_printf(out, "id: %llu:%llu\ndata: {\"type\":\"gap\","
+			    "\"reason\":\"overrun\",\"first\":%llu,\"last\":%llu}\n\n",
+			    (unsigned long long)epoch, (unsigned long long)(oldest - 1),
+			    (unsigned long long)first, (unsigned long long)(oldest - 1));
+		}
+		r = &ring[(s->cursor - 1) % ring_n];
+		if (events_wanted(s, r)) {
+			evbuffer_add_printf(out, "id: %llu:%llu\ndata: ",
+			    (unsigned long long)epoch, (unsigned long long)r->seq);
+			events_format_json(out, r);	/* ends with its newline */
+			evbuffer_add(out, "\n", 1);
+		}
+		s->cursor++;
+	}
+}
+
 /* Send s what it has not had, up to its backlog. */
 static void
 events_feed(struct events_sub *s)
 {
-	struct conn		*c = s->c;
 	struct evbuffer		*out;
 	const struct events_rec	*r;
 	char			 buf[EVENTS_CHUNK];
@@ -787,11 +917,15 @@ events_feed(struct events_sub *s)
 
 	budget = master_config->max_output < EVENTS_BACKLOG ?
 	    master_config->max_output : EVENTS_BACKLOG;
-	unsent = server_unsent(c);
-	out = server_out(c);
+	unsent = s->sink->unsent(s->arg);
+	out = s->sink->out(s->arg);
 	/* A subscriber whose backlog is full costs this comparison and no more. */
 	if (unsent + EVENTS_LINE_MAX >= budget)
 		return;
+	if (s->sink->sse) {
+		events_feed_sse(s, out, unsent, budget);
+		goto flush;
+	}
 	if (s->cursor <= last_seq && events_takes_all(s) &&
 	    s->cursor >= events_oldest_seq()) {
 		if (shared.first == 0 || shared.first < events_oldest_seq())
@@ -822,18 +956,27 @@ events_feed(struct events_sub *s)
 		len = events_add(buf, len, sizeof buf, "END seq=%llu\n",
 		    (unsigned long long)s->until);
 		evbuffer_add(out, buf, len);
-		server_stream_end(c);	/* frees s */
+		s->sink->end(s->arg);	/* frees s */
 		return;
 	}
 	if (len > 0)
 		evbuffer_add(out, buf, len);
+flush:
+	if (s->sink->flush != NULL)
+		s->sink->flush(s->arg);
+}
+
+void
+events_sub_writable(struct events_sub *s)
+{
+	if (s != NULL)
+		events_feed(s);
 }
 
 void
 events_writable(struct conn *c)
 {
-	if (c->sub != NULL)
-		events_feed(c->sub);
+	events_sub_writable(c->sub);
 }
 
 /* ----- hooks ----- */
@@ -972,10 +1115,11 @@ events_stats_lines(struct evbuffer *out)
 	TAILQ_FOREACH(s, &subs, entry) {
 		behind = s->cursor < oldest ? oldest - s->cursor : 0;
 		evbuffer_add_printf(out, "subscriber %llu pid=%ld uid=%ld seq=%llu "
-		    "waiting=%llu dropped=%llu\n", (unsigned long long)s->c->id,
-		    (long)s->c->pid, (long)s->uid, (unsigned long long)(s->cursor - 1),
+		    "waiting=%llu dropped=%llu%s%s\n", (unsigned long long)s->id,
+		    (long)s->pid, (long)s->uid, (unsigned long long)(s->cursor - 1),
 		    (unsigned long long)(last_seq + 1 - s->cursor),
-		    (unsigned long long)(s->dropped + behind));
+		    (unsigned long long)(s->dropped + behind),
+		    s->from != NULL ? " from=" : "", s->from != NULL ? s->from : "");
 	}
 }
 

@@ -3,8 +3,10 @@
  * connections that follow it (EVENTS).
  *
  * Ownership: events.c owns the ring, its text slots and every subscriber (struct
- * events_sub). A subscribed connection points at its subscriber (c->sub); server.c
- * drops it with events_unsubscribe() when the connection closes.
+ * events_sub). A subscriber writes into a sink (struct events_sink): an EVENTS
+ * connection (c->sub; server.c drops it with events_unsubscribe() when the connection
+ * closes) or the dashboard's Server-Sent Events stream (dashboard.c, events_sub_free()
+ * when its HTTP connection closes).
  */
 
 #ifndef EVENTS_H
@@ -75,6 +77,39 @@ struct events_info {
 	uint32_t	 textlen;
 };
 
+/*
+ * Where a subscriber's events go, and how the sink's owner hears of the subscriber.
+ * events.c writes into out() up to a backlog of unsent() bytes, calls flush() (if
+ * any) after a feed, end() once until=now is written out (the owner then frees the
+ * subscriber), and drop() when events_free() freed it under the owner.
+ */
+struct events_sink {
+	struct evbuffer	*(*out)(void *arg);
+	size_t		 (*unsent)(void *arg);	/* added to out, not yet taken by the peer */
+	void		 (*flush)(void *arg);
+	void		 (*end)(void *arg);
+	void		 (*drop)(void *arg);
+	int		 sse;	/* Server-Sent Events (id: epoch:seq, data: JSON), not EVENT lines */
+};
+
+/* What a subscriber wants: EVENTS' arguments, and who it is for STATS. */
+#define EVENTS_SINCE_NOW	0	/* the events published from now on */
+#define EVENTS_SINCE_SEQ	1	/* those after seq (of epoch, if not 0) */
+#define EVENTS_SINCE_ALL	2	/* every event the ring holds, then on */
+struct events_want {
+	uint32_t	 types;		/* a bit per enum events_type */
+	const char	*queue;		/* NULL or "": any */
+	int		 admin;		/* sees every job's events, else uid's own */
+	uid_t		 uid;
+	int		 since;		/* EVENTS_SINCE_* */
+	uint64_t	 seq;
+	uint64_t	 epoch;
+	int		 until;		/* stop after the last event now, with END */
+	uint64_t	 id;		/* STATS' subscriber line: the connection */
+	pid_t		 pid;
+	const char	*from;		/* and where from (a static string), or NULL */
+};
+
 /* At start, before anything is published: the ring of n events. 0, or -1 (ENOMEM). */
 int		 events_init(uint32_t n);
 void		 events_free(void);
@@ -94,6 +129,15 @@ int		 events_subscribe(struct conn *c, const struct proto_request *req,
 void		 events_unsubscribe(struct conn *c);
 /* c's socket took its backlog: send it more. */
 void		 events_writable(struct conn *c);
+/*
+ * Any sink: a subscriber, or NULL out of memory. Its owner keeps the pointer, then
+ * calls events_sub_writable() for what want->since asks (and again whenever the peer
+ * took its backlog); it frees it with events_sub_free() (or end() says it is done).
+ */
+struct events_sub *events_sub_new(const struct events_sink *sink, void *arg,
+		    const struct events_want *want);
+void		 events_sub_free(struct events_sub *s);
+void		 events_sub_writable(struct events_sub *s);
 /* The daemon line's events_* words (STATS), and a line per subscriber. */
 void		 events_stats(struct evbuffer *out);
 void		 events_stats_lines(struct evbuffer *out);

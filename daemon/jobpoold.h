@@ -722,6 +722,19 @@ void		 metrics_stop(void);
 /* The bodies of /metrics and /status: 0, or -1 out of memory. */
 int		 metrics_write(struct evbuffer *b);
 int		 metrics_write_status(struct evbuffer *b);
+/* The n bytes at s as a JSON string (escaped, UTF-8 checked) into b. */
+void		 metrics_json_str(struct evbuffer *b, const char *s, size_t n);
+
+/*
+ * dashboard.c: the page, its JSON and its event stream on metrics_listen (issue 20).
+ * dashboard_request: 1 if it answered req (a path of the dashboard's), else 0.
+ */
+struct evhttp_request;
+int		 dashboard_start(const struct config *cf);
+void		 dashboard_reconfigure(const struct config *cf);
+void		 dashboard_stop(void);
+int		 dashboard_request(struct evhttp_request *req, const char *path);
+uint32_t	 dashboard_streams(void);
 
 /* source_redis.c: a queue's jobs from a Redis stream (issue 17) */
 /* At start and after a reload: read for the queues that have a source, and only them. */

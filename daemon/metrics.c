@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,12 @@ metrics_subscribers(const struct metrics_scrape *s)
 }
 
 static double
+metrics_dashboard_streams(const struct metrics_scrape *s)
+{
+	return ((double)dashboard_streams());
+}
+
+static double
 metrics_jobs_known(const struct metrics_scrape *s)
 {
 	return ((double)job_count());
@@ -594,13 +601,16 @@ static const struct metrics_family metrics_families[] = {
 	    .daemon = metrics_jobs_known },
 	{ "jobpool_stopping", "gauge", "1 while the daemon shuts down.",
 	    .daemon = metrics_stopping },
+	{ "jobpool_dashboard_streams", "gauge", "Browsers following the events on the "
+	    "dashboard (Server-Sent Events; each is an event subscriber too).",
+	    .daemon = metrics_dashboard_streams },
 	{ "jobpool_events_total", "counter", "Events published since the start (the "
 	    "last sequence number of EVENTS).", .daemon = metrics_events },
 	{ "jobpool_events_dropped_total", "counter", "Events EVENTS subscribers lost: "
 	    "their gaps, and what the ring overtook and has not told them yet.",
 	    .daemon = metrics_events_dropped },
-	{ "jobpool_event_subscribers", "gauge", "Connections following the event "
-	    "stream (EVENTS).", .daemon = metrics_subscribers },
+	{ "jobpool_event_subscribers", "gauge", "Followers of the event stream: EVENTS "
+	    "connections and the dashboard's streams.", .daemon = metrics_subscribers },
 	{ "jobpool_jobs_submitted_total", "counter", "Jobs accepted (not counting those "
 	    "the journal recovered at a start).", .queue = metrics_q_submitted },
 	{ "jobpool_jobs_total", "counter", "Jobs ended (succeeded, dead, cancelled), "
@@ -769,12 +779,15 @@ metrics_utf8_len(const unsigned char *s, size_t n)
 	return (len);
 }
 
-/* A JSON string: escaped, and a byte that is not UTF-8 replaced by U+FFFD. */
-static void
-metrics_json_str(struct evbuffer *b, const char *str)
+/*
+ * A JSON string of the n bytes at str: escaped, and a byte that is not UTF-8 replaced
+ * by U+FFFD (the dashboard's texts too).
+ */
+void
+metrics_json_str(struct evbuffer *b, const char *str, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)str;
-	size_t			 n = strlen(str), len;
+	size_t			 len;
 
 	evbuffer_add(b, "\"", 1);
 	while (n > 0) {
@@ -801,7 +814,7 @@ metrics_json_kv(struct evbuffer *b, int first, const char *key, const char *val)
 {
 	evbuffer_add_printf(b, "%s\"%s\":", first ? "" : ",", key);
 	if (val != NULL)
-		metrics_json_str(b, val);
+		metrics_json_str(b, val, strlen(val));
 	else
 		evbuffer_add(b, "null", 4);
 }
@@ -946,13 +959,22 @@ metrics_write_status(struct evbuffer *b)
 
 /* ----- HTTP ----- */
 
+static void	metrics_reply_error(struct evhttp_request *, int, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+
 /* An error with a line of text saying it (evhttp_send_error would drop our headers). */
 static void
 metrics_reply_error(struct evhttp_request *req, int code, const char *reason,
-    const char *text)
+    const char *fmt, ...)
 {
 	struct evkeyvalq	*hdr = evhttp_request_get_output_headers(req);
 	struct evbuffer		*b;
+	va_list			 ap;
+	char			 text[256];
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
 
 	if ((b = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, code, reason);
@@ -981,8 +1003,12 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		path = "";
 	is_metrics = strcmp(path, "/metrics") == 0;
 	if (!is_metrics && strcmp(path, "/status") != 0) {
+		/* The dashboard's page and its /api/ (dashboard.c), when it is on. */
+		if (dashboard_request(req, path))
+			return;
 		metrics_reply_error(req, HTTP_NOTFOUND, "Not Found", "jobpoold serves "
-		    "/metrics and /status");
+		    "/metrics and /status%s", master_config != NULL &&
+		    master_config->dashboard ? ", and the dashboard at /" : "");
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -1114,6 +1140,10 @@ metrics_start(const struct config *cf, char **cause)
 	*cause = NULL;
 	metrics_start_wall = time(NULL);
 	metrics_start_ms = now_ms();
+	if (dashboard_start(cf) != 0) {
+		*cause = strdup("dashboard: out of memory");
+		return (-1);
+	}
 	if (cf->metrics_listen == NULL)
 		return (0);
 	if ((bs = metrics_bind(cf->metrics_listen, cause)) == NULL)
@@ -1138,6 +1168,7 @@ metrics_reconfigure(const struct config *cf)
 	const char			*want = cf->metrics_listen;
 	char				*cause = NULL;
 
+	dashboard_reconfigure(cf);
 	if ((want == NULL && metrics_addr == NULL) ||
 	    (want != NULL && metrics_addr != NULL && strcmp(want, metrics_addr) == 0))
 		return;
@@ -1170,8 +1201,9 @@ void
 metrics_stop(void)
 {
 	if (metrics_http != NULL)
-		evhttp_free(metrics_http);	/* with its bound sockets */
+		evhttp_free(metrics_http);	/* with its bound sockets, and streams */
 	metrics_http = NULL;
+	dashboard_stop();
 	metrics_bound = NULL;
 	free(metrics_addr);
 	metrics_addr = NULL;

@@ -820,6 +820,37 @@ START_TEST(test_metrics_listen)
 }
 END_TEST
 
+/* The dashboard's settings: defaults, values, and errors at file:line. */
+START_TEST(test_dashboard)
+{
+	struct config	*cf;
+
+	cf = load_ok("socket = \"/run/x/jp.sock\";\n" Q_OK);
+	ck_assert_int_eq(cf->dashboard, 1);
+	ck_assert_int_eq(cf->dashboard_actions, 0);
+	ck_assert_str_eq(cf->dashboard_token_file, "/run/x/dashboard.token");
+	ck_assert_str_eq(cf->dashboard_dir, PKGDATADIR "/dashboard");
+	ck_assert_str_eq(cf->dashboard_javascript, "/usr/share/javascript");
+	config_free(cf);
+	cf = load_ok("dashboard = false;\ndashboard_actions = true;\n"
+	    "dashboard_token_file = \"/etc/t\";\ndashboard_dir = \"/srv/d\";\n"
+	    "dashboard_javascript = \"/srv/js\";\n" Q_OK);
+	ck_assert_int_eq(cf->dashboard, 0);
+	ck_assert_int_eq(cf->dashboard_actions, 1);
+	ck_assert_str_eq(cf->dashboard_token_file, "/etc/t");
+	ck_assert_str_eq(cf->dashboard_dir, "/srv/d");
+	ck_assert_str_eq(cf->dashboard_javascript, "/srv/js");
+	config_free(cf);
+	load_fails("\ndashboard = 1;\n" Q_OK, "@:2: 'dashboard' must be true or false");
+	load_fails("dashboard_actions = \"yes\";\n" Q_OK,
+	    "@:1: 'dashboard_actions' must be true or false");
+	load_fails("dashboard_dir = \"share/d\";\n" Q_OK,
+	    "@:1: 'dashboard_dir' must be an absolute path, not 'share/d'");
+	load_fails("dashboard_token_file = 3;\n" Q_OK,
+	    "@:1: 'dashboard_token_file' must be a string");
+}
+END_TEST
+
 START_TEST(test_socket_mode)
 {
 	struct config	*cf;
@@ -1593,6 +1624,7 @@ config_suite(void)
 	tcase_add_test(tc, test_default_socket_xdg);
 	tcase_add_test(tc, test_default_socket_tmp);
 	tcase_add_test(tc, test_default_socket_bad_xdg);
+	tcase_add_test(tc, test_dashboard);
 	suite_add_tcase(s, tc);
 	return (s);
 }

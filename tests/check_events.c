@@ -401,6 +401,9 @@ START_TEST(test_stalled_subscriber)
 	/* A backlog of 4 KiB: about 40 lines. */
 	test_cf.max_output = 4096;
 	ck_assert_int_eq(events_init(256), 0);
+	/* STATS names a subscriber by its connection's id, taken when it subscribes. */
+	slow->id = 7;
+	fast->id = 8;
 	ck_assert_int_eq(subscribe(slow, "EVENTS", 1), 0);
 	ck_assert_int_eq(subscribe(fast, "EVENTS", 1), 0);
 	free(taken(slow));
@@ -445,8 +448,6 @@ START_TEST(test_stalled_subscriber)
 	    (char *)evbuffer_pullup(all, -1));
 	/* And a line per subscriber: the slow one's loss is its own. */
 	evbuffer_drain(all, evbuffer_get_length(all));
-	slow->id = 7;
-	fast->id = 8;
 	events_stats_lines(all);
 	evbuffer_add(all, "", 1);
 	s = (char *)evbuffer_pullup(all, -1);
@@ -555,6 +556,119 @@ START_TEST(test_decode_errors)
 }
 END_TEST
 
+/* A sink of another kind (the dashboard's): Server-Sent Events into a plain buffer. */
+static struct evbuffer *
+sse_out(void *arg)
+{
+	return (arg);
+}
+
+static size_t
+sse_unsent(void *arg)
+{
+	return (evbuffer_get_length(arg));
+}
+
+static int	sse_flushes, sse_dropped;
+
+static void
+sse_flush(void *arg)
+{
+	(void)arg;
+	sse_flushes++;
+}
+
+static void
+sse_drop(void *arg)
+{
+	(void)arg;
+	sse_dropped++;
+}
+
+static const struct events_sink sse_sink = {
+	sse_out, sse_unsent, sse_flush, NULL, sse_drop, 1
+};
+
+/* Take what b holds as a string (malloc'd). */
+static char *
+sse_take(struct evbuffer *b)
+{
+	size_t	 n = evbuffer_get_length(b);
+	char	*s = malloc(n + 1);
+
+	ck_assert_ptr_nonnull(s);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	return (s);
+}
+
+START_TEST(test_sse_sink)
+{
+	struct evbuffer		*b = evbuffer_new();
+	struct events_sub	*sub;
+	struct events_want	 want;
+	char			*s, line[128];
+	int			 i;
+
+	ck_assert_int_eq(events_init(16), 0);
+	for (i = 1; i <= 5; i++)
+		pub(0, i);
+	/* Resumed after seq 2 of this epoch (Last-Event-ID): 3, 4 and 5, with their ids. */
+	memset(&want, 0, sizeof want);
+	want.types = (1u << EVENTS_NTYPES) - 1;
+	want.admin = 1;
+	want.since = EVENTS_SINCE_SEQ;
+	want.seq = 2;
+	want.epoch = events_epoch();
+	want.from = "http";
+	sub = events_sub_new(&sse_sink, b, &want);
+	ck_assert_ptr_nonnull(sub);
+	events_sub_writable(sub);
+	ck_assert_int_gt(sse_flushes, 0);
+	s = sse_take(b);
+	snprintf(line, sizeof line, "id: %llu:3\ndata: {\"epoch\":%llu,\"seq\":3,",
+	    (unsigned long long)events_epoch(), (unsigned long long)events_epoch());
+	ck_assert_msg(strncmp(s, line, strlen(line)) == 0, "%s", s);
+	ck_assert_msg(strstr(s, "\"type\":\"worker.started\",\"queue\":\"default\","
+	    "\"pid\":5}\n\n") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, ":2\n") == NULL, "%s", s);
+	free(s);
+	/* The ring (16) overtakes it while it is not fed: a gap, then what is held. */
+	for (i = 0; i < 40; i++)
+		pub(0, 100 + i);
+	events_sub_writable(sub);
+	s = sse_take(b);
+	snprintf(line, sizeof line, "id: %llu:29\ndata: {\"type\":\"gap\",\"reason\":"
+	    "\"overrun\",\"first\":6,\"last\":29}\n\n", (unsigned long long)events_epoch());
+	ck_assert_msg(strncmp(s, line, strlen(line)) == 0, "%s", s);
+	ck_assert_msg(strstr(s, ":45\ndata: ") != NULL, "%s", s);
+	free(s);
+	ck_assert_uint_eq(events_dropped(), 24);
+	/* STATS names it with where it came from. */
+	events_stats_lines(b);
+	s = sse_take(b);
+	ck_assert_msg(strstr(s, "seq=45 waiting=0 dropped=24 from=http\n") != NULL, "%s", s);
+	free(s);
+	events_sub_free(sub);
+	ck_assert_uint_eq(events_subscribers(), 0);
+
+	/* Resumed from another start: a restart's gap first. */
+	want.epoch = 12345;
+	want.seq = 9;
+	sub = events_sub_new(&sse_sink, b, &want);
+	events_sub_writable(sub);
+	s = sse_take(b);
+	snprintf(line, sizeof line, "data: {\"type\":\"gap\",\"reason\":\"restart\","
+	    "\"epoch\":12345,\"first\":10}\n\n");
+	ck_assert_msg(strncmp(s, line, strlen(line)) == 0, "%s", s);
+	free(s);
+	/* events_free() frees it under its owner, and says so. */
+	events_free();
+	ck_assert_int_eq(sse_dropped, 1);
+	evbuffer_free(b);
+}
+END_TEST
+
 static Suite *
 events_suite(void)
 {
@@ -571,6 +685,7 @@ events_suite(void)
 	tcase_add_test(tc, test_stalled_subscriber);
 	tcase_add_test(tc, test_filters_and_owner);
 	tcase_add_test(tc, test_restart_gap);
+	tcase_add_test(tc, test_sse_sink);
 	tcase_add_test(tc, test_decode_errors);
 	suite_add_tcase(s, tc);
 	return (s);

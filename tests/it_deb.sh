@@ -182,6 +182,11 @@ jp_match "jobpoold's man page is installed" '^/usr/share/man/man8/jobpoold\.8\.g
 mpath=$(ct sh -c 'zcat /usr/share/man/man8/jobpoold.8.gz' | grep -o '/[^ ]*/METRICS\.md' | head -1)
 jp_eq "the metrics reference jobpoold(8) names is there (${mpath:-none named})" yes \
 	"$(ct sh -c "[ -n '$mpath' ] && [ -f '$mpath' ] && echo yes || echo no")"
+# The dashboard's page, from /usr/share/jobpool/dashboard, on the installed config's
+# loopback listener (bash's /dev/tcp: the tree has no curl).
+jp_match "the installed daemon serves the dashboard's page" '<title>jobpool</title>' \
+	"$(ct bash -c 'exec 3<>/dev/tcp/127.0.0.1/9466 &&
+		printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' 2>&1)"
 
 # A reinstall (as an upgrade does) restarts the daemon: an acknowledged delayed job is in
 # the journal, under /var/lib/jobpool, and comes back.

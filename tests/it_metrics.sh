@@ -195,7 +195,7 @@ jp_match "/status is served as JSON" 'Content-Type: application/json' \
 	"$(curl -s -D - -o /dev/null "$URL/status")"
 
 # ----- paths, methods, bounds -----
-jp_eq "another path is 404" 404 "$(code "$URL/")"
+jp_eq "another path is 404" 404 "$(code "$URL/nothing")"
 jp_eq "a path under /metrics is 404" 404 "$(code "$URL/metrics/x")"
 jp_eq "a query string is ignored" 200 "$(code "$URL/metrics?x=1")"
 jp_eq "POST is 405" 405 "$(code -X POST "$URL/metrics")"
