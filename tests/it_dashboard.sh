@@ -70,6 +70,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 jp_match "the log says where the token is" "dashboard: actions on; the token is in $TOKEN_FILE" "$(jp_log)"
 
+# A job with an idempotency token: its job.queued carries idem (early in the ring).
+jp_ctl submit -q ok --idem dash-1 x0 >/dev/null
 DEAD=$(jp_ctl submit -q flaky payload1)
 jp_eq_until "a flaky job is dead" dead 10 state "$DEAD"
 RUNNING=$(jp_ctl submit -q sleep 60000)
