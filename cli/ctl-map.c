@@ -34,9 +34,10 @@ static int	map_exec(struct ctl_run *);
 
 const struct ctl_cmd ctl_map_cmd = {
 	.name = "map",
-	.usage = { "[-k] [-q queue] [-j window] [-p prio] [--timeout s]" },
+	.usage = { "[-k] [-q queue] [-j window] [-p prio] [--timeout s] [--key NAME]" },
 	.help = "run a job for each line of stdin, print the results",
-	.options = CTL_O_KEEP | CTL_O_QUEUE | CTL_O_WINDOW | CTL_O_PRIO | CTL_O_TIMEOUT,
+	.options = CTL_O_KEEP | CTL_O_QUEUE | CTL_O_WINDOW | CTL_O_PRIO | CTL_O_TIMEOUT |
+	    CTL_O_KEY,
 	.maxargs = 0,
 	.toomany = "map reads its input from stdin",
 	.flags = CTL_CONNECT,
@@ -72,6 +73,7 @@ struct map_ident {
 struct map {
 	struct jobpool			*jp;
 	struct jobpool_submit_opts	 opts;
+	const char			*key;		/* --key: every line's job's, or NULL */
 	int				 keep;
 	uint64_t			 window;
 	uint64_t			 resume;	/* after a full window, go on at this */
@@ -430,7 +432,7 @@ map_submit(struct map *m)
 		}
 		if (!map_next_line(m, &line, &len))
 			break;
-		rc = jobpool_send_submit(m->jp, &m->opts, line, len);
+		rc = jobpool_send_submit_key(m->jp, &m->opts, m->key, line, len);
 		if (rc != JOBPOOL_OK) {
 			ctl_jperr(m->jp, "map: submit", rc);
 			return (-1);
@@ -582,6 +584,7 @@ map_exec(struct ctl_run *r)
 	memset(&m, 0, sizeof m);
 	m.jp = r->jp;
 	m.opts = r->opts;
+	m.key = r->key;
 	m.opts.flags = JOBPOOL_WAIT;
 	m.keep = r->keep;
 	m.window = r->window != 0 ? r->window : MAP_WINDOW_DEFAULT;

@@ -259,6 +259,28 @@ status_history(struct jobpool *jp, uint64_t id, int first)
 	return (0);
 }
 
+/*
+ * A chain's stages (STATUS's stages=ID@QUEUE:STATE,...), one line each:
+ * "stage 2: job 7, queue resize, running".
+ */
+static void
+status_stages(char *list)
+{
+	char		*st, *at, *colon;
+	unsigned	 n = 0;
+
+	while ((st = strsep(&list, ",")) != NULL) {
+		n++;
+		if ((at = strchr(st, '@')) == NULL || (colon = strrchr(at, ':')) == NULL) {
+			printf("stage %u: %s\n", n, st);
+			continue;
+		}
+		*at++ = '\0';
+		*colon++ = '\0';
+		printf("stage %u: job %s, queue %s, %s\n", n, st, at, colon);
+	}
+}
+
 /* status ID: the job's key=value words, as "key: value" lines or a JSON object. */
 static int
 status_job(struct jobpool *jp, uint64_t id)
@@ -282,6 +304,8 @@ status_job(struct jobpool *jp, uint64_t id)
 		*eq++ = '\0';
 		if (ctl_json)
 			json_member(stdout, first, tok, eq);
+		else if (strcmp(tok, "stages") == 0)
+			status_stages(eq);
 		else
 			printf("%s: %s\n", tok, eq);
 		first = 0;

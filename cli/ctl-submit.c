@@ -21,13 +21,14 @@ static int	submit_exec(struct ctl_run *);
 const struct ctl_cmd ctl_submit_cmd = {
 	.name = "submit",
 	.usage = { "[-w [-r]] [-n] [-q queue] [-p prio] [--delay s] [--timeout s] "
-	    "[--idem token] [data | -]", "--redis URL --stream S [-w [-r]] [data | -]" },
+	    "[--key NAME] [--idem token] [data | -]",
+	    "--redis URL --stream S [-w [-r]] [data | -]" },
 	.help = "submit one job; print its id, or with -w its result "
 	    "(-r, --raw: the bytes only, no newline added); --idem: a resend with the "
 	    "token gets the first job (its id, its result); with --redis, add it to a "
 	    "Redis stream that jobpoold queues read, and print its entry id",
 	.options = CTL_O_WAIT | CTL_O_RAW | CTL_O_NONBLOCK | CTL_O_QUEUE | CTL_O_PRIO |
-	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS | CTL_O_IDEM,
+	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS | CTL_O_KEY | CTL_O_IDEM,
 	.maxargs = 1,
 	.toomany = "quote the data, or use - for stdin",
 	.flags = CTL_CONNECT,
@@ -78,6 +79,10 @@ submit_check(struct ctl_run *r)
 {
 	char	*input = NULL;
 
+	if (r->redis != NULL && r->key != NULL) {
+		ctl_warnx("submit: --key is for the daemon's queues, not --redis");
+		return (EXIT_USAGE);
+	}
 	if (r->idem != NULL && r->redis != NULL) {
 		ctl_warnx("submit: --idem is the daemon's; a Redis stream has no tokens "
 		    "(leave out --idem or --redis)");
@@ -109,8 +114,8 @@ submit_exec(struct ctl_run *r)
 		return (ctl_redis_submit(r, submit_data, submit_len));
 	if (r->wait)
 		r->opts.flags |= JOBPOOL_WAIT;
-	if ((rc = jobpool_submit_idem(r->jp, &r->opts, r->idem, submit_data, submit_len,
-	    &id, &dup)) != JOBPOOL_OK) {
+	if ((rc = jobpool_submit_idem(r->jp, &r->opts, r->key, r->idem, submit_data,
+	    submit_len, &id, &dup)) != JOBPOOL_OK) {
 		ctl_jperr(r->jp, "submit", rc);
 		return (EXIT_DAEMON);
 	}

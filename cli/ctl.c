@@ -33,6 +33,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_REDIS,
 	OPT_STREAM,
+	OPT_KEY,
 	OPT_TYPE,
 	OPT_SINCE,
 	OPT_IDEM
@@ -59,6 +60,7 @@ static const struct ctl_option {
 	{ CTL_O_TYPE, { "type", required_argument, NULL, OPT_TYPE } },
 	{ CTL_O_SINCE, { "since", required_argument, NULL, OPT_SINCE } },
 	{ CTL_O_FOLLOW, { "follow", no_argument, NULL, 'f' } },
+	{ CTL_O_KEY, { "key", required_argument, NULL, OPT_KEY } },
 	{ CTL_O_IDEM, { "idem", required_argument, NULL, OPT_IDEM } },
 	{ 0, { "json", no_argument, NULL, OPT_JSON } },
 	{ 0, { "help", no_argument, NULL, 'h' } },
@@ -240,6 +242,26 @@ ctl_parse_int(const char *s, long min, long max, long *out)
 	return (0);
 }
 
+/* --key NAME: what the daemon takes (PROTOCOL.md, key=); 0, or -1 after saying why. */
+static int
+ctl_check_key(const char *name, const char *key)
+{
+	size_t	i, n = strlen(key);
+
+	if (n == 0 || n > 255) {
+		ctl_warnx("%s: bad --key: %zu bytes (1 to 255)", name, n);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f) {
+			ctl_warnx("%s: bad --key: byte 0x%02x at %zu is not printable "
+			    "ASCII (no space)", name, (unsigned char)key[i], i);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Parse seconds, possibly fractional ("1.5"), into milliseconds. 0 ok, -1 bad. */
 static int
 ctl_parse_seconds(const char *s, uint32_t *ms)
@@ -329,6 +351,11 @@ ctl_option(struct ctl_run *r, int ch, const char *arg)
 		break;
 	case OPT_STREAM:
 		r->stream = arg;
+		break;
+	case OPT_KEY:
+		if (ctl_check_key(name, arg) != 0)
+			return (-1);
+		r->key = arg;
 		break;
 	case OPT_IDEM:
 		if (!proto_valid_idem(arg, strlen(arg))) {

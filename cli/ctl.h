@@ -48,6 +48,7 @@
 #define CTL_O_TYPE	0x800	/* --type: type */
 #define CTL_O_SINCE	0x1000	/* --since: since */
 #define CTL_O_FOLLOW	0x2000	/* -f, --follow: follow */
+#define CTL_O_KEY	0x4000	/* --key: key (the job's key, SUBMIT key=) */
 #define CTL_O_IDEM	0x8000	/* --idem: idem (an idempotency token) */
 
 /* What ctl_run() does for a command (struct ctl_cmd's flags). */
@@ -69,6 +70,7 @@ struct ctl_run {
 	const char			 *type;		/* events --type */
 	const char			 *since;	/* events --since */
 	int				  follow;	/* events -f */
+	const char			 *key;		/* --key: the jobs' key */
 	const char			 *idem;		/* submit --idem */
 
 	int				  argc;		/* the operands */

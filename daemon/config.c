@@ -78,6 +78,10 @@
 #define CONFIG_DEF_PRIO_MAX		10
 #define CONFIG_DEF_BATCH		64U
 #define CONFIG_MAX_BATCH		1024
+#define CONFIG_MAX_CONCURRENCY		4096
+#define CONFIG_CONCURRENT_HANDLERS	"sleep"
+#define CONFIG_DEF_BATCH_WAIT_MS	10U
+#define CONFIG_MAX_BATCH_WAIT_MS	60000
 #define CONFIG_DEF_RETRIES		3U
 #define CONFIG_MAX_RETRIES		100
 #define CONFIG_DEF_BACKOFF_BASE_MS	1000U
@@ -643,6 +647,13 @@ config_check_handler(const char *handler, const char *where, char *why, size_t l
 	return (-1);
 }
 
+/* Does handler carry several jobs at once in one worker (concurrency > 1)? */
+int
+config_handler_concurrent(const char *handler)
+{
+	return (strcmp(handler, "sleep") == 0);
+}
+
 /* Online CPUs, for workers = 0; at least 1 and at most the workers limit. */
 static int
 config_nproc(void)
@@ -670,6 +681,9 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->prio_max = CONFIG_UNSET_INT;
 	qc->timeout_ms = CONFIG_UNSET_U32;
 	qc->batch = CONFIG_UNSET_U32;
+	qc->concurrency = CONFIG_UNSET_U32;
+	qc->batch_size = CONFIG_UNSET_U32;
+	qc->batch_wait_ms = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
 	qc->backoff_base_ms = CONFIG_UNSET_U32;
 	qc->backoff_max_ms = CONFIG_UNSET_U32;
@@ -678,12 +692,26 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->max_running = CONFIG_UNSET_U32;
 	qc->rate = CONFIG_UNSET_DBL;
 	qc->burst = CONFIG_UNSET_U32;
+	qc->max_running_per_key = CONFIG_UNSET_U32;
+	qc->rate_per_key = CONFIG_UNSET_DBL;
+	qc->burst_per_key = CONFIG_UNSET_U32;
 	qc->max_jobs_per_worker = CONFIG_UNSET_U32;
 	qc->max_worker_rss = CONFIG_UNSET_U64;
 	qc->poison_after = CONFIG_UNSET_U32;
 	qc->rlimit_as = CONFIG_UNSET_U64;
 	qc->rlimit_cpu = CONFIG_UNSET_U64;
 	qc->rlimit_nofile = CONFIG_UNSET_U64;
+}
+
+/* A bucket's default size for a rate: max(1, ceil(rate)), without libm. */
+static uint32_t
+config_burst_of(double rate)
+{
+	uint32_t	burst = (uint32_t)rate;	/* at most CONFIG_MAX_RATE */
+
+	if ((double)burst < rate)
+		burst++;
+	return (burst < 1 ? 1 : burst);
 }
 
 /* Fill a queue's unset fields with defaults; resolve workers = 0 to the CPU count. */
@@ -706,6 +734,12 @@ config_queue_defaults(struct queue_config *qc)
 		qc->timeout_ms = 0;
 	if (qc->batch == CONFIG_UNSET_U32)
 		qc->batch = CONFIG_DEF_BATCH;
+	if (qc->concurrency == CONFIG_UNSET_U32)
+		qc->concurrency = 1;
+	if (qc->batch_size == CONFIG_UNSET_U32)
+		qc->batch_size = 0;
+	if (qc->batch_wait_ms == CONFIG_UNSET_U32)
+		qc->batch_wait_ms = qc->batch_size > 0 ? CONFIG_DEF_BATCH_WAIT_MS : 0;
 	if (qc->retries == CONFIG_UNSET_U32)
 		qc->retries = CONFIG_DEF_RETRIES;
 	if (qc->backoff_base_ms == CONFIG_UNSET_U32)
@@ -720,14 +754,14 @@ config_queue_defaults(struct queue_config *qc)
 		qc->max_running = 0;
 	if (qc->rate == CONFIG_UNSET_DBL)
 		qc->rate = 0;
-	if (qc->burst == CONFIG_UNSET_U32) {
-		/* max(1, ceil(rate)) without libm; rate is at most CONFIG_MAX_RATE. */
-		qc->burst = (uint32_t)qc->rate;
-		if ((double)qc->burst < qc->rate)
-			qc->burst++;
-		if (qc->burst < 1)
-			qc->burst = 1;
-	}
+	if (qc->burst == CONFIG_UNSET_U32)
+		qc->burst = config_burst_of(qc->rate);
+	if (qc->max_running_per_key == CONFIG_UNSET_U32)
+		qc->max_running_per_key = 0;
+	if (qc->rate_per_key == CONFIG_UNSET_DBL)
+		qc->rate_per_key = 0;
+	if (qc->burst_per_key == CONFIG_UNSET_U32)
+		qc->burst_per_key = config_burst_of(qc->rate_per_key);
 	if (qc->max_jobs_per_worker == CONFIG_UNSET_U32)
 		qc->max_jobs_per_worker = 0;
 	if (qc->max_worker_rss == CONFIG_UNSET_U64)
@@ -750,6 +784,34 @@ static int
 config_refused(const config_setting_t *g, const char *key, int unset)
 {
 	return (config_setting_get_member(g, key) != NULL && unset);
+}
+
+/*
+ * batch_size asks for a handler's batch entry point, which only a plugin can have
+ * (whether this one has is known only where it is loaded: its workers refuse to start
+ * without one, naming this line); batch_wait_ms means nothing without batch_size.
+ */
+static void
+config_batch_validate(struct config_parse *cp, struct queue_config *qc,
+    const config_setting_t *g, const char *where)
+{
+	const config_setting_t	*s;
+
+	if (qc->batch_size != CONFIG_UNSET_U32 && qc->handler != NULL &&
+	    strncmp(qc->handler, CONFIG_HANDLER_PLUGIN,
+	    strlen(CONFIG_HANDLER_PLUGIN)) != 0) {
+		s = config_setting_get_member(g, "batch_size");
+		config_cause_add(cp, s, "'batch_size'%s needs a plugin handler with a "
+		    "batch entry point (process_batch, jobpool-handler.h): '%.200s' "
+		    "takes one job at a time", where, qc->handler);
+	}
+	if (qc->batch_wait_ms != CONFIG_UNSET_U32 &&
+	    !config_refused(g, "batch_size", qc->batch_size == CONFIG_UNSET_U32) &&
+	    qc->batch_size == CONFIG_UNSET_U32) {
+		s = config_setting_get_member(g, "batch_wait_ms");
+		config_cause_add(cp, s, "'batch_wait_ms'%s needs 'batch_size': it bounds "
+		    "how long a batch waits to fill", where);
+	}
 }
 
 /* Checks across a queue's settings, before the defaults fill what was not given. */
@@ -776,12 +838,21 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 		}
 	}
 
+	config_batch_validate(cp, qc, g, where);
+
 	/* An explicit burst means nothing without a rate to refill it. */
 	sburst = config_setting_get_member(g, "burst");
 	if (qc->burst != CONFIG_UNSET_U32 &&
 	    (config_setting_get_member(g, "rate") == NULL || qc->rate == 0)) {
 		config_cause_add(cp, sburst, "'burst'%s needs 'rate': a burst limits "
 		    "nothing without a rate above 0", where);
+	}
+	sburst = config_setting_get_member(g, "burst_per_key");
+	if (qc->burst_per_key != CONFIG_UNSET_U32 &&
+	    (config_setting_get_member(g, "rate_per_key") == NULL ||
+	    qc->rate_per_key == 0)) {
+		config_cause_add(cp, sburst, "'burst_per_key'%s needs 'rate_per_key': a "
+		    "burst limits nothing without a rate above 0", where);
 	}
 }
 
@@ -948,6 +1019,17 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "batch") == 0) {
 			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH, &v) == 0)
 				qc->batch = (uint32_t)v;
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_CONCURRENCY, &v) == 0)
+				qc->concurrency = (uint32_t)v;
+		} else if (strcmp(key, "batch_size") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_BATCH_SIZE,
+			    &v) == 0)
+				qc->batch_size = (uint32_t)v;
+		} else if (strcmp(key, "batch_wait_ms") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
+			    &v) == 0)
+				qc->batch_wait_ms = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;
@@ -967,6 +1049,15 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "burst") == 0) {
 			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
 				qc->burst = (uint32_t)v;
+		} else if (strcmp(key, "max_running_per_key") == 0) {
+			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
+				qc->max_running_per_key = (uint32_t)v;
+		} else if (strcmp(key, "rate_per_key") == 0) {
+			config_want_float(cp, s, where, 0, CONFIG_MAX_RATE,
+			    &qc->rate_per_key);
+		} else if (strcmp(key, "burst_per_key") == 0) {
+			if (config_want_int(cp, s, where, 1, INT32_MAX, &v) == 0)
+				qc->burst_per_key = (uint32_t)v;
 		} else if (strcmp(key, "max_jobs_per_worker") == 0) {
 			if (config_want_int(cp, s, where, 0, INT32_MAX, &v) == 0)
 				qc->max_jobs_per_worker = (uint32_t)v;
@@ -995,6 +1086,16 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 				qc->rlimit_nofile = (uint64_t)v;
 		} else if (strcmp(key, "source") == 0) {
 			config_parse_source(cp, qc, s, where);
+		} else if (strcmp(key, "then") == 0) {
+			if (config_want_string(cp, s, where, &str) != 0)
+				continue;
+			if (!proto_valid_name(str, strlen(str))) {
+				config_cause_add(cp, s, "'then'%s: '%.63s' is not a queue "
+				    "name: use 1 to %d of A-Z a-z 0-9 _ . -", where, str,
+				    PROTO_MAX_NAME);
+				continue;
+			}
+			snprintf(qc->then, sizeof qc->then, "%s", str);
 		} else
 			config_cause_add(cp, s, "unknown setting '%s'%s", key, where);
 	}
@@ -1008,6 +1109,15 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 
 	config_queue_validate(cp, qc, g, where);
 	config_queue_defaults(qc);
+
+	/* Only a handler that carries several jobs at once can use more than one slot. */
+	if (qc->concurrency > 1 && qc->handler != NULL &&
+	    !config_handler_concurrent(qc->handler))
+		config_cause_add(cp, config_setting_get_member(g, "concurrency"),
+		    "'concurrency' is %u%s, but handler '%.200s' runs one job at a time "
+		    "(handlers that carry several: %s; use workers for more)",
+		    qc->concurrency, where,
+		    qc->handler, CONFIG_CONCURRENT_HANDLERS);
 
 	if (qc->prio_min > qc->prio_max) {
 		smin = config_setting_get_member(g, "priority_min");
@@ -1587,6 +1697,108 @@ config_parse_hooks(struct config_parse *cp, struct config *cf, const config_sett
 	}
 }
 
+/* The queue named name among cf's, or NULL (names that did not parse are NULL). */
+static const struct queue_config *
+config_then_queue(const struct config *cf, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < cf->nqueues; i++) {
+		if (cf->queues[i].name != NULL && strcmp(cf->queues[i].name, name) == 0)
+			return (&cf->queues[i]);
+	}
+	return (NULL);
+}
+
+/*
+ * The 'then' setting of user queue i, for its file and line: queues are parsed in the
+ * file's order (one that is not a group is skipped: then the names tell).
+ */
+static const config_setting_t *
+config_then_setting(const config_setting_t *root, int i)
+{
+	const config_setting_t	*s, *g;
+	const char		*name;
+
+	if ((s = config_setting_get_member(root, "queues")) == NULL)
+		return (NULL);
+	while ((g = config_setting_get_elem(s, (unsigned int)i)) != NULL) {
+		if (config_setting_lookup_string(g, "then", &name) == CONFIG_TRUE)
+			return (config_setting_get_member(g, "then"));
+		i++;
+	}
+	return (NULL);
+}
+
+/*
+ * Chains (issue 15): each 'then' names a user's queue that exists, and following them
+ * never comes back to a queue (a queue naming itself included): a chain ends. Each
+ * queue has one 'then' at most, so from any queue the walk is a path or runs into a
+ * cycle; a cycle is told once, at the 'then' of its queue defined first, naming every
+ * queue on it. Hooks have no 'then' (config_parse_hook refuses it).
+ */
+static void
+config_validate_then(struct config_parse *cp, struct config *cf,
+    const config_setting_t *root)
+{
+	const struct queue_config	*qc, *next;
+	char				 path[512];
+	size_t				 len;
+	int				 i, k, steps, first, bad = 0;
+
+	for (i = 0; i < cf->nqueues; i++) {
+		qc = &cf->queues[i];
+		if (qc->then[0] == '\0' || qc->name == NULL)
+			continue;
+		if ((next = config_then_queue(cf, qc->then)) == NULL) {
+			config_cause_add(cp, config_then_setting(root, i), "'then' in queue "
+			    "'%s': no queue '%s'", qc->name, qc->then);
+			bad = 1;
+		} else if (next->hook != 0) {
+			config_cause_add(cp, config_then_setting(root, i), "'then' in queue "
+			    "'%s': '%s' is hook #%u's queue: only its events go there",
+			    qc->name, qc->then, next->hook);
+			bad = 1;
+		}
+	}
+	if (bad)
+		return;
+	for (i = 0; i < cf->nqueues; i++) {
+		qc = &cf->queues[i];
+		if (qc->then[0] == '\0' || qc->name == NULL)
+			continue;
+		/* At most nqueues steps: a path has ended by then, a cycle has not. */
+		next = config_then_queue(cf, qc->then);
+		for (steps = 0; next != qc && steps < cf->nqueues; steps++) {
+			if (next == NULL || next->then[0] == '\0')
+				break;
+			next = config_then_queue(cf, next->then);
+		}
+		if (next != qc)
+			continue;
+		/* qc is on a cycle: told at the queue of the cycle defined first. */
+		first = 1;
+		for (next = config_then_queue(cf, qc->then); next != qc;
+		    next = config_then_queue(cf, next->then)) {
+			if (next < qc)
+				first = 0;
+		}
+		if (!first)
+			continue;
+		len = (size_t)snprintf(path, sizeof path, "%s", qc->name);
+		next = qc;
+		for (k = 0; k < cf->nqueues && len < sizeof path; k++) {
+			next = config_then_queue(cf, next->then);
+			len += (size_t)snprintf(path + len, sizeof path - len, " -> %s",
+			    next->name);
+			if (next == qc)
+				break;
+		}
+		config_cause_add(cp, config_then_setting(root, i), "'then' in queue '%s' "
+		    "makes a cycle: %s (a chain must end)", qc->name, path);
+	}
+}
+
 /* Check what only the whole config can tell: the socket path and that queues exist. */
 static void
 config_validate(struct config_parse *cp, struct config *cf, const config_setting_t *root)
@@ -1613,6 +1825,7 @@ config_validate(struct config_parse *cp, struct config *cf, const config_setting
 		config_cause_add(cp, NULL, "no 'queues': at least one queue is needed");
 	else if ((s = config_setting_get_member(root, "hooks")) != NULL)
 		config_parse_hooks(cp, cf, s);
+	config_validate_then(cp, cf, root);
 	config_validate_output(cp, cf, root);
 }
 

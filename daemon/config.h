@@ -22,6 +22,8 @@
  * sanity-checked against this, not the setting, which a reload may change. */
 #define CONFIG_MAX_MAX_PAYLOAD	268435456
 #define CONFIG_FRAME_MAX	(CONFIG_MAX_MAX_PAYLOAD + 4096)
+/* The most jobs in one batch (batch_size): dispatch gathers them on its stack. */
+#define CONFIG_MAX_BATCH_SIZE	1024
 
 /* A queue's handler is a built-in's name, or one of these followed by a path. */
 #define CONFIG_HANDLER_PLUGIN	"plugin:"
@@ -55,6 +57,9 @@ struct queue_config {
 	int		 prio_max;
 	uint32_t	 timeout_ms;	/* default per-attempt timeout, 0: none */
 	uint32_t	 batch;		/* jobs in flight to one worker at most */
+	uint32_t	 concurrency;	/* jobs one worker runs at once (IO handlers); default 1 */
+	uint32_t	 batch_size;	/* issue 15: jobs per call of a batch handler; 0: none */
+	uint32_t	 batch_wait_ms;	/* a short batch goes once its oldest waited this */
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
 
 	/* Issue 3: lifecycle. */
@@ -65,6 +70,10 @@ struct queue_config {
 	uint32_t	 max_running;		/* jobs running at once across workers; 0: workers */
 	double		 rate;			/* jobs started per second; 0: unlimited */
 	uint32_t	 burst;			/* token bucket size; default max(1, ceil(rate)) */
+	/* Issue 15: the same limits for each job key (keys.c). */
+	uint32_t	 max_running_per_key;	/* jobs of one key running at once; 0: no limit */
+	double		 rate_per_key;		/* jobs of one key started per second; 0: unlimited */
+	uint32_t	 burst_per_key;		/* its bucket; default max(1, ceil(rate_per_key)) */
 	uint32_t	 max_jobs_per_worker;	/* recycle a worker after this many jobs; 0: never */
 	uint64_t	 max_worker_rss;	/* recycle a worker above this RSS (bytes); 0: never */
 	uint32_t	 poison_after;		/* a job that kills this many workers in a row is dead; 0: off; default 3 */
@@ -82,6 +91,12 @@ struct queue_config {
 	uint32_t	 hook;			/* N, its place in hooks; 0: a user's queue */
 	uint32_t	 hook_types;		/* the event types it runs on, a bit each */
 	char		 hook_queue[64];	/* the queues whose events it runs on, a glob */
+
+	/*
+	 * Issue 15: a chain (chain.c). A job's successful result goes on as a new job to
+	 * the queue named here; "" none. Fixed, as source: a plain struct copy.
+	 */
+	char		 then[64];		/* a queue name ([A-Za-z0-9_.-]{1,63}) */
 };
 
 /* journal_fsync: when the journal is flushed to disk (see jobpool.conf(5)). */
@@ -168,6 +183,8 @@ struct config	*config_load(const char *path, char **cause);
 struct config	*config_load_flags(const char *path, int flags, char **cause);
 /* The embedded default config text, libconfig syntax. */
 const char	*config_embedded(void);
+/* Does handler carry several jobs at once in one worker (its queue's concurrency)? */
+int		 config_handler_concurrent(const char *handler);
 /* The socket path used when the config names none: see DESIGN.md, names that are fixed. */
 char		*config_default_socket(void);
 /*

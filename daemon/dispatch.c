@@ -1,10 +1,14 @@
 /*
  * dispatch.c: moves jobs from queues to workers and results back to their jobs, and
  * carries the job lifecycle: timeouts, retries with backoff, dead and poison jobs,
- * cancellation, and the per-queue limits (max_running, rate).
+ * cancellation, and the per-queue limits (max_running, rate), beside which keys.c
+ * holds the per-key ones (dispatch_next).
  *
- * A worker holds an ordered in-flight list; it runs the jobs one at a time in that
- * order, so the head is the job running now. When a queue is deep and its jobs are
+ * A worker holds an ordered in-flight list; it runs up to w->slots of them at once
+ * (one for CPU handlers, the queue's concurrency for IO handlers, as its READY said),
+ * and the first w->slots of the list are the ones running, each since its j->run_at.
+ * Their results come back in any order, each naming its job; as one ends, the next
+ * in line starts. A worker of one slot runs its jobs in order: when a queue is deep and its jobs are
  * short, a worker is given several jobs at once (a batch), sized so it holds about
  * DISPATCH_BATCH_US of work: tiny jobs then cost one pipe round trip per batch instead
  * of one per job, and long jobs are still handed out one at a time so an idle worker
@@ -13,9 +17,21 @@
  * starts its next job as soon as it finishes one instead of waiting a round trip
  * through the master for it.
  *
- * Each worker has one timer, for its head job: the job's timeout while it runs, then,
- * once the job has been asked to stop (cancelled or timed out), the grace period after
- * which the worker is killed.
+ * Each worker has one timer, for the earliest deadline of its running jobs: a job's
+ * timeout while it runs, then, once the job has been asked to stop (cancelled or timed
+ * out: a CANCEL frame names it, and only it stops), the grace period after which the
+ * worker is killed (w->stops keeps those deadlines). A worker that dies takes only the
+ * jobs it held: its running ones count an attempt, the ones in line never started.
+ *
+ * Batches (issue 15; the dispatch_batch_* functions): a queue with batch_size gives a
+ * worker that holds nothing up to batch_size jobs in one FRAME_BATCH, which its handler
+ * runs in one call; the worker's READY said batch_size slots, so they all start
+ * together and each is one of its running jobs, with its own result, attempts, timeout
+ * and events. Fewer than batch_size go only once the oldest ready job has waited
+ * batch_wait_ms (q->dp.batch_ev comes back then). A batch killed because one of its
+ * jobs would not stop puts the others back at the front of the queue, that attempt not
+ * counted (dispatch_batch_spare): they did nothing wrong, and were not cut off midway
+ * as an IO worker's other requests are, but all of a piece with the stubborn one.
  */
 
 #include "autoconf.h"
@@ -44,6 +60,11 @@
 
 static void	dispatch_rate_cb(evutil_socket_t, short, void *);
 static void	dispatch_kick_cb(evutil_socket_t, short, void *);
+static void	dispatch_batch_pass(struct queue *, uint32_t *);
+static void	dispatch_batch_send(struct queue *, struct worker *, uint32_t *);
+static void	dispatch_batch_spare(struct worker *);
+static void	dispatch_lost_running(struct worker *, struct job *, uint64_t,
+		    const char *);
 
 /*
  * Queues with something to dispatch, run once per pass of the event loop: a burst of
@@ -104,6 +125,9 @@ dispatch_queue_free(struct queue *q)
 	if (q->dp.rate_ev != NULL)
 		event_free(q->dp.rate_ev);
 	q->dp.rate_ev = NULL;
+	if (q->dp.batch_ev != NULL)
+		event_free(q->dp.batch_ev);
+	q->dp.batch_ev = NULL;
 }
 
 /* At exit. */
@@ -115,6 +139,18 @@ dispatch_free(void)
 	kick_ev = NULL;
 	kick_head = NULL;
 	kick_tail = &kick_head;
+}
+
+/*
+ * Take j off w's in-flight list (its result came, or w is gone); a keyed job is one
+ * fewer running for its key (keys.c), which may then run one it parked.
+ */
+static inline void
+dispatch_take(struct worker *w, struct job *j)
+{
+	supervisor_take(w, j);
+	if (j->haskey)
+		keys_release(w->queue, j);
 }
 
 /* A uniform random number in [0, 1) for backoff jitter. */
@@ -187,7 +223,12 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 {
 	uint32_t	cap = q->cf.batch, share, by_time;
 
-	if (q->cf.rate > 0)
+	/* An IO handler's worker: as many as it runs at once, each started when sent. */
+	if (w->slots > 1) {
+		cap = w->slots;
+		goto recycle;
+	}
+	if (q->cf.rate > 0 || q->cf.rate_per_key > 0)
 		cap = 1;	/* rate-limited: a job is sent when it may start */
 	/*
 	 * Until the queue's jobs are known to be short, one at a time. And never add to a
@@ -196,7 +237,7 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 	 */
 	if (q->dp.svc_us == 0)
 		cap = 1;
-	else if (w->ninflight > 0 && now_us() - w->head_since >
+	else if (w->ninflight > 0 && now_us() - TAILQ_FIRST(&w->inflight)->run_at >
 	    4 * (uint64_t)q->dp.svc_us + DISPATCH_BATCH_US)
 		return (w->ninflight);
 	if (cap > 1) {
@@ -219,6 +260,7 @@ dispatch_capacity(struct queue *q, struct worker *w, int nready_workers, int ahe
 	}
 	if (cap == 0)
 		cap = 1;
+recycle:
 	/* Recycling by count: never send a worker more than it may run. */
 	if (q->cf.max_jobs_per_worker > 0) {
 		uint64_t left = w->dispatched < q->cf.max_jobs_per_worker ?
@@ -255,6 +297,47 @@ dispatch_maybe_recycle(struct worker *w)
 }
 
 /*
+ * Has q jobs that may be sent now: ready ones, or parked ones whose key may run them?
+ * (Parked jobs whose key is at its limit wait; queue_depth still counts them.)
+ */
+static inline int
+dispatch_runnable(const struct queue *q)
+{
+	return (q->nready > 0 || keys_has_ready(q));
+}
+
+/*
+ * The next job to send: first a parked one whose key may run it now (it was popped
+ * before anything still in the ready lists), then the ready lists, where a keyed job
+ * whose key is at its limit is parked (keys.c) and the next one is looked at. A queue
+ * without keyed jobs pays an empty-list test and a bit test per job.
+ */
+static inline struct job *
+dispatch_next(struct queue *q)
+{
+	struct job	*j;
+
+	if (keys_has_ready(q) && (j = keys_next(q)) != NULL)
+		return (j);
+	while ((j = queue_pop(q)) != NULL) {
+		if (!j->haskey || keys_admit(q, j))
+			return (j);
+	}
+	return (NULL);
+}
+
+/* keys_drain_parked's: a parked job of a queue whose handler cannot start is dead. */
+static void
+dispatch_fail_parked(struct job *j, void *arg)
+{
+	const char	*msg = arg;
+
+	if (job_extra(j) != NULL)
+		j->x->last_status = JOB_FAILED;
+	job_finish(j, JOB_DEAD, msg, strlen(msg));
+}
+
+/*
  * q's handler cannot start: its ready jobs would wait forever. They become dead, with
  * the reason, so their producers hear it and an operator can RETRY them once a reload
  * has fixed the handler. Delayed jobs wait for their time as usual.
@@ -274,6 +357,10 @@ dispatch_fail_ready(struct queue *q)
 		job_finish(j, JOB_DEAD, msg, n);
 		count++;
 	}
+	if (q->keys.nparked > 0) {
+		count += q->keys.nparked;
+		keys_drain_parked(q, dispatch_fail_parked, msg);
+	}
 	log_job(LOG_NOTICE, 0, q->name, 0, "queue %s: %u waiting job%s made dead: the "
 	    "handler cannot start (RETRY them once a reload has fixed it)", q->name,
 	    count, count == 1 ? "" : "s");
@@ -292,17 +379,28 @@ dispatch_pass(struct queue *q, int nready_workers, int ahead, uint32_t *tokens)
 	uint32_t	 cap;
 	int		 i, sent;
 
-	for (i = 0; i < q->nworkers && q->nready > 0 && q->failed_reason == NULL; i++) {
+	for (i = 0; i < q->nworkers && dispatch_runnable(q) && q->failed_reason == NULL;
+	    i++) {
 		w = q->workers[i];
 		if (w == NULL || w->life != WORKER_READY)
 			continue;
-		/* max_running: a semaphore over the queue's busy workers. */
-		if (w->ninflight == 0 && q->cf.max_running > 0 &&
+		/*
+		 * max_running: a semaphore over the queue's busy workers, or, for workers
+		 * of several slots, over its running jobs.
+		 */
+		if (w->ninflight == 0 && q->cf.max_running > 0 && w->slots == 1 &&
 		    q->busy >= q->cf.max_running)
 			continue;
 		cap = dispatch_capacity(q, w, nready_workers, ahead);
+		if (w->slots > 1 && q->cf.max_running > 0) {
+			uint32_t room = q->running < q->cf.max_running ?
+			    q->cf.max_running - q->running + w->ninflight : w->ninflight;
+
+			if (room < cap)
+				cap = room;
+		}
 		sent = 0;
-		while (w->ninflight < cap && *tokens > 0 && (j = queue_pop(q)) != NULL) {
+		while (w->ninflight < cap && *tokens > 0 && (j = dispatch_next(q)) != NULL) {
 			j->attempts++;
 			job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
 			supervisor_send(w, j);
@@ -327,9 +425,15 @@ dispatch_queue(struct queue *q)
 	uint32_t	 tokens = UINT32_MAX;
 	int		 i, nready_workers = 0;
 
-	if (q->failed_reason != NULL && q->nready > 0)
+	if (q->failed_reason != NULL && (q->nready > 0 || q->keys.nparked > 0))
 		dispatch_fail_ready(q);
-	if (q->failed_reason == NULL && q->nready > 0) {
+	/*
+	 * A chain's stage sends nothing while its next queue is full (chain.c): its jobs
+	 * wait here, and its producers are pushed back once it fills in turn.
+	 */
+	if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
+		tokens = 0;
+	else if (q->failed_reason == NULL && dispatch_runnable(q)) {
 		for (i = 0; i < q->nworkers; i++) {
 			w = q->workers[i];
 			if (w != NULL && w->life == WORKER_READY)
@@ -338,15 +442,19 @@ dispatch_queue(struct queue *q)
 		if (q->cf.rate > 0)
 			tokens = dispatch_tokens(q);
 	}
-	dispatch_pass(q, nready_workers, 0, &tokens);
-	/*
-	 * A second pass sends a worker a job ahead where dispatch_capacity allows it (short
-	 * jobs), once every worker has had its batch, so an idle worker never goes without
-	 * while another is given a job to wait behind its running one.
-	 */
-	if (q->nready > 0)
-		dispatch_pass(q, nready_workers, 1, &tokens);
-	if (q->cf.rate > 0 && tokens == 0 && q->nready > 0)
+	if (q->cf.batch_size > 0)
+		dispatch_batch_pass(q, &tokens);
+	else {
+		dispatch_pass(q, nready_workers, 0, &tokens);
+		/*
+		 * A second pass sends a worker a job ahead where dispatch_capacity allows it
+		 * (short jobs), once every worker has had its batch, so an idle worker never
+		 * goes without while another is given a job to wait behind its running one.
+		 */
+		if (dispatch_runnable(q))
+			dispatch_pass(q, nready_workers, 1, &tokens);
+	}
+	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
@@ -359,6 +467,9 @@ dispatch_queue(struct queue *q)
 	if (server_nblocked(q) > 0 && queue_depth(q) < q->low_jobs &&
 	    q->bytes < q->low_bytes)
 		server_unblock(q);
+	/* Room in a chain's next queue: the stages it held go on. */
+	if (q->ch.holding)
+		chain_room(q);
 }
 
 /*
@@ -465,23 +576,94 @@ dispatch_endf(struct job *j, struct worker *w, uint64_t ran_us, enum job_state o
 	dispatch_attempt_end(j, w, ran_us, outcome, flags, cause, msg, n);
 }
 
-/* w's head job starts now. */
-static void
-dispatch_head_started(struct worker *w)
+/* Until when (monotonic us) w's running job id may take to stop; 0: not asked. */
+uint64_t
+dispatch_stop_until(const struct worker *w, uint64_t id)
 {
-	struct job	*j = TAILQ_FIRST(&w->inflight);
+	uint32_t	i;
 
-	if (j != NULL)
-		job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid,
-		    .at_us = w->head_since });
+	for (i = 0; i < w->nstops; i++) {
+		if (w->stops[i].id == id)
+			return (w->stops[i].until_us);
+	}
+	return (0);
 }
 
-/* An idle worker was sent a job: it starts now, and so does its timeout. */
-static void
-dispatch_worker_started(struct worker *w)
+/* Running job id was asked to stop: w is killed past until_us (0 on no memory: now). */
+static uint64_t
+dispatch_stop_add(struct worker *w, uint64_t id, uint64_t until_us)
 {
-	dispatch_head_started(w);
-	dispatch_arm_timeout(w);
+	struct worker_stop	*n;
+	uint32_t		 cap;
+
+	if (w->nstops == w->capstops) {
+		cap = w->capstops ? w->capstops * 2 : 4;
+		if ((n = reallocarray(w->stops, cap, sizeof *n)) == NULL) {
+			log_warnx("worker %ld: no memory to time job %llu's grace; "
+			    "its grace ends now", (long)w->pid, (unsigned long long)id);
+			return (now_us());
+		}
+		w->stops = n;
+		w->capstops = cap;
+	}
+	w->stops[w->nstops].id = id;
+	w->stops[w->nstops].until_us = until_us;
+	w->nstops++;
+	return (until_us);
+}
+
+/* Job id has left w: its grace, if it had one, is over. */
+static void
+dispatch_stop_del(struct worker *w, uint64_t id)
+{
+	uint32_t	i;
+
+	for (i = 0; i < w->nstops; i++) {
+		if (w->stops[i].id == id) {
+			w->stops[i] = w->stops[--w->nstops];
+			return;
+		}
+	}
+}
+
+/*
+ * j starts on w now (at_us): listeners hear it with its wait (from its run_at), and
+ * from here its run_at is when it started, which its timeout counts from.
+ */
+static void
+dispatch_started_at(struct worker *w, struct job *j, uint64_t at_us)
+{
+	job_change(j, JOB_EV_STARTED, &(struct job_change){ .pid = w->pid,
+	    .at_us = at_us });
+	j->run_at = at_us;
+}
+
+/* A job sent to w starts now (w had a free slot), and so does its timeout. */
+static void
+dispatch_worker_started(struct worker *w, struct job *j)
+{
+	dispatch_started_at(w, j, now_us());
+	/* One slot: w was idle. Several: only a deadline of j's can be the earliest. */
+	if (w->slots == 1 || j->timeout_ms != 0 || j->cancel)
+		dispatch_arm_timeout(w);
+}
+
+/*
+ * A running job of w ended at now: the first one in line, if any, takes its slot and
+ * starts now. Returns it, or NULL.
+ */
+static struct job *
+dispatch_next_started(struct worker *w, uint64_t now)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+	uint32_t	 i;
+
+	if (w->ninflight < w->slots)
+		return (NULL);
+	for (i = 1; i < w->slots; i++)
+		j = TAILQ_NEXT(j, entry);
+	dispatch_started_at(w, j, now);
+	return (j);
 }
 
 /* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
@@ -494,21 +676,29 @@ const struct worker_cb dispatch_worker_cb = {
 };
 
 /*
- * The head job's result came: it leaves the head, the service time is measured, and
- * the next job in line starts now, with its timer (and the grace of this one).
- * Returns how long the job ran (us, at least 1).
+ * A running job's result came at now, and it has left w's list: measure how long it
+ * ran (us, at least 1) and, for a worker of one slot, the service time. *rearm says
+ * whether w's timer may have been for it: it had a timeout or was being stopped.
  */
 static uint64_t
-dispatch_measure(struct worker *w, const struct job *done)
+dispatch_measure(struct worker *w, struct job *done, uint64_t now, int *rearm)
 {
 	struct queue	*q = w->queue;
-	struct job	*next = TAILQ_FIRST(&w->inflight);
-	uint64_t	 now = now_us(), dt = now - w->head_since;
+	uint64_t	 dt = now > done->run_at ? now - done->run_at : 0;
 	uint64_t	 ran_us = dt > 0 ? dt : 1;
 
 	w->jobs_done++;
 	w->child_pgid = 0;	/* an exec handler reaps its group before it answers */
-	w->head_since = now;
+	/*
+	 * w's timer is only ever armed for its running jobs' deadlines: this one's if it
+	 * had a timeout or was being stopped (dispatch_arm_timeout), so that says whether
+	 * it may be pending without asking libevent on every result (bench W1).
+	 */
+	*rearm = done->timeout_ms != 0 || done->cancel;
+	if (w->nstops > 0)
+		dispatch_stop_del(w, done->id);
+	if (w->slots > 1)
+		return (ran_us);	/* its jobs overlap: no service time per job */
 	if (dt > 10000000)
 		dt = 10000000;
 	if (dt == 0)
@@ -516,15 +706,23 @@ dispatch_measure(struct worker *w, const struct job *done)
 	/* A moving average: the first measurement sets it, later ones move it by an eighth. */
 	q->dp.svc_us = q->dp.svc_us == 0 ? (uint32_t)dt :
 	    (uint32_t)((q->dp.svc_us * 7 + dt) / 8);
-	/*
-	 * w's timer is only ever armed for its head: for the job just done if it had a
-	 * timeout or was being stopped (dispatch_arm_timeout), so that says whether it is
-	 * pending without asking libevent on every result (bench W1).
-	 */
-	if (done->timeout_ms != 0 || done->cancel ||
-	    (next != NULL && (next->timeout_ms != 0 || next->cancel)))
-		dispatch_arm_timeout(w);
 	return (ran_us);
+}
+
+/* w's running job with this id (its head, for a worker of one slot), or NULL. */
+static struct job *
+dispatch_find_running(struct worker *w, uint64_t id)
+{
+	struct job	*j;
+	uint32_t	 i = 0;
+
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (j->id == id)
+			return (j);
+		if (++i >= w->slots)
+			break;
+	}
+	return (NULL);
 }
 
 /* It succeeded. */
@@ -559,22 +757,25 @@ dispatch_stopped(struct job *j, struct worker *w, uint64_t ran_us, enum job_canc
 		    n, data);
 }
 
-/* The head job of w finished with a frame status and output. */
+/* Job id, running on w, finished with a frame status and output. */
 void
-dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
+dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
+    uint32_t len)
 {
 	struct queue	*q = w->queue;
-	struct job	*j;
+	struct job	*j, *next;
 	enum job_cancel	 why;
-	uint64_t	 ran_us;
+	uint64_t	 ran_us, now;
+	int		 rearm;
 
-	if ((j = TAILQ_FIRST(&w->inflight)) == NULL) {
-		log_warnx("worker %ld (queue %s): result with no job in flight",
-		    (long)w->pid, q->name);
+	if ((j = dispatch_find_running(w, id)) == NULL) {
+		log_warnx("worker %ld (queue %s): result for job %llu, which it does not "
+		    "run; ignored", (long)w->pid, q->name, (unsigned long long)id);
 		return;
 	}
-	supervisor_take(w, j);
-	ran_us = dispatch_measure(w, j);
+	dispatch_take(w, j);
+	now = now_us();
+	ran_us = dispatch_measure(w, j, now, &rearm);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
 	if (len > master_config->max_payload)
@@ -607,23 +808,29 @@ dispatch_result(struct worker *w, int status, const char *data, uint32_t len)
 		    DISPATCH_PERMANENT : 0, NULL, data, len);
 		break;
 	}
-	dispatch_head_started(w);
+	/* Its slot goes to the next in line, which may bring a deadline of its own. */
+	if ((next = dispatch_next_started(w, now)) != NULL &&
+	    (next->timeout_ms != 0 || next->cancel))
+		rearm = 1;
+	if (rearm)
+		dispatch_arm_timeout(w);
 	dispatch_maybe_recycle(w);
 	dispatch_kick(q);
 }
 
 /*
- * w is gone: the jobs behind its head never started. They go back to the front of
- * their levels, last first so they keep their order, or end if they were cancelled or
- * the daemon stops.
+ * w is gone: the jobs behind its first started ones never started. They go back to
+ * the front of their levels, last first so they keep their order, or end if they were
+ * cancelled or the daemon stops.
  */
 static void
-dispatch_requeue_unstarted(struct worker *w, struct job *head)
+dispatch_requeue_unstarted(struct worker *w, uint32_t started)
 {
 	struct job	*j;
 
-	while ((j = TAILQ_LAST(&w->inflight, joblist)) != NULL && j != head) {
-		supervisor_take(w, j);
+	while (w->ninflight > started &&
+	    (j = TAILQ_LAST(&w->inflight, joblist)) != NULL) {
+		dispatch_take(w, j);
 		j->attempts--;
 		if (j->cancel) {
 			j->cancel = JOB_CANCEL_NONE;
@@ -661,37 +868,56 @@ dispatch_crashed(struct job *head, struct worker *w, uint64_t ran_us, const char
 }
 
 /*
- * Worker w is gone. What it held: its head job was running (unless the worker retired
- * cleanly, in which case nothing was), and the jobs behind it never started.
+ * Worker w is gone. What it held: its first w->slots jobs were running (unless the
+ * worker retired cleanly, in which case none was), and the jobs behind them never
+ * started.
  */
 void
 dispatch_worker_lost(struct worker *w, const char *why)
 {
 	struct queue	*q = w->queue;
 	struct job	*head = TAILQ_FIRST(&w->inflight);
-	uint64_t	 ran_us;
-	int		 killed;
+	uint32_t	 started = w->ninflight < w->slots ? w->ninflight : w->slots;
+	uint64_t	 now = now_us();
 
 	if (w->leave == WORKER_SAID_RETIRE)
-		head = NULL;	/* it said it would run nothing more */
-	else if (head != NULL && w->killed_for != 0 && head->id != w->killed_for)
+		started = 0;	/* it said it would run nothing more */
+	else if (w->slots == 1 && head != NULL && w->killed_for != 0 &&
+	    head->id != w->killed_for)
 		/*
 		 * It was killed for a job that would not stop, whose result then crossed
 		 * the kill: this one had only just begun, through no fault of its own.
 		 */
-		head = NULL;
-	dispatch_requeue_unstarted(w, head);
+		started = 0;
+	dispatch_requeue_unstarted(w, started);
+	if (w->killed_for != 0 && q->cf.batch_size > 0)
+		dispatch_batch_spare(w);
 	dispatch_kick(q);
-	if (head == NULL)
-		return;
-	supervisor_take(w, head);
-	ran_us = now_us() - w->head_since;
-	if (ran_us == 0)
-		ran_us = 1;
-	killed = w->killed_for == head->id;
+	while ((head = TAILQ_FIRST(&w->inflight)) != NULL) {
+		dispatch_take(w, head);
+		dispatch_lost_running(w, head, now > head->run_at ? now - head->run_at : 1,
+		    why);
+	}
+}
+
+/* w died while running head (for ran_us): how that attempt ends. */
+static void
+dispatch_lost_running(struct worker *w, struct job *head, uint64_t ran_us,
+    const char *why)
+{
+	struct queue	*q = w->queue;
+	int		 killed = w->killed_for == head->id;
 
 	switch (head->cancel) {
 	case JOB_CANCEL_NONE:
+		if (w->killed_for != 0) {
+			/* It ran beside the job w was killed for: an attempt, not a crash. */
+			dispatch_endf(head, w, ran_us, JOB_FAILED, 0, NULL, "worker %ld "
+			    "was killed because job %llu would not stop (grace %u ms)",
+			    (long)w->pid, (unsigned long long)w->killed_for,
+			    q->cf.grace_ms);
+			break;
+		}
 		dispatch_crashed(head, w, ran_us, why);
 		break;
 	case JOB_CANCEL_TIMEOUT:
@@ -757,7 +983,7 @@ dispatch_stop(struct job *j, enum job_cancel by, const char **why)
 	j->cancel = by;
 	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
 	supervisor_cancel(w, j, FRAME_CANCEL_USER);
-	if (TAILQ_FIRST(&w->inflight) == j)
+	if (supervisor_running(w, j))
 		dispatch_arm_timeout(w);
 	return (1);
 }
@@ -826,60 +1052,86 @@ dispatch_retry(struct job *j, const char **why)
 }
 
 /*
- * Arm w's timer for its head job: the time left of its timeout since it started or,
- * once it has been asked to stop, the grace period (plus time to report) from now.
+ * When running job j of w must have ended (monotonic us), at now: its timeout since it
+ * started or, once it has been asked to stop, its grace period (plus time to report)
+ * from when it was asked, which is recorded then. 0: no limit.
  */
+static uint64_t
+dispatch_deadline(struct worker *w, struct job *j, uint64_t now)
+{
+	uint64_t	until;
+
+	if (j->cancel) {
+		if ((until = dispatch_stop_until(w, j->id)) == 0)
+			until = dispatch_stop_add(w, j->id, now +
+			    ((uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS) * 1000);
+		return (until);
+	}
+	if (j->timeout_ms == 0)
+		return (0);
+	return (j->run_at + (uint64_t)j->timeout_ms * 1000);
+}
+
+/* Arm w's timer for the earliest deadline of its running jobs, or disarm it. */
 void
 dispatch_arm_timeout(struct worker *w)
 {
-	struct job	*j = TAILQ_FIRST(&w->inflight);
+	struct job	*j;
 	struct timeval	 tv;
-	uint64_t	 ran, left;
+	uint64_t	 now = now_us(), first = UINT64_MAX, d, left;
+	uint32_t	 i = 0;
 
-	if (j == NULL) {
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ >= w->slots)
+			break;
+		if ((d = dispatch_deadline(w, j, now)) != 0 && d < first)
+			first = d;
+	}
+	if (first == UINT64_MAX) {
 		evtimer_del(w->tev);
 		return;
 	}
-	if (j->cancel) {
-		if (w->grace_for == j->id && evtimer_pending(w->tev, NULL))
-			return;
-		w->grace_for = j->id;
-		left = (uint64_t)w->queue->cf.grace_ms + DISPATCH_REPORT_MS;
-	} else if (j->timeout_ms == 0) {
-		evtimer_del(w->tev);
-		return;
-	} else {
-		w->grace_for = 0;
-		ran = (now_us() - w->head_since) / 1000;
-		left = ran < j->timeout_ms ? j->timeout_ms - ran : 0;
-	}
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
+	left = first > now ? first - now : 0;
+	tv.tv_sec = (time_t)(left / 1000000);
+	tv.tv_usec = (suseconds_t)(left % 1000000);
 	evtimer_add(w->tev, &tv);
 }
 
-/* w's timer fired: its head job timed out, or its grace period is over. */
+/*
+ * w's timer fired: each running job past its timeout is asked to stop (it alone: a
+ * CANCEL frame names it); one past its grace period gets w killed.
+ */
 void
 dispatch_timer(struct worker *w)
 {
-	struct job	*j = TAILQ_FIRST(&w->inflight);
+	struct job	*j;
+	uint64_t	 now = now_us(), until;
+	uint32_t	 i = 0;
 
-	if (j == NULL || worker_reaped(w))
+	if (worker_reaped(w))
 		return;
-	if (j->cancel && w->grace_for == j->id) {
-		/* The timer ran the grace period and the time to report after it. */
-		log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
-		    "queue %s: job %llu: still running %u ms after it was asked to "
-		    "stop (grace %u ms, then %u ms to report); killing worker %ld",
-		    w->queue->name, (unsigned long long)j->id,
-		    w->queue->cf.grace_ms + DISPATCH_REPORT_MS, w->queue->cf.grace_ms,
-		    DISPATCH_REPORT_MS, (long)w->pid);
-		supervisor_kill(w, j->id);
-		return;
+	TAILQ_FOREACH(j, &w->inflight, entry) {
+		if (i++ >= w->slots)
+			break;
+		if (j->cancel) {
+			if ((until = dispatch_stop_until(w, j->id)) == 0 || now < until)
+				continue;
+			/* The timer ran the grace period and the time to report after it. */
+			log_job(LOG_WARNING, j->id, w->queue->name, (long)w->pid,
+			    "queue %s: job %llu: still running %u ms after it was asked "
+			    "to stop (grace %u ms, then %u ms to report); killing worker "
+			    "%ld", w->queue->name, (unsigned long long)j->id,
+			    w->queue->cf.grace_ms + DISPATCH_REPORT_MS,
+			    w->queue->cf.grace_ms, DISPATCH_REPORT_MS, (long)w->pid);
+			supervisor_kill(w, j->id);
+			return;
+		}
+		if (j->timeout_ms == 0 || now < j->run_at + (uint64_t)j->timeout_ms * 1000)
+			continue;
+		j->cancel = JOB_CANCEL_TIMEOUT;
+		job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
+		supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
 	}
-	j->cancel = JOB_CANCEL_TIMEOUT;
-	job_change(j, JOB_EV_CANCELLING, &(struct job_change){ .pid = w->pid });
-	supervisor_cancel(w, j, FRAME_CANCEL_TIMEOUT);
 	dispatch_arm_timeout(w);
 }
 
@@ -912,6 +1164,15 @@ dispatch_cancel_running(void)
 	return (grace + DISPATCH_REPORT_MS);
 }
 
+/* keys_drain_parked's: a parked job is cancelled by the shutdown. */
+static void
+dispatch_cancel_parked(struct job *j, void *arg)
+{
+	const char	*reason = arg;
+
+	job_finish(j, JOB_CANCELLED, reason, strlen(reason));
+}
+
 /* Shutdown: every job still waiting in a queue is answered as cancelled. */
 void
 dispatch_cancel_waiting(const char *reason)
@@ -925,7 +1186,144 @@ dispatch_cancel_waiting(const char *reason)
 		q = queues[i];
 		while ((j = queue_pop(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
+		keys_drain_parked(q, dispatch_cancel_parked, (void *)reason);
 		while ((j = queue_pop_delayed(q)) != NULL)
 			job_finish(j, JOB_CANCELLED, reason, len);
+	}
+}
+
+/* ----- batches (issue 15): a queue with batch_size ----- */
+
+static void
+dispatch_batch_cb(evutil_socket_t fd, short events, void *arg)
+{
+	dispatch_queue(arg);
+}
+
+/*
+ * May a batch go now? A full one may; a short one once the oldest ready job has waited
+ * batch_wait_ms. Otherwise q's batch timer comes back when it will have.
+ */
+static int
+dispatch_batch_due(struct queue *q)
+{
+	struct timeval	tv;
+	uint64_t	now, waited, wait_us = (uint64_t)q->cf.batch_wait_ms * 1000;
+
+	if (q->nready >= q->cf.batch_size || master_stopping)
+		return (1);
+	now = now_us();
+	if ((waited = queue_oldest_wait_us(q, now)) >= wait_us)
+		return (1);
+	if (q->dp.batch_ev == NULL &&
+	    (q->dp.batch_ev = evtimer_new(master_base, dispatch_batch_cb, q)) == NULL)
+		return (1);	/* no timer: better a short batch than none */
+	tv.tv_sec = (long)((wait_us - waited) / 1000000);
+	tv.tv_usec = (long)((wait_us - waited) % 1000000);
+	evtimer_add(q->dp.batch_ev, &tv);
+	return (0);
+}
+
+/*
+ * Give each ready worker that holds nothing one batch: up to batch_size jobs, within
+ * the rate's tokens, what it may still run (max_jobs_per_worker) and one frame's bytes.
+ * Then, while a whole batch is ready, one more to each worker running a whole batch,
+ * to wait in its pipe: it starts that one as soon as it has answered the first, not a
+ * round trip through the master later (tiny jobs; bench/README.md, "Batches"). Never
+ * more than two a worker, nor a short one behind another.
+ */
+static void
+dispatch_batch_pass(struct queue *q, uint32_t *tokens)
+{
+	struct worker	*w;
+	int		 i, ahead;
+
+	for (ahead = 0; ahead < 2; ahead++) {
+		for (i = 0; i < q->nworkers && dispatch_runnable(q) &&
+		    q->failed_reason == NULL && *tokens > 0; i++) {
+			w = q->workers[i];
+			/*
+			 * Only a worker of the queue's current kind: one a reload is
+			 * replacing may have no batch entry point (or run several jobs
+			 * at once, and take no FRAME_BATCH at all).
+			 */
+			if (w == NULL || w->life != WORKER_READY || w->gen != q->gen)
+				continue;
+			if (!ahead && w->ninflight == 0) {
+				if (q->cf.max_running > 0 &&
+				    q->busy >= q->cf.max_running)
+					break;
+				if (!dispatch_batch_due(q))
+					break;
+			} else if (!ahead || w->ninflight != q->cf.batch_size ||
+			    w->slots != q->cf.batch_size || q->nready < q->cf.batch_size)
+				continue;
+			dispatch_batch_send(q, w, tokens);
+		}
+	}
+}
+
+/* Send w one batch of what q has ready (see dispatch_batch_pass). */
+static void
+dispatch_batch_send(struct queue *q, struct worker *w, uint32_t *tokens)
+{
+	struct job	*jobs[CONFIG_MAX_BATCH_SIZE], *j;
+	uint64_t	 bytes, left;
+	uint32_t	 n, cap;
+
+	cap = q->cf.batch_size < CONFIG_MAX_BATCH_SIZE ? q->cf.batch_size :
+	    CONFIG_MAX_BATCH_SIZE;
+	if (*tokens < cap)
+		cap = *tokens;
+	if (q->cf.max_jobs_per_worker > 0) {
+		left = w->dispatched < q->cf.max_jobs_per_worker ?
+		    q->cf.max_jobs_per_worker - w->dispatched : 0;
+		if (left < cap)
+			cap = (uint32_t)left;
+	}
+	for (n = 0, bytes = 0; n < cap && (j = dispatch_next(q)) != NULL; n++) {
+		if (n > 0 && bytes + FRAME_HDR_LEN + j->len > CONFIG_FRAME_MAX) {
+			/* Not sent: its key counts it no more (keys_admit or keys_next did). */
+			if (j->haskey)
+				keys_release(q, j);
+			queue_push_front(q, j);
+			break;
+		}
+		bytes += FRAME_HDR_LEN + (uint64_t)j->len;
+		j->attempts++;
+		job_change(j, JOB_RUNNING, &(struct job_change){ .pid = w->pid });
+		jobs[n] = j;
+	}
+	if (n == 0)
+		return;
+	supervisor_send_batch(w, jobs, n);
+	supervisor_flush(w);
+	if (q->cf.rate > 0) {
+		*tokens -= n;
+		q->dp.tokens -= n;
+	}
+}
+
+/*
+ * w, running a batch, was killed because a job of it would not stop: the batch's jobs
+ * that were not asked to stop go back to the front of the queue, last first so they
+ * keep their order, that attempt not counted (or end, if the daemon stops). The jobs
+ * being stopped are left for dispatch_worker_lost to end.
+ */
+static void
+dispatch_batch_spare(struct worker *w)
+{
+	struct job	*j, *prev;
+
+	for (j = TAILQ_LAST(&w->inflight, joblist); j != NULL; j = prev) {
+		prev = TAILQ_PREV(j, joblist, entry);
+		if (j->cancel != JOB_CANCEL_NONE)
+			continue;
+		dispatch_take(w, j);
+		j->attempts--;
+		if (master_stopping)
+			job_finish_text(j, JOB_CANCELLED, "daemon stopped before the job ran");
+		else
+			queue_push_front(w->queue, j);
 	}
 }

@@ -22,6 +22,7 @@
  *
  * Which transition is which event, once (events_job_changed, a lifecycle listener):
  *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
+ *     (the next stage of a chain: prev=, the stage it follows, in aux)
  *     (with SUBMIT's idempotency token, idem=, in its text slot)
  *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
  *   done                                                                  job.succeeded
@@ -321,7 +322,8 @@ events_publish(enum events_type type, const struct events_info *info)
 	rec.type = (uint8_t)type;
 	rec.attempt = 0;
 	rec.recovered = 0;
-	memset(rec.spare, 0, sizeof rec.spare);
+	rec.keylen = 0;
+	memset(rec.key, 0, sizeof rec.key);
 	if (info->text != NULL)
 		events_set_text(&rec, info->text, info->textlen);
 	events_store(slot, &rec);
@@ -335,13 +337,25 @@ events_publish_queue(enum events_type type, int queue, pid_t pid, uint64_t aux,
 	    .aux = aux, .text = text, .textlen = text != NULL ? strlen(text) : 0 });
 }
 
+/* A keyed job's key into its event: whole, or its first EVENTS_KEY_MAX bytes. */
+static void
+events_set_key(struct events_rec *rec, const struct job *j)
+{
+	const char	*key;
+	size_t		 len;
+
+	key = job_key(j, &len);
+	rec->keylen = (uint8_t)len;
+	memcpy(rec->key, key, len < EVENTS_KEY_MAX ? len : EVENTS_KEY_MAX);
+}
+
 /*
  * A job's event, written in place: every job passes here three times (bench W1), so
- * no events_info in between.
+ * no events_info in between. aux: retrying, its delay; queued, a chain's stage before.
  */
 static void
-events_job(enum events_type type, const struct job_change *ch, const char *text,
-    uint32_t textlen)
+events_job(enum events_type type, const struct job_change *ch, uint64_t aux,
+    const char *text, uint32_t textlen)
 {
 	struct job		*j = ch->j;
 	struct events_rec	 rec, *slot;
@@ -350,7 +364,7 @@ events_job(enum events_type type, const struct job_change *ch, const char *text,
 		return;
 	slot = events_next(&rec);
 	rec.job = j->id;
-	rec.aux = type == EVENTS_JOB_RETRYING ? ch->delay_ms : 0;
+	rec.aux = aux;
 	rec.dur_ms = ch->ran_ms;
 	rec.pid = ch->pid;
 	rec.text = 0;
@@ -359,7 +373,10 @@ events_job(enum events_type type, const struct job_change *ch, const char *text,
 	rec.type = (uint8_t)type;
 	rec.attempt = ch->attempt;
 	rec.recovered = ch->recovered;
-	memset(rec.spare, 0, sizeof rec.spare);
+	rec.keylen = 0;
+	memset(rec.key, 0, sizeof rec.key);
+	if (j->haskey)
+		events_set_key(&rec, j);
 	if (text != NULL)
 		events_set_text(&rec, text, textlen);
 	events_store(slot, &rec);
@@ -374,15 +391,18 @@ events_job_changed(const struct job_change *ch)
 	case JOB_DELAYED:
 		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
 			break;
-		/* Accepted by a SUBMIT with idem=: the text is its token. */
-		events_job(EVENTS_JOB_QUEUED, ch, ch->from == JOB_NEW ? ch->text : NULL,
-		    ch->len);
+		/*
+		 * A chain's next stage names the stage before it (chain.c); a job
+		 * accepted by a SUBMIT with idem= has its token as its text.
+		 */
+		events_job(EVENTS_JOB_QUEUED, ch, chain_active != 0 ?
+		    chain_prev(ch->j) : 0, ch->from == JOB_NEW ? ch->text : NULL, ch->len);
 		break;
 	case JOB_EV_STARTED:
-		events_job(EVENTS_JOB_STARTED, ch, NULL, 0);
+		events_job(EVENTS_JOB_STARTED, ch, 0, NULL, 0);
 		break;
 	case JOB_DONE:
-		events_job(EVENTS_JOB_SUCCEEDED, ch, NULL, 0);
+		events_job(EVENTS_JOB_SUCCEEDED, ch, 0, NULL, 0);
 		break;
 	case JOB_RETRY_WAIT:
 	case JOB_DEAD:
@@ -390,15 +410,15 @@ events_job_changed(const struct job_change *ch)
 			break;		/* recovered dead: told before the restart */
 		if (ch->from == JOB_RUNNING && ch->outcome != 0)
 			events_job(ch->outcome == JOB_TIMEOUT ?
-			    EVENTS_JOB_TIMEOUT : EVENTS_JOB_FAILED, ch, ch->err,
+			    EVENTS_JOB_TIMEOUT : EVENTS_JOB_FAILED, ch, 0, ch->err,
 			    ch->errlen);
 		if (ch->what == JOB_RETRY_WAIT)
-			events_job(EVENTS_JOB_RETRYING, ch, NULL, 0);
+			events_job(EVENTS_JOB_RETRYING, ch, ch->delay_ms, NULL, 0);
 		else
-			events_job(EVENTS_JOB_DEAD, ch, ch->text, ch->len);
+			events_job(EVENTS_JOB_DEAD, ch, 0, ch->text, ch->len);
 		break;
 	case JOB_CANCELLED:
-		events_job(EVENTS_JOB_CANCELLED, ch, ch->text, ch->len);
+		events_job(EVENTS_JOB_CANCELLED, ch, 0, ch->text, ch->len);
 		break;
 	}
 }
@@ -492,6 +512,10 @@ events_extra(const struct events_rec *r, uint64_t *v)
 		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		return (WIFSIGNALED(st) ? "signal" : "exit");
 	case EVENTS_JOB_QUEUED:
+		if (r->aux != 0) {
+			*v = r->aux;
+			return ("prev");	/* the next stage of a chain */
+		}
 		*v = 1;
 		return (r->recovered ? "recovered" : NULL);
 	}
@@ -560,6 +584,14 @@ events_line(char *buf, size_t room, const struct events_rec *r)
 		p = events_num(p, "pid", (uint64_t)r->pid);
 	if ((key = events_extra(r, &v)) != NULL)
 		p = events_kv(p, key, strlen(key), v);
+	if (r->keylen != 0) {
+		/* A key is printable ASCII without a space: a word as it is. */
+		p = events_lit(p, " key=");
+		p = events_put(p, r->key, r->keylen < EVENTS_KEY_MAX ? r->keylen :
+		    EVENTS_KEY_MAX);
+		if (r->keylen > EVENTS_KEY_MAX)
+			p = events_num(p, "key_len", r->keylen);
+	}
 	if (r->text != 0) {
 		name = events_text_key(r->type);
 		*p++ = ' ';
@@ -623,6 +655,14 @@ events_format_json(struct evbuffer *out, const struct events_rec *r)
 		evbuffer_add_printf(out, ",\"pid\":%ld", (long)r->pid);
 	if ((key = events_extra(r, &v)) != NULL)
 		evbuffer_add_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
+	if (r->keylen != 0) {
+		evbuffer_add(out, ",\"key\":\"", 8);
+		events_json_text(out, r->key, r->keylen < EVENTS_KEY_MAX ? r->keylen :
+		    EVENTS_KEY_MAX);
+		evbuffer_add(out, "\"", 1);
+		if (r->keylen > EVENTS_KEY_MAX)
+			evbuffer_add_printf(out, ",\"key_len\":%u", r->keylen);
+	}
 	if (r->text != 0) {
 		if ((text = events_text(r, &tlen)) == NULL)
 			evbuffer_add_printf(out, ",\"%s_lost\":true",

@@ -46,6 +46,9 @@ enum events_type {
 };
 #define EVENTS_NO_QUEUE		0xffff
 
+/* A job's key in its events: whole up to this many bytes, its start beyond (key_len=). */
+#define EVENTS_KEY_MAX		12
+
 /*
  * One event in the ring: 64 bytes, written in place, never formatted at publish time.
  * Text (an error, a reason) goes to a smaller ring of text slots (text: slot + 1).
@@ -63,7 +66,8 @@ struct events_rec {
 	uint8_t		 type;		/* enum events_type */
 	uint8_t		 attempt;
 	uint8_t		 recovered;	/* job.queued: put back by the journal's recovery */
-	uint8_t		 spare[13];	/* room for the producer's key */
+	uint8_t		 keylen;	/* the job's key's length; 0: none */
+	char		 key[EVENTS_KEY_MAX];	/* its first EVENTS_KEY_MAX bytes */
 };
 
 /* What events_publish() records besides the type: fields that do not apply are 0. */

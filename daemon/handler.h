@@ -45,11 +45,32 @@ struct handler {
 	int		(*run)(void *state, const char *in, size_t len,
 			    struct jobpool_output *out);
 	void		(*fini)(void *state);
+	/*
+	 * Run a batch of n jobs at once (a queue with batch_size; NULL: this handler has
+	 * no batch entry point). Each jobs[i].out is that job's own buffer, empty at the
+	 * call; sets each jobs[i].status to an enum frame_status (FRAME_OK, FRAME_FAILED
+	 * or FRAME_PERMANENT), the worker deciding which were cancelled.
+	 */
+	void		(*run_batch)(void *state, struct jobpool_job *jobs, size_t n);
 	void		*priv;		/* the loader's own data (plugin: dlopen handle) */
 	int		 own_cleanup;	/* its cancel text says how cleanup went (exec);
 					   otherwise the worker adds the hooks it ran */
 	int		 unheld;	/* each job costs a process (exec): results are
 					   never held, and the worker starts no flusher */
+	/*
+	 * A handler that carries several jobs at once (IO: http), used when its queue's
+	 * concurrency is above 1 or it has no run(): the worker then runs up to
+	 * `concurrency` jobs at once, one thread, no flusher. start() begins job id; in
+	 * is the worker's until start() returns (copy what is kept). A job ends, in any
+	 * order, when the handler calls worker_done() for it, in start() already (bad
+	 * input) or later in wait(). cancel() drops job id, which the worker answers
+	 * itself: the handler must not call worker_done() for it after. wait() blocks
+	 * until fd is readable (the master's frames; -1: none to watch) or a job of its
+	 * has ended, and calls worker_done() for each job that has.
+	 */
+	void		(*start)(void *state, uint64_t id, const char *in, size_t len);
+	void		(*cancel)(void *state, uint64_t id);
+	void		(*wait)(void *state, int fd);
 };
 
 /*
@@ -73,6 +94,11 @@ unsigned long long	 handler_spin(unsigned long long n, unsigned long long x);
 
 /* worker.c: the grace period of the running job's queue, for handlers that escalate. */
 unsigned	worker_grace_ms(void);
+/*
+ * worker.c, for handlers with start(): job id (one it started, not cancelled) ended
+ * with status (enum frame_status) and its output or error text.
+ */
+void		worker_done(uint64_t id, int status, const void *data, size_t len);
 /* worker.c: the job running now, or 0, and the worker's queue (for log lines). */
 uint64_t	worker_current(void);
 const char	*worker_queue_name(void);

@@ -1,9 +1,13 @@
 /*
  * handler_builtin.c: the handlers compiled into jobpoold: echo, sha256, spin, sleep.
- * They run in workers like any other handler.
+ * They run in workers like any other handler. sleep also carries several jobs at once
+ * (handler.h's start): with a queue's concurrency above 1, one worker sleeps for that
+ * many jobs at a time, each with its own end, which is what an IO handler looks like.
  */
 
 #include "autoconf.h"
+
+#include <sys/types.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -190,11 +194,118 @@ sleep_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 	return (obuf_add(out, in, len) == 0 ? FRAME_OK : FRAME_FAILED);
 }
 
+/* sleep with several jobs at once: each job's end and its payload (the result). */
+struct sleep_job {
+	uint64_t		 id;
+	unsigned long long	 until;		/* mono_ns */
+	char			*data;
+	size_t			 len;
+};
+/* The worker's sleeping jobs: one handler per worker process, so no state to pass. */
+static struct sleep_state {
+	struct sleep_job	*jobs;
+	size_t			 n, cap;
+} sleep_jobs;
+
+/* Begin sleeping for job id; a bad payload ends it at once. */
+static void
+sleep_start(void *state, uint64_t id, const char *in, size_t len)
+{
+	struct sleep_state	*ss = &sleep_jobs;
+	struct jobpool_output	 err = { NULL, 0, 0 };
+	struct sleep_job	*n;
+	const char		*p = in, *end = in + len;
+	unsigned long long	 ms;
+
+	if (parse_ull(&p, end, &ms) != 0 || !only_space(p, end) ||
+	    ms > 24ULL * 86400 * 1000) {
+		bad_payload(&err, "sleep: the payload must be milliseconds, "
+		    "0 to 2073600000", in, len);
+		worker_done(id, FRAME_PERMANENT, err.buf, err.len);
+		free(err.buf);
+		return;
+	}
+	if (ss->n == ss->cap) {
+		size_t cap = ss->cap ? ss->cap * 2 : 16;
+
+		if ((n = reallocarray(ss->jobs, cap, sizeof *n)) == NULL)
+			goto oom;
+		ss->jobs = n;
+		ss->cap = cap;
+	}
+	n = &ss->jobs[ss->n];
+	if ((n->data = malloc(len > 0 ? len : 1)) == NULL)
+		goto oom;
+	memcpy(n->data, in, len);
+	n->len = len;
+	n->id = id;
+	n->until = mono_ns() + ms * 1000000ULL;
+	ss->n++;
+	return;
+oom:
+	worker_done(id, FRAME_FAILED, "sleep: out of memory", 20);
+}
+
+/* Forget job i (its end was answered, or it was cancelled). */
+static void
+sleep_forget(struct sleep_state *ss, size_t i)
+{
+	free(ss->jobs[i].data);
+	ss->jobs[i] = ss->jobs[--ss->n];
+}
+
+static void
+sleep_cancel(void *state, uint64_t id)
+{
+	struct sleep_state	*ss = &sleep_jobs;
+	size_t			 i;
+
+	for (i = 0; i < ss->n; i++) {
+		if (ss->jobs[i].id == id) {
+			sleep_forget(ss, i);
+			return;
+		}
+	}
+}
+
+/* Wait for fd or the first job's end; answer every job whose time has come. */
+static void
+sleep_wait(void *state, int fd)
+{
+	struct sleep_state	*ss = &sleep_jobs;
+	struct pollfd		 pfd = { fd, POLLIN, 0 };
+	unsigned long long	 now = mono_ns(), first = ~0ULL;
+	struct timespec		 ts;
+	size_t			 i;
+
+	for (i = 0; i < ss->n; i++) {
+		if (ss->jobs[i].until < first)
+			first = ss->jobs[i].until;
+	}
+	if (first > now) {
+		ts.tv_sec = (time_t)((first - now) / 1000000000ULL);
+		ts.tv_nsec = (long)((first - now) % 1000000000ULL);
+		/* SIGUSR1 (a CANCEL) ends it too; the frame is in the pipe by then. */
+		(void)ppoll(fd >= 0 ? &pfd : NULL, fd >= 0 ? 1 : 0,
+		    first == ~0ULL ? NULL : &ts, NULL);
+	}
+	now = mono_ns();
+	for (i = 0; i < ss->n; ) {
+		if (ss->jobs[i].until <= now) {
+			worker_done(ss->jobs[i].id, FRAME_OK, ss->jobs[i].data,
+			    ss->jobs[i].len);
+			sleep_forget(ss, i);
+		} else
+			i++;
+	}
+}
+
 static const struct handler builtins[] = {
 	{ "echo", NULL, echo_run, NULL },
 	{ "sha256", NULL, sha256_run, NULL },
 	{ "spin", NULL, spin_run, NULL },
-	{ "sleep", NULL, sleep_run, NULL },
+	{ "sleep", NULL, sleep_run, NULL, .start = sleep_start,
+	    .cancel = sleep_cancel, .wait = sleep_wait },
 };
 
 /* Find a built-in handler by name. */

@@ -8,6 +8,9 @@
  * life, so the loaded plugin lives in this file's single `plugin` record: the adapters
  * (whose signatures carry no handler pointer) find it there.
  *
+ * A plugin of ABI 2 may have a batch entry point (process_batch), adapted as the
+ * handler's run_batch; one of ABI 1 is read only as far as its struct goes.
+ *
  * Also here: the output functions the plugin ABI promises (jobpool_output_*). They and
  * worker.c's jobpool_cancelled() and jobpool_cleanup_*() are exported from the jobpoold
  * executable (daemon/jobpoold.sym) so that a plugin needs no library to link against.
@@ -34,6 +37,8 @@ static struct {
 	void				*state;		/* what the plugin's init returned */
 	struct jobpool_output		*out;		/* the running job's output, or NULL */
 	size_t				 out_base;	/* its length when process() began */
+	struct jobpool_job		*batch;		/* the running batch (its own outputs) */
+	size_t				 nbatch;
 } plugin;
 
 /* A malloc'd message for *cause: "plugin PATH: ...". */
@@ -77,6 +82,22 @@ plugin_init(const struct config *cf, const struct queue_config *qc, const char *
 	return (0);
 }
 
+/* A plugin's status (process or process_batch) as a frame status; invalid: -1. */
+static int
+plugin_status(int rc)
+{
+	switch (rc) {
+	case JOBPOOL_HANDLER_OK:
+		return (FRAME_OK);
+	case JOBPOOL_HANDLER_ERROR:
+		return (FRAME_FAILED);
+	case JOBPOOL_HANDLER_PERMANENT:
+		return (FRAME_PERMANENT);
+	default:
+		return (-1);
+	}
+}
+
 /*
  * Run one job. A plugin that gives up because the job was cancelled (or timed out)
  * usually returns an error: that is a cancellation, not a failed attempt.
@@ -84,25 +105,65 @@ plugin_init(const struct config *cf, const struct queue_config *qc, const char *
 static int
 plugin_run(void *state, const char *in, size_t len, struct jobpool_output *out)
 {
-	int	rc;
+	int	rc, st;
 
 	plugin.out = out;
 	plugin.out_base = out->len;
 	rc = plugin.jh->process(plugin.state, in, len, out);
 	plugin.out = NULL;
-	switch (rc) {
-	case JOBPOOL_HANDLER_OK:
+	switch (st = plugin_status(rc)) {
+	case FRAME_OK:
 		return (FRAME_OK);
-	case JOBPOOL_HANDLER_ERROR:
-	case JOBPOOL_HANDLER_PERMANENT:
-		if (jobpool_cancelled())
-			return (FRAME_CANCELLED);
-		return (rc == JOBPOOL_HANDLER_ERROR ? FRAME_FAILED : FRAME_PERMANENT);
-	default:
+	case -1:
 		out->len = plugin.out_base;
 		obuf_printf(out, "plugin %s: process() returned an invalid status %d "
 		    "(want JOBPOOL_HANDLER_OK, _ERROR or _PERMANENT)", plugin.path, rc);
 		return (FRAME_FAILED);
+	default:
+		return (jobpool_cancelled() ? FRAME_CANCELLED : st);
+	}
+}
+
+/*
+ * Run a batch (ABI 2). What process_batch() returns is the status of each job it left
+ * unset; a failed job without a word of output gets one, so its error says something.
+ */
+static void
+plugin_run_batch(void *state, struct jobpool_job *jobs, size_t n)
+{
+	size_t	i;
+	int	rc, all, st;
+
+	plugin.batch = jobs;
+	plugin.nbatch = n;
+	rc = plugin.jh->process_batch(plugin.state, jobs, n);
+	plugin.batch = NULL;
+	plugin.nbatch = 0;
+	all = plugin_status(rc);
+	for (i = 0; i < n; i++) {
+		if (jobs[i].status == JOBPOOL_HANDLER_UNSET) {
+			if (all == -1) {
+				jobs[i].out->len = 0;
+				obuf_printf(jobs[i].out, "plugin %s: process_batch() "
+				    "returned an invalid status %d (want "
+				    "JOBPOOL_HANDLER_OK, _ERROR or _PERMANENT)", plugin.path,
+				    rc);
+				jobs[i].status = FRAME_FAILED;
+				continue;
+			}
+			st = all;
+		} else if ((st = plugin_status(jobs[i].status)) == -1) {
+			jobs[i].out->len = 0;
+			obuf_printf(jobs[i].out, "plugin %s: process_batch() set an invalid "
+			    "status %d for job %zu of its batch (want JOBPOOL_HANDLER_OK, "
+			    "_ERROR or _PERMANENT)", plugin.path, jobs[i].status, i);
+			jobs[i].status = FRAME_FAILED;
+			continue;
+		}
+		if (st != FRAME_OK && jobs[i].out->len == 0)
+			obuf_printf(jobs[i].out, "plugin %s: process_batch() failed this "
+			    "job of its batch of %zu and gave no reason", plugin.path, n);
+		jobs[i].status = st;
 	}
 }
 
@@ -168,9 +229,10 @@ handler_plugin_open(const char *spec, struct handler *h, const char **arg, char 
 		dlclose(dl);
 		goto fail;
 	}
-	if (jh->abi_version != JOBPOOL_HANDLER_ABI_VERSION) {
+	/* Fields are only added at the end: an older plugin's struct is a prefix. */
+	if (jh->abi_version < 1 || jh->abi_version > JOBPOOL_HANDLER_ABI_VERSION) {
 		*cause = plugin_cause(path, "ABI version %u is not supported: this "
-		    "jobpoold supports version %u (rebuild the plugin against its "
+		    "jobpoold supports versions 1 to %u (rebuild the plugin against its "
 		    "jobpool-handler.h)", jh->abi_version, JOBPOOL_HANDLER_ABI_VERSION);
 		dlclose(dl);
 		goto fail;
@@ -189,6 +251,9 @@ handler_plugin_open(const char *spec, struct handler *h, const char **arg, char 
 	h->init = plugin_init;
 	h->run = plugin_run;
 	h->fini = plugin_fini;
+	/* Version 1's struct ends before process_batch: never read past it. */
+	if (jh->abi_version >= 2 && jh->process_batch != NULL)
+		h->run_batch = plugin_run_batch;
 	h->priv = dl;
 	*arg = e;
 	return (0);
@@ -234,6 +299,15 @@ jobpool_output_printf(struct jobpool_output *out, const char *fmt, ...)
 void
 jobpool_output_reset(struct jobpool_output *out)
 {
+	size_t	i;
+
 	if (out == plugin.out && out->len > plugin.out_base)
 		out->len = plugin.out_base;
+	/* A batch job's output is its own buffer: all of it goes. */
+	for (i = 0; i < plugin.nbatch; i++) {
+		if (plugin.batch[i].out == out) {
+			out->len = 0;
+			break;
+		}
+	}
 }

@@ -50,6 +50,7 @@ struct evbuffer;
 struct bufferevent;
 struct evconnlistener;
 struct job_change;
+struct chain;
 struct events_sub;
 
 enum job_state {
@@ -100,13 +101,18 @@ struct job_extra {
 	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
 	uint8_t		 hist_next;
 	uint8_t		 crashes;	/* workers it killed in a row (struct job had no room) */
+	struct chain	*chain;		/* a stage of a chain: its record (chain.c), or NULL */
 	char		 result[];	/* finished: output or error text */
 };
 
-/* Someone waiting for a job's result. */
+/*
+ * Someone waiting for a job's result: the RESULT names the id it asked for, which is
+ * an earlier stage's when the waiter followed a chain (chain.c) to this job.
+ */
 struct waiter {
 	struct conn	*conn;
 	struct waiter	*next;
+	uint64_t	 id;
 };
 
 /*
@@ -125,9 +131,10 @@ struct job {
 	struct job		*hnext;		/* job table chain */
 	struct waiter		*waiters;
 	/*
-	 * Monotonic us: delayed or retry_wait, when it is due; queued or running, when it
-	 * became ready (its due time, if it was delayed): the start of its wait (stats).
-	 * 0 before it is first queued: now.
+	 * Monotonic us: delayed or retry_wait, when it is due; queued, or sent to a worker
+	 * and waiting in its line, when it became ready (its due time, if it was delayed):
+	 * the start of its wait (stats); running, when it started on its worker (its
+	 * timeout counts from there). 0 before it is first queued: now.
 	 */
 	uint64_t		 run_at;
 	struct job_extra	*x;		/* result and history, once there are any */
@@ -139,10 +146,35 @@ struct job {
 	uint8_t			 attempts;
 	unsigned int		 state:4;	/* enum job_state */
 	unsigned int		 cancel:2;	/* enum job_cancel */
-	char			 data[];	/* payload (not NUL-terminated) */
+	unsigned int		 haskey:1;	/* a key follows the payload (job_key) */
+	char			 data[];	/* payload (not NUL-terminated), then its key */
 };
 TAILQ_HEAD(joblist, job);
 _Static_assert(sizeof(struct job) == 72, "struct job must stay 72 bytes (bench W4)");
+
+/*
+ * A job's key (SUBMIT ... key=NAME; keys.c): in the job's own allocation, after the
+ * payload, only when j->haskey: data[len] its flags (JOB_KEY_PARKED), data[len + 1]
+ * its length (1..JOB_KEY_MAX), then its bytes, printable ASCII, not NUL-terminated.
+ * A job without a key costs nothing: the bit is in struct job's last byte.
+ */
+#define JOB_KEY_MAX		255
+#define JOB_KEY_PARKED		0x01	/* waiting in its key's FIFO (keys.c) */
+static inline const char *
+job_key(const struct job *j, size_t *lenp)
+{
+	if (!j->haskey) {
+		*lenp = 0;
+		return (NULL);
+	}
+	*lenp = (unsigned char)j->data[j->len + 1];
+	return (&j->data[j->len + 2]);
+}
+static inline unsigned char *
+job_key_flags(struct job *j)
+{
+	return ((unsigned char *)&j->data[j->len]);
+}
 
 /*
  * A worker's life (w->life, written by supervisor.c alone). It only goes down this
@@ -181,12 +213,19 @@ struct worker {
 	int			 from_fd;	/* results up (master reads) */
 	struct event		*rev;
 	struct event		*wev;
-	struct event		*tev;		/* the head job's timeout */
+	struct event		*tev;		/* the earliest deadline of its running jobs */
 	struct evbuffer		*in;
 	struct evbuffer		*out;
-	struct joblist		 inflight;	/* dispatched, in order; the head is running */
+	/*
+	 * Dispatched, in order: the first `slots` run (each since its j->run_at), the
+	 * rest wait in line in the worker and start, in order, as running ones end.
+	 */
+	struct joblist		 inflight;
 	uint32_t		 ninflight;
-	uint64_t		 head_since;	/* monotonic us: when the head started */
+	uint32_t		 slots;		/* jobs it runs at once (its READY says); 1: CPU */
+	struct worker_stop	*stops;		/* its running jobs asked to stop, and until when */
+	uint32_t		 nstops;
+	uint32_t		 capstops;
 	uint64_t		 jobs_done;
 	uint64_t		 ready_ms;	/* when it said READY, or 0 */
 	enum worker_life	 life;
@@ -196,8 +235,13 @@ struct worker {
 	pid_t			 child_pgid;	/* the head job's exec process group, or 0 */
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
-	uint64_t		 grace_for;	/* dispatch: the timer is this job's grace */
 	uint64_t		 dispatched;	/* jobs sent to it */
+};
+
+/* dispatch.c's: a running job was asked to stop; past until_us its worker is killed. */
+struct worker_stop {
+	uint64_t		 id;
+	uint64_t		 until_us;
 };
 
 /* Has waitpid() collected w? Then no signal may go to its pid, which may be reused. */
@@ -212,10 +256,11 @@ worker_reaped(const struct worker *w)
  * nothing else of what is done with the jobs (as tmux's job_run callbacks).
  */
 struct worker_cb {
-	/* An idle worker was sent a job: its head starts now. */
-	void	(*started)(struct worker *);
-	/* A result frame for the head job. */
-	void	(*result)(struct worker *, int status, const char *data, uint32_t len);
+	/* j, sent to w or next in its line, starts now (it is among w's first slots). */
+	void	(*started)(struct worker *, struct job *j);
+	/* A result frame for job id, one of w's running jobs (in any order). */
+	void	(*result)(struct worker *, uint64_t id, int status, const char *data,
+		    uint32_t len);
 	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
 	void	(*lost)(struct worker *, const char *why);
 	/* The worker's timer fired. */
@@ -234,6 +279,7 @@ struct dispatch_part {
 	uint32_t		 burst;
 	struct event		*rate_ev;
 	uint32_t		 svc_us;	/* moving average of service time per job */
+	struct event		*batch_ev;	/* batch_size: a short batch is due then */
 };
 
 /* supervisor.c's part of a queue (supervisor_queue_init, supervisor_queue_free). */
@@ -242,6 +288,35 @@ struct supervisor_part {
 	int			 respawn_fails;	/* workers in a row that died young */
 	struct event		*respawn_ev;
 	uint64_t		 respawn_at;	/* backoff: when respawn_ev fires (ms) */
+};
+
+/*
+ * chain.c's part of a queue (chain_sync, at start and after each reload): the queue its
+ * jobs' results go on to (cf.then), and the backpressure between the two.
+ */
+struct chain_part {
+	struct queue		*next;		/* cf.then's queue, or NULL */
+	int			 held;		/* it did not dispatch: next was full */
+	int			 holding;	/* a queue whose next it is waits for room */
+};
+
+/*
+ * keys.c's part of a queue (keys_queue_init, keys_queue_free): the keys it tracks (a
+ * hash table of struct key, keys.c's), the jobs parked behind their key's limits, the
+ * keys whose parked jobs may run now, and the keys waiting for a time (a heap, one
+ * timer).
+ */
+struct key;
+struct keys_part {
+	struct key		**buckets;
+	uint32_t		 mask;		/* buckets - 1 */
+	uint32_t		 nkeys;		/* keys tracked */
+	uint32_t		 nparked;	/* jobs parked (queue_depth counts them) */
+	TAILQ_HEAD(, key)	 ready;		/* keys with parked jobs they may run now */
+	struct key		**heap;		/* keys waiting for a time, min-heap */
+	uint32_t		 nheap;
+	uint32_t		 heap_cap;
+	struct event		*timer;		/* for the heap's first */
 };
 
 /* server.c's part of a queue (server_queue_init, server_queue_free). */
@@ -294,9 +369,11 @@ struct queue {
 	uint64_t		 poisoned;
 
 	struct dispatch_part	 dp;
+	struct keys_part	 keys;
 	struct supervisor_part	 sv;
 	struct server_part	 srv;
 	struct stats_part	 st;
+	struct chain_part	 ch;
 
 	uint64_t		 submitted;	/* the counters: stats.c's listener */
 	uint64_t		 done;
@@ -404,6 +481,9 @@ void		 queue_revert_workers(struct queue *q);
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
+/* The same with a key (key NULL or klen 0: none; klen at most JOB_KEY_MAX). */
+struct job	*job_new_key(struct queue *q, const void *data, uint32_t len,
+		    const char *key, size_t klen);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
 void		 queue_push(struct queue *q, struct job *j);
 void		 queue_push_as(struct queue *q, struct job *j, struct job_change *info);
@@ -576,6 +656,46 @@ dispatch_job_changed(const struct job_change *ch)
 	dispatch_kick(job_queue(ch->j));
 }
 void		 queue_job_changed(const struct job_change *);
+/*
+ * chain: a stage of a chain ended, or a job whose queue has a 'then' succeeded. Inline:
+ * every job's end asks (bench W1), and without chains it is one load and test.
+ */
+extern uint32_t	 chain_active;	/* queues with a next one + chain records: 0, no chains */
+static inline int
+chain_hears(const struct job *j)
+{
+	return (chain_active != 0 && (job_queue(j)->ch.next != NULL ||
+	    (j->x != NULL && j->x->chain != NULL)));
+}
+void		 chain_job_changed(const struct job_change *);
+
+/*
+ * chain.c: chained queues (issue 15). A queue's 'then' sends each job's result on as a
+ * new job to the next queue; the record of a chain (its stages, its state) is made at
+ * the first stage's success, shared by its jobs (x->chain) and freed with the last.
+ */
+/* At start and after a reload: each queue's next queue, from cf.then. */
+void		 chain_sync(void);
+/* dispatch: is q's next queue full? Then q does not dispatch (chain_room lets it go). */
+int		 chain_next_full(struct queue *q);
+/* dispatch: jobs left q; at its low watermark, the queues it held dispatch again. */
+void		 chain_room(struct queue *q);
+/* WAIT, CANCEL: the stage j's chain is at now (or ended at); j itself if none. */
+struct job	*chain_follow(struct job *j);
+/* CANCEL: j, the chain's stage now, is being cancelled: no stage may follow it. */
+void		 chain_cancel(struct job *j);
+/* STATUS: the chain's words ( chain= stage= stages=, or then=) for j. */
+void		 chain_status(struct evbuffer *b, const struct job *j);
+/*
+ * A waiter's RESULT for j, a stage: the status word (*word, NULL: j's own), a text
+ * put before j's result (its length), and whether j's result follows (*keep).
+ */
+size_t		 chain_answer(const struct job *j, const char **word, int *keep,
+		    char *buf, size_t size);
+/* events: the id of the stage before j in its chain (j queued as its next); 0: none. */
+uint64_t	 chain_prev(const struct job *j);
+/* job_free: j lets go of its chain's record. */
+void		 chain_job_free(struct job *j);
 
 /* dispatch.c: jobs to workers, results back, retries, cancellation */
 /* Hand ready jobs of q to its idle workers. */
@@ -587,8 +707,9 @@ void		 dispatch_queue_init(struct queue *q);
 void		 dispatch_queue_free(struct queue *q);
 /* What a queue's workers report to it, given to the supervisor (queue_create). */
 extern const struct worker_cb	dispatch_worker_cb;
-/* A worker sent a result frame for its head job. */
-void		 dispatch_result(struct worker *w, int status, const char *data, uint32_t len);
+/* A worker sent a result frame for job id, one of those it runs. */
+void		 dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
+		    uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room), with what its change says (info: SUBMIT's
@@ -607,14 +728,53 @@ void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
 int		 dispatch_cancel(struct job *j, const char **why);
 /* Queue a dead job again: 0, or -1 with *why. */
 int		 dispatch_retry(struct job *j, const char **why);
-/* A worker's timer: its head job's timeout or grace period. */
+/* A worker's timer: one of its running jobs timed out, or its grace period is over. */
 void		 dispatch_timer(struct worker *w);
-/* (Re)arm w's timer for the timeout of its head job. */
+/* (Re)arm w's timer for the earliest timeout or grace of its running jobs. */
 void		 dispatch_arm_timeout(struct worker *w);
+/* Until when (monotonic us) w's running job id may take to stop; 0: not asked. */
+uint64_t	 dispatch_stop_until(const struct worker *w, uint64_t id);
 /* Shutdown past its deadline: cancel running jobs cooperatively; the longest grace (ms). */
 uint32_t	 dispatch_cancel_running(void);
 /* Shutdown: answer every job that will not run. */
 void		 dispatch_cancel_waiting(const char *reason);
+
+/*
+ * keys.c: job keys and the per-key limits of a queue (max_running_per_key,
+ * rate_per_key, burst_per_key, and pauses), beside the queue's own in dispatch.
+ */
+void		 keys_queue_init(struct queue *q);
+/* Free q's keys and the jobs parked in them (the caller answered them). */
+void		 keys_queue_free(struct queue *q);
+/* A reload changed q's limits: look at every key again. */
+void		 keys_reconfigure(struct queue *q);
+/* dispatch: may j (popped, keyed) run now? 1: counted as running; 0: parked. */
+int		 keys_admit(struct queue *q, struct job *j);
+/* dispatch: a parked job whose key may run it now, counted as running; or NULL. */
+struct job	*keys_next(struct queue *q);
+/* dispatch: keyed job j left its worker (its result came, or the worker is gone). */
+void		 keys_release(struct queue *q, struct job *j);
+/* Take every parked job, each to fn (shutdown, a handler that cannot start). */
+void		 keys_drain_parked(struct queue *q, void (*fn)(struct job *, void *),
+		    void *arg);
+/* Take parked job j out of its key's FIFO (cancelled). */
+void		 keys_remove(struct queue *q, struct job *j);
+/* fn for each parked job; stops at fn's first nonzero. */
+int		 keys_foreach_parked(struct queue *q, int (*fn)(struct job *, void *),
+		    void *arg);
+/*
+ * Pause key (len bytes) of q until until_ms (monotonic, now_ms()): its jobs wait, the
+ * queue's others go on (the http handler's Retry-After). A later pause extends it,
+ * an earlier one does not shorten it.
+ */
+void		 keys_pause(struct queue *q, const char *key, size_t len,
+		    uint64_t until_ms);
+/* Has q a key whose parked jobs may run now? */
+static inline int
+keys_has_ready(const struct queue *q)
+{
+	return (!TAILQ_EMPTY(&q->keys.ready));
+}
 
 /* supervisor.c: forked workers */
 /* q's workers will report to cb (dispatch's). */
@@ -628,6 +788,8 @@ void		 supervisor_reap(void);
 void		 supervisor_take(struct worker *w, struct job *j);
 /* Write a job to a worker's pipe buffer. */
 void		 supervisor_send(struct worker *w, struct job *j);
+/* Buffer n jobs for w as one batch (FRAME_BATCH), which its handler runs in one call. */
+void		 supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n);
 /* Start writing what supervisor_send() buffered. */
 void		 supervisor_flush(struct worker *w);
 /* Ask w to stop job j (FRAME_CANCEL_USER or FRAME_CANCEL_TIMEOUT). */
@@ -652,6 +814,10 @@ int		 supervisor_foreach_inflight(struct queue *q,
 		    int (*fn)(struct job *, void *), void *arg);
 /* The worker holding j, or NULL. */
 struct worker	*supervisor_holder(const struct job *j);
+/* Is j one of the jobs w runs now (among the first w->slots of its in-flight list)? */
+int		 supervisor_running(const struct worker *w, const struct job *j);
+/* How long w's longest-running job has run at now (us); 0: idle (STATS, /metrics). */
+uint64_t	 supervisor_busy_us(const struct worker *w, uint64_t now);
 
 /* worker.c: the worker process */
 /* In a new worker: default signals, in and out as fds 3 and 4, no other fd but stdio. */
@@ -679,8 +845,10 @@ server_nblocked(const struct queue *q)
 }
 /* c waits for j's end (once per connection and job): 0, or -1 out of memory. */
 int		 server_wait(struct conn *c, struct job *j);
-/* Send a RESULT for j to c (a waiter). */
-void		 server_send_result(struct conn *c, struct job *j);
+/* Send a RESULT for j to c (a waiter), naming id (what it asked for). */
+void		 server_send_result(struct conn *c, struct job *j, uint64_t id);
+/* A chain went on from one stage to the next: its waiters wait for the next. */
+void		 server_waiters_move(struct job *from, struct job *to);
 void		 conn_unref(struct conn *c);
 int		 server_idle(void);	/* every connection's output is flushed */
 void		 server_close_all(void);

@@ -12,7 +12,8 @@
  *		u64 run_at (wall-clock ms, 0: now), u8 qlen, queue name, u32 len, payload;
  *		dead: u8 last_status, u64 died (wall-clock ms), u16 rlen, reason;
  *		then u32 owner (the submitter's uid; a body without it, from before
- *		owners, is read as root's)
+ *		owners, is read as root's); then, for a job with a key, u8 klen and
+ *		the key (1..255 bytes; a body without them is a job without one)
  *	END	u64 id			finished, cancelled or dropped: forget it
  *	DEAD	u64 id, u8 last_status, u64 died, u16 rlen, reason, u8 attempts
  *		(attempts was added later: a DEAD record without it is read too)
@@ -95,10 +96,11 @@ struct jrec {
 	uint8_t		 dead;
 	uint8_t		 attempts;
 	uint8_t		 last_status;
+	uint8_t		 klen;		/* its key, after the payload in data; 0: none */
 	uint16_t	 rlen;
 	char		*reason;
 	char		 qname[64];
-	char		 data[];
+	char		 data[];	/* payload, then key */
 };
 
 int		 journal_on;
@@ -353,10 +355,10 @@ rec_end(struct evbuffer *b, struct evbuffer_iovec *v, size_t body)
 }
 
 static size_t
-submit_size(size_t qlen, uint32_t len, int dead, uint16_t rlen)
+submit_size(size_t qlen, uint32_t len, int dead, uint16_t rlen, size_t klen)
 {
 	return (1 + 8 + 1 + 1 + 2 + 4 + 8 + 1 + qlen + 4 + len +
-	    (dead ? 1 + 8 + 2 + rlen : 0) + 4);
+	    (dead ? 1 + 8 + 2 + rlen : 0) + 4 + (klen > 0 ? 1 + klen : 0));
 }
 
 /* A SUBMIT record; -1 if out of memory. */
@@ -364,10 +366,11 @@ static int
 rec_submit(struct evbuffer *b, uint64_t id, int dead, uint8_t attempts, int16_t prio,
     uint32_t timeout_ms, uint64_t run_at, const char *qname, const void *data,
     uint32_t len, uint8_t last_status, uint64_t died, const char *reason, uint16_t rlen,
-    uint32_t owner, size_t *sizep)
+    uint32_t owner, const char *key, size_t klen, size_t *sizep)
 {
 	struct evbuffer_iovec	 v;
-	size_t			 qlen = strlen(qname), body = submit_size(qlen, len, dead, rlen);
+	size_t			 qlen = strlen(qname);
+	size_t			 body = submit_size(qlen, len, dead, rlen, klen);
 	unsigned char		*p;
 
 	if ((p = rec_begin(b, body, &v)) == NULL)
@@ -394,7 +397,11 @@ rec_submit(struct evbuffer *b, uint64_t id, int dead, uint8_t attempts, int16_t 
 			memcpy(p, reason, rlen);
 		p += rlen;
 	}
-	put32(p, owner);
+	p = put32(p, owner);
+	if (klen > 0) {
+		p = put8(p, (uint8_t)klen);
+		memcpy(p, key, klen);
+	}
 	rec_end(b, &v, body);
 	if (sizep != NULL)
 		*sizep = JREC_HDR + body;
@@ -516,13 +523,16 @@ job_died_wall(const struct job *j)
 static int
 rec_job(struct evbuffer *b, const struct job *j, size_t *sizep)
 {
-	int	dead = j->state == JOB_DEAD;
+	int		 dead = j->state == JOB_DEAD;
+	const char	*key;
+	size_t		 klen;
 
+	key = job_key(j, &klen);
 	return (rec_submit(b, j->id, dead, j->attempts, j->prio, j->timeout_ms,
 	    job_run_at_wall(j), job_queue(j)->name, j->data, j->len,
 	    dead && j->x != NULL ? j->x->last_status : JOB_FAILED,
 	    dead ? job_died_wall(j) : 0, job_result(j), dead ? job_reason_len(j) : 0,
-	    priv_owner_uid(j->owner), sizep));
+	    priv_owner_uid(j->owner), key, klen, sizep));
 }
 
 static int
@@ -530,7 +540,7 @@ rec_orphan(struct evbuffer *b, const struct jrec *r, size_t *sizep)
 {
 	return (rec_submit(b, r->id, r->dead, r->attempts, r->prio, r->timeout_ms,
 	    r->run_at, r->qname, r->data, r->len, r->last_status, r->died, r->reason,
-	    r->rlen, r->owner, sizep));
+	    r->rlen, r->owner, r->data + r->len, r->klen, sizep));
 }
 
 /* ----- appending (master) ----- */
@@ -574,7 +584,7 @@ journal_submit(const struct job *j)
 void
 journal_end(const struct job *j)
 {
-	size_t	size;
+	size_t	size, klen;
 
 	if (!journal_on)
 		return;
@@ -582,7 +592,8 @@ journal_end(const struct job *j)
 		journal_oom("END", j->id);
 		return;
 	}
-	size = JREC_HDR + submit_size(strlen(job_queue(j)->name), j->len, 0, 0);
+	(void)job_key(j, &klen);
+	size = JREC_HDR + submit_size(strlen(job_queue(j)->name), j->len, 0, 0, klen);
 	J.live_bytes = J.live_bytes > size ? J.live_bytes - size : 0;
 	J.file_bytes += JREC_HDR + 9;
 	journal_appended();
@@ -1405,7 +1416,7 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 	uint64_t	  id;
 	uint32_t	  len;
 	uint8_t		  qlen, flags;
-	size_t		  need, end;
+	size_t		  need, end, klen;
 
 	*why = "malformed record";
 	if (n < 9)
@@ -1448,13 +1459,15 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 				return (-1);
 			end = need + 11 + get16(p + need + 9);
 		}
-		if (n != end && n != end + 4)
+		/* Then the owner, or not; after the owner a key, or not. */
+		klen = n > end + 4 ? p[end + 4] : 0;
+		if (n != end && n != end + 4 && (klen == 0 || n != end + 5 + klen))
 			return (-1);
 		if (s == NULL && (flags & 1))
 			return (parse_dead(NULL, p + need, end - need, 0, why));
 		if (s == NULL)
 			return (0);
-		if ((r = calloc(1, sizeof *r + len)) == NULL) {
+		if ((r = calloc(1, sizeof *r + len + klen)) == NULL) {
 			*why = "out of memory";
 			return (-1);
 		}
@@ -1467,11 +1480,14 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 		r->len = len;
 		if (len > 0)
 			memcpy(r->data, p + 26 + qlen + 4, len);
+		r->klen = (uint8_t)klen;
+		if (klen > 0)
+			memcpy(r->data + len, p + end + 5, klen);
 		if ((flags & 1) && parse_dead(r, p + need, end - need, 0, why) != 0) {
 			jrec_free(r);
 			return (-1);
 		}
-		r->owner = n == end + 4 ? get32(p + end) : 0;
+		r->owner = n >= end + 4 ? get32(p + end) : 0;
 		if (*slot != NULL) {
 			/* Carried into a newer file: the newer record is the truth. */
 			r->hnext = (*slot)->hnext;
@@ -1884,7 +1900,7 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
-	if ((j = job_new(q, r->data, r->len)) == NULL)
+	if ((j = job_new_key(q, r->data, r->len, r->data + r->len, r->klen)) == NULL)
 		return (-1);
 	j->id = r->id;
 	j->prio = queue_prio_clamp(&q->cf, r->prio);

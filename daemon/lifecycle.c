@@ -35,10 +35,15 @@ static void	lifecycle_log_debug(const struct job_change *)
 
 /*
  * The listeners, called in this order; the order is the rules:
- *   - journal first: a job's end is recorded, and x->end_batch set, before anyone
- *     hears of it, so a reply telling of the end waits until the record is as
- *     durable as the policy says (server.c's conn_end_batch): a job runs again after a
- *     crash only if no client heard that it ended;
+ *   - chain (chain.c) before everyone: a stage that succeeded makes the next stage's
+ *     job, whose SUBMIT the journal then records before this stage's END (a journal
+ *     cut anywhere keeps the one or the other), and moves this stage's waiters to it
+ *     before the waiters' listener would answer them; its job.queued event comes
+ *     just before this stage's job.succeeded;
+ *   - the journal next, before the rest: a job's end is recorded, and x->end_batch
+ *     set, before anyone else hears of it, so a reply telling of the end waits until
+ *     the record is as durable as the policy says (server.c's conn_end_batch): a job
+ *     runs again after a crash only if no client heard that it ended;
  *   - stats and the log next, so that a client told of a change finds it counted;
  *   - the event ring (events.c) before the waiters: an EVENTS subscriber may be told
  *     of an end no later than a waiter; it only records, and delivers later in the
@@ -61,6 +66,7 @@ static void	lifecycle_log_debug(const struct job_change *)
  * it (bench/README.md).
  */
 #define LIFECYCLE_LISTENERS(L, DEBUG)					\
+	L(chain_job_changed,	ON_END, chain_hears(ch->j))			\
 	L(journal_job_changed,	ON_WAITING | ON_END | ON(JOB_EV_CANCELLING),	\
 				journal_on)					\
 	L(stats_job_changed,	ON_WAITING | ON(JOB_RETRY_WAIT) | ON_END |	\

@@ -202,7 +202,8 @@ queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
 	return (strcmp(o->handler, n->handler) != 0 || str_differ(o->user, n->user) ||
 	    str_differ(o->group, n->group) || o->rlimit_as != n->rlimit_as ||
 	    o->rlimit_cpu != n->rlimit_cpu || o->rlimit_nofile != n->rlimit_nofile ||
-	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms);
+	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms ||
+	    o->concurrency != n->concurrency || o->batch_size != n->batch_size);
 }
 
 /* Does any setting of a queue differ? (Strings by value; they live in other configs.) */
@@ -300,6 +301,7 @@ queues_create(const struct config *cf, char **cause)
 			return (-1);
 		}
 	}
+	chain_sync();
 	return (0);
 }
 
@@ -560,6 +562,7 @@ master_reload(const char *why)
 		master_reload_queue(&ncf->queues[k], payload_changed, &t);
 	master_reload_removed(ncf, &t);
 	master_reload_commit(ncf, &t);
+	chain_sync();		/* 'then' applies to stages that end from now on */
 	source_redis_sync();
 	supervisor_check_ready();	/* a reload before start-up finished may settle it */
 	notify_ready();

@@ -429,6 +429,12 @@ metrics_q_blocked(const struct queue *q)
 }
 
 static double
+metrics_q_keys(const struct queue *q)
+{
+	return ((double)q->keys.nkeys);
+}
+
+static double
 metrics_q_failed(const struct queue *q)
 {
 	return (q->failed_reason != NULL ? 1.0 : 0.0);
@@ -483,6 +489,8 @@ metrics_queue_jobs(const struct metrics_scrape *s, const struct metrics_family *
 		metrics_sample(s->b, f->name, "", q, "state", "running",
 		    (double)q->running);
 		metrics_sample(s->b, f->name, "", q, "state", "dead", (double)q->ndead);
+		metrics_sample(s->b, f->name, "", q, "state", "parked",
+		    (double)q->keys.nparked);
 	}
 }
 
@@ -566,11 +574,11 @@ metrics_w_jobs(const struct metrics_worker *mw)
 	return ((double)mw->w->jobs_done);
 }
 
-/* How long the head of its in-flight list, the job it runs, has run (us); 0: idle. */
+/* How long its longest-running job has run (us); 0: idle. */
 static uint64_t
 metrics_w_age_us(const struct worker *w, uint64_t now)
 {
-	return (w->ninflight > 0 && now > w->head_since ? now - w->head_since : 0);
+	return (supervisor_busy_us(w, now));
 }
 
 static double
@@ -633,6 +641,8 @@ static const struct metrics_family metrics_families[] = {
 	    "has room.", .queue = metrics_q_blocked },
 	{ "jobpool_queue_failed", "gauge", "1 while the queue's handler cannot start.",
 	    .queue = metrics_q_failed },
+	{ "jobpool_queue_keys", "gauge", "Job keys the queue tracks: with jobs parked "
+	    "or running, paused, or refilling their bucket.", .queue = metrics_q_keys },
 	{ "jobpool_job_wait_seconds", "histogram", "Time from submission (or the due "
 	    "time) to the start of an attempt.", .write = metrics_wait_hist },
 	{ "jobpool_job_run_seconds", "histogram", "Time from the start to the end of an "
@@ -916,7 +926,7 @@ metrics_status_worker(struct evbuffer *b, const struct metrics_worker *mw)
 	    "\"cpu_seconds\":%.3f,\"job\":", (unsigned long long)w->jobs_done,
 	    w->ninflight, (unsigned long long)mw->u.rss_bytes,
 	    (double)mw->u.cpu_us / 1e6);
-	/* The head of its in-flight list is the job it runs (as STATS says). */
+	/* The head of its in-flight list: the first of the jobs it runs (as STATS says). */
 	if (w->ninflight > 0 && (head = TAILQ_FIRST(&w->inflight)) != NULL)
 		evbuffer_add_printf(b, "%llu", (unsigned long long)head->id);
 	else

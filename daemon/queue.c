@@ -96,6 +96,7 @@ queue_create(const struct queue_config *qc)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
 	dispatch_queue_init(q);
+	keys_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
 	server_queue_init(q);
 	queue_set_watermarks(q);
@@ -125,6 +126,7 @@ queue_free(struct queue *q)
 	}
 	for (i = 0; i < (int)q->nheap; i++)
 		job_free(q->heap[i]);
+	keys_queue_free(q);
 	free(q->heap);
 	free(q->ready);
 	if (q->delay_ev != NULL)
@@ -196,6 +198,9 @@ queue_revert_workers(struct queue *q)
 	q->cf.rlimit_nofile = p->rlimit_nofile;
 	q->cf.max_worker_rss = p->max_worker_rss;
 	q->cf.grace_ms = p->grace_ms;
+	/* Batches need the new kind's batch entry point. */
+	q->cf.batch_size = p->batch_size;
+	q->cf.batch_wait_ms = p->batch_wait_ms;
 	q->gen = q->prev_gen;
 	queue_forget_previous(q);
 }
@@ -245,6 +250,7 @@ queue_reconfigure(struct queue *q, const struct queue_config *nqc)
 	queue_config_clear(&q->cf);
 	q->cf = cf;
 	queue_set_watermarks(q);
+	keys_reconfigure(q);
 	return (0);
 }
 
@@ -262,8 +268,9 @@ queue_find(const char *name)
 }
 
 /*
- * Call fn for every job waiting in q: the ready ones level by level, then the delayed
- * ones. Stops at the first nonzero fn returns, and returns it. fn must not change q.
+ * Call fn for every job waiting in q: the ready ones level by level, those parked
+ * behind their key's limits, then the delayed ones. Stops at the first nonzero fn
+ * returns, and returns it. fn must not change q.
  */
 int
 queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *arg)
@@ -278,6 +285,8 @@ queue_foreach_waiting(struct queue *q, int (*fn)(struct job *, void *), void *ar
 				return (rc);
 		}
 	}
+	if (q->keys.nparked > 0 && (rc = keys_foreach_parked(q, fn, arg)) != 0)
+		return (rc);
 	for (k = 0; k < q->nheap; k++) {
 		if ((rc = fn(q->heap[k], arg)) != 0)
 			return (rc);
@@ -301,7 +310,7 @@ queue_pop_delayed(struct queue *q)
 uint32_t
 queue_depth(const struct queue *q)
 {
-	return (q->nready + q->nheap);
+	return (q->nready + q->nheap + q->keys.nparked);
 }
 
 /* Is there room for one more job of len bytes? An empty queue takes any job. */
@@ -317,13 +326,13 @@ queue_has_room(struct queue *q, uint32_t len)
 	return (1);
 }
 
-/* Allocate a job holding a copy of the payload. */
-struct job *
-job_new(struct queue *q, const void *data, uint32_t len)
+/* A job holding a copy of the payload, with room for extra bytes after it. */
+static inline struct job *
+job_alloc(struct queue *q, const void *data, uint32_t len, size_t extra)
 {
 	struct job	*j;
 
-	if ((j = malloc(sizeof *j + len)) == NULL)
+	if ((j = malloc(sizeof *j + len + extra)) == NULL)
 		return (NULL);
 	memset(j, 0, sizeof *j);
 	j->state = JOB_NEW;
@@ -331,6 +340,34 @@ job_new(struct queue *q, const void *data, uint32_t len)
 	j->len = len;
 	if (len > 0)
 		memcpy(j->data, data, len);
+	return (j);
+}
+
+/* Allocate a job holding a copy of the payload. */
+struct job *
+job_new(struct queue *q, const void *data, uint32_t len)
+{
+	return (job_alloc(q, data, len, 0));
+}
+
+/*
+ * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
+ * 2 bytes more than the key; a job without one is job_new's.
+ */
+struct job *
+job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
+    size_t klen)
+{
+	struct job	*j;
+
+	if (key == NULL || klen == 0)
+		return (job_new(q, data, len));
+	if (klen > JOB_KEY_MAX || (j = job_alloc(q, data, len, 2 + klen)) == NULL)
+		return (NULL);
+	j->haskey = 1;
+	j->data[len] = 0;
+	j->data[len + 1] = (char)(unsigned char)klen;
+	memcpy(&j->data[len + 2], key, klen);
 	return (j);
 }
 
@@ -348,6 +385,8 @@ job_free(struct job *j)
 		free(w);
 	}
 	if (j->x != NULL) {
+		if (j->x->chain != NULL)
+			chain_job_free(j);
 		free(j->x->hist);
 		free(j->x);
 	}
@@ -609,6 +648,9 @@ queue_remove(struct queue *q, struct job *j)
 		heap_remove(q, j->heap_idx);
 		if (first)
 			queue_arm_delay(q);
+	} else if (j->haskey && (*job_key_flags(j) & JOB_KEY_PARKED)) {
+		keys_remove(q, j);	/* it takes the bytes off */
+		return;
 	} else {
 		TAILQ_REMOVE(&q->ready[queue_level(q, j)], j, entry);
 		q->nready--;

@@ -1064,31 +1064,49 @@ result_word(const struct job *j)
 	}
 }
 
-/* RESULT <id> <status> <size>, the body and a newline. */
+/*
+ * RESULT <id> <status> <size>, the body and a newline. id is what the waiter asked
+ * for: j's own, or an earlier stage's of j's chain (chain_answer names a stage that
+ * failed, and tells a chain cancelled under a stage that succeeded).
+ */
 void
-server_send_result(struct conn *c, struct job *j)
+server_send_result(struct conn *c, struct job *j, uint64_t id)
 {
 	struct evbuffer	*out;
-	char		 buf[96] = "RESULT ";
-	const char	*w = result_word(j);
-	size_t		 n = sizeof "RESULT " - 1, wl = strlen(w);	/* not strlen(buf): W1 */
+	char		 buf[96] = "RESULT ", pre[256];
+	const char	*w = result_word(j), *cw;
+	size_t		 n = sizeof "RESULT " - 1, wl, plen = 0;	/* not strlen(buf): W1 */
+	uint32_t	 rlen = job_rlen(j);
 	uint64_t	 wait;
+	int		 keep = 1;
 
 	if (c->closed)
 		return;
+	/* Only a stage of a chain, or a job of a queue with a 'then', tells more. */
+	if (chain_active != 0 && (j->state != JOB_DONE || (j->x != NULL &&
+	    j->x->chain != NULL)) &&
+	    (plen = chain_answer(j, &cw, &keep, pre, sizeof pre)) != 0) {
+		if (cw != NULL)
+			w = cw;
+		if (!keep)
+			rlen = 0;
+	}
+	wl = strlen(w);
 	c->waited = 1;		/* for the idle timer: the daemon spoke last */
 	wait = conn_end_batch(c, j);
 	out = wait != 0 ? c->hold : conn_out(c);
-	n += proto_fmt_u64(buf + n, j->id);
+	n += proto_fmt_u64(buf + n, id);
 	buf[n++] = ' ';
 	memcpy(buf + n, w, wl);
 	n += wl;
 	buf[n++] = ' ';
-	n += proto_fmt_u64(buf + n, job_rlen(j));
+	n += proto_fmt_u64(buf + n, plen + rlen);
 	buf[n++] = '\n';
 	evbuffer_add(out, buf, n);
-	if (job_rlen(j) > 0)
-		evbuffer_add(out, job_result(j), job_rlen(j));
+	if (plen > 0)
+		evbuffer_add(out, pre, plen);
+	if (rlen > 0)
+		evbuffer_add(out, job_result(j), rlen);
 	evbuffer_add(out, "\n", 1);
 	if (wait != 0)
 		conn_hold_until(c, wait);
@@ -1104,11 +1122,27 @@ server_job_changed(const struct job_change *ch)
 
 	for (w = j->waiters; w != NULL; w = next) {
 		next = w->next;
-		server_send_result(w->conn, j);
+		server_send_result(w->conn, j, w->id);
 		conn_unref(w->conn);
 		free(w);
 	}
 	j->waiters = NULL;
+}
+
+/*
+ * A chain went on (chain.c): from's waiters wait for to, each keeping the id it asked
+ * for and its reference on its connection.
+ */
+void
+server_waiters_move(struct job *from, struct job *to)
+{
+	struct waiter	*w;
+
+	while ((w = from->waiters) != NULL) {
+		from->waiters = w->next;
+		w->next = to->waiters;
+		to->waiters = w;
+	}
 }
 
 /* ----- requests ----- */
@@ -1168,6 +1202,8 @@ conn_not_admin(struct conn *c, const char *what)
 	return (1);
 }
 
+static int	server_wait_as(struct conn *, struct job *, uint64_t);
+
 /*
  * SUBMIT ... idem=TOKEN with a token q holds for c's user: answer with the first job
  * (OK <id> dup, and with wait its RESULT, now or when it ends), as that job's own OK
@@ -1192,7 +1228,9 @@ conn_submit_dup(struct conn *c, struct queue *q, const struct proto_request *req
 			    req->idem, (unsigned long long)id);
 			return (1);
 		}
-		if (!JOB_FINAL(j->state) && server_wait(c, j) != 0) {
+		/* As WAIT <id>: a chain's first stage answers for the chain's end. */
+		j = chain_follow(j);
+		if (!JOB_FINAL(j->state) && server_wait_as(c, j, id) != 0) {
 			reply_err(c, "busy", "out of memory");
 			return (1);
 		}
@@ -1204,7 +1242,7 @@ conn_submit_dup(struct conn *c, struct queue *q, const struct proto_request *req
 	if (batch != 0 && c->hold != NULL)
 		conn_hold_until(c, batch);
 	if ((req->flags & PROTO_F_WAIT) && JOB_FINAL(j->state))
-		server_send_result(c, j);
+		server_send_result(c, j, id);
 	return (1);
 }
 
@@ -1290,7 +1328,8 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (unsigned long long)idem_next_expiry_ms());
 		return (REQ_DONE);
 	}
-	if ((j = job_new(q, req->body, req->size)) == NULL) {
+	if ((j = (req->flags & PROTO_F_KEY) ? job_new_key(q, req->body, req->size,
+	    req->key, req->keylen) : job_new(q, req->body, req->size)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}
@@ -1318,11 +1357,15 @@ static void
 conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
+	struct evbuffer	*out;
 	char		 due[48] = "";
+	const char	*key;
+	size_t		 klen;
 	uint64_t	 now, wait;
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	key = job_key(j, &klen);
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_us();
@@ -1330,11 +1373,15 @@ conn_status(struct conn *c, uint64_t id)
 		    (j->run_at > now ? (j->run_at - now) / 1000 : 0));
 	}
 	wait = conn_end_batch(c, j);
-	evbuffer_add_printf(wait != 0 ? c->hold : conn_out(c),
+	out = wait != 0 ? c->hold : conn_out(c);
+	evbuffer_add_printf(out,
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s\n", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%.*s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "");
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
+	    " key=" : "", (int)klen, key != NULL ? key : "");
+	chain_status(out, j);
+	evbuffer_add(out, "\n", 1);
 	if (wait != 0)
 		conn_hold_until(c, wait);
 }
@@ -1475,24 +1522,32 @@ conn_retry(struct conn *c, struct proto_request *req)
  * repeated WAIT gets one RESULT. The waiter holds a reference on c. 0, or -1 when out
  * of memory.
  */
-int
-server_wait(struct conn *c, struct job *j)
+static int
+server_wait_as(struct conn *c, struct job *j, uint64_t id)
 {
 	struct waiter	*w;
 
 	for (w = j->waiters; w != NULL; w = w->next) {
-		if (w->conn == c)
+		if (w->conn == c && w->id == id)
 			return (0);
 	}
 	if ((w = malloc(sizeof *w)) == NULL)
 		return (-1);
 	w->conn = c;
+	w->id = id;
 	w->next = j->waiters;
 	j->waiters = w;
 	c->refs++;
 	return (0);
 }
 
+int
+server_wait(struct conn *c, struct job *j)
+{
+	return (server_wait_as(c, j, j->id));
+}
+
+/* WAIT id: of a chain's stage, for the chain's end (its stage now, or the last). */
 static void
 conn_wait(struct conn *c, uint64_t id)
 {
@@ -1500,12 +1555,13 @@ conn_wait(struct conn *c, uint64_t id)
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	j = chain_follow(j);
 	if (JOB_FINAL(j->state)) {
 		reply_lit(c, "OK\n");
-		server_send_result(c, j);
+		server_send_result(c, j, id);
 		return;
 	}
-	if (server_wait(c, j) != 0) {
+	if (server_wait_as(c, j, id) != 0) {
 		reply_err(c, "busy", "out of memory");
 		return;
 	}
@@ -1520,15 +1576,23 @@ conn_cancel(struct conn *c, uint64_t id)
 
 	if ((j = conn_job(c, id)) == NULL)
 		return;
+	/* Of a chain: its stage now (chain_cancel keeps a late success from going on). */
+	j = chain_follow(j);
 	switch (dispatch_cancel(j, &why)) {
 	case 0:
 		reply_lit(c, "OK cancelled\n");
 		break;
 	case 1:
+		chain_cancel(j);
 		reply_lit(c, "OK cancelling\n");
 		break;
 	default:
-		reply_err(c, "state", "job %llu %s", (unsigned long long)id, why);
+		if (j->id != id)
+			reply_err(c, "state", "job %llu: its chain's stage now, job %llu "
+			    "(queue %s), %s", (unsigned long long)id,
+			    (unsigned long long)j->id, job_queue(j)->name, why);
+		else
+			reply_err(c, "state", "job %llu %s", (unsigned long long)id, why);
 		break;
 	}
 }

@@ -244,7 +244,14 @@ stats_write(struct evbuffer *out)
 		    server_nblocked(q), (unsigned long long)q->worker_deaths,
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
+		evbuffer_add_printf(out, "max_running_per_key=%u rate_per_key=%g "
+		    "keys=%u parked=%u ", q->cf.max_running_per_key, q->cf.rate_per_key,
+		    q->keys.nkeys, q->keys.nparked);
 		stats_write_latency(out, q, now);
+		/* A chain's stage: where its results go, and whether that holds it now. */
+		if (q->ch.next != NULL)
+			evbuffer_add_printf(out, "then=%s held=%d ", q->ch.next->name,
+			    q->ch.held);
 		evbuffer_add_printf(out, "handler=");
 		stats_add_encoded(out, q->cf.handler);
 		/* reason= runs to the end of the line: it is always last. */
@@ -273,7 +280,7 @@ stats_write(struct evbuffer *out)
 				continue;
 			if (stats_proc_usage(w->pid, &u) != 0)
 				u = (struct proc_usage){ 0 };
-			/* The head of its in-flight list is the job it runs. */
+			/* The head of its in-flight list: the first of the jobs it runs. */
 			head = TAILQ_FIRST(&w->inflight);
 			evbuffer_add_printf(out, "worker %s pid=%ld state=%s jobs=%llu "
 			    "inflight=%u rss_kib=%llu cpu_us=%llu job=%llu age_us=%llu\n",
@@ -282,8 +289,7 @@ stats_write(struct evbuffer *out)
 			    (unsigned long long)(u.rss_bytes / 1024),
 			    (unsigned long long)u.cpu_us,
 			    (unsigned long long)(head != NULL ? head->id : 0),
-			    (unsigned long long)(head != NULL && now > w->head_since ?
-			    now - w->head_since : 0));
+			    (unsigned long long)supervisor_busy_us(w, now));
 		}
 	}
 }

@@ -92,6 +92,7 @@ worker_spawn(struct queue *q, int slot)
 	w->queue = q;
 	w->slot = slot;
 	w->gen = q->gen;
+	w->slots = 1;		/* until its READY says how many jobs it runs at once */
 	w->to_fd = w->from_fd = -1;
 	TAILQ_INIT(&w->inflight);
 	if (pipe2(down, O_CLOEXEC) == -1 || pipe2(up, O_CLOEXEC) == -1) {
@@ -272,7 +273,7 @@ supervisor_take(struct worker *w, struct job *j)
 	worker_held(w, -1);
 }
 
-/* Buffer a job for w; supervisor_flush() writes it. */
+/* Buffer a job for w; supervisor_flush() writes it. It starts now if w has a free slot. */
 void
 supervisor_send(struct worker *w, struct job *j)
 {
@@ -284,10 +285,29 @@ supervisor_send(struct worker *w, struct job *j)
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->dispatched++;
 	worker_held(w, 1);
-	if (w->ninflight == 1) {
-		w->head_since = now_us();
-		w->queue->sv.cb->started(w);
-	}
+	if (w->ninflight <= w->slots)
+		w->queue->sv.cb->started(w, j);
+}
+
+/*
+ * Buffer n jobs for w as one FRAME_BATCH whose payload is their JOB frames (at most
+ * CONFIG_FRAME_MAX bytes: dispatch sees to it). The worker runs them in one call, and a
+ * batch worker's READY said batch_size slots: sent to a worker that holds nothing, they
+ * all start now; sent ahead, behind a whole batch, as that one's results free the slots.
+ */
+void
+supervisor_send_batch(struct worker *w, struct job **jobs, uint32_t n)
+{
+	char		hdr[FRAME_HDR_LEN];
+	uint64_t	len = 0;
+	uint32_t	i;
+
+	for (i = 0; i < n; i++)
+		len += FRAME_HDR_LEN + (uint64_t)jobs[i]->len;
+	frame_put(hdr, FRAME_BATCH, 0, jobs[0]->id, (uint32_t)len);
+	evbuffer_add(w->out, hdr, sizeof hdr);
+	for (i = 0; i < n; i++)
+		supervisor_send(w, jobs[i]);
 }
 
 /* Ask w to stop job j: a CANCEL frame, then SIGUSR1 once the frame is in the pipe. */
@@ -321,7 +341,7 @@ supervisor_close_jobs(struct worker *w)
 	worker_to(w, WORKER_STOPPING);
 }
 
-/* The head job's timer: its timeout, or its grace period. */
+/* The timer of w's running jobs: a timeout, or a grace period, is due. */
 static void
 worker_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -405,6 +425,13 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		}
 		if (w->life == WORKER_STARTING)
 			w->life = WORKER_READY;
+		/* Its payload, if any: how many jobs it runs at once (an IO handler). */
+		if (h->len == sizeof(uint32_t)) {
+			uint32_t slots;
+
+			memcpy(&slots, payload, sizeof slots);
+			w->slots = slots > 0 ? slots : 1;
+		}
 		w->ready_ms = now_ms();
 		events_publish_queue(EVENTS_WORKER_STARTED, q->idx, w->pid, 0, NULL);
 		if (w->gen == q->gen)
@@ -414,7 +441,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		q->sv.cb->changed(q);
 		break;
 	case FRAME_RESULT:
-		q->sv.cb->result(w, h->status, payload, h->len);
+		q->sv.cb->result(w, h->id, h->status, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
@@ -575,6 +602,7 @@ worker_free(struct worker *w)
 	event_free(w->tev);
 	evbuffer_free(w->in);
 	evbuffer_free(w->out);
+	free(w->stops);
 	q->workers[w->slot] = NULL;
 	/* Slots above the configured count were being removed: shrink the array. */
 	while (q->nworkers > q->cf.workers && q->workers[q->nworkers - 1] == NULL)
@@ -659,7 +687,7 @@ supervisor_retire(struct worker *w)
 		supervisor_close_jobs(w);
 }
 
-/* Kill w: its head job (job_id) would not stop when asked. Nothing more goes to it. */
+/* Kill w: its running job job_id would not stop when asked. Nothing more goes to it. */
 void
 supervisor_kill(struct worker *w, uint64_t job_id)
 {
@@ -814,9 +842,9 @@ supervisor_signal_all(int sig)
 }
 
 /*
- * Call fn for every job q's workers hold, worker by worker, in order (the head is
- * running). Stops at the first nonzero fn returns, and returns it. fn may end the job
- * it is given, not another.
+ * Call fn for every job q's workers hold, worker by worker, in order (the first
+ * w->slots of each are running). Stops at the first nonzero fn returns, and returns
+ * it. fn may end the job it is given, not another.
  */
 int
 supervisor_foreach_inflight(struct queue *q, int (*fn)(struct job *, void *), void *arg)
@@ -855,6 +883,39 @@ supervisor_holder(const struct job *j)
 		}
 	}
 	return (NULL);
+}
+
+/* Is j one of the jobs w runs now: among the first w->slots of its in-flight list? */
+int
+supervisor_running(const struct worker *w, const struct job *j)
+{
+	const struct job	*k;
+	uint32_t		 i = 0;
+
+	TAILQ_FOREACH(k, &w->inflight, entry) {
+		if (i++ >= w->slots)
+			break;
+		if (k == j)
+			return (1);
+	}
+	return (0);
+}
+
+/* How long w's longest-running job has run at now (us); 0: idle. */
+uint64_t
+supervisor_busy_us(const struct worker *w, uint64_t now)
+{
+	const struct job	*k;
+	uint64_t		 since = UINT64_MAX;
+	uint32_t		 i = 0;
+
+	TAILQ_FOREACH(k, &w->inflight, entry) {
+		if (i++ >= w->slots)
+			break;
+		if (k->run_at < since)
+			since = k->run_at;
+	}
+	return (since != UINT64_MAX && now > since ? now - since : 0);
 }
 
 /* Has q any worker left? */

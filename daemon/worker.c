@@ -15,6 +15,12 @@
  * bench/README.md); idle, it sleeps.
  * Exec handlers have no flusher (handler.h's unheld): each result is written before
  * the next program starts, and the worker is one thread.
+ *
+ * A handler that carries several jobs at once (handler.h's start, an IO handler) gets
+ * a loop of its own (worker_multi): up to the queue's concurrency jobs run at once, each
+ * result frame names its job and goes back as soon as the job ends, in any order, and a
+ * CANCEL for one of them drops that one only (the handler's cancel). Its READY says
+ * how many it runs at once, which is how many the master treats as running.
  */
 
 #include "autoconf.h"
@@ -138,9 +144,24 @@ static size_t			 nahead, cahead;
 static struct cleanup		*hooks;
 static size_t			 nhooks, chooks;
 static const struct queue_config *worker_qc;
+/* The running batch (worker_batch): its jobs' ids and cancel reasons (-1: none). */
+static uint64_t			*batch_ids;
+static int			*batch_cancel;
+static size_t			 batch_n;
 static volatile sig_atomic_t	 child_pgid;	/* an exec handler's running program */
 static char			 child_frame[FRAME_HDR_LEN + sizeof(int32_t)];
 static uint64_t			 child_since;	/* child_frame waits since; 0: none */
+
+/* A handler that carries several jobs at once (worker_multi); multi_h NULL: one. */
+static const struct handler	*multi_h;
+static void			*multi_state;
+static uint64_t			*multi_run;	/* the ids of the jobs it runs */
+static uint32_t			 multi_n, multi_slots;
+static uint64_t			 multi_ended;	/* jobs answered */
+static struct jobpool_output	*multi_ob;	/* results not yet written */
+static uint32_t			 multi_max;	/* max_payload */
+
+static void	worker_multi_result(uint64_t, int, const void *, size_t);
 
 /* The result pipe: what the main loop and the flusher thread write, in order. */
 static pthread_mutex_t		 out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,6 +199,21 @@ worker_grace_ms(void)
 	return (worker_qc != NULL ? worker_qc->grace_ms : 5000);
 }
 
+/* Does the BATCH frame h at off hold a job id? */
+static int
+worker_batch_holds(size_t off, const struct frame_hdr *h, uint64_t id)
+{
+	struct frame_hdr	j;
+	size_t			p = off + FRAME_HDR_LEN, end = p + h->len;
+
+	while (p < end && frame_get(ibuf + p, end - p, imax, &j) == 1) {
+		if (j.type == FRAME_JOB && j.id == id)
+			return (1);
+		p += FRAME_HDR_LEN + j.len;
+	}
+	return (0);
+}
+
 /* Is there a JOB frame for id among the frames not yet handled, before end? */
 static int
 worker_pending(uint64_t id, size_t end)
@@ -188,7 +224,24 @@ worker_pending(uint64_t id, size_t end)
 	while (off < end && frame_get(ibuf + off, end - off, imax, &h) == 1) {
 		if (h.type == FRAME_JOB && h.id == id)
 			return (1);
+		if (h.type == FRAME_BATCH && worker_batch_holds(off, &h, id))
+			return (1);
 		off += FRAME_HDR_LEN + h.len;
+	}
+	return (0);
+}
+
+/* Is job id one of those a worker_multi handler runs? Then it is taken out: 1. */
+static int
+worker_multi_take(uint64_t id)
+{
+	uint32_t	i;
+
+	for (i = 0; i < multi_n; i++) {
+		if (multi_run[i] == id) {
+			multi_run[i] = multi_run[--multi_n];
+			return (1);
+		}
 	}
 	return (0);
 }
@@ -198,9 +251,24 @@ static void
 worker_record_cancel(uint64_t id, int reason, size_t pos)
 {
 	struct cancel	*n;
+	size_t		 i;
 
 	if (id == current && current != 0) {
 		current_cancel = reason;
+		return;
+	}
+	for (i = 0; i < batch_n; i++) {
+		if (batch_ids[i] == id) {
+			batch_cancel[i] = reason;
+			current_cancel = reason;	/* jobpool_cancelled(): one of them */
+			return;
+		}
+	}
+	/* One of several running: the handler drops it alone, and it is answered now. */
+	if (multi_h != NULL && worker_multi_take(id)) {
+		multi_h->cancel(multi_state, id);
+		worker_multi_result(id, FRAME_CANCELLED, "stopped: the handler dropped it",
+		    31);
 		return;
 	}
 	/* A cancel for a job already finished crossed its result: nothing to do. */
@@ -272,6 +340,14 @@ jobpool_cancelled(void)
 		worker_poll_input();
 	}
 	return (current_cancel != -1);
+}
+
+/* jobpool-handler.h: has this job of the running batch been cancelled (or timed out)? */
+int
+jobpool_job_cancelled(const struct jobpool_job *job)
+{
+	(void)jobpool_cancelled();
+	return (job != NULL && job->index < batch_n && batch_cancel[job->index] != -1);
 }
 
 int
@@ -565,6 +641,32 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
 	b->len += FRAME_HDR_LEN + len;
 }
 
+/* The result of one of a worker_multi handler's jobs, bounded by max_payload. */
+static void
+worker_multi_result(uint64_t id, int status, const void *data, size_t len)
+{
+	char	msg[160];
+
+	if (len > multi_max) {
+		len = (size_t)snprintf(msg, sizeof msg, "result of %zu bytes is larger "
+		    "than max_payload (%u)", len, multi_max);
+		data = msg;
+		status = FRAME_PERMANENT;
+	}
+	worker_frame(multi_ob, FRAME_RESULT, (uint8_t)status, id, data, len);
+	multi_ended++;
+}
+
+/* handler.h: job id of a handler with start() ended. */
+void
+worker_done(uint64_t id, int status, const void *data, size_t len)
+{
+	/* Not one it runs: cancelled already (answered then), or a handler's bug. */
+	if (multi_h == NULL || !worker_multi_take(id))
+		return;
+	worker_multi_result(id, status, data, len);
+}
+
 /*
  * Run the handler on one job and append its result frame. A job cancelled before it
  * started is answered without running. Cleanup hooks run when the job is cancelled,
@@ -627,6 +729,111 @@ worker_run(const struct handler *h, void *state, const struct config *cf,
 done:
 	rlen = out->len - start - FRAME_HDR_LEN;
 	frame_put(out->buf + start, FRAME_RESULT, (uint8_t)status, id, (uint32_t)rlen);
+}
+
+/* Append a batch job's result frame: its output, unless larger than max_payload. */
+static void
+worker_batch_result(struct jobpool_output *out, const struct config *cf, uint64_t id,
+    int status, const struct jobpool_output *o)
+{
+	char	msg[160];
+	int	n;
+
+	if (o->len > cf->max_payload) {
+		n = snprintf(msg, sizeof msg, "result of %zu bytes is larger than "
+		    "max_payload (%u)", o->len, cf->max_payload);
+		worker_frame(out, FRAME_RESULT, FRAME_PERMANENT, id, msg, (size_t)n);
+	} else
+		worker_frame(out, FRAME_RESULT, (uint8_t)status, id, o->buf, o->len);
+}
+
+/*
+ * Run the jobs of a BATCH frame (payload p, plen bytes of whole JOB frames) in one
+ * call of the handler's batch entry point, and append one result frame per job in the
+ * frame's order. A job cancelled before the batch started is answered without running
+ * (and is not in the call); one cancelled or timed out during it ends cancelled,
+ * whatever the handler said of it. The cleanup hooks are the batch's: they run if any
+ * job was cancelled or failed, and are dropped when every job succeeded. Returns the
+ * number of jobs.
+ */
+static size_t
+worker_batch(const struct handler *h, void *state, const struct config *cf,
+    const char *p, size_t plen, struct jobpool_output *out)
+{
+	static struct jobpool_job	*jobs;
+	static struct jobpool_output	*outs;
+	static uint64_t			*ids;
+	static size_t			*slot, cap;
+	struct frame_hdr		 jh;
+	size_t				 n = 0, k = 0, i, off, ran = 0, nc;
+	int				 failed = 0;
+	char				 msg[64];
+
+	for (off = 0; off < plen && frame_get(p + off, plen - off, imax, &jh) == 1 &&
+	    plen - off >= FRAME_HDR_LEN + (size_t)jh.len; off += FRAME_HDR_LEN + jh.len)
+		n++;
+	if (off != plen) {
+		log_errx("worker %ld (queue %s): malformed batch frame from the master; "
+		    "exiting", (long)getpid(), worker_qc->name);
+		_exit(EX_SOFTWARE);
+	}
+	if (n > cap) {
+		if ((jobs = reallocarray(jobs, n, sizeof *jobs)) == NULL ||
+		    (ids = reallocarray(ids, n, sizeof *ids)) == NULL ||
+		    (slot = reallocarray(slot, n, sizeof *slot)) == NULL ||
+		    (batch_ids = reallocarray(batch_ids, n, sizeof *batch_ids)) == NULL ||
+		    (batch_cancel = reallocarray(batch_cancel, n,
+		    sizeof *batch_cancel)) == NULL ||
+		    (outs = reallocarray(outs, n, sizeof *outs)) == NULL)
+			_exit(EX_OSERR);
+		memset(outs + cap, 0, (n - cap) * sizeof *outs);
+		cap = n;
+	}
+
+	/* As worker_run: a cancel already in the pipe counts before the batch starts. */
+	(void)jobpool_cancelled();
+	for (off = 0, i = 0; i < n; off += FRAME_HDR_LEN + jh.len, i++) {
+		(void)frame_get(p + off, plen - off, imax, &jh);
+		ids[i] = jh.id;
+		slot[i] = SIZE_MAX;
+		if (jh.type != FRAME_JOB || worker_take_ahead(jh.id) != -1)
+			continue;
+		outs[k].len = 0;
+		jobs[k] = (struct jobpool_job){ .payload = p + off + FRAME_HDR_LEN,
+		    .len = jh.len, .out = &outs[k], .status = JOBPOOL_HANDLER_UNSET,
+		    .index = (unsigned)k };
+		batch_ids[k] = jh.id;
+		batch_cancel[k] = -1;
+		slot[i] = k++;
+	}
+	current_cancel = -1;
+	batch_n = k;
+	if (k > 0)
+		h->run_batch(state, jobs, k);
+	(void)jobpool_cancelled();	/* a cancel that arrived at the very end counts */
+	for (i = 0; i < k; i++)
+		failed |= batch_cancel[i] != -1 || jobs[i].status != FRAME_OK;
+	if (failed)
+		ran = worker_run_hooks();
+	else
+		nhooks = 0;
+
+	for (i = 0; i < n; i++) {
+		if (slot[i] == SIZE_MAX) {
+			worker_frame(out, FRAME_RESULT, FRAME_SKIPPED, ids[i],
+			    "cancelled before it started", 27);
+		} else if (batch_cancel[slot[i]] != -1) {
+			/* What the handler said of it is dropped, as worker_run does. */
+			nc = (size_t)snprintf(msg, sizeof msg, "cleanup ran (%zu hook%s)",
+			    ran, ran == 1 ? "" : "s");
+			worker_frame(out, FRAME_RESULT, FRAME_CANCELLED, ids[i], msg, nc);
+		} else
+			worker_batch_result(out, cf, ids[i], jobs[slot[i]].status,
+			    &outs[slot[i]]);
+	}
+	batch_n = 0;
+	current_cancel = -1;
+	return (n);
 }
 
 /* The worker's resident set size in bytes, or 0 if unknown. */
@@ -762,6 +969,23 @@ worker_refuse(struct worker_loop *wl, char *cause, const char *otherwise)
 	worker_frame(&wl->ob, FRAME_READY, 1, 0, why, strlen(why));
 	worker_flush(&wl->ob);
 	_exit(EX_CONFIG);
+}
+
+/*
+ * A queue asks for batches of a handler without a batch entry point: which setting,
+ * where, and what is missing (malloc'd, or NULL).
+ */
+static char *
+worker_no_batch(const struct config *cf, const struct queue_config *qc)
+{
+	char	*cause;
+
+	if (asprintf(&cause, "%s:%d: queue '%s' sets batch_size = %u, but its handler "
+	    "'%s' has no batch entry point (a plugin of ABI 2 with process_batch, "
+	    "jobpool-handler.h); remove batch_size or use such a plugin", cf->path,
+	    qc->line, qc->name, qc->batch_size, qc->handler) == -1)
+		return (NULL);
+	return (cause);
 }
 
 /* The worker is done (the master closed its job pipe, or it retires). */
@@ -925,21 +1149,55 @@ worker_check_rss(struct worker_loop *wl, uint64_t now)
 	worker_exit(wl);
 }
 
-/* Run one job; its result is written at once if it took a millisecond or more. */
+/* After a job or a batch: its results go at once if it took a millisecond or more. */
 static void
-worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+worker_ran(struct worker_loop *wl)
 {
-	uint64_t	now;
+	uint64_t	now = worker_clock_us();
 
-	worker_hold(&wl->ob);
-	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
-	    hdr->len, &wl->ob);
-	wl->jobs++;
-	now = worker_clock_us();
 	if (now - wl->last >= WORKER_FLUSH_US)
 		worker_flush(&wl->ob);
 	worker_check_rss(wl, now);
 	wl->last = now;
+}
+
+/* Run one job; its result is written at once if it took a millisecond or more. */
+static void
+worker_job(struct worker_loop *wl, const struct frame_hdr *hdr)
+{
+	worker_hold(&wl->ob);
+	worker_run(&wl->h, wl->state, wl->cf, hdr->id, ibuf + ioff + FRAME_HDR_LEN,
+	    hdr->len, &wl->ob);
+	wl->jobs++;
+	worker_ran(wl);
+}
+
+/*
+ * Run one batch; its results are written at once if it took a millisecond or more. A
+ * handler without a batch entry point (a worker of the previous kind, still running
+ * while a reload that set batch_size rolls the pool) runs its jobs one by one.
+ */
+static void
+worker_batch_frame(struct worker_loop *wl, const struct frame_hdr *hdr)
+{
+	struct frame_hdr	 jh;
+	const char		*p = ibuf + ioff + FRAME_HDR_LEN;
+	size_t			 off;
+
+	worker_hold(&wl->ob);
+	if (wl->h.run_batch != NULL)
+		wl->jobs += worker_batch(&wl->h, wl->state, wl->cf, p, hdr->len,
+		    &wl->ob);
+	else {
+		for (off = 0; off < hdr->len && frame_get(p + off, hdr->len - off, imax,
+		    &jh) == 1 && hdr->len - off >= FRAME_HDR_LEN + (size_t)jh.len;
+		    off += FRAME_HDR_LEN + jh.len) {
+			worker_run(&wl->h, wl->state, wl->cf, jh.id, p + off +
+			    FRAME_HDR_LEN, jh.len, &wl->ob);
+			wl->jobs++;
+		}
+	}
+	worker_ran(wl);
 }
 
 /* Run every whole job frame read so far, in order; the rest waits for more bytes. */
@@ -952,6 +1210,8 @@ worker_take_frames(struct worker_loop *wl)
 	while (worker_next_frame(&hdr)) {
 		if (hdr.type == FRAME_JOB)
 			worker_job(wl, &hdr);
+		else if (hdr.type == FRAME_BATCH)
+			worker_batch_frame(wl, &hdr);
 		ioff += FRAME_HDR_LEN + hdr.len;
 	}
 	if (ioff > 0) {
@@ -960,6 +1220,108 @@ worker_take_frames(struct worker_loop *wl)
 		iscan -= ioff;
 		ioff = 0;
 	}
+}
+
+/* worker_multi: start the job of the frame at ioff, unless it was cancelled already. */
+static void
+worker_multi_start(const struct frame_hdr *hdr)
+{
+	if (worker_take_ahead(hdr->id) != -1) {
+		worker_frame(multi_ob, FRAME_RESULT, FRAME_SKIPPED, hdr->id,
+		    "cancelled before it started", 27);
+		return;
+	}
+	multi_run[multi_n++] = hdr->id;
+	multi_h->start(multi_state, hdr->id, ibuf + ioff + FRAME_HDR_LEN, hdr->len);
+}
+
+/* Is the master's pipe readable now? */
+static int
+worker_readable(void)
+{
+	struct pollfd	pfd = { worker_in, POLLIN, 0 };
+
+	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP)));
+}
+
+/*
+ * Recycling by memory for worker_multi, checked as its jobs end: above max_worker_rss
+ * it starts nothing more, and says RETIRE once its running jobs are answered.
+ */
+static int
+worker_multi_over_rss(struct worker_loop *wl, char *why, size_t len)
+{
+	uint64_t	rss;
+
+	if (wl->qc->max_worker_rss == 0 || multi_ended - wl->jobs < WORKER_RSS_EVERY)
+		return (0);
+	wl->jobs = multi_ended;
+	if ((rss = worker_rss()) <= wl->qc->max_worker_rss)
+		return (0);
+	snprintf(why, len, "RSS %llu bytes is above max_worker_rss %llu",
+	    (unsigned long long)rss, (unsigned long long)wl->qc->max_worker_rss);
+	return (1);
+}
+
+/*
+ * The life of a worker whose handler carries several jobs at once: start the jobs of
+ * whole frames while a slot is free, write the results that came, and wait in the
+ * handler for its jobs and for the master's pipe; until the master closes the pipe
+ * and every job is answered.
+ */
+static void __attribute__((noreturn))
+worker_multi(struct worker_loop *wl)
+{
+	struct frame_hdr	hdr;
+	char			why[128] = "";
+	int			eof = 0;
+
+	multi_ob = &wl->ob;
+	for (;;) {
+		while (multi_n < multi_slots && why[0] == '\0' &&
+		    worker_next_frame(&hdr)) {
+			if (hdr.type == FRAME_JOB)
+				worker_multi_start(&hdr);
+			ioff += FRAME_HDR_LEN + hdr.len;
+		}
+		if (ioff > 0) {
+			memmove(ibuf, ibuf + ioff, ilen - ioff);
+			ilen -= ioff;
+			iscan -= ioff;
+			ioff = 0;
+		}
+		if (why[0] == '\0' && worker_multi_over_rss(wl, why, sizeof why))
+			continue;	/* start nothing more */
+		if (multi_n == 0 && why[0] != '\0') {
+			worker_frame(&wl->ob, FRAME_RETIRE, 0, 0, why, strlen(why));
+			worker_flush(&wl->ob);
+			worker_exit(wl);
+		}
+		worker_flush(&wl->ob);
+		if (multi_n == 0 && eof)
+			worker_exit(wl);
+		multi_h->wait(multi_state, eof ? -1 : worker_in);
+		if (!eof && worker_readable() && !worker_read())
+			eof = 1;
+	}
+}
+
+/*
+ * Does this worker run several jobs at once? A handler with start() does when its
+ * queue's concurrency is above 1, or when it has no run().
+ */
+static int
+worker_multi_setup(struct worker_loop *wl)
+{
+	if (wl->h.start == NULL || (wl->h.run != NULL && wl->qc->concurrency <= 1))
+		return (0);
+	multi_slots = wl->qc->concurrency > 0 ? wl->qc->concurrency : 1;
+	if ((multi_run = calloc(multi_slots, sizeof *multi_run)) == NULL)
+		_exit(EX_OSERR);
+	multi_max = wl->cf->max_payload;
+	multi_state = wl->state;
+	multi_h = &wl->h;
+	return (1);
 }
 
 /*
@@ -977,6 +1339,8 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 		worker_refuse(&wl, cause, "cannot set the worker's user or limits");
 	if (handler_open(cf, qc, &wl.h, &wl.state, &cause) != 0)
 		worker_refuse(&wl, cause, "cannot start the handler");
+	if (qc->batch_size > 0 && wl.h.run_batch == NULL)
+		worker_refuse(&wl, worker_no_batch(cf, qc), "no batch entry point");
 	/*
 	 * An exec handler's job is a process, hundreds of microseconds at the least: its
 	 * result is written as the next job starts (worker_hold without a flusher), one
@@ -985,9 +1349,20 @@ worker_main(const struct config *cf, const struct queue_config *qc, int in, int 
 	 * hears of a finished program only when the worker's pipe runs dry, so the
 	 * worker waits a round trip for its next job (bench W5, bench/README.md).
 	 */
+	if (worker_multi_setup(&wl)) {
+		/* Its READY says how many jobs it runs at once. */
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, &multi_slots, sizeof multi_slots);
+		worker_flush(&wl.ob);
+		worker_multi(&wl);
+	}
 	if (!wl.h.unheld)
 		worker_flusher_start();
-	worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
+	if (qc->batch_size > 0)
+		/* A batch's jobs run at once: as many slots as a batch has jobs. */
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, &qc->batch_size,
+		    sizeof qc->batch_size);
+	else
+		worker_frame(&wl.ob, FRAME_READY, 0, 0, NULL, 0);
 	worker_flush(&wl.ob);
 
 	while (worker_read()) {

@@ -108,6 +108,10 @@ static int	client_fail(struct jobpool *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static int	client_die(struct jobpool *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	client_submit(struct jobpool *, const struct jobpool_submit_opts *,
+		    const char *, const char *, const void *, size_t, uint64_t *, int *);
+static int	client_send_submit(struct jobpool *, const struct jobpool_submit_opts *,
+		    const char *, const char *, const void *, size_t);
 
 /* Record the last failure and return its code. */
 static int
@@ -905,7 +909,24 @@ int
 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len, uint64_t *id)
 {
-	return (jobpool_submit_idem(jp, opts, NULL, data, len, id, NULL));
+	return (client_submit(jp, opts, NULL, NULL, data, len, id, NULL));
+}
+
+/* The same, with a key (NULL: none). */
+int
+jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const void *data, size_t len, uint64_t *id)
+{
+	return (client_submit(jp, opts, key, NULL, data, len, id, NULL));
+}
+
+/* The same, with a key and an idempotency token (each NULL: none). */
+int
+jobpool_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len, uint64_t *id,
+    int *dup)
+{
+	return (client_submit(jp, opts, key, idem, data, len, id, dup));
 }
 
 /* Does an OK's text (the words after the id) hold the word w? */
@@ -925,10 +946,11 @@ client_ok_has(const char *text, const char *w)
 	return (0);
 }
 
-/* Submit one job with an idempotency token (NULL: none). */
-int
-jobpool_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
-    const char *idem, const void *data, size_t len, uint64_t *id, int *dup)
+/* Submit one job with a key and a token (NULL: none) and read its id. */
+static int
+client_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len, uint64_t *id,
+    int *dup)
 {
 	struct jobpool_msg	msg;
 	int			rc;
@@ -941,7 +963,7 @@ jobpool_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		return (JOBPOOL_EINVAL);
 	if ((rc = client_idle(jp)) != JOBPOOL_OK)
 		return (rc);
-	if ((rc = jobpool_send_submit_idem(jp, opts, idem, data, len)) != JOBPOOL_OK)
+	if ((rc = client_send_submit(jp, opts, key, idem, data, len)) != JOBPOOL_OK)
 		return (rc);
 	if ((rc = client_call(jp, &msg)) != JOBPOOL_OK)
 		return (rc);
@@ -1158,17 +1180,48 @@ int
 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len)
 {
-	return (jobpool_send_submit_idem(jp, opts, NULL, data, len));
+	return (client_send_submit(jp, opts, NULL, NULL, data, len));
 }
 
-/* The same with an idempotency token (NULL: none). */
+/* The same with a key (NULL: none), which goes as key=. */
+int
+jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const void *data, size_t len)
+{
+	return (client_send_submit(jp, opts, key, NULL, data, len));
+}
+
+/* The same with a key and an idempotency token (each NULL: none). */
 int
 jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
-    const char *idem, const void *data, size_t len)
+    const char *key, const char *idem, const void *data, size_t len)
+{
+	return (client_send_submit(jp, opts, key, idem, data, len));
+}
+
+/* Is key a job key the daemon takes: 1 to PROTO_MAX_KEY bytes of printable ASCII? */
+static int
+client_valid_key(const char *key, size_t klen)
+{
+	size_t	i;
+
+	if (klen == 0 || klen > PROTO_MAX_KEY)
+		return (0);
+	for (i = 0; i < klen; i++) {
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+/* A SUBMIT with a key and a token (NULL: none) into the output buffer. */
+static int
+client_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len)
 {
 	struct client_buf	*b;
 	const char		*queue = "default";
-	size_t			 qlen, ilen = 0;
+	size_t			 qlen, klen = 0, ilen = 0;
 	int			 flags = 0, kind;
 	char			*p;
 
@@ -1186,6 +1239,12 @@ jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *o
 		return (client_fail(jp, JOBPOOL_EINVAL, "bad queue name"));
 	if (flags & ~(JOBPOOL_WAIT | JOBPOOL_NONBLOCK))
 		return (client_fail(jp, JOBPOOL_EINVAL, "unknown submit flags"));
+	if (key != NULL) {
+		klen = strnlen(key, PROTO_MAX_KEY + 1);
+		if (!client_valid_key(key, klen))
+			return (client_fail(jp, JOBPOOL_EINVAL, "bad key: 1 to %d bytes "
+			    "of printable ASCII, no space", PROTO_MAX_KEY));
+	}
 	if (idem != NULL && !proto_valid_idem(idem,
 	    (ilen = strnlen(idem, PROTO_MAX_IDEM + 1))))
 		return (client_fail(jp, JOBPOOL_EINVAL, "bad idempotency token: 1 to "
@@ -1197,7 +1256,7 @@ jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *o
 		return (client_fail(jp, JOBPOOL_EINVAL, "data too large"));
 
 	b = &jp->out;
-	if (client_buf_reserve(b, CLIENT_SUBMIT_LINE + len) != 0)
+	if (client_buf_reserve(b, CLIENT_SUBMIT_LINE + 5 + klen + len) != 0)
 		return (client_die(jp, JOBPOOL_ESYS, "malloc: %s", strerror(errno)));
 	p = b->base + b->len;
 	memcpy(p, "SUBMIT ", 7);
@@ -1224,6 +1283,12 @@ jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *o
 		memcpy(p, " timeout=", 9);
 		p += 9;
 		p += proto_fmt_u64(p, opts->timeout_ms);
+	}
+	if (klen > 0) {
+		memcpy(p, " key=", 5);
+		p += 5;
+		memcpy(p, key, klen);
+		p += klen;
 	}
 	if (flags & JOBPOOL_WAIT) {
 		memcpy(p, " wait", 5);

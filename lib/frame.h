@@ -6,12 +6,19 @@
  *
  *   uint32 len | uint8 type | uint8 status | uint16 flags | uint64 id
  *
- * Master to worker: FRAME_JOB (payload: the job's data), FRAME_CANCEL (cancel job id;
+ * Master to worker: FRAME_JOB (payload: the job's data), FRAME_BATCH (a queue with
+ * batch_size: the payload is several whole FRAME_JOB frames, one after the other, which
+ * the worker runs together in one call of its handler's batch entry point and answers
+ * with one FRAME_RESULT each, in order; the header's id is the first job's),
+ * FRAME_CANCEL (cancel job id, and only it: of several running, the others go on;
  * status FRAME_CANCEL_TIMEOUT when it ran past its timeout). Each CANCEL is followed,
  * once written, by SIGUSR1 so a busy worker looks at its pipe.
  * Worker to master: FRAME_READY (handler initialised; status 0, or nonzero with the
- * reason as payload), FRAME_RESULT (status: enum frame_status, payload: the output or
- * the error text), FRAME_RETIRE (the worker exits after this frame without running
+ * reason as payload; with status 0, an optional uint32 payload: how many jobs the
+ * worker runs at once, its slots, for a handler that carries several (none: one)),
+ * FRAME_RESULT (id: the job it answers; status: enum frame_status, payload: the
+ * output or the error text; a worker of one slot answers its jobs in the order it was
+ * sent them, one of several slots in the order they end), FRAME_RETIRE (the worker exits after this frame without running
  * anything more: every job still in flight to it never started; payload: why),
  * FRAME_CHILD (job id runs in a process group of its own, an exec handler's program:
  * payload the group id as an int32; the job's RESULT ends it), so the master can kill
@@ -32,9 +39,10 @@ enum frame_type {
 	FRAME_READY,
 	FRAME_RESULT,
 	FRAME_RETIRE,
-	FRAME_CHILD
+	FRAME_CHILD,
+	FRAME_BATCH
 };
-#define FRAME_TYPE_MAX	FRAME_CHILD
+#define FRAME_TYPE_MAX	FRAME_BATCH
 
 #define FRAME_CANCEL_USER	0
 #define FRAME_CANCEL_TIMEOUT	1

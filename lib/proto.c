@@ -314,6 +314,36 @@ proto_decode_id(struct proto_request *req, enum proto_cmd cmd, const char *name,
 	req->id = id;
 }
 
+/*
+ * A job's key (key=NAME): 1 to PROTO_MAX_KEY bytes of printable ASCII (the tokenizer
+ * let no space or control through; bytes above 0x7e are refused here). 0, or -1 with
+ * req->err naming the field.
+ */
+static int
+proto_check_key(struct proto_request *req, const struct proto_token *val)
+{
+	size_t	i;
+
+	if (val->n == 0) {
+		proto_err(req, "proto", "SUBMIT: key: empty (key=NAME, 1 to %d "
+		    "printable bytes)", PROTO_MAX_KEY);
+		return (-1);
+	}
+	if (val->n > PROTO_MAX_KEY) {
+		proto_err(req, "proto", "SUBMIT: key: %zu bytes, more than %d", val->n,
+		    PROTO_MAX_KEY);
+		return (-1);
+	}
+	for (i = 0; i < val->n; i++) {
+		if ((unsigned char)val->s[i] <= 0x20 || (unsigned char)val->s[i] >= 0x7f) {
+			proto_err(req, "proto", "SUBMIT: key: byte 0x%02x at %zu is not "
+			    "printable ASCII", (unsigned char)val->s[i], i);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Parse option t of SUBMIT ("wait", "prio=-3", ...) into req; 0 ok, -1 with req->err set. */
 static int
 proto_submit_option(struct proto_request *req, const struct proto_token *t)
@@ -356,6 +386,12 @@ proto_submit_option(struct proto_request *req, const struct proto_token *t)
 				req->delay_ms = (uint32_t)u;
 			else
 				req->timeout_ms = (uint32_t)u;
+		} else if (proto_is(&key, "key", 3)) {
+			flag = PROTO_F_KEY;
+			if (proto_check_key(req, &val) != 0)
+				return (-1);
+			req->key = val.s;
+			req->keylen = val.n;
 		} else if (proto_is(&key, "idem", 4)) {
 			flag = PROTO_F_IDEM;
 			if (val.n > PROTO_MAX_IDEM) {
@@ -605,6 +641,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 	req->epoch = 0;
 	req->glob = NULL;
 	req->globlen = 0;
+	req->key = NULL;
+	req->keylen = 0;
 	req->idem = NULL;
 	req->idemlen = 0;
 	req->prio = 0;

@@ -14,6 +14,7 @@
 
 #define PROTO_MAX_LINE		1024	/* a command line, without its newline */
 #define PROTO_MAX_NAME		63	/* a queue name */
+#define PROTO_MAX_KEY		255	/* a job's key (SUBMIT key=) */
 #define PROTO_MAX_IDEM		64	/* an idempotency token (SUBMIT idem=) */
 
 enum proto_cmd {
@@ -44,6 +45,7 @@ enum proto_cmd {
 #define PROTO_F_EPOCH		0x200	/* EVENTS epoch=E (in epoch) */
 #define PROTO_F_UNTIL		0x400	/* EVENTS until=now */
 #define PROTO_F_QUEUE		0x800	/* EVENTS queue=Q (in queue) */
+#define PROTO_F_KEY		0x8000	/* SUBMIT key=NAME (in key, keylen) */
 #define PROTO_F_IDEM		0x4000	/* SUBMIT idem=TOKEN (in idem) */
 
 struct proto_request {
@@ -53,6 +55,8 @@ struct proto_request {
 	uint64_t	 epoch;				/* EVENTS epoch= */
 	const char	*glob;				/* EVENTS type=: into the caller's buffer, or NULL */
 	size_t		 globlen;
+	const char	*key;				/* SUBMIT key=: into the caller's buffer */
+	size_t		 keylen;
 	const char	*idem;				/* SUBMIT idem=: into the caller's buffer, or NULL */
 	size_t		 idemlen;
 	int64_t		 prio;

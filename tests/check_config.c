@@ -136,6 +136,7 @@ check_queue_defaults(const struct queue_config *qc)
 	ck_assert_int_eq(qc->prio_min, -10);
 	ck_assert_int_eq(qc->prio_max, 10);
 	ck_assert_uint_eq(qc->batch, 64);
+	ck_assert_uint_eq(qc->concurrency, 1);
 	ck_assert_uint_eq(qc->retries, 3);
 	ck_assert_uint_eq(qc->backoff_base_ms, 1000);
 	ck_assert_uint_eq(qc->backoff_max_ms, 60000);
@@ -1054,6 +1055,8 @@ END_TEST
 
 START_TEST(test_lifecycle_ranges)
 {
+	struct config	*cf;
+
 	load_fails(
 	    "queues = ( {\n"
 	    "  name = \"q\"; handler = \"echo\";\n"
@@ -1097,6 +1100,16 @@ START_TEST(test_lifecycle_ranges)
 	    "not 2147483648");
 	load_fails(Q_WITH("burst = 2147483648L; rate = 1;"),
 	    "@:2: 'burst' in queue 'q' must be between 1 and 2147483647, not 2147483648");
+	load_fails(Q_WITH("concurrency = 0;"),
+	    "@:2: 'concurrency' in queue 'q' must be between 1 and 4096, not 0");
+	/* Only a handler that carries several jobs at once may have more than one. */
+	load_fails(Q_WITH("concurrency = 8;"),
+	    "@:2: 'concurrency' is 8 in queue 'q', but handler 'echo' runs one job at a "
+	    "time (handlers that carry several: sleep; use workers for more)");
+	cf = load_ok("queues = ( { name = \"s\"; handler = \"sleep\"; concurrency = 64; "
+	    "} );\n");
+	ck_assert_uint_eq(config_find_queue(cf, "s")->concurrency, 64);
+	config_free(cf);
 }
 END_TEST
 
@@ -1270,6 +1283,54 @@ START_TEST(test_handler_plugin)
 	/* The prefix is case-sensitive, like every handler name. */
 	handler_fails("Plugin:/x.so", "unknown handler 'Plugin:/x.so' in queue 'q': "
 	    "valid handlers are echo, sha256, spin, sleep" HANDLERS_TAIL);
+	unlink(so);
+	free(so);
+}
+END_TEST
+
+/* batch_size and batch_wait_ms (issue 15): a plugin's, checked at their lines. */
+START_TEST(test_batch)
+{
+	struct config	*cf;
+	char		*so, *text;
+
+	so = tmp_file("not really ELF\n", 0644);
+	text = fmt("queues = (\n"
+	    "  { name = \"b\"; handler = \"plugin:%s\"; batch_size = 64; },\n"
+	    "  { name = \"w\"; handler = \"plugin:%s\"; batch_size = 1024;\n"
+	    "    batch_wait_ms = 0; },\n"
+	    "  { name = \"n\"; handler = \"plugin:%s\"; }\n"
+	    ");\n", so, so, so);
+	cf = load_ok(text);
+	ck_assert_uint_eq(cf->queues[0].batch_size, 64);
+	ck_assert_uint_eq(cf->queues[0].batch_wait_ms, 10);	/* the default */
+	ck_assert_uint_eq(cf->queues[1].batch_size, 1024);
+	ck_assert_uint_eq(cf->queues[1].batch_wait_ms, 0);
+	ck_assert_uint_eq(cf->queues[2].batch_size, 0);		/* no batches */
+	ck_assert_uint_eq(cf->queues[2].batch_wait_ms, 0);
+	config_free(cf);
+	free(text);
+
+	load_fails(Q_WITH("batch_size = 8;"),
+	    "@:2: 'batch_size' in queue 'q' needs a plugin handler with a batch entry "
+	    "point (process_batch, jobpool-handler.h): 'echo' takes one job at a time");
+	load_fails(Q_WITH("batch_wait_ms = 5;"),
+	    "@:2: 'batch_wait_ms' in queue 'q' needs 'batch_size': it bounds how long "
+	    "a batch waits to fill");
+	text = fmt("queues = ( { name = \"q\"; handler = \"plugin:%s\";\n"
+	    "  batch_size = 0;\n  batch_wait_ms = 60001; },\n"
+	    "  { name = \"r\"; handler = \"plugin:%s\"; batch_size = 2000; } );\n",
+	    so, so);
+	load_fails(text,
+	    "@:2: 'batch_size' in queue 'q' must be between 1 and 1024, not 0\n"
+	    "@:3: 'batch_wait_ms' in queue 'q' must be between 0 and 60000, not 60001\n"
+	    "@:4: 'batch_size' in queue 'r' must be between 1 and 1024, not 2000");
+	free(text);
+	/* A batch_size that was refused has its own message; batch_wait_ms adds none. */
+	text = fmt("queues = ( { name = \"q\"; handler = \"plugin:%s\";\n"
+	    "  batch_size = \"many\"; batch_wait_ms = 5; } );\n", so);
+	load_fails(text, "@:2: 'batch_size' in queue 'q' must be an integer");
+	free(text);
 	unlink(so);
 	free(so);
 }
@@ -1553,6 +1614,70 @@ START_TEST(test_new_many_errors)
 }
 END_TEST
 
+/* Chains (issue 15): 'then' names a user's queue, and following them ends. */
+START_TEST(test_then)
+{
+	struct config	*cf;
+	char		*path, *cause = NULL;
+
+	cf = load_ok(
+	    "queues = (\n"
+	    "  { name = \"fetch\"; handler = \"echo\"; then = \"compute\"; },\n"
+	    "  { name = \"compute\"; handler = \"sha256\"; then = \"save\"; },\n"
+	    "  { name = \"save\"; handler = \"echo\"; },\n"
+	    "  { name = \"other\"; handler = \"echo\"; then = \"save\"; }\n"
+	    ");\n");
+	ck_assert_str_eq(cf->queues[0].then, "compute");
+	ck_assert_str_eq(cf->queues[1].then, "save");
+	ck_assert_str_eq(cf->queues[2].then, "");
+	ck_assert_str_eq(cf->queues[3].then, "save");
+	config_free(cf);
+
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\";\n"
+	    "    then = \"nosuch\"; }\n"
+	    ");\n",
+	    "@:3: 'then' in queue 'a': no queue 'nosuch'");
+	load_fails(
+	    "queues = ( { name = \"a\"; handler = \"echo\"; then = \"a b\"; } );\n",
+	    "@:1: 'then' in queue 'a': 'a b' is not a queue name: use 1 to 63 of "
+	    "A-Z a-z 0-9 _ . -");
+	/* A queue naming itself is the shortest cycle. */
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"a\"; handler = \"echo\"; },\n"
+	    "  { name = \"self\"; handler = \"echo\"; then = \"self\"; }\n"
+	    ");\n",
+	    "@:3: 'then' in queue 'self' makes a cycle: self -> self (a chain must end)");
+	/* A cycle is told once, at the queue defined first, whatever leads into it. */
+	load_fails(
+	    "queues = (\n"
+	    "  { name = \"in\"; handler = \"echo\"; then = \"b\"; },\n"
+	    "  { name = \"b\"; handler = \"echo\";\n"
+	    "    then = \"c\"; },\n"
+	    "  { name = \"c\"; handler = \"echo\"; then = \"d\"; },\n"
+	    "  { name = \"d\"; handler = \"echo\"; then = \"b\"; }\n"
+	    ");\n",
+	    "@:4: 'then' in queue 'b' makes a cycle: b -> c -> d -> b (a chain must end)");
+	/* Hooks' queues take only events; a hook has no 'then'. */
+	load_fails(
+	    "queues = ( { name = \"a\"; handler = \"echo\"; then = \"hook.1\"; } );\n"
+	    "hooks = ( { on = \"job.dead\"; run = \"/bin/true\"; } );\n",
+	    "@:1: 'then' in queue 'a': 'hook.1' is hook #1's queue: only its events go "
+	    "there");
+	path = write_tmp(Q_OK "hooks = ( { on = \"job.dead\"; run = \"/bin/true\"; "
+	    "then = \"q\"; } );\n");
+	ck_assert_ptr_null(config_load(path, &cause));
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, ":2: unknown setting 'then' in hook #1") != NULL,
+	    "%s", cause);
+	free(cause);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_free_null)
 {
 	config_free(NULL);
@@ -1591,6 +1716,7 @@ config_suite(void)
 	tcase_add_test(tc, test_queue_names);
 	tcase_add_test(tc, test_error_one_line);
 	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_then);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_socket_mode);
@@ -1601,6 +1727,7 @@ config_suite(void)
 	tcase_add_test(tc, test_lifecycle_ranges);
 	tcase_add_test(tc, test_lifecycle_types);
 	tcase_add_test(tc, test_burst_needs_rate);
+	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_backoff_order);
 	suite_add_tcase(s, tc);
 

@@ -2,7 +2,8 @@
  * check_dispatch.c: unit tests for daemon/dispatch.c: ids and pushing on submit,
  * handing jobs to idle workers within max_running, batch and rate, results, retries
  * with backoff, dead and poison jobs, RETRY, cancellation, timeouts and grace, a lost
- * worker's jobs, and the shutdown helpers.
+ * worker's jobs, the shutdown helpers, and the per-key limits beside the queue's
+ * (keys.c: a job parked behind its key, pauses, many keys in bounded memory).
  *
  * The workers are structs built here, as supervisor.c would build them, but without a
  * process behind their pipes: the test reads the frames the worker would see from the
@@ -43,6 +44,7 @@
 #include "checkcapture.h"
 #include "checkloop.h"
 #include "checkqueue.h"
+#include "checkconn.h"
 
 /* A worker slot: the worker and the far end of its job pipe. */
 struct tworker {
@@ -56,6 +58,15 @@ static struct tworker		 tw[NW];
 static struct conn		*tc;
 static pid_t			 dummy = -1;	/* stands in for the worker processes */
 static int			 sigpipe_rd = -1;	/* a byte per SIGUSR1 it got */
+
+/* The worker answers for the head of its in-flight list (0: it holds none). */
+static void
+head_result(struct worker *w, int status, const char *data, uint32_t len)
+{
+	struct job	*j = TAILQ_FIRST(&w->inflight);
+
+	dispatch_result(w, j != NULL ? j->id : 0, status, data, len);
+}
 
 /* ----- the dummy worker process ----- */
 
@@ -140,6 +151,7 @@ worker_make(int i)
 	w->slot = i;
 	w->pid = dummy;
 	w->gen = tq->gen;
+	w->slots = 1;
 	TAILQ_INIT(&w->inflight);
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	w->to_fd = p[1];
@@ -177,66 +189,11 @@ worker_destroy(struct tworker *t)
 	event_free(w->tev);
 	evbuffer_free(w->in);
 	evbuffer_free(w->out);
+	free(w->stops);
 	free(w);
 	close(t->rd);
 	t->w = NULL;
 }
-
-/* A client connection whose replies stay in its output buffer. */
-static struct conn *
-conn_make(void)
-{
-	struct conn	*c;
-	int		 sv[2];
-
-	ck_assert_ptr_nonnull(c = calloc(1, sizeof *c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	close(sv[1]);
-	c->bev = bufferevent_socket_new(master_base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(c->bev);
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	c->refs = 1;
-	c->id = 1;
-	return (c);
-}
-
-/*
- * What the connection has been sent since the last call (the caller frees it). The
- * front of a bufferevent's output buffer is frozen (only the bufferevent may drain it,
- * and evbuffer_copyout refuses it): the text is peeked at, and the part already seen
- * is remembered.
- */
-static size_t	tc_seen;
-
-static char *
-conn_text(struct conn *c)
-{
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct evbuffer_iovec	 v[64];
-	size_t			 n = evbuffer_get_length(out), off = 0;
-	char			*s = malloc(n + 1);
-	int			 i, nv;
-
-	ck_assert_ptr_nonnull(s);
-	nv = evbuffer_peek(out, -1, NULL, v, 64);
-	ck_assert_int_le(nv, 64);
-	for (i = 0; i < nv; i++) {
-		memcpy(s + off, v[i].iov_base, v[i].iov_len);
-		off += v[i].iov_len;
-	}
-	ck_assert_uint_eq(off, n);
-	s[n] = '\0';
-	ck_assert_uint_ge(n, tc_seen);
-	memmove(s, s + tc_seen, n - tc_seen + 1);
-	tc_seen = n;
-	return (s);
-}
-
-#define ck_conn_text(c, want) do {					\
-	char *got_ = conn_text(c);					\
-	ck_assert_str_eq(got_, (want));					\
-	free(got_);							\
-} while (0)
 
 static void
 setup(void)
@@ -570,7 +527,7 @@ START_TEST(test_max_running)
 	expect_no_frame(0);
 	expect_no_frame(1);
 	/* Its result frees the one running slot: the next job goes. */
-	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_OK, "a", 1);
 	ck_assert_uint_eq(tq->busy, 0);
 	run_pending();
 	expect_job(0, b);
@@ -605,9 +562,9 @@ START_TEST(test_batch)
 	 * is sent would wait behind it. (Whether a worker with a short head gets topped
 	 * up depends on how long the head has run, so it is not asserted here.)
 	 */
-	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
+	head_result(tw[0].w, FRAME_OK, "x", 1);
 	tq->dp.svc_us = 10;
-	tw[0].w->head_since = now_us() - 10000000;
+	TAILQ_FIRST(&tw[0].w->inflight)->run_at = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(0);
 	ck_assert_uint_eq(tw[0].w->ninflight, 3);
@@ -682,18 +639,18 @@ START_TEST(test_batch_ahead)
 	ck_assert_uint_eq(tq->busy, 2);
 	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
 	/* A result: that worker is topped up to two again, no more. */
-	dispatch_result(tw[0].w, FRAME_OK, "x", 1);
+	head_result(tw[0].w, FRAME_OK, "x", 1);
 	tq->dp.svc_us = 5000;
-	tw[0].w->head_since = now_us();
+	TAILQ_FIRST(&tw[0].w->inflight)->run_at = now_us();
 	dispatch_queue(tq);
 	expect_job(0, j[4]);
 	expect_no_frame(0);
 	expect_no_frame(1);
 	ck_assert_uint_eq(tw[0].w->ninflight, 2);
 	/* A head that has run far longer than the average gets nothing ahead of it. */
-	dispatch_result(tw[1].w, FRAME_OK, "x", 1);
+	head_result(tw[1].w, FRAME_OK, "x", 1);
 	tq->dp.svc_us = 5000;
-	tw[1].w->head_since = now_us() - 10000000;
+	TAILQ_FIRST(&tw[1].w->inflight)->run_at = now_us() - 10000000;
 	dispatch_queue(tq);
 	expect_no_frame(1);
 	ck_assert_int_eq(j[5]->state, JOB_QUEUED);
@@ -792,7 +749,7 @@ START_TEST(test_recycle_by_count)
 	run_pending();
 	expect_job(0, a);
 	expect_no_frame(0);	/* never more than it may run */
-	dispatch_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_OK, "a", 1);
 	/* It ran its share: retired, its job pipe closed, b waits for a new worker. */
 	ck_assert_int_eq(tw[0].w->life, WORKER_STOPPING);
 	ck_assert_int_eq(tw[0].w->to_fd, -1);
@@ -815,7 +772,7 @@ START_TEST(test_result_done)
 	run_pending();
 	expect_job(0, a);
 	ck_conn_text(tc, "");
-	dispatch_result(tw[0].w, FRAME_OK, "HELLO", 5);
+	head_result(tw[0].w, FRAME_OK, "HELLO", 5);
 	ck_assert_int_eq(a->state, JOB_DONE);
 	ck_assert_str_eq(result_of(a), "HELLO");
 	ck_result(a, "ok", "HELLO");
@@ -832,10 +789,10 @@ START_TEST(test_result_done)
 	/* The worker is idle again: the next job goes to it. */
 	run_pending();
 	expect_job(0, b);
-	dispatch_result(tw[0].w, FRAME_OK, "", 0);
+	head_result(tw[0].w, FRAME_OK, "", 0);
 	ck_result(b, "ok", "");
 	/* A result with nothing in flight is ignored. */
-	dispatch_result(tw[0].w, FRAME_OK, "stray", 5);
+	head_result(tw[0].w, FRAME_OK, "stray", 5);
 	ck_assert_uint_eq(tq->done, 2);
 	ck_assert_uint_eq(tw[0].w->jobs_done, 2);
 	ck_conn_text(tc, "");
@@ -852,7 +809,7 @@ run_one_at(int level)
 	j = submit("x", 0);
 	run_pending();
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_OK, "X", 1);
+	head_result(tw[0].w, FRAME_OK, "X", 1);
 	ck_assert_int_eq(j->state, JOB_DONE);
 	return (j->id);
 }
@@ -902,7 +859,7 @@ START_TEST(test_retry_backoff)
 
 	/* Attempt 1 fails: back off base (1000 ms, no jitter), nobody is told. */
 	t0 = now_ms();
-	dispatch_result(tw[0].w, FRAME_FAILED, "boom1", 5);
+	head_result(tw[0].w, FRAME_FAILED, "boom1", 5);
 	t1 = now_ms();
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_eq(tq->nheap, 1);
@@ -924,7 +881,7 @@ START_TEST(test_retry_backoff)
 	expect_job(0, j);
 	ck_assert_uint_eq(j->attempts, 2);
 	t0 = now_ms();
-	dispatch_result(tw[0].w, FRAME_FAILED, "boom2", 5);
+	head_result(tw[0].w, FRAME_FAILED, "boom2", 5);
 	t1 = now_ms();
 	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
 	ck_assert_uint_ge(j->run_at / 1000, t0 + 2000);
@@ -935,7 +892,7 @@ START_TEST(test_retry_backoff)
 	/* Attempt 3 of 3 fails: dead, on the dead list with its last error. */
 	make_due(j);
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_FAILED, "boom3", 5);
+	head_result(tw[0].w, FRAME_FAILED, "boom3", 5);
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 3);
 	ck_assert_uint_eq(tq->nheap, 0);
@@ -968,7 +925,7 @@ START_TEST(test_backoff_cap_and_jitter)
 	expect_job(0, j);
 	/* Attempt 1: 1000 ms spread by +-50 %. */
 	t0 = now_ms();
-	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	head_result(tw[0].w, FRAME_FAILED, "x", 1);
 	t1 = now_ms();
 	ck_assert_uint_ge(j->run_at / 1000, t0 + 500);
 	ck_assert_uint_le(j->run_at / 1000, t1 + 1500);
@@ -976,7 +933,7 @@ START_TEST(test_backoff_cap_and_jitter)
 	make_due(j);
 	expect_job(0, j);
 	t0 = now_ms();
-	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	head_result(tw[0].w, FRAME_FAILED, "x", 1);
 	t1 = now_ms();
 	ck_assert_uint_ge(j->run_at / 1000, t0 + 750);
 	ck_assert_uint_le(j->run_at / 1000, t1 + 1500);
@@ -993,7 +950,7 @@ START_TEST(test_permanent_failure)
 	j = submit("p", 1);
 	run_pending();
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_PERMANENT, "bad input", 9);
+	head_result(tw[0].w, FRAME_PERMANENT, "bad input", 9);
 	/* Not retried, whatever retries says. */
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_uint_eq(j->attempts, 1);
@@ -1017,7 +974,7 @@ START_TEST(test_no_retry_while_stopping)
 	expect_job(0, j);
 	/* At shutdown a failed attempt is final: nothing would run the retry. */
 	master_stopping = 1;
-	dispatch_result(tw[0].w, FRAME_FAILED, "late", 4);
+	head_result(tw[0].w, FRAME_FAILED, "late", 4);
 	master_stopping = 0;
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_result(j, "failed", "late");
@@ -1037,7 +994,7 @@ START_TEST(test_retry_dead)
 	k = submit("k", 0);
 	run_pending();
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	head_result(tw[0].w, FRAME_PERMANENT, "no", 2);
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	run_pending();
 	expect_job(0, k);		/* k runs now: not dead */
@@ -1058,7 +1015,7 @@ START_TEST(test_retry_dead)
 	ck_assert_uint_eq(job_dead_count(), 1);
 
 	/* Back in the queue with fresh attempts. */
-	dispatch_result(tw[0].w, FRAME_OK, "k", 1);	/* the worker is idle again */
+	head_result(tw[0].w, FRAME_OK, "k", 1);	/* the worker is idle again */
 	ck_assert_int_eq(dispatch_retry(j, &why), 0);
 	ck_assert_ptr_null(why);
 	ck_assert_uint_eq(job_dead_count(), 0);
@@ -1069,7 +1026,7 @@ START_TEST(test_retry_dead)
 	expect_job(0, j);
 	ck_assert_int_eq(j->state, JOB_RUNNING);
 	ck_assert_uint_eq(j->attempts, 1);
-	dispatch_result(tw[0].w, FRAME_OK, "yes", 3);
+	head_result(tw[0].w, FRAME_OK, "yes", 3);
 	ck_assert_int_eq(j->state, JOB_DONE);
 	ck_assert_str_eq(result_of(j), "yes");
 }
@@ -1085,7 +1042,7 @@ START_TEST(test_retry_dead_queued)
 	j = submit("p", 0);
 	run_pending();
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	head_result(tw[0].w, FRAME_PERMANENT, "no", 2);
 	/* No worker ready: it waits in the queue. */
 	tw[0].w->life = WORKER_STARTING;
 	ck_assert_int_eq(dispatch_retry(j, &why), 0);
@@ -1130,7 +1087,7 @@ START_TEST(test_cancel_waiting_job)
 	r = submit("retry", 1);
 	run_pending();
 	expect_job(0, r);
-	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	head_result(tw[0].w, FRAME_FAILED, "x", 1);
 	ck_assert_int_eq(r->state, JOB_RETRY_WAIT);
 	ck_assert_int_eq(dispatch_cancel(r, &why), 0);
 	ck_assert_int_eq(r->state, JOB_CANCELLED);
@@ -1143,7 +1100,7 @@ START_TEST(test_cancel_waiting_job)
 	done = submit("done", 0);
 	run_pending();
 	expect_job(0, done);
-	dispatch_result(tw[0].w, FRAME_OK, "ok", 2);
+	head_result(tw[0].w, FRAME_OK, "ok", 2);
 	ck_assert_int_eq(dispatch_cancel(done, &why), -1);
 	ck_assert_str_eq(why, "has finished");
 	ck_assert_int_eq(done->state, JOB_DONE);
@@ -1160,7 +1117,7 @@ START_TEST(test_cancel_dead)
 	j = submit("p", 0);
 	run_pending();
 	expect_job(0, j);
-	dispatch_result(tw[0].w, FRAME_PERMANENT, "no", 2);
+	head_result(tw[0].w, FRAME_PERMANENT, "no", 2);
 	ck_assert_int_eq(dispatch_cancel(j, &why), -1);
 	ck_assert_str_eq(why, "is dead (out of attempts); RETRY it, or leave it");
 	ck_assert_int_eq(j->state, JOB_DEAD);
@@ -1190,7 +1147,7 @@ START_TEST(test_cancel_running)
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	/* The grace timer for the head runs. */
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
-	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, a->id), 0);
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
 	ck_conn_text(tc, "");
 	/* Once is enough. */
@@ -1200,10 +1157,12 @@ START_TEST(test_cancel_running)
 	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
 	expect_cancel(0, b, FRAME_CANCEL_USER);
 	ck_assert(dummy_got_usr1());
-	ck_assert_uint_eq(tw[0].w->grace_for, a->id);
+	/* It waits in line: its grace starts when it does. */
+	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, b->id), 0);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, a->id), 0);
 
 	/* The worker answers with what its handler said. */
-	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped; cleanup ran (1 hook)", 29);
+	head_result(tw[0].w, FRAME_CANCELLED, "stopped; cleanup ran (1 hook)", 29);
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_int_eq(a->cancel, 0);
 	ck_assert_str_eq(result_of(a), "cancelled while running: stopped; cleanup ran "
@@ -1212,8 +1171,9 @@ START_TEST(test_cancel_running)
 	ck_assert_uint_eq(tq->cancelled, 1);
 	/* b is the head now, being cancelled: its grace period runs. */
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
-	ck_assert_uint_eq(tw[0].w->grace_for, b->id);
-	dispatch_result(tw[0].w, FRAME_CANCELLED, "not started", 11);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, b->id), 0);
+	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, a->id), 0);
+	head_result(tw[0].w, FRAME_CANCELLED, "not started", 11);
 	ck_assert_int_eq(b->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->cancelled, 2);
 	ck_result(b, "cancelled", "cancelled while running: not started");
@@ -1258,8 +1218,8 @@ START_TEST(test_timeout)
 	ck_assert_int_eq(j->cancel, JOB_CANCEL_TIMEOUT);
 	/* Then its grace period. */
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
-	ck_assert_uint_eq(tw[0].w->grace_for, j->id);
-	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, j->id), 0);
+	head_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	/* No retries: dead, and its waiter hears "timeout". */
 	ck_assert_int_eq(j->state, JOB_DEAD);
 	ck_assert_int_eq(j->x->last_status, JOB_TIMEOUT);
@@ -1297,6 +1257,266 @@ START_TEST(test_grace_kill)
 	    "within the grace period (0 ms); worker %ld was killed, cleanup did not "
 	    "finish", (long)tw[0].w->pid);
 	ck_assert_str_eq(result_of(j), want);
+}
+END_TEST
+
+/* ----- a worker of several slots (an IO handler's) ----- */
+
+/* A worker whose READY said it runs n jobs at once. */
+static struct worker *
+worker_make_slots(int i, uint32_t n)
+{
+	struct worker	*w = worker_make(i);
+
+	w->slots = n;
+	return (w);
+}
+
+START_TEST(test_slots_dispatch)
+{
+	struct job	*j[5];
+	int		 i;
+
+	queue_make();
+	worker_make_slots(0, 3);
+	for (i = 0; i < 5; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	/* As many as it runs at once, all started now, whatever the service time. */
+	for (i = 0; i < 3; i++) {
+		expect_job(0, j[i]);
+		ck_assert_int_eq(j[i]->state, JOB_RUNNING);
+		ck_assert(supervisor_running(tw[0].w, j[i]));
+	}
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 3);
+	ck_assert_uint_eq(tq->running, 3);
+	ck_assert_uint_eq(tq->busy, 1);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+	/* One ends: one more is sent, and starts at once. */
+	dispatch_result(tw[0].w, j[1]->id, FRAME_OK, "b", 1);
+	run_pending();
+	expect_job(0, j[3]);
+	expect_no_frame(0);
+	ck_assert(supervisor_running(tw[0].w, j[3]));
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+}
+END_TEST
+
+/* max_running counts a several-slot worker's jobs, not the worker. */
+START_TEST(test_slots_max_running)
+{
+	struct job	*j[4];
+	int		 i;
+
+	tqc.max_running = 2;
+	queue_make();
+	worker_make_slots(0, 3);
+	for (i = 0; i < 4; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_job(0, j[0]);
+	expect_job(0, j[1]);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tq->running, 2);
+	dispatch_result(tw[0].w, j[0]->id, FRAME_OK, "a", 1);
+	run_pending();
+	expect_job(0, j[2]);
+	expect_no_frame(0);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+}
+END_TEST
+
+/* Results name their jobs and may come in any order; each job gets its own. */
+START_TEST(test_slots_out_of_order)
+{
+	struct job	*a, *b, *c;
+
+	queue_make();
+	worker_make_slots(0, 3);
+	a = submit("a", 1);
+	b = submit("b", 1);
+	c = submit("c", 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	expect_job(0, c);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, "C", 1);
+	ck_assert_int_eq(c->state, JOB_DONE);
+	ck_assert_str_eq(result_of(c), "C");
+	ck_assert_int_eq(a->state, JOB_RUNNING);
+	ck_assert_int_eq(b->state, JOB_RUNNING);
+	ck_result(c, "ok", "C");
+	dispatch_result(tw[0].w, a->id, FRAME_PERMANENT, "bad a", 5);
+	ck_assert_int_eq(a->state, JOB_DEAD);
+	ck_assert_str_eq(result_of(a), "bad a");
+	ck_assert_int_eq(b->state, JOB_RUNNING);
+	ck_result(a, "failed", "bad a");
+	/* A result for a job it does not run changes nothing. */
+	dispatch_result(tw[0].w, a->id, FRAME_OK, "again", 5);
+	ck_assert_str_eq(result_of(a), "bad a");
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+	dispatch_result(tw[0].w, b->id, FRAME_OK, "B", 1);
+	ck_assert_int_eq(b->state, JOB_DONE);
+	ck_result(b, "ok", "B");
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_uint_eq(tq->busy, 0);
+	ck_assert_uint_eq(tw[0].w->jobs_done, 3);
+}
+END_TEST
+
+/* Each running job has its own timeout: the one past it is stopped, alone. */
+START_TEST(test_slots_timeouts)
+{
+	struct job	*a, *b, *c;
+
+	tqc.retries = 0;
+	queue_make();
+	worker_make_slots(0, 3);
+	a = job_new(tq, "a", 1);
+	a->timeout_ms = 30;
+	dispatch_submit(tq, a, NULL);
+	b = submit("b", 0);		/* no timeout */
+	c = job_new(tq, "c", 1);
+	c->timeout_ms = 400;
+	dispatch_submit(tq, c, NULL);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	expect_job(0, c);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	run_until(a->cancel != 0);
+	expect_cancel(0, a, FRAME_CANCEL_TIMEOUT);
+	expect_no_frame(0);
+	ck_assert(dummy_got_usr1());
+	ck_assert_int_eq(b->cancel, 0);
+	ck_assert_int_eq(c->cancel, 0);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, a->id), 0);
+	/* Its handler drops it; the others run on. */
+	dispatch_result(tw[0].w, a->id, FRAME_CANCELLED, "dropped", 7);
+	ck_assert_int_eq(a->state, JOB_DEAD);
+	ck_assert_str_eq(result_of(a), "timed out after 30 ms; dropped");
+	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, a->id), 0);
+	ck_assert_int_eq(b->state, JOB_RUNNING);
+	ck_assert_int_eq(c->state, JOB_RUNNING);
+	/* c's own timeout comes later, counted from its own start. */
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	run_until(c->cancel != 0);
+	expect_cancel(0, c, FRAME_CANCEL_TIMEOUT);
+	expect_no_frame(0);
+	ck_assert_int_eq(b->cancel, 0);
+	dispatch_result(tw[0].w, b->id, FRAME_OK, "B", 1);
+	ck_assert_int_eq(b->state, JOB_DONE);
+	dispatch_result(tw[0].w, c->id, FRAME_CANCELLED, "dropped", 7);
+	ck_assert_str_eq(result_of(c), "timed out after 400 ms; dropped");
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+	ck_assert_int_eq(tw[0].w->leave, WORKER_STAYS);
+}
+END_TEST
+
+/* A CANCEL of one of several running stops that one; the worker and the rest go on. */
+START_TEST(test_slots_cancel_one)
+{
+	struct job	*a, *b, *c;
+	const char	*why;
+
+	queue_make();
+	worker_make_slots(0, 3);
+	a = submit("a", 0);
+	b = submit("b", 1);
+	c = submit("c", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	expect_job(0, c);
+	ck_assert_int_eq(dispatch_cancel(b, &why), 1);
+	expect_cancel(0, b, FRAME_CANCEL_USER);
+	expect_no_frame(0);
+	ck_assert(dummy_got_usr1());
+	/* Its grace runs, the others' do not. */
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, b->id), 0);
+	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, a->id), 0);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	dispatch_result(tw[0].w, b->id, FRAME_CANCELLED, "stopped: the handler "
+	    "dropped it", 31);
+	ck_assert_int_eq(b->state, JOB_CANCELLED);
+	ck_result(b, "cancelled", "cancelled while running: stopped: the handler "
+	    "dropped it");
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+	ck_assert_int_eq(a->state, JOB_RUNNING);
+	ck_assert_int_eq(c->state, JOB_RUNNING);
+	dispatch_result(tw[0].w, a->id, FRAME_OK, "A", 1);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, "C", 1);
+	ck_assert_int_eq(a->state, JOB_DONE);
+	ck_assert_int_eq(c->state, JOB_DONE);
+	ck_assert_int_eq(tw[0].w->leave, WORKER_STAYS);
+}
+END_TEST
+
+/* One that does not stop gets the worker killed; the others ran: an attempt each. */
+START_TEST(test_slots_grace_kill)
+{
+	struct job	*a, *b;
+	const char	*why;
+	char		 want[256];
+	int		 st;
+
+	tqc.grace_ms = 0;
+	queue_make();
+	worker_make_slots(0, 3);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_job(0, a);
+	expect_job(0, b);
+	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
+	run_until(tw[0].w->leave == WORKER_KILLED);
+	ck_assert_uint_eq(tw[0].w->killed_for, a->id);
+	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
+	dummy = -1;
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	ck_assert_int_eq(a->state, JOB_CANCELLED);
+	ck_assert_int_eq(b->state, JOB_RETRY_WAIT);
+	ck_assert_uint_eq(b->attempts, 1);
+	ck_assert_uint_eq(job_crashes(b), 0);	/* not its fault: no step to poison */
+	snprintf(want, sizeof want, "worker %ld was killed because job %llu would not "
+	    "stop (grace 0 ms)", (long)tw[0].w->pid, (unsigned long long)a->id);
+	ck_assert_str_eq(last_attempt(b)->err, want);
+}
+END_TEST
+
+/* A several-slot worker that dies: each running job counts an attempt, the rest wait. */
+START_TEST(test_slots_lost)
+{
+	struct job	*j[3];
+	int		 i;
+
+	tqc.retries = 1;
+	queue_make();
+	worker_make_slots(0, 2);
+	for (i = 0; i < 3; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+	expect_job(0, j[0]);
+	expect_job(0, j[1]);
+	/* A job sent ahead of a free slot (as the batch helper's may be) waits in line. */
+	ck_assert_ptr_eq(queue_pop(tq), j[2]);
+	j[2]->attempts++;
+	j[2]->state = JOB_RUNNING;
+	supervisor_send(tw[0].w, j[2]);
+	ck_assert(!supervisor_running(tw[0].w, j[2]));
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
+	ck_assert_uint_eq(tq->running, 0);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_RETRY_WAIT);
+		ck_assert_uint_eq(j[i]->attempts, 1);
+		ck_assert_uint_eq(job_crashes(j[i]), 1);
+	}
+	ck_assert_int_eq(j[2]->state, JOB_QUEUED);
+	ck_assert_uint_eq(j[2]->attempts, 0);
 }
 END_TEST
 
@@ -1423,7 +1643,7 @@ START_TEST(test_poison_in_a_row)
 	/* An attempt that fails without killing its worker breaks the row. */
 	make_due(j);
 	expect_job(1, j);
-	dispatch_result(tw[1].w, FRAME_FAILED, "plain failure", 13);
+	head_result(tw[1].w, FRAME_FAILED, "plain failure", 13);
 	ck_assert_uint_eq(job_crashes(j), 0);
 	make_due(j);
 	expect_job(1, j);
@@ -1533,7 +1753,7 @@ START_TEST(test_cancel_during_timeout_grace)
 	a->cancel = JOB_CANCEL_TIMEOUT;	/* as dispatch_timer leaves it */
 	ck_assert_int_eq(dispatch_cancel(a, &why), 1);
 	ck_assert_int_eq(a->cancel, JOB_CANCEL_USER);
-	dispatch_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
+	head_result(tw[0].w, FRAME_CANCELLED, "stopped", 7);
 	ck_assert_int_eq(a->state, JOB_CANCELLED);
 	ck_assert_uint_eq(tq->retried, 0);
 }
@@ -1577,7 +1797,7 @@ START_TEST(test_cancel_waiting)
 	r = submit("r", 1);
 	run_pending();
 	expect_job(0, r);
-	dispatch_result(tw[0].w, FRAME_FAILED, "x", 1);
+	head_result(tw[0].w, FRAME_FAILED, "x", 1);
 	ck_assert_int_eq(r->state, JOB_RETRY_WAIT);
 	run = submit("run", 1);
 	run_pending();
@@ -1632,6 +1852,663 @@ START_TEST(test_cancel_running_all)
 }
 END_TEST
 
+/* ----- keys (keys.c): the per-key limits beside the queue's ----- */
+
+/* A new job with key k submitted to tq, not yet dispatched. */
+static struct job *
+submit_key(const char *data, const char *k)
+{
+	struct job	*j = job_new_key(tq, data, strlen(data), k, strlen(k));
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert_uint_eq(dispatch_submit(tq, j, NULL), j->id);
+	return (j);
+}
+
+/* tq from tqc, one job per worker at a time, with n ready workers. */
+static void
+keys_queue_make(int n)
+{
+	int	i;
+
+	tqc.batch = 1;
+	queue_make();
+	for (i = 0; i < n; i++)
+		worker_make(i);
+}
+
+static int
+job_parked(struct job *j)
+{
+	return (j->haskey && (*job_key_flags(j) & JOB_KEY_PARKED) != 0);
+}
+
+/* The key is stored after the payload, in the job's own allocation. */
+START_TEST(test_keys_stored)
+{
+	struct job	*j, *u;
+	const char	*k;
+	size_t		 n;
+
+	queue_make();
+	j = submit_key("payload", "example.org");
+	u = submit("plain", 0);
+	k = job_key(j, &n);
+	ck_assert_uint_eq(n, 11);
+	ck_assert_int_eq(memcmp(k, "example.org", 11), 0);
+	ck_assert_int_eq(memcmp(j->data, "payload", 7), 0);
+	ck_assert_ptr_null(job_key(u, &n));
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(u->haskey, 0);
+	/* Longer than JOB_KEY_MAX: refused. */
+	ck_assert_ptr_null(job_new_key(tq, "x", 1, "k", JOB_KEY_MAX + 1));
+}
+END_TEST
+
+/*
+ * max_running_per_key = 1 over 3 workers: the second job of key a is parked, and the
+ * jobs behind it (key b, no key) still go; a's result lets its next one go, in order.
+ */
+START_TEST(test_keys_max_running)
+{
+	struct job	*a1, *a2, *a3, *b1, *u;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(3);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	a3 = submit_key("a3", "a");
+	b1 = submit_key("b1", "b");
+	u = submit("u", 0);
+	run_pending();
+	expect_job(0, a1);
+	expect_job(1, b1);
+	expect_job(2, u);
+	ck_assert_int_eq(a2->state, JOB_QUEUED);
+	ck_assert(job_parked(a2) && job_parked(a3));
+	ck_assert_uint_eq(tq->keys.nparked, 2);
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+	ck_assert_uint_eq(queue_depth(tq), 2);		/* parked jobs still wait */
+	ck_assert_uint_eq(tq->bytes, 4);
+	ck_assert_uint_eq(tq->nready, 0);
+	/* b's and u's ends let no a go: a1 still runs. */
+	head_result(tw[1].w, FRAME_OK, "b1", 2);
+	head_result(tw[2].w, FRAME_OK, "u", 1);
+	run_pending();
+	expect_no_frame(1);
+	expect_no_frame(2);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);		/* b has nothing left: freed */
+	/* a1 ends: a2 goes (the first idle worker), not a3. */
+	head_result(tw[0].w, FRAME_OK, "a1", 2);
+	run_pending();
+	expect_job(0, a2);
+	expect_no_frame(1);
+	ck_assert(!job_parked(a2) && job_parked(a3));
+	ck_assert_uint_eq(tq->keys.nparked, 1);
+	head_result(tw[0].w, FRAME_OK, "a2", 2);
+	run_pending();
+	expect_job(0, a3);
+	head_result(tw[0].w, FRAME_OK, "a3", 2);
+	run_pending();
+	/* Nothing parked, nothing running: no key is tracked, and no table is kept. */
+	ck_assert_uint_eq(tq->keys.nkeys, 0);
+	ck_assert_ptr_null(tq->keys.buckets);
+	ck_assert_uint_eq(queue_depth(tq), 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+}
+END_TEST
+
+/* rate_per_key = 1/s, burst 1: a's second job waits for a token; b's goes at once. */
+START_TEST(test_keys_rate)
+{
+	struct job	*a1, *a2, *b1;
+
+	tqc.rate_per_key = 1;
+	tqc.burst_per_key = 1;
+	keys_queue_make(3);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	b1 = submit_key("b1", "b");
+	run_pending();
+	expect_job(0, a1);
+	expect_job(1, b1);
+	expect_no_frame(2);
+	ck_assert(job_parked(a2));
+	ck_assert_ptr_nonnull(tq->keys.timer);
+	ck_assert(evtimer_pending(tq->keys.timer, NULL));
+	ck_assert_uint_eq(tq->keys.nheap, 1);
+	/* The token comes (the key's timer): a2 goes, to the idle worker. */
+	run_until(a2->state == JOB_RUNNING);
+	expect_job(2, a2);
+	/* Once their jobs end, the keys stay only until their buckets are full. */
+	head_result(tw[0].w, FRAME_OK, "a1", 2);
+	head_result(tw[1].w, FRAME_OK, "b1", 2);
+	head_result(tw[2].w, FRAME_OK, "a2", 2);
+	ck_assert_uint_ge(tq->keys.nkeys, 1);		/* a's bucket refills */
+	run_until(tq->keys.nkeys == 0);
+	ck_assert_uint_eq(tq->keys.nheap, 0);
+	ck_assert_ptr_null(tq->keys.heap);		/* freed with the last key */
+	ck_assert_ptr_null(tq->keys.buckets);
+}
+END_TEST
+
+/* keys_pause: the key's jobs wait until the time, the queue's others go on. */
+START_TEST(test_keys_pause)
+{
+	struct job	*a1, *b1, *a2, *z1;
+
+	keys_queue_make(2);
+	keys_pause(tq, "a", 1, now_ms() + 200);
+	keys_pause(tq, "a", 1, now_ms() + 100);	/* an earlier end does not shorten it */
+	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	a1 = submit_key("a1", "a");
+	b1 = submit_key("b1", "b");
+	run_pending();
+	expect_job(0, b1);
+	expect_no_frame(1);
+	ck_assert(job_parked(a1));
+	run_until(a1->state == JOB_RUNNING);
+	expect_job(1, a1);
+	/* Paused again while a1 runs: a2 waits, though no limit is set. */
+	keys_pause(tq, "a", 1, now_ms() + 100);
+	a2 = submit_key("a2", "a");
+	head_result(tw[0].w, FRAME_OK, "b1", 2);
+	run_pending();
+	ck_assert(job_parked(a2));
+	expect_no_frame(0);
+	run_until(a2->state == JOB_RUNNING);
+	expect_job(0, a2);
+	/* A pause that has already ended, or of no key, does nothing. */
+	keys_pause(tq, "c", 1, now_ms() - 1);
+	keys_pause(tq, "", 0, now_ms() + 1000);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	/* A pause without end (a far date) does not wrap around into the past. */
+	keys_pause(tq, "z", 1, UINT64_MAX);
+	z1 = submit_key("z1", "z");
+	head_result(tw[1].w, FRAME_OK, "a1", 2);
+	run_pending();
+	ck_assert(job_parked(z1));
+	expect_no_frame(1);
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+}
+END_TEST
+
+/* A parked job cancelled, a worker lost, a shutdown, a handler that cannot start. */
+START_TEST(test_keys_cancel_and_lost)
+{
+	static const char reason[] = "daemon is shutting down";
+	struct job	*a1, *a2, *a3, *a4;
+	const char	*why;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	a3 = submit_key("a3", "a");
+	run_pending();
+	expect_job(0, a1);
+	expect_no_frame(1);
+	/* Cancelled while parked: out of its key's FIFO, answered. */
+	ck_assert_int_eq(dispatch_cancel(a2, &why), 0);
+	ck_assert_int_eq(a2->state, JOB_CANCELLED);
+	ck_assert_uint_eq(tq->keys.nparked, 1);
+	ck_assert_uint_eq(queue_depth(tq), 1);
+	ck_assert_uint_eq(tq->bytes, 2);
+	/* a1's worker is lost: a1 waits out its backoff, a3 may go. */
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9");
+	ck_assert_int_eq(a1->state, JOB_RETRY_WAIT);
+	run_pending();
+	expect_job(1, a3);
+	/* a1 is due again while a3 runs: an idle worker, but a1 is parked behind a3. */
+	worker_make(2);
+	make_due(a1);
+	run_pending();
+	ck_assert(job_parked(a1));
+	expect_no_frame(2);
+	/* The shutdown answers parked jobs too. */
+	a4 = submit_key("a4", "a");
+	run_pending();
+	ck_assert(job_parked(a4));
+	dispatch_cancel_waiting(reason);
+	ck_assert_int_eq(a1->state, JOB_CANCELLED);
+	ck_assert_int_eq(a4->state, JOB_CANCELLED);
+	ck_assert_str_eq(result_of(a4), reason);
+	ck_assert_uint_eq(queue_depth(tq), 0);
+	ck_assert_uint_eq(tq->bytes, 0);
+	ck_assert_uint_eq(tq->keys.nparked, 0);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);		/* a3 runs */
+}
+END_TEST
+
+/* A reload that raises the limit lets parked jobs go; one that lifts it, all. */
+START_TEST(test_keys_reload)
+{
+	struct queue_config	 nqc;
+	struct job		*a[4];
+	int			 i;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(3);
+	for (i = 0; i < 4; i++)
+		a[i] = submit_key("a", "a");
+	run_pending();
+	expect_job(0, a[0]);
+	expect_no_frame(1);
+	nqc = tqc;
+	nqc.max_running_per_key = 2;
+	ck_assert_int_eq(queue_reconfigure(tq, &nqc), 0);
+	run_pending();
+	expect_job(1, a[1]);
+	expect_no_frame(2);
+	nqc.max_running_per_key = 0;
+	ck_assert_int_eq(queue_reconfigure(tq, &nqc), 0);
+	run_pending();
+	expect_job(2, a[2]);
+	ck_assert(job_parked(a[3]));
+	ck_assert_uint_eq(tq->keys.nparked, 1);	/* no worker free for it */
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	run_pending();
+	expect_job(0, a[3]);
+	ck_assert_uint_eq(tq->keys.nparked, 0);
+}
+END_TEST
+
+/* Many distinct keys: each tracked while its job runs, none left after. */
+START_TEST(test_keys_many_bounded)
+{
+	struct job	*j;
+	char		 k[16];
+	int		 i, n;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(1);
+	for (i = 0; i < 2000; i++) {
+		n = snprintf(k, sizeof k, "k%d", i);
+		ck_assert_ptr_nonnull(j = job_new_key(tq, "x", 1, k, (size_t)n));
+		dispatch_submit(tq, j, NULL);
+	}
+	run_pending();
+	for (i = 0; i < 2000; i++) {
+		ck_assert_uint_le(tq->keys.nkeys, 1);
+		ck_assert_uint_eq(tw[0].w->ninflight, 1);
+		head_result(tw[0].w, FRAME_OK, "x", 1);
+		run_pending();
+	}
+	ck_assert_uint_eq(tq->done, 2000);
+	ck_assert_uint_eq(tq->keys.nkeys, 0);
+	ck_assert_ptr_null(tq->keys.buckets);
+}
+END_TEST
+
+/* ----- batches (batch_size) ----- */
+
+/* The worker in slot i must have been sent one FRAME_BATCH of exactly these n jobs. */
+static void
+expect_batch(int i, struct job **j, int n)
+{
+	struct frame_hdr	 h, jh;
+	char			 payload[4096];
+	size_t			 off = 0;
+	int			 k;
+
+	ck_assert_msg(frame_next(i, &h, payload, sizeof payload) == 1,
+	    "worker %d: no frame, expected a batch of %d", i, n);
+	ck_assert_int_eq(h.type, FRAME_BATCH);
+	ck_assert_uint_eq(h.id, j[0]->id);
+	for (k = 0; k < n; k++) {
+		ck_assert_int_eq(frame_get(payload + off, h.len - off, 1 << 20, &jh), 1);
+		ck_assert_int_eq(jh.type, FRAME_JOB);
+		ck_assert_uint_eq(jh.id, j[k]->id);
+		ck_assert_uint_eq(jh.len, j[k]->len);
+		ck_assert_int_eq(memcmp(payload + off + FRAME_HDR_LEN, j[k]->data,
+		    j[k]->len), 0);
+		off += FRAME_HDR_LEN + jh.len;
+	}
+	ck_assert_uint_eq(off, h.len);
+}
+
+/* n new jobs "x" submitted to tq (into j), and dispatch run. */
+static void
+submit_xs(struct job **j, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		j[i] = submit("x", 0);
+	run_pending();
+}
+
+/* A worker of tq, whose READY said batch_size slots (worker.c does). */
+static struct worker *
+worker_make_batch(int i)
+{
+	struct worker	*w = worker_make(i);
+
+	w->slots = tq->cf.batch_size;
+	return (w);
+}
+
+/*
+ * tq with batch_size n (its oldest job may wait a minute) and one worker, sent a batch of
+ * n new jobs "x" (into j), which it holds now.
+ */
+static void
+batch_started(struct job **j, int n)
+{
+	tqc.batch_size = (uint32_t)n;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make_batch(0);
+	submit_xs(j, n);
+	expect_batch(0, j, n);
+}
+
+/*
+ * A queue with batch_size sends nothing short of a full batch while its oldest job has
+ * not waited batch_wait_ms; a full one goes at once, to one idle worker, all its jobs
+ * started together; their results end each alone, with the batch's run time.
+ */
+START_TEST(test_batch_size_full)
+{
+	struct job	*j[5];
+	uint64_t	 t0;
+	int		 i;
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make_batch(0);
+	worker_make(1);
+	submit_xs(j, 3);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert(evtimer_pending(tq->dp.batch_ev, NULL));
+	ck_assert_int_eq(j[0]->state, JOB_QUEUED);
+	j[3] = submit("yy", 0);
+	j[4] = submit("z", 0);
+	run_pending();
+	expect_batch(0, j, 4);
+	expect_no_frame(0);
+	expect_no_frame(1);	/* one job left: not a full batch, and not due */
+	ck_assert_uint_eq(tw[0].w->ninflight, 4);
+	ck_assert_uint_eq(tq->running, 4);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_RUNNING);
+		ck_assert_uint_eq(j[i]->attempts, 1);
+	}
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	/* They all started at once (one after the other in the same pass), each running. */
+	t0 = j[0]->run_at;
+	for (i = 0; i < 4; i++) {
+		ck_assert(supervisor_running(tw[0].w, j[i]));
+		ck_assert_uint_lt(j[i]->run_at - t0, 100000);
+	}
+	/* Results in order; each ran as long as the batch. */
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	ck_assert_uint_eq(tw[0].w->ninflight, 3);
+	ck_assert_uint_lt(j[1]->run_at - t0, 100000);	/* still its start */
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	head_result(tw[0].w, FRAME_OK, "b", 1);
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	run_pending();
+	expect_no_frame(0);	/* a worker gets its next batch once idle */
+	head_result(tw[0].w, FRAME_OK, "d", 1);
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(j[i]->state, JOB_DONE);
+	ck_assert_str_eq(result_of(j[3]), "d");
+	ck_assert_uint_eq(tq->done, 4);
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+}
+END_TEST
+
+/*
+ * While a whole batch is ready, a worker running a whole one is sent the next to wait in
+ * its pipe (never a short one, never a third); it starts as the first is answered.
+ */
+START_TEST(test_batch_size_ahead)
+{
+	struct job	*j[7];
+	int		 i;
+
+	tqc.batch_size = 2;
+	tqc.batch_wait_ms = 60000;
+	queue_make();
+	worker_make_batch(0);
+	submit_xs(j, 7);
+	expect_batch(0, j, 2);
+	expect_batch(0, j + 2, 2);
+	expect_no_frame(0);
+	ck_assert_uint_eq(tw[0].w->ninflight, 4);
+	ck_assert(supervisor_running(tw[0].w, j[1]));
+	ck_assert(!supervisor_running(tw[0].w, j[2]));
+	ck_assert_int_eq(j[4]->state, JOB_QUEUED);
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_OK, "b", 1);
+	/* The second batch runs now, and the third waits behind it. */
+	ck_assert(supervisor_running(tw[0].w, j[2]));
+	ck_assert(supervisor_running(tw[0].w, j[3]));
+	run_pending();
+	expect_batch(0, j + 4, 2);
+	expect_no_frame(0);
+	/* One job left: no short batch ahead, nor alone before batch_wait_ms. */
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	head_result(tw[0].w, FRAME_OK, "d", 1);
+	head_result(tw[0].w, FRAME_OK, "e", 1);
+	head_result(tw[0].w, FRAME_OK, "f", 1);
+	run_pending();
+	expect_no_frame(0);
+	ck_assert_int_eq(j[6]->state, JOB_QUEUED);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(j[i]->state, JOB_DONE);
+}
+END_TEST
+
+/* A short batch goes once its oldest job has waited batch_wait_ms: a lone job runs. */
+START_TEST(test_batch_wait)
+{
+	struct job	*j;
+	uint64_t	 t0;
+
+	tqc.batch_size = 8;
+	tqc.batch_wait_ms = 30;
+	queue_make();
+	worker_make_batch(0);
+	t0 = now_us();
+	j = submit("alone", 0);
+	run_pending();
+	expect_no_frame(0);
+	ck_assert_int_eq(j->state, JOB_QUEUED);
+	run_until(j->state == JOB_RUNNING);
+	ck_assert_uint_ge(j->run_at - t0, 30000);	/* its start */
+	expect_batch(0, &j, 1);
+	ck_assert_uint_eq(tw[0].w->ninflight, 1);
+	head_result(tw[0].w, FRAME_OK, "ok", 2);
+	ck_assert_int_eq(j->state, JOB_DONE);
+}
+END_TEST
+
+/* Within max_jobs_per_worker and the rate's tokens: a batch is cut short by either. */
+START_TEST(test_batch_limits)
+{
+	struct job	*j[6];
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 0;
+	tqc.max_jobs_per_worker = 3;
+	queue_make();
+	worker_make_batch(0);
+	submit_xs(j, 6);
+	expect_batch(0, j, 3);
+	expect_no_frame(0);
+	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
+}
+END_TEST
+
+/* A batch whose handler fails one job retries that one, not the rest. */
+START_TEST(test_batch_partial_failure)
+{
+	struct job	*j[3];
+
+	tqc.retries = 2;
+	batch_started(j, 3);
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_FAILED, "no", 2);
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_RETRY_WAIT);
+	ck_assert_int_eq(j[2]->state, JOB_DONE);
+	ck_assert_uint_eq(j[1]->attempts, 1);
+	ck_assert_str_eq(last_attempt(j[1])->err, "no");
+	ck_assert_uint_eq(tq->retried, 1);
+	ck_assert_uint_eq(tq->done, 2);
+	/* Its retry goes alone, in a batch of one once due and waited for. */
+	make_due(j[1]);
+	tq->cf.batch_wait_ms = 0;
+	run_pending();
+	expect_batch(0, &j[1], 1);
+	head_result(tw[0].w, FRAME_OK, "b", 1);
+	ck_assert_int_eq(j[1]->state, JOB_DONE);
+	ck_assert_uint_eq(j[1]->attempts, 2);
+	ck_assert_uint_eq(j[0]->attempts, 1);
+	ck_assert_uint_eq(j[2]->attempts, 1);
+}
+END_TEST
+
+/*
+ * Each job of a batch has its own timeout from the batch's start: the one past it is
+ * asked to stop alone, then the batch has the grace period.
+ */
+START_TEST(test_batch_timeout)
+{
+	struct job	*j[3];
+	int		 i;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 0;
+	queue_make();
+	worker_make_batch(0);
+	for (i = 0; i < 3; i++) {
+		j[i] = job_new(tq, "x", 1);
+		j[i]->timeout_ms = i == 1 ? 20 : 60000;
+		dispatch_submit(tq, j[i], NULL);
+	}
+	run_pending();
+	expect_batch(0, j, 3);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	run_until(j[1]->cancel != 0);
+	expect_cancel(0, j[1], FRAME_CANCEL_TIMEOUT);
+	expect_no_frame(0);
+	ck_assert(dummy_got_usr1());
+	ck_assert_int_eq(j[0]->cancel, JOB_CANCEL_NONE);
+	ck_assert_int_eq(j[2]->cancel, JOB_CANCEL_NONE);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, j[1]->id), 0);
+	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, j[0]->id), 0);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_CANCELLED, "cleanup ran (0 hooks)", 21);
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_DEAD);
+	ck_assert_int_eq(j[1]->x->last_status, JOB_TIMEOUT);
+	ck_assert_str_eq(result_of(j[1]), "timed out after 20 ms; cleanup ran (0 hooks)");
+	ck_assert_int_eq(j[2]->state, JOB_DONE);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+}
+END_TEST
+
+/*
+ * A batch that does not return within the grace period: the worker is killed for the
+ * job that timed out, which ends so; the rest go back to the front, unspent, in order.
+ */
+START_TEST(test_batch_kill)
+{
+	struct job	*j[4], *p;
+	char		 want[256];
+	int		 i, st;
+
+	tqc.batch_size = 3;
+	tqc.batch_wait_ms = 60000;
+	tqc.retries = 0;
+	tqc.grace_ms = 0;
+	queue_make();
+	worker_make_batch(0);
+	for (i = 0; i < 4; i++) {
+		j[i] = job_new(tq, "x", 1);
+		j[i]->timeout_ms = i == 1 ? 20 : 0;
+		dispatch_submit(tq, j[i], NULL);
+	}
+	run_pending();
+	expect_batch(0, j, 3);
+	run_until(tw[0].w->leave == WORKER_KILLED);
+	ck_assert_uint_eq(tw[0].w->killed_for, j[1]->id);
+	ck_assert_int_eq(waitpid(dummy, &st, 0), dummy);
+	dummy = -1;
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 9 (Killed)");
+	ck_assert_uint_eq(tw[0].w->ninflight, 0);
+	ck_assert_uint_eq(tq->running, 0);
+	ck_assert_int_eq(j[1]->state, JOB_DEAD);
+	snprintf(want, sizeof want, "timed out after 20 ms; the handler did not stop "
+	    "within the grace period (0 ms): worker %ld was killed", (long)tw[0].w->pid);
+	ck_assert_str_eq(result_of(j[1]), want);
+	/* The others: first in line again, in their order, the attempt not counted. */
+	ck_assert_uint_eq(tq->nready, 3);
+	for (i = 0; i < 4; i++) {
+		if (i == 1)
+			continue;
+		ck_assert_int_eq(j[i]->state, JOB_QUEUED);
+		ck_assert_uint_eq(j[i]->attempts, 0);
+		p = queue_pop(tq);
+		ck_assert_ptr_eq(p, j[i]);
+		job_table_remove(p);
+		job_free(p);
+	}
+}
+END_TEST
+
+/* A worker that dies running a batch: each of its jobs ran, and each counts the crash. */
+START_TEST(test_batch_crash)
+{
+	struct job	*j[2];
+	int		 i;
+
+	tqc.retries = 1;
+	batch_started(j, 2);
+	tw[0].w->life = WORKER_GONE;
+	dispatch_worker_lost(tw[0].w, "killed by signal 11 (Segmentation fault)");
+	ck_assert_uint_eq(tq->running, 0);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(j[i]->state, JOB_RETRY_WAIT);
+		ck_assert_uint_eq(j[i]->attempts, 1);
+		ck_assert_uint_eq(job_crashes(j[i]), 1);
+	}
+}
+END_TEST
+
+/* A client's cancel of a job in a running batch stops that job alone. */
+START_TEST(test_batch_cancel)
+{
+	struct job	*j[3];
+	const char	*why;
+
+	batch_started(j, 3);
+	ck_assert_int_eq(dispatch_cancel(j[2], &why), 1);
+	expect_cancel(0, j[2], FRAME_CANCEL_USER);
+	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, j[2]->id), 0);
+	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_FAILED, "b", 1);
+	head_result(tw[0].w, FRAME_CANCELLED, "cleanup ran (0 hooks)", 21);
+	ck_assert_int_eq(j[0]->state, JOB_DONE);
+	ck_assert_int_eq(j[1]->state, JOB_RETRY_WAIT);
+	ck_assert_int_eq(j[2]->state, JOB_CANCELLED);
+	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1641,6 +2518,9 @@ dispatch_suite(void)
 	TCase	*tc_res = tcase_create("results");
 	TCase	*tc_can = tcase_create("cancel");
 	TCase	*tc_lost = tcase_create("lost");
+	TCase	*tc_keys = tcase_create("keys");
+	TCase	*tc_bat = tcase_create("batches");
+	TCase	*tc_slots;
 
 	tcase_add_checked_fixture(tc_sub, setup, teardown);
 	tcase_add_test(tc_sub, test_submit_ids);
@@ -1683,6 +2563,18 @@ dispatch_suite(void)
 	tcase_add_test(tc_can, test_cancel_running_all);
 	suite_add_tcase(s, tc_can);
 
+	tcase_add_checked_fixture(tc_bat, setup, teardown);
+	tcase_add_test(tc_bat, test_batch_size_full);
+	tcase_add_test(tc_bat, test_batch_wait);
+	tcase_add_test(tc_bat, test_batch_size_ahead);
+	tcase_add_test(tc_bat, test_batch_limits);
+	tcase_add_test(tc_bat, test_batch_partial_failure);
+	tcase_add_test(tc_bat, test_batch_timeout);
+	tcase_add_test(tc_bat, test_batch_kill);
+	tcase_add_test(tc_bat, test_batch_crash);
+	tcase_add_test(tc_bat, test_batch_cancel);
+	suite_add_tcase(s, tc_bat);
+
 	tcase_add_checked_fixture(tc_lost, setup, teardown);
 	tcase_add_test(tc_lost, test_worker_lost_requeue);
 	tcase_add_test(tc_lost, test_worker_lost_out_of_attempts);
@@ -1694,6 +2586,26 @@ dispatch_suite(void)
 	tcase_add_test(tc_lost, test_cancel_during_timeout_grace);
 	tcase_add_test(tc_lost, test_worker_lost_while_stopping);
 	suite_add_tcase(s, tc_lost);
+
+	tcase_add_checked_fixture(tc_keys, setup, teardown);
+	tcase_add_test(tc_keys, test_keys_stored);
+	tcase_add_test(tc_keys, test_keys_max_running);
+	tcase_add_test(tc_keys, test_keys_rate);
+	tcase_add_test(tc_keys, test_keys_pause);
+	tcase_add_test(tc_keys, test_keys_cancel_and_lost);
+	tcase_add_test(tc_keys, test_keys_reload);
+	tcase_add_test(tc_keys, test_keys_many_bounded);
+	suite_add_tcase(s, tc_keys);
+	tc_slots = tcase_create("slots");
+	tcase_add_checked_fixture(tc_slots, setup, teardown);
+	tcase_add_test(tc_slots, test_slots_dispatch);
+	tcase_add_test(tc_slots, test_slots_max_running);
+	tcase_add_test(tc_slots, test_slots_out_of_order);
+	tcase_add_test(tc_slots, test_slots_timeouts);
+	tcase_add_test(tc_slots, test_slots_cancel_one);
+	tcase_add_test(tc_slots, test_slots_grace_kill);
+	tcase_add_test(tc_slots, test_slots_lost);
+	suite_add_tcase(s, tc_slots);
 	return (s);
 }
 

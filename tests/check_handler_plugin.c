@@ -272,6 +272,84 @@ START_TEST(test_minimal_plugin)
 }
 END_TEST
 
+/*
+ * The batch entry point (ABI 2): adopted as run_batch when the plugin has one; a plugin
+ * of ABI 1 loads, and what lies past its struct is never taken for process_batch.
+ */
+START_TEST(test_batch_entry_point)
+{
+	struct handler		 h;
+	struct jobpool_output	 outs[3];
+	struct jobpool_job	 jobs[3];
+	const char		*arg, *p[] = { "one", "two\nlines", "three" };
+	char			*spec, *path, *cause = NULL, *rec;
+	void			*state = NULL;
+	size_t			 i;
+
+	/* batch_append: a bulk insert, one bad record failing alone. */
+	path = fm_path("records");
+	spec = spec_of("examples/.libs/batch_append.so", path);
+	open_ok(spec, &h, &arg);
+	ck_assert_ptr_nonnull(h.run_batch);
+	ck_assert_int_eq(h.init(&test_cf, &test_qc, arg, &state, &cause), 0);
+	memset(outs, 0, sizeof outs);
+	for (i = 0; i < 3; i++)
+		jobs[i] = (struct jobpool_job){ p[i], strlen(p[i]), &outs[i],
+		    JOBPOOL_HANDLER_UNSET, (unsigned)i };
+	h.run_batch(state, jobs, 3);
+	ck_assert_int_eq(jobs[0].status, FRAME_OK);
+	ck_assert_int_eq(jobs[1].status, FRAME_PERMANENT);
+	ck_assert_int_eq(jobs[2].status, FRAME_OK);
+	out_is(&outs[0], "appended 1/2");
+	out_is(&outs[1], "a record is one line: no newline or NUL");
+	out_is(&outs[2], "appended 2/2");
+	ck_assert_str_eq((rec = fm_read_file(path)), "one\nthree\n");
+	free(rec);
+	/* One record through process(): the same plugin without batches. */
+	ck_assert_int_eq(run(&h, state, "four", &outs[0]), FRAME_OK);
+	out_is(&outs[0], "appended 1/1");
+	ck_assert_str_eq((rec = fm_read_file(path)), "one\nthree\nfour\n");
+	free(rec);
+	h.fini(state);
+	for (i = 0; i < 3; i++)
+		free(outs[i].buf);
+	free(spec);
+	free(path);
+}
+END_TEST
+
+/* Built for ABI 1: loads, with no batch entry point (a process loads one plugin). */
+START_TEST(test_abi1_plugin)
+{
+	struct handler	 h;
+	const char	*arg;
+	char		*spec, *cause = NULL, *s;
+
+	s = fm_built("tests/.libs/plugin_abi1.so");
+	ck_assert_int_ne(asprintf(&spec, "plugin:%s", s), -1);
+	memset(&h, 0, sizeof h);
+	h.run_batch = (void (*)(void *, struct jobpool_job *, size_t))1;
+	ck_assert_int_eq(handler_plugin_open(spec, &h, &arg, &cause), 0);
+	ck_assert_str_eq(h.name, "abi1");
+	ck_assert_ptr_null(h.run_batch);
+	free(spec);
+	free(s);
+}
+END_TEST
+
+/* A plugin without process_batch has no batch entry point. */
+START_TEST(test_no_batch_entry_point)
+{
+	struct handler	 h;
+	const char	*arg;
+	char		*spec = spec_of("examples/.libs/wordcount.so", NULL);
+
+	open_ok(spec, &h, &arg);
+	ck_assert_ptr_null(h.run_batch);
+	free(spec);
+}
+END_TEST
+
 /* Every way loading fails, each naming the file and why; nothing is kept after. */
 START_TEST(test_load_errors)
 {
@@ -320,7 +398,7 @@ START_TEST(test_load_errors)
 	path = fm_built("tests/.libs/plugin_abi.so");
 	ck_assert_int_ne(asprintf(&spec, "plugin:%s", path), -1);
 	ck_assert_int_ne(asprintf(&want, "plugin %s: ABI version 99 is not supported: "
-	    "this jobpoold supports version %d (rebuild the plugin against its "
+	    "this jobpoold supports versions 1 to %d (rebuild the plugin against its "
 	    "jobpool-handler.h)", path, JOBPOOL_HANDLER_ABI_VERSION), -1);
 	open_fails(spec, want, 0);
 	free(spec);
@@ -458,6 +536,9 @@ handler_plugin_suite(void)
 	tcase_add_test(tc, test_output_functions);
 	tcase_add_test(tc, test_minimal_plugin);
 	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_batch_entry_point);
+	tcase_add_test(tc, test_abi1_plugin);
+	tcase_add_test(tc, test_no_batch_entry_point);
 	tcase_add_test(tc, test_init_fails_with_reason);
 	tcase_add_test(tc, test_init_fails_silently);
 	tcase_add_test(tc, test_init_fails_unterminated);

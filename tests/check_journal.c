@@ -868,6 +868,77 @@ START_TEST(test_owner_kept)
 }
 END_TEST
 
+/* j's key, NUL-terminated in a static buffer ("" for none). */
+static const char *
+key_of(uint64_t id)
+{
+	static char	 buf[JOB_KEY_MAX + 1];
+	struct job	*j = job_find(id);
+	const char	*k;
+	size_t		 n;
+
+	ck_assert_ptr_nonnull(j);
+	k = job_key(j, &n);
+	memcpy(buf, k != NULL ? k : "", n);
+	buf[n] = '\0';
+	return (buf);
+}
+
+/*
+ * Jobs keep their key across restarts (issue 15): queued, delayed, dead, kept aside for
+ * a queue the config lost, through the snapshots of three starts; a job without one
+ * comes back without one.
+ */
+START_TEST(test_keys_kept)
+{
+	struct job	*a, *b, *c, *d, *o;
+	uint64_t	 ida, idb, idc, idd, ido;
+	int		 round;
+
+	journal_up(2);
+	a = job_new_key(queues[0], "queued", 6, "example.org", 11);
+	dispatch_submit(queues[0], a, NULL);
+	b = job_new_key(queues[0], "delayed", 7, "b", 1);
+	b->run_at = now_us() + 60000000;
+	dispatch_submit(queues[0], b, NULL);
+	c = job_new_key(queues[0], "dies", 4, "c-key", 5);
+	dispatch_submit(queues[0], c, NULL);
+	queue_remove(queues[0], c);
+	ck_assert_ptr_nonnull(job_extra(c));
+	c->x->last_status = JOB_FAILED;
+	job_finish(c, JOB_DEAD, "boom", 4);
+	d = submit(queues[0], "no key", 0);
+	o = job_new_key(queues[1], "other", 5, "o", 1);
+	dispatch_submit(queues[1], o, NULL);
+	ida = a->id;
+	idb = b->id;
+	idc = c->id;
+	idd = d->id;
+	ido = o->id;
+	settle();
+	daemon_down();
+
+	for (round = 0; round < 3; round++) {
+		journal_up(round == 1 ? 1 : 2);
+		ck_assert_str_eq(key_of(ida), "example.org");
+		ck_assert_uint_eq(job_find(ida)->len, 6);
+		ck_assert(memcmp(job_find(ida)->data, "queued", 6) == 0);
+		ck_assert_str_eq(key_of(idb), "b");
+		ck_assert_int_eq(job_find(idb)->state, JOB_DELAYED);
+		ck_assert_str_eq(key_of(idc), "c-key");
+		ck_assert_int_eq(job_find(idc)->state, JOB_DEAD);
+		ck_assert_uint_eq(job_rlen(job_find(idc)), 4);
+		ck_assert_str_eq(key_of(idd), "");
+		ck_assert_int_eq(job_find(idd)->haskey, 0);
+		if (round == 1)
+			ck_assert_ptr_null(job_find(ido));
+		else
+			ck_assert_str_eq(key_of(ido), "o");
+		daemon_down();
+	}
+}
+END_TEST
+
 /* One SUBMIT record's body for queue "q", old (no owner) or new (owner >= 0). */
 static size_t
 owner_record(unsigned char *b, uint64_t id, int dead, long long owner)
@@ -1532,6 +1603,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_damage_anywhere);
 	tcase_add_test(tc, test_checksummed_garbage);
 	tcase_add_test(tc, test_owner_kept);
+	tcase_add_test(tc, test_keys_kept);
 	tcase_add_test(tc, test_owner_old_records);
 	tcase_add_test(tc, test_flipped_byte_costs_one_record);
 	tcase_add_test(tc, test_several_damaged_regions);

@@ -174,6 +174,8 @@ START_TEST(test_counters)
 	a->ndead = 5;
 	a->bytes = 4096;
 	a->srv.nblocked = 1;
+	a->keys.nkeys = 6;
+	a->keys.nparked = 8;
 	b->done = 1;
 	s = body(metrics_write);
 	check_exposition(s);
@@ -196,6 +198,8 @@ START_TEST(test_counters)
 	ck_assert_double_eq(sample(s, "jobpool_queue_jobs{queue=\"a\",state=\"delayed\"}"), 0);
 	ck_assert_double_eq(sample(s, "jobpool_queue_bytes{queue=\"a\"}"), 4096);
 	ck_assert_double_eq(sample(s, "jobpool_queue_blocked_producers{queue=\"a\"}"), 1);
+	ck_assert_double_eq(sample(s, "jobpool_queue_jobs{queue=\"a\",state=\"parked\"}"), 8);
+	ck_assert_double_eq(sample(s, "jobpool_queue_keys{queue=\"a\"}"), 6);
 	ck_assert_double_eq(sample(s, "jobpool_queue_max_jobs{queue=\"b\"}"), 100);
 	ck_assert_double_eq(sample(s, "jobpool_build_info{version=\"" PACKAGE_VERSION "\"}"),
 	    1);
@@ -374,7 +378,7 @@ START_TEST(test_waits_and_ages)
 	w = add_worker(q, 0, 2147483600, WORKER_READY);
 	TAILQ_INSERT_TAIL(&w->inflight, h, entry);
 	w->ninflight = 1;
-	w->head_since = now_us() - 1500000;
+	h->run_at = now_us() - 1500000;	/* running: since when */
 	s = body(metrics_write);
 	check_exposition(s);
 	v = sample(s, "jobpool_queue_oldest_wait_seconds{queue=\"a\"}");

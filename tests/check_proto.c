@@ -200,6 +200,38 @@ START_TEST(test_submit)
 }
 END_TEST
 
+/* key=NAME (issue 15): 1 to 255 bytes of printable ASCII, errors naming the field. */
+START_TEST(test_submit_key)
+{
+	struct proto_request	req;
+	char			line[600], key[300];
+
+	ck_assert_int_gt(dec("SUBMIT q 3 key=example.org:8080 wait\nabc\n", &req), 0);
+	ck_assert_int_eq(req.cmd, PROTO_SUBMIT);
+	ck_assert_int_eq(req.flags, PROTO_F_KEY | PROTO_F_WAIT);
+	ck_assert_uint_eq(req.keylen, 16);
+	ck_assert(memcmp(req.key, "example.org:8080", 16) == 0);
+	ck_assert_int_gt(dec("SUBMIT q 0\n\n", &req), 0);
+	ck_assert_int_eq(req.flags & PROTO_F_KEY, 0);
+	/* 255 bytes is the most. */
+	memset(key, 'k', 255);
+	key[255] = '\0';
+	snprintf(line, sizeof line, "SUBMIT q 1 key=%s\nx\n", key);
+	ck_assert_int_gt(dec(line, &req), 0);
+	ck_assert_int_eq(req.cmd, PROTO_SUBMIT);
+	ck_assert_uint_eq(req.keylen, 255);
+	key[255] = 'k';
+	key[256] = '\0';
+	snprintf(line, sizeof line, "SUBMIT q 1 key=%s\nx\n", key);
+	expect_invalid(line, "SUBMIT: key: 256 bytes, more than 255");
+	expect_invalid("SUBMIT q 1 key=\nx\n",
+	    "SUBMIT: key: empty (key=NAME, 1 to 255 printable bytes)");
+	expect_invalid("SUBMIT q 1 key=a\rb\nx\n",
+	    "SUBMIT: key: byte 0x0d at 1 is not printable ASCII");
+	expect_invalid("SUBMIT q 1 key=a key=b\nx\n", "SUBMIT: duplicate option 'key=b'");
+}
+END_TEST
+
 START_TEST(test_submit_binary_body)
 {
 	struct proto_request	req;
@@ -873,6 +905,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_submit);
 	tcase_add_test(tc, test_submit_binary_body);
 	tcase_add_test(tc, test_submit_errors);
+	tcase_add_test(tc, test_submit_key);
 	tcase_add_test(tc, test_submit_framing);
 	tcase_add_test(tc, test_toolarge);
 	tcase_add_test(tc, test_line_limits);

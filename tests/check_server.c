@@ -989,6 +989,7 @@ fake_worker(struct queue *q, int *rd)
 	w->queue = q;
 	w->pid = getpid();
 	signal(SIGUSR1, SIG_IGN);
+	w->slots = 1;
 	TAILQ_INIT(&w->inflight);
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	w->to_fd = p[1];

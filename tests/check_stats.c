@@ -236,13 +236,18 @@ START_TEST(test_queue_line)
 	q->cf.max_bytes = 18;
 	q->cf.max_running = 19;
 	q->cf.rate = 2.5;
+	q->cf.max_running_per_key = 20;
+	q->cf.rate_per_key = 0.5;
+	q->keys.nkeys = 21;
+	q->keys.nparked = 22;
 	s = stats_text();
 	ck_assert_int_eq(count_lines(s), 2);
 	l = line_n(s, 1);
 	ck_assert_str_eq(l, "queue default state=running workers=2 depth=3 delayed=4 "
 	    "running=5 busy=6 bytes=7 submitted=8 done=9 failed=10 cancelled=11 "
 	    "retried=12 dead=13 poisoned=14 blocked=15 worker_deaths=16 max_jobs=17 "
-	    "max_bytes=18 max_running=19 rate=2.5 retry_wait=0 throughput_1m=0.000 "
+	    "max_bytes=18 max_running=19 rate=2.5 max_running_per_key=20 "
+	    "rate_per_key=0.5 keys=21 parked=22 retry_wait=0 throughput_1m=0.000 "
 	    "throughput_5m=0.000 throughput_15m=0.000 oldest_wait_us=0 wait_p50_us=0 "
 	    "wait_p90_us=0 wait_p99_us=0 wait_p999_us=0 wait_max_us=0 wait_count=0 "
 	    "run_p50_us=0 run_p90_us=0 run_p99_us=0 run_p999_us=0 run_max_us=0 "
@@ -251,6 +256,7 @@ START_TEST(test_queue_line)
 	free(s);
 	/* Big counters print in full; the ready/heap counters stay zero for free_all. */
 	q->nready = q->nheap = 0;
+	q->keys.nkeys = q->keys.nparked = 0;
 	q->done = 18446744073709551615ULL;
 	q->cf.max_bytes = 1ULL << 40;
 	q->cf.rate = 0;
@@ -731,7 +737,7 @@ START_TEST(test_worker_job)
 	TAILQ_INSERT_TAIL(&w->inflight, j, entry);
 	w->ninflight = 1;
 	t0 = now_us();
-	w->head_since = t0 - 1500000;
+	j->run_at = t0 - 1500000;	/* running: since when */
 	s = stats_text();
 	t1 = now_us();
 	l = find_line(s, "worker wj ");

@@ -434,6 +434,52 @@ START_TEST(test_retire_idle)
 }
 END_TEST
 
+
+/*
+ * A worker of a handler that carries several jobs (sleep, concurrency 3): its READY
+ * says 3, it is sent three jobs at once, their results come back as each ends, in any
+ * order, each to its own job, and a timeout stops the one job past it.
+ */
+START_TEST(test_slots_real_worker)
+{
+	struct job	*slow, *quick, *mid, *late;
+	pid_t		 pid;
+
+	tqc.workers = 1;
+	tqc.handler = (char *)"sleep";
+	tqc.concurrency = 3;
+	tqc.retries = 0;
+	start_ready();
+	ck_assert_uint_eq(tq->workers[0]->slots, 3);
+	pid = tq->workers[0]->pid;
+	slow = job_new(tq, "600000", 6);
+	ck_assert_ptr_nonnull(slow);
+	slow->timeout_ms = 1500;
+	dispatch_submit(tq, slow, NULL);
+	mid = submit("800");
+	quick = submit("0");
+	late = submit("0");
+	run_until(quick->state == JOB_DONE);
+	/* Three were sent at once; the fourth waited for a slot and ran in the same worker. */
+	run_until(late->state == JOB_DONE);
+	ck_assert_int_eq(mid->state, JOB_RUNNING);
+	run_until(mid->state == JOB_DONE);
+	ck_assert_int_eq(memcmp(job_result(mid), "800", 3), 0);
+	ck_assert_int_eq(slow->state, JOB_RUNNING);
+	/* The slow one times out alone: dropped by its handler, the worker stays. */
+	run_until(slow->state == JOB_DEAD);
+	ck_assert_int_eq(slow->x->last_status, JOB_TIMEOUT);
+	ck_assert_uint_eq(job_rlen(slow), strlen("timed out after 1500 ms; stopped: "
+	    "the handler dropped it"));
+	ck_assert_int_eq(memcmp(job_result(slow), "timed out after 1500 ms; stopped: "
+	    "the handler dropped it", job_rlen(slow)), 0);
+	ck_assert_int_eq(tq->workers[0]->pid, pid);
+	ck_assert_uint_eq(tq->worker_deaths, 0);
+	ck_assert_uint_eq(tq->done, 3);
+	ck_assert_uint_eq(tq->running, 0);
+}
+END_TEST
+
 static Suite *
 supervisor_suite(void)
 {
@@ -450,6 +496,7 @@ supervisor_suite(void)
 	tcase_add_loop_test(tc, test_handler_fails, 0, sizeof broken / sizeof broken[0]);
 	tcase_add_test(tc, test_crash_loop_backoff);
 	tcase_add_test(tc, test_retire_idle);
+	tcase_add_test(tc, test_slots_real_worker);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -767,6 +767,242 @@ START_TEST(test_init_failures)
 }
 END_TEST
 
+/* Start a batch worker (batch_size set): its READY says batch_size slots. */
+static void
+batch_start_ready(struct fm *fm)
+{
+	struct frame_hdr	 h;
+	const char		*p;
+	uint32_t		 slots;
+
+	fm_start(fm);
+	ck_assert_int_eq(fm_next(fm, &h, &p, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(h.type, FRAME_READY);
+	ck_assert_int_eq(h.status, 0);
+	ck_assert_uint_eq(h.len, sizeof slots);
+	memcpy(&slots, p, sizeof slots);
+	ck_assert_uint_eq(slots, fm->qc.batch_size);
+}
+
+/* Queue a FRAME_BATCH of n jobs (ids[i], payloads p[i]), as supervisor_send_batch. */
+static void
+fm_batch(struct fm *fm, const uint64_t *ids, const char **p, size_t n)
+{
+	char	*buf;
+	size_t	 i, len = 0, off = 0;
+
+	for (i = 0; i < n; i++)
+		len += FRAME_HDR_LEN + strlen(p[i]);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < n; i++) {
+		frame_put(buf + off, FRAME_JOB, 0, ids[i], (uint32_t)strlen(p[i]));
+		memcpy(buf + off + FRAME_HDR_LEN, p[i], strlen(p[i]));
+		off += FRAME_HDR_LEN + strlen(p[i]);
+	}
+	fm_put(fm, FRAME_BATCH, 0, ids[0], buf, len);
+	free(buf);
+}
+
+/*
+ * A batch is one call of process_batch: one result per job, in the frame's order, each
+ * with its own status and output; jobs before and after it run one by one as usual.
+ */
+START_TEST(test_batch_frame)
+{
+	struct fm	 fm;
+	char		*spec = probe_spec("");
+	const char	*p[] = { "size", "status 1", "say c", "status 2", "reset" };
+	uint64_t	 ids[] = { 11, 12, 13, 14, 15 };
+
+	fm_init(&fm, spec);
+	fm.qc.batch_size = 8;
+	batch_start_ready(&fm);
+	fm_job(&fm, 10, "say before");
+	fm_batch(&fm, ids, p, 5);
+	fm_job(&fm, 16, "say after");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 10, "before");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 11, "size=5 cancelled=0");
+	fm_expect(&fm, FRAME_RESULT, FRAME_FAILED, 12, "status 1");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 13, "c");
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 14, "status 2");
+	/* jobpool_output_reset() on a batch job's output drops only that job's. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 15, "after reset");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 16, "after");
+
+	/* A batch of one, and one much larger than the last (the arrays grow). */
+	fm_batch(&fm, ids, p, 1);
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 11, "size=1 cancelled=0");
+	{
+		const char	*many[300];
+		uint64_t	 mids[300];
+		char		 want[64];
+		size_t		 i;
+
+		for (i = 0; i < 300; i++) {
+			many[i] = "size";
+			mids[i] = 1000 + i;
+		}
+		fm_batch(&fm, mids, many, 300);
+		fm_flush(&fm);
+		for (i = 0; i < 300; i++) {
+			snprintf(want, sizeof want, "size=300 cancelled=0");
+			fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1000 + i, want);
+		}
+	}
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+	free(spec);
+}
+END_TEST
+
+/*
+ * What process_batch returns is the status of the jobs it left unset: a whole batch
+ * failed; a failed job without output gets a text; an invalid status is said.
+ */
+START_TEST(test_batch_statuses)
+{
+	struct fm	 fm;
+	char		*so = fm_built("tests/.libs/plugin_probe.so"), *spec = probe_spec("");
+	char		*want;
+	const char	*a[] = { "unset", "say x", "mute" };
+	const char	*b[] = { "mute", "say x", "failall", "status 2" };
+	const char	*c[] = { "badall", "say y", "bad" };
+	uint64_t	 ids[] = { 1, 2, 3, 4 };
+
+	fm_init(&fm, spec);
+	fm.qc.batch_size = 4;
+	batch_start_ready(&fm);
+	/* Returned OK: the unset ones succeed, with what they wrote. */
+	fm_batch(&fm, ids, a, 3);
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "unset");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "x");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "");
+
+	/* Returned ERROR: the unset ones fail; the ones it set keep their status. */
+	fm_batch(&fm, ids, b, 4);
+	fm_flush(&fm);
+	ck_assert_int_ne(asprintf(&want, "plugin %s: process_batch() failed this job of "
+	    "its batch of 4 and gave no reason", so), -1);
+	fm_expect(&fm, FRAME_RESULT, FRAME_FAILED, 1, want);
+	free(want);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "x");
+	fm_expect(&fm, FRAME_RESULT, FRAME_FAILED, 3, "failing the batch");
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 4, "status 2");
+
+	/* Invalid statuses, returned or set: the job fails, saying so. */
+	fm_batch(&fm, ids, c, 3);
+	fm_flush(&fm);
+	ck_assert_int_ne(asprintf(&want, "plugin %s: process_batch() returned an "
+	    "invalid status 7 (want JOBPOOL_HANDLER_OK, _ERROR or _PERMANENT)", so), -1);
+	fm_expect(&fm, FRAME_RESULT, FRAME_FAILED, 1, want);
+	free(want);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "y");
+	ck_assert_int_ne(asprintf(&want, "plugin %s: process_batch() set an invalid "
+	    "status 42 for job 2 of its batch (want JOBPOOL_HANDLER_OK, _ERROR or "
+	    "_PERMANENT)", so), -1);
+	fm_expect(&fm, FRAME_RESULT, FRAME_FAILED, 3, want);
+	free(want);
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+	free(spec);
+	free(so);
+}
+END_TEST
+
+/*
+ * Cancels in a batch: one for a job of it sent before the batch started skips that job
+ * (it is not in the call); one during the call stops that job alone
+ * (jobpool_job_cancelled), and the batch's hooks run.
+ */
+START_TEST(test_batch_cancel)
+{
+	struct fm	 fm;
+	char		*spec = probe_spec(""), *file = fm_path("bwait"), *hooks;
+	char		*bw, *hc, *s;
+	const char	*p[4];
+	uint64_t	 ids[] = { 21, 22, 23, 24 };
+
+	hooks = fm_path("hooks");
+	ck_assert_int_ne(asprintf(&bw, "bwait %s", file), -1);
+	ck_assert_int_ne(asprintf(&hc, "hooks %s 2 ok", hooks), -1);
+	p[0] = hc;
+	p[1] = bw;
+	p[2] = "size";
+	p[3] = "say never";
+	fm_init(&fm, spec);
+	fm.qc.batch_size = 4;
+	batch_start_ready(&fm);
+	fm_batch(&fm, ids, p, 4);
+	fm_put(&fm, FRAME_CANCEL, FRAME_CANCEL_USER, 24, NULL, 0);
+	fm_flush(&fm);
+	free(fm_wait_file(file));	/* the batch runs: job 22 waits */
+	fm_cancel(&fm, 22, FRAME_CANCEL_TIMEOUT);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 21, "hooks 2 ok");
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 22, "cleanup ran (2 hooks)");
+	/* Job 23 ran after 22 was stopped: jobpool_cancelled() says one of them was. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 23, "size=3 cancelled=1");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 24, "cancelled before it started");
+	ck_assert_str_eq((s = fm_read_file(hooks)), "2\n1\n");
+	free(s);
+
+	/* The next batch starts clean. */
+	fm_batch(&fm, ids, p + 2, 1);
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 21, "size=1 cancelled=0");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+	free(spec);
+	free(file);
+	free(hooks);
+	free(bw);
+	free(hc);
+}
+END_TEST
+
+/*
+ * batch_size with a handler that has no batch entry point: the worker refuses to start,
+ * naming the config file and line. Without batch_size, a worker that is sent a batch
+ * anyway (one of the old kind while a reload rolls the pool) runs its jobs one by one.
+ */
+START_TEST(test_batch_without_entry_point)
+{
+	struct fm	 fm;
+	const char	*p[] = { "a", "bb", "" };
+	uint64_t	 ids[] = { 5, 6, 7 };
+
+	fm_init(&fm, "echo");
+	fm.qc.batch_size = 16;
+	fm.qc.line = 12;
+	expect_init_failure(&fm, "<fakemaster>:12: queue 'q' sets batch_size = 16, but "
+	    "its handler 'echo' has no batch entry point", "remove batch_size or use "
+	    "such a plugin");
+
+	fm_init(&fm, "echo");
+	fm_start_ready(&fm);
+	fm_batch(&fm, ids, p, 3);
+	fm_job(&fm, 8, "single");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 5, "a");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 6, "bb");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 7, "");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 8, "single");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
 /* The master died before the worker got going: it exits 0 without a word. */
 START_TEST(test_master_gone_before_ready)
 {
@@ -940,6 +1176,135 @@ START_TEST(test_exec_result_not_held)
 }
 END_TEST
 
+
+/* ----- a handler that carries several jobs at once (sleep with concurrency) ----- */
+
+/* Start a worker for "sleep" with this concurrency; its READY says it. */
+static void
+multi_start(struct fm *fm, uint32_t concurrency)
+{
+	struct frame_hdr	 h;
+	const char		*p;
+	uint32_t		 slots;
+
+	fm_init(fm, "sleep");
+	fm->qc.concurrency = concurrency;
+	fm_start(fm);
+	ck_assert_int_eq(fm_next(fm, &h, &p, FM_TIMEOUT_MS), 1);
+	ck_assert_int_eq(h.type, FRAME_READY);
+	ck_assert_int_eq(h.status, 0);
+	ck_assert_uint_eq(h.len, sizeof slots);
+	memcpy(&slots, p, sizeof slots);
+	ck_assert_uint_eq(slots, concurrency);
+}
+
+/* Several jobs run at once; each result names its job and comes when it ends. */
+START_TEST(test_multi_out_of_order)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 4);
+	fm_job(&fm, 1, "3000");
+	fm_job(&fm, 2, "0");
+	fm_job(&fm, 3, "1000");
+	fm_job(&fm, 4, "nonsense");
+	fm_flush(&fm);
+	/* The bad one and the quick one first; then by when each ends, not as sent. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 4, "sleep: the payload must be "
+	    "milliseconds, 0 to 2073600000, got 'nonsense'");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "0");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "1000");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "3000");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/*
+ * No more than its concurrency at once: a third job waits for a slot. A CANCEL of
+ * one running job drops that one only; its slot goes to the job that waited.
+ */
+START_TEST(test_multi_slots_and_cancel_one)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 2);
+	fm_job(&fm, 1, "600000");
+	fm_job(&fm, 2, "600000");
+	fm_job(&fm, 3, "0");
+	fm_flush(&fm);
+	/* 3 would answer at once if it had started: it waits behind two long ones. */
+	ck_assert_int_eq(fm_quiet(&fm, 300), 1);
+	fm_cancel(&fm, 1, FRAME_CANCEL_TIMEOUT);
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 1,
+	    "stopped: the handler dropped it");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 3, "0");
+	/* 2 runs on in the same worker. */
+	ck_assert_int_eq(fm_quiet(&fm, 300), 1);
+	fm_cancel(&fm, 2, FRAME_CANCEL_USER);
+	fm_expect(&fm, FRAME_RESULT, FRAME_CANCELLED, 2,
+	    "stopped: the handler dropped it");
+	/* A cancel that crossed a result changes nothing. */
+	fm_cancel(&fm, 2, FRAME_CANCEL_USER);
+	fm_job(&fm, 4, "5");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 4, "5");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/* A job cancelled while it waits for a slot never starts; EOF answers what runs. */
+START_TEST(test_multi_cancel_waiting_and_eof)
+{
+	struct fm	fm;
+
+	multi_start(&fm, 2);
+	fm_job(&fm, 1, "400");
+	fm_job(&fm, 2, "1500");
+	fm_job(&fm, 3, "600000");
+	fm_cancel(&fm, 3, FRAME_CANCEL_USER);
+	fm_job(&fm, 4, "1");
+	fm_flush(&fm);
+	fm_close_jobs(&fm);
+	/* 1's slot goes to 3, answered without starting, then to 4; 2 ends last. */
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 1, "400");
+	fm_expect(&fm, FRAME_RESULT, FRAME_SKIPPED, 3, "cancelled before it started");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 4, "1");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "1500");
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
+/* A result above max_payload fails that job alone, permanently. */
+START_TEST(test_multi_max_payload)
+{
+	struct fm	fm;
+
+	fm_init(&fm, "sleep");
+	fm.qc.concurrency = 2;
+	fm.cf.max_payload = 8;
+	fm_start(&fm);
+	fm_expect(&fm, FRAME_READY, 0, 0, NULL);
+	fm_job(&fm, 1, "0000000001");
+	fm_job(&fm, 2, "1");
+	fm_flush(&fm);
+	fm_expect(&fm, FRAME_RESULT, FRAME_PERMANENT, 1,
+	    "result of 10 bytes is larger than max_payload (8)");
+	fm_expect(&fm, FRAME_RESULT, FRAME_OK, 2, "1");
+	fm_close_jobs(&fm);
+	fm_expect_eof(&fm);
+	fm_expect_exit(&fm, 0);
+	fm_free(&fm);
+}
+END_TEST
+
 static Suite *
 worker_suite(void)
 {
@@ -968,9 +1333,17 @@ worker_suite(void)
 	tcase_add_test(tc, test_rss_retire);
 	tcase_add_test(tc, test_rss_retire_every_16);
 	tcase_add_test(tc, test_init_failures);
+	tcase_add_test(tc, test_batch_frame);
+	tcase_add_test(tc, test_batch_statuses);
+	tcase_add_test(tc, test_batch_cancel);
+	tcase_add_test(tc, test_batch_without_entry_point);
 	tcase_add_test(tc, test_master_gone_before_ready);
 	tcase_add_test(tc, test_result_pipe_closed);
 	tcase_add_test(tc, test_process_name_and_env);
+	tcase_add_test(tc, test_multi_out_of_order);
+	tcase_add_test(tc, test_multi_slots_and_cancel_one);
+	tcase_add_test(tc, test_multi_cancel_waiting_and_eof);
+	tcase_add_test(tc, test_multi_max_payload);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -62,6 +62,7 @@ add_worker(struct queue *q, int k, pid_t pid, enum worker_life st)
 	w->slot = k;
 	w->pid = pid;
 	w->life = st;
+	w->slots = 1;
 	TAILQ_INIT(&w->inflight);
 	q->workers[k] = w;
 	return (w);

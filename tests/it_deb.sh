@@ -109,8 +109,8 @@ main(void)
 		return 1;
 	}
 	/* An idempotency token (0.1.0's second interface): a resend is the first job. */
-	if (jobpool_submit_idem(jp, &later, "deb-1", "a", 1, &first, &dup1) != JOBPOOL_OK ||
-	    jobpool_submit_idem(jp, &later, "deb-1", "b", 1, &again, &dup2) != JOBPOOL_OK ||
+	if (jobpool_submit_idem(jp, &later, NULL, "deb-1", "a", 1, &first, &dup1) != JOBPOOL_OK ||
+	    jobpool_submit_idem(jp, &later, NULL, "deb-1", "b", 1, &again, &dup2) != JOBPOOL_OK ||
 	    dup1 != 0 || dup2 != 1 || again != first) {
 		fprintf(stderr, "producer: idem: %s (dup %d %d, ids %llu %llu)\n",
 		    jobpool_error(jp), dup1, dup2, (unsigned long long)first,

@@ -16,15 +16,6 @@ BG=
 trap 'for p in $BG; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
 
 JP_RAW_TIMEOUT=20
-# The example plugins, as libtool builds them for `make check`.
-plugin() {
-	local f
-	for f in "$top_builddir/examples/.libs/$1.so" "$top_builddir/examples/$1.so"; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	echo "$1.so is not built (make check builds it)" >&2
-	exit 99
-}
 # stats_line QUEUE: the queue's line in STATS.
 stats_line() { badclient stats "$JP_SOCK" | awk -v q="$1" '$1 == "queue" && $2 == q'; }
 # state_is ID STATE: STATUS says it.
@@ -38,8 +29,8 @@ start_wait() {
 	WAITER=$!
 }
 
-WC=$(plugin wordcount)
-SLOW=$(plugin slow_plugin)
+WC=$(jp_example_plugin wordcount)
+SLOW=$(jp_example_plugin slow_plugin)
 T=$JP_TMP
 
 # Plugins that cannot load. A text file is no shared object; with a C compiler, also
@@ -55,7 +46,7 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
 	cat >"$T/badabi.c" <<'EOF'
 #include <jobpool-handler.h>
 static int p(void *s, const void *d, size_t l, struct jobpool_output *o) { return 0; }
-const struct jobpool_handler jobpool_handler = { JOBPOOL_HANDLER_ABI_VERSION + 41, "bad", 0, p, 0 };
+const struct jobpool_handler jobpool_handler = { 42, "bad", 0, p, 0 };
 EOF
 	cat >"$T/noproc.c" <<'EOF'
 #include <jobpool-handler.h>
@@ -135,7 +126,7 @@ if [ "$CC_OK" = 1 ]; then
 		"plugin $T/nosym.so: no symbol jobpool_handler: .*undefined symbol: jobpool_handler" \
 		"$(reason nosym)"
 	jp_match "badabi: the log names both ABI versions" \
-		"plugin $T/badabi.so: ABI version 42 is not supported: this jobpoold supports version 1" \
+		"plugin $T/badabi.so: ABI version 42 is not supported: this jobpoold supports versions 1 to 2" \
 		"$(reason badabi)"
 	jp_match "noproc: the log says process is missing" \
 		"plugin $T/noproc.so: jobpool_handler.process is NULL" "$(reason noproc)"

@@ -6,7 +6,7 @@
 The format is journal.c's top comment: a 16-byte header, then records of u32 size,
 u32 CRC-32C of the body, the body (a type byte first), little-endian. The files are
 made here rather than by a daemon so that they are the same on every run and cover
-every record type, both DEAD bodies (with and without attempts), dead SUBMITs, ids at
+every record type, both DEAD bodies (with and without attempts), dead SUBMITs, keys, ids at
 the edges, a record big enough for the resync's checkpoints, and each kind of damage.
 """
 
@@ -47,13 +47,17 @@ def rid(kind, id_):
 
 
 def submit(id_, queue=b"default", payload=b"x", prio=0, timeout_ms=0, run_at=0,
-           attempts=0, dead=None):
+           attempts=0, dead=None, owner=None, key=None):
     body = struct.pack("<BQBBhIQB", SUBMIT, id_, 1 if dead else 0, attempts, prio,
                        timeout_ms, run_at, len(queue))
     body += queue + struct.pack("<I", len(payload)) + payload
     if dead:
         status, died, reason = dead
         body += struct.pack("<BQH", status, died, len(reason)) + reason
+    if owner is not None:
+        body += struct.pack("<I", owner)
+        if key is not None:
+            body += struct.pack("<B", len(key)) + key
     return rec(body)
 
 
@@ -146,6 +150,15 @@ def main():
         huge += cand + b"\x00" * (48 - len(cand))
     huge += rid(NEXT, 77)
     files["huge-sizes"] = bytes(huge)
+    # Jobs with keys (issue 15): after the owner, u8 klen and the key; a live one, a
+    # dead one, the longest key, and a klen that does not match the body.
+    files["keys"] = (HDR + rid(NEXT, 1) +
+                     submit(1, payload=b"GET /", owner=1000, key=b"example.org") +
+                     submit(2, payload=b"x", owner=0, key=b"k" * 255,
+                            dead=(2, 1764979200000, b"exit status 1")) +
+                     submit(3, owner=1000) +
+                     rec(submit(4, owner=1000, key=b"abc")[8:-1]) +
+                     rid(END, 1))
 
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:

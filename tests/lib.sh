@@ -184,6 +184,16 @@ jp_kill9() {
 	JP_PID=
 	JP_DPID=
 }
+# jp_example_plugin NAME: the path of examples/NAME.c's plugin, as libtool builds it for
+# `make check` (exit 99 if it is not built).
+jp_example_plugin() {
+	local f
+	for f in "$top_builddir/examples/.libs/$1.so" "$top_builddir/examples/$1.so"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	echo "$1.so is not built (make check builds it)" >&2
+	exit 99
+}
 # worker_pid QUEUE [STATE]: the pid of the queue's first worker (in that state).
 worker_pid() {
 	badclient stats "$JP_SOCK" | awk -v q="$1" -v s="${2:-}" '
@@ -197,6 +207,10 @@ jp_pass() { echo "ok: $*"; }
 # jp_eq WHAT EXPECTED ACTUAL
 jp_eq() {
 	if [ "$2" = "$3" ]; then jp_pass "$1"; else jp_fail "$1: expected '$2', got '$3'"; fi
+}
+# jp_le WHAT GOT MAX: GOT (a whole number) is at most MAX.
+jp_le() {
+	if [ "$2" -le "$3" ]; then jp_pass "$1 ($2 <= $3)"; else jp_fail "$1: $2 > $3"; fi
 }
 # jp_match WHAT REGEX TEXT
 jp_match() {

@@ -4,6 +4,8 @@
  *   PLUGIN_ABI        abi_version 99
  *   PLUGIN_NOPROCESS  process is NULL
  *   PLUGIN_MINIMAL    not broken: no name, no init, no fini; process echoes
+ *   PLUGIN_ABI1       not broken: built for ABI 1, whose struct ended at fini; what
+ *                     follows it here (a process_batch) must never be read
  */
 
 #include <stddef.h>
@@ -44,6 +46,20 @@ const struct jobpool_handler jobpool_handler = {
 	.abi_version = JOBPOOL_HANDLER_ABI_VERSION,
 	.process = bad_process,
 };
+#elif defined(PLUGIN_ABI1)
+static int
+bad_batch(void *state, struct jobpool_job *jobs, size_t n)
+{
+	return (JOBPOOL_HANDLER_PERMANENT);
+}
+
+/* Memory after a version 1 struct: a field of version 2 there is not the plugin's. */
+const struct jobpool_handler jobpool_handler = {
+	.abi_version = 1,
+	.name = "abi1",
+	.process = bad_process,
+	.process_batch = bad_batch,
+};
 #else
-#error "define one of PLUGIN_NOSYM, PLUGIN_ABI, PLUGIN_NOPROCESS, PLUGIN_MINIMAL"
+#error "define one of PLUGIN_NOSYM, PLUGIN_ABI, PLUGIN_NOPROCESS, PLUGIN_MINIMAL, PLUGIN_ABI1"
 #endif

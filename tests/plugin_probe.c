@@ -27,6 +27,19 @@
  *   hold FILE            create FILE, then call jobpool_cancelled() (ignoring what it
  *                        says) every 10 ms until FILE.go exists; then answer "held "
  *                        and the payload, read from the payload only now
+ * In a batch (process_batch, a queue with batch_size), each job is run as above, in
+ * order, but for
+ *   unset                leave its status unset, with output "unset" (the batch's
+ *                        return value decides)
+ *   mute                 leave its status unset, with no output
+ *   failall              leave its status unset, with output "failing the batch", and
+ *                        make process_batch() return JOBPOOL_HANDLER_ERROR
+ *   badall               the same, returning 7 (no status at all)
+ *   bad                  set the invalid status 42
+ *   bwait FILE           create FILE, then poll jobpool_job_cancelled() for this job
+ *                        every 10 ms until it says so; then fail with "stopped"
+ *   size                 answer "size=N cancelled=C", the batch's size and
+ *                        jobpool_cancelled() as this job runs
  *   nap FILE [N]         create FILE, sleep 2 ms, then wait for FILE.go to exist
  *                        without ever asking jobpool_cancelled(); succeed with
  *                        "napped" and N more bytes ('z')
@@ -280,10 +293,70 @@ probe_process(void *state, const void *payload, size_t len, struct jobpool_outpu
 	return (JOBPOOL_HANDLER_PERMANENT);
 }
 
+/* Is the job's payload the word w (and maybe arguments)? */
+static int
+is_cmd(const struct jobpool_job *j, const char *w)
+{
+	size_t	n = strlen(w);
+
+	return (j->len >= n && memcmp(j->payload, w, n) == 0 &&
+	    (j->len == n || ((const char *)j->payload)[n] == ' '));
+}
+
+static int
+probe_process_batch(void *state, struct jobpool_job *jobs, size_t n)
+{
+	struct timespec	 ts = { 0, 10 * 1000000 };
+	char		 file[900];
+	size_t		 i, l;
+	int		 rc = JOBPOOL_HANDLER_OK;
+
+	if (state != probe_arg)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (jobs[i].status != JOBPOOL_HANDLER_UNSET || jobs[i].index != i ||
+		    jobs[i].out == NULL)
+			abort();	/* the worker sets them so */
+		if (is_cmd(&jobs[i], "unset"))
+			jobpool_output_printf(jobs[i].out, "unset");
+		else if (is_cmd(&jobs[i], "mute"))
+			;
+		else if (is_cmd(&jobs[i], "failall")) {
+			jobpool_output_printf(jobs[i].out, "failing the batch");
+			rc = JOBPOOL_HANDLER_ERROR;
+		} else if (is_cmd(&jobs[i], "badall")) {
+			jobpool_output_printf(jobs[i].out, "bad batch");
+			rc = 7;
+		} else if (is_cmd(&jobs[i], "bad")) {
+			jobpool_output_printf(jobs[i].out, "bad");
+			jobs[i].status = 42;
+		} else if (is_cmd(&jobs[i], "size")) {
+			jobpool_output_printf(jobs[i].out, "size=%zu cancelled=%d", n,
+			    jobpool_cancelled());
+			jobs[i].status = JOBPOOL_HANDLER_OK;
+		} else if (is_cmd(&jobs[i], "bwait")) {
+			l = jobs[i].len - 6 < sizeof file - 1 ? jobs[i].len - 6 :
+			    sizeof file - 1;
+			memcpy(file, (const char *)jobs[i].payload + 6, l);
+			file[l] = '\0';
+			if (touch(file) != 0)
+				abort();
+			while (!jobpool_job_cancelled(&jobs[i]))
+				nanosleep(&ts, NULL);
+			jobpool_output_printf(jobs[i].out, "stopped");
+			jobs[i].status = JOBPOOL_HANDLER_ERROR;
+		} else
+			jobs[i].status = probe_process(state, jobs[i].payload, jobs[i].len,
+			    jobs[i].out);
+	}
+	return (rc);
+}
+
 const struct jobpool_handler jobpool_handler = {
 	.abi_version = JOBPOOL_HANDLER_ABI_VERSION,
 	.name = "probe",
 	.init = probe_init,
 	.process = probe_process,
 	.fini = probe_fini,
+	.process_batch = probe_process_batch,
 };

@@ -16,7 +16,14 @@
  *   failunless FLAG     fail (retryable) while the file FLAG does not exist, else succeed
  *                       with "ok <pid>"
  *
+ * In a queue with batch_size, process_batch() runs each job of the batch as above, in
+ * order, but for
+ *   wait                wait until this job is cancelled or times out
+ *                       (jobpool_job_cancelled), then fail it
+ * and "ok" answers "ok <pid> batch=N".
+ *
  * The init argument: words, each one of
+ *   sizes=FILE          process_batch() appends each batch's size ("N\n") to FILE
  *   fini=FILE           fini() appends "fini <pid>" to FILE when the worker exits
  *   flag=FILE           init fails unless FILE exists
  *   abort               init calls abort(): the worker dies before it is ready
@@ -54,6 +61,7 @@ mono_ms(void)
 }
 
 static char	fini_file[400];
+static char	sizes_file[400];
 static char	hook_file[400];
 static int	hook_ids[16];
 static void	*tp_kept;	/* "leak": the blocks, each holding the one before */
@@ -83,6 +91,8 @@ tp_init(const char *arg, void **state, char *err, size_t errlen)
 		p += n;
 		if (strncmp(word, "fini=", 5) == 0)
 			snprintf(fini_file, sizeof fini_file, "%s", word + 5);
+		else if (strncmp(word, "sizes=", 6) == 0)
+			snprintf(sizes_file, sizeof sizes_file, "%s", word + 6);
 		else if (strncmp(word, "flag=", 5) == 0) {
 			if (access(word + 5, F_OK) != 0) {
 				snprintf(err, errlen, "testplugin: flag file %s is missing",
@@ -256,6 +266,34 @@ tp_process(void *state, const void *payload, size_t len, struct jobpool_output *
 	return (JOBPOOL_HANDLER_PERMANENT);
 }
 
+/* A batch: its size recorded, then each job as process() would run it, in order. */
+static int
+tp_process_batch(void *state, struct jobpool_job *jobs, size_t n)
+{
+	FILE	*f;
+	size_t	 i;
+
+	if (sizes_file[0] != '\0' && (f = fopen(sizes_file, "a")) != NULL) {
+		fprintf(f, "%zu\n", n);
+		fclose(f);
+	}
+	for (i = 0; i < n; i++) {
+		if (jobs[i].len == 4 && memcmp(jobs[i].payload, "wait", 4) == 0) {
+			while (!jobpool_job_cancelled(&jobs[i]))
+				sleep_ms(10, 0);
+			jobpool_output_printf(jobs[i].out, "stopped");
+			jobs[i].status = JOBPOOL_HANDLER_ERROR;
+			continue;
+		}
+		jobs[i].status = tp_process(state, jobs[i].payload, jobs[i].len,
+		    jobs[i].out);
+		if (jobs[i].len == 2 && memcmp(jobs[i].payload, "ok", 2) == 0)
+			jobpool_output_printf(jobs[i].out, " batch=%zu", n);
+	}
+	return (JOBPOOL_HANDLER_OK);
+}
+
 const struct jobpool_handler jobpool_handler = {
-	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", tp_init, tp_process, tp_fini
+	JOBPOOL_HANDLER_ABI_VERSION, "testplugin", tp_init, tp_process, tp_fini,
+	tp_process_batch
 };

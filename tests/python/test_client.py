@@ -97,7 +97,12 @@ class Offline(unittest.TestCase):
         self.assertEqual(jobpool.submit_options(timeout=1.5, delay=0.0001, priority=-3,
                                                 nonblock=True),
                          b" timeout=1500 delay=1 prio=-3 nonblock")
-        kws: list[dict[str, Any]] = [{"key": "k"}, {"attempts": 3}]
+        self.assertEqual(jobpool.submit_options(key="example.org", priority=1),
+                         b" key=example.org prio=1")
+        for bad in ("", "a b", "k" * 256, "é"):
+            with self.assertRaisesRegex(ValueError, "bad key"):
+                jobpool.submit_options(key=bad)
+        kws: list[dict[str, Any]] = [{"attempts": 3}]
         for kw in kws:
             with self.assertRaisesRegex(jobpool.NotSupported, "not supported"):
                 jobpool.submit_options(**kw)
@@ -280,6 +285,9 @@ class Daemon(WithConnection):
             await self.jp.submit("default", b"x", attempts=2)
         with self.assertRaises(ValueError):
             await self.jp.submit("default", b"x", idem="not one word")
+        # A job with a key (the daemon takes key=; a bad one never leaves the client).
+        jid = await self.jp.submit_nowait("default", b"keyed", key="host.example")
+        self.assertEqual(await self.jp.wait(jid), b"keyed")
         # The connection carries on after all of them.
         self.assertEqual(await self.jp.submit("default", b"still"), b"still")
 

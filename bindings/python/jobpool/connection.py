@@ -35,6 +35,7 @@ Payload = Union[bytes, bytearray, memoryview, str]
 
 LINE_MAX = 1024
 _QUEUE_NAME = re.compile(r"[!-~]+\Z")
+_KEY = re.compile(r"[!-~]{1,255}\Z")
 # An idempotency token, as the daemon takes it (lib/PROTOCOL.md, SUBMIT idem=).
 _IDEM = re.compile(r"[A-Za-z0-9._:@/+=~-]{1,64}\Z")
 
@@ -87,12 +88,19 @@ def submit_options(timeout: Optional[float] = None, priority: Optional[int] = No
                    attempts: Optional[int] = None, key: Optional[str] = None,
                    idem: Optional[str] = None) -> bytes:
     """The option words of a SUBMIT line (timeout and delay in seconds)."""
-    for name, val in (("key", key), ("attempts", attempts)):
+    for name, val in (("attempts", attempts),):
         if val is not None:
             raise NotSupported(
                 f"submit: {name}= is not supported by this jobpoold yet "
                 f"(issue 16); nothing was sent")
     words = []
+    if key is not None:
+        # One word of printable ASCII, 1 to 255 bytes (PROTOCOL.md, key=): anything
+        # else is refused here, before it could cost the connection its framing.
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"bad key {key!r}: 1 to 255 bytes of printable ASCII, "
+                             f"no space")
+        words.append(b" key=" + key.encode("ascii"))
     if idem is not None:
         if not isinstance(idem, str) or not _IDEM.match(idem):
             raise ValueError(f"bad idem token {idem!r}: 1 to 64 of A-Z a-z 0-9 "
@@ -397,12 +405,13 @@ class Connection(asyncio.Protocol):
         means none); priority within the queue's range. Cancelling the task that
         awaits this sends CANCEL: a running job is stopped and its cleanup runs.
 
-        idem= is an idempotency token (1 to 64 of A-Z a-z 0-9 . _ - : @ / + = ~):
-        while the daemon holds it for this queue and user (the first job with it
-        waits, runs, or ended less than idempotency_window ago), a submit with it
-        makes no new job and gets the first job's result; so a resend after
-        ConnectionLost is safe. Cancelling the task then cancels that first job.
-        key= and attempts= raise NotSupported: the daemon does not take them yet."""
+        key= is the job's key (a queue may limit each key: max_running_per_key,
+        rate_per_key). idem= is an idempotency token (1 to 64 of A-Z a-z 0-9
+        . _ - : @ / + = ~): while the daemon holds it for this queue and user (the
+        first job with it waits, runs, or ended less than idempotency_window ago), a
+        submit with it makes no new job and gets the first job's result; so a resend
+        after ConnectionLost is safe. Cancelling the task then cancels that first
+        job. attempts= raises NotSupported: the daemon does not take it yet."""
         if (timeout is None and priority is None and delay is None and not nonblock
                 and attempts is None and key is None and idem is None):
             opts = b""

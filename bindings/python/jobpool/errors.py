@@ -65,8 +65,8 @@ class ConnectionLost(JobpoolError, ConnectionError):
 
 
 class NotSupported(JobpoolError):
-    """An argument the daemon does not support yet (``key=``, ``idem=``,
-    ``attempts=``): raised before anything is sent."""
+    """An argument the daemon does not support yet (``idem=``, ``attempts=``):
+    raised before anything is sent."""
 
 
 RESULT_ERRORS: dict[str, type[JobError]] = {
