@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Build tools and libraries, and what the tests use (socat, python3, systemd tools).
 packages=(
 	gcc make autoconf automake libtool pkg-config
-	libevent-dev libconfig-dev libsystemd-dev libhiredis-dev check
+	libevent-dev libconfig-dev libsystemd-dev libhiredis-dev libcurl4-openssl-dev check
 	socat python3 systemd procps
 	systemd-container debootstrap
 )

@@ -79,7 +79,13 @@
 #define CONFIG_DEF_BATCH		64U
 #define CONFIG_MAX_BATCH		1024
 #define CONFIG_MAX_CONCURRENCY		4096
-#define CONFIG_CONCURRENT_HANDLERS	"sleep"
+#define CONFIG_CONCURRENT_HANDLERS	"sleep, http"
+#define CONFIG_DEF_HTTP_CONCURRENCY	16U
+#define CONFIG_DEF_HTTP_MAX_RESPONSE	1048576U
+#define CONFIG_DEF_HTTP_MAX_REDIRECTS	5U
+#define CONFIG_MAX_HTTP_REDIRECTS	50
+#define CONFIG_DEF_HTTP_TIMEOUT_MS	30000U
+#define CONFIG_DEF_HTTP_CONNECT_MS	10000U
 #define CONFIG_DEF_BATCH_WAIT_MS	10U
 #define CONFIG_MAX_BATCH_WAIT_MS	60000
 #define CONFIG_DEF_RETRIES		3U
@@ -130,7 +136,7 @@ static const char config_embedded_text[] =
 	");\n";
 
 static const char *const config_builtin_handlers[] = {
-	"echo", "sha256", "spin", "sleep"
+	"echo", "sha256", "spin", "sleep", "http"
 };
 
 static const struct {
@@ -317,6 +323,24 @@ config_want_duration(struct config_parse *cp, const config_setting_t *s, const c
 		*out_ms = CONFIG_MAX_DURATION_MS;
 	else
 		*out_ms = (uint32_t)(v * 1000.0 + 0.5);
+	return (0);
+}
+
+/* A duration of at least a millisecond: a limit that 0 would make meaningless. */
+static int
+config_want_positive_duration(struct config_parse *cp, const config_setting_t *s,
+    const char *where, uint32_t *out_ms)
+{
+	uint32_t	ms;
+
+	if (config_want_duration(cp, s, where, &ms) != 0)
+		return (-1);
+	if (ms == 0) {
+		config_cause_add(cp, s, "'%s'%s must be at least 0.001 seconds",
+		    config_setting_name(s), where);
+		return (-1);
+	}
+	*out_ms = ms;
 	return (0);
 }
 
@@ -651,7 +675,7 @@ config_check_handler(const char *handler, const char *where, char *why, size_t l
 int
 config_handler_concurrent(const char *handler)
 {
-	return (strcmp(handler, "sleep") == 0);
+	return (strcmp(handler, "sleep") == 0 || strcmp(handler, "http") == 0);
 }
 
 /* Online CPUs, for workers = 0; at least 1 and at most the workers limit. */
@@ -684,6 +708,11 @@ config_queue_unset(struct queue_config *qc, int line)
 	qc->concurrency = CONFIG_UNSET_U32;
 	qc->batch_size = CONFIG_UNSET_U32;
 	qc->batch_wait_ms = CONFIG_UNSET_U32;
+	qc->http_max_response = CONFIG_UNSET_U32;
+	qc->http_max_redirects = CONFIG_UNSET_U32;
+	qc->http_timeout_ms = CONFIG_UNSET_U32;
+	qc->http_connect_timeout_ms = CONFIG_UNSET_U32;
+	qc->http_max_host_connections = CONFIG_UNSET_U32;
 	qc->retries = CONFIG_UNSET_U32;
 	qc->backoff_base_ms = CONFIG_UNSET_U32;
 	qc->backoff_max_ms = CONFIG_UNSET_U32;
@@ -735,11 +764,22 @@ config_queue_defaults(struct queue_config *qc)
 	if (qc->batch == CONFIG_UNSET_U32)
 		qc->batch = CONFIG_DEF_BATCH;
 	if (qc->concurrency == CONFIG_UNSET_U32)
-		qc->concurrency = 1;
+		qc->concurrency = qc->handler != NULL && strcmp(qc->handler, "http") == 0 ?
+		    CONFIG_DEF_HTTP_CONCURRENCY : 1;
 	if (qc->batch_size == CONFIG_UNSET_U32)
 		qc->batch_size = 0;
 	if (qc->batch_wait_ms == CONFIG_UNSET_U32)
 		qc->batch_wait_ms = qc->batch_size > 0 ? CONFIG_DEF_BATCH_WAIT_MS : 0;
+	if (qc->http_max_response == CONFIG_UNSET_U32)
+		qc->http_max_response = CONFIG_DEF_HTTP_MAX_RESPONSE;
+	if (qc->http_max_redirects == CONFIG_UNSET_U32)
+		qc->http_max_redirects = CONFIG_DEF_HTTP_MAX_REDIRECTS;
+	if (qc->http_timeout_ms == CONFIG_UNSET_U32)
+		qc->http_timeout_ms = CONFIG_DEF_HTTP_TIMEOUT_MS;
+	if (qc->http_connect_timeout_ms == CONFIG_UNSET_U32)
+		qc->http_connect_timeout_ms = CONFIG_DEF_HTTP_CONNECT_MS;
+	if (qc->http_max_host_connections == CONFIG_UNSET_U32)
+		qc->http_max_host_connections = 0;
 	if (qc->retries == CONFIG_UNSET_U32)
 		qc->retries = CONFIG_DEF_RETRIES;
 	if (qc->backoff_base_ms == CONFIG_UNSET_U32)
@@ -839,6 +879,22 @@ config_queue_validate(struct config_parse *cp, struct queue_config *qc,
 	}
 
 	config_batch_validate(cp, qc, g, where);
+	/* The http_* settings bound the http handler's requests, and nothing else. */
+	if (config_setting_get_member(g, "handler") != NULL && qc->handler != NULL &&
+	    strcmp(qc->handler, "http") != 0) {
+		static const char *const http_keys[] = { "http_max_response",
+		    "http_max_redirects", "http_timeout", "http_connect_timeout",
+		    "http_max_host_connections" };
+		size_t	i;
+
+		for (i = 0; i < CONFIG_NITEMS(http_keys); i++) {
+			if (config_setting_get_member(g, http_keys[i]) != NULL)
+				config_cause_add(cp, config_setting_get_member(g,
+				    http_keys[i]), "'%s'%s is a setting of handler "
+				    "\"http\", not of '%.200s'", http_keys[i], where,
+				    qc->handler);
+		}
+	}
 
 	/* An explicit burst means nothing without a rate to refill it. */
 	sburst = config_setting_get_member(g, "burst");
@@ -1030,6 +1086,21 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_BATCH_WAIT_MS,
 			    &v) == 0)
 				qc->batch_wait_ms = (uint32_t)v;
+		} else if (strcmp(key, "http_max_response") == 0) {
+			if (config_want_int(cp, s, where, 1, CONFIG_MAX_MAX_PAYLOAD, &v) == 0)
+				qc->http_max_response = (uint32_t)v;
+		} else if (strcmp(key, "http_max_redirects") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_HTTP_REDIRECTS,
+			    &v) == 0)
+				qc->http_max_redirects = (uint32_t)v;
+		} else if (strcmp(key, "http_timeout") == 0) {
+			config_want_positive_duration(cp, s, where, &qc->http_timeout_ms);
+		} else if (strcmp(key, "http_connect_timeout") == 0) {
+			config_want_positive_duration(cp, s, where,
+			    &qc->http_connect_timeout_ms);
+		} else if (strcmp(key, "http_max_host_connections") == 0) {
+			if (config_want_int(cp, s, where, 0, CONFIG_MAX_CONCURRENCY, &v) == 0)
+				qc->http_max_host_connections = (uint32_t)v;
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;

@@ -48,7 +48,7 @@ struct source_config {
 
 struct queue_config {
 	char		*name;		/* [A-Za-z0-9_.-]{1,63}, unique */
-	char		*handler;	/* "echo", "sha256", "spin", "sleep", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
+	char		*handler;	/* "echo", "sha256", "spin", "sleep", "http", "plugin:PATH [ARG]", "exec:PATH [ARGS]" */
 	int		 line;		/* where the queue is defined, for messages */
 	int		 workers;	/* processes; the file may say 0 for one per CPU */
 	uint32_t	 max_jobs;	/* queued + delayed jobs before backpressure */
@@ -57,9 +57,18 @@ struct queue_config {
 	int		 prio_max;
 	uint32_t	 timeout_ms;	/* default per-attempt timeout, 0: none */
 	uint32_t	 batch;		/* jobs in flight to one worker at most */
-	uint32_t	 concurrency;	/* jobs one worker runs at once (IO handlers); default 1 */
+	uint32_t	 concurrency;	/* jobs one worker runs at once (IO handlers); default 1,
+					   http: 16 */
 	uint32_t	 batch_size;	/* issue 15: jobs per call of a batch handler; 0: none */
 	uint32_t	 batch_wait_ms;	/* a short batch goes once its oldest waited this */
+
+	/* Issue 15: handler = "http" (handler_http.c), its bounds. */
+	uint32_t	 http_max_response;	/* body bytes; default 1 MiB */
+	uint32_t	 http_max_redirects;	/* followed; 0: none; default 5 */
+	uint32_t	 http_timeout_ms;	/* a request's whole time; default 30 s */
+	uint32_t	 http_connect_timeout_ms; /* its connection's; default 10 s */
+	uint32_t	 http_max_host_connections; /* per host and worker; 0: concurrency */
+
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
 
 	/* Issue 3: lifecycle. */

@@ -482,6 +482,12 @@ void
 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
     struct job_change *info)
 {
+	/*
+	 * PERKEY: a job of a queue with handler = "http" that came without a key takes
+	 * its URL's host ("host[:port]", lowercased; the payload's "url" when it is a
+	 * JSON object) as its key here, at the one way in, so that the per-key limits
+	 * and a Retry-After's pause (dispatch_result) hold one host back, not the queue.
+	 */
 	job_table_add(j);
 	if (waiter != NULL && server_wait(waiter, j) != 0)
 		log_warnx("job %llu: no memory to register its waiter",
@@ -505,12 +511,14 @@ dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
 /* lifecycle listener: a job is ready to run, dispatch its queue later in this pass. */
 
 /*
- * An attempt failed: retry after a backoff while attempts are left, else the job is
- * dead: kept with its last error until retried or pushed out by dead_max.
+ * An attempt failed: retry after a backoff (at least after_s seconds, a server's
+ * Retry-After) while attempts are left, else the job is dead: kept with its last
+ * error until retried or pushed out by dead_max.
  */
 static void
 dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state st,
-    int permanent, const char *why, uint32_t whylen, const char *dead_reason)
+    int permanent, uint32_t after_s, const char *why, uint32_t whylen,
+    const char *dead_reason)
 {
 	struct queue		*q = w->queue;
 	struct job_change	 ch = { .outcome = st, .err = why, .errlen = whylen,
@@ -524,6 +532,8 @@ dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state
 		ch.delay_ms = jobpool_backoff_ms(q->cf.backoff_base_ms,
 		    q->cf.backoff_max_ms, q->cf.backoff_jitter, j->attempts,
 		    dispatch_random());
+		if (ch.delay_ms < (uint64_t)after_s * 1000)
+			ch.delay_ms = (uint64_t)after_s * 1000;
 		j->run_at = now_us() + ch.delay_ms * 1000;
 		job_change(j, JOB_RETRY_WAIT, &ch);
 		queue_push(q, j);
@@ -547,7 +557,8 @@ dispatch_failed(struct worker *w, struct job *j, uint64_t ran_us, enum job_state
  */
 static void
 dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
-    enum job_state outcome, int flags, const char *cause, const char *text, uint32_t len)
+    enum job_state outcome, int flags, uint32_t after_s, const char *cause,
+    const char *text, uint32_t len)
 {
 	if (!(flags & DISPATCH_IF_HISTORY) || j->x != NULL)
 		job_history_add(j, outcome, w->pid, (uint32_t)(ran_us / 1000), text,
@@ -557,8 +568,8 @@ dispatch_attempt_end(struct job *j, struct worker *w, uint64_t ran_us,
 		    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = text,
 		    .len = len });
 	else
-		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, text,
-		    len, cause);
+		dispatch_failed(w, j, ran_us, outcome, flags & DISPATCH_PERMANENT, after_s,
+		    text, len, cause);
 }
 
 /* The same, with the error text formatted (and cut at 512 bytes). */
@@ -573,7 +584,7 @@ dispatch_endf(struct job *j, struct worker *w, uint64_t ran_us, enum job_state o
 	va_start(ap, fmt);
 	n = dispatch_cut(vsnprintf(msg, sizeof msg, fmt, ap), sizeof msg);
 	va_end(ap);
-	dispatch_attempt_end(j, w, ran_us, outcome, flags, cause, msg, n);
+	dispatch_attempt_end(j, w, ran_us, outcome, flags, 0, cause, msg, n);
 }
 
 /* Until when (monotonic us) w's running job id may take to stop; 0: not asked. */
@@ -666,10 +677,22 @@ dispatch_next_started(struct worker *w, uint64_t now)
 	return (j);
 }
 
+/*
+ * w's running job id got an HTTP response with status code: kept for its RESULT,
+ * which comes next (the http handler sends the two together), for STATUS.
+ */
+static void
+dispatch_http_status(struct worker *w, uint64_t id, unsigned code)
+{
+	w->http_id = id;
+	w->http_code = code >= 100 && code <= 999 ? (uint16_t)code : 0;
+}
+
 /* What a queue's workers report to dispatch (supervisor.c calls them; queue_create). */
 const struct worker_cb dispatch_worker_cb = {
 	.started = dispatch_worker_started,
 	.result = dispatch_result,
+	.http_status = dispatch_http_status,
 	.lost = dispatch_worker_lost,
 	.timer = dispatch_timer,
 	.changed = dispatch_kick,
@@ -725,10 +748,10 @@ dispatch_find_running(struct worker *w, uint64_t id)
 	return (NULL);
 }
 
-/* It succeeded. */
+/* It succeeded (with an http status to keep, or 0). */
 static void
 dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
-    uint32_t len)
+    uint32_t len, uint16_t http_status)
 {
 	job_crashes_clear(j);
 	if (j->x != NULL)
@@ -736,7 +759,7 @@ dispatch_ok(struct job *j, struct worker *w, uint64_t ran_us, const char *data,
 		    0);
 	job_change(j, JOB_DONE, &(struct job_change){ .pid = w->pid,
 	    .ran_ms = (uint32_t)(ran_us / 1000), .ran_us = ran_us, .text = data,
-	    .len = len });
+	    .len = len, .http_status = http_status });
 }
 
 /* The worker stopped it when asked: cancelled, or timed out (an attempt failed). */
@@ -757,15 +780,19 @@ dispatch_stopped(struct job *j, struct worker *w, uint64_t ran_us, enum job_canc
 		    n, data);
 }
 
-/* Job id, running on w, finished with a frame status and output. */
+/*
+ * Job id, running on w, finished with a frame status and output; a failure may say
+ * how long its retry must wait at least (retry_after_s, the frame's flags).
+ */
 void
-dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
-    uint32_t len)
+dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_s,
+    const char *data, uint32_t len)
 {
 	struct queue	*q = w->queue;
 	struct job	*j, *next;
 	enum job_cancel	 why;
 	uint64_t	 ran_us, now;
+	uint16_t	 http = 0;
 	int		 rearm;
 
 	if ((j = dispatch_find_running(w, id)) == NULL) {
@@ -778,6 +805,13 @@ dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
 	ran_us = dispatch_measure(w, j, now, &rearm);
 	why = j->cancel;
 	j->cancel = JOB_CANCEL_NONE;
+	if (w->http_id == id) {
+		http = w->http_code;
+		w->http_id = 0;
+		/* A failure records its attempt (and makes j->x) anyway; a success may not. */
+		if (http != 0 && status != FRAME_OK && job_extra(j) != NULL)
+			j->x->http_status = http;
+	}
 	if (len > master_config->max_payload)
 		status = -1;	/* a worker forked before a reload lowered max_payload */
 	switch (status) {
@@ -788,7 +822,7 @@ dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
 		    master_config->max_payload);
 		break;
 	case FRAME_OK:
-		dispatch_ok(j, w, ran_us, data, len);
+		dispatch_ok(j, w, ran_us, data, len, http);
 		break;
 	case FRAME_SKIPPED:
 		if (why != JOB_CANCEL_TIMEOUT) {
@@ -804,8 +838,15 @@ dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
 		break;
 	default:
 		job_crashes_clear(j);
+		/*
+		 * PERKEY: a Retry-After (retry_after_s) is the server's word on its own
+		 * load, not on this job: once jobs have keys (an http job's defaulting to
+		 * its URL's host), it pauses the key here, so no job of that host starts
+		 * before it: dispatch_key_pause(q, key, keylen, now_ms() +
+		 * retry_after_s * 1000). Until then it delays this job's retry alone.
+		 */
 		dispatch_attempt_end(j, w, ran_us, JOB_FAILED, status == FRAME_PERMANENT ?
-		    DISPATCH_PERMANENT : 0, NULL, data, len);
+		    DISPATCH_PERMANENT : 0, retry_after_s, NULL, data, len);
 		break;
 	}
 	/* Its slot goes to the next in line, which may bring a deadline of its own. */

@@ -1,6 +1,6 @@
 /*
  * handler.h: what a worker runs for each job. A queue's `handler` setting names one:
- * a built-in ("echo", "sha256", "spin", "sleep"), a plugin ("plugin:/path.so [ARG]",
+ * a built-in ("echo", "sha256", "spin", "sleep", "http"), a plugin ("plugin:/path.so [ARG]",
  * handler_plugin.c) or a program ("exec:/path [ARGS]", handler_exec.c). handler_open()
  * runs in the worker, after the fork: handlers never run in the master.
  */
@@ -85,6 +85,8 @@ const struct handler	*handler_builtin_find(const char *name);
 /* "plugin:PATH [ARG]": dlopen PATH and adopt its jobpool_handler. */
 int	handler_plugin_open(const char *spec, struct handler *h, const char **arg,
 	    char **cause);
+/* handler = "http": an HTTP request per job, several at once (handler_http.c). */
+const struct handler	*handler_http_find(void);
 /* "exec:PATH [ARGS]": run PATH per job. */
 int	handler_exec_open(const char *spec, struct handler *h, const char **arg,
 	    char **cause);
@@ -99,6 +101,11 @@ unsigned	worker_grace_ms(void);
  * with status (enum frame_status) and its output or error text.
  */
 void		worker_done(uint64_t id, int status, const void *data, size_t len);
+/* worker.c: job id's HTTP response had status code (before its worker_done). */
+void		worker_http_status(uint64_t id, unsigned code);
+/* The same, for FRAME_FAILED: not to be retried for retry_after_s seconds (Retry-After). */
+void		worker_done_after(uint64_t id, int status, uint32_t retry_after_s,
+		    const void *data, size_t len);
 /* worker.c: the job running now, or 0, and the worker's queue (for log lines). */
 uint64_t	worker_current(void);
 const char	*worker_queue_name(void);

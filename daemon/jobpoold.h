@@ -97,13 +97,16 @@ struct job_extra {
 	uint64_t	 died_ms;	/* dead: when */
 	uint64_t	 end_batch;	/* journal: the batch holding its end record */
 	uint32_t	 rlen;
-	uint8_t		 last_status;	/* dead: JOB_FAILED or JOB_TIMEOUT */
-	uint8_t		 nhist;		/* attempts recorded, at most JOB_HIST_MAX */
-	uint8_t		 hist_next;
-	uint8_t		 crashes;	/* workers it killed in a row (struct job had no room) */
+	/* One word of bit-fields, so that the http status costs no byte (bench W4). */
+	uint32_t	 last_status:4;	/* dead: JOB_FAILED or JOB_TIMEOUT */
+	uint32_t	 nhist:4;	/* attempts recorded, at most JOB_HIST_MAX */
+	uint32_t	 hist_next:4;
+	uint32_t	 crashes:8;	/* workers it killed in a row (struct job had no room) */
+	uint32_t	 http_status:10; /* http: its last response's status (100-999); 0: none */
 	struct chain	*chain;		/* a stage of a chain: its record (chain.c), or NULL */
 	char		 result[];	/* finished: output or error text */
 };
+_Static_assert(JOB_HIST_MAX < 16, "struct job_extra's nhist is 4 bits");
 
 /*
  * Someone waiting for a job's result: the RESULT names the id it asked for, which is
@@ -236,6 +239,8 @@ struct worker {
 	uint32_t		 gen;		/* the queue's gen when it was forked */
 	int			 signal_after_flush; /* SIGUSR1 once a CANCEL is written */
 	uint64_t		 dispatched;	/* jobs sent to it */
+	uint64_t		 http_id;	/* dispatch: FRAME_HTTP said http_code for this job, */
+	uint16_t		 http_code;	/* whose RESULT comes next */
 };
 
 /* dispatch.c's: a running job was asked to stop; past until_us its worker is killed. */
@@ -258,9 +263,14 @@ worker_reaped(const struct worker *w)
 struct worker_cb {
 	/* j, sent to w or next in its line, starts now (it is among w's first slots). */
 	void	(*started)(struct worker *, struct job *j);
-	/* A result frame for job id, one of w's running jobs (in any order). */
-	void	(*result)(struct worker *, uint64_t id, int status, const char *data,
-		    uint32_t len);
+	/*
+	 * A result frame for job id, one of w's running jobs (in any order); a failure's
+	 * least wait before a retry in seconds (the frame's flags: Retry-After), or 0.
+	 */
+	void	(*result)(struct worker *, uint64_t id, int status, uint32_t retry_after_s,
+		    const char *data, uint32_t len);
+	/* Its running job id's HTTP response had this status (FRAME_HTTP). */
+	void	(*http_status)(struct worker *, uint64_t id, unsigned code);
 	/* The worker is gone (reaped and at EOF): what it held must go somewhere. */
 	void	(*lost)(struct worker *, const char *why);
 	/* The worker's timer fired. */
@@ -521,7 +531,7 @@ void		 job_history_add(struct job *j, enum job_state outcome, pid_t pid,
 		    uint32_t ms, const char *err, uint32_t errlen);
 static inline uint32_t job_rlen(const struct job *j) { return (j->x ? j->x->rlen : 0); }
 static inline const char *job_result(const struct job *j) { return (j->x ? j->x->result : NULL); }
-static inline uint8_t job_crashes(const struct job *j) { return (j->x ? j->x->crashes : 0); }
+static inline uint8_t job_crashes(const struct job *j) { return (j->x ? (uint8_t)j->x->crashes : 0); }
 static inline void job_crashes_clear(struct job *j) { if (j->x != NULL) j->x->crashes = 0; }
 void		 job_dead_remove(struct job *j);
 struct job	*job_dead_first(void);
@@ -536,7 +546,7 @@ void		 job_table_free(void);
  * listeners of lifecycle.c's table, in its order (HACKING.md, "The lifecycle"). Besides
  * the states, listeners may hear two events of a running job, numbered after them.
  */
-#define JOB_EV_STARTED		16	/* it starts on its worker (the head of its batch) */
+#define JOB_EV_STARTED		16	/* it takes one of its worker's slots: it starts */
 #define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
 struct job_change {
 	struct job	*j;
@@ -561,6 +571,7 @@ struct job_change {
 	uint8_t		 attempt;	/* j->attempts */
 	uint8_t		 outcome;	/* retry_wait, dead: the attempt's (FAILED, TIMEOUT) */
 	uint8_t		 recovered;	/* accepted again by the journal's recovery */
+	uint16_t	 http_status;	/* final: the http status it keeps (x->http_status) */
 };
 /*
  * Which changes lifecycle.c's listeners may hear: JOB_CHANGE_HEARD, by some listener
@@ -707,9 +718,9 @@ void		 dispatch_queue_init(struct queue *q);
 void		 dispatch_queue_free(struct queue *q);
 /* What a queue's workers report to it, given to the supervisor (queue_create). */
 extern const struct worker_cb	dispatch_worker_cb;
-/* A worker sent a result frame for job id, one of those it runs. */
-void		 dispatch_result(struct worker *w, uint64_t id, int status, const char *data,
-		    uint32_t len);
+/* A worker sent a result frame for job id, one of those it runs (retry_after_s: 0). */
+void		 dispatch_result(struct worker *w, uint64_t id, int status,
+		    uint32_t retry_after_s, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
 /* Submit a new job (already checked for room), with what its change says (info: SUBMIT's

@@ -115,6 +115,8 @@ job_change_publish(struct job *j, int what, struct job_change *ch)
 		j->state = what;
 		if (JOB_FINAL(what)) {
 			job_set_result(j, ch->text, ch->len);
+			if (ch->http_status != 0 && job_extra(j) != NULL)
+				j->x->http_status = ch->http_status;
 			if (what == JOB_DEAD && job_extra(j) != NULL)
 				j->x->died_ms = now_ms();
 		}

@@ -203,7 +203,12 @@ queue_needs_restart(const struct queue_config *o, const struct queue_config *n)
 	    str_differ(o->group, n->group) || o->rlimit_as != n->rlimit_as ||
 	    o->rlimit_cpu != n->rlimit_cpu || o->rlimit_nofile != n->rlimit_nofile ||
 	    o->max_worker_rss != n->max_worker_rss || o->grace_ms != n->grace_ms ||
-	    o->concurrency != n->concurrency || o->batch_size != n->batch_size);
+	    o->concurrency != n->concurrency || o->batch_size != n->batch_size ||
+	    o->http_max_response != n->http_max_response ||
+	    o->http_max_redirects != n->http_max_redirects ||
+	    o->http_timeout_ms != n->http_timeout_ms ||
+	    o->http_connect_timeout_ms != n->http_connect_timeout_ms ||
+	    o->http_max_host_connections != n->http_max_host_connections);
 }
 
 /* Does any setting of a queue differ? (Strings by value; they live in other configs.) */

@@ -1358,7 +1358,7 @@ conn_status(struct conn *c, uint64_t id)
 {
 	struct job	*j;
 	struct evbuffer	*out;
-	char		 due[48] = "";
+	char		 due[48] = "", http[24] = "";
 	const char	*key;
 	size_t		 klen;
 	uint64_t	 now, wait;
@@ -1366,6 +1366,8 @@ conn_status(struct conn *c, uint64_t id)
 	if ((j = conn_job(c, id)) == NULL)
 		return;
 	key = job_key(j, &klen);
+	if (j->x != NULL && j->x->http_status != 0)
+		snprintf(http, sizeof http, " http_status=%u", (unsigned)j->x->http_status);
 	/* Delayed, or waiting out its backoff: when it is queued again. */
 	if (j->state == JOB_DELAYED || j->state == JOB_RETRY_WAIT) {
 		now = now_us();
@@ -1376,10 +1378,10 @@ conn_status(struct conn *c, uint64_t id)
 	out = wait != 0 ? c->hold : conn_out(c);
 	evbuffer_add_printf(out,
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s%s%.*s", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%.*s%s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
-	    " key=" : "", (int)klen, key != NULL ? key : "");
+	    " key=" : "", (int)klen, key != NULL ? key : "", http);
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);
 	if (wait != 0)

@@ -441,7 +441,7 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 		q->sv.cb->changed(q);
 		break;
 	case FRAME_RESULT:
-		q->sv.cb->result(w, h->id, h->status, payload, h->len);
+		q->sv.cb->result(w, h->id, h->status, h->flags, payload, h->len);
 		/* While stopping, a worker with nothing left is told to exit. */
 		if (master_stopping && w->ninflight == 0)
 			supervisor_close_jobs(w);
@@ -454,6 +454,9 @@ worker_frame(struct worker *w, const struct frame_hdr *h, const char *payload)
 			memcpy(&pg, payload, sizeof pg);
 			w->child_pgid = pg > 1 ? (pid_t)pg : 0;
 		}
+		break;
+	case FRAME_HTTP:
+		q->sv.cb->http_status(w, h->id, h->flags);
 		break;
 	case FRAME_RETIRE:
 		log_job(LOG_INFO, 0, q->name, (long)w->pid,

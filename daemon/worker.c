@@ -161,7 +161,7 @@ static uint64_t			 multi_ended;	/* jobs answered */
 static struct jobpool_output	*multi_ob;	/* results not yet written */
 static uint32_t			 multi_max;	/* max_payload */
 
-static void	worker_multi_result(uint64_t, int, const void *, size_t);
+static void	worker_multi_result(uint64_t, int, uint32_t, const void *, size_t);
 
 /* The result pipe: what the main loop and the flusher thread write, in order. */
 static pthread_mutex_t		 out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -267,8 +267,8 @@ worker_record_cancel(uint64_t id, int reason, size_t pos)
 	/* One of several running: the handler drops it alone, and it is answered now. */
 	if (multi_h != NULL && worker_multi_take(id)) {
 		multi_h->cancel(multi_state, id);
-		worker_multi_result(id, FRAME_CANCELLED, "stopped: the handler dropped it",
-		    31);
+		worker_multi_result(id, FRAME_CANCELLED, 0,
+		    "stopped: the handler dropped it", 31);
 		return;
 	}
 	/* A cancel for a job already finished crossed its result: nothing to do. */
@@ -641,11 +641,16 @@ worker_frame(struct jobpool_output *b, uint8_t type, uint8_t status, uint64_t id
 	b->len += FRAME_HDR_LEN + len;
 }
 
-/* The result of one of a worker_multi handler's jobs, bounded by max_payload. */
+/*
+ * The result of one of a worker_multi handler's jobs, bounded by max_payload; a
+ * failure's least wait before a retry (seconds) goes in the frame's flags.
+ */
 static void
-worker_multi_result(uint64_t id, int status, const void *data, size_t len)
+worker_multi_result(uint64_t id, int status, uint32_t retry_after_s, const void *data,
+    size_t len)
 {
 	char	msg[160];
+	size_t	at = multi_ob->len;
 
 	if (len > multi_max) {
 		len = (size_t)snprintf(msg, sizeof msg, "result of %zu bytes is larger "
@@ -654,6 +659,9 @@ worker_multi_result(uint64_t id, int status, const void *data, size_t len)
 		status = FRAME_PERMANENT;
 	}
 	worker_frame(multi_ob, FRAME_RESULT, (uint8_t)status, id, data, len);
+	if (status == FRAME_FAILED && retry_after_s > 0)
+		frame_set_flags(multi_ob->buf + at, retry_after_s > UINT16_MAX ?
+		    UINT16_MAX : (uint16_t)retry_after_s);
 	multi_ended++;
 }
 
@@ -661,10 +669,31 @@ worker_multi_result(uint64_t id, int status, const void *data, size_t len)
 void
 worker_done(uint64_t id, int status, const void *data, size_t len)
 {
+	worker_done_after(id, status, 0, data, len);
+}
+
+/* handler.h: job id's HTTP status, for the master's STATUS (a FRAME_HTTP). */
+void
+worker_http_status(uint64_t id, unsigned code)
+{
+	size_t	at;
+
+	if (multi_h == NULL || code > UINT16_MAX)
+		return;
+	at = multi_ob->len;
+	worker_frame(multi_ob, FRAME_HTTP, 0, id, NULL, 0);
+	frame_set_flags(multi_ob->buf + at, (uint16_t)code);
+}
+
+/* handler.h: the same, with a failure's least wait before a retry. */
+void
+worker_done_after(uint64_t id, int status, uint32_t retry_after_s, const void *data,
+    size_t len)
+{
 	/* Not one it runs: cancelled already (answered then), or a handler's bug. */
 	if (multi_h == NULL || !worker_multi_take(id))
 		return;
-	worker_multi_result(id, status, data, len);
+	worker_multi_result(id, status, retry_after_s, data, len);
 }
 
 /*
@@ -870,7 +899,9 @@ handler_open(const struct config *cf, const struct queue_config *qc,
 	    strlen(CONFIG_HANDLER_EXEC)) == 0) {
 		if (handler_exec_open(qc->handler, h, &arg, cause) != 0)
 			return (-1);
-	} else if ((b = handler_builtin_find(qc->handler)) != NULL)
+	} else if (strcmp(qc->handler, "http") == 0)
+		*h = *handler_http_find();
+	else if ((b = handler_builtin_find(qc->handler)) != NULL)
 		*h = *b;
 	else {
 		if (asprintf(cause, "no handler '%s'", qc->handler) == -1)
@@ -1200,6 +1231,18 @@ worker_batch_frame(struct worker_loop *wl, const struct frame_hdr *hdr)
 	worker_ran(wl);
 }
 
+/* Drop the frames handled (before ioff) from the input buffer. */
+static void
+worker_compact(void)
+{
+	if (ioff == 0)
+		return;
+	memmove(ibuf, ibuf + ioff, ilen - ioff);
+	ilen -= ioff;
+	iscan -= ioff;
+	ioff = 0;
+}
+
 /* Run every whole job frame read so far, in order; the rest waits for more bytes. */
 static void
 worker_take_frames(struct worker_loop *wl)
@@ -1214,12 +1257,7 @@ worker_take_frames(struct worker_loop *wl)
 			worker_batch_frame(wl, &hdr);
 		ioff += FRAME_HDR_LEN + hdr.len;
 	}
-	if (ioff > 0) {
-		memmove(ibuf, ibuf + ioff, ilen - ioff);
-		ilen -= ioff;
-		iscan -= ioff;
-		ioff = 0;
-	}
+	worker_compact();
 }
 
 /* worker_multi: start the job of the frame at ioff, unless it was cancelled already. */
@@ -1284,12 +1322,7 @@ worker_multi(struct worker_loop *wl)
 				worker_multi_start(&hdr);
 			ioff += FRAME_HDR_LEN + hdr.len;
 		}
-		if (ioff > 0) {
-			memmove(ibuf, ibuf + ioff, ilen - ioff);
-			ilen -= ioff;
-			iscan -= ioff;
-			ioff = 0;
-		}
+		worker_compact();
 		if (why[0] == '\0' && worker_multi_over_rss(wl, why, sizeof why))
 			continue;	/* start nothing more */
 		if (multi_n == 0 && why[0] != '\0') {

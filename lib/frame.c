@@ -20,6 +20,13 @@ frame_put(void *dst, uint8_t type, uint8_t status, uint64_t id, uint32_t len)
 	memcpy(dst, &h, FRAME_HDR_LEN);
 }
 
+/* Set the flags of the header at dst (written by frame_put). */
+void
+frame_set_flags(void *dst, uint16_t flags)
+{
+	memcpy((char *)dst + offsetof(struct frame_hdr, flags), &flags, sizeof flags);
+}
+
 /* Decode a frame header if one is there. */
 int
 frame_get(const void *src, size_t avail, uint32_t max, struct frame_hdr *h)

@@ -17,12 +17,14 @@
  * reason as payload; with status 0, an optional uint32 payload: how many jobs the
  * worker runs at once, its slots, for a handler that carries several (none: one)),
  * FRAME_RESULT (id: the job it answers; status: enum frame_status, payload: the
- * output or the error text; a worker of one slot answers its jobs in the order it was
- * sent them, one of several slots in the order they end), FRAME_RETIRE (the worker exits after this frame without running
+ * output or the error text; flags: for FRAME_FAILED, the least seconds to wait before
+ * a retry, a server's Retry-After (0: none); a worker of one slot answers its jobs in
+ * the order it was sent them, one of several slots in the order they end), FRAME_RETIRE (the worker exits after this frame without running
  * anything more: every job still in flight to it never started; payload: why),
  * FRAME_CHILD (job id runs in a process group of its own, an exec handler's program:
  * payload the group id as an int32; the job's RESULT ends it), so the master can kill
- * that group if the worker dies before it could.
+ * that group if the worker dies before it could; FRAME_HTTP (job id's response had
+ * the HTTP status in flags; sent just before its RESULT by the http handler).
  */
 
 #ifndef FRAME_H
@@ -40,9 +42,10 @@ enum frame_type {
 	FRAME_RESULT,
 	FRAME_RETIRE,
 	FRAME_CHILD,
-	FRAME_BATCH
+	FRAME_BATCH,
+	FRAME_HTTP
 };
-#define FRAME_TYPE_MAX	FRAME_BATCH
+#define FRAME_TYPE_MAX	FRAME_HTTP
 
 #define FRAME_CANCEL_USER	0
 #define FRAME_CANCEL_TIMEOUT	1
@@ -65,6 +68,8 @@ struct frame_hdr {
 
 /* Write a header into dst, which has room for FRAME_HDR_LEN bytes. */
 void	frame_put(void *dst, uint8_t type, uint8_t status, uint64_t id, uint32_t len);
+/* Set the flags of the header at dst (written by frame_put). */
+void	frame_set_flags(void *dst, uint16_t flags);
 /*
  * Read the header at src if avail bytes hold one. 1: *h filled; 0: need more;
  * -1: not a valid frame (unknown type or len above max).

@@ -522,10 +522,10 @@ START_TEST(test_bad_handler)
 	    "    handler = \"python\"; }\n"
 	    ");\n",
 	    "@:3: unknown handler 'python' in queue 'q': valid handlers are "
-	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
+	    "echo, sha256, spin, sleep, http" HANDLERS_TAIL);
 	load_fails("queues = ( { name = \"q\"; handler = \"\"; } );\n",
 	    "@:1: unknown handler '' in queue 'q': valid handlers are "
-	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
+	    "echo, sha256, spin, sleep, http" HANDLERS_TAIL);
 	load_fails("queues = ( { name = \"q\"; handler = [ \"echo\" ]; } );\n",
 	    "@:1: 'handler' in queue 'q' must be a string");
 }
@@ -711,7 +711,7 @@ START_TEST(test_error_one_line)
 	    ");\n",
 	    "@:2: invalid queue name 'a?b': use 1 to 63 of A-Z a-z 0-9 _ . -\n"
 	    "@:2: unknown handler 'echo?x' in queue 'a?b': valid handlers are "
-	    "echo, sha256, spin, sleep" HANDLERS_TAIL);
+	    "echo, sha256, spin, sleep, http" HANDLERS_TAIL);
 }
 END_TEST
 
@@ -730,7 +730,7 @@ START_TEST(test_many_errors)
 	    "@:2: unknown setting 'wokers'\n"
 	    "@:3: 'max_payload' must be between 1 and 268435456, not 0\n"
 	    "@:6: unknown handler 'perl' in queue 'a': valid handlers are "
-	    "echo, sha256, spin, sleep" HANDLERS_TAIL "\n"
+	    "echo, sha256, spin, sleep, http" HANDLERS_TAIL "\n"
 	    "@:7: 'timeout' in queue 'a' must be 0 or more seconds, not -3\n"
 	    "@:7: 'batch' in queue 'a' must be between 1 and 1024, not 2000\n"
 	    "@:6: duplicate queue name 'a' (first defined at line 5)\n"
@@ -1105,11 +1105,26 @@ START_TEST(test_lifecycle_ranges)
 	/* Only a handler that carries several jobs at once may have more than one. */
 	load_fails(Q_WITH("concurrency = 8;"),
 	    "@:2: 'concurrency' is 8 in queue 'q', but handler 'echo' runs one job at a "
-	    "time (handlers that carry several: sleep; use workers for more)");
+	    "time (handlers that carry several: sleep, http; use workers for more)");
 	cf = load_ok("queues = ( { name = \"s\"; handler = \"sleep\"; concurrency = 64; "
 	    "} );\n");
 	ck_assert_uint_eq(config_find_queue(cf, "s")->concurrency, 64);
 	config_free(cf);
+	/* http: several at once by default, and its bounds' defaults. */
+	cf = load_ok("queues = ( { name = \"h\"; handler = \"http\"; } );\n");
+	ck_assert_uint_eq(config_find_queue(cf, "h")->concurrency, 16);
+	ck_assert_uint_eq(config_find_queue(cf, "h")->http_max_response, 1048576);
+	ck_assert_uint_eq(config_find_queue(cf, "h")->http_max_redirects, 5);
+	ck_assert_uint_eq(config_find_queue(cf, "h")->http_timeout_ms, 30000);
+	ck_assert_uint_eq(config_find_queue(cf, "h")->http_connect_timeout_ms, 10000);
+	config_free(cf);
+	load_fails(Q_WITH("http_timeout = 5;"),
+	    "@:2: 'http_timeout' in queue 'q' is a setting of handler \"http\", not of "
+	    "'echo'");
+	load_fails("queues = ( { name = \"h\"; handler = \"http\";\n"
+	    "http_timeout = 0; http_max_redirects = 51; } );\n",
+	    "@:2: 'http_timeout' in queue 'h' must be at least 0.001 seconds\n"
+	    "@:2: 'http_max_redirects' in queue 'h' must be between 0 and 50, not 51");
 }
 END_TEST
 
@@ -1282,7 +1297,7 @@ START_TEST(test_handler_plugin)
 	free(h);
 	/* The prefix is case-sensitive, like every handler name. */
 	handler_fails("Plugin:/x.so", "unknown handler 'Plugin:/x.so' in queue 'q': "
-	    "valid handlers are echo, sha256, spin, sleep" HANDLERS_TAIL);
+	    "valid handlers are echo, sha256, spin, sleep, http" HANDLERS_TAIL);
 	unlink(so);
 	free(so);
 }

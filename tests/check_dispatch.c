@@ -65,7 +65,7 @@ head_result(struct worker *w, int status, const char *data, uint32_t len)
 {
 	struct job	*j = TAILQ_FIRST(&w->inflight);
 
-	dispatch_result(w, j != NULL ? j->id : 0, status, data, len);
+	dispatch_result(w, j != NULL ? j->id : 0, status, 0, data, len);
 }
 
 /* ----- the dummy worker process ----- */
@@ -1294,7 +1294,7 @@ START_TEST(test_slots_dispatch)
 	ck_assert_uint_eq(tq->busy, 1);
 	ck_assert_int_eq(j[3]->state, JOB_QUEUED);
 	/* One ends: one more is sent, and starts at once. */
-	dispatch_result(tw[0].w, j[1]->id, FRAME_OK, "b", 1);
+	dispatch_result(tw[0].w, j[1]->id, FRAME_OK, 0, "b", 1);
 	run_pending();
 	expect_job(0, j[3]);
 	expect_no_frame(0);
@@ -1319,7 +1319,7 @@ START_TEST(test_slots_max_running)
 	expect_job(0, j[1]);
 	expect_no_frame(0);
 	ck_assert_uint_eq(tq->running, 2);
-	dispatch_result(tw[0].w, j[0]->id, FRAME_OK, "a", 1);
+	dispatch_result(tw[0].w, j[0]->id, FRAME_OK, 0, "a", 1);
 	run_pending();
 	expect_job(0, j[2]);
 	expect_no_frame(0);
@@ -1341,22 +1341,22 @@ START_TEST(test_slots_out_of_order)
 	expect_job(0, a);
 	expect_job(0, b);
 	expect_job(0, c);
-	dispatch_result(tw[0].w, c->id, FRAME_OK, "C", 1);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, 0, "C", 1);
 	ck_assert_int_eq(c->state, JOB_DONE);
 	ck_assert_str_eq(result_of(c), "C");
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	ck_assert_int_eq(b->state, JOB_RUNNING);
 	ck_result(c, "ok", "C");
-	dispatch_result(tw[0].w, a->id, FRAME_PERMANENT, "bad a", 5);
+	dispatch_result(tw[0].w, a->id, FRAME_PERMANENT, 0, "bad a", 5);
 	ck_assert_int_eq(a->state, JOB_DEAD);
 	ck_assert_str_eq(result_of(a), "bad a");
 	ck_assert_int_eq(b->state, JOB_RUNNING);
 	ck_result(a, "failed", "bad a");
 	/* A result for a job it does not run changes nothing. */
-	dispatch_result(tw[0].w, a->id, FRAME_OK, "again", 5);
+	dispatch_result(tw[0].w, a->id, FRAME_OK, 0, "again", 5);
 	ck_assert_str_eq(result_of(a), "bad a");
 	ck_assert_uint_eq(tw[0].w->ninflight, 1);
-	dispatch_result(tw[0].w, b->id, FRAME_OK, "B", 1);
+	dispatch_result(tw[0].w, b->id, FRAME_OK, 0, "B", 1);
 	ck_assert_int_eq(b->state, JOB_DONE);
 	ck_result(b, "ok", "B");
 	ck_assert_uint_eq(tw[0].w->ninflight, 0);
@@ -1394,7 +1394,7 @@ START_TEST(test_slots_timeouts)
 	ck_assert_int_eq(c->cancel, 0);
 	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, a->id), 0);
 	/* Its handler drops it; the others run on. */
-	dispatch_result(tw[0].w, a->id, FRAME_CANCELLED, "dropped", 7);
+	dispatch_result(tw[0].w, a->id, FRAME_CANCELLED, 0, "dropped", 7);
 	ck_assert_int_eq(a->state, JOB_DEAD);
 	ck_assert_str_eq(result_of(a), "timed out after 30 ms; dropped");
 	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, a->id), 0);
@@ -1406,9 +1406,9 @@ START_TEST(test_slots_timeouts)
 	expect_cancel(0, c, FRAME_CANCEL_TIMEOUT);
 	expect_no_frame(0);
 	ck_assert_int_eq(b->cancel, 0);
-	dispatch_result(tw[0].w, b->id, FRAME_OK, "B", 1);
+	dispatch_result(tw[0].w, b->id, FRAME_OK, 0, "B", 1);
 	ck_assert_int_eq(b->state, JOB_DONE);
-	dispatch_result(tw[0].w, c->id, FRAME_CANCELLED, "dropped", 7);
+	dispatch_result(tw[0].w, c->id, FRAME_CANCELLED, 0, "dropped", 7);
 	ck_assert_str_eq(result_of(c), "timed out after 400 ms; dropped");
 	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_int_eq(tw[0].w->leave, WORKER_STAYS);
@@ -1438,7 +1438,7 @@ START_TEST(test_slots_cancel_one)
 	ck_assert_uint_ne(dispatch_stop_until(tw[0].w, b->id), 0);
 	ck_assert_uint_eq(dispatch_stop_until(tw[0].w, a->id), 0);
 	ck_assert(evtimer_pending(tw[0].w->tev, NULL));
-	dispatch_result(tw[0].w, b->id, FRAME_CANCELLED, "stopped: the handler "
+	dispatch_result(tw[0].w, b->id, FRAME_CANCELLED, 0, "stopped: the handler "
 	    "dropped it", 31);
 	ck_assert_int_eq(b->state, JOB_CANCELLED);
 	ck_result(b, "cancelled", "cancelled while running: stopped: the handler "
@@ -1446,8 +1446,8 @@ START_TEST(test_slots_cancel_one)
 	ck_assert(!evtimer_pending(tw[0].w->tev, NULL));
 	ck_assert_int_eq(a->state, JOB_RUNNING);
 	ck_assert_int_eq(c->state, JOB_RUNNING);
-	dispatch_result(tw[0].w, a->id, FRAME_OK, "A", 1);
-	dispatch_result(tw[0].w, c->id, FRAME_OK, "C", 1);
+	dispatch_result(tw[0].w, a->id, FRAME_OK, 0, "A", 1);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, 0, "C", 1);
 	ck_assert_int_eq(a->state, JOB_DONE);
 	ck_assert_int_eq(c->state, JOB_DONE);
 	ck_assert_int_eq(tw[0].w->leave, WORKER_STAYS);
@@ -1501,7 +1501,7 @@ START_TEST(test_slots_lost)
 	run_pending();
 	expect_job(0, j[0]);
 	expect_job(0, j[1]);
-	/* A job sent ahead of a free slot (as the batch helper's may be) waits in line. */
+	/* A job sent beyond its free slots (as a batch may be) waits in line. */
 	ck_assert_ptr_eq(queue_pop(tq), j[2]);
 	j[2]->attempts++;
 	j[2]->state = JOB_RUNNING;
@@ -1517,6 +1517,69 @@ START_TEST(test_slots_lost)
 	}
 	ck_assert_int_eq(j[2]->state, JOB_QUEUED);
 	ck_assert_uint_eq(j[2]->attempts, 0);
+}
+END_TEST
+
+/* A failure that says Retry-After (the frame's flags) waits at least that long. */
+START_TEST(test_retry_after)
+{
+	struct job	*j;
+	uint64_t	 t0, t1;
+
+	tqc.retries = 2;
+	queue_make();
+	worker_make_slots(0, 4);
+	j = submit("p", 0);
+	run_pending();
+	expect_job(0, j);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, j->id, FRAME_FAILED, 120, "HTTP 503", 8);
+	t1 = now_ms();
+	ck_assert_int_eq(j->state, JOB_RETRY_WAIT);
+	/* Not the backoff's 1 s: the server's 120 s. */
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 120000);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 120000);
+	/* A shorter one than the backoff leaves the backoff. */
+	make_due(j);
+	expect_job(0, j);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, j->id, FRAME_FAILED, 1, "HTTP 429", 8);
+	t1 = now_ms();
+	ck_assert_uint_ge(j->run_at / 1000, t0 + 2000);
+	ck_assert_uint_le(j->run_at / 1000, t1 + 2000);
+	/* A permanent failure ignores it: dead at once. */
+	make_due(j);
+	expect_job(0, j);
+	dispatch_result(tw[0].w, j->id, FRAME_PERMANENT, 60, "HTTP 404", 8);
+	ck_assert_int_eq(j->state, JOB_DEAD);
+}
+END_TEST
+
+/* FRAME_HTTP before a RESULT: the job keeps its response's status, for STATUS. */
+START_TEST(test_http_status)
+{
+	struct job	*a, *b, *c;
+
+	tqc.retries = 0;
+	queue_make();
+	worker_make_slots(0, 4);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	c = submit("c", 0);
+	run_pending();
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 201);
+	dispatch_result(tw[0].w, a->id, FRAME_OK, 0, "A", 1);
+	ck_assert_int_eq(a->state, JOB_DONE);
+	ck_assert_uint_eq(a->x->http_status, 201);
+	ck_assert_ptr_null(a->x->hist);		/* a success makes no history */
+	dispatch_worker_cb.http_status(tw[0].w, b->id, 404);
+	dispatch_result(tw[0].w, b->id, FRAME_PERMANENT, 0, "HTTP 404", 8);
+	ck_assert_int_eq(b->state, JOB_DEAD);
+	ck_assert_uint_eq(b->x->http_status, 404);
+	/* Said for another job than the one answered: not c's. */
+	dispatch_worker_cb.http_status(tw[0].w, a->id, 500);
+	dispatch_result(tw[0].w, c->id, FRAME_OK, 0, "C", 1);
+	ck_assert_uint_eq(c->x->http_status, 0);
 }
 END_TEST
 
@@ -2605,6 +2668,8 @@ dispatch_suite(void)
 	tcase_add_test(tc_slots, test_slots_cancel_one);
 	tcase_add_test(tc_slots, test_slots_grace_kill);
 	tcase_add_test(tc_slots, test_slots_lost);
+	tcase_add_test(tc_slots, test_retry_after);
+	tcase_add_test(tc_slots, test_http_status);
 	suite_add_tcase(s, tc_slots);
 	return (s);
 }

@@ -104,7 +104,7 @@ expect_errors "$F" \
 	"$F:2: unknown setting 'wokers'" \
 	"$F:3: 'max_payload' must be between 1 and 268435456, not 0" \
 	"$F:4: 'socket_mode' must be octal digits no greater than \"0777\", such as \"0660\", not \"0999\"" \
-	"$F:9: unknown handler 'perl' in queue 'a': valid handlers are echo, sha256, spin, sleep, plugin:/path/to/handler.so [ARG], exec:/path/to/program [ARGS]" \
+	"$F:9: unknown handler 'perl' in queue 'a': valid handlers are echo, sha256, spin, sleep, http, plugin:/path/to/handler.so [ARG], exec:/path/to/program [ARGS]" \
 	"$F:10: 'workers' in queue 'a' must be an integer" \
 	"$F:11: 'timeout' in queue 'a' must be 0 or more seconds, not -3" \
 	"$F:12: 'batch' in queue 'a' must be between 1 and 1024, not 2000" \
