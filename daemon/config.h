@@ -61,6 +61,7 @@ struct queue_config {
 	uint32_t	 batch_size;	/* issue 15: jobs per call of a batch handler; 0: none */
 	uint32_t	 batch_wait_ms;	/* a short batch goes once its oldest waited this */
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
+	int		 paused;	/* made paused (PAUSE); a reload leaves a queue's pause be */
 
 	/* Issue 3: lifecycle. */
 	uint32_t	 backoff_base_ms;	/* retry delay base; default 1000 */
