@@ -853,18 +853,14 @@ dashboard_request(struct evhttp_request *req, const char *path)
 
 	if (master_config == NULL || !master_config->dashboard)
 		return (0);
-	if (strcmp(path, "/api/retry") == 0 || strcmp(path, "/api/cancel") == 0) {
+	if (strcmp(path, "/api/retry") == 0 || strcmp(path, "/api/cancel") == 0 ||
+	    strcmp(path, "/api/pause") == 0 || strcmp(path, "/api/resume") == 0) {
 		if (cmd != EVHTTP_REQ_POST)
 			dashboard_not_allowed(req, path, "POST");
+		else if (strcmp(path, "/api/pause") == 0 || strcmp(path, "/api/resume") == 0)
+			dashboard_pause(req, strcmp(path, "/api/pause") == 0);
 		else
 			dashboard_action(req, strcmp(path, "/api/cancel") == 0);
-		return (1);
-	}
-	if (strcmp(path, "/api/pause") == 0 || strcmp(path, "/api/resume") == 0) {
-		if (cmd != EVHTTP_REQ_POST)
-			dashboard_not_allowed(req, path, "POST");
-		else
-			dashboard_pause(req, strcmp(path, "/api/pause") == 0);
 		return (1);
 	}
 	for (i = 0; i < DASHBOARD_NFILES; i++) {
