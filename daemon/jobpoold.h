@@ -362,7 +362,7 @@ struct queue {
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
 	int			 paused;	/* PAUSE: takes jobs, sends none (queue_pause) */
-	uid_t			 paused_by;	/* who paused it (the config's start: the daemon) */
+	uid_t			 paused_by;	/* who paused it; (uid_t)-1: its config did */
 	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */

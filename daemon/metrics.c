@@ -647,8 +647,8 @@ static const struct metrics_family metrics_families[] = {
 	    "has room.", .queue = metrics_q_blocked },
 	{ "jobpool_queue_failed", "gauge", "1 while the queue's handler cannot start.",
 	    .queue = metrics_q_failed },
-	{ "jobpool_queue_paused", "gauge", "1 while an administrator has paused the "
-	    "queue: it takes jobs but starts none.", .queue = metrics_q_paused },
+	{ "jobpool_queue_paused", "gauge", "1 while the queue is paused (PAUSE, or its "
+	    "config): it takes jobs but starts none.", .queue = metrics_q_paused },
 	{ "jobpool_queue_keys", "gauge", "Job keys the queue tracks: with jobs parked "
 	    "or running, paused, or refilling their bucket.", .queue = metrics_q_keys },
 	{ "jobpool_job_wait_seconds", "histogram", "Time from submission (or the due "

@@ -1320,7 +1320,8 @@ conn_status(struct conn *c, uint64_t id)
 	    "timeout_ms=%u%s%s%s%s%.*s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
 	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "",
-	    job_queue(j)->paused && !JOB_FINAL(j->state) ? " paused=1" : "", key != NULL ?
+	    job_queue(j)->paused && !JOB_FINAL(j->state) && j->state != JOB_RUNNING ?
+	    " paused=1" : "", key != NULL ?
 	    " key=" : "", (int)klen, key != NULL ? key : "");
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);

@@ -267,7 +267,7 @@ stats_write(struct evbuffer *out)
 			    (unsigned long long)(q->sv.respawn_at > ms ? q->sv.respawn_at - ms :
 			    0));
 			stats_add_line(out, q->last_death);
-		} else if (q->paused) {
+		} else if (q->paused && !q->removed) {
 			if (q->paused_by == (uid_t)-1)
 				evbuffer_add_printf(out, " reason=paused by its config "
 				    "(RESUME to go on)");

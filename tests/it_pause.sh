@@ -27,7 +27,8 @@ queues = (
   { name = \"default\"; handler = \"echo\"; workers = 2; },
   { name = \"other\"; handler = \"echo\"; workers = 1; },
   { name = \"held\"; handler = \"echo\"; workers = 1; paused = true; },
-  { name = \"small\"; handler = \"echo\"; workers = 1; max_jobs = 2; }
+  { name = \"small\"; handler = \"echo\"; workers = 1; max_jobs = 2; },
+  { name = \"slow\"; handler = \"sleep\"; workers = 1; batch = 1; }
 );"
 jp_start "$CONF"
 
@@ -98,6 +99,18 @@ jp_eq "new jobs run at once" "epsilon" "$(jp_ctl submit -w -q default epsilon)"
 jp_match "STATUS of a job of a running queue has no paused=" "^OK id=$A .*state=done" \
 	"$(status_line "$A")"
 jp_eq "... and no paused=1" "" "$(status_line "$A" | grep -o 'paused=1')"
+
+# --- a running job finishes; its STATUS says nothing of the pause ----------------------
+R=$(jp_ctl submit -q slow 1500)
+jp_eq_until "a slow job runs" running 10 state_of "$R"
+jp_ctl pause slow >/dev/null
+W=$(jp_ctl submit -q slow 1)
+jp_eq "STATUS of the running job: no paused=1" "" "$(status_line "$R" | grep -o 'paused=1')"
+jp_match "STATUS of the one waiting: paused=1" "state=queued .*paused=1" "$(status_line "$W")"
+jp_eq_until "the running job finishes while its queue is paused" done 10 state_of "$R"
+jp_eq "the one behind it waits" queued "$(state_of "$W")"
+jp_ctl resume slow >/dev/null
+jp_eq_until "and runs once resumed" done 10 state_of "$W"
 
 # --- the events -----------------------------------------------------------------------
 jp_match_until "queue.paused is an event, with the uid" \
