@@ -98,7 +98,8 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd	ctl_submit_cmd, ctl_map_cmd, ctl_status_cmd, ctl_wait_cmd,
 				ctl_cancel_cmd, ctl_dead_cmd, ctl_retry_cmd, ctl_reload_cmd,
-				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd;
+				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd, ctl_pause_cmd,
+				ctl_resume_cmd;
 
 extern const char	*ctl_socket;		/* -s, or NULL for the default */
 extern int		 ctl_json;		/* --json */

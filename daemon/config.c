@@ -1101,6 +1101,8 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "http_max_host_connections") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_CONCURRENCY, &v) == 0)
 				qc->http_max_host_connections = (uint32_t)v;
+		} else if (strcmp(key, "paused") == 0) {
+			config_want_bool(cp, s, where, &qc->paused);
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;

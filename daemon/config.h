@@ -70,6 +70,7 @@ struct queue_config {
 	uint32_t	 http_max_host_connections; /* per host and worker; 0: concurrency */
 
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
+	int		 paused;	/* made paused (PAUSE); a reload leaves a queue's pause be */
 
 	/* Issue 3: lifecycle. */
 	uint32_t	 backoff_base_ms;	/* retry delay base; default 1000 */

@@ -423,15 +423,19 @@ dispatch_queue(struct queue *q)
 {
 	struct worker	*w;
 	uint32_t	 tokens = UINT32_MAX;
-	int		 i, nready_workers = 0;
+	int		 i, nready_workers = 0, paused;
 
 	if (q->failed_reason != NULL && (q->nready > 0 || q->keys.nparked > 0))
 		dispatch_fail_ready(q);
 	/*
+	 * An administrator's PAUSE sends nothing until RESUME kicks q (queue_pause); a
+	 * queue a reload removed drains all the same, since nothing can RESUME it.
 	 * A chain's stage sends nothing while its next queue is full (chain.c): its jobs
 	 * wait here, and its producers are pushed back once it fills in turn.
 	 */
-	if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
+	if ((paused = q->paused && !q->removed))
+		tokens = 0;
+	else if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
 		tokens = 0;
 	else if (q->failed_reason == NULL && dispatch_runnable(q)) {
 		for (i = 0; i < q->nworkers; i++) {
@@ -454,7 +458,8 @@ dispatch_queue(struct queue *q)
 		if (dispatch_runnable(q))
 			dispatch_pass(q, nready_workers, 1, &tokens);
 	}
-	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held)
+	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held &&
+	    !paused)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {

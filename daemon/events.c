@@ -111,7 +111,7 @@ static const char *const events_names[EVENTS_NTYPES] = {
 	"job.queued", "job.started", "job.succeeded", "job.failed", "job.retrying",
 	"job.timeout", "job.cancelled", "job.dead", "worker.started", "worker.exited",
 	"worker.recycled", "queue.full", "queue.resumed", "queue.backoff",
-	"daemon.reloaded", "daemon.stopping"
+	"queue.paused", "queue.unpaused", "daemon.reloaded", "daemon.stopping"
 };
 
 static void	events_deliver_cb(evutil_socket_t, short, void *);
@@ -508,6 +508,10 @@ events_extra(const struct events_rec *r, uint64_t *v)
 	case EVENTS_QUEUE_BACKOFF:
 		*v = r->aux;
 		return ("delay_ms");
+	case EVENTS_QUEUE_PAUSED:
+	case EVENTS_QUEUE_UNPAUSED:
+		*v = r->aux;
+		return ("uid");		/* the administrator's (queue_pause) */
 	case EVENTS_WORKER_EXITED:
 		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		return (WIFSIGNALED(st) ? "signal" : "exit");

@@ -371,6 +371,8 @@ struct queue {
 	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
+	int			 paused;	/* PAUSE: takes jobs, sends none (queue_pause) */
+	uid_t			 paused_by;	/* who paused it; (uid_t)-1: its config did */
 	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
@@ -471,6 +473,7 @@ extern int		  nqueues;
 struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
+int		 queue_pause(struct queue *q, int on, uid_t uid);
 /* prio, brought into qc's range of priorities (the one clamp). */
 static inline int16_t
 queue_prio_clamp(const struct queue_config *qc, long long prio)

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 
@@ -95,6 +96,9 @@ queue_create(const struct queue_config *qc)
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
+	/* `paused = true;`: made paused (at start, or by the reload that adds it). */
+	q->paused = qc->paused;
+	q->paused_by = (uid_t)-1;
 	dispatch_queue_init(q);
 	keys_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
@@ -265,6 +269,30 @@ queue_find(const char *name)
 			return (queues[i]);
 	}
 	return (NULL);
+}
+
+/*
+ * An administrator's PAUSE (on) or RESUME of q. A paused queue takes jobs up to its
+ * limits (backpressure as usual) but dispatch_queue sends none; what its workers hold
+ * runs on. It is the queue's state, not its config: a reload keeps it, a restart
+ * forgets it (the queue starts as its config's `paused` says). 0, or 1 when q was
+ * already so (nothing said again).
+ */
+int
+queue_pause(struct queue *q, int on, uid_t uid)
+{
+	on = on != 0;
+	if (q->paused == on)
+		return (1);
+	q->paused = on;
+	q->paused_by = uid;
+	log_notice("queue %s: %s by uid %ld", q->name, on ? "paused" : "resumed",
+	    (long)uid);
+	events_publish_queue(on ? EVENTS_QUEUE_PAUSED : EVENTS_QUEUE_UNPAUSED, q->idx, 0,
+	    (uint64_t)uid, NULL);
+	if (!on)
+		dispatch_kick(q);	/* what waited goes now */
+	return (0);
 }
 
 /*

@@ -1378,10 +1378,12 @@ conn_status(struct conn *c, uint64_t id)
 	out = wait != 0 ? c->hold : conn_out(c);
 	evbuffer_add_printf(out,
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s%s%.*s%s", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%s%.*s%s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
-	    " key=" : "", (int)klen, key != NULL ? key : "", http);
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "",
+	    job_queue(j)->paused && !JOB_FINAL(j->state) && j->state != JOB_RUNNING ?
+	    " paused=1" : "", key != NULL ? " key=" : "", (int)klen, key != NULL ? key : "",
+	    http);
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);
 	if (wait != 0)
@@ -1517,6 +1519,26 @@ conn_retry(struct conn *c, struct proto_request *req)
 		return;
 	}
 	reply_lit(c, "OK queued\n");
+}
+
+/* PAUSE <queue> | RESUME <queue>: an administrator holds or lets go a queue's dispatch. */
+static void
+conn_pause(struct conn *c, struct proto_request *req)
+{
+	const char	*cmd = req->cmd == PROTO_PAUSE ? "PAUSE" : "RESUME";
+	struct queue	*q;
+
+	if (conn_not_admin(c, cmd))
+		return;
+	if ((q = queue_find(req->queue)) == NULL) {
+		reply_err(c, "noqueue", "%s: no queue '%s'", cmd, req->queue);
+		return;
+	}
+	queue_pause(q, req->cmd == PROTO_PAUSE, c->uid);
+	if (req->cmd == PROTO_PAUSE)
+		reply_lit(c, "OK paused\n");
+	else
+		reply_lit(c, "OK resumed\n");
 }
 
 /*
@@ -1681,6 +1703,10 @@ conn_request(struct conn *c, struct proto_request *req)
 		break;
 	case PROTO_EVENTS:
 		conn_events(c, req);
+		break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+		conn_pause(c, req);
 		break;
 	case PROTO_INVALID:
 		if (req->skip > (uint64_t)master_config->max_payload + SERVER_SKIP_MAX + 1) {

@@ -447,6 +447,24 @@ proto_decode_dead(struct proto_request *req, const struct proto_token *tok, int 
 	req->cmd = PROTO_DEAD;
 }
 
+/* PAUSE <queue> | RESUME <queue>: the queue is required. */
+static void
+proto_decode_pause(struct proto_request *req, enum proto_cmd cmd, const char *name,
+    const struct proto_token *tok, int ntok)
+{
+	if (ntok < 2) {
+		proto_err(req, "proto", "%s: missing queue name", name);
+		return;
+	}
+	if (ntok > 2) {
+		proto_err_tok(req, name, "unexpected argument", &tok[2]);
+		return;
+	}
+	if (proto_decode_queue_arg(req, name, &tok[1]) != 0)
+		return;
+	req->cmd = cmd;
+}
+
 /* RETRY <id> | RETRY all [queue] */
 static void
 proto_decode_retry(struct proto_request *req, const struct proto_token *tok, int ntok)
@@ -696,6 +714,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_noargs(req, PROTO_STATS, "STATS", tok, ntok);
 		else if (memcmp(tok[0].s, "RETRY", 5) == 0)
 			proto_decode_retry(req, tok, ntok);
+		else if (memcmp(tok[0].s, "PAUSE", 5) == 0)
+			proto_decode_pause(req, PROTO_PAUSE, "PAUSE", tok, ntok);
 		else
 			goto unknown;
 		break;
@@ -711,6 +731,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_noargs(req, PROTO_RELOAD, "RELOAD", tok, ntok);
 		else if (memcmp(tok[0].s, "EVENTS", 6) == 0)
 			proto_decode_events(req, tok, ntok);
+		else if (memcmp(tok[0].s, "RESUME", 6) == 0)
+			proto_decode_pause(req, PROTO_RESUME, "RESUME", tok, ntok);
 		else
 			goto unknown;
 		break;

@@ -30,7 +30,9 @@ enum proto_cmd {
 	PROTO_RETRY,		/* RETRY <id> | RETRY all [queue] */
 	PROTO_HISTORY,		/* HISTORY <id> */
 	PROTO_RELOAD,		/* RELOAD */
-	PROTO_EVENTS		/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
+	PROTO_EVENTS,		/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
+	PROTO_PAUSE,		/* PAUSE <queue> */
+	PROTO_RESUME		/* RESUME <queue> */
 };
 
 #define PROTO_F_WAIT		0x01
@@ -50,7 +52,7 @@ enum proto_cmd {
 
 struct proto_request {
 	enum proto_cmd	 cmd;
-	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT; DEAD, RETRY all: "" for every queue */
+	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT, PAUSE, RESUME; DEAD, RETRY all: "" for every queue */
 	uint64_t	 id;				/* WAIT, STATUS, CANCEL, RETRY, HISTORY; EVENTS since */
 	uint64_t	 epoch;				/* EVENTS epoch= */
 	const char	*glob;				/* EVENTS type=: into the caller's buffer, or NULL */

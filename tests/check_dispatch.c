@@ -2572,6 +2572,122 @@ START_TEST(test_batch_cancel)
 }
 END_TEST
 
+/* ----- PAUSE (queue_pause): a queue that takes jobs and sends none ----- */
+
+/*
+ * A paused queue sends nothing, not even to a worker freed by a result; its rate's
+ * timer is not armed for nothing; RESUME kicks it and what waited goes.
+ */
+START_TEST(test_pause)
+{
+	struct job	*x, *a, *b;
+
+	tqc.batch = 1;
+	tqc.rate = 1000;
+	tqc.burst = 1000;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	x = submit("x", 0);
+	run_pending();
+	expect_job(0, x);
+	ck_assert_int_eq(queue_pause(tq, 1, 1000), 0);
+	ck_assert_int_eq(queue_pause(tq, 1, 1000), 1);	/* already: nothing said again */
+	ck_assert_int_eq(tq->paused, 1);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	/* The running job ends as usual; its worker gets nothing. */
+	head_result(tw[0].w, FRAME_OK, "x", 1);
+	ck_assert_int_eq(x->state, JOB_DONE);
+	run_pending();
+	dispatch_queue(tq);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(a->state, JOB_QUEUED);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_uint_eq(tq->nready, 2);
+	ck_assert(tq->dp.rate_ev == NULL || !evtimer_pending(tq->dp.rate_ev, NULL));
+	/* RESUME: kicked, both go. */
+	ck_assert_int_eq(queue_pause(tq, 0, 1000), 0);
+	ck_assert_int_eq(queue_pause(tq, 0, 1000), 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(1, b);
+	ck_assert_int_eq(a->state, JOB_RUNNING);
+	ck_assert_int_eq(b->state, JOB_RUNNING);
+}
+END_TEST
+
+/* A queue a reload removed drains though paused: nothing could RESUME it. */
+START_TEST(test_pause_removed_drains)
+{
+	struct job	*a;
+
+	tqc.batch = 1;
+	queue_make();
+	worker_make(0);
+	queue_pause(tq, 1, 0);
+	a = submit("a", 0);
+	run_pending();
+	expect_no_frame(0);
+	tq->removed = 1;
+	dispatch_queue(tq);
+	expect_job(0, a);
+	tq->removed = 0;
+}
+END_TEST
+
+/* Keyed jobs of a paused queue wait too, parked or not; RESUME sends them. */
+START_TEST(test_pause_keys)
+{
+	struct job	*a1, *a2, *b1;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	run_pending();
+	expect_job(0, a1);
+	ck_assert(job_parked(a2));
+	queue_pause(tq, 1, 0);
+	b1 = submit_key("b1", "b");
+	/* a1's end makes a2 runnable by its key, not by the queue. */
+	head_result(tw[0].w, FRAME_OK, "a1", 1);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(a2->state, JOB_QUEUED);
+	ck_assert_int_eq(b1->state, JOB_QUEUED);
+	queue_pause(tq, 0, 0);
+	run_pending();
+	ck_assert_int_eq(a2->state, JOB_RUNNING);
+	ck_assert_int_eq(b1->state, JOB_RUNNING);
+	ck_assert_uint_eq(tq->running, 2);
+}
+END_TEST
+
+/* A batch queue sends no batch while paused, even a full one, and arms no timer. */
+START_TEST(test_pause_batch)
+{
+	struct job	*j[4];
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 0;
+	queue_make();
+	worker_make_batch(0);
+	queue_pause(tq, 1, 0);
+	submit_xs(j, 4);
+	expect_no_frame(0);
+	ck_assert(tq->dp.batch_ev == NULL || !evtimer_pending(tq->dp.batch_ev, NULL));
+	queue_pause(tq, 0, 0);
+	run_pending();
+	expect_batch(0, j, 4);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -2602,6 +2718,8 @@ dispatch_suite(void)
 	    (int)(sizeof no_ahead / sizeof no_ahead[0]));
 	tcase_add_test(tc_disp, test_rate);
 	tcase_add_test(tc_disp, test_recycle_by_count);
+	tcase_add_test(tc_disp, test_pause);
+	tcase_add_test(tc_disp, test_pause_removed_drains);
 	suite_add_tcase(s, tc_disp);
 
 	tcase_add_checked_fixture(tc_res, setup, teardown);
@@ -2628,6 +2746,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_bat, setup, teardown);
 	tcase_add_test(tc_bat, test_batch_size_full);
+	tcase_add_test(tc_bat, test_pause_batch);
 	tcase_add_test(tc_bat, test_batch_wait);
 	tcase_add_test(tc_bat, test_batch_size_ahead);
 	tcase_add_test(tc_bat, test_batch_limits);
@@ -2655,6 +2774,7 @@ dispatch_suite(void)
 	tcase_add_test(tc_keys, test_keys_max_running);
 	tcase_add_test(tc_keys, test_keys_rate);
 	tcase_add_test(tc_keys, test_keys_pause);
+	tcase_add_test(tc_keys, test_pause_keys);
 	tcase_add_test(tc_keys, test_keys_cancel_and_lost);
 	tcase_add_test(tc_keys, test_keys_reload);
 	tcase_add_test(tc_keys, test_keys_many_bounded);
