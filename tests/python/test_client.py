@@ -102,10 +102,6 @@ class Offline(unittest.TestCase):
         for bad in ("", "a b", "k" * 256, "é"):
             with self.assertRaisesRegex(ValueError, "bad key"):
                 jobpool.submit_options(key=bad)
-        kws: list[dict[str, Any]] = [{"attempts": 3}]
-        for kw in kws:
-            with self.assertRaisesRegex(jobpool.NotSupported, "not supported"):
-                jobpool.submit_options(**kw)
         with self.assertRaises(ValueError):
             jobpool.submit_options(timeout=-1)
         self.assertEqual(jobpool.submit_options(idem="order-42:a/b+c=~_."),
@@ -281,8 +277,6 @@ class Daemon(WithConnection):
         # A name that would break the framing is refused before anything is sent.
         with self.assertRaises(ValueError):
             await self.jp.submit("dé faut", b"x")
-        with self.assertRaises(jobpool.NotSupported):
-            await self.jp.submit("default", b"x", attempts=2)
         with self.assertRaises(ValueError):
             await self.jp.submit("default", b"x", idem="not one word")
         # A job with a key (the daemon takes key=; a bad one never leaves the client).

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable
 from typing import (TYPE_CHECKING, Any, AsyncGenerator, Generator, Iterable, Optional,
                     Union)
 
-from .errors import (ConnectFailed, ConnectionLost, JobError, NotSupported,
+from .errors import (ConnectFailed, ConnectionLost, JobError,
                      ProtocolError, job_error)
 from .path import default_socket
 from .stats import parse_stats, parse_words
@@ -85,14 +85,8 @@ def _ms(what: str, seconds: float) -> int:
 
 def submit_options(timeout: Optional[float] = None, priority: Optional[int] = None,
                    delay: Optional[float] = None, nonblock: bool = False,
-                   attempts: Optional[int] = None, key: Optional[str] = None,
-                   idem: Optional[str] = None) -> bytes:
+                   key: Optional[str] = None, idem: Optional[str] = None) -> bytes:
     """The option words of a SUBMIT line (timeout and delay in seconds)."""
-    for name, val in (("attempts", attempts),):
-        if val is not None:
-            raise NotSupported(
-                f"submit: {name}= is not supported by this jobpoold yet "
-                f"(issue 16); nothing was sent")
     words = []
     if key is not None:
         # One word of printable ASCII, 1 to 255 bytes (PROTOCOL.md, key=): anything
@@ -394,8 +388,8 @@ class Connection(asyncio.Protocol):
 
     async def submit(self, queue: str, data: Payload, *, timeout: Optional[float] = None,
                      priority: Optional[int] = None, delay: Optional[float] = None,
-                     nonblock: bool = False, attempts: Optional[int] = None,
-                     key: Optional[str] = None, idem: Optional[str] = None) -> bytes:
+                     nonblock: bool = False, key: Optional[str] = None,
+                     idem: Optional[str] = None) -> bytes:
         """Submit a job and wait for it: its result, or JobFailed, JobTimeout
         (both JobDead) or JobCancelled with the job id and the daemon's text;
         ProtocolError when the daemon refuses it (unknown queue: code ``noqueue``;
@@ -411,13 +405,12 @@ class Connection(asyncio.Protocol):
         first job with it waits, runs, or ended less than idempotency_window ago), a
         submit with it makes no new job and gets the first job's result; so a resend
         after ConnectionLost is safe. Cancelling the task then cancels that first
-        job. attempts= raises NotSupported: the daemon does not take it yet."""
+        job."""
         if (timeout is None and priority is None and delay is None and not nonblock
-                and attempts is None and key is None and idem is None):
+                and key is None and idem is None):
             opts = b""
         else:
-            opts = submit_options(timeout, priority, delay, nonblock, attempts, key,
-                                  idem)
+            opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = data if type(data) is bytes else _body(data)
         word = self._words.get(queue) or self._word(queue)
         if self._paused:
@@ -432,14 +425,14 @@ class Connection(asyncio.Protocol):
     def submit_future(self, queue: str, data: Payload, *,
                       timeout: Optional[float] = None, priority: Optional[int] = None,
                       delay: Optional[float] = None, nonblock: bool = False,
-                      attempts: Optional[int] = None, key: Optional[str] = None,
+                      key: Optional[str] = None,
                       idem: Optional[str] = None) -> "asyncio.Future[bytes]":
         """submit() without a coroutine: the job's future, at once (the shape of
         loop.run_in_executor, and without the cost of a task per job when gathering
         thousands). Cancelling the future cancels the job. It does not wait for the
         socket to drain: a producer of an unbounded stream wants map() (or submit(),
         which waits)."""
-        opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
+        opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = data if type(data) is bytes else _body(data)
         job = self._submit_job(self._words.get(queue) or self._word(queue), body, opts)
         job.fut.add_done_callback(job.done_cb)
@@ -449,12 +442,12 @@ class Connection(asyncio.Protocol):
                             timeout: Optional[float] = None,
                             priority: Optional[int] = None,
                             delay: Optional[float] = None, nonblock: bool = False,
-                            attempts: Optional[int] = None, key: Optional[str] = None,
+                            key: Optional[str] = None,
                             idem: Optional[str] = None) -> int:
         """Submit a job without waiting for it to run: its id, once the daemon has
         accepted it (with a journal, once it is recorded). ``wait(id)`` gets the
         result later, from this connection or another."""
-        opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
+        opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = _body(data)
         word = self._words.get(queue) or self._word(queue)
         if self._paused:
