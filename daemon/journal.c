@@ -1770,7 +1770,9 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
-	if ((j = job_new_key(q, r->data, r->len, r->data + r->len, r->klen)) == NULL)
+	/* It keeps the key it was stored with, or none: a default was stored with it. */
+	if ((j = r->klen > 0 ? job_new_key(q, r->data, r->len, r->data + r->len,
+	    r->klen) : job_new(q, r->data, r->len)) == NULL)
 		return (-1);
 	j->id = r->id;
 	j->prio = queue_prio_clamp(&q->cf, r->prio);

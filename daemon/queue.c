@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "handler.h"
 #include "jobpoold.h"
 #include "journal.h"
 #include "log.h"
@@ -352,16 +353,23 @@ job_new(struct queue *q, const void *data, uint32_t len)
 
 /*
  * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
- * 2 bytes more than the key; a job without one is job_new's.
+ * 2 bytes more than the key. Without one, a job of an http queue takes its URL's host
+ * (issue 15: one slow or rate-limited site holds up no other), and any other is
+ * job_new's: the first letter of the handler's name keeps that test off W1's path.
  */
 struct job *
 job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
     size_t klen)
 {
 	struct job	*j;
+	char		 host[JOB_KEY_MAX];
 
-	if (key == NULL || klen == 0)
-		return (job_new(q, data, len));
+	if (key == NULL || klen == 0) {
+		if (q->cf.handler[0] != 'h' || strcmp(q->cf.handler, "http") != 0 ||
+		    (klen = handler_http_key(data, len, host, sizeof host)) == 0)
+			return (job_new(q, data, len));
+		key = host;
+	}
 	if (klen > JOB_KEY_MAX || (j = job_alloc(q, data, len, 2 + klen)) == NULL)
 		return (NULL);
 	j->haskey = 1;
