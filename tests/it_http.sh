@@ -12,7 +12,7 @@
 #   - 200 requests in flight at once at the server, from 4 worker processes;
 #   - a job's timeout and a CANCEL stop one request of several; the worker stays;
 #   - per host (two servers, two ports): a job without --key takes its URL's host as
-#     its key (STATUS shows it); max_running_per_key = 1 holds one request per host in
+#     its key (STATUS shows it), as a chain's http stage does; max_running_per_key = 1 holds one request per host in
 #     flight at each server, both hosts at once; a 429 with Retry-After: 2 from host A
 #     pauses host A alone: from the times each server recorded, host B's requests came
 #     during the pause, and no request came to host A before it ended.
@@ -47,7 +47,8 @@ jp_start "queues = (
   { name = \"alive\"; handler = \"http\"; workers = 1; concurrency = 1; },
   { name = \"one\"; handler = \"http\"; workers = 1; concurrency = 4; retries = 0; },
   { name = \"hosts\"; handler = \"http\"; workers = 1; concurrency = 8; retries = 2;
-    backoff_base = 0.05; backoff_max = 0.1; max_running_per_key = 1; }
+    backoff_base = 0.05; backoff_max = 0.1; max_running_per_key = 1; },
+  { name = \"tohosts\"; handler = \"echo\"; then = \"hosts\"; }
 );"
 
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
@@ -173,6 +174,10 @@ jp_eq_until "... from a JSON payload's url, without userinfo" "127.0.0.1:$PB" 10
 id=$(jp_ctl submit -q hosts --key mine "$UA/ok")
 jp_eq_until "... and --key still names its own" mine 10 status_of "$id" key
 jp_eq_until "(those three done)" done 10 status_of "$id" state
+id=$(jp_ctl submit -q tohosts "$UB/ok")
+jp_eq "a chain's http stage" hello "$(jp_ctl wait "$id")"
+stage=$(jp_ctl status "$id" | sed -n 's/^stage 2: job \([0-9]*\), queue hosts, .*/\1/p')
+jp_eq "... takes its URL's host as its key" "127.0.0.1:$PB" "$(status_of "$stage" key)"
 
 for i in 1 2 3 4 5 6; do echo "$UA/hold?ms=300"; echo "$UB/hold?ms=300"; done |
 	jp_ctl map -q hosts -j 12 >"$JP_TMP/hosts.out" &
