@@ -1770,7 +1770,7 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
-	/* It keeps the key it was stored with, or none: a default was stored with it. */
+	/* It keeps what was stored: its key (an http job's default too), or none. */
 	if ((j = r->klen > 0 ? job_new_key(q, r->data, r->len, r->data + r->len,
 	    r->klen) : job_new(q, r->data, r->len)) == NULL)
 		return (-1);
