@@ -487,12 +487,6 @@ void
 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
     struct job_change *info)
 {
-	/*
-	 * PERKEY: a job of a queue with handler = "http" that came without a key takes
-	 * its URL's host ("host[:port]", lowercased; the payload's "url" when it is a
-	 * JSON object) as its key here, at the one way in, so that the per-key limits
-	 * and a Retry-After's pause (dispatch_result) hold one host back, not the queue.
-	 */
 	job_table_add(j);
 	if (waiter != NULL && server_wait(waiter, j) != 0)
 		log_warnx("job %llu: no memory to register its waiter",
@@ -799,6 +793,8 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	uint64_t	 ran_us, now;
 	uint16_t	 http = 0;
 	int		 rearm;
+	const char	*key;
+	size_t		 klen;
 
 	if ((j = dispatch_find_running(w, id)) == NULL) {
 		log_warnx("worker %ld (queue %s): result for job %llu, which it does not "
@@ -844,12 +840,15 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	default:
 		job_crashes_clear(j);
 		/*
-		 * PERKEY: a Retry-After (retry_after_s) is the server's word on its own
-		 * load, not on this job: once jobs have keys (an http job's defaulting to
-		 * its URL's host), it pauses the key here, so no job of that host starts
-		 * before it: dispatch_key_pause(q, key, keylen, now_ms() +
-		 * retry_after_s * 1000). Until then it delays this job's retry alone.
+		 * A Retry-After (retry_after_s) is the server's word on its own load, not
+		 * on this job: it pauses the job's key (an http job's is its URL's host
+		 * unless it was given one), so no job of that host starts before it while
+		 * the others go on. The job's own retry waits for it as well.
 		 */
+		if (retry_after_s > 0 && j->haskey) {
+			key = job_key(j, &klen);
+			keys_pause(q, key, klen, now_ms() + (uint64_t)retry_after_s * 1000);
+		}
 		dispatch_attempt_end(j, w, ran_us, JOB_FAILED, status == FRAME_PERMANENT ?
 		    DISPATCH_PERMANENT : 0, retry_after_s, NULL, data, len);
 		break;

@@ -494,7 +494,11 @@ void		 queue_revert_workers(struct queue *q);
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
-/* The same with a key (key NULL or klen 0: none; klen at most JOB_KEY_MAX). */
+/*
+ * The same with a key (klen at most JOB_KEY_MAX); key NULL or klen 0: none, but for a
+ * job of an http queue, which takes its URL's host (handler_http_key). SUBMIT, Redis
+ * and a chain's next stage come in here; a stored job (the journal) keeps its own.
+ */
 struct job	*job_new_key(struct queue *q, const void *data, uint32_t len,
 		    const char *key, size_t klen);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */

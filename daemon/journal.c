@@ -1900,7 +1900,9 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
-	if ((j = job_new_key(q, r->data, r->len, r->data + r->len, r->klen)) == NULL)
+	/* It keeps what was stored: its key (an http job's default too), or none. */
+	if ((j = r->klen > 0 ? job_new_key(q, r->data, r->len, r->data + r->len,
+	    r->klen) : job_new(q, r->data, r->len)) == NULL)
 		return (-1);
 	j->id = r->id;
 	j->prio = queue_prio_clamp(&q->cf, r->prio);

@@ -1328,8 +1328,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (unsigned long long)idem_next_expiry_ms());
 		return (REQ_DONE);
 	}
-	if ((j = (req->flags & PROTO_F_KEY) ? job_new_key(q, req->body, req->size,
-	    req->key, req->keylen) : job_new(q, req->body, req->size)) == NULL) {
+	/* Without key=, an http queue's job takes its URL's host (job_new_key). */
+	if ((j = job_new_key(q, req->body, req->size, (req->flags & PROTO_F_KEY) ?
+	    req->key : NULL, (req->flags & PROTO_F_KEY) ? req->keylen : 0)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}

@@ -2096,6 +2096,113 @@ START_TEST(test_keys_pause)
 }
 END_TEST
 
+/*
+ * A failure with a Retry-After (an http 429 or 503) pauses the job's key: the key's
+ * next job waits for it, another key's goes at once, and so does the unkeyed.
+ */
+START_TEST(test_keys_retry_after)
+{
+	struct job	*a1, *a2, *b1, *u;
+	uint64_t	 t0;
+
+	tqc.retries = 3;
+	tqc.backoff_base_ms = 10;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	run_pending();
+	expect_job(0, a1);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, a1->id, FRAME_FAILED, 1, "http 429", 8);
+	ck_assert_int_eq(a1->state, JOB_RETRY_WAIT);	/* its retry waits too */
+	a2 = submit_key("a2", "a");
+	b1 = submit_key("b1", "b");
+	u = submit("u", 0);
+	run_pending();
+	expect_job(0, b1);
+	expect_job(1, u);
+	ck_assert(job_parked(a2));
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+	head_result(tw[0].w, FRAME_OK, "b1", 2);
+	head_result(tw[1].w, FRAME_OK, "u", 1);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	/* Once the second is over, a's jobs go: none before it. */
+	run_until(a2->state == JOB_RUNNING || a1->state == JOB_RUNNING);
+	ck_assert_uint_ge(now_ms() - t0, 1000);
+	run_until(a2->state == JOB_RUNNING && a1->state == JOB_RUNNING);
+	/* Without a key, a Retry-After delays its job alone. */
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[1].w, FRAME_OK, "a", 1);
+	u = submit("u2", 0);
+	run_pending();
+	ck_assert_int_eq(u->state, JOB_RUNNING);
+	dispatch_result(TAILQ_FIRST(&tw[0].w->inflight) == u ? tw[0].w : tw[1].w,
+	    u->id, FRAME_FAILED, 1, "503", 3);
+	ck_assert_int_eq(u->state, JOB_RETRY_WAIT);
+	run_until(tq->keys.nkeys == 0);
+	ck_assert_uint_eq(tq->keys.nheap, 0);
+}
+END_TEST
+
+/*
+ * A job of an http queue submitted without a key takes its URL's host: lowercased,
+ * with its port, without userinfo; from a JSON payload's "url" too. One without a
+ * readable URL, or of another handler's queue, has none; a given key stays.
+ */
+START_TEST(test_keys_http_default)
+{
+	static const struct {
+		const char	*payload, *key;
+	} t[] = {
+		{ "http://Example.ORG/a?b", "example.org" },
+		{ "  https://user:pw@Host.example:8443/x  ", "host.example:8443" },
+		{ "http://a@b@127.0.0.1:80#f", "127.0.0.1:80" },
+		{ "http://h:?q", "h" },
+		{ "http://[::1]:8080/", "[::1]:8080" },
+		{ "{\"method\": \"POST\", \"url\": \"http://API.example/v1\", "
+		  "\"body\": \"x\"}", "api.example" },
+		{ "http:///nohost", NULL },
+		{ "ftp://example.org/", NULL },
+		{ "not a url", NULL },
+		{ "{\"url\": 1}", NULL },
+		{ "", NULL },
+	};
+	struct job	*j;
+	const char	*k;
+	char		*h;
+	size_t		 i, n;
+
+	tqc.handler = (char *)"http";
+	queue_make();
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		j = job_new_key(tq, t[i].payload, strlen(t[i].payload), NULL, 0);
+		ck_assert_ptr_nonnull(j);
+		k = job_key(j, &n);
+		if (t[i].key == NULL)
+			ck_assert_msg(k == NULL, "%s: key %.*s", t[i].payload, (int)n, k);
+		else {
+			ck_assert_msg(k != NULL && n == strlen(t[i].key) &&
+			    memcmp(k, t[i].key, n) == 0, "%s: key %.*s, not %s",
+			    t[i].payload, (int)n, k != NULL ? k : "", t[i].key);
+			ck_assert_int_eq(memcmp(j->data, t[i].payload, j->len), 0);
+		}
+		job_free(j);
+	}
+	/* A key given stays; and on another handler's queue a URL is no key. */
+	j = job_new_key(tq, "http://a.example/", 17, "mine", 4);
+	k = job_key(j, &n);
+	ck_assert(n == 4 && memcmp(k, "mine", 4) == 0);
+	job_free(j);
+	h = tq->cf.handler;
+	tq->cf.handler = (char *)"echo";
+	j = job_new_key(tq, "http://a.example/", 17, NULL, 0);
+	ck_assert_int_eq(j->haskey, 0);
+	job_free(j);
+	tq->cf.handler = h;
+}
+END_TEST
+
 /* A parked job cancelled, a worker lost, a shutdown, a handler that cannot start. */
 START_TEST(test_keys_cancel_and_lost)
 {
@@ -2775,6 +2882,8 @@ dispatch_suite(void)
 	tcase_add_test(tc_keys, test_keys_rate);
 	tcase_add_test(tc_keys, test_keys_pause);
 	tcase_add_test(tc_keys, test_pause_keys);
+	tcase_add_test(tc_keys, test_keys_retry_after);
+	tcase_add_test(tc_keys, test_keys_http_default);
 	tcase_add_test(tc_keys, test_keys_cancel_and_lost);
 	tcase_add_test(tc_keys, test_keys_reload);
 	tcase_add_test(tc_keys, test_keys_many_bounded);
