@@ -21,12 +21,14 @@ static int	submit_exec(struct ctl_run *);
 const struct ctl_cmd ctl_submit_cmd = {
 	.name = "submit",
 	.usage = { "[-w [-r]] [-n] [-q queue] [-p prio] [--delay s] [--timeout s] "
-	    "[--key NAME] [data | -]", "--redis URL --stream S [-w [-r]] [data | -]" },
+	    "[--key NAME] [--idem token] [data | -]",
+	    "--redis URL --stream S [-w [-r]] [data | -]" },
 	.help = "submit one job; print its id, or with -w its result "
-	    "(-r, --raw: the bytes only, no newline added); with --redis, add it to a "
+	    "(-r, --raw: the bytes only, no newline added); --idem: a resend with the "
+	    "token gets the first job (its id, its result); with --redis, add it to a "
 	    "Redis stream that jobpoold queues read, and print its entry id",
 	.options = CTL_O_WAIT | CTL_O_RAW | CTL_O_NONBLOCK | CTL_O_QUEUE | CTL_O_PRIO |
-	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS | CTL_O_KEY,
+	    CTL_O_DELAY | CTL_O_TIMEOUT | CTL_O_REDIS | CTL_O_KEY | CTL_O_IDEM,
 	.maxargs = 1,
 	.toomany = "quote the data, or use - for stdin",
 	.flags = CTL_CONNECT,
@@ -81,6 +83,11 @@ submit_check(struct ctl_run *r)
 		ctl_warnx("submit: --key is for the daemon's queues, not --redis");
 		return (EXIT_USAGE);
 	}
+	if (r->idem != NULL && r->redis != NULL) {
+		ctl_warnx("submit: --idem is the daemon's; a Redis stream has no tokens "
+		    "(leave out --idem or --redis)");
+		return (EXIT_USAGE);
+	}
 	if (r->argc == 1 && strcmp(r->argv[0], "-") != 0) {
 		submit_data = r->argv[0];
 		submit_len = strlen(submit_data);
@@ -101,20 +108,20 @@ submit_exec(struct ctl_run *r)
 {
 	struct jobpool_result	 res;
 	uint64_t		 id;
-	int			 rc, ret;
+	int			 rc, ret, dup;
 
 	if (r->redis != NULL)
 		return (ctl_redis_submit(r, submit_data, submit_len));
 	if (r->wait)
 		r->opts.flags |= JOBPOOL_WAIT;
-	if ((rc = jobpool_submit_key(r->jp, &r->opts, r->key, submit_data, submit_len,
-	    &id)) != JOBPOOL_OK) {
+	if ((rc = jobpool_submit_idem(r->jp, &r->opts, r->key, r->idem, submit_data,
+	    submit_len, &id, &dup)) != JOBPOOL_OK) {
 		ctl_jperr(r->jp, "submit", rc);
 		return (EXIT_DAEMON);
 	}
 	if (!r->wait) {
 		if (ctl_json)
-			printf("{\"id\":%" PRIu64 "}\n", id);
+			printf("{\"id\":%" PRIu64 "%s}\n", id, dup ? ",\"dup\":true" : "");
 		else
 			printf("%" PRIu64 "\n", id);
 		return (0);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "proto.h"
 
 /* Long options without a short form. */
 enum {
@@ -34,7 +35,8 @@ enum {
 	OPT_STREAM,
 	OPT_KEY,
 	OPT_TYPE,
-	OPT_SINCE
+	OPT_SINCE,
+	OPT_IDEM
 };
 
 /* Every option of a command, and the CTL_O_ bit that lets a command take it. */
@@ -59,6 +61,7 @@ static const struct ctl_option {
 	{ CTL_O_SINCE, { "since", required_argument, NULL, OPT_SINCE } },
 	{ CTL_O_FOLLOW, { "follow", no_argument, NULL, 'f' } },
 	{ CTL_O_KEY, { "key", required_argument, NULL, OPT_KEY } },
+	{ CTL_O_IDEM, { "idem", required_argument, NULL, OPT_IDEM } },
 	{ 0, { "json", no_argument, NULL, OPT_JSON } },
 	{ 0, { "help", no_argument, NULL, 'h' } },
 };
@@ -353,6 +356,14 @@ ctl_option(struct ctl_run *r, int ch, const char *arg)
 		if (ctl_check_key(name, arg) != 0)
 			return (-1);
 		r->key = arg;
+		break;
+	case OPT_IDEM:
+		if (!proto_valid_idem(arg, strlen(arg))) {
+			ctl_warnx("%s: --idem: bad token '%.80s': 1 to %d of "
+			    PROTO_IDEM_CHARS, r->cmd->name, arg, PROTO_MAX_IDEM);
+			return (-1);
+		}
+		r->idem = arg;
 		break;
 	default:	/* '?': getopt has said what is wrong */
 		return (-1);

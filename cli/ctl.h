@@ -49,6 +49,7 @@
 #define CTL_O_SINCE	0x1000	/* --since: since */
 #define CTL_O_FOLLOW	0x2000	/* -f, --follow: follow */
 #define CTL_O_KEY	0x4000	/* --key: key (the job's key, SUBMIT key=) */
+#define CTL_O_IDEM	0x8000	/* --idem: idem (an idempotency token) */
 
 /* What ctl_run() does for a command (struct ctl_cmd's flags). */
 #define CTL_CONNECT	0x1	/* connects: exec runs with r->jp, closed after it */
@@ -70,6 +71,7 @@ struct ctl_run {
 	const char			 *since;	/* events --since */
 	int				  follow;	/* events -f */
 	const char			 *key;		/* --key: the jobs' key */
+	const char			 *idem;		/* submit --idem */
 
 	int				  argc;		/* the operands */
 	char				**argv;
@@ -96,7 +98,8 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd	ctl_submit_cmd, ctl_map_cmd, ctl_status_cmd, ctl_wait_cmd,
 				ctl_cancel_cmd, ctl_dead_cmd, ctl_retry_cmd, ctl_reload_cmd,
-				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd;
+				ctl_ping_cmd, ctl_top_cmd, ctl_events_cmd, ctl_pause_cmd,
+				ctl_resume_cmd;
 
 extern const char	*ctl_socket;		/* -s, or NULL for the default */
 extern int		 ctl_json;		/* --json */

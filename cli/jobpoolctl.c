@@ -35,6 +35,8 @@ static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cancel_cmd,
 	&ctl_dead_cmd,
 	&ctl_retry_cmd,
+	&ctl_pause_cmd,
+	&ctl_resume_cmd,
 	&ctl_reload_cmd,
 	&ctl_ping_cmd,
 	&ctl_events_cmd,

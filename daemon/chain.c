@@ -254,7 +254,10 @@ chain_next_stage(struct chain *c, struct job *j)
 		c->state = CHAIN_DONE;
 		return;
 	}
-	/* The next stage keeps j's key (issue 15), so its per-key limits hold all along. */
+	/*
+	 * The next stage keeps j's key (issue 15), so its per-key limits hold all along;
+	 * without one, an http queue's stage takes its URL's host (job_new_key).
+	 */
 	key = job_key(j, &klen);
 	if ((n = job_new_key(nq, job_result(j), job_rlen(j), key, klen)) == NULL ||
 	    job_extra(n) == NULL) {

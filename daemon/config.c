@@ -1111,6 +1111,8 @@ config_parse_queue(struct config_parse *cp, struct config *cf, const config_sett
 		} else if (strcmp(key, "http_max_host_connections") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_CONCURRENCY, &v) == 0)
 				qc->http_max_host_connections = (uint32_t)v;
+		} else if (strcmp(key, "paused") == 0) {
+			config_want_bool(cp, s, where, &qc->paused);
 		} else if (strcmp(key, "retries") == 0) {
 			if (config_want_int(cp, s, where, 0, CONFIG_MAX_RETRIES, &v) == 0)
 				qc->retries = (uint32_t)v;
@@ -1436,6 +1438,12 @@ config_parse_root(struct config_parse *cp, struct config *cf, const config_setti
 			if (config_want_int(cp, s, "", CONFIG_MIN_EVENTS_RING,
 			    CONFIG_MAX_EVENTS_RING, &v) == 0)
 				cf->events_ring = (uint32_t)v;
+		} else if (strcmp(key, "idempotency_window") == 0) {
+			config_want_duration(cp, s, "", &cf->idempotency_window_ms);
+		} else if (strcmp(key, "idempotency_max") == 0) {
+			if (config_want_int(cp, s, "", 0, CONFIG_MAX_IDEMPOTENCY_MAX,
+			    &v) == 0)
+				cf->idempotency_max = (uint32_t)v;
 		} else if (strcmp(key, "journal_dir") == 0) {
 			if (config_want_string(cp, s, "", &str) != 0)
 				continue;
@@ -1561,6 +1569,10 @@ config_defaults(struct config_parse *cp, struct config *cf,
 		cf->request_timeout_ms = CONFIG_DEF_REQUEST_TIMEOUT_MS;
 	if (cf->keep_results == CONFIG_UNSET_U32)
 		cf->keep_results = CONFIG_DEF_KEEP_RESULTS;
+	if (cf->idempotency_window_ms == CONFIG_UNSET_U32)
+		cf->idempotency_window_ms = CONFIG_DEF_IDEMPOTENCY_WINDOW_MS;
+	if (cf->idempotency_max == CONFIG_UNSET_U32)
+		cf->idempotency_max = CONFIG_DEF_IDEMPOTENCY_MAX;
 	if (cf->keep_results_bytes == CONFIG_UNSET_U64)
 		cf->keep_results_bytes = CONFIG_DEF_KEEP_RESULTS_BYTES;
 	if (cf->shutdown_timeout_ms == CONFIG_UNSET_U32)
@@ -1921,6 +1933,8 @@ config_new(const char *path)
 	cf->idle_timeout_ms = CONFIG_UNSET_U32;
 	cf->request_timeout_ms = CONFIG_UNSET_U32;
 	cf->keep_results = CONFIG_UNSET_U32;
+	cf->idempotency_window_ms = CONFIG_UNSET_U32;
+	cf->idempotency_max = CONFIG_UNSET_U32;
 	cf->keep_results_bytes = CONFIG_UNSET_U64;
 	cf->shutdown_timeout_ms = CONFIG_UNSET_U32;
 	cf->kill_timeout_ms = CONFIG_UNSET_U32;

@@ -75,6 +75,7 @@ struct queue_config {
 	int		 http_output;		/* CONFIG_HTTP_OUTPUT_*: what a result is */
 
 	uint32_t	 retries;	/* extra attempts after a failed attempt */
+	int		 paused;	/* made paused (PAUSE); a reload leaves a queue's pause be */
 
 	/* Issue 3: lifecycle. */
 	uint32_t	 backoff_base_ms;	/* retry delay base; default 1000 */
@@ -118,6 +119,11 @@ struct queue_config {
 #define CONFIG_FSYNC_INTERVAL	1	/* written before the reply; fsync'd every interval */
 #define CONFIG_FSYNC_ALWAYS	2	/* fsync'd before the reply, shared by a group */
 
+/* idempotency_window and idempotency_max: 10 minutes, and 100,000 tokens (17 MiB). */
+#define CONFIG_DEF_IDEMPOTENCY_WINDOW_MS	600000U
+#define CONFIG_DEF_IDEMPOTENCY_MAX		100000U
+#define CONFIG_MAX_IDEMPOTENCY_MAX		(1U << 24)
+
 struct config {
 	char			*path;		/* the file, or CONFIG_EMBEDDED_NAME */
 	char			*socket_path;
@@ -137,6 +143,8 @@ struct config {
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 	uint32_t		 dead_max;	/* dead jobs kept; oldest dropped; default 10000 */
 	uint32_t		 events_ring;	/* events kept for EVENTS (events.c); at start only */
+	uint32_t		 idempotency_window_ms; /* a token lives this long after its job ended */
+	uint32_t		 idempotency_max; /* tokens held at most (idem.c) */
 
 	/* The journal (journal.c): NULL journal_dir, none. */
 	char			*journal_dir;	/* absolute; set only at start (a reload warns) */

@@ -10,6 +10,7 @@
  *   GET /api/job?id=N			one job's state and attempts
  *   GET /api/events			the event ring as Server-Sent Events
  *   POST /api/retry?id=N, /api/cancel?id=N	actions, when dashboard_actions is on
+ *   POST /api/pause?queue=Q, /api/resume?queue=Q	the same
  *
  * The queues and workers come from /status itself. Nothing here shows a payload or a
  * result: ids, queues, states, timings, and error texts cut at DASHBOARD_ERROR_MAX.
@@ -760,6 +761,46 @@ dashboard_action(struct evhttp_request *req, int cancel)
 	dashboard_send_json(req, HTTP_OK, "OK", b);
 }
 
+/* POST /api/pause?queue=Q and /api/resume?queue=Q: as PAUSE and RESUME do. */
+static void
+dashboard_pause(struct evhttp_request *req, int on)
+{
+	struct evbuffer	*b;
+	struct queue	*q;
+	const char	*why;
+	char		 name[PROTO_MAX_NAME + 2], *peer = NULL;
+	ev_uint16_t	 port = 0;
+
+	if ((why = dashboard_may_act(req)) != NULL) {
+		dashboard_error(req, 403, "Forbidden", "%s", why);
+		return;
+	}
+	/* One byte more than a name may have: a longer one is refused, not cut. */
+	if (!dashboard_query(req, "queue", name, sizeof name) ||
+	    !proto_valid_name(name, strlen(name))) {
+		dashboard_error(req, HTTP_BADREQUEST, "Bad Request", "queue: a queue "
+		    "name is needed (?queue=NAME, 1 to %d of A-Z a-z 0-9 _ . -)",
+		    PROTO_MAX_NAME);
+		return;
+	}
+	if ((q = queue_find(name)) == NULL) {
+		dashboard_error(req, HTTP_NOTFOUND, "Not Found", "no queue '%s'", name);
+		return;
+	}
+	/* The token holder acts as the daemon itself: its uid in STATS and the event. */
+	queue_pause(q, on, geteuid());
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
+	log_info("dashboard: queue %s %s from %s port %u", q->name, on ? "paused" :
+	    "resumed", peer != NULL ? peer : "?", (unsigned)port);
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_SERVUNAVAIL, "Out of memory");
+		return;
+	}
+	evbuffer_add_printf(b, "{\"ok\":true,\"queue\":\"%s\",\"paused\":%s}\n", q->name,
+	    q->paused ? "true" : "false");
+	dashboard_send_json(req, HTTP_OK, "OK", b);
+}
+
 /* ----- routing ----- */
 
 /* A GET of a JSON endpoint: the body, or an error already sent (NULL). */
@@ -812,9 +853,12 @@ dashboard_request(struct evhttp_request *req, const char *path)
 
 	if (master_config == NULL || !master_config->dashboard)
 		return (0);
-	if (strcmp(path, "/api/retry") == 0 || strcmp(path, "/api/cancel") == 0) {
+	if (strcmp(path, "/api/retry") == 0 || strcmp(path, "/api/cancel") == 0 ||
+	    strcmp(path, "/api/pause") == 0 || strcmp(path, "/api/resume") == 0) {
 		if (cmd != EVHTTP_REQ_POST)
 			dashboard_not_allowed(req, path, "POST");
+		else if (strcmp(path, "/api/pause") == 0 || strcmp(path, "/api/resume") == 0)
+			dashboard_pause(req, strcmp(path, "/api/pause") == 0);
 		else
 			dashboard_action(req, strcmp(path, "/api/cancel") == 0);
 		return (1);

@@ -423,15 +423,19 @@ dispatch_queue(struct queue *q)
 {
 	struct worker	*w;
 	uint32_t	 tokens = UINT32_MAX;
-	int		 i, nready_workers = 0;
+	int		 i, nready_workers = 0, paused;
 
 	if (q->failed_reason != NULL && (q->nready > 0 || q->keys.nparked > 0))
 		dispatch_fail_ready(q);
 	/*
+	 * An administrator's PAUSE sends nothing until RESUME kicks q (queue_pause); a
+	 * queue a reload removed drains all the same, since nothing can RESUME it.
 	 * A chain's stage sends nothing while its next queue is full (chain.c): its jobs
 	 * wait here, and its producers are pushed back once it fills in turn.
 	 */
-	if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
+	if ((paused = q->paused && !q->removed))
+		tokens = 0;
+	else if (q->ch.next != NULL && dispatch_runnable(q) && chain_next_full(q))
 		tokens = 0;
 	else if (q->failed_reason == NULL && dispatch_runnable(q)) {
 		for (i = 0; i < q->nworkers; i++) {
@@ -454,7 +458,8 @@ dispatch_queue(struct queue *q)
 		if (dispatch_runnable(q))
 			dispatch_pass(q, nready_workers, 1, &tokens);
 	}
-	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held)
+	if (q->cf.rate > 0 && tokens == 0 && dispatch_runnable(q) && !q->ch.held &&
+	    !paused)
 		dispatch_arm_rate(q);
 	/* A queue a reload removed goes once its last job is done. */
 	if (q->removed && queue_depth(q) == 0 && q->running == 0) {
@@ -482,12 +487,6 @@ void
 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_state st,
     struct job_change *info)
 {
-	/*
-	 * PERKEY: a job of a queue with handler = "http" that came without a key takes
-	 * its URL's host ("host[:port]", lowercased; the payload's "url" when it is a
-	 * JSON object) as its key here, at the one way in, so that the per-key limits
-	 * and a Retry-After's pause (dispatch_result) hold one host back, not the queue.
-	 */
 	job_table_add(j);
 	if (waiter != NULL && server_wait(waiter, j) != 0)
 		log_warnx("job %llu: no memory to register its waiter",
@@ -498,12 +497,13 @@ dispatch_accept(struct queue *q, struct job *j, struct conn *waiter, enum job_st
 		queue_push_as(q, j, info);
 }
 
-/* Accept a new job into its queue, with a new id. */
+/* Accept a new job into its queue, with a new id (dispatch_submit: info NULL). */
 uint64_t
-dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
+dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
+    struct job_change *info)
 {
 	j->id = job_next_id();
-	dispatch_accept(q, j, waiter, JOB_QUEUED, NULL);
+	dispatch_accept(q, j, waiter, JOB_QUEUED, info);
 	return (j->id);
 }
 
@@ -817,6 +817,8 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	const char	*meta = NULL;
 	uint8_t		 metalen = 0;
 	int		 rearm;
+	const char	*key;
+	size_t		 klen;
 
 	if ((j = dispatch_find_running(w, id)) == NULL) {
 		log_warnx("worker %ld (queue %s): result for job %llu, which it does not "
@@ -866,12 +868,15 @@ dispatch_result(struct worker *w, uint64_t id, int status, uint32_t retry_after_
 	default:
 		job_crashes_clear(j);
 		/*
-		 * PERKEY: a Retry-After (retry_after_s) is the server's word on its own
-		 * load, not on this job: once jobs have keys (an http job's defaulting to
-		 * its URL's host), it pauses the key here, so no job of that host starts
-		 * before it: dispatch_key_pause(q, key, keylen, now_ms() +
-		 * retry_after_s * 1000). Until then it delays this job's retry alone.
+		 * A Retry-After (retry_after_s) is the server's word on its own load, not
+		 * on this job: it pauses the job's key (an http job's is its URL's host
+		 * unless it was given one), so no job of that host starts before it while
+		 * the others go on. The job's own retry waits for it as well.
 		 */
+		if (retry_after_s > 0 && j->haskey) {
+			key = job_key(j, &klen);
+			keys_pause(q, key, klen, now_ms() + (uint64_t)retry_after_s * 1000);
+		}
 		dispatch_attempt_end(j, w, ran_us, JOB_FAILED, status == FRAME_PERMANENT ?
 		    DISPATCH_PERMANENT : 0, retry_after_s, NULL, data, len);
 		break;

@@ -23,6 +23,7 @@
  * Which transition is which event, once (events_job_changed, a lifecycle listener):
  *   queued or delayed, from new (accepted, or recovered) or dead (RETRY)  job.queued
  *     (the next stage of a chain: prev=, the stage it follows, in aux)
+ *     (with SUBMIT's idempotency token, idem=, in its text slot)
  *   JOB_EV_STARTED (the head of a worker's batch starts)                  job.started
  *   done                                                                  job.succeeded
  *   retry_wait or dead after an attempt that failed: first the attempt's
@@ -110,7 +111,7 @@ static const char *const events_names[EVENTS_NTYPES] = {
 	"job.queued", "job.started", "job.succeeded", "job.failed", "job.retrying",
 	"job.timeout", "job.cancelled", "job.dead", "worker.started", "worker.exited",
 	"worker.recycled", "queue.full", "queue.resumed", "queue.backoff",
-	"daemon.reloaded", "daemon.stopping"
+	"queue.paused", "queue.unpaused", "daemon.reloaded", "daemon.stopping"
 };
 
 static void	events_deliver_cb(evutil_socket_t, short, void *);
@@ -390,9 +391,12 @@ events_job_changed(const struct job_change *ch)
 	case JOB_DELAYED:
 		if (ch->from != JOB_NEW && ch->from != JOB_DEAD)
 			break;
-		/* A chain's next stage names the stage before it (chain.c). */
+		/*
+		 * A chain's next stage names the stage before it (chain.c); a job
+		 * accepted by a SUBMIT with idem= has its token as its text.
+		 */
 		events_job(EVENTS_JOB_QUEUED, ch, chain_active != 0 ?
-		    chain_prev(ch->j) : 0, NULL, 0);
+		    chain_prev(ch->j) : 0, ch->from == JOB_NEW ? ch->text : NULL, ch->len);
 		break;
 	case JOB_EV_STARTED:
 		events_job(EVENTS_JOB_STARTED, ch, 0, NULL, 0);
@@ -474,12 +478,17 @@ events_queue_name(const struct events_rec *rec)
 	return (queues[rec->queue]->name);
 }
 
-/* Does the type carry an error (error=) rather than a reason (reason=)? */
-static int
-events_is_error(int type)
+/*
+ * The name of the type's text: an error (error=), a job.queued's idempotency token
+ * (idem=), or a reason (reason=).
+ */
+static const char *
+events_text_key(int type)
 {
-	return (type == EVENTS_JOB_FAILED || type == EVENTS_JOB_TIMEOUT ||
-	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED);
+	if (type == EVENTS_JOB_FAILED || type == EVENTS_JOB_TIMEOUT ||
+	    type == EVENTS_JOB_DEAD || type == EVENTS_JOB_CANCELLED)
+		return ("error");
+	return (type == EVENTS_JOB_QUEUED ? "idem" : "reason");
 }
 
 /* The one field that depends on r's type, and its value; NULL if it has none. */
@@ -499,6 +508,10 @@ events_extra(const struct events_rec *r, uint64_t *v)
 	case EVENTS_QUEUE_BACKOFF:
 		*v = r->aux;
 		return ("delay_ms");
+	case EVENTS_QUEUE_PAUSED:
+	case EVENTS_QUEUE_UNPAUSED:
+		*v = r->aux;
+		return ("uid");		/* the administrator's (queue_pause) */
 	case EVENTS_WORKER_EXITED:
 		*v = (uint64_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		return (WIFSIGNALED(st) ? "signal" : "exit");
@@ -584,7 +597,8 @@ events_line(char *buf, size_t room, const struct events_rec *r)
 			p = events_num(p, "key_len", r->keylen);
 	}
 	if (r->text != 0) {
-		name = events_is_error(r->type) ? " error" : " reason";
+		name = events_text_key(r->type);
+		*p++ = ' ';
 		p = events_put(p, name, strlen(name));
 		if ((text = events_text(r, &tlen)) == NULL)
 			p = events_lit(p, "_lost=1");
@@ -656,10 +670,10 @@ events_format_json(struct evbuffer *out, const struct events_rec *r)
 	if (r->text != 0) {
 		if ((text = events_text(r, &tlen)) == NULL)
 			evbuffer_add_printf(out, ",\"%s_lost\":true",
-			    events_is_error(r->type) ? "error" : "reason");
+			    events_text_key(r->type));
 		else {
 			evbuffer_add_printf(out, ",\"%s\":\"",
-			    events_is_error(r->type) ? "error" : "reason");
+			    events_text_key(r->type));
 			events_json_text(out, text, tlen);
 			evbuffer_add(out, "\"", 1);
 		}

@@ -87,6 +87,12 @@ int	handler_plugin_open(const char *spec, struct handler *h, const char **arg,
 	    char **cause);
 /* handler = "http": an HTTP request per job, several at once (handler_http.c). */
 const struct handler	*handler_http_find(void);
+/*
+ * The master's: an http job's default key, its URL's host ("host[:port]", lowercased)
+ * in buf; its length, or 0 (no readable URL, or no host that fits size).
+ */
+size_t			 handler_http_key(const void *data, size_t len, char *buf,
+			    size_t size);
 /* "exec:PATH [ARGS]": run PATH per job. */
 int	handler_exec_open(const char *spec, struct handler *h, const char **arg,
 	    char **cause);

@@ -571,6 +571,47 @@ fail:
 	return (-1);
 }
 
+/*
+ * The master's part (issue 15): the key of an http job submitted without one, its
+ * URL's host, "host[:port]" as written but lowercased, without userinfo, so that the
+ * queue's per-key limits and a Retry-After's pause (dispatch_result) hold one host back,
+ * not the queue. Its length in buf (not NUL-terminated), or 0: no key, for a payload
+ * http_parse refuses (its worker fails it, saying why), or a host that is empty,
+ * longer than size or not printable ASCII (a key's bytes, jobpoold.h).
+ */
+size_t
+handler_http_key(const void *data, size_t len, char *buf, size_t size)
+{
+	struct http_spec	 sp;
+	const char		*h, *end, *p;
+	char			 err[8];
+	size_t			 n = 0, i;
+
+	if (len == 0 || http_parse(data, len, &sp, err, sizeof err) != 0)
+		return (0);
+	h = strstr(sp.url, "://") + 3;	/* http_scheme_ok: there is one */
+	end = h + strcspn(h, "/?#");
+	for (p = end; p > h; p--) {
+		if (p[-1] == '@') {
+			h = p;	/* the last '@' ends the userinfo */
+			break;
+		}
+	}
+	if (end > h && end[-1] == ':')
+		end--;		/* "host:" is "host" */
+	if (end > h && (size_t)(end - h) <= size) {
+		for (i = 0; h + i < end; i++) {
+			if (h[i] < '!' || h[i] > '~')
+				break;
+			buf[i] = (char)tolower((unsigned char)h[i]);
+		}
+		if (h + i == end)
+			n = i;
+	}
+	http_spec_free(&sp);
+	return (n);
+}
+
 /* ----- requests ----- */
 
 /* The body, bounded by http_max_response: past it the transfer is aborted. */

@@ -378,6 +378,8 @@ struct queue {
 	struct queue_config	*prev_cf;	/* rolling: how workers were made before */
 	uint32_t		 prev_gen;
 	int			 removed;	/* a reload removed it: drains, takes no jobs */
+	int			 paused;	/* PAUSE: takes jobs, sends none (queue_pause) */
+	uid_t			 paused_by;	/* who paused it; (uid_t)-1: its config did */
 	uint32_t		 running;	/* jobs its workers hold (supervisor.c's worker_held) */
 	uint32_t		 busy;		/* workers holding any (the same) */
 	char			*failed_reason;	/* the handler cannot start: no workers run */
@@ -478,6 +480,7 @@ extern int		  nqueues;
 struct queue	*queue_create(const struct queue_config *qc);
 void		 queue_free(struct queue *q);
 struct queue	*queue_find(const char *name);
+int		 queue_pause(struct queue *q, int on, uid_t uid);
 /* prio, brought into qc's range of priorities (the one clamp). */
 static inline int16_t
 queue_prio_clamp(const struct queue_config *qc, long long prio)
@@ -498,7 +501,11 @@ void		 queue_revert_workers(struct queue *q);
 int		 queue_has_room(struct queue *q, uint32_t len);
 /* New job (not yet in any list); NULL on allocation failure. */
 struct job	*job_new(struct queue *q, const void *data, uint32_t len);
-/* The same with a key (key NULL or klen 0: none; klen at most JOB_KEY_MAX). */
+/*
+ * The same with a key (klen at most JOB_KEY_MAX); key NULL or klen 0: none, but for a
+ * job of an http queue, which takes its URL's host (handler_http_key). SUBMIT, Redis
+ * and a chain's next stage come in here; a stored job (the journal) keeps its own.
+ */
 struct job	*job_new_key(struct queue *q, const void *data, uint32_t len,
 		    const char *key, size_t klen);
 /* Put a job in its queue: ready, or delayed until run_at. The queue owns it. */
@@ -559,7 +566,12 @@ void		 job_table_free(void);
 #define JOB_EV_CANCELLING	17	/* it is asked to stop: j->cancel says why */
 struct job_change {
 	struct job	*j;
-	const char	*text;		/* final: the result or error it keeps */
+	/*
+	 * final: the result or error it keeps; accepted (queued or delayed from new) by
+	 * a SUBMIT: its idempotency token (idem=), or NULL. Not a field of its own: the
+	 * struct is filled on every job's path (bench W1).
+	 */
+	const char	*text;
 	const char	*err;		/* retry_wait, dead: the attempt's error */
 	const char	*cause;		/* dead: why it was quarantined (poison), or NULL */
 	uint64_t	 delay_ms;	/* retry_wait: its backoff */
@@ -729,8 +741,15 @@ void		 dispatch_result(struct worker *w, uint64_t id, int status,
 		    uint32_t retry_after_s, const char *data, uint32_t len);
 /* A worker is gone: requeue what it held. */
 void		 dispatch_worker_lost(struct worker *w, const char *why);
-/* Submit a new job (already checked for room); returns its id. */
-uint64_t	 dispatch_submit(struct queue *q, struct job *j, struct conn *waiter);
+/* Submit a new job (already checked for room), with what its change says (info: SUBMIT's
+ * idempotency token, or NULL); returns its id. */
+uint64_t	 dispatch_submit_as(struct queue *q, struct job *j, struct conn *waiter,
+		    struct job_change *info);
+static inline uint64_t
+dispatch_submit(struct queue *q, struct job *j, struct conn *waiter)
+{
+	return (dispatch_submit_as(q, j, waiter, NULL));
+}
 /* The one accept path (SUBMIT, recovery): j's id is set; st JOB_QUEUED or JOB_DEAD. */
 void		 dispatch_accept(struct queue *q, struct job *j, struct conn *waiter,
 		    enum job_state st, struct job_change *info);

@@ -20,6 +20,10 @@
  *	RETRY	u64 id			a dead job queued again, attempts from 0
  *	NEXT	u64 id			the next job id (first in every file; last too in a
  *					snapshot, should the first be damaged)
+ *	IDEM	u64 id, u64 expires (wall-clock ms; 0: its job has not ended), u32 owner
+ *		(uid), u8 qlen, queue name, u8 tlen, token: job id's idempotency token
+ *		(idem.c), at the submit, at its job's end and when a dead job is queued
+ *		again; the last one of a job is the truth, an END does not forget it
  *
  * Replaying the files in order gives the jobs that were live. A record that is cut
  * short, fails its crc or does not decode is damage: the replay skips it and goes on
@@ -66,6 +70,7 @@
 #include <event2/event.h>
 
 #include "jobpoold.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -76,7 +81,7 @@
 #define JREC_MAX	(CONFIG_FRAME_MAX + 65536)
 #define JREASON_MAX	1024			/* of a dead job's reason, journalled */
 
-enum { JR_SUBMIT = 1, JR_END, JR_DEAD, JR_RETRY, JR_NEXT };
+enum { JR_SUBMIT = 1, JR_END, JR_DEAD, JR_RETRY, JR_NEXT, JR_IDEM };
 
 /* A live job read back from the journal (recovery, and jobs of unknown queues). */
 struct jrec {
@@ -441,6 +446,50 @@ rec_dead(struct evbuffer *b, uint64_t id, uint8_t last_status, uint64_t died,
 	return (0);
 }
 
+/* IDEM: a token's life (expires: wall-clock ms, 0: live). */
+static int
+rec_idem(struct evbuffer *b, uint64_t id, uint64_t expires, uint32_t owner,
+    const char *qname, const char *tok, uint8_t tlen, size_t *sizep)
+{
+	struct evbuffer_iovec	 v;
+	size_t			 qlen = strlen(qname), body = 1 + 8 + 8 + 4 + 1 + qlen + 1 + tlen;
+	unsigned char		*p;
+
+	if ((p = rec_begin(b, body, &v)) == NULL)
+		return (-1);
+	p = put8(p, JR_IDEM);
+	p = put64(p, id);
+	p = put64(p, expires);
+	p = put32(p, owner);
+	p = put8(p, (uint8_t)qlen);
+	memcpy(p, qname, qlen);
+	p += qlen;
+	p = put8(p, tlen);
+	memcpy(p, tok, tlen);
+	rec_end(b, &v, body);
+	if (sizep != NULL)
+		*sizep = JREC_HDR + body;
+	return (0);
+}
+
+/* A token's expiry as the wall clock says it: 0 while its job lives. */
+static uint64_t
+idem_expires_wall(const struct idem_tok *t)
+{
+	uint64_t	now = now_ms();
+
+	if (t->expires_ms == 0)
+		return (0);
+	return (wall_ms() + (t->expires_ms > now ? t->expires_ms - now : 0));
+}
+
+static int
+rec_tok(struct evbuffer *b, const struct idem_tok *t, size_t *sizep)
+{
+	return (rec_idem(b, t->id, idem_expires_wall(t), priv_owner_uid(t->owner),
+	    queues[t->qidx]->name, t->tok, t->len, sizep));
+}
+
 /* What a job's SUBMIT record holds, from the job. */
 static uint64_t
 job_run_at_wall(const struct job *j)
@@ -620,6 +669,22 @@ journal_job_changed(const struct job_change *ch)
 		j->x->end_batch = journal_last_batch();
 }
 
+/* idem.c: a token was given, its job ended, or it lives again. */
+void
+journal_idem(const struct idem_tok *t)
+{
+	size_t	size;
+
+	if (!journal_on)
+		return;
+	if (rec_tok(J.buf, t, &size) != 0) {
+		journal_oom("IDEM", t->id);
+		return;
+	}
+	J.file_bytes += size;
+	journal_appended();
+}
+
 void
 journal_retry(const struct job *j)
 {
@@ -681,6 +746,12 @@ journal_snap_job(struct job *j, void *arg)
 	return (0);
 }
 
+static int
+journal_snap_tok(const struct idem_tok *t, void *arg)
+{
+	return (rec_tok(arg, t, NULL));
+}
+
 /* Every job the daemon must not forget, as SUBMIT records: a new file's contents. */
 static int
 journal_snapshot(struct evbuffer *b, uint64_t *live)
@@ -704,6 +775,9 @@ journal_snapshot(struct evbuffer *b, uint64_t *live)
 			return (-1);
 	}
 	*live = sn.live;
+	/* Tokens are not counted live: they expire without a record saying so. */
+	if (idem_foreach(journal_snap_tok, b) != 0)
+		return (-1);
 	for (r = J.orphans; r != NULL; r = r->hnext) {
 		if (rec_orphan(b, r, &size) != 0)
 			return (-1);
@@ -1141,6 +1215,8 @@ struct jset {
 	uint64_t	  mask;
 	uint64_t	  n;
 	uint64_t	  next_id;
+	struct jset	 *idem;		/* the tokens (IDEM: id, run_at the expiry, data
+					   the token), by job id; NULL: not kept */
 };
 
 static uint64_t
@@ -1280,6 +1356,55 @@ jset_saw(struct jset *s, uint64_t id)
 		s->next_id = id + 1;
 }
 
+/* An IDEM record into s->idem (the newest of a job's is the truth); s NULL: decode only. */
+static int
+jset_apply_idem(struct jset *s, const unsigned char *p, size_t n, const char **why)
+{
+	struct jset	 *t;
+	struct jrec	**slot, *r;
+	uint64_t	  id = get64(p + 1);
+	uint8_t		  qlen, tlen;
+
+	if (n < 23)
+		return (-1);
+	qlen = p[21];
+	if (qlen == 0 || qlen >= sizeof r->qname || n < 23 + (size_t)qlen)
+		return (-1);
+	tlen = p[22 + qlen];
+	if (tlen == 0 || n != 23 + (size_t)qlen + tlen)
+		return (-1);
+	if (s == NULL)
+		return (0);
+	jset_saw(s, id);
+	if ((t = s->idem) == NULL)
+		return (0);
+	if (t->b == NULL || t->n > 2 * t->mask) {
+		if (jset_grow(t) != 0 && t->b == NULL) {
+			*why = "out of memory";
+			return (-1);
+		}
+	}
+	if ((r = calloc(1, sizeof *r + tlen)) == NULL) {
+		*why = "out of memory";
+		return (-1);
+	}
+	r->id = id;
+	r->run_at = get64(p + 9);
+	r->owner = get32(p + 17);
+	memcpy(r->qname, p + 22, qlen);
+	r->len = tlen;
+	memcpy(r->data, p + 23 + qlen, tlen);
+	slot = jset_slot(t, id);
+	if (*slot != NULL) {
+		r->hnext = (*slot)->hnext;
+		jrec_free(*slot);
+		t->n--;
+	}
+	*slot = r;
+	t->n++;
+	return (0);
+}
+
 /*
  * Apply one record. 0, or -1 with *why if it is malformed. With s NULL, only whether it
  * decodes, without copying anything: the resync asks that of every candidate.
@@ -1297,6 +1422,8 @@ jset_apply(struct jset *s, const unsigned char *p, size_t n, const char **why)
 	if (n < 9)
 		return (-1);
 	id = get64(p + 1);
+	if (p[0] == JR_IDEM)
+		return (jset_apply_idem(s, p, n, why));
 	if (p[0] == JR_NEXT) {
 		if (n != 9)
 			return (-1);
@@ -1676,11 +1803,12 @@ jset_read_file(struct jset *s, int dirfd, const char *name, struct journal_repla
 int
 journal_replay(const void *buf, size_t len, struct journal_replay *jr)
 {
-	struct jset	 s = { 0 };
+	struct jset	 s = { 0 }, toks = { 0 };
 	struct jrec	*r;
 	uint64_t	 i;
 	int		 rc;
 
+	s.idem = &toks;
 	rc = jset_replay(&s, buf, len, jr);
 	for (i = 0; s.b != NULL && i <= s.mask; i++) {
 		for (r = s.b[i]; r != NULL; r = r->hnext) {
@@ -1690,7 +1818,9 @@ journal_replay(const void *buf, size_t len, struct journal_replay *jr)
 		}
 	}
 	jr->next_id = s.next_id;
+	jr->tokens = toks.n;
 	jset_free(&s);
+	jset_free(&toks);
 	return (rc);
 }
 
@@ -1770,7 +1900,9 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
 
 	if ((q = queue_find(r->qname)) == NULL || q->removed)
 		return (0);
-	if ((j = job_new_key(q, r->data, r->len, r->data + r->len, r->klen)) == NULL)
+	/* It keeps what was stored: its key (an http job's default too), or none. */
+	if ((j = r->klen > 0 ? job_new_key(q, r->data, r->len, r->data + r->len,
+	    r->klen) : job_new(q, r->data, r->len)) == NULL)
 		return (-1);
 	j->id = r->id;
 	j->prio = queue_prio_clamp(&q->cf, r->prio);
@@ -1803,14 +1935,18 @@ journal_restore(const struct jrec *r, uint64_t now_wall)
  * Put every recovered job back, in id order (the order they were accepted); the ones
  * whose queue does not exist stay in J.orphans. Takes the records out of s.
  */
+/*
+ * Take every record out of s, in id order (the order jobs were accepted): a malloc'd
+ * array of *n (NULL when s is empty), or -1 if out of memory (s is left as it was).
+ */
 static int
-journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
+jset_take_sorted(struct jset *s, struct jrec ***allp, uint64_t *n)
 {
 	struct jrec	**all, *r, *next;
-	uint64_t	  i, n = 0, now_wall = wall_ms();
-	int		  rc;
+	uint64_t	  i;
 
-	*nqueued = *ndead = 0;
+	*allp = NULL;
+	*n = 0;
 	if (s->n == 0)
 		return (0);
 	if ((all = calloc(s->n, sizeof *all)) == NULL)
@@ -1818,12 +1954,26 @@ journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
 	for (i = 0; i <= s->mask; i++) {
 		for (r = s->b[i]; r != NULL; r = next) {
 			next = r->hnext;
-			all[n++] = r;
+			all[(*n)++] = r;
 		}
 		s->b[i] = NULL;
 	}
 	s->n = 0;
-	qsort(all, n, sizeof *all, cmp_jrec_id);
+	qsort(all, *n, sizeof *all, cmp_jrec_id);
+	*allp = all;
+	return (0);
+}
+
+static int
+journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
+{
+	struct jrec	**all, *r;
+	uint64_t	  i, n, now_wall = wall_ms();
+	int		  rc;
+
+	*nqueued = *ndead = 0;
+	if (jset_take_sorted(s, &all, &n) != 0)
+		return (-1);
 	for (i = 0; i < n; i++) {
 		r = all[i];
 		if ((rc = journal_restore(r, now_wall)) < 0) {
@@ -1846,6 +1996,49 @@ journal_restore_all(struct jset *s, uint64_t *nqueued, uint64_t *ndead)
 	}
 	free(all);
 	return (0);
+}
+
+/*
+ * Give idem.c the tokens read back, in id order (a token given again, to a newer job,
+ * wins), less the expired ones and those of queues the config has not. A token whose
+ * job had not ended but is not waiting now (its end's record was lost in a crash)
+ * starts its window now. Takes the records out of t.
+ */
+static int
+journal_restore_tokens(struct jset *t, uint32_t window_ms, uint64_t *ntok)
+{
+	struct jrec	**all, *r;
+	struct queue	 *q;
+	struct job	 *j;
+	uint64_t	  i, n, now_wall = wall_ms(), now = now_ms(), exp;
+	int		  owner, rc = 0;
+
+	*ntok = 0;
+	if (jset_take_sorted(t, &all, &n) != 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		r = all[i];
+		if (rc != 0 || (q = queue_find(r->qname)) == NULL || q->removed ||
+		    (owner = priv_owner_index((uid_t)r->owner)) < 0 ||
+		    (r->run_at != 0 && r->run_at <= now_wall)) {
+			jrec_free(r);
+			continue;
+		}
+		if (r->run_at != 0)
+			exp = now + (r->run_at - now_wall > (UINT64_C(1) << 40) ?
+			    (UINT64_C(1) << 40) : r->run_at - now_wall);
+		else if ((j = job_find(r->id)) != NULL && !JOB_FINAL(j->state))
+			exp = 0;
+		else
+			exp = now + window_ms;
+		if (idem_restore(q->idx, (uint16_t)owner, r->data, r->len, r->id, exp) != 0)
+			rc = -1;
+		else
+			(*ntok)++;
+		jrec_free(r);
+	}
+	free(all);
+	return (rc);
 }
 
 /* Say which queues the orphans wait for (one line a queue). */
@@ -2030,10 +2223,10 @@ journal_damaged(const char *name, const struct journal_replay *jr)
 int
 journal_open(const struct config *cf, char **cause)
 {
-	struct jset	 s = { 0 };
+	struct jset	 s = { 0 }, toks = { 0 };
 	struct journal_replay jr;
 	struct evbuffer	*snap = NULL;
-	uint64_t	*files = NULL, total = 0, nq, nd, live, t0 = now_ms();
+	uint64_t	*files = NULL, total = 0, nq, nd, ntok, live, t0 = now_ms();
 	size_t		 nfiles = 0, i;
 	char		 name[64];
 	const char	*why, *call;
@@ -2062,6 +2255,7 @@ journal_open(const struct config *cf, char **cause)
 	if (journal_list(J.dirfd, &files, &nfiles) != 0)
 		return (journal_fail(cause, "journal_dir: read %s: %s", J.dir,
 		    strerror(errno)));
+	s.idem = &toks;
 
 	/* Replay every file in order. */
 	for (i = 0; i < nfiles; i++) {
@@ -2085,6 +2279,12 @@ journal_open(const struct config *cf, char **cause)
 		goto fail;
 	}
 	jset_free(&s);
+	if (journal_restore_tokens(&toks, cf->idempotency_window_ms, &ntok) != 0) {
+		err = journal_fail(cause, "journal: out of memory restoring the "
+		    "idempotency tokens");
+		goto fail;
+	}
+	jset_free(&toks);
 	J.recovered = nq + nd;
 
 	/* A fresh file with just the live jobs; then the old ones go. */
@@ -2135,11 +2335,12 @@ journal_open(const struct config *cf, char **cause)
 	J.thr_started = 1;
 	journal_on = 1;
 	log_info("journal: %s, fsync %s; %llu record%s read from %zu file%s in %llu ms: "
-	    "%llu job%s queued again, %llu dead job%s kept", J.dir,
-	    policy_name(J.policy_m), (unsigned long long)total, total == 1 ? "" : "s",
-	    nfiles, nfiles == 1 ? "" : "s", (unsigned long long)(now_ms() - t0),
-	    (unsigned long long)nq, nq == 1 ? "" : "s", (unsigned long long)nd,
-	    nd == 1 ? "" : "s");
+	    "%llu job%s queued again, %llu dead job%s kept, %llu idempotency token%s",
+	    J.dir, policy_name(J.policy_m), (unsigned long long)total,
+	    total == 1 ? "" : "s", nfiles, nfiles == 1 ? "" : "s",
+	    (unsigned long long)(now_ms() - t0), (unsigned long long)nq,
+	    nq == 1 ? "" : "s", (unsigned long long)nd, nd == 1 ? "" : "s",
+	    (unsigned long long)ntok, ntok == 1 ? "" : "s");
 	journal_log_orphans();
 	return (0);
 fail:
@@ -2149,6 +2350,7 @@ fail:
 		evbuffer_free(snap);
 	free(files);
 	jset_free(&s);
+	jset_free(&toks);
 	return (err);
 }
 

@@ -47,6 +47,9 @@ void		journal_submit(const struct job *j);
 void		journal_end(const struct job *j);
 void		journal_dead(const struct job *j);
 void		journal_retry(const struct job *j);
+struct idem_tok;
+/* idem.c: a token was given, its job ended, or it lives again (an IDEM record). */
+void		journal_idem(const struct idem_tok *t);
 
 /* The batch that will hold the records appended so far, and the last durable one. */
 uint64_t	journal_batch(void);
@@ -105,6 +108,7 @@ struct journal_replay {
 	uint64_t	 dead;		/* of them dead */
 	uint64_t	 payload_bytes;	/* their payloads and reasons */
 	uint64_t	 next_id;
+	uint64_t	 tokens;	/* journal_replay: idempotency tokens (IDEM) */
 };
 /* A replay hashes at most the file four times, plus this many bytes per crc checked. */
 #define JOURNAL_RESYNC_COST	512

@@ -20,6 +20,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 
@@ -49,6 +50,9 @@ static void	lifecycle_log_debug(const struct job_change *)
  *     pass;
  *   - waiters (server.c) after the journal, for the rule above;
  *   - notify, then dispatch, which only kicks a queue for later in this pass;
+ *   - idem (idempotency tokens), called only while tokens are held (SUBMIT gives a
+ *     job its token with idem_give() once it is accepted): after the journal, whose
+ *     END or RETRY its own record follows, and before the queue, which may free j;
  *   - queue last: it keeps the ended job for WAIT and STATUS, or drops it, and may
  *     free it at once.
  * Each is a function, the ON() of each state or JOB_EV_* it hears, and when it wants
@@ -76,6 +80,7 @@ static void	lifecycle_log_debug(const struct job_change *)
 	L(server_job_changed,	ON_END, 1)					\
 	L(notify_job_changed,	ON_END, master_stopping)			\
 	L(source_redis_job_changed, ON_END, source_redis_nheld != 0)		\
+	L(idem_job_changed,	ON_WAITING | ON_END, idem_n != 0)		\
 	L(dispatch_job_changed,	ON(JOB_QUEUED), 1)				\
 	L(queue_job_changed,	ON_END, 1)
 

@@ -30,6 +30,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -716,6 +717,7 @@ out:
 	server_close_all();
 	source_redis_free();
 	events_free();
+	idem_free();
 	queues_free();
 	stats_free();
 	notify_free();

@@ -441,6 +441,12 @@ metrics_q_failed(const struct queue *q)
 }
 
 static double
+metrics_q_paused(const struct queue *q)
+{
+	return (q->paused ? 1.0 : 0.0);
+}
+
+static double
 metrics_q_oldest(const struct queue *q)
 {
 	return ((double)queue_oldest_wait_us(q, now_us()) / 1e6);
@@ -641,6 +647,8 @@ static const struct metrics_family metrics_families[] = {
 	    "has room.", .queue = metrics_q_blocked },
 	{ "jobpool_queue_failed", "gauge", "1 while the queue's handler cannot start.",
 	    .queue = metrics_q_failed },
+	{ "jobpool_queue_paused", "gauge", "1 while the queue is paused (PAUSE, or its "
+	    "config): it takes jobs but starts none.", .queue = metrics_q_paused },
 	{ "jobpool_queue_keys", "gauge", "Job keys the queue tracks: with jobs parked "
 	    "or running, paused, or refilling their bucket.", .queue = metrics_q_keys },
 	{ "jobpool_job_wait_seconds", "histogram", "Time from submission (or the due "
@@ -882,6 +890,7 @@ metrics_status_queue(struct evbuffer *b, const struct queue *q)
 	metrics_json_kv(b, 0, "state", queue_state_name(q));
 	metrics_json_kv(b, 0, "reason", q->failed_reason);
 	metrics_json_kv(b, 0, "handler", q->cf.handler);
+	evbuffer_add_printf(b, ",\"paused\":%s", q->paused ? "true" : "false");
 	evbuffer_add_printf(b, ",\"workers\":%d,\"queued\":%u,\"delayed\":%u,"
 	    "\"retry_wait\":%u,\"running\":%u,\"busy\":%u,\"dead\":%llu,\"bytes\":%llu,"
 	    "\"blocked\":%u,"

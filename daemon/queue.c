@@ -15,7 +15,9 @@
 
 #include <event2/event.h>
 
+#include "handler.h"
 #include "jobpoold.h"
+#include "events.h"
 #include "journal.h"
 #include "log.h"
 
@@ -95,6 +97,9 @@ queue_create(const struct queue_config *qc)
 	for (i = 0; i < q->nlevels; i++)
 		TAILQ_INIT(&q->ready[i]);
 	q->top = -1;
+	/* `paused = true;`: made paused (at start, or by the reload that adds it). */
+	q->paused = qc->paused;
+	q->paused_by = (uid_t)-1;
 	dispatch_queue_init(q);
 	keys_queue_init(q);
 	supervisor_queue_init(q, &dispatch_worker_cb);	/* its workers report to dispatch */
@@ -268,6 +273,30 @@ queue_find(const char *name)
 }
 
 /*
+ * An administrator's PAUSE (on) or RESUME of q. A paused queue takes jobs up to its
+ * limits (backpressure as usual) but dispatch_queue sends none; what its workers hold
+ * runs on. It is the queue's state, not its config: a reload keeps it, a restart
+ * forgets it (the queue starts as its config's `paused` says). 0, or 1 when q was
+ * already so (nothing said again).
+ */
+int
+queue_pause(struct queue *q, int on, uid_t uid)
+{
+	on = on != 0;
+	if (q->paused == on)
+		return (1);
+	q->paused = on;
+	q->paused_by = uid;
+	log_notice("queue %s: %s by uid %ld", q->name, on ? "paused" : "resumed",
+	    (long)uid);
+	events_publish_queue(on ? EVENTS_QUEUE_PAUSED : EVENTS_QUEUE_UNPAUSED, q->idx, 0,
+	    (uint64_t)uid, NULL);
+	if (!on)
+		dispatch_kick(q);	/* what waited goes now */
+	return (0);
+}
+
+/*
  * Call fn for every job waiting in q: the ready ones level by level, those parked
  * behind their key's limits, then the delayed ones. Stops at the first nonzero fn
  * returns, and returns it. fn must not change q.
@@ -350,9 +379,14 @@ job_new(struct queue *q, const void *data, uint32_t len)
 	return (job_alloc(q, data, len, 0));
 }
 
+static struct job	*job_new_host(struct queue *, const void *, uint32_t)
+		    __attribute__((noinline));
+
 /*
  * The same with a key, copied after the payload (jobpoold.h, job_key): one allocation,
- * 2 bytes more than the key; a job without one is job_new's.
+ * 2 bytes more than the key. Without one, a job of an http queue takes its URL's host
+ * (issue 15: one slow or rate-limited site holds up no other), and any other is
+ * job_new's: the first letter of the handler's name keeps that test off W1's path.
  */
 struct job *
 job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
@@ -360,8 +394,12 @@ job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
 {
 	struct job	*j;
 
-	if (key == NULL || klen == 0)
-		return (job_new(q, data, len));
+	if (key == NULL || klen == 0) {
+		if (__builtin_expect(q->cf.handler[0] == 'h', 0) &&
+		    strcmp(q->cf.handler, "http") == 0)
+			return (job_new_host(q, data, len));
+		return (job_alloc(q, data, len, 0));
+	}
 	if (klen > JOB_KEY_MAX || (j = job_alloc(q, data, len, 2 + klen)) == NULL)
 		return (NULL);
 	j->haskey = 1;
@@ -369,6 +407,21 @@ job_new_key(struct queue *q, const void *data, uint32_t len, const char *key,
 	j->data[len + 1] = (char)(unsigned char)klen;
 	memcpy(&j->data[len + 2], key, klen);
 	return (j);
+}
+
+/*
+ * An http queue's job without a key: its URL's host is its key, or it has none (no
+ * readable URL). Apart, so that its buffer costs job_new_key's other callers nothing.
+ */
+static struct job *
+job_new_host(struct queue *q, const void *data, uint32_t len)
+{
+	char	host[JOB_KEY_MAX];
+	size_t	klen;
+
+	if ((klen = handler_http_key(data, len, host, sizeof host)) == 0)
+		return (job_alloc(q, data, len, 0));
+	return (job_new_key(q, data, len, host, klen));
 }
 
 /* Free a job that is in no list and no table. */

@@ -65,6 +65,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 #include "priv.h"
@@ -1201,6 +1202,50 @@ conn_not_admin(struct conn *c, const char *what)
 	return (1);
 }
 
+static int	server_wait_as(struct conn *, struct job *, uint64_t);
+
+/*
+ * SUBMIT ... idem=TOKEN with a token q holds for c's user: answer with the first job
+ * (OK <id> dup, and with wait its RESULT, now or when it ends), as that job's own OK
+ * would be: not before its records are durable. 0: not a duplicate.
+ */
+static int
+conn_submit_dup(struct conn *c, struct queue *q, const struct proto_request *req)
+{
+	struct job	*j;
+	uint64_t	 id, batch;
+	char		 buf[48];
+	size_t		 n;
+
+	if (c->owner < 0 || (id = idem_find(q->idx, (uint16_t)c->owner, req->idem,
+	    req->idemlen, &batch)) == 0)
+		return (0);
+	j = job_find(id);
+	if (req->flags & PROTO_F_WAIT) {
+		if (j == NULL) {
+			reply_err(c, "notfound", "SUBMIT: idem=%.*s is job %llu, which "
+			    "ended and whose result is no longer kept", (int)req->idemlen,
+			    req->idem, (unsigned long long)id);
+			return (1);
+		}
+		/* As WAIT <id>: a chain's first stage answers for the chain's end. */
+		j = chain_follow(j);
+		if (!JOB_FINAL(j->state) && server_wait_as(c, j, id) != 0) {
+			reply_err(c, "busy", "out of memory");
+			return (1);
+		}
+	}
+	memcpy(buf, "OK ", 3);
+	n = 3 + proto_fmt_u64(buf + 3, id);
+	memcpy(buf + n, " dup\n", 5);
+	reply(c, buf, n + 5);
+	if (batch != 0 && c->hold != NULL)
+		conn_hold_until(c, batch);
+	if ((req->flags & PROTO_F_WAIT) && JOB_FINAL(j->state))
+		server_send_result(c, j, id);
+	return (1);
+}
+
 /* Handle a SUBMIT; REQ_BLOCKED leaves it unconsumed until the queue has room. */
 static int
 conn_submit(struct conn *c, struct proto_request *req)
@@ -1223,6 +1268,9 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    "events go there", req->queue, q->cf.hook);
 		return (REQ_DONE);
 	}
+	/* A resend of a job q has: it makes nothing, so it needs no room. */
+	if ((req->flags & PROTO_F_IDEM) && conn_submit_dup(c, q, req))
+		return (REQ_DONE);
 	if (journal_refusal() != NULL) {
 		reply_err(c, "unavailable", "%s", journal_refusal());
 		return (REQ_DONE);
@@ -1274,8 +1322,15 @@ conn_submit(struct conn *c, struct proto_request *req)
 		    (long)c->uid);
 		return (REQ_DONE);
 	}
-	if ((j = (req->flags & PROTO_F_KEY) ? job_new_key(q, req->body, req->size,
-	    req->key, req->keylen) : job_new(q, req->body, req->size)) == NULL) {
+	if ((req->flags & PROTO_F_IDEM) && !idem_room()) {
+		reply_err(c, "busy", "SUBMIT: idem: the daemon holds %u idempotency "
+		    "tokens (idempotency_max); the next expires in %llu ms", idem_n,
+		    (unsigned long long)idem_next_expiry_ms());
+		return (REQ_DONE);
+	}
+	/* Without key=, an http queue's job takes its URL's host (job_new_key). */
+	if ((j = job_new_key(q, req->body, req->size, (req->flags & PROTO_F_KEY) ?
+	    req->key : NULL, (req->flags & PROTO_F_KEY) ? req->keylen : 0)) == NULL) {
 		reply_err(c, "busy", "out of memory for the job");
 		return (REQ_DONE);
 	}
@@ -1290,7 +1345,12 @@ conn_submit(struct conn *c, struct proto_request *req)
 	 * OK <id> always precedes the job's RESULT: a result can only come from a worker,
 	 * and dispatch_submit() only marks the queue for dispatch later in this pass.
 	 */
-	reply_ok_id(c, dispatch_submit(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL));
+	/* A token goes with the change (job.queued's idem=), and to idem.c after. */
+	reply_ok_id(c, dispatch_submit_as(q, j, (req->flags & PROTO_F_WAIT) ? c : NULL,
+	    (req->flags & PROTO_F_IDEM) ? &(struct job_change){ .text = req->idem,
+	    .len = (uint32_t)req->idemlen } : NULL));
+	if (req->flags & PROTO_F_IDEM)
+		idem_give(j, req->idem, req->idemlen);
 	return (REQ_DONE);
 }
 
@@ -1319,10 +1379,12 @@ conn_status(struct conn *c, uint64_t id)
 	out = wait != 0 ? c->hold : conn_out(c);
 	evbuffer_add_printf(out,
 	    "OK id=%llu queue=%s state=%s prio=%d attempts=%u max_attempts=%u "
-	    "timeout_ms=%u%s%s%s%.*s%s", (unsigned long long)j->id, job_queue(j)->name,
+	    "timeout_ms=%u%s%s%s%s%.*s%s", (unsigned long long)j->id, job_queue(j)->name,
 	    job_state_name(j->state), j->prio, j->attempts, job_queue(j)->cf.retries + 1,
-	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "", key != NULL ?
-	    " key=" : "", (int)klen, key != NULL ? key : "", http);
+	    j->timeout_ms, due, j->cancel ? " cancelling=1" : "",
+	    job_queue(j)->paused && !JOB_FINAL(j->state) && j->state != JOB_RUNNING ?
+	    " paused=1" : "", key != NULL ? " key=" : "", (int)klen, key != NULL ? key : "",
+	    http);
 	evbuffer_add_printf(out, "%s", job_http_meta(j));
 	chain_status(out, j);
 	evbuffer_add(out, "\n", 1);
@@ -1459,6 +1521,26 @@ conn_retry(struct conn *c, struct proto_request *req)
 		return;
 	}
 	reply_lit(c, "OK queued\n");
+}
+
+/* PAUSE <queue> | RESUME <queue>: an administrator holds or lets go a queue's dispatch. */
+static void
+conn_pause(struct conn *c, struct proto_request *req)
+{
+	const char	*cmd = req->cmd == PROTO_PAUSE ? "PAUSE" : "RESUME";
+	struct queue	*q;
+
+	if (conn_not_admin(c, cmd))
+		return;
+	if ((q = queue_find(req->queue)) == NULL) {
+		reply_err(c, "noqueue", "%s: no queue '%s'", cmd, req->queue);
+		return;
+	}
+	queue_pause(q, req->cmd == PROTO_PAUSE, c->uid);
+	if (req->cmd == PROTO_PAUSE)
+		reply_lit(c, "OK paused\n");
+	else
+		reply_lit(c, "OK resumed\n");
 }
 
 /*
@@ -1623,6 +1705,10 @@ conn_request(struct conn *c, struct proto_request *req)
 		break;
 	case PROTO_EVENTS:
 		conn_events(c, req);
+		break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+		conn_pause(c, req);
 		break;
 	case PROTO_INVALID:
 		if (req->skip > (uint64_t)master_config->max_payload + SERVER_SKIP_MAX + 1) {

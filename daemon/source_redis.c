@@ -590,8 +590,9 @@ source_entry(struct source *s, const redisReply *e, long long deliveries)
 		    "ending: hosts died running it";
 	else if (payload->len > master_config->max_payload)
 		bad = "has a payload larger than max_payload";
-	if ((j = job_new(q, bad == NULL ? payload->str : NULL,
-	    bad == NULL ? (uint32_t)payload->len : 0)) == NULL) {
+	/* No key: an http queue's job takes its URL's host (job_new_key). */
+	if ((j = job_new_key(q, bad == NULL ? payload->str : NULL,
+	    bad == NULL ? (uint32_t)payload->len : 0, NULL, 0)) == NULL) {
 		log_warnx("queue %s: redis: out of memory for entry %llu-%llu; it stays "
 		    "pending", q->name, (unsigned long long)id.ms,
 		    (unsigned long long)id.seq);

@@ -16,6 +16,7 @@
 
 #include "jobpoold.h"
 #include "events.h"
+#include "idem.h"
 #include "journal.h"
 #include "log.h"
 
@@ -89,7 +90,10 @@ stats_proc_usage(pid_t pid, struct proc_usage *u)
 	return (0);
 }
 
-/* running, backoff (respawns are being delayed), or failed (the handler cannot start). */
+/*
+ * running, backoff (respawns are being delayed), failed (the handler cannot start), or
+ * paused (PAUSE, or its Redis source is).
+ */
 const char *
 queue_state_name(const struct queue *q)
 {
@@ -97,7 +101,7 @@ queue_state_name(const struct queue *q)
 		return ("removing");
 	if (q->failed_reason != NULL)
 		return ("failed");
-	if (source_redis_paused(q) != NULL)
+	if (q->paused || source_redis_paused(q) != NULL)
 		return ("paused");
 	if (q->sv.respawn_ev != NULL && evtimer_pending(q->sv.respawn_ev, NULL))
 		return ("backoff");
@@ -220,6 +224,7 @@ stats_write(struct evbuffer *out)
 	    (unsigned long long)(now_ms() - stats_start_ms) / 1000, server_nconns(),
 	    (unsigned long long)job_count(), master_stopping);
 	events_stats(out);
+	idem_stats(out);
 	evbuffer_add(out, "\n", 1);
 	stats_write_journal(out);
 	events_stats_lines(out);
@@ -243,8 +248,8 @@ stats_write(struct evbuffer *out)
 		    q->cf.max_jobs, (unsigned long long)q->cf.max_bytes,
 		    q->cf.max_running, q->cf.rate);
 		evbuffer_add_printf(out, "max_running_per_key=%u rate_per_key=%g "
-		    "keys=%u parked=%u ", q->cf.max_running_per_key, q->cf.rate_per_key,
-		    q->keys.nkeys, q->keys.nparked);
+		    "keys=%u parked=%u paused=%d ", q->cf.max_running_per_key,
+		    q->cf.rate_per_key, q->keys.nkeys, q->keys.nparked, q->paused);
 		stats_write_latency(out, q, now);
 		/* A chain's stage: where its results go, and whether that holds it now. */
 		if (q->ch.next != NULL)
@@ -264,6 +269,13 @@ stats_write(struct evbuffer *out)
 			    (unsigned long long)(q->sv.respawn_at > ms ? q->sv.respawn_at - ms :
 			    0));
 			stats_add_line(out, q->last_death);
+		} else if (q->paused && !q->removed) {
+			if (q->paused_by == (uid_t)-1)
+				evbuffer_add_printf(out, " reason=paused by its config "
+				    "(RESUME to go on)");
+			else
+				evbuffer_add_printf(out, " reason=paused by uid %ld (RESUME "
+				    "to go on)", (long)q->paused_by);
 		} else if (source_redis_paused(q) != NULL) {
 			evbuffer_add_printf(out, " reason=");
 			stats_add_line(out, source_redis_paused(q));

@@ -97,7 +97,8 @@ function showStatus(st) {
 			[rate(q.throughput["15m"]), "num opt"],
 			[dur(q.wait.p50), "num"], [dur(q.wait.p99), "num"],
 			[dur(q.run.p50), "num"], [dur(q.run.p99), "num"],
-			[dur(q.oldest_wait), "num"]]);
+			[dur(q.oldest_wait), "num"],
+			info.actions ? queueButton(q) : ""]);
 		tr.dataset.queue = q.name;
 		return tr;
 	}));
@@ -285,22 +286,44 @@ function followEvents() {
 
 // ----- dead jobs, one job, actions -----
 
-async function act(what, id) {
+// POST an action: the reply's body, or null after saying why not (label: what it is on).
+async function post(what, query, label) {
 	if (!token) {
 		message("an action needs the token: " + (info.token_file || "see jobpool.conf"), true);
 		$("token").focus();
-		return;
+		return null;
 	}
-	const r = await fetch("/api/" + what + "?id=" + encodeURIComponent(id), {
+	const r = await fetch("/api/" + what + "?" + query, {
 		method: "POST", headers: { "X-Jobpool-Token": token }, cache: "no-store" });
 	let body = {};
 	try { body = await r.json(); } catch (e) { /* no body */ }
 	if (r.ok)
-		message("job " + id + ": " + body.state);
-	else
-		message("job " + id + ": " + (body.error || r.status + " " + r.statusText), true);
+		return body;
+	message(label + ": " + (body.error || r.status + " " + r.statusText), true);
+	return null;
+}
+
+async function act(what, id) {
+	const body = await post(what, "id=" + encodeURIComponent(id), "job " + id);
+	if (body) message("job " + id + ": " + body.state);
 	refreshDead();
 	if ($("job").dataset.id === String(id)) showJob(id);
+}
+
+// Pause or resume a queue, then show the queues as they are now.
+async function actQueue(what, name) {
+	const body = await post(what, "queue=" + encodeURIComponent(name), "queue " + name);
+	if (body) message("queue " + name + ": " + (body.paused ? "paused" : "resumed"));
+	refresh();
+}
+
+function queueButton(q) {
+	const what = q.paused ? "resume" : "pause";
+	const b = el("button", q.paused ? "Resume" : "Pause", "action " + what);
+	b.type = "button";
+	b.dataset.queue = q.name;
+	b.addEventListener("click", ev => { ev.stopPropagation(); actQueue(what, q.name); });
+	return b;
 }
 
 function actionButton(what, id, label) {

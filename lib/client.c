@@ -38,7 +38,7 @@
 #define CLIENT_BUF_INIT		(64 * 1024)
 #define CLIENT_READ_MIN		(16 * 1024)	/* free room wanted before a read */
 #define CLIENT_MAX_BODY		((uint64_t)1 << 30)	/* largest DATA/RESULT body taken */
-#define CLIENT_SUBMIT_LINE	256	/* room for a SUBMIT line without its body */
+#define CLIENT_SUBMIT_LINE	384	/* room for a SUBMIT line without its body */
 
 /* What an outstanding request was, so its reply can be understood. */
 enum client_req_kind {
@@ -108,6 +108,10 @@ static int	client_fail(struct jobpool *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static int	client_die(struct jobpool *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	client_submit(struct jobpool *, const struct jobpool_submit_opts *,
+		    const char *, const char *, const void *, size_t, uint64_t *, int *);
+static int	client_send_submit(struct jobpool *, const struct jobpool_submit_opts *,
+		    const char *, const char *, const void *, size_t);
 
 /* Record the last failure and return its code. */
 static int
@@ -905,7 +909,7 @@ int
 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len, uint64_t *id)
 {
-	return (jobpool_submit_key(jp, opts, NULL, data, len, id));
+	return (client_submit(jp, opts, NULL, NULL, data, len, id, NULL));
 }
 
 /* The same, with a key (NULL: none). */
@@ -913,16 +917,53 @@ int
 jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const char *key, const void *data, size_t len, uint64_t *id)
 {
+	return (client_submit(jp, opts, key, NULL, data, len, id, NULL));
+}
+
+/* The same, with a key and an idempotency token (each NULL: none). */
+int
+jobpool_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len, uint64_t *id,
+    int *dup)
+{
+	return (client_submit(jp, opts, key, idem, data, len, id, dup));
+}
+
+/* Does an OK's text (the words after the id) hold the word w? */
+static int
+client_ok_has(const char *text, const char *w)
+{
+	size_t	n = strlen(w), k;
+
+	while (text != NULL && *text != '\0') {
+		while (*text == ' ' || *text == '\t')
+			text++;
+		k = strcspn(text, " \t");
+		if (k == n && memcmp(text, w, n) == 0)
+			return (1);
+		text += k;
+	}
+	return (0);
+}
+
+/* Submit one job with a key and a token (NULL: none) and read its id. */
+static int
+client_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len, uint64_t *id,
+    int *dup)
+{
 	struct jobpool_msg	msg;
 	int			rc;
 
 	if (id != NULL)
 		*id = 0;
+	if (dup != NULL)
+		*dup = 0;
 	if (jp == NULL)
 		return (JOBPOOL_EINVAL);
 	if ((rc = client_idle(jp)) != JOBPOOL_OK)
 		return (rc);
-	if ((rc = jobpool_send_submit_key(jp, opts, key, data, len)) != JOBPOOL_OK)
+	if ((rc = client_send_submit(jp, opts, key, idem, data, len)) != JOBPOOL_OK)
 		return (rc);
 	if ((rc = client_call(jp, &msg)) != JOBPOOL_OK)
 		return (rc);
@@ -931,6 +972,8 @@ jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		    "answered without a job id"));
 	if (id != NULL)
 		*id = msg.id;
+	if (dup != NULL)
+		*dup = client_ok_has(msg.text, "dup");
 	return (JOBPOOL_OK);
 }
 
@@ -1137,7 +1180,23 @@ int
 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
     const void *data, size_t len)
 {
-	return (jobpool_send_submit_key(jp, opts, NULL, data, len));
+	return (client_send_submit(jp, opts, NULL, NULL, data, len));
+}
+
+/* The same with a key (NULL: none), which goes as key=. */
+int
+jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const void *data, size_t len)
+{
+	return (client_send_submit(jp, opts, key, NULL, data, len));
+}
+
+/* The same with a key and an idempotency token (each NULL: none). */
+int
+jobpool_send_submit_idem(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len)
+{
+	return (client_send_submit(jp, opts, key, idem, data, len));
 }
 
 /* Is key a job key the daemon takes: 1 to PROTO_MAX_KEY bytes of printable ASCII? */
@@ -1155,14 +1214,14 @@ client_valid_key(const char *key, size_t klen)
 	return (1);
 }
 
-/* The same with a key (NULL: none), which goes as key=. */
-int
-jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
-    const char *key, const void *data, size_t len)
+/* A SUBMIT with a key and a token (NULL: none) into the output buffer. */
+static int
+client_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
+    const char *key, const char *idem, const void *data, size_t len)
 {
 	struct client_buf	*b;
 	const char		*queue = "default";
-	size_t			 qlen, klen = 0;
+	size_t			 qlen, klen = 0, ilen = 0;
 	int			 flags = 0, kind;
 	char			*p;
 
@@ -1186,6 +1245,10 @@ jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *op
 			return (client_fail(jp, JOBPOOL_EINVAL, "bad key: 1 to %d bytes "
 			    "of printable ASCII, no space", PROTO_MAX_KEY));
 	}
+	if (idem != NULL && !proto_valid_idem(idem,
+	    (ilen = strnlen(idem, PROTO_MAX_IDEM + 1))))
+		return (client_fail(jp, JOBPOOL_EINVAL, "bad idempotency token: 1 to "
+		    "%d of " PROTO_IDEM_CHARS, PROTO_MAX_IDEM));
 	if (data == NULL && len > 0)
 		return (client_fail(jp, JOBPOOL_EINVAL, "no data"));
 	if ((uint64_t)len > UINT64_C(9999999999999999999) ||
@@ -1234,6 +1297,12 @@ jobpool_send_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *op
 	if (flags & JOBPOOL_NONBLOCK) {
 		memcpy(p, " nonblock", 9);
 		p += 9;
+	}
+	if (ilen > 0) {
+		memcpy(p, " idem=", 6);
+		p += 6;
+		memcpy(p, idem, ilen);
+		p += ilen;
 	}
 	*p++ = '\n';
 	if (len > 0)

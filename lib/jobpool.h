@@ -150,6 +150,19 @@ int		 jobpool_submit(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 int		 jobpool_submit_key(struct jobpool *jp, const struct jobpool_submit_opts *opts,
 		     const char *key, const void *data, size_t len, uint64_t *id);
 /*
+ * The same with a key (as jobpool_submit_key's) and an idempotency token, idem (each
+ * NULL: none): 1 to 64 bytes of A-Z a-z 0-9 and . _ - : @ / + = ~. While the daemon
+ * holds the token for this queue and user (the
+ * first job waits or runs, or ended less than idempotency_window ago), a submit with
+ * it makes no job: *id is the first job's, and *dup (if not NULL) is 1. With
+ * JOBPOOL_WAIT, jobpool_wait() then gives the first job's result. A resend after a lost
+ * connection is safe.
+ */
+int		 jobpool_submit_idem(struct jobpool *jp,
+		     const struct jobpool_submit_opts *opts, const char *key,
+		     const char *idem, const void *data, size_t len, uint64_t *id,
+		     int *dup);
+/*
  * Wait for a job's result. If the job was submitted on this connection with
  * JOBPOOL_WAIT its RESULT is awaited directly; otherwise a WAIT request is sent first.
  * RESULTs for other jobs that arrive meanwhile are kept and returned by later calls.
@@ -169,6 +182,13 @@ int		 jobpool_send_submit(struct jobpool *jp, const struct jobpool_submit_opts *
 int		 jobpool_send_submit_key(struct jobpool *jp,
 		     const struct jobpool_submit_opts *opts, const char *key,
 		     const void *data, size_t len);
+/*
+ * The same with a key and an idempotency token (each NULL: none); a duplicate's OK has
+ * the word "dup" in its text.
+ */
+int		 jobpool_send_submit_idem(struct jobpool *jp,
+		     const struct jobpool_submit_opts *opts, const char *key,
+		     const char *idem, const void *data, size_t len);
 int		 jobpool_send_wait(struct jobpool *jp, uint64_t id);
 /* Send a raw request line (without the newline), for commands this library does not wrap. */
 int		 jobpool_send_line(struct jobpool *jp, const char *line);

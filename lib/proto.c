@@ -146,23 +146,49 @@ proto_parse_i64(const char *s, size_t n, int64_t *out)
 	return (0);
 }
 
+/*
+ * The bytes of words: PROTO_W_NAME of queue names (letters, digits, _ . -), PROTO_W_IDEM
+ * of idempotency tokens (those and : @ / + = ~). A table: a queue name is checked on
+ * every SUBMIT (bench W1).
+ */
+#define PROTO_W_NAME	1
+#define PROTO_W_IDEM	2
+#define PROTO_W_BOTH	(PROTO_W_NAME | PROTO_W_IDEM)
+#define PROTO_W_RANGE(a, b)	[a ... b] = PROTO_W_BOTH
+static const unsigned char proto_word_bytes[256] = {
+	PROTO_W_RANGE('a', 'z'), PROTO_W_RANGE('A', 'Z'), PROTO_W_RANGE('0', '9'),
+	['_'] = PROTO_W_BOTH, ['.'] = PROTO_W_BOTH, ['-'] = PROTO_W_BOTH,
+	[':'] = PROTO_W_IDEM, ['@'] = PROTO_W_IDEM, ['/'] = PROTO_W_IDEM,
+	['+'] = PROTO_W_IDEM, ['='] = PROTO_W_IDEM, ['~'] = PROTO_W_IDEM
+};
+
+/* Is s[0..n) 1 to max bytes of the kind of word (PROTO_W_*)? */
+static inline int
+proto_valid_word(const char *s, size_t n, size_t max, unsigned char kind)
+{
+	size_t	i;
+
+	if (n == 0 || n > max)
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (!(proto_word_bytes[(unsigned char)s[i]] & kind))
+			return (0);
+	}
+	return (1);
+}
+
 /* Is this a valid queue name? */
 int
 proto_valid_name(const char *name, size_t n)
 {
-	size_t	i;
-	char	c;
+	return (proto_valid_word(name, n, PROTO_MAX_NAME, PROTO_W_NAME));
+}
 
-	if (n == 0 || n > PROTO_MAX_NAME)
-		return (0);
-	for (i = 0; i < n; i++) {
-		c = name[i];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')
-			continue;
-		return (0);
-	}
-	return (1);
+/* An idempotency token: a word that every reader of it can take as it is. */
+int
+proto_valid_idem(const char *s, size_t n)
+{
+	return (proto_valid_word(s, n, PROTO_MAX_IDEM, PROTO_W_IDEM));
 }
 
 /* Format an unsigned number in decimal; returns its length. */
@@ -366,6 +392,20 @@ proto_submit_option(struct proto_request *req, const struct proto_token *t)
 				return (-1);
 			req->key = val.s;
 			req->keylen = val.n;
+		} else if (proto_is(&key, "idem", 4)) {
+			flag = PROTO_F_IDEM;
+			if (val.n > PROTO_MAX_IDEM) {
+				proto_err(req, "proto", "SUBMIT: idem: a token of %zu bytes "
+				    "is too long (at most %d)", val.n, PROTO_MAX_IDEM);
+				return (-1);
+			}
+			if (!proto_valid_idem(val.s, val.n)) {
+				proto_err_tok(req, "SUBMIT", "idem: bad token (1 to 64 of "
+				    PROTO_IDEM_CHARS ")", &val);
+				return (-1);
+			}
+			req->idem = val.s;
+			req->idemlen = val.n;
 		}
 	}
 	if (flag == 0) {
@@ -405,6 +445,24 @@ proto_decode_dead(struct proto_request *req, const struct proto_token *tok, int 
 	if (ntok == 2 && proto_decode_queue_arg(req, "DEAD", &tok[1]) != 0)
 		return;
 	req->cmd = PROTO_DEAD;
+}
+
+/* PAUSE <queue> | RESUME <queue>: the queue is required. */
+static void
+proto_decode_pause(struct proto_request *req, enum proto_cmd cmd, const char *name,
+    const struct proto_token *tok, int ntok)
+{
+	if (ntok < 2) {
+		proto_err(req, "proto", "%s: missing queue name", name);
+		return;
+	}
+	if (ntok > 2) {
+		proto_err_tok(req, name, "unexpected argument", &tok[2]);
+		return;
+	}
+	if (proto_decode_queue_arg(req, name, &tok[1]) != 0)
+		return;
+	req->cmd = cmd;
 }
 
 /* RETRY <id> | RETRY all [queue] */
@@ -603,6 +661,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 	req->globlen = 0;
 	req->key = NULL;
 	req->keylen = 0;
+	req->idem = NULL;
+	req->idemlen = 0;
 	req->prio = 0;
 	req->delay_ms = 0;
 	req->timeout_ms = 0;
@@ -654,6 +714,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_noargs(req, PROTO_STATS, "STATS", tok, ntok);
 		else if (memcmp(tok[0].s, "RETRY", 5) == 0)
 			proto_decode_retry(req, tok, ntok);
+		else if (memcmp(tok[0].s, "PAUSE", 5) == 0)
+			proto_decode_pause(req, PROTO_PAUSE, "PAUSE", tok, ntok);
 		else
 			goto unknown;
 		break;
@@ -669,6 +731,8 @@ proto_request_decode(const char *buf, size_t len, uint32_t max_body,
 			proto_decode_noargs(req, PROTO_RELOAD, "RELOAD", tok, ntok);
 		else if (memcmp(tok[0].s, "EVENTS", 6) == 0)
 			proto_decode_events(req, tok, ntok);
+		else if (memcmp(tok[0].s, "RESUME", 6) == 0)
+			proto_decode_pause(req, PROTO_RESUME, "RESUME", tok, ntok);
 		else
 			goto unknown;
 		break;

@@ -15,6 +15,7 @@
 #define PROTO_MAX_LINE		1024	/* a command line, without its newline */
 #define PROTO_MAX_NAME		63	/* a queue name */
 #define PROTO_MAX_KEY		255	/* a job's key (SUBMIT key=) */
+#define PROTO_MAX_IDEM		64	/* an idempotency token (SUBMIT idem=) */
 
 enum proto_cmd {
 	PROTO_INVALID = 0,	/* a whole request that is malformed: see err_code/err */
@@ -29,7 +30,9 @@ enum proto_cmd {
 	PROTO_RETRY,		/* RETRY <id> | RETRY all [queue] */
 	PROTO_HISTORY,		/* HISTORY <id> */
 	PROTO_RELOAD,		/* RELOAD */
-	PROTO_EVENTS		/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
+	PROTO_EVENTS,		/* EVENTS [since=SEQ|now|all] [epoch=E] [queue=Q] [type=GLOB] [until=now] */
+	PROTO_PAUSE,		/* PAUSE <queue> */
+	PROTO_RESUME		/* RESUME <queue> */
 };
 
 #define PROTO_F_WAIT		0x01
@@ -45,16 +48,19 @@ enum proto_cmd {
 #define PROTO_F_UNTIL		0x400	/* EVENTS until=now */
 #define PROTO_F_QUEUE		0x800	/* EVENTS queue=Q (in queue) */
 #define PROTO_F_KEY		0x8000	/* SUBMIT key=NAME (in key, keylen) */
+#define PROTO_F_IDEM		0x4000	/* SUBMIT idem=TOKEN (in idem) */
 
 struct proto_request {
 	enum proto_cmd	 cmd;
-	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT; DEAD, RETRY all: "" for every queue */
+	char		 queue[PROTO_MAX_NAME + 1];	/* SUBMIT, PAUSE, RESUME; DEAD, RETRY all: "" for every queue */
 	uint64_t	 id;				/* WAIT, STATUS, CANCEL, RETRY, HISTORY; EVENTS since */
 	uint64_t	 epoch;				/* EVENTS epoch= */
 	const char	*glob;				/* EVENTS type=: into the caller's buffer, or NULL */
 	size_t		 globlen;
 	const char	*key;				/* SUBMIT key=: into the caller's buffer */
 	size_t		 keylen;
+	const char	*idem;				/* SUBMIT idem=: into the caller's buffer, or NULL */
+	size_t		 idemlen;
 	int64_t		 prio;
 	uint32_t	 delay_ms;
 	uint32_t	 timeout_ms;
@@ -124,6 +130,13 @@ int		 proto_parse_u64(const char *s, size_t n, uint64_t *out);
 int		 proto_parse_i64(const char *s, size_t n, int64_t *out);
 /* Is name a valid queue name: 1 to 63 of [A-Za-z0-9_.-]? */
 int		 proto_valid_name(const char *name, size_t n);
+/*
+ * Is s[0..n) a valid idempotency token: 1 to PROTO_MAX_IDEM bytes of [A-Za-z0-9] and
+ * . _ - : @ / + = ~ (words that need no quoting in a request line, an EVENT line, JSON
+ * or a shell)?
+ */
+int		 proto_valid_idem(const char *s, size_t n);
+#define PROTO_IDEM_CHARS	"A-Z a-z 0-9 . _ - : @ / + = ~"
 /* Format v in decimal into buf (at least 21 bytes); returns the length. */
 size_t		 proto_fmt_u64(char *buf, uint64_t v);
 

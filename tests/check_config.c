@@ -295,6 +295,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cf->queues[0].workers, 2);
 	ck_assert_uint_eq(cf->queues[0].timeout_ms, 0);
 	check_queue_defaults(&cf->queues[0]);
+	ck_assert_int_eq(cf->queues[0].paused, 0);
+	config_free(cf);
+	cf = load_ok("queues = ( { name = \"q\"; handler = \"echo\"; paused = true; } );\n");
+	ck_assert_int_eq(cf->queues[0].paused, 1);
 	config_free(cf);
 }
 END_TEST
@@ -550,6 +554,7 @@ START_TEST(test_bad_types)
 	    "    priority_max = ( );\n"
 	    "    batch = \"8\";\n"
 	    "    retries = false;\n"
+	    "    paused = 1;\n"
 	    "  }\n"
 	    ");\n",
 	    "@:1: 'socket' must be a string\n"
@@ -566,7 +571,8 @@ START_TEST(test_bad_types)
 	    "@:13: 'priority_min' in queue #1 must be an integer\n"
 	    "@:14: 'priority_max' in queue #1 must be an integer\n"
 	    "@:15: 'batch' in queue #1 must be an integer\n"
-	    "@:16: 'retries' in queue #1 must be an integer");
+	    "@:16: 'retries' in queue #1 must be an integer\n"
+	    "@:17: 'paused' in queue #1 must be true or false");
 	load_fails("queues = { name = \"q\"; handler = \"echo\"; };\n",
 	    "@:1: 'queues' must be a list of groups: "
 	    "queues = ( { name = ...; handler = ...; }, ... );");

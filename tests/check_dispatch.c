@@ -2107,6 +2107,113 @@ START_TEST(test_keys_pause)
 }
 END_TEST
 
+/*
+ * A failure with a Retry-After (an http 429 or 503) pauses the job's key: the key's
+ * next job waits for it, another key's goes at once, and so does the unkeyed.
+ */
+START_TEST(test_keys_retry_after)
+{
+	struct job	*a1, *a2, *b1, *u;
+	uint64_t	 t0;
+
+	tqc.retries = 3;
+	tqc.backoff_base_ms = 10;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	run_pending();
+	expect_job(0, a1);
+	t0 = now_ms();
+	dispatch_result(tw[0].w, a1->id, FRAME_FAILED, 1, "http 429", 8);
+	ck_assert_int_eq(a1->state, JOB_RETRY_WAIT);	/* its retry waits too */
+	a2 = submit_key("a2", "a");
+	b1 = submit_key("b1", "b");
+	u = submit("u", 0);
+	run_pending();
+	expect_job(0, b1);
+	expect_job(1, u);
+	ck_assert(job_parked(a2));
+	ck_assert_uint_eq(tq->keys.nkeys, 2);
+	head_result(tw[0].w, FRAME_OK, "b1", 2);
+	head_result(tw[1].w, FRAME_OK, "u", 1);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	/* Once the second is over, a's jobs go: none before it. */
+	run_until(a2->state == JOB_RUNNING || a1->state == JOB_RUNNING);
+	ck_assert_uint_ge(now_ms() - t0, 1000);
+	run_until(a2->state == JOB_RUNNING && a1->state == JOB_RUNNING);
+	/* Without a key, a Retry-After delays its job alone. */
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[1].w, FRAME_OK, "a", 1);
+	u = submit("u2", 0);
+	run_pending();
+	ck_assert_int_eq(u->state, JOB_RUNNING);
+	dispatch_result(TAILQ_FIRST(&tw[0].w->inflight) == u ? tw[0].w : tw[1].w,
+	    u->id, FRAME_FAILED, 1, "503", 3);
+	ck_assert_int_eq(u->state, JOB_RETRY_WAIT);
+	run_until(tq->keys.nkeys == 0);
+	ck_assert_uint_eq(tq->keys.nheap, 0);
+}
+END_TEST
+
+/*
+ * A job of an http queue submitted without a key takes its URL's host: lowercased,
+ * with its port, without userinfo; from a JSON payload's "url" too. One without a
+ * readable URL, or of another handler's queue, has none; a given key stays.
+ */
+START_TEST(test_keys_http_default)
+{
+	static const struct {
+		const char	*payload, *key;
+	} t[] = {
+		{ "http://Example.ORG/a?b", "example.org" },
+		{ "  https://user:pw@Host.example:8443/x  ", "host.example:8443" },
+		{ "http://a@b@127.0.0.1:80#f", "127.0.0.1:80" },
+		{ "http://h:?q", "h" },
+		{ "http://[::1]:8080/", "[::1]:8080" },
+		{ "{\"method\": \"POST\", \"url\": \"http://API.example/v1\", "
+		  "\"body\": \"x\"}", "api.example" },
+		{ "http:///nohost", NULL },
+		{ "ftp://example.org/", NULL },
+		{ "not a url", NULL },
+		{ "{\"url\": 1}", NULL },
+		{ "", NULL },
+	};
+	struct job	*j;
+	const char	*k;
+	char		*h;
+	size_t		 i, n;
+
+	tqc.handler = (char *)"http";
+	queue_make();
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		j = job_new_key(tq, t[i].payload, strlen(t[i].payload), NULL, 0);
+		ck_assert_ptr_nonnull(j);
+		k = job_key(j, &n);
+		if (t[i].key == NULL)
+			ck_assert_msg(k == NULL, "%s: key %.*s", t[i].payload, (int)n, k);
+		else {
+			ck_assert_msg(k != NULL && n == strlen(t[i].key) &&
+			    memcmp(k, t[i].key, n) == 0, "%s: key %.*s, not %s",
+			    t[i].payload, (int)n, k != NULL ? k : "", t[i].key);
+			ck_assert_int_eq(memcmp(j->data, t[i].payload, j->len), 0);
+		}
+		job_free(j);
+	}
+	/* A key given stays; and on another handler's queue a URL is no key. */
+	j = job_new_key(tq, "http://a.example/", 17, "mine", 4);
+	k = job_key(j, &n);
+	ck_assert(n == 4 && memcmp(k, "mine", 4) == 0);
+	job_free(j);
+	h = tq->cf.handler;
+	tq->cf.handler = (char *)"echo";
+	j = job_new_key(tq, "http://a.example/", 17, NULL, 0);
+	ck_assert_int_eq(j->haskey, 0);
+	job_free(j);
+	tq->cf.handler = h;
+}
+END_TEST
+
 /* A parked job cancelled, a worker lost, a shutdown, a handler that cannot start. */
 START_TEST(test_keys_cancel_and_lost)
 {
@@ -2583,6 +2690,122 @@ START_TEST(test_batch_cancel)
 }
 END_TEST
 
+/* ----- PAUSE (queue_pause): a queue that takes jobs and sends none ----- */
+
+/*
+ * A paused queue sends nothing, not even to a worker freed by a result; its rate's
+ * timer is not armed for nothing; RESUME kicks it and what waited goes.
+ */
+START_TEST(test_pause)
+{
+	struct job	*x, *a, *b;
+
+	tqc.batch = 1;
+	tqc.rate = 1000;
+	tqc.burst = 1000;
+	queue_make();
+	worker_make(0);
+	worker_make(1);
+	x = submit("x", 0);
+	run_pending();
+	expect_job(0, x);
+	ck_assert_int_eq(queue_pause(tq, 1, 1000), 0);
+	ck_assert_int_eq(queue_pause(tq, 1, 1000), 1);	/* already: nothing said again */
+	ck_assert_int_eq(tq->paused, 1);
+	a = submit("a", 0);
+	b = submit("b", 0);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	/* The running job ends as usual; its worker gets nothing. */
+	head_result(tw[0].w, FRAME_OK, "x", 1);
+	ck_assert_int_eq(x->state, JOB_DONE);
+	run_pending();
+	dispatch_queue(tq);
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(a->state, JOB_QUEUED);
+	ck_assert_int_eq(b->state, JOB_QUEUED);
+	ck_assert_uint_eq(tq->nready, 2);
+	ck_assert(tq->dp.rate_ev == NULL || !evtimer_pending(tq->dp.rate_ev, NULL));
+	/* RESUME: kicked, both go. */
+	ck_assert_int_eq(queue_pause(tq, 0, 1000), 0);
+	ck_assert_int_eq(queue_pause(tq, 0, 1000), 1);
+	run_pending();
+	expect_job(0, a);
+	expect_job(1, b);
+	ck_assert_int_eq(a->state, JOB_RUNNING);
+	ck_assert_int_eq(b->state, JOB_RUNNING);
+}
+END_TEST
+
+/* A queue a reload removed drains though paused: nothing could RESUME it. */
+START_TEST(test_pause_removed_drains)
+{
+	struct job	*a;
+
+	tqc.batch = 1;
+	queue_make();
+	worker_make(0);
+	queue_pause(tq, 1, 0);
+	a = submit("a", 0);
+	run_pending();
+	expect_no_frame(0);
+	tq->removed = 1;
+	dispatch_queue(tq);
+	expect_job(0, a);
+	tq->removed = 0;
+}
+END_TEST
+
+/* Keyed jobs of a paused queue wait too, parked or not; RESUME sends them. */
+START_TEST(test_pause_keys)
+{
+	struct job	*a1, *a2, *b1;
+
+	tqc.max_running_per_key = 1;
+	keys_queue_make(2);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	run_pending();
+	expect_job(0, a1);
+	ck_assert(job_parked(a2));
+	queue_pause(tq, 1, 0);
+	b1 = submit_key("b1", "b");
+	/* a1's end makes a2 runnable by its key, not by the queue. */
+	head_result(tw[0].w, FRAME_OK, "a1", 1);
+	run_pending();
+	expect_no_frame(0);
+	expect_no_frame(1);
+	ck_assert_int_eq(a2->state, JOB_QUEUED);
+	ck_assert_int_eq(b1->state, JOB_QUEUED);
+	queue_pause(tq, 0, 0);
+	run_pending();
+	ck_assert_int_eq(a2->state, JOB_RUNNING);
+	ck_assert_int_eq(b1->state, JOB_RUNNING);
+	ck_assert_uint_eq(tq->running, 2);
+}
+END_TEST
+
+/* A batch queue sends no batch while paused, even a full one, and arms no timer. */
+START_TEST(test_pause_batch)
+{
+	struct job	*j[4];
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 0;
+	queue_make();
+	worker_make_batch(0);
+	queue_pause(tq, 1, 0);
+	submit_xs(j, 4);
+	expect_no_frame(0);
+	ck_assert(tq->dp.batch_ev == NULL || !evtimer_pending(tq->dp.batch_ev, NULL));
+	queue_pause(tq, 0, 0);
+	run_pending();
+	expect_batch(0, j, 4);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -2613,6 +2836,8 @@ dispatch_suite(void)
 	    (int)(sizeof no_ahead / sizeof no_ahead[0]));
 	tcase_add_test(tc_disp, test_rate);
 	tcase_add_test(tc_disp, test_recycle_by_count);
+	tcase_add_test(tc_disp, test_pause);
+	tcase_add_test(tc_disp, test_pause_removed_drains);
 	suite_add_tcase(s, tc_disp);
 
 	tcase_add_checked_fixture(tc_res, setup, teardown);
@@ -2639,6 +2864,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_bat, setup, teardown);
 	tcase_add_test(tc_bat, test_batch_size_full);
+	tcase_add_test(tc_bat, test_pause_batch);
 	tcase_add_test(tc_bat, test_batch_wait);
 	tcase_add_test(tc_bat, test_batch_size_ahead);
 	tcase_add_test(tc_bat, test_batch_limits);
@@ -2666,6 +2892,9 @@ dispatch_suite(void)
 	tcase_add_test(tc_keys, test_keys_max_running);
 	tcase_add_test(tc_keys, test_keys_rate);
 	tcase_add_test(tc_keys, test_keys_pause);
+	tcase_add_test(tc_keys, test_pause_keys);
+	tcase_add_test(tc_keys, test_keys_retry_after);
+	tcase_add_test(tc_keys, test_keys_http_default);
 	tcase_add_test(tc_keys, test_keys_cancel_and_lost);
 	tcase_add_test(tc_keys, test_keys_reload);
 	tcase_add_test(tc_keys, test_keys_many_bounded);

@@ -294,8 +294,44 @@ change(struct job *j, int what, int from, int outcome)
 				    .err = "boom", .errlen = 4, .text = "boom; last", .len = 10,
 				    .delay_ms = 100, .attempt = 1 };
 
+	/* An accept's text is its idempotency token: none here (test_idem_in_events). */
+	if (what == JOB_QUEUED || what == JOB_DELAYED) {
+		ch.text = NULL;
+		ch.len = 0;
+	}
 	events_job_changed(&ch);
 }
+
+/* A job accepted with an idempotency token: job.queued says idem=, last. */
+START_TEST(test_idem_in_events)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct job	*j = job_new(qarr[0], "x", 1);
+	char		 s[1024];
+	size_t		 n;
+
+	ck_assert_ptr_nonnull(j);
+	j->id = 5;
+	ck_assert_int_eq(events_init(64), 0);
+	events_job_changed(&(struct job_change){ .j = j, .what = JOB_QUEUED,
+	    .from = JOB_NEW, .text = "order-5:a/b", .len = 11 });
+	/* Queued again by RETRY: a dead job's text is not a token. */
+	events_job_changed(&(struct job_change){ .j = j, .what = JOB_QUEUED,
+	    .from = JOB_DEAD, .text = "exit 1", .len = 6 });
+	events_format(b, events_get(1));
+	events_format(b, events_get(2));
+	events_format_json(b, events_get(1));
+	n = evbuffer_remove(b, s, sizeof s - 1);
+	s[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(s, "type=job.queued queue=default job=5 attempt=0 "
+	    "idem=order-5:a/b\n"));
+	ck_assert_ptr_nonnull(strstr(s, "type=job.queued queue=default job=5 "
+	    "attempt=0\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\"job\":5,\"attempt\":0,\"idem\":\"order-5:a/b\"}"));
+	evbuffer_free(b);
+	job_free(j);
+}
+END_TEST
 
 START_TEST(test_lifecycle_map)
 {
@@ -717,6 +753,7 @@ events_suite(void)
 	tcase_add_test(tc, test_type_glob);
 	tcase_add_test(tc, test_lifecycle_map);
 	tcase_add_test(tc, test_key_in_events);
+	tcase_add_test(tc, test_idem_in_events);
 	tcase_add_test(tc, test_since_and_gap);
 	tcase_add_test(tc, test_stalled_subscriber);
 	tcase_add_test(tc, test_filters_and_owner);

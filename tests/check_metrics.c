@@ -176,6 +176,7 @@ START_TEST(test_counters)
 	a->srv.nblocked = 1;
 	a->keys.nkeys = 6;
 	a->keys.nparked = 8;
+	a->paused = 1;
 	b->done = 1;
 	s = body(metrics_write);
 	check_exposition(s);
@@ -200,6 +201,8 @@ START_TEST(test_counters)
 	ck_assert_double_eq(sample(s, "jobpool_queue_blocked_producers{queue=\"a\"}"), 1);
 	ck_assert_double_eq(sample(s, "jobpool_queue_jobs{queue=\"a\",state=\"parked\"}"), 8);
 	ck_assert_double_eq(sample(s, "jobpool_queue_keys{queue=\"a\"}"), 6);
+	ck_assert_double_eq(sample(s, "jobpool_queue_paused{queue=\"a\"}"), 1);
+	ck_assert_double_eq(sample(s, "jobpool_queue_paused{queue=\"b\"}"), 0);
 	ck_assert_double_eq(sample(s, "jobpool_queue_max_jobs{queue=\"b\"}"), 100);
 	ck_assert_double_eq(sample(s, "jobpool_build_info{version=\"" PACKAGE_VERSION "\"}"),
 	    1);
@@ -486,7 +489,7 @@ START_TEST(test_status)
 	ck_assert_ptr_nonnull(strstr(s, "\"journal\":null}"));
 	ck_assert_ptr_nonnull(strstr(s, ",\"queues\":[{\"name\":\"s\",\"state\":\"failed\","
 	    "\"reason\":\"line one\\u000aline two\",\"handler\":\"exec:/bin/x \\\"q\\\" \\\\ "
-	    "\\u0001 \\ufffd caf\xc3\xa9\",\"workers\":0,"));
+	    "\\u0001 \\ufffd caf\xc3\xa9\",\"paused\":false,\"workers\":0,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"jobs\":{\"submitted\":3,\"succeeded\":2,"
 	    "\"retried\":0,\"dead\":0,\"cancelled\":0,\"poisoned\":0}"));
 	ck_assert_ptr_nonnull(strstr(s, "\"wait\":{\"count\":1,\"sum\":0.001500,"));

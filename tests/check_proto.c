@@ -135,6 +135,29 @@ START_TEST(test_id_commands)
 }
 END_TEST
 
+/* PAUSE <queue> and RESUME <queue>: the queue is required, and only one. */
+START_TEST(test_pause_commands)
+{
+	struct proto_request	req;
+
+	ck_assert_int_eq(dec("PAUSE default\n", &req), 14);
+	ck_assert_int_eq(req.cmd, PROTO_PAUSE);
+	ck_assert_str_eq(req.queue, "default");
+	ck_assert_int_eq(dec("RESUME a.b-c_9\r\n", &req), 16);
+	ck_assert_int_eq(req.cmd, PROTO_RESUME);
+	ck_assert_str_eq(req.queue, "a.b-c_9");
+
+	expect_invalid("PAUSE\n", "PAUSE: missing queue name");
+	expect_invalid("RESUME\n", "RESUME: missing queue name");
+	expect_invalid("PAUSE a b\n", "PAUSE: unexpected argument 'b'");
+	expect_invalid("RESUME a/b\n", "RESUME: bad queue name 'a/b'");
+	expect_invalid("PAUSE 0123456789012345678901234567890123456789012345678901234567890123\n",
+	    "PAUSE: bad queue name '0123456789012345678901234567890123456789...'");
+	expect_invalid("pause q\n", "unknown command 'pause'");
+	expect_invalid("PAUSES q\n", "unknown command 'PAUSES'");
+}
+END_TEST
+
 START_TEST(test_submit)
 {
 	struct proto_request	req;
@@ -902,6 +925,7 @@ proto_suite(void)
 	tc = tcase_create("requests");
 	tcase_add_test(tc, test_noargs);
 	tcase_add_test(tc, test_id_commands);
+	tcase_add_test(tc, test_pause_commands);
 	tcase_add_test(tc, test_submit);
 	tcase_add_test(tc, test_submit_binary_body);
 	tcase_add_test(tc, test_submit_errors);

@@ -932,13 +932,18 @@ START_TEST(test_owner)
 	cl_expect_prefix(a, "DATA ");
 	cl_expect_for(a, "", adead, "dead %llu queue=other");
 	cl_expect(a, "");
-	cl_sends(a, "RELOAD\nRETRY all\nRETRY all other\n");
+	cl_sends(a, "RELOAD\nRETRY all\nRETRY all other\nPAUSE other\nRESUME other\n");
 	cl_expect(a, "ERR denied RELOAD is for administrators (root, the daemon's user, "
 	    "admin_users, admin_groups); uid 4242 is not one");
 	cl_expect(a, "ERR denied RETRY all is for administrators (root, the daemon's "
 	    "user, admin_users, admin_groups); uid 4242 is not one");
 	cl_expect(a, "ERR denied RETRY all is for administrators (root, the daemon's "
 	    "user, admin_users, admin_groups); uid 4242 is not one");
+	cl_expect(a, "ERR denied PAUSE is for administrators (root, the daemon's "
+	    "user, admin_users, admin_groups); uid 4242 is not one");
+	cl_expect(a, "ERR denied RESUME is for administrators (root, the daemon's "
+	    "user, admin_users, admin_groups); uid 4242 is not one");
+	ck_assert_int_eq(queue_find("other")->paused, 0);
 	ck_assert_int_eq(job_find(rid)->state, JOB_QUEUED);
 	ck_assert_int_eq(job_find(rdead)->state, JOB_DEAD);
 	cl_expect_for(b, "STATUS", aid, "ERR notfound no job %llu");
@@ -969,6 +974,15 @@ START_TEST(test_owner)
 	cl_expect_for(b, "RETRY", rdead, "OK queued");
 	cl_sends(b, "RETRY all\n");
 	cl_expect(b, "OK 1");
+	/* An administrator by a supplementary group pauses a queue, and resumes it. */
+	cl_sends(b, "PAUSE other\nPAUSE nope\n");
+	cl_expect(b, "OK paused");
+	cl_expect(b, "ERR noqueue PAUSE: no queue 'nope'");
+	ck_assert_int_eq(queue_find("other")->paused, 1);
+	ck_assert_uint_eq(queue_find("other")->paused_by, 4243);
+	cl_sends(b, "RESUME other\n");
+	cl_expect(b, "OK resumed");
+	ck_assert_int_eq(queue_find("other")->paused, 0);
 	priv_acl_free();
 }
 END_TEST

@@ -135,11 +135,14 @@ START_TEST(test_daemon_line)
 	l = line_n(s, 0);
 	/* uptime is whole seconds since stats_init, at most what passed here. */
 	ck_assert_uint_le(get_ull(l, "uptime"), (t1 - t0) / 1000);
-	/* The event stream's words (events.c; no ring in this test). */
+	/*
+	 * The event stream's words (events.c; no ring in this test), and the
+	 * idempotency tokens' (idem.c; the default cap without a config).
+	 */
 	snprintf(want, sizeof want, "daemon jobpoold version=%s pid=%ld uptime=%llu "
 	    "connections=0 jobs=0 stopping=0 events_epoch=0 events_seq=0 events_ring=0 "
-	    "events_dropped=0 subscribers=0", PACKAGE_VERSION, (long)getpid(),
-	    get_ull(l, "uptime"));
+	    "events_dropped=0 subscribers=0 idem_tokens=0 idem_max=%u", PACKAGE_VERSION,
+	    (long)getpid(), get_ull(l, "uptime"), CONFIG_DEF_IDEMPOTENCY_MAX);
 	ck_assert_str_eq(l, want);
 	free(l);
 	free(s);
@@ -244,7 +247,7 @@ START_TEST(test_queue_line)
 	    "running=5 busy=6 bytes=7 submitted=8 done=9 failed=10 cancelled=11 "
 	    "retried=12 dead=13 poisoned=14 blocked=15 worker_deaths=16 max_jobs=17 "
 	    "max_bytes=18 max_running=19 rate=2.5 max_running_per_key=20 "
-	    "rate_per_key=0.5 keys=21 parked=22 retry_wait=0 throughput_1m=0.000 "
+	    "rate_per_key=0.5 keys=21 parked=22 paused=0 retry_wait=0 throughput_1m=0.000 "
 	    "throughput_5m=0.000 throughput_15m=0.000 oldest_wait_us=0 wait_p50_us=0 "
 	    "wait_p90_us=0 wait_p99_us=0 wait_p999_us=0 wait_max_us=0 wait_count=0 "
 	    "run_p50_us=0 run_p90_us=0 run_p99_us=0 run_p999_us=0 run_max_us=0 "
@@ -324,6 +327,44 @@ START_TEST(test_queue_failed)
 	/* Newlines folded, spaces kept as they are: it runs to the end of the line. */
 	ck_assert_str_eq(r, " reason=plugin /x.so: init failed: no such file");
 	ck_assert_ptr_nonnull(strstr(l, " handler=plugin:/x.so reason="));
+	free(l);
+	free(s);
+	free_all();
+}
+END_TEST
+
+/* PAUSE: state=paused, paused=1, and reason= says who (or the config). */
+START_TEST(test_queue_paused)
+{
+	struct queue	*q = add_queue("held", "echo");
+	char		*s, *l, val[32];
+
+	q->paused = 1;
+	q->paused_by = 1000;
+	s = stats_text();
+	l = find_line(s, "queue held ");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "paused");
+	ck_assert_int_eq(get_value(l, "paused", val, sizeof val), 0);
+	ck_assert_str_eq(val, "1");
+	ck_assert_str_eq(strstr(l, " reason="), " reason=paused by uid 1000 (RESUME to "
+	    "go on)");
+	free(l);
+	free(s);
+	q->paused_by = (uid_t)-1;
+	s = stats_text();
+	l = find_line(s, "queue held ");
+	ck_assert_str_eq(strstr(l, " reason="), " reason=paused by its config (RESUME "
+	    "to go on)");
+	free(l);
+	free(s);
+	/* A failed queue says so first: no worker could run its jobs anyway. */
+	q->failed_reason = strdup("cannot start");
+	s = stats_text();
+	l = find_line(s, "queue held ");
+	ck_assert_int_eq(get_value(l, "state", val, sizeof val), 0);
+	ck_assert_str_eq(val, "failed");
 	free(l);
 	free(s);
 	free_all();
@@ -792,6 +833,7 @@ stats_suite(void)
 	tcase_add_test(tc, test_queue_line);
 	tcase_add_test(tc, test_handler_encoded);
 	tcase_add_test(tc, test_queue_failed);
+	tcase_add_test(tc, test_queue_paused);
 	tcase_add_test(tc, test_queue_backoff);
 	tcase_add_test(tc, test_queue_removed);
 	tcase_add_test(tc, test_workers);

@@ -10,6 +10,7 @@ Log.entryAdded): "no console error" is a real check.
 
     dashboard_browser.py check URL OUTDIR [--chart dygraphs|svg] [--queues a,b]
         [--ctl JOBPOOLCTL --grow QUEUE] [--retry ID --ctl JOBPOOLCTL] [--readonly]
+        [--pause QUEUE --witness QUEUE --ctl JOBPOOLCTL]
     dashboard_browser.py shot URL FILE [--width W --height H] [--ctl ... --grow QUEUE]
 
 check prints a TAP-like line per assertion and exits 1 if one failed; screenshots go
@@ -21,6 +22,7 @@ import base64
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -213,6 +215,54 @@ FITS = "document.documentElement.scrollWidth <= window.innerWidth"
 COLUMNS = "getComputedStyle(document.querySelector('main')).gridTemplateColumns.split(' ').length"
 
 
+def ctl_out(a, *args):
+    return subprocess.run([a.ctl, *args], capture_output=True, text=True).stdout
+
+
+def ctl_until(a, args, pred, secs=15):
+    """jobpoolctl ARGS until pred(its output), or secs passed: the last output, and
+    whether pred held."""
+    deadline = time.monotonic() + secs
+    while True:
+        out = ctl_out(a, *args)
+        if pred(out) or time.monotonic() >= deadline:
+            return out, pred(out)
+        time.sleep(0.2)
+
+
+def click_until(b, c, sel, what, msg_re):
+    """Click the button sel once it shows; then the page's message matches msg_re."""
+    c.ok(b.until("document.querySelector(\"%s\") !== null" % sel, 15), what)
+    b.js("document.querySelector(\"%s\").click()" % sel)
+    msg = b.until("%s.test(document.getElementById('message').textContent)" % msg_re, 10)
+    c.ok(msg, "the page says so", b.js("document.getElementById('message').textContent"))
+
+
+def pause_from_page(b, c, a):
+    """Pause a.pause from its Pause button: its jobs stay queued (jobpoolctl) while
+    a.witness's run; its Resume button then runs them."""
+    q = a.pause
+    click_until(b, c, "button.pause[data-queue='%s']" % q,
+                "queue %s has a Pause button" % q, "/paused/")
+    out, ok = ctl_until(a, ["status"], lambda o: re.search(
+        r"^%s +paused " % re.escape(q), o, re.M) is not None)
+    c.ok(ok, "jobpoolctl status: queue %s is paused" % q, out)
+    job = ctl_out(a, "submit", "-q", q, "after-pause").strip()
+    # Another queue's job runs to its end: loop passes went by with this one ready.
+    seen = ctl_out(a, "submit", "-w", "-q", a.witness, "witness").strip()
+    c.ok(seen == "witness", "queue %s runs its jobs meanwhile" % a.witness, seen)
+    out = ctl_out(a, "status", job)
+    c.ok("state: queued" in out, "jobpoolctl status: job %s of the paused queue stays "
+         "queued" % job, out)
+    c.ok(b.until("/paused/.test([...document.querySelectorAll('#queues tbody tr')]"
+                 ".find(r => r.dataset.queue === '%s').textContent)" % q, 10),
+         "the page shows the queue paused")
+    click_until(b, c, "button.resume[data-queue='%s']" % q,
+                "then a Resume button", "/resumed/")
+    out, ok = ctl_until(a, ["status", job], lambda o: "state: done" in o)
+    c.ok(ok, "jobpoolctl status: job %s ran once resumed" % job, out)
+
+
 def check(a):
     c = Checks()
     os.makedirs(a.out, exist_ok=True)
@@ -252,7 +302,8 @@ def check(a):
         c.ok(b.until("fetch('/api/series').then(r => r.json()).then(s => "
                      "s.queues.some(q => q.points.length > 0))", 15),
              "the series has points")
-        buttons = b.js("document.querySelectorAll('button.retry').length")
+        buttons = b.js("document.querySelectorAll('button.retry, button.pause, "
+                       "button.resume').length")
         if a.readonly:
             b.until(ROWS % "dead" + " > 0", 10)
             c.ok(b.js(ROWS % "dead") > 0, "dead jobs are listed")
@@ -279,6 +330,8 @@ def check(a):
                 time.sleep(0.2)
             c.ok(state, "jobpoolctl status: job %s ran again and is done" % a.retry,
                  out)
+        if a.pause:
+            pause_from_page(b, c, a)
         # A phone, then a wall screen: it fits, one column, then three.
         b.resize(390, 844)
         c.ok(b.until(FITS, 5), "a phone (390 px): nothing wider than the screen",
@@ -330,6 +383,8 @@ def main():
     k.add_argument("--grow")
     k.add_argument("--retry")
     k.add_argument("--readonly", action="store_true")
+    k.add_argument("--pause")
+    k.add_argument("--witness")
     s = sub.add_parser("shot")
     s.add_argument("url")
     s.add_argument("file")

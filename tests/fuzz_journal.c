@@ -73,6 +73,7 @@ replay_checked(const uint8_t *buf, size_t len)
 	}
 	CHECK(jr.jobs <= jr.records);
 	CHECK(jr.dead <= jr.jobs);
+	CHECK(jr.tokens <= jr.records);
 	CHECK(jr.payload_bytes <= jr.record_bytes);
 	CHECK(jr.hashed <= 4 * len + jr.checks * JOURNAL_RESYNC_COST);
 
@@ -88,6 +89,7 @@ replay_checked(const uint8_t *buf, size_t len)
 	CHECK(naive.dead == jr.dead);
 	CHECK(naive.payload_bytes == jr.payload_bytes);
 	CHECK(naive.next_id == jr.next_id);
+	CHECK(naive.tokens == jr.tokens);
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -248,13 +250,15 @@ run_seed(const char *path)
 		memset(&jr, 0, sizeof jr);
 		if (journal_replay(data, len, &jr) == 0)
 			printf("%s: %zu bytes: %llu records, %llu damaged regions (%llu "
-			    "bytes, first at %llu: %s), %llu jobs (%llu dead), next id "
-			    "%llu; %llu crcs checked over %llu bytes\n", path, len,
+			    "bytes, first at %llu: %s), %llu jobs (%llu dead), %llu "
+			    "tokens, next id %llu; %llu crcs checked over %llu bytes\n",
+			    path, len,
 			    (unsigned long long)jr.records, (unsigned long long)jr.regions,
 			    (unsigned long long)jr.damaged_bytes,
 			    (unsigned long long)jr.first_damage,
 			    jr.why != NULL ? jr.why : "-", (unsigned long long)jr.jobs,
-			    (unsigned long long)jr.dead, (unsigned long long)jr.next_id,
+			    (unsigned long long)jr.dead, (unsigned long long)jr.tokens,
+			    (unsigned long long)jr.next_id,
 			    (unsigned long long)jr.checks, (unsigned long long)jr.hashed);
 	}
 	for (r = 0; r < MUTATIONS; r++)

@@ -71,7 +71,9 @@ one_request(const char *buf, size_t len, struct proto_request *req)
 			CHECK(req->skip == 0);
 		return (n);
 	}
-	CHECK(req->cmd >= PROTO_PING && req->cmd <= PROTO_RELOAD);
+	CHECK(req->cmd >= PROTO_PING && req->cmd <= PROTO_RESUME);
+	if (req->cmd == PROTO_PAUSE || req->cmd == PROTO_RESUME)
+		CHECK(proto_valid_name(req->queue, strlen(req->queue)));
 	if (req->cmd == PROTO_SUBMIT) {
 		CHECK(req->size <= MAX_BODY);
 		CHECK(req->body >= buf && req->body + req->size <= buf + n);
@@ -168,6 +170,7 @@ static const char *const seeds[] = {
 	"WAIT 1\nSTATUS 18446744073709551615\nCANCEL 0\nHISTORY 7\n",
 	"STATUS\nSTATS\nDEAD\nDEAD default\nRETRY 5\nRETRY all\nRETRY all default\n",
 	"RELOAD\nQUIT\n",
+	"PAUSE default\nRESUME default\nPAUSE\nRESUME a b\nPAUSE bad/name\n",
 	"ping\n\r\nPING extra\n\tPING \x01\n",
 	"UNKNOWN a b c d e f g h i j k l m n o p q r s t\n",
 	"OK\nOK 12 queued\nERR proto the line is too long\n",

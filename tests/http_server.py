@@ -12,8 +12,8 @@ connections accepted, requests, the most requests in progress at once, and the t
     /echo                       200, the request's method, a blank, its body
     /header?name=N              200, the value of request header N
     /status?code=C              C, body "status C"
-    /flaky?key=K&fail=N&after=S the first N asks of key K: 503 with Retry-After: S,
-                                then 200 "recovered K"
+    /flaky?key=K&fail=N&after=S the first N asks of key K: 503 (or code=C: C) with
+          [&code=C]             Retry-After: S, then 200 "recovered K"
     /slow?ms=M                  200 "slow" after M milliseconds
     /big?bytes=B                200 with B bytes of 'x'
     /hold?ms=M                  the same as /slow: counted in max_inflight
@@ -110,7 +110,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 asks.append(time.monotonic())
                 n = len(asks)
             if n <= int(q.get("fail", "1")):
-                self.reply(503, "busy", [("Retry-After", q.get("after", "1"))])
+                self.reply(int(q.get("code", "503")), "busy",
+                           [("Retry-After", q.get("after", "1"))])
             else:
                 self.reply(200, "recovered " + key)
         elif path in ("/slow", "/hold"):

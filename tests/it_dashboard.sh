@@ -70,6 +70,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 jp_match "the log says where the token is" "dashboard: actions on; the token is in $TOKEN_FILE" "$(jp_log)"
 
+# A job with an idempotency token: its job.queued carries idem (early in the ring).
+jp_ctl submit -q ok --idem dash-1 x0 >/dev/null
 DEAD=$(jp_ctl submit -q flaky payload1)
 jp_eq_until "a flaky job is dead" dead 10 state "$DEAD"
 RUNNING=$(jp_ctl submit -q sleep 60000)
@@ -111,6 +113,32 @@ jp_eq "POST with no Origin or Referer is 403" 403 \
 jp_match "the 403 says why" 'cross-site' \
 	"$(curl -s -X POST -H "Origin: http://evil.example" -H "X-Jobpool-Token: $TOKEN" "$URL/api/retry?id=$DEAD")"
 jp_eq "GET of an action is 405" 405 "$(code "$URL/api/retry?id=$DEAD")"
+jp_eq "pause without the token is 403" 403 "$(code -X POST -H "Origin: $URL" "$URL/api/pause?queue=ok")"
+jp_eq "pause from another origin is 403" 403 \
+	"$(code -X POST -H "Origin: http://evil.example" -H "X-Jobpool-Token: $TOKEN" "$URL/api/pause?queue=ok")"
+jp_eq "GET of a pause is 405" 405 "$(code "$URL/api/pause?queue=ok")"
+jp_eq "the refused pause paused nothing" 0 "$(jp_stat queue ok paused)"
+jp_match "pause names a missing queue" '"error":"no queue .nope."' \
+	"$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/pause?queue=nope")"
+jp_match "and a bad name" '"error":"queue: a queue name is needed' \
+	"$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/resume?queue=a/b")"
+# valid NAME JSON: the body matches doc/dashboard.schema.json's NAME.
+valid() {
+	"$PY" -c 'import json, sys; sys.path.insert(0, sys.argv[1]); import dashboard_schema as d
+root = json.load(open(sys.argv[2])); bad = d.validate(root[sys.argv[3]], json.loads(sys.argv[4]), root)
+print("; ".join(bad) if bad else "valid")' "$top_srcdir/tests" "$top_srcdir/doc/dashboard.schema.json" "$1" "$2"
+}
+body=$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/pause?queue=sleep")
+jp_eq "pause with the token: its reply" '{"ok":true,"queue":"sleep","paused":true}' "$body"
+jp_eq "which the schema describes" valid "$(valid queue_action "$body")"
+jp_eq "STATS says it" 1 "$(jp_stat queue sleep paused)"
+body=$(curl -s -X POST -H "Origin: $URL" -H "X-Jobpool-Token: $TOKEN" "$URL/api/resume?queue=sleep")
+jp_eq "resume with the token" '{"ok":true,"queue":"sleep","paused":false}' "$body"
+jp_eq "STATS says it" 0 "$(jp_stat queue sleep paused)"
+jp_match_until "the events say who: the daemon's uid" "type=queue.unpaused queue=sleep uid=$(id -u)" 10 \
+	jp_ctl events --type 'queue.*paused'
+ev=$(jp_ctl --json events --type queue.paused | tail -1)
+jp_eq "a queue.paused event matches the schema" valid "$(valid event "$ev")"
 jp_eq "POST of the page is 405" 405 "$(code -X POST "$URL/")"
 jp_eq "HEAD of the event stream: its headers, no stream" 200 "$(code -I "$URL/api/events")"
 jp_eq "and no stream is left open" 0 "$(curl -s "$URL/api/info" | sed 's/.*"streams":\([0-9]*\).*/\1/')"
@@ -138,9 +166,12 @@ browser() {
 
 # ----- 3. In the browser, with dygraphs and the token -----
 touch "$JP_TMP/ok"
-browser "with dygraphs" dygraphs "$URL/#token=$TOKEN" --chart dygraphs --retry "$DEAD"
+browser "with dygraphs" dygraphs "$URL/#token=$TOKEN" --chart dygraphs --retry "$DEAD" \
+	--pause ok --witness flaky
 jp_eq "the job retried from the page is done" done "$(state "$DEAD")"
 jp_match "the log names the action" "dashboard: job $DEAD queued again from 127.0.0.1" "$(jp_log)"
+jp_match "and the pause" "dashboard: queue ok paused from 127.0.0.1" "$(jp_log)"
+jp_eq "the queue paused from the page was resumed from it" 0 "$(jp_stat queue ok paused)"
 
 # ----- 4. No chart library, read-only -----
 rm -f "$JP_TMP/ok"

@@ -6,7 +6,8 @@
 # tests/nspawn.sh, --volatile=overlay: the tree is never changed):
 #   dpkg -i: the system user jobpool exists, jobpool.socket and jobpool.service are
 #   enabled and active, /etc/jobpool/jobpool.conf is a conffile, a job goes through with
-#   jobpoolctl, and a C producer built with pkg-config against libjobpool-dev runs on
+#   jobpoolctl, and a C producer built with pkg-config against libjobpool-dev (its
+#   resend with an idempotency token gets the first job) runs on
 #   libjobpool0; python3 -m jobpool from python3-jobpool runs a job; the metrics
 #   reference the man page names is where it says; a reinstall restarts the daemon and
 #   a delayed job survives it
@@ -92,9 +93,11 @@ int
 main(void)
 {
 	struct jobpool_submit_opts opts = { .queue = "default", .flags = JOBPOOL_WAIT };
+	struct jobpool_submit_opts later = { .queue = "default", .delay_ms = 600000 };
 	struct jobpool_result res;
 	struct jobpool *jp;
-	uint64_t id;
+	uint64_t id, first, again;
+	int dup1, dup2;
 
 	if ((jp = jobpool_connect(NULL)) == NULL) {
 		perror("jobpool_connect");
@@ -103,6 +106,15 @@ main(void)
 	if (jobpool_submit(jp, &opts, "from libjobpool", 15, &id) != JOBPOOL_OK ||
 	    jobpool_wait(jp, id, 10000, &res) != JOBPOOL_OK) {
 		fprintf(stderr, "producer: %s\n", jobpool_error(jp));
+		return 1;
+	}
+	/* An idempotency token (0.1.0's second interface): a resend is the first job. */
+	if (jobpool_submit_idem(jp, &later, NULL, "deb-1", "a", 1, &first, &dup1) != JOBPOOL_OK ||
+	    jobpool_submit_idem(jp, &later, NULL, "deb-1", "b", 1, &again, &dup2) != JOBPOOL_OK ||
+	    dup1 != 0 || dup2 != 1 || again != first) {
+		fprintf(stderr, "producer: idem: %s (dup %d %d, ids %llu %llu)\n",
+		    jobpool_error(jp), dup1, dup2, (unsigned long long)first,
+		    (unsigned long long)again);
 		return 1;
 	}
 	printf("%s %s\n", res.status_name, (char *)res.data);
@@ -151,10 +163,10 @@ jp_match "/etc/jobpool/jobpool.conf is a conffile" '^ /etc/jobpool/jobpool.conf 
 jp_eq "a job goes through with jobpoolctl" \
 	"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" \
 	"$(ct jobpoolctl submit -w -q hash hello 2>&1)"
-jp_eq "the producer built against libjobpool-dev runs on libjobpool0" "ok from libjobpool" \
+jp_eq "the producer built against libjobpool-dev runs on libjobpool0 (a token resent: the first job)" "ok from libjobpool" \
 	"$(ct /opt/jobpool-inst/producer 2>&1)"
 lib=$(ct ldd /opt/jobpool-inst/producer | awk '$1 == "libjobpool.so.0" { print $3 }')
-jp_match "... which it finds where libjobpool0 put it" '^libjobpool0(:[a-z0-9]+)?: /usr/lib/[^/]+/libjobpool\.so\.0\.0\.0$' \
+jp_match "... which it finds where libjobpool0 put it" '^libjobpool0(:[a-z0-9]+)?: /usr/lib/[^/]+/libjobpool\.so\.0\.[0-9]+\.[0-9]+$' \
 	"$(ct sh -c "dpkg -S \"\$(realpath '$lib')\"" 2>&1)"
 # python3-jobpool: where dh_python3 put it, for the tree's python3.
 jp_match "python3-jobpool depends on python3 3.11 or later" '(^|, )python3(:any)? \(>= 3\.11' \

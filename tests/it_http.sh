@@ -11,6 +11,11 @@
 #   - keep-alive: 50 requests one after the other use one connection at the server;
 #   - 200 requests in flight at once at the server, from 4 worker processes;
 #   - a job's timeout and a CANCEL stop one request of several; the worker stays;
+#   - per host (two servers, two ports): a job without --key takes its URL's host as
+#     its key (STATUS shows it), as a chain's http stage does; max_running_per_key = 1 holds one request per host in
+#     flight at each server, both hosts at once; a 429 with Retry-After: 2 from host A
+#     pauses host A alone: from the times each server recorded, host B's requests came
+#     during the pause, and no request came to host A before it ended;
 #   - http_output = "response": status, headers and body as JSON reach a chained exec
 #     stage; a body that is not UTF-8 comes in base64; STATUS shows content_type and
 #     content_length; a bad http_output is refused with file:line.
@@ -19,18 +24,23 @@
 
 command -v python3 >/dev/null 2>&1 || { echo "python3 is missing"; exit 77; }
 
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null; jp_cleanup' EXIT
-timeout -s KILL 600 python3 "$top_srcdir/tests/http_server.py" "$JP_TMP/port" \
-	>"$JP_TMP/server.log" 2>&1 &
-SRV_PID=$!
-jp_until 10 test -s "$JP_TMP/port" || { echo "the test server did not start"; cat "$JP_TMP/server.log"; exit 99; }
-PORT=$(cat "$JP_TMP/port")
-U="http://127.0.0.1:$PORT"
-stat_of() {	# stat_of KEY: a counter of the server's
-	python3 -c 'import json, sys, urllib.request
-print(json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))[sys.argv[2]])' "$U" "$1"
+SRV_PIDS=
+trap 'for p in $SRV_PIDS; do kill "$p" 2>/dev/null; done; jp_cleanup' EXIT
+server_start() {	# server_start NAME: a test server; its port in $JP_TMP/NAME.port
+	timeout -s KILL 600 python3 "$top_srcdir/tests/http_server.py" "$JP_TMP/$1.port" \
+		>"$JP_TMP/$1.log" 2>&1 &
+	SRV_PIDS="$SRV_PIDS $!"
+	jp_until 10 test -s "$JP_TMP/$1.port" ||
+		{ echo "the test server $1 did not start"; cat "$JP_TMP/$1.log"; exit 99; }
 }
+server_start main
+PORT=$(cat "$JP_TMP/main.port")
+U="http://127.0.0.1:$PORT"
+stat_at() {	# stat_at URL KEY: a counter of the server at URL
+	python3 -c 'import json, sys, urllib.request
+print(json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))[sys.argv[2]])' "$1" "$2"
+}
+stat_of() { stat_at "$U" "$1"; }	# stat_of KEY: the main server's
 
 # The next stage of an http_output = "response" queue: what it sees of the response.
 cat >"$JP_TMP/read.py" <<'EOF'
@@ -53,7 +63,10 @@ jp_start "queues = (
   { name = \"one\"; handler = \"http\"; workers = 1; concurrency = 4; retries = 0; },
   { name = \"resp\"; handler = \"http\"; http_output = \"response\"; then = \"read\"; },
   { name = \"respraw\"; handler = \"http\"; http_output = \"response\"; },
-  { name = \"read\"; handler = \"exec:$JP_TMP/read.py\"; }
+  { name = \"read\"; handler = \"exec:$JP_TMP/read.py\"; },
+  { name = \"hosts\"; handler = \"http\"; workers = 1; concurrency = 8; retries = 2;
+    backoff_base = 0.05; backoff_max = 0.1; max_running_per_key = 1; },
+  { name = \"tohosts\"; handler = \"echo\"; then = \"hosts\"; }
 );"
 
 status_of() { jp_ctl status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
@@ -196,6 +209,63 @@ EOF
 out=$("$JOBPOOLD" -t -c "$JP_TMP/bad.conf" 2>&1)
 jp_match "a bad http_output is refused at its file:line" \
 	"bad.conf:4: 'http_output' in queue 'h' must be \"body\" or \"response\", not \"headers\"" "$out"
+
+# --- per host: the key defaults to the URL's host; a Retry-After pauses that host -----
+server_start a
+server_start b
+PA=$(cat "$JP_TMP/a.port") PB=$(cat "$JP_TMP/b.port")
+UA="http://127.0.0.1:$PA" UB="http://127.0.0.1:$PB"
+id=$(jp_ctl submit -q hosts "$UA/ok")
+jp_eq_until "a job without --key: its URL's host is its key" "127.0.0.1:$PA" 10 \
+	status_of "$id" key
+id=$(jp_ctl submit -q hosts "{\"url\": \"http://user:pw@127.0.0.1:$PB/ok\"}")
+jp_eq_until "... from a JSON payload's url, without userinfo" "127.0.0.1:$PB" 10 \
+	status_of "$id" key
+id=$(jp_ctl submit -q hosts --key mine "$UA/ok")
+jp_eq_until "... and --key still names its own" mine 10 status_of "$id" key
+jp_eq_until "(those three done)" done 10 status_of "$id" state
+id=$(jp_ctl submit -q tohosts "$UB/ok")
+jp_eq "a chain's http stage" hello "$(jp_ctl wait "$id")"
+stage=$(jp_ctl status "$id" | sed -n 's/^stage 2: job \([0-9]*\), queue hosts, .*/\1/p')
+jp_eq "... takes its URL's host as its key" "127.0.0.1:$PB" "$(status_of "$stage" key)"
+
+for i in 1 2 3 4 5 6; do echo "$UA/hold?ms=300"; echo "$UB/hold?ms=300"; done |
+	jp_ctl map -q hosts -j 12 >"$JP_TMP/hosts.out" &
+mapper=$!
+jp_eq_until "max_running_per_key = 1: the two hosts run at once" 2 30 \
+	jp_stat queue hosts running
+wait $mapper
+jp_eq "... all 12 succeed" 12 "$(grep -c '^slow$' "$JP_TMP/hosts.out")"
+jp_eq "... one request at a time in flight at host A" 1 "$(stat_at "$UA" max_inflight)"
+jp_eq "... and at host B" 1 "$(stat_at "$UB" max_inflight)"
+
+flaky_asks() {	# flaky_asks URL KEY: how many times the server at URL was asked for KEY
+	python3 -c 'import json, sys, urllib.request
+print(len(json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["flaky"].get(sys.argv[2], [])))' "$1" "$2"
+}
+a1=$(jp_ctl submit -q hosts "$UA/flaky?key=a&fail=1&after=2&code=429")
+jp_eq_until "host A answers 429 with Retry-After: 2" 1 10 flaky_asks "$UA" a
+a2=$(jp_ctl submit -q hosts "$UA/flaky?key=a2&fail=0")
+bs=()
+for i in 1 2 3 4 5; do bs+=("$(jp_ctl submit -q hosts "$UB/flaky?key=b&fail=0")"); done
+for id in "${bs[@]}" "$a1" "$a2"; do jp_ctl wait "$id" >/dev/null; done
+jp_eq "host A's jobs succeed once the pause is over" "done done" \
+	"$(status_of "$a1" state) $(status_of "$a2" state)"
+# The servers' times (one monotonic clock): the 429, then every request to each host.
+out=$(python3 -c 'import json, sys, urllib.request
+fa = json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["flaky"]
+fb = json.load(urllib.request.urlopen(sys.argv[2] + "/stats"))["flaky"]
+t429 = fa["a"][0]
+b = fb["b"]
+print(len(b), sum(1 for t in b if t429 < t < t429 + 2),
+      int((min(fa["a"][1], fa["a2"][0]) - t429) * 1000))' "$UA" "$UB")
+read -r nb during gap <<<"$out"
+jp_eq "host B's 5 requests all came during host A's pause" "5 5" "$nb $during"
+if [ "$gap" -ge 2000 ]; then
+	jp_pass "no request to host A before its pause ended: the first came ${gap} ms after the 429"
+else
+	jp_fail "a request came to host A ${gap} ms after its 429, before Retry-After (2 s) was over"
+fi
 
 jp_stop
 jp_done

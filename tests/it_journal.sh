@@ -22,20 +22,12 @@ conf() {
 	printf 'journal_dir = "%s";\njournal_fsync = "%s";\nshutdown_timeout = 0.5;\nqueues = ( %s );\n' \
 		"$J" "$1" "${2:-$QUEUES}"
 }
-state_of() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
-# kill9: the daemon dies at once, as in a crash; its workers see their pipes close.
-kill9() {
-	kill -KILL "$JP_DPID"
-	wait "$JP_PID" 2>/dev/null
-	JP_PID=
-	JP_DPID=
-}
 newlog() { tail -n +$((LOG0 + 1)) "$JP_LOG"; }
 # waiting IDS...: how many of the jobs are queued or running.
 waiting() {
 	local id n=0
 	for id in "$@"; do
-		case $(state_of "$id") in queued|running) n=$((n + 1));; esac
+		case $(jp_state "$id") in queued|running) n=$((n + 1));; esac
 	done
 	echo "$n"
 }
@@ -56,20 +48,20 @@ jp_eq "a queued job is cancelled" "cancelled $CANCEL_ID" "$(jp_ctl cancel "$CANC
 DELAY_ID=$(jp_ctl submit --delay 600 "later")
 DEAD_ID=$(jp_ctl submit -q short 5000)
 jp_ctl wait "$DEAD_ID" >/dev/null 2>&1
-jp_eq "the short job is dead" dead "$(state_of "$DEAD_ID")"
+jp_eq "the short job is dead" dead "$(jp_state "$DEAD_ID")"
 jp_match "STATS has a journal line" '^ok$' "$(jp_stat journal state)"
 jp_eq "STATS says the policy" always "$(jp_stat journal fsync)"
 jp_match "fsyncs are counted" '^[1-9][0-9]*$' "$(jp_stat journal fsyncs)"
 jp_match "jobpoolctl status shows the journal" "^journal: $J, fsync always" "$(jp_ctl status | grep '^journal:')"
 jp_match "--json status has the journal" '"journal":\{"name":"journal\.[0-9]+","state":"ok"' "$(jp_ctl --json status)"
-kill9
+jp_kill9
 
 start "$(conf always)"
 jp_match "the restart says what it recovered" "journal: $J, fsync always; [0-9]+ records read from 1 file in [0-9]+ ms: 21 jobs queued again, 1 dead job kept" "$(newlog)"
 jp_eq "every acknowledged slow job is back" 20 "$(waiting $SLOW_IDS)"
-jp_eq "the cancelled job is not" notfound "$(state_of "$CANCEL_ID")"
-jp_eq "a finished job is not (its result was not journalled)" notfound "$(state_of "$DONE_ID")"
-jp_eq "the delayed job is still delayed" delayed "$(state_of "$DELAY_ID")"
+jp_eq "the cancelled job is not" notfound "$(jp_state "$CANCEL_ID")"
+jp_eq "a finished job is not (its result was not journalled)" notfound "$(jp_state "$DONE_ID")"
+jp_eq "the delayed job is still delayed" delayed "$(jp_state "$DELAY_ID")"
 due=$(jp_ctl status "$DELAY_ID" | awk -F': ' '$1 == "due_in_ms" { print $2 }')
 if [ -n "$due" ] && [ "$due" -gt 500000 ] && [ "$due" -le 600000 ]; then
 	jp_pass "it keeps what was left of its delay ($due ms)"
@@ -209,7 +201,7 @@ if command -v prlimit >/dev/null 2>&1; then
 	kill "$LISTENER" 2>/dev/null
 	nacked=$(echo $acked | wc -w)
 	[ "$nacked" -gt 5 ] && jp_pass "$nacked jobs were acknowledged first" || jp_fail "only $nacked acknowledged"
-	kill9
+	jp_kill9
 	start "$(conf always)"
 	# shellcheck disable=SC2086
 	jp_eq "every acknowledged job is recovered" "$nacked" "$(waiting $acked)"

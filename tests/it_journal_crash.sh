@@ -23,12 +23,6 @@ journal_fsync = \"always\";
 shutdown_timeout = 5;
 queues = ( { name = \"rec\"; handler = \"exec:$JP_TMP/rec.sh\"; workers = 2; } );"
 
-kill9() {
-	kill -KILL "$JP_DPID"
-	wait "$JP_PID" 2>/dev/null
-	JP_PID=
-	JP_DPID=
-}
 # lines_at_least FILE N: FILE has N lines or more.
 lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
 # rec_idle: nothing of queue rec is queued or running.
@@ -43,7 +37,7 @@ for r in 1 2 3; do
 	"$JOBPOOLCTL" map -q rec -j 64 <"$JP_TMP/in$r" >"$JP_TMP/out$r" 2>"$JP_TMP/err$r" &
 	mp=$!
 	jp_until 60 lines_at_least "$JP_TMP/runs" $((r * 150)) || jp_fail "round $r: jobs did not run"
-	kill9
+	jp_kill9
 	wait "$mp" 2>/dev/null
 	jp_pass "round $r: killed after $(wc -l <"$JP_TMP/out$r") results heard"
 done

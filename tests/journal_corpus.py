@@ -15,7 +15,7 @@ import struct
 import sys
 
 HDR = b"JOBPOOL JRNL v1\n"
-SUBMIT, END, DEAD, RETRY, NEXT = 1, 2, 3, 4, 5
+SUBMIT, END, DEAD, RETRY, NEXT, IDEM = 1, 2, 3, 4, 5, 6
 
 
 def _table():
@@ -68,6 +68,12 @@ def dead(id_, reason=b"exit status 3", status=3, died=1764979200000, attempts=No
     return rec(body)
 
 
+def idem(id_, token, queue=b"default", expires=0, owner=0):
+    body = struct.pack("<BQQIB", IDEM, id_, expires, owner, len(queue)) + queue
+    body += struct.pack("<B", len(token)) + token
+    return rec(body)
+
+
 def flip(data, off, mask=0x10):
     b = bytearray(data)
     b[off] ^= mask
@@ -103,6 +109,16 @@ def main():
                                 dead=(2, 1764979200000, b"exit status 1")) +
                          submit(9, queue=b"q" * 63, payload=b"longest queue name") +
                          rid(NEXT, 1000))
+    # Idempotency tokens: given at the submit, started on the end, given again to a
+    # newer job, one of a queue that is gone, one whose record does not decode.
+    files["idem"] = (HDR + rid(NEXT, 1) +
+                     submit(1, payload=b"a") + idem(1, b"order-1") +
+                     submit(2, payload=b"b") + idem(2, b"x" * 64, owner=1000) +
+                     rid(END, 1) + idem(1, b"order-1", expires=1764979800000) +
+                     submit(3, payload=b"c") + idem(3, b"order-1") +
+                     idem(4, b"t", queue=b"gone", expires=1764979800000) +
+                     rec(struct.pack("<BQQIB", IDEM, 5, 0, 0, 1) + b"q\x00") +
+                     rec(struct.pack("<BQQIB", IDEM, 6, 0, 0, 0)))
     files["ids-edges"] = (HDR + rid(NEXT, 0xFFFFFFFFFFFFFFFF) + submit(0) +
                           submit(0xFFFFFFFFFFFFFFFE) + rid(END, 0xFFFFFFFFFFFFFFFF) +
                           dead(0xFFFFFFFFFFFFFFFE, b"", attempts=255))

@@ -175,6 +175,15 @@ jp_stat() {
 			for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) {
 				print substr($i, length(k) + 2); exit } }'
 }
+# jp_state ID: the job's state as `jobpoolctl status` says it, or notfound.
+jp_state() { jp_ctl status "$1" 2>&1 | awk -F': ' '$1 == "state" { print $2 } /notfound/ { print "notfound" }'; }
+# jp_kill9: the daemon dies at once, as in a crash; its workers see their pipes close.
+jp_kill9() {
+	kill -KILL "$JP_DPID"
+	wait "$JP_PID" 2>/dev/null
+	JP_PID=
+	JP_DPID=
+}
 # jp_example_plugin NAME: the path of examples/NAME.c's plugin, as libtool builds it for
 # `make check` (exit 99 if it is not built).
 jp_example_plugin() {

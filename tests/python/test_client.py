@@ -102,12 +102,13 @@ class Offline(unittest.TestCase):
         for bad in ("", "a b", "k" * 256, "é"):
             with self.assertRaisesRegex(ValueError, "bad key"):
                 jobpool.submit_options(key=bad)
-        kws: list[dict[str, Any]] = [{"idem": "t"}, {"attempts": 3}]
-        for kw in kws:
-            with self.assertRaisesRegex(jobpool.NotSupported, "not supported"):
-                jobpool.submit_options(**kw)
         with self.assertRaises(ValueError):
             jobpool.submit_options(timeout=-1)
+        self.assertEqual(jobpool.submit_options(idem="order-42:a/b+c=~_."),
+                         b" idem=order-42:a/b+c=~_.")
+        for bad in ("", "a b", "x" * 65, "café", "a%b"):
+            with self.assertRaisesRegex(ValueError, "idem"):
+                jobpool.submit_options(idem=bad)
 
     def test_parse_event(self) -> None:
         ev = jobpool.parse_event(
@@ -130,6 +131,12 @@ class Offline(unittest.TestCase):
                                  "attempt=2 error_lost=1", 3)
         self.assertTrue(ev.error_lost)
         self.assertIsNone(ev.error)
+        ev = jobpool.parse_event("EVENT seq=4 time=1.5 type=job.queued queue=q job=7 "
+                                 "attempt=0 idem=order-7:a/b", 3)
+        self.assertEqual((ev.idem, ev.idem_lost, ev.extra), ("order-7:a/b", False, {}))
+        ev = jobpool.parse_event("EVENT seq=5 time=1.5 type=job.queued queue=q job=8 "
+                                 "attempt=0 idem_lost=1", 3)
+        self.assertEqual((ev.idem, ev.idem_lost), (None, True))
         with self.assertRaisesRegex(ValueError, "bad seq"):
             jobpool.parse_event("EVENT seq=x type=a", 1)
         with self.assertRaisesRegex(ValueError, "without a type"):
@@ -193,6 +200,26 @@ class Daemon(WithConnection):
         self.assertEqual({w["queue"] for w in stats["workers"]},
                          {"default", "sleep", "fail"})
 
+    async def test_idem_resend(self) -> None:
+        # A resend with the token gets the first job: its id, and its result, from
+        # this connection or another (after a lost connection, say), never a second job.
+        token = f"py-{os.getpid()}-{time.monotonic_ns()}"
+        first = await self.jp.submit_nowait("default", b"first", idem=token, delay=0.3)
+        self.assertEqual(await self.jp.submit_nowait("default", b"2nd", idem=token),
+                         first)
+        async with jobpool.connect() as other:
+            got = await asyncio.gather(other.submit("default", b"3rd", idem=token),
+                                       self.jp.submit("default", b"4th", idem=token))
+            self.assertEqual(got, [b"first", b"first"])
+            self.assertEqual(await other.submit_nowait("default", b"5th", idem=token),
+                             first)
+        st = await self.jp.job_status(first)
+        self.assertEqual(st["state"], "done")
+        # Another token, or none, is another job.
+        self.assertNotEqual(await self.jp.submit_nowait("default", b"x",
+                                                        idem=token + "b"), first)
+        self.assertNotEqual(await self.jp.submit_nowait("default", b"x"), first)
+
     async def test_job_failed(self) -> None:
         with self.assertRaises(jobpool.JobFailed) as cm:
             await self.jp.submit("sleep", b"not a number")
@@ -250,8 +277,8 @@ class Daemon(WithConnection):
         # A name that would break the framing is refused before anything is sent.
         with self.assertRaises(ValueError):
             await self.jp.submit("dé faut", b"x")
-        with self.assertRaises(jobpool.NotSupported):
-            await self.jp.submit("default", b"x", idem="t1")
+        with self.assertRaises(ValueError):
+            await self.jp.submit("default", b"x", idem="not one word")
         # A job with a key (the daemon takes key=; a bad one never leaves the client).
         jid = await self.jp.submit_nowait("default", b"keyed", key="host.example")
         self.assertEqual(await self.jp.wait(jid), b"keyed")

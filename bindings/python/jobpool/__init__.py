@@ -13,7 +13,7 @@ bindings/python/README.md has the whole API.
 
 from .connection import Connection, connect, open_connection, submit_options
 from .errors import (ConnectFailed, ConnectionLost, JobCancelled, JobDead, JobError,
-                     JobFailed, JobTimeout, JobpoolError, NotSupported, ProtocolError)
+                     JobFailed, JobTimeout, JobpoolError, ProtocolError)
 from .events import Event, EventStream, events, parse_event
 from .path import default_socket
 from .stats import parse_stats
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Client", "ConnectFailed", "Connection", "ConnectionLost", "Event", "EventStream",
     "JobCancelled",
-    "JobDead", "JobError", "JobFailed", "JobTimeout", "JobpoolError", "NotSupported",
+    "JobDead", "JobError", "JobFailed", "JobTimeout", "JobpoolError",
     "ProtocolError", "connect", "default_socket", "events", "open_connection",
     "parse_event", "parse_stats",
     "submit_options",

@@ -1,7 +1,7 @@
 """python3 -m jobpool: a tiny CLI over jobpool.Client, for checks.
 
     python3 -m jobpool [-s SOCKET] submit QUEUE DATA [-w] [--timeout S] [--delay S]
-                                                       [--priority N]
+                                                       [--priority N] [--idem TOKEN]
     python3 -m jobpool [-s SOCKET] wait ID
     python3 -m jobpool [-s SOCKET] cancel ID
     python3 -m jobpool [-s SOCKET] status [--job ID]
@@ -35,6 +35,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--timeout", type=float, help="per-attempt timeout, seconds")
     p.add_argument("--delay", type=float, help="seconds before it may run")
     p.add_argument("--priority", type=int)
+    p.add_argument("--idem", help="an idempotency token: a resend gets the first job")
     p = sub.add_parser("wait", help="wait for a job's result")
     p.add_argument("id", type=int)
     p = sub.add_parser("cancel", help="cancel a job")
@@ -47,7 +48,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         with Client(args.socket) as jp:
             if args.cmd == "submit":
                 opts = {"timeout": args.timeout, "delay": args.delay,
-                        "priority": args.priority}
+                        "priority": args.priority, "idem": args.idem}
                 if args.wait:
                     sys.stdout.buffer.write(jp.submit(args.queue, args.data, **opts))
                 else:
@@ -63,7 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except JobError as e:
         print(f"jobpool: {e}", file=sys.stderr)
         return 1
-    except JobpoolError as e:
+    except (JobpoolError, ValueError) as e:	# ValueError: a bad --idem token
         print(f"jobpool: {e}", file=sys.stderr)
         return 2
     sys.stdout.flush()

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable
 from typing import (TYPE_CHECKING, Any, AsyncGenerator, Generator, Iterable, Optional,
                     Union)
 
-from .errors import (ConnectFailed, ConnectionLost, JobError, NotSupported,
+from .errors import (ConnectFailed, ConnectionLost, JobError,
                      ProtocolError, job_error)
 from .path import default_socket
 from .stats import parse_stats, parse_words
@@ -36,6 +36,8 @@ Payload = Union[bytes, bytearray, memoryview, str]
 LINE_MAX = 1024
 _QUEUE_NAME = re.compile(r"[!-~]+\Z")
 _KEY = re.compile(r"[!-~]{1,255}\Z")
+# An idempotency token, as the daemon takes it (lib/PROTOCOL.md, SUBMIT idem=).
+_IDEM = re.compile(r"[A-Za-z0-9._:@/+=~-]{1,64}\Z")
 
 # What a reply completes, an entry of _replies, is one of
 #   a _Job          a SUBMIT with `wait`: OK <id> makes its future a waiter for <id>
@@ -83,14 +85,8 @@ def _ms(what: str, seconds: float) -> int:
 
 def submit_options(timeout: Optional[float] = None, priority: Optional[int] = None,
                    delay: Optional[float] = None, nonblock: bool = False,
-                   attempts: Optional[int] = None, key: Optional[str] = None,
-                   idem: Optional[str] = None) -> bytes:
+                   key: Optional[str] = None, idem: Optional[str] = None) -> bytes:
     """The option words of a SUBMIT line (timeout and delay in seconds)."""
-    for name, val in (("idem", idem), ("attempts", attempts)):
-        if val is not None:
-            raise NotSupported(
-                f"submit: {name}= is not supported by this jobpoold yet "
-                f"(issue 16); nothing was sent")
     words = []
     if key is not None:
         # One word of printable ASCII, 1 to 255 bytes (PROTOCOL.md, key=): anything
@@ -99,6 +95,11 @@ def submit_options(timeout: Optional[float] = None, priority: Optional[int] = No
             raise ValueError(f"bad key {key!r}: 1 to 255 bytes of printable ASCII, "
                              f"no space")
         words.append(b" key=" + key.encode("ascii"))
+    if idem is not None:
+        if not isinstance(idem, str) or not _IDEM.match(idem):
+            raise ValueError(f"bad idem token {idem!r}: 1 to 64 of A-Z a-z 0-9 "
+                             f"and . _ - : @ / + = ~")
+        words.append(b" idem=" + idem.encode("ascii"))
     if timeout is not None:
         words.append(b" timeout=%d" % _ms("timeout", timeout))
     if delay is not None:
@@ -240,7 +241,10 @@ class Connection(asyncio.Protocol):
             raise ValueError(f"a reply 'OK {rest[:40]!r}' to no request")
         obj = self._replies.popleft()
         if type(obj) is _Job:
-            job_id = int(rest)
+            try:
+                job_id = int(rest)
+            except ValueError:		# OK <id> dup: a resend with an idem token
+                job_id = int(rest.split()[0])
             obj.id = job_id
             early = self._early.pop(job_id, None) if self._early else None
             if obj.fut.cancelled():
@@ -384,8 +388,8 @@ class Connection(asyncio.Protocol):
 
     async def submit(self, queue: str, data: Payload, *, timeout: Optional[float] = None,
                      priority: Optional[int] = None, delay: Optional[float] = None,
-                     nonblock: bool = False, attempts: Optional[int] = None,
-                     key: Optional[str] = None, idem: Optional[str] = None) -> bytes:
+                     nonblock: bool = False, key: Optional[str] = None,
+                     idem: Optional[str] = None) -> bytes:
         """Submit a job and wait for it: its result, or JobFailed, JobTimeout
         (both JobDead) or JobCancelled with the job id and the daemon's text;
         ProtocolError when the daemon refuses it (unknown queue: code ``noqueue``;
@@ -396,14 +400,17 @@ class Connection(asyncio.Protocol):
         awaits this sends CANCEL: a running job is stopped and its cleanup runs.
 
         key= is the job's key (a queue may limit each key: max_running_per_key,
-        rate_per_key). idem= and attempts= raise NotSupported: the daemon does not
-        take them yet (issue 16's idempotency keys will slot in here)."""
+        rate_per_key). idem= is an idempotency token (1 to 64 of A-Z a-z 0-9
+        . _ - : @ / + = ~): while the daemon holds it for this queue and user (the
+        first job with it waits, runs, or ended less than idempotency_window ago), a
+        submit with it makes no new job and gets the first job's result; so a resend
+        after ConnectionLost is safe. Cancelling the task then cancels that first
+        job."""
         if (timeout is None and priority is None and delay is None and not nonblock
-                and attempts is None and key is None and idem is None):
+                and key is None and idem is None):
             opts = b""
         else:
-            opts = submit_options(timeout, priority, delay, nonblock, attempts, key,
-                                  idem)
+            opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = data if type(data) is bytes else _body(data)
         word = self._words.get(queue) or self._word(queue)
         if self._paused:
@@ -418,14 +425,14 @@ class Connection(asyncio.Protocol):
     def submit_future(self, queue: str, data: Payload, *,
                       timeout: Optional[float] = None, priority: Optional[int] = None,
                       delay: Optional[float] = None, nonblock: bool = False,
-                      attempts: Optional[int] = None, key: Optional[str] = None,
+                      key: Optional[str] = None,
                       idem: Optional[str] = None) -> "asyncio.Future[bytes]":
         """submit() without a coroutine: the job's future, at once (the shape of
         loop.run_in_executor, and without the cost of a task per job when gathering
         thousands). Cancelling the future cancels the job. It does not wait for the
         socket to drain: a producer of an unbounded stream wants map() (or submit(),
         which waits)."""
-        opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
+        opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = data if type(data) is bytes else _body(data)
         job = self._submit_job(self._words.get(queue) or self._word(queue), body, opts)
         job.fut.add_done_callback(job.done_cb)
@@ -435,18 +442,19 @@ class Connection(asyncio.Protocol):
                             timeout: Optional[float] = None,
                             priority: Optional[int] = None,
                             delay: Optional[float] = None, nonblock: bool = False,
-                            attempts: Optional[int] = None, key: Optional[str] = None,
+                            key: Optional[str] = None,
                             idem: Optional[str] = None) -> int:
         """Submit a job without waiting for it to run: its id, once the daemon has
         accepted it (with a journal, once it is recorded). ``wait(id)`` gets the
         result later, from this connection or another."""
-        opts = submit_options(timeout, priority, delay, nonblock, attempts, key, idem)
+        opts = submit_options(timeout, priority, delay, nonblock, key, idem)
         body = _body(data)
         word = self._words.get(queue) or self._word(queue)
         if self._paused:
             await self._drain()
         line = b"SUBMIT %s %d%s\n" % (word, len(body), opts)
-        return int(await self._request(line + body + b"\n"))
+        # OK <id>, or OK <id> dup when idem= named a job the daemon has.
+        return int((await self._request(line + body + b"\n")).split()[0])
 
     async def wait(self, job_id: int) -> bytes:
         """Wait for a job by id: its result, or the JobError submit() would raise;

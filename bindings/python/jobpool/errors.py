@@ -64,11 +64,6 @@ class ConnectionLost(JobpoolError, ConnectionError):
     while their results are kept."""
 
 
-class NotSupported(JobpoolError):
-    """An argument the daemon does not support yet (``idem=``, ``attempts=``):
-    raised before anything is sent."""
-
-
 RESULT_ERRORS: dict[str, type[JobError]] = {
     "failed": JobFailed,
     "timeout": JobTimeout,

@@ -29,7 +29,7 @@ _GLOB = re.compile(r"[!-~]{1,63}\Z")
 # The keys whose values are numbers (everything else is kept as text).
 _INTS = ("seq", "job", "attempt", "pid", "ms", "delay_ms", "exit", "signal",
          "first", "last")
-_FLAGS = ("recovered", "error_lost", "reason_lost")
+_FLAGS = ("recovered", "error_lost", "reason_lost", "idem_lost")
 
 
 @dataclasses.dataclass
@@ -59,6 +59,8 @@ class Event:
     reason: Optional[str] = None
     error_lost: bool = False
     reason_lost: bool = False
+    idem: Optional[str] = None
+    idem_lost: bool = False
     first: Optional[int] = None
     last: Optional[int] = None
     old_epoch: Optional[int] = None
@@ -109,8 +111,8 @@ def parse_event(line: Union[bytes, str], epoch: int) -> Event:
             fields[key] = _int(key, val)
         elif key in _FLAGS:
             fields[key] = val == b"1"
-        elif key == "queue":
-            fields["queue"] = val.decode("ascii", "replace")
+        elif key in ("queue", "idem"):
+            fields[key] = val.decode("ascii", "replace")
         elif key in ("error", "reason"):
             fields[key] = _text(val)
         else:
