@@ -83,7 +83,9 @@ jp_eq "status --json: the latencies as numbers" "int 5 True" "$out"
 
 # --- a stopped-up queue: its oldest waiting job ages; the worker shows its job --------
 jp_eq "stuck: nothing waits yet" 0 "$(jp_stat queue stuck oldest_wait_us)"
-running=$(jp_ctl submit -q stuck 4000)
+# The running job is cancelled below, so its length costs nothing: a minute, so that
+# no load on the host can end it before the checks of a busy worker are made.
+running=$(jp_ctl submit -q stuck 60000)
 waiting=$(jp_ctl submit -q stuck 10)
 jp_eq_until "stuck: the worker runs the first job" "$running" 5 \
 	jp_stat worker stuck job
