@@ -2386,6 +2386,41 @@ batch_started(struct job **j, int n)
 }
 
 /*
+ * A batch takes its jobs through the key limits as one job at a time does: with
+ * max_running_per_key = 1, a second job of a key in the batch's reach is parked, the
+ * batch goes on with the jobs of other keys, and the key lets it go once its first ends.
+ */
+START_TEST(test_batch_keys)
+{
+	struct job	*a1, *a2, *b1, *c1, *sent[3];
+
+	tqc.batch_size = 4;
+	tqc.batch_wait_ms = 60000;
+	tqc.max_running_per_key = 1;
+	queue_make();
+	worker_make_batch(0);
+	a1 = submit_key("a1", "a");
+	a2 = submit_key("a2", "a");
+	b1 = submit_key("b1", "b");
+	c1 = submit_key("c1", "c");
+	run_pending();
+	sent[0] = a1;
+	sent[1] = b1;
+	sent[2] = c1;
+	expect_batch(0, sent, 3);
+	ck_assert(job_parked(a2));
+	ck_assert_int_eq(a2->state, JOB_QUEUED);
+	ck_assert_uint_eq(tq->keys.nparked, 1);
+	/* The batch's ends count its keys off: a is down to a2, parked, b and c freed. */
+	head_result(tw[0].w, FRAME_OK, "a", 1);
+	head_result(tw[0].w, FRAME_OK, "b", 1);
+	head_result(tw[0].w, FRAME_OK, "c", 1);
+	ck_assert_uint_eq(tq->keys.nkeys, 1);
+	ck_assert_uint_eq(tq->done, 3);
+}
+END_TEST
+
+/*
  * A queue with batch_size sends nothing short of a full batch while its oldest job has
  * not waited batch_wait_ms; a full one goes at once, to one idle worker, all its jobs
  * started together; their results end each alone, with the batch's run time.
@@ -2864,6 +2899,7 @@ dispatch_suite(void)
 
 	tcase_add_checked_fixture(tc_bat, setup, teardown);
 	tcase_add_test(tc_bat, test_batch_size_full);
+	tcase_add_test(tc_bat, test_batch_keys);
 	tcase_add_test(tc_bat, test_pause_batch);
 	tcase_add_test(tc_bat, test_batch_wait);
 	tcase_add_test(tc_bat, test_batch_size_ahead);
