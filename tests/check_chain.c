@@ -219,6 +219,28 @@ START_TEST(test_three_stages)
 }
 END_TEST
 
+/* Every stage keeps the first job's key, so the per-key limits hold all along. */
+START_TEST(test_key_kept)
+{
+	struct job	*j;
+	const char	*k;
+	size_t		 n;
+
+	ck_assert_ptr_nonnull(j = job_new_key(qs[0], "in", 2, "host.example", 12));
+	(void)dispatch_submit(qs[0], j, NULL);
+	j = take(0);
+	job_finish_text(j, JOB_DONE, "one");
+	j = take(1);
+	ck_assert_ptr_nonnull(k = job_key(j, &n));
+	ck_assert_int_eq(n == 12 && memcmp(k, "host.example", 12) == 0, 1);
+	job_finish_text(j, JOB_DONE, "two");
+	j = take(2);
+	ck_assert_ptr_nonnull(k = job_key(j, &n));
+	ck_assert_int_eq(n == 12 && memcmp(k, "host.example", 12) == 0, 1);
+	job_finish_text(j, JOB_DONE, "three");
+}
+END_TEST
+
 /* A stage that fails ends the chain: the waiter hears its error, the stage named. */
 START_TEST(test_failed_stage)
 {
@@ -373,6 +395,7 @@ chain_suite(void)
 
 	tcase_add_checked_fixture(tc_, setup, teardown);
 	tcase_add_test(tc_, test_three_stages);
+	tcase_add_test(tc_, test_key_kept);
 	tcase_add_test(tc_, test_failed_stage);
 	tcase_add_test(tc_, test_cancel);
 	tcase_add_test(tc_, test_backpressure);
