@@ -1275,7 +1275,9 @@ dispatch_batch_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * May a batch go now? A full one may; a short one once the oldest ready job has waited
- * batch_wait_ms. Otherwise q's batch timer comes back when it will have.
+ * batch_wait_ms, or once a parked job's key lets it run (it was taken off the ready
+ * lists for an earlier batch, before anything still in them, and queue_oldest_wait_us
+ * does not see it). Otherwise q's batch timer comes back when it will have.
  */
 static int
 dispatch_batch_due(struct queue *q)
@@ -1283,7 +1285,7 @@ dispatch_batch_due(struct queue *q)
 	struct timeval	tv;
 	uint64_t	now, waited, wait_us = (uint64_t)q->cf.batch_wait_ms * 1000;
 
-	if (q->nready >= q->cf.batch_size || master_stopping)
+	if (q->nready >= q->cf.batch_size || master_stopping || keys_has_ready(q))
 		return (1);
 	now = now_us();
 	if ((waited = queue_oldest_wait_us(q, now)) >= wait_us)

@@ -2417,6 +2417,16 @@ START_TEST(test_batch_keys)
 	head_result(tw[0].w, FRAME_OK, "c", 1);
 	ck_assert_uint_eq(tq->keys.nkeys, 1);
 	ck_assert_uint_eq(tq->done, 3);
+	/*
+	 * a2 may run now: a batch of it alone goes at once, though the ready lists are
+	 * empty and batch_wait_ms is a minute (it waited behind its key already).
+	 */
+	run_pending();
+	expect_batch(0, &a2, 1);
+	ck_assert(!job_parked(a2));
+	head_result(tw[0].w, FRAME_OK, "a2", 2);
+	ck_assert_uint_eq(tq->done, 4);
+	ck_assert_uint_eq(tq->keys.nkeys, 0);
 }
 END_TEST
 
